@@ -1,0 +1,17 @@
+// Jest runs the compiled ESM output (tsc -b first), so tests execute exactly the JavaScript we ship.
+const common = { testEnvironment: 'node', transform: {}, moduleFileExtensions: ['js', 'mjs', 'cjs', 'json'] };
+export default {
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/packages/*/dist/**/*.test.js', '<rootDir>/protocols/*/dist/**/*.test.js'],
+    },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/tests/dist/**/*.test.js'],
+    },
+  ],
+  testTimeout: 60000,
+};

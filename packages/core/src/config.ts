@@ -1,0 +1,199 @@
+/**
+ * The validated configuration (SPEC §3). `@agentgate/config` turns YAML into this shape, with defaults applied,
+ * `${env:…}` expanded and file paths resolved against the config file's directory.
+ */
+import type { Protocol, SshChannelKind } from './command.js';
+import type { PrincipalRef } from './identity.js';
+
+export type FailMode = 'closed' | 'open';
+
+export interface StoreConfig {
+  readonly path: string;
+  readonly failMode: FailMode;
+  /** A signed checkpoint is written at least this often (ms) for every open session. */
+  readonly checkpointIntervalMs: number;
+}
+
+export interface AdminConfig {
+  /** `host:port`. */
+  readonly listen: string;
+}
+
+export interface OidcIssuerConfig {
+  readonly issuer: string;
+  readonly audience: string;
+  /** An http(s) URL or a file path. */
+  readonly jwks: string;
+  readonly groupsClaim: string;
+  /** Allowed clock skew for exp/nbf, seconds. */
+  readonly clockSkewSeconds: number;
+}
+
+export interface StaticTokenConfig {
+  readonly name: string;
+  /** Lower-case hex SHA-256 of the token. */
+  readonly sha256: string;
+  readonly groups: readonly string[];
+}
+
+export interface SshKeyConfig {
+  readonly name: string;
+  /** `ssh-ed25519 AAAA… [comment]` */
+  readonly publicKey: string;
+  readonly groups: readonly string[];
+}
+
+export interface IdentityConfig {
+  readonly oidc: readonly OidcIssuerConfig[];
+  readonly tokens: readonly StaticTokenConfig[];
+  readonly sshKeys: readonly SshKeyConfig[];
+}
+
+export interface WebhookConfig {
+  readonly url: string;
+  readonly timeoutMs: number;
+  readonly retries: number;
+}
+
+export interface ApprovalsConfig {
+  readonly timeoutMs: number;
+  readonly approvers: readonly PrincipalRef[];
+  readonly webhook?: WebhookConfig;
+}
+
+export interface TlsConfig {
+  /** PEM file paths. */
+  readonly cert: string;
+  readonly key: string;
+}
+
+interface ListenerBase {
+  readonly name: string;
+  /** `host:port`, or `unix:/path` where the protocol supports it. */
+  readonly listen: string;
+  readonly allow: readonly PrincipalRef[];
+}
+
+export interface PostgresListenerConfig extends ListenerBase {
+  readonly protocol: 'postgres';
+  readonly tls?: TlsConfig;
+  readonly allowCleartext: boolean;
+  readonly upstream: {
+    readonly host: string;
+    readonly port: number;
+    readonly user: string;
+    readonly password?: string;
+    readonly database?: string;
+    readonly tls?: boolean;
+  };
+  /** Largest frontend message accepted, bytes. */
+  readonly maxMessageBytes: number;
+  /** Rows of each result recorded in the transcript; the rest are counted. */
+  readonly recordRows: number;
+  /** Dynamic SQL that cannot be resolved: `match-all` (treat as matching every rule) or `deny`. */
+  readonly dynamicSql: 'match-all' | 'deny';
+}
+
+export interface SshListenerConfig extends ListenerBase {
+  readonly protocol: 'ssh';
+  /** Path of the gateway's host key (ed25519, created if missing). */
+  readonly hostKey: string;
+  readonly upstream: {
+    readonly host: string;
+    readonly port: number;
+    readonly user: string;
+    readonly privateKey?: string;
+    readonly password?: string;
+    /** Pinned upstream host key, `ssh-ed25519 AAAA…`. */
+    readonly hostKey: string;
+  };
+  /** `allow` interactive shells (filtered line by line) or `deny` them (exec-only access). */
+  readonly shell: 'allow' | 'deny';
+  /** A program that cannot be known before it runs: `match-all` rules with `programs`, or `deny`. */
+  readonly unknownPrograms: 'match-all' | 'deny';
+  /** Environment variable names (globs) a client may set with `env` requests. */
+  readonly envAllow: readonly string[];
+}
+
+export interface DockerListenerConfig extends ListenerBase {
+  readonly protocol: 'docker';
+  readonly tls?: TlsConfig;
+  readonly upstream: { readonly socket: string };
+  /** A fixed identity for a unix-socket listener (its file mode is the access control). */
+  readonly identity?: string;
+  /** File mode for a unix socket listener, e.g. 0o660. */
+  readonly socketMode: number;
+  readonly maxBodyBytes: number;
+  readonly unknownPrograms: 'match-all' | 'deny';
+}
+
+/** Only in tests: the line-protocol echo listener proving the engine interface end to end. */
+export interface TestListenerConfig extends ListenerBase {
+  readonly protocol: 'test';
+}
+
+export type ListenerConfig = PostgresListenerConfig | SshListenerConfig | DockerListenerConfig | TestListenerConfig;
+
+export interface RuleMatch {
+  // postgres
+  readonly commands?: readonly string[];
+  readonly tables?: readonly string[];
+  readonly functions?: readonly string[];
+  readonly unfilteredWrites?: boolean;
+  // postgres, ssh, docker exec
+  readonly pattern?: string;
+  // ssh, docker exec
+  readonly programs?: readonly string[];
+  // ssh
+  readonly channels?: readonly Exclude<SshChannelKind, 'session'>[];
+  /** ssh file transfers: path prefixes. */
+  readonly paths?: readonly string[];
+  // docker
+  readonly actions?: readonly string[];
+  readonly privileged?: boolean;
+  readonly hostMounts?: readonly string[];
+  readonly hostNamespaces?: boolean;
+  readonly capabilities?: readonly string[];
+  readonly images?: readonly string[];
+}
+
+export type RuleAction = 'allow' | 'deny' | 'approve';
+
+export interface RuleConfig {
+  readonly name: string;
+  /** Absent: the rule applies to every protocol whose facts its match keys speak of. */
+  readonly protocol?: Protocol;
+  /** Absent: every listener. */
+  readonly listeners?: readonly string[];
+  readonly who?: readonly PrincipalRef[];
+  readonly match: RuleMatch;
+  readonly action: RuleAction;
+  /** Overrides `approvals.approvers` for this rule. */
+  readonly approvers?: readonly PrincipalRef[];
+}
+
+export type MaskStrategy = 'replace' | 'partial' | 'hash';
+
+export interface MaskingRuleConfig {
+  readonly name: string;
+  /** `table.column`, `schema.table.column`, `*` globs. */
+  readonly columns: readonly string[];
+  readonly detectors: readonly string[];
+  readonly replacement: string;
+  readonly strategy: MaskStrategy;
+  readonly who?: readonly PrincipalRef[];
+  readonly listeners?: readonly string[];
+}
+
+export interface AgentgateConfig {
+  /** Absolute path of the file this was loaded from. */
+  readonly file: string;
+  readonly store: StoreConfig;
+  readonly signingKey: string;
+  readonly admin: AdminConfig;
+  readonly identity: IdentityConfig;
+  readonly approvals: ApprovalsConfig;
+  readonly listeners: readonly ListenerConfig[];
+  readonly rules: readonly RuleConfig[];
+  readonly masking: readonly MaskingRuleConfig[];
+}

@@ -1,0 +1,44 @@
+/**
+ * The gate is the single place that turns a decoded Command into allow / deny / held-for-approval. It records the
+ * command and the decision in the session's transcript, counts them, and (for `approve`) waits on the broker.
+ */
+import type { Command } from './command.js';
+import type { ErrorCode } from './errors.js';
+import type { SessionInfo } from './session.js';
+import type { SessionRecorder } from './transcript.js';
+
+export interface GateSession {
+  readonly info: SessionInfo;
+  readonly recorder: SessionRecorder;
+}
+
+export type Verdict =
+  | {
+      readonly allowed: true;
+      /** The allow rule that matched, if any. */
+      readonly rule?: string;
+      /** Set when a person (or the webhook) approved it. */
+      readonly approvalId?: string;
+      /** seq of the recorded command event, to link results to it. */
+      readonly commandSeq: number;
+    }
+  | {
+      readonly allowed: false;
+      readonly code: Extract<
+        ErrorCode,
+        'DENIED' | 'UNANALYSABLE' | 'APPROVAL_REQUIRED' | 'APPROVAL_REJECTED' | 'APPROVAL_EXPIRED' | 'APPROVAL_CANCELLED' | 'RECORDING_FAILED'
+      >;
+      readonly rule?: string;
+      readonly approvalId?: string;
+      /** The text the client sees, e.g. `agentgate: denied by rule no-ddl-drops`. */
+      readonly message: string;
+      readonly commandSeq?: number;
+    };
+
+export interface Gate {
+  /**
+   * Decide one command. Resolves when decided; for an `approve` rule that is when the approval settles.
+   * Aborting `signal` (client left, cancel) withdraws a pending approval and resolves APPROVAL_CANCELLED.
+   */
+  check(session: GateSession, command: Command, signal?: AbortSignal): Promise<Verdict>;
+}

@@ -1,0 +1,37 @@
+/** Who is on the other end of a connection, after authentication. */
+export interface Identity {
+  /** `sub` of an OIDC token, a static token's or ssh key's configured name. */
+  readonly name: string;
+  readonly groups: readonly string[];
+  readonly source: 'oidc' | 'token' | 'ssh-key' | 'ssh-login' | 'socket';
+  /** OIDC issuer, when source is oidc. */
+  readonly issuer?: string;
+  /** Seconds since the epoch when the credential stops being valid, when known. */
+  readonly expiresAt?: number;
+}
+
+/** A principal reference as written in config: `group:NAME` or `identity:NAME`. */
+export type PrincipalRef = string;
+
+export interface IdentityService {
+  /** Verify an OIDC JWT or a static service token. Throws AgentgateError AUTH_FAILED. */
+  verifyToken(token: string): Promise<Identity>;
+  /**
+   * The identity an SSH public key acts as: a configured `identity.sshKeys` entry or a key registered through
+   * `POST /api/ssh-keys` that has not expired. `keyData` is the SSH wire-format public key blob.
+   */
+  findSshKey(algorithm: string, keyData: Buffer): Identity | undefined;
+  /** True when the identity matches any `group:X` / `identity:Y` reference. */
+  isAllowed(identity: Identity, refs: readonly PrincipalRef[]): boolean;
+}
+
+export function matchesPrincipal(identity: Identity, refs: readonly PrincipalRef[]): boolean {
+  for (const ref of refs) {
+    const colon = ref.indexOf(':');
+    const kind = ref.slice(0, colon);
+    const name = ref.slice(colon + 1);
+    if (kind === 'group' && identity.groups.includes(name)) return true;
+    if (kind === 'identity' && identity.name === name) return true;
+  }
+  return false;
+}

@@ -1,0 +1,25 @@
+/**
+ * What protocols report, without importing prom-client. `@agentgate/metrics` implements it on the registry.
+ */
+import type { Protocol } from './command.js';
+
+export interface ProtocolMetrics {
+  connectionOpened(listener: string, protocol: Protocol): void;
+  sessionStarted(listener: string, protocol: Protocol): void;
+  sessionEnded(listener: string, protocol: Protocol): void;
+  /** Time from forwarding a command upstream to its complete result. */
+  commandCompleted(listener: string, protocol: Protocol, seconds: number): void;
+  upstreamError(listener: string, protocol: Protocol, kind: string): void;
+  bytes(listener: string, protocol: Protocol, direction: 'client_to_upstream' | 'upstream_to_client', n: number): void;
+  maskedValues(rule: string, detector: string, n: number): void;
+}
+
+export const noopMetrics: ProtocolMetrics = {
+  connectionOpened() {},
+  sessionStarted() {},
+  sessionEnded() {},
+  commandCompleted() {},
+  upstreamError() {},
+  bytes() {},
+  maskedValues() {},
+};
