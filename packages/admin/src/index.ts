@@ -1,1 +1,3 @@
-export {};
+export * from './admin-server.js';
+export * from './ssh-keys.js';
+export { readJson, sendJson, bearerToken } from './http-util.js';

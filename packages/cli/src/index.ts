@@ -1,1 +1,3 @@
-export {};
+export { startGateway, type GatewayOptions, type RunningGateway } from './gateway.js';
+export { main, buildProgram } from './main.js';
+export type { ListenerAddress } from './listener-server.js';

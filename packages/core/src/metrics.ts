@@ -3,6 +3,7 @@
  */
 import type { Protocol } from './command.js';
 
+/** connectionOpened is counted by the composition root when it accepts a socket; engines need not call it. */
 export interface ProtocolMetrics {
   connectionOpened(listener: string, protocol: Protocol): void;
   sessionStarted(listener: string, protocol: Protocol): void;

@@ -1,1 +1,133 @@
-export {};
+/**
+ * Every metric the gateway exports (SPEC §6), on one prom-client registry, behind the small interfaces the
+ * protocols, the gate, the transcript store and the approvals broker report through.
+ */
+import client from 'prom-client';
+import type { ProtocolMetrics, Protocol } from '@agentgate/core';
+
+export interface GatewayMetrics {
+  readonly registry: client.Registry;
+  readonly protocol: ProtocolMetrics;
+  readonly gate: { command(listener: string, protocol: Protocol, decision: string): void };
+  readonly transcript: { event(type: string): void; writeError(): void; writableChanged(writable: boolean): void };
+  readonly approvals: { pending(n: number): void; settled(outcome: string, waitSeconds: number): void };
+  readonly listenerUp: (listener: string, protocol: Protocol, up: boolean) => void;
+}
+
+export function createGatewayMetrics(options: { collectProcess?: boolean } = {}): GatewayMetrics {
+  const registry = new client.Registry();
+  if (options.collectProcess !== false) client.collectDefaultMetrics({ register: registry, prefix: 'agentgate_' });
+  const reg = { registers: [registry] };
+
+  const connections = new client.Counter({
+    name: 'agentgate_connections_total',
+    help: 'Client connections accepted, by listener.',
+    labelNames: ['listener', 'protocol'] as const,
+    ...reg,
+  });
+  const sessionsActive = new client.Gauge({
+    name: 'agentgate_sessions_active',
+    help: 'Authenticated sessions currently open.',
+    labelNames: ['listener', 'protocol'] as const,
+    ...reg,
+  });
+  const commands = new client.Counter({
+    name: 'agentgate_commands_total',
+    help: 'Commands decided by the gate, by decision (allow, deny, approved, rejected, expired, cancelled, refused).',
+    labelNames: ['listener', 'protocol', 'decision'] as const,
+    ...reg,
+  });
+  const commandDuration = new client.Histogram({
+    name: 'agentgate_command_duration_seconds',
+    help: 'Time from forwarding a command upstream to its complete result.',
+    labelNames: ['listener', 'protocol'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    ...reg,
+  });
+  const upstreamErrors = new client.Counter({
+    name: 'agentgate_upstream_errors_total',
+    help: 'Upstream connection failures and losses.',
+    labelNames: ['listener', 'protocol', 'kind'] as const,
+    ...reg,
+  });
+  const bytes = new client.Counter({
+    name: 'agentgate_bytes_total',
+    help: 'Bytes relayed, by direction.',
+    labelNames: ['listener', 'protocol', 'direction'] as const,
+    ...reg,
+  });
+  const masked = new client.Counter({
+    name: 'agentgate_masked_values_total',
+    help: 'Values masked, by masking rule and detector (or "column").',
+    labelNames: ['rule', 'detector'] as const,
+    ...reg,
+  });
+  const events = new client.Counter({
+    name: 'agentgate_transcript_events_total',
+    help: 'Transcript events appended, by type.',
+    labelNames: ['type'] as const,
+    ...reg,
+  });
+  const writeErrors = new client.Counter({
+    name: 'agentgate_transcript_write_errors_total',
+    help: 'Transcript batch commits that failed.',
+    ...reg,
+  });
+  const storeWritable = new client.Gauge({
+    name: 'agentgate_transcript_writable',
+    help: '1 while the transcript store can write, else 0.',
+    ...reg,
+  });
+  storeWritable.set(1);
+  const approvalsPending = new client.Gauge({
+    name: 'agentgate_approvals_pending',
+    help: 'Approval requests waiting for a decision.',
+    ...reg,
+  });
+  const approvalWait = new client.Histogram({
+    name: 'agentgate_approval_wait_seconds',
+    help: 'Time from an approval request to its settlement, by outcome.',
+    labelNames: ['outcome'] as const,
+    buckets: [1, 5, 15, 30, 60, 120, 300, 900, 3600],
+    ...reg,
+  });
+  const approvalDecisions = new client.Counter({
+    name: 'agentgate_approval_decisions_total',
+    help: 'Approval requests settled, by outcome.',
+    labelNames: ['outcome'] as const,
+    ...reg,
+  });
+  const listenerUp = new client.Gauge({
+    name: 'agentgate_listener_up',
+    help: '1 while the listener accepts connections.',
+    labelNames: ['listener', 'protocol'] as const,
+    ...reg,
+  });
+
+  return {
+    registry,
+    protocol: {
+      connectionOpened: (listener, protocol) => connections.inc({ listener, protocol }),
+      sessionStarted: (listener, protocol) => sessionsActive.inc({ listener, protocol }),
+      sessionEnded: (listener, protocol) => sessionsActive.dec({ listener, protocol }),
+      commandCompleted: (listener, protocol, seconds) => commandDuration.observe({ listener, protocol }, seconds),
+      upstreamError: (listener, protocol, kind) => upstreamErrors.inc({ listener, protocol, kind }),
+      bytes: (listener, protocol, direction, n) => bytes.inc({ listener, protocol, direction }, n),
+      maskedValues: (rule, detector, n) => masked.inc({ rule, detector }, n),
+    },
+    gate: { command: (listener, protocol, decision) => commands.inc({ listener, protocol, decision }) },
+    transcript: {
+      event: (type) => events.inc({ type }),
+      writeError: () => writeErrors.inc(),
+      writableChanged: (writable) => storeWritable.set(writable ? 1 : 0),
+    },
+    approvals: {
+      pending: (n) => approvalsPending.set(n),
+      settled: (outcome, waitSeconds) => {
+        approvalDecisions.inc({ outcome });
+        approvalWait.observe({ outcome }, waitSeconds);
+      },
+    },
+    listenerUp: (listener, protocol, up) => listenerUp.set({ listener, protocol }, up ? 1 : 0),
+  };
+}

@@ -1,1 +1,3 @@
-export {};
+export * from './policy.js';
+export * from './gate.js';
+export { normalizeImageRef, normalizeCapability, globToRegExp } from './matchers.js';

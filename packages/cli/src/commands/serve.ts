@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { loadConfig } from '@agentgate/config';
+import { createJsonLogger } from '@agentgate/core';
+import { startGateway } from '../gateway.js';
+
+export function registerServeCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('run the gateway: every configured listener and the admin API')
+    .requiredOption('--config <file>', 'configuration file (YAML)')
+    .action(async (opts: { config: string }) => {
+      const log = createJsonLogger({ level: (process.env['AGENTGATE_LOG_LEVEL'] as 'info' | undefined) ?? 'info' });
+      const config = await loadConfig(opts.config);
+      const gateway = await startGateway(config, { log });
+      await new Promise<void>((resolve) => {
+        const onSignal = (signal: string): void => {
+          log.info('signal received', { signal });
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+          resolve();
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+      });
+      await gateway.stop();
+    });
+
+  program
+    .command('check-config')
+    .description('validate a configuration file; prints OK or every error')
+    .requiredOption('--config <file>', 'configuration file (YAML)')
+    .action(async (opts: { config: string }) => {
+      const config = await loadConfig(opts.config);
+      process.stdout.write(
+        `OK: ${config.file}: ${config.listeners.length} listener(s), ${config.rules.length} rule(s), ${config.masking.length} masking rule(s)\n`,
+      );
+    });
+}

@@ -1,0 +1,35 @@
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { CliError } from '../cli-util.js';
+
+/**
+ * Register an SSH public key with the gateway for a limited time (SPEC §2): the OpenSSH client cuts passwords at
+ * 1023 bytes, so a long OIDC token cannot be the password; the key acts as the token's identity instead.
+ */
+export function registerSshLoginCommand(program: Command): void {
+  program
+    .command('ssh-login')
+    .description('register your SSH public key with the gateway as your token identity, for a limited time')
+    .requiredOption('--admin <url>', 'admin API base URL, e.g. http://127.0.0.1:9090')
+    .requiredOption('--token <token>', 'your OIDC or service token')
+    .option('--key <file>', 'public key file', join(homedir(), '.ssh', 'id_ed25519.pub'))
+    .option('--ttl <duration>', 'how long the key is accepted', '8h')
+    .option('--json', 'print the registration as JSON')
+    .action(async (opts: { admin: string; token: string; key: string; ttl: string; json?: boolean }) => {
+      const publicKey = (await readFile(opts.key, 'utf8')).trim();
+      const res = await fetch(new URL('/api/ssh-keys', opts.admin), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${opts.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ publicKey, ttl: opts.ttl }),
+      });
+      const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+      if (!res.ok) throw new CliError(`ssh-login failed: HTTP ${res.status}: ${String(body['message'] ?? '')}`);
+      if (opts.json) process.stdout.write(JSON.stringify(body, null, 2) + '\n');
+      else
+        process.stdout.write(
+          `registered ${String(body['fingerprint'])} as ${String(body['identity'])} until ${String(body['expiresAt'])}\n`,
+        );
+    });
+}

@@ -1,0 +1,111 @@
+/**
+ * Owns one listener's socket: accepts TCP (TCP_NODELAY) or unix connections and hands each to the protocol engine.
+ * Tracks live connections so shutdown can stop accepting, let in-flight work finish, then close what is left.
+ */
+import { chmod, lstat, unlink } from 'node:fs/promises';
+import net from 'node:net';
+import type { ClientInfo, ListenerConfig, Logger, ProtocolEngine } from '@agentgate/core';
+
+export type ListenerAddress = { readonly host: string; readonly port: number } | { readonly path: string };
+
+export interface ListenerServer {
+  readonly name: string;
+  readonly address: ListenerAddress;
+  readonly listening: boolean;
+  readonly activeConnections: number;
+  /** Stop accepting, wait up to `graceMs` for sessions to finish, then destroy the rest. */
+  close(graceMs: number): Promise<void>;
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+export async function startListenerServer(
+  listener: ListenerConfig,
+  engine: ProtocolEngine,
+  hooks: { log: Logger; connectionOpened(): void; listening(up: boolean): void },
+): Promise<ListenerServer> {
+  const log = hooks.log.child({ listener: listener.name });
+  const shutdown = new AbortController();
+  const sockets = new Set<net.Socket>();
+  const sessions = new Set<Promise<void>>();
+  const unixPath = listener.listen.startsWith('unix:') ? listener.listen.slice(5) : undefined;
+  let listening = false;
+
+  // Docker's hijacked streams need half-close: `docker exec` without -i closes its write side and still reads.
+  const server = net.createServer({ allowHalfOpen: listener.protocol === 'docker', noDelay: true }, (socket) => {
+    hooks.connectionOpened();
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.on('error', () => {
+      /* engines handle errors on their own listeners; this keeps an early reset from crashing the process */
+    });
+    const info: ClientInfo = unixPath
+      ? { address: 'unix', local: true, tls: false }
+      : {
+          address: socket.remoteAddress ?? 'unknown',
+          ...(socket.remotePort !== undefined ? { port: socket.remotePort } : {}),
+          local: isLoopback(socket.remoteAddress ?? ''),
+          tls: false,
+        };
+    const session = engine
+      .handle(socket, info, shutdown.signal)
+      .catch((err: unknown) => log.error('session failed', { error: err instanceof Error ? err.message : String(err) }))
+      .finally(() => {
+        sockets.delete(socket);
+        sessions.delete(session);
+        if (!socket.destroyed) socket.destroy();
+      });
+    sessions.add(session);
+  });
+  server.on('error', (err) => log.error('listener error', { error: err.message }));
+
+  if (unixPath) {
+    // A socket file left by a previous run would make listen fail with EADDRINUSE.
+    const st = await lstat(unixPath).catch(() => undefined);
+    if (st?.isSocket()) await unlink(unixPath);
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    const done = (): void => {
+      server.off('error', reject);
+      resolve();
+    };
+    if (unixPath) server.listen(unixPath, done);
+    else {
+      const idx = listener.listen.lastIndexOf(':');
+      server.listen(Number(listener.listen.slice(idx + 1)), listener.listen.slice(0, idx).replace(/^\[|\]$/g, ''), done);
+    }
+  });
+  if (unixPath && listener.protocol === 'docker') await chmod(unixPath, listener.socketMode);
+  listening = true;
+  hooks.listening(true);
+  const addr = server.address();
+  const address: ListenerAddress =
+    unixPath !== undefined ? { path: unixPath } : { host: (addr as net.AddressInfo).address, port: (addr as net.AddressInfo).port };
+  log.info('listening', { protocol: listener.protocol, address });
+
+  return {
+    name: listener.name,
+    address,
+    get listening() {
+      return listening;
+    },
+    get activeConnections() {
+      return sockets.size;
+    },
+    async close(graceMs) {
+      listening = false;
+      hooks.listening(false);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      shutdown.abort();
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+      await Promise.race([Promise.allSettled([...sessions]).then(() => undefined), grace]);
+      for (const s of sockets) s.destroy();
+      await Promise.allSettled([...sessions]);
+      await closed;
+      if (unixPath) await unlink(unixPath).catch(() => undefined);
+    },
+  };
+}

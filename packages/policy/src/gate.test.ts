@@ -1,0 +1,101 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  AgentgateError,
+  silentLogger,
+  type ApprovalBroker,
+  type Command,
+  type GateSession,
+  type SessionRecorder,
+  type TranscriptEvent,
+} from '@agentgate/core';
+import { createGate } from './gate.js';
+import { createPolicy } from './policy.js';
+
+/** An in-memory recorder: the gate's only collaborator besides the policy (unit level; the LMDB store is tested on its own). */
+function memoryRecorder(failing = false): SessionRecorder & { events: { type: string; body: Record<string, unknown> }[] } {
+  const events: { type: string; body: Record<string, unknown> }[] = [];
+  return {
+    sessionId: 'S1',
+    events,
+    append(type, body) {
+      if (failing) throw new AgentgateError('RECORDING_FAILED', 'map full');
+      events.push({ type, body });
+      return { session: 'S1', seq: events.length, ts: Date.now(), type, prev: '', hash: '' } as TranscriptEvent;
+    },
+    io() {},
+    end() {},
+  };
+}
+
+const session = (recorder: SessionRecorder): GateSession => ({
+  recorder,
+  info: {
+    id: 'S1',
+    listener: 'echo',
+    protocol: 'test',
+    identity: { name: 'devin', groups: ['agents'], source: 'token' },
+    client: { address: '127.0.0.1', local: true, tls: false },
+    startedAt: Date.now(),
+  },
+});
+const cmd = (text: string): Command => ({ protocol: 'test', text });
+const policy = createPolicy([
+  { name: 'no-secrets', match: { pattern: 'secret' }, action: 'deny' },
+  { name: 'review', match: { pattern: '^deploy' }, action: 'approve', approvers: ['group:release'] },
+]);
+
+describe('gate', () => {
+  it('records the command and the decision before answering', async () => {
+    const rec = memoryRecorder();
+    const gate = createGate({ policy, approvers: ['group:dba'], log: silentLogger });
+    expect(await gate.check(session(rec), cmd('hello'))).toEqual({ allowed: true, commandSeq: 1 });
+    expect(await gate.check(session(rec), cmd('a secret'))).toMatchObject({
+      allowed: false,
+      code: 'DENIED',
+      rule: 'no-secrets',
+      message: 'agentgate: denied by rule no-secrets',
+    });
+    expect(rec.events.map((e) => e.type)).toEqual(['command', 'decision', 'command', 'decision']);
+    expect(rec.events[3]!.body).toMatchObject({ commandSeq: 3, action: 'deny', rule: 'no-secrets' });
+  });
+
+  it('refuses every command when the store cannot record (fail closed)', async () => {
+    const gate = createGate({ policy, approvers: [], log: silentLogger });
+    expect(await gate.check(session(memoryRecorder(true)), cmd('hello'))).toMatchObject({ allowed: false, code: 'RECORDING_FAILED' });
+  });
+
+  it('without a broker, approve rules deny and say approval is not configured', async () => {
+    const gate = createGate({ policy, approvers: [], log: silentLogger });
+    const v = await gate.check(session(memoryRecorder()), cmd('deploy'));
+    expect(v).toMatchObject({ allowed: false, code: 'APPROVAL_REQUIRED', rule: 'review' });
+    expect(v.allowed === false && v.message).toContain('approval is required');
+  });
+
+  it('hands approve decisions to the broker with the rule override of approvers', async () => {
+    const seen: unknown[] = [];
+    const broker = (outcome: 'approved' | 'rejected' | 'expired'): ApprovalBroker => ({
+      async request(input) {
+        seen.push(input.approvers);
+        return { id: 'A1', outcome, by: 'alice', reason: 'ok' };
+      },
+    });
+    const ok = await createGate({ policy, broker: broker('approved'), approvers: ['group:dba'], log: silentLogger }).check(
+      session(memoryRecorder()),
+      cmd('deploy'),
+    );
+    expect(ok).toMatchObject({ allowed: true, approvalId: 'A1', rule: 'review' });
+    expect(seen).toEqual([['group:release']]);
+    const no = await createGate({ policy, broker: broker('expired'), approvers: [], log: silentLogger }).check(
+      session(memoryRecorder()),
+      cmd('deploy'),
+    );
+    expect(no).toMatchObject({ allowed: false, code: 'APPROVAL_EXPIRED', approvalId: 'A1' });
+    expect(no.allowed === false && no.message).toContain('A1');
+  });
+
+  it('a broker fault denies, never allows', async () => {
+    const broker: ApprovalBroker = { request: () => Promise.reject(new Error('boom')) };
+    const v = await createGate({ policy, broker, approvers: [], log: silentLogger }).check(session(memoryRecorder()), cmd('deploy'));
+    expect(v.allowed).toBe(false);
+  });
+});

@@ -1,0 +1,124 @@
+/**
+ * The gate: the single place that turns a decoded Command into allow / deny / held-for-approval. It records the
+ * command and the decision in the session's transcript before anything is forwarded, counts them, and waits on the
+ * approvals broker for `approve`. Recording failure refuses the command (fail closed) unless the store is `open`.
+ */
+import {
+  isAgentgateError,
+  type ApprovalBroker,
+  type Command,
+  type Gate,
+  type GateSession,
+  type Logger,
+  type Protocol,
+  type PrincipalRef,
+  type Verdict,
+} from '@agentgate/core';
+import type { Policy, PolicyDecision } from './policy.js';
+
+export interface GateMetrics {
+  command(listener: string, protocol: Protocol, decision: string): void;
+}
+
+export interface GateOptions {
+  readonly policy: Policy;
+  /** Absent: `approve` rules deny with a message saying approval is required but not configured. */
+  readonly broker?: ApprovalBroker;
+  readonly approvers: readonly PrincipalRef[];
+  readonly metrics?: GateMetrics;
+  readonly log: Logger;
+}
+
+const deniedText = (rule: string): string => `agentgate: denied by rule ${rule}`;
+
+function commandBody(command: Command): Record<string, unknown> {
+  const { text, unanalysable, detail, unknownMatchesAll: _u, ...facts } = command;
+  return { text, ...facts, ...(unanalysable !== undefined ? { unanalysable } : {}), ...(detail ? { detail } : {}) };
+}
+
+export function createGate(options: GateOptions): Gate {
+  const { policy, broker, metrics, log } = options;
+
+  return {
+    async check(session: GateSession, command: Command, signal?: AbortSignal): Promise<Verdict> {
+      const { info, recorder } = session;
+      const decision = policy.decide(command, info.identity, info.listener);
+      let commandSeq: number;
+      try {
+        commandSeq = recorder.append('command', commandBody(command)).seq;
+        recorder.append('decision', decisionBody(commandSeq, decision));
+      } catch (err) {
+        if (!isAgentgateError(err, 'RECORDING_FAILED')) throw err;
+        metrics?.command(info.listener, info.protocol, 'refused');
+        log.error('command refused: transcript store cannot record', { session: info.id, error: err.message });
+        return { allowed: false, code: 'RECORDING_FAILED', message: 'agentgate: refused: the transcript store cannot record this command' };
+      }
+
+      if (decision.action === 'allow') {
+        metrics?.command(info.listener, info.protocol, 'allow');
+        return decision.rule ? { allowed: true, rule: decision.rule, commandSeq } : { allowed: true, commandSeq };
+      }
+      if (decision.action === 'deny') {
+        metrics?.command(info.listener, info.protocol, 'deny');
+        const rule = decision.rule ?? 'unknown';
+        const code = rule === 'builtin:unanalysable' ? 'UNANALYSABLE' : 'DENIED';
+        const message = decision.reason ? `${deniedText(rule)} (${decision.reason})` : deniedText(rule);
+        return { allowed: false, code, rule, message, commandSeq };
+      }
+
+      // approve
+      const rule = decision.rule ?? 'unknown';
+      if (!broker) {
+        metrics?.command(info.listener, info.protocol, 'deny');
+        return {
+          allowed: false,
+          code: 'APPROVAL_REQUIRED',
+          rule,
+          commandSeq,
+          message: `agentgate: denied by rule ${rule} (approval is required but no approvals are configured)`,
+        };
+      }
+      try {
+        const settled = await broker.request(
+          { session: info, recorder, command, rule, approvers: decision.approvers ?? options.approvers },
+          signal,
+        );
+        if (settled.outcome === 'approved') {
+          metrics?.command(info.listener, info.protocol, 'approved');
+          return { allowed: true, rule, approvalId: settled.id, commandSeq };
+        }
+        metrics?.command(info.listener, info.protocol, settled.outcome);
+        const code =
+          settled.outcome === 'expired' ? 'APPROVAL_EXPIRED' : settled.outcome === 'cancelled' ? 'APPROVAL_CANCELLED' : 'APPROVAL_REJECTED';
+        const why = settled.reason ? `: ${settled.reason}` : '';
+        return {
+          allowed: false,
+          code,
+          rule,
+          approvalId: settled.id,
+          commandSeq,
+          message: `agentgate: approval ${settled.id} ${settled.outcome}${why} (rule ${rule})`,
+        };
+      } catch (err) {
+        const message = isAgentgateError(err) ? err.message : String(err);
+        log.error('approval request failed', { session: info.id, error: message });
+        metrics?.command(info.listener, info.protocol, 'deny');
+        if (isAgentgateError(err, 'RECORDING_FAILED')) {
+          return { allowed: false, code: 'RECORDING_FAILED', message: 'agentgate: refused: the transcript store cannot record this command' };
+        }
+        // Fail closed: a broker fault must never let a command through.
+        return { allowed: false, code: 'DENIED', rule, commandSeq, message: `agentgate: denied by rule ${rule} (the approval request failed)` };
+      }
+    },
+  };
+}
+
+function decisionBody(commandSeq: number, d: PolicyDecision): Record<string, unknown> {
+  return {
+    commandSeq,
+    action: d.action,
+    ...(d.rule ? { rule: d.rule } : {}),
+    ...(d.matched.length ? { matched: d.matched } : {}),
+    ...(d.reason ? { reason: d.reason } : {}),
+  };
+}

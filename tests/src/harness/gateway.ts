@@ -1,0 +1,90 @@
+/**
+ * Starts a real gateway in-process for integration tests: the caller's YAML (listeners, rules, masking, approvals,
+ * identity additions) plus a temp store, a signing key, an admin listener on a free port and a local OIDC test
+ * issuer whose tokens `token(sub, groups)` mints.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { loadConfig } from '@agentgate/config';
+import { createJsonLogger, silentLogger, type AgentgateConfig, type EngineFactory, type TestListenerConfig } from '@agentgate/core';
+import { startGateway, type RunningGateway } from '@agentgate/cli';
+import { generateSigningKeyPair, mintToken } from '@agentgate/identity';
+import type { TranscriptStore } from '@agentgate/transcript';
+import { createLineEngine } from './line-engine.js';
+
+export const TEST_ISSUER = 'agentgate-test';
+
+export interface TestGateway {
+  readonly config: AgentgateConfig;
+  readonly configFile: string;
+  readonly dir: string;
+  readonly adminUrl: string;
+  readonly store: TranscriptStore;
+  readonly gateway: RunningGateway;
+  address(listener: string): { host: string; port: number } | { path: string };
+  token(sub: string, groups: string[], ttlSeconds?: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface TestGatewayOptions {
+  /** Line-protocol test listeners (`protocol: test`), which the config file format does not accept. */
+  readonly testListeners?: readonly { name: string; allow: string[] }[];
+  /** Extra environment for `${env:…}` expansion. */
+  readonly env?: Record<string, string>;
+  readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export async function startTestGateway(yaml = '', options: TestGatewayOptions = {}): Promise<TestGateway> {
+  const dir = await mkdtemp(join(tmpdir(), 'agentgate-test-'));
+  const idp = await generateSigningKeyPair('ES256');
+  await writeFile(join(dir, 'idp-jwks.json'), JSON.stringify(idp.jwks));
+  const user = (parse(yaml) ?? {}) as Record<string, unknown>;
+  const userIdentity = (user['identity'] ?? {}) as Record<string, unknown>;
+  const doc: Record<string, unknown> = {
+    store: { path: join(dir, 'transcripts') },
+    signingKey: join(dir, 'signing-key.json'),
+    admin: { listen: '127.0.0.1:0' },
+    listeners: [],
+    ...user,
+    identity: {
+      ...userIdentity,
+      oidc: [
+        { issuer: TEST_ISSUER, audience: 'agentgate', jwks: join(dir, 'idp-jwks.json'), groupsClaim: 'groups' },
+        ...((userIdentity['oidc'] as unknown[]) ?? []),
+      ],
+    },
+  };
+  const configFile = join(dir, 'agentgate.yaml');
+  await writeFile(configFile, stringify(doc));
+  const loaded = await loadConfig(configFile, { ...process.env, ...options.env });
+  const testListeners: TestListenerConfig[] = (options.testListeners ?? []).map((l) => ({
+    protocol: 'test',
+    name: l.name,
+    listen: '127.0.0.1:0',
+    allow: l.allow,
+  }));
+  const config: AgentgateConfig = { ...loaded, listeners: [...loaded.listeners, ...testListeners] };
+  const log = options.logLevel ? createJsonLogger({ level: options.logLevel }) : silentLogger;
+  const gateway = await startGateway(config, {
+    log,
+    engines: { test: createLineEngine as EngineFactory<never> },
+    shutdownGraceMs: 2000,
+  });
+  return {
+    config,
+    configFile,
+    dir,
+    adminUrl: gateway.adminUrl,
+    store: gateway.store,
+    gateway,
+    address: (name) => gateway.address(name),
+    token: (sub, groups, ttlSeconds = 3600) =>
+      mintToken({ privateJwk: idp.privateJwk, sub, groups, ttlSeconds, issuer: TEST_ISSUER, audience: 'agentgate' }),
+    async stop() {
+      await gateway.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
