@@ -1,0 +1,118 @@
+import { verify as cryptoVerify } from 'node:crypto';
+import jose from 'node-jose';
+import type { Identity, OidcIssuerConfig } from '@agentgate/core';
+import { authFailed } from './auth-failure.js';
+import {
+  acceptedAlgorithms,
+  type AcceptedAlgorithm,
+  type JwksKeySource,
+  type VerificationKey,
+} from './jwks-key-source.js';
+import type { DecodedJwt } from './jwt.js';
+
+/** Verifies JWTs of one configured OIDC issuer: signature against its JWKS, then the registered claims (RFC 7519 §4.1). */
+export class OidcIssuerVerifier {
+  constructor(
+    readonly config: OidcIssuerConfig,
+    readonly keys: JwksKeySource,
+    private readonly now: () => number,
+  ) {}
+
+  async verify(token: string, jwt: DecodedJwt): Promise<Identity> {
+    const alg = checkAlgorithm(jwt.header);
+    if (jwt.header['crit'] !== undefined) {
+      // RFC 7515 §4.1.11: a recipient that does not understand a critical extension must reject the JWS.
+      throw authFailed('malformed', 'JWT header has critical extensions agentgate does not understand');
+    }
+    const kid = jwt.header['kid'];
+    if (kid !== undefined && typeof kid !== 'string')
+      throw authFailed('malformed', 'JWT kid is not a string');
+    const key = await this.keys.keyFor(kid, alg);
+    if (!(await signatureValid(token, jwt, key))) {
+      throw authFailed('bad-signature', `JWT signature does not verify with key ${kid ?? '(no kid)'}`, {
+        issuer: this.config.issuer,
+        kid,
+      });
+    }
+    return this.checkClaims(jwt.claims);
+  }
+
+  private checkClaims(claims: Record<string, unknown>): Identity {
+    const { issuer, audience, clockSkewSeconds: skew } = this.config;
+    const nowSeconds = Math.floor(this.now() / 1000);
+    if (claims['iss'] !== issuer) throw authFailed('unknown-issuer', `JWT iss is not ${issuer}`);
+    const exp = claims['exp'];
+    if (exp === undefined)
+      throw authFailed('missing-exp', 'JWT has no exp claim; tokens without expiry are refused');
+    if (typeof exp !== 'number' || !Number.isFinite(exp))
+      throw authFailed('bad-claims', 'JWT exp is not a number');
+    // RFC 7519 §4.1.4: the token must not be accepted on or after exp (plus a small allowance for clock skew).
+    if (nowSeconds >= exp + skew)
+      throw authFailed('expired', `JWT expired at ${new Date(exp * 1000).toISOString()}`, { exp });
+    const nbf = claims['nbf'];
+    if (nbf !== undefined) {
+      if (typeof nbf !== 'number' || !Number.isFinite(nbf))
+        throw authFailed('bad-claims', 'JWT nbf is not a number');
+      if (nowSeconds + skew < nbf)
+        throw authFailed('not-yet-valid', `JWT not valid before ${new Date(nbf * 1000).toISOString()}`, {
+          nbf,
+        });
+    }
+    const aud = claims['aud'];
+    const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+    if (!audiences.includes(audience))
+      throw authFailed('wrong-audience', `JWT audience does not include ${audience}`, { aud });
+    const sub = claims['sub'];
+    if (typeof sub !== 'string' || sub === '') throw authFailed('bad-claims', 'JWT has no sub claim');
+    return { name: sub, groups: this.groups(claims), source: 'oidc', issuer, expiresAt: exp };
+  }
+
+  /** Groups from `groupsClaim`: a top-level claim, or a dotted path such as `realm_access.roles`. Absent → none. */
+  private groups(claims: Record<string, unknown>): string[] {
+    const name = this.config.groupsClaim;
+    let value: unknown = claims[name];
+    if (value === undefined && name.includes('.')) {
+      value = name
+        .split('.')
+        .reduce<unknown>(
+          (node, part) =>
+            typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[part] : undefined,
+          claims,
+        );
+    }
+    if (value === undefined || value === null) return [];
+    if (typeof value === 'string') return [value];
+    if (Array.isArray(value) && value.every((g) => typeof g === 'string')) return [...value];
+    throw authFailed('bad-claims', `JWT claim ${name} is not an array of strings`);
+  }
+}
+
+/** Only RS256, ES256 and EdDSA; `none` and HMAC are refused before any key is touched (RFC 8725 §3.1, §3.2). */
+function checkAlgorithm(header: Record<string, unknown>): AcceptedAlgorithm {
+  const alg = header['alg'];
+  if (typeof alg !== 'string') throw authFailed('malformed', 'JWT header has no alg');
+  if (alg.toLowerCase() === 'none') throw authFailed('alg-refused', 'unsigned JWT (alg none) refused');
+  if (/^HS/i.test(alg))
+    throw authFailed('alg-refused', `HMAC JWT (${alg}) refused: only public-key signatures are accepted`);
+  if (!(acceptedAlgorithms as readonly string[]).includes(alg))
+    throw authFailed('alg-refused', `JWT alg ${alg} not accepted (RS256, ES256, EdDSA)`);
+  return alg as AcceptedAlgorithm;
+}
+
+async function signatureValid(token: string, jwt: DecodedJwt, key: VerificationKey): Promise<boolean> {
+  if (key.alg === 'EdDSA') {
+    // RFC 8037 §3.1: Ed25519 signs the JWS signing input directly (no pre-hash), hence algorithm null.
+    return (
+      key.nodeKey !== undefined &&
+      jwt.signature.length === 64 &&
+      cryptoVerify(null, Buffer.from(jwt.signingInput, 'ascii'), key.nodeKey, jwt.signature)
+    );
+  }
+  if (key.joseKey === undefined) return false;
+  try {
+    await jose.JWS.createVerify(key.joseKey, { algorithms: [key.alg] }).verify(token);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,8 @@
+/** SQL analysis for the PostgreSQL listener: statement facts for rules, with built-in refusals. */
+export {
+  createSqlAnalyzer,
+  type SqlAnalysis,
+  type SqlAnalyzer,
+  type SqlAnalyzerOptions,
+} from './sql-analyzer.js';
+export { SqlSessionState } from './session-state.js';

@@ -1,0 +1,432 @@
+/**
+ * Walks libpg_query parse trees and collects SqlStatementFacts for every statement, top-level and nested.
+ *
+ * Nested statements (writable CTEs, EXPLAIN/PREPARE/COPY/CREATE … AS/VIEW inner queries, rule actions,
+ * `BEGIN ATOMIC` bodies, SQL and PL/pgSQL function bodies, DO blocks) get facts of their own, and their tables and
+ * functions also roll up into the enclosing statement. A SELECT used as a subquery (SubLink, FROM subquery,
+ * INSERT … SELECT, a read-only CTE, a UNION arm) is part of its statement, not a statement of its own.
+ * CTE names are reported as tables too (`WITH users AS (…)` looks like `users`): over-reporting is the safe side.
+ */
+import { commandOf } from './command-names.js';
+import { constantText, containsNode } from './constants.js';
+import { describeParseError, parsePlpgsql, parseSql } from './pg-parser.js';
+import { statementSlice } from './sql-text.js';
+import { checkVariableSet, checkSetConfig, SET_CONFIG_COMMANDS, refuseSettingsWrite } from './traps.js';
+
+type Node = Record<string, unknown>;
+
+export interface MutableFacts {
+  command: string;
+  readonly tables: Set<string>;
+  readonly functions: Set<string>;
+  unfilteredWrite: boolean;
+  readonly text: string;
+  dynamic: boolean;
+}
+
+/** Effects on the per-session PREPARE registry, applied in order when a cached analysis is used. */
+export type SessionOp =
+  | { readonly kind: 'prepare'; readonly name: string; readonly from: number; readonly to: number }
+  | { readonly kind: 'deallocate'; readonly name: string | null }
+  | { readonly kind: 'execute'; readonly name: string };
+
+export interface WalkContext {
+  readonly facts: MutableFacts[];
+  readonly topLevel: { command: string; text: string }[];
+  readonly ops: SessionOp[];
+  readonly refusals: string[];
+  readonly errors: string[];
+  /** 0 for the client's text; deeper inside function bodies and DO blocks. */
+  depth: number;
+}
+
+/** Nested SQL (function bodies inside function bodies…) deeper than this is refused as unanalysable. */
+const MAX_DEPTH = 8;
+
+/** Keys under which a SELECT is a part of the enclosing statement rather than a statement of its own. */
+const SUBQUERY_KEYS = new Set(['subselect', 'subquery', 'selectStmt', 'ctequery', 'larg', 'rarg']);
+
+/** Relation kinds whose DROP names tables (DropStmt.objects are name lists, not RangeVars). */
+const DROPPED_RELATION_KINDS = new Set([
+  'OBJECT_TABLE',
+  'OBJECT_VIEW',
+  'OBJECT_MATVIEW',
+  'OBJECT_INDEX',
+  'OBJECT_SEQUENCE',
+  'OBJECT_FOREIGN_TABLE',
+]);
+
+/**
+ * Functions that run SQL given as text (xml.c query_to_xml family, contrib/dblink). String literals among their
+ * arguments that parse as SQL are analysed as nested statements; a computed argument makes the call dynamic.
+ */
+const SQL_RUNNING_FUNCTIONS = new Set([
+  'query_to_xml',
+  'query_to_xmlschema',
+  'query_to_xml_and_xmlschema',
+  'dblink',
+  'dblink_exec',
+  'dblink_open',
+  'dblink_send_query',
+]);
+
+const COLUMN_REFERENCES = new Set(['ColumnRef', 'CurrentOfExpr']);
+
+export function newContext(): WalkContext {
+  return { facts: [], topLevel: [], ops: [], refusals: [], errors: [], depth: 0 };
+}
+
+function newFacts(command: string, text: string): MutableFacts {
+  return { command, tables: new Set(), functions: new Set(), unfilteredWrite: false, text, dynamic: false };
+}
+
+function rollUp(parent: MutableFacts, child: MutableFacts): void {
+  for (const t of child.tables) parent.tables.add(t);
+  for (const f of child.functions) parent.functions.add(f);
+}
+
+function names(list: unknown): string[] {
+  if (!Array.isArray(list)) return [];
+  const out: string[] = [];
+  for (const item of list as Node[]) {
+    const s = item['String'] as Node | undefined;
+    if (s !== undefined && typeof s['sval'] === 'string') out.push(s['sval']);
+  }
+  return out;
+}
+
+function relationName(rangeVar: Node): string {
+  const rel = String(rangeVar['relname']);
+  return typeof rangeVar['schemaname'] === 'string' ? `${rangeVar['schemaname']}.${rel}` : rel;
+}
+
+function lowerName(parts: readonly string[]): string {
+  return parts.join('.').toLowerCase();
+}
+
+/**
+ * Parse `text` and visit each statement. With a parent, the statements are nested in it (a function body, a
+ * string EXECUTEd by PL/pgSQL); without, they are the client's top-level statements.
+ */
+export function analyzeText(text: string, ctx: WalkContext, parent?: MutableFacts): void {
+  if (ctx.depth > MAX_DEPTH) {
+    ctx.errors.push(`SQL nested more than ${MAX_DEPTH} levels deep`);
+    return;
+  }
+  let tree;
+  try {
+    tree = parseSql(text);
+  } catch (err) {
+    ctx.errors.push(describeParseError(err));
+    return;
+  }
+  for (const raw of tree.stmts ?? []) {
+    const stmt = raw.stmt;
+    if (stmt === undefined) continue;
+    const nodeType = Object.keys(stmt)[0];
+    if (nodeType === undefined) continue;
+    const slice = statementSlice(text, raw.stmt_location, raw.stmt_len);
+    const facts = visitStatement(nodeType, stmt[nodeType] as Node, slice, ctx, parent);
+    if (parent === undefined && ctx.depth === 0) ctx.topLevel.push({ command: facts.command, text: slice });
+  }
+}
+
+/** Analyse SQL found inside another statement, one level deeper. */
+function analyzeNested(text: string, parent: MutableFacts, ctx: WalkContext): void {
+  ctx.depth++;
+  try {
+    analyzeText(text, ctx, parent);
+  } finally {
+    ctx.depth--;
+  }
+}
+
+function visitStatement(
+  nodeType: string,
+  body: Node,
+  text: string,
+  ctx: WalkContext,
+  parent: MutableFacts | undefined,
+): MutableFacts {
+  const f = newFacts(commandOf(nodeType, body), text);
+  ctx.facts.push(f);
+  const bodyStart = ctx.facts.length;
+
+  switch (nodeType) {
+    case 'DropStmt':
+      if (DROPPED_RELATION_KINDS.has(String(body['removeType']))) {
+        for (const obj of (body['objects'] as Node[] | undefined) ?? []) {
+          const parts = names((obj['List'] as Node | undefined)?.['items']);
+          // `db.schema.table` names the current database; rules speak of `schema.table`.
+          if (parts.length > 0) f.tables.add(parts.slice(-2).join('.'));
+        }
+      }
+      break;
+    case 'UpdateStmt':
+    case 'DeleteStmt':
+      // A WHERE that references no column (`WHERE true`, `WHERE 1 = 1`, `WHERE $1`) filters nothing provable:
+      // it counts as unfiltered. A column tautology (`WHERE id = id`) counts as filtered.
+      f.unfilteredWrite = !containsNode(body['whereClause'], COLUMN_REFERENCES);
+      if (nodeType === 'UpdateStmt') refuseSettingsWrite(body, ctx.refusals);
+      break;
+    case 'VariableSetStmt':
+      checkVariableSet(body, ctx.refusals);
+      break;
+    case 'CreateTrigStmt':
+    case 'CreateEventTrigStmt':
+      f.functions.add(lowerName(names(body['funcname'])));
+      break;
+    case 'ExecuteStmt':
+      if (ctx.depth === 0) ctx.ops.push({ kind: 'execute', name: String(body['name']) });
+      else f.dynamic = true; // runs whatever the session prepared when the body runs
+      break;
+    case 'DeallocateStmt':
+      if (ctx.depth === 0)
+        ctx.ops.push({ kind: 'deallocate', name: body['isall'] === true ? null : String(body['name']) });
+      break;
+    case 'DiscardStmt':
+      if (ctx.depth === 0 && body['target'] === 'DISCARD_ALL')
+        ctx.ops.push({ kind: 'deallocate', name: null });
+      break;
+  }
+
+  walkValue(body, f, ctx, nodeType);
+
+  switch (nodeType) {
+    case 'PrepareStmt':
+      if (ctx.depth === 0)
+        ctx.ops.push({ kind: 'prepare', name: String(body['name']), from: bodyStart, to: ctx.facts.length });
+      break;
+    case 'SelectStmt': {
+      const into = body['intoClause'] as Node | undefined;
+      const rel = into?.['rel'] as Node | undefined;
+      // SELECT … INTO t creates t (the server runs it as CREATE TABLE AS).
+      if (rel !== undefined) ctx.facts.push(copyFacts(f, 'CREATE TABLE AS'));
+      break;
+    }
+    case 'CopyStmt':
+      if (body['is_program'] === true) ctx.facts.push(copyFacts(f, 'COPY PROGRAM'));
+      else if (typeof body['filename'] === 'string') ctx.facts.push(copyFacts(f, 'COPY FILE'));
+      break;
+    case 'CreateFunctionStmt':
+      analyzeRoutineBody(body['options'], 'sql', f, ctx);
+      break;
+    case 'DoStmt':
+      analyzeRoutineBody(body['args'], 'plpgsql', f, ctx);
+      break;
+  }
+
+  if (parent !== undefined) rollUp(parent, f);
+  return f;
+}
+
+function copyFacts(f: MutableFacts, command: string): MutableFacts {
+  const c = newFacts(command, f.text);
+  rollUp(c, f);
+  return c;
+}
+
+function walkValue(value: unknown, f: MutableFacts, ctx: WalkContext, key: string): void {
+  if (Array.isArray(value)) {
+    for (const item of value) if (item !== null && typeof item === 'object') walkValue(item, f, ctx, key);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  const node = value as Node;
+  // Fields typed as a specific struct come without the node-type wrapper: RangeVar (relation, rel, view, …),
+  // VariableSetStmt (setstmt), FuncCall (CallStmt.funccall).
+  if (typeof node['relname'] === 'string') f.tables.add(relationName(node));
+  if (key === 'setstmt') {
+    visitStatement('VariableSetStmt', node, f.text, ctx, f);
+    return;
+  }
+  if (key === 'funccall') visitFuncCall(node, f, ctx);
+  for (const k in node) {
+    const v = node[k];
+    if (v === null || typeof v !== 'object') continue;
+    const first = k.charCodeAt(0);
+    const isNodeType = first >= 65 && first <= 90; // upper-case: a node wrapper such as { RangeVar: {...} }
+    if (!isNodeType) {
+      walkValue(v, f, ctx, k);
+    } else if (k === 'FuncCall') {
+      visitFuncCall(v as Node, f, ctx);
+      walkValue(v, f, ctx, k);
+    } else if (k.endsWith('Stmt') && !(k === 'SelectStmt' && SUBQUERY_KEYS.has(key))) {
+      visitStatement(k, v as Node, f.text, ctx, f);
+    } else {
+      walkValue(v, f, ctx, k);
+    }
+  }
+}
+
+function visitFuncCall(call: Node, f: MutableFacts, ctx: WalkContext): void {
+  const parts = names(call['funcname']);
+  const name = lowerName(parts);
+  f.functions.add(name);
+  const base = (parts[parts.length - 1] ?? '').toLowerCase();
+  const args = (call['args'] as unknown[] | undefined) ?? [];
+  if (base === 'set_config') {
+    const command = checkSetConfig(args, ctx.refusals);
+    const words = command === undefined ? undefined : SET_CONFIG_COMMANDS[command];
+    if (words !== undefined) {
+      const setting = newFacts(words, f.text);
+      setting.functions.add(name);
+      ctx.facts.push(setting);
+    }
+  } else if (SQL_RUNNING_FUNCTIONS.has(base)) {
+    for (const arg of args) {
+      const literal = constantText(arg);
+      if (literal === undefined) {
+        const dyn = newFacts('EXECUTE', f.text);
+        dyn.dynamic = true;
+        dyn.functions.add(name);
+        ctx.facts.push(dyn);
+        continue;
+      }
+      if (looksLikeSql(literal)) analyzeNested(literal, f, ctx);
+    }
+  }
+}
+
+/** Connection names and strings (`myconn`, `dbname=app`) do not parse; SQL does. */
+function looksLikeSql(text: string): boolean {
+  try {
+    return (parseSql(text).stmts?.length ?? 0) > 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * CREATE FUNCTION/PROCEDURE (`AS '…'`) and DO bodies: SQL bodies are parsed as SQL, PL/pgSQL bodies by the
+ * PL/pgSQL compiler, bodies in any other language (plpython, C, `internal` aliases of built-ins) cannot be read
+ * and make the statement dynamic. `BEGIN ATOMIC` bodies are already in the tree (sql_body) and walked as such.
+ */
+function analyzeRoutineBody(
+  options: unknown,
+  defaultLanguage: string,
+  f: MutableFacts,
+  ctx: WalkContext,
+): void {
+  let language = defaultLanguage;
+  let body: string | undefined;
+  for (const opt of (options as Node[] | undefined) ?? []) {
+    const def = opt['DefElem'] as Node | undefined;
+    if (def === undefined) continue;
+    const arg = def['arg'] as Node | undefined;
+    if (def['defname'] === 'language') {
+      const s = arg?.['String'] as Node | undefined;
+      if (typeof s?.['sval'] === 'string') language = s['sval'].toLowerCase();
+    } else if (def['defname'] === 'as') {
+      const direct = arg?.['String'] as Node | undefined;
+      if (typeof direct?.['sval'] === 'string') body = direct['sval'];
+      else body = names((arg?.['List'] as Node | undefined)?.['items'])[0];
+    }
+  }
+  if (body === undefined) return; // BEGIN ATOMIC, or a definition without a body
+  if (language === 'sql') analyzeNested(body, f, ctx);
+  else if (language === 'plpgsql') analyzePlpgsql(f, ctx);
+  else f.dynamic = true;
+}
+
+/** PL/pgSQL statements whose `query` is a string expression executed as SQL (pl_gram.y: EXECUTE, FOR … EXECUTE). */
+const DYNAMIC_PL_STATEMENTS = new Set(['PLpgSQL_stmt_dynexecute', 'PLpgSQL_stmt_dynfors']);
+
+function analyzePlpgsql(f: MutableFacts, ctx: WalkContext): void {
+  if (ctx.depth >= MAX_DEPTH) {
+    ctx.errors.push(`SQL nested more than ${MAX_DEPTH} levels deep`);
+    return;
+  }
+  let tree: unknown;
+  try {
+    tree = parsePlpgsql(f.text);
+  } catch (err) {
+    ctx.errors.push(`PL/pgSQL: ${describeParseError(err)}`);
+    return;
+  }
+  walkPlpgsql(tree, f, ctx, '', '');
+}
+
+function walkPlpgsql(
+  value: unknown,
+  f: MutableFacts,
+  ctx: WalkContext,
+  key: string,
+  statement: string,
+): void {
+  if (Array.isArray(value)) {
+    for (const item of value) walkPlpgsql(item, f, ctx, key, statement);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  for (const [k, v] of Object.entries(value as Node)) {
+    if (k === 'PLpgSQL_expr') {
+      const dynamic = key === 'dynquery' || (key === 'query' && DYNAMIC_PL_STATEMENTS.has(statement));
+      visitPlExpression(v as Node, dynamic, f, ctx);
+    } else if (k.startsWith('PLpgSQL_stmt_')) {
+      walkPlpgsql(v, f, ctx, k, k);
+    } else if (typeof v === 'object' && v !== null) {
+      walkPlpgsql(v, f, ctx, k, statement);
+    }
+  }
+}
+
+/**
+ * One PL/pgSQL expression or SQL statement. `parseMode` is PostgreSQL's RawParseMode: 0 a whole statement,
+ * 2 an expression (parsed as `SELECT expr`), 3-5 an assignment `target := expr`.
+ */
+function visitPlExpression(expr: Node, dynamic: boolean, f: MutableFacts, ctx: WalkContext): void {
+  const query = typeof expr['query'] === 'string' ? expr['query'] : '';
+  const mode = typeof expr['parseMode'] === 'number' ? expr['parseMode'] : 0;
+  const sql = mode === 0 ? query : mode === 2 ? `SELECT ${query}` : assignmentAsSelect(query);
+  if (!dynamic) {
+    analyzeNested(sql, f, ctx);
+    return;
+  }
+  // EXECUTE 'DROP TABLE t' runs a known string: analyse it. Anything computed is dynamic.
+  const literal = singleLiteral(sql);
+  if (literal !== undefined) {
+    analyzeNested(literal, f, ctx);
+    return;
+  }
+  const dyn = newFacts('EXECUTE', query);
+  dyn.dynamic = true;
+  ctx.facts.push(dyn);
+  analyzeNested(sql, dyn, ctx);
+  rollUp(f, dyn);
+}
+
+function singleLiteral(selectSql: string): string | undefined {
+  try {
+    const stmts = parseSql(selectSql).stmts ?? [];
+    const select = stmts.length === 1 ? (stmts[0]?.stmt?.['SelectStmt'] as Node | undefined) : undefined;
+    const targets = select?.['targetList'] as Node[] | undefined;
+    if (select === undefined || select['fromClause'] !== undefined || targets?.length !== 1) return undefined;
+    const val = (targets[0]?.['ResTarget'] as Node | undefined)?.['val'];
+    const aConst = (val as Node | undefined)?.['A_Const'] as Node | undefined;
+    const sval = aConst?.['sval'] as Node | undefined;
+    return typeof sval?.['sval'] === 'string' ? sval['sval'] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `a[i] := expr` → `SELECT a[i], expr`: the first top-level `:=` or `=` separates target and value. */
+export function assignmentAsSelect(query: string): string {
+  let depth = 0;
+  let quote: string | null = null;
+  for (let i = 0; i < query.length; i++) {
+    const c = query[i];
+    if (quote !== null) {
+      if (c === quote) quote = null;
+      continue;
+    }
+    if (c === "'" || c === '"') quote = c;
+    else if (c === '(' || c === '[') depth++;
+    else if (c === ')' || c === ']') depth--;
+    else if (depth === 0 && c === ':' && query[i + 1] === '=')
+      return `SELECT ${query.slice(0, i)}, ${query.slice(i + 2)}`;
+    else if (depth === 0 && c === '=') return `SELECT ${query.slice(0, i)}, ${query.slice(i + 1)}`;
+  }
+  return `SELECT ${query}`;
+}
