@@ -1,1 +1,3 @@
-export {};
+export { ApprovalBrokerImpl, createApprovalBroker } from './approval-broker.js';
+export { sendApprovalWebhook, type WebhookDecision } from './webhook.js';
+export type { ApprovalBrokerOptions, ApprovalMetricsSink, PendingApproval } from './types.js';

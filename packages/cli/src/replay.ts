@@ -19,15 +19,16 @@ function rel(ts: number, start: number): string {
   return `+${((ts - start) / 1000).toFixed(3)}s`.padStart(10);
 }
 
-/** The io chunks of an event with their offsets (ms) from the event's timestamp. */
+/** The io chunks of a coalesced `io` event with the time (ms since the epoch) each arrived. */
 export function ioChunks(e: TranscriptEvent): { at: number; data: Buffer }[] {
   const data = Buffer.from(String(e['data'] ?? ''), 'base64');
+  const start = typeof e['startTs'] === 'number' ? e['startTs'] : e.ts;
   const chunks = e['chunks'] as [number, number][] | undefined;
-  if (!Array.isArray(chunks) || chunks.length === 0) return [{ at: 0, data }];
+  if (!Array.isArray(chunks) || chunks.length === 0) return [{ at: start, data }];
   const out: { at: number; data: Buffer }[] = [];
   let off = 0;
-  for (const [at, len] of chunks) {
-    out.push({ at, data: data.subarray(off, off + len) });
+  for (const [offset, len] of chunks) {
+    out.push({ at: start + offset, data: data.subarray(off, off + len) });
     off += len;
   }
   return out;
@@ -103,7 +104,7 @@ export async function replaySession(summary: SessionSummary, events: Iterable<Tr
         const direction = String(e['direction']);
         if (direction === 'in' && summary.protocol === 'ssh') break; // what the user typed is echoed by the remote
         for (const chunk of ioChunks(e)) {
-          const at = e.ts + chunk.at;
+          const at = chunk.at;
           if (speed > 0 && summary.protocol === 'ssh') await sleep(Math.min(5000, Math.max(0, at - lastTs)) / speed);
           lastTs = at;
           if (summary.protocol === 'ssh') out.write(chunk.data);

@@ -1,1 +1,5 @@
-export {};
+export { parseConfig, loadConfig, type ParseConfigOptions } from './parse-config.js';
+export { ConfigError, type ConfigIssue } from './config-error.js';
+export { KNOWN_DETECTORS } from './detectors.js';
+export { didYouMean, editDistance } from './did-you-mean.js';
+export { matchKeysOf } from './rules-section.js';

@@ -14,7 +14,6 @@ import type { Command } from 'commander';
 import { loadConfig } from '@agentgate/config';
 import { createJsonLogger } from '@agentgate/core';
 import { generateSigningKeyPair, mintToken } from '@agentgate/identity';
-import { startGateway } from '../gateway.js';
 import { replaySession } from '../replay.js';
 import { freePort, startThrowawayPostgres } from '../demo/throwaway-postgres.js';
 
@@ -105,6 +104,7 @@ masking:
         );
         process.env['AGENTGATE_DEMO_PG_PASSWORD'] = upstreamPassword;
         const config = await loadConfig(configFile);
+        const { startGateway } = await import('../gateway.js');
         const gateway = await startGateway(config, { log: createJsonLogger({ level: 'warn' }) });
         const token = await mintToken({
           privateJwk: idp.privateJwk,

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '@agentgate/config';
 import { createJsonLogger } from '@agentgate/core';
-import { startGateway } from '../gateway.js';
 
 export function registerServeCommands(program: Command): void {
   program
@@ -11,6 +10,8 @@ export function registerServeCommands(program: Command): void {
     .action(async (opts: { config: string }) => {
       const log = createJsonLogger({ level: (process.env['AGENTGATE_LOG_LEVEL'] as 'info' | undefined) ?? 'info' });
       const config = await loadConfig(opts.config);
+      // Loaded on demand: the engines pull in WASM parsers and ssh2, which the read-side commands never need.
+      const { startGateway } = await import('../gateway.js');
       const gateway = await startGateway(config, { log });
       await new Promise<void>((resolve) => {
         const onSignal = (signal: string): void => {

@@ -77,7 +77,7 @@ export function registerSessionCommands(program: Command): void {
       if (opts.format !== 'jsonl' && opts.format !== 'asciicast') throw new CliError('--format must be jsonl or asciicast', 2);
       await withStore(opts.config, async (store) => {
         if (!store.getSession(id)) throw new CliError(`no session ${id}`);
-        if (opts.format === 'jsonl') for (const line of exportJsonl(store.events(id))) process.stdout.write(line + '\n');
+        if (opts.format === 'jsonl') for (const line of exportJsonl(store.events(id))) process.stdout.write(line);
         else process.stdout.write(exportAsciicast(store.events(id)));
       });
     });

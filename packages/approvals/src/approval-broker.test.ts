@@ -1,0 +1,458 @@
+import { createPublicKey, generateKeyPairSync, sign, verify, type JsonWebKey } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import {
+  AgentgateError,
+  matchesPrincipal,
+  silentLogger,
+  type ApprovalOutcome,
+  type ApprovalRequestInput,
+  type ApprovalsConfig,
+  type Identity,
+  type IdentityService,
+  type SessionRecorder,
+  type Signer,
+  type TranscriptEvent,
+} from '@agentgate/core';
+import { createApprovalBroker, type ApprovalBrokerImpl, type PendingApproval } from './index.js';
+
+// ---- test doubles for the broker's collaborators (interfaces, not upstream servers) ----
+
+/** An ES256 signer (RFC 7515 compact serialization, RFC 7518 §3.4 raw r||s signature), like the gateway's. */
+function es256Signer(): Signer {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const kid = 'test-key';
+  const jwk = { ...publicKey.export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' };
+  return {
+    kid,
+    async signCompact(payload) {
+      const header = Buffer.from(JSON.stringify({ alg: 'ES256', kid })).toString('base64url');
+      const body = Buffer.from(payload).toString('base64url');
+      const signature = sign('sha256', Buffer.from(`${header}.${body}`), {
+        key: privateKey,
+        dsaEncoding: 'ieee-p1363',
+      });
+      return `${header}.${body}.${signature.toString('base64url')}`;
+    },
+    async verifyCompact(jws) {
+      return verifyJws(jws, { keys: [jwk] });
+    },
+    publicJwks: () => ({ keys: [jwk] }),
+  };
+}
+
+/** What a webhook receiver does: verify the compact JWS against the published JWKS, return the payload. */
+function verifyJws(jws: string, jwks: { keys: Record<string, unknown>[] }): Buffer {
+  const [header, body, signature] = jws.split('.') as [string, string, string];
+  const { kid, alg } = JSON.parse(Buffer.from(header, 'base64url').toString()) as {
+    kid: string;
+    alg: string;
+  };
+  const jwk = jwks.keys.find((k) => k['kid'] === kid);
+  if (alg !== 'ES256' || jwk === undefined) throw new Error('unknown key');
+  const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+  const ok = verify(
+    'sha256',
+    Buffer.from(`${header}.${body}`),
+    { key, dsaEncoding: 'ieee-p1363' },
+    Buffer.from(signature, 'base64url'),
+  );
+  if (!ok) throw new Error('bad signature');
+  return Buffer.from(body, 'base64url');
+}
+
+const people: Record<string, Identity> = {
+  'tok-devin': { name: 'devin', groups: ['agents', 'dba'], source: 'token' },
+  'tok-alice': { name: 'alice', groups: ['dba'], source: 'token' },
+  'tok-bob': { name: 'bob', groups: ['security'], source: 'token' },
+  'tok-carol': { name: 'carol', groups: ['dev'], source: 'token' },
+};
+const identityService: IdentityService = {
+  async verifyToken(token) {
+    const who = people[token];
+    if (who === undefined) throw new AgentgateError('AUTH_FAILED', 'bad token');
+    return who;
+  },
+  findSshKey: () => undefined,
+  isAllowed: (identity, refs) => matchesPrincipal(identity, refs),
+};
+
+class MemoryRecorder implements SessionRecorder {
+  readonly events: { type: string; body: Record<string, unknown> }[] = [];
+  constructor(readonly sessionId: string) {}
+  append(type: TranscriptEvent['type'], body: Record<string, unknown>): TranscriptEvent {
+    this.events.push({ type, body });
+    return { session: this.sessionId, seq: this.events.length - 1, ts: Date.now(), type, prev: '', hash: '' };
+  }
+  io(): void {}
+  end(): void {}
+}
+
+function requestInput(
+  requester = 'devin',
+  approvers: string[] = [],
+  text = 'DELETE FROM users WHERE id = 1',
+): ApprovalRequestInput & { recorder: MemoryRecorder } {
+  const identity = Object.values(people).find((p) => p.name === requester)!;
+  return {
+    session: {
+      id: `S-${requester}`,
+      listener: 'prod-db',
+      protocol: 'postgres',
+      identity,
+      client: { address: '127.0.0.1', local: true, tls: false },
+      startedAt: Date.now(),
+    },
+    recorder: new MemoryRecorder(`S-${requester}`),
+    command: { protocol: 'postgres', text, statements: [] },
+    rule: 'deletes-need-review',
+    approvers,
+  };
+}
+
+interface Harness {
+  broker: ApprovalBrokerImpl;
+  url: string;
+  metrics: { pending: number[]; settled: [ApprovalOutcome, number][] };
+  signer: Signer;
+}
+const servers: Server[] = [];
+const brokers: ApprovalBrokerImpl[] = [];
+
+async function listen(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ server: Server; url: string }> {
+  const server = createServer(handler);
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+async function harness(config: Partial<ApprovalsConfig> = {}): Promise<Harness> {
+  const metrics: Harness['metrics'] = { pending: [], settled: [] };
+  const signer = es256Signer();
+  const broker = createApprovalBroker({
+    config: { timeoutMs: 60_000, approvers: ['group:dba'], ...config },
+    signer,
+    identity: identityService,
+    log: silentLogger,
+    metrics: { pending: (n) => metrics.pending.push(n), settled: (o, s) => metrics.settled.push([o, s]) },
+  });
+  brokers.push(broker);
+  const { url } = await listen((req, res) => {
+    const pathname = new URL(req.url ?? '/', 'http://x').pathname;
+    broker.handleHttp(req, res, pathname).then(
+      (handled) => {
+        if (!handled) res.writeHead(404).end();
+      },
+      () => res.destroy(),
+    );
+  });
+  return { broker, url, metrics, signer };
+}
+
+async function api(
+  h: Harness,
+  method: string,
+  path: string,
+  token?: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
+  const response = await fetch(`${h.url}${path}`, {
+    method,
+    headers: {
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      'content-type': 'application/json',
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, json: await response.json() };
+}
+
+/** The pending entry for a request once the broker has registered it. */
+async function pendingFor(h: Harness, n = 1): Promise<PendingApproval[]> {
+  for (let i = 0; i < 100 && h.broker.list().length < n; i++) await new Promise((r) => setTimeout(r, 5));
+  return h.broker.list();
+}
+
+afterEach(() => {
+  for (const broker of brokers.splice(0)) broker.close();
+});
+afterAll(async () => {
+  for (const server of servers) {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
+
+describe('approval broker', () => {
+  it('approves through the API, records both events and counts metrics', async () => {
+    const h = await harness();
+    const input = requestInput('devin');
+    const settled = h.broker.request(input);
+    const [pending] = await pendingFor(h);
+    expect(pending).toMatchObject({
+      listener: 'prod-db',
+      protocol: 'postgres',
+      identity: 'devin',
+      command: 'DELETE FROM users WHERE id = 1',
+      rule: 'deletes-need-review',
+      approvers: ['group:dba'],
+    });
+    expect(Date.parse(pending!.expiresAt) - Date.parse(pending!.requestedAt)).toBe(60_000);
+
+    const list = await api(h, 'GET', '/api/approvals', 'tok-carol');
+    expect(list).toEqual({ status: 200, json: [pending] });
+    const answer = await api(h, 'POST', `/api/approvals/${pending!.id}/approve`, 'tok-alice', {
+      reason: 'looks fine',
+    });
+    expect(answer).toEqual({
+      status: 200,
+      json: { id: pending!.id, outcome: 'approved', by: 'alice', reason: 'looks fine' },
+    });
+    await expect(settled).resolves.toEqual({
+      id: pending!.id,
+      outcome: 'approved',
+      by: 'alice',
+      reason: 'looks fine',
+    });
+
+    expect(input.recorder.events.map((e) => e.type)).toEqual(['approval.requested', 'approval.decided']);
+    expect(input.recorder.events[0]!.body).toMatchObject({
+      id: pending!.id,
+      rule: 'deletes-need-review',
+      command: 'DELETE FROM users WHERE id = 1',
+      approvers: ['group:dba'],
+      expiresAt: Date.parse(pending!.expiresAt),
+    });
+    expect(input.recorder.events[1]!.body).toMatchObject({
+      id: pending!.id,
+      outcome: 'approved',
+      by: 'alice',
+      reason: 'looks fine',
+    });
+    expect(typeof input.recorder.events[1]!.body['waitedMs']).toBe('number');
+    expect(h.metrics.pending).toEqual([1, 0]);
+    expect(h.metrics.settled.map(([o]) => o)).toEqual(['approved']);
+    expect(h.broker.list()).toEqual([]);
+  });
+
+  it('denies with a reason', async () => {
+    const h = await harness();
+    const settled = h.broker.request(requestInput('carol'));
+    const [pending] = await pendingFor(h);
+    expect(
+      (await api(h, 'POST', `/api/approvals/${pending!.id}/deny`, 'tok-alice', { reason: 'not in prod' }))
+        .status,
+    ).toBe(200);
+    await expect(settled).resolves.toEqual({
+      id: pending!.id,
+      outcome: 'rejected',
+      by: 'alice',
+      reason: 'not in prod',
+    });
+  });
+
+  it('expires at the timeout', async () => {
+    const h = await harness({ timeoutMs: 80 });
+    const input = requestInput('carol');
+    const started = Date.now();
+    const settlement = await h.broker.request(input);
+    expect(settlement).toMatchObject({ outcome: 'expired', reason: 'no decision within 80ms' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(70);
+    expect(input.recorder.events[1]!.body).toMatchObject({ outcome: 'expired', by: null });
+    expect(h.metrics.settled[0]![0]).toBe('expired');
+  });
+
+  it('is cancelled when the client leaves, and a late decision gets 409', async () => {
+    const h = await harness();
+    const controller = new AbortController();
+    const settled = h.broker.request(requestInput('carol'), controller.signal);
+    const [pending] = await pendingFor(h);
+    controller.abort();
+    await expect(settled).resolves.toMatchObject({ id: pending!.id, outcome: 'cancelled' });
+    const late = await api(h, 'POST', `/api/approvals/${pending!.id}/approve`, 'tok-alice');
+    expect(late).toMatchObject({ status: 409, json: { code: 'CONFLICT' } });
+  });
+
+  it('refuses self-approval (403) but keeps the request pending', async () => {
+    const h = await harness();
+    const settled = h.broker.request(requestInput('devin')); // devin is in group dba
+    const [pending] = await pendingFor(h);
+    const self = await api(h, 'POST', `/api/approvals/${pending!.id}/approve`, 'tok-devin');
+    expect(self).toMatchObject({ status: 403, json: { code: 'FORBIDDEN' } });
+    expect(h.broker.list()).toHaveLength(1);
+    h.broker.approve(pending!.id, people['tok-alice']!);
+    await expect(settled).resolves.toMatchObject({ outcome: 'approved', by: 'alice' });
+  });
+
+  it('refuses non-approvers (403) and honours a rule override of the approvers', async () => {
+    const h = await harness();
+    const byConfig = h.broker.request(requestInput('carol'));
+    const byRule = h.broker.request(requestInput('carol', ['group:security'], 'DROP TABLE x'));
+    const [first, second] = await pendingFor(h, 2);
+    expect((await api(h, 'POST', `/api/approvals/${first!.id}/approve`, 'tok-bob')).status).toBe(403);
+    expect((await api(h, 'POST', `/api/approvals/${second!.id}/approve`, 'tok-alice')).status).toBe(403);
+    expect((await api(h, 'POST', `/api/approvals/${second!.id}/approve`, 'tok-bob')).status).toBe(200);
+    expect((await api(h, 'POST', `/api/approvals/${first!.id}/approve`, 'tok-alice')).status).toBe(200);
+    await expect(byRule).resolves.toMatchObject({ outcome: 'approved', by: 'bob' });
+    await expect(byConfig).resolves.toMatchObject({ outcome: 'approved', by: 'alice' });
+  });
+
+  it('answers 401 for a bad or missing token, 404 for an unknown id, 400 for a bad body, 409 twice', async () => {
+    const h = await harness();
+    void h.broker.request(requestInput('carol'));
+    const [pending] = await pendingFor(h);
+    expect((await api(h, 'GET', '/api/approvals')).status).toBe(401);
+    expect((await api(h, 'GET', '/api/approvals', 'tok-nobody')).status).toBe(401);
+    expect((await api(h, 'POST', `/api/approvals/${pending!.id}/approve`, 'tok-nobody')).status).toBe(401);
+    expect(await api(h, 'POST', '/api/approvals/01NOSUCHID/approve', 'tok-alice')).toMatchObject({
+      status: 404,
+      json: { code: 'NOT_FOUND' },
+    });
+    expect(
+      (await api(h, 'POST', `/api/approvals/${pending!.id}/approve`, 'tok-alice', { reason: 42 })).status,
+    ).toBe(400);
+    expect((await api(h, 'GET', `/api/approvals/${pending!.id}/approve`, 'tok-alice')).status).toBe(405);
+    expect((await api(h, 'POST', `/api/approvals/${pending!.id}/deny`, 'tok-alice')).status).toBe(200);
+    expect((await api(h, 'POST', `/api/approvals/${pending!.id}/deny`, 'tok-alice')).status).toBe(409);
+    expect(() => h.broker.approve(pending!.id, people['tok-alice']!)).toThrow(
+      expect.objectContaining({ code: 'CONFLICT' }),
+    );
+  });
+
+  it('settles two requests decided in the opposite order, each exactly once', async () => {
+    const h = await harness();
+    const one = requestInput('carol', [], 'DELETE FROM users WHERE id = 1');
+    const two = requestInput('devin', [], 'DELETE FROM users WHERE id = 2');
+    const order: string[] = [];
+    const first = h.broker.request(one).then((s) => (order.push('one'), s));
+    const second = h.broker.request(two).then((s) => (order.push('two'), s));
+    const [p1, p2] = await pendingFor(h, 2);
+    h.broker.deny(p2!.id, people['tok-alice']!, 'second first');
+    await second;
+    h.broker.approve(p1!.id, people['tok-alice']!);
+    await expect(first).resolves.toMatchObject({ id: p1!.id, outcome: 'approved' });
+    await expect(second).resolves.toMatchObject({ id: p2!.id, outcome: 'rejected', reason: 'second first' });
+    expect(order).toEqual(['two', 'one']);
+    expect(one.recorder.events.filter((e) => e.type === 'approval.decided')).toHaveLength(1);
+    expect(two.recorder.events.filter((e) => e.type === 'approval.decided')).toHaveLength(1);
+  });
+
+  it('rejects (and holds nothing) when the request cannot be recorded', async () => {
+    const h = await harness();
+    const input = requestInput('carol');
+    input.recorder.append = () => {
+      throw new AgentgateError('RECORDING_FAILED', 'store is read-only');
+    };
+    await expect(h.broker.request(input)).rejects.toMatchObject({ code: 'RECORDING_FAILED' });
+    expect(h.broker.list()).toEqual([]);
+    expect(h.metrics.pending).toEqual([]);
+  });
+
+  it('cancels everything on close', async () => {
+    const h = await harness();
+    const settled = h.broker.request(requestInput('carol'));
+    await pendingFor(h);
+    h.broker.close();
+    await expect(settled).resolves.toMatchObject({ outcome: 'cancelled' });
+    await expect(h.broker.request(requestInput('carol'))).resolves.toMatchObject({ outcome: 'cancelled' });
+  });
+});
+
+describe('approval webhook', () => {
+  it('auto-approves from a 200 decision; the body is signed with a JWS verifiable against publicJwks', async () => {
+    const received: { body: string; signature: string; payload: string }[] = [];
+    const published: { jwks?: { keys: Record<string, unknown>[] } } = {};
+    const hook = await listen((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString();
+        const signature = String(req.headers['x-agentgate-signature']);
+        const payload = verifyJws(signature, published.jwks!).toString();
+        received.push({ body, signature, payload });
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ decision: 'approve', reason: 'bot says ok' }));
+      });
+    });
+    const h = await harness({ webhook: { url: `${hook.url}/hook`, timeoutMs: 2000, retries: 1 } });
+    published.jwks = h.signer.publicJwks();
+    const input = requestInput('carol');
+    const settlement = await h.broker.request(input);
+    expect(settlement).toMatchObject({ outcome: 'approved', by: 'webhook', reason: 'bot says ok' });
+    expect(received).toHaveLength(1);
+    expect(received[0]!.payload).toBe(received[0]!.body);
+    expect(JSON.parse(received[0]!.body)).toMatchObject({
+      type: 'approval.requested',
+      id: settlement.id,
+      identity: { name: 'carol' },
+      command: 'DELETE FROM users WHERE id = 1',
+      rule: 'deletes-need-review',
+      listener: 'prod-db',
+    });
+    expect(input.recorder.events[1]!.body).toMatchObject({ outcome: 'approved', by: 'webhook' });
+  });
+
+  it('a webhook deny settles as rejected; a 200 without a decision leaves it to a person', async () => {
+    let answer = JSON.stringify({ decision: 'deny', reason: 'policy bot' });
+    const hook = await listen((_req, res) => res.writeHead(200).end(answer));
+    const h = await harness({ webhook: { url: hook.url, timeoutMs: 2000, retries: 0 } });
+    await expect(h.broker.request(requestInput('carol'))).resolves.toMatchObject({
+      outcome: 'rejected',
+      by: 'webhook',
+      reason: 'policy bot',
+    });
+    answer = JSON.stringify({ received: true });
+    const settled = h.broker.request(requestInput('carol'));
+    const [pending] = await pendingFor(h);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(h.broker.list()).toHaveLength(1);
+    h.broker.approve(pending!.id, people['tok-alice']!);
+    await expect(settled).resolves.toMatchObject({ outcome: 'approved', by: 'alice' });
+  });
+
+  it('retries a failing webhook a bounded number of times, then leaves it to a person', async () => {
+    let attempts = 0;
+    const hook = await listen((_req, res) => {
+      attempts++;
+      res.writeHead(503).end();
+    });
+    const h = await harness({ webhook: { url: hook.url, timeoutMs: 1000, retries: 2 } });
+    const settled = h.broker.request(requestInput('carol'));
+    const [pending] = await pendingFor(h);
+    // 1 try + 2 retries (backoff 200 ms, 400 ms), then no more.
+    for (let i = 0; i < 300 && attempts < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 600));
+    expect(attempts).toBe(3);
+    expect(h.broker.list()).toHaveLength(1);
+    h.broker.approve(pending!.id, people['tok-alice']!);
+    await expect(settled).resolves.toMatchObject({ outcome: 'approved', by: 'alice' });
+  });
+
+  it('a dead or hanging webhook wedges nothing', async () => {
+    // Dead: a port nobody listens on.
+    const dead = await listen(() => undefined);
+    const deadUrl = dead.url;
+    await new Promise((r) => dead.server.close(r));
+    const h1 = await harness({ webhook: { url: deadUrl, timeoutMs: 200, retries: 5 } });
+    const started = Date.now();
+    const s1 = h1.broker.request(requestInput('carol'));
+    const [p1] = await pendingFor(h1);
+    h1.broker.approve(p1!.id, people['tok-alice']!);
+    await expect(s1).resolves.toMatchObject({ outcome: 'approved' });
+    expect(Date.now() - started).toBeLessThan(500);
+
+    // Hanging: accepts and never answers; each attempt times out, the request still expires on time.
+    let hits = 0;
+    const hang = await listen(() => {
+      hits++;
+    });
+    const h2 = await harness({ timeoutMs: 700, webhook: { url: hang.url, timeoutMs: 100, retries: 1 } });
+    const s2 = await h2.broker.request(requestInput('carol'));
+    expect(s2.outcome).toBe('expired');
+    expect(hits).toBe(2);
+  });
+});

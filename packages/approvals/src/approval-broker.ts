@@ -1,0 +1,268 @@
+/**
+ * The approvals broker (issue 4): holds one command until an approver (or the webhook) decides, it expires, or
+ * the client leaves. Each request settles exactly once; both ends are recorded in the session's transcript
+ * (`approval.requested`, `approval.decided`).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  AgentgateError,
+  newId,
+  type ApprovalBroker,
+  type ApprovalOutcome,
+  type ApprovalRequestInput,
+  type ApprovalSettlement,
+  type Identity,
+} from '@agentgate/core';
+import { handleApprovalsHttp } from './http-api.js';
+import type { ApprovalBrokerOptions, PendingApproval } from './types.js';
+import { sendApprovalWebhook } from './webhook.js';
+
+interface PendingRequest {
+  readonly view: PendingApproval;
+  readonly input: ApprovalRequestInput;
+  readonly requestedAtMs: number;
+  /** Aborted when the request settles: stops the webhook and its retries. */
+  readonly settledController: AbortController;
+  readonly resolve: (settlement: ApprovalSettlement) => void;
+  readonly timer: NodeJS.Timeout;
+  readonly detach: () => void;
+}
+
+/** How many settled ids are remembered to answer 409 (not 404) to a late decision. */
+const SETTLED_MEMORY = 10_000;
+
+export class ApprovalBrokerImpl implements ApprovalBroker {
+  private readonly pending = new Map<string, PendingRequest>();
+  private readonly settled = new Map<string, ApprovalOutcome>();
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(private readonly options: ApprovalBrokerOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  request(input: ApprovalRequestInput, signal?: AbortSignal): Promise<ApprovalSettlement> {
+    const requestedAtMs = this.now();
+    const id = newId(requestedAtMs);
+    if (this.closed || signal?.aborted) {
+      return Promise.resolve({
+        id,
+        outcome: 'cancelled',
+        reason: this.closed ? 'the gateway is shutting down' : 'the client left',
+      });
+    }
+    const expiresAtMs = requestedAtMs + this.options.config.timeoutMs;
+    const approvers = this.effectiveApprovers(input);
+    try {
+      input.recorder.append('approval.requested', {
+        id,
+        rule: input.rule,
+        command: input.command.text,
+        approvers,
+        requestedAt: requestedAtMs,
+        expiresAt: expiresAtMs,
+      });
+    } catch (err) {
+      // RECORDING_FAILED: nothing is held, and the gate refuses the command (fail closed).
+      return Promise.reject(err);
+    }
+    const view: PendingApproval = {
+      id,
+      session: input.session.id,
+      listener: input.session.listener,
+      protocol: input.session.protocol,
+      identity: input.session.identity.name,
+      command: input.command.text,
+      rule: input.rule,
+      approvers,
+      requestedAt: new Date(requestedAtMs).toISOString(),
+      expiresAt: new Date(expiresAtMs).toISOString(),
+    };
+    return new Promise<ApprovalSettlement>((resolve) => {
+      const onAbort = (): void => {
+        this.settle(id, 'cancelled', undefined, 'the client left');
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const timer = setTimeout(() => {
+        this.settle(
+          id,
+          'expired',
+          undefined,
+          `no decision within ${formatSeconds(this.options.config.timeoutMs)}`,
+        );
+      }, this.options.config.timeoutMs);
+      timer.unref();
+      this.pending.set(id, {
+        view,
+        input,
+        requestedAtMs,
+        settledController: new AbortController(),
+        resolve,
+        timer,
+        detach: () => signal?.removeEventListener('abort', onAbort),
+      });
+      this.options.metrics?.pending(this.pending.size);
+      this.options.log.info('approval requested', {
+        approval: id,
+        session: view.session,
+        rule: view.rule,
+        identity: view.identity,
+      });
+      this.startWebhook(id);
+    });
+  }
+
+  /** Pending requests, oldest first. */
+  list(): PendingApproval[] {
+    return [...this.pending.values()].map((p) => p.view);
+  }
+
+  approve(id: string, approver: Identity, reason?: string): ApprovalSettlement {
+    return this.decide(id, approver, 'approved', reason);
+  }
+
+  deny(id: string, approver: Identity, reason?: string): ApprovalSettlement {
+    return this.decide(id, approver, 'rejected', reason);
+  }
+
+  /** Cancel every pending request (gateway shutdown); later requests settle as cancelled at once. */
+  close(): void {
+    this.closed = true;
+    for (const id of [...this.pending.keys()])
+      this.settle(id, 'cancelled', undefined, 'the gateway is shutting down');
+  }
+
+  /** The admin API: `GET /api/approvals`, `POST /api/approvals/{id}/approve|deny`. False when not its path. */
+  handleHttp(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> {
+    return handleApprovalsHttp(this, this.options.identity, this.options.log, req, res, pathname);
+  }
+
+  private effectiveApprovers(input: ApprovalRequestInput): readonly string[] {
+    return input.approvers.length > 0 ? input.approvers : this.options.config.approvers;
+  }
+
+  private decide(
+    id: string,
+    approver: Identity,
+    outcome: 'approved' | 'rejected',
+    reason: string | undefined,
+  ): ApprovalSettlement {
+    const request = this.pending.get(id);
+    if (request === undefined) {
+      const previous = this.settled.get(id);
+      if (previous !== undefined)
+        throw new AgentgateError('CONFLICT', `approval ${id} is already settled (${previous})`);
+      throw new AgentgateError('NOT_FOUND', `no approval request ${id}`);
+    }
+    if (!this.options.identity.isAllowed(approver, request.view.approvers)) {
+      throw new AgentgateError(
+        'FORBIDDEN',
+        `${approver.name} is not an approver for approval ${id} (approvers: ${request.view.approvers.join(', ') || 'none configured'})`,
+      );
+    }
+    if (outcome === 'approved' && approver.name === request.view.identity) {
+      throw new AgentgateError('FORBIDDEN', `${approver.name} may not approve their own request ${id}`);
+    }
+    return this.settle(id, outcome, approver.name, reason)!;
+  }
+
+  /** The one place a request settles; later calls for the same id do nothing. */
+  private settle(
+    id: string,
+    outcome: ApprovalOutcome,
+    by: string | undefined,
+    reason: string | undefined,
+  ): ApprovalSettlement | undefined {
+    const request = this.pending.get(id);
+    if (request === undefined) return undefined;
+    this.pending.delete(id);
+    this.rememberSettled(id, outcome);
+    clearTimeout(request.timer);
+    request.detach();
+    request.settledController.abort();
+    const waitedMs = Math.max(0, this.now() - request.requestedAtMs);
+    const settlement: ApprovalSettlement = {
+      id,
+      outcome,
+      ...(by === undefined ? {} : { by }),
+      ...(reason === undefined ? {} : { reason }),
+    };
+    try {
+      request.input.recorder.append('approval.decided', {
+        id,
+        outcome,
+        by: by ?? null,
+        reason: reason ?? null,
+        waitedMs,
+      });
+    } catch (err) {
+      // The settlement stands; the gate's own decision event will hit the same store failure and fail closed.
+      this.options.log.error('approval decision could not be recorded', {
+        approval: id,
+        error: (err as Error).message,
+      });
+    }
+    this.options.metrics?.pending(this.pending.size);
+    this.options.metrics?.settled(outcome, waitedMs / 1000);
+    this.options.log.info('approval settled', { approval: id, outcome, by, waitedMs });
+    request.resolve(settlement);
+    return settlement;
+  }
+
+  private rememberSettled(id: string, outcome: ApprovalOutcome): void {
+    this.settled.set(id, outcome);
+    if (this.settled.size > SETTLED_MEMORY) {
+      const oldest = this.settled.keys().next();
+      if (oldest.done !== true) this.settled.delete(oldest.value);
+    }
+  }
+
+  private startWebhook(id: string): void {
+    const webhook = this.options.config.webhook;
+    const request = this.pending.get(id);
+    if (webhook === undefined || request === undefined) return;
+    const { view, input } = request;
+    const body = JSON.stringify({
+      type: 'approval.requested',
+      id,
+      session: view.session,
+      listener: view.listener,
+      protocol: view.protocol,
+      identity: { name: input.session.identity.name, groups: input.session.identity.groups },
+      client: input.session.client.address,
+      command: view.command,
+      rule: view.rule,
+      approvers: view.approvers,
+      requestedAt: view.requestedAt,
+      expiresAt: view.expiresAt,
+    });
+    sendApprovalWebhook(
+      webhook,
+      this.options.signer,
+      body,
+      id,
+      request.settledController.signal,
+      this.options.log,
+    ).then(
+      (decision) => {
+        if (decision === undefined) return;
+        this.settle(
+          id,
+          decision.decision === 'approve' ? 'approved' : 'rejected',
+          'webhook',
+          decision.reason,
+        );
+      },
+      (err: unknown) =>
+        this.options.log.error('approval webhook crashed', { approval: id, error: (err as Error).message }),
+    );
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+export function createApprovalBroker(options: ApprovalBrokerOptions): ApprovalBrokerImpl {
+  return new ApprovalBrokerImpl(options);
+}

@@ -1,0 +1,38 @@
+import type { ApprovalOutcome, ApprovalsConfig, IdentityService, Logger, Signer } from '@agentgate/core';
+
+/** What the broker reports to metrics (`agentgate_approvals_pending`, the wait histogram, decisions by outcome). */
+export interface ApprovalMetricsSink {
+  pending(n: number): void;
+  settled(outcome: ApprovalOutcome, waitSeconds: number): void;
+}
+
+export interface ApprovalBrokerOptions {
+  readonly config: ApprovalsConfig;
+  /** Signs webhook bodies (compact JWS in `X-Agentgate-Signature`). */
+  readonly signer: Signer;
+  /** Verifies approvers' Bearer tokens on the admin API. */
+  readonly identity: IdentityService;
+  readonly log: Logger;
+  readonly metrics?: ApprovalMetricsSink;
+  /** Clock for timestamps (ms since the epoch); timers still run on real time. */
+  readonly now?: () => number;
+}
+
+/** A pending request as the admin API and the CLI show it (SPEC §6). */
+export interface PendingApproval {
+  readonly id: string;
+  readonly session: string;
+  readonly listener: string;
+  readonly protocol: string;
+  /** The requesting identity's name. */
+  readonly identity: string;
+  /** One-line rendering of the held command. */
+  readonly command: string;
+  readonly rule: string;
+  /** Who may decide it: the rule's `approvers` or `approvals.approvers`. */
+  readonly approvers: readonly string[];
+  /** ISO 8601. */
+  readonly requestedAt: string;
+  /** ISO 8601. */
+  readonly expiresAt: string;
+}

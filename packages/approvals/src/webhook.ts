@@ -1,0 +1,104 @@
+/**
+ * The optional approval webhook: POST a JSON description of each request, signed with the gateway key as a
+ * compact JWS over the exact body bytes (header `X-Agentgate-Signature`), so a receiver verifies it against
+ * `GET /.well-known/jwks.json`. A 200 reply `{"decision":"approve"|"deny","reason":…}` settles the request
+ * (an auto-approval bot); anything else leaves it for a person. Bounded retries with backoff; each attempt has a
+ * timeout; everything stops when the request settles, so a dead webhook never holds anything up.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger, Signer, WebhookConfig } from '@agentgate/core';
+
+export interface WebhookDecision {
+  readonly decision: 'approve' | 'deny';
+  readonly reason?: string;
+}
+
+const MAX_REPLY_BYTES = 64 * 1024;
+const BACKOFF_BASE_MS = 200;
+const BACKOFF_MAX_MS = 5_000;
+
+/** Retry only what may succeed later: network errors, timeouts, 429 and 5xx. */
+const retriable = (status: number): boolean => status === 429 || status >= 500;
+
+export async function sendApprovalWebhook(
+  config: WebhookConfig,
+  signer: Signer,
+  body: string,
+  approvalId: string,
+  settled: AbortSignal,
+  log: Logger,
+): Promise<WebhookDecision | undefined> {
+  const signature = await signer.signCompact(body);
+  const attempts = 1 + config.retries;
+  for (let attempt = 1; attempt <= attempts && !settled.aborted; attempt++) {
+    let retry: boolean;
+    try {
+      const response = await fetch(config.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-agentgate-signature': signature,
+          'x-agentgate-approval-id': approvalId,
+        },
+        body,
+        redirect: 'error',
+        signal: AbortSignal.any([settled, AbortSignal.timeout(config.timeoutMs)]),
+      });
+      const text = await readLimited(response);
+      if (response.status === 200) return parseDecision(text, log, approvalId);
+      retry = retriable(response.status);
+      log.warn('approval webhook answered without a decision', {
+        approval: approvalId,
+        status: response.status,
+        attempt,
+      });
+    } catch (err) {
+      if (settled.aborted) return undefined;
+      retry = true;
+      log.warn('approval webhook failed', { approval: approvalId, attempt, error: (err as Error).message });
+    }
+    if (!retry || attempt === attempts) return undefined;
+    try {
+      await sleep(Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1)), undefined, {
+        signal: settled,
+      });
+    } catch {
+      return undefined; // settled meanwhile
+    }
+  }
+  return undefined;
+}
+
+async function readLimited(response: Response): Promise<string> {
+  if (response.body === null) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += chunk.length;
+    if (size > MAX_REPLY_BYTES) break;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseDecision(text: string, log: Logger, approvalId: string): WebhookDecision | undefined {
+  let reply: unknown;
+  try {
+    reply = JSON.parse(text);
+  } catch {
+    return undefined; // a 200 without JSON: the receiver only acknowledged it, a person decides
+  }
+  if (reply === null || typeof reply !== 'object') return undefined;
+  const { decision, reason } = reply as Record<string, unknown>;
+  if (decision !== 'approve' && decision !== 'deny') {
+    if (decision !== undefined)
+      log.warn('approval webhook sent an unknown decision', {
+        approval: approvalId,
+        decision: String(decision),
+      });
+    return undefined;
+  }
+  return typeof reason === 'string' && reason.length > 0
+    ? { decision, reason: reason.slice(0, 1000) }
+    : { decision };
+}

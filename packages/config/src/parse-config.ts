@@ -1,0 +1,253 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { isScalar, parseDocument, visit } from 'yaml';
+import type {
+  AdminConfig,
+  AgentgateConfig,
+  ApprovalsConfig,
+  ListenerConfig,
+  StoreConfig,
+  WebhookConfig,
+} from '@agentgate/core';
+import { Checker, child, item } from './checker.js';
+import { ConfigError } from './config-error.js';
+import { readIdentity } from './identity-section.js';
+import { checkListenAddress, readListener } from './listeners-section.js';
+import { readMaskingRule, readRule } from './rules-section.js';
+
+export interface ParseConfigOptions {
+  /** Detector names the masking package adds beyond KNOWN_DETECTORS. */
+  readonly extraDetectors?: readonly string[];
+}
+
+const ROOT_KEYS = ['store', 'signingKey', 'admin', 'identity', 'approvals', 'listeners', 'rules', 'masking'];
+
+function readStore(checker: Checker, value: unknown): StoreConfig | undefined {
+  const m = checker.mapping(value, 'store', [
+    'path',
+    'failMode',
+    'checkpointInterval',
+    'checkpointIntervalMs',
+  ]);
+  if (m === undefined) return undefined;
+  const path = checker.filePath(m.path, 'store.path');
+  const failMode = checker.oneOf(m.failMode, 'store.failMode', ['closed', 'open'] as const, 'closed');
+  let checkpointIntervalMs: number | undefined = 60_000;
+  if (m.checkpointInterval !== undefined && m.checkpointIntervalMs !== undefined) {
+    checker.report(
+      'store.checkpointIntervalMs',
+      'expected either checkpointInterval or checkpointIntervalMs, found both',
+    );
+  } else if (m.checkpointInterval !== undefined) {
+    checkpointIntervalMs = checker.duration(m.checkpointInterval, 'store.checkpointInterval');
+  } else if (m.checkpointIntervalMs !== undefined) {
+    checkpointIntervalMs = checker.integer(m.checkpointIntervalMs, 'store.checkpointIntervalMs', { min: 1 });
+  }
+  if (path === undefined || failMode === undefined || checkpointIntervalMs === undefined) return undefined;
+  return { path, failMode, checkpointIntervalMs };
+}
+
+function readAdmin(checker: Checker, value: unknown): AdminConfig | undefined {
+  if (value === undefined) return { listen: '127.0.0.1:9090' };
+  const m = checker.mapping(value, 'admin', ['listen']);
+  if (m === undefined) return undefined;
+  const listen =
+    m.listen === undefined ? '127.0.0.1:9090' : checkListenAddress(checker, m.listen, 'admin.listen', false);
+  return listen === undefined ? undefined : { listen };
+}
+
+function readWebhook(checker: Checker, value: unknown, path: string): WebhookConfig | undefined {
+  const m = checker.mapping(value, path, ['url', 'timeout', 'retries']);
+  if (m === undefined) return undefined;
+  let url = checker.string(m.url, child(path, 'url'));
+  if (url !== undefined && !/^https?:\/\/[^\s/]+/i.test(url)) {
+    checker.expected(child(path, 'url'), 'an http:// or https:// URL', url);
+    url = undefined;
+  }
+  const timeoutMs = checker.duration(m.timeout, child(path, 'timeout'), 5_000);
+  const retries = checker.integer(m.retries, child(path, 'retries'), { min: 0, max: 10, fallback: 3 });
+  if (url === undefined || timeoutMs === undefined || retries === undefined) return undefined;
+  return { url, timeoutMs, retries };
+}
+
+function readApprovals(checker: Checker, value: unknown): ApprovalsConfig | undefined {
+  const defaults: ApprovalsConfig = { timeoutMs: 120_000, approvers: [] };
+  if (value === undefined) return defaults;
+  const m = checker.mapping(value, 'approvals', ['timeout', 'approvers', 'webhook']);
+  if (m === undefined) return undefined;
+  const timeoutMs = checker.duration(m.timeout, 'approvals.timeout', defaults.timeoutMs);
+  const approvers = checker.principals(m.approvers, 'approvals.approvers', []);
+  const webhook = m.webhook === undefined ? undefined : readWebhook(checker, m.webhook, 'approvals.webhook');
+  if (
+    timeoutMs === undefined ||
+    approvers === undefined ||
+    (m.webhook !== undefined && webhook === undefined)
+  )
+    return undefined;
+  return { timeoutMs, approvers, ...(webhook === undefined ? {} : { webhook }) };
+}
+
+/** Report the second and later uses of a name, naming where it was first used. */
+function checkUnique(checker: Checker, values: unknown, section: string, what: string): void {
+  if (!Array.isArray(values)) return;
+  const first = new Map<string, number>();
+  values.forEach((entry: unknown, index) => {
+    const name =
+      entry !== null && typeof entry === 'object' ? (entry as Record<string, unknown>).name : undefined;
+    if (typeof name !== 'string') return;
+    const seen = first.get(name);
+    if (seen === undefined) first.set(name, index);
+    else
+      checker.report(
+        child(item(section, index), 'name'),
+        `expected a unique ${what} name, found "${name}" again (first at ${item(section, seen)}.name)`,
+      );
+  });
+}
+
+/** Two listeners (or a listener and the admin API) cannot bind the same address; port 0 always picks a free one. */
+function checkDistinctAddress(
+  checker: Checker,
+  seen: Map<string, string>,
+  listen: string,
+  path: string,
+): void {
+  if (listen.endsWith(':0')) return;
+  const first = seen.get(listen);
+  if (first === undefined) seen.set(listen, path);
+  else
+    checker.report(
+      path,
+      `expected an address no other listener uses, found ${listen}, also used by ${first}`,
+    );
+}
+
+/**
+ * Parse and validate a config text (SPEC §3). `file` names the source in errors and anchors relative paths.
+ * Throws ConfigError (CONFIG_INVALID) listing every issue found.
+ */
+export function parseConfig(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: ParseConfigOptions = {},
+): AgentgateConfig {
+  const absoluteFile = resolve(file);
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      absoluteFile,
+      doc.errors.map((err) => ({
+        path: err.linePos?.[0] ? `line ${err.linePos[0].line}:${err.linePos[0].col}` : '(yaml)',
+        message: `expected valid YAML, found ${(err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`,
+      })),
+    );
+  }
+  // YAML 1.2 reads `socketMode: 0660` as decimal 660; keep the written digits so they are read as the octal mode meant.
+  visit(doc, {
+    Pair(_key, pair) {
+      if (
+        isScalar(pair.key) &&
+        pair.key.value === 'socketMode' &&
+        isScalar(pair.value) &&
+        typeof pair.value.source === 'string' &&
+        /^0[0-7]+$/.test(pair.value.source)
+      ) {
+        pair.value.value = pair.value.source;
+      }
+    },
+  });
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  const checker = new Checker(dirname(absoluteFile), env);
+  const root = checker.mapping(raw ?? {}, '', ROOT_KEYS);
+  if (root === undefined) throw new ConfigError(absoluteFile, checker.issues);
+
+  const store = readStore(checker, root.store);
+  const signingKey = checker.filePath(root.signingKey, 'signingKey');
+  const admin = readAdmin(checker, root.admin);
+  const identity = readIdentity(checker, root.identity, 'identity');
+  const approvals = readApprovals(checker, root.approvals);
+
+  checkUnique(checker, root.listeners, 'listeners', 'listener');
+  const addresses = new Map<string, string>(admin === undefined ? [] : [[admin.listen, 'admin.listen']]);
+  const listeners =
+    checker.list(
+      root.listeners,
+      'listeners',
+      (v, p) => {
+        const listener = readListener(
+          checker,
+          v,
+          p,
+          store?.path ?? resolve(dirname(absoluteFile), 'data', 'transcripts'),
+        );
+        if (listener !== undefined)
+          checkDistinctAddress(checker, addresses, listener.listen, child(p, 'listen'));
+        return listener;
+      },
+      [],
+    ) ?? [];
+  // Rules may only name listeners that exist; use the raw names so one broken listener does not cascade.
+  const listenerNames = new Set<string>();
+  if (Array.isArray(root.listeners)) {
+    for (const entry of root.listeners as unknown[]) {
+      const name =
+        entry !== null && typeof entry === 'object' ? (entry as Record<string, unknown>).name : undefined;
+      if (typeof name === 'string') listenerNames.add(name);
+    }
+  }
+  checkUnique(checker, root.rules, 'rules', 'rule');
+  const rules =
+    checker.list(root.rules, 'rules', (v, p) => readRule(checker, v, p, listeners, listenerNames), []) ?? [];
+  checkUnique(checker, root.masking, 'masking', 'masking rule');
+  const masking =
+    checker.list(
+      root.masking,
+      'masking',
+      (v, p) => readMaskingRule(checker, v, p, listenerNames, options.extraDetectors ?? []),
+      [],
+    ) ?? [];
+
+  if (
+    checker.issues.length > 0 ||
+    store === undefined ||
+    signingKey === undefined ||
+    admin === undefined ||
+    approvals === undefined
+  ) {
+    throw new ConfigError(absoluteFile, checker.issues);
+  }
+  const config: AgentgateConfig = {
+    file: absoluteFile,
+    store,
+    signingKey,
+    admin,
+    identity,
+    approvals,
+    listeners: listeners as ListenerConfig[],
+    rules,
+    masking,
+  };
+  return config;
+}
+
+/** Read, parse and validate a config file. */
+export async function loadConfig(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: ParseConfigOptions = {},
+): Promise<AgentgateConfig> {
+  const absoluteFile = resolve(file);
+  let text: string;
+  try {
+    text = await readFile(absoluteFile, 'utf8');
+  } catch (err) {
+    throw new ConfigError(absoluteFile, [
+      {
+        path: '(file)',
+        message: `expected a readable config file, found ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      },
+    ]);
+  }
+  return parseConfig(text, absoluteFile, env, options);
+}
