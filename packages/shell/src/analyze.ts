@@ -1,0 +1,544 @@
+/**
+ * Shell command analysis: every simple command a command line can run, wherever it is nested, with its program
+ * (basename) when it can be known before the line runs. Policy rules (`programs`, `pattern`) are matched against
+ * each of them; a `null` program means "unknowable" and the gate treats it as matching every rule when the listener
+ * says so. Anything we cannot parse is an error, and the caller must deny it.
+ */
+import type { ShellSimpleCommand } from '@agentgate/core';
+import {
+  parseShell,
+  ShellSyntaxError,
+  walk,
+  type ShAssign,
+  type ShCallExpr,
+  type ShDeclClause,
+  type ShNode,
+  type ShStmt,
+} from './mvdan-sh.js';
+import { basename, quoteForShell, resolveWord, sliceNode, SourceText, type ResolvedWord } from './words.js';
+import {
+  EVALUATORS,
+  interpreterSpec,
+  SOURCERS,
+  WRAPPERS,
+  type InterpreterSpec,
+  type WrapperSpec,
+} from './wrappers.js';
+
+export interface ShellAnalysis {
+  readonly commands: ShellSimpleCommand[];
+  /** Set when the text cannot be analysed: the caller must deny it. */
+  readonly error?: string;
+  /**
+   * With `error`: the text is a valid beginning that ended too early (open quote, `if` without `fi`, trailing
+   * `|` or `\`). An interactive shell would prompt for more (PS2), so a line-based caller may wait for the next
+   * line and analyse the lines together instead of denying.
+   */
+  readonly incomplete?: boolean;
+}
+
+/** `sh -c "sh -c '…'"` nesting allowed before we give up (and deny). */
+const MAX_NESTING = 8;
+/**
+ * Longest command line analysed; longer ones are refused. Parsing costs ~30 µs per statement, so this bounds the
+ * event-loop time one request can take (heredocs that write files parse as one word and stay cheap).
+ */
+export const MAX_COMMAND_BYTES = 256 * 1024;
+
+const HOOK_VARIABLES = new Set(['PROMPT_COMMAND', 'PS0', 'PS1', 'PS2', 'PS3', 'PS4', 'BASH_ENV', 'ENV']);
+/** A line that runs more simple commands than this is refused rather than analysed. */
+const MAX_SIMPLE_COMMANDS = 10_000;
+const MAX_WRAPPER_DEPTH = 32;
+const ASSIGNMENT_WORD = /^[A-Za-z_][A-Za-z0-9_]*=/;
+const FIND_EXEC_ACTIONS = new Set(['-exec', '-execdir', '-ok', '-okdir']);
+
+class AnalysisError extends Error {
+  incomplete = false;
+}
+
+/** Analyse a command line as bash would read it (an SSH exec request, an interactive line, `sh -c` text). */
+export function analyzeShellCommand(text: string): ShellAnalysis {
+  const collector = new SimpleCommandCollector();
+  try {
+    if (Buffer.byteLength(text, 'utf8') > MAX_COMMAND_BYTES) {
+      throw new AnalysisError(`command longer than ${MAX_COMMAND_BYTES} bytes`);
+    }
+    collector.analyzeSource(text, 0);
+    return { commands: collector.commands };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof AnalysisError && err.incomplete)
+      return { commands: [], error: message, incomplete: true };
+    return { commands: [], error: message };
+  }
+}
+
+/** Analyse an argument vector run without a shell (docker exec `Cmd`, an SSH subsystem-less exec as argv). */
+export function analyzeArgv(argv: readonly string[]): ShellAnalysis {
+  const collector = new SimpleCommandCollector();
+  try {
+    if (argv.length === 0) return { commands: [] };
+    // A synthetic source so that derived commands (`sudo rm …` → `rm …`) get a text like parsed ones do.
+    const quoted = argv.map(quoteForShell);
+    const source = new SourceText(quoted.join(' '));
+    const words: ResolvedWord[] = [];
+    let offset = 0;
+    argv.forEach((value, index) => {
+      const length = Buffer.byteLength(quoted[index]!, 'utf8');
+      words.push({ value, dynamic: false, splits: false, start: offset, end: offset + length });
+      offset += length + 1;
+    });
+    collector.emitCommand(words, source.text, source, 0);
+    return { commands: collector.commands };
+  } catch (err) {
+    return { commands: [], error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+class SimpleCommandCollector {
+  readonly commands: ShellSimpleCommand[] = [];
+  /** Wrappers around the command being emitted (`sudo nice timeout …`): bounded, as each level copies argv. */
+  private wrapperDepth = 0;
+
+  analyzeSource(text: string, depth: number): void {
+    if (depth > MAX_NESTING)
+      throw new AnalysisError(`shell code nested more than ${MAX_NESTING} levels deep`);
+    const source = new SourceText(text);
+    let file;
+    try {
+      file = parseShell(text);
+    } catch (err) {
+      const error = new AnalysisError(`cannot parse shell command: ${(err as Error).message}`, {
+        cause: err,
+      });
+      // Only the outermost text can be continued on a next line; nested `sh -c '…'` strings are complete.
+      error.incomplete = depth === 0 && err instanceof ShellSyntaxError && err.incomplete;
+      throw error;
+    }
+    // Redirections belong to the statement, not the call: widen the call's text to include them (`rm x >/dev/null`).
+    const statementSpans = new Map<number, { start: number; end: number }>();
+    walk(file, (node) => {
+      switch (node.type) {
+        case 'Stmt':
+          this.noteStatementSpan(node as ShStmt, statementSpans);
+          break;
+        case 'CallExpr': {
+          const call = node as ShCallExpr;
+          if (call.Args.length === 0) break; // only assignments: their substitutions are visited on their own
+          const words = call.Args.map((word) => resolveWord(word, source));
+          const span = statementSpans.get(call.pos);
+          const text = span ? source.slice(span.start, span.end) : sliceNode(call, source);
+          this.emitCommand(words, text, source, depth);
+          break;
+        }
+        case 'DeclClause':
+          this.emitDeclaration(node as ShDeclClause, source, statementSpans);
+          break;
+        case 'Assign':
+          this.checkHookAssignment(node as ShAssign, source, depth);
+          break;
+      }
+      // the walk goes on into $( ), <( ), heredoc bodies, function bodies and loops: they hold more commands
+    });
+  }
+
+  private noteStatementSpan(stmt: ShStmt, spans: Map<number, { start: number; end: number }>): void {
+    const command = stmt.Cmd;
+    if (!command) return;
+    let start = command.pos;
+    let end = command.end;
+    const key = start;
+    for (const redirect of stmt.Redirs) {
+      start = Math.min(start, redirect.pos);
+      end = Math.max(end, redirect.end);
+    }
+    spans.set(key, { start, end });
+  }
+
+  /** `export`, `declare`, `local`, `readonly`, `typeset`, `nameref`: simple commands in their own right. */
+  private emitDeclaration(
+    decl: ShDeclClause,
+    source: SourceText,
+    spans: Map<number, { start: number; end: number }>,
+  ) {
+    const argv = [decl.Variant.Value, ...decl.Args.map((assign) => renderAssign(assign, source))];
+    const span = spans.get(decl.pos);
+    const text = span ? source.slice(span.start, span.end) : sliceNode(decl, source);
+    this.commands.push({ program: decl.Variant.Value, argv, text });
+  }
+
+  /**
+   * Variables whose value bash runs later as code: `PROMPT_COMMAND`, and the prompts `PS0`–`PS4`, whose command
+   * substitutions run at each prompt of an interactive shell (bash manual §6.9 Controlling the Prompt);
+   * `BASH_ENV`/`ENV` name a file later shells source.
+   */
+  private checkHookAssignment(assign: ShAssign, source: SourceText, depth: number): void {
+    const name = assign.Name?.Value;
+    if (!name || !HOOK_VARIABLES.has(name)) return;
+    const text = sliceNode(assign, source);
+    if (!assign.Value) {
+      // bash 5.1: `PROMPT_COMMAND=(cmd1 cmd2)` runs each element.
+      if (assign.Array) this.commands.push({ program: null, argv: [text], text });
+      return;
+    }
+    const value = resolveWord(assign.Value, source);
+    if (value.dynamic || name === 'BASH_ENV' || name === 'ENV') {
+      this.commands.push({ program: null, argv: [text], text });
+      return;
+    }
+    if (name === 'PROMPT_COMMAND') return this.analyzeSource(value.value, depth + 1);
+    // A prompt string is expanded like a double-quoted word, as is an unquoted heredoc body (bash §3.6.6): parse
+    // it as one to find its $( ) and backticks without reading the prompt text itself as a command.
+    const delimiter = 'AGENTGATE_PROMPT_END';
+    if (value.value.split('\n').includes(delimiter)) {
+      this.commands.push({ program: null, argv: [text], text });
+      return;
+    }
+    const nested = new SimpleCommandCollector();
+    nested.analyzeSource(`: <<${delimiter}\n${value.value}\n${delimiter}\n`, depth + 1);
+    this.commands.push(...nested.commands.slice(1));
+  }
+
+  /** Record one simple command and whatever it runs in turn (wrappers, interpreters, eval). */
+  emitCommand(words: readonly ResolvedWord[], text: string, source: SourceText, depth: number): void {
+    const first = words[0];
+    if (!first) return;
+    if (this.commands.length >= MAX_SIMPLE_COMMANDS) {
+      throw new AnalysisError(`more than ${MAX_SIMPLE_COMMANDS} simple commands`);
+    }
+    const program = first.dynamic ? null : basename(first.value);
+    this.commands.push({ program, argv: words.map((word) => word.value), text });
+    if (program === null) return;
+
+    if (EVALUATORS.has(program)) return this.runShellWords(words.slice(1), words, source, depth);
+    if (SOURCERS.has(program)) return this.pushUnknown(words, 0, source);
+    if (program === 'trap') return this.expandTrap(words, source, depth);
+    if (program === 'alias') return this.expandAlias(words, source, depth);
+    if (program === 'find') return this.expandFind(words, source, depth);
+    // `hash -p /bin/rm ls` makes `ls` run rm; `enable -f lib.so name` loads a builtin: later names mean anything.
+    if ((program === 'hash' || program === 'enable') && words.some((w) => /^-[a-zA-Z]*[pf]/.test(w.value))) {
+      return this.pushUnknown(words, 0, source);
+    }
+    const interpreter = interpreterSpec(program);
+    if (interpreter) return this.expandInterpreter(interpreter, words, source, depth);
+    if (program === 'runuser' && !words.some((w) => w.value === '-u' || w.value.startsWith('--user'))) {
+      return this.expandSuLike(words, source, depth);
+    }
+    if (program === 'su') return this.expandSuLike(words, source, depth);
+    const wrapper = WRAPPERS.get(program);
+    if (wrapper) return this.expandWrapper(program, wrapper, words, source, depth);
+  }
+
+  /** The command a wrapper runs (`sudo CMD`, `find -exec CMD ;`). */
+  private emitWrapped(inner: readonly ResolvedWord[], source: SourceText, depth: number): void {
+    if (this.wrapperDepth >= MAX_WRAPPER_DEPTH) {
+      throw new AnalysisError(`more than ${MAX_WRAPPER_DEPTH} nested command wrappers`);
+    }
+    this.wrapperDepth++;
+    try {
+      this.emitCommand(inner, spanText(inner, source), source, depth);
+    } finally {
+      this.wrapperDepth--;
+    }
+  }
+
+  /** A program whose code cannot be seen before it runs: counts as an unknown program. */
+  private pushUnknown(words: readonly ResolvedWord[], from: number, source: SourceText): void {
+    const rest = words.slice(Math.min(from, words.length - 1));
+    this.commands.push({ program: null, argv: rest.map((w) => w.value), text: spanText(rest, source) });
+  }
+
+  /** Words joined with spaces and run as shell code (`eval a b`, `watch cmd args`). */
+  private runShellWords(
+    code: readonly ResolvedWord[],
+    all: readonly ResolvedWord[],
+    source: SourceText,
+    depth: number,
+  ) {
+    if (code.some((w) => w.dynamic)) return this.pushUnknown(all, 0, source);
+    if (code.length > 0) this.analyzeSource(code.map((w) => w.value).join(' '), depth + 1);
+  }
+
+  private runShellString(
+    word: ResolvedWord | undefined,
+    all: readonly ResolvedWord[],
+    source: SourceText,
+    depth: number,
+  ) {
+    if (!word) return;
+    if (word.dynamic) return this.pushUnknown(all, 0, source);
+    this.analyzeSource(word.value, depth + 1);
+  }
+
+  /** `trap 'cmd' SIGNAL…`: the handler is shell code run later in this shell. */
+  private expandTrap(words: readonly ResolvedWord[], source: SourceText, depth: number): void {
+    let index = 1;
+    if (words[index]?.value === '--') index++;
+    const handler = words[index];
+    if (!handler || (!handler.dynamic && (handler.value.startsWith('-') || handler.value === ''))) return;
+    this.runShellString(handler, words, source, depth);
+  }
+
+  /** `alias ls='rm -rf'`: an interactive shell runs the value in place of the name on later lines. */
+  private expandAlias(words: readonly ResolvedWord[], source: SourceText, depth: number): void {
+    for (const word of words.slice(1)) {
+      if (word.dynamic) return this.pushUnknown(words, 0, source);
+      const equals = word.value.indexOf('=');
+      if (equals > 0) this.analyzeSource(word.value.slice(equals + 1), depth + 1);
+    }
+  }
+
+  /** `find … -exec cmd args {} \;` (also `+`, `-execdir`, `-ok`, `-okdir`), possibly several times. */
+  private expandFind(words: readonly ResolvedWord[], source: SourceText, depth: number): void {
+    for (let index = 1; index < words.length; index++) {
+      const word = words[index]!;
+      const previous = words[index - 1]!;
+      if (word.dynamic) {
+        // A quoted expansion after a predicate is that predicate's value (`-name "$x"`); anything else could
+        // expand to an action such as `-exec` or `-delete`.
+        const isValue = !word.splits && !previous.dynamic && /^-[a-z]/.test(previous.value);
+        if (isValue) continue;
+        return this.pushUnknown(words, index, source);
+      }
+      if (!FIND_EXEC_ACTIONS.has(word.value)) continue;
+      const start = index + 1;
+      let end = start;
+      while (
+        end < words.length &&
+        !(isStatic(words[end]!) && (words[end]!.value === ';' || words[end]!.value === '+'))
+      ) {
+        end++;
+      }
+      const inner = words.slice(start, end);
+      if (inner.length > 0) this.emitWrapped(inner, source, depth);
+      index = end;
+    }
+  }
+
+  private expandInterpreter(
+    spec: InterpreterSpec,
+    words: readonly ResolvedWord[],
+    source: SourceText,
+    depth: number,
+  ) {
+    let index = 1;
+    let codeOption = false;
+    for (; index < words.length; index++) {
+      const word = words[index]!;
+      if (word.dynamic) return this.pushUnknown(words, 0, source);
+      const value = word.value;
+      if (value === '--') {
+        index++;
+        break;
+      }
+      if (value.startsWith('--') && value.length > 2) {
+        const [name, attached] = splitLong(value);
+        if (spec.codeLongs?.includes(name)) {
+          if (!spec.codeIsShell) return; // the code is in argv, visible to `pattern` rules
+          codeOption = true;
+        } else if (spec.valueLongs?.includes(name) && attached === undefined) index++;
+        continue;
+      }
+      const isOption =
+        value.length > 1 && (value.startsWith('-') || (spec.codeIsShell && value.startsWith('+')));
+      if (!isOption) break;
+      let skipNext = false;
+      for (let letterIndex = 1; letterIndex < value.length; letterIndex++) {
+        const letter = value[letterIndex]!;
+        if (spec.codeLetters.includes(letter)) {
+          if (!spec.codeIsShell) return; // python -c / perl -e / node -e: code given in argv
+          codeOption = true;
+        } else if (spec.valueLetters?.includes(letter)) {
+          skipNext = letterIndex === value.length - 1;
+          break;
+        }
+      }
+      if (skipNext) index++;
+    }
+    const operand = words[index];
+    if (spec.codeIsShell) {
+      // `sh -c STRING [name [args]]` runs STRING; `sh FILE` and `sh` (stdin: `curl … | sh`, `sh < f`) run code
+      // we cannot see.
+      if (codeOption) return this.runShellString(operand, words, source, depth);
+      return this.pushUnknown(words, 0, source);
+    }
+    if (!operand || operand.value === '-') this.pushUnknown(words, 0, source);
+  }
+
+  /** `su [-] [user] -c CMD`, `runuser user -c CMD`: options may follow operands (getopt permutes); without -c
+   *  they start an interactive shell reading stdin. */
+  private expandSuLike(words: readonly ResolvedWord[], source: SourceText, depth: number): void {
+    let ranCode = false;
+    for (let index = 1; index < words.length; index++) {
+      const value = words[index]!.value;
+      if (value === '--') break;
+      if (words[index]!.dynamic) continue;
+      if (value === '-c' || value === '--command' || value === '--session-command') {
+        this.runShellString(words[index + 1], words, source, depth);
+        ranCode = true;
+        index++;
+      } else if (/^--(session-)?command=/.test(value)) {
+        this.analyzeSource(value.slice(value.indexOf('=') + 1), depth + 1);
+        ranCode = true;
+      } else if (/^-[a-zA-Z]*c./.test(value) && !value.startsWith('--')) {
+        this.analyzeSource(value.slice(value.indexOf('c') + 1), depth + 1);
+        ranCode = true;
+      }
+    }
+    if (!ranCode) this.pushUnknown(words, 0, source);
+  }
+
+  private expandWrapper(
+    program: string,
+    spec: WrapperSpec,
+    words: readonly ResolvedWord[],
+    source: SourceText,
+    depth: number,
+  ): void {
+    let operandsToSkip = spec.operandsBefore ?? 0;
+    let optionsDone = spec.noOptions ?? false;
+    let joinAsShell = spec.joinAsShell ?? false;
+    let shellFlag = false;
+    let index = 1;
+    for (; index < words.length; index++) {
+      const word = words[index]!;
+      const value = word.value;
+      if (word.dynamic) {
+        // `env A="$x" cmd`: a quoted expansion in an assignment's value cannot become another word.
+        if (spec.assignments && !word.splits && ASSIGNMENT_WORD.test(value)) continue;
+        return this.pushUnknown(words, index, source);
+      }
+      if (!optionsDone && value === '--') {
+        optionsDone = true;
+        continue;
+      }
+      if (!optionsDone && value.startsWith('--') && value.length > 2) {
+        const [name, attached] = splitLong(value);
+        if (spec.noCommandLongs?.includes(name)) return;
+        if (spec.splitStringLongs?.includes(name)) {
+          const next = attached === undefined ? words[index + 1] : undefined;
+          return this.runSplitString(
+            next,
+            attached ?? '',
+            words,
+            index + (attached === undefined ? 2 : 1),
+            source,
+            depth,
+          );
+        }
+        if (spec.shellStringLongs?.includes(name)) {
+          if (attached !== undefined) this.analyzeSource(attached, depth + 1);
+          else this.runShellString(words[++index], words, source, depth);
+        } else if (name === '--shell' || name === '--login') shellFlag = true;
+        else if (spec.valueLongs?.includes(name) && attached === undefined) {
+          if (!this.skipValue(words, ++index, source)) return;
+        }
+        continue;
+      }
+      if (!optionsDone && value.startsWith('-') && value.length > 1) {
+        for (let letterIndex = 1; letterIndex < value.length; letterIndex++) {
+          const letter = value[letterIndex]!;
+          const rest = value.slice(letterIndex + 1);
+          if (spec.noCommandLetters?.includes(letter)) return;
+          if (spec.splitStringLetters?.includes(letter)) {
+            // `env -S 'prog args' more`: the string is split into words like a shell would, then run.
+            return this.runSplitString(
+              rest ? undefined : words[index + 1],
+              rest,
+              words,
+              index + (rest ? 1 : 2),
+              source,
+              depth,
+            );
+          }
+          if (spec.shellStringLetters?.includes(letter)) {
+            if (rest) this.analyzeSource(rest, depth + 1);
+            else this.runShellString(words[++index], words, source, depth);
+            break;
+          }
+          if (spec.valueLetters?.includes(letter)) {
+            if (!rest && !this.skipValue(words, ++index, source)) return;
+            break;
+          }
+          if (spec.attachedValueLetters?.includes(letter)) break;
+          if (spec.execLetters?.includes(letter)) joinAsShell = false;
+          if ((program === 'sudo' || program === 'doas') && (letter === 's' || letter === 'i'))
+            shellFlag = true;
+        }
+        continue;
+      }
+      if (program === 'env' && value === '-') continue; // `env -` is `env -i`
+      // `flock FILE -c CMD`: the shell-code option may follow the operand.
+      if (optionsDone && operandsToSkip === 0 && isShellStringOption(spec, value)) {
+        return this.runShellString(words[index + 1], words, source, depth);
+      }
+      if (spec.assignments && ASSIGNMENT_WORD.test(value)) continue;
+      optionsDone = true; // these programs stop option parsing at the first operand (getopt "+…")
+      if (operandsToSkip > 0) {
+        operandsToSkip--;
+        continue;
+      }
+      break;
+    }
+    const inner = words.slice(index);
+    if (inner.length === 0) {
+      // `chroot DIR`, `sudo -s`, `sudo -i`: an interactive shell whose commands arrive on stdin.
+      if (spec.defaultsToShell || shellFlag) this.pushUnknown(words, 0, source);
+      return;
+    }
+    if (joinAsShell) return this.runShellWords(inner, words, source, depth);
+    this.emitWrapped(inner, source, depth);
+  }
+
+  private runSplitString(
+    word: ResolvedWord | undefined,
+    attached: string,
+    words: readonly ResolvedWord[],
+    restFrom: number,
+    source: SourceText,
+    depth: number,
+  ): void {
+    const rest = words.slice(restFrom);
+    if (word?.dynamic || rest.some((w) => w.splits)) return this.pushUnknown(words, 0, source);
+    const code = [word ? word.value : attached, ...rest.map((w) => quoteForShell(w.value))].join(' ');
+    this.analyzeSource(code, depth + 1);
+  }
+
+  /** An option's value word: a quoted expansion is fine (`-u "$user"`), a splitting one may hide the command. */
+  private skipValue(words: readonly ResolvedWord[], index: number, source: SourceText): boolean {
+    const value = words[index];
+    if (value?.splits) {
+      this.pushUnknown(words, index, source);
+      return false;
+    }
+    return true;
+  }
+}
+
+function isShellStringOption(spec: WrapperSpec, value: string): boolean {
+  if (spec.shellStringLongs?.includes(splitLong(value)[0])) return true;
+  return value.length === 2 && value[0] === '-' && (spec.shellStringLetters?.includes(value[1]!) ?? false);
+}
+
+function isStatic(word: ResolvedWord): boolean {
+  return !word.dynamic;
+}
+
+function splitLong(option: string): [string, string | undefined] {
+  const equals = option.indexOf('=');
+  return equals === -1 ? [option, undefined] : [option.slice(0, equals), option.slice(equals + 1)];
+}
+
+function spanText(words: readonly ResolvedWord[], source: SourceText): string {
+  const first = words[0];
+  const last = words[words.length - 1];
+  return first && last ? source.slice(first.start, last.end) : '';
+}
+
+function renderAssign(assign: ShAssign, source: SourceText): string {
+  if (assign.Naked) {
+    if (assign.Value) return resolveWord(assign.Value, source).value;
+    return assign.Name?.Value ?? '';
+  }
+  return sliceNode(assign as ShNode, source);
+}
