@@ -1,0 +1,95 @@
+/**
+ * Transcript exporters: JSON Lines (one event per line) and asciicast v2 for terminal sessions
+ * (https://docs.asciinema.org/manual/asciicast/v2/: a header line, then `[time, code, data]` event lines).
+ */
+import { StringDecoder } from 'node:string_decoder';
+import type { TranscriptEvent } from '@agentgate/core';
+
+/** One JSON document per event, each ending in '\n'. Lazy: pass `store.events(id)` straight in. */
+export function* exportJsonl(events: Iterable<TranscriptEvent>): Iterable<string> {
+  for (const event of events) yield JSON.stringify(event) + '\n';
+}
+
+export interface AsciicastOptions {
+  /** Only io of this channel (an ssh channel id); default all channels. */
+  channel?: string;
+  /** Terminal size when no pty request was recorded (default 80x24). */
+  width?: number;
+  height?: number;
+}
+
+interface PtySize {
+  cols: number;
+  rows: number;
+  term?: string;
+}
+
+/**
+ * Render a session's output as asciicast v2. Frames come from `io` events with direction out/err, timed from the
+ * session start with each chunk's recorded offset, so playback keeps the real pace.
+ */
+export function exportAsciicast(events: Iterable<TranscriptEvent>, opts: AsciicastOptions = {}): string {
+  let startTs: number | undefined;
+  let pty: PtySize | undefined;
+  const frames: string[] = [];
+  // One decoder per stream so a UTF-8 sequence split across chunks is not mangled.
+  const decoders = new Map<string, StringDecoder>();
+  for (const event of events) {
+    if (startTs === undefined) startTs = event.ts;
+    pty ??= findPtySize(event);
+    if (event.type !== 'io') continue;
+    const direction = event['direction'];
+    if (direction !== 'out' && direction !== 'err') continue;
+    const channel = event['channel'] === undefined ? undefined : String(event['channel']);
+    if (opts.channel !== undefined && channel !== opts.channel) continue;
+    const data = Buffer.from(String(event['data'] ?? ''), 'base64');
+    const chunkStart = typeof event['startTs'] === 'number' ? event['startTs'] : event.ts;
+    const chunks = Array.isArray(event['chunks']) ? (event['chunks'] as unknown[]) : [[0, data.length]];
+    const streamKey = `${channel ?? ''}/${direction}`;
+    let decoder = decoders.get(streamKey);
+    if (!decoder) {
+      decoder = new StringDecoder('utf8');
+      decoders.set(streamKey, decoder);
+    }
+    let offset = 0;
+    for (const chunk of chunks) {
+      const [dt, length] = Array.isArray(chunk) ? (chunk as [unknown, unknown]) : [0, data.length];
+      const len = typeof length === 'number' ? length : 0;
+      const text = decoder.write(data.subarray(offset, offset + len));
+      offset += len;
+      if (text.length === 0) continue;
+      const seconds = (chunkStart + (typeof dt === 'number' ? dt : 0) - startTs) / 1000;
+      frames.push(JSON.stringify([Math.max(0, Number(seconds.toFixed(6))), 'o', text]));
+    }
+  }
+  const header: Record<string, unknown> = {
+    version: 2,
+    width: pty?.cols ?? opts.width ?? 80,
+    height: pty?.rows ?? opts.height ?? 24,
+  };
+  if (startTs !== undefined) header['timestamp'] = Math.floor(startTs / 1000);
+  if (pty?.term) header['env'] = { TERM: pty.term };
+  return [JSON.stringify(header), ...frames].join('\n') + '\n';
+}
+
+/**
+ * The recorded pty request, wherever the ssh engine put it: `pty` / `detail.pty` objects with cols/rows (or
+ * width/height), or an event whose `request` is `pty-req` (RFC 4254 §6.2).
+ */
+function findPtySize(event: TranscriptEvent): PtySize | undefined {
+  const detail = event['detail'] as Record<string, unknown> | undefined;
+  const candidates: unknown[] = [event['pty'], detail?.['pty']];
+  if (event['request'] === 'pty-req' || event['kind'] === 'pty-req') candidates.push(event);
+  for (const candidate of candidates) {
+    if (!candidate || typeof candidate !== 'object') continue;
+    const c = candidate as Record<string, unknown>;
+    const cols = c['cols'] ?? c['columns'] ?? c['width'];
+    const rows = c['rows'] ?? c['height'];
+    if (typeof cols === 'number' && typeof rows === 'number' && cols > 0 && rows > 0) {
+      const size: PtySize = { cols, rows };
+      if (typeof c['term'] === 'string') size.term = c['term'];
+      return size;
+    }
+  }
+  return undefined;
+}

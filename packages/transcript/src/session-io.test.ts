@@ -1,0 +1,124 @@
+import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TranscriptEvent } from '@agentgate/core';
+import { exportAsciicast, exportJsonl } from './exporters.js';
+import { ioMaxBytes } from './session-recorder.js';
+import { makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
+
+let temp: TempStore;
+beforeEach(async () => {
+  temp = await makeTempStore();
+});
+afterEach(async () => {
+  await temp.cleanup();
+});
+
+function ioEvents(events: readonly TranscriptEvent[]): TranscriptEvent[] {
+  return events.filter((e) => e.type === 'io');
+}
+
+describe('io coalescing', () => {
+  it('coalesces chunks by stream, size and time, keeping per-chunk timings and order', async () => {
+    const store = await temp.open();
+    const info = sessionInfo({ protocol: 'ssh' });
+    const recorder = store.openSession(info);
+    // 100 small chunks in one burst: one event.
+    for (let i = 0; i < 100; i++) recorder.io('out', Buffer.from(`line ${i}\n`), '0');
+    // A direction change closes the pending event.
+    recorder.io('in', Buffer.from('ls\n'), '0');
+    await sleep(40); // the 10 ms timer flushes
+    recorder.io('out', Buffer.from('late\n'), '0');
+    // Size: 3 chunks of 30 KiB cross 64 KiB on the third.
+    const big = Buffer.alloc(30 * 1024, 0x61);
+    recorder.io('out', big, '1');
+    recorder.io('out', big, '1');
+    recorder.io('out', big, '1');
+    recorder.io('out', Buffer.from('tail'), '1');
+    // An appended event keeps its place after the bytes that came before it.
+    recorder.append('result', { exitStatus: 0 });
+    recorder.io('err', Buffer.from('bye\n'), '0');
+    recorder.end();
+    await store.flush();
+
+    const events = [...store.events(info.id)];
+    expect(events.map((e) => e.type)).toEqual([
+      'session.start',
+      'io',
+      'io',
+      'io',
+      'io',
+      'io',
+      'result',
+      'io',
+      'session.end',
+    ]);
+    const io = ioEvents(events);
+    const decoded = io.map((e) => Buffer.from(String(e['data']), 'base64'));
+    expect(io[0]).toMatchObject({ direction: 'out', channel: '0', bytes: decoded[0]!.length });
+    expect(decoded[0]!.toString()).toBe(Array.from({ length: 100 }, (_, i) => `line ${i}\n`).join(''));
+    expect(io[0]!['chunks']).toHaveLength(100);
+    expect(io[1]).toMatchObject({ direction: 'in', data: Buffer.from('ls\n').toString('base64') });
+    expect(io[2]).toMatchObject({ direction: 'out', data: Buffer.from('late\n').toString('base64') });
+    expect(io[3]).toMatchObject({ direction: 'out', channel: '1', bytes: 3 * 30 * 1024 });
+    expect(io[3]!['bytes']).toBeGreaterThanOrEqual(ioMaxBytes);
+    expect(io[4]).toMatchObject({ bytes: 4 });
+    expect(io[5]).toMatchObject({ direction: 'err', data: Buffer.from('bye\n').toString('base64') });
+    expect((await store.verify()).ok).toBe(true);
+    await store.close();
+  });
+});
+
+describe('exporters', () => {
+  it('exports asciicast v2 with the pty size, output frames and real timings', async () => {
+    const store = await temp.open();
+    const info = sessionInfo({ protocol: 'ssh' });
+    const recorder = store.openSession(info);
+    recorder.append('notice', { request: 'pty-req', cols: 132, rows: 43, term: 'xterm-256color' });
+    recorder.io('out', Buffer.from('$ '), '0');
+    recorder.io('in', Buffer.from('echo hé\r'), '0');
+    await sleep(60);
+    const accented = Buffer.from('hé\r\n');
+    // The two bytes of 'é' split across chunks must not be mangled.
+    recorder.io('out', accented.subarray(0, 2), '0');
+    recorder.io('out', accented.subarray(2), '0');
+    recorder.io('err', Buffer.from('warn\n'), '0');
+    recorder.io('out', Buffer.from('other channel'), '1');
+    recorder.end();
+    await store.flush();
+    const events = [...store.events(info.id)];
+
+    const cast = exportAsciicast(events, { channel: '0' })
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as unknown);
+    expect(cast[0]).toEqual({
+      version: 2,
+      width: 132,
+      height: 43,
+      timestamp: Math.floor(events[0]!.ts / 1000),
+      env: { TERM: 'xterm-256color' },
+    });
+    const frames = cast.slice(1) as [number, string, string][];
+    expect(frames.map((f) => f[1])).toEqual(['o', 'o', 'o', 'o']);
+    expect(frames.map((f) => f[2]).join('')).toBe('$ hé\r\nwarn\n');
+    expect(frames[2]![2]).toBe('é\r\n');
+    for (let i = 1; i < frames.length; i++) expect(frames[i]![0]).toBeGreaterThanOrEqual(frames[i - 1]![0]);
+    expect(frames[1]![0] - frames[0]![0]).toBeGreaterThanOrEqual(0.05);
+
+    const all = exportAsciicast(events).trimEnd().split('\n');
+    expect(all.at(-1)).toContain('other channel');
+    expect(JSON.parse(exportAsciicast([], { width: 100, height: 30 }))).toEqual({
+      version: 2,
+      width: 100,
+      height: 30,
+    });
+
+    const lines = [...exportJsonl(store.events(info.id))];
+    expect(lines).toHaveLength(events.length);
+    for (const [i, line] of lines.entries()) {
+      expect(line.endsWith('\n')).toBe(true);
+      expect(JSON.parse(line)).toEqual(events[i]);
+    }
+    await store.close();
+  });
+});

@@ -1,0 +1,130 @@
+/**
+ * The per-session recorder handed to engines. `append` is synchronous (chain + queue); stream bytes go through
+ * `io`, which coalesces chunks by size and time into one `io` event, because one event per chunk costs most of a
+ * relay's throughput (DESIGN.md, known traps).
+ */
+import type { IoDirection, SessionRecorder, TranscriptEvent, TranscriptEventType } from '@agentgate/core';
+import { JsonSafeString } from './canonical-json.js';
+
+/** Flush an io event once this many bytes are pending. */
+export const ioMaxBytes = 64 * 1024;
+/** …or once the oldest pending chunk is this old. */
+export const ioMaxDelayMs = 10;
+
+export type AppendableType = Exclude<
+  TranscriptEventType,
+  'session.start' | 'session.end' | 'io' | 'checkpoint'
+>;
+
+/** What the recorder needs from the store. */
+export interface RecorderHost {
+  appendToSession(
+    session: LiveSession,
+    type: TranscriptEventType,
+    body: Record<string, unknown> | undefined,
+  ): TranscriptEvent;
+  /** Append `session.end`, write the summary and sign the final checkpoint. */
+  endSession(session: LiveSession, body: Record<string, unknown> | undefined): void;
+  /** An io flush failed (store not writable): count it, never throw into a stream handler. */
+  ioDropped(session: LiveSession, err: unknown): void;
+}
+
+/** Chain state of an open session. */
+export interface LiveSession {
+  readonly id: string;
+  /** seq of the next event */
+  nextSeq: number;
+  /** hash of the last event ('' before the first) */
+  head: string;
+  commands: number;
+  denied: number;
+  /** seq named by the last checkpoint, -1 if none */
+  checkpointedSeq: number;
+  ended: boolean;
+  recorder?: StoreSessionRecorder;
+}
+
+interface PendingIo {
+  readonly direction: IoDirection;
+  readonly channel: string | undefined;
+  readonly startTs: number;
+  readonly chunks: Buffer[];
+  /** [ms since startTs, byte length] per chunk: lets asciicast export replay at the recorded pace */
+  readonly timings: [number, number][];
+  bytes: number;
+}
+
+export class StoreSessionRecorder implements SessionRecorder {
+  private pending: PendingIo | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly host: RecorderHost,
+    private readonly session: LiveSession,
+  ) {}
+
+  get sessionId(): string {
+    return this.session.id;
+  }
+
+  append(type: AppendableType, body: Record<string, unknown>): TranscriptEvent {
+    // Keep order: bytes that arrived before this event are recorded before it.
+    this.flushIo();
+    return this.host.appendToSession(this.session, type, body);
+  }
+
+  io(direction: IoDirection, data: Buffer, channel?: string): void {
+    if (this.session.ended || data.length === 0) return;
+    const now = Date.now();
+    let pending = this.pending;
+    if (pending && (pending.direction !== direction || pending.channel !== channel)) {
+      this.flushIo();
+      pending = undefined;
+    }
+    if (!pending) {
+      pending = { direction, channel, startTs: now, chunks: [], timings: [], bytes: 0 };
+      this.pending = pending;
+    }
+    pending.chunks.push(data);
+    pending.timings.push([now - pending.startTs, data.length]);
+    pending.bytes += data.length;
+    if (pending.bytes >= ioMaxBytes) {
+      this.flushIo();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => this.flushIo(), ioMaxDelayMs);
+      this.timer.unref();
+    }
+  }
+
+  end(body?: Record<string, unknown>): void {
+    if (this.session.ended) return;
+    this.flushIo();
+    this.host.endSession(this.session, body);
+  }
+
+  /** Write pending stream bytes as one `io` event. Never throws (it runs from timers and stream handlers). */
+  flushIo(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const pending = this.pending;
+    if (!pending) return;
+    this.pending = undefined;
+    const data =
+      pending.chunks.length === 1 ? pending.chunks[0]! : Buffer.concat(pending.chunks, pending.bytes);
+    const body: Record<string, unknown> = {
+      direction: pending.direction,
+      data: new JsonSafeString(data.toString('base64')),
+      bytes: pending.bytes,
+      chunks: pending.timings,
+      startTs: pending.startTs,
+    };
+    if (pending.channel !== undefined) body['channel'] = pending.channel;
+    try {
+      this.host.appendToSession(this.session, 'io', body);
+    } catch (err) {
+      this.host.ioDropped(this.session, err);
+    }
+  }
+}

@@ -1,0 +1,182 @@
+import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isAgentgateError, type TranscriptEvent } from '@agentgate/core';
+import { recomputeHash } from './event-codec.js';
+import { verifyWithJwks } from './signing-key.js';
+import { makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
+
+let temp: TempStore;
+beforeEach(async () => {
+  temp = await makeTempStore();
+});
+afterEach(async () => {
+  await temp.cleanup();
+});
+
+describe('transcript store: chain, summaries, verify', () => {
+  it('chains events, summarizes sessions and verifies with signed checkpoints', async () => {
+    const store = await temp.open();
+    const info = sessionInfo();
+    const recorder = store.openSession(info, { database: 'app' });
+    const command = recorder.append('command', { text: 'DROP TABLE users' });
+    recorder.append('decision', {
+      allowed: false,
+      action: 'deny',
+      rule: 'no-ddl-drops',
+      commandSeq: command.seq,
+    });
+    recorder.append('command', { text: 'SELECT 1' });
+    recorder.append('decision', { allowed: true, action: 'allow' });
+    recorder.append('result', { tag: 'SELECT 1', rows: 1, buffer: Buffer.from('hi') });
+    recorder.end({ reason: 'client closed' });
+    recorder.end(); // idempotent
+    const other = store.openSession(
+      sessionInfo({
+        protocol: 'ssh',
+        listener: 'build-host',
+        identity: { name: 'ci', groups: [], source: 'token' },
+      }),
+    );
+    other.end();
+    await store.flush();
+
+    const events = [...store.events(info.id)];
+    expect(events.map((e) => e.type)).toEqual([
+      'session.start',
+      'command',
+      'decision',
+      'command',
+      'decision',
+      'result',
+      'session.end',
+    ]);
+    expect(events.map((e) => e.seq)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    let prev = '';
+    for (const event of events) {
+      expect(event.prev).toBe(prev);
+      expect(event.hash).toMatch(/^[0-9a-f]{64}$/);
+      expect(recomputeHash(event)).toBe(event.hash);
+      prev = event.hash;
+    }
+    expect(events[0]).toMatchObject({
+      listener: 'prod-db',
+      protocol: 'postgres',
+      identity: 'devin',
+      groups: ['agents'],
+      database: 'app',
+    });
+    expect(events[5]!['buffer']).toBe(Buffer.from('hi').toString('base64'));
+    expect(events[6]).toMatchObject({ reason: 'client closed' });
+
+    const summary = store.getSession(info.id);
+    expect(summary).toMatchObject({
+      id: info.id,
+      listener: 'prod-db',
+      protocol: 'postgres',
+      identity: 'devin',
+      commands: 2,
+      denied: 1,
+    });
+    expect(summary?.endedAt).toBe(events[6]!.ts);
+    expect(store.listSessions().map((s) => s.id)).toEqual([info.id, other.sessionId].sort());
+    expect(store.listSessions({ protocol: 'ssh' }).map((s) => s.identity)).toEqual(['ci']);
+    expect(store.listSessions({ identity: 'devin' }).map((s) => s.id)).toEqual([info.id]);
+
+    const checkpoints = [...store.checkpoints(info.id)];
+    expect(checkpoints).toHaveLength(1);
+    expect(checkpoints[0]).toMatchObject({ session: info.id, seq: 6, hash: events[6]!.hash });
+    const payload = JSON.parse(
+      (await verifyWithJwks(checkpoints[0]!.jws, temp.signer.publicJwks())).toString(),
+    );
+    expect(payload).toEqual({ hash: events[6]!.hash, seq: 6, session: info.id });
+
+    const report = await store.verify();
+    expect(report).toEqual({ ok: true, sessions: 2, events: 9, checkpoints: 2, problems: [] });
+    await store.close();
+    expect(store.writable).toBe(false);
+  });
+
+  it('opens read-only for the CLI: same summaries, no writing', async () => {
+    const store = await temp.open();
+    const info = sessionInfo();
+    const recorder = store.openSession(info);
+    recorder.append('command', { text: 'SELECT 1' });
+    await store.flush();
+    // A live session seen from another process: counts come from its events.
+    const reader = await temp.open({ readOnly: true });
+    expect(reader.writable).toBe(false);
+    expect(reader.getSession(info.id)).toMatchObject({ endedAt: null, commands: 1, denied: 0 });
+    let code: string | undefined;
+    try {
+      reader.openSession(sessionInfo());
+    } catch (err) {
+      code = isAgentgateError(err) ? err.code : 'other';
+    }
+    expect(code).toBe('RECORDING_FAILED');
+    await reader.close();
+    recorder.end();
+    await store.close();
+  });
+
+  it('refuses a duplicate session id', async () => {
+    const store = await temp.open();
+    const info = sessionInfo();
+    const live = store.openSession(info);
+    expect(() => store.openSession(info)).toThrow(
+      expect.objectContaining({ code: 'CONFLICT' }) as unknown as Error,
+    );
+    live.end();
+    await store.flush();
+    expect(() => store.openSession(info)).toThrow(
+      expect.objectContaining({ code: 'CONFLICT' }) as unknown as Error,
+    );
+    await store.close();
+  });
+
+  it('signs periodic checkpoints for sessions with new events', async () => {
+    const store = await temp.open({ checkpointIntervalMs: 40 });
+    const info = sessionInfo();
+    const recorder = store.openSession(info);
+    recorder.append('command', { text: 'one' });
+    await sleep(120);
+    await store.flush();
+    const first = [...store.checkpoints(info.id)];
+    expect(first.map((c) => c.seq)).toEqual([1]);
+    await sleep(100); // no new events: no new checkpoint
+    recorder.append('command', { text: 'two' });
+    await sleep(120);
+    await store.flush();
+    expect([...store.checkpoints(info.id)].map((c) => c.seq)).toEqual([1, 2]);
+    recorder.end();
+    await store.close();
+  });
+
+  it('recovers sessions a crash left open: expires pending approvals and ends them', async () => {
+    let store = await temp.open();
+    const info = sessionInfo();
+    const recorder = store.openSession(info);
+    recorder.append('command', { text: 'DELETE FROM users' });
+    recorder.append('approval.requested', { approvalId: 'ap-1', rule: 'deletes-need-review' });
+    recorder.append('approval.requested', { approvalId: 'ap-2', rule: 'deletes-need-review' });
+    recorder.append('approval.decided', { approvalId: 'ap-2', outcome: 'approved' });
+    await store.close(); // no end(): as after a crash
+    store = await temp.open();
+    expect(store.getSession(info.id)?.endedAt).toBeNull();
+    expect(await store.recoverInterrupted()).toBe(1);
+    const events: TranscriptEvent[] = [...store.events(info.id)];
+    expect(events.slice(-2)).toEqual([
+      expect.objectContaining({
+        type: 'approval.decided',
+        approvalId: 'ap-1',
+        outcome: 'expired',
+        reason: 'gateway restarted',
+      }),
+      expect.objectContaining({ type: 'session.end', reason: 'gateway restarted' }),
+    ]);
+    expect(store.getSession(info.id)).toMatchObject({ commands: 1, endReason: 'gateway restarted' });
+    expect(store.getSession(info.id)?.endedAt).toEqual(expect.any(Number));
+    expect((await store.verify()).ok).toBe(true);
+    expect(await store.recoverInterrupted()).toBe(0);
+    await store.close();
+  });
+});
