@@ -1,0 +1,230 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import type { ColumnSource, SessionMasker, ValueMasker } from '@agentgate/core';
+import { loadPgParser, parseSql } from '../sql/pg-parser.js';
+import { buildSnapshot } from './column-catalog.js';
+import { compileRowPlan, maskDataRow } from './row-masker.js';
+import { planStatements } from './statement-plan.js';
+import { maskCopyRow } from './copy-masker.js';
+import { mergedPlan } from './masking-filter.js';
+import { TextScrubber } from './text-scrubber.js';
+
+const star: ValueMasker = { mask: (v) => (v === '****' ? v : '****') };
+const masker: SessionMasker = {
+  active: true,
+  detectors: { mask: (v) => v.replace(/[a-z]+@[a-z.]+/g, '****') },
+  forColumn: (s: ColumnSource) =>
+    s.table === 'users' && (s.column === 'email' || s.column === 'ssn') ? star : undefined,
+  coversColumn: () => true,
+};
+
+const snapshot = buildSnapshot([
+  ['r', '16400', 'public', 'users', 'r', '1', 'id', null],
+  ['r', '16400', 'public', 'users', 'r', '2', 'email', null],
+  ['r', '16400', 'public', 'users', 'r', '3', 'name', null],
+  ['r', '16400', 'public', 'users', 'r', '4', 'ssn', null],
+  ['r', '16500', 'public', 'orders', 'r', '1', 'id', null],
+  ['r', '16500', 'public', 'orders', 'r', '2', 'user_id', null],
+  [
+    'r',
+    '16600',
+    'public',
+    'user_emails',
+    'v',
+    '1',
+    'id',
+    ' SELECT users.id, lower(users.email) AS e FROM users;',
+  ],
+  ['r', '16600', 'public', 'user_emails', 'v', '2', 'e', null],
+  ['f', null, 'public', 'leak', null, null, null, null],
+]);
+
+const plan = (text: string) => planStatements(text, masker, snapshot, parseSql as never);
+const positions = (text: string) => [...(plan(text).plan.positional?.keys() ?? [])];
+
+beforeAll(async () => {
+  await loadPgParser();
+});
+
+describe('lineage plans', () => {
+  it('masks derived outputs by position', () => {
+    expect(positions('SELECT id, lower(email) FROM users')).toEqual([1]);
+    expect(positions("SELECT email || '' AS x, name FROM users u")).toEqual([0]);
+    expect(positions('SELECT coalesce(ssn, name), CASE WHEN id > 1 THEN email END FROM users')).toEqual([
+      0, 1,
+    ]);
+    expect(positions("SELECT string_agg(email, ','), array_agg(ssn), count(*) FROM users")).toEqual([0, 1]);
+    expect(positions('SELECT row_to_json(u), u FROM users u')).toEqual([0, 1]);
+    expect(positions('SELECT *, lower(email) FROM users')).toEqual([1, 3, 4]);
+    expect(positions('SELECT o.id, u.* FROM orders o JOIN users u ON u.id = o.user_id')).toEqual([2, 4]);
+    expect(positions('SELECT name FROM users UNION SELECT email FROM users')).toEqual([0]);
+    expect(positions('SELECT (SELECT email FROM users LIMIT 1)')).toEqual([0]);
+    expect(positions('SELECT x FROM (SELECT upper(email) AS x FROM users) s')).toEqual([0]);
+    expect(positions('WITH c AS (SELECT ssn FROM users) SELECT 1, * FROM c')).toEqual([1]);
+    expect(positions('SELECT e FROM user_emails')).toEqual([0]);
+    expect(positions("SELECT query_to_xml('select email from users', true, false, '')")).toEqual([0]);
+    expect(positions('SELECT unnest(array_agg(email)) FROM users')).toEqual([0]);
+    expect(positions('SELECT x FROM unnest(ARRAY(SELECT email FROM users)) AS t(x)')).toEqual([0]);
+    expect(positions('SELECT email::text FROM users')).toEqual([0]);
+    expect(positions('SELECT lower(email), id FROM (SELECT email, id FROM users) s')).toEqual([0]);
+    expect(
+      positions('WITH c AS (SELECT u.ssn, lower(email) FROM users u) SELECT upper(ssn), c.lower FROM c'),
+    ).toEqual([0, 1]);
+    expect(positions('SELECT lower(mystery) FROM users')).toEqual([0]);
+    expect(positions("SELECT 1, table_to_xml('users', true, false, '')")).toEqual([1]);
+    expect(positions("SELECT table_to_xml('public.orders'::regclass, true, false, '')")).toEqual([]);
+    expect(positions('UPDATE users SET name = name WHERE id = 1 RETURNING lower(email)')).toEqual([0]);
+  });
+
+  it('allows WHERE-clause predicates and outputs without masked lineage', () => {
+    const r = plan(
+      "SELECT id, name FROM users WHERE email LIKE 'a%' AND EXISTS (SELECT 1 FROM users WHERE ssn = '1')",
+    );
+    expect(r.refusal).toBeUndefined();
+    expect(r.plan.positional).toBeNull();
+    expect(r.plan.touchesMasked).toBe(true);
+  });
+
+  it('refuses what cannot be made safe, naming the masked column', () => {
+    expect(plan('SELECT email::int FROM users').refusal).toMatch(
+      /casting masked column users\.email to int4/,
+    );
+    expect(plan('CREATE TABLE c AS SELECT * FROM users').refusal).toMatch(
+      /copying masked column users\.(email|ssn)/,
+    );
+    expect(plan('SELECT email INTO t2 FROM users').refusal).toMatch(/copying masked column users\.email/);
+    expect(plan('INSERT INTO orders (id) SELECT length(ssn) FROM users').refusal).toMatch(
+      /copying masked column users\.ssn/,
+    );
+    expect(plan('CREATE VIEW v AS SELECT lower(email) FROM users').refusal).toMatch(/users\.email/);
+    expect(plan("SELECT set_config('application_name', email, false) FROM users").refusal).toMatch(
+      /set_config/,
+    );
+    expect(plan("SELECT pg_notify('c', email) FROM users").refusal).toMatch(/pg_notify/);
+    expect(plan('SELECT * FROM unnest(ARRAY(SELECT email FROM users))').refusal).toMatch(
+      /cannot tell which result column/,
+    );
+    expect(plan("SELECT query_to_xml(name, true, false, '') FROM users").refusal).toMatch(/computed query/);
+    expect(plan('SELECT leak()').refusal).toMatch(/user-defined function leak/);
+    expect(plan("SELECT most_common_vals FROM pg_stats WHERE tablename = 'users'").refusal).toMatch(
+      /pg_stats holds/,
+    );
+    expect(plan("SELECT schema_to_xml('public', true, false, '')").refusal).toMatch(/schema_to_xml/);
+    expect(plan("SELECT cursor_to_xml('c', 10, true, false, '')").refusal).toMatch(
+      /cursor_to_xml holds or dumps/,
+    );
+    expect(plan("SELECT table_to_xml(name, true, false, '') FROM users").refusal).toMatch(/computed query/);
+    expect(plan('SELECT 1; SELECT lower(email) FROM users').refusal).toMatch(/single statement/);
+    expect(plan('ALTER TABLE users RENAME email TO contact').refusal).toMatch(/users/);
+    expect(plan('DECLARE c CURSOR FOR SELECT lower(email) FROM users').refusal).toMatch(/DECLARE CURSOR/);
+    expect(plan('COPY users TO STDOUT WITH (FORMAT csv)').refusal).toMatch(/csv format/);
+    expect(plan("COPY users TO '/tmp/x'").refusal).toMatch(/to a file/);
+    expect(plan("DO $$ BEGIN EXECUTE 'SELECT em' || 'ail FROM us' || 'ers'; END $$").refusal).toMatch(
+      /DO blocks cannot be checked/,
+    );
+    expect(plan('CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT 1 $$').refusal).toMatch(
+      /Function cannot be checked/,
+    );
+    expect(plan('CALL p()').refusal).toMatch(/CALL cannot be checked/);
+    expect(
+      plan('WITH x AS (SELECT ssn FROM users) INSERT INTO orders (id) SELECT length(ssn) FROM x').refusal,
+    ).toMatch(/copying masked column users\.ssn/);
+  });
+
+  it('merges the plans of ambiguous statement texts conservatively', () => {
+    const a = plan('SELECT lower(email), id FROM users').plan;
+    const b = plan('SELECT id, lower(ssn) FROM users').plan;
+    const m = mergedPlan([a, b]);
+    expect([...(m.positional?.keys() ?? [])].sort()).toEqual([0, 1]);
+    expect(m.width).toBe(2);
+    expect(mergedPlan([a, plan('SELECT 1, 2, lower(email) FROM users').plan]).width).toBe(-1);
+  });
+
+  it('plans COPY TO STDOUT positions and flags DDL', () => {
+    expect([...(plan('COPY users TO STDOUT').plan.copy?.keys() ?? [])]).toEqual([1, 3]);
+    expect([...(plan('COPY users (name, email) TO STDOUT').plan.copy?.keys() ?? [])]).toEqual([1]);
+    expect(plan('CREATE TABLE z (a int)').ddl).toBe(true);
+    expect(plan('SELECT 1').ddl).toBe(false);
+    expect(plan('DECLARE c CURSOR FOR SELECT email FROM users').refusal).toBeUndefined();
+  });
+});
+
+function dataRow(values: (string | null)[]): Buffer {
+  const parts = values.map((v) => {
+    if (v === null) {
+      const b = Buffer.alloc(4);
+      b.writeInt32BE(-1);
+      return b;
+    }
+    const body = Buffer.from(v);
+    const len = Buffer.alloc(4);
+    len.writeInt32BE(body.length);
+    return Buffer.concat([len, body]);
+  });
+  const body = Buffer.concat([Buffer.from([0, values.length]), ...parts]);
+  const head = Buffer.alloc(5);
+  head[0] = 0x44;
+  head.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([head, body]);
+}
+
+describe('row and text masking', () => {
+  it('rewrites only rows that change; binary non-text masked values become NULL', () => {
+    const rowPlan = compileRowPlan(
+      3,
+      (i) => (i === 2 ? 1 : 0),
+      (i) => (i === 2 ? 23 : 25),
+      (i) => (i === 1 || i === 2 ? star : undefined),
+      masker.detectors,
+    );
+    const clean = dataRow(['1', null, null]);
+    expect(maskDataRow(clean, rowPlan, () => undefined)).toBe(clean);
+    const remembered: string[] = [];
+    const out = maskDataRow(dataRow(['mail ada@x.io', 'secret', '\u0000\u0000\u0000\u0007']), rowPlan, (v) =>
+      remembered.push(v),
+    );
+    expect(out.equals(dataRow(['mail ****', '****', null]))).toBe(true);
+    expect(remembered).toEqual(['secret']);
+    // Detectors skip types without free text (int4) but not text; values joined in one scan are split back exactly.
+    const typed = compileRowPlan(
+      3,
+      () => 0,
+      (i) => (i === 0 ? 23 : 25),
+      () => undefined,
+      masker.detectors,
+    );
+    const row = dataRow(['12', 'to a@b.io', 'c@d.io and e@f.io']);
+    expect(maskDataRow(row, typed, () => undefined).equals(dataRow(['12', 'to ****', '**** and ****']))).toBe(
+      true,
+    );
+  });
+
+  it('masks COPY text rows by position and detectors', () => {
+    const msg = (s: string) => Buffer.concat([Buffer.from([0x64, 0, 0, 0, 0]), Buffer.from(s)]);
+    const out = maskCopyRow(
+      msg('1\tse\\tcret\tann@b.com\t\\N\n'),
+      new Map([
+        [1, star],
+        [3, star],
+      ]),
+      4,
+      masker.detectors,
+      () => undefined,
+    );
+    expect(out.toString('utf8', 5)).toBe('1\t****\t****\t\\N\n');
+    const wider = maskCopyRow(msg('1\ta\tb\tc\td\n'), new Map([[1, star]]), 4, undefined, () => undefined);
+    expect(wider.toString('utf8', 5)).toBe('****\t****\t****\t****\t****\n');
+  });
+
+  it('scrubs error texts: detectors, remembered values and value-quoting shapes', () => {
+    const s = new TextScrubber(masker.detectors, () => new Set(['users', 'email']));
+    s.remember('123-45-6789');
+    expect(s.scrub('value 123-45-6789 and bob@x.org')).toBe('value **** and ****');
+    expect(s.scrubHard('invalid input syntax for type integer: "zz-top"')).toBe(
+      'invalid input syntax for type integer: "****"',
+    );
+    expect(s.scrubHard('column "email" of relation "users"')).toBe('column "email" of relation "users"');
+    expect(s.scrubHard('Failing row contains (1, secret, null).')).toBe('Failing row contains (****).');
+    expect(s.scrubHard('Key (name)=(secret) already exists.')).toBe('Key (name)=(****) already exists.');
+    expect(s.scrubDetail('line 1: Start tag expected\nsecret\n^')).toMatch(/withheld/);
+  });
+});

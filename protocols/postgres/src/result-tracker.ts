@@ -1,0 +1,89 @@
+/**
+ * Follows one command's results (a Query message: possibly several statements; an Execute; a FunctionCall) and
+ * appends a `result` event per finished statement: what the client received, rows capped at `recordRows`.
+ */
+import type { Logger, ProtocolMetrics, SessionRecorder } from '@agentgate/core';
+import { decodeDataRow, decodeRowDescription, rowCountOfTag, type FieldDescription } from './codec/decode.js';
+
+export class ResultTracker {
+  private fields: FieldDescription[] | null = null;
+  private rows: unknown[][] = [];
+  private rowsOmitted = 0;
+  private started: number;
+
+  constructor(
+    private readonly commandSeq: number | undefined,
+    private readonly recordRows: number,
+    /** Result-column format codes from Bind (extended protocol), used when no RowDescription was seen. */
+    private readonly resultFormats: readonly number[] = [],
+  ) {
+    this.started = performance.now();
+  }
+
+  setRowDescription(buf: Buffer, start: number, end: number): void {
+    this.fields = decodeRowDescription(buf, start, end);
+  }
+
+  /** Adopt a RowDescription seen in answer to a Describe earlier in the pipeline. */
+  adoptFields(fields: FieldDescription[] | null): void {
+    if (this.fields === null) this.fields = fields;
+  }
+
+  get currentFields(): FieldDescription[] | null {
+    return this.fields;
+  }
+
+  dataRow(buf: Buffer, start: number): void {
+    if (this.rows.length >= this.recordRows) {
+      this.rowsOmitted++;
+      return;
+    }
+    this.rows.push(decodeDataRow(buf, start, this.isBinary));
+  }
+
+  private readonly isBinary = (column: number): boolean => {
+    const field = this.fields?.[column];
+    if (field) return field.format === 1;
+    const f = this.resultFormats;
+    return f.length === 0 ? false : f.length === 1 ? f[0] === 1 : f[column] === 1;
+  };
+
+  /** A statement finished (CommandComplete, EmptyQueryResponse, PortalSuspended, FunctionCallResponse or an error). */
+  finish(
+    recorder: SessionRecorder,
+    metrics: ProtocolMetrics,
+    listener: string,
+    log: Logger,
+    outcome: { commandTag?: string; suspended?: boolean; error?: { code: string; message: string } },
+  ): void {
+    const durationMs = performance.now() - this.started;
+    metrics.commandCompleted(listener, 'postgres', durationMs / 1000);
+    const body: Record<string, unknown> = {
+      commandSeq: this.commandSeq ?? null,
+      rowDescription:
+        this.fields === null
+          ? null
+          : { names: this.fields.map((f) => f.name), typeOids: this.fields.map((f) => f.typeOid) },
+      rows: this.rows,
+      rowsOmitted: this.rowsOmitted,
+      commandTag: outcome.commandTag ?? null,
+      rowCount:
+        outcome.commandTag === undefined
+          ? this.rows.length + this.rowsOmitted
+          : (rowCountOfTag(outcome.commandTag) ?? 0),
+      durationMs: Math.round(durationMs * 1000) / 1000,
+    };
+    if (outcome.suspended) body.suspended = true;
+    if (outcome.error) body.error = outcome.error;
+    try {
+      recorder.append('result', body);
+    } catch (err) {
+      log.warn('recording a result failed', { err });
+    }
+    // The next statement of a multi-statement Query starts now, with its own RowDescription.
+    this.fields = null;
+    this.rows = [];
+    this.rowsOmitted = 0;
+    this.started = performance.now();
+  }
+}

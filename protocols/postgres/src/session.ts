@@ -1,0 +1,1051 @@
+/**
+ * One client connection: startup and authentication, the upstream connection, then the relay. The relay decides
+ * every Query / Execute / FunctionCall with the gate before its bytes go upstream and follows the upstream's
+ * answers per Sync group to record results and to place gateway errors where the server would have put them.
+ *
+ * A denied command is replaced by a Sync sent upstream: the server answers it with ReadyForQuery (with the true
+ * transaction status), and the gateway's ErrorResponse is inserted just before that ReadyForQuery — after the
+ * answers to everything forwarded earlier, exactly where the server would have reported an error
+ * (PostgreSQL docs "Extended Query": after an error the server discards messages until Sync).
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import {
+  AgentgateError,
+  clientMessage,
+  isAgentgateError,
+  newId,
+  type ClientInfo,
+  type EngineDeps,
+  type Identity,
+  type PostgresCommand,
+  type PostgresListenerConfig,
+  type SessionInfo,
+  type SessionRecorder,
+  type SqlStatementFacts,
+  type Verdict,
+} from '@agentgate/core';
+import type { AnalysisProvider, SqlAnalyzerLike } from './analysis.js';
+import { BackendFramer } from './codec/backend-framer.js';
+import {
+  decodeBind,
+  decodeCommandTag,
+  decodeErrorFields,
+  decodeExecute,
+  decodeFunctionCallOid,
+  decodeParameterStatus,
+  decodeParse,
+  decodeQuery,
+  decodeTarget,
+  type FieldDescription,
+} from './codec/decode.js';
+import {
+  ENCRYPTION_REFUSED,
+  SSL_ACCEPT,
+  encodeAuthenticationCleartextPassword,
+  encodeAuthenticationOk,
+  encodeCancelRequest,
+  encodeSync,
+  encodeTerminate,
+  encodeBackendKeyData,
+  encodeErrorResponse,
+  encodeReadyForQuery,
+} from './codec/encode.js';
+import { FrontendReader, type FrontendFrame } from './codec/frontend-reader.js';
+import type { CancelRegistry } from './cancel-registry.js';
+import {
+  passThroughFilter,
+  type ResultFilter,
+  type ResultFilterFactory,
+  type StatementCheckResult,
+} from './result-filter.js';
+import { ResultTracker } from './result-tracker.js';
+import { WriteCoalescer } from './write-coalescer.js';
+import { connectTcp, openUpstream, UpstreamRejected, type UpstreamConnection } from './upstream.js';
+
+export interface EngineShared {
+  readonly listener: PostgresListenerConfig;
+  readonly deps: EngineDeps;
+  readonly analysis: AnalysisProvider;
+  readonly cancels: CancelRegistry;
+  readonly tlsContext: tls.SecureContext | undefined;
+  readonly resultFilter: ResultFilterFactory | undefined;
+  /** Byte counts, added up here and handed to the metrics once a second (not twice per round trip). */
+  readonly bytes: { clientToUpstream: number; upstreamToClient: number };
+}
+
+/** The connection's phase; each carries what that phase needs. */
+type SessionState =
+  | { readonly phase: 'startup' }
+  | { readonly phase: 'password'; readonly params: ReadonlyMap<string, string> }
+  | { readonly phase: 'connecting' }
+  | { readonly phase: 'relaying' }
+  | { readonly phase: 'closed' };
+
+/** Responses of the upstream up to one ReadyForQuery (a Query, a Sync or a FunctionCall closes a group). */
+interface ResponseGroup {
+  readonly id: number;
+  readonly entries: { tracker: ResultTracker; multiStatement: boolean; plan?: unknown }[];
+  index: number;
+  /** The gateway's ErrorResponse to send just before this group's ReadyForQuery. */
+  injectError: Buffer | null;
+  /** RowDescription from a Describe, for the Execute that follows. */
+  describedFields: FieldDescription[] | null;
+  /** The upstream already reported an error in this group: the server skipped the rest, so no second error. */
+  upstreamError: boolean;
+}
+
+/**
+ * What a portal will run. A name the gateway cannot be sure about (a statement re-Parsed after a DEALLOCATE the
+ * gateway did not see, a portal re-bound under a live name the server may refuse) keeps every candidate text,
+ * and the Execute is decided on all of them: uncertainty only ever adds facts, never hides one.
+ */
+interface PortalInfo {
+  readonly texts: readonly string[];
+  /** The response group the Bind belongs to: portals end with their transaction (ReadyForQuery `I`). */
+  readonly groupId: number;
+  readonly statementName: string;
+  readonly params: unknown[];
+  readonly resultFormats: number[];
+}
+
+const T = (c: string): number => c.charCodeAt(0);
+const MSG = {
+  Query: T('Q'),
+  Parse: T('P'),
+  Bind: T('B'),
+  Execute: T('E'),
+  Describe: T('D'),
+  Close: T('C'),
+  Sync: T('S'),
+  Flush: T('H'),
+  Terminate: T('X'),
+  FunctionCall: T('F'),
+  CopyData: T('d'),
+  CopyDone: T('c'),
+  CopyFail: T('f'),
+  Password: T('p'),
+};
+const SYNC = encodeSync();
+/** Stop reading the client while this much decoded input waits behind a pending decision. */
+const INBOX_HIGH_WATER = 256 * 1024;
+const IDLE = T('I');
+const NO_MASKING_PLAN: StatementCheckResult = { plan: undefined };
+
+export class PgSession {
+  private state: SessionState = { phase: 'startup' };
+  private client: Duplex;
+  private readonly reader: FrontendReader;
+  private readonly inbox: FrontendFrame[] = [];
+  private inboxBytes = 0;
+  private draining = false;
+  private clientPaused = { inbox: false, upstream: false };
+  private upstream: UpstreamConnection | undefined;
+  private upstreamSocket: net.Socket | tls.TLSSocket | undefined;
+  private readonly upstreamFramer = new BackendFramer();
+  private identity: Identity | undefined;
+  private sessionInfo: SessionInfo | undefined;
+  private recorder: SessionRecorder | undefined;
+  private analyzer: SqlAnalyzerLike<unknown> | undefined;
+  private sqlState: unknown;
+  private filter: ResultFilter = passThroughFilter;
+  private database = '';
+  private user = '';
+  private gatewayKey: { processId: number; secretKey: number } | undefined;
+  private tls: boolean;
+  // Relay state.
+  private readonly awaiting: ResponseGroup[] = [];
+  private groupIds = 0;
+  private current: ResponseGroup = this.newGroup();
+  private discardUntilSync = false;
+  private readonly statements = new Map<string, string[]>();
+  private readonly portals = new Map<string, PortalInfo>();
+  private unnamedStatement: string | undefined;
+  private txStatus = IDLE;
+  /** Withdraws a pending decision (cancel, shutdown, client gone); one per session, renewed after use. */
+  private decisionController = new AbortController();
+  private deciding = false;
+  private terminated = false;
+  private shuttingDown = false;
+  private done!: () => void;
+  readonly finished: Promise<void>;
+
+  constructor(
+    client: Duplex,
+    private readonly info: ClientInfo,
+    private readonly shared: EngineShared,
+    private readonly signal: AbortSignal,
+  ) {
+    this.client = client;
+    this.tls = info.tls;
+    this.reader = new FrontendReader(shared.listener.maxMessageBytes);
+    this.finished = new Promise((resolve) => (this.done = resolve));
+  }
+
+  private get log() {
+    return this.shared.deps.log;
+  }
+
+  start(): void {
+    this.attachClient(this.client);
+    if (this.signal.aborted) this.onShutdown();
+    else this.signal.addEventListener('abort', this.onShutdown, { once: true });
+  }
+
+  // ---- client socket -------------------------------------------------------------------------------------------
+
+  private attachClient(socket: Duplex): void {
+    socket.on('data', this.onClientData);
+    socket.on('end', this.onClientEnd);
+    socket.on('error', this.onClientError);
+    socket.on('close', this.onClientClose);
+    socket.on('drain', this.onClientDrain);
+  }
+
+  private detachClient(socket: Duplex): void {
+    socket.off('data', this.onClientData);
+    socket.off('end', this.onClientEnd);
+    socket.off('error', this.onClientError);
+    socket.off('close', this.onClientClose);
+    socket.off('drain', this.onClientDrain);
+  }
+
+  private readonly onClientData = (chunk: Buffer): void => {
+    try {
+      if (this.state.phase === 'closed') return;
+      this.shared.bytes.clientToUpstream += chunk.length;
+      const frames = this.reader.push(chunk);
+      for (const frame of frames) {
+        this.inbox.push(frame);
+        if (frame.kind === 'message') this.inboxBytes += frame.bytes.length;
+      }
+      if (this.inboxBytes > INBOX_HIGH_WATER && !this.clientPaused.inbox) {
+        this.clientPaused.inbox = true;
+        this.client.pause();
+      }
+      void this.drain();
+    } catch (err) {
+      this.fail(err);
+    }
+  };
+
+  private readonly onClientEnd = (): void => {
+    try {
+      this.reader.end();
+    } catch (err) {
+      this.log.debug('client ended mid-message', { err });
+    }
+    this.close('client disconnected');
+  };
+
+  private readonly onClientError = (err: Error): void => {
+    this.log.debug('client socket error', { err: err.message });
+    this.close('client socket error');
+  };
+
+  private readonly onClientClose = (): void => this.close('client disconnected');
+
+  private readonly onClientDrain = (): void => {
+    if (this.state.phase === 'relaying') this.upstreamSocket?.resume();
+  };
+
+  private readonly onShutdown = (): void => {
+    this.shuttingDown = true;
+    if (this.deciding) this.decisionController.abort();
+    if (this.state.phase !== 'relaying' || (this.awaiting.length === 0 && !this.deciding)) {
+      this.fatal('57P01', 'agentgate: the gateway is shutting down');
+    }
+  };
+
+  /** Writes of one tick go out together (see WriteCoalescer); backpressure pauses the other side. */
+  private readonly clientOut = new WriteCoalescer(
+    () => (this.client.destroyed ? undefined : this.client),
+    () => {
+      // The client cannot keep up: stop reading the upstream until the client drains.
+      if (this.upstreamSocket && !this.upstreamSocket.isPaused()) this.upstreamSocket.pause();
+    },
+  );
+
+  private readonly upstreamOut = new WriteCoalescer(
+    () => this.upstreamSocket,
+    () => {
+      const up = this.upstreamSocket;
+      if (!up || this.clientPaused.upstream) return;
+      this.clientPaused.upstream = true;
+      this.client.pause();
+      up.once('drain', () => {
+        this.clientPaused.upstream = false;
+        if (!this.clientPaused.inbox) this.client.resume();
+      });
+    },
+  );
+
+  private writeClient(buf: Buffer): void {
+    if (this.state.phase === 'closed') return;
+    this.clientOut.write(buf);
+  }
+
+  private writeUpstream(buf: Buffer): void {
+    this.upstreamOut.write(buf);
+  }
+
+  // ---- frame processing ----------------------------------------------------------------------------------------
+
+  /** Processes queued frames in order; one pending decision holds everything behind it. */
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.inbox.length > 0 && this.state.phase !== 'closed') {
+        const frame = this.inbox.shift()!;
+        if (frame.kind === 'message') this.inboxBytes -= frame.bytes.length;
+        // Only Query / Execute / FunctionCall and startup steps wait on something; the rest stay synchronous.
+        const pending = this.handleFrame(frame);
+        if (pending) await pending;
+      }
+      if (this.clientPaused.inbox && this.inboxBytes <= INBOX_HIGH_WATER / 2) {
+        this.clientPaused.inbox = false;
+        if (!this.clientPaused.upstream) this.client.resume();
+      }
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private handleFrame(frame: FrontendFrame): Promise<void> | void {
+    const state = this.state;
+    switch (state.phase) {
+      case 'startup':
+        return this.handleStartupFrame(frame);
+      case 'password':
+        if (frame.kind !== 'message' || frame.type !== MSG.Password)
+          throw violation('expected a password message');
+        return this.handlePassword(frame.bytes, state.params);
+      case 'relaying':
+        if (frame.kind !== 'message') throw violation('unexpected startup packet');
+        return this.relayClientMessage(frame.type, frame.bytes);
+      default:
+        throw violation(`unexpected message during ${state.phase}`);
+    }
+  }
+
+  private async handleStartupFrame(frame: FrontendFrame): Promise<void> {
+    switch (frame.kind) {
+      case 'ssl-request':
+        if (this.shared.tlsContext && !this.tls) return this.upgradeToTls();
+        this.client.write(ENCRYPTION_REFUSED);
+        return;
+      case 'gssenc-request':
+        this.client.write(ENCRYPTION_REFUSED);
+        return;
+      case 'cancel':
+        this.handleCancelRequest(frame.processId, frame.secretKey);
+        return;
+      case 'startup':
+        return this.handleStartup(frame.params);
+      default:
+        throw violation('expected a startup packet');
+    }
+  }
+
+  private async upgradeToTls(): Promise<void> {
+    // Bytes already sent after SSLRequest would bypass TLS (CVE-2021-23214): refuse them.
+    if (this.reader.pendingBytes > 0 || this.inbox.length > 0)
+      throw violation('data received before the TLS handshake');
+    const plain = this.client;
+    this.detachClient(plain);
+    plain.write(SSL_ACCEPT);
+    const secure = new tls.TLSSocket(plain as net.Socket, {
+      isServer: true,
+      secureContext: this.shared.tlsContext!,
+    });
+    this.client = secure;
+    this.tls = true;
+    this.attachClient(secure);
+    plain.on('error', this.onClientError);
+  }
+
+  private handleCancelRequest(processId: number, secretKey: number): void {
+    this.shared.cancels.find(processId, secretKey)?.cancel();
+    // The server closes a cancel connection without answering.
+    this.close('cancel request');
+  }
+
+  private async handleStartup(params: ReadonlyMap<string, string>): Promise<void> {
+    for (const name of ['options', 'replication']) {
+      if (params.has(name)) {
+        return this.fatal(
+          '0A000',
+          `agentgate: startup parameter "${name}" is not allowed through the gateway`,
+        );
+      }
+    }
+    const encoding = params.get('client_encoding');
+    if (encoding !== undefined && !/^(utf-?8|unicode)$/i.test(encoding.replace(/['"]/g, ''))) {
+      return this.fatal(
+        '0A000',
+        `agentgate: client_encoding "${encoding}" is not supported (the gateway analyses SQL as UTF8)`,
+      );
+    }
+    const scs = params.get('standard_conforming_strings');
+    if (scs !== undefined && !/^(on|true|yes|1)$/i.test(scs)) {
+      return this.fatal(
+        '0A000',
+        'agentgate: standard_conforming_strings must stay on (the gateway analyses SQL as the server splits it)',
+      );
+    }
+    if (!this.tls && !this.info.local && !this.shared.listener.allowCleartext) {
+      return this.fatal(
+        '28000',
+        'agentgate: refusing a cleartext password over a non-TLS connection; connect with sslmode=require',
+      );
+    }
+    this.state = { phase: 'password', params };
+    this.client.write(encodeAuthenticationCleartextPassword());
+  }
+
+  private async handlePassword(message: Buffer, params: ReadonlyMap<string, string>): Promise<void> {
+    const token = message.toString('utf8', 5, message.length - 1);
+    let identity: Identity;
+    try {
+      identity = await this.shared.deps.identity.verifyToken(token);
+    } catch (err) {
+      this.log.info('postgres authentication failed', {
+        listener: this.shared.listener.name,
+        err: clientMessage(err),
+      });
+      return this.fatal(
+        '28P01',
+        `agentgate: password authentication failed for user "${params.get('user') ?? ''}"`,
+      );
+    }
+    if (!this.shared.deps.identity.isAllowed(identity, this.shared.listener.allow)) {
+      return this.fatal(
+        '28000',
+        `agentgate: identity "${identity.name}" is not allowed on listener ${this.shared.listener.name}`,
+      );
+    }
+    this.identity = identity;
+    const upstreamCfg = this.shared.listener.upstream;
+    const requestedDb = params.get('database');
+    if (
+      upstreamCfg.database !== undefined &&
+      requestedDb !== undefined &&
+      requestedDb !== upstreamCfg.database &&
+      requestedDb !== params.get('user')
+    ) {
+      return this.fatal(
+        '3D000',
+        `agentgate: listener ${this.shared.listener.name} serves database "${upstreamCfg.database}" only`,
+      );
+    }
+    this.database = upstreamCfg.database ?? requestedDb ?? upstreamCfg.user;
+    this.user = params.get('user') ?? identity.name;
+    this.state = { phase: 'connecting' };
+    await this.connect(params);
+  }
+
+  private async connect(params: ReadonlyMap<string, string>): Promise<void> {
+    const { listener, deps } = this.shared;
+    this.sessionInfo = {
+      id: newId(),
+      listener: listener.name,
+      protocol: 'postgres',
+      identity: this.identity!,
+      client: { ...this.info, tls: this.tls },
+      startedAt: Date.now(),
+    };
+    try {
+      this.recorder = deps.transcript.openSession(this.sessionInfo, {
+        database: this.database,
+        user: this.user,
+        application_name: params.get('application_name') ?? null,
+      });
+    } catch (err) {
+      this.log.error('cannot open a transcript session', { err });
+      return this.fatal('53000', 'agentgate: the transcript store is unavailable; refusing the session');
+    }
+    deps.metrics.sessionStarted(listener.name, 'postgres');
+    const masker = deps.masking.forSession(this.identity!, listener.name);
+    if (masker.active) {
+      if (!this.shared.resultFilter)
+        return this.fatal(
+          '0A000',
+          'agentgate: masking applies to this session but is not available for postgres',
+        );
+      this.filter = this.shared.resultFilter({ masker, listener: listener.name, database: this.database });
+    }
+    this.analyzer = (await this.shared.analysis.analyzer) as SqlAnalyzerLike<unknown>;
+    this.sqlState = this.shared.analysis.newState();
+
+    const startup: Record<string, string> = { database: this.database };
+    for (const [name, value] of params) if (name !== 'user' && name !== 'database') startup[name] = value;
+    const abort = new AbortController();
+    const onAbort = (): void => abort.abort();
+    this.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      this.upstream = await openUpstream(listener.upstream, startup, abort.signal);
+    } catch (err) {
+      deps.metrics.upstreamError(listener.name, 'postgres', 'connect');
+      if (err instanceof UpstreamRejected) {
+        this.writeClient(err.errorMessage);
+        return this.close(`upstream refused: ${err.message}`);
+      }
+      this.log.warn('upstream connection failed', { err: (err as Error).message });
+      return this.fatal('08006', 'agentgate: cannot connect to the upstream database');
+    } finally {
+      this.signal.removeEventListener('abort', onAbort);
+    }
+    if (this.state.phase === 'closed') {
+      this.upstream.socket.destroy();
+      return;
+    }
+    const socket = this.upstream.socket;
+    this.upstreamSocket = socket;
+    socket.setNoDelay(true);
+    socket.on('data', this.onUpstreamData);
+    socket.on('error', this.onUpstreamError);
+    socket.on('close', this.onUpstreamClose);
+    if (this.filter.prepare) {
+      try {
+        await this.filter.prepare();
+      } catch (err) {
+        this.log.error('preparing result masking failed', { err });
+        return this.fatal('XX000', 'agentgate: masking could not be prepared for this session');
+      }
+      if (this.isClosed()) return;
+    }
+    this.gatewayKey = this.shared.cancels.register({ cancel: () => this.cancel() });
+    this.writeClient(encodeAuthenticationOk());
+    for (const status of this.upstream.parameterStatus) {
+      this.writeClient(this.filter.active ? this.filter.filter(0x53, status, { fields: null }) : status);
+    }
+    this.writeClient(encodeBackendKeyData(this.gatewayKey.processId, this.gatewayKey.secretKey));
+    this.writeClient(encodeReadyForQuery(IDLE));
+    this.state = { phase: 'relaying' };
+    if (this.upstream.leftover) this.onUpstreamData(this.upstream.leftover);
+    socket.resume();
+  }
+
+  /** A CancelRequest with this session's gateway key: withdraw a pending decision, cancel the running query. */
+  private cancel(): void {
+    if (this.deciding) this.decisionController.abort();
+    const up = this.upstream;
+    // Nothing forwarded is still running: a cancel sent upstream now would hit the client's next statement.
+    if (!up || (this.awaiting.length === 0 && this.current.entries.length === 0)) return;
+    const target = this.shared.listener.upstream;
+    const controller = new AbortController();
+    connectTcp(target.host, target.port, controller.signal)
+      .then((socket) => {
+        socket.on('error', () => socket.destroy());
+        socket.end(encodeCancelRequest(up.processId, up.secretKey));
+      })
+      .catch((err: unknown) =>
+        this.log.warn('forwarding a cancel request failed', { err: (err as Error).message }),
+      );
+  }
+
+  // ---- relay: client → upstream --------------------------------------------------------------------------------
+
+  private relayClientMessage(type: number, bytes: Buffer): Promise<void> | void {
+    if (this.discardUntilSync && type !== MSG.Sync) return;
+    switch (type) {
+      case MSG.Query:
+        return this.onQuery(bytes);
+      case MSG.Parse: {
+        const parse = decodeParse(bytes);
+        // A named statement cannot be redefined (the server answers 42P05), so the first text stays the decided one.
+        if (parse.statementName === '') this.unnamedStatement = parse.text;
+        else {
+          const texts = this.statements.get(parse.statementName);
+          if (texts === undefined) this.statements.set(parse.statementName, [parse.text]);
+          else if (!texts.includes(parse.text)) texts.push(parse.text);
+        }
+        this.writeUpstream(bytes);
+        return;
+      }
+      case MSG.Bind: {
+        const bind = decodeBind(bytes);
+        const unnamed = this.unnamedStatement;
+        const texts =
+          bind.statementName === ''
+            ? unnamed === undefined
+              ? []
+              : [unnamed]
+            : (this.statements.get(bind.statementName) ?? []);
+        const live = bind.portal === '' ? undefined : this.portals.get(bind.portal);
+        const merged = live === undefined ? texts : [...new Set([...live.texts, ...texts])];
+        this.portals.set(bind.portal, {
+          texts: merged,
+          groupId: this.current.id,
+          statementName: bind.statementName,
+          params: bind.params,
+          resultFormats: bind.resultFormats,
+        });
+        this.writeUpstream(bytes);
+        return;
+      }
+      case MSG.Execute:
+        return this.onExecute(bytes);
+      case MSG.Close: {
+        const { target, name } = decodeTarget(bytes);
+        if (target === 'S') {
+          if (name === '') this.unnamedStatement = undefined;
+          else this.statements.delete(name);
+        } else this.portals.delete(name);
+        this.writeUpstream(bytes);
+        return;
+      }
+      case MSG.Sync:
+        this.discardUntilSync = false;
+        this.closeGroup();
+        this.writeUpstream(bytes);
+        return;
+      case MSG.Describe:
+      case MSG.Flush:
+      case MSG.CopyDone:
+      case MSG.CopyFail:
+        this.writeUpstream(bytes);
+        return;
+      case MSG.CopyData:
+        this.recorder?.io('in', bytes.subarray(5), 'copy');
+        this.writeUpstream(bytes);
+        return;
+      case MSG.FunctionCall:
+        return this.onFunctionCall(bytes);
+      case MSG.Terminate:
+        this.terminated = true;
+        this.writeUpstream(bytes);
+        this.close('client terminated');
+        return;
+      default:
+        throw violation(`unexpected message type '${String.fromCharCode(type)}'`);
+    }
+  }
+
+  private async onQuery(bytes: Buffer): Promise<void> {
+    const text = decodeQuery(bytes);
+    const command = this.buildCommand([text], {});
+    const verdict = await this.decide(command);
+    if (verdict.allowed) {
+      const check = this.filter.active ? await this.checkMasking([text]) : NO_MASKING_PLAN;
+      if ('refusal' in check)
+        return this.deny(
+          { allowed: false, code: 'DENIED', message: check.refusal, commandSeq: verdict.commandSeq },
+          true,
+        );
+      this.current.entries.push({
+        tracker: new ResultTracker(verdict.commandSeq, this.shared.listener.recordRows),
+        multiStatement: true,
+        plan: check.plan,
+      });
+      this.closeGroup();
+      this.writeUpstream(bytes);
+    } else this.deny(verdict, true);
+  }
+
+  private async onExecute(bytes: Buffer): Promise<void> {
+    const { portal } = decodeExecute(bytes);
+    const info = this.portals.get(portal);
+    const detail: Record<string, unknown> = {
+      portal,
+      statementName: info?.statementName ?? null,
+      params: info?.params ?? [],
+    };
+    const command =
+      info === undefined || info.texts.length === 0
+        ? this.unanalysableCommand(
+            `Execute of unknown portal "${portal}"`,
+            `EXECUTE PORTAL ${portal}`,
+            detail,
+          )
+        : this.buildCommand(info.texts, detail);
+    const verdict = await this.decide(command);
+    if (verdict.allowed) {
+      const check = this.filter.active ? await this.checkMasking(info?.texts ?? []) : NO_MASKING_PLAN;
+      if ('refusal' in check)
+        return this.deny(
+          { allowed: false, code: 'DENIED', message: check.refusal, commandSeq: verdict.commandSeq },
+          false,
+        );
+      this.current.entries.push({
+        tracker: new ResultTracker(
+          verdict.commandSeq,
+          this.shared.listener.recordRows,
+          info?.resultFormats ?? [],
+        ),
+        multiStatement: false,
+        plan: check.plan,
+      });
+      this.writeUpstream(bytes);
+    } else this.deny(verdict, false);
+  }
+
+  /**
+   * Fastpath FunctionCall carries only a function OID and opaque arguments, so it cannot be analysed like SQL.
+   * It is put to the gate as a `FUNCTION CALL` statement naming the OID; it goes through only when an explicit
+   * allow rule matched. When the gate allowed it merely by default, it is asked again as unanalysable, so the
+   * gate records (and counts) the denial itself: deny-by-default for an opaque call, decided in one place.
+   */
+  private async onFunctionCall(bytes: Buffer): Promise<void> {
+    const oid = String(decodeFunctionCallOid(bytes));
+    const statement: SqlStatementFacts = {
+      command: 'FUNCTION CALL',
+      tables: [],
+      functions: [oid],
+      unfilteredWrite: false,
+      text: `FUNCTION CALL ${oid}`,
+      dynamic: false,
+    };
+    const command: PostgresCommand = {
+      protocol: 'postgres',
+      text: statement.text,
+      statements: [statement],
+      detail: this.detail({ functionOid: oid }),
+    };
+    let verdict = await this.decide(command);
+    if (verdict.allowed && verdict.rule === undefined && verdict.approvalId === undefined) {
+      verdict = await this.decide({
+        ...command,
+        unanalysable: 'fastpath FunctionCall: arguments are opaque; only an explicit allow rule admits it',
+      });
+    }
+    if (verdict.allowed) {
+      this.current.entries.push({
+        tracker: new ResultTracker(verdict.commandSeq, this.shared.listener.recordRows),
+        multiStatement: false,
+      });
+      this.closeGroup();
+      this.writeUpstream(bytes);
+    } else this.deny(verdict, true);
+  }
+
+  /** The masking filter's say on an allowed statement: a refusal, or the plan for its results. */
+  private async checkMasking(texts: readonly string[]): Promise<StatementCheckResult> {
+    const check = this.filter.checkStatement;
+    if (!this.filter.active || !check) return { plan: undefined };
+    let result: StatementCheckResult = { plan: undefined };
+    for (const text of texts) {
+      try {
+        result = await check.call(this.filter, text);
+      } catch (err) {
+        this.log.error('masking check failed', { err });
+        return { refusal: 'agentgate: refused: the result could not be checked for masked columns' };
+      }
+      if ('refusal' in result) return result;
+    }
+    return result;
+  }
+
+  private detail(extra: Record<string, unknown>): Record<string, unknown> {
+    return { database: this.database, user: this.user, ...extra };
+  }
+
+  private buildCommand(texts: readonly string[], extra: Record<string, unknown>): PostgresCommand {
+    let statements: readonly SqlStatementFacts[];
+    let unanalysable: string | undefined;
+    if (texts.length === 1) {
+      const analysis = this.analyzer!.analyze(texts[0]!, this.sqlState);
+      statements = analysis.statements;
+      unanalysable = analysis.error ?? analysis.refused;
+    } else {
+      const all: SqlStatementFacts[] = [];
+      for (const text of texts) {
+        const analysis = this.analyzer!.analyze(text, this.sqlState);
+        all.push(...analysis.statements);
+        unanalysable ??= analysis.error ?? analysis.refused;
+      }
+      statements = all;
+    }
+    return {
+      protocol: 'postgres',
+      text: texts.join(';\n'),
+      statements,
+      unknownMatchesAll: this.shared.listener.dynamicSql === 'match-all',
+      detail: this.detail(extra),
+      ...(unanalysable === undefined ? {} : { unanalysable }),
+    };
+  }
+
+  private unanalysableCommand(reason: string, text: string, extra: Record<string, unknown>): PostgresCommand {
+    return { protocol: 'postgres', text, statements: [], unanalysable: reason, detail: this.detail(extra) };
+  }
+
+  /** Ask the gate; the client's later messages wait in the inbox meanwhile (a CancelRequest withdraws it). */
+  private async decide(command: PostgresCommand): Promise<Verdict> {
+    if (this.decisionController.signal.aborted) this.decisionController = new AbortController();
+    this.deciding = true;
+    try {
+      return await this.shared.deps.gate.check(
+        { info: this.sessionInfo!, recorder: this.recorder! },
+        command,
+        this.decisionController.signal,
+      );
+    } catch (err) {
+      this.log.error('gate check failed', { err });
+      return { allowed: false, code: 'RECORDING_FAILED', message: clientMessage(err) };
+    } finally {
+      this.deciding = false;
+    }
+  }
+
+  /**
+   * Replace the denied message with a Sync: its ReadyForQuery carries the error in front of it. In the extended
+   * protocol the client's messages up to its own Sync are discarded, as the server does after an error.
+   */
+  private deny(verdict: Extract<Verdict, { allowed: false }>, closesGroup: boolean): void {
+    const error = encodeErrorResponse('ERROR', '42501', verdict.message);
+    if (verdict.commandSeq !== undefined) {
+      try {
+        this.recorder?.append('result', {
+          commandSeq: verdict.commandSeq,
+          error: { code: '42501', message: verdict.message },
+        });
+      } catch (err) {
+        this.log.warn('recording a denial result failed', { err });
+      }
+    }
+    if (this.current.injectError === null) this.current.injectError = error;
+    if (closesGroup) {
+      this.closeGroup();
+      this.writeUpstream(SYNC);
+    } else this.discardUntilSync = true;
+  }
+
+  /** Re-reads the state after an await (the connection may have closed meanwhile). */
+  private isClosed(): boolean {
+    return this.state.phase === 'closed';
+  }
+
+  private newGroup(): ResponseGroup {
+    return newGroupWithId(++this.groupIds);
+  }
+
+  private closeGroup(): void {
+    this.awaiting.push(this.current);
+    this.current = this.newGroup();
+  }
+
+  // ---- relay: upstream → client --------------------------------------------------------------------------------
+
+  private readonly onUpstreamData = (chunk: Buffer): void => {
+    try {
+      const region = this.upstreamFramer.push(chunk);
+      if (region === null) return;
+      this.shared.bytes.upstreamToClient += region.length;
+      this.relayUpstreamRegion(region);
+    } catch (err) {
+      this.log.error('upstream relay failed', { err });
+      this.fatal('08006', 'agentgate: invalid data from the upstream database');
+    }
+  };
+
+  /**
+   * Scans the complete messages in place; forwards the region with as few writes as possible (split only where a
+   * message is rewritten or a gateway message is inserted).
+   */
+  private relayUpstreamRegion(region: Buffer): void {
+    let pending = 0; // start of bytes not yet written
+    let offset = 0;
+    const filtering = this.filter.active;
+    while (offset < region.length) {
+      const type = region[offset]!;
+      const end = offset + 1 + region.readInt32BE(offset + 1);
+      const group = this.awaiting[0] ?? this.current;
+      const entry = group.entries[group.index];
+      if (filtering && isFilteredType(type)) {
+        const original = region.subarray(offset, end);
+        const out = this.filter.filter(type, original, {
+          fields: entry?.tracker.currentFields ?? group.describedFields,
+          plan: entry?.plan,
+        });
+        if (out !== original) {
+          if (offset > pending) this.writeClient(region.subarray(pending, offset));
+          this.writeClient(out);
+          pending = end;
+          this.observe(type, out, 0, out.length, group);
+          offset = end;
+          continue;
+        }
+      }
+      if (type === 0x5a && group.injectError !== null && !group.upstreamError) {
+        // 'Z' ReadyForQuery closing a group with a denied command: the gateway's error goes right before it.
+        if (offset > pending) this.writeClient(region.subarray(pending, offset));
+        this.writeClient(group.injectError);
+        pending = offset;
+      }
+      this.observe(type, region, offset, end, group);
+      offset = end;
+    }
+    if (pending < region.length) this.writeClient(pending === 0 ? region : region.subarray(pending));
+  }
+
+  /** Bookkeeping for one upstream message: results, transaction status, groups. */
+  private observe(type: number, buf: Buffer, start: number, end: number, group: ResponseGroup): void {
+    const entry = group.entries[group.index];
+    switch (type) {
+      case 0x44: // 'D' DataRow — the hot path: only counted once the recording cap is reached
+        entry?.tracker.dataRow(buf, start);
+        return;
+      case 0x54: // 'T' RowDescription
+        if (entry) entry.tracker.setRowDescription(buf, start, end);
+        else {
+          const probe = new ResultTracker(undefined, 0);
+          probe.setRowDescription(buf, start, end);
+          group.describedFields = probe.currentFields;
+        }
+        return;
+      case 0x43: // 'C' CommandComplete
+        this.finishEntry(group, { commandTag: decodeCommandTag(buf, start, end) });
+        return;
+      case 0x49: // 'I' EmptyQueryResponse
+        this.finishEntry(group, { commandTag: '' });
+        return;
+      case 0x73: // 's' PortalSuspended
+        this.finishEntry(group, { suspended: true });
+        return;
+      case 0x56: // 'V' FunctionCallResponse
+        this.finishEntry(group, {});
+        return;
+      case 0x45: {
+        // 'E' ErrorResponse
+        const fields = decodeErrorFields(buf, start, end);
+        group.upstreamError = true;
+        this.finishEntry(group, { error: { code: fields.get('C') ?? '', message: fields.get('M') ?? '' } });
+        // In the extended protocol the server now skips the group's remaining Executes.
+        if (entry && !entry.multiStatement) group.index = group.entries.length;
+        return;
+      }
+      case 0x64: // 'd' CopyData (COPY TO STDOUT)
+        this.recorder?.io('out', buf.subarray(start + 5, end), 'copy');
+        return;
+      case 0x5a: // 'Z' ReadyForQuery
+        this.txStatus = buf[start + 5]!;
+        if (this.txStatus === IDLE && this.portals.size > 0) {
+          // The transaction ended, and with it every portal bound up to this group (docs "Extended Query").
+          for (const [name, portal] of this.portals)
+            if (portal.groupId <= group.id) this.portals.delete(name);
+        }
+        if (this.awaiting.length > 0) this.awaiting.shift();
+        if (this.shuttingDown && this.awaiting.length === 0 && !this.deciding) {
+          process.nextTick(() => this.fatal('57P01', 'agentgate: the gateway is shutting down'));
+        }
+        return;
+      case 0x53: {
+        // 'S' ParameterStatus: a server-side change of how text is split would invalidate the analysis.
+        const [name, value] = decodeParameterStatus(buf, start, end);
+        if (
+          (name === 'client_encoding' && value.toUpperCase() !== 'UTF8') ||
+          (name === 'standard_conforming_strings' && value !== 'on')
+        ) {
+          process.nextTick(() =>
+            this.fatal(
+              '0A000',
+              `agentgate: ${name} changed to ${value}; the session cannot be analysed safely`,
+            ),
+          );
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private finishEntry(group: ResponseGroup, outcome: Parameters<ResultTracker['finish']>[4]): void {
+    const entry = group.entries[group.index];
+    if (!entry || !this.recorder) return;
+    if (!entry.multiStatement) entry.tracker.adoptFields(group.describedFields);
+    entry.tracker.finish(
+      this.recorder,
+      this.shared.deps.metrics,
+      this.shared.listener.name,
+      this.log,
+      outcome,
+    );
+    if (!entry.multiStatement) {
+      group.index++;
+      group.describedFields = null;
+    }
+  }
+
+  private readonly onUpstreamError = (err: Error): void => {
+    this.log.warn('upstream socket error', { err: err.message });
+  };
+
+  private readonly onUpstreamClose = (): void => {
+    if (this.state.phase === 'closed' || this.terminated) return;
+    this.shared.deps.metrics.upstreamError(this.shared.listener.name, 'postgres', 'lost');
+    this.fatal('08006', 'agentgate: the upstream database connection was lost');
+  };
+
+  // ---- ending ----------------------------------------------------------------------------------------------------
+
+  private fail(err: unknown): void {
+    if (isAgentgateError(err, 'PROTOCOL_VIOLATION')) {
+      this.log.info('protocol violation', { listener: this.shared.listener.name, err: err.message });
+      return this.fatal('08P01', err.message);
+    }
+    this.log.error('postgres session failed', { err });
+    this.fatal('XX000', clientMessage(err));
+  }
+
+  /** Send a FATAL ErrorResponse (PostgreSQL docs: the server closes the connection after FATAL) and close. */
+  private fatal(sqlstate: string, message: string): void {
+    if (this.state.phase === 'closed') return;
+    this.writeClient(encodeErrorResponse('FATAL', sqlstate, message));
+    this.close(message);
+  }
+
+  close(reason: string): void {
+    if (this.state.phase === 'closed') return;
+    this.state = { phase: 'closed' };
+    this.signal.removeEventListener('abort', this.onShutdown);
+    if (this.deciding) this.decisionController.abort();
+    if (this.gatewayKey) this.shared.cancels.unregister(this.gatewayKey.processId, this.gatewayKey.secretKey);
+    const up = this.upstreamSocket;
+    if (up) {
+      this.upstreamOut.flush();
+      up.off('close', this.onUpstreamClose);
+      if (!this.terminated && !up.destroyed) up.end(encodeTerminate());
+      else up.end();
+      setTimeout(() => up.destroy(), 1000).unref();
+    }
+    this.clientOut.flush();
+    this.client.end();
+    setTimeout(() => this.client.destroy(), 1000).unref();
+    if (this.recorder) {
+      try {
+        this.recorder.end({ reason });
+      } catch (err) {
+        this.log.warn('recording session end failed', { err });
+      }
+      this.shared.deps.metrics.sessionEnded(this.shared.listener.name, 'postgres');
+    }
+    this.done();
+  }
+}
+
+function newGroupWithId(id: number): ResponseGroup {
+  return { id, entries: [], index: 0, injectError: null, describedFields: null, upstreamError: false };
+}
+
+/** RowDescription, DataRow, CopyData, ErrorResponse, NoticeResponse, NotificationResponse, ParameterStatus. */
+function isFilteredType(type: number): boolean {
+  return (
+    type === 0x54 ||
+    type === 0x44 ||
+    type === 0x64 ||
+    type === 0x45 ||
+    type === 0x4e ||
+    type === 0x41 ||
+    type === 0x53
+  );
+}
+
+function violation(message: string): AgentgateError {
+  return new AgentgateError('PROTOCOL_VIOLATION', `agentgate: protocol violation: ${message}`);
+}

@@ -1,0 +1,418 @@
+/**
+ * The postgres listener's connection handling against a real PostgreSQL 15: client authentication (token as the
+ * password), upstream authentication methods, TLS, startup refusals, cancel, malformed input, many clients, pgbench.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import {
+  runPsql,
+  startPgGateway,
+  startPostgres,
+  type PgGateway,
+  type TestPostgres,
+} from './harness/postgres.js';
+
+const run = promisify(execFile);
+let server: TestPostgres;
+let gw: PgGateway;
+const gateways: PgGateway[] = [];
+
+beforeAll(async () => {
+  server = await startPostgres();
+  gw = await startPgGateway(server, {
+    rules: [
+      { name: 'no-drops', protocol: 'postgres', match: { commands: ['DROP'] }, action: 'deny' },
+      {
+        name: 'allow-fastpath-abs',
+        protocol: 'postgres',
+        match: { commands: ['FUNCTION CALL'], functions: ['1397'] },
+        action: 'allow',
+      },
+    ],
+    listener: { maxMessageBytes: 64 * 1024 },
+  });
+  gateways.push(gw);
+}, 60_000);
+
+afterAll(async () => {
+  for (const g of gateways) await g.stop();
+  await server?.stop();
+});
+
+async function connect(g: PgGateway, opts: Partial<pg.ClientConfig> = {}): Promise<pg.Client> {
+  const c = new pg.Client({
+    host: g.host,
+    port: g.port,
+    user: 'devin',
+    database: 'app',
+    password: g.token('devin'),
+    ...opts,
+  });
+  await c.connect();
+  return c;
+}
+
+/** Reads backend messages from a raw socket. */
+class RawClient {
+  private buf = Buffer.alloc(0);
+  private waiters: (() => void)[] = [];
+  closed = false;
+  constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.waiters.splice(0).forEach((w) => w());
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.waiters.splice(0).forEach((w) => w());
+    });
+    socket.on('error', () => undefined);
+  }
+  static async open(g: PgGateway): Promise<RawClient> {
+    const socket = net.connect(g.port, g.host);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    return new RawClient(socket);
+  }
+  /** Next message as [type, body]; null when the connection closed. */
+  async next(): Promise<[string, Buffer] | null> {
+    for (;;) {
+      if (this.buf.length >= 5) {
+        const len = this.buf.readInt32BE(1);
+        if (this.buf.length >= len + 1) {
+          const msg: [string, Buffer] = [String.fromCharCode(this.buf[0]!), this.buf.subarray(5, len + 1)];
+          this.buf = this.buf.subarray(len + 1);
+          return msg;
+        }
+      }
+      if (this.closed) return null;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+  async until(type: string): Promise<[string, Buffer][]> {
+    const seen: [string, Buffer][] = [];
+    for (;;) {
+      const m = await this.next();
+      if (m === null) throw new Error(`closed before ${type}; saw ${seen.map((s) => s[0]).join('')}`);
+      seen.push(m);
+      if (m[0] === type) return seen;
+    }
+  }
+  /** Startup + token password, up to the first ReadyForQuery; returns BackendKeyData. */
+  async login(token: string, params: Record<string, string> = {}): Promise<[string, Buffer][]> {
+    const kv = Object.entries({ user: 'devin', database: 'app', ...params }).flatMap(([k, v]) => [k, v]);
+    const body = Buffer.concat([
+      Buffer.from([0, 3, 0, 0]),
+      ...kv.map((s) => Buffer.from(s + '\0')),
+      Buffer.from([0]),
+    ]);
+    const len = Buffer.alloc(4);
+    len.writeInt32BE(body.length + 4);
+    this.socket.write(Buffer.concat([len, body]));
+    const auth = await this.next();
+    if (auth?.[0] !== 'R') return auth ? [auth] : [];
+    this.socket.write(typed('p', Buffer.from(token + '\0')));
+    const out: [string, Buffer][] = [];
+    for (;;) {
+      const m = await this.next();
+      if (m === null) return out;
+      out.push(m);
+      if (m[0] === 'Z' || m[0] === 'E') return out;
+    }
+  }
+}
+
+function typed(type: string, body: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = type.charCodeAt(0);
+  head.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([head, body]);
+}
+
+function errorFields(body: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of body.toString().split('\0')) if (part.length > 1) out[part[0]!] = part.slice(1);
+  return out;
+}
+
+describe('postgres listener: client authentication', () => {
+  it('refuses a bad token with FATAL 28P01 and an identity outside `allow` with 28000', async () => {
+    await expect(connect(gw, { password: 'not-a-token' })).rejects.toMatchObject({ code: '28P01' });
+    await expect(connect(gw, { password: gw.token('eve', ['visitors']) })).rejects.toMatchObject({
+      code: '28000',
+    });
+  });
+
+  it('refuses the startup parameters options and replication, and non-UTF8 client_encoding', async () => {
+    for (const params of [
+      { options: '-c search_path=evil' },
+      { replication: 'database' },
+      { client_encoding: 'SJIS' },
+      { standard_conforming_strings: 'off' },
+    ]) {
+      const raw = await RawClient.open(gw);
+      const [first] = await raw.login(gw.token('devin'), params);
+      expect(first?.[0]).toBe('E');
+      expect(errorFields(first![1]).C).toBe('0A000');
+      expect(await raw.next()).toBeNull();
+    }
+  });
+
+  it('refuses cleartext passwords over non-loopback connections without TLS unless allowCleartext', async () => {
+    const remote = await startPgGateway(server, { remote: true });
+    gateways.push(remote);
+    await expect(connect(remote)).rejects.toMatchObject({ code: '28000' });
+    const allowed = await startPgGateway(server, { remote: true, listener: { allowCleartext: true } });
+    gateways.push(allowed);
+    const c = await connect(allowed);
+    expect((await c.query('SELECT 1 AS one')).rows[0].one).toBe(1);
+    await c.end();
+  });
+
+  it('authenticates upstream with scram-sha-256, md5, cleartext password and trust', async () => {
+    for (const user of ['app', 'app_md5', 'app_clear', 'app_trust']) {
+      const g = await startPgGateway(server, {
+        listener: {
+          upstream: { host: server.host, port: server.port, user, password: 'app-secret', database: 'app' },
+        },
+      });
+      gateways.push(g);
+      const c = await connect(g);
+      expect((await c.query('SELECT current_user AS u')).rows[0].u).toBe(user);
+      // ParameterStatus is relayed from the upstream; BackendKeyData is the gateway's own.
+      expect((c as unknown as { processID: number }).processID).toBeGreaterThan(0);
+      await c.end();
+    }
+    const wrong = await startPgGateway(server, {
+      listener: {
+        upstream: { host: server.host, port: server.port, user: 'app', password: 'wrong', database: 'app' },
+      },
+    });
+    gateways.push(wrong);
+    await expect(connect(wrong)).rejects.toMatchObject({ code: '28P01' });
+  });
+
+  it('serves TLS when the listener has a certificate (psql sslmode=require)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'agentgate-tls-'));
+    try {
+      await run('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-keyout',
+        path.join(dir, 'key.pem'),
+        '-out',
+        path.join(dir, 'cert.pem'),
+      ]);
+      const g = await startPgGateway(server, {
+        remote: true,
+        listener: { tls: { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') } },
+      });
+      gateways.push(g);
+      const out = await runPsql(
+        g.host,
+        g.port,
+        [
+          '-U',
+          'devin',
+          '-d',
+          'app',
+          '-qtA',
+          '-c',
+          'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
+        ],
+        {
+          env: { PGPASSWORD: g.token('devin'), PGSSLMODE: 'require' },
+        },
+      );
+      expect(out).toBe('f\n'); // TLS ends at the gateway; the upstream hop is loopback
+      const c = await connect(g, { ssl: { rejectUnauthorized: false } });
+      expect((await c.query('SELECT 2 AS two')).rows[0].two).toBe(2);
+      await c.end();
+      // Without TLS, a non-local client may not send its token in cleartext.
+      await expect(connect(g)).rejects.toMatchObject({ code: '28000' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('postgres listener: protocol robustness', () => {
+  it('ends a connection that sends malformed frames with 08P01 and keeps serving others', async () => {
+    const bad = [
+      Buffer.from([0x7a, 0, 0, 0, 4]), // unknown type
+      Buffer.from([0x51, 0, 0, 0, 1]), // bad length
+      typed('Q', Buffer.alloc(100 * 1024, 0x41)), // over maxMessageBytes
+    ];
+    const survivor = await connect(gw);
+    for (const bytes of bad) {
+      const raw = await RawClient.open(gw);
+      const login = await raw.login(gw.token('devin'));
+      expect(login.at(-1)?.[0]).toBe('Z');
+      raw.socket.write(bytes);
+      const m = await raw.next();
+      expect(m?.[0]).toBe('E');
+      expect(errorFields(m![1]).C).toBe('08P01');
+      expect(await raw.next()).toBeNull();
+    }
+    // Truncated: the client leaves mid-message; nothing breaks.
+    const raw = await RawClient.open(gw);
+    await raw.login(gw.token('devin'));
+    raw.socket.end(typed('Q', Buffer.from('SELECT 1\0')).subarray(0, 8));
+    expect(await raw.next()).toBeNull();
+    expect((await survivor.query('SELECT 42 AS n')).rows[0].n).toBe(42);
+    await survivor.end();
+  });
+
+  it('answers SSLRequest and GSSENCRequest with N when the listener has no TLS', async () => {
+    const socket = net.connect(gw.port, gw.host);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const answers: Buffer[] = [];
+    socket.on('data', (d: Buffer) => answers.push(d));
+    socket.write(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]));
+    socket.write(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(Buffer.concat(answers).toString()).toBe('NN');
+    socket.destroy();
+  });
+
+  it('cancels a running pg_sleep through the gateway key', async () => {
+    const c = await connect(gw);
+    const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+    const started = Date.now();
+    const sleeping = c.query('SELECT pg_sleep(20)');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const cancel = net.connect(gw.port, gw.host);
+    const req = Buffer.alloc(16);
+    req.writeInt32BE(16, 0);
+    req.writeInt32BE(80877102, 4);
+    req.writeInt32BE(processID, 8);
+    req.writeInt32BE(secretKey, 12);
+    cancel.end(req);
+    await expect(sleeping).rejects.toMatchObject({ code: '57014' });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect((await c.query('SELECT 1 AS one')).rows[0].one).toBe(1);
+    await c.end();
+  });
+
+  it('denies a fastpath FunctionCall unless a rule allows its OID', async () => {
+    const raw = await RawClient.open(gw);
+    await raw.login(gw.token('devin'));
+    const call = (oid: number, arg: string): Buffer => {
+      const a = Buffer.from(arg);
+      const body = Buffer.alloc(4 + 2 + 2 + 4 + a.length + 2);
+      body.writeInt32BE(oid, 0);
+      body.writeInt16BE(0, 4);
+      body.writeInt16BE(1, 6);
+      body.writeInt32BE(a.length, 8);
+      a.copy(body, 12);
+      body.writeInt16BE(0, 12 + a.length);
+      return typed('F', body);
+    };
+    raw.socket.write(call(1396, '-5')); // int8abs: no rule allows it
+    const denied = await raw.until('Z');
+    expect(denied.map((m) => m[0]).join('')).toBe('EZ');
+    expect(errorFields(denied[0]![1]).C).toBe('42501');
+    raw.socket.write(call(1397, '-5')); // int4abs (oid 1397) is allowed by allow-fastpath-abs
+    const allowed = await raw.until('Z');
+    expect(allowed.map((m) => m[0]).join('')).toBe('VZ');
+    expect(allowed[0]![1].subarray(4).toString()).toBe('5');
+    raw.socket.end(typed('X', Buffer.alloc(0)));
+  });
+
+  it('cannot be bypassed by re-preparing a statement name after DEALLOCATE or re-binding a portal name', async () => {
+    await server.psql(['-d', 'app'], { input: 'SET ROLE app; CREATE TABLE bypass_target (v int);' });
+    const cstr = (t: string) => Buffer.from(t + '\0');
+    const parse = (name: string, text: string) =>
+      typed('P', Buffer.concat([cstr(name), cstr(text), Buffer.from([0, 0])]));
+    const bind = (portal: string, stmt: string) =>
+      typed('B', Buffer.concat([cstr(portal), cstr(stmt), Buffer.from([0, 0, 0, 0, 0, 0])]));
+    const execute = (portal: string) => typed('E', Buffer.concat([cstr(portal), Buffer.from([0, 0, 0, 0])]));
+    const sync = typed('S', Buffer.alloc(0));
+    const query = (text: string) => typed('Q', cstr(text));
+    const raw = await RawClient.open(gw);
+    await raw.login(gw.token('devin'));
+    const types = async () =>
+      (await raw.until('Z')).map((m) => (m[0] === 'E' ? `E${errorFields(m[1]).C}` : m[0])).join(',');
+    raw.socket.write(Buffer.concat([parse('s', 'SELECT 1'), bind('', 's'), execute(''), sync]));
+    expect(await types()).toBe('1,2,D,C,Z');
+    raw.socket.write(query('DEALLOCATE s'));
+    expect(await types()).toBe('C,Z');
+    raw.socket.write(
+      Buffer.concat([parse('s', 'DROP TABLE bypass_target'), bind('', 's'), execute(''), sync]),
+    );
+    expect(await types()).toBe('1,2,E42501,Z');
+    // A named portal ends with its transaction; re-binding the name later is decided by the new text.
+    raw.socket.write(Buffer.concat([parse('sel', 'SELECT 2'), bind('p', 'sel'), execute('p'), sync]));
+    expect(await types()).toBe('1,2,D,C,Z');
+    raw.socket.write(
+      Buffer.concat([parse('drop', 'DROP TABLE bypass_target'), bind('p', 'drop'), execute('p'), sync]),
+    );
+    expect(await types()).toBe('1,2,E42501,Z');
+    raw.socket.end(typed('X', Buffer.alloc(0)));
+    expect(
+      await server.psql([
+        '-d',
+        'app',
+        '-tAc',
+        "SELECT count(*) FROM pg_tables WHERE tablename = 'bypass_target'",
+      ]),
+    ).toBe('1\n');
+  });
+
+  it('serves 100 concurrent clients', async () => {
+    const clients = await Promise.all(Array.from({ length: 100 }, () => connect(gw)));
+    const results = await Promise.all(clients.map((c, i) => c.query('SELECT $1::int * 2 AS v', [i])));
+    expect(results.map((r) => r.rows[0].v)).toEqual(Array.from({ length: 100 }, (_, i) => i * 2));
+    await Promise.all(clients.map((c) => c.end()));
+  });
+
+  it('runs pgbench (simple and prepared) through the gateway', async () => {
+    const env = { ...process.env, PGPASSWORD: gw.token('devin') };
+    await run(
+      'pgbench',
+      ['-i', '-s', '1', '-q', '-h', server.host, '-p', String(server.port), '-U', 'app', 'app'],
+      { env: { ...process.env, PGPASSWORD: 'app-secret' } },
+    );
+    for (const mode of ['simple', 'prepared']) {
+      const { stdout } = await run(
+        'pgbench',
+        [
+          '-n',
+          '-S',
+          '-M',
+          mode,
+          '-c',
+          '4',
+          '-j',
+          '2',
+          '-t',
+          '200',
+          '-h',
+          gw.host,
+          '-p',
+          String(gw.port),
+          '-U',
+          'devin',
+          'app',
+        ],
+        { env },
+      );
+      expect(stdout).toMatch(/number of transactions actually processed: 800\/800/);
+      expect(stdout).toMatch(/number of failed transactions: 0/);
+    }
+  });
+});
