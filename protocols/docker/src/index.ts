@@ -1,1 +1,67 @@
-export {};
+/**
+ * The Docker Engine API listener (issue 6): `createDockerEngine` serves dockerd's HTTP API on a TCP or unix
+ * socket the composition root accepts, decides every call through the gate and forwards it to the dockerd socket.
+ */
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import type {
+  ClientInfo,
+  DockerListenerConfig,
+  EngineDeps,
+  EngineFactory,
+  ProtocolEngine,
+} from '@agentgate/core';
+import { DockerConnection, endAndFlush } from './session.js';
+import { createUpstreamLookup } from './upstream-lookup.js';
+
+export { DockerConnection, type ConnectionState, RECORDED_BODY_CAP } from './session.js';
+export { buildDockerCommand } from './docker-command.js';
+export { canonicalizeTarget, classifyRoute, type Route, type CanonicalRequest } from './routes.js';
+export { normalizeImageRef } from './image-ref.js';
+export { maskInspectEnv, SECRET_ENV_NAME, ENV_REPLACEMENT } from './env-masking.js';
+export { parseGoJson, field, foldKey } from './go-json.js';
+
+export const createDockerEngine: EngineFactory<DockerListenerConfig> = (
+  listener: DockerListenerConfig,
+  deps: EngineDeps,
+): ProtocolEngine => {
+  const lookup = createUpstreamLookup(listener.upstream.socket);
+  // TLS from the first byte on TCP when the listener has `tls` and the root has not already terminated it.
+  const secureContext = listener.tls
+    ? tls.createSecureContext({ cert: readFileSync(listener.tls.cert), key: readFileSync(listener.tls.key) })
+    : undefined;
+  const log = deps.log.child({ listener: listener.name, protocol: 'docker' });
+  const engineDeps: EngineDeps = { ...deps, log };
+  return {
+    async handle(client: Duplex, info: ClientInfo, signal: AbortSignal): Promise<void> {
+      let socket: Duplex = client;
+      let clientInfo = info;
+      if (secureContext && !info.tls && info.address !== 'unix') {
+        const secure = new tls.TLSSocket(client as Socket, { isServer: true, secureContext });
+        socket = secure;
+        clientInfo = { ...info, tls: true };
+        secure.on('error', (err) => log.debug('docker tls error', { err: err.message }));
+      }
+      try {
+        await new DockerConnection(socket, {
+          listener,
+          deps: engineDeps,
+          lookup,
+          info: clientInfo,
+          signal,
+        }).run();
+        // The root destroys the raw socket when we return: let the TLS layer's last records reach it first.
+        if (socket !== client) await endAndFlush(client);
+      } catch (err) {
+        log.warn('docker connection ended with an error', {
+          err: err instanceof Error ? err.message : String(err),
+        });
+      }
+    },
+    async close(): Promise<void> {
+      lookup.close();
+    },
+  };
+};

@@ -1,1 +1,105 @@
-export {};
+import type { Duplex } from 'node:stream';
+import { Socket } from 'node:net';
+import ssh2 from 'ssh2';
+import type { ClientInfo, EngineFactory, SshListenerConfig } from '@agentgate/core';
+import { loadOrCreateHostKey } from './host-key.js';
+import { SshConnection } from './ssh-connection.js';
+
+export { loadOrCreateHostKey, parsePublicKeyLine } from './host-key.js';
+export { verifyPublicKeySignature } from './public-key-auth.js';
+export { DENIED_EXIT_STATUS, UPSTREAM_FAILED_EXIT_STATUS } from './session-channel.js';
+export { InteractiveLineFilter } from './interactive-line-filter.js';
+export { SftpInspector, type FileTransferRecord } from './sftp-inspector.js';
+export { ScpInspector } from './scp-inspector.js';
+export { UPSTREAM_MAX_CHANNELS } from './upstream-pool.js';
+
+/** Client keepalive (RFC 4254 §4 global request): a dead peer is dropped after about a minute. */
+const KEEPALIVE_INTERVAL_MS = 15_000;
+const KEEPALIVE_COUNT_MAX = 4;
+/** Like sshd's LoginGraceTime: a connection not authenticated by then is dropped (slowloris, stuck clients). */
+const LOGIN_GRACE_MS = 120_000;
+
+/**
+ * AES-GCM only on the client side: ssh2 runs it through OpenSSL (AES-NI), while chacha20-poly1305 without ssh2's
+ * optional native binding goes through a WASM poly1305 at a fraction of the speed. The client picks the first of
+ * its own list the server offers (RFC 4253 §7.1), and OpenSSH lists chacha20 and the CTR modes before GCM, so
+ * offering them would select them. Every OpenSSH since 6.2 and ssh2 speak AES-GCM.
+ */
+const CLIENT_SIDE_CIPHERS: ssh2.CipherAlgorithm[] = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com'];
+
+/**
+ * The SSH listener engine (SPEC §1, issue 7). One ssh2 Server per listener terminates the client's SSH with the
+ * gateway's host key; the composition root accepts the sockets and hands each to `handle`.
+ */
+export const createSshEngine: EngineFactory<SshListenerConfig> = (listener, deps) => {
+  const log = deps.log.child({ listener: listener.name, protocol: 'ssh' });
+  const pending = new WeakMap<object, { info: ClientInfo; connection?: SshConnection }>();
+  const live = new Set<SshConnection>();
+  let server: ssh2.Server | undefined;
+  const serverReady = loadOrCreateHostKey(listener.hostKey).then((hostKey) => {
+    server = new ssh2.Server({
+      hostKeys: [hostKey],
+      keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+      keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+      ident: 'agentgate',
+      algorithms: { cipher: CLIENT_SIDE_CIPHERS },
+    });
+    server.on('connection', (conn) => {
+      // ssh2 emits 'connection' once the client's identification line arrived; map it back to its socket.
+      const socket = (conn as unknown as { _sock: object })._sock;
+      const entry = pending.get(socket);
+      if (entry === undefined) {
+        conn.end();
+        return;
+      }
+      const connection = new SshConnection(conn, listener, deps, entry.info, log);
+      entry.connection = connection;
+      live.add(connection);
+      conn.once('close', () => live.delete(connection));
+      connection.attach();
+    });
+    server.on('error', (err: Error) => log.warn('ssh server error', { err: err.message }));
+    return server;
+  });
+  serverReady.catch(() => undefined);
+
+  return {
+    async handle(client: Duplex, info: ClientInfo, signal: AbortSignal): Promise<void> {
+      deps.metrics.connectionOpened(listener.name, 'ssh');
+      let srv: ssh2.Server;
+      try {
+        srv = await serverReady;
+      } catch (err) {
+        log.error('ssh host key unavailable', { err });
+        client.destroy();
+        return;
+      }
+      const entry: { info: ClientInfo; connection?: SshConnection } = { info };
+      pending.set(client, entry);
+      const done = new Promise<void>((resolve) => {
+        client.once('close', () => resolve());
+      });
+      client.on('error', (err: Error) => log.debug('ssh client socket error', { err: err.message }));
+      const onAbort = (): void => {
+        if (entry.connection !== undefined) entry.connection.shutdown();
+        else client.destroy();
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      const grace = setTimeout(() => {
+        if (entry.connection?.isReady !== true) client.destroy();
+      }, LOGIN_GRACE_MS);
+      grace.unref();
+      // A client that sends garbage instead of an SSH identification line (RFC 4253 §4.2) makes ssh2 error out and
+      // end the socket; `handle` resolves when the socket closes either way.
+      if (client instanceof Socket) client.setNoDelay(true);
+      srv.injectSocket(client as Socket);
+      await done;
+      clearTimeout(grace);
+      signal.removeEventListener('abort', onAbort);
+    },
+    async close(): Promise<void> {
+      for (const c of live) c.shutdown();
+    },
+  };
+};

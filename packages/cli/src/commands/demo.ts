@@ -65,7 +65,8 @@ export function registerDemoCommand(program: Command): void {
       const work = await mkdtemp(join(tmpdir(), 'agentgate-demo-'));
       try {
         const upstreamPassword = randomBytes(12).toString('hex');
-        await pg.sql(`CREATE ROLE app LOGIN PASSWORD '${upstreamPassword}'; CREATE DATABASE app OWNER app;`);
+        await pg.sql(`CREATE ROLE app LOGIN PASSWORD '${upstreamPassword}'`);
+        await pg.sql('CREATE DATABASE app OWNER app');
         await pg.sql(`SET ROLE app; ${seedSql}`, 'app');
 
         const idp = await generateSigningKeyPair('ES256');

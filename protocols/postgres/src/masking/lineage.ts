@@ -350,7 +350,13 @@ export class LineageAnalyzer {
       scope.entries.push({ alias, columns, all: deps });
       return;
     }
-    // RangeTableSample, XMLTABLE, JSON_TABLE …: charge every input to an entry of unknown shape.
+    const sample = item['RangeTableSample'] as Node | undefined;
+    if (sample) {
+      // `users TABLESAMPLE …` reads the relation like a plain reference (the sampling arguments are constants).
+      this.addFromItem(sample['relation'] as Node, scope);
+      return;
+    }
+    // XMLTABLE, JSON_TABLE …: charge every input to an entry of unknown shape.
     const deps = this.expr(item, scope);
     scope.entries.push({ alias: '', columns: null, all: deps });
   }
@@ -384,6 +390,14 @@ export class LineageAnalyzer {
     const ref = n['ColumnRef'] as Node | undefined;
     if (ref) {
       merge(deps, this.columnRef((ref['fields'] as Node[] | undefined) ?? [], scope));
+      return;
+    }
+    const rangeVar = n['RangeVar'] as Node | undefined;
+    if (rangeVar) {
+      // A relation met inside an expression tree this analysis does not model: charge all of its columns.
+      const inner: Scope = { entries: [], ctes: scope.ctes, parent: undefined };
+      this.addFromItem({ RangeVar: rangeVar }, inner);
+      for (const entry of inner.entries) merge(deps, entry.all);
       return;
     }
     const subLink = n['SubLink'] as Node | undefined;

@@ -70,6 +70,8 @@ describe('lineage plans', () => {
       positions('WITH c AS (SELECT u.ssn, lower(email) FROM users u) SELECT upper(ssn), c.lower FROM c'),
     ).toEqual([0, 1]);
     expect(positions('SELECT lower(mystery) FROM users')).toEqual([0]);
+    expect(positions('SELECT lower(email), id FROM users TABLESAMPLE SYSTEM (100)')).toEqual([0]);
+    expect(positions('SELECT u.name, lower(u.ssn) FROM users u TABLESAMPLE BERNOULLI (50)')).toEqual([1]);
     expect(positions("SELECT 1, table_to_xml('users', true, false, '')")).toEqual([1]);
     expect(positions("SELECT table_to_xml('public.orders'::regclass, true, false, '')")).toEqual([]);
     expect(positions('UPDATE users SET name = name WHERE id = 1 RETURNING lower(email)')).toEqual([0]);

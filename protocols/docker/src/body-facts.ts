@@ -1,0 +1,270 @@
+/**
+ * Policy facts from request bodies, read as dockerd reads them (see go-json.ts). Decisions are taken at create
+ * time: a container's HostConfig is judged by `POST /containers/create` (and the legacy `start` body of API < 1.24),
+ * an exec by its `Cmd` and by the container it enters.
+ *
+ * Choices (documented in the README):
+ * - Legacy top-level HostConfig fields (moby runconfig `ContainerConfigWrapper`) and `HostConfig` are both read and
+ *   their facts united: over-approximating is the safe direction.
+ * - `privileged` is true for `Privileged`, `CapAdd: ALL`, `SecurityOpt systempaths=unconfined`, `DeviceCgroupRules`,
+ *   an exec with `Privileged`, an exec into a privileged container, and joining (`container:X` namespace modes)
+ *   a privileged container.
+ * - `seccomp=unconfined` / a custom seccomp profile / `apparmor=unconfined` / `label=disable` appear as the pseudo
+ *   capabilities SECCOMP_UNCONFINED / SECCOMP_CUSTOM / APPARMOR_UNCONFINED / LABEL_DISABLE.
+ * - `Devices` host paths and local-driver bind volumes count as host mounts.
+ */
+import type { ShellSimpleCommand } from '@agentgate/core';
+import { analyzeExecArgv } from './exec-analysis.js';
+import {
+  GoJsonObject,
+  type GoJsonValue,
+  asBool,
+  asObjects,
+  asStrSlice,
+  asString,
+  asStrings,
+  field,
+  mapEntries,
+} from './go-json.js';
+import { normalizeImageRef } from './image-ref.js';
+
+/** What the gateway learns about an existing container by inspecting it upstream. */
+export interface ContainerFacts {
+  readonly privileged: boolean;
+  readonly hostMounts: readonly string[];
+  readonly hostNamespaces: boolean;
+  readonly capabilities: readonly string[];
+  readonly image?: string;
+}
+
+export interface UpstreamLookup {
+  /** Undefined when the container does not exist (dockerd will answer 404 itself). */
+  container(nameOrId: string): Promise<ContainerFacts | undefined>;
+  /** Host paths a named local volume binds (`o=bind device=/path`), [] for ordinary volumes. */
+  volumeHostPaths(name: string): Promise<readonly string[]>;
+}
+
+export class FactsBuilder {
+  privileged = false;
+  readonly hostMounts = new Set<string>();
+  hostNamespaces = false;
+  readonly capabilities = new Set<string>();
+  readonly images = new Set<string>();
+  exec: ShellSimpleCommand[] | undefined;
+  unanalysable: string | undefined;
+  readonly detail: Record<string, unknown> = {};
+  readonly privilegedBecause: string[] = [];
+
+  markPrivileged(why: string): void {
+    this.privileged = true;
+    this.privilegedBecause.push(why);
+  }
+
+  inherit(target: ContainerFacts, why: string): void {
+    if (target.privileged) this.markPrivileged(why);
+    for (const m of target.hostMounts) this.hostMounts.add(m);
+    if (target.hostNamespaces) this.hostNamespaces = true;
+    for (const c of target.capabilities) this.capabilities.add(c);
+  }
+}
+
+function normalizeCapability(cap: string): string {
+  const up = cap.trim().toUpperCase();
+  return up.startsWith('CAP_') ? up.slice(4) : up;
+}
+
+/** The host path a local-driver volume's options bind, if any (`type=none,o=bind,device=/x`). */
+export function bindDeviceOf(
+  driver: string | undefined,
+  options: Map<string, GoJsonValue>,
+): string | undefined {
+  if (driver !== undefined && driver !== '' && driver !== 'local') return undefined;
+  const o = asString(options.get('o')) ?? '';
+  const device = asString(options.get('device'));
+  if (device === undefined) return undefined;
+  const opts = o.split(',').map((s) => s.trim().toLowerCase());
+  if (opts.includes('bind') || opts.includes('rbind')) return device;
+  return undefined;
+}
+
+const NAMESPACE_FIELDS = [
+  'PidMode',
+  'NetworkMode',
+  'IpcMode',
+  'UsernsMode',
+  'UTSMode',
+  'CgroupnsMode',
+  'Cgroup',
+] as const;
+
+async function addBind(f: FactsBuilder, spec: string, lookup: UpstreamLookup): Promise<void> {
+  // Binds entries are `src:dst[:opts]`; a src that is not an absolute path names a volume.
+  const src = spec.split(':')[0] ?? '';
+  if (src.startsWith('/')) f.hostMounts.add(src);
+  else if (src !== '') for (const p of await lookup.volumeHostPaths(src)) f.hostMounts.add(p);
+}
+
+/** Facts of one HostConfig object (inner `HostConfig` or the legacy top-level fields). */
+export async function hostConfigFacts(
+  f: FactsBuilder,
+  hc: GoJsonValue | undefined,
+  lookup: UpstreamLookup,
+): Promise<void> {
+  if (!(hc instanceof GoJsonObject)) return;
+  if (asBool(field(hc, 'Privileged'))) f.markPrivileged('Privileged');
+  for (const b of asStrings(field(hc, 'Binds'))) await addBind(f, b, lookup);
+  for (const m of asObjects(field(hc, 'Mounts'))) {
+    const type = (asString(field(m, 'Type')) ?? '').toLowerCase();
+    const source = asString(field(m, 'Source')) ?? '';
+    if (type === 'bind' && source !== '') f.hostMounts.add(source);
+    if (type === 'volume') {
+      const driverConfig = field(field(m, 'VolumeOptions'), 'DriverConfig');
+      const device = bindDeviceOf(
+        asString(field(driverConfig, 'Name')),
+        mapEntries(field(driverConfig, 'Options')),
+      );
+      if (device !== undefined) f.hostMounts.add(device);
+      if (source !== '') for (const p of await lookup.volumeHostPaths(source)) f.hostMounts.add(p);
+    }
+  }
+  for (const spec of asStrings(field(hc, 'VolumesFrom'))) {
+    const name = spec.split(':')[0] ?? '';
+    const target = name === '' ? undefined : await lookup.container(name);
+    if (target) for (const m of target.hostMounts) f.hostMounts.add(m);
+  }
+  for (const cap of asStrings(field(hc, 'CapAdd'))) {
+    const c = normalizeCapability(cap);
+    f.capabilities.add(c);
+    if (c === 'ALL') f.markPrivileged('CapAdd ALL');
+  }
+  for (const d of asObjects(field(hc, 'Devices'))) {
+    const p = asString(field(d, 'PathOnHost'));
+    if (p) f.hostMounts.add(p);
+  }
+  if (asStrings(field(hc, 'DeviceCgroupRules')).length > 0) f.markPrivileged('DeviceCgroupRules');
+  for (const key of NAMESPACE_FIELDS) {
+    const mode = asString(field(hc, key));
+    if (!mode) continue;
+    const lower = mode.toLowerCase();
+    if (lower === 'host') {
+      f.hostNamespaces = true;
+      const modes = (f.detail.hostNamespaceModes as string[] | undefined) ?? [];
+      modes.push(key);
+      f.detail.hostNamespaceModes = modes;
+    } else if (lower.startsWith('container:')) {
+      // Joining another container's namespace gives what that container has (moby daemon/container_operations).
+      const target = await lookup.container(mode.slice('container:'.length));
+      if (target) f.inherit(target, `${key} joins a privileged container`);
+    }
+  }
+  for (const opt of asStrings(field(hc, 'SecurityOpt'))) {
+    const m = /^([a-z-]+)[=:](.*)$/is.exec(opt.trim());
+    if (!m) continue;
+    const key = m[1]!.toLowerCase();
+    const value = m[2]!;
+    if (key === 'seccomp') {
+      if (value.toLowerCase() === 'unconfined') f.capabilities.add('SECCOMP_UNCONFINED');
+      else if (value !== 'builtin' && value !== 'default') f.capabilities.add('SECCOMP_CUSTOM');
+    } else if (key === 'apparmor' && value.toLowerCase() === 'unconfined')
+      f.capabilities.add('APPARMOR_UNCONFINED');
+    else if (key === 'label' && value.toLowerCase() === 'disable') f.capabilities.add('LABEL_DISABLE');
+    else if (key === 'systempaths' && value.toLowerCase() === 'unconfined')
+      f.markPrivileged('systempaths=unconfined');
+  }
+  const sysctls = mapEntries(field(hc, 'Sysctls'));
+  if (sysctls.size > 0) f.detail.sysctls = Object.fromEntries(sysctls);
+  const runtime = asString(field(hc, 'Runtime'));
+  if (runtime) f.detail.runtime = runtime;
+}
+
+function setExec(f: FactsBuilder, argv: readonly string[], strict: boolean): void {
+  const analysis = analyzeExecArgv(argv);
+  if (analysis.error !== undefined) {
+    if (strict) f.unanalysable = `exec command cannot be parsed: ${analysis.error}`;
+    f.exec = [{ program: null, argv, text: argv.join(' ') }];
+    return;
+  }
+  f.exec = analysis.commands;
+}
+
+/** `POST /containers/create` (body: Config + HostConfig + NetworkingConfig, legacy HostConfig fields on top). */
+export async function containerCreateFacts(
+  f: FactsBuilder,
+  body: GoJsonValue,
+  lookup: UpstreamLookup,
+): Promise<void> {
+  const image = asString(field(body, 'Image'));
+  if (image) f.images.add(normalizeImageRef(image));
+  await hostConfigFacts(f, body, lookup);
+  await hostConfigFacts(f, field(body, 'HostConfig'), lookup);
+  const argv = [...(asStrSlice(field(body, 'Entrypoint')) ?? []), ...(asStrSlice(field(body, 'Cmd')) ?? [])];
+  if (argv.length > 0) setExec(f, argv, false);
+  const user = asString(field(body, 'User'));
+  if (user) f.detail.user = user;
+  const env = asStrings(field(body, 'Env'));
+  if (env.length > 0) f.detail.envNames = env.map((e) => e.split('=')[0]);
+}
+
+/** `POST /containers/{id}/exec`: the exec's own Privileged flag, its Cmd, and the container it runs in. */
+export async function execCreateFacts(
+  f: FactsBuilder,
+  body: GoJsonValue,
+  containerName: string,
+  lookup: UpstreamLookup,
+): Promise<void> {
+  if (asBool(field(body, 'Privileged'))) f.markPrivileged('exec Privileged');
+  const cmd = field(body, 'Cmd');
+  if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((x) => typeof x !== 'string')) {
+    f.unanalysable = 'exec Cmd must be a non-empty array of strings';
+  } else setExec(f, cmd as string[], true);
+  const user = asString(field(body, 'User'));
+  if (user) f.detail.user = user;
+  const target = await lookup.container(containerName);
+  if (target) {
+    f.inherit(target, 'exec into a privileged container');
+    if (target.image) f.images.add(target.image);
+  }
+}
+
+/** `POST /volumes/create` with the local driver's bind options mounts a host path. */
+export function volumeCreateFacts(f: FactsBuilder, body: GoJsonValue): void {
+  const device = bindDeviceOf(asString(field(body, 'Driver')), mapEntries(field(body, 'DriverOpts')));
+  if (device !== undefined) f.hostMounts.add(device);
+}
+
+/** Facts of an inspected container (`GET /containers/{id}/json`), for exec and namespace joins. */
+export function factsOfInspectedContainer(inspect: GoJsonValue): ContainerFacts {
+  const f = new FactsBuilder();
+  const hc = field(inspect, 'HostConfig');
+  if (asBool(field(hc, 'Privileged'))) f.markPrivileged('Privileged');
+  for (const m of asObjects(field(inspect, 'Mounts'))) {
+    const type = asString(field(m, 'Type'));
+    const source = asString(field(m, 'Source'));
+    if (type === 'bind' && source) f.hostMounts.add(source);
+  }
+  for (const cap of asStrings(field(hc, 'CapAdd'))) {
+    const c = normalizeCapability(cap);
+    f.capabilities.add(c);
+    if (c === 'ALL') f.markPrivileged('CapAdd ALL');
+  }
+  for (const d of asObjects(field(hc, 'Devices'))) {
+    const p = asString(field(d, 'PathOnHost'));
+    if (p) f.hostMounts.add(p);
+  }
+  for (const key of NAMESPACE_FIELDS)
+    if ((asString(field(hc, key)) ?? '').toLowerCase() === 'host') f.hostNamespaces = true;
+  for (const opt of asStrings(field(hc, 'SecurityOpt'))) {
+    const lower = opt.toLowerCase();
+    if (lower.startsWith('systempaths=unconfined')) f.markPrivileged('systempaths=unconfined');
+    if (/^seccomp[=:]unconfined$/.test(lower)) f.capabilities.add('SECCOMP_UNCONFINED');
+    if (/^apparmor[=:]unconfined$/.test(lower)) f.capabilities.add('APPARMOR_UNCONFINED');
+  }
+  const image = asString(field(field(inspect, 'Config'), 'Image'));
+  return {
+    privileged: f.privileged,
+    hostMounts: [...f.hostMounts],
+    hostNamespaces: f.hostNamespaces,
+    capabilities: [...f.capabilities],
+    ...(image ? { image: normalizeImageRef(image) } : {}),
+  };
+}

@@ -1,0 +1,144 @@
+import { describe, expect, it } from '@jest/globals';
+import type { DockerListenerConfig } from '@agentgate/core';
+import type { ContainerFacts, UpstreamLookup } from './body-facts.js';
+import { buildDockerCommand } from './docker-command.js';
+import { canonicalizeTarget, classifyRoute } from './routes.js';
+
+const listener: DockerListenerConfig = {
+  name: 'docker',
+  protocol: 'docker',
+  listen: '127.0.0.1:0',
+  allow: [],
+  upstream: { socket: '/x' },
+  socketMode: 0o660,
+  maxBodyBytes: 1 << 20,
+  unknownPrograms: 'match-all',
+};
+const privilegedBox: ContainerFacts = {
+  privileged: true,
+  hostMounts: ['/'],
+  hostNamespaces: true,
+  capabilities: ['SYS_ADMIN'],
+  image: 'docker.io/library/busybox:latest',
+};
+const lookup: UpstreamLookup = {
+  container: async (name) =>
+    name === 'priv'
+      ? privilegedBox
+      : name === 'plain'
+        ? { privileged: false, hostMounts: [], hostNamespaces: false, capabilities: [] }
+        : undefined,
+  volumeHostPaths: async (name) => (name === 'bindvol' ? ['/etc'] : []),
+};
+
+async function cmd(method: string, target: string, body?: unknown) {
+  const request = canonicalizeTarget(method, target);
+  const raw =
+    body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+  return buildDockerCommand({ request, route: classifyRoute(request), body: raw, listener, lookup });
+}
+
+describe('container create facts', () => {
+  it('reads HostConfig fields', async () => {
+    const c = await cmd('POST', '/v1.41/containers/create', {
+      Image: 'busybox',
+      Cmd: ['sh', '-c', 'echo hi'],
+      HostConfig: {
+        Binds: ['/var/run/docker.sock:/s', 'named:/n', 'bindvol:/b'],
+        CapAdd: ['cap_sys_admin'],
+        PidMode: 'host',
+        Devices: [{ PathOnHost: '/dev/sda' }],
+        SecurityOpt: ['seccomp=unconfined'],
+      },
+    });
+    expect(c).toMatchObject({
+      action: 'container.create',
+      privileged: false,
+      hostNamespaces: true,
+      images: ['docker.io/library/busybox:latest'],
+    });
+    expect(c.hostMounts).toEqual(expect.arrayContaining(['/var/run/docker.sock', '/etc', '/dev/sda']));
+    expect(c.capabilities).toEqual(expect.arrayContaining(['SYS_ADMIN', 'SECCOMP_UNCONFINED']));
+    expect(c.exec?.length).toBeGreaterThan(0);
+  });
+  it.each([
+    ['key case', '{"Image":"busybox","hostconfig":{"PRIVILEGED":true}}'],
+    ['last duplicate wins', '{"Image":"busybox","HostConfig":{"Privileged":false,"privileged":true}}'],
+    ['legacy top-level field', '{"Image":"busybox","Privileged":true}'],
+    ['merged duplicate HostConfig', '{"HostConfig":{"Privileged":true},"HostConfig":{"Memory":1}}'],
+    ['CapAdd ALL', '{"HostConfig":{"CapAdd":["all"]}}'],
+    ['joining a privileged container', '{"HostConfig":{"NetworkMode":"container:priv"}}'],
+    ['systempaths', '{"HostConfig":{"SecurityOpt":["systempaths=unconfined"]}}'],
+  ])('sees privileged through %s', async (_n, body) => {
+    expect((await cmd('POST', '/containers/create', body)).privileged).toBe(true);
+  });
+  it('reads Mounts (bind and local bind volumes) and VolumesFrom', async () => {
+    const c = await cmd('POST', '/containers/create', {
+      HostConfig: {
+        Mounts: [
+          { Type: 'bind', Source: '/root', Target: '/r' },
+          {
+            Type: 'volume',
+            Source: 'v',
+            Target: '/v',
+            VolumeOptions: {
+              DriverConfig: { Name: 'local', Options: { type: 'none', o: 'bind', device: '/home' } },
+            },
+          },
+        ],
+        VolumesFrom: ['priv:ro'],
+      },
+    });
+    expect(c.hostMounts).toEqual(expect.arrayContaining(['/root', '/home', '/']));
+  });
+  it('judges a legacy start body like a create', async () => {
+    expect((await cmd('POST', '/v1.23/containers/x/start', { Privileged: true })).privileged).toBe(true);
+    expect((await cmd('POST', '/containers/x/start')).privileged).toBe(false);
+  });
+  it('marks bad JSON and unknown routes unanalysable', async () => {
+    expect((await cmd('POST', '/containers/create', '{"Image":')).unanalysable).toMatch(/JSON/);
+    expect(
+      (await cmd('POST', '/containers/create', '{"Image":"a"}{"Privileged":true}')).unanalysable,
+    ).toMatch(/JSON/);
+    expect((await cmd('GET', '/whatever')).unanalysable).toMatch(/unknown API route/);
+  });
+});
+
+describe('exec facts', () => {
+  it('parses Cmd and inherits the target container', async () => {
+    const c = await cmd('POST', '/containers/priv/exec', { Cmd: ['cat', '/etc/passwd'] });
+    expect(c).toMatchObject({ action: 'container.exec', privileged: true, hostNamespaces: true });
+    expect(c.exec?.[0]).toMatchObject({ program: 'cat' });
+    const p = await cmd('POST', '/containers/plain/exec', { Cmd: ['ls'], privileged: true });
+    expect(p.privileged).toBe(true);
+    expect((await cmd('POST', '/containers/plain/exec', { Cmd: 'ls' })).unanalysable).toBeDefined();
+  });
+  it('unwraps sh -c and handles programs unknown before run time per unknownPrograms', async () => {
+    const c = await cmd('POST', '/containers/plain/exec', { Cmd: ['sh', '-c', 'cd /tmp && rm -rf x'] });
+    expect(c.exec?.map((e) => e.program)).toContain('rm');
+    const dynamic = await cmd('POST', '/containers/plain/exec', { Cmd: ['sh', '-c', '$PROG -rf x'] });
+    expect(dynamic.unknownMatchesAll).toBe(true);
+    expect(dynamic.unanalysable).toBeUndefined();
+    const strict = await buildDockerCommand({
+      request: canonicalizeTarget('POST', '/containers/plain/exec'),
+      route: classifyRoute(canonicalizeTarget('POST', '/containers/plain/exec')),
+      body: Buffer.from(JSON.stringify({ Cmd: ['sh', '-c', '$PROG -rf x'] })),
+      listener: { ...listener, unknownPrograms: 'deny' },
+      lookup,
+    });
+    expect(strict.unanalysable).toMatch(/cannot be known/);
+  });
+  it('reads volume create bind options and pulls', async () => {
+    expect(
+      (
+        await cmd('POST', '/volumes/create', {
+          Name: 'x',
+          DriverOpts: { type: 'none', o: 'bind', device: '/etc' },
+        })
+      ).hostMounts,
+    ).toEqual(['/etc']);
+    expect((await cmd('POST', '/images/create?fromImage=busybox&tag=1.36')).images).toEqual([
+      'docker.io/library/busybox:1.36',
+    ]);
+  });
+});

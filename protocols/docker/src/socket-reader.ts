@@ -1,0 +1,115 @@
+/**
+ * Pull-style reading from a stream with backpressure: the stream only flows while someone awaits `read()`, so a
+ * request held for a decision or an approval stops the client (TCP flow control) instead of buffering it.
+ */
+import type { Duplex } from 'node:stream';
+
+export class SocketReader {
+  private readonly queue: Buffer[] = [];
+  private ended = false;
+  private failure: Error | undefined;
+  private wake: (() => void) | undefined;
+  private readonly onData = (chunk: Buffer): void => {
+    this.queue.push(chunk);
+    if (!this.wake) this.stream.pause();
+    this.notify();
+  };
+  private readonly onEnd = (): void => {
+    this.ended = true;
+    this.notify();
+  };
+  private readonly onError = (err: Error): void => {
+    this.failure = err;
+    this.notify();
+  };
+
+  constructor(private readonly stream: Duplex) {
+    stream.pause();
+    stream.on('data', this.onData);
+    stream.on('end', this.onEnd);
+    stream.on('close', this.onEnd);
+    stream.on('error', this.onError);
+  }
+
+  get atEnd(): boolean {
+    return (this.ended || this.failure !== undefined) && this.queue.length === 0;
+  }
+
+  get buffered(): number {
+    let n = 0;
+    for (const b of this.queue) n += b.length;
+    return n;
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /** The next bytes, or null once the stream has ended. */
+  async read(): Promise<Buffer | null> {
+    for (;;) {
+      const chunk = this.queue.shift();
+      if (chunk) return chunk;
+      if (this.failure) throw this.failure;
+      if (this.ended) return null;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.stream.resume();
+      });
+    }
+  }
+
+  /** Give bytes back (the part of a chunk that belongs to the next message). */
+  unshift(chunk: Buffer): void {
+    if (chunk.length > 0) this.queue.unshift(chunk);
+  }
+
+  /** Stop reading through this object; returns what was buffered and whether the stream had already ended. */
+  detach(): { pending: Buffer[]; ended: boolean } {
+    this.stream.off('data', this.onData);
+    this.stream.off('end', this.onEnd);
+    this.stream.off('close', this.onEnd);
+    this.stream.off('error', this.onError);
+    const pending = this.queue.splice(0);
+    return { pending, ended: this.ended };
+  }
+}
+
+/**
+ * How many bytes a relay lets queue in a socket before it stops reading the other side. Sockets signal
+ * backpressure at 16 KiB, less than one 64 KiB read: waiting for 'drain' at every chunk would stall a bulk stream
+ * on each read, so relays wait only past this bound (still bounded memory per connection).
+ */
+export const RELAY_HIGH_WATER = 1024 * 1024;
+
+/**
+ * Write with backpressure: resolves once the stream can take more, rejects if it closes first. `highWater` lets
+ * a relay keep writing until that many bytes are queued.
+ */
+export function writeAll(
+  stream: Duplex,
+  data: Buffer | readonly Buffer[],
+  highWater = 0,
+): Promise<void> | undefined {
+  let ok = true;
+  if (Buffer.isBuffer(data)) ok = stream.write(data);
+  else for (const d of data) ok = stream.write(d) && ok;
+  if (ok || stream.writableLength <= highWater) return undefined;
+  return new Promise<void>((resolve, reject) => {
+    const done = (err?: Error): void => {
+      stream.off('drain', onDrain);
+      stream.off('close', onClose);
+      stream.off('error', onErr);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = (): void => done();
+    const onClose = (): void => done(new Error('stream closed while writing'));
+    const onErr = (e: Error): void => done(e);
+    stream.on('drain', onDrain);
+    stream.on('close', onClose);
+    stream.on('error', onErr);
+  });
+}

@@ -1,0 +1,204 @@
+/**
+ * Benchmark (issue 6 §9): latency of `GET /containers/json` and `GET /_ping` (sequential, keep-alive, p50/p99)
+ * and the throughput of a 100 MB `docker exec … head -c` stream, straight to dockerd vs through agentgate, in one
+ * run against a real dockerd started by the harness. The gateway records everything (transcript on).
+ * Run: npx tsc -b tests && node tests/dist/bench/docker.js [requests] [megabytes] [stream runs]
+ * Direct and gateway measurements are interleaved so both see the same machine load.
+ * Targets: ≤ 1.3× direct latency, ≥ 0.8× direct stream throughput.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { startDockerd } from '../harness/dockerd.js';
+import { startTestGateway } from '../harness/gateway.js';
+
+const requests = Number(process.argv[2] ?? 2000);
+const megabytes = Number(process.argv[3] ?? 100);
+const streamRuns = Number(process.argv[4] ?? 3);
+
+type Target = { socketPath: string } | { host: string; port: number };
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/**
+ * The load client runs in a worker thread (its own event loop, like the docker CLI would be its own process), so
+ * its HTTP parsing does not queue behind the gateway's work on the main thread.
+ */
+const latencyWorkerSource = `
+const { parentPort, workerData } = require('node:worker_threads');
+const http = require('node:http');
+const { targets, path, n, batch } = workerData;
+// One keep-alive connection per target; batches alternate between targets so both see the same machine load.
+const agents = targets.map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+const once = (i) => new Promise((resolve, reject) => {
+  const req = http.request({ ...targets[i].target, agent: agents[i], path, method: 'GET', headers: targets[i].headers }, (res) => {
+    res.resume();
+    res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error('status ' + res.statusCode))));
+  });
+  req.on('error', reject);
+  req.end();
+});
+(async () => {
+  const times = targets.map(() => []);
+  for (let i = 0; i < targets.length; i++) for (let k = 0; k < 100; k++) await once(i);
+  for (let done = 0; done < n; done += batch) {
+    for (let i = 0; i < targets.length; i++) {
+      for (let k = 0; k < batch; k++) {
+        const t0 = process.hrtime.bigint();
+        await once(i);
+        times[i].push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+    }
+  }
+  agents.forEach((a) => a.destroy());
+  parentPort.postMessage(times);
+})().catch((err) => parentPort.postMessage({ error: String(err) }));
+`;
+
+interface LatencyTarget {
+  readonly target: Target;
+  readonly headers: Record<string, string>;
+}
+
+async function latency(
+  targets: readonly LatencyTarget[],
+  path: string,
+  n: number,
+): Promise<{ p50: number; p99: number }[]> {
+  const worker = new Worker(latencyWorkerSource, { eval: true, workerData: { targets, path, n, batch: 50 } });
+  const result = await new Promise<number[][] | { error: string }>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  await worker.terminate();
+  if (!Array.isArray(result)) throw new Error(result.error);
+  return result.map((times) => {
+    const sorted = times.sort((a, b) => a - b);
+    return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+  });
+}
+
+async function execStream(
+  host: string,
+  configDir: string,
+  container: string,
+  bytes: number,
+): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  let received = 0;
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(
+      'docker',
+      ['--config', configDir, 'exec', container, 'head', '-c', String(bytes), '/dev/zero'],
+      {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: configDir, DOCKER_HOST: host },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    child.stdout.on('data', (c: Buffer) => (received += c.length));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`docker exec exited ${code}`))));
+  });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (received !== bytes) throw new Error(`received ${received} of ${bytes} bytes`);
+  return bytes / seconds / (1024 * 1024);
+}
+
+async function main(): Promise<void> {
+  const dockerd = await startDockerd();
+  const gw = await startTestGateway(`
+listeners:
+  - name: docker
+    protocol: docker
+    listen: 127.0.0.1:0
+    allow: [group:agents]
+    upstream: { socket: ${dockerd.socket} }
+rules:
+  - name: no-privileged
+    protocol: docker
+    match: { privileged: true }
+    action: deny
+`);
+  try {
+    const { port } = gw.address('docker') as { port: number };
+    const token = await gw.token('bench', ['agents']);
+    const direct: Target = { socketPath: dockerd.socket };
+    const viaGateway: Target = { host: '127.0.0.1', port };
+    const auth = { authorization: `Bearer ${token}` };
+    // The floor for any proxy hop in Node on this machine: a socket pipe that neither parses nor decides.
+    const pipe = net.createServer({ noDelay: true }, (s) => {
+      const u = net.connect(dockerd.socket);
+      s.pipe(u).on('error', () => s.destroy());
+      u.pipe(s).on('error', () => u.destroy());
+      s.on('error', () => u.destroy());
+      u.on('error', () => s.destroy());
+    });
+    await new Promise<void>((resolve) => pipe.listen(0, '127.0.0.1', resolve));
+    const viaPipe: Target = { host: '127.0.0.1', port: (pipe.address() as net.AddressInfo).port };
+    const run = await dockerd.docker([
+      'run',
+      '-d',
+      '--name',
+      'bench',
+      '--network',
+      'none',
+      dockerd.image,
+      'sleep',
+      '600',
+    ]);
+    if (run.code !== 0) throw new Error(run.stderr);
+    const rows: string[] = [];
+    for (const path of ['/containers/json', '/_ping']) {
+      const [d, g, p] = (await latency(
+        [
+          { target: direct, headers: {} },
+          { target: viaGateway, headers: auth },
+          { target: viaPipe, headers: {} },
+        ],
+        path,
+        requests,
+      )) as [{ p50: number; p99: number }, { p50: number; p99: number }, { p50: number; p99: number }];
+      rows.push(
+        `GET ${path.padEnd(16)} reference: a bare Node byte pipe (no parsing, no decision) p50 ${p.p50.toFixed(3)} ms = ${(p.p50 / d.p50).toFixed(2)}x direct`,
+      );
+      rows.push(
+        `GET ${path.padEnd(16)} direct p50 ${d.p50.toFixed(3)} ms p99 ${d.p99.toFixed(3)} ms | agentgate p50 ${g.p50.toFixed(3)} ms p99 ${g.p99.toFixed(3)} ms | ratio p50 ${(g.p50 / d.p50).toFixed(2)}x p99 ${(g.p99 / d.p99).toFixed(2)}x`,
+      );
+    }
+    const configDir = join(dockerd.dir, 'bench-cli');
+    await mkdir(configDir, { recursive: true });
+    await writeFile(
+      join(configDir, 'config.json'),
+      JSON.stringify({ HttpHeaders: { Authorization: `Bearer ${token}` } }),
+    );
+    const bytes = megabytes * 1024 * 1024;
+    await execStream(`unix://${dockerd.socket}`, configDir, 'bench', 1024 * 1024); // warm-up
+    // Alternate direct and gateway runs; report the median of each.
+    const directRuns: number[] = [];
+    const gatewayRuns: number[] = [];
+    for (let i = 0; i < streamRuns; i++) {
+      directRuns.push(await execStream(`unix://${dockerd.socket}`, configDir, 'bench', bytes));
+      gatewayRuns.push(await execStream(`tcp://127.0.0.1:${port}`, configDir, 'bench', bytes));
+    }
+    const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const directMiBs = median(directRuns);
+    const gatewayMiBs = median(gatewayRuns);
+    rows.push(
+      `docker exec head -c ${megabytes}MB (median of ${streamRuns}): direct ${directMiBs.toFixed(1)} MiB/s | agentgate ${gatewayMiBs.toFixed(1)} MiB/s | ratio ${(gatewayMiBs / directMiBs).toFixed(2)}x`,
+    );
+    console.log(rows.join('\n'));
+    pipe.close();
+  } finally {
+    await gw.stop();
+    await dockerd.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
