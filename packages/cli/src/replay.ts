@@ -43,15 +43,15 @@ function decisionLine(e: TranscriptEvent): string {
 }
 
 function renderRows(result: TranscriptEvent): string {
-  const desc = result['rowDescription'] as { name: string }[] | undefined;
+  const desc = result['rowDescription'] as { names?: unknown } | null | undefined;
   const rows = result['rows'] as (string | null)[][] | undefined;
-  if (!desc || !rows) return '';
+  if (!desc || !Array.isArray(desc.names) || !Array.isArray(rows)) return '';
   const table = formatTable(
-    desc.map((d) => d.name),
-    rows.map((r) => r.map((v) => (v === null ? 'NULL' : String(v)))),
+    desc.names.map(String),
+    rows.map((r) => r.map((v) => (v === null ? 'NULL' : typeof v === 'string' ? v : JSON.stringify(v)))),
   );
   const omitted = Number(result['rowsOmitted'] ?? 0);
-  return table.replace(/^/gm, '             ') + (omitted > 0 ? `             (${omitted} more rows not recorded)\n` : '');
+  return table.trimEnd().replace(/^/gm, '             ') + '\n' + (omitted > 0 ? `             (${omitted} more rows not recorded)\n` : '');
 }
 
 export async function replaySession(summary: SessionSummary, events: Iterable<TranscriptEvent>, opts: ReplayOptions): Promise<void> {

@@ -4,10 +4,15 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { TranscriptEvent } from '@agentgate/core';
+import { storedText } from './event-codec.js';
 
-/** One JSON document per event, each ending in '\n'. Lazy: pass `store.events(id)` straight in. */
+/**
+ * One JSON document per event, each ending in '\n'. Lazy: pass `store.events(id)` straight in. Events read from
+ * the store are written as their exact stored bytes, so an external verifier can re-hash each line (strip the
+ * `,"hash":"<64 hex>"}` suffix, append `}`, SHA-256) without agentgate; other events are JSON.stringify'd.
+ */
 export function* exportJsonl(events: Iterable<TranscriptEvent>): Iterable<string> {
-  for (const event of events) yield JSON.stringify(event) + '\n';
+  for (const event of events) yield (storedText(event) ?? JSON.stringify(event)) + '\n';
 }
 
 export interface AsciicastOptions {

@@ -4,7 +4,6 @@
  * relay's throughput (DESIGN.md, known traps).
  */
 import type { IoDirection, SessionRecorder, TranscriptEvent, TranscriptEventType } from '@agentgate/core';
-import { JsonSafeString } from './canonical-json.js';
 
 /** Flush an io event once this many bytes are pending. */
 export const ioMaxBytes = 64 * 1024;
@@ -22,6 +21,8 @@ export interface RecorderHost {
     session: LiveSession,
     type: TranscriptEventType,
     body: Record<string, unknown> | undefined,
+    /** JSON members written after the body as they are (see encodeEvent) */
+    rawMembers?: string,
   ): TranscriptEvent;
   /** Append `session.end`, write the summary and sign the final checkpoint. */
   endSession(session: LiveSession, body: Record<string, unknown> | undefined): void;
@@ -32,6 +33,8 @@ export interface RecorderHost {
 /** Chain state of an open session. */
 export interface LiveSession {
   readonly id: string;
+  /** JSON.stringify(id), written into every event */
+  readonly quotedId: string;
   /** seq of the next event */
   nextSeq: number;
   /** hash of the last event ('' before the first) */
@@ -113,16 +116,15 @@ export class StoreSessionRecorder implements SessionRecorder {
     this.pending = undefined;
     const data =
       pending.chunks.length === 1 ? pending.chunks[0]! : Buffer.concat(pending.chunks, pending.bytes);
-    const body: Record<string, unknown> = {
-      direction: pending.direction,
-      data: new JsonSafeString(data.toString('base64')),
-      bytes: pending.bytes,
-      chunks: pending.timings,
-      startTs: pending.startTs,
-    };
+    const body: Record<string, unknown> = { direction: pending.direction };
     if (pending.channel !== undefined) body['channel'] = pending.channel;
+    body['bytes'] = pending.bytes;
+    body['startTs'] = pending.startTs;
+    body['chunks'] = pending.timings;
+    // base64 needs no JSON escaping: written as is, without JSON.stringify's scan of up to 87 KiB.
+    const rawData = ',"data":"' + data.toString('base64') + '"';
     try {
-      this.host.appendToSession(this.session, 'io', body);
+      this.host.appendToSession(this.session, 'io', body, rawData);
     } catch (err) {
       this.host.ioDropped(this.session, err);
     }

@@ -2,7 +2,7 @@
  * The LMDB transcript store (SPEC §7, issue 2 item 5).
  *
  * One LMDB environment with five databases, all append-only:
- * - `events`:      `<session>/<seq>` → stored event (canonical JSON + hash), see event-codec.ts
+ * - `events`:      `<session>/<seq>` → stored event (the hashed JSON bytes + hash), see event-codec.ts
  * - `sessions`:    session id → start summary, written with `session.start`
  * - `ends`:        session id → end summary (counts), written with `session.end`
  * - `checkpoints`: `<session>/<seq>` → signed {session, seq, hash}
@@ -230,6 +230,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
   openSession(info: SessionInfo, extra?: Record<string, unknown>): SessionRecorder {
     const session: LiveSession = {
       id: info.id,
+      quotedId: JSON.stringify(info.id),
       nextSeq: 0,
       head: '',
       commands: 0,
@@ -279,15 +280,26 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
     session: LiveSession,
     type: TranscriptEventType,
     body: Record<string, unknown> | undefined,
+    rawMembers = '',
   ): TranscriptEvent {
     if (session.ended || !this.writable) {
       if (!session.ended) this.refuseOrDrop();
       else this.dropped++;
       // Not stored and not chained: the caller gets the event it would have been.
-      return encodeEvent(session.id, session.nextSeq, Date.now(), type, session.head, body).event;
+      return encodeEvent(session.id, session.nextSeq, Date.now(), type, session.head, body, rawMembers, session.quotedId)
+        .event;
     }
-    const { event, stored } = encodeEvent(session.id, session.nextSeq, Date.now(), type, session.head, body);
-    this.put(this.eventsDb, eventKey(session.id, session.nextSeq), stored);
+    const { event, stored } = encodeEvent(
+      session.id,
+      session.nextSeq,
+      Date.now(),
+      type,
+      session.head,
+      body,
+      rawMembers,
+      session.quotedId,
+    );
+    this.writes.put(this.eventsDb, eventKey(session.id, session.nextSeq), stored);
     session.nextSeq++;
     session.head = event.hash;
     if (type === 'command') session.commands++;
@@ -609,6 +621,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
       }
       const session: LiveSession = {
         id,
+        quotedId: JSON.stringify(id),
         nextSeq: 0,
         head: '',
         commands: 0,
@@ -676,6 +689,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
     const last = decodeEvent(value);
     const session: LiveSession = {
       id,
+      quotedId: JSON.stringify(id),
       nextSeq: last.seq + 1,
       head: last.hash,
       commands: end.commands,

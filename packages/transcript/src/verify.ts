@@ -13,9 +13,8 @@
 import type { TranscriptEvent } from '@agentgate/core';
 import {
   checkpointPayload,
-  decodeEvent,
   parseEventKey,
-  recomputeHash,
+  storedHashMatches,
   type CheckpointRecord,
 } from './event-codec.js';
 
@@ -192,7 +191,8 @@ function checkEvent(
   }
   let event: TranscriptEvent;
   try {
-    event = decodeEvent(value);
+    event = JSON.parse(value) as TranscriptEvent;
+    if (event === null || typeof event !== 'object') throw new TypeError('not an object');
   } catch {
     problems.push({ session, seq: keySeq, kind: 'hash-mismatch', detail: 'stored event is not JSON' });
     scan.prevHash = '';
@@ -219,7 +219,8 @@ function checkEvent(
       detail: `key ${keySeq} holds event ${String(event.session)}#${String(event.seq)}`,
     });
   }
-  if (recomputeHash(event) !== event.hash) {
+  // The stored bytes themselves are what was hashed (event-codec.ts): no re-serialisation, any changed byte shows.
+  if (typeof event.hash !== 'string' || !storedHashMatches(value, event.hash)) {
     problems.push({
       session,
       seq: keySeq,

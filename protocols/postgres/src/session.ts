@@ -727,8 +727,11 @@ export class PgSession {
   private async checkMasking(texts: readonly string[]): Promise<StatementCheckResult> {
     const check = this.filter.checkStatement;
     if (!this.filter.active || !check) return { plan: undefined };
-    let result: StatementCheckResult = { plan: undefined };
+    // A prepared name the gateway is unsure of carries every text it has seen: the filter merges all their plans
+    // conservatively (an array), so whichever text the server runs, its masked outputs are covered.
+    const plans: unknown[] = [];
     for (const text of texts) {
+      let result: StatementCheckResult;
       try {
         result = await check.call(this.filter, text);
       } catch (err) {
@@ -736,8 +739,9 @@ export class PgSession {
         return { refusal: 'agentgate: refused: the result could not be checked for masked columns' };
       }
       if ('refusal' in result) return result;
+      plans.push(result.plan);
     }
-    return result;
+    return { plan: plans.length <= 1 ? plans[0] : plans };
   }
 
   private detail(extra: Record<string, unknown>): Record<string, unknown> {

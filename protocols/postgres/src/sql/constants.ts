@@ -1,8 +1,11 @@
 /** Reading literal values out of parse-tree expressions (A_Const, possibly under casts). */
 type Node = Record<string, unknown>;
 
-/** The text of a constant argument (`'x'`, `'x'::text`, `1`, `true`), or undefined when it is computed. */
-export function constantText(node: unknown): string | undefined {
+/**
+ * The text of a constant argument (`'x'`, `'x'::text`, `1`, `true`), or undefined when it is computed.
+ * `onNumber` is called when the text is a numeric literal's value (the analysis cache keys ignore those digits).
+ */
+export function constantText(node: unknown, onNumber?: () => void): string | undefined {
   let current = node as Node | undefined;
   for (let i = 0; i < 8 && current !== undefined; i++) {
     const cast = current['TypeCast'] as Node | undefined;
@@ -15,6 +18,7 @@ export function constantText(node: unknown): string | undefined {
     const sval = aConst['sval'] as Node | undefined;
     if (sval !== undefined) return typeof sval['sval'] === 'string' ? sval['sval'] : '';
     const ival = aConst['ival'] as Node | undefined;
+    if (ival !== undefined || aConst['fval'] !== undefined) onNumber?.();
     if (ival !== undefined) return String(typeof ival['ival'] === 'number' ? ival['ival'] : 0);
     const fval = aConst['fval'] as Node | undefined;
     if (fval !== undefined) return String(fval['fval'] ?? '');

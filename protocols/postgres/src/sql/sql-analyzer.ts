@@ -1,8 +1,16 @@
 import type { SqlStatementFacts } from '@agentgate/core';
 import { LruCache } from './lru-cache.js';
+import { numericLiteralKey } from './numeric-key.js';
 import { loadPgParser } from './pg-parser.js';
 import type { SqlSessionState } from './session-state.js';
-import { analyzeText, newContext, type MutableFacts, type SessionOp } from './statement-walker.js';
+import { statementSlice } from './sql-text.js';
+import {
+  analyzeText,
+  newContext,
+  type MutableFacts,
+  type SessionOp,
+  type StatementSpan,
+} from './statement-walker.js';
 
 export interface SqlAnalysis {
   /** Every statement, top-level and nested, flattened (a rule matches if any of them matches). */
@@ -21,14 +29,24 @@ export interface SqlAnalyzer {
 }
 
 export interface SqlAnalyzerOptions {
-  /** Distinct statement texts kept (LRU). Default 2000. */
+  /**
+   * Analyses kept (LRU), in each of the two caches: by statement shape (numbers zeroed, see numeric-key.ts) and by
+   * exact text (analyses that depend on a number's value, errors, refusals, texts the key scanner declines).
+   * Default 2000.
+   */
   readonly cacheEntries?: number;
 }
 
 /** The session-independent part of an analysis, as cached. */
 interface CachedAnalysis {
+  /** The text analysed. */
+  readonly input: string;
   readonly analysis: SqlAnalysis;
   readonly ops: readonly SessionOp[];
+  /** The top-level statements' places in `input`, parallel to analysis.topLevel. */
+  readonly spans: readonly StatementSpan[];
+  /** Per analysis.statements entry: the span its text is the slice of, or undefined (text from inside a literal). */
+  readonly statementSpans: readonly (number | undefined)[];
 }
 
 /** Texts longer than this are analysed every time rather than cached (bounded memory). */
@@ -36,17 +54,60 @@ const MAX_CACHED_TEXT = 16 * 1024;
 
 export async function createSqlAnalyzer(opts: SqlAnalyzerOptions = {}): Promise<SqlAnalyzer> {
   await loadPgParser();
-  const cache = new LruCache<string, CachedAnalysis>(opts.cacheEntries ?? 2000);
+  const byShape = new LruCache<string, CachedAnalysis>(opts.cacheEntries ?? 2000);
+  const byText = new LruCache<string, CachedAnalysis>(opts.cacheEntries ?? 2000);
   return {
     analyze(text: string, state?: SqlSessionState): SqlAnalysis {
-      let cached = cache.get(text);
-      if (cached === undefined) {
-        cached = analyzeUncached(text);
-        if (text.length <= MAX_CACHED_TEXT) cache.set(text, cached);
-      }
+      const cached = text.length <= MAX_CACHED_TEXT ? lookup(text) : analyzeUncached(text).cached;
       return cached.ops.length === 0 ? cached.analysis : applySessionOps(cached, state);
     },
   };
+
+  function lookup(text: string): CachedAnalysis {
+    const exact = byText.get(text);
+    if (exact !== undefined) return exact;
+    const key = numericLiteralKey(text);
+    if (key !== undefined) {
+      const shared = byShape.get(key);
+      if (shared !== undefined) return shared.input === text ? shared : rebind(shared, text);
+    }
+    const { cached, numericValuesMatter } = analyzeUncached(text);
+    const shareable =
+      key !== undefined &&
+      !numericValuesMatter &&
+      cached.analysis.error === undefined &&
+      cached.analysis.refused === undefined &&
+      cached.spans.length === cached.analysis.topLevel.length;
+    if (shareable) byShape.set(key, cached);
+    else byText.set(text, cached);
+    return cached;
+  }
+}
+
+/**
+ * A cached analysis of a text with the same key as `text` (equal but for the digits of numeric literals), for
+ * `text`: statement texts that are slices of the client's text are cut from `text` at the same offsets (the key
+ * preserves every offset). Everything else is equal by construction: texts from inside literals are unaltered by
+ * the key, and nothing else depends on a number's value — commands, tables and functions come from names; the
+ * unfiltered-write test asks whether a WHERE references any column, never what a constant is (`WHERE 1 = 1` and
+ * `WHERE 1 = 0` both reference none); statement counts, session ops and `dynamic` follow the tree's shape, which
+ * the key fixes (numeric-key.ts keeps the digits where gram.y/scan.l look at a value); analyses that read a
+ * constant's value, errors and refusals are never shared.
+ */
+function rebind(cached: CachedAnalysis, text: string): CachedAnalysis {
+  const slices = cached.spans.map((s) => statementSlice(text, s.location, s.length));
+  const { analysis } = cached;
+  const statements = analysis.statements.map((facts, i) => {
+    const span = cached.statementSpans[i];
+    return span === undefined ? facts : Object.freeze({ ...facts, text: slices[span] ?? '' });
+  });
+  const rebound: { -readonly [K in keyof SqlAnalysis]: SqlAnalysis[K] } = {
+    statements: Object.freeze(statements),
+    topLevel: Object.freeze(
+      analysis.topLevel.map((t, i) => Object.freeze({ command: t.command, text: slices[i] ?? '' })),
+    ),
+  };
+  return { ...cached, input: text, analysis: Object.freeze(rebound) };
 }
 
 function freeze(f: MutableFacts): SqlStatementFacts {
@@ -60,7 +121,7 @@ function freeze(f: MutableFacts): SqlStatementFacts {
   });
 }
 
-function analyzeUncached(text: string): CachedAnalysis {
+function analyzeUncached(text: string): { cached: CachedAnalysis; numericValuesMatter: boolean } {
   const ctx = newContext();
   analyzeText(text, ctx);
   const analysis: { -readonly [K in keyof SqlAnalysis]: SqlAnalysis[K] } = {
@@ -69,7 +130,14 @@ function analyzeUncached(text: string): CachedAnalysis {
   };
   if (ctx.errors[0] !== undefined) analysis.error = ctx.errors[0];
   if (ctx.refusals[0] !== undefined) analysis.refused = ctx.refusals[0];
-  return { analysis: Object.freeze(analysis), ops: ctx.errors.length > 0 ? [] : ctx.ops };
+  const cached: CachedAnalysis = {
+    input: text,
+    analysis: Object.freeze(analysis),
+    ops: ctx.errors.length > 0 ? [] : ctx.ops,
+    spans: ctx.spans,
+    statementSpans: ctx.facts.map((f) => f.span),
+  };
+  return { cached, numericValuesMatter: ctx.numericValuesMatter };
 }
 
 /** Resolve `EXECUTE name` against the session and record PREPARE/DEALLOCATE, in statement order. */

@@ -15,13 +15,28 @@ import { checkVariableSet, checkSetConfig, SET_CONFIG_COMMANDS, refuseSettingsWr
 
 type Node = Record<string, unknown>;
 
-export interface MutableFacts {
+/** Where a statement's `text` comes from. */
+export interface TextSource {
+  readonly text: string;
+  /**
+   * Index into WalkContext.spans when `text` is the slice of a client's top-level statement; undefined when it
+   * comes from inside a string literal or dollar-quoted body (function bodies, EXECUTE strings, query_to_xml).
+   */
+  readonly span: number | undefined;
+}
+
+export interface MutableFacts extends TextSource {
   command: string;
   readonly tables: Set<string>;
   readonly functions: Set<string>;
   unfilteredWrite: boolean;
-  readonly text: string;
   dynamic: boolean;
+}
+
+/** A top-level statement's place in the client's text as libpg_query reports it (UTF-8 bytes). */
+export interface StatementSpan {
+  readonly location: number | undefined;
+  readonly length: number | undefined;
 }
 
 /** Effects on the per-session PREPARE registry, applied in order when a cached analysis is used. */
@@ -36,6 +51,14 @@ export interface WalkContext {
   readonly ops: SessionOp[];
   readonly refusals: string[];
   readonly errors: string[];
+  /** The client's top-level statements, in order (parallel to topLevel). */
+  readonly spans: StatementSpan[];
+  /**
+   * Set when the facts depend on the value of a numeric literal (a constant read by traps.ts or as a SQL-running
+   * function's argument) or on text outside the parts a numeric-insensitive cache key keeps (a PL/pgSQL function
+   * compiled from the whole CREATE FUNCTION text): such an analysis is cached for its exact text only.
+   */
+  numericValuesMatter: boolean;
   /** 0 for the client's text; deeper inside function bodies and DO blocks. */
   depth: number;
 }
@@ -73,11 +96,35 @@ const SQL_RUNNING_FUNCTIONS = new Set([
 const COLUMN_REFERENCES = new Set(['ColumnRef', 'CurrentOfExpr']);
 
 export function newContext(): WalkContext {
-  return { facts: [], topLevel: [], ops: [], refusals: [], errors: [], depth: 0 };
+  return {
+    facts: [],
+    topLevel: [],
+    ops: [],
+    refusals: [],
+    errors: [],
+    spans: [],
+    numericValuesMatter: false,
+    depth: 0,
+  };
 }
 
-function newFacts(command: string, text: string): MutableFacts {
-  return { command, tables: new Set(), functions: new Set(), unfilteredWrite: false, text, dynamic: false };
+function newFacts(command: string, source: TextSource): MutableFacts {
+  return {
+    command,
+    tables: new Set(),
+    functions: new Set(),
+    unfilteredWrite: false,
+    text: source.text,
+    span: source.span,
+    dynamic: false,
+  };
+}
+
+/** A constant's text as read by the walker: reading a number's value makes the analysis value-sensitive. */
+function readConstant(node: unknown, ctx: WalkContext): string | undefined {
+  return constantText(node, () => {
+    ctx.numericValuesMatter = true;
+  });
 }
 
 function rollUp(parent: MutableFacts, child: MutableFacts): void {
@@ -126,8 +173,10 @@ export function analyzeText(text: string, ctx: WalkContext, parent?: MutableFact
     const nodeType = Object.keys(stmt)[0];
     if (nodeType === undefined) continue;
     const slice = statementSlice(text, raw.stmt_location, raw.stmt_len);
-    const facts = visitStatement(nodeType, stmt[nodeType] as Node, slice, ctx, parent);
-    if (parent === undefined && ctx.depth === 0) ctx.topLevel.push({ command: facts.command, text: slice });
+    const topLevel = parent === undefined && ctx.depth === 0;
+    const span = topLevel ? ctx.spans.push({ location: raw.stmt_location, length: raw.stmt_len }) - 1 : undefined;
+    const facts = visitStatement(nodeType, stmt[nodeType] as Node, { text: slice, span }, ctx, parent);
+    if (topLevel) ctx.topLevel.push({ command: facts.command, text: slice });
   }
 }
 
@@ -144,11 +193,11 @@ function analyzeNested(text: string, parent: MutableFacts, ctx: WalkContext): vo
 function visitStatement(
   nodeType: string,
   body: Node,
-  text: string,
+  source: TextSource,
   ctx: WalkContext,
   parent: MutableFacts | undefined,
 ): MutableFacts {
-  const f = newFacts(commandOf(nodeType, body), text);
+  const f = newFacts(commandOf(nodeType, body), source);
   ctx.facts.push(f);
   const bodyStart = ctx.facts.length;
 
@@ -170,7 +219,7 @@ function visitStatement(
       if (nodeType === 'UpdateStmt') refuseSettingsWrite(body, ctx.refusals);
       break;
     case 'VariableSetStmt':
-      checkVariableSet(body, ctx.refusals);
+      checkVariableSet(body, ctx.refusals, (node) => readConstant(node, ctx));
       break;
     case 'CreateTrigStmt':
     case 'CreateEventTrigStmt':
@@ -221,7 +270,7 @@ function visitStatement(
 }
 
 function copyFacts(f: MutableFacts, command: string): MutableFacts {
-  const c = newFacts(command, f.text);
+  const c = newFacts(command, f);
   rollUp(c, f);
   return c;
 }
@@ -237,7 +286,7 @@ function walkValue(value: unknown, f: MutableFacts, ctx: WalkContext, key: strin
   // VariableSetStmt (setstmt), FuncCall (CallStmt.funccall).
   if (typeof node['relname'] === 'string') f.tables.add(relationName(node));
   if (key === 'setstmt') {
-    visitStatement('VariableSetStmt', node, f.text, ctx, f);
+    visitStatement('VariableSetStmt', node, f, ctx, f);
     return;
   }
   if (key === 'funccall') visitFuncCall(node, f, ctx);
@@ -252,7 +301,7 @@ function walkValue(value: unknown, f: MutableFacts, ctx: WalkContext, key: strin
       visitFuncCall(v as Node, f, ctx);
       walkValue(v, f, ctx, k);
     } else if (k.endsWith('Stmt') && !(k === 'SelectStmt' && SUBQUERY_KEYS.has(key))) {
-      visitStatement(k, v as Node, f.text, ctx, f);
+      visitStatement(k, v as Node, f, ctx, f);
     } else {
       walkValue(v, f, ctx, k);
     }
@@ -266,18 +315,18 @@ function visitFuncCall(call: Node, f: MutableFacts, ctx: WalkContext): void {
   const base = (parts[parts.length - 1] ?? '').toLowerCase();
   const args = (call['args'] as unknown[] | undefined) ?? [];
   if (base === 'set_config') {
-    const command = checkSetConfig(args, ctx.refusals);
+    const command = checkSetConfig(args, ctx.refusals, (node) => readConstant(node, ctx));
     const words = command === undefined ? undefined : SET_CONFIG_COMMANDS[command];
     if (words !== undefined) {
-      const setting = newFacts(words, f.text);
+      const setting = newFacts(words, f);
       setting.functions.add(name);
       ctx.facts.push(setting);
     }
   } else if (SQL_RUNNING_FUNCTIONS.has(base)) {
     for (const arg of args) {
-      const literal = constantText(arg);
+      const literal = readConstant(arg, ctx);
       if (literal === undefined) {
-        const dyn = newFacts('EXECUTE', f.text);
+        const dyn = newFacts('EXECUTE', f);
         dyn.dynamic = true;
         dyn.functions.add(name);
         ctx.facts.push(dyn);
@@ -324,8 +373,14 @@ function analyzeRoutineBody(
     }
   }
   if (body === undefined) return; // BEGIN ATOMIC, or a definition without a body
-  if (language === 'sql') analyzeNested(body, f, ctx);
-  else if (language === 'plpgsql') analyzePlpgsql(f, ctx);
+  if (language === 'sql') {
+    analyzeNested(body, f, ctx);
+  } else if (language === 'plpgsql') {
+    // For CREATE FUNCTION the PL/pgSQL compiler reads the whole statement (argument types with typmods,
+    // defaults), not only the body; a DO statement has no number outside its body (gram.y dostmt_opt_list).
+    if (defaultLanguage === 'sql') ctx.numericValuesMatter = true;
+    analyzePlpgsql(f, ctx);
+  }
   else f.dynamic = true;
 }
 
@@ -389,7 +444,7 @@ function visitPlExpression(expr: Node, dynamic: boolean, f: MutableFacts, ctx: W
     analyzeNested(literal, f, ctx);
     return;
   }
-  const dyn = newFacts('EXECUTE', query);
+  const dyn = newFacts('EXECUTE', { text: query, span: undefined });
   dyn.dynamic = true;
   ctx.facts.push(dyn);
   analyzeNested(sql, dyn, ctx);

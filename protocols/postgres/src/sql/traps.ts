@@ -8,9 +8,10 @@
  * Setting them to the values the gateway assumes is allowed (pg_dump scripts do it). RESET ALL and DISCARD ALL
  * are allowed: they return to the session's start values, which the wire engine checks at startup.
  */
-import { constantText } from './constants.js';
-
 type Node = Record<string, unknown>;
+
+/** Reads a constant's text (constants.ts constantText, with the walker's bookkeeping). */
+export type ConstantReader = (node: unknown) => string | undefined;
 
 const SAFE_VALUES: Record<string, ReadonlySet<string>> = {
   standard_conforming_strings: new Set(['on', 'true', 'yes', '1']),
@@ -31,7 +32,7 @@ function refusal(setting: string): string {
   );
 }
 
-export function checkVariableSet(body: Node, refusals: string[]): void {
+export function checkVariableSet(body: Node, refusals: string[], constantText: ConstantReader): void {
   const name = typeof body['name'] === 'string' ? body['name'].toLowerCase() : '';
   const safe = SAFE_VALUES[name];
   if (safe === undefined) return;
@@ -44,7 +45,11 @@ export function checkVariableSet(body: Node, refusals: string[]): void {
  * set_config(name, value, is_local): returns the lower-cased setting name when it is a constant; refuses a
  * computed name (it could be any setting) and unsafe values of the guarded settings.
  */
-export function checkSetConfig(args: readonly unknown[], refusals: string[]): string | undefined {
+export function checkSetConfig(
+  args: readonly unknown[],
+  refusals: string[],
+  constantText: ConstantReader,
+): string | undefined {
   const name = constantText(args[0])?.toLowerCase();
   if (name === undefined) {
     refusals.push(
