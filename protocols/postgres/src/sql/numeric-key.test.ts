@@ -5,12 +5,15 @@ const key = numericLiteralKey;
 
 describe('numeric literal cache key: numbers', () => {
   it.each([
-    ['SELECT abalance FROM pgbench_accounts WHERE aid = 48213;', 'SELECT abalance FROM pgbench_accounts WHERE aid = 00000;'],
+    [
+      'SELECT abalance FROM pgbench_accounts WHERE aid = 48213;',
+      'SELECT abalance FROM pgbench_accounts WHERE aid = 00000;',
+    ],
     ['select 12, 1.5, .5, 5., 1e-3, 2E+10, 1.5e3, .5e3', 'select 00, 0.0, .0, 0., 0e-0, 0E+00, 0.0e0, .0e0'],
     ['select 0x1F, 0XaB_cd, 0o17, 0O7_1, 0b101, 0B1_0', 'select 0x00, 0X00_00, 0o00, 0O0_0, 0b000, 0B0_0'],
     ['select 1_000, 1_000.000_5, 1e1_0', 'select 0_000, 0_000.000_0, 0e0_0'],
     ['select a[1:2], 1..5, x-1, -7, 3*4/2%1', 'select a[0:0], 0..0, x-0, -0, 0*0/0%0'],
-    ["select 'a'||1, \"t\"2, 1::int4, (1)", "select 'a'||0, \"t\"0, 0::int4, (0)"],
+    ['select \'a\'||1, "t"2, 1::int4, (1)', 'select \'a\'||0, "t"0, 0::int4, (0)'],
   ])('%s', (sql, expected) => {
     expect(key(sql)).toBe(expected);
   });
@@ -51,8 +54,8 @@ describe('numeric literal cache key: digits that are not numeric literals stay',
   });
 
   it('normalises numbers beside strings, comments and dollar quotes but not inside them', () => {
-    expect(key("select 5, '5', $$5$$, /*5*/ 5 --5\n, \"5\", $5")).toBe(
-      "select 0, '5', $$5$$, /*5*/ 0 --5\n, \"5\", $5",
+    expect(key('select 5, \'5\', $$5$$, /*5*/ 5 --5\n, "5", $5')).toBe(
+      'select 0, \'5\', $$5$$, /*5*/ 0 --5\n, "5", $5',
     );
     expect(key("select 'a'5")).toBe("select 'a'0");
   });
@@ -70,7 +73,16 @@ describe('numeric literal cache key: digits whose value the parser reads keep th
   ])('%s', (sql) => {
     const k = key(sql);
     expect(k).toBeDefined();
-    for (const kept of ['2147483648', '1234567890', '0x7FFFFFFF', '1_000_000_0', '(30)', '10))', 'COLUMN 3', 'ALTER 2'])
+    for (const kept of [
+      '2147483648',
+      '1234567890',
+      '0x7FFFFFFF',
+      '1_000_000_0',
+      '(30)',
+      '10))',
+      'COLUMN 3',
+      'ALTER 2',
+    ])
       if (sql.includes(kept)) expect(k).toContain(kept);
   });
 

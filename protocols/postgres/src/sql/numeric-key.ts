@@ -240,7 +240,7 @@ export function numericLiteralKey(text: string): string | undefined {
         if (isIdentStart(text.charCodeAt(j))) return undefined;
         i = j;
         beforePrevious = previous;
-      previous = Recent.Other;
+        previous = Recent.Other;
         continue;
       }
       let j = i + 1;
@@ -270,7 +270,7 @@ export function numericLiteralKey(text: string): string | undefined {
           if (close < 0) return undefined;
           i = close + 1;
           beforePrevious = previous;
-      previous = Recent.Other;
+          previous = Recent.Other;
           continue;
         }
         // N'…' is an ordinary string after the N; any other letter ends an identifier before the quote.
@@ -283,7 +283,7 @@ export function numericLiteralKey(text: string): string | undefined {
           if (end < 0) return undefined;
           i = end;
           beforePrevious = previous;
-      previous = Recent.Other;
+          previous = Recent.Other;
           continue;
         }
       }
@@ -301,7 +301,8 @@ export function numericLiteralKey(text: string): string | undefined {
         previous === Recent.Alter ||
         previous === Recent.Column;
       if (!valueMatters) {
-        key += text.slice(copiedTo, token.digitsFrom) + zeroDigits(text, token.digitsFrom, token.end, token.hex);
+        key +=
+          text.slice(copiedTo, token.digitsFrom) + zeroDigits(text, token.digitsFrom, token.end, token.hex);
         copiedTo = token.end;
       }
       i = token.end;

@@ -21,7 +21,10 @@ describe('shared analyses are rebuilt for the current text', () => {
       { command: 'SELECT', text: 'SELECT 2' },
       { command: 'DELETE', text: '/* c 9 */ DELETE FROM t WHERE id = 8' },
     ]);
-    expect(second.statements.map((s) => s.text)).toEqual(['SELECT 2', '/* c 9 */ DELETE FROM t WHERE id = 8']);
+    expect(second.statements.map((s) => s.text)).toEqual([
+      'SELECT 2',
+      '/* c 9 */ DELETE FROM t WHERE id = 8',
+    ]);
     expect(first.statements[1]?.text).toBe('/* c 9 */ DELETE FROM t WHERE id = 7');
   });
 
@@ -63,7 +66,8 @@ describe('shared analyses are rebuilt for the current text', () => {
 
   it('a pattern rule sees the real statement (the policy matches s.text case-insensitively)', () => {
     const pattern = /aid = 7\b/i;
-    const matches = (sql: string): boolean => cached.analyze(sql).statements.some((s) => pattern.test(s.text));
+    const matches = (sql: string): boolean =>
+      cached.analyze(sql).statements.some((s) => pattern.test(s.text));
     expect(matches('SELECT abalance FROM pgbench_accounts WHERE aid = 8;')).toBe(false);
     expect(matches('SELECT abalance FROM pgbench_accounts WHERE aid = 7;')).toBe(true);
     expect(matches('SELECT abalance FROM pgbench_accounts WHERE aid = 71;')).toBe(false);
@@ -136,8 +140,28 @@ function random(seed: number): () => number {
 }
 
 const LITERALS = [
-  '0', '1', '7', '42', '48213', '-3', '1.5', '.5', '5.', '1e-3', '2E+9', '0x1F', '0o17', '0b101', '1_000',
-  '999999999', '2147483647', '2147483648', '99999999999999999999', '3.14159e10', '00', '10',
+  '0',
+  '1',
+  '7',
+  '42',
+  '48213',
+  '-3',
+  '1.5',
+  '.5',
+  '5.',
+  '1e-3',
+  '2E+9',
+  '0x1F',
+  '0o17',
+  '0b101',
+  '1_000',
+  '999999999',
+  '2147483647',
+  '2147483648',
+  '99999999999999999999',
+  '3.14159e10',
+  '00',
+  '10',
 ];
 
 const TEMPLATES = [
@@ -146,7 +170,7 @@ const TEMPLATES = [
   'INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (#, #, #, #, CURRENT_TIMESTAMP);',
   'SELECT #; DELETE FROM users WHERE id = # ; UPDATE t SET a = # WHERE # = #',
   'DELETE FROM users WHERE # = #',
-  "SELECT 'x#', \"c#\", t#.a FROM t# WHERE a = # -- #\n AND b = /* # */ #",
+  'SELECT \'x#\', "c#", t#.a FROM t# WHERE a = # -- #\n AND b = /* # */ #',
   'SELECT * FROM t LIMIT # OFFSET #',
   'SELECT #::float(#), #::varchar(#), #::numeric(#, #)',
   'ALTER TABLE t ALTER COLUMN # SET STATISTICS #',
@@ -163,7 +187,7 @@ const TEMPLATES = [
   "SELECT 'ü✓' || #; DELETE FROM t WHERE a = #",
   'FETCH # FROM c',
   'SELECT # #',
-  'SELECT interval(#) \'1 day\', 1..#',
+  "SELECT interval(#) '1 day', 1..#",
 ];
 
 describe('property: the shared cache answers what a fresh analysis answers', () => {

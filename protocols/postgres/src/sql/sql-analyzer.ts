@@ -24,7 +24,10 @@ export interface SqlAnalysis {
 }
 
 export interface SqlAnalyzer {
-  /** Synchronous and cached by text; `state` resolves `EXECUTE name` and records PREPARE/DEALLOCATE. */
+  /**
+   * Synchronous and cached by statement shape (texts equal but for numeric literals share one analysis, with
+   * statement texts cut from the current text); `state` resolves `EXECUTE name` and records PREPARE/DEALLOCATE.
+   */
   analyze(text: string, state?: SqlSessionState): SqlAnalysis;
 }
 

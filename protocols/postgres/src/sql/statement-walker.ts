@@ -174,7 +174,9 @@ export function analyzeText(text: string, ctx: WalkContext, parent?: MutableFact
     if (nodeType === undefined) continue;
     const slice = statementSlice(text, raw.stmt_location, raw.stmt_len);
     const topLevel = parent === undefined && ctx.depth === 0;
-    const span = topLevel ? ctx.spans.push({ location: raw.stmt_location, length: raw.stmt_len }) - 1 : undefined;
+    const span = topLevel
+      ? ctx.spans.push({ location: raw.stmt_location, length: raw.stmt_len }) - 1
+      : undefined;
     const facts = visitStatement(nodeType, stmt[nodeType] as Node, { text: slice, span }, ctx, parent);
     if (topLevel) ctx.topLevel.push({ command: facts.command, text: slice });
   }
@@ -376,12 +378,11 @@ function analyzeRoutineBody(
   if (language === 'sql') {
     analyzeNested(body, f, ctx);
   } else if (language === 'plpgsql') {
-    // For CREATE FUNCTION the PL/pgSQL compiler reads the whole statement (argument types with typmods,
-    // defaults), not only the body; a DO statement has no number outside its body (gram.y dostmt_opt_list).
+    // CREATE FUNCTION (whose default language is sql): the PL/pgSQL compiler reads the whole statement (argument
+    // types with typmods, defaults), not only the body. DO has no number outside its body (gram.y dostmt_opt_list).
     if (defaultLanguage === 'sql') ctx.numericValuesMatter = true;
     analyzePlpgsql(f, ctx);
-  }
-  else f.dynamic = true;
+  } else f.dynamic = true;
 }
 
 /** PL/pgSQL statements whose `query` is a string expression executed as SQL (pl_gram.y: EXECUTE, FOR … EXECUTE). */
