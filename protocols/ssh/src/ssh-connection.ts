@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { AuthContext, Connection } from 'ssh2';
 import { newId } from '@agentgate/core';
 import type {
@@ -187,6 +188,7 @@ export class SshConnection {
         onError: (err) => log.warn('upstream connection error', { err: err.message }),
       },
       log,
+      (this.conn as unknown as { _sock?: Duplex })._sock,
     );
     const ctx: ConnectionContext = {
       listener: this.listener,

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import { AgentgateError, type Logger, type SshListenerConfig } from '@agentgate/core';
 import { parsePublicKeyLine } from './host-key.js';
+import { batchWritesPerRead } from './write-batching.js';
 
 /** OpenSSH sshd's default MaxSessions: channels beyond it on one connection are refused, so open another. */
 export const UPSTREAM_MAX_CHANNELS = 10;
@@ -39,6 +41,8 @@ export class UpstreamPool {
     private readonly listener: SshListenerConfig,
     private readonly events: UpstreamPoolEvents,
     private readonly log: Logger,
+    /** The agent's transport: writes towards it are batched per upstream read, and the reverse (see write-batching). */
+    private readonly clientSocket?: Duplex,
   ) {
     this.privateKey =
       listener.upstream.privateKey === undefined ? undefined : readFileSync(listener.upstream.privateKey);
@@ -84,6 +88,18 @@ export class UpstreamPool {
     }
   }
 
+  /** After 'ready' ssh2's own socket 'data' listeners are in place on both sockets, so ours run around them. */
+  private batchWrites(client: ssh2.Client): void {
+    const upstreamSocket = (client as unknown as { _sock?: Duplex })._sock;
+    const clientSocket = this.clientSocket;
+    if (upstreamSocket === undefined || clientSocket === undefined || this.disposed) return;
+    const detach = [
+      batchWritesPerRead(clientSocket, [upstreamSocket, clientSocket]),
+      batchWritesPerRead(upstreamSocket, [clientSocket, upstreamSocket]),
+    ];
+    client.once('close', () => detach.forEach((d) => d()));
+  }
+
   private connect(): UpstreamConnection {
     const client = new ssh2.Client();
     const up = this.listener.upstream;
@@ -125,6 +141,10 @@ export class UpstreamPool {
       }),
     };
     conn.ready.catch(() => undefined);
+    conn.ready.then(
+      () => this.batchWrites(client),
+      () => undefined,
+    );
     client.connect({
       host: up.host,
       port: up.port,

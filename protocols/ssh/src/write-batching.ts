@@ -1,0 +1,36 @@
+import type { Duplex } from 'node:stream';
+
+/**
+ * One TCP read carries several SSH packets (Node reads up to 64 KiB; OpenSSH and ssh2 send channel data in 32 KiB
+ * packets, RFC 4254 §5.2). ssh2 decrypts them one by one inside the reader's 'data' handler and every packet it
+ * sends in response goes out through its own `socket.write()`: the relayed payloads on the other socket, and on the
+ * same socket the data a window adjust released (RFC 4254 §5.2) plus our own window adjusts. One syscall per
+ * packet. Corking the writers for the duration of that handler hands them to the kernel in one writev(2) each.
+ *
+ * Must be attached after ssh2's own 'data' listener on `reader` (listeners run in order; the cork goes first via
+ * prependListener, the uncork last). Nothing is held back past the read that produced it, so flow control and
+ * latency are unchanged. Returns a function that detaches both listeners.
+ */
+export function batchWritesPerRead(reader: Duplex, writers: readonly Duplex[]): () => void {
+  let corked: Duplex[] = [];
+  const cork = (): void => {
+    for (const w of writers) {
+      if (w.destroyed || w.writableEnded) continue;
+      w.cork();
+      corked.push(w);
+    }
+  };
+  const uncork = (): void => {
+    // Balance exactly the corks above: Writable counts them, and a stuck count would buffer without bound.
+    const done = corked;
+    corked = [];
+    for (const w of done) w.uncork();
+  };
+  reader.prependListener('data', cork);
+  reader.on('data', uncork);
+  return () => {
+    reader.removeListener('data', cork);
+    reader.removeListener('data', uncork);
+    uncork();
+  };
+}
