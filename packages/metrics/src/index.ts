@@ -15,11 +15,11 @@ export interface GatewayMetrics {
 }
 
 /**
- * Hot-path counting for a labelled counter: each call adds to a plain number kept per label set (one Map lookup
- * on a joined key), and the sums are folded into prom-client when the metric is collected (every scrape, and
- * `get()`), so what is exported is exact. prom-client's own inc() validates and hashes the labels object on every
- * call, and its `labels()` children do the same (counter.js 15.1: `inc.bind(this, labels)`), ~250-400 ns a call;
- * the gate, the transcript store and the relays call these several times per command.
+ * Hot-path counting for a labelled counter: each call adds to a plain number kept per label set (one Map
+ * lookup on a joined key), and the sums are folded into prom-client when the metric is collected (every
+ * scrape, and `get()`), so what is exported is exact. prom-client's own inc() validates and hashes the labels
+ * object on every call, and its `labels()` children do the same (counter.js 15.1: `inc.bind(this, labels)`),
+ * ~250-400 ns a call; the gate, the transcript store and the relays call these several times per command.
  */
 class PendingCounts<L extends string> {
   private readonly pending = new Map<string, { labels: Partial<Record<L, string>>; count: number }>();
@@ -151,12 +151,20 @@ export function createGatewayMetrics(options: { collectProcess?: boolean } = {})
       commandCompleted: (listener, protocol, seconds) => commandDuration.observe({ listener, protocol }, seconds),
       upstreamError: (listener, protocol, kind) => upstreamErrors.inc({ listener, protocol, kind }),
       bytes: (listener, protocol, direction, n) =>
-        pendingBytes.add(`${listener}\0${protocol}\0${direction}`, () => ({ listener, protocol, direction }), n),
+        pendingBytes.add(
+          `${listener}\0${protocol}\0${direction}`,
+          () => ({ listener, protocol, direction }),
+          n,
+        ),
       maskedValues: (rule, detector, n) => masked.inc({ rule, detector }, n),
     },
     gate: {
       command: (listener, protocol, decision) =>
-        pendingCommands.add(`${listener}\0${protocol}\0${decision}`, () => ({ listener, protocol, decision })),
+        pendingCommands.add(`${listener}\0${protocol}\0${decision}`, () => ({
+          listener,
+          protocol,
+          decision,
+        })),
     },
     transcript: {
       event: (type) => pendingEvents.add(type, () => ({ type })),

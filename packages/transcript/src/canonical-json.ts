@@ -1,22 +1,11 @@
 /**
- * Canonical JSON for signed payloads (checkpoints): object keys sorted by UTF-16 code units at every depth, no whitespace, values
- * rendered as JSON.stringify renders them (the JSON Canonicalization Scheme, RFC 8785, minus its number rules,
- * which JSON.stringify already matches for the integers and plain decimals we store).
+ * Canonical JSON for signed payloads (checkpoints): object keys sorted by UTF-16 code units at every depth, no
+ * whitespace, values rendered as JSON.stringify renders them (the JSON Canonicalization Scheme, RFC 8785, minus
+ * its number rules, which JSON.stringify already matches for the integers and plain decimals we store).
  *
  * The property that matters: canonicalJson(JSON.parse(canonicalJson(x))) === canonicalJson(x), so a payload can
  * be rebuilt from parsed fields. Events do not need it: they are hashed as the exact bytes stored (event-codec.ts).
  */
-/**
- * A string known to need no JSON escaping (base64): written between quotes as is, skipping JSON.stringify's scan,
- * which costs measurably on 64 KiB io payloads. It reads back as a plain string.
- */
-export class JsonSafeString {
-  constructor(readonly text: string) {}
-  toJSON(): string {
-    return this.text;
-  }
-}
-
 export function canonicalJson(value: unknown): string {
   const out = serialize(value, true, 0);
   return out === undefined ? 'null' : out;
@@ -54,7 +43,6 @@ function serialize(value: unknown, sortKeys: boolean, depth: number): string | u
   }
   if (value === null) return 'null';
   if (depth > maxDepth) throw new TypeError('cannot serialize: nested too deep (a cycle?)');
-  if (value instanceof JsonSafeString) return '"' + value.text + '"';
   const withToJson = value as { toJSON?: () => unknown };
   // Buffers become base64 rather than JSON.stringify's `{type, data:[…]}`: smaller and readable in exports.
   if (Buffer.isBuffer(value)) return JSON.stringify(value.toString('base64'));

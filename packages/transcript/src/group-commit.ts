@@ -6,11 +6,13 @@
  * what is on disk is always a clean prefix of every session's chain. lmdb-js's own event-turn batching would
  * pipeline transactions (a later one can succeed after an earlier one failed, leaving gaps) and, on failure,
  * leaves an internal promise rejected and unhandled, which crashes the process.
+ *
+ * The queue is three parallel arrays rather than a tuple per put: no allocation per append besides the strings.
  */
-import type { Database, RootDatabase } from 'lmdb';
+import type { BatchWriter, WriteBatch } from './batch-writer.js';
 
 export class GroupCommitQueue {
-  private queue: [Database<string, string>, string, string][] = [];
+  private batch: { dbs: number[]; keys: string[]; values: string[] } = { dbs: [], keys: [], values: [] };
   private inFlight: Promise<void> | undefined;
   private scheduled = false;
   private halted = false;
@@ -18,21 +20,24 @@ export class GroupCommitQueue {
   dropped = 0;
 
   constructor(
-    private readonly env: RootDatabase<string, string>,
+    private readonly writer: BatchWriter,
     /** Called synchronously when a transaction fails, before the next one could start. */
     private readonly onFailure: (err: unknown) => void,
   ) {}
 
   get queued(): number {
-    return this.queue.length;
+    return this.batch.keys.length;
   }
 
   get busy(): boolean {
     return this.inFlight !== undefined;
   }
 
-  put(db: Database<string, string>, key: string, value: string): void {
-    this.queue.push([db, key, value]);
+  put(db: number, key: string, value: string): void {
+    const batch = this.batch;
+    batch.dbs.push(db);
+    batch.keys.push(key);
+    batch.values.push(value);
     if (!this.inFlight && !this.scheduled) {
       // Start on the next turn so everything appended in this one shares the transaction.
       this.scheduled = true;
@@ -52,9 +57,14 @@ export class GroupCommitQueue {
     this.halted = false;
   }
 
+  /** One write outside the queue while it is halted (the recovery probe); rejects when it does not commit. */
+  probe(db: number, key: string, value: string): Promise<void> {
+    return this.writer.commit({ dbs: [db], keys: [key], values: [value] });
+  }
+
   /** Resolves when nothing is queued or in flight. */
   async drain(): Promise<void> {
-    while (this.inFlight || this.queue.length > 0) {
+    while (this.inFlight || this.batch.keys.length > 0) {
       if (this.inFlight) await this.inFlight;
       else if (this.halted) this.commitQueued();
       else await new Promise<void>((resolve) => setImmediate(resolve));
@@ -62,23 +72,19 @@ export class GroupCommitQueue {
   }
 
   private commitQueued(): void {
-    if (this.inFlight || this.queue.length === 0) return;
+    const batch: WriteBatch = this.batch;
+    if (this.inFlight || batch.keys.length === 0) return;
+    this.batch = { dbs: [], keys: [], values: [] };
     if (this.halted) {
-      this.dropped += this.queue.length;
-      this.queue = [];
+      this.dropped += batch.keys.length;
       return;
     }
-    const batch = this.queue;
-    this.queue = [];
-    // lmdb-js encodes the puts here and applies them on its writer thread, as one transaction (README, batch).
-    this.inFlight = this.env
-      .batch(() => {
-        for (const [db, key, value] of batch) void db.put(key, value);
-      })
+    this.inFlight = this.writer
+      .commit(batch)
       .then(
         () => undefined,
         (err: unknown) => {
-          this.dropped += batch.length;
+          this.dropped += batch.keys.length;
           this.halted = true;
           this.onFailure(err);
         },

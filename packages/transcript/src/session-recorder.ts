@@ -37,14 +37,22 @@ export interface LiveSession {
   readonly quotedId: string;
   /** seq of the next event */
   nextSeq: number;
-  /** hash of the last event ('' before the first) */
+  /** hash of the last event ('' before the first); set it with setHead() */
   head: string;
+  /** JSON.stringify(head), written as the next event's `prev` */
+  quotedHead: string;
   commands: number;
   denied: number;
   /** seq named by the last checkpoint, -1 if none */
   checkpointedSeq: number;
   ended: boolean;
   recorder?: StoreSessionRecorder;
+}
+
+/** Point the session's chain at `hash` (a hash read back from the store, so possibly anything). */
+export function setHead(session: LiveSession, hash: string): void {
+  session.head = hash;
+  session.quotedHead = JSON.stringify(hash);
 }
 
 interface PendingIo {

@@ -35,8 +35,9 @@ import {
   sessionKeyRange,
   type CheckpointRecord,
 } from './event-codec.js';
+import { BatchWriter, dbIndex, dbNames } from './batch-writer.js';
 import { GroupCommitQueue } from './group-commit.js';
-import { StoreSessionRecorder, type LiveSession, type RecorderHost } from './session-recorder.js';
+import { StoreSessionRecorder, setHead, type LiveSession, type RecorderHost } from './session-recorder.js';
 import { verifyStore, type VerifyReport } from './verify.js';
 
 export interface TranscriptStoreHooks {
@@ -168,7 +169,6 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
   private readonly sessionsDb: Database<string, string>;
   private readonly endsDb: Database<string, string>;
   private readonly checkpointsDb: Database<string, string>;
-  private readonly metaDb: Database<string, string>;
   private readonly recoveryProbeMs: number;
   private probeTimer: NodeJS.Timeout | undefined;
   private probing = false;
@@ -201,8 +201,8 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
     this.sessionsDb = env.openDB<string, string>('sessions', dbOptions);
     this.endsDb = env.openDB<string, string>('ends', dbOptions);
     this.checkpointsDb = env.openDB<string, string>('checkpoints', dbOptions);
-    this.metaDb = env.openDB<string, string>('meta', dbOptions);
-    this.writes = new GroupCommitQueue(env, (err) => this.onWriteError(err));
+    const dbs = dbNames.map((name) => env.openDB<string, string>(name, dbOptions));
+    this.writes = new GroupCommitQueue(new BatchWriter(env, dbs), (err) => this.onWriteError(err));
     this.recoveryProbeMs = opts.recoveryProbeMs ?? 1000;
     if (!this.readOnly && opts.checkpointIntervalMs > 0) {
       this.checkpointTimer = setInterval(() => this.checkpointLiveSessions(), opts.checkpointIntervalMs);
@@ -233,6 +233,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
       quotedId: JSON.stringify(info.id),
       nextSeq: 0,
       head: '',
+      quotedHead: '""',
       commands: 0,
       denied: 0,
       checkpointedSeq: -1,
@@ -270,7 +271,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
     };
     if (info.identity.issuer !== undefined) body['issuer'] = info.identity.issuer;
     // Index first: a crash between the two leaves a session without events, which recovery ends as empty.
-    this.put(this.sessionsDb, info.id, JSON.stringify(start));
+    this.put(dbIndex.sessions, info.id, JSON.stringify(start));
     this.appendToSession(session, 'session.start', body);
     this.live.set(info.id, session);
     return recorder;
@@ -286,8 +287,17 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
       if (!session.ended) this.refuseOrDrop();
       else this.dropped++;
       // Not stored and not chained: the caller gets the event it would have been.
-      return encodeEvent(session.id, session.nextSeq, Date.now(), type, session.head, body, rawMembers, session.quotedId)
-        .event;
+      return encodeEvent(
+        session.id,
+        session.nextSeq,
+        Date.now(),
+        type,
+        session.head,
+        body,
+        rawMembers,
+        session.quotedId,
+        session.quotedHead,
+      ).event;
     }
     const { event, stored } = encodeEvent(
       session.id,
@@ -298,10 +308,12 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
       body,
       rawMembers,
       session.quotedId,
+      session.quotedHead,
     );
-    this.writes.put(this.eventsDb, eventKey(session.id, session.nextSeq), stored);
+    this.writes.put(dbIndex.events, eventKey(session.id, session.nextSeq), stored);
     session.nextSeq++;
     session.head = event.hash;
+    session.quotedHead = '"' + event.hash + '"'; // SHA-256 hex: nothing to escape
     if (type === 'command') session.commands++;
     else if (type === 'decision' && body && isDeniedDecision(body)) session.denied++;
     this.hooks.event?.(type);
@@ -319,7 +331,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
         lastSeq: event.seq,
       };
       if (typeof body?.['reason'] === 'string') end.reason = body['reason'];
-      if (this.writable) this.put(this.endsDb, session.id, JSON.stringify(end));
+      if (this.writable) this.put(dbIndex.ends, session.id, JSON.stringify(end));
       this.checkpoint(session);
     } catch (err) {
       // end() runs in cleanup paths: never throw from it; the failure is already in health.
@@ -353,7 +365,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
     this.dropped++;
   }
 
-  private put(db: Database<string, string>, key: string, value: string): void {
+  private put(db: number, key: string, value: string): void {
     this.writes.put(db, key, value);
   }
 
@@ -398,9 +410,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
     if (this.probing || !this.failed || this.closed || this.writes.busy) return;
     this.probing = true;
     try {
-      await this.env.batch(() => {
-        void this.metaDb.put('probe', String(Date.now()));
-      });
+      await this.writes.probe(dbIndex.meta, 'probe', String(Date.now()));
     } catch {
       this.probing = false;
       return; // still failing
@@ -419,7 +429,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
         continue;
       }
       session.nextSeq = last.seq + 1;
-      session.head = last.hash;
+      setHead(session, last.hash);
       session.checkpointedSeq = Math.min(session.checkpointedSeq, last.seq);
       resumable.push(session);
     }
@@ -471,7 +481,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
       .then((jws) => {
         if (!this.writable) return;
         const record: CheckpointRecord = { session: session.id, seq, hash, ts, jws };
-        this.put(this.checkpointsDb, eventKey(session.id, seq), JSON.stringify(record));
+        this.put(dbIndex.checkpoints, eventKey(session.id, seq), JSON.stringify(record));
       })
       .catch((err: unknown) => {
         this.log.error('transcript: checkpoint failed', {
@@ -624,6 +634,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
         quotedId: JSON.stringify(id),
         nextSeq: 0,
         head: '',
+        quotedHead: '""',
         commands: 0,
         denied: 0,
         checkpointedSeq: -1,
@@ -646,12 +657,12 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
           lastSeq: -1,
           reason: 'gateway restarted',
         };
-        this.put(this.endsDb, id, JSON.stringify(end));
+        this.put(dbIndex.ends, id, JSON.stringify(end));
         recovered++;
         continue;
       }
       session.nextSeq = last.seq + 1;
-      session.head = last.hash;
+      setHead(session, last.hash);
       if (last.type === 'session.end') {
         // The crash hit between the end event and its summary: only write the summary and the checkpoint.
         const end: EndRecord = {
@@ -661,7 +672,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
           lastSeq: last.seq,
         };
         if (typeof last['reason'] === 'string') end.reason = last['reason'];
-        this.put(this.endsDb, id, JSON.stringify(end));
+        this.put(dbIndex.ends, id, JSON.stringify(end));
         session.ended = true;
         this.checkpoint(session);
       } else {
@@ -692,6 +703,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
       quotedId: JSON.stringify(id),
       nextSeq: last.seq + 1,
       head: last.hash,
+      quotedHead: JSON.stringify(last.hash),
       commands: end.commands,
       denied: end.denied,
       checkpointedSeq: -1,

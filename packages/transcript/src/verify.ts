@@ -11,12 +11,7 @@
  * - a forged or altered checkpoint: the JWS does not verify or differs from the record (`bad-signature`).
  */
 import type { TranscriptEvent } from '@agentgate/core';
-import {
-  checkpointPayload,
-  parseEventKey,
-  storedHashMatches,
-  type CheckpointRecord,
-} from './event-codec.js';
+import { checkpointPayload, parseEventKey, storedHashMatches, type CheckpointRecord } from './event-codec.js';
 
 export type ProblemKind =
   | 'hash-mismatch'

@@ -1,0 +1,48 @@
+/**
+ * How group-commit batches reach LMDB: one lmdb-js batch transaction per batch, on this thread.
+ *
+ * (A worker-thread writer was measured too: it took ~1 µs of lmdb-js put encoding per event off the event loop
+ * but added a message per batch and one more busy thread; on the 2-core reference machine the append bench was
+ * ~30% slower with it and the main thread saved nothing measurable, so it was dropped.)
+ */
+import type { Database, RootDatabase } from 'lmdb';
+
+/** The store's databases, by index in batches. */
+export const dbNames = ['events', 'sessions', 'ends', 'checkpoints', 'meta'] as const;
+export type DbName = (typeof dbNames)[number];
+export const dbIndex: Readonly<Record<DbName, number>> = {
+  events: 0,
+  sessions: 1,
+  ends: 2,
+  checkpoints: 3,
+  meta: 4,
+};
+
+export interface WriteBatch {
+  readonly dbs: readonly number[];
+  readonly keys: readonly string[];
+  readonly values: readonly string[];
+}
+
+export class BatchWriter {
+  constructor(
+    private readonly env: RootDatabase<string, string>,
+    /** indexed like dbNames */
+    private readonly dbs: readonly Database<string, string>[],
+  ) {}
+
+  /**
+   * Write the batch as one transaction; rejects when it did not commit (then nothing of it is written), with
+   * lmdb-js's error as is (its cause follows in `err.commitError`, see the store's onWriteError).
+   */
+  commit(batch: WriteBatch): Promise<void> {
+    const { dbs, keys, values } = batch;
+    // lmdb-js encodes the puts here and applies them on its writer thread, as one transaction (README, batch).
+    // With encoding 'string' there is no encoder: values are stored as their UTF-8 (write.js).
+    return this.env
+      .batch(() => {
+        for (let i = 0; i < keys.length; i++) void this.dbs[dbs[i]!]!.put(keys[i]!, values[i]!);
+      })
+      .then(() => undefined);
+  }
+}
