@@ -227,6 +227,20 @@ describe('HTTP framing', () => {
     }
   });
 
+  it('re-checks the token whenever it changes on a keep-alive connection', async () => {
+    // The connection caches the last verified Authorization header; a different one is verified and admitted anew.
+    const outsider = await gw.token('outsider', ['others']);
+    const version = (authorization: string, close = false): string =>
+      `GET /version HTTP/1.1\r\nHost: x\r\nAuthorization: ${authorization}\r\n${close ? 'Connection: close\r\n' : ''}\r\n`;
+    const bad = await rawExchange(
+      port,
+      version(`Bearer ${token}`) + version(`Bearer ${token}`) + version('Bearer not-a-token', true),
+    );
+    expect([...bad.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1])).toEqual(['200', '200', '401']);
+    const other = await rawExchange(port, version(`Bearer ${token}`) + version(`Bearer ${outsider}`, true));
+    expect([...other.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1])).toEqual(['200', '403']);
+  });
+
   it('answers pipelined requests one at a time, in order, and decides a chunked body', async () => {
     const body = `{"Image":"${image()}","HostConfig":{"Privileged":true}}`;
     const chunked = `${(10).toString(16)}\r\n${body.slice(0, 10)}\r\n${(body.length - 10).toString(16)}\r\n${body.slice(10)}\r\n0\r\n\r\n`;
@@ -269,6 +283,8 @@ describe('unix socket listener with a fixed identity', () => {
       (await get('POST', '/containers/create', `{"Image":"${image()}","HostConfig":{"Privileged":true}}`))
         .status,
     ).toBe(403);
+    // listSessions reads committed records only: wait for the group commit.
+    await gw.store.flush();
     const sessions = gw.store.listSessions({ identity: 'ci-runner' });
     expect(sessions.length).toBeGreaterThan(0);
   });

@@ -8,7 +8,7 @@
 import type { Database, RootDatabase } from 'lmdb';
 
 /** The store's databases, by index in batches. */
-export const dbNames = ['events', 'sessions', 'ends', 'checkpoints', 'meta'] as const;
+export const dbNames = ['events', 'sessions', 'ends', 'checkpoints', 'meta', 'iodata'] as const;
 export type DbName = (typeof dbNames)[number];
 export const dbIndex: Readonly<Record<DbName, number>> = {
   events: 0,
@@ -16,19 +16,27 @@ export const dbIndex: Readonly<Record<DbName, number>> = {
   ends: 2,
   checkpoints: 3,
   meta: 4,
+  iodata: 5,
 };
+
+/**
+ * A value to store: strings go to the string-encoded dbs, Buffers (io payloads) to the binary `iodata` db, which
+ * lmdb-js writes from the Buffer's own memory (write.js records its address; no copy on this thread). The
+ * batch arrays keep the Buffers alive until the transaction settles (group-commit.ts).
+ */
+export type StoredValue = string | Buffer;
 
 export interface WriteBatch {
   readonly dbs: readonly number[];
   readonly keys: readonly string[];
-  readonly values: readonly string[];
+  readonly values: readonly StoredValue[];
 }
 
 export class BatchWriter {
   constructor(
     private readonly env: RootDatabase<string, string>,
     /** indexed like dbNames */
-    private readonly dbs: readonly Database<string, string>[],
+    private readonly dbs: readonly Database<StoredValue, string>[],
   ) {}
 
   /**
@@ -38,7 +46,8 @@ export class BatchWriter {
   commit(batch: WriteBatch): Promise<void> {
     const { dbs, keys, values } = batch;
     // lmdb-js encodes the puts here and applies them on its writer thread, as one transaction (README, batch).
-    // With encoding 'string' there is no encoder: values are stored as their UTF-8 (write.js).
+    // With encoding 'string' there is no encoder: values are stored as their UTF-8 (write.js); with 'binary',
+    // as the Buffer's bytes.
     return this.env
       .batch(() => {
         for (let i = 0; i < keys.length; i++) void this.dbs[dbs[i]!]!.put(keys[i]!, values[i]!);

@@ -5,15 +5,35 @@
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
-import { decodeEvent, encodeEvent, recomputeHash, storedHashMatches } from './event-codec.js';
+import {
+  decodeEvent,
+  encodeEvent,
+  jsonlLineHashMatches,
+  recomputeHash,
+  storedHashMatches,
+} from './event-codec.js';
 import { exportJsonl } from './exporters.js';
 import { makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
 
-/** What an external verifier does with one stored value or JSONL line: no agentgate code. */
+/**
+ * What an external verifier does with one stored value or JSONL line: no agentgate code. An io line whose bytes
+ * the store kept outside the event carries them as a `data` member just before the hash: that member is checked
+ * against `dataSha256` and left out of the event hash.
+ */
 function externalCheck(line: string): boolean {
   const match = /^(.*),"hash":"([0-9a-f]{64})"\}$/s.exec(line);
   if (!match) return false;
-  return createHash('sha256').update(`${match[1]!}}`, 'utf8').digest('hex') === match[2];
+  let content = match[1]!;
+  const data = /^(.*),"data":"([A-Za-z0-9+/=]*)"$/s.exec(content);
+  if (data) {
+    const head = JSON.parse(`${data[1]!}}`) as Record<string, unknown>;
+    if (head['type'] === 'io' && typeof head['dataSha256'] === 'string') {
+      const bytes = Buffer.from(data[2]!, 'base64');
+      if (createHash('sha256').update(bytes).digest('hex') !== head['dataSha256']) return false;
+      content = data[1]!;
+    }
+  }
+  return createHash('sha256').update(`${content}}`, 'utf8').digest('hex') === match[2];
 }
 
 describe('event encoding', () => {
@@ -81,6 +101,14 @@ describe('event encoding', () => {
     expect(storedHashMatches('{}', event.hash)).toBe(false);
   });
 
+  it('io events written before the bytes moved out (inline base64 data) still verify as stored', () => {
+    const { stored } = encodeEvent('S1', 1, 5, 'io', '', { direction: 'out', bytes: 2, data: 'aGk=' });
+    expect(stored).toMatch(/,"data":"aGk=","hash":"[0-9a-f]{64}"\}$/);
+    expect(jsonlLineHashMatches(stored)).toBe(true);
+    expect(externalCheck(stored)).toBe(true);
+    expect(jsonlLineHashMatches(stored.replace('aGk=', 'aGl='))).toBe(false);
+  });
+
   it('still verifies events stored in the first, key-sorted format', () => {
     const unhashed = { type: 'command', text: 'SELECT 1', session: 'S1', seq: 0, ts: 5, prev: '' };
     const canonical = canonicalJson(unhashed);
@@ -115,7 +143,19 @@ describe('stored events end to end', () => {
     await store.flush();
     const lines = [...exportJsonl(store.events(info.id))];
     expect(lines).toHaveLength(5);
-    for (const line of lines) expect(externalCheck(line.slice(0, -1))).toBe(true);
+    for (const line of lines) {
+      expect(externalCheck(line.slice(0, -1))).toBe(true);
+      expect(jsonlLineHashMatches(line.slice(0, -1))).toBe(true);
+    }
+    // The io line carries its bytes as `data`; changing one byte of them, or dropping them, fails the check.
+    const ioLine = lines[2]!.slice(0, -1);
+    expect(ioLine).toMatch(/,"dataSha256":"[0-9a-f]{64}","data":"[^"]+","hash":"[0-9a-f]{64}"\}$/);
+    const tamperedData = ioLine.replace(Buffer.from('total 0\n').toString('base64'), Buffer.from('total 1\n').toString('base64'));
+    expect(tamperedData).not.toBe(ioLine);
+    expect(externalCheck(tamperedData)).toBe(false);
+    expect(jsonlLineHashMatches(tamperedData)).toBe(false);
+    expect(jsonlLineHashMatches(ioLine.replace(/,"data":"[^"]+"/, ''))).toBe(false);
+    expect(jsonlLineHashMatches(lines[1]!.slice(0, -1).replace('ls -la', 'ls -lb'))).toBe(false);
     // JSON.parse moves integer-like keys first, so re-serialising a parsed event would not give the hashed
     // bytes back; the export writes the stored bytes, header first.
     expect(lines[1]!.startsWith('{"session":')).toBe(true);

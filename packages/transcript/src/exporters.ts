@@ -4,15 +4,24 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { TranscriptEvent } from '@agentgate/core';
-import { storedText } from './event-codec.js';
+import { attachedIoData, exportLine, storedText } from './event-codec.js';
 
 /**
  * One JSON document per event, each ending in '\n'. Lazy: pass `store.events(id)` straight in. Events read from
  * the store are written as their exact stored bytes, so an external verifier can re-hash each line (strip the
  * `,"hash":"<64 hex>"}` suffix, append `}`, SHA-256) without agentgate; other events are JSON.stringify'd.
+ * io events whose bytes the store keeps outside the event carry them as `"data"` just before the hash member
+ * (exportLine and jsonlLineHashMatches in event-codec.ts say how such a line verifies).
  */
 export function* exportJsonl(events: Iterable<TranscriptEvent>): Iterable<string> {
-  for (const event of events) yield (storedText(event) ?? JSON.stringify(event)) + '\n';
+  for (const event of events) {
+    const stored = storedText(event);
+    if (stored === undefined) {
+      yield JSON.stringify(event) + '\n';
+      continue;
+    }
+    yield exportLine(stored, attachedIoData(event)) + '\n';
+  }
 }
 
 export interface AsciicastOptions {

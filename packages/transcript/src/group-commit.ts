@@ -9,10 +9,10 @@
  *
  * The queue is three parallel arrays rather than a tuple per put: no allocation per append besides the strings.
  */
-import type { BatchWriter, WriteBatch } from './batch-writer.js';
+import type { BatchWriter, StoredValue, WriteBatch } from './batch-writer.js';
 
 export class GroupCommitQueue {
-  private batch: { dbs: number[]; keys: string[]; values: string[] } = { dbs: [], keys: [], values: [] };
+  private batch: { dbs: number[]; keys: string[]; values: StoredValue[] } = { dbs: [], keys: [], values: [] };
   private inFlight: Promise<void> | undefined;
   private scheduled = false;
   private halted = false;
@@ -33,7 +33,7 @@ export class GroupCommitQueue {
     return this.inFlight !== undefined;
   }
 
-  put(db: number, key: string, value: string): void {
+  put(db: number, key: string, value: StoredValue): void {
     const batch = this.batch;
     batch.dbs.push(db);
     batch.keys.push(key);

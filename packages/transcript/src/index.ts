@@ -10,7 +10,7 @@ export {
   type StoreHealth,
 } from './transcript-store.js';
 export type { VerifyReport, VerifyProblem, ProblemKind } from './verify.js';
-export type { CheckpointRecord } from './event-codec.js';
+export { jsonlLineHashMatches, type CheckpointRecord } from './event-codec.js';
 export { exportJsonl, exportAsciicast, type AsciicastOptions } from './exporters.js';
 export { canonicalJson } from './canonical-json.js';
 export { ioMaxBytes, ioMaxDelayMs } from './session-recorder.js';

@@ -4,6 +4,7 @@
  * relay's throughput (DESIGN.md, known traps).
  */
 import type { IoDirection, SessionRecorder, TranscriptEvent, TranscriptEventType } from '@agentgate/core';
+import { sha256HexOfBytes } from './event-codec.js';
 
 /** Flush an io event once this many bytes are pending. */
 export const ioMaxBytes = 64 * 1024;
@@ -24,6 +25,11 @@ export interface RecorderHost {
     /** JSON members written after the body as they are (see encodeEvent) */
     rawMembers?: string,
   ): TranscriptEvent;
+  /**
+   * Append an `io` event whose JSON members (after the header) are `members`, and store `data` raw under the
+   * event's key in the same transaction.
+   */
+  appendIo(session: LiveSession, members: string, data: Buffer): void;
   /** Append `session.end`, write the summary and sign the final checkpoint. */
   endSession(session: LiveSession, body: Record<string, unknown> | undefined): void;
   /** An io flush failed (store not writable): count it, never throw into a stream handler. */
@@ -59,9 +65,15 @@ interface PendingIo {
   readonly direction: IoDirection;
   readonly channel: string | undefined;
   readonly startTs: number;
-  readonly chunks: Buffer[];
-  /** [ms since startTs, byte length] per chunk: lets asciicast export replay at the recorded pace */
-  readonly timings: [number, number][];
+  /** the first chunk; most flushes of a busy stream hold few chunks, and a single one needs no concat */
+  first: Buffer;
+  /** chunks after the first, allocated only when a second one comes */
+  rest: Buffer[] | undefined;
+  /**
+   * `[ms since startTs, byte length]` per chunk as JSON text, built as chunks come (no array per chunk): lets
+   * asciicast export replay at the recorded pace.
+   */
+  timings: string;
   bytes: number;
 }
 
@@ -93,12 +105,21 @@ export class StoreSessionRecorder implements SessionRecorder {
       pending = undefined;
     }
     if (!pending) {
-      pending = { direction, channel, startTs: now, chunks: [], timings: [], bytes: 0 };
+      pending = {
+        direction,
+        channel,
+        startTs: now,
+        first: data,
+        rest: undefined,
+        timings: '[0,' + data.length + ']',
+        bytes: data.length,
+      };
       this.pending = pending;
+    } else {
+      (pending.rest ??= []).push(data);
+      pending.timings += ',[' + (now - pending.startTs) + ',' + data.length + ']';
+      pending.bytes += data.length;
     }
-    pending.chunks.push(data);
-    pending.timings.push([now - pending.startTs, data.length]);
-    pending.bytes += data.length;
     if (pending.bytes >= ioMaxBytes) {
       this.flushIo();
     } else if (!this.timer) {
@@ -113,7 +134,14 @@ export class StoreSessionRecorder implements SessionRecorder {
     this.host.endSession(this.session, body);
   }
 
-  /** Write pending stream bytes as one `io` event. Never throws (it runs from timers and stream handlers). */
+  /**
+   * Write pending stream bytes as one `io` event. Never throws (it runs from timers and stream handlers).
+   *
+   * The bytes never become base64 or JSON here: they are stored raw in the `iodata` db under the event's key, and
+   * the event carries their SHA-256 (`dataSha256`, hashed over the Buffer itself), so the hash chain covers them.
+   * The event's members are written as JSON text directly (every value is a number, a hex, or a string that
+   * is JSON.stringify'd), in this order: direction, channel?, bytes, startTs, chunks, dataSha256.
+   */
   flushIo(): void {
     if (this.timer) {
       clearTimeout(this.timer);
@@ -123,16 +151,22 @@ export class StoreSessionRecorder implements SessionRecorder {
     if (!pending) return;
     this.pending = undefined;
     const data =
-      pending.chunks.length === 1 ? pending.chunks[0]! : Buffer.concat(pending.chunks, pending.bytes);
-    const body: Record<string, unknown> = { direction: pending.direction };
-    if (pending.channel !== undefined) body['channel'] = pending.channel;
-    body['bytes'] = pending.bytes;
-    body['startTs'] = pending.startTs;
-    body['chunks'] = pending.timings;
-    // base64 needs no JSON escaping: written as is, without JSON.stringify's scan of up to 87 KiB.
-    const rawData = ',"data":"' + data.toString('base64') + '"';
+      pending.rest === undefined ? pending.first : Buffer.concat([pending.first, ...pending.rest], pending.bytes);
+    const members =
+      ',"direction":' +
+      JSON.stringify(pending.direction) +
+      (pending.channel === undefined ? '' : ',"channel":' + JSON.stringify(pending.channel)) +
+      ',"bytes":' +
+      pending.bytes +
+      ',"startTs":' +
+      pending.startTs +
+      ',"chunks":[' +
+      pending.timings +
+      '],"dataSha256":"' +
+      sha256HexOfBytes(data) +
+      '"';
     try {
-      this.host.appendToSession(this.session, 'io', body, rawData);
+      this.host.appendIo(this.session, members, data);
     } catch (err) {
       this.host.ioDropped(this.session, err);
     }

@@ -3,6 +3,7 @@
  * then checking that verify() names what happened.
  */
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { open, type RootDatabase, type Database } from 'lmdb';
 import type { TranscriptEvent } from '@agentgate/core';
@@ -200,5 +201,99 @@ describe('verify detects tampering', () => {
       );
     });
     expect(kinds(await verifyNow())).toEqual(['bad-signature', 'unsigned']);
+  });
+});
+
+describe('verify detects tampering with io bytes', () => {
+  let ioSession: string;
+  /** seqs of the session's three io events (1, 2, 3), each with different bytes */
+  const ioSeqs = [1, 2, 3];
+
+  beforeEach(async () => {
+    const store = await temp.open();
+    const info = sessionInfo({ protocol: 'ssh' });
+    ioSession = info.id;
+    const recorder = store.openSession(info);
+    recorder.io('out', Buffer.from('first output\n'), '0');
+    recorder.io('in', Buffer.from('typed input\n'), '0');
+    recorder.io('out', Buffer.alloc(70 * 1024, 0x7a), '0');
+    recorder.end();
+    await store.close();
+  });
+
+  async function tamperIoData(edit: (ioData: Database<Buffer, string>) => void): Promise<void> {
+    const env = open<string, string>({ path: temp.storePath, encoding: 'string' });
+    edit(env.openDB<Buffer, string>('iodata', { encoding: 'binary' }));
+    await env.close();
+  }
+
+  function ioProblems(report: VerifyReport): { kind: string; seq?: number }[] {
+    expect(report.ok).toBe(false);
+    for (const problem of report.problems) expect(problem.session).toBe(ioSession);
+    return report.problems.map(({ kind, seq }) => (seq === undefined ? { kind } : { kind, seq }));
+  }
+
+  it('passes untouched, and readers get the bytes back as base64', async () => {
+    const store = await temp.open({ readOnly: true });
+    const io = [...store.events(ioSession)].filter((e) => e.type === 'io');
+    expect(io.map((e) => e.seq)).toEqual(ioSeqs);
+    expect(io[0]).toMatchObject({ bytes: 13, data: Buffer.from('first output\n').toString('base64') });
+    expect(io[0]!['dataSha256']).toMatch(/^[0-9a-f]{64}$/);
+    expect(Buffer.from(String(io[2]!['data']), 'base64').equals(Buffer.alloc(70 * 1024, 0x7a))).toBe(true);
+    expect((await store.verify()).ok).toBe(true);
+    await store.close();
+  });
+
+  it('one changed byte', async () => {
+    await tamperIoData((ioData) => {
+      const key = eventKey(ioSession, 3);
+      const bytes = Buffer.from(ioData.getBinary(key)!);
+      bytes[40_000] = 0x79;
+      ioData.putSync(key, bytes);
+    });
+    expect(ioProblems(await verifyNow())).toEqual([{ kind: 'hash-mismatch', seq: 3 }]);
+  });
+
+  it('a deleted blob', async () => {
+    await tamperIoData((ioData) => {
+      ioData.removeSync(eventKey(ioSession, 2));
+    });
+    expect(ioProblems(await verifyNow())).toEqual([{ kind: 'missing', seq: 2 }]);
+  });
+
+  it('two blobs swapped', async () => {
+    await tamperIoData((ioData) => {
+      const a = Buffer.from(ioData.getBinary(eventKey(ioSession, 1))!);
+      const b = Buffer.from(ioData.getBinary(eventKey(ioSession, 2))!);
+      ioData.putSync(eventKey(ioSession, 1), b);
+      ioData.putSync(eventKey(ioSession, 2), a);
+    });
+    expect(ioProblems(await verifyNow())).toEqual([
+      { kind: 'hash-mismatch', seq: 1 },
+      { kind: 'hash-mismatch', seq: 2 },
+    ]);
+  });
+
+  it('a blob no io event names (under a non-io event, or a foreign key)', async () => {
+    await tamperIoData((ioData) => {
+      ioData.putSync(eventKey(ioSession, 4), Buffer.from('smuggled'));
+      ioData.putSync(`${ioSession}/extra`, Buffer.from('smuggled'));
+    });
+    expect(ioProblems(await verifyNow())).toEqual([{ kind: 'inserted' }, { kind: 'inserted' }]);
+  });
+
+  it('an io event re-hashed over other bytes: the chain or the signed checkpoint catches it', async () => {
+    const forgedBytes = Buffer.from('innocent output\n');
+    await tamperIoData((ioData) => {
+      ioData.putSync(eventKey(ioSession, 1), forgedBytes);
+    });
+    await tamper((events) => {
+      const original = JSON.parse(events.get(eventKey(ioSession, 1))!) as TranscriptEvent;
+      const { session, seq, ts, type, prev, hash: _hash, ...body } = original;
+      const dataSha256 = createHash('sha256').update(forgedBytes).digest('hex');
+      const forged = encodeEvent(session, seq, ts, type, prev, { ...body, bytes: forgedBytes.length, dataSha256 });
+      events.putSync(eventKey(ioSession, 1), forged.stored);
+    });
+    expect(ioProblems(await verifyNow())).toEqual([{ kind: 'chain-break', seq: 2 }]);
   });
 });

@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAgentgateError, type TranscriptEvent } from '@agentgate/core';
-import { recomputeHash } from './event-codec.js';
+import { open } from 'lmdb';
+import { encodeEvent, eventKey, recomputeHash } from './event-codec.js';
 import { verifyWithJwks } from './signing-key.js';
 import { makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
 
@@ -177,6 +178,32 @@ describe('transcript store: chain, summaries, verify', () => {
     expect(store.getSession(info.id)?.endedAt).toEqual(expect.any(Number));
     expect((await store.verify()).ok).toBe(true);
     expect(await store.recoverInterrupted()).toBe(0);
+    await store.close();
+  });
+});
+
+describe('stores from before the iodata db', () => {
+  it('open read-only, read and verify (their io events carry data inline)', async () => {
+    // Build the old layout by hand: the five string dbs, one session whose io event has inline base64 data.
+    const env = open<string, string>({ path: temp.storePath, encoding: 'string' });
+    const dbs = Object.fromEntries(
+      ['events', 'sessions', 'ends', 'checkpoints', 'meta'].map((name) => [
+        name,
+        env.openDB<string, string>(name, { encoding: 'string' }),
+      ]),
+    );
+    const id = 'OLD1';
+    const start = encodeEvent(id, 0, 1, 'session.start', '', { protocol: 'ssh' });
+    const io = encodeEvent(id, 1, 2, 'io', start.event.hash, { direction: 'out', bytes: 2, data: 'aGk=' });
+    dbs['sessions']!.putSync(id, JSON.stringify({ id, protocol: 'ssh', identity: 'x', startedAt: 1 }));
+    dbs['events']!.putSync(eventKey(id, 0), start.stored);
+    dbs['events']!.putSync(eventKey(id, 1), io.stored);
+    await env.close();
+
+    const store = await temp.open({ readOnly: true });
+    const events = [...store.events(id)];
+    expect(events[1]).toMatchObject({ type: 'io', data: 'aGk=' });
+    expect(await store.verify()).toMatchObject({ ok: true, sessions: 1, events: 2 });
     await store.close();
   });
 });

@@ -6,8 +6,8 @@
  * - `sessions`:    session id → start summary, written with `session.start`
  * - `ends`:        session id → end summary (counts), written with `session.end`
  * - `checkpoints`: `<session>/<seq>` → signed {session, seq, hash}
- *
  * - `meta`:        the recovery probe's scratch key
+ * - `iodata`:      `<session>/<seq>` → the raw bytes of that `io` event (binary), whose SHA-256 the event names
  *
  * Appends are synchronous: the event is hashed onto the session's chain in memory and queued for the next group
  * commit (group-commit.ts). A failed commit is followed by nothing, so what is on disk is always a clean prefix of
@@ -32,6 +32,8 @@ import {
   decodeEvent,
   encodeEvent,
   eventKey,
+  attachIoData,
+  hasExternalIoData,
   sessionKeyRange,
   type CheckpointRecord,
 } from './event-codec.js';
@@ -169,6 +171,8 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
   private readonly sessionsDb: Database<string, string>;
   private readonly endsDb: Database<string, string>;
   private readonly checkpointsDb: Database<string, string>;
+  /** undefined only when a store written before io bytes moved out of the events is opened read-only */
+  private readonly ioDataDb: Database<Buffer, string> | undefined;
   private readonly recoveryProbeMs: number;
   private probeTimer: NodeJS.Timeout | undefined;
   private probing = false;
@@ -201,7 +205,14 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
     this.sessionsDb = env.openDB<string, string>('sessions', dbOptions);
     this.endsDb = env.openDB<string, string>('ends', dbOptions);
     this.checkpointsDb = env.openDB<string, string>('checkpoints', dbOptions);
-    const dbs = dbNames.map((name) => env.openDB<string, string>(name, dbOptions));
+    // lmdb-js returns no db for a name a read-only environment lacks (a store from before `iodata`).
+    const ioDataDb = env.openDB<Buffer, string>('iodata', { encoding: 'binary', compression: false }) as
+      | Database<Buffer, string>
+      | undefined;
+    this.ioDataDb = ioDataDb;
+    const dbs = dbNames.map((name) =>
+      name === 'iodata' && ioDataDb ? ioDataDb : env.openDB<string, string>(name, dbOptions),
+    );
     this.writes = new GroupCommitQueue(new BatchWriter(env, dbs), (err) => this.onWriteError(err));
     this.recoveryProbeMs = opts.recoveryProbeMs ?? 1000;
     if (!this.readOnly && opts.checkpointIntervalMs > 0) {
@@ -282,6 +293,8 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
     type: TranscriptEventType,
     body: Record<string, unknown> | undefined,
     rawMembers = '',
+    /** an io event's bytes, stored raw under the event's key in the same transaction */
+    ioData?: Buffer,
   ): TranscriptEvent {
     if (session.ended || !this.writable) {
       if (!session.ended) this.refuseOrDrop();
@@ -310,7 +323,10 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
       session.quotedId,
       session.quotedHead,
     );
-    this.writes.put(dbIndex.events, eventKey(session.id, session.nextSeq), stored);
+    const key = eventKey(session.id, session.nextSeq);
+    // Same turn, same queue: the blob and its event always share one transaction (group-commit.ts).
+    if (ioData !== undefined) this.writes.put(dbIndex.iodata, key, ioData);
+    this.writes.put(dbIndex.events, key, stored);
     session.nextSeq++;
     session.head = event.hash;
     session.quotedHead = '"' + event.hash + '"'; // SHA-256 hex: nothing to escape
@@ -318,6 +334,10 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
     else if (type === 'decision' && body && isDeniedDecision(body)) session.denied++;
     this.hooks.event?.(type);
     return event;
+  }
+
+  appendIo(session: LiveSession, members: string, data: Buffer): void {
+    this.appendToSession(session, 'io', undefined, members, data);
   }
 
   endSession(session: LiveSession, body: Record<string, unknown> | undefined): void {
@@ -585,14 +605,32 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
   private countEvents(id: string): { commands: number; denied: number } {
     let commands = 0;
     let denied = 0;
-    for (const event of this.events(id)) {
+    for (const event of this.eventsWithoutIoData(id)) {
       if (event.type === 'command') commands++;
       else if (event.type === 'decision' && isDeniedDecision(event)) denied++;
     }
     return { commands, denied };
   }
 
+  /**
+   * io events get their bytes back as `data` (base64), read from `iodata` as each event is reached, so readers
+   * (replay, asciicast, tests) see the same shape as before the bytes moved out of the event JSON. A missing blob
+   * leaves `data` out (verify reports it).
+   */
   *events(sessionId: string): Iterable<TranscriptEvent> {
+    for (const { key, value } of this.eventsDb.getRange(sessionKeyRange(sessionId))) {
+      const event = decodeEvent(value);
+      if (hasExternalIoData(event)) {
+        // getBinary copies; getBinaryFast's shared buffer reports a length its typed array does not have.
+        const data = this.ioDataDb?.getBinary(key);
+        if (data !== undefined) attachIoData(event, data);
+      }
+      yield event;
+    }
+  }
+
+  /** For counting and recovery: no io bytes read. */
+  private *eventsWithoutIoData(sessionId: string): Iterable<TranscriptEvent> {
     for (const { value } of this.eventsDb.getRange(sessionKeyRange(sessionId))) yield decodeEvent(value);
   }
 
@@ -612,6 +650,8 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
         return value === undefined ? undefined : parseJson<EndRecord>(value);
       },
       checkpoints: this.checkpointsDb.getRange(),
+      ioData: (key) => this.ioDataDb?.getBinary(key),
+      ioDataKeys: this.ioDataDb?.getKeys() ?? [],
       verifySignature: (jws) => this.signer.verifyCompact(jws),
     });
   }
@@ -642,7 +682,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
       };
       const pendingApprovals = new Map<string, true>();
       let last: TranscriptEvent | undefined;
-      for (const event of this.events(id)) {
+      for (const event of this.eventsWithoutIoData(id)) {
         last = event;
         if (event.type === 'command') session.commands++;
         else if (event.type === 'decision' && isDeniedDecision(event)) session.denied++;

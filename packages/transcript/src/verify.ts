@@ -8,10 +8,19 @@
  * - a removed event: a gap in the seqs (`missing`); a removed tail: a checkpoint or the end summary names a seq
  *   that is no longer there (`missing`, truncated);
  * - an inserted event: a key the store never writes, or more events than the session ended with (`inserted`);
- * - a forged or altered checkpoint: the JWS does not verify or differs from the record (`bad-signature`).
+ * - a forged or altered checkpoint: the JWS does not verify or differs from the record (`bad-signature`);
+ * - io bytes (the `iodata` db) changed or swapped between events: their SHA-256 differs from the `dataSha256`
+ *   the hashed event names (`hash-mismatch`); removed: `missing`; stored under a key no io event names: `inserted`.
  */
 import type { TranscriptEvent } from '@agentgate/core';
-import { checkpointPayload, parseEventKey, storedHashMatches, type CheckpointRecord } from './event-codec.js';
+import {
+  checkpointPayload,
+  hasExternalIoData,
+  parseEventKey,
+  sha256HexOfBytes,
+  storedHashMatches,
+  type CheckpointRecord,
+} from './event-codec.js';
 
 export type ProblemKind =
   | 'hash-mismatch'
@@ -45,6 +54,10 @@ export interface VerifySource {
   ended(id: string): { lastSeq: number } | undefined;
   checkpoints: Iterable<{ key: string; value: string }>;
   verifySignature(jws: string): Promise<Buffer>;
+  /** The raw bytes stored for an io event's key (the caller may reuse the buffer once the next call is made). */
+  ioData(key: string): Uint8Array | undefined;
+  /** Every key of the io bytes db. */
+  ioDataKeys: Iterable<string>;
 }
 
 interface SignedPoint {
@@ -72,6 +85,8 @@ export async function verifyStore(source: VerifySource): Promise<VerifyReport> {
   const seen = new Set<string>();
   let events = 0;
   let scan: SessionScan | undefined;
+  /** keys of io events whose bytes live in `iodata`: any other key there was inserted */
+  const ioKeys = new Set<string>();
 
   const finish = (s: SessionScan): void =>
     finishSession(s, signed.get(s.id) ?? [], source.ended(s.id), problems);
@@ -91,9 +106,21 @@ export async function verifyStore(source: VerifySource): Promise<VerifyReport> {
       }
     }
     events++;
-    checkEvent(scan, parsed.seq, key, value, problems);
+    const event = checkEvent(scan, parsed.seq, key, value, problems);
+    if (event && hasExternalIoData(event)) {
+      ioKeys.add(key);
+      checkIoData(scan.id, parsed.seq, event, source.ioData(key), problems);
+    }
   }
   if (scan) finish(scan);
+  for (const key of source.ioDataKeys) {
+    if (ioKeys.has(key)) continue;
+    problems.push({
+      session: parseEventKey(key).session,
+      kind: 'inserted',
+      detail: `io data under ${JSON.stringify(key)}, which no io event names`,
+    });
+  }
 
   for (const id of indexed) {
     // lastSeq -1: a crash hit between the index record and the first event, and recovery ended it as empty.
@@ -178,11 +205,11 @@ function checkEvent(
   key: string,
   value: string,
   problems: VerifyProblem[],
-): void {
+): TranscriptEvent | undefined {
   const session = scan.id;
   if (keySeq === null) {
     problems.push({ session, kind: 'inserted', detail: `unexpected key ${JSON.stringify(key)}` });
-    return;
+    return undefined;
   }
   let event: TranscriptEvent;
   try {
@@ -192,7 +219,7 @@ function checkEvent(
     problems.push({ session, seq: keySeq, kind: 'hash-mismatch', detail: 'stored event is not JSON' });
     scan.prevHash = '';
     scan.expectedSeq = keySeq + 1;
-    return;
+    return undefined;
   }
   let gap = false;
   if (keySeq > scan.expectedSeq) {
@@ -235,6 +262,28 @@ function checkEvent(
   scan.prevHash = event.hash;
   scan.expectedSeq = keySeq + 1;
   scan.lastSeq = keySeq;
+  return event;
+}
+
+/** The io event's hashed JSON names the SHA-256 of its bytes: the bytes must be there and hash to it. */
+function checkIoData(
+  session: string,
+  seq: number | null,
+  event: TranscriptEvent,
+  data: Uint8Array | undefined,
+  problems: VerifyProblem[],
+): void {
+  const where = seq === null ? {} : { seq };
+  if (data === undefined) {
+    problems.push({ session, ...where, kind: 'missing', detail: `the io bytes of event ${String(seq)} are missing` });
+  } else if (sha256HexOfBytes(data) !== event['dataSha256'] || data.length !== event['bytes']) {
+    problems.push({
+      session,
+      ...where,
+      kind: 'hash-mismatch',
+      detail: `the io bytes of event ${String(seq)} do not match its dataSha256`,
+    });
+  }
 }
 
 function finishSession(

@@ -1,11 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   BodyDecoder,
+  type Header,
+  headerTokens,
+  headerValue,
+  headerValues,
   parseRequestHead,
   parseResponseHead,
   requestFraming,
   responseFraming,
   type BodyFraming,
+  wantsConnectionClose,
 } from './http-codec.js';
 
 function headFromSplits(raw: string): { method: string; target: string; consumed: number }[] {
@@ -153,5 +158,33 @@ describe('response head', () => {
     expect(responseFraming('GET', h('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'))).toEqual({
       kind: 'chunked',
     });
+  });
+});
+
+describe('header lookups', () => {
+  const headers: Header[] = [
+    ['Host', 'x'],
+    ['CONNECTION', 'keep-alive, Upgrade'],
+    ['connection', ' Close '],
+    ['Content-Length', '5'],
+    ['X-Content-Length', '9'],
+  ];
+  it('match names case-insensitively and only whole names', () => {
+    expect(headerValue(headers, 'content-length')).toBe('5');
+    expect(headerValues(headers, 'Connection')).toEqual(['keep-alive, Upgrade', ' Close ']);
+    expect(headerValue(headers, 'length')).toBeUndefined();
+    expect(headerTokens(headers, 'connection')).toEqual(['keep-alive', 'upgrade', 'close']);
+  });
+  it('see `close` in any Connection field', () => {
+    expect(wantsConnectionClose(headers)).toBe(true);
+    expect(wantsConnectionClose([['Connection', 'keep-alive']])).toBe(false);
+    expect(wantsConnectionClose([['Connection', 'closed']])).toBe(false);
+    expect(wantsConnectionClose([['X-Connection', 'close']])).toBe(false);
+  });
+  it('keep refusing Content-Length with Transfer-Encoding in any letter case', () => {
+    const head = parseRequestHead(
+      Buffer.from('POST / HTTP/1.1\r\ncontent-LENGTH: 3\r\nTRANSFER-encoding: chunked\r\n\r\n', 'latin1'),
+    )!.head;
+    expect(() => requestFraming(head)).toThrow();
   });
 });

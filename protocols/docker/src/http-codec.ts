@@ -145,28 +145,56 @@ export function parseResponseHead(
   };
 }
 
+// Header lookups run several times per request on the latency path: compare lengths before lower-casing, and
+// allocate only for matches.
+function sameName(n: string, lower: string): boolean {
+  return n.length === lower.length && (n === lower || n.toLowerCase() === lower);
+}
+
 export function headerValues(headers: readonly Header[], name: string): string[] {
   const lower = name.toLowerCase();
   const out: string[] = [];
-  for (const [n, v] of headers) if (n.toLowerCase() === lower) out.push(v);
+  for (const [n, v] of headers) if (sameName(n, lower)) out.push(v);
   return out;
 }
 
 export function headerValue(headers: readonly Header[], name: string): string | undefined {
-  return headerValues(headers, name)[0];
+  const lower = name.toLowerCase();
+  for (const [n, v] of headers) if (sameName(n, lower)) return v;
+  return undefined;
 }
 
 /** Comma-separated tokens of all headers of a name, lower-cased (`Connection: keep-alive, Upgrade`). */
 export function headerTokens(headers: readonly Header[], name: string): string[] {
-  return headerValues(headers, name)
-    .flatMap((v) => v.split(','))
-    .map((t) => t.trim().toLowerCase())
-    .filter((t) => t !== '');
+  const lower = name.toLowerCase();
+  const out: string[] = [];
+  for (const [n, v] of headers) {
+    if (!sameName(n, lower)) continue;
+    for (const part of v.split(',')) {
+      const t = part.trim().toLowerCase();
+      if (t !== '') out.push(t);
+    }
+  }
+  return out;
+}
+
+/** Whether a `Connection` header asks to close (RFC 9112 §9.6). */
+export function wantsConnectionClose(headers: readonly Header[]): boolean {
+  for (const [n, v] of headers) {
+    if (!sameName(n, 'connection')) continue;
+    for (const part of v.split(',')) if (part.trim().toLowerCase() === 'close') return true;
+  }
+  return false;
 }
 
 function framingFromHeaders(headers: readonly Header[]): BodyFraming | undefined {
-  const te = headerValues(headers, 'transfer-encoding');
-  const cl = headerValues(headers, 'content-length');
+  // One pass over the fields for both framing headers.
+  const te: string[] = [];
+  const cl: string[] = [];
+  for (const [n, v] of headers) {
+    if (sameName(n, 'transfer-encoding')) te.push(v);
+    else if (sameName(n, 'content-length')) cl.push(v);
+  }
   if (te.length > 0 && cl.length > 0) throw violation('Content-Length together with Transfer-Encoding');
   if (te.length > 0) {
     const codings = headerTokens(headers, 'transfer-encoding');

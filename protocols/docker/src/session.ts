@@ -29,13 +29,13 @@ import {
   encodeChunk,
   encodeRequestHead,
   encodeResponseHead,
-  headerTokens,
   headerValue,
   headerValues,
   parseRequestHead,
   parseResponseHead,
   requestFraming,
   responseFraming,
+  wantsConnectionClose,
 } from './http-codec.js';
 import { type CanonicalRequest, type Route, canonicalizeTarget, classifyRoute } from './routes.js';
 import { RELAY_HIGH_WATER, SocketReader, writeAll } from './socket-reader.js';
@@ -143,7 +143,10 @@ export class DockerConnection {
   private recorder: SessionRecorder | undefined;
   private identity: Identity | undefined;
   private masker: SessionMasker | undefined;
-  private cachedToken: { token: string; identity: Identity } | undefined;
+  /** The last verified `Authorization` header of this connection, its token and identity. */
+  private cachedToken: { header: string; token: string; identity: Identity } | undefined;
+  private allowedIdentity: Identity | undefined;
+  private socketIdentity: Identity | undefined;
   private clientClosed = false;
   private readonly clientGone = new AbortController();
   private readonly decisionSignal: AbortSignal;
@@ -230,7 +233,7 @@ export class DockerConnection {
   private async readRequestHead(): Promise<RequestHead | null> {
     let buf: Buffer = Buffer.alloc(0);
     for (;;) {
-      const chunk = await this.reader.read();
+      const chunk = this.reader.take() ?? (await this.reader.read());
       if (chunk === null) {
         if (buf.length > 0)
           throw new AgentgateError(
@@ -260,7 +263,7 @@ export class DockerConnection {
       await this.respondError(errorStatus(err), err, true);
       return false;
     }
-    const wantsClose = headerTokens(head.headers, 'connection').includes('close') || head.version === '1.0';
+    const wantsClose = head.version === '1.0' || wantsConnectionClose(head.headers);
 
     // `/_ping` is answered straight from dockerd: never authenticated, decided or held (the CLI gives it 2 s).
     if (req.path === '/_ping' && (req.method === 'GET' || req.method === 'HEAD')) {
@@ -276,7 +279,8 @@ export class DockerConnection {
     }
 
     try {
-      await this.authenticate(head);
+      const verifying = this.authenticate(head);
+      if (verifying) await verifying;
     } catch (err) {
       await this.respondError(errorStatus(err), err, true);
       return false;
@@ -368,39 +372,68 @@ export class DockerConnection {
 
   private sessionInfo: import('@agentgate/core').SessionInfo | undefined;
 
-  private async authenticate(head: RequestHead): Promise<void> {
-    const { listener, deps, info } = this.ctx;
-    let identity: Identity;
+  /**
+   * Authenticate one request. Synchronous (returns undefined) when the connection already verified the same
+   * `Authorization` header and it has not expired, which is every request after the first on a keep-alive
+   * connection; a new or changed token is verified asynchronously.
+   */
+  private authenticate(head: RequestHead): Promise<void> | undefined {
+    const { listener, info } = this.ctx;
     if (listener.identity !== undefined && info.address === 'unix') {
-      identity = { name: listener.identity, groups: [], source: 'socket' };
-    } else {
-      const auth = headerValues(head.headers, 'authorization');
-      const m = auth.length === 1 ? /^Bearer +(\S+)$/i.exec(auth[0]!) : null;
-      if (!m) throw new AgentgateError('AUTH_FAILED', 'agentgate: a Bearer token is required');
-      const token = m[1]!;
-      const cached = this.cachedToken;
-      if (
-        cached &&
-        cached.token === token &&
-        (cached.identity.expiresAt === undefined || cached.identity.expiresAt * 1000 > Date.now())
-      ) {
-        identity = cached.identity;
-      } else {
-        try {
-          identity = await deps.identity.verifyToken(token);
-        } catch (err) {
-          const why =
-            err instanceof AgentgateError && err.expose ? `: ${err.message.replace(/^agentgate: /, '')}` : '';
-          throw new AgentgateError('AUTH_FAILED', `agentgate: authentication failed${why}`, { cause: err });
-        }
-        this.cachedToken = { token, identity };
-      }
+      this.socketIdentity ??= { name: listener.identity, groups: [], source: 'socket' };
+      this.admit(this.socketIdentity);
+      return undefined;
     }
-    if (!deps.identity.isAllowed(identity, listener.allow)) {
-      throw new AgentgateError(
-        'NOT_ALLOWED',
-        `agentgate: ${identity.name} may not use listener ${listener.name}`,
-      );
+    const auth = headerValues(head.headers, 'authorization');
+    const cached = this.cachedToken;
+    if (
+      cached &&
+      auth.length === 1 &&
+      auth[0] === cached.header &&
+      (cached.identity.expiresAt === undefined || cached.identity.expiresAt * 1000 > Date.now())
+    ) {
+      this.admit(cached.identity);
+      return undefined;
+    }
+    const m = auth.length === 1 ? /^Bearer +(\S+)$/i.exec(auth[0]!) : null;
+    if (!m) throw new AgentgateError('AUTH_FAILED', 'agentgate: a Bearer token is required');
+    return this.verifyToken(auth[0]!, m[1]!).then((identity) => this.admit(identity));
+  }
+
+  private async verifyToken(header: string, token: string): Promise<Identity> {
+    const cached = this.cachedToken;
+    if (
+      cached &&
+      cached.token === token &&
+      (cached.identity.expiresAt === undefined || cached.identity.expiresAt * 1000 > Date.now())
+    ) {
+      this.cachedToken = { header, token, identity: cached.identity };
+      return cached.identity;
+    }
+    let identity: Identity;
+    try {
+      identity = await this.ctx.deps.identity.verifyToken(token);
+    } catch (err) {
+      const why =
+        err instanceof AgentgateError && err.expose ? `: ${err.message.replace(/^agentgate: /, '')}` : '';
+      throw new AgentgateError('AUTH_FAILED', `agentgate: authentication failed${why}`, { cause: err });
+    }
+    this.cachedToken = { header, token, identity };
+    return identity;
+  }
+
+  /** Check the identity against the listener's `allow` and open (or switch) the recorded session. */
+  private admit(identity: Identity): void {
+    const { listener, deps, info } = this.ctx;
+    // The allow list is fixed per listener: an identity object already admitted needs no second look.
+    if (this.allowedIdentity !== identity) {
+      if (!deps.identity.isAllowed(identity, listener.allow)) {
+        throw new AgentgateError(
+          'NOT_ALLOWED',
+          `agentgate: ${identity.name} may not use listener ${listener.name}`,
+        );
+      }
+      this.allowedIdentity = identity;
     }
     if (this.identity && this.identity.name !== identity.name) this.endSession();
     if (!this.recorder) {
@@ -442,11 +475,16 @@ export class DockerConnection {
     return Buffer.concat(parts);
   }
 
-  private async connectUpstream(): Promise<Upstream> {
+  /** The connection's dockerd socket when it can carry another request (kept alive across requests). */
+  private reusableUpstream(): Upstream | undefined {
     const existing = this.upstream;
     if (existing && !existing.socket.destroyed && !existing.reader.atEnd && existing.socket.writable)
       return existing;
-    existing?.socket.destroy();
+    return undefined;
+  }
+
+  private async connectUpstream(): Promise<Upstream> {
+    this.upstream?.socket.destroy();
     const socket = net.connect({ path: this.ctx.listener.upstream.socket, allowHalfOpen: true });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
@@ -476,7 +514,7 @@ export class DockerConnection {
     this.responseStarted = false;
     let up: Upstream;
     try {
-      up = await this.connectUpstream();
+      up = this.reusableUpstream() ?? (await this.connectUpstream());
     } catch (err) {
       this.ctx.deps.metrics.upstreamError(this.ctx.listener.name, 'docker', 'connect');
       if (decided)
@@ -503,10 +541,11 @@ export class DockerConnection {
         // One write: a second write racing dockerd's close (Connection: close) would fail with EPIPE and lose the
         // answer still unread in the socket.
         const headBytes = encodeRequestHead(head.method, head.target, h);
-        await writeAll(
+        const written = writeAll(
           up.socket,
           source.body.length === 0 ? headBytes : Buffer.concat([headBytes, source.body]),
         );
+        if (written) await written;
         return;
       }
       const framing = source.framing;
@@ -575,7 +614,7 @@ export class DockerConnection {
   private async readResponseHead(up: Upstream): Promise<{ head: ResponseHead; raw: Buffer }> {
     let buf: Buffer = Buffer.alloc(0);
     for (;;) {
-      const chunk = await up.reader.read();
+      const chunk = up.reader.take() ?? (await up.reader.read());
       if (chunk === null)
         throw new AgentgateError('UPSTREAM_UNAVAILABLE', 'agentgate: upstream closed before answering');
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
@@ -640,7 +679,7 @@ export class DockerConnection {
       this.ctx.deps.metrics.bytes(this.ctx.listener.name, 'docker', 'upstream_to_client', masked.body.length);
       if (decided)
         this.recordResult(decided.commandSeq, req, action, head.status, masked.body, true, masked.masked);
-      return framing.kind !== 'close' && !headerTokens(head.headers, 'connection').includes('close');
+      return framing.kind !== 'close' && !wantsConnectionClose(head.headers);
     }
 
     // Head and the body bytes already here go out in one segment; a head whose body comes later is sent at once.
@@ -658,7 +697,7 @@ export class DockerConnection {
     let total = 0;
     const decoder = new BodyDecoder(framing);
     while (!decoder.done) {
-      const chunk = await up.reader.read();
+      const chunk = up.reader.take() ?? (await up.reader.read());
       if (chunk === null) {
         decoder.end();
         break;
@@ -694,7 +733,7 @@ export class DockerConnection {
     }
     return (
       framing.kind !== 'close' &&
-      !headerTokens(head.headers, 'connection').includes('close') &&
+      !wantsConnectionClose(head.headers) &&
       !this.clientClosed
     );
   }

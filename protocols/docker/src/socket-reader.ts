@@ -47,6 +47,14 @@ export class SocketReader {
     w?.();
   }
 
+  /**
+   * A chunk that is already here, without waiting: the request path takes buffered bytes synchronously and only
+   * awaits (and resumes the stream) when it has to.
+   */
+  take(): Buffer | undefined {
+    return this.queue.shift();
+  }
+
   /** The next bytes, or null once the stream has ended. */
   async read(): Promise<Buffer | null> {
     for (;;) {

@@ -5,9 +5,11 @@
  */
 export type DemuxedStream = 'out' | 'err' | 'in';
 
+const EMPTY = Buffer.alloc(0);
+
 export class StreamDemuxer {
   private mode: 'unknown' | 'framed' | 'raw';
-  private header = Buffer.alloc(0);
+  private header = EMPTY;
   private remaining = 0;
   private current: DemuxedStream = 'out';
 
@@ -29,12 +31,19 @@ export class StreamDemuxer {
         i += n;
         continue;
       }
-      const need = 8 - this.header.length;
-      this.header = Buffer.concat([this.header, chunk.subarray(i, i + need)]);
-      i += Math.min(need, chunk.length - i);
-      if (this.header.length < 8) return;
-      const h = this.header;
-      this.header = Buffer.alloc(0);
+      let h: Buffer;
+      if (this.header.length === 0 && chunk.length - i >= 8) {
+        // The whole header is in this chunk (the usual case): read it in place, no copy per frame.
+        h = chunk.subarray(i, i + 8);
+        i += 8;
+      } else {
+        const need = 8 - this.header.length;
+        this.header = Buffer.concat([this.header, chunk.subarray(i, i + need)]);
+        i += Math.min(need, chunk.length - i);
+        if (this.header.length < 8) return;
+        h = this.header;
+        this.header = EMPTY;
+      }
       if (h[0]! > 2 || h[1] !== 0 || h[2] !== 0 || h[3] !== 0) {
         // Not framing after all (a TTY stream): everything from here on is raw output.
         this.mode = 'raw';
