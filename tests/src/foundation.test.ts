@@ -46,12 +46,20 @@ describe('foundation through the test listener', () => {
     expect(greeting).toMatch(/^OK devin /);
     const sessionId = greeting.split(' ')[2]!;
     expect(await client.send('hello')).toBe('ECHO hello');
-    expect(await client.send('show me the SECRET')).toBe('DENIED DENIED agentgate: denied by rule no-secrets');
+    expect(await client.send('show me the SECRET')).toBe(
+      'DENIED DENIED agentgate: denied by rule no-secrets',
+    );
     expect(await client.send('still usable')).toBe('ECHO still usable');
     await client.close();
     await waitFor(() => gw.store.getSession(sessionId)?.endedAt != null);
     const summary = gw.store.getSession(sessionId)!;
-    expect(summary).toMatchObject({ identity: 'devin', protocol: 'test', listener: 'echo', commands: 3, denied: 1 });
+    expect(summary).toMatchObject({
+      identity: 'devin',
+      protocol: 'test',
+      listener: 'echo',
+      commands: 3,
+      denied: 1,
+    });
     const types = [...gw.store.events(sessionId)].map((e) => e.type);
     expect(types[0]).toBe('session.start');
     expect(types).toContain('decision');
@@ -62,7 +70,9 @@ describe('foundation through the test listener', () => {
     const { client } = await login('devin', ['agents']);
     const reply = client.send('deploy v2');
     const pending = await waitForValue(async () => {
-      const res = await fetch(`${gw.adminUrl}/api/approvals`, { headers: { authorization: `Bearer ${await gw.token('alice', ['dba'])}` } });
+      const res = await fetch(`${gw.adminUrl}/api/approvals`, {
+        headers: { authorization: `Bearer ${await gw.token('alice', ['dba'])}` },
+      });
       const list = (await res.json()) as { id: string; identity: string; command: string }[];
       return list.find((p) => p.identity === 'devin');
     });
@@ -74,7 +84,10 @@ describe('foundation through the test listener', () => {
     expect(notApprover.status).toBe(403);
     const ok = await fetch(`${gw.adminUrl}/api/approvals/${pending.id}/approve`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${await gw.token('alice', ['dba'])}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${await gw.token('alice', ['dba'])}`,
+        'content-type': 'application/json',
+      },
       body: JSON.stringify({ reason: 'looks fine' }),
     });
     expect(ok.status).toBe(200);
@@ -87,7 +100,9 @@ describe('foundation through the test listener', () => {
 
   it('serves metrics and health', async () => {
     const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
-    expect(metrics).toMatch(/agentgate_commands_total\{listener="echo",protocol="test",decision="deny"\} [1-9]/);
+    expect(metrics).toMatch(
+      /agentgate_commands_total\{listener="echo",protocol="test",decision="deny"\} [1-9]/,
+    );
     expect(metrics).toMatch(/agentgate_connections_total\{listener="echo",protocol="test"\} [1-9]/);
     expect(metrics).toContain('agentgate_transcript_events_total');
     expect(metrics).toContain('agentgate_approvals_pending');
@@ -104,13 +119,25 @@ describe('foundation through the test listener', () => {
     expect(list.code).toBe(0);
     const sessions = JSON.parse(list.stdout) as Record<string, unknown>[];
     expect(sessions.length).toBeGreaterThanOrEqual(2);
-    for (const key of ['id', 'listener', 'protocol', 'identity', 'startedAt', 'endedAt', 'commands', 'denied']) {
+    for (const key of [
+      'id',
+      'listener',
+      'protocol',
+      'identity',
+      'startedAt',
+      'endedAt',
+      'commands',
+      'denied',
+    ]) {
       expect(sessions[0]).toHaveProperty(key);
     }
     const id = String(sessions.find((s) => s['denied'] === 1)!['id']);
     const exported = await runCli(['export', id, '--config', gw.configFile, '--format', 'jsonl']);
     expect(exported.code).toBe(0);
-    const events = exported.stdout.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; prev: string; hash: string });
+    const events = exported.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; prev: string; hash: string });
     events.forEach((e, i) => {
       expect(e.seq).toBe(i === 0 ? events[0]!.seq : events[i - 1]!.seq + 1);
       if (i > 0) expect(e.prev).toBe(events[i - 1]!.hash);
@@ -121,7 +148,15 @@ describe('foundation through the test listener', () => {
     const verify = await runCli(['verify', '--config', gw.configFile, '--json']);
     expect(verify.code).toBe(0);
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true });
-    const filtered = await runCli(['sessions', 'list', '--config', gw.configFile, '--json', '--identity', 'nobody']);
+    const filtered = await runCli([
+      'sessions',
+      'list',
+      '--config',
+      gw.configFile,
+      '--json',
+      '--identity',
+      'nobody',
+    ]);
     expect(JSON.parse(filtered.stdout)).toEqual([]);
     const missing = await runCli(['sessions', 'show', 'NOPE', '--config', gw.configFile]);
     expect(missing.code).toBe(1);

@@ -26,7 +26,9 @@ beforeAll(async () => {
       const parsed = JSON.parse(body) as { id: string; command: string };
       const signature = String(req.headers['x-agentgate-signature'] ?? '');
       void (async () => {
-        const jwks = (await (await fetch(`${gw.adminUrl}/.well-known/jwks.json`)).json()) as { keys: Record<string, unknown>[] };
+        const jwks = (await (await fetch(`${gw.adminUrl}/.well-known/jwks.json`)).json()) as {
+          keys: Record<string, unknown>[];
+        };
         const payload = await verifyWithJwks(signature, jwks).catch(() => undefined);
         hookCalls.push({ id: parsed.id, verified: payload?.toString() === body, command: parsed.command });
         if (hookMode === 'down') return res.writeHead(503).end();
@@ -39,7 +41,8 @@ beforeAll(async () => {
   await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
   server = await startPostgres();
   await server.psql(['-d', 'app'], {
-    input: 'SET ROLE app; CREATE TABLE users (id int PRIMARY KEY, name text); INSERT INTO users SELECT g, $$u$$ || g FROM generate_series(1, 50) g;',
+    input:
+      'SET ROLE app; CREATE TABLE users (id int PRIMARY KEY, name text); INSERT INTO users SELECT g, $$u$$ || g FROM generate_series(1, 50) g;',
   });
   gw = await startTestGateway(
     `
@@ -72,7 +75,12 @@ beforeEach(() => {
 
 async function connect(sub: string, groups: string[]): Promise<pg.Client> {
   const addr = gw.address('db') as { host: string; port: number };
-  const client = new pg.Client({ ...addr, user: sub, database: 'app', password: await gw.token(sub, groups) });
+  const client = new pg.Client({
+    ...addr,
+    user: sub,
+    database: 'app',
+    password: await gw.token(sub, groups),
+  });
   await client.connect();
   return client;
 }
@@ -87,15 +95,25 @@ interface Pending {
 async function pendingFor(identity: string, text: string): Promise<Pending> {
   const token = await gw.token('carol', ['dba']);
   for (let i = 0; i < 200; i++) {
-    const res = await fetch(`${gw.adminUrl}/api/approvals`, { headers: { authorization: `Bearer ${token}` } });
-    const found = ((await res.json()) as Pending[]).find((p) => p.identity === identity && p.command.includes(text));
+    const res = await fetch(`${gw.adminUrl}/api/approvals`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const found = ((await res.json()) as Pending[]).find(
+      (p) => p.identity === identity && p.command.includes(text),
+    );
     if (found) return found;
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`no pending approval for ${identity}: ${text}`);
 }
 
-async function decide(id: string, verdict: 'approve' | 'deny', sub: string, groups: string[], reason?: string): Promise<number> {
+async function decide(
+  id: string,
+  verdict: 'approve' | 'deny',
+  sub: string,
+  groups: string[],
+  reason?: string,
+): Promise<number> {
   const res = await fetch(`${gw.adminUrl}/api/approvals/${id}/${verdict}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${await gw.token(sub, groups)}`, 'content-type': 'application/json' },
@@ -162,7 +180,9 @@ describe('approvals with PostgreSQL sessions', () => {
     (devin as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
     const token = await gw.token('carol', ['dba']);
     for (let i = 0; i < 100; i++) {
-      const list = (await (await fetch(`${gw.adminUrl}/api/approvals`, { headers: { authorization: `Bearer ${token}` } })).json()) as Pending[];
+      const list = (await (
+        await fetch(`${gw.adminUrl}/api/approvals`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()) as Pending[];
       if (!list.some((x) => x.id === p.id)) break;
       await new Promise((r) => setTimeout(r, 25));
     }

@@ -41,7 +41,8 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     void route(req, res).catch((err: unknown) => {
       const status = isAgentgateError(err) ? (statusFor[err.code] ?? 500) : 500;
       if (status >= 500) log.error('admin request failed', { path: req.url, error: String(err) });
-      if (!res.headersSent) sendError(res, status, isAgentgateError(err) && err.expose ? err.message : 'internal error');
+      if (!res.headersSent)
+        sendError(res, status, isAgentgateError(err) && err.expose ? err.message : 'internal error');
       else res.destroy();
     });
   });
@@ -57,7 +58,10 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     if (req.method === 'GET' && pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (req.method === 'GET' && pathname === '/readyz') {
       const r = opts.readiness();
-      return sendJson(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', checks: r.checks });
+      return sendJson(res, r.ready ? 200 : 503, {
+        status: r.ready ? 'ready' : 'not ready',
+        checks: r.checks,
+      });
     }
     if (req.method === 'GET' && pathname === '/.well-known/jwks.json') return sendJson(res, 200, opts.jwks());
     for (const handler of opts.handlers) if (await handler(req, res, pathname)) return;

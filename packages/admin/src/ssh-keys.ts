@@ -43,14 +43,20 @@ export function sshKeysHandler(opts: SshKeysApiOptions) {
 
     if (pathname === '/api/ssh-keys' && req.method === 'POST') {
       const body = (await readJson(req)) as { publicKey?: unknown; ttl?: unknown };
-      if (typeof body.publicKey !== 'string') throw new AgentgateError('BAD_REQUEST', 'publicKey (string) is required');
+      if (typeof body.publicKey !== 'string')
+        throw new AgentgateError('BAD_REQUEST', 'publicKey (string) is required');
       let ttlMs = typeof body.ttl === 'string' ? parseDuration(body.ttl) : 8 * 3_600_000;
       // A key must not outlive the token that registered it.
       if (caller.expiresAt !== undefined) ttlMs = Math.min(ttlMs, caller.expiresAt * 1000 - Date.now());
       if (ttlMs <= 0) throw new AgentgateError('BAD_REQUEST', 'ttl must be positive');
-      if (ttlMs > opts.maxTtlMs) throw new AgentgateError('BAD_REQUEST', `ttl over the maximum of ${opts.maxTtlMs / 3_600_000}h`);
+      if (ttlMs > opts.maxTtlMs)
+        throw new AgentgateError('BAD_REQUEST', `ttl over the maximum of ${opts.maxTtlMs / 3_600_000}h`);
       const reg = opts.registry.register(body.publicKey, caller, ttlMs);
-      opts.onChange?.('registered', { fingerprint: reg.fingerprint, identity: caller.name, expiresAt: reg.expiresAt });
+      opts.onChange?.('registered', {
+        fingerprint: reg.fingerprint,
+        identity: caller.name,
+        expiresAt: reg.expiresAt,
+      });
       sendJson(res, 201, show(reg));
       return true;
     }

@@ -60,12 +60,17 @@ async function loadOrCreateHashKey(path: string): Promise<Buffer> {
   } catch {
     const key = randomBytes(32);
     await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, key.toString('hex') + '\n', { mode: 0o600, flag: 'wx' }).catch(async () => undefined);
+    await writeFile(path, key.toString('hex') + '\n', { mode: 0o600, flag: 'wx' }).catch(
+      async () => undefined,
+    );
     return Buffer.from((await readFile(path, 'utf8')).trim(), 'hex');
   }
 }
 
-export async function startGateway(config: AgentgateConfig, options: GatewayOptions = {}): Promise<RunningGateway> {
+export async function startGateway(
+  config: AgentgateConfig,
+  options: GatewayOptions = {},
+): Promise<RunningGateway> {
   const log = options.log ?? createJsonLogger();
   const metrics = createGatewayMetrics();
   const signer = await loadOrCreateSigningKey(config.signingKey);
@@ -82,7 +87,9 @@ export async function startGateway(config: AgentgateConfig, options: GatewayOpti
     const recovered = await store.recoverInterrupted();
     if (recovered > 0) log.warn('closed sessions interrupted by the previous run', { sessions: recovered });
 
-    const identity = await createIdentityService(config.identity, { log: log.child({ component: 'identity' }) });
+    const identity = await createIdentityService(config.identity, {
+      log: log.child({ component: 'identity' }),
+    });
     const broker = createApprovalBroker({
       config: config.approvals,
       signer,
@@ -102,7 +109,13 @@ export async function startGateway(config: AgentgateConfig, options: GatewayOpti
       hashKey: await loadOrCreateHashKey(join(dirname(config.signingKey), 'masking-hash.key')),
       onMasked: (rule, detector, n) => metrics.protocol.maskedValues(rule, detector, n),
     });
-    const deps: Omit<EngineDeps, 'log'> = { identity, gate, transcript: store, masking, metrics: metrics.protocol };
+    const deps: Omit<EngineDeps, 'log'> = {
+      identity,
+      gate,
+      transcript: store,
+      masking,
+      metrics: metrics.protocol,
+    };
 
     const engines = { ...builtinEngines, ...options.engines };
     const listeners: ListenerServer[] = [];
@@ -147,7 +160,10 @@ export async function startGateway(config: AgentgateConfig, options: GatewayOpti
       ],
     });
     cleanup.unshift(() => admin.close());
-    log.info('agentgate started', { admin: admin.url, listeners: listeners.map((l) => ({ name: l.name, address: l.address })) });
+    log.info('agentgate started', {
+      admin: admin.url,
+      listeners: listeners.map((l) => ({ name: l.name, address: l.address })),
+    });
 
     let stopping: Promise<void> | undefined;
     return {
@@ -163,7 +179,8 @@ export async function startGateway(config: AgentgateConfig, options: GatewayOpti
       stop() {
         stopping ??= (async () => {
           log.info('agentgate stopping');
-          for (const fn of cleanup) await fn().catch((err: unknown) => log.error('shutdown step failed', { error: String(err) }));
+          for (const fn of cleanup)
+            await fn().catch((err: unknown) => log.error('shutdown step failed', { error: String(err) }));
           log.info('agentgate stopped');
         })();
         return stopping;

@@ -34,31 +34,36 @@ export async function startListenerServer(
   let listening = false;
 
   // Docker's hijacked streams need half-close: `docker exec` without -i closes its write side and still reads.
-  const server = net.createServer({ allowHalfOpen: listener.protocol === 'docker', noDelay: true }, (socket) => {
-    hooks.connectionOpened();
-    sockets.add(socket);
-    socket.setNoDelay(true);
-    socket.on('error', () => {
-      /* engines handle errors on their own listeners; this keeps an early reset from crashing the process */
-    });
-    const info: ClientInfo = unixPath
-      ? { address: 'unix', local: true, tls: false }
-      : {
-          address: socket.remoteAddress ?? 'unknown',
-          ...(socket.remotePort !== undefined ? { port: socket.remotePort } : {}),
-          local: isLoopback(socket.remoteAddress ?? ''),
-          tls: false,
-        };
-    const session = engine
-      .handle(socket, info, shutdown.signal)
-      .catch((err: unknown) => log.error('session failed', { error: err instanceof Error ? err.message : String(err) }))
-      .finally(() => {
-        sockets.delete(socket);
-        sessions.delete(session);
-        if (!socket.destroyed) socket.destroy();
+  const server = net.createServer(
+    { allowHalfOpen: listener.protocol === 'docker', noDelay: true },
+    (socket) => {
+      hooks.connectionOpened();
+      sockets.add(socket);
+      socket.setNoDelay(true);
+      socket.on('error', () => {
+        /* engines handle errors on their own listeners; this keeps an early reset from crashing the process */
       });
-    sessions.add(session);
-  });
+      const info: ClientInfo = unixPath
+        ? { address: 'unix', local: true, tls: false }
+        : {
+            address: socket.remoteAddress ?? 'unknown',
+            ...(socket.remotePort !== undefined ? { port: socket.remotePort } : {}),
+            local: isLoopback(socket.remoteAddress ?? ''),
+            tls: false,
+          };
+      const session = engine
+        .handle(socket, info, shutdown.signal)
+        .catch((err: unknown) =>
+          log.error('session failed', { error: err instanceof Error ? err.message : String(err) }),
+        )
+        .finally(() => {
+          sockets.delete(socket);
+          sessions.delete(session);
+          if (!socket.destroyed) socket.destroy();
+        });
+      sessions.add(session);
+    },
+  );
   server.on('error', (err) => log.error('listener error', { error: err.message }));
 
   if (unixPath) {
@@ -75,7 +80,11 @@ export async function startListenerServer(
     if (unixPath) server.listen(unixPath, done);
     else {
       const idx = listener.listen.lastIndexOf(':');
-      server.listen(Number(listener.listen.slice(idx + 1)), listener.listen.slice(0, idx).replace(/^\[|\]$/g, ''), done);
+      server.listen(
+        Number(listener.listen.slice(idx + 1)),
+        listener.listen.slice(0, idx).replace(/^\[|\]$/g, ''),
+        done,
+      );
     }
   });
   if (unixPath && listener.protocol === 'docker') await chmod(unixPath, listener.socketMode);
@@ -83,7 +92,9 @@ export async function startListenerServer(
   hooks.listening(true);
   const addr = server.address();
   const address: ListenerAddress =
-    unixPath !== undefined ? { path: unixPath } : { host: (addr as net.AddressInfo).address, port: (addr as net.AddressInfo).port };
+    unixPath !== undefined
+      ? { path: unixPath }
+      : { host: (addr as net.AddressInfo).address, port: (addr as net.AddressInfo).port };
   log.info('listening', { protocol: listener.protocol, address });
 
   return {

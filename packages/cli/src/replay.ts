@@ -51,10 +51,18 @@ function renderRows(result: TranscriptEvent): string {
     rows.map((r) => r.map((v) => (v === null ? 'NULL' : typeof v === 'string' ? v : JSON.stringify(v)))),
   );
   const omitted = Number(result['rowsOmitted'] ?? 0);
-  return table.trimEnd().replace(/^/gm, '             ') + '\n' + (omitted > 0 ? `             (${omitted} more rows not recorded)\n` : '');
+  return (
+    table.trimEnd().replace(/^/gm, '             ') +
+    '\n' +
+    (omitted > 0 ? `             (${omitted} more rows not recorded)\n` : '')
+  );
 }
 
-export async function replaySession(summary: SessionSummary, events: Iterable<TranscriptEvent>, opts: ReplayOptions): Promise<void> {
+export async function replaySession(
+  summary: SessionSummary,
+  events: Iterable<TranscriptEvent>,
+  opts: ReplayOptions,
+): Promise<void> {
   const { out, speed } = opts;
   const start = summary.startedAt;
   out.write(
@@ -86,14 +94,16 @@ export async function replaySession(summary: SessionSummary, events: Iterable<Tr
         break;
       case 'result': {
         if (summary.protocol === 'ssh') {
-          if (e['exitStatus'] !== undefined) out.write(dim(`\r\n# exit status ${String(e['exitStatus'])}\r\n`));
+          if (e['exitStatus'] !== undefined)
+            out.write(dim(`\r\n# exit status ${String(e['exitStatus'])}\r\n`));
           break;
         }
         const err = e['error'] as { code?: string; message?: string } | undefined;
         const parts: string[] = [];
         if (e['status'] !== undefined) parts.push(`HTTP ${String(e['status'])}`);
         if (e['commandTag'] !== undefined) parts.push(String(e['commandTag']));
-        if (e['rowCount'] !== undefined && e['commandTag'] === undefined) parts.push(`${String(e['rowCount'])} rows`);
+        if (e['rowCount'] !== undefined && e['commandTag'] === undefined)
+          parts.push(`${String(e['rowCount'])} rows`);
         if (e['durationMs'] !== undefined) parts.push(`${Number(e['durationMs']).toFixed(1)} ms`);
         if (err) parts.push(`ERROR ${err.code ?? ''} ${err.message ?? ''}`.trim());
         out.write(`             <- ${parts.join(', ')}\n`);
@@ -105,15 +115,21 @@ export async function replaySession(summary: SessionSummary, events: Iterable<Tr
         if (direction === 'in' && summary.protocol === 'ssh') break; // what the user typed is echoed by the remote
         for (const chunk of ioChunks(e)) {
           const at = chunk.at;
-          if (speed > 0 && summary.protocol === 'ssh') await sleep(Math.min(5000, Math.max(0, at - lastTs)) / speed);
+          if (speed > 0 && summary.protocol === 'ssh')
+            await sleep(Math.min(5000, Math.max(0, at - lastTs)) / speed);
           lastTs = at;
           if (summary.protocol === 'ssh') out.write(chunk.data);
-          else out.write(`             ${direction === 'in' ? '>>' : '<<'} ${JSON.stringify(chunk.data.toString('utf8').slice(0, 200))}\n`);
+          else
+            out.write(
+              `             ${direction === 'in' ? '>>' : '<<'} ${JSON.stringify(chunk.data.toString('utf8').slice(0, 200))}\n`,
+            );
         }
         break;
       }
       case 'session.end':
-        out.write(`${summary.protocol === 'ssh' ? '\r\n' : ''}${rel(e.ts, start)}  session ended${e['reason'] ? ` (${String(e['reason'])})` : ''}\n`);
+        out.write(
+          `${summary.protocol === 'ssh' ? '\r\n' : ''}${rel(e.ts, start)}  session ended${e['reason'] ? ` (${String(e['reason'])})` : ''}\n`,
+        );
         break;
       default:
         break;

@@ -2,7 +2,10 @@
 import { loadConfig } from '@agentgate/config';
 import { loadOrCreateSigningKey, openTranscriptStore, type TranscriptStore } from '@agentgate/transcript';
 
-export async function withStore<T>(configFile: string, fn: (store: TranscriptStore) => Promise<T>): Promise<T> {
+export async function withStore<T>(
+  configFile: string,
+  fn: (store: TranscriptStore) => Promise<T>,
+): Promise<T> {
   const config = await loadConfig(configFile);
   const signer = await loadOrCreateSigningKey(config.signingKey);
   const store = await openTranscriptStore({

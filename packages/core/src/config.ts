@@ -132,7 +132,8 @@ export interface TestListenerConfig extends ListenerBase {
   readonly protocol: 'test';
 }
 
-export type ListenerConfig = PostgresListenerConfig | SshListenerConfig | DockerListenerConfig | TestListenerConfig;
+export type ListenerConfig =
+  PostgresListenerConfig | SshListenerConfig | DockerListenerConfig | TestListenerConfig;
 
 export interface RuleMatch {
   // postgres

@@ -13,7 +13,10 @@ export function parseDuration(text: string): number {
     matched = re.lastIndex;
   }
   if (matched === 0 || matched !== text.length) {
-    throw new AgentgateError('BAD_REQUEST', `invalid duration "${text}" (expected e.g. 500ms, 120s, 5m, 8h, 1h30m)`);
+    throw new AgentgateError(
+      'BAD_REQUEST',
+      `invalid duration "${text}" (expected e.g. 500ms, 120s, 5m, 8h, 1h30m)`,
+    );
   }
   return total;
 }

@@ -31,4 +31,7 @@ export interface ProtocolEngine {
   close?(): Promise<void>;
 }
 
-export type EngineFactory<L extends ListenerConfig = ListenerConfig> = (listener: L, deps: EngineDeps) => ProtocolEngine;
+export type EngineFactory<L extends ListenerConfig = ListenerConfig> = (
+  listener: L,
+  deps: EngineDeps,
+) => ProtocolEngine;

@@ -26,7 +26,13 @@ export type Verdict =
       readonly allowed: false;
       readonly code: Extract<
         ErrorCode,
-        'DENIED' | 'UNANALYSABLE' | 'APPROVAL_REQUIRED' | 'APPROVAL_REJECTED' | 'APPROVAL_EXPIRED' | 'APPROVAL_CANCELLED' | 'RECORDING_FAILED'
+        | 'DENIED'
+        | 'UNANALYSABLE'
+        | 'APPROVAL_REQUIRED'
+        | 'APPROVAL_REJECTED'
+        | 'APPROVAL_EXPIRED'
+        | 'APPROVAL_CANCELLED'
+        | 'RECORDING_FAILED'
       >;
       readonly rule?: string;
       readonly approvalId?: string;

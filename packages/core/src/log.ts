@@ -20,7 +20,8 @@ export function createJsonLogger(
   const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
     if (order[level] < min) return;
     const rec: Record<string, unknown> = { time: new Date().toISOString(), level, msg, ...base, ...fields };
-    for (const [k, v] of Object.entries(rec)) if (v instanceof Error) rec[k] = { message: v.message, ...(v as unknown as Record<string, unknown>) };
+    for (const [k, v] of Object.entries(rec))
+      if (v instanceof Error) rec[k] = { message: v.message, ...(v as unknown as Record<string, unknown>) };
     write(JSON.stringify(rec) + '\n');
   };
   return {

@@ -39,5 +39,10 @@ export interface MaskingService {
 }
 
 export const noMasking: MaskingService = {
-  forSession: () => ({ active: false, forColumn: () => undefined, detectors: undefined, coversColumn: () => false }),
+  forSession: () => ({
+    active: false,
+    forColumn: () => undefined,
+    detectors: undefined,
+    coversColumn: () => false,
+  }),
 };

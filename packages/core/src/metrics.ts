@@ -11,7 +11,12 @@ export interface ProtocolMetrics {
   /** Time from forwarding a command upstream to its complete result. */
   commandCompleted(listener: string, protocol: Protocol, seconds: number): void;
   upstreamError(listener: string, protocol: Protocol, kind: string): void;
-  bytes(listener: string, protocol: Protocol, direction: 'client_to_upstream' | 'upstream_to_client', n: number): void;
+  bytes(
+    listener: string,
+    protocol: Protocol,
+    direction: 'client_to_upstream' | 'upstream_to_client',
+    n: number,
+  ): void;
   maskedValues(rule: string, detector: string, n: number): void;
 }
 

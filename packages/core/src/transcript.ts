@@ -37,7 +37,10 @@ export interface SessionRecorder {
    * Append one event to the session's chain. Synchronous: the event is chained and queued for the next batch
    * commit. Throws AgentgateError RECORDING_FAILED when the store cannot write and failMode is closed.
    */
-  append(type: Exclude<TranscriptEventType, 'session.start' | 'session.end' | 'io' | 'checkpoint'>, body: Record<string, unknown>): TranscriptEvent;
+  append(
+    type: Exclude<TranscriptEventType, 'session.start' | 'session.end' | 'io' | 'checkpoint'>,
+    body: Record<string, unknown>,
+  ): TranscriptEvent;
   /** Stream bytes (terminal, attach, copy data); coalesced by size and time into `io` events. */
   io(direction: IoDirection, data: Buffer, channel?: string): void;
   /** Flush pending io, append `session.end` and a signed checkpoint. Idempotent. */

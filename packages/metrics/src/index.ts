@@ -9,7 +9,11 @@ export interface GatewayMetrics {
   readonly registry: client.Registry;
   readonly protocol: ProtocolMetrics;
   readonly gate: { command(listener: string, protocol: Protocol, decision: string): void };
-  readonly transcript: { event(type: string): void; writeError(): void; writableChanged(writable: boolean): void };
+  readonly transcript: {
+    event(type: string): void;
+    writeError(): void;
+    writableChanged(writable: boolean): void;
+  };
   readonly approvals: { pending(n: number): void; settled(outcome: string, waitSeconds: number): void };
   readonly listenerUp: (listener: string, protocol: Protocol, up: boolean) => void;
 }
@@ -48,7 +52,8 @@ class PendingCounts<L extends string> {
 
 export function createGatewayMetrics(options: { collectProcess?: boolean } = {}): GatewayMetrics {
   const registry = new client.Registry();
-  if (options.collectProcess !== false) client.collectDefaultMetrics({ register: registry, prefix: 'agentgate_' });
+  if (options.collectProcess !== false)
+    client.collectDefaultMetrics({ register: registry, prefix: 'agentgate_' });
   const reg = { registers: [registry] };
 
   const connections = new client.Counter({
@@ -148,7 +153,8 @@ export function createGatewayMetrics(options: { collectProcess?: boolean } = {})
       connectionOpened: (listener, protocol) => connections.inc({ listener, protocol }),
       sessionStarted: (listener, protocol) => sessionsActive.inc({ listener, protocol }),
       sessionEnded: (listener, protocol) => sessionsActive.dec({ listener, protocol }),
-      commandCompleted: (listener, protocol, seconds) => commandDuration.observe({ listener, protocol }, seconds),
+      commandCompleted: (listener, protocol, seconds) =>
+        commandDuration.observe({ listener, protocol }, seconds),
       upstreamError: (listener, protocol, kind) => upstreamErrors.inc({ listener, protocol, kind }),
       bytes: (listener, protocol, direction, n) =>
         pendingBytes.add(

@@ -12,7 +12,9 @@ import { createGate } from './gate.js';
 import { createPolicy } from './policy.js';
 
 /** An in-memory recorder: the gate's only collaborator besides the policy (unit level; the LMDB store is tested on its own). */
-function memoryRecorder(failing = false): SessionRecorder & { events: { type: string; body: Record<string, unknown> }[] } {
+function memoryRecorder(
+  failing = false,
+): SessionRecorder & { events: { type: string; body: Record<string, unknown> }[] } {
   const events: { type: string; body: Record<string, unknown> }[] = [];
   return {
     sessionId: 'S1',
@@ -20,7 +22,14 @@ function memoryRecorder(failing = false): SessionRecorder & { events: { type: st
     append(type, body) {
       if (failing) throw new AgentgateError('RECORDING_FAILED', 'map full');
       events.push({ type, body });
-      return { session: 'S1', seq: events.length, ts: Date.now(), type, prev: '', hash: '' } as TranscriptEvent;
+      return {
+        session: 'S1',
+        seq: events.length,
+        ts: Date.now(),
+        type,
+        prev: '',
+        hash: '',
+      } as TranscriptEvent;
     },
     io() {},
     end() {},
@@ -61,7 +70,10 @@ describe('gate', () => {
 
   it('refuses every command when the store cannot record (fail closed)', async () => {
     const gate = createGate({ policy, approvers: [], log: silentLogger });
-    expect(await gate.check(session(memoryRecorder(true)), cmd('hello'))).toMatchObject({ allowed: false, code: 'RECORDING_FAILED' });
+    expect(await gate.check(session(memoryRecorder(true)), cmd('hello'))).toMatchObject({
+      allowed: false,
+      code: 'RECORDING_FAILED',
+    });
   });
 
   it('without a broker, approve rules deny and say approval is not configured', async () => {
@@ -79,23 +91,30 @@ describe('gate', () => {
         return { id: 'A1', outcome, by: 'alice', reason: 'ok' };
       },
     });
-    const ok = await createGate({ policy, broker: broker('approved'), approvers: ['group:dba'], log: silentLogger }).check(
-      session(memoryRecorder()),
-      cmd('deploy'),
-    );
+    const ok = await createGate({
+      policy,
+      broker: broker('approved'),
+      approvers: ['group:dba'],
+      log: silentLogger,
+    }).check(session(memoryRecorder()), cmd('deploy'));
     expect(ok).toMatchObject({ allowed: true, approvalId: 'A1', rule: 'review' });
     expect(seen).toEqual([['group:release']]);
-    const no = await createGate({ policy, broker: broker('expired'), approvers: [], log: silentLogger }).check(
-      session(memoryRecorder()),
-      cmd('deploy'),
-    );
+    const no = await createGate({
+      policy,
+      broker: broker('expired'),
+      approvers: [],
+      log: silentLogger,
+    }).check(session(memoryRecorder()), cmd('deploy'));
     expect(no).toMatchObject({ allowed: false, code: 'APPROVAL_EXPIRED', approvalId: 'A1' });
     expect(no.allowed === false && no.message).toContain('A1');
   });
 
   it('a broker fault denies, never allows', async () => {
     const broker: ApprovalBroker = { request: () => Promise.reject(new Error('boom')) };
-    const v = await createGate({ policy, broker, approvers: [], log: silentLogger }).check(session(memoryRecorder()), cmd('deploy'));
+    const v = await createGate({ policy, broker, approvers: [], log: silentLogger }).check(
+      session(memoryRecorder()),
+      cmd('deploy'),
+    );
     expect(v.allowed).toBe(false);
   });
 });

@@ -33,7 +33,12 @@ const deniedText = (rule: string): string => `agentgate: denied by rule ${rule}`
 
 function commandBody(command: Command): Record<string, unknown> {
   const { text, unanalysable, detail, unknownMatchesAll: _u, ...facts } = command;
-  return { text, ...facts, ...(unanalysable !== undefined ? { unanalysable } : {}), ...(detail ? { detail } : {}) };
+  return {
+    text,
+    ...facts,
+    ...(unanalysable !== undefined ? { unanalysable } : {}),
+    ...(detail ? { detail } : {}),
+  };
 }
 
 export function createGate(options: GateOptions): Gate {
@@ -50,13 +55,22 @@ export function createGate(options: GateOptions): Gate {
       } catch (err) {
         if (!isAgentgateError(err, 'RECORDING_FAILED')) throw err;
         metrics?.command(info.listener, info.protocol, 'refused');
-        log.error('command refused: transcript store cannot record', { session: info.id, error: err.message });
-        return { allowed: false, code: 'RECORDING_FAILED', message: 'agentgate: refused: the transcript store cannot record this command' };
+        log.error('command refused: transcript store cannot record', {
+          session: info.id,
+          error: err.message,
+        });
+        return {
+          allowed: false,
+          code: 'RECORDING_FAILED',
+          message: 'agentgate: refused: the transcript store cannot record this command',
+        };
       }
 
       if (decision.action === 'allow') {
         metrics?.command(info.listener, info.protocol, 'allow');
-        return decision.rule ? { allowed: true, rule: decision.rule, commandSeq } : { allowed: true, commandSeq };
+        return decision.rule
+          ? { allowed: true, rule: decision.rule, commandSeq }
+          : { allowed: true, commandSeq };
       }
       if (decision.action === 'deny') {
         metrics?.command(info.listener, info.protocol, 'deny');
@@ -89,7 +103,11 @@ export function createGate(options: GateOptions): Gate {
         }
         metrics?.command(info.listener, info.protocol, settled.outcome);
         const code =
-          settled.outcome === 'expired' ? 'APPROVAL_EXPIRED' : settled.outcome === 'cancelled' ? 'APPROVAL_CANCELLED' : 'APPROVAL_REJECTED';
+          settled.outcome === 'expired'
+            ? 'APPROVAL_EXPIRED'
+            : settled.outcome === 'cancelled'
+              ? 'APPROVAL_CANCELLED'
+              : 'APPROVAL_REJECTED';
         const why = settled.reason ? `: ${settled.reason}` : '';
         return {
           allowed: false,
@@ -104,10 +122,20 @@ export function createGate(options: GateOptions): Gate {
         log.error('approval request failed', { session: info.id, error: message });
         metrics?.command(info.listener, info.protocol, 'deny');
         if (isAgentgateError(err, 'RECORDING_FAILED')) {
-          return { allowed: false, code: 'RECORDING_FAILED', message: 'agentgate: refused: the transcript store cannot record this command' };
+          return {
+            allowed: false,
+            code: 'RECORDING_FAILED',
+            message: 'agentgate: refused: the transcript store cannot record this command',
+          };
         }
         // Fail closed: a broker fault must never let a command through.
-        return { allowed: false, code: 'DENIED', rule, commandSeq, message: `agentgate: denied by rule ${rule} (the approval request failed)` };
+        return {
+          allowed: false,
+          code: 'DENIED',
+          rule,
+          commandSeq,
+          message: `agentgate: denied by rule ${rule} (the approval request failed)`,
+        };
       }
     },
   };

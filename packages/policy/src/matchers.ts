@@ -79,7 +79,8 @@ export function normalizeImageRef(ref: string): string {
     }
   }
   const first = name.split('/')[0] ?? '';
-  const hasRegistry = name.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+  const hasRegistry =
+    name.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
   if (!hasRegistry) name = name.includes('/') ? `docker.io/${name}` : `docker.io/library/${name}`;
   return name + suffix;
 }
@@ -148,7 +149,8 @@ function pathUnder(path: string, prefix: string): boolean {
 export function matchSsh(cmd: SshCommand, m: CompiledMatch, widen: boolean): boolean {
   const unknown = widen && cmd.unknownMatchesAll === true;
   if (m.raw.channels) {
-    if (cmd.kind !== 'channel' || cmd.channel === undefined || !m.raw.channels.includes(cmd.channel as never)) return false;
+    if (cmd.kind !== 'channel' || cmd.channel === undefined || !m.raw.channels.includes(cmd.channel as never))
+      return false;
   }
   if (m.raw.paths) {
     if (cmd.path === undefined || !m.raw.paths.some((p) => pathUnder(cmd.path!, p))) return false;
@@ -191,6 +193,15 @@ export function matchTest(cmd: TestCommand, m: CompiledMatch): boolean {
 export const protocolKeys = {
   postgres: ['commands', 'tables', 'functions', 'unfilteredWrites', 'pattern'],
   ssh: ['programs', 'pattern', 'channels', 'paths'],
-  docker: ['actions', 'privileged', 'hostMounts', 'hostNamespaces', 'capabilities', 'images', 'programs', 'pattern'],
+  docker: [
+    'actions',
+    'privileged',
+    'hostMounts',
+    'hostNamespaces',
+    'capabilities',
+    'images',
+    'programs',
+    'pattern',
+  ],
   test: ['pattern'],
 } as const;

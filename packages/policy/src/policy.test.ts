@@ -22,27 +22,56 @@ const ssh = (programs: (string | null)[], extra: Record<string, unknown> = {}): 
     protocol: 'ssh',
     kind: 'exec',
     text: 'x',
-    simpleCommands: programs.map((p) => ({ program: p, argv: [p ?? '$x', '-rf', '/'], text: `${p ?? '$x'} -rf /` })),
+    simpleCommands: programs.map((p) => ({
+      program: p,
+      argv: [p ?? '$x', '-rf', '/'],
+      text: `${p ?? '$x'} -rf /`,
+    })),
     unknownMatchesAll: true,
     ...extra,
   }) as Command;
 
 const rules: RuleConfig[] = [
-  { name: 'no-ddl-drops', protocol: 'postgres', match: { commands: ['DROP', 'TRUNCATE', 'ALTER SYSTEM'] }, action: 'deny' },
-  { name: 'deletes-need-review', protocol: 'postgres', match: { commands: ['DELETE', 'UPDATE'], tables: ['users'] }, action: 'approve' },
+  {
+    name: 'no-ddl-drops',
+    protocol: 'postgres',
+    match: { commands: ['DROP', 'TRUNCATE', 'ALTER SYSTEM'] },
+    action: 'deny',
+  },
+  {
+    name: 'deletes-need-review',
+    protocol: 'postgres',
+    match: { commands: ['DELETE', 'UPDATE'], tables: ['users'] },
+    action: 'approve',
+  },
   { name: 'no-unfiltered', protocol: 'postgres', match: { unfilteredWrites: true }, action: 'deny' },
   { name: 'no-file-read', match: { functions: ['pg_read_file'] }, action: 'deny' },
-  { name: 'dba-may-drop', protocol: 'postgres', who: ['group:dba'], match: { commands: ['DROP'] }, action: 'allow' },
+  {
+    name: 'dba-may-drop',
+    protocol: 'postgres',
+    who: ['group:dba'],
+    match: { commands: ['DROP'] },
+    action: 'allow',
+  },
   { name: 'no-rm-rf', protocol: 'ssh', match: { programs: ['rm'], pattern: '-[a-zA-Z]*r' }, action: 'deny' },
   { name: 'no-privileged', protocol: 'docker', match: { privileged: true }, action: 'deny' },
   { name: 'no-busybox', protocol: 'docker', match: { images: ['busybox'] }, action: 'approve' },
-  { name: 'tunnel-for-dba', protocol: 'ssh', who: ['group:dba'], match: { channels: ['port-forward'] }, action: 'allow' },
+  {
+    name: 'tunnel-for-dba',
+    protocol: 'ssh',
+    who: ['group:dba'],
+    match: { channels: ['port-forward'] },
+    action: 'allow',
+  },
 ];
 const policy = createPolicy(rules);
 
 describe('postgres rules', () => {
   it('matches command words by prefix, case-insensitively', () => {
-    expect(policy.decide(pg([stmt('drop table')]), agent, 'db')).toMatchObject({ action: 'deny', rule: 'no-ddl-drops' });
+    expect(policy.decide(pg([stmt('drop table')]), agent, 'db')).toMatchObject({
+      action: 'deny',
+      rule: 'no-ddl-drops',
+    });
     expect(policy.decide(pg([stmt('ALTER SYSTEM')]), agent, 'db').action).toBe('deny');
     expect(policy.decide(pg([stmt('ALTER TABLE')]), agent, 'db').action).toBe('allow');
     expect(policy.decide(pg([stmt('DROPX')]), agent, 'db').action).toBe('allow');
@@ -55,19 +84,23 @@ describe('postgres rules', () => {
       action: 'approve',
       rule: 'deletes-need-review',
     });
-    expect(policy.decide(pg([stmt('DELETE', { tables: ['users'], unfilteredWrite: true })]), agent, 'db').action).toBe('deny');
+    expect(
+      policy.decide(pg([stmt('DELETE', { tables: ['users'], unfilteredWrite: true })]), agent, 'db').action,
+    ).toBe('deny');
   });
   it('any statement, nested or not, decides the whole message', () => {
     expect(policy.decide(pg([stmt('SELECT'), stmt('DROP INDEX')]), agent, 'db').action).toBe('deny');
-    expect(policy.decide(pg([stmt('SELECT', { functions: ['PG_READ_FILE'] })]), agent, 'db').rule).toBe('no-file-read');
+    expect(policy.decide(pg([stmt('SELECT', { functions: ['PG_READ_FILE'] })]), agent, 'db').rule).toBe(
+      'no-file-read',
+    );
   });
   it('dynamic SQL matches every deny rule, never an allow rule', () => {
     const d = policy.decide(pg([stmt('DO', { dynamic: true })]), dba, 'db');
     expect(d.action).toBe('deny');
     expect(d.matched).not.toContain('dba-may-drop');
-    expect(policy.decide(pg([stmt('DO', { dynamic: true })], { unknownMatchesAll: false }), agent, 'db').rule).toBe(
-      'builtin:dynamic-sql',
-    );
+    expect(
+      policy.decide(pg([stmt('DO', { dynamic: true })], { unknownMatchesAll: false }), agent, 'db').rule,
+    ).toBe('builtin:dynamic-sql');
   });
   it('unanalysable commands are denied by a built-in rule', () => {
     expect(policy.decide(pg([], { unanalysable: 'syntax error' }), agent, 'db')).toMatchObject({
@@ -91,10 +124,18 @@ describe('ssh rules', () => {
   });
   it('an unknown program matches deny rules, or is denied outright', () => {
     expect(policy.decide(ssh([null]), agent, 'h').rule).toBe('no-rm-rf');
-    expect(policy.decide(ssh([null], { unknownMatchesAll: false }), agent, 'h').rule).toBe('builtin:unknown-program');
+    expect(policy.decide(ssh([null], { unknownMatchesAll: false }), agent, 'h').rule).toBe(
+      'builtin:unknown-program',
+    );
   });
   it('forwarding is denied unless an allow rule names the channel for this identity', () => {
-    const fwd = { protocol: 'ssh', kind: 'channel', channel: 'port-forward', text: 'fwd', simpleCommands: [] } as Command;
+    const fwd = {
+      protocol: 'ssh',
+      kind: 'channel',
+      channel: 'port-forward',
+      text: 'fwd',
+      simpleCommands: [],
+    } as Command;
     expect(policy.decide(fwd, agent, 'h').rule).toBe('builtin:forwarding-not-allowed');
     expect(policy.decide(fwd, dba, 'h').action).toBe('allow');
     const x11 = { ...fwd, channel: 'x11' } as Command;
@@ -122,7 +163,9 @@ describe('docker rules', () => {
     }) as Command;
   it('privileged and images', () => {
     expect(policy.decide(create({ privileged: true }), agent, 'd').rule).toBe('no-privileged');
-    expect(policy.decide(create({ images: ['docker.io/library/busybox:latest'] }), agent, 'd').action).toBe('approve');
+    expect(policy.decide(create({ images: ['docker.io/library/busybox:latest'] }), agent, 'd').action).toBe(
+      'approve',
+    );
     expect(policy.decide(create({ images: ['busybox:1.36'] }), agent, 'd').action).toBe('approve');
   });
   it('host mounts match by path prefix at component boundaries', () => {

@@ -3,8 +3,22 @@
  * Every matching rule counts; deny beats approve beats allow (SPEC §3). No matching rule allows, except where the
  * gateway must fail closed: a command it could not analyse, and SSH forwarding channels (allowed only by a rule).
  */
-import { matchesPrincipal, type Command, type Identity, type RuleAction, type RuleConfig } from '@agentgate/core';
-import { compileMatch, matchDocker, matchPostgres, matchSsh, matchTest, protocolKeys, type CompiledMatch } from './matchers.js';
+import {
+  matchesPrincipal,
+  type Command,
+  type Identity,
+  type RuleAction,
+  type RuleConfig,
+} from '@agentgate/core';
+import {
+  compileMatch,
+  matchDocker,
+  matchPostgres,
+  matchSsh,
+  matchTest,
+  protocolKeys,
+  type CompiledMatch,
+} from './matchers.js';
 
 export interface PolicyDecision {
   readonly action: RuleAction;
@@ -90,13 +104,20 @@ export function createPolicy(rules: readonly RuleConfig[]): Policy {
         return { action: 'deny', rule: unknownDenied.rule, matched: names, reason: unknownDenied.reason };
       }
       if (!winner) return { action: 'allow', matched: names };
-      const decision: PolicyDecision = { action: winner.config.action, rule: winner.config.name, matched: names };
+      const decision: PolicyDecision = {
+        action: winner.config.action,
+        rule: winner.config.name,
+        matched: names,
+      };
       return winner.config.approvers ? { ...decision, approvers: winner.config.approvers } : decision;
     },
   };
 
   /** Fail-closed cases: unknown facts the listener says to deny, and forwarding no allow rule opened. */
-  function builtinDenial(command: Command, matched: readonly CompiledRule[]): { rule: string; reason: string } | undefined {
+  function builtinDenial(
+    command: Command,
+    matched: readonly CompiledRule[],
+  ): { rule: string; reason: string } | undefined {
     if (command.protocol === 'postgres' && command.unknownMatchesAll === false) {
       if (command.statements.some((s) => s.dynamic)) {
         return { rule: BUILTIN_DYNAMIC, reason: 'dynamic SQL that cannot be analysed before it runs' };
@@ -108,10 +129,21 @@ export function createPolicy(rules: readonly RuleConfig[]): Policy {
         return { rule: BUILTIN_UNKNOWN_PROGRAM, reason: 'a program that cannot be known before it runs' };
       }
     }
-    if (command.protocol === 'ssh' && command.kind === 'channel' && command.channel && command.channel !== 'session') {
+    if (
+      command.protocol === 'ssh' &&
+      command.kind === 'channel' &&
+      command.channel &&
+      command.channel !== 'session'
+    ) {
       const channel = command.channel;
-      const opened = matched.some((r) => r.config.action !== 'deny' && r.config.match.channels?.includes(channel));
-      if (!opened) return { rule: BUILTIN_FORWARDING, reason: `${channel} channels are denied unless a rule allows them` };
+      const opened = matched.some(
+        (r) => r.config.action !== 'deny' && r.config.match.channels?.includes(channel),
+      );
+      if (!opened)
+        return {
+          rule: BUILTIN_FORWARDING,
+          reason: `${channel} channels are denied unless a rule allows them`,
+        };
     }
     return undefined;
   }

@@ -150,7 +150,10 @@ describe('stored events end to end', () => {
     // The io line carries its bytes as `data`; changing one byte of them, or dropping them, fails the check.
     const ioLine = lines[2]!.slice(0, -1);
     expect(ioLine).toMatch(/,"dataSha256":"[0-9a-f]{64}","data":"[^"]+","hash":"[0-9a-f]{64}"\}$/);
-    const tamperedData = ioLine.replace(Buffer.from('total 0\n').toString('base64'), Buffer.from('total 1\n').toString('base64'));
+    const tamperedData = ioLine.replace(
+      Buffer.from('total 0\n').toString('base64'),
+      Buffer.from('total 1\n').toString('base64'),
+    );
     expect(tamperedData).not.toBe(ioLine);
     expect(externalCheck(tamperedData)).toBe(false);
     expect(jsonlLineHashMatches(tamperedData)).toBe(false);

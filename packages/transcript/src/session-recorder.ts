@@ -151,7 +151,9 @@ export class StoreSessionRecorder implements SessionRecorder {
     if (!pending) return;
     this.pending = undefined;
     const data =
-      pending.rest === undefined ? pending.first : Buffer.concat([pending.first, ...pending.rest], pending.bytes);
+      pending.rest === undefined
+        ? pending.first
+        : Buffer.concat([pending.first, ...pending.rest], pending.bytes);
     const members =
       ',"direction":' +
       JSON.stringify(pending.direction) +

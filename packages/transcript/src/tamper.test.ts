@@ -291,7 +291,11 @@ describe('verify detects tampering with io bytes', () => {
       const original = JSON.parse(events.get(eventKey(ioSession, 1))!) as TranscriptEvent;
       const { session, seq, ts, type, prev, hash: _hash, ...body } = original;
       const dataSha256 = createHash('sha256').update(forgedBytes).digest('hex');
-      const forged = encodeEvent(session, seq, ts, type, prev, { ...body, bytes: forgedBytes.length, dataSha256 });
+      const forged = encodeEvent(session, seq, ts, type, prev, {
+        ...body,
+        bytes: forgedBytes.length,
+        dataSha256,
+      });
       events.putSync(eventKey(ioSession, 1), forged.stored);
     });
     expect(ioProblems(await verifyNow())).toEqual([{ kind: 'chain-break', seq: 2 }]);

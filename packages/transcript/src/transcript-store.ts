@@ -207,8 +207,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
     this.checkpointsDb = env.openDB<string, string>('checkpoints', dbOptions);
     // lmdb-js returns no db for a name a read-only environment lacks (a store from before `iodata`).
     const ioDataDb = env.openDB<Buffer, string>('iodata', { encoding: 'binary', compression: false }) as
-      | Database<Buffer, string>
-      | undefined;
+      Database<Buffer, string> | undefined;
     this.ioDataDb = ioDataDb;
     const dbs = dbNames.map((name) =>
       name === 'iodata' && ioDataDb ? ioDataDb : env.openDB<string, string>(name, dbOptions),

@@ -275,7 +275,12 @@ function checkIoData(
 ): void {
   const where = seq === null ? {} : { seq };
   if (data === undefined) {
-    problems.push({ session, ...where, kind: 'missing', detail: `the io bytes of event ${String(seq)} are missing` });
+    problems.push({
+      session,
+      ...where,
+      kind: 'missing',
+      detail: `the io bytes of event ${String(seq)} are missing`,
+    });
   } else if (sha256HexOfBytes(data) !== event['dataSha256'] || data.length !== event['bytes']) {
     problems.push({
       session,

@@ -731,11 +731,7 @@ export class DockerConnection {
       const body = recordAsIo ? undefined : Buffer.concat(recorded);
       this.recordResult(decided.commandSeq, req, action, head.status, body, textual, 0, total);
     }
-    return (
-      framing.kind !== 'close' &&
-      !wantsConnectionClose(head.headers) &&
-      !this.clientClosed
-    );
+    return framing.kind !== 'close' && !wantsConnectionClose(head.headers) && !this.clientClosed;
   }
 
   private async readUpstreamBody(up: Upstream, framing: BodyFraming, cap: number): Promise<Buffer> {

@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     const cpuStarted = process.cpuUsage();
     const started = performance.now();
     let n = 0;
-    for (let sent = 0; sent < totalBytes; ) {
+    for (let sent = 0; sent < totalBytes;) {
       for (let i = 0; i < chunksPerTurn && sent < totalBytes; i++, n++) {
         const chunk = chunks[n % chunks.length]!;
         recorder.io('out', chunk, '0');

@@ -8,7 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { loadConfig } from '@agentgate/config';
-import { createJsonLogger, silentLogger, type AgentgateConfig, type EngineFactory, type TestListenerConfig } from '@agentgate/core';
+import {
+  createJsonLogger,
+  silentLogger,
+  type AgentgateConfig,
+  type EngineFactory,
+  type TestListenerConfig,
+} from '@agentgate/core';
 import { startGateway, type RunningGateway } from '@agentgate/cli';
 import { generateSigningKeyPair, mintToken } from '@agentgate/identity';
 import type { TranscriptStore } from '@agentgate/transcript';
@@ -51,7 +57,12 @@ export async function startTestGateway(yaml = '', options: TestGatewayOptions = 
     identity: {
       ...userIdentity,
       oidc: [
-        { issuer: TEST_ISSUER, audience: 'agentgate', jwks: join(dir, 'idp-jwks.json'), groupsClaim: 'groups' },
+        {
+          issuer: TEST_ISSUER,
+          audience: 'agentgate',
+          jwks: join(dir, 'idp-jwks.json'),
+          groupsClaim: 'groups',
+        },
         ...((userIdentity['oidc'] as unknown[]) ?? []),
       ],
     },
@@ -81,7 +92,14 @@ export async function startTestGateway(yaml = '', options: TestGatewayOptions = 
     gateway,
     address: (name) => gateway.address(name),
     token: (sub, groups, ttlSeconds = 3600) =>
-      mintToken({ privateJwk: idp.privateJwk, sub, groups, ttlSeconds, issuer: TEST_ISSUER, audience: 'agentgate' }),
+      mintToken({
+        privateJwk: idp.privateJwk,
+        sub,
+        groups,
+        ttlSeconds,
+        issuer: TEST_ISSUER,
+        audience: 'agentgate',
+      }),
     async stop() {
       await gateway.stop();
       await rm(dir, { recursive: true, force: true });

@@ -5,7 +5,13 @@
  */
 import { createInterface } from 'node:readline';
 import type { Duplex } from 'node:stream';
-import { newId, type ClientInfo, type EngineFactory, type ProtocolEngine, type TestListenerConfig } from '@agentgate/core';
+import {
+  newId,
+  type ClientInfo,
+  type EngineFactory,
+  type ProtocolEngine,
+  type TestListenerConfig,
+} from '@agentgate/core';
 
 export const createLineEngine: EngineFactory<TestListenerConfig> = (listener, deps): ProtocolEngine => ({
   async handle(client: Duplex, info: ClientInfo, signal: AbortSignal): Promise<void> {
@@ -15,7 +21,9 @@ export const createLineEngine: EngineFactory<TestListenerConfig> = (listener, de
     const onShutdown = (): void => abort.abort();
     signal.addEventListener('abort', onShutdown);
     client.on('close', () => abort.abort());
-    let session: { info: import('@agentgate/core').SessionInfo; recorder: import('@agentgate/core').SessionRecorder } | undefined;
+    let session:
+      | { info: import('@agentgate/core').SessionInfo; recorder: import('@agentgate/core').SessionRecorder }
+      | undefined;
     try {
       for await (const line of lines) {
         if (!session) {
@@ -30,7 +38,14 @@ export const createLineEngine: EngineFactory<TestListenerConfig> = (listener, de
               write('ERR not allowed');
               break;
             }
-            const sinfo = { id: newId(), listener: listener.name, protocol: 'test' as const, identity, client: info, startedAt: Date.now() };
+            const sinfo = {
+              id: newId(),
+              listener: listener.name,
+              protocol: 'test' as const,
+              identity,
+              client: info,
+              startedAt: Date.now(),
+            };
             session = { info: sinfo, recorder: deps.transcript.openSession(sinfo) };
             deps.metrics.sessionStarted(listener.name, 'test');
             write(`OK ${identity.name} ${sinfo.id}`);

@@ -54,7 +54,9 @@ SELECT count(*) AS orders, sum(amount) AS total FROM orders;
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('start a throwaway PostgreSQL with agentgate in front of it and run a scripted agent session')
+    .description(
+      'start a throwaway PostgreSQL with agentgate in front of it and run a scripted agent session',
+    )
     .option('--port <port>', 'gateway PostgreSQL port', '15432')
     .option('--admin-port <port>', 'admin API port', '9090')
     .option('--exit', 'exit after the scripted session instead of serving until Ctrl-C')
@@ -116,7 +118,9 @@ masking:
           audience: 'agentgate',
         });
         const conninfo = `host=127.0.0.1 port=${port} dbname=app user=devin`;
-        say(`agentgate demo: gateway on 127.0.0.1:${port}, admin on ${gateway.adminUrl}; running the agent script:\n`);
+        say(
+          `agentgate demo: gateway on 127.0.0.1:${port}, admin on ${gateway.adminUrl}; running the agent script:\n`,
+        );
         const scriptFile = join(work, 'agent.sql');
         await writeFile(scriptFile, agentScript);
         // One stream for results and errors, so each denial shows right under its statement.

@@ -31,16 +31,21 @@ export function registerKeyCommands(program: Command): void {
     .option('--ttl <duration>', 'lifetime', '1h')
     .option('--iss <url>', 'issuer', 'agentgate-local')
     .option('--aud <aud>', 'audience', 'agentgate')
-    .action(async (opts: { key: string; sub: string; groups: string; ttl: string; iss: string; aud: string }) => {
-      const privateJwk = JSON.parse(await readFile(opts.key, 'utf8')) as object;
-      const token = await mintToken({
-        privateJwk,
-        sub: opts.sub,
-        groups: opts.groups.split(',').map((g) => g.trim()).filter(Boolean),
-        ttlSeconds: Math.round(parseDuration(opts.ttl) / 1000),
-        issuer: opts.iss,
-        audience: opts.aud,
-      });
-      process.stdout.write(token + '\n');
-    });
+    .action(
+      async (opts: { key: string; sub: string; groups: string; ttl: string; iss: string; aud: string }) => {
+        const privateJwk = JSON.parse(await readFile(opts.key, 'utf8')) as object;
+        const token = await mintToken({
+          privateJwk,
+          sub: opts.sub,
+          groups: opts.groups
+            .split(',')
+            .map((g) => g.trim())
+            .filter(Boolean),
+          ttlSeconds: Math.round(parseDuration(opts.ttl) / 1000),
+          issuer: opts.iss,
+          audience: opts.aud,
+        });
+        process.stdout.write(token + '\n');
+      },
+    );
 }

@@ -8,7 +8,9 @@ export function registerServeCommands(program: Command): void {
     .description('run the gateway: every configured listener and the admin API')
     .requiredOption('--config <file>', 'configuration file (YAML)')
     .action(async (opts: { config: string }) => {
-      const log = createJsonLogger({ level: (process.env['AGENTGATE_LOG_LEVEL'] as 'info' | undefined) ?? 'info' });
+      const log = createJsonLogger({
+        level: (process.env['AGENTGATE_LOG_LEVEL'] as 'info' | undefined) ?? 'info',
+      });
       const config = await loadConfig(opts.config);
       // Loaded on demand: the engines pull in WASM parsers and ssh2, which the read-side commands never need.
       const { startGateway } = await import('../gateway.js');

@@ -23,7 +23,16 @@ export function registerSessionCommands(program: Command): void {
         process.stdout.write(
           formatTable(
             ['ID', 'LISTENER', 'PROTOCOL', 'IDENTITY', 'STARTED', 'ENDED', 'COMMANDS', 'DENIED'],
-            list.map((s) => [s.id, s.listener, s.protocol, s.identity, iso(s.startedAt), iso(s.endedAt), String(s.commands), String(s.denied)]),
+            list.map((s) => [
+              s.id,
+              s.listener,
+              s.protocol,
+              s.identity,
+              iso(s.startedAt),
+              iso(s.endedAt),
+              String(s.commands),
+              String(s.denied),
+            ]),
           ),
         );
       });
@@ -42,20 +51,27 @@ export function registerSessionCommands(program: Command): void {
         process.stdout.write(
           formatTable(
             ['FIELD', 'VALUE'],
-            Object.entries(summary).map(([k, v]) => [k, typeof v === 'number' && k.endsWith('At') ? iso(v) : JSON.stringify(v)]),
+            Object.entries(summary).map(([k, v]) => [
+              k,
+              typeof v === 'number' && k.endsWith('At') ? iso(v) : JSON.stringify(v),
+            ]),
           ),
         );
         process.stdout.write('\n');
         for (const e of events) {
           const { session: _s, seq, ts, type, prev: _p, hash: _h, ...body } = e;
-          process.stdout.write(`${String(seq).padStart(5)} ${iso(ts)} ${type.padEnd(18)} ${JSON.stringify(body)}\n`);
+          process.stdout.write(
+            `${String(seq).padStart(5)} ${iso(ts)} ${type.padEnd(18)} ${JSON.stringify(body)}\n`,
+          );
         }
       });
     });
 
   program
     .command('replay <id>')
-    .description('play a session back: terminal playback (ssh), SQL timeline (postgres), API timeline (docker)')
+    .description(
+      'play a session back: terminal playback (ssh), SQL timeline (postgres), API timeline (docker)',
+    )
     .requiredOption('--config <file>', 'configuration file (YAML)')
     .option('--speed <n>', 'playback speed factor for terminal output (0 = no delays)', '1')
     .action(async (id: string, opts: { config: string; speed: string }) => {
@@ -74,10 +90,12 @@ export function registerSessionCommands(program: Command): void {
     .requiredOption('--config <file>', 'configuration file (YAML)')
     .requiredOption('--format <format>', 'jsonl or asciicast')
     .action(async (id: string, opts: { config: string; format: string }) => {
-      if (opts.format !== 'jsonl' && opts.format !== 'asciicast') throw new CliError('--format must be jsonl or asciicast', 2);
+      if (opts.format !== 'jsonl' && opts.format !== 'asciicast')
+        throw new CliError('--format must be jsonl or asciicast', 2);
       await withStore(opts.config, async (store) => {
         if (!store.getSession(id)) throw new CliError(`no session ${id}`);
-        if (opts.format === 'jsonl') for (const line of exportJsonl(store.events(id))) process.stdout.write(line);
+        if (opts.format === 'jsonl')
+          for (const line of exportJsonl(store.events(id))) process.stdout.write(line);
         else process.stdout.write(exportAsciicast(store.events(id)));
       });
     });
@@ -95,7 +113,9 @@ export function registerSessionCommands(program: Command): void {
           `${report.ok ? 'OK' : 'BROKEN'}: ${report.sessions} session(s), ${report.events} event(s), ${report.checkpoints} checkpoint(s)\n`,
         );
         for (const p of report.problems) {
-          process.stdout.write(`  ${p.session}${p.seq !== undefined ? `#${p.seq}` : ''}: ${p.kind}: ${p.detail}\n`);
+          process.stdout.write(
+            `  ${p.session}${p.seq !== undefined ? `#${p.seq}` : ''}: ${p.kind}: ${p.detail}\n`,
+          );
         }
       }
       if (!report.ok) process.exitCode = 1;

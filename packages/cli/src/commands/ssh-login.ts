@@ -25,7 +25,8 @@ export function registerSshLoginCommand(program: Command): void {
         body: JSON.stringify({ publicKey, ttl: opts.ttl }),
       });
       const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-      if (!res.ok) throw new CliError(`ssh-login failed: HTTP ${res.status}: ${String(body['message'] ?? '')}`);
+      if (!res.ok)
+        throw new CliError(`ssh-login failed: HTTP ${res.status}: ${String(body['message'] ?? '')}`);
       if (opts.json) process.stdout.write(JSON.stringify(body, null, 2) + '\n');
       else
         process.stdout.write(

@@ -24,10 +24,14 @@ export interface ThrowawayPostgres {
 export function postgresBinDir(): string {
   const base = '/usr/lib/postgresql';
   if (existsSync(base)) {
-    const versions = readdirSync(base).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+    const versions = readdirSync(base)
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(b) - Number(a));
     for (const v of versions) if (existsSync(join(base, v, 'bin', 'initdb'))) return join(base, v, 'bin');
   }
-  throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql (apt-get install postgresql)');
+  throw new Error(
+    'PostgreSQL server binaries not found under /usr/lib/postgresql (apt-get install postgresql)',
+  );
 }
 
 export async function freePort(): Promise<number> {
@@ -51,21 +55,50 @@ export async function startThrowawayPostgres(opts: { port?: number } = {}): Prom
   const bin = postgresBinDir();
   const dir = await mkdtemp(join(tmpdir(), 'agentgate-pg-'));
   const asRoot = process.getuid?.() === 0;
-  const asPostgres = (cmd: string, args: string[]): [string, string[]] => (asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]);
+  const asPostgres = (cmd: string, args: string[]): [string, string[]] =>
+    asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
   if (asRoot) {
     const { uid, gid } = await postgresIds();
     await chown(dir, uid, gid);
   }
   await chmod(dir, 0o700);
   const data = join(dir, 'data');
-  const [initCmd, initArgs] = asPostgres(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
+  const [initCmd, initArgs] = asPostgres(join(bin, 'initdb'), [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '-A',
+    'trust',
+    '--no-sync',
+    '-E',
+    'UTF8',
+    '--locale=C',
+  ]);
   await run(initCmd, initArgs);
   // Local socket: trust (the demo's superuser setup). TCP on loopback: passwords (SCRAM), like a real server.
-  await writeFile(join(data, 'pg_hba.conf'), 'local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n');
+  await writeFile(
+    join(data, 'pg_hba.conf'),
+    'local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n',
+  );
   const port = opts.port ?? (await freePort());
   const [pgCmd, pgArgs] = asPostgres(join(bin, 'postgres'), [
-    '-D', data, '-k', dir, '-h', '127.0.0.1', '-p', String(port),
-    '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200',
+    '-D',
+    data,
+    '-k',
+    dir,
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+    '-c',
+    'max_connections=200',
   ]);
   const child: ChildProcess = spawn(pgCmd, pgArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
@@ -83,7 +116,23 @@ export async function startThrowawayPostgres(opts: { port?: number } = {}): Prom
     }
   }
   const sql = async (text: string, database = 'postgres'): Promise<string> => {
-    const { stdout } = await run('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port), '-U', 'postgres', '-d', database, '-At', '-c', text]);
+    const { stdout } = await run('psql', [
+      '-X',
+      '-q',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-h',
+      dir,
+      '-p',
+      String(port),
+      '-U',
+      'postgres',
+      '-d',
+      database,
+      '-At',
+      '-c',
+      text,
+    ]);
     return stdout;
   };
   return {

@@ -1,0 +1,65 @@
+import { describe, expect, it } from '@jest/globals';
+import { Writable } from 'node:stream';
+import { WriteCoalescer } from './write-coalescer.js';
+
+/** A real Writable that holds every write until `release()` (a peer that is not reading). */
+function slowSink(highWaterMark: number) {
+  const written: Buffer[] = [];
+  const held: (() => void)[] = [];
+  const sink = new Writable({
+    highWaterMark,
+    write(chunk: Buffer, _enc, cb) {
+      written.push(chunk);
+      held.push(cb);
+    },
+  });
+  return { sink, written, release: () => held.splice(0).forEach((cb) => cb()) };
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('WriteCoalescer', () => {
+  it('merges adjacent views of one chunk into one write per tick', async () => {
+    const { sink, written, release } = slowSink(1 << 20);
+    const out = new WriteCoalescer(
+      () => sink,
+      () => undefined,
+    );
+    const chunk = Buffer.from('abcdefgh');
+    out.write(chunk.subarray(0, 3));
+    out.write(chunk.subarray(3, 8));
+    await tick();
+    expect(written.map((b) => b.toString())).toEqual(['abcdefgh']);
+    release();
+  });
+
+  it('reports backpressure while a drain is due, and the drain does follow', async () => {
+    const { sink, release } = slowSink(4);
+    let pressured = 0;
+    const out = new WriteCoalescer(
+      () => sink,
+      () => (pressured++, expect(sink.writableNeedDrain).toBe(true)),
+    );
+    out.write(Buffer.from('0123456789'));
+    await tick();
+    expect(pressured).toBe(1);
+    const drained = new Promise<void>((resolve) => sink.once('drain', resolve));
+    release();
+    await drained;
+    expect(sink.writableNeedDrain).toBe(false);
+  });
+
+  it('drops writes to a destroyed target instead of throwing', async () => {
+    const { sink } = slowSink(4);
+    sink.destroy();
+    const out = new WriteCoalescer(
+      () => sink,
+      () => {
+        throw new Error('no backpressure on a destroyed target');
+      },
+    );
+    out.write(Buffer.from('x'));
+    await tick();
+    expect(sink.destroyed).toBe(true);
+  });
+});
