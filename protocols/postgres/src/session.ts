@@ -220,10 +220,7 @@ export class PgSession {
         this.inbox.push(frame);
         if (frame.kind === 'message') this.inboxBytes += frame.bytes.length;
       }
-      if (this.inboxBytes > INBOX_HIGH_WATER && !this.clientPaused.inbox) {
-        this.clientPaused.inbox = true;
-        this.client.pause();
-      }
+      if (this.inboxBytes > INBOX_HIGH_WATER) this.holdClient('inbox', true);
       void this.drain();
     } catch (err) {
       this.fail(err);
@@ -262,7 +259,9 @@ export class PgSession {
   private readonly clientOut = new WriteCoalescer(
     () => (this.client.destroyed ? undefined : this.client),
     () => {
-      // The client cannot keep up: stop reading the upstream until the client drains.
+      // The client cannot keep up: stop reading the upstream until the client drains (onClientDrain). Only
+      // while a 'drain' is still due: a buffer already emptied again would never emit one.
+      if (!this.client.writableNeedDrain) return;
       if (this.upstreamSocket && !this.upstreamSocket.isPaused()) this.upstreamSocket.pause();
     },
   );
@@ -272,14 +271,30 @@ export class PgSession {
     () => {
       const up = this.upstreamSocket;
       if (!up || this.clientPaused.upstream) return;
-      this.clientPaused.upstream = true;
-      this.client.pause();
-      up.once('drain', () => {
-        this.clientPaused.upstream = false;
-        if (!this.clientPaused.inbox) this.client.resume();
-      });
+      // write() said false, but the buffer may be empty again by now (no 'drain' would follow): check, don't wait.
+      if (!up.writableNeedDrain) return;
+      this.holdClient('upstream', true);
+      const release = (): void => {
+        up.off('drain', release);
+        up.off('close', release);
+        this.holdClient('upstream', false);
+      };
+      up.on('drain', release);
+      up.on('close', release);
     },
   );
+
+  /**
+   * The one place that pauses and resumes reading the client: it reads again only when no reason to hold it is
+   * left (a full inbox behind a pending decision, an upstream that has not drained), whatever order they clear in.
+   */
+  private holdClient(reason: 'inbox' | 'upstream', hold: boolean): void {
+    if (this.clientPaused[reason] === hold) return;
+    this.clientPaused[reason] = hold;
+    if (hold) this.client.pause();
+    else if (!this.clientPaused.inbox && !this.clientPaused.upstream && this.state.phase !== 'closed')
+      this.client.resume();
+  }
 
   private writeClient(buf: Buffer): void {
     if (this.state.phase === 'closed') return;
@@ -304,15 +319,15 @@ export class PgSession {
         const pending = this.handleFrame(frame);
         if (pending) await pending;
       }
-      if (this.clientPaused.inbox && this.inboxBytes <= INBOX_HIGH_WATER / 2) {
-        this.clientPaused.inbox = false;
-        if (!this.clientPaused.upstream) this.client.resume();
-      }
     } catch (err) {
       this.fail(err);
     } finally {
       this.draining = false;
+      // Lift the inbox hold on every way out of the loop, errors included.
+      if (this.inboxBytes <= INBOX_HIGH_WATER / 2) this.holdClient('inbox', false);
     }
+    // Frames queued while the last step settled must not wait for the client's next chunk.
+    if (this.inbox.length > 0 && this.state.phase !== 'closed') void this.drain();
   }
 
   private handleFrame(frame: FrontendFrame): Promise<void> | void {
