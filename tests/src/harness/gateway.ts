@@ -31,7 +31,8 @@ export interface TestGateway {
   readonly gateway: RunningGateway;
   address(listener: string): { host: string; port: number } | { path: string };
   token(sub: string, groups: string[], ttlSeconds?: number): Promise<string>;
-  stop(): Promise<void>;
+  /** Stop the gateway; the temp dir (config, store) is removed unless `keepFiles`. */
+  stop(options?: { keepFiles?: boolean }): Promise<void>;
 }
 
 export interface TestGatewayOptions {
@@ -100,9 +101,9 @@ export async function startTestGateway(yaml = '', options: TestGatewayOptions = 
         issuer: TEST_ISSUER,
         audience: 'agentgate',
       }),
-    async stop() {
+    async stop(stopOptions = {}) {
       await gateway.stop();
-      await rm(dir, { recursive: true, force: true });
+      if (!stopOptions.keepFiles) await rm(dir, { recursive: true, force: true });
     },
   };
 }
