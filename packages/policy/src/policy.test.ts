@@ -180,3 +180,12 @@ describe('docker rules', () => {
     expect(normalizeImageRef('localhost:5000/x')).toBe('localhost:5000/x:latest');
   });
 });
+
+describe('reasons', () => {
+  it('a rule that holds only through unknown facts says so', () => {
+    const d = policy.decide(pg([stmt('DO', { dynamic: true })]), agent, 'db');
+    expect(d.reason).toContain('dynamic SQL');
+    expect(policy.decide(pg([stmt('DROP TABLE')]), agent, 'db').reason).toBeUndefined();
+    expect(policy.decide(ssh([null]), agent, 'h').reason).toContain('cannot be known');
+  });
+});

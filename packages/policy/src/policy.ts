@@ -66,10 +66,13 @@ export function createPolicy(rules: readonly RuleConfig[]): Policy {
     protocols: protocolsFor(config),
   }));
 
-  function ruleMatches(rule: CompiledRule, command: Command): boolean {
+  function ruleMatches(
+    rule: CompiledRule,
+    command: Command,
+    widen = rule.config.action !== 'allow',
+  ): boolean {
     // Unknown facts (dynamic SQL, a program computed at run time) widen only deny/approve rules: an unknown
     // command must never be *allowed* because of what it might be.
-    const widen = rule.config.action !== 'allow';
     switch (command.protocol) {
       case 'postgres':
         return matchPostgres(command, rule.match, widen);
@@ -108,6 +111,10 @@ export function createPolicy(rules: readonly RuleConfig[]): Policy {
         action: winner.config.action,
         rule: winner.config.name,
         matched: names,
+        // Say so when the rule holds only because part of the command cannot be known before it runs.
+        ...(winner.config.action !== 'allow' && !ruleMatches(winner, command, false)
+          ? { reason: unknownReason(command) }
+          : {}),
       };
       return winner.config.approvers ? { ...decision, approvers: winner.config.approvers } : decision;
     },
@@ -147,4 +154,10 @@ export function createPolicy(rules: readonly RuleConfig[]): Policy {
     }
     return undefined;
   }
+}
+
+function unknownReason(command: Command): string {
+  return command.protocol === 'postgres'
+    ? 'it runs dynamic SQL that cannot be analysed before it runs, so it counts as matching every rule'
+    : 'it runs a program that cannot be known before it runs, so it counts as matching every rule';
 }
