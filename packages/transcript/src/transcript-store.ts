@@ -295,22 +295,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
     /** an io event's bytes, stored raw under the event's key in the same transaction */
     ioData?: Buffer,
   ): TranscriptEvent {
-    if (session.ended || !this.writable) {
-      if (!session.ended) this.refuseOrDrop();
-      else this.dropped++;
-      // Not stored and not chained: the caller gets the event it would have been.
-      return encodeEvent(
-        session.id,
-        session.nextSeq,
-        Date.now(),
-        type,
-        session.head,
-        body,
-        rawMembers,
-        session.quotedId,
-        session.quotedHead,
-      ).event;
-    }
+    if (!session.ended && !this.writable) this.refuseOrDrop(); // throws when failMode is closed
     const { event, stored } = encodeEvent(
       session.id,
       session.nextSeq,
@@ -322,6 +307,11 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
       session.quotedId,
       session.quotedHead,
     );
+    if (session.ended || !this.writable) {
+      if (session.ended) this.dropped++;
+      // Not stored and not chained: the caller gets the event it would have been.
+      return event;
+    }
     const key = eventKey(session.id, session.nextSeq);
     // Same turn, same queue: the blob and its event always share one transaction (group-commit.ts).
     if (ioData !== undefined) this.writes.put(dbIndex.iodata, key, ioData);
