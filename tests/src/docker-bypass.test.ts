@@ -45,6 +45,8 @@ beforeAll(async () => {
     { stdio: 'ignore' },
   );
   gw = await startTestGateway(`
+identity:
+  tokens: [{ name: ci-bot, sha256: "${'0'.repeat(64)}", groups: [agents] }]
 listeners:
   - name: docker
     protocol: docker
@@ -63,6 +65,12 @@ listeners:
     listen: unix:${unixPath}
     identity: ci-runner
     allow: [identity:ci-runner]
+    upstream: { socket: ${dockerd.socket} }
+  - name: docker-unix-bot
+    protocol: docker
+    listen: unix:${unixPath}.bot
+    identity: ci-bot
+    allow: [group:agents]
     upstream: { socket: ${dockerd.socket} }
 rules:
   - name: no-privileged
@@ -262,22 +270,23 @@ describe('HTTP framing', () => {
 });
 
 describe('unix socket listener with a fixed identity', () => {
+  const get = (method: string, path: string, body?: string, socketPath = unixPath) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(
+        { socketPath, method, path, headers: body ? { 'content-type': 'application/json' } : {} },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+
   it('serves without a token and still decides', async () => {
-    const get = (method: string, path: string, body?: string) =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = http.request(
-          { socketPath: unixPath, method, path, headers: body ? { 'content-type': 'application/json' } : {} },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () =>
-              resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
-            );
-          },
-        );
-        req.on('error', reject);
-        req.end(body);
-      });
     expect((await get('GET', '/containers/json')).status).toBe(200);
     expect(
       (await get('POST', '/containers/create', `{"Image":"${image()}","HostConfig":{"Privileged":true}}`))
@@ -287,6 +296,12 @@ describe('unix socket listener with a fixed identity', () => {
     await gw.store.flush();
     const sessions = gw.store.listSessions({ identity: 'ci-runner' });
     expect(sessions.length).toBeGreaterThan(0);
+  });
+
+  it('acts with the groups of the configured identity it names (allow: [group:agents])', async () => {
+    expect((await get('GET', '/containers/json', undefined, `${unixPath}.bot`)).status).toBe(200);
+    await gw.store.flush();
+    expect(gw.store.listSessions({ identity: 'ci-bot' }).length).toBeGreaterThan(0);
   });
 });
 

@@ -390,6 +390,23 @@ listeners:
     expect(issues[0]!.message).toContain('only for docker');
   });
 
+  it('gives a fixed socket identity the groups of the configured identity of that name', () => {
+    const config = parseConfig(
+      minimal(`identity:
+  tokens: [{ name: ci, sha256: "${'a'.repeat(64)}", groups: [agents, builders] }]
+  sshKeys: [{ name: ci, publicKey: "${hostKeyLine}", groups: [agents, ssh] }]
+listeners:
+  - { name: dk, protocol: docker, listen: "unix:./dk.sock", identity: ci, allow: [group:agents], upstream: { socket: /var/run/docker.sock } }
+  - { name: lone, protocol: docker, listen: "unix:./lone.sock", identity: nobody, allow: [identity:nobody], upstream: { socket: /var/run/docker.sock } }
+`),
+      file,
+      {},
+    );
+    const [dk, lone] = config.listeners as [DockerListenerConfig, DockerListenerConfig];
+    expect(dk.identityGroups).toEqual(['agents', 'builders', 'ssh']);
+    expect(lone.identityGroups).toEqual([]);
+  });
+
   it('rejects duplicate listener, rule and masking names', () => {
     const issues = issuesOf(
       minimal(`listeners:

@@ -5,6 +5,7 @@ import type {
   AdminConfig,
   AgentgateConfig,
   ApprovalsConfig,
+  IdentityConfig,
   ListenerConfig,
   StoreConfig,
   WebhookConfig,
@@ -103,6 +104,20 @@ function checkUnique(checker: Checker, values: unknown, section: string, what: s
         `expected a unique ${what} name, found "${name}" again (first at ${item(section, seen)}.name)`,
       );
   });
+}
+
+/**
+ * A docker unix-socket listener's fixed `identity:` acts with the groups of the configured token or SSH key
+ * identity of that name (none if there is no such entry: then only `identity:NAME` admits it).
+ */
+function withSocketIdentityGroups(listener: ListenerConfig, identity: IdentityConfig): ListenerConfig {
+  if (listener.protocol !== 'docker' || listener.identity === undefined) return listener;
+  const name = listener.identity;
+  const groups = new Set<string>();
+  for (const entry of [...identity.tokens, ...identity.sshKeys]) {
+    if (entry.name === name) for (const g of entry.groups) groups.add(g);
+  }
+  return { ...listener, identityGroups: [...groups] };
 }
 
 /** Two listeners (or a listener and the admin API) cannot bind the same address; port 0 always picks a free one. */
@@ -224,7 +239,7 @@ export function parseConfig(
     admin,
     identity,
     approvals,
-    listeners: listeners as ListenerConfig[],
+    listeners: (listeners as ListenerConfig[]).map((l) => withSocketIdentityGroups(l, identity)),
     rules,
     masking,
   };

@@ -121,6 +121,11 @@ export interface DockerListenerConfig extends ListenerBase {
   readonly upstream: { readonly socket: string };
   /** A fixed identity for a unix-socket listener (its file mode is the access control). */
   readonly identity?: string;
+  /**
+   * The fixed identity's groups: those of the `identity.tokens` / `identity.sshKeys` entries of the same name, so
+   * `allow: [group:…]` and rules' `who:` treat it like that identity connecting with its token.
+   */
+  readonly identityGroups?: readonly string[];
   /** File mode for a unix socket listener, e.g. 0o660. */
   readonly socketMode: number;
   readonly maxBodyBytes: number;

@@ -380,7 +380,11 @@ export class DockerConnection {
   private authenticate(head: RequestHead): Promise<void> | undefined {
     const { listener, info } = this.ctx;
     if (listener.identity !== undefined && info.address === 'unix') {
-      this.socketIdentity ??= { name: listener.identity, groups: [], source: 'socket' };
+      this.socketIdentity ??= {
+        name: listener.identity,
+        groups: listener.identityGroups ?? [],
+        source: 'socket',
+      };
       this.admit(this.socketIdentity);
       return undefined;
     }
