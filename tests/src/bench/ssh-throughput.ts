@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { startTestGateway } from '../harness/gateway.js';
 import { makeKeyPair, sshClientOptions, startSshd, startStandaloneSshGateway } from '../harness/sshd.js';
 
@@ -53,6 +54,15 @@ function timedSsh(args: string[], stdinFile: string | undefined): Promise<Measur
       resolve({ seconds, cipher });
     });
   });
+}
+
+/** Whether ssh2 runs its ciphers through its optional native binding (built at install, see pnpm-workspace.yaml). */
+function ssh2NativeCrypto(): boolean {
+  const require = createRequire(import.meta.url);
+  const crypto = require(join(dirname(require.resolve('ssh2')), 'protocol', 'crypto.js')) as {
+    bindingAvailable?: boolean;
+  };
+  return crypto.bindingAvailable === true;
 }
 
 async function main(): Promise<void> {
@@ -126,6 +136,9 @@ rules:
       `${name.padEnd(22)} ${rate(m).toFixed(1).padStart(8)} MB/s  (${m.seconds.toFixed(2)} s, cipher ${m.cipher})`;
     console.log(
       `ssh throughput, ${MB} MB each way, OpenSSH client, loopback, best of ${RUNS}${ENGINE_ONLY ? ', engine only (in-memory transcript)' : ', full gateway (LMDB transcript)'}`,
+    );
+    console.log(
+      `gateway crypto: ssh2 native binding ${ssh2NativeCrypto() ? 'loaded' : 'NOT loaded (Node crypto fallback: expect lower figures)'}`,
     );
     console.log(line('upload direct', results.directUp));
     console.log(line('upload via agentgate', results.gatewayUp));
