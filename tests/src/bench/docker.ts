@@ -59,16 +59,17 @@ const once = (i) => new Promise((resolve, reject) => {
 })().catch((err) => parentPort.postMessage({ error: String(err) }));
 `;
 
+interface Percentiles {
+  readonly p50: number;
+  readonly p99: number;
+}
+
 interface LatencyTarget {
   readonly target: Target;
   readonly headers: Record<string, string>;
 }
 
-async function latency(
-  targets: readonly LatencyTarget[],
-  path: string,
-  n: number,
-): Promise<{ p50: number; p99: number }[]> {
+async function latency(targets: readonly LatencyTarget[], path: string, n: number): Promise<Percentiles[]> {
   const worker = new Worker(latencyWorkerSource, { eval: true, workerData: { targets, path, n, batch: 50 } });
   const result = await new Promise<number[][] | { error: string }>((resolve, reject) => {
     worker.once('message', resolve);
@@ -117,6 +118,12 @@ listeners:
     listen: 127.0.0.1:0
     allow: [group:agents]
     upstream: { socket: ${dockerd.socket} }
+  - name: docker-unix
+    protocol: docker
+    listen: unix:${join(dockerd.dir, 'agentgate.sock')}
+    identity: bench
+    allow: [identity:bench]
+    upstream: { socket: ${dockerd.socket} }
 rules:
   - name: no-privileged
     protocol: docker
@@ -128,6 +135,8 @@ rules:
     const token = await gw.token('bench', ['agents']);
     const direct: Target = { socketPath: dockerd.socket };
     const viaGateway: Target = { host: '127.0.0.1', port };
+    // The same transport as direct (a unix socket, fixed identity): what a local agent's DOCKER_HOST would use.
+    const viaGatewayUnix: Target = { socketPath: join(dockerd.dir, 'agentgate.sock') };
     const auth = { authorization: `Bearer ${token}` };
     // The floor for any proxy hop in Node on this machine: a socket pipe that neither parses nor decides.
     // allowHalfOpen: `docker exec` without -i half-closes its side and still reads the output.
@@ -155,20 +164,24 @@ rules:
     if (run.code !== 0) throw new Error(run.stderr);
     const rows: string[] = [];
     for (const path of ['/containers/json', '/_ping']) {
-      const [d, g, p] = (await latency(
+      const [d, g, p, u] = (await latency(
         [
           { target: direct, headers: {} },
           { target: viaGateway, headers: auth },
           { target: viaPipe, headers: {} },
+          { target: viaGatewayUnix, headers: {} },
         ],
         path,
         requests,
-      )) as [{ p50: number; p99: number }, { p50: number; p99: number }, { p50: number; p99: number }];
+      )) as [Percentiles, Percentiles, Percentiles, Percentiles];
       rows.push(
         `GET ${path.padEnd(16)} reference: a bare Node byte pipe (no parsing, no decision) p50 ${p.p50.toFixed(3)} ms = ${(p.p50 / d.p50).toFixed(2)}x direct`,
       );
       rows.push(
         `GET ${path.padEnd(16)} direct p50 ${d.p50.toFixed(3)} ms p99 ${d.p99.toFixed(3)} ms | agentgate p50 ${g.p50.toFixed(3)} ms p99 ${g.p99.toFixed(3)} ms | ratio p50 ${(g.p50 / d.p50).toFixed(2)}x p99 ${(g.p99 / d.p99).toFixed(2)}x`,
+      );
+      rows.push(
+        `GET ${path.padEnd(16)} agentgate on a unix socket (same transport as direct) p50 ${u.p50.toFixed(3)} ms p99 ${u.p99.toFixed(3)} ms | ratio p50 ${(u.p50 / d.p50).toFixed(2)}x p99 ${(u.p99 / d.p99).toFixed(2)}x`,
       );
     }
     const configDir = join(dockerd.dir, 'bench-cli');
