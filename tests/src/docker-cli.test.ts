@@ -322,6 +322,38 @@ describe('docker CLI through agentgate', () => {
     ).rejects.toMatchObject({ statusCode: 403 });
   }, 30_000);
 
+  it('ends an exec stream when the token it was authorized with expires', async () => {
+    const run = await cli([
+      'run',
+      '-d',
+      '--name',
+      'expiry',
+      '--network',
+      'none',
+      dockerd.image,
+      'sleep',
+      '300',
+    ]);
+    expect(run.code).toBe(0);
+    const shortLived = await gw.token('devin', ['agents'], 4);
+    const started = Date.now();
+    const r = await cli(['exec', 'expiry', 'sh', '-c', 'echo started; sleep 30; echo finished'], {
+      token: shortLived,
+    });
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(r.stdout).toBe('started\n');
+    expect(r.code).not.toBe(0);
+    // The same token is no longer good for new requests either.
+    expect((await cli(['ps'], { token: shortLived })).code).not.toBe(0);
+    expect((await cli(['rm', '-f', 'expiry'])).code).toBe(0);
+    await gw.store.flush();
+    const expired = gw.store
+      .listSessions({ protocol: 'docker' })
+      .flatMap((s) => [...gw.store.events(s.id)])
+      .filter((e) => e.type === 'error' && e['event'] === 'identity.expired');
+    expect(expired.length).toBeGreaterThan(0);
+  }, 30_000);
+
   it('records commands, decisions, results and exec output in the transcript', async () => {
     await cli(['run', '--rm', '--network', 'none', dockerd.image, 'echo', 'recorded-output']);
     await gw.store.flush();

@@ -93,4 +93,24 @@ describe('postgres listener in the gateway', () => {
     expect(result).toMatchObject({ rowDescription: { names: ['n'], typeOids: [23] }, rowCount: 1 });
     expect(events.at(-1)?.type === 'session.end' || events.some((e) => e.type === 'session.end')).toBe(true);
   });
+
+  it('denies every statement once the token the session was opened with has expired', async () => {
+    const addr = gw.address('prod-db') as { host: string; port: number };
+    const client = new pg.Client({
+      ...addr,
+      user: 'devin',
+      database: 'app',
+      password: await gw.token('devin', ['agents'], 2),
+    });
+    await client.connect();
+    expect((await client.query('SELECT 1 AS one')).rows[0].one).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await expect(client.query('SELECT 1 AS one')).rejects.toMatchObject({
+      code: '42501',
+      message: expect.stringMatching(
+        /^agentgate: denied by rule builtin:token-expired \(the token expired at .*; reconnect with a fresh one\)$/,
+      ),
+    });
+    await client.end();
+  });
 });

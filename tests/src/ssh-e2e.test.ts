@@ -33,6 +33,8 @@ function execWithPassword(password: string, command: string): Promise<{ out: str
           c.end();
           resolve({ out, code });
         });
+        // The gateway may end the whole connection (an expired token) rather than the channel.
+        c.on('close', () => resolve({ out, code }));
       }),
     );
     c.on('error', reject);
@@ -85,6 +87,19 @@ describe('ssh listener in the full gateway', () => {
     await expect(execWithPassword(await gw.token('eve', ['visitors']), 'true')).rejects.toThrow(
       /authentication/,
     );
+  });
+
+  it('ends the connection when the token expires, stopping what runs and recording why', async () => {
+    const token = await gw.token('devin', ['agents'], 3);
+    const started = Date.now();
+    const r = await execWithPassword(token, 'echo started; sleep 30; echo finished');
+    const tookMs = Date.now() - started;
+    expect(r.out).toBe('started\n');
+    expect(tookMs).toBeLessThan(15_000);
+    await gw.store.flush();
+    const sessions = gw.store.listSessions({ identity: 'devin' });
+    const events = sessions.flatMap((s) => [...gw.store.events(s.id)]);
+    expect(events.some((e) => e.type === 'error' && e['event'] === 'identity.expired')).toBe(true);
   });
 
   it('holds an exec for approval until an approver approves it through the admin API', async () => {

@@ -54,6 +54,29 @@ const policy = createPolicy([
 ]);
 
 describe('gate', () => {
+  it('denies every command once the identity behind the session has expired, and records why', async () => {
+    const rec = memoryRecorder();
+    const t0 = Date.parse('2026-11-26T12:00:00Z');
+    let clock = t0;
+    const gate = createGate({ policy, approvers: [], log: silentLogger, now: () => clock });
+    const s = session(rec);
+    const expiring: GateSession = {
+      ...s,
+      info: { ...s.info, identity: { ...s.info.identity, expiresAt: t0 / 1000 + 60 } },
+    };
+    expect(await gate.check(expiring, cmd('hello'))).toMatchObject({ allowed: true });
+    clock = t0 + 60_000;
+    const v = await gate.check(expiring, cmd('hello'));
+    expect(v).toMatchObject({ allowed: false, code: 'DENIED', rule: 'builtin:token-expired' });
+    expect(!v.allowed && v.message).toBe(
+      'agentgate: denied by rule builtin:token-expired (the token expired at 2026-11-26T12:01:00.000Z; reconnect with a fresh one)',
+    );
+    expect(rec.events.at(-1)).toMatchObject({
+      type: 'decision',
+      body: { action: 'deny', rule: 'builtin:token-expired' },
+    });
+  });
+
   it('records the command and the decision before answering', async () => {
     const rec = memoryRecorder();
     const gate = createGate({ policy, approvers: ['group:dba'], log: silentLogger });

@@ -27,6 +27,8 @@ export interface GateOptions {
   readonly approvers: readonly PrincipalRef[];
   readonly metrics?: GateMetrics;
   readonly log: Logger;
+  /** Clock for token expiry (ms since the epoch); tests pass a fixed one. */
+  readonly now?: () => number;
 }
 
 const deniedText = (rule: string): string => `agentgate: denied by rule ${rule}`;
@@ -43,11 +45,14 @@ function commandBody(command: Command): Record<string, unknown> {
 
 export function createGate(options: GateOptions): Gate {
   const { policy, broker, metrics, log } = options;
+  const now = options.now ?? Date.now;
 
   return {
     async check(session: GateSession, command: Command, signal?: AbortSignal): Promise<Verdict> {
       const { info, recorder } = session;
-      const decision = policy.decide(command, info.identity, info.listener);
+      const decision =
+        expiredTokenDecision(info.identity.expiresAt, now()) ??
+        policy.decide(command, info.identity, info.listener);
       let commandSeq: number;
       try {
         commandSeq = recorder.append('command', commandBody(command)).seq;
@@ -138,6 +143,22 @@ export function createGate(options: GateOptions): Gate {
         };
       }
     },
+  };
+}
+
+/**
+ * A session outlives nothing it was authenticated with: once the token (or the SSH key registration) behind the
+ * session's identity has expired, every further command is denied, whatever the rules say. Connections are checked
+ * at connect; long-lived ones (a PostgreSQL session, an SSH connection, a Docker keep-alive) would otherwise keep
+ * acting for the identity indefinitely.
+ */
+function expiredTokenDecision(expiresAt: number | undefined, nowMs: number): PolicyDecision | undefined {
+  if (expiresAt === undefined || expiresAt * 1000 > nowMs) return undefined;
+  return {
+    action: 'deny',
+    rule: 'builtin:token-expired',
+    matched: [],
+    reason: `the token expired at ${new Date(expiresAt * 1000).toISOString()}; reconnect with a fresh one`,
   };
 }
 

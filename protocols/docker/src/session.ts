@@ -146,6 +146,8 @@ export class DockerConnection {
   /** The last verified `Authorization` header of this connection, its token and identity. */
   private cachedToken: { header: string; token: string; identity: Identity } | undefined;
   private allowedIdentity: Identity | undefined;
+  private expiryWatched: Identity | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
   private socketIdentity: Identity | undefined;
   private clientClosed = false;
   private readonly clientGone = new AbortController();
@@ -210,6 +212,7 @@ export class DockerConnection {
       this.log.warn('docker connection failed', { err: err instanceof Error ? err.message : String(err) });
     } finally {
       this.ctx.signal.removeEventListener('abort', onShutdown);
+      clearTimeout(this.expiryTimer);
       this.state = { kind: 'closed' };
       this.upstream?.socket.destroy();
       this.upstream = undefined;
@@ -452,8 +455,44 @@ export class DockerConnection {
       this.recorder = deps.transcript.openSession(this.sessionInfo);
       this.masker = deps.masking.forSession(identity, listener.name);
       deps.metrics.sessionStarted(listener.name, 'docker');
+    } else if (this.sessionInfo && this.sessionInfo.identity !== identity) {
+      // Same name, new token (refreshed, or other groups): decide with what this request presented.
+      this.sessionInfo = { ...this.sessionInfo, identity };
     }
     this.identity = identity;
+    this.watchExpiry(identity);
+  }
+
+  /**
+   * Long-lived answers (attach, exec, `logs -f`, `events`) end when the token they were authorized with expires.
+   * An idle keep-alive connection needs nothing: its next request is authenticated again.
+   */
+  private watchExpiry(identity: Identity): void {
+    if (this.expiryWatched === identity) return;
+    this.expiryWatched = identity;
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    if (identity.expiresAt === undefined) return;
+    // setTimeout holds at most 2^31-1 ms (~24.8 days); a longer-lived token is checked again then.
+    const delay = Math.min(Math.max(0, identity.expiresAt * 1000 - Date.now()), 2 ** 31 - 1);
+    this.expiryTimer = setTimeout(() => {
+      if (this.identity !== identity) return;
+      if (identity.expiresAt! * 1000 > Date.now()) {
+        this.expiryWatched = undefined;
+        return this.watchExpiry(identity);
+      }
+      if (this.state.kind !== 'hijacked' && this.state.kind !== 'streaming-response') return;
+      const expiredAt = new Date(identity.expiresAt! * 1000).toISOString();
+      this.log.info('docker stream ended: identity expired', { expiredAt, request: this.state.request });
+      try {
+        this.recorder?.append('error', { event: 'identity.expired', expiredAt, request: this.state.request });
+      } catch (err) {
+        this.log.warn('docker record failed', { err: String(err) });
+      }
+      this.client.destroy();
+      this.upstream?.socket.destroy();
+    }, delay);
+    this.expiryTimer.unref();
   }
 
   private async readBody(framing: BodyFraming, limit: number): Promise<Buffer> {

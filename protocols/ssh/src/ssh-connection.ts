@@ -28,6 +28,7 @@ const AUTH_METHODS = ['publickey', 'password'] as const;
 export class SshConnection {
   private state: ConnectionState = { kind: 'authenticating' };
   private readonly abort = new AbortController();
+  private expiryTimer: NodeJS.Timeout | undefined;
   private channelSeq = 0;
 
   constructor(
@@ -203,11 +204,34 @@ export class SshConnection {
       record,
     };
     this.state = { kind: 'ready', ctx, forwarding: new RemoteForwarding(ctx, this.conn) };
+    this.disconnectAtExpiry(identity, record, log);
     // Connect upstream now so its failure is known (and recorded) before the first channel request.
     pool.warmUp().catch((err) => {
       record('error', { event: 'upstream.unavailable', message: (err as Error).message });
       deps.metrics.upstreamError(this.listener.name, 'ssh', 'connect');
     });
+  }
+
+  /**
+   * A connection authenticated with an expiring token or key registration ends when it expires: the gate denies
+   * new commands from then on, and this also stops what is already running (a shell, `tail -f`, a forwarded port).
+   */
+  private disconnectAtExpiry(
+    identity: Identity,
+    record: ConnectionContext['record'],
+    log: ConnectionContext['log'],
+  ): void {
+    if (identity.expiresAt === undefined) return;
+    // setTimeout holds at most 2^31-1 ms (~24.8 days); a longer-lived token is checked again then.
+    const delay = Math.min(Math.max(0, identity.expiresAt * 1000 - Date.now()), 2 ** 31 - 1);
+    this.expiryTimer = setTimeout(() => {
+      if (identity.expiresAt! * 1000 > Date.now()) return this.disconnectAtExpiry(identity, record, log);
+      const expiredAt = new Date(identity.expiresAt! * 1000).toISOString();
+      log.info('ssh session ended: identity expired', { expiredAt });
+      record('error', { event: 'identity.expired', expiredAt });
+      this.conn.end();
+    }, delay);
+    this.expiryTimer.unref();
   }
 
   /** Gateway shutdown: end the client connection (its channels close with it). */
@@ -218,6 +242,7 @@ export class SshConnection {
   private close(): void {
     const s = this.state;
     this.state = { kind: 'closed' };
+    clearTimeout(this.expiryTimer);
     this.abort.abort();
     if (s.kind !== 'ready') return;
     s.forwarding.dispose();
