@@ -203,6 +203,10 @@ rules:
       pipeRuns.push(await execStream(`tcp://127.0.0.1:${pipePort}`, configDir, 'bench', bytes));
     }
     const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const runs = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(', ');
+    rows.push(
+      `docker exec runs in order (MiB/s): direct ${runs(directRuns)} | agentgate ${runs(gatewayRuns)} | pipe ${runs(pipeRuns)}`,
+    );
     const directMiBs = median(directRuns);
     const gatewayMiBs = median(gatewayRuns);
     const pipeMiBs = median(pipeRuns);
