@@ -362,6 +362,26 @@ describe('postgres listener: protocol robustness', () => {
       Buffer.concat([parse('drop', 'DROP TABLE bypass_target'), bind('p', 'drop'), execute('p'), sync]),
     );
     expect(await types()).toBe('1,2,E42501,Z');
+    // One implicit transaction up to Sync: the INSERT before the denied statement is rolled back with it, as the
+    // server does after any error in the pipeline; the client's unnamed statement is left alone.
+    raw.socket.write(
+      Buffer.concat([
+        parse('', 'INSERT INTO bypass_target VALUES (7)'),
+        bind('', ''),
+        execute(''),
+        parse('d', 'DROP TABLE bypass_target'),
+        bind('', 'd'),
+        execute(''),
+        sync,
+      ]),
+    );
+    expect(await types()).toBe('1,2,C,1,2,E42501,Z');
+    raw.socket.write(
+      Buffer.concat([parse('', 'SELECT count(*) FROM bypass_target'), bind('', ''), execute(''), sync]),
+    );
+    const counted = await raw.until('Z');
+    const row = counted.find((m) => m[0] === 'D')!;
+    expect(row[1].subarray(6).toString()).toBe('0');
     raw.socket.end(typed('X', Buffer.alloc(0)));
     expect(
       await server.psql([

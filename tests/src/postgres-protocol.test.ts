@@ -179,10 +179,15 @@ describe('postgres listener: queries', () => {
         ),
       ).toEqual([1, '42501', 'two', '42501', 3]);
       expect((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n).toBe(20);
-      // Inside a transaction block the denial does not run the statement and the block goes on.
+      // Inside a transaction block a denial acts like any error there: the block is aborted, nothing of it commits.
       await c.query('BEGIN');
+      await c.query("INSERT INTO scratch VALUES ('before the denial')");
       await expect(c.query('DROP TABLE items')).rejects.toMatchObject({ code: '42501' });
-      await c.query('COMMIT');
+      await expect(c.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
+      expect((await c.query('COMMIT')).command).toBe('ROLLBACK');
+      expect(
+        (await c.query("SELECT count(*)::int AS n FROM scratch WHERE v = 'before the denial'")).rows[0].n,
+      ).toBe(0);
     });
     const decisions = gw.events.filter((e) => e.type === 'decision' && e.action === 'deny');
     expect(decisions.length).toBeGreaterThanOrEqual(5);

@@ -3,10 +3,12 @@
  * every Query / Execute / FunctionCall with the gate before its bytes go upstream and follows the upstream's
  * answers per Sync group to record results and to place gateway errors where the server would have put them.
  *
- * A denied command is replaced by a Sync sent upstream: the server answers it with ReadyForQuery (with the true
- * transaction status), and the gateway's ErrorResponse is inserted just before that ReadyForQuery — after the
- * answers to everything forwarded earlier, exactly where the server would have reported an error
- * (PostgreSQL docs "Extended Query": after an error the server discards messages until Sync).
+ * A denied command is replaced upstream by a statement that fails to parse (DENIED_PROBE_SQL), so the server treats
+ * the transaction as after any error: an explicit block is aborted, an implicit one (a pipeline up to Sync) rolled
+ * back, and nothing forwarded before the denied command commits behind the client's back. The probe's error is
+ * replaced by the gateway's ErrorResponse — after the answers to everything forwarded earlier, exactly where the
+ * server would have reported an error (PostgreSQL docs "Extended Query": after an error the server discards
+ * messages until Sync).
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -46,7 +48,8 @@ import {
   encodeAuthenticationCleartextPassword,
   encodeAuthenticationOk,
   encodeCancelRequest,
-  encodeSync,
+  encodeParse,
+  encodeQuery,
   encodeTerminate,
   encodeBackendKeyData,
   encodeErrorResponse,
@@ -86,9 +89,15 @@ type SessionState =
 /** Responses of the upstream up to one ReadyForQuery (a Query, a Sync or a FunctionCall closes a group). */
 interface ResponseGroup {
   readonly id: number;
-  readonly entries: { tracker: ResultTracker; multiStatement: boolean; plan?: unknown }[];
+  readonly entries: {
+    tracker: ResultTracker;
+    multiStatement: boolean;
+    plan?: unknown;
+    /** The failing stand-in for a denied command: its ErrorResponse is dropped (see deny()). */
+    probe?: true;
+  }[];
   index: number;
-  /** The gateway's ErrorResponse to send just before this group's ReadyForQuery. */
+  /** The gateway's ErrorResponse for the group's denied command, sent in place of its stand-in's error. */
   injectError: Buffer | null;
   /** RowDescription from a Describe, for the Execute that follows. */
   describedFields: FieldDescription[] | null;
@@ -127,7 +136,14 @@ const MSG = {
   CopyFail: T('f'),
   Password: T('p'),
 };
-const SYNC = encodeSync();
+/**
+ * Sent upstream in place of a denied command: it cannot parse, so it runs nothing, and the server's log shows why
+ * (`syntax error at or near "agentgate"`, with this statement). In the extended protocol it is a Parse of a named
+ * statement, which a failed parse never creates: the client's unnamed statement is left alone.
+ */
+const DENIED_PROBE_SQL = 'agentgate: denied by the gateway';
+const DENIED_PROBE_QUERY = encodeQuery(DENIED_PROBE_SQL);
+const DENIED_PROBE_PARSE = encodeParse('agentgate_denied', DENIED_PROBE_SQL);
 /** Stop reading the client while this much decoded input waits behind a pending decision. */
 const INBOX_HIGH_WATER = 256 * 1024;
 const IDLE = T('I');
@@ -812,8 +828,9 @@ export class PgSession {
   }
 
   /**
-   * Replace the denied message with a Sync: its ReadyForQuery carries the error in front of it. In the extended
-   * protocol the client's messages up to its own Sync are discarded, as the server does after an error.
+   * Replace the denied message with the failing probe; the ReadyForQuery after it carries the gateway's error in
+   * front of it. In the extended protocol the client's messages up to its own Sync are discarded, as the server
+   * does after an error.
    */
   private deny(verdict: Extract<Verdict, { allowed: false }>, closesGroup: boolean): void {
     const error = encodeErrorResponse('ERROR', '42501', verdict.message);
@@ -828,10 +845,18 @@ export class PgSession {
       }
     }
     if (this.current.injectError === null) this.current.injectError = error;
+    this.current.entries.push({
+      tracker: new ResultTracker(undefined, 0),
+      multiStatement: false,
+      probe: true,
+    });
     if (closesGroup) {
       this.closeGroup();
-      this.writeUpstream(SYNC);
-    } else this.discardUntilSync = true;
+      this.writeUpstream(DENIED_PROBE_QUERY);
+    } else {
+      this.writeUpstream(DENIED_PROBE_PARSE);
+      this.discardUntilSync = true;
+    }
   }
 
   /** Re-reads the state after an await (the connection may have closed meanwhile). */
@@ -875,6 +900,16 @@ export class PgSession {
       const end = offset + 1 + region.readInt32BE(offset + 1);
       const group = this.awaiting[0] ?? this.current;
       const entry = group.entries[group.index];
+      if (type === 0x45 && entry?.probe) {
+        // 'E' of the stand-in for a denied command, where the command stood: the client gets the gateway's error.
+        if (offset > pending) this.writeClient(region.subarray(pending, offset));
+        if (group.injectError !== null) this.writeClient(group.injectError);
+        group.injectError = null;
+        pending = end;
+        group.index++;
+        offset = end;
+        continue;
+      }
       if (filtering && isFilteredType(type)) {
         const original = region.subarray(offset, end);
         const out = this.filter.filter(type, original, {
@@ -891,7 +926,8 @@ export class PgSession {
         }
       }
       if (type === 0x5a && group.injectError !== null && !group.upstreamError) {
-        // 'Z' ReadyForQuery closing a group with a denied command: the gateway's error goes right before it.
+        // 'Z' closing a group whose denied command's stand-in never answered (not expected; kept as a safety net):
+        // the gateway's error still goes before it.
         if (offset > pending) this.writeClient(region.subarray(pending, offset));
         this.writeClient(group.injectError);
         pending = offset;
