@@ -10,6 +10,15 @@ export interface Identity {
   readonly expiresAt?: number;
 }
 
+/**
+ * Milliseconds until an identity's `expiresAt` (seconds since the epoch), for a timer that ends what the identity
+ * still has running: never negative, and at most what setTimeout can wait (2^31-1 ms, ~24.8 days), so a timer for
+ * a longer-lived credential fires early and must check again.
+ */
+export function msUntilExpiry(expiresAt: number, nowMs = Date.now()): number {
+  return Math.min(Math.max(0, expiresAt * 1000 - nowMs), 2 ** 31 - 1);
+}
+
 /** A principal reference as written in config: `group:NAME` or `identity:NAME`. */
 export type PrincipalRef = string;
 

@@ -14,6 +14,7 @@ import {
   type SessionMasker,
   type SessionRecorder,
   type Verdict,
+  msUntilExpiry,
   newId,
 } from '@agentgate/core';
 import type { UpstreamLookup } from './body-facts.js';
@@ -473,8 +474,6 @@ export class DockerConnection {
     clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;
     if (identity.expiresAt === undefined) return;
-    // setTimeout holds at most 2^31-1 ms (~24.8 days); a longer-lived token is checked again then.
-    const delay = Math.min(Math.max(0, identity.expiresAt * 1000 - Date.now()), 2 ** 31 - 1);
     this.expiryTimer = setTimeout(() => {
       if (this.identity !== identity) return;
       if (identity.expiresAt! * 1000 > Date.now()) {
@@ -491,7 +490,7 @@ export class DockerConnection {
       }
       this.client.destroy();
       this.upstream?.socket.destroy();
-    }, delay);
+    }, msUntilExpiry(identity.expiresAt));
     this.expiryTimer.unref();
   }
 

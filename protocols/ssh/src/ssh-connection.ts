@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { AuthContext, Connection } from 'ssh2';
-import { newId } from '@agentgate/core';
+import { msUntilExpiry, newId } from '@agentgate/core';
 import type {
   ClientInfo,
   EngineDeps,
@@ -222,15 +222,13 @@ export class SshConnection {
     log: ConnectionContext['log'],
   ): void {
     if (identity.expiresAt === undefined) return;
-    // setTimeout holds at most 2^31-1 ms (~24.8 days); a longer-lived token is checked again then.
-    const delay = Math.min(Math.max(0, identity.expiresAt * 1000 - Date.now()), 2 ** 31 - 1);
     this.expiryTimer = setTimeout(() => {
       if (identity.expiresAt! * 1000 > Date.now()) return this.disconnectAtExpiry(identity, record, log);
       const expiredAt = new Date(identity.expiresAt! * 1000).toISOString();
       log.info('ssh session ended: identity expired', { expiredAt });
       record('error', { event: 'identity.expired', expiredAt });
       this.conn.end();
-    }, delay);
+    }, msUntilExpiry(identity.expiresAt));
     this.expiryTimer.unref();
   }
 
