@@ -342,6 +342,7 @@ describe('postgres listener: protocol robustness', () => {
       typed('B', Buffer.concat([cstr(portal), cstr(stmt), Buffer.from([0, 0, 0, 0, 0, 0])]));
     const execute = (portal: string) => typed('E', Buffer.concat([cstr(portal), Buffer.from([0, 0, 0, 0])]));
     const sync = typed('S', Buffer.alloc(0));
+    const flush = typed('H', Buffer.alloc(0));
     const query = (text: string) => typed('Q', cstr(text));
     const raw = await RawClient.open(gw);
     await raw.login(gw.token('devin'));
@@ -376,6 +377,16 @@ describe('postgres listener: protocol robustness', () => {
       ]),
     );
     expect(await types()).toBe('1,2,C,1,2,E42501,Z');
+    // A client that sends Flush (not Sync) after a denied Execute gets the error at once, as from the server.
+    raw.socket.write(
+      Buffer.concat([parse('', 'DROP TABLE bypass_target'), bind('', ''), execute(''), flush]),
+    );
+    const flushed = await raw.until('E');
+    expect(flushed.map((m) => (m[0] === 'E' ? `E${errorFields(m[1]).C}` : m[0])).join(',')).toBe(
+      '1,2,E42501',
+    );
+    raw.socket.write(sync);
+    expect(await types()).toBe('Z');
     raw.socket.write(
       Buffer.concat([parse('', 'SELECT count(*) FROM bypass_target'), bind('', ''), execute(''), sync]),
     );
