@@ -143,6 +143,38 @@ describe('ssh listener in the full gateway', () => {
     expect(r.stdout.toString()).toBe('registered\n');
   });
 
+  it('ends the connections made with a registered key when the registration is revoked', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentgate-ssh-revoke-'));
+    const key = makeKeyPair(dir, 'revocable');
+    const admin = { authorization: `Bearer ${await gw.token('devin', ['agents'])}` };
+    const res = await fetch(`${gw.adminUrl}/api/ssh-keys`, {
+      method: 'POST',
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ publicKey: key.publicKey, ttl: '1h' }),
+    });
+    const { fingerprint } = (await res.json()) as { fingerprint: string };
+    const started = Date.now();
+    const session = run('ssh', [
+      ...sshClientOptions(port, key.path),
+      'agent@127.0.0.1',
+      'echo started; sleep 30; echo finished',
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const del = await fetch(`${gw.adminUrl}/api/ssh-keys/${encodeURIComponent(fingerprint)}`, {
+      method: 'DELETE',
+      headers: admin,
+    });
+    expect(del.status).toBe(200);
+    const r = await session;
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(r.stdout.toString()).toBe('started\n');
+    expect(r.code).not.toBe(0);
+    await gw.store.flush();
+    const events = gw.store.listSessions({ identity: 'devin' }).flatMap((s) => [...gw.store.events(s.id)]);
+    expect(events.some((e) => e.type === 'error' && e['event'] === 'identity.revoked')).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('records a pty session in the store and exports it as asciicast', async () => {
     const token = await gw.token('devin', ['agents']);
     const c = new ssh2.Client();

@@ -8,6 +8,11 @@ export interface Identity {
   readonly issuer?: string;
   /** Seconds since the epoch when the credential stops being valid, when known. */
   readonly expiresAt?: number;
+  /**
+   * Aborted when the credential is revoked before it expires (an SSH key registration deleted through the admin
+   * API): sessions opened with it end. Non-enumerable where set, so it never shows up in JSON.
+   */
+  readonly revoked?: AbortSignal;
 }
 
 /**

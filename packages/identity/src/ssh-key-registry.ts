@@ -29,6 +29,8 @@ export interface SshKeyRegistry {
 
 interface RegistryEntry extends SshKeyRegistration {
   readonly blob: Buffer;
+  /** Aborts the identity's `revoked` signal: connections made with this registration end. */
+  readonly revocation: AbortController;
 }
 
 /** Registrations live in memory only: they do not survive a gateway restart (users run `agentgate ssh-login` again). */
@@ -61,19 +63,24 @@ export class InMemorySshKeyRegistry implements SshKeyRegistry {
     }
     const registeredAt = this.now();
     const expiresAt = registeredAt + ttlMs;
+    const revocation = new AbortController();
+    const keyIdentity: Identity = {
+      name: identity.name,
+      groups: [...identity.groups],
+      source: 'ssh-key',
+      expiresAt: Math.floor(expiresAt / 1000),
+    };
+    Object.defineProperty(keyIdentity, 'revoked', { value: revocation.signal, enumerable: false });
+    // A renewal replaces the entry without revoking: connections made with the old one keep its expiry.
     const entry: RegistryEntry = {
       fingerprint: key.fingerprint,
       keyType: key.keyType,
       comment: key.comment,
-      identity: {
-        name: identity.name,
-        groups: [...identity.groups],
-        source: 'ssh-key',
-        expiresAt: Math.floor(expiresAt / 1000),
-      },
+      identity: keyIdentity,
       registeredAt,
       expiresAt,
       blob: key.blob,
+      revocation,
     };
     this.entries.delete(key.fingerprint); // re-insert so list() stays ordered by registration time
     this.entries.set(key.fingerprint, entry);
@@ -86,7 +93,11 @@ export class InMemorySshKeyRegistry implements SshKeyRegistry {
   }
 
   revoke(fingerprint: string): boolean {
-    return this.entries.delete(fingerprint);
+    const entry = this.entries.get(fingerprint);
+    if (entry === undefined) return false;
+    this.entries.delete(fingerprint);
+    entry.revocation.abort();
+    return true;
   }
 
   /** The identity of an unexpired registration whose blob equals `blob`. */
@@ -108,6 +119,6 @@ export class InMemorySshKeyRegistry implements SshKeyRegistry {
 }
 
 function publicView(entry: RegistryEntry): SshKeyRegistration {
-  const { blob: _blob, ...view } = entry;
+  const { blob: _blob, revocation: _revocation, ...view } = entry;
   return view;
 }

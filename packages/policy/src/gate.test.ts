@@ -77,6 +77,23 @@ describe('gate', () => {
     });
   });
 
+  it('denies every command once the credential behind the session is revoked', async () => {
+    const rec = memoryRecorder();
+    const gate = createGate({ policy, approvers: [], log: silentLogger });
+    const revocation = new AbortController();
+    const s = session(rec);
+    const revocable: GateSession = {
+      ...s,
+      info: { ...s.info, identity: { ...s.info.identity, revoked: revocation.signal } },
+    };
+    expect(await gate.check(revocable, cmd('hello'))).toMatchObject({ allowed: true });
+    revocation.abort();
+    expect(await gate.check(revocable, cmd('hello'))).toMatchObject({
+      allowed: false,
+      rule: 'builtin:credential-revoked',
+    });
+  });
+
   it('records the command and the decision before answering', async () => {
     const rec = memoryRecorder();
     const gate = createGate({ policy, approvers: ['group:dba'], log: silentLogger });

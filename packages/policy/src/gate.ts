@@ -9,6 +9,7 @@ import {
   type Command,
   type Gate,
   type GateSession,
+  type Identity,
   type Logger,
   type Protocol,
   type PrincipalRef,
@@ -51,7 +52,7 @@ export function createGate(options: GateOptions): Gate {
     async check(session: GateSession, command: Command, signal?: AbortSignal): Promise<Verdict> {
       const { info, recorder } = session;
       const decision =
-        expiredTokenDecision(info.identity.expiresAt, now()) ??
+        lapsedCredentialDecision(info.identity, now()) ??
         policy.decide(command, info.identity, info.listener);
       let commandSeq: number;
       try {
@@ -148,11 +149,20 @@ export function createGate(options: GateOptions): Gate {
 
 /**
  * A session outlives nothing it was authenticated with: once the token (or the SSH key registration) behind the
- * session's identity has expired, every further command is denied, whatever the rules say. Connections are checked
- * at connect; long-lived ones (a PostgreSQL session, an SSH connection, a Docker keep-alive) would otherwise keep
- * acting for the identity indefinitely.
+ * session's identity has expired or been revoked, every further command is denied, whatever the rules say.
+ * Connections are checked at connect; long-lived ones (a PostgreSQL session, an SSH connection, a Docker
+ * keep-alive) would otherwise keep acting for the identity indefinitely.
  */
-function expiredTokenDecision(expiresAt: number | undefined, nowMs: number): PolicyDecision | undefined {
+function lapsedCredentialDecision(identity: Identity, nowMs: number): PolicyDecision | undefined {
+  if (identity.revoked?.aborted === true) {
+    return {
+      action: 'deny',
+      rule: 'builtin:credential-revoked',
+      matched: [],
+      reason: 'the credential this session was opened with was revoked',
+    };
+  }
+  const { expiresAt } = identity;
   if (expiresAt === undefined || expiresAt * 1000 > nowMs) return undefined;
   return {
     action: 'deny',

@@ -29,6 +29,7 @@ export class SshConnection {
   private state: ConnectionState = { kind: 'authenticating' };
   private readonly abort = new AbortController();
   private expiryTimer: NodeJS.Timeout | undefined;
+  private stopWatchingRevocation: (() => void) | undefined;
   private channelSeq = 0;
 
   constructor(
@@ -205,6 +206,7 @@ export class SshConnection {
     };
     this.state = { kind: 'ready', ctx, forwarding: new RemoteForwarding(ctx, this.conn) };
     this.disconnectAtExpiry(identity, record, log);
+    this.disconnectOnRevocation(identity, record, log);
     // Connect upstream now so its failure is known (and recorded) before the first channel request.
     pool.warmUp().catch((err) => {
       record('error', { event: 'upstream.unavailable', message: (err as Error).message });
@@ -232,6 +234,24 @@ export class SshConnection {
     this.expiryTimer.unref();
   }
 
+  /** A revoked key registration (`DELETE /api/ssh-keys/{fingerprint}`) ends the connections made with it. */
+  private disconnectOnRevocation(
+    identity: Identity,
+    record: ConnectionContext['record'],
+    log: ConnectionContext['log'],
+  ): void {
+    const signal = identity.revoked;
+    if (signal === undefined) return;
+    const onRevoked = (): void => {
+      log.info('ssh session ended: credential revoked');
+      record('error', { event: 'identity.revoked' });
+      this.conn.end();
+    };
+    if (signal.aborted) return onRevoked();
+    signal.addEventListener('abort', onRevoked, { once: true });
+    this.stopWatchingRevocation = () => signal.removeEventListener('abort', onRevoked);
+  }
+
   /** Gateway shutdown: end the client connection (its channels close with it). */
   shutdown(): void {
     this.conn.end();
@@ -241,6 +261,7 @@ export class SshConnection {
     const s = this.state;
     this.state = { kind: 'closed' };
     clearTimeout(this.expiryTimer);
+    this.stopWatchingRevocation?.();
     this.abort.abort();
     if (s.kind !== 'ready') return;
     s.forwarding.dispose();
