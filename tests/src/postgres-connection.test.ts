@@ -377,6 +377,19 @@ describe('postgres listener: protocol robustness', () => {
       ]),
     );
     expect(await types()).toBe('1,2,C,1,2,E42501,Z');
+    // An error of the client's own before the denied Execute is what the client sees, as from the server.
+    raw.socket.write(
+      Buffer.concat([
+        parse('', 'SELECT 1'),
+        bind('', ''),
+        execute(''),
+        parse('bad', 'SELEC 1'),
+        bind('', 'bad'),
+        execute(''),
+        sync,
+      ]),
+    );
+    expect(await types()).toBe('1,2,D,C,E42601,Z');
     // A client that sends Flush (not Sync) after a denied Execute gets the error at once, as from the server.
     raw.socket.write(
       Buffer.concat([parse('', 'DROP TABLE bypass_target'), bind('', ''), execute(''), flush]),

@@ -93,7 +93,7 @@ interface ResponseGroup {
     tracker: ResultTracker;
     multiStatement: boolean;
     plan?: unknown;
-    /** The failing stand-in for a denied command: its ErrorResponse is dropped (see deny()). */
+    /** The failing stand-in for a denied command: its ErrorResponse is replaced by the gateway's (see deny()). */
     probe?: true;
   }[];
   index: number;
@@ -144,6 +144,13 @@ const MSG = {
 const DENIED_PROBE_SQL = 'agentgate: denied by the gateway';
 const DENIED_PROBE_QUERY = encodeQuery(DENIED_PROBE_SQL);
 const DENIED_PROBE_PARSE = encodeParse('agentgate_denied', DENIED_PROBE_SQL);
+
+/** The stand-in's error: a syntax error (42601) at its first word, which the server names in any language. */
+function isProbeError(buf: Buffer, start: number, end: number): boolean {
+  const fields = decodeErrorFields(buf, start, end);
+  return fields.get('C') === '42601' && (fields.get('M') ?? '').includes('agentgate');
+}
+
 /** Stop reading the client while this much decoded input waits behind a pending decision. */
 const INBOX_HIGH_WATER = 256 * 1024;
 const IDLE = T('I');
@@ -828,9 +835,9 @@ export class PgSession {
   }
 
   /**
-   * Replace the denied message with the failing probe; the ReadyForQuery after it carries the gateway's error in
-   * front of it. In the extended protocol the client's messages up to its own Sync are discarded, as the server
-   * does after an error.
+   * Replace the denied message with the failing stand-in, whose error the gateway's replaces (relayUpstreamRegion).
+   * In the extended protocol the client's messages up to its own Sync are discarded, as the server does after an
+   * error.
    */
   private deny(verdict: Extract<Verdict, { allowed: false }>, closesGroup: boolean): void {
     const error = encodeErrorResponse('ERROR', '42501', verdict.message);
@@ -900,8 +907,10 @@ export class PgSession {
       const end = offset + 1 + region.readInt32BE(offset + 1);
       const group = this.awaiting[0] ?? this.current;
       const entry = group.entries[group.index];
-      if (type === 0x45 && entry?.probe) {
+      if (type === 0x45 && entry?.probe && isProbeError(region, offset, end)) {
         // 'E' of the stand-in for a denied command, where the command stood: the client gets the gateway's error.
+        // (An error of the client's own, e.g. a Parse failing between an answered Execute and the denied one, is
+        // relayed as it is: the server then skipped the stand-in, as it would have skipped the denied command.)
         if (offset > pending) this.writeClient(region.subarray(pending, offset));
         if (group.injectError !== null) this.writeClient(group.injectError);
         group.injectError = null;
