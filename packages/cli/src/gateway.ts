@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import {
   createJsonLogger,
   newId,
@@ -13,6 +14,7 @@ import {
   type EngineFactory,
   type ListenerConfig,
   type Logger,
+  type MaskingService,
   type Protocol,
   type ProtocolEngine,
   type SessionInfo,
@@ -23,7 +25,7 @@ import { createDockerEngine } from '@agentgate/docker';
 import { createIdentityService } from '@agentgate/identity';
 import { createMaskingService } from '@agentgate/masking';
 import { createGatewayMetrics, type GatewayMetrics } from '@agentgate/metrics';
-import { createGate, createPolicy } from '@agentgate/policy';
+import { createGate, createPolicy, type Policy } from '@agentgate/policy';
 import { createPostgresEngine } from '@agentgate/postgres';
 import { createSshEngine } from '@agentgate/ssh';
 import { loadOrCreateSigningKey, openTranscriptStore, type TranscriptStore } from '@agentgate/transcript';
@@ -37,12 +39,30 @@ export interface GatewayOptions {
   readonly shutdownGraceMs?: number;
 }
 
+/** What a reload applied, and what it could not apply without a restart. */
+export interface ReloadOutcome {
+  readonly rules: number;
+  readonly masking: number;
+  /** Top-level sections that differ from the running configuration; they take effect at the next restart. */
+  readonly needsRestart: readonly string[];
+}
+
+/** Sections a running gateway cannot swap: they own sockets, keys, the store or the identity caches. */
+const RESTART_SECTIONS = ['store', 'signingKey', 'admin', 'identity', 'approvals', 'listeners'] as const;
+
 export interface RunningGateway {
+  /** The configuration in force (rules and masking as of the last reload). */
   readonly config: AgentgateConfig;
   readonly adminUrl: string;
   readonly store: TranscriptStore;
   readonly metrics: GatewayMetrics;
   address(listener: string): ListenerAddress;
+  /**
+   * Apply `rules` and `masking` from a new, already validated configuration (SIGHUP). Rules apply to the next
+   * command of every session, open ones included; masking rules to sessions opened from now on (an open session
+   * keeps the masker its result filter was built with). The reload is recorded in the transcript.
+   */
+  reload(next: AgentgateConfig): ReloadOutcome;
   /** Stop accepting, finish in-flight work (bounded), flush the store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -98,22 +118,29 @@ export async function startGateway(
       metrics: metrics.approvals,
     });
     cleanup.unshift(async () => broker.close());
+    // Rules and masking are held behind stable objects so a reload can swap them under running engines.
+    let running = config;
+    let policy = createPolicy(config.rules);
+    const livePolicy: Policy = { decide: (command, who, listener) => policy.decide(command, who, listener) };
     const gate = createGate({
-      policy: createPolicy(config.rules),
+      policy: livePolicy,
       broker,
       approvers: config.approvals.approvers,
       metrics: metrics.gate,
       log: log.child({ component: 'gate' }),
     });
-    const masking = createMaskingService(config.masking, {
+    const maskingOptions = {
       hashKey: await loadOrCreateHashKey(join(dirname(config.signingKey), 'masking-hash.key')),
-      onMasked: (rule, detector, n) => metrics.protocol.maskedValues(rule, detector, n),
-    });
+      onMasked: (rule: string, detector: string, n: number) =>
+        metrics.protocol.maskedValues(rule, detector, n),
+    };
+    let masking = createMaskingService(config.masking, maskingOptions);
+    const liveMasking: MaskingService = { forSession: (who, listener) => masking.forSession(who, listener) };
     const deps: Omit<EngineDeps, 'log'> = {
       identity,
       gate,
       transcript: store,
-      masking,
+      masking: liveMasking,
       metrics: metrics.protocol,
     };
 
@@ -155,7 +182,8 @@ export async function startGateway(
           identity,
           registry: identity.sshKeys,
           maxTtlMs: 7 * 24 * 3_600_000,
-          onChange: (event, detail) => recordAdminAction(store, `ssh-key ${event}`, detail),
+          onChange: (event, detail) =>
+            recordAdminAction(store, `ssh-key ${event}`, String(detail['identity'] ?? 'unknown'), detail),
         }),
       ],
     });
@@ -167,7 +195,9 @@ export async function startGateway(
 
     let stopping: Promise<void> | undefined;
     return {
-      config,
+      get config() {
+        return running;
+      },
       adminUrl: admin.url,
       store,
       metrics,
@@ -175,6 +205,26 @@ export async function startGateway(
         const l = listeners.find((x) => x.name === name);
         if (!l) throw new Error(`no listener ${name}`);
         return l.address;
+      },
+      reload(next) {
+        const needsRestart = RESTART_SECTIONS.filter((k) => !isDeepStrictEqual(next[k], running[k]));
+        // Compile both before swapping either, so a reload applies whole or not at all.
+        const nextPolicy = createPolicy(next.rules);
+        const nextMasking = createMaskingService(next.masking, maskingOptions);
+        policy = nextPolicy;
+        masking = nextMasking;
+        running = { ...running, rules: next.rules, masking: next.masking };
+        const outcome: ReloadOutcome = {
+          rules: next.rules.length,
+          masking: next.masking.length,
+          needsRestart,
+        };
+        try {
+          recordAdminAction(store, 'config reload', 'operator (SIGHUP)', { file: next.file, ...outcome });
+        } catch (err) {
+          log.error('recording the config reload failed', { error: String(err) });
+        }
+        return outcome;
       },
       stop() {
         stopping ??= (async () => {
@@ -192,13 +242,21 @@ export async function startGateway(
   }
 }
 
-/** Admin actions that change who can connect (ssh key registrations) are recorded as short sessions of their own. */
-function recordAdminAction(store: TranscriptStore, text: string, detail: Record<string, unknown>): void {
+/**
+ * Admin actions that change who can connect or what is allowed (ssh key registrations, config reloads) are recorded
+ * as short sessions of their own.
+ */
+function recordAdminAction(
+  store: TranscriptStore,
+  text: string,
+  actor: string,
+  detail: Record<string, unknown>,
+): void {
   const info: SessionInfo = {
     id: newId(),
     listener: 'admin',
     protocol: 'ssh',
-    identity: { name: String(detail['identity'] ?? 'unknown'), groups: [], source: 'oidc' },
+    identity: { name: actor, groups: [], source: 'oidc' },
     client: { address: 'admin', local: true, tls: false },
     startedAt: Date.now(),
   };

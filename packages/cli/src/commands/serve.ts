@@ -15,6 +15,29 @@ export function registerServeCommands(program: Command): void {
       // Loaded on demand: the engines pull in WASM parsers and ssh2, which the read-side commands never need.
       const { startGateway } = await import('../gateway.js');
       const gateway = await startGateway(config, { log });
+      // SIGHUP (systemctl reload): re-read the file; rules and masking change in place, a bad file changes nothing.
+      const onReload = (): void => {
+        loadConfig(opts.config).then(
+          (next) => {
+            const outcome = gateway.reload(next);
+            log.info('configuration reloaded', {
+              file: next.file,
+              rules: outcome.rules,
+              masking: outcome.masking,
+            });
+            if (outcome.needsRestart.length > 0) {
+              log.warn('configuration changes that take effect only after a restart', {
+                sections: outcome.needsRestart,
+              });
+            }
+          },
+          (err: unknown) =>
+            log.error('configuration reload failed; the running configuration stays', {
+              error: err instanceof Error ? err.message : String(err),
+            }),
+        );
+      };
+      process.on('SIGHUP', onReload);
       await new Promise<void>((resolve) => {
         const onSignal = (signal: string): void => {
           log.info('signal received', { signal });
@@ -25,6 +48,7 @@ export function registerServeCommands(program: Command): void {
         process.on('SIGTERM', onSignal);
         process.on('SIGINT', onSignal);
       });
+      process.off('SIGHUP', onReload);
       await gateway.stop();
     });
 
