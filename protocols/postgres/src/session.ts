@@ -17,6 +17,7 @@ import {
   AgentgateError,
   clientMessage,
   isAgentgateError,
+  msUntilExpiry,
   newId,
   type ClientInfo,
   type EngineDeps,
@@ -168,6 +169,7 @@ export class PgSession {
   private upstreamSocket: net.Socket | tls.TLSSocket | undefined;
   private readonly upstreamFramer = new BackendFramer();
   private identity: Identity | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
   private sessionInfo: SessionInfo | undefined;
   private recorder: SessionRecorder | undefined;
   private analyzer: SqlAnalyzerLike<unknown> | undefined;
@@ -564,8 +566,30 @@ export class PgSession {
     this.writeClient(encodeBackendKeyData(this.gatewayKey.processId, this.gatewayKey.secretKey));
     this.writeClient(encodeReadyForQuery(IDLE));
     this.state = { phase: 'relaying' };
+    this.endAtExpiry();
     if (this.upstream.leftover) this.onUpstreamData(this.upstream.leftover);
     socket.resume();
+  }
+
+  /**
+   * A session opened with an expiring token ends when it expires (FATAL 28000), like the SSH connections and
+   * Docker streams of that identity: the gate would deny its statements from then on anyway, and an idle
+   * connection should not keep an upstream session open for a credential that is no longer valid.
+   */
+  private endAtExpiry(): void {
+    const expiresAt = this.identity?.expiresAt;
+    if (expiresAt === undefined) return;
+    this.expiryTimer = setTimeout(() => {
+      if (expiresAt * 1000 > Date.now()) return this.endAtExpiry();
+      const expiredAt = new Date(expiresAt * 1000).toISOString();
+      try {
+        this.recorder?.append('error', { event: 'identity.expired', expiredAt });
+      } catch (err) {
+        this.log.warn('recording the expiry failed', { err });
+      }
+      this.fatal('28000', `agentgate: the token expired at ${expiredAt}; reconnect with a fresh one`);
+    }, msUntilExpiry(expiresAt));
+    this.expiryTimer.unref();
   }
 
   /** A CancelRequest with this session's gateway key: withdraw a pending decision, cancel the running query. */
@@ -1067,6 +1091,7 @@ export class PgSession {
   close(reason: string): void {
     if (this.state.phase === 'closed') return;
     this.state = { phase: 'closed' };
+    clearTimeout(this.expiryTimer);
     this.signal.removeEventListener('abort', this.onShutdown);
     if (this.deciding) this.decisionController.abort();
     if (this.gatewayKey) this.shared.cancels.unregister(this.gatewayKey.processId, this.gatewayKey.secretKey);
