@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '@agentgate/config';
 import { createJsonLogger } from '@agentgate/core';
+import type { RunningGateway } from '../gateway.js';
 
 export function registerServeCommands(program: Command): void {
   program
@@ -11,15 +12,19 @@ export function registerServeCommands(program: Command): void {
       const log = createJsonLogger({
         level: (process.env['AGENTGATE_LOG_LEVEL'] as 'info' | undefined) ?? 'info',
       });
-      const config = await loadConfig(opts.config);
-      // Loaded on demand: the engines pull in WASM parsers and ssh2, which the read-side commands never need.
-      const { startGateway } = await import('../gateway.js');
-      const gateway = await startGateway(config, { log });
       // SIGHUP (systemctl reload): re-read the file; rules and masking change in place, a bad file changes nothing.
+      // Taken from the first moment: SIGHUP's default would end the process while it is still starting.
+      let gateway: RunningGateway | undefined;
+      let reloadWhenStarted = false;
       const onReload = (): void => {
+        if (gateway === undefined) {
+          reloadWhenStarted = true;
+          return;
+        }
+        const running = gateway;
         loadConfig(opts.config).then(
           (next) => {
-            const outcome = gateway.reload(next);
+            const outcome = running.reload(next);
             log.info('configuration reloaded', {
               file: next.file,
               rules: outcome.rules,
@@ -38,6 +43,11 @@ export function registerServeCommands(program: Command): void {
         );
       };
       process.on('SIGHUP', onReload);
+      const config = await loadConfig(opts.config);
+      // Loaded on demand: the engines pull in WASM parsers and ssh2, which the read-side commands never need.
+      const { startGateway } = await import('../gateway.js');
+      gateway = await startGateway(config, { log });
+      if (reloadWhenStarted) onReload();
       await new Promise<void>((resolve) => {
         const onSignal = (signal: string): void => {
           log.info('signal received', { signal });
