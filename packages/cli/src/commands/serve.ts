@@ -14,7 +14,7 @@ export function registerServeCommands(program: Command): void {
       });
       // SIGHUP (systemctl reload): re-read the file; rules and masking change in place, a bad file changes nothing.
       // Taken from the first moment: SIGHUP's default would end the process while it is still starting.
-      let gateway: RunningGateway | undefined;
+      let gateway: RunningGateway | undefined = undefined;
       let reloadWhenStarted = false;
       const onReload = (): void => {
         if (gateway === undefined) {
