@@ -16,12 +16,25 @@ export interface Identity {
 }
 
 /**
- * Milliseconds until an identity's `expiresAt` (seconds since the epoch), for a timer that ends what the identity
- * still has running: never negative, and at most what setTimeout can wait (2^31-1 ms, ~24.8 days), so a timer for
- * a longer-lived credential fires early and must check again.
+ * Call `onExpired` (with the expiry as an ISO date) once the identity's credential has expired, never when it has
+ * no expiry; returns what cancels the wait. Engines use it to end what a session still has running. The timer does
+ * not keep the process alive.
  */
-export function msUntilExpiry(expiresAt: number, nowMs = Date.now()): number {
-  return Math.min(Math.max(0, expiresAt * 1000 - nowMs), 2 ** 31 - 1);
+export function onIdentityExpired(identity: Identity, onExpired: (expiredAt: string) => void): () => void {
+  const expiresAt = identity.expiresAt;
+  if (expiresAt === undefined) return () => undefined;
+  let timer: NodeJS.Timeout;
+  const arm = (): void => {
+    // setTimeout waits at most 2^31-1 ms (~24.8 days): a longer-lived credential is checked again then.
+    const wait = Math.min(Math.max(0, expiresAt * 1000 - Date.now()), 2 ** 31 - 1);
+    timer = setTimeout(() => {
+      if (expiresAt * 1000 > Date.now()) arm();
+      else onExpired(new Date(expiresAt * 1000).toISOString());
+    }, wait);
+    timer.unref();
+  };
+  arm();
+  return () => clearTimeout(timer);
 }
 
 /** A principal reference as written in config: `group:NAME` or `identity:NAME`. */

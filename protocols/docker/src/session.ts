@@ -14,8 +14,8 @@ import {
   type SessionMasker,
   type SessionRecorder,
   type Verdict,
-  msUntilExpiry,
   newId,
+  onIdentityExpired,
 } from '@agentgate/core';
 import type { UpstreamLookup } from './body-facts.js';
 import { buildDockerCommand } from './docker-command.js';
@@ -148,7 +148,7 @@ export class DockerConnection {
   private cachedToken: { header: string; token: string; identity: Identity } | undefined;
   private allowedIdentity: Identity | undefined;
   private expiryWatched: Identity | undefined;
-  private expiryTimer: NodeJS.Timeout | undefined;
+  private stopExpiryWatch: (() => void) | undefined;
   private socketIdentity: Identity | undefined;
   private clientClosed = false;
   private readonly clientGone = new AbortController();
@@ -213,7 +213,7 @@ export class DockerConnection {
       this.log.warn('docker connection failed', { err: err instanceof Error ? err.message : String(err) });
     } finally {
       this.ctx.signal.removeEventListener('abort', onShutdown);
-      clearTimeout(this.expiryTimer);
+      this.stopExpiryWatch?.();
       this.state = { kind: 'closed' };
       this.upstream?.socket.destroy();
       this.upstream = undefined;
@@ -471,17 +471,10 @@ export class DockerConnection {
   private watchExpiry(identity: Identity): void {
     if (this.expiryWatched === identity) return;
     this.expiryWatched = identity;
-    clearTimeout(this.expiryTimer);
-    this.expiryTimer = undefined;
-    if (identity.expiresAt === undefined) return;
-    this.expiryTimer = setTimeout(() => {
+    this.stopExpiryWatch?.();
+    this.stopExpiryWatch = onIdentityExpired(identity, (expiredAt) => {
       if (this.identity !== identity) return;
-      if (identity.expiresAt! * 1000 > Date.now()) {
-        this.expiryWatched = undefined;
-        return this.watchExpiry(identity);
-      }
       if (this.state.kind !== 'hijacked' && this.state.kind !== 'streaming-response') return;
-      const expiredAt = new Date(identity.expiresAt! * 1000).toISOString();
       this.log.info('docker stream ended: identity expired', { expiredAt, request: this.state.request });
       try {
         this.recorder?.append('error', { event: 'identity.expired', expiredAt, request: this.state.request });
@@ -490,8 +483,7 @@ export class DockerConnection {
       }
       this.client.destroy();
       this.upstream?.socket.destroy();
-    }, msUntilExpiry(identity.expiresAt));
-    this.expiryTimer.unref();
+    });
   }
 
   private async readBody(framing: BodyFraming, limit: number): Promise<Buffer> {

@@ -17,8 +17,8 @@ import {
   AgentgateError,
   clientMessage,
   isAgentgateError,
-  msUntilExpiry,
   newId,
+  onIdentityExpired,
   type ClientInfo,
   type EngineDeps,
   type Identity,
@@ -169,7 +169,7 @@ export class PgSession {
   private upstreamSocket: net.Socket | tls.TLSSocket | undefined;
   private readonly upstreamFramer = new BackendFramer();
   private identity: Identity | undefined;
-  private expiryTimer: NodeJS.Timeout | undefined;
+  private stopExpiryWatch: (() => void) | undefined;
   private sessionInfo: SessionInfo | undefined;
   private recorder: SessionRecorder | undefined;
   private analyzer: SqlAnalyzerLike<unknown> | undefined;
@@ -577,19 +577,15 @@ export class PgSession {
    * connection should not keep an upstream session open for a credential that is no longer valid.
    */
   private endAtExpiry(): void {
-    const expiresAt = this.identity?.expiresAt;
-    if (expiresAt === undefined) return;
-    this.expiryTimer = setTimeout(() => {
-      if (expiresAt * 1000 > Date.now()) return this.endAtExpiry();
-      const expiredAt = new Date(expiresAt * 1000).toISOString();
+    if (!this.identity) return;
+    this.stopExpiryWatch = onIdentityExpired(this.identity, (expiredAt) => {
       try {
         this.recorder?.append('error', { event: 'identity.expired', expiredAt });
       } catch (err) {
         this.log.warn('recording the expiry failed', { err });
       }
       this.fatal('28000', `agentgate: the token expired at ${expiredAt}; reconnect with a fresh one`);
-    }, msUntilExpiry(expiresAt));
-    this.expiryTimer.unref();
+    });
   }
 
   /** A CancelRequest with this session's gateway key: withdraw a pending decision, cancel the running query. */
@@ -1091,7 +1087,7 @@ export class PgSession {
   close(reason: string): void {
     if (this.state.phase === 'closed') return;
     this.state = { phase: 'closed' };
-    clearTimeout(this.expiryTimer);
+    this.stopExpiryWatch?.();
     this.signal.removeEventListener('abort', this.onShutdown);
     if (this.deciding) this.decisionController.abort();
     if (this.gatewayKey) this.shared.cancels.unregister(this.gatewayKey.processId, this.gatewayKey.secretKey);

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { AuthContext, Connection } from 'ssh2';
-import { msUntilExpiry, newId } from '@agentgate/core';
+import { newId, onIdentityExpired } from '@agentgate/core';
 import type {
   ClientInfo,
   EngineDeps,
@@ -28,7 +28,7 @@ const AUTH_METHODS = ['publickey', 'password'] as const;
 export class SshConnection {
   private state: ConnectionState = { kind: 'authenticating' };
   private readonly abort = new AbortController();
-  private expiryTimer: NodeJS.Timeout | undefined;
+  private stopExpiryWatch: (() => void) | undefined;
   private stopWatchingRevocation: (() => void) | undefined;
   private channelSeq = 0;
 
@@ -223,15 +223,11 @@ export class SshConnection {
     record: ConnectionContext['record'],
     log: ConnectionContext['log'],
   ): void {
-    if (identity.expiresAt === undefined) return;
-    this.expiryTimer = setTimeout(() => {
-      if (identity.expiresAt! * 1000 > Date.now()) return this.disconnectAtExpiry(identity, record, log);
-      const expiredAt = new Date(identity.expiresAt! * 1000).toISOString();
+    this.stopExpiryWatch = onIdentityExpired(identity, (expiredAt) => {
       log.info('ssh session ended: identity expired', { expiredAt });
       record('error', { event: 'identity.expired', expiredAt });
       this.conn.end();
-    }, msUntilExpiry(identity.expiresAt));
-    this.expiryTimer.unref();
+    });
   }
 
   /** A revoked key registration (`DELETE /api/ssh-keys/{fingerprint}`) ends the connections made with it. */
@@ -260,7 +256,7 @@ export class SshConnection {
   private close(): void {
     const s = this.state;
     this.state = { kind: 'closed' };
-    clearTimeout(this.expiryTimer);
+    this.stopExpiryWatch?.();
     this.stopWatchingRevocation?.();
     this.abort.abort();
     if (s.kind !== 'ready') return;
