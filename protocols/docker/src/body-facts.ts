@@ -111,7 +111,7 @@ export async function hostConfigFacts(
   lookup: UpstreamLookup,
 ): Promise<void> {
   if (!(hc instanceof GoJsonObject)) return;
-  if (asBool(field(hc, 'Privileged'))) f.markPrivileged('Privileged');
+  hostConfigRisks(f, hc);
   for (const b of asStrings(field(hc, 'Binds'))) await addBind(f, b, lookup);
   for (const m of asObjects(field(hc, 'Mounts'))) {
     const type = (asString(field(m, 'Type')) ?? '').toLowerCase();
@@ -132,6 +132,23 @@ export async function hostConfigFacts(
     const target = name === '' ? undefined : await lookup.container(name);
     if (target) for (const m of target.hostMounts) f.hostMounts.add(m);
   }
+  for (const key of NAMESPACE_FIELDS) {
+    const mode = asString(field(hc, key));
+    if (mode?.toLowerCase().startsWith('container:')) {
+      // Joining another container's namespace gives what that container has (moby daemon/container_operations).
+      const target = await lookup.container(mode.slice('container:'.length));
+      if (target) f.inherit(target, `${key} joins a privileged container`);
+    }
+  }
+}
+
+/**
+ * What a HostConfig grants by itself, without looking anything up: privilege, capabilities, devices, host
+ * namespaces, security options. One reading for a container being created and for one inspected before an exec
+ * into it, so both are judged alike.
+ */
+function hostConfigRisks(f: FactsBuilder, hc: GoJsonValue | undefined): void {
+  if (asBool(field(hc, 'Privileged'))) f.markPrivileged('Privileged');
   for (const cap of asStrings(field(hc, 'CapAdd'))) {
     const c = normalizeCapability(cap);
     f.capabilities.add(c);
@@ -143,19 +160,11 @@ export async function hostConfigFacts(
   }
   if (asStrings(field(hc, 'DeviceCgroupRules')).length > 0) f.markPrivileged('DeviceCgroupRules');
   for (const key of NAMESPACE_FIELDS) {
-    const mode = asString(field(hc, key));
-    if (!mode) continue;
-    const lower = mode.toLowerCase();
-    if (lower === 'host') {
-      f.hostNamespaces = true;
-      const modes = (f.detail.hostNamespaceModes as string[] | undefined) ?? [];
-      modes.push(key);
-      f.detail.hostNamespaceModes = modes;
-    } else if (lower.startsWith('container:')) {
-      // Joining another container's namespace gives what that container has (moby daemon/container_operations).
-      const target = await lookup.container(mode.slice('container:'.length));
-      if (target) f.inherit(target, `${key} joins a privileged container`);
-    }
+    if ((asString(field(hc, key)) ?? '').toLowerCase() !== 'host') continue;
+    f.hostNamespaces = true;
+    const modes = (f.detail.hostNamespaceModes as string[] | undefined) ?? [];
+    modes.push(key);
+    f.detail.hostNamespaceModes = modes;
   }
   for (const opt of asStrings(field(hc, 'SecurityOpt'))) {
     const m = /^([a-z-]+)[=:](.*)$/is.exec(opt.trim());
@@ -235,29 +244,12 @@ export function volumeCreateFacts(f: FactsBuilder, body: GoJsonValue): void {
 /** Facts of an inspected container (`GET /containers/{id}/json`), for exec and namespace joins. */
 export function factsOfInspectedContainer(inspect: GoJsonValue): ContainerFacts {
   const f = new FactsBuilder();
-  const hc = field(inspect, 'HostConfig');
-  if (asBool(field(hc, 'Privileged'))) f.markPrivileged('Privileged');
+  hostConfigRisks(f, field(inspect, 'HostConfig'));
+  // The inspected Mounts are what dockerd resolved (binds, volumes with a bind device): host paths as they are.
   for (const m of asObjects(field(inspect, 'Mounts'))) {
     const type = asString(field(m, 'Type'));
     const source = asString(field(m, 'Source'));
     if (type === 'bind' && source) f.hostMounts.add(source);
-  }
-  for (const cap of asStrings(field(hc, 'CapAdd'))) {
-    const c = normalizeCapability(cap);
-    f.capabilities.add(c);
-    if (c === 'ALL') f.markPrivileged('CapAdd ALL');
-  }
-  for (const d of asObjects(field(hc, 'Devices'))) {
-    const p = asString(field(d, 'PathOnHost'));
-    if (p) f.hostMounts.add(p);
-  }
-  for (const key of NAMESPACE_FIELDS)
-    if ((asString(field(hc, key)) ?? '').toLowerCase() === 'host') f.hostNamespaces = true;
-  for (const opt of asStrings(field(hc, 'SecurityOpt'))) {
-    const lower = opt.toLowerCase();
-    if (lower.startsWith('systempaths=unconfined')) f.markPrivileged('systempaths=unconfined');
-    if (/^seccomp[=:]unconfined$/.test(lower)) f.capabilities.add('SECCOMP_UNCONFINED');
-    if (/^apparmor[=:]unconfined$/.test(lower)) f.capabilities.add('APPARMOR_UNCONFINED');
   }
   const image = asString(field(field(inspect, 'Config'), 'Image'));
   return {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { DockerListenerConfig } from '@agentgate/core';
-import type { ContainerFacts, UpstreamLookup } from './body-facts.js';
+import { factsOfInspectedContainer, type ContainerFacts, type UpstreamLookup } from './body-facts.js';
+import { parseGoJson } from './go-json.js';
 import { buildDockerCommand } from './docker-command.js';
 import { canonicalizeTarget, classifyRoute } from './routes.js';
 
@@ -91,6 +92,34 @@ describe('container create facts', () => {
     });
     expect(c.hostMounts).toEqual(expect.arrayContaining(['/root', '/home', '/']));
   });
+  it('reads an inspected container (exec into it) as it reads a create body', () => {
+    const hostConfig = {
+      CapAdd: ['sys_admin'],
+      Devices: [{ PathOnHost: '/dev/kmsg' }],
+      DeviceCgroupRules: ['c 1:3 rwm'],
+      PidMode: 'host',
+      SecurityOpt: [' label=disable', 'seccomp=unconfined'],
+    };
+    const facts = factsOfInspectedContainer(
+      parseGoJson(
+        JSON.stringify({
+          HostConfig: hostConfig,
+          Mounts: [{ Type: 'bind', Source: '/etc' }],
+          Config: { Image: 'busybox' },
+        }),
+      ),
+    );
+    expect(facts).toMatchObject({
+      privileged: true,
+      hostNamespaces: true,
+      image: 'docker.io/library/busybox:latest',
+    });
+    expect(facts.capabilities).toEqual(
+      expect.arrayContaining(['SYS_ADMIN', 'LABEL_DISABLE', 'SECCOMP_UNCONFINED']),
+    );
+    expect(facts.hostMounts).toEqual(expect.arrayContaining(['/dev/kmsg', '/etc']));
+  });
+
   it('judges a legacy start body like a create', async () => {
     expect((await cmd('POST', '/v1.23/containers/x/start', { Privileged: true })).privileged).toBe(true);
     expect((await cmd('POST', '/containers/x/start')).privileged).toBe(false);
