@@ -113,15 +113,11 @@ export interface TranscriptStore extends TranscriptWriter {
   recoverInterrupted(): Promise<number>;
 }
 
-interface StartRecord {
-  id: string;
-  listener: string;
-  protocol: string;
-  identity: string;
-  groups: string[];
-  client: Record<string, unknown>;
-  startedAt: number;
-}
+/** What `sessions` holds per session: the summary's fields known at `session.start`. */
+type StartRecord = Pick<
+  SessionSummary,
+  'id' | 'listener' | 'protocol' | 'identity' | 'groups' | 'client' | 'startedAt'
+>;
 
 interface EndRecord {
   endedAt: number;
