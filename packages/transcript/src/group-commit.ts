@@ -23,6 +23,11 @@ export class GroupCommitQueue {
     private readonly writer: BatchWriter,
     /** Called synchronously when a transaction fails, before the next one could start. */
     private readonly onFailure: (err: unknown) => void,
+    /**
+     * Called once per batch when nothing will read its values any more: its transaction settled, or it was
+     * dropped while halted (the store returns pooled io buffers here, see io-slab-pool.ts).
+     */
+    private readonly onSettled: (batch: WriteBatch) => void = () => {},
   ) {}
 
   get queued(): number {
@@ -77,6 +82,7 @@ export class GroupCommitQueue {
     this.batch = { dbs: [], keys: [], values: [] };
     if (this.halted) {
       this.dropped += batch.keys.length;
+      this.onSettled(batch);
       return;
     }
     this.inFlight = this.writer
@@ -91,6 +97,7 @@ export class GroupCommitQueue {
       )
       .finally(() => {
         this.inFlight = undefined;
+        this.onSettled(batch);
         this.commitQueued();
       });
   }

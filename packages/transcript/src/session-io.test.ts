@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { randomBytes } from 'node:crypto';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { TranscriptEvent } from '@agentgate/core';
 import { exportAsciicast, exportJsonl } from './exporters.js';
 import { ioMaxBytes } from './session-recorder.js';
@@ -64,6 +65,39 @@ describe('io coalescing', () => {
     expect(io[4]).toMatchObject({ bytes: 4 });
     expect(io[5]).toMatchObject({ direction: 'err', data: Buffer.from('bye\n').toString('base64') });
     expect((await store.verify()).ok).toBe(true);
+    await store.close();
+  });
+});
+
+describe('io bytes joined in reused slabs (io-slab-pool.ts)', () => {
+  it('stores every event with its own bytes while slabs are reused across many commits', async () => {
+    const store = await temp.open();
+    const info = sessionInfo({ protocol: 'ssh' });
+    const recorder = store.openSession(info);
+    const sent: Buffer[] = [];
+    // 40 turns of 6 events, each joined from two 40 KiB chunks: many batches, each releasing slabs the next
+    // reuses. A slab handed out before its transaction settled would store other bytes than the event hashed.
+    for (let turn = 0; turn < 40; turn++) {
+      for (let i = 0; i < 6; i++) {
+        const a = randomBytes(40 * 1024);
+        const b = randomBytes(40 * 1024);
+        sent.push(Buffer.concat([a, b]));
+        recorder.io('out', a, '0');
+        recorder.io('out', b, '0');
+      }
+      await nextTurn();
+    }
+    recorder.end();
+    await store.flush();
+
+    const io = ioEvents([...store.events(info.id)]);
+    expect(io).toHaveLength(sent.length);
+    io.forEach((event, i) =>
+      expect(Buffer.from(String(event['data']), 'base64').equals(sent[i]!)).toBe(true),
+    );
+    const report = await store.verify();
+    expect(report.ok).toBe(true);
+    expect(store.health.dropped).toBe(0);
     await store.close();
   });
 });

@@ -5,6 +5,7 @@
  */
 import type { IoDirection, SessionRecorder, TranscriptEvent, TranscriptEventType } from '@agentgate/core';
 import { sha256HexOfBytes } from './event-codec.js';
+import type { IoSlabPool } from './io-slab-pool.js';
 
 /** Flush an io event once this many bytes are pending. */
 export const ioMaxBytes = 64 * 1024;
@@ -30,6 +31,8 @@ export interface RecorderHost {
    * event's key in the same transaction.
    */
   appendIo(session: LiveSession, members: string, data: Buffer): void;
+  /** Where multi-chunk io bytes are joined; `appendIo` and the commit return the slabs. */
+  readonly ioSlabs: IoSlabPool;
   /** Append `session.end`, write the summary and sign the final checkpoint. */
   endSession(session: LiveSession, body: Record<string, unknown> | undefined): void;
   /** An io flush failed (store not writable): count it, never throw into a stream handler. */
@@ -153,7 +156,7 @@ export class StoreSessionRecorder implements SessionRecorder {
     const data =
       pending.rest === undefined
         ? pending.first
-        : Buffer.concat([pending.first, ...pending.rest], pending.bytes);
+        : this.host.ioSlabs.join(pending.first, pending.rest, pending.bytes);
     const members =
       ',"direction":' +
       JSON.stringify(pending.direction) +

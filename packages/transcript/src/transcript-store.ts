@@ -39,6 +39,7 @@ import {
 } from './event-codec.js';
 import { BatchWriter, dbIndex, dbNames } from './batch-writer.js';
 import { GroupCommitQueue } from './group-commit.js';
+import { IoSlabPool } from './io-slab-pool.js';
 import { StoreSessionRecorder, setHead, type LiveSession, type RecorderHost } from './session-recorder.js';
 import { verifyStore, type VerifyReport } from './verify.js';
 
@@ -181,6 +182,7 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
   private readonly pendingSignatures = new Set<Promise<void>>();
   private readonly checkpointTimer: NodeJS.Timeout | undefined;
   private readonly writes: GroupCommitQueue;
+  readonly ioSlabs = new IoSlabPool();
   private failed = false;
   private closed = false;
   private lastError: string | undefined;
@@ -208,7 +210,13 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
     const dbs = dbNames.map((name) =>
       name === 'iodata' && ioDataDb ? ioDataDb : env.openDB<string, string>(name, dbOptions),
     );
-    this.writes = new GroupCommitQueue(new BatchWriter(env, dbs), (err) => this.onWriteError(err));
+    this.writes = new GroupCommitQueue(
+      new BatchWriter(env, dbs),
+      (err) => this.onWriteError(err),
+      (batch) => {
+        for (const value of batch.values) if (typeof value !== 'string') this.ioSlabs.release(value);
+      },
+    );
     this.recoveryProbeMs = opts.recoveryProbeMs ?? 1000;
     if (!this.readOnly && opts.checkpointIntervalMs > 0) {
       this.checkpointTimer = setInterval(() => this.checkpointLiveSessions(), opts.checkpointIntervalMs);
@@ -322,7 +330,13 @@ class LmdbTranscriptStore implements TranscriptStore, RecorderHost {
   }
 
   appendIo(session: LiveSession, members: string, data: Buffer): void {
-    this.appendToSession(session, 'io', undefined, members, data);
+    const seq = session.nextSeq;
+    try {
+      this.appendToSession(session, 'io', undefined, members, data);
+    } finally {
+      // The seq moves only when the event was queued; otherwise nothing holds the bytes and a slab is free again.
+      if (session.nextSeq === seq) this.ioSlabs.release(data);
+    }
   }
 
   endSession(session: LiveSession, body: Record<string, unknown> | undefined): void {
