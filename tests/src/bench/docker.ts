@@ -6,7 +6,7 @@
  * Direct and gateway measurements are interleaved so both see the same machine load.
  * Targets: ≤ 1.3× direct latency, ≥ 0.8× direct stream throughput.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -109,6 +109,36 @@ async function execStream(
   return bytes / seconds / (1024 * 1024);
 }
 
+/**
+ * socat relaying TCP to the dockerd socket, when installed: a relay in C and in its own process, so its figure says
+ * what one more process hop costs on this machine before any parsing (issue 6 compares with Go socket proxies).
+ */
+async function startSocatRelay(socket: string): Promise<{ port: number; child: ChildProcess } | undefined> {
+  if (spawnSync('socat', ['-V'], { stdio: 'ignore' }).status !== 0) return undefined;
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const child = spawn(
+    'socat',
+    [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,nodelay`, `UNIX-CONNECT:${socket}`],
+    { stdio: 'ignore' },
+  );
+  for (let i = 0; i < 50; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (up) return { port, child };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill();
+  return undefined;
+}
+
 async function main(): Promise<void> {
   const dockerd = await startDockerd();
   const gw = await startTestGateway(`
@@ -150,6 +180,7 @@ rules:
     await new Promise<void>((resolve) => pipe.listen(0, '127.0.0.1', resolve));
     const pipePort = (pipe.address() as net.AddressInfo).port;
     const viaPipe: Target = { host: '127.0.0.1', port: pipePort };
+    const socat = await startSocatRelay(dockerd.socket);
     const run = await dockerd.docker([
       'run',
       '-d',
@@ -164,16 +195,21 @@ rules:
     if (run.code !== 0) throw new Error(run.stderr);
     const rows: string[] = [];
     for (const path of ['/containers/json', '/_ping']) {
-      const [d, g, p, u] = (await latency(
+      const [d, g, p, u, c] = (await latency(
         [
           { target: direct, headers: {} },
           { target: viaGateway, headers: auth },
           { target: viaPipe, headers: {} },
           { target: viaGatewayUnix, headers: {} },
+          ...(socat ? [{ target: { host: '127.0.0.1', port: socat.port }, headers: {} }] : []),
         ],
         path,
         requests,
-      )) as [Percentiles, Percentiles, Percentiles, Percentiles];
+      )) as [Percentiles, Percentiles, Percentiles, Percentiles, Percentiles | undefined];
+      if (c)
+        rows.push(
+          `GET ${path.padEnd(16)} reference: socat, a C relay in its own process p50 ${c.p50.toFixed(3)} ms = ${(c.p50 / d.p50).toFixed(2)}x direct`,
+        );
       rows.push(
         `GET ${path.padEnd(16)} reference: a bare Node byte pipe (no parsing, no decision) p50 ${p.p50.toFixed(3)} ms = ${(p.p50 / d.p50).toFixed(2)}x direct`,
       );
@@ -218,6 +254,7 @@ rules:
     );
     console.log(rows.join('\n'));
     pipe.close();
+    socat?.child.kill();
   } finally {
     await gw.stop();
     await dockerd.stop();
