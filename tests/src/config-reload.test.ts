@@ -1,6 +1,7 @@
 /**
  * `agentgate serve` as an operator runs it, reloaded with SIGHUP (systemctl reload): a new rule applies to the next
- * statement of a session that is already open, a broken file changes nothing, and the reload is recorded.
+ * statement of a session that is already open, so do changed masking rules, a broken file changes nothing, and the
+ * reload is recorded.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -60,7 +61,11 @@ function nextLog(
 
 beforeAll(async () => {
   server = await startPostgres();
-  await server.psql(['-d', 'app'], { input: 'SET ROLE app; CREATE TABLE reload_items (v text);' });
+  await server.psql(['-d', 'app'], {
+    input:
+      'SET ROLE app; CREATE TABLE reload_items (v text); ' +
+      "CREATE TABLE reload_people (name text, email text); INSERT INTO reload_people VALUES ('Ada', 'ada@example.com');",
+  });
   dir = mkdtempSync(join(tmpdir(), 'agentgate-reload-'));
   configFile = join(dir, 'agentgate.yaml');
   writeFileSync(configFile, configYaml(''));
@@ -150,5 +155,42 @@ describe('config reload (SIGHUP)', () => {
       (s) => s.listener === 'admin',
     );
     expect(admin.filter((s) => s.identity === 'operator (SIGHUP)')).toHaveLength(2);
+  }, 60_000);
+
+  it('applies changed masking rules to an open session at its next statement, simple and extended', async () => {
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: listenerPort(),
+      user: 'devin',
+      database: 'app',
+      password: TOKEN,
+    });
+    await client.connect();
+    const simple = async (): Promise<string> =>
+      (await client.query('SELECT email FROM reload_people')).rows[0].email as string;
+    const extended = async (): Promise<string> =>
+      (await client.query({ text: 'SELECT email FROM reload_people WHERE name = $1', values: ['Ada'] }))
+        .rows[0].email as string;
+    const reload = async (extra: string, masking: number): Promise<void> => {
+      writeFileSync(configFile, configYaml(extra));
+      const reloaded = nextLog((l) => l['msg'] === 'configuration reloaded');
+      gateway.kill('SIGHUP');
+      expect(await reloaded).toMatchObject({ masking });
+    };
+    try {
+      expect(await simple()).toBe('ada@example.com');
+      expect(await extended()).toBe('ada@example.com');
+
+      // The connection stays open (a pool's would for hours): the new rule must reach it, not only new ones.
+      await reload('masking:\n  - { name: pii, columns: ["reload_people.email"], replacement: "****" }\n', 1);
+      expect(await simple()).toBe('****');
+      expect(await extended()).toBe('****');
+
+      await reload('', 0);
+      expect(await simple()).toBe('ada@example.com');
+      expect(await extended()).toBe('ada@example.com');
+    } finally {
+      await client.end();
+    }
   }, 60_000);
 });

@@ -381,4 +381,60 @@ describe('docker CLI through agentgate', () => {
     expect(sawDenied).toBe(true);
     expect(sawOutput).toBe(true);
   }, 30_000);
+
+  it('masks with the rules of the last reload on a keep-alive connection opened before it', async () => {
+    const run = await cli([
+      'run',
+      '-d',
+      '--name',
+      'reloadee',
+      '--network',
+      'none',
+      '-e',
+      'CONTACT=bob@example.com',
+      dockerd.image,
+      'sleep',
+      '300',
+    ]);
+    expect(run.code).toBe(0);
+    // One socket for every request: a dockerode-style client keeps its connection across the reloads.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<unknown>();
+    const contact = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/containers/reloadee/json',
+            agent,
+            headers: { authorization: `Bearer ${token}` },
+          },
+          (res) => {
+            sockets.add(res.socket);
+            let body = '';
+            res.on('data', (d: Buffer) => (body += d.toString()));
+            res.on('end', () => {
+              const env = (JSON.parse(body) as { Config: { Env: string[] } }).Config.Env;
+              resolve(env.find((e) => e.startsWith('CONTACT='))!);
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    const original = gw.gateway.config;
+    try {
+      expect(await contact()).toBe('CONTACT=[email]');
+      gw.gateway.reload({ ...original, masking: [] });
+      expect(await contact()).toBe('CONTACT=bob@example.com');
+      gw.gateway.reload(original);
+      expect(await contact()).toBe('CONTACT=[email]');
+      expect(sockets.size).toBe(1);
+    } finally {
+      gw.gateway.reload(original);
+      agent.destroy();
+      await cli(['rm', '-f', 'reloadee']);
+    }
+  }, 30_000);
 });

@@ -59,8 +59,9 @@ export interface RunningGateway {
   address(listener: string): ListenerAddress;
   /**
    * Apply `rules` and `masking` from a new, already validated configuration (SIGHUP). Rules apply to the next
-   * command of every session, open ones included; masking rules to sessions opened from now on (an open session
-   * keeps the masker its result filter was built with). The reload is recorded in the transcript.
+   * command of every session, open ones included; changed masking rules too, at each open session's next safe
+   * point (PostgreSQL: the first message once no answer is outstanding; Docker: the next request). The reload is
+   * recorded in the transcript.
    */
   reload(next: AgentgateConfig): ReloadOutcome;
   /** Stop accepting, finish in-flight work (bounded), flush the store. Idempotent. */
@@ -135,7 +136,13 @@ export async function startGateway(
         metrics.protocol.maskedValues(rule, detector, n),
     };
     let masking = createMaskingService(config.masking, maskingOptions);
-    const liveMasking: MaskingService = { forSession: (who, listener) => masking.forSession(who, listener) };
+    let maskingGeneration = 0;
+    const liveMasking: MaskingService = {
+      forSession: (who, listener) => masking.forSession(who, listener),
+      get generation() {
+        return maskingGeneration;
+      },
+    };
     const deps: Omit<EngineDeps, 'log'> = {
       identity,
       gate,
@@ -213,6 +220,8 @@ export async function startGateway(
         const nextMasking = createMaskingService(next.masking, maskingOptions);
         policy = nextPolicy;
         masking = nextMasking;
+        // Open sessions rebuild their maskers at their next safe point (between statements / requests).
+        if (!isDeepStrictEqual(next.masking, running.masking)) maskingGeneration++;
         running = { ...running, rules: next.rules, masking: next.masking };
         const outcome: ReloadOutcome = {
           rules: next.rules.length,

@@ -36,6 +36,11 @@ export interface SessionMasker {
 
 export interface MaskingService {
   forSession(identity: Identity, listener: string): SessionMasker;
+  /**
+   * Changes whenever the rules behind `forSession` change (a configuration reload): a long-lived session compares
+   * it with the value it built its masker from and asks again at its next safe point. Absent: never changes.
+   */
+  readonly generation?: number;
 }
 
 export const noMasking: MaskingService = {

@@ -144,6 +144,8 @@ export class DockerConnection {
   private recorder: SessionRecorder | undefined;
   private identity: Identity | undefined;
   private masker: SessionMasker | undefined;
+  /** The masking generation `masker` was built for (MaskingService.generation). */
+  private maskerGeneration = 0;
   /** The last verified `Authorization` header of this connection, its token and identity. */
   private cachedToken: { header: string; token: string; identity: Identity } | undefined;
   private allowedIdentity: Identity | undefined;
@@ -454,11 +456,16 @@ export class DockerConnection {
         startedAt: Date.now(),
       };
       this.recorder = deps.transcript.openSession(this.sessionInfo);
-      this.masker = deps.masking.forSession(identity, listener.name);
       deps.metrics.sessionStarted(listener.name, 'docker');
     } else if (this.sessionInfo && this.sessionInfo.identity !== identity) {
       // Same name, new token (refreshed, or other groups): decide with what this request presented.
       this.sessionInfo = { ...this.sessionInfo, identity };
+    }
+    // Asked again when the identity or the masking rules (a reload) changed; each request is masked on its own.
+    const generation = deps.masking.generation ?? 0;
+    if (!this.masker || this.identity !== identity || this.maskerGeneration !== generation) {
+      this.masker = deps.masking.forSession(identity, listener.name);
+      this.maskerGeneration = generation;
     }
     this.identity = identity;
     this.watchExpiry(identity);

@@ -137,6 +137,15 @@ const MSG = {
   CopyFail: T('f'),
   Password: T('p'),
 };
+/** Extended-query messages: their answers come after a later Sync (or a Flush), not on their own. */
+const EXTENDED_MESSAGES: ReadonlySet<number> = new Set([
+  MSG.Parse,
+  MSG.Bind,
+  MSG.Describe,
+  MSG.Execute,
+  MSG.Close,
+  MSG.Flush,
+]);
 /**
  * Sent upstream in place of a denied command: it cannot parse, so it runs nothing, and the server's log shows why
  * (`syntax error at or near "agentgate"`, with this statement). In the extended protocol it is a Parse of a named
@@ -175,6 +184,10 @@ export class PgSession {
   private analyzer: SqlAnalyzerLike<unknown> | undefined;
   private sqlState: unknown;
   private filter: ResultFilter = passThroughFilter;
+  /** The masking generation `filter` was built for (MaskingService.generation). */
+  private maskingGeneration = 0;
+  /** Extended-protocol messages went upstream since the last Sync: answers to them may still come. */
+  private unsynced = false;
   private database = '';
   private user = '';
   private gatewayKey: { processId: number; secretKey: number } | undefined;
@@ -509,15 +522,9 @@ export class PgSession {
       return this.fatal('53000', 'agentgate: the transcript store is unavailable; refusing the session');
     }
     deps.metrics.sessionStarted(listener.name, 'postgres');
-    const masker = deps.masking.forSession(this.identity!, listener.name);
-    if (masker.active) {
-      if (!this.shared.resultFilter)
-        return this.fatal(
-          '0A000',
-          'agentgate: masking applies to this session but is not available for postgres',
-        );
-      this.filter = this.shared.resultFilter({ masker, listener: listener.name, database: this.database });
-    }
+    const filter = this.buildFilter();
+    if (!filter) return;
+    this.filter = filter;
     this.analyzer = (await this.shared.analysis.analyzer) as SqlAnalyzerLike<unknown>;
     this.sqlState = this.shared.analysis.newState();
 
@@ -549,15 +556,7 @@ export class PgSession {
     socket.on('data', this.onUpstreamData);
     socket.on('error', this.onUpstreamError);
     socket.on('close', this.onUpstreamClose);
-    if (this.filter.prepare) {
-      try {
-        await this.filter.prepare();
-      } catch (err) {
-        this.log.error('preparing result masking failed', { err });
-        return this.fatal('XX000', 'agentgate: masking could not be prepared for this session');
-      }
-      if (this.isClosed()) return;
-    }
+    if (!(await this.prepareFilter(this.filter))) return;
     this.gatewayKey = this.shared.cancels.register({ cancel: () => this.cancel() });
     this.writeClient(encodeAuthenticationOk());
     for (const status of this.upstream.parameterStatus) {
@@ -569,6 +568,59 @@ export class PgSession {
     this.endAtExpiry();
     if (this.upstream.leftover) this.onUpstreamData(this.upstream.leftover);
     socket.resume();
+  }
+
+  /**
+   * The result filter for this session's masker, as the masking rules stand now; undefined when the session was
+   * ended because masking applies but cannot be done here.
+   */
+  private buildFilter(): ResultFilter | undefined {
+    const { listener, deps } = this.shared;
+    this.maskingGeneration = deps.masking.generation ?? 0;
+    const masker = deps.masking.forSession(this.identity!, listener.name);
+    if (!masker.active) return passThroughFilter;
+    if (!this.shared.resultFilter) {
+      this.fatal('0A000', 'agentgate: masking applies to this session but is not available for postgres');
+      return undefined;
+    }
+    return this.shared.resultFilter({ masker, listener: listener.name, database: this.database });
+  }
+
+  /** Awaits the filter's preparation (its catalog); false when that failed and the session was ended. */
+  private async prepareFilter(filter: ResultFilter): Promise<boolean> {
+    if (filter.prepare) {
+      try {
+        await filter.prepare();
+      } catch (err) {
+        this.log.error('preparing result masking failed', { err });
+        this.fatal('XX000', 'agentgate: masking could not be prepared for this session');
+        return false;
+      }
+    }
+    return !this.isClosed();
+  }
+
+  /**
+   * Masking rules changed by a reload reach an open session here, before the first message sent once no answer
+   * is outstanding: the old filter may hold state for answers still to come (row descriptions, plans), so it is
+   * never swapped under them. A session that keeps a pipeline always busy picks the change up at its next pause.
+   */
+  private async refreshFilter(): Promise<void> {
+    const filter = this.buildFilter();
+    if (!filter || !(await this.prepareFilter(filter))) return;
+    this.filter = filter;
+    this.log.info('masking rules changed: the session filters with the new ones', {
+      session: this.sessionInfo?.id,
+    });
+  }
+
+  private get maskingChanged(): boolean {
+    return (this.shared.deps.masking.generation ?? 0) !== this.maskingGeneration;
+  }
+
+  /** No answer from the upstream is still to come: every Query and Sync answered, no extended message since. */
+  private get upstreamIdle(): boolean {
+    return this.awaiting.length === 0 && this.current.entries.length === 0 && !this.unsynced;
   }
 
   /**
@@ -609,6 +661,16 @@ export class PgSession {
   // ---- relay: client → upstream --------------------------------------------------------------------------------
 
   private relayClientMessage(type: number, bytes: Buffer): Promise<void> | void {
+    if (this.maskingChanged && this.upstreamIdle && type !== MSG.Terminate)
+      return this.refreshFilter().then(() => {
+        if (!this.isClosed()) return this.forwardClientMessage(type, bytes);
+      });
+    return this.forwardClientMessage(type, bytes);
+  }
+
+  private forwardClientMessage(type: number, bytes: Buffer): Promise<void> | void {
+    if (type === MSG.Sync) this.unsynced = false;
+    else if (EXTENDED_MESSAGES.has(type)) this.unsynced = true;
     if (this.discardUntilSync && type !== MSG.Sync) return;
     switch (type) {
       case MSG.Query:
