@@ -609,7 +609,7 @@ export class PgSession {
     const filter = this.buildFilter();
     if (!filter || !(await this.prepareFilter(filter))) return;
     this.filter = filter;
-    this.log.info('masking rules changed: the session filters with the new ones', {
+    this.log.debug('masking rules changed: the session filters with the new ones', {
       session: this.sessionInfo?.id,
     });
   }
