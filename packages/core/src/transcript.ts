@@ -43,6 +43,12 @@ export interface SessionRecorder {
   ): TranscriptEvent;
   /** Stream bytes (terminal, attach, copy data); coalesced by size and time into `io` events. */
   io(direction: IoDirection, data: Buffer, channel?: string): void;
+  /**
+   * Aborts when stream bytes of this session could not be recorded because the store fails closed (a full disk):
+   * the engine must end what is streaming, since `append` refuses new commands but nothing else stops bytes that
+   * are already flowing. Absent: this recorder never refuses bytes.
+   */
+  readonly recordingLost?: AbortSignal;
   /** Flush pending io, append `session.end` and a signed checkpoint. Idempotent. */
   end(body?: Record<string, unknown>): void;
 }

@@ -83,6 +83,7 @@ interface PendingIo {
 export class StoreSessionRecorder implements SessionRecorder {
   private pending: PendingIo | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private readonly lost = new AbortController();
 
   constructor(
     private readonly host: RecorderHost,
@@ -91,6 +92,10 @@ export class StoreSessionRecorder implements SessionRecorder {
 
   get sessionId(): string {
     return this.session.id;
+  }
+
+  get recordingLost(): AbortSignal {
+    return this.lost.signal;
   }
 
   append(type: AppendableType, body: Record<string, unknown>): TranscriptEvent {
@@ -173,7 +178,9 @@ export class StoreSessionRecorder implements SessionRecorder {
     try {
       this.host.appendIo(this.session, members, data);
     } catch (err) {
+      // appendIo throws only when the store refuses (failMode closed): the engine must stop the stream.
       this.host.ioDropped(this.session, err);
+      if (!this.lost.signal.aborted) this.lost.abort(err);
     }
   }
 }

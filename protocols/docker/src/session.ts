@@ -456,6 +456,7 @@ export class DockerConnection {
         startedAt: Date.now(),
       };
       this.recorder = deps.transcript.openSession(this.sessionInfo);
+      this.endStreamsWhenRecordingLost(this.recorder);
       deps.metrics.sessionStarted(listener.name, 'docker');
     } else if (this.sessionInfo && this.sessionInfo.identity !== identity) {
       // Same name, new token (refreshed, or other groups): decide with what this request presented.
@@ -491,6 +492,26 @@ export class DockerConnection {
       this.client.destroy();
       this.upstream?.socket.destroy();
     });
+  }
+
+  /**
+   * Fail closed for streams: when the store refuses this session's bytes (full disk, failMode closed), an attach,
+   * exec or `logs -f` stream would otherwise go on unrecorded. New requests get 503 from the gate.
+   */
+  private endStreamsWhenRecordingLost(recorder: SessionRecorder): void {
+    recorder.recordingLost?.addEventListener(
+      'abort',
+      () => {
+        if (this.recorder !== recorder) return;
+        if (this.state.kind !== 'hijacked' && this.state.kind !== 'streaming-response') return;
+        this.log.error('docker stream ended: the transcript store refuses its bytes (failMode closed)', {
+          request: this.state.request,
+        });
+        this.client.destroy();
+        this.upstream?.socket.destroy();
+      },
+      { once: true },
+    );
   }
 
   private async readBody(framing: BodyFraming, limit: number): Promise<Buffer> {

@@ -522,6 +522,12 @@ export class PgSession {
       return this.fatal('53000', 'agentgate: the transcript store is unavailable; refusing the session');
     }
     deps.metrics.sessionStarted(listener.name, 'postgres');
+    // COPY data is the session's only stream: when the store refuses it (failMode closed), the COPY must not go on.
+    this.recorder.recordingLost?.addEventListener(
+      'abort',
+      () => this.fatal('53000', 'agentgate: the transcript store cannot record this session; ending it'),
+      { once: true },
+    );
     const filter = this.buildFilter();
     if (!filter) return;
     this.filter = filter;

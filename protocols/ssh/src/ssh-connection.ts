@@ -207,6 +207,7 @@ export class SshConnection {
     this.state = { kind: 'ready', ctx, forwarding: new RemoteForwarding(ctx, this.conn) };
     this.disconnectAtExpiry(identity, record, log);
     this.disconnectOnRevocation(identity, record, log);
+    this.disconnectWhenRecordingLost(recorder, log);
     // Connect upstream now so its failure is known (and recorded) before the first channel request.
     pool.warmUp().catch((err) => {
       record('error', { event: 'upstream.unavailable', message: (err as Error).message });
@@ -246,6 +247,21 @@ export class SshConnection {
     if (signal.aborted) return onRevoked();
     signal.addEventListener('abort', onRevoked, { once: true });
     this.stopWatchingRevocation = () => signal.removeEventListener('abort', onRevoked);
+  }
+
+  /**
+   * Fail closed for streams: when the store refuses this session's bytes (full disk, failMode closed), output of a
+   * running command or a file transfer would otherwise go on unrecorded. New commands are refused by the gate.
+   */
+  private disconnectWhenRecordingLost(recorder: SessionRecorder, log: ConnectionContext['log']): void {
+    recorder.recordingLost?.addEventListener(
+      'abort',
+      () => {
+        log.error('ssh session ended: the transcript store refuses its bytes (failMode closed)');
+        this.conn.end();
+      },
+      { once: true },
+    );
   }
 
   /** Gateway shutdown: end the client connection (its channels close with it). */

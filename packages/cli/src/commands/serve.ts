@@ -43,6 +43,10 @@ export function registerServeCommands(program: Command): void {
         );
       };
       process.on('SIGHUP', onReload);
+      // A file-size limit (systemd LimitFSIZE=, ulimit -f) reached by the store would raise SIGXFSZ, whose default
+      // kills the process and every session with it. Ignored, the write fails with EFBIG and the store fails like on
+      // a full disk: failMode decides, and the gateway stays up.
+      process.on('SIGXFSZ', () => {});
       const config = await loadConfig(opts.config);
       // Loaded on demand: the engines pull in WASM parsers and ssh2, which the read-side commands never need.
       const { startGateway } = await import('../gateway.js');
