@@ -1,130 +1,220 @@
 /**
  * The transcript store fills up (here: the file-size limit of the process, which LMDB hits like a full disk) while
- * an SSH download streams through `agentgate serve` with the default failMode (closed): the stream is ended instead
- * of going on unrecorded, new sessions are refused, the gateway stays up and says so on /readyz, and what was
- * recorded before the store failed verifies.
+ * bytes stream through `agentgate serve` with the default failMode (closed): an SSH download and a `docker exec`
+ * stream are ended instead of going on unrecorded, new sessions are refused, the gateway stays up and says so on
+ * /readyz, and what was recorded before the store failed verifies.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, runCli } from './harness/cli.js';
+import { startDockerd, type TestDockerd } from './harness/dockerd.js';
 import { makeKeyPair, run, sshClientOptions, startSshd, type TestSshd } from './harness/sshd.js';
 
 /** LMDB's file may not grow past this: a few MB of io events after startup. */
 const FILE_SIZE_LIMIT = 24 << 20;
+const TOKEN = 'store-full-token-51c0d9';
 let sshd: TestSshd;
+let dockerd: TestDockerd;
 let dir: string;
-let configFile: string;
 let agentKey: { path: string; publicKey: string };
-let gateway: ChildProcess | undefined;
+const running = new Set<ChildProcess>();
 
-beforeAll(async () => {
-  sshd = await startSshd();
-  dir = mkdtempSync(join(tmpdir(), 'agentgate-full-'));
-  agentKey = makeKeyPair(dir, 'agent');
-  configFile = join(dir, 'agentgate.yaml');
+interface LimitedGateway {
+  readonly child: ChildProcess;
+  readonly admin: string;
+  readonly configFile: string;
+  port(listener: string): number;
+  logged(text: string): boolean;
+  stop(): Promise<void>;
+}
+
+/** `agentgate serve` under a file-size limit, with its own store; resolves once it logged that it started. */
+async function serveLimited(name: string): Promise<LimitedGateway> {
+  const home = join(dir, name);
+  mkdirSync(home);
+  const configFile = join(home, 'agentgate.yaml');
   writeFileSync(
     configFile,
-    `store: { path: ${join(dir, 'transcripts')} }
-signingKey: ${join(dir, 'signing-key.json')}
+    `store: { path: ${join(home, 'transcripts')} }
+signingKey: ${join(home, 'signing-key.json')}
 admin: { listen: "127.0.0.1:0" }
 identity:
+  tokens: [{ name: devin, sha256: "${createHash('sha256').update(TOKEN).digest('hex')}", groups: [agents] }]
   sshKeys: [{ name: devin, publicKey: "${agentKey.publicKey}", groups: [agents] }]
 listeners:
   - name: shell
     protocol: ssh
     listen: "127.0.0.1:0"
-    hostKey: ${join(dir, 'ssh_host_ed25519_key')}
+    hostKey: ${join(home, 'ssh_host_ed25519_key')}
     allow: [group:agents]
     upstream: { host: 127.0.0.1, port: ${sshd.port}, user: ${sshd.user}, privateKey: ${sshd.upstreamKeyPath}, hostKey: "${sshd.hostKeyLine}" }
+  - name: docker
+    protocol: docker
+    listen: "127.0.0.1:0"
+    allow: [group:agents]
+    upstream: { socket: ${dockerd.socket} }
 `,
   );
-}, 60_000);
+  const child = spawn(
+    'prlimit',
+    [
+      `--fsize=${FILE_SIZE_LIMIT}`,
+      process.execPath,
+      join(repoRoot, 'bin', 'agentgate'),
+      'serve',
+      '--config',
+      configFile,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  const logs: Record<string, unknown>[] = [];
+  let buffered = '';
+  const started = new Promise<{ admin: string; listeners: { name: string; address: { port: number } }[] }>(
+    (resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`agentgate exited (${code})`)));
+      child.stderr!.on('data', (d: Buffer) => {
+        buffered += d.toString();
+        const lines = buffered.split('\n');
+        buffered = lines.pop()!;
+        for (const l of lines) {
+          if (!l.startsWith('{')) continue;
+          const line = JSON.parse(l) as Record<string, unknown>;
+          logs.push(line);
+          if (line['msg'] === 'agentgate started') resolve(line as never);
+        }
+      });
+    },
+  );
+  const info = await started;
+  return {
+    child,
+    admin: info.admin,
+    configFile,
+    port: (listener) => info.listeners.find((l) => l.name === listener)!.address.port,
+    logged: (text) => logs.some((l) => String(l['msg']).includes(text)),
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
+/** Runs a streaming client until it ends; its stdout is only counted. Null code: killed after 30 s. */
+function streamUntilEnded(
+  program: string,
+  args: readonly string[],
+  env?: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; bytes: number }> {
+  const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'ignore'], ...(env ? { env } : {}) });
+  running.add(child);
+  let bytes = 0;
+  child.stdout!.on('data', (d: Buffer) => (bytes += d.length));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      running.delete(child);
+      resolve({ code, bytes });
+    });
+  });
+}
+
+/** The store failed and the gateway is still up, not ready, and refuses to run unrecorded. */
+async function expectUpButNotReady(gateway: LimitedGateway): Promise<void> {
+  expect(gateway.child.exitCode).toBeNull();
+  expect((await fetch(`${gateway.admin}/readyz`)).status).toBe(503);
+}
+
+/** What was committed before the store failed verifies. */
+async function expectStoreVerifies(gateway: LimitedGateway): Promise<void> {
+  await gateway.stop();
+  const verified = await runCli(['verify', '--config', gateway.configFile, '--json']);
+  expect(verified.code).toBe(0);
+  expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true });
+}
+
+beforeAll(async () => {
+  [sshd, dockerd] = await Promise.all([startSshd(), startDockerd()]);
+  dir = mkdtempSync(join(tmpdir(), 'agentgate-full-'));
+  agentKey = makeKeyPair(dir, 'agent');
+}, 120_000);
 
 afterAll(async () => {
-  gateway?.kill('SIGKILL');
-  await sshd?.stop();
+  for (const child of running) child.kill('SIGKILL');
+  await Promise.all([sshd?.stop(), dockerd?.stop()]);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('store full during a stream (failMode closed)', () => {
-  it('ends the stream, refuses new sessions, stays up, and what was recorded verifies', async () => {
-    const child = spawn(
-      'prlimit',
-      [
-        `--fsize=${FILE_SIZE_LIMIT}`,
-        process.execPath,
-        join(repoRoot, 'bin', 'agentgate'),
-        'serve',
-        '--config',
-        configFile,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    gateway = child;
-    const logs: Record<string, unknown>[] = [];
-    let buffered = '';
-    const started = new Promise<{ admin: string; listeners: { name: string; address: { port: number } }[] }>(
-      (resolve, reject) => {
-        child.once('exit', (code) => reject(new Error(`agentgate exited (${code})`)));
-        child.stderr!.on('data', (d: Buffer) => {
-          buffered += d.toString();
-          const lines = buffered.split('\n');
-          buffered = lines.pop()!;
-          for (const l of lines) {
-            if (!l.startsWith('{')) continue;
-            const line = JSON.parse(l) as Record<string, unknown>;
-            logs.push(line);
-            if (line['msg'] === 'agentgate started') resolve(line as never);
-          }
-        });
-      },
-    );
-    const info = await started;
-    const port = info.listeners.find((l) => l.name === 'shell')!.address.port;
-
+  it('ends an SSH download, refuses new sessions, stays up, and what was recorded verifies', async () => {
+    const gateway = await serveLimited('ssh');
+    const ssh = sshClientOptions(gateway.port('shell'), agentKey.path);
     // Unbounded output: without fail-closed streams this would run until the client gave up.
-    const download = spawn(
-      'ssh',
-      [...sshClientOptions(port, agentKey.path), 'devin@127.0.0.1', 'cat /dev/zero'],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    let downloaded = 0;
-    download.stdout!.on('data', (d: Buffer) => (downloaded += d.length));
-    const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => download.kill('SIGKILL'), 30_000);
-      download.once('close', (c) => {
-        clearTimeout(timer);
-        resolve(c);
-      });
-    });
-    expect(code).not.toBe(0);
-    expect(code).not.toBeNull(); // ended by the gateway, not by the 30 s timer
-    expect(downloaded).toBeGreaterThan(0);
-    expect(downloaded).toBeLessThan(FILE_SIZE_LIMIT * 4);
-    expect(logs.some((l) => String(l['msg']).includes('the transcript store refuses its bytes'))).toBe(true);
+    const download = await streamUntilEnded('ssh', [...ssh, 'devin@127.0.0.1', 'cat /dev/zero']);
+    expect(download.code).not.toBeNull(); // ended by the gateway, not by the 30 s timer
+    expect(download.code).not.toBe(0);
+    expect(download.bytes).toBeGreaterThan(0);
+    expect(download.bytes).toBeLessThan(FILE_SIZE_LIMIT * 4);
+    expect(gateway.logged('the transcript store refuses its bytes')).toBe(true);
 
-    // Still up, and honest about it: not ready while the store cannot write; a new session is refused.
-    expect(child.exitCode).toBeNull();
-    const ready = await fetch(`${info.admin}/readyz`);
-    expect(ready.status).toBe(503);
-    const refused = await run(
-      'ssh',
-      [...sshClientOptions(port, agentKey.path), 'devin@127.0.0.1', 'echo hi'],
-      {
-        timeoutMs: 20_000,
-      },
-    );
+    await expectUpButNotReady(gateway);
+    const refused = await run('ssh', [...ssh, 'devin@127.0.0.1', 'echo hi'], { timeoutMs: 20_000 });
     expect(refused.code).not.toBe(0);
     expect(refused.stdout.toString()).not.toContain('hi');
+    await expectStoreVerifies(gateway);
+  }, 90_000);
 
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
-    gateway = undefined;
-    const verified = await runCli(['verify', '--config', configFile, '--json']);
-    expect(verified.code).toBe(0);
-    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true });
+  it('cuts a docker exec stream and answers 503 afterwards', async () => {
+    const gateway = await serveLimited('docker');
+    const configDir = join(dir, 'docker-cli');
+    mkdirSync(configDir, { recursive: true });
+    writeFileSync(
+      join(configDir, 'config.json'),
+      JSON.stringify({ HttpHeaders: { Authorization: `Bearer ${TOKEN}` } }),
+    );
+    const env = {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      HOME: configDir,
+      DOCKER_HOST: `tcp://127.0.0.1:${gateway.port('docker')}`,
+    };
+    const docker = (args: string[]) =>
+      run('docker', ['--config', configDir, ...args], { env, timeoutMs: 30_000 });
+    const started = await docker([
+      'run',
+      '-d',
+      '--name',
+      'filler',
+      '--network',
+      'none',
+      dockerd.image,
+      'sleep',
+      '300',
+    ]);
+    expect(started.code).toBe(0);
+    try {
+      const exec = await streamUntilEnded(
+        'docker',
+        ['--config', configDir, 'exec', 'filler', 'cat', '/dev/zero'],
+        env,
+      );
+      expect(exec.code).not.toBeNull();
+      expect(exec.code).not.toBe(0);
+      expect(exec.bytes).toBeLessThan(FILE_SIZE_LIMIT * 4);
+      expect(gateway.logged('the transcript store refuses its bytes')).toBe(true);
+
+      await expectUpButNotReady(gateway);
+      const ps = await docker(['ps']);
+      expect(ps.code).not.toBe(0);
+      expect(ps.stderr).toContain('transcript store');
+    } finally {
+      await dockerd.docker(['rm', '-f', 'filler']);
+    }
+    await expectStoreVerifies(gateway);
   }, 90_000);
 });
