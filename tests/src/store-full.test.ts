@@ -1,8 +1,8 @@
 /**
  * The transcript store fills up (here: the file-size limit of the process, which LMDB hits like a full disk) while
- * bytes stream through `agentgate serve` with the default failMode (closed): an SSH download and a `docker exec`
- * stream are ended instead of going on unrecorded, new sessions are refused, the gateway stays up and says so on
- * /readyz, and what was recorded before the store failed verifies.
+ * bytes stream through `agentgate serve` with the default failMode (closed): an SSH download, a `docker exec`
+ * stream and a PostgreSQL COPY are ended instead of going on unrecorded, new sessions are refused, the gateway stays
+ * up and says so on /readyz, and what was recorded before the store failed verifies.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, runCli } from './harness/cli.js';
 import { startDockerd, type TestDockerd } from './harness/dockerd.js';
+import { PASSWORD, startPostgres, type TestPostgres } from './harness/postgres.js';
 import { makeKeyPair, run, sshClientOptions, startSshd, type TestSshd } from './harness/sshd.js';
 
 /** LMDB's file may not grow past this: a few MB of io events after startup. */
@@ -19,6 +20,7 @@ const FILE_SIZE_LIMIT = 24 << 20;
 const TOKEN = 'store-full-token-51c0d9';
 let sshd: TestSshd;
 let dockerd: TestDockerd;
+let postgres: TestPostgres;
 let dir: string;
 let agentKey: { path: string; publicKey: string };
 const running = new Set<ChildProcess>();
@@ -57,6 +59,11 @@ listeners:
     listen: "127.0.0.1:0"
     allow: [group:agents]
     upstream: { socket: ${dockerd.socket} }
+  - name: db
+    protocol: postgres
+    listen: "127.0.0.1:0"
+    allow: [group:agents]
+    upstream: { host: 127.0.0.1, port: ${postgres.port}, user: app, password: "${PASSWORD}", database: app }
 `,
   );
   const child = spawn(
@@ -140,14 +147,15 @@ async function expectStoreVerifies(gateway: LimitedGateway): Promise<void> {
 }
 
 beforeAll(async () => {
-  [sshd, dockerd] = await Promise.all([startSshd(), startDockerd()]);
+  [sshd, dockerd, postgres] = await Promise.all([startSshd(), startDockerd(), startPostgres()]);
+  await postgres.psql(['-d', 'app'], { input: 'SET ROLE app; CREATE TABLE copied (line text);' });
   dir = mkdtempSync(join(tmpdir(), 'agentgate-full-'));
   agentKey = makeKeyPair(dir, 'agent');
 }, 120_000);
 
 afterAll(async () => {
   for (const child of running) child.kill('SIGKILL');
-  await Promise.all([sshd?.stop(), dockerd?.stop()]);
+  await Promise.all([sshd?.stop(), dockerd?.stop(), postgres?.stop()]);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -215,6 +223,43 @@ describe('store full during a stream (failMode closed)', () => {
     } finally {
       await dockerd.docker(['rm', '-f', 'filler']);
     }
+    await expectStoreVerifies(gateway);
+  }, 90_000);
+
+  it('ends a PostgreSQL session in the middle of a COPY, which then commits nothing', async () => {
+    const gateway = await serveLimited('postgres');
+    const psql = (command: string) =>
+      run(
+        'psql',
+        [
+          '-X',
+          '-v',
+          'ON_ERROR_STOP=1',
+          '-h',
+          '127.0.0.1',
+          '-p',
+          String(gateway.port('db')),
+          '-U',
+          'devin',
+          '-d',
+          'app',
+          '-c',
+          command,
+        ],
+        { env: { ...process.env, PGPASSWORD: TOKEN }, timeoutMs: 30_000 },
+      );
+    // COPY data is recorded as io: ~200 MB of it cannot fit under the limit.
+    const copy = await psql(
+      String.raw`\copy copied FROM PROGRAM 'yes agentgate-copy-line | head -c 200000000'`,
+    );
+    expect(copy.code).not.toBe(0);
+    expect(copy.stderr).toContain('the transcript store cannot record this session');
+
+    await expectUpButNotReady(gateway);
+    // The upstream transaction died with the session: no unrecorded row landed.
+    expect((await postgres.psql(['-d', 'app', '-tA', '-c', 'SELECT count(*) FROM copied'])).trim()).toBe('0');
+    const refused = await psql('SELECT 1');
+    expect(refused.code).not.toBe(0);
     await expectStoreVerifies(gateway);
   }, 90_000);
 });
