@@ -193,4 +193,43 @@ describe('config reload (SIGHUP)', () => {
       await client.end();
     }
   }, 60_000);
+
+  it('applies a reloaded approvals section to the next held statement', async () => {
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: listenerPort(),
+      user: 'devin',
+      database: 'app',
+      password: TOKEN,
+    });
+    await client.connect();
+    try {
+      // A rule that holds the statement, and a timeout short enough to watch expire (the default is 120 s).
+      writeFileSync(
+        configFile,
+        configYaml(
+          '  - { name: hold, protocol: postgres, match: { pattern: "needs-approval" }, action: approve }\n' +
+            'approvals: { timeout: 1s }\n',
+        ),
+      );
+      const reloaded = nextLog((l) => l['msg'] === 'configuration reloaded');
+      gateway.kill('SIGHUP');
+      await reloaded;
+      const started = Date.now();
+      const held = client.query("SELECT 'needs-approval' AS v");
+      const timedOut = new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('still held after 15 s: the old timeout is in force')), 15_000),
+      );
+      await expect(Promise.race([held, timedOut])).rejects.toMatchObject({
+        code: '42501',
+        message: expect.stringMatching(
+          /^agentgate: approval \S+ expired: no decision within 1s \(rule hold\)$/,
+        ) as unknown,
+      });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await client.end();
+      writeFileSync(configFile, configYaml(''));
+    }
+  }, 60_000);
 });

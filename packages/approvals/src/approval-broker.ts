@@ -11,6 +11,7 @@ import {
   type ApprovalOutcome,
   type ApprovalRequestInput,
   type ApprovalSettlement,
+  type ApprovalsConfig,
   type Identity,
 } from '@agentgate/core';
 import { handleApprovalsHttp } from './http-api.js';
@@ -36,9 +37,20 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
   private readonly settled = new Map<string, ApprovalOutcome>();
   private readonly now: () => number;
   private closed = false;
+  /** The `approvals` section in force: replaced by `reconfigure` (a configuration reload). */
+  private config: ApprovalsConfig;
 
   constructor(private readonly options: ApprovalBrokerOptions) {
     this.now = options.now ?? Date.now;
+    this.config = options.config;
+  }
+
+  /**
+   * A reloaded `approvals` section (timeout, default approvers, webhook) applies to requests held from now on;
+   * pending ones keep the expiry and approvers they were held with (that is what approvers were shown).
+   */
+  reconfigure(config: ApprovalsConfig): void {
+    this.config = config;
   }
 
   request(input: ApprovalRequestInput, signal?: AbortSignal): Promise<ApprovalSettlement> {
@@ -51,7 +63,8 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
         reason: this.closed ? 'the gateway is shutting down' : 'the client left',
       });
     }
-    const expiresAtMs = requestedAtMs + this.options.config.timeoutMs;
+    const timeoutMs = this.config.timeoutMs;
+    const expiresAtMs = requestedAtMs + timeoutMs;
     const approvers = this.effectiveApprovers(input);
     try {
       input.recorder.append('approval.requested', {
@@ -84,13 +97,8 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       const timer = setTimeout(() => {
-        this.settle(
-          id,
-          'expired',
-          undefined,
-          `no decision within ${formatSeconds(this.options.config.timeoutMs)}`,
-        );
-      }, this.options.config.timeoutMs);
+        this.settle(id, 'expired', undefined, `no decision within ${formatSeconds(timeoutMs)}`);
+      }, timeoutMs);
       timer.unref();
       this.pending.set(id, {
         view,
@@ -138,7 +146,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
   }
 
   private effectiveApprovers(input: ApprovalRequestInput): readonly string[] {
-    return input.approvers.length > 0 ? input.approvers : this.options.config.approvers;
+    return input.approvers.length > 0 ? input.approvers : this.config.approvers;
   }
 
   private decide(
@@ -218,7 +226,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
   }
 
   private startWebhook(id: string): void {
-    const webhook = this.options.config.webhook;
+    const webhook = this.config.webhook;
     const request = this.pending.get(id);
     if (webhook === undefined || request === undefined) return;
     const { view, input } = request;

@@ -48,20 +48,20 @@ export interface ReloadOutcome {
 }
 
 /** Sections a running gateway cannot swap: they own sockets, keys, the store or the identity caches. */
-const RESTART_SECTIONS = ['store', 'signingKey', 'admin', 'identity', 'approvals', 'listeners'] as const;
+const RESTART_SECTIONS = ['store', 'signingKey', 'admin', 'identity', 'listeners'] as const;
 
 export interface RunningGateway {
-  /** The configuration in force (rules and masking as of the last reload). */
+  /** The configuration in force (rules, masking and approvals as of the last reload). */
   readonly config: AgentgateConfig;
   readonly adminUrl: string;
   readonly store: TranscriptStore;
   readonly metrics: GatewayMetrics;
   address(listener: string): ListenerAddress;
   /**
-   * Apply `rules` and `masking` from a new, already validated configuration (SIGHUP). Rules apply to the next
-   * command of every session, open ones included; changed masking rules too, at each open session's next safe
-   * point (PostgreSQL: the first message once no answer is outstanding; Docker: the next request). The reload is
-   * recorded in the transcript.
+   * Apply `rules`, `masking` and `approvals` from a new, already validated configuration (SIGHUP). Rules apply to
+   * the next command of every session, open ones included; changed masking rules too, at each open session's next
+   * safe point (PostgreSQL: the first message once no answer is outstanding; Docker: the next request); approvals
+   * to the next held command. The reload is recorded in the transcript.
    */
   reload(next: AgentgateConfig): ReloadOutcome;
   /** Stop accepting, finish in-flight work (bounded), flush the store. Idempotent. */
@@ -126,7 +126,10 @@ export async function startGateway(
     const gate = createGate({
       policy: livePolicy,
       broker,
-      approvers: config.approvals.approvers,
+      // Read per held command, so a reloaded `approvals.approvers` applies to the next one.
+      get approvers() {
+        return running.approvals.approvers;
+      },
       metrics: metrics.gate,
       log: log.child({ component: 'gate' }),
     });
@@ -222,7 +225,8 @@ export async function startGateway(
         masking = nextMasking;
         // Open sessions rebuild their maskers at their next safe point (between statements / requests).
         if (!isDeepStrictEqual(next.masking, running.masking)) maskingGeneration++;
-        running = { ...running, rules: next.rules, masking: next.masking };
+        broker.reconfigure(next.approvals);
+        running = { ...running, rules: next.rules, masking: next.masking, approvals: next.approvals };
         const outcome: ReloadOutcome = {
           rules: next.rules.length,
           masking: next.masking.length,

@@ -12,7 +12,8 @@ export function registerServeCommands(program: Command): void {
       const log = createJsonLogger({
         level: (process.env['AGENTGATE_LOG_LEVEL'] as 'info' | undefined) ?? 'info',
       });
-      // SIGHUP (systemctl reload): re-read the file; rules and masking change in place, a bad file changes nothing.
+      // SIGHUP (systemctl reload): re-read the file; rules, masking and approvals change in place, a bad file changes
+      // nothing.
       // Taken from the first moment: SIGHUP's default would end the process while it is still starting.
       let gateway: RunningGateway | undefined = undefined;
       let reloadWhenStarted = false;
