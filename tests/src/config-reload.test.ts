@@ -1,62 +1,54 @@
 /**
  * `agentgate serve` as an operator runs it, reloaded with SIGHUP (systemctl reload): a new rule applies to the next
- * statement of a session that is already open, so do changed masking rules, a broken file changes nothing, and the
- * reload is recorded.
+ * statement of a session that is already open, so do changed masking rules, a changed approvals section applies to
+ * the next held statement, a broken file changes nothing, and the reload is recorded.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { repoRoot, runCli } from './harness/cli.js';
-import { PASSWORD, startPostgres, type TestPostgres } from './harness/postgres.js';
+import { runCli } from './harness/cli.js';
+import { startPostgres, type TestPostgres } from './harness/postgres.js';
+import { baseConfigYaml, listenerYaml, serveProcess, type ServedGateway } from './harness/serve.js';
 
 const TOKEN = 'reload-test-token-3f9c2a';
 let server: TestPostgres;
 let dir: string;
 let configFile: string;
-let gateway: ChildProcess;
-const logLines: Record<string, unknown>[] = [];
+let gateway: ServedGateway;
 
 function configYaml(extraRules: string): string {
-  return `store: { path: ${join(dir, 'transcripts')} }
-signingKey: ${join(dir, 'signing-key.json')}
-admin: { listen: "127.0.0.1:0" }
-identity:
-  tokens: [{ name: devin, sha256: "${createHash('sha256').update(TOKEN).digest('hex')}", groups: [agents] }]
-listeners:
-  - name: db
-    protocol: postgres
-    listen: "127.0.0.1:0"
-    allow: [group:agents]
-    upstream: { host: 127.0.0.1, port: ${server.port}, user: app, password: "${PASSWORD}", database: app }
-rules:
-  - { name: no-drops, protocol: postgres, match: { commands: [DROP] }, action: deny }
-${extraRules}`;
+  return (
+    baseConfigYaml(dir, { token: TOKEN }) +
+    'listeners:\n' +
+    listenerYaml.postgres('db', server) +
+    'rules:\n  - { name: no-drops, protocol: postgres, match: { commands: [DROP] }, action: deny }\n' +
+    extraRules
+  );
 }
 
-/** Resolves with the first log line (JSON on stderr) from now on that satisfies `match`. */
-function nextLog(
-  match: (line: Record<string, unknown>) => boolean,
-  timeoutMs = 15_000,
+/** Write the file, SIGHUP, and resolve with the log line that reports the outcome. */
+async function reloadWith(
+  extraRules: string,
+  outcome = 'configuration reloaded',
 ): Promise<Record<string, unknown>> {
-  const seen = logLines.length;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`no such log line; saw ${JSON.stringify(logLines.slice(seen))}`)),
-      timeoutMs,
-    );
-    const poll = setInterval(() => {
-      const hit = logLines.slice(seen).find(match);
-      if (hit) {
-        clearTimeout(timer);
-        clearInterval(poll);
-        resolve(hit);
-      }
-    }, 20);
+  writeFileSync(configFile, configYaml(extraRules));
+  const logged = gateway.nextLog((l) => l['msg'] === outcome, 15_000);
+  gateway.process.kill('SIGHUP');
+  return logged;
+}
+
+async function connect(): Promise<pg.Client> {
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: gateway.port('db'),
+    user: 'devin',
+    database: 'app',
+    password: TOKEN,
   });
+  await client.connect();
+  return client;
 }
 
 beforeAll(async () => {
@@ -69,81 +61,45 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'agentgate-reload-'));
   configFile = join(dir, 'agentgate.yaml');
   writeFileSync(configFile, configYaml(''));
-  gateway = spawn(process.execPath, [join(repoRoot, 'bin', 'agentgate'), 'serve', '--config', configFile], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let buffered = '';
-  gateway.stderr!.on('data', (d: Buffer) => {
-    buffered += d.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop()!;
-    for (const l of lines) if (l.startsWith('{')) logLines.push(JSON.parse(l) as Record<string, unknown>);
-  });
-  await nextLog((l) => l['msg'] === 'agentgate started', 30_000);
+  gateway = await serveProcess(configFile);
 }, 60_000);
 
 afterAll(async () => {
-  if (gateway && gateway.exitCode === null) {
-    gateway.kill('SIGTERM');
-    await new Promise((resolve) => gateway.once('exit', resolve));
-  }
+  await gateway?.stop();
   await server?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function listenerPort(): number {
-  const started = logLines.find((l) => l['msg'] === 'agentgate started') as {
-    listeners: { name: string; address: { port: number } }[];
-  };
-  return started.listeners.find((l) => l.name === 'db')!.address.port;
-}
-
 describe('config reload (SIGHUP)', () => {
   it('applies new rules to open sessions, keeps the running config when the file is broken, and records it', async () => {
-    const client = new pg.Client({
-      host: '127.0.0.1',
-      port: listenerPort(),
-      user: 'devin',
-      database: 'app',
-      password: TOKEN,
-    });
-    await client.connect();
+    const client = await connect();
     try {
       expect((await client.query("SELECT 'reload-canary' AS v")).rows[0].v).toBe('reload-canary');
 
-      writeFileSync(
-        configFile,
-        configYaml(
-          '  - { name: canary, protocol: postgres, match: { pattern: "reload-canary" }, action: deny }\n',
-        ),
+      const reloaded = await reloadWith(
+        '  - { name: canary, protocol: postgres, match: { pattern: "reload-canary" }, action: deny }\n',
       );
-      const reloaded = nextLog((l) => l['msg'] === 'configuration reloaded');
-      gateway.kill('SIGHUP');
-      expect(await reloaded).toMatchObject({ rules: 2, masking: 0 });
+      expect(reloaded).toMatchObject({ rules: 2, masking: 0 });
       await expect(client.query("SELECT 'reload-canary' AS v")).rejects.toMatchObject({
         code: '42501',
         message: 'agentgate: denied by rule canary',
       });
 
       // A broken file: reported, nothing changes (the canary rule stays, everything else still works).
-      writeFileSync(
-        configFile,
-        configYaml('  - { name: broken, protocol: postgres, match: { colour: red }, action: deny }\n'),
+      const failed = await reloadWith(
+        '  - { name: broken, protocol: postgres, match: { colour: red }, action: deny }\n',
+        'configuration reload failed; the running configuration stays',
       );
-      const failed = nextLog(
-        (l) => l['msg'] === 'configuration reload failed; the running configuration stays',
-      );
-      gateway.kill('SIGHUP');
-      expect(String((await failed)['error'])).toContain('rules[1].match.colour');
+      expect(String(failed['error'])).toContain('rules[1].match.colour');
       await expect(client.query("SELECT 'reload-canary' AS v")).rejects.toMatchObject({ code: '42501' });
       expect((await client.query('SELECT 1 AS one')).rows[0].one).toBe(1);
 
       // A change that needs a restart is named, not applied.
       writeFileSync(configFile, configYaml('').replace('allow: [group:agents]', 'allow: [group:admins]'));
-      const partial = nextLog(
+      const partial = gateway.nextLog(
         (l) => l['msg'] === 'configuration changes that take effect only after a restart',
       );
-      gateway.kill('SIGHUP');
+      gateway.process.kill('SIGHUP');
       expect((await partial)['sections']).toEqual(['listeners']);
       expect((await client.query("SELECT 'reload-canary' AS v")).rows[0].v).toBe('reload-canary');
     } finally {
@@ -158,35 +114,26 @@ describe('config reload (SIGHUP)', () => {
   }, 60_000);
 
   it('applies changed masking rules to an open session at its next statement, simple and extended', async () => {
-    const client = new pg.Client({
-      host: '127.0.0.1',
-      port: listenerPort(),
-      user: 'devin',
-      database: 'app',
-      password: TOKEN,
-    });
-    await client.connect();
+    const client = await connect();
     const simple = async (): Promise<string> =>
       (await client.query('SELECT email FROM reload_people')).rows[0].email as string;
     const extended = async (): Promise<string> =>
       (await client.query({ text: 'SELECT email FROM reload_people WHERE name = $1', values: ['Ada'] }))
         .rows[0].email as string;
-    const reload = async (extra: string, masking: number): Promise<void> => {
-      writeFileSync(configFile, configYaml(extra));
-      const reloaded = nextLog((l) => l['msg'] === 'configuration reloaded');
-      gateway.kill('SIGHUP');
-      expect(await reloaded).toMatchObject({ masking });
-    };
     try {
       expect(await simple()).toBe('ada@example.com');
       expect(await extended()).toBe('ada@example.com');
 
       // The connection stays open (a pool's would for hours): the new rule must reach it, not only new ones.
-      await reload('masking:\n  - { name: pii, columns: ["reload_people.email"], replacement: "****" }\n', 1);
+      expect(
+        await reloadWith(
+          'masking:\n  - { name: pii, columns: ["reload_people.email"], replacement: "****" }\n',
+        ),
+      ).toMatchObject({ masking: 1 });
       expect(await simple()).toBe('****');
       expect(await extended()).toBe('****');
 
-      await reload('', 0);
+      expect(await reloadWith('')).toMatchObject({ masking: 0 });
       expect(await simple()).toBe('ada@example.com');
       expect(await extended()).toBe('ada@example.com');
     } finally {
@@ -195,26 +142,13 @@ describe('config reload (SIGHUP)', () => {
   }, 60_000);
 
   it('applies a reloaded approvals section to the next held statement', async () => {
-    const client = new pg.Client({
-      host: '127.0.0.1',
-      port: listenerPort(),
-      user: 'devin',
-      database: 'app',
-      password: TOKEN,
-    });
-    await client.connect();
+    const client = await connect();
     try {
       // A rule that holds the statement, and a timeout short enough to watch expire (the default is 120 s).
-      writeFileSync(
-        configFile,
-        configYaml(
-          '  - { name: hold, protocol: postgres, match: { pattern: "needs-approval" }, action: approve }\n' +
-            'approvals: { timeout: 1s }\n',
-        ),
+      await reloadWith(
+        '  - { name: hold, protocol: postgres, match: { pattern: "needs-approval" }, action: approve }\n' +
+          'approvals: { timeout: 1s }\n',
       );
-      const reloaded = nextLog((l) => l['msg'] === 'configuration reloaded');
-      gateway.kill('SIGHUP');
-      await reloaded;
       const started = Date.now();
       const held = client.query("SELECT 'needs-approval' AS v");
       const timedOut = new Promise((_, reject) =>
@@ -229,7 +163,6 @@ describe('config reload (SIGHUP)', () => {
       expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
       await client.end();
-      writeFileSync(configFile, configYaml(''));
     }
   }, 60_000);
 });

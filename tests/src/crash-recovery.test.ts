@@ -5,13 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { repoRoot, runCli } from './harness/cli.js';
-import { PASSWORD, startPostgres, type TestPostgres } from './harness/postgres.js';
+import { runCli } from './harness/cli.js';
+import { startPostgres, type TestPostgres } from './harness/postgres.js';
+import { baseConfigYaml, listenerYaml, serveProcess, type ServedGateway } from './harness/serve.js';
 import { makeKeyPair, sshClientOptions, startSshd, type TestSshd } from './harness/sshd.js';
 
 const TOKEN = 'crash-test-token-7d1e44';
@@ -21,46 +21,12 @@ let dir: string;
 let configFile: string;
 let agentKey: { path: string; publicKey: string };
 const running = new Set<ChildProcess>();
+const gateways: ServedGateway[] = [];
 
-interface StartedGateway {
-  readonly process: ChildProcess;
-  readonly logs: Record<string, unknown>[];
-  port(listener: string): number;
-}
-
-/** `agentgate serve` as its own process; resolves once it logged that it started. */
-async function serve(): Promise<StartedGateway> {
-  const child = spawn(
-    process.execPath,
-    [join(repoRoot, 'bin', 'agentgate'), 'serve', '--config', configFile],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  const logs: Record<string, unknown>[] = [];
-  let buffered = '';
-  const started = new Promise<Record<string, unknown>>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`agentgate exited (${code}) before it started`)));
-    child.stderr!.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const l of lines) {
-        if (!l.startsWith('{')) continue;
-        const line = JSON.parse(l) as Record<string, unknown>;
-        logs.push(line);
-        if (line['msg'] === 'agentgate started') resolve(line);
-      }
-    });
-  });
-  const line = (await started) as { listeners: { name: string; address: { port: number } }[] };
-  return {
-    process: child,
-    logs,
-    port: (name) => line.listeners.find((l) => l.name === name)!.address.port,
-  };
+async function serve(): Promise<ServedGateway> {
+  const gateway = await serveProcess(configFile);
+  gateways.push(gateway);
+  return gateway;
 }
 
 beforeAll(async () => {
@@ -70,30 +36,16 @@ beforeAll(async () => {
   configFile = join(dir, 'agentgate.yaml');
   writeFileSync(
     configFile,
-    `store: { path: ${join(dir, 'transcripts')} }
-signingKey: ${join(dir, 'signing-key.json')}
-admin: { listen: "127.0.0.1:0" }
-identity:
-  tokens: [{ name: devin, sha256: "${createHash('sha256').update(TOKEN).digest('hex')}", groups: [agents] }]
-  sshKeys: [{ name: devin, publicKey: "${agentKey.publicKey}", groups: [agents] }]
-listeners:
-  - name: db
-    protocol: postgres
-    listen: "127.0.0.1:0"
-    allow: [group:agents]
-    upstream: { host: 127.0.0.1, port: ${postgres.port}, user: app, password: "${PASSWORD}", database: app }
-  - name: shell
-    protocol: ssh
-    listen: "127.0.0.1:0"
-    hostKey: ${join(dir, 'ssh_host_ed25519_key')}
-    allow: [group:agents]
-    upstream: { host: 127.0.0.1, port: ${sshd.port}, user: ${sshd.user}, privateKey: ${sshd.upstreamKeyPath}, hostKey: "${sshd.hostKeyLine}" }
-`,
+    baseConfigYaml(dir, { token: TOKEN, sshPublicKey: agentKey.publicKey }) +
+      'listeners:\n' +
+      listenerYaml.postgres('db', postgres) +
+      listenerYaml.ssh('shell', sshd, dir),
   );
 }, 60_000);
 
 afterAll(async () => {
   for (const child of running) child.kill('SIGKILL');
+  for (const gateway of gateways) gateway.process.kill('SIGKILL');
   await Promise.all([postgres?.stop(), sshd?.stop()]);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -150,8 +102,7 @@ describe('kill -9 during recording', () => {
     const second = await serve();
     const recovered = second.logs.find((l) => l['msg'] === 'closed sessions interrupted by the previous run');
     expect(recovered).toMatchObject({ sessions: 2 });
-    second.process.kill('SIGTERM');
-    await new Promise((resolve) => second.process.once('exit', resolve));
+    await second.stop();
 
     const after = await runCli(['verify', '--config', configFile, '--json']);
     expect(after.code).toBe(0);

@@ -6,13 +6,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot, runCli } from './harness/cli.js';
+import { runCli } from './harness/cli.js';
 import { startDockerd, type TestDockerd } from './harness/dockerd.js';
-import { PASSWORD, startPostgres, type TestPostgres } from './harness/postgres.js';
+import { startPostgres, type TestPostgres } from './harness/postgres.js';
+import { baseConfigYaml, listenerYaml, serveProcess, type ServedGateway } from './harness/serve.js';
 import { makeKeyPair, run, sshClientOptions, startSshd, type TestSshd } from './harness/sshd.js';
 
 /** LMDB's file may not grow past this: a few MB of io events after startup. */
@@ -25,91 +25,26 @@ let dir: string;
 let agentKey: { path: string; publicKey: string };
 const running = new Set<ChildProcess>();
 
-interface LimitedGateway {
-  readonly child: ChildProcess;
-  readonly admin: string;
+interface LimitedGateway extends ServedGateway {
   readonly configFile: string;
-  port(listener: string): number;
-  logged(text: string): boolean;
-  stop(): Promise<void>;
 }
 
-/** `agentgate serve` under a file-size limit, with its own store; resolves once it logged that it started. */
+/** `agentgate serve` under a file-size limit, with its own store under `dir/name`. */
 async function serveLimited(name: string): Promise<LimitedGateway> {
   const home = join(dir, name);
   mkdirSync(home);
   const configFile = join(home, 'agentgate.yaml');
   writeFileSync(
     configFile,
-    `store: { path: ${join(home, 'transcripts')} }
-signingKey: ${join(home, 'signing-key.json')}
-admin: { listen: "127.0.0.1:0" }
-identity:
-  tokens: [{ name: devin, sha256: "${createHash('sha256').update(TOKEN).digest('hex')}", groups: [agents] }]
-  sshKeys: [{ name: devin, publicKey: "${agentKey.publicKey}", groups: [agents] }]
-listeners:
-  - name: shell
-    protocol: ssh
-    listen: "127.0.0.1:0"
-    hostKey: ${join(home, 'ssh_host_ed25519_key')}
-    allow: [group:agents]
-    upstream: { host: 127.0.0.1, port: ${sshd.port}, user: ${sshd.user}, privateKey: ${sshd.upstreamKeyPath}, hostKey: "${sshd.hostKeyLine}" }
-  - name: docker
-    protocol: docker
-    listen: "127.0.0.1:0"
-    allow: [group:agents]
-    upstream: { socket: ${dockerd.socket} }
-  - name: db
-    protocol: postgres
-    listen: "127.0.0.1:0"
-    allow: [group:agents]
-    upstream: { host: 127.0.0.1, port: ${postgres.port}, user: app, password: "${PASSWORD}", database: app }
-`,
+    baseConfigYaml(home, { token: TOKEN, sshPublicKey: agentKey.publicKey }) +
+      'listeners:\n' +
+      listenerYaml.ssh('shell', sshd, home) +
+      listenerYaml.docker('docker', dockerd) +
+      listenerYaml.postgres('db', postgres),
   );
-  const child = spawn(
-    'prlimit',
-    [
-      `--fsize=${FILE_SIZE_LIMIT}`,
-      process.execPath,
-      join(repoRoot, 'bin', 'agentgate'),
-      'serve',
-      '--config',
-      configFile,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  const logs: Record<string, unknown>[] = [];
-  let buffered = '';
-  const started = new Promise<{ admin: string; listeners: { name: string; address: { port: number } }[] }>(
-    (resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`agentgate exited (${code})`)));
-      child.stderr!.on('data', (d: Buffer) => {
-        buffered += d.toString();
-        const lines = buffered.split('\n');
-        buffered = lines.pop()!;
-        for (const l of lines) {
-          if (!l.startsWith('{')) continue;
-          const line = JSON.parse(l) as Record<string, unknown>;
-          logs.push(line);
-          if (line['msg'] === 'agentgate started') resolve(line as never);
-        }
-      });
-    },
-  );
-  const info = await started;
-  return {
-    child,
-    admin: info.admin,
-    configFile,
-    port: (listener) => info.listeners.find((l) => l.name === listener)!.address.port,
-    logged: (text) => logs.some((l) => String(l['msg']).includes(text)),
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    },
-  };
+  const gateway = await serveProcess(configFile, { fileSizeLimit: FILE_SIZE_LIMIT });
+  running.add(gateway.process);
+  return { ...gateway, configFile };
 }
 
 /** Runs a streaming client until it ends; its stdout is only counted. Null code: killed after 30 s. */
@@ -134,7 +69,7 @@ function streamUntilEnded(
 
 /** The store failed and the gateway is still up, not ready, and refuses to run unrecorded. */
 async function expectUpButNotReady(gateway: LimitedGateway): Promise<void> {
-  expect(gateway.child.exitCode).toBeNull();
+  expect(gateway.process.exitCode).toBeNull();
   expect((await fetch(`${gateway.admin}/readyz`)).status).toBe(503);
 }
 
