@@ -160,6 +160,13 @@ describe('ssh listener in the full gateway', () => {
       'echo started; sleep 30; echo finished',
     ]);
     await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Renewed first: revoking must still end the connection made before the renewal.
+    const renewed = await fetch(`${gw.adminUrl}/api/ssh-keys`, {
+      method: 'POST',
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ publicKey: key.publicKey, ttl: '1h' }),
+    });
+    expect(renewed.status).toBeLessThan(300);
     const del = await fetch(`${gw.adminUrl}/api/ssh-keys/${encodeURIComponent(fingerprint)}`, {
       method: 'DELETE',
       headers: admin,
@@ -172,6 +179,31 @@ describe('ssh listener in the full gateway', () => {
     await gw.store.flush();
     const events = gw.store.listSessions({ identity: 'devin' }).flatMap((s) => [...gw.store.events(s.id)]);
     expect(events.some((e) => e.type === 'error' && e['event'] === 'identity.revoked')).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps a connection made with a registered key open when the registration is renewed before it ends', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentgate-ssh-renew-'));
+    const key = makeKeyPair(dir, 'renewable');
+    const admin = { authorization: `Bearer ${await gw.token('devin', ['agents'])}` };
+    const register = (ttl: string) =>
+      fetch(`${gw.adminUrl}/api/ssh-keys`, {
+        method: 'POST',
+        headers: { ...admin, 'content-type': 'application/json' },
+        body: JSON.stringify({ publicKey: key.publicKey, ttl }),
+      });
+    expect((await register('3s')).status).toBeLessThan(300);
+    const session = run('ssh', [
+      ...sshClientOptions(port, key.path),
+      'agent@127.0.0.1',
+      'echo started; sleep 5; echo finished',
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect((await register('1h')).status).toBeLessThan(300);
+    // Without the renewal the connection would end at 3 s (the registration's expiry), before `finished`.
+    const r = await session;
+    expect(r.stdout.toString()).toBe('started\nfinished\n');
+    expect(r.code).toBe(0);
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -18,18 +18,20 @@ export interface Identity {
 /**
  * Call `onExpired` (with the expiry as an ISO date) once the identity's credential has expired, never when it has
  * no expiry; returns what cancels the wait. Engines use it to end what a session still has running. The timer does
- * not keep the process alive.
+ * not keep the process alive. `expiresAt` is read again when the timer fires: a credential that was renewed in the
+ * meantime (an SSH key registration) keeps the session.
  */
 export function onIdentityExpired(identity: Identity, onExpired: (expiredAt: string) => void): () => void {
-  const expiresAt = identity.expiresAt;
-  if (expiresAt === undefined) return () => undefined;
+  if (identity.expiresAt === undefined) return () => undefined;
   let timer: NodeJS.Timeout;
   const arm = (): void => {
+    const expiresAt = identity.expiresAt ?? 0;
     // setTimeout waits at most 2^31-1 ms (~24.8 days): a longer-lived credential is checked again then.
     const wait = Math.min(Math.max(0, expiresAt * 1000 - Date.now()), 2 ** 31 - 1);
     timer = setTimeout(() => {
-      if (expiresAt * 1000 > Date.now()) arm();
-      else onExpired(new Date(expiresAt * 1000).toISOString());
+      const now = identity.expiresAt ?? 0;
+      if (now * 1000 > Date.now()) arm();
+      else onExpired(new Date(now * 1000).toISOString());
     }, wait);
     timer.unref();
   };

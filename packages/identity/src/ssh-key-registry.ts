@@ -29,8 +29,13 @@ export interface SshKeyRegistry {
 
 interface RegistryEntry extends SshKeyRegistration {
   readonly blob: Buffer;
-  /** Aborts the identity's `revoked` signal: connections made with this registration end. */
+  /**
+   * Aborts the identity's `revoked` signal: connections made with this registration end. One per key for as long
+   * as it stays registered, renewals included, so a revocation also ends connections made before a renewal.
+   */
   readonly revocation: AbortController;
+  /** When the registration ends (ms); shared by the identities of every renewal, whose `expiresAt` reads it. */
+  readonly lifetime: { expiresAtMs: number };
 }
 
 /** Registrations live in memory only: they do not survive a gateway restart (users run `agentgate ssh-login` again). */
@@ -63,15 +68,20 @@ export class InMemorySshKeyRegistry implements SshKeyRegistry {
     }
     const registeredAt = this.now();
     const expiresAt = registeredAt + ttlMs;
-    const revocation = new AbortController();
+    // A renewal extends (or shortens) the connections already made with the key, and revoking the key ends them:
+    // they share the registration's lifetime and revocation rather than keeping the ones they were opened with.
+    const lifetime = existing?.lifetime ?? { expiresAtMs: expiresAt };
+    lifetime.expiresAtMs = expiresAt;
+    const revocation = existing?.revocation ?? new AbortController();
     const keyIdentity: Identity = {
       name: identity.name,
       groups: [...identity.groups],
       source: 'ssh-key',
-      expiresAt: Math.floor(expiresAt / 1000),
+      get expiresAt() {
+        return Math.floor(lifetime.expiresAtMs / 1000);
+      },
     };
     Object.defineProperty(keyIdentity, 'revoked', { value: revocation.signal, enumerable: false });
-    // A renewal replaces the entry without revoking: connections made with the old one keep its expiry.
     const entry: RegistryEntry = {
       fingerprint: key.fingerprint,
       keyType: key.keyType,
@@ -81,6 +91,7 @@ export class InMemorySshKeyRegistry implements SshKeyRegistry {
       expiresAt,
       blob: key.blob,
       revocation,
+      lifetime,
     };
     this.entries.delete(key.fingerprint); // re-insert so list() stays ordered by registration time
     this.entries.set(key.fingerprint, entry);
@@ -119,6 +130,6 @@ export class InMemorySshKeyRegistry implements SshKeyRegistry {
 }
 
 function publicView(entry: RegistryEntry): SshKeyRegistration {
-  const { blob: _blob, revocation: _revocation, ...view } = entry;
+  const { blob: _blob, revocation: _revocation, lifetime: _lifetime, ...view } = entry;
   return view;
 }

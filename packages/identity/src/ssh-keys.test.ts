@@ -141,6 +141,24 @@ describe('IdentityService ssh keys', () => {
     expect(svc.findSshKey('ecdsa-sha2-nistp384', blobOf(ecdsa384))).toBeUndefined();
   });
 
+  it('carries renewals and revocations to the identities of connections made before a renewal', async () => {
+    let now = 1_000_000;
+    const svc = await createIdentityService(config(), { now: () => now });
+    const alice = { name: 'alice', groups: ['dba'], source: 'oidc' as const };
+    const before = svc.sshKeys.register(ecdsa256, alice, 60_000).identity; // a connection made now holds this
+    now += 50_000;
+    const after = svc.sshKeys.register(ecdsa256, alice, 60_000).identity;
+    // The earlier connection lives as long as the renewed registration, not the one it was made with.
+    expect(before.expiresAt).toBe(1110);
+    expect(after.expiresAt).toBe(1110);
+    expect(before.revoked?.aborted).toBe(false);
+    svc.sshKeys.revoke(svc.sshKeys.list()[0]!.fingerprint);
+    // Revoking after a renewal ends connections from before it too.
+    expect(before.revoked?.aborted).toBe(true);
+    expect(after.revoked?.aborted).toBe(true);
+    expect(JSON.stringify(svc.sshKeys.list())).not.toContain('lifetime');
+  });
+
   it('refuses to register a configured key, a bad key or a bad TTL', async () => {
     const svc = await createIdentityService(config());
     const bob = { name: 'bob', groups: [], source: 'oidc' as const };
