@@ -29,9 +29,9 @@ export function onIdentityExpired(identity: Identity, onExpired: (expiredAt: str
     // setTimeout waits at most 2^31-1 ms (~24.8 days): a longer-lived credential is checked again then.
     const wait = Math.min(Math.max(0, expiresAt * 1000 - Date.now()), 2 ** 31 - 1);
     timer = setTimeout(() => {
-      const now = identity.expiresAt ?? 0;
-      if (now * 1000 > Date.now()) arm();
-      else onExpired(new Date(now * 1000).toISOString());
+      const current = identity.expiresAt ?? 0;
+      if (current * 1000 > Date.now()) arm();
+      else onExpired(new Date(current * 1000).toISOString());
     }, wait);
     timer.unref();
   };
