@@ -481,16 +481,15 @@ export class DockerConnection {
     this.expiryWatched = identity;
     this.stopExpiryWatch?.();
     this.stopExpiryWatch = onIdentityExpired(identity, (expiredAt) => {
-      if (this.identity !== identity) return;
-      if (this.state.kind !== 'hijacked' && this.state.kind !== 'streaming-response') return;
-      this.log.info('docker stream ended: identity expired', { expiredAt, request: this.state.request });
+      const request = this.streamingRequest;
+      if (this.identity !== identity || request === undefined) return;
+      this.log.info('docker stream ended: identity expired', { expiredAt, request });
       try {
-        this.recorder?.append('error', { event: 'identity.expired', expiredAt, request: this.state.request });
+        this.recorder?.append('error', { event: 'identity.expired', expiredAt, request });
       } catch (err) {
         this.log.warn('docker record failed', { err: String(err) });
       }
-      this.client.destroy();
-      this.upstream?.socket.destroy();
+      this.cutStream();
     });
   }
 
@@ -502,16 +501,27 @@ export class DockerConnection {
     recorder.recordingLost?.addEventListener(
       'abort',
       () => {
-        if (this.recorder !== recorder) return;
-        if (this.state.kind !== 'hijacked' && this.state.kind !== 'streaming-response') return;
+        const request = this.streamingRequest;
+        if (this.recorder !== recorder || request === undefined) return;
         this.log.error('docker stream ended: the transcript store refuses its bytes (failMode closed)', {
-          request: this.state.request,
+          request,
         });
-        this.client.destroy();
-        this.upstream?.socket.destroy();
+        this.cutStream();
       },
       { once: true },
     );
+  }
+
+  /** The request whose answer is a stream in progress (attach, exec, `logs -f`, `events`), if any. */
+  private get streamingRequest(): string | undefined {
+    const state = this.state;
+    return state.kind === 'hijacked' || state.kind === 'streaming-response' ? state.request : undefined;
+  }
+
+  /** End a streaming answer: both sockets go, and the connection's loop ends the session. */
+  private cutStream(): void {
+    this.client.destroy();
+    this.upstream?.socket.destroy();
   }
 
   private async readBody(framing: BodyFraming, limit: number): Promise<Buffer> {
