@@ -16,6 +16,8 @@ export interface SqlStatementFacts {
   readonly unfilteredWrite: boolean;
   /** The statement text (the slice of the original message), used by `pattern` rules. */
   readonly text: string;
+  /** `text` with credential literals replaced, when it has any: what the transcript stores (docs/transcript.md). */
+  readonly recordedText?: string;
   /**
    * The statement runs SQL that cannot be known before it runs (dynamic EXECUTE of a computed string).
    * Depending on the listener setting the policy treats it as matching every postgres rule.
@@ -37,6 +39,11 @@ export type SshChannelKind = 'session' | 'port-forward' | 'agent-forward' | 'x11
 interface CommandBase {
   /** A one-line human-readable rendering, for logs, the approvals list and replay. */
   readonly text: string;
+  /**
+   * `text` with credentials removed (a role's PASSWORD literal, a `-p<password>` flag), when it had any. Decisions
+   * are made on `text`; the transcript, logs and approval requests carry this instead.
+   */
+  readonly recordedText?: string;
   /** Set when the engine could not decode the command; the gate then denies it (never passes it silently). */
   readonly unanalysable?: string;
   /**
