@@ -20,7 +20,7 @@ export class GroupCommitQueue {
   dropped = 0;
 
   constructor(
-    private readonly writer: BatchWriter,
+    private readonly writer: Pick<BatchWriter, 'commit'>,
     /** Called synchronously when a transaction fails, before the next one could start. */
     private readonly onFailure: (err: unknown) => void,
     /**

@@ -1,7 +1,7 @@
 /**
  * The per-session recorder handed to engines. `append` is synchronous (chain + queue); stream bytes go through
  * `io`, which coalesces chunks by size and time into one `io` event, because one event per chunk costs most of a
- * relay's throughput (DESIGN.md, known traps).
+ * relay's throughput.
  */
 import type { IoDirection, SessionRecorder, TranscriptEvent, TranscriptEventType } from '@agentgate/core';
 import { sha256HexOfBytes } from './event-codec.js';
@@ -56,6 +56,25 @@ export interface LiveSession {
   checkpointedSeq: number;
   ended: boolean;
   recorder?: StoreSessionRecorder;
+}
+
+/** Chain state for a session with no events yet (or, with `fields`, one picked up from the store). */
+export function newLiveSession(
+  id: string,
+  fields: Partial<Omit<LiveSession, 'id' | 'quotedId'>> = {},
+): LiveSession {
+  return {
+    id,
+    quotedId: JSON.stringify(id),
+    nextSeq: 0,
+    head: '',
+    quotedHead: '""',
+    commands: 0,
+    denied: 0,
+    checkpointedSeq: -1,
+    ended: false,
+    ...fields,
+  };
 }
 
 /** Point the session's chain at `hash` (a hash read back from the store, so possibly anything). */

@@ -1,0 +1,115 @@
+import { describe, it, expect } from '@jest/globals';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { silentLogger, type Logger, type Signer } from '@agentgate/core';
+import { dbIndex } from './batch-writer.js';
+import { Checkpointer, type CheckpointSink } from './checkpointer.js';
+import { checkpointPayload, eventKey, type CheckpointRecord } from './event-codec.js';
+import { newLiveSession, setHead, type LiveSession } from './session-recorder.js';
+
+/** Signs by echoing the payload, after `delayMs`; fails when told to. */
+function fakeSigner(opts: { delayMs?: number; fail?: boolean } = {}): Signer & { signed: string[] } {
+  const signed: string[] = [];
+  return {
+    kid: 'test',
+    signed,
+    async signCompact(payload) {
+      await sleep(opts.delayMs ?? 0);
+      if (opts.fail) throw new Error('HSM unavailable');
+      signed.push(String(payload));
+      return `jws(${String(payload)})`;
+    },
+    verifyCompact: () => Promise.reject(new Error('not used')),
+    publicJwks: () => ({ keys: [] }),
+  };
+}
+
+function fakeSink(): CheckpointSink & {
+  puts: { db: number; key: string; value: string }[];
+  writable: boolean;
+} {
+  const puts: { db: number; key: string; value: string }[] = [];
+  return { writable: true, puts, put: (db, key, value) => void puts.push({ db, key, value }) };
+}
+
+function sessionAt(id: string, lastSeq: number, hash = 'a'.repeat(64)): LiveSession {
+  const session = newLiveSession(id, { nextSeq: lastSeq + 1 });
+  setHead(session, hash);
+  return session;
+}
+
+describe('checkpointer', () => {
+  it('signs the last event once and stores the record under its key', async () => {
+    const sink = fakeSink();
+    const signer = fakeSigner();
+    const checkpointer = new Checkpointer(signer, sink, silentLogger);
+    const session = sessionAt('S1', 4);
+    checkpointer.checkpoint(session);
+    checkpointer.checkpoint(session); // covered already
+    await checkpointer.settled();
+    expect(signer.signed).toEqual([checkpointPayload('S1', 4, 'a'.repeat(64))]);
+    expect(sink.puts).toHaveLength(1);
+    expect(sink.puts[0]).toMatchObject({ db: dbIndex.checkpoints, key: eventKey('S1', 4) });
+    const record = JSON.parse(sink.puts[0]!.value) as CheckpointRecord;
+    expect(record).toMatchObject({
+      session: 'S1',
+      seq: 4,
+      hash: 'a'.repeat(64),
+      jws: `jws(${signer.signed[0]})`,
+    });
+    expect(session.checkpointedSeq).toBe(4);
+  });
+
+  it('signs nothing for a session without events, or while the store cannot write', async () => {
+    const sink = fakeSink();
+    const signer = fakeSigner();
+    const checkpointer = new Checkpointer(signer, sink, silentLogger);
+    checkpointer.checkpoint(newLiveSession('EMPTY'));
+    sink.writable = false;
+    checkpointer.checkpoint(sessionAt('S2', 2));
+    await checkpointer.settled();
+    expect(signer.signed).toEqual([]);
+    expect(sink.puts).toEqual([]);
+  });
+
+  it('drops a signature that completes after the store stopped writing', async () => {
+    const sink = fakeSink();
+    const checkpointer = new Checkpointer(fakeSigner({ delayMs: 20 }), sink, silentLogger);
+    checkpointer.checkpoint(sessionAt('S3', 1));
+    sink.writable = false;
+    await checkpointer.settled();
+    expect(sink.puts).toEqual([]);
+  });
+
+  it('logs a failed signature and still settles', async () => {
+    const errors: string[] = [];
+    const log: Logger = { ...silentLogger, error: (msg) => void errors.push(msg) };
+    const sink = fakeSink();
+    const checkpointer = new Checkpointer(fakeSigner({ fail: true }), sink, log);
+    checkpointer.checkpoint(sessionAt('S4', 0));
+    await checkpointer.settled();
+    expect(errors).toEqual(['transcript: checkpoint failed']);
+    expect(sink.puts).toEqual([]);
+  });
+
+  it('periodically flushes io and checkpoints only sessions with new events', async () => {
+    const sink = fakeSink();
+    const checkpointer = new Checkpointer(fakeSigner(), sink, silentLogger);
+    const session = sessionAt('S5', 1);
+    let flushes = 0;
+    session.recorder = { flushIo: () => void flushes++ } as unknown as NonNullable<LiveSession['recorder']>;
+    checkpointer.startPeriodic(20, () => [session]);
+    await sleep(70);
+    await checkpointer.settled();
+    expect(sink.puts.map((p) => p.key)).toEqual([eventKey('S5', 1)]);
+    expect(flushes).toBeGreaterThanOrEqual(2);
+    session.nextSeq = 3;
+    await sleep(50);
+    checkpointer.stopPeriodic();
+    await checkpointer.settled();
+    expect(sink.puts.map((p) => p.key)).toEqual([eventKey('S5', 1), eventKey('S5', 2)]);
+    const count = sink.puts.length;
+    session.nextSeq = 4;
+    await sleep(50);
+    expect(sink.puts).toHaveLength(count);
+  });
+});

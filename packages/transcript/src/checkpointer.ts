@@ -1,0 +1,80 @@
+/**
+ * Signed checkpoints: a compact JWS over `{session, seq, hash}` of a session's last event, written at session end
+ * and every `checkpointIntervalMs` for sessions with new events. A signature is made off the write path (the
+ * signer is async) and stored when it is ready; `settled()` waits for those in progress.
+ */
+import type { Logger, Signer } from '@agentgate/core';
+import { dbIndex } from './batch-writer.js';
+import { checkpointPayload, eventKey, type CheckpointRecord } from './event-codec.js';
+import type { LiveSession } from './session-recorder.js';
+
+/** Where checkpoints are written. */
+export interface CheckpointSink {
+  readonly writable: boolean;
+  put(db: number, key: string, value: string): void;
+}
+
+export class Checkpointer {
+  private readonly pending = new Set<Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly signer: Signer,
+    private readonly sink: CheckpointSink,
+    private readonly log: Logger,
+  ) {}
+
+  /** Sign {session, seq, hash} of the session's last event, unless already covered. */
+  checkpoint(session: LiveSession): void {
+    const seq = session.nextSeq - 1;
+    if (seq < 0 || seq <= session.checkpointedSeq || !this.sink.writable) return;
+    session.checkpointedSeq = seq;
+    const hash = session.head;
+    const ts = Date.now();
+    const signing = this.signer
+      .signCompact(checkpointPayload(session.id, seq, hash))
+      .then((jws) => {
+        if (!this.sink.writable) return;
+        const record: CheckpointRecord = { session: session.id, seq, hash, ts, jws };
+        this.sink.put(dbIndex.checkpoints, eventKey(session.id, seq), JSON.stringify(record));
+      })
+      .catch((err: unknown) => {
+        this.log.error('transcript: checkpoint failed', {
+          session: session.id,
+          seq,
+          err: (err as Error).message,
+        });
+      })
+      .finally(() => this.pending.delete(signing));
+    this.pending.add(signing);
+  }
+
+  /** Every `intervalMs`, flush each live session's pending io and checkpoint it if it has new events. */
+  startPeriodic(intervalMs: number, live: () => Iterable<LiveSession>): void {
+    if (intervalMs <= 0 || this.timer) return;
+    this.timer = setInterval(() => {
+      for (const session of live()) {
+        try {
+          session.recorder?.flushIo();
+          this.checkpoint(session);
+        } catch (err) {
+          this.log.warn('transcript: periodic checkpoint failed', {
+            session: session.id,
+            err: (err as Error).message,
+          });
+        }
+      }
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  stopPeriodic(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Resolves once no signature is in progress (each has queued its checkpoint, or given up). */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+}

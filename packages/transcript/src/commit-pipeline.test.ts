@@ -1,0 +1,113 @@
+import { describe, it, expect } from '@jest/globals';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { silentLogger } from '@agentgate/core';
+import type { WriteBatch } from './batch-writer.js';
+import { CommitPipeline, type CommitPipelineOptions } from './commit-pipeline.js';
+
+/** Records batches; fails while `failing` is set, like lmdb-js (generic error, cause in `commitError`). */
+function fakeCommitter() {
+  const committed: WriteBatch[] = [];
+  const state = { failing: false, committed, attempts: 0 };
+  return Object.assign(state, {
+    commit(batch: WriteBatch): Promise<void> {
+      state.attempts++;
+      if (!state.failing) {
+        committed.push(batch);
+        return Promise.resolve();
+      }
+      const err = Object.assign(new Error('Commit failed (see commitError for details)'), {
+        commitError: Promise.reject(new Error('MDB_DISK_FULL')),
+      });
+      return Promise.reject(err);
+    },
+  });
+}
+
+function pipeline(overrides: Partial<CommitPipelineOptions> = {}) {
+  const committer = fakeCommitter();
+  const events: string[] = [];
+  const settled: WriteBatch[] = [];
+  const resumed: { since: number; reason: string }[] = [];
+  const commits = new CommitPipeline({
+    committer,
+    log: silentLogger,
+    failMode: 'closed',
+    recoveryProbeMs: 10,
+    hooks: {
+      writeError: () => void events.push('writeError'),
+      writableChanged: (w) => void events.push(`writable:${w}`),
+    },
+    onSettled: (batch) => void settled.push(batch),
+    onResumed: (since, reason) => void resumed.push({ since, reason }),
+    ...overrides,
+  });
+  return { commits, committer, events, settled, resumed };
+}
+
+describe('commit pipeline', () => {
+  it('commits what one turn queued as one batch and settles it', async () => {
+    const { commits, committer, settled } = pipeline();
+    commits.put(0, 'S/1', 'a');
+    commits.put(5, 'S/1', Buffer.from('io'));
+    expect(commits.queued).toBe(2);
+    await commits.drain();
+    expect(committer.committed.map((b) => b.keys)).toEqual([['S/1', 'S/1']]);
+    expect(settled).toHaveLength(1);
+    expect(commits.failed).toBe(false);
+    commits.stop();
+  });
+
+  it('stops at the first failed commit, drops later puts, and resumes once a probe commits', async () => {
+    const { commits, committer, events, resumed } = pipeline();
+    committer.failing = true;
+    commits.put(0, 'S/1', 'lost');
+    await commits.drain();
+    expect(commits.failed).toBe(true);
+    expect(events).toEqual(['writeError', 'writable:false']);
+    await nextTurn();
+    expect(commits.lastError).toBe('Commit failed (see commitError for details): MDB_DISK_FULL');
+    commits.put(0, 'S/2', 'also lost');
+    await commits.drain();
+    expect(commits.dropped).toBe(2);
+    await sleep(40); // probes keep failing
+    expect(commits.failed).toBe(true);
+    expect(committer.attempts).toBeGreaterThan(2);
+
+    committer.failing = false;
+    const since = Date.now();
+    while (commits.failed) await sleep(5);
+    expect(events).toEqual(['writeError', 'writable:false', 'writable:true']);
+    expect(resumed).toHaveLength(1);
+    expect(resumed[0]!.since).toBeLessThanOrEqual(since);
+    expect(resumed[0]!.reason).toContain('MDB_DISK_FULL');
+    expect(committer.committed.at(-1)!.keys).toEqual(['probe']);
+    commits.put(0, 'S/3', 'kept');
+    await commits.drain();
+    expect(committer.committed.at(-1)!.keys).toEqual(['S/3']);
+    commits.stop();
+  });
+
+  async function failOnceThenHeal(p: ReturnType<typeof pipeline>): Promise<number> {
+    p.committer.failing = true;
+    p.commits.put(0, 'S/1', 'x');
+    await p.commits.drain();
+    const attempts = p.committer.attempts;
+    p.committer.failing = false;
+    await sleep(40);
+    return p.committer.attempts - attempts;
+  }
+
+  it('does not probe once stopped (the store is closing)', async () => {
+    const p = pipeline();
+    p.commits.stop();
+    expect(await failOnceThenHeal(p)).toBe(0);
+    expect(p.commits.failed).toBe(true);
+  });
+
+  it('does not probe with recoveryProbeMs 0', async () => {
+    const p = pipeline({ recoveryProbeMs: 0 });
+    expect(await failOnceThenHeal(p)).toBe(0);
+    expect(p.commits.failed).toBe(true);
+    p.commits.stop();
+  });
+});

@@ -1,0 +1,128 @@
+/**
+ * Where queued writes go to disk, and what a failed commit does: the store stops writing at once (later events would
+ * chain onto ones that never reached the disk), and a probe write every `recoveryProbeMs` finds out when the disk
+ * has room again.
+ */
+import type { Logger } from '@agentgate/core';
+import { dbIndex, type BatchWriter, type StoredValue, type WriteBatch } from './batch-writer.js';
+import { GroupCommitQueue } from './group-commit.js';
+
+export interface CommitHooks {
+  /** Called when a batch commit fails (agentgate_transcript_write_errors_total). */
+  writeError?(): void;
+  writableChanged?(writable: boolean): void;
+}
+
+export interface CommitPipelineOptions {
+  committer: Pick<BatchWriter, 'commit'>;
+  log: Logger;
+  hooks: CommitHooks;
+  /** named in the failure log line */
+  failMode: 'closed' | 'open';
+  /** After a failed commit, try a write this often (ms); 0: never. */
+  recoveryProbeMs: number;
+  /** A batch's values will not be read any more (pooled io buffers may be reused). */
+  onSettled(batch: WriteBatch): void;
+  /** Writes succeed again after a failure that began at `since` (writable is true again when this is called). */
+  onResumed(since: number, reason: string): void;
+}
+
+export class CommitPipeline {
+  private readonly writes: GroupCommitQueue;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
+  private stopped = false;
+  private failedAt = 0;
+  /** A commit failed and no probe has succeeded since. */
+  failed = false;
+  lastError: string | undefined;
+  writeErrors = 0;
+
+  constructor(private readonly opts: CommitPipelineOptions) {
+    this.writes = new GroupCommitQueue(opts.committer, (err) => this.onWriteError(err), opts.onSettled);
+  }
+
+  /** Puts waiting for the next commit. */
+  get queued(): number {
+    return this.writes.queued;
+  }
+
+  /** Puts lost in failed commits or queued while failed. */
+  get dropped(): number {
+    return this.writes.dropped;
+  }
+
+  put(db: number, key: string, value: StoredValue): void {
+    this.writes.put(db, key, value);
+  }
+
+  /** Resolves when nothing is queued or in flight. */
+  drain(): Promise<void> {
+    return this.writes.drain();
+  }
+
+  /** No more probes (the store is closing). */
+  stop(): void {
+    this.stopped = true;
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.probeTimer = undefined;
+  }
+
+  private onWriteError(err: unknown): void {
+    const message = (err as Error)?.message ?? String(err);
+    const { log, hooks, failMode } = this.opts;
+    this.writeErrors++;
+    this.lastError = message;
+    hooks.writeError?.();
+    if (!this.failed) {
+      this.failed = true;
+      this.failedAt = Date.now();
+      hooks.writableChanged?.(false);
+      this.startRecoveryProbe();
+    }
+    const commitError = (err as { commitError?: Promise<unknown> }).commitError;
+    if (commitError && typeof commitError.then === 'function') {
+      // lmdb-js rejects a batch with a generic error and puts the cause in a separate promise that must be handled.
+      commitError.then(
+        () => log.error('transcript: write failed', { err: message, failMode }),
+        (cause: unknown) => {
+          this.lastError = `${message}: ${(cause as Error)?.message ?? String(cause)}`;
+          log.error('transcript: write failed', { err: this.lastError, failMode });
+        },
+      );
+    } else {
+      log.error('transcript: write failed', { err: message, failMode });
+    }
+  }
+
+  private startRecoveryProbe(): void {
+    if (this.probeTimer || this.stopped || this.opts.recoveryProbeMs <= 0) return;
+    this.probeTimer = setInterval(() => void this.probeRecovery(), this.opts.recoveryProbeMs);
+    this.probeTimer.unref();
+  }
+
+  /** Try one small write outside the (halted) queue; when it commits, resume. */
+  private async probeRecovery(): Promise<void> {
+    if (this.probing || !this.failed || this.stopped || this.writes.busy) return;
+    this.probing = true;
+    try {
+      await this.writes.probe(dbIndex.meta, 'probe', String(Date.now()));
+    } catch (err) {
+      // Still failing. lmdb-js's separate cause promise must be handled here too.
+      (err as { commitError?: Promise<unknown> }).commitError?.catch(() => undefined);
+      return;
+    } finally {
+      this.probing = false;
+    }
+    if (!this.failed || this.stopped) return;
+    clearInterval(this.probeTimer);
+    this.probeTimer = undefined;
+    this.failed = false;
+    this.writes.resume();
+    this.opts.log.info('transcript: writes succeed again; recording resumed', {
+      failedForMs: Date.now() - this.failedAt,
+    });
+    this.opts.hooks.writableChanged?.(true);
+    this.opts.onResumed(this.failedAt, this.lastError ?? 'write failed');
+  }
+}

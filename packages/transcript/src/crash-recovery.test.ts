@@ -1,0 +1,119 @@
+import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
+import type { TranscriptEvent } from '@agentgate/core';
+import { open, type Database } from 'lmdb';
+import { eventKey } from './event-codec.js';
+import { makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
+
+let temp: TempStore;
+beforeEach(async () => {
+  temp = await makeTempStore();
+});
+afterEach(async () => {
+  await temp.cleanup();
+});
+
+/** Remove records directly, as a crash between two writes leaves them missing. */
+async function remove(db: 'ends' | 'checkpoints' | 'events', key: string): Promise<void> {
+  const env = open<string, string>({ path: temp.storePath, encoding: 'string', maxDbs: 8 });
+  const target: Database<string, string> = env.openDB(db, { encoding: 'string' });
+  target.removeSync(key);
+  await env.close();
+}
+
+describe('crash recovery', () => {
+  it('expires pending approvals and ends sessions a crash left open', async () => {
+    let store = await temp.open();
+    const info = sessionInfo();
+    const recorder = store.openSession(info);
+    recorder.append('command', { text: 'DELETE FROM users' });
+    recorder.append('decision', { allowed: false });
+    recorder.append('approval.requested', { approvalId: 'ap-1', rule: 'deletes-need-review' });
+    recorder.append('approval.requested', { approvalId: 'ap-2', rule: 'deletes-need-review' });
+    recorder.append('approval.decided', { approvalId: 'ap-2', outcome: 'approved' });
+    await store.close(); // no end(): as after a crash
+    store = await temp.open();
+    expect(store.getSession(info.id)?.endedAt).toBeNull();
+    expect(await store.recoverInterrupted()).toBe(1);
+    const events: TranscriptEvent[] = [...store.events(info.id)];
+    expect(events.slice(-2)).toEqual([
+      expect.objectContaining({
+        type: 'approval.decided',
+        approvalId: 'ap-1',
+        outcome: 'expired',
+        reason: 'gateway restarted',
+      }),
+      expect.objectContaining({ type: 'session.end', reason: 'gateway restarted' }),
+    ]);
+    expect(store.getSession(info.id)).toMatchObject({
+      commands: 1,
+      denied: 1,
+      endReason: 'gateway restarted',
+    });
+    expect(store.getSession(info.id)?.endedAt).toEqual(expect.any(Number));
+    expect((await store.verify()).ok).toBe(true);
+    expect(await store.recoverInterrupted()).toBe(0);
+    await store.close();
+  });
+
+  it('ends a session whose session.start never reached the disk as empty', async () => {
+    let store = await temp.open();
+    const info = sessionInfo();
+    store.openSession(info);
+    await store.close();
+    await remove('events', eventKey(info.id, 0));
+    store = await temp.open();
+    expect(await store.recoverInterrupted()).toBe(1);
+    expect(store.getSession(info.id)).toMatchObject({ commands: 0, endReason: 'gateway restarted' });
+    expect([...store.events(info.id)]).toEqual([]);
+    expect(await store.verify()).toMatchObject({ ok: true, sessions: 1, events: 0 });
+    await store.close();
+  });
+
+  it('completes an end cut short after session.end: only the summary and the checkpoint are written', async () => {
+    let store = await temp.open();
+    const info = sessionInfo();
+    const recorder = store.openSession(info);
+    recorder.append('command', { text: 'SELECT 1' });
+    recorder.end({ reason: 'client closed' });
+    await store.close();
+    await remove('ends', info.id);
+    await remove('checkpoints', eventKey(info.id, 2));
+    store = await temp.open();
+    expect(store.getSession(info.id)?.endedAt).toBeNull();
+    expect(await store.recoverInterrupted()).toBe(1);
+    const events = [...store.events(info.id)];
+    expect(events.map((e) => e.type)).toEqual(['session.start', 'command', 'session.end']);
+    expect(store.getSession(info.id)).toMatchObject({
+      endedAt: events[2]!.ts,
+      commands: 1,
+      endReason: 'client closed',
+    });
+    expect([...store.checkpoints(info.id)].map((c) => c.seq)).toEqual([2]);
+    expect(await store.verify()).toMatchObject({ ok: true, checkpoints: 1 });
+    await store.close();
+  });
+
+  it('signs a final checkpoint the crash left unsigned, without counting the session as recovered', async () => {
+    let store = await temp.open();
+    const info = sessionInfo();
+    store.openSession(info).end();
+    await store.close();
+    await remove('checkpoints', eventKey(info.id, 1));
+    store = await temp.open({ readOnly: true });
+    expect((await store.verify()).problems.map((p) => p.kind)).toEqual(['unsigned']);
+    await store.close();
+    store = await temp.open();
+    expect(await store.recoverInterrupted()).toBe(0);
+    expect(await store.verify()).toMatchObject({ ok: true, checkpoints: 1 });
+    await store.close();
+  });
+
+  it('refuses to recover in a read-only store (failMode closed)', async () => {
+    let store = await temp.open();
+    store.openSession(sessionInfo());
+    await store.close();
+    store = await temp.open({ readOnly: true });
+    await expect(store.recoverInterrupted()).rejects.toMatchObject({ code: 'RECORDING_FAILED' });
+    await store.close();
+  });
+});

@@ -1,0 +1,147 @@
+/** Reading the store: session summaries, a session's events and checkpoints, and verify. */
+import type { Signer, TranscriptEvent } from '@agentgate/core';
+import {
+  attachIoData,
+  decodeEvent,
+  hasExternalIoData,
+  sessionKeyRange,
+  type CheckpointRecord,
+} from './event-codec.js';
+import type { StoreDatabases } from './store-databases.js';
+import { isDeniedDecision, parseJson, type EndRecord, type StartRecord } from './stored-records.js';
+import { verifyStore, type VerifyReport } from './verify.js';
+
+export interface SessionSummary extends StartRecord {
+  endedAt: number | null;
+  commands: number;
+  denied: number;
+  /** `session.end` reason, when given */
+  endReason?: string;
+}
+
+export interface SessionFilter {
+  protocol?: string;
+  identity?: string;
+}
+
+/** Counts of a session this process is recording (they are ahead of what is committed). */
+export type LiveCounts = (id: string) => { commands: number; denied: number } | undefined;
+
+export class StoreReader {
+  constructor(
+    private readonly dbs: StoreDatabases,
+    private readonly signer: Signer,
+    private readonly liveCounts: LiveCounts,
+  ) {}
+
+  listSessions(filter: SessionFilter = {}): SessionSummary[] {
+    const out: SessionSummary[] = [];
+    for (const { key, value } of this.dbs.sessions.getRange()) {
+      const start = parseJson<StartRecord>(value);
+      if (!start) continue;
+      if (filter.protocol !== undefined && start.protocol !== filter.protocol) continue;
+      if (filter.identity !== undefined && start.identity !== filter.identity) continue;
+      out.push(this.summarize(key, start));
+    }
+    return out;
+  }
+
+  getSession(id: string): SessionSummary | undefined {
+    const value = this.dbs.sessions.get(id);
+    const start = value === undefined ? undefined : parseJson<StartRecord>(value);
+    return start ? this.summarize(id, start) : undefined;
+  }
+
+  endRecord(id: string): EndRecord | undefined {
+    const value = this.dbs.ends.get(id);
+    return value === undefined ? undefined : parseJson<EndRecord>(value);
+  }
+
+  /**
+   * io events get their bytes back as `data` (base64), read from `iodata` as each event is reached, so readers
+   * (replay, asciicast, tests) see the same shape as before the bytes moved out of the event JSON. A missing blob
+   * leaves `data` out (verify reports it).
+   */
+  *events(sessionId: string): Iterable<TranscriptEvent> {
+    for (const { key, value } of this.dbs.events.getRange(sessionKeyRange(sessionId))) {
+      const event = decodeEvent(value);
+      if (hasExternalIoData(event)) {
+        // getBinary copies; getBinaryFast's shared buffer reports a length its typed array does not have.
+        const data = this.dbs.ioData?.getBinary(key);
+        if (data !== undefined) attachIoData(event, data);
+      }
+      yield event;
+    }
+  }
+
+  /** For counting and recovery: no io bytes read. */
+  *eventsWithoutIoData(sessionId: string): Iterable<TranscriptEvent> {
+    for (const { value } of this.dbs.events.getRange(sessionKeyRange(sessionId))) yield decodeEvent(value);
+  }
+
+  /** The session's last committed event, if any. */
+  lastEvent(sessionId: string): TranscriptEvent | undefined {
+    const { start, end } = sessionKeyRange(sessionId);
+    for (const { value } of this.dbs.events.getRange({ start: end, end: start, reverse: true, limit: 1 }))
+      return decodeEvent(value);
+    return undefined;
+  }
+
+  *checkpoints(sessionId: string): Iterable<CheckpointRecord> {
+    for (const { value } of this.dbs.checkpoints.getRange(sessionKeyRange(sessionId))) {
+      const record = parseJson<CheckpointRecord>(value);
+      if (record) yield record;
+    }
+  }
+
+  verify(): Promise<VerifyReport> {
+    return verifyStore({
+      events: this.dbs.events.getRange(),
+      sessionIds: this.dbs.sessions.getKeys(),
+      ended: (id) => this.endRecord(id),
+      checkpoints: this.dbs.checkpoints.getRange(),
+      ioData: (key) => this.dbs.ioData?.getBinary(key),
+      ioDataKeys: this.dbs.ioData?.getKeys() ?? [],
+      verifySignature: (jws) => this.signer.verifyCompact(jws),
+    });
+  }
+
+  private summarize(id: string, start: StartRecord): SessionSummary {
+    const summary: SessionSummary = {
+      id,
+      listener: start.listener,
+      protocol: start.protocol,
+      identity: start.identity,
+      groups: start.groups,
+      client: start.client,
+      startedAt: start.startedAt,
+      endedAt: null,
+      commands: 0,
+      denied: 0,
+    };
+    const end = this.endRecord(id);
+    if (end) {
+      summary.endedAt = end.endedAt;
+      summary.commands = end.commands;
+      summary.denied = end.denied;
+      if (end.reason !== undefined) summary.endReason = end.reason;
+      return summary;
+    }
+    // Recorded by this process: its counts. Open in another process (the CLI reading a running gateway's store) or
+    // interrupted: count from the events.
+    const counts = this.liveCounts(id) ?? this.countEvents(id);
+    summary.commands = counts.commands;
+    summary.denied = counts.denied;
+    return summary;
+  }
+
+  private countEvents(id: string): { commands: number; denied: number } {
+    let commands = 0;
+    let denied = 0;
+    for (const event of this.eventsWithoutIoData(id)) {
+      if (event.type === 'command') commands++;
+      else if (event.type === 'decision' && isDeniedDecision(event)) denied++;
+    }
+    return { commands, denied };
+  }
+}

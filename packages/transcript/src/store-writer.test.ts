@@ -1,0 +1,168 @@
+import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isAgentgateError, silentLogger, type TranscriptEventType } from '@agentgate/core';
+import { open } from 'lmdb';
+import { BatchWriter, type WriteBatch } from './batch-writer.js';
+import { decodeEvent, eventKey, sessionKeyRange } from './event-codec.js';
+import { openDatabases, type StoreDatabases } from './store-databases.js';
+import { StoreWriter, type StoreWriterOptions } from './store-writer.js';
+import { makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
+
+let temp: TempStore;
+let dbs: StoreDatabases;
+/** While set, commits fail as on a full disk (nothing of the batch is written). */
+let diskFull: boolean;
+let writer: StoreWriter;
+let hookCalls: string[];
+
+function makeWriter(overrides: Partial<StoreWriterOptions> = {}): StoreWriter {
+  const batches = new BatchWriter(dbs.env, dbs.byIndex);
+  return new StoreWriter(dbs, {
+    failMode: 'closed',
+    readOnly: false,
+    signer: temp.signer,
+    log: silentLogger,
+    hooks: {
+      event: (type) => void hookCalls.push(type),
+      writableChanged: (w) => void hookCalls.push(`writable:${w}`),
+    },
+    recoveryProbeMs: 10,
+    committer: {
+      commit: (batch: WriteBatch) =>
+        diskFull ? Promise.reject(new Error('Commit failed')) : batches.commit(batch),
+    },
+    lastCommittedEvent: (id) => {
+      const { start, end } = sessionKeyRange(id);
+      for (const { value } of dbs.events.getRange({ start: end, end: start, reverse: true, limit: 1 }))
+        return decodeEvent(value);
+      return undefined;
+    },
+    ...overrides,
+  });
+}
+
+function storedTypes(id: string): TranscriptEventType[] {
+  return [...dbs.events.getRange(sessionKeyRange(id))].map(({ value }) => decodeEvent(value).type);
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (err) {
+    return isAgentgateError(err) ? err.code : String(err);
+  }
+}
+
+beforeEach(async () => {
+  temp = await makeTempStore();
+  dbs = openDatabases(open<string, string>({ path: temp.storePath, encoding: 'string', maxDbs: 8 }));
+  diskFull = false;
+  hookCalls = [];
+  writer = makeWriter();
+});
+afterEach(async () => {
+  await writer.close();
+  await temp.cleanup();
+});
+
+describe('store writer', () => {
+  it('indexes a session, chains its events, counts commands and denials, and writes the end summary', async () => {
+    const info = sessionInfo();
+    const recorder = writer.openSession(info, { database: 'app' });
+    expect(codeOf(() => writer.openSession(info))).toBe('CONFLICT');
+    const command = recorder.append('command', { text: 'DROP TABLE t' });
+    recorder.append('decision', { allowed: false, commandSeq: command.seq });
+    expect(writer.liveSession(info.id)).toMatchObject({ nextSeq: 3, commands: 1, denied: 1 });
+    recorder.end({ reason: 'client closed' });
+    expect(writer.liveSession(info.id)).toBeUndefined();
+    await writer.flush();
+    expect(storedTypes(info.id)).toEqual(['session.start', 'command', 'decision', 'session.end']);
+    expect(JSON.parse(dbs.sessions.get(info.id)!)).toMatchObject({ id: info.id, identity: 'devin' });
+    expect(JSON.parse(dbs.ends.get(info.id)!)).toEqual({
+      endedAt: expect.any(Number),
+      commands: 1,
+      denied: 1,
+      lastSeq: 3,
+      reason: 'client closed',
+    });
+    expect(dbs.checkpoints.get(eventKey(info.id, 3))).toBeDefined();
+    expect(hookCalls).toEqual(['session.start', 'command', 'decision', 'session.end']);
+  });
+
+  it('failMode closed: after a failed commit, appends and new sessions are refused and end() does not throw', async () => {
+    const info = sessionInfo();
+    const recorder = writer.openSession(info);
+    await writer.flush();
+    diskFull = true;
+    recorder.append('command', { text: 'SELECT 1' });
+    await expect(writer.flush()).rejects.toMatchObject({ code: 'RECORDING_FAILED' });
+    expect(writer.writable).toBe(false);
+    expect(codeOf(() => recorder.append('command', { text: 'SELECT 2' }))).toBe('RECORDING_FAILED');
+    expect(codeOf(() => writer.openSession(sessionInfo()))).toBe('RECORDING_FAILED');
+    expect(() => recorder.end()).not.toThrow();
+    expect(writer.health).toMatchObject({ writable: false, writeErrors: 1, lastError: 'Commit failed' });
+    expect(storedTypes(info.id)).toEqual(['session.start']);
+  });
+
+  it('failMode open: appends while unwritable return the unchained event and are counted as dropped', async () => {
+    writer = makeWriter({ failMode: 'open' }); // replaces the unused closed-mode writer (afterEach closes this one)
+    const recorder = writer.openSession(sessionInfo());
+    await writer.flush();
+    diskFull = true;
+    recorder.append('command', { text: 'SELECT 1' });
+    await writer.flush();
+    const event = recorder.append('command', { text: 'SELECT 2' });
+    expect(event.seq).toBe(2); // what it would have been; the chain did not move
+    expect(recorder.append('command', { text: 'SELECT 3' }).seq).toBe(2);
+    expect(writer.health.dropped).toBe(3); // the failed commit's event and the two refused
+  });
+
+  it('resumes each live session from its last committed event with a recording-gap notice', async () => {
+    const kept = sessionInfo();
+    const recorder = writer.openSession(kept);
+    recorder.append('command', { text: 'committed' });
+    await writer.flush();
+    diskFull = true;
+    recorder.append('command', { text: 'lost' });
+    const unstarted = writer.openSession(sessionInfo()); // its session.start shares the failing commit
+    await writer.flush().catch(() => undefined);
+    expect(writer.writable).toBe(false);
+    diskFull = false;
+    while (!writer.writable) await sleep(5);
+    expect(hookCalls.filter((c) => c.startsWith('writable'))).toEqual(['writable:false', 'writable:true']);
+    recorder.append('command', { text: 'after' });
+    recorder.end();
+    unstarted.end();
+    await writer.flush();
+    expect(storedTypes(kept.id)).toEqual(['session.start', 'command', 'notice', 'command', 'session.end']);
+    const notice = decodeEvent(dbs.events.get(eventKey(kept.id, 2))!);
+    expect(notice).toMatchObject({
+      kind: 'recording-gap',
+      reason: 'Commit failed',
+      prev: expect.any(String),
+    });
+    expect(notice.prev).toBe(decodeEvent(dbs.events.get(eventKey(kept.id, 1))!).hash);
+    expect(storedTypes(unstarted.sessionId)).toEqual([]);
+  });
+
+  it('returns pooled io buffers when an io event is refused', async () => {
+    const recorder = writer.openSession(sessionInfo({ protocol: 'ssh' }));
+    await writer.flush();
+    diskFull = true;
+    recorder.append('command', { text: 'x' });
+    await writer.flush().catch(() => undefined);
+    // Two chunks are joined in a slab; the refused flush must hand it back.
+    recorder.io('out', Buffer.alloc(1000, 1), '0');
+    recorder.io('out', Buffer.alloc(1000, 2), '0');
+    recorder.end();
+    expect(writer.ioSlabs.slabsInUse).toBe(0);
+    expect(recorder.recordingLost?.aborted).toBe(true);
+  });
+
+  it('a read-only writer refuses to open sessions', () => {
+    const readOnly = makeWriter({ readOnly: true });
+    expect(readOnly.writable).toBe(false);
+    expect(codeOf(() => readOnly.openSession(sessionInfo()))).toBe('RECORDING_FAILED');
+  });
+});

@@ -1,0 +1,312 @@
+/**
+ * The write path: opening sessions, appending events onto their hash chains and ending them.
+ *
+ * Appends are synchronous: the event is hashed onto the session's chain in memory and queued for the next group
+ * commit (group-commit.ts). A failed commit is followed by nothing (commit-pipeline.ts), so what is on disk is
+ * always a clean prefix of every chain. With overlappingSync (lmdb-js's default off Windows) a crash loses at most
+ * the commits not yet flushed and never corrupts flushed ones.
+ */
+import {
+  AgentgateError,
+  type Logger,
+  type SessionInfo,
+  type SessionRecorder,
+  type Signer,
+  type TranscriptEvent,
+  type TranscriptEventType,
+} from '@agentgate/core';
+import { dbIndex, type BatchWriter } from './batch-writer.js';
+import { Checkpointer, type CheckpointSink } from './checkpointer.js';
+import { CommitPipeline, type CommitHooks } from './commit-pipeline.js';
+import { encodeEvent, eventKey } from './event-codec.js';
+import { IoSlabPool } from './io-slab-pool.js';
+import {
+  StoreSessionRecorder,
+  newLiveSession,
+  setHead,
+  type LiveSession,
+  type RecorderHost,
+} from './session-recorder.js';
+import type { StoreDatabases } from './store-databases.js';
+import { isDeniedDecision, type EndRecord, type StartRecord } from './stored-records.js';
+
+export interface TranscriptStoreHooks extends CommitHooks {
+  /** Called for every event queued (metrics: agentgate_transcript_events_total). */
+  event?(type: string): void;
+}
+
+export interface StoreHealth {
+  writable: boolean;
+  lastError?: string;
+  /** Events dropped while not writable (failMode open) or after a failed commit. */
+  dropped: number;
+  writeErrors: number;
+  /** Writes waiting for the next group commit (a growing number means the disk cannot keep up). */
+  queued: number;
+}
+
+export interface StoreWriterOptions {
+  failMode: 'closed' | 'open';
+  readOnly: boolean;
+  signer: Signer;
+  log: Logger;
+  hooks: TranscriptStoreHooks;
+  /** After a failed commit, try a write this often (ms) and resume recording when it succeeds; 0: never. */
+  recoveryProbeMs: number;
+  /** Commits group-commit batches (a BatchWriter over the store's databases). */
+  committer: Pick<BatchWriter, 'commit'>;
+  /** The session's last committed event: where its chain continues after a failed commit. */
+  lastCommittedEvent(sessionId: string): TranscriptEvent | undefined;
+}
+
+export class StoreWriter implements RecorderHost, CheckpointSink {
+  readonly failMode: 'closed' | 'open';
+  readonly ioSlabs = new IoSlabPool();
+  readonly checkpoints: Checkpointer;
+  private readonly live = new Map<string, LiveSession>();
+  private readonly commits: CommitPipeline;
+  private readonly log: Logger;
+  private readonly hooks: TranscriptStoreHooks;
+  private readonly readOnly: boolean;
+  private closed = false;
+  private dropped = 0;
+
+  constructor(
+    private readonly dbs: StoreDatabases,
+    private readonly opts: StoreWriterOptions,
+  ) {
+    this.failMode = opts.failMode;
+    this.log = opts.log;
+    this.hooks = opts.hooks;
+    this.readOnly = opts.readOnly;
+    this.checkpoints = new Checkpointer(opts.signer, this, opts.log);
+    this.commits = new CommitPipeline({
+      committer: opts.committer,
+      log: opts.log,
+      hooks: opts.hooks,
+      failMode: opts.failMode,
+      recoveryProbeMs: opts.recoveryProbeMs,
+      onSettled: (batch) => {
+        for (const value of batch.values) if (typeof value !== 'string') this.ioSlabs.release(value);
+      },
+      onResumed: (since, reason) => this.resumeSessions(since, reason),
+    });
+  }
+
+  get writable(): boolean {
+    return !this.readOnly && !this.closed && !this.commits.failed;
+  }
+
+  get health(): StoreHealth {
+    const health: StoreHealth = {
+      writable: this.writable,
+      dropped: this.dropped + this.commits.dropped,
+      writeErrors: this.commits.writeErrors,
+      queued: this.commits.queued,
+    };
+    if (this.commits.lastError !== undefined) health.lastError = this.commits.lastError;
+    return health;
+  }
+
+  /** Sessions this process is recording. */
+  liveSessions(): Iterable<LiveSession> {
+    return this.live.values();
+  }
+
+  liveSession(id: string): LiveSession | undefined {
+    return this.live.get(id);
+  }
+
+  openSession(info: SessionInfo, extra?: Record<string, unknown>): SessionRecorder {
+    const session = newLiveSession(info.id);
+    const recorder = new StoreSessionRecorder(this, session);
+    session.recorder = recorder;
+    if (!this.writable) {
+      this.refuseOrDrop();
+      // failMode open: the session runs unrecorded.
+      session.ended = true;
+      return recorder;
+    }
+    if (this.live.has(info.id) || this.dbs.sessions.get(info.id) !== undefined) {
+      throw new AgentgateError('CONFLICT', `transcript session ${info.id} already exists`);
+    }
+    const start: StartRecord = {
+      id: info.id,
+      listener: info.listener,
+      protocol: info.protocol,
+      identity: info.identity.name,
+      groups: [...info.identity.groups],
+      client: { ...info.client },
+      startedAt: info.startedAt,
+    };
+    const body: Record<string, unknown> = {
+      ...extra,
+      listener: info.listener,
+      protocol: info.protocol,
+      identity: info.identity.name,
+      groups: start.groups,
+      identitySource: info.identity.source,
+      client: start.client,
+      startedAt: info.startedAt,
+    };
+    if (info.identity.issuer !== undefined) body['issuer'] = info.identity.issuer;
+    // Index first: a crash between the two leaves a session without events, which recovery ends as empty.
+    this.put(dbIndex.sessions, info.id, JSON.stringify(start));
+    this.appendToSession(session, 'session.start', body);
+    this.live.set(info.id, session);
+    return recorder;
+  }
+
+  appendToSession(
+    session: LiveSession,
+    type: TranscriptEventType,
+    body: Record<string, unknown> | undefined,
+    rawMembers = '',
+    /** an io event's bytes, stored raw under the event's key in the same transaction */
+    ioData?: Buffer,
+  ): TranscriptEvent {
+    if (!session.ended && !this.writable) this.refuseOrDrop(); // throws when failMode is closed
+    const { event, stored } = encodeEvent(
+      session.id,
+      session.nextSeq,
+      Date.now(),
+      type,
+      session.head,
+      body,
+      rawMembers,
+      session.quotedId,
+      session.quotedHead,
+    );
+    if (session.ended || !this.writable) {
+      if (session.ended) this.dropped++;
+      // Not stored and not chained: the caller gets the event it would have been.
+      return event;
+    }
+    const key = eventKey(session.id, session.nextSeq);
+    // Same turn, same queue: the blob and its event always share one transaction (group-commit.ts).
+    if (ioData !== undefined) this.commits.put(dbIndex.iodata, key, ioData);
+    this.commits.put(dbIndex.events, key, stored);
+    session.nextSeq++;
+    session.head = event.hash;
+    session.quotedHead = '"' + event.hash + '"'; // SHA-256 hex: nothing to escape
+    if (type === 'command') session.commands++;
+    else if (type === 'decision' && body && isDeniedDecision(body)) session.denied++;
+    this.hooks.event?.(type);
+    return event;
+  }
+
+  appendIo(session: LiveSession, members: string, data: Buffer): void {
+    const seq = session.nextSeq;
+    try {
+      this.appendToSession(session, 'io', undefined, members, data);
+    } finally {
+      // The seq moves only when the event was queued; otherwise nothing holds the bytes and a slab is free again.
+      if (session.nextSeq === seq) this.ioSlabs.release(data);
+    }
+  }
+
+  endSession(session: LiveSession, body: Record<string, unknown> | undefined): void {
+    if (session.ended) return;
+    try {
+      const event = this.appendToSession(session, 'session.end', body);
+      const end: EndRecord = {
+        endedAt: event.ts,
+        commands: session.commands,
+        denied: session.denied,
+        lastSeq: event.seq,
+      };
+      if (typeof body?.['reason'] === 'string') end.reason = body['reason'];
+      if (this.writable) this.put(dbIndex.ends, session.id, JSON.stringify(end));
+      this.checkpoints.checkpoint(session);
+    } catch (err) {
+      // end() runs in cleanup paths: never throw from it; the failure is already in health.
+      this.log.warn('transcript: session end not recorded', {
+        session: session.id,
+        err: (err as Error).message,
+      });
+    } finally {
+      session.ended = true;
+      this.live.delete(session.id);
+    }
+  }
+
+  ioDropped(session: LiveSession, err: unknown): void {
+    this.dropped++;
+    this.log.debug('transcript: io dropped', { session: session.id, err: (err as Error).message });
+  }
+
+  /** failMode closed: throw RECORDING_FAILED; open: count the drop. */
+  refuseOrDrop(): void {
+    if (this.failMode === 'closed') {
+      const why = this.closed
+        ? 'closed'
+        : this.readOnly
+          ? 'read-only'
+          : `not writable: ${this.commits.lastError ?? 'unknown error'}`;
+      throw new AgentgateError(
+        'RECORDING_FAILED',
+        `agentgate: transcript store ${why}; refusing to run unrecorded commands`,
+      );
+    }
+    this.dropped++;
+  }
+
+  /** Queue a summary or checkpoint record for the next group commit. */
+  put(db: number, key: string, value: string): void {
+    this.commits.put(db, key, value);
+  }
+
+  /** Flush pending io, wait for pending checkpoint signatures and for every queued write to be on disk. */
+  async flush(): Promise<void> {
+    for (const session of this.live.values()) session.recorder?.flushIo();
+    await this.checkpoints.settled();
+    if (this.readOnly || this.closed) return;
+    await this.commits.drain();
+    // After a failed commit lmdb-js may never resolve `flushed`; nothing more was written anyway.
+    if (!this.commits.failed) await this.dbs.env.flushed;
+    if (this.commits.failed && this.failMode === 'closed') {
+      throw new AgentgateError(
+        'RECORDING_FAILED',
+        `agentgate: transcript store not writable: ${this.commits.lastError ?? 'unknown error'}`,
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.checkpoints.stopPeriodic();
+    this.commits.stop();
+    try {
+      await this.flush();
+    } catch {
+      // closing anyway; health already says why
+    }
+    this.closed = true;
+    const closing = this.dbs.env.close();
+    if (!this.commits.failed) return closing;
+    // After a failed commit lmdb-js's close waits for writes that never settle; the OS releases the environment.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closing, new Promise<void>((resolve) => (timer = setTimeout(resolve, 200)))]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * Each live session continues from its last *committed* event (what failed was dropped, never half-written), so
+   * its chain stays unbroken, and a `notice` records the gap.
+   */
+  private resumeSessions(since: number, reason: string): void {
+    for (const session of [...this.live.values()]) {
+      const last = this.opts.lastCommittedEvent(session.id);
+      if (!last) {
+        // Not even session.start reached the disk: this session cannot be recorded any more.
+        session.ended = true;
+        this.live.delete(session.id);
+        continue;
+      }
+      session.nextSeq = last.seq + 1;
+      setHead(session, last.hash);
+      session.checkpointedSeq = Math.min(session.checkpointedSeq, last.seq);
+      this.appendToSession(session, 'notice', { kind: 'recording-gap', since, reason });
+    }
+  }
+}
