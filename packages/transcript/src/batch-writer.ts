@@ -1,9 +1,6 @@
 /**
- * How group-commit batches reach LMDB: one lmdb-js batch transaction per batch, on this thread.
- *
- * (A worker-thread writer was measured too: it took ~1 µs of lmdb-js put encoding per event off the event loop
- * but added a message per batch and one more busy thread; on the 2-core reference machine the append bench was
- * ~30% slower with it and the main thread saved nothing measurable, so it was dropped.)
+ * How group-commit batches reach LMDB: one lmdb-js batch transaction per batch, on this thread (a worker-thread
+ * writer cost throughput and saved nothing measurable: docs/performance.md, "Transcript store").
  */
 import type { Database, RootDatabase } from 'lmdb';
 

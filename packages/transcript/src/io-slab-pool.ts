@@ -1,12 +1,7 @@
 /**
- * Reusable buffers for the bytes of `io` events.
- *
- * A busy relay flushes an io event every 64 KiB, usually from two or more chunks that must be joined into one
- * value for the `iodata` db. `Buffer.concat` allocates a fresh ArrayBuffer for each: at SSH speeds that is
- * thousands of external allocations a second, and V8 answers the external-memory growth with frequent major
- * collections. Measured on the 2-core reference machine with the OpenSSH client, 200 MB each way through the
- * gateway, six transfers each, interleaved: the gateway process used 4.4–7.0 ms of CPU per MB (median ~5.2) with
- * slabs against 6.1–8.2 (median ~7.0) with `Buffer.concat`, and moved 141–201 MB/s against 133–170.
+ * Reusable buffers for the bytes of `io` events. A busy relay joins two or more chunks into one value every
+ * 64 KiB; a fresh `Buffer.concat` allocation each time drives V8 into frequent major collections at SSH speeds
+ * (measurements: docs/performance.md, "Transcript store").
  *
  * A slab is in use from `join` until the transaction holding it settles: lmdb-js reads the bytes from the
  * Buffer's own memory on its writer thread, so a slab must never be handed out again before then.
@@ -18,9 +13,8 @@
  */
 export const slabBytes = 96 * 1024;
 /**
- * Slabs kept for reuse. During a 150 MB/s transfer, ~240 io events wait in the queue or the in-flight commit
- * (measured): with a pool smaller than that, every settle let slabs go and the next ones were new allocations,
- * which cost more than `Buffer.concat` did. 24 MiB at most stays held after such a burst.
+ * Slabs kept for reuse: about as many io events as wait in the queue and the in-flight commit at full speed, so a
+ * settle does not let go of slabs the next events need. At most 24 MiB stays held after a burst.
  */
 const maxFreeSlabs = 256;
 

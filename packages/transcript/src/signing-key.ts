@@ -1,5 +1,5 @@
 /**
- * The gateway's signing key (SPEC §3 `signingKey`): a private JWK file created on first start.
+ * The gateway's signing key (the `signingKey` setting): a private JWK file created on first start.
  *
  * node-jose 2.2 has no OKP (Ed25519) support, so the key is ES256 (P-256, RFC 7518 §3.4). The `kid` is the JWK
  * SHA-256 thumbprint (RFC 7638), so the same key always has the same id.
