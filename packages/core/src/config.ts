@@ -191,6 +191,26 @@ export interface MaskingRuleConfig {
   readonly listeners?: readonly string[];
 }
 
+/**
+ * One operator-defined redaction entry: a regex (its `secret` named group, when it has one, is the part replaced;
+ * otherwise the whole match) or a list of masking content detectors by name.
+ */
+export interface RedactEntryConfig {
+  readonly name: string;
+  readonly pattern?: string;
+  readonly ignoreCase?: boolean;
+  readonly detectors?: readonly string[];
+}
+
+/** What is replaced before anything is recorded, logged or sent to approvers (docs/configuration.md, `redact`). */
+export interface RedactConfig {
+  /** The built-in entries for well-known credential shapes (on unless turned off). */
+  readonly defaults: boolean;
+  /** Built-in entries turned off by name. */
+  readonly disable: readonly string[];
+  readonly entries: readonly RedactEntryConfig[];
+}
+
 export interface AgentgateConfig {
   /** Absolute path of the file this was loaded from. */
   readonly file: string;
@@ -202,4 +222,5 @@ export interface AgentgateConfig {
   readonly listeners: readonly ListenerConfig[];
   readonly rules: readonly RuleConfig[];
   readonly masking: readonly MaskingRuleConfig[];
+  readonly redact: RedactConfig;
 }

@@ -10,6 +10,7 @@ export * from './engine.js';
 export * from './log.js';
 export * from './metrics.js';
 export * from './masking.js';
+export * from './redaction.js';
 export * from './ids.js';
 export * from './duration.js';
 export * from './signer.js';

@@ -148,6 +148,15 @@ export const DETECTORS: readonly DetectorDefinition[] = [
     minLength: 40,
   },
   {
+    // GitLab's prefixed tokens: personal/project/group access, OAuth secrets, deploy, runner, CI job, trigger,
+    // feed, incoming mail, agent, SCIM and feature-flag tokens.
+    name: 'gitlab_token',
+    candidate: (f) => f.length >= 25 && f.value.includes('gl'),
+    pattern: '\\bgl(?:pat|oas|dt|rt|cbt|ptt|ft|imt|agent|soat|ffct)-[A-Za-z0-9_.-]{20,}',
+    trigger: 'gl(?:pat|oas|dt|rt|cbt|ptt|ft|imt|agent|soat|ffct)-',
+    minLength: 25,
+  },
+  {
     name: 'slack_token',
     candidate: (f) => f.value.includes('xox') || f.value.includes('hooks.slack'),
     pattern: '\\bxox[abposre]-[A-Za-z0-9-]{10,}|https://hooks\\.slack\\.com/services/[A-Za-z0-9/_-]{20,}',

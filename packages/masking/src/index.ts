@@ -6,3 +6,14 @@
 export { createMaskingService, DEFAULT_REPLACEMENT, type MaskingServiceOptions } from './masking-service.js';
 export { KNOWN_DETECTORS, DETECTORS, luhnValid, ibanValid, type DetectorDefinition } from './detectors.js';
 export { compileColumnPattern, type ColumnPattern } from './column-pattern.js';
+export {
+  createRedactor,
+  createRedactorFromEntries,
+  redactionEntries,
+  DEFAULT_REDACTIONS,
+  DEFAULT_REDACTION_NAMES,
+  DEFAULT_PREFIX,
+  REDACTED_TEXT,
+  HOLD_LIMIT,
+  type RedactionEntry,
+} from './redaction/index.js';

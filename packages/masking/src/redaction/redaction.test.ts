@@ -1,0 +1,259 @@
+import { describe, expect, it } from '@jest/globals';
+import type { RedactConfig, Redactor, StreamRedactor } from '@agentgate/core';
+import { createRedactor, DEFAULT_REDACTION_NAMES, HOLD_LIMIT, REDACTED_TEXT } from '../index.js';
+
+const defaults: RedactConfig = { defaults: true, disable: [], entries: [] };
+const redactor = createRedactor(defaults);
+
+const JWT =
+  'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ.' +
+  'dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U';
+const KEY_BODY = 'MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu';
+const PEM = `-----BEGIN RSA PRIVATE KEY-----\n${KEY_BODY}\n${KEY_BODY}\n-----END RSA PRIVATE KEY-----`;
+const AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+
+/** [entry, input, the secret that must be gone, the text around it that must stay] */
+const SHAPES: [string, string, string, string][] = [
+  ['mysql-password', "mysql -pexecpw-123 -e 'select 1'", 'execpw-123', "-e 'select 1'"],
+  ['mysql-password', "mysqldump -u root -p'pa ss' shop", 'pa ss', 'shop'],
+  ['mysql-password', 'mariadb -h db -p"q\\"uoted"', 'q\\"uoted', 'mariadb -h db'],
+  ['password-option', 'mysql --password=hunter2 shop', 'hunter2', 'shop'],
+  ['password-option', 'docker login --password s3cret -u bob registry', 's3cret', 'registry'],
+  ['password-option', 'wget --http-password=wgetpw1 http://x/', 'wgetpw1', 'http://x/'],
+  ['password-option', 'app --db-password dbsecret9 --verbose', 'dbsecret9', '--verbose'],
+  ['login-password', "sshpass -p 'sshpw-1' ssh host", 'sshpw-1', 'ssh host'],
+  ['login-password', 'docker login -u bob -p dockerpw1 registry', 'dockerpw1', 'registry'],
+  ['curl-user', 'curl -u bob:curlpw1 https://api.example', 'curlpw1', 'https://api.example'],
+  ['curl-user', "curl --user 'bob:curl pw2' https://x", 'curl pw2', 'https://x'],
+  ['credential-assignment', 'PGPASSWORD=pgpw1 psql -h db', 'pgpw1', 'psql -h db'],
+  ['credential-assignment', 'export GITHUB_TOKEN=tok-1 && gh repo list', 'tok-1', 'gh repo list'],
+  ['credential-assignment', 'docker run -e DB_PASSWORD=dbpw1 alpine', 'dbpw1', 'alpine'],
+  ['credential-assignment', 'API_SECRET="two words" ./run', 'two words', './run'],
+  ['credential-assignment', 'export SERVICE_KEY=k3y1', 'k3y1', 'export SERVICE_KEY='],
+  ['credential-assignment', 'MYSQL_PWD=mpw1 mysql', 'mpw1', 'mysql'],
+  ['credential-assignment', '{"client_secret": "cs-123", "id": 4}', 'cs-123', '"id": 4'],
+  ['credential-assignment', 'X-Api-Key: apikey-77', 'apikey-77', 'X-Api-Key'],
+  ['authorization-header', "curl -H 'Authorization: Bearer abc.def-1' https://x", 'abc.def-1', 'https://x'],
+  ['authorization-header', "wget --header='Proxy-Authorization: Basic dXNlcjpwYXNz' x", 'dXNlcjpwYXNz', 'Basic'],
+  ['authorization-header', 'GET / HTTP/1.1\r\nauthorization: Digest u="x", r="y"\r\nHost: h\r\n', 'u="x"', 'Host: h'],
+  ['authorization-header', "SELECT 'Authorization: Bearer sqlbearer1'", 'sqlbearer1', 'SELECT'],
+  ['aws-secret-key', `aws_secret_access_key = ${AWS_SECRET}`, AWS_SECRET, 'aws_secret_access_key'],
+  ['aws-secret-key', `{"SecretAccessKey": "${AWS_SECRET}"}`, AWS_SECRET, 'SecretAccessKey'],
+  ['credential-assignment', `AWS_SECRET_ACCESS_KEY=${AWS_SECRET}`, AWS_SECRET, 'AWS_SECRET_ACCESS_KEY='],
+  ['url-credentials', 'DATABASE_URL=postgres://app:s3cr3t@db:5432/app', 's3cr3t', 'db:5432/app'],
+  ['url-credentials', 'git clone https://bob:p@ss@github.com/x', 'p@ss', 'github.com/x'],
+  ['aws-access-key', 'key id AKIAIOSFODNN7EXAMPLE here', 'AKIAIOSFODNN7EXAMPLE', 'here'],
+  ['private-key', `before\n${PEM}\nafter`, KEY_BODY, 'after'],
+  ['jwt', `token ${JWT} end`, JWT, 'end'],
+  ['bearer-token', 'got Bearer abcdefghijklmnop1234 back', 'abcdefghijklmnop1234', 'back'],
+  ['github-token', `gh ${'ghp_' + 'a1B2'.repeat(9)} x`, 'ghp_' + 'a1B2'.repeat(9), ' x'],
+  ['gitlab-token', 'PRIV glpat-abcdefghij0123456789 x', 'glpat-abcdefghij0123456789', ' x'],
+  ['slack-token', 'xoxb-1234567890-abcdefghijkl', 'xoxb-1234567890-abcdefghijkl', ''],
+  ['slack-token', 'https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXX', 'XXXXXXXXXXXXXXXXXXXX', 'hooks'],
+  ['stripe-key', 'sk_live_4eC39HqLyjWDarjtT1zdp7dc', '4eC39HqLyjWDarjtT1zdp7dc', ''],
+  ['google-api-key', 'AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY', 'SyD-9tSrke72PouQMnMX', ''],
+  ['llm-api-key', 'sk-proj-abcDEF123_abcDEF123_abcDEF123_', 'abcDEF123_abcDEF123_', ''],
+];
+
+/** Everything a stream releases for `chunks` (pushed one by one, then ended). */
+function throughStream(stream: StreamRedactor, chunks: readonly Buffer[]): { bytes: Buffer; fired: Set<string> } {
+  const out: Buffer[] = [];
+  const fired = new Set<string>();
+  for (const chunk of chunks) {
+    const released = stream.push(chunk);
+    out.push(...released.pieces);
+    for (const name of released.fired) fired.add(name);
+  }
+  const rest = stream.release('end');
+  out.push(...rest.pieces);
+  for (const name of rest.fired) fired.add(name);
+  return { bytes: Buffer.concat(out), fired };
+}
+
+describe('redaction of text: the default shapes', () => {
+  it.each(SHAPES)('%s: %j', (entry, input, secret, kept) => {
+    const { value, fired } = redactor.text(input);
+    expect(value).not.toContain(secret);
+    expect(value).toContain(REDACTED_TEXT);
+    expect(value).toContain(kept);
+    expect(fired).toContain(`default:${entry}`);
+  });
+
+  it.each([
+    'ssh -p 2222 host',
+    'psql -h db -p 5432 shop',
+    'scp -P 22 a b:',
+    'docker run -p 8080:80 nginx',
+    'docker login --password-stdin -u bob',
+    'mysql --password -e "select 1"',
+    'echo the token is nice and the key is blue',
+    'sort key=name',
+    'export PWD=/home/x OLDPWD=/tmp',
+    'https://example.com/a@b and http://host:8080/path',
+    'SELECT * FROM users WHERE id = 4',
+    '',
+  ])('leaves %j alone', (input) => {
+    expect(redactor.text(input)).toEqual({ value: input, fired: [] });
+  });
+
+  it('names every built-in entry it has', () => {
+    expect(DEFAULT_REDACTION_NAMES).toEqual(
+      expect.arrayContaining([...new Set(SHAPES.map(([entry]) => entry))]),
+    );
+  });
+});
+
+describe('redaction of event bodies', () => {
+  it('redacts every string, keeps the rest, and never mutates its input', () => {
+    const body = {
+      text: "mysql -pexecpw-123 -e 'select 1'",
+      simpleCommands: [
+        { program: 'mysql', argv: ['mysql', '-pexecpw-123', '-e', 'select 1'], text: 'mysql -pexecpw-123' },
+      ],
+      seq: 4,
+      ok: true,
+      nothing: null,
+    };
+    const frozen = JSON.stringify(body);
+    const { value, fired } = redactor.body(body);
+    expect(JSON.stringify(body)).toBe(frozen);
+    expect(JSON.stringify(value)).not.toContain('execpw');
+    expect(value.simpleCommands[0]!.argv).toEqual(['mysql', `-p${REDACTED_TEXT}`, '-e', 'select 1']);
+    expect(value.seq).toBe(4);
+    expect(fired).toEqual(['default:mysql-password']);
+  });
+
+  it('matches a list of strings as one line: a flag and its value in separate items', () => {
+    const { value } = redactor.body({ argv: ['docker', 'login', '--password', 'pw9', 'reg'] });
+    expect(value.argv).toEqual(['docker', 'login', '--password', REDACTED_TEXT, 'reg']);
+    const env = redactor.body({ Env: ['PATH=/bin', 'DB_PASSWORD=dbpw2', 'LANG=C'] }).value.Env;
+    expect(env).toEqual(['PATH=/bin', `DB_PASSWORD=${REDACTED_TEXT}`, 'LANG=C']);
+  });
+
+  it('returns the same object when nothing fired', () => {
+    const body = { text: 'ls -la', argv: ['ls', '-la'], nested: { a: [1, 'x'] } };
+    const { value, fired } = redactor.body(body);
+    expect(value).toBe(body);
+    expect(fired).toEqual([]);
+  });
+});
+
+describe('redaction of streams', () => {
+  it.each(SHAPES)('%s: found wherever the chunks are cut (%j)', (entry, input, secret) => {
+    const whole = Buffer.from(input, 'latin1');
+    const once = throughStream(redactor.stream(), [whole]);
+    expect(once.bytes.length).toBe(whole.length);
+    expect(once.bytes.toString('latin1')).not.toContain(secret);
+    expect(once.fired).toContain(`default:${entry}`);
+    for (let cut = 1; cut < whole.length; cut++) {
+      const two = throughStream(redactor.stream(), [whole.subarray(0, cut), whole.subarray(cut)]);
+      expect(two.bytes.toString('latin1')).toBe(once.bytes.toString('latin1'));
+    }
+    const bytewise = throughStream(
+      redactor.stream(),
+      [...whole].map((byte) => Buffer.from([byte])),
+    );
+    expect(bytewise.bytes.toString('latin1')).toBe(once.bytes.toString('latin1'));
+  });
+
+  it('keeps lengths and line breaks, and overwrites only the secret', () => {
+    const input = Buffer.from('$ mysql -pexecpw-123\r\nok\r\n');
+    const { bytes } = throughStream(redactor.stream(), [input]);
+    expect(bytes.toString()).toBe('$ mysql -p**********\r\nok\r\n');
+    const pem = throughStream(redactor.stream(), [Buffer.from(`${PEM}\n`)]).bytes.toString();
+    expect(pem.split('\n').map((line) => line.length)).toEqual(`${PEM}\n`.split('\n').map((l) => l.length));
+    expect(pem).not.toContain(KEY_BODY);
+  });
+
+  it('records at once what cannot be part of a secret, holds only what can', () => {
+    const stream = redactor.stream();
+    const first = stream.push(Buffer.from('total 0\nbuild ok\n$ mys'));
+    expect(Buffer.concat(first.pieces).toString()).toBe('total 0\nbuild ok\n$ ');
+    expect(stream.held).toBe(3);
+    expect(Buffer.concat(stream.push(Buffer.from('ql -u root -p')).pieces).toString()).toBe('');
+    expect(Buffer.concat(stream.push(Buffer.from('sec')).pieces).toString()).toBe('');
+    const done = stream.push(Buffer.from('ret shop\n$ echo done\n$ '));
+    expect(Buffer.concat(done.pieces).toString()).toBe('mysql -u root -p****** shop\n$ echo done\n$ ');
+    expect(done.fired).toEqual(['default:mysql-password']);
+    expect(stream.held).toBe(0);
+    // The last word may be the beginning of a trigger, or what a pattern needs before one (`--db-`, `API_`).
+    expect(Buffer.concat(stream.push(Buffer.from('$ next')).pieces).toString()).toBe('$ ');
+    expect(stream.held).toBe(4);
+    expect(stream.release('idle').pieces).toEqual([]);
+    expect(Buffer.concat(stream.release('end').pieces).toString()).toBe('next');
+  });
+
+  it('passes a chunk without triggers through as the same buffer', () => {
+    const chunk = Buffer.from('hello world, nothing here\n');
+    const released = redactor.stream().push(chunk);
+    expect(released.pieces).toEqual([chunk]);
+    expect(released.pieces[0]).toBe(chunk);
+  });
+
+  it('redacts a private key block split across many chunks, and one longer than the hold limit', () => {
+    const body = Array.from({ length: 400 }, () => KEY_BODY).join('\n');
+    const input = Buffer.from(`key:\n-----BEGIN OPENSSH PRIVATE KEY-----\n${body}\n-----END OPENSSH PRIVATE KEY-----\nafter\n`);
+    expect(input.length).toBeGreaterThan(HOLD_LIMIT * 2);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < input.length; at += 1000) chunks.push(input.subarray(at, at + 1000));
+    const { bytes, fired } = throughStream(redactor.stream(), chunks);
+    expect(bytes.length).toBe(input.length);
+    expect(bytes.toString()).not.toContain(KEY_BODY.slice(0, 16));
+    expect(bytes.toString()).toMatch(/^key:\n\*+\n/);
+    expect(bytes.toString().endsWith('\nafter\n')).toBe(true);
+    expect([...fired]).toEqual(['default:private-key']);
+  });
+
+  it('a secret still growing at the hold limit is redacted to its end', () => {
+    const token = 'x'.repeat(HOLD_LIMIT * 2);
+    const input = Buffer.from(`export API_TOKEN=${token} done\n`);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < input.length; at += 512) chunks.push(input.subarray(at, at + 512));
+    const { bytes } = throughStream(redactor.stream(), chunks);
+    expect(bytes.toString()).toBe(`export API_TOKEN=${'*'.repeat(token.length)} done\n`);
+  });
+
+  it('releases a held secret at the end of the stream', () => {
+    const stream = redactor.stream();
+    expect(stream.push(Buffer.from('PGPASSWORD=abc')).pieces).toEqual([]);
+    const end = stream.release('end');
+    expect(Buffer.concat(end.pieces).toString()).toBe('PGPASSWORD=***');
+    expect(end.fired).toEqual(['default:credential-assignment']);
+  });
+
+  it('leaves binary data intact', () => {
+    const data = Buffer.alloc(64 * 1024);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7919) & 0xff;
+    const { bytes } = throughStream(redactor.stream(), [data.subarray(0, 30000), data.subarray(30000)]);
+    expect(bytes.equals(data)).toBe(true);
+  });
+});
+
+describe('configuration', () => {
+  it('turns built-in entries off one by one or all at once', () => {
+    const noMysql = createRedactor({ defaults: true, disable: ['mysql-password'], entries: [] });
+    expect(noMysql.text('mysql -pexecpw-123').value).toBe('mysql -pexecpw-123');
+    expect(noMysql.text('PGPASSWORD=x1').value).toBe(`PGPASSWORD=${REDACTED_TEXT}`);
+    const none = createRedactor({ defaults: false, disable: [], entries: [] });
+    expect(none.active).toBe(false);
+    expect(none.text('PGPASSWORD=x1').value).toBe('PGPASSWORD=x1');
+  });
+
+  it('adds operator regexes (with a `secret` group or whole) and masking detectors by name', () => {
+    const custom: Redactor = createRedactor({
+      defaults: false,
+      disable: [],
+      entries: [
+        { name: 'ticket', pattern: 'TKT-[0-9a-f]{8}' },
+        { name: 'pin', pattern: 'pin (?<secret>[0-9]{4})', ignoreCase: true },
+        { name: 'personal', detectors: ['email', 'iban'] },
+      ],
+    });
+    const { value, fired } = custom.text('TKT-0badf00d PIN 1234 mail a.b@example.org');
+    expect(value).toBe(`${REDACTED_TEXT} PIN ${REDACTED_TEXT} mail ${REDACTED_TEXT}`);
+    expect(fired).toEqual(['ticket', 'pin', 'personal']);
+    // Entries without triggers hold the unfinished line of a stream, so they too see a split match.
+    const { bytes } = throughStream(custom.stream(), [Buffer.from('x TKT-0ba'), Buffer.from('df00d y\n')]);
+    expect(bytes.toString()).toBe('x ************ y\n');
+  });
+});

@@ -1,0 +1,134 @@
+/**
+ * The redactor: compiled entries applied to event text (`text`, `body`) and to stream bytes (`stream`). In text a
+ * secret becomes `[REDACTED]`; in streams it is overwritten with `*` byte for byte, line breaks kept, so lengths,
+ * chunk timings and any framing inside the stream stay as they were.
+ */
+import type { Redacted, Redactor, StreamRedactor } from '@agentgate/core';
+import { compileEntries, findSpans, mergeSpans, type CompiledEntries, type SecretSpan } from './compiled-entries.js';
+import type { RedactionEntry } from './entries.js';
+import { StreamRedactorImpl } from './stream-redactor.js';
+import type { TriggerHit } from './trigger-filter.js';
+
+export const REDACTED_TEXT = '[REDACTED]';
+
+export function createRedactorFromEntries(entries: readonly RedactionEntry[]): Redactor {
+  if (entries.length === 0) {
+    return {
+      active: false,
+      text: (value) => ({ value, fired: [] }),
+      body: (value) => ({ value, fired: [] }),
+      stream: () => new StreamRedactorImpl(undefined),
+    };
+  }
+  const compiled = compileEntries(entries);
+  return {
+    active: true,
+    text: (value) => redactText(compiled, value),
+    body: (value) => redactBody(compiled, value),
+    stream: () => new StreamRedactorImpl(compiled),
+  };
+}
+
+/** Secret spans in a whole string: each entry whose trigger occurs (or that has none) runs once over it. */
+export function textSpans(compiled: CompiledEntries, text: string): SecretSpan[] {
+  const spans: SecretSpan[] = [];
+  if (text.length < 3) return spans;
+  const hits: TriggerHit[] = [];
+  compiled.filter.scanText(text, hits);
+  if (hits.length > 0) {
+    const run = new Set<CompiledEntry>();
+    for (const hit of hits) for (const entry of compiled.entriesOfTrigger[hit.trigger]!) run.add(entry);
+    for (const entry of run) findSpans(entry, text, 0, spans);
+  }
+  for (const entry of compiled.untriggered) findSpans(entry, text, 0, spans);
+  return spans;
+}
+
+type CompiledEntry = CompiledEntries['entries'][number];
+
+function redactText(compiled: CompiledEntries, text: string): Redacted<string> {
+  const spans = textSpans(compiled, text);
+  if (spans.length === 0) return { value: text, fired: [] };
+  const { merged, fired } = mergeSpans(spans);
+  let out = '';
+  let copied = 0;
+  for (const [start, end] of merged) {
+    out += text.slice(copied, start) + REDACTED_TEXT;
+    copied = end;
+  }
+  return { value: out + text.slice(copied), fired };
+}
+
+function redactBody<T>(compiled: CompiledEntries, value: T): Redacted<T> {
+  const fired: string[] = [];
+  const out = walk(compiled, value, fired, 0);
+  return { value: out as T, fired };
+}
+
+/** Deep enough for any event body; anything deeper is left as it is (bodies are built by the gateway). */
+const MAX_DEPTH = 32;
+
+function walk(compiled: CompiledEntries, value: unknown, fired: string[], depth: number): unknown {
+  if (typeof value === 'string') {
+    const r = redactText(compiled, value);
+    addFired(fired, r.fired);
+    return r.value;
+  }
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value;
+  if (Array.isArray(value)) {
+    if (value.length > 1 && value.every((v) => typeof v === 'string')) {
+      return redactWords(compiled, value as string[], fired);
+    }
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const next = walk(compiled, value[i], fired, depth + 1);
+      if (next !== value[i]) (copy ??= value.slice())[i] = next;
+    }
+    return copy ?? value;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(value)) {
+    const current = (value as Record<string, unknown>)[key];
+    const next = walk(compiled, current, fired, depth + 1);
+    if (next !== current) (copy ??= { ...(value as Record<string, unknown>) })[key] = next;
+  }
+  return copy ?? value;
+}
+
+/**
+ * A list of strings (argv, an Env list) is matched as one line, its items joined by spaces, so `-p` glued to
+ * `mysql` two items earlier, or `--password` and its value in the next item, are recognised; each item keeps its
+ * own text with its secret parts replaced.
+ */
+function redactWords(compiled: CompiledEntries, words: readonly string[], fired: string[]): readonly string[] {
+  const line = words.join(' ');
+  const spans = textSpans(compiled, line);
+  if (spans.length === 0) return words;
+  const { merged, fired: names } = mergeSpans(spans);
+  addFired(fired, names);
+  const out = words.slice();
+  let offset = 0;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    const wordEnd = offset + word.length;
+    let text = '';
+    let copied = 0;
+    for (const [start, end] of merged) {
+      if (end <= offset || start >= wordEnd) continue;
+      const from = Math.max(start, offset) - offset;
+      text += word.slice(copied, from) + REDACTED_TEXT;
+      copied = Math.min(end, wordEnd) - offset;
+    }
+    if (copied > 0 || text !== '') out[i] = text + word.slice(copied);
+    offset = wordEnd + 1;
+  }
+  return out;
+}
+
+function addFired(into: string[], names: readonly string[]): void {
+  for (const name of names) if (!into.includes(name)) into.push(name);
+}
+
+export type { StreamRedactor };

@@ -1,0 +1,138 @@
+/**
+ * The redaction pre-filter: where any trigger literal occurs (ASCII, compared case-insensitively, at least 3
+ * characters), fast enough to run over every recorded byte. A table of the 2-byte blocks that begin a trigger
+ * (at its offset 0 or 1) is probed at every second position (a Wu–Manber filter), so most bytes cost half a
+ * table lookup; each probe that hits is confirmed by comparing the literals that have that block.
+ */
+
+/** Shortest trigger: a block of 2 sampled at every 2nd position covers every occurrence of 3 or more bytes. */
+export const MIN_TRIGGER_LENGTH = 3;
+
+const FOLD = new Uint8Array(256);
+for (let c = 0; c < 256; c++) FOLD[c] = c >= 65 && c <= 90 ? c + 32 : c;
+
+export interface TriggerHit {
+  /** Offset of the literal in the scanned bytes. */
+  readonly at: number;
+  /** Index into the filter's triggers. */
+  readonly trigger: number;
+}
+
+export class TriggerFilter {
+  /** Per raw 2-byte block (first byte × 256 + second): 1 when some trigger has it (any case) at offset 0 or 1. */
+  private readonly blocks = new Uint8Array(65536);
+  /** Per folded block: the (trigger, offset) pairs to confirm, flattened. */
+  private readonly candidates = new Map<number, number[]>();
+  private readonly literals: readonly Buffer[];
+  /** Every proper prefix (folded, as latin1 text) of every trigger, for `partialSuffix`. */
+  private readonly prefixes = new Set<string>();
+  /** Bytes (any case) a trigger begins with. */
+  private readonly firstBytes = new Uint8Array(256);
+  readonly longest: number;
+
+  constructor(readonly triggers: readonly string[]) {
+    this.literals = triggers.map((t) => {
+      if (t.length < MIN_TRIGGER_LENGTH || !/^[\x20-\x7e]+$/.test(t))
+        throw new Error(`redaction trigger "${t}" must be at least 3 printable ASCII characters`);
+      return Buffer.from(t.toLowerCase(), 'latin1');
+    });
+    this.longest = Math.max(0, ...triggers.map((t) => t.length));
+    this.literals.forEach((literal, index) => {
+      for (let offset = 0; offset < 2; offset++) {
+        const folded = (literal[offset]! << 8) | literal[offset + 1]!;
+        let list = this.candidates.get(folded);
+        if (list === undefined) this.candidates.set(folded, (list = []));
+        list.push(index, offset);
+        for (const first of caseVariants(literal[offset]!))
+          for (const second of caseVariants(literal[offset + 1]!)) this.blocks[(first << 8) | second] = 1;
+      }
+      for (const first of caseVariants(literal[0]!)) this.firstBytes[first] = 1;
+      const text = literal.toString('latin1');
+      for (let length = 1; length < text.length; length++) this.prefixes.add(text.slice(0, length));
+    });
+  }
+
+  /** Every occurrence of a trigger within `bytes[from, to)`, in no particular order (possibly repeated). */
+  scan(bytes: Uint8Array, from: number, to: number, hits: TriggerHit[]): void {
+    // A plain Uint8Array view: V8 reads it about twice as fast as a Buffer here (measured).
+    const u = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+    const blocks = this.blocks;
+    const last = to - 1;
+    let i = from + 1;
+    // Four probes per turn; almost every turn finds none of them set.
+    for (; i + 6 < last; i += 8) {
+      if (
+        (blocks[(u[i]! << 8) | u[i + 1]!]! |
+          blocks[(u[i + 2]! << 8) | u[i + 3]!]! |
+          blocks[(u[i + 4]! << 8) | u[i + 5]!]! |
+          blocks[(u[i + 6]! << 8) | u[i + 7]!]!) ===
+        0
+      )
+        continue;
+      for (let k = i; k < i + 8; k += 2) if (blocks[(u[k]! << 8) | u[k + 1]!] !== 0) this.confirm(u, from, to, k, hits);
+    }
+    for (; i < last; i += 2) if (blocks[(u[i]! << 8) | u[i + 1]!] !== 0) this.confirm(u, from, to, i, hits);
+  }
+
+  /** `scan` over a string's UTF-16 code units (a unit above 0xff never begins a trigger). */
+  scanText(text: string, hits: TriggerHit[]): void {
+    const blocks = this.blocks;
+    const last = text.length - 1;
+    for (let i = 1; i < last; i += 2) {
+      const a = text.charCodeAt(i);
+      const b = text.charCodeAt(i + 1);
+      if ((a | b) > 0xff || blocks[(a << 8) | b] === 0) continue;
+      this.confirmText(text, i, hits);
+    }
+  }
+
+  private confirmText(text: string, i: number, hits: TriggerHit[]): void {
+    const list = this.candidates.get((FOLD[text.charCodeAt(i)]! << 8) | FOLD[text.charCodeAt(i + 1)]!);
+    if (list === undefined) return;
+    for (let k = 0; k < list.length; k += 2) {
+      const trigger = list[k]!;
+      const start = i - list[k + 1]!;
+      const literal = this.literals[trigger]!;
+      if (start < 0 || start + literal.length > text.length) continue;
+      let n = 0;
+      while (n < literal.length) {
+        const c = text.charCodeAt(start + n);
+        if (c > 0xff || FOLD[c] !== literal[n]) break;
+        n++;
+      }
+      if (n === literal.length) hits.push({ at: start, trigger });
+    }
+  }
+
+  private confirm(bytes: Uint8Array, from: number, to: number, i: number, hits: TriggerHit[]): void {
+    const list = this.candidates.get((FOLD[bytes[i]!]! << 8) | FOLD[bytes[i + 1]!]!);
+    if (list === undefined) return;
+    for (let k = 0; k < list.length; k += 2) {
+      const trigger = list[k]!;
+      const start = i - list[k + 1]!;
+      const literal = this.literals[trigger]!;
+      if (start < from || start + literal.length > to) continue;
+      let n = 0;
+      while (n < literal.length && FOLD[bytes[start + n]!] === literal[n]) n++;
+      if (n === literal.length) hits.push({ at: start, trigger });
+    }
+  }
+
+  /**
+   * Length of the longest tail of `bytes[from, to)` that is the beginning of a trigger (the rest of it may be in
+   * the next chunk), at most `longest - 1`.
+   */
+  partialSuffix(bytes: Uint8Array, from: number, to: number): number {
+    for (let length = Math.min(this.longest - 1, to - from); length > 0; length--) {
+      if (this.firstBytes[bytes[to - length]!] === 0) continue;
+      let text = '';
+      for (let i = to - length; i < to; i++) text += String.fromCharCode(FOLD[bytes[i]!]!);
+      if (this.prefixes.has(text)) return length;
+    }
+    return 0;
+  }
+}
+
+function caseVariants(folded: number): number[] {
+  return folded >= 97 && folded <= 122 ? [folded, folded - 32] : [folded];
+}
