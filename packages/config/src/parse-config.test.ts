@@ -502,6 +502,64 @@ rules:
     expect(KNOWN_DETECTORS).toContain('password_in_url');
   });
 
+  it('reads the redact section: defaults on, built-ins turned off, regexes and detectors added', () => {
+    expect(parseConfig(minimal(), file, {}).redact).toEqual({ defaults: true, disable: [], entries: [] });
+    expect(parseConfig(minimal('redact: false\n'), file, {}).redact).toEqual({
+      defaults: false,
+      disable: [],
+      entries: [],
+    });
+    const config = parseConfig(
+      minimal(`redact:
+  disable: [login-password]
+  entries:
+    - name: ticket
+      pattern: 'TKT-(?<secret>[0-9a-f]{8})'
+      ignoreCase: true
+    - name: personal
+      detectors: [email, iban]
+`),
+      file,
+      {},
+    );
+    expect(config.redact).toEqual({
+      defaults: true,
+      disable: ['login-password'],
+      entries: [
+        { name: 'ticket', pattern: 'TKT-(?<secret>[0-9a-f]{8})', ignoreCase: true },
+        { name: 'personal', detectors: ['email', 'iban'] },
+      ],
+    });
+  });
+
+  it('checks redact entries', () => {
+    const issues = issuesOf(
+      minimal(`redact:
+  defualts: false
+  disable: [mysql-pasword]
+  entries:
+    - name: bad
+      pattern: '(unclosed'
+    - name: empty
+      pattern: 'x*'
+    - name: neither
+    - name: default:mine
+      detectors: [emial]
+    - name: bad
+      pattern: 'y'
+`),
+    );
+    const byPath = Object.fromEntries(issues.map((i) => [i.path, i.message]));
+    expect(byPath['redact.defualts']).toMatch(/did you mean "defaults"/);
+    expect(byPath['redact.disable[0]']).toMatch(/did you mean "mysql-password"/);
+    expect(byPath['redact.entries[0].pattern']).toMatch(/expected a JavaScript regular expression/);
+    expect(byPath['redact.entries[1].pattern']).toMatch(/cannot match empty text/);
+    expect(byPath['redact.entries[2]']).toMatch(/expected a pattern or detectors/);
+    expect(byPath['redact.entries[3].name']).toMatch(/not starting with "default:"/);
+    expect(byPath['redact.entries[3].detectors[0]']).toMatch(/did you mean "email"/);
+    expect(byPath['redact.entries[4].name']).toMatch(/unique redaction name/);
+  });
+
   it('checks that referenced files exist', () => {
     const issues = issuesOf(
       minimal(`identity:

@@ -14,6 +14,7 @@ import { Checker, child, item } from './checker.js';
 import { ConfigError } from './config-error.js';
 import { readIdentity } from './identity-section.js';
 import { checkListenAddress, readListener } from './listeners-section.js';
+import { readRedact } from './redact-section.js';
 import { readMaskingRule, readRule } from './rules-section.js';
 
 export interface ParseConfigOptions {
@@ -21,7 +22,17 @@ export interface ParseConfigOptions {
   readonly extraDetectors?: readonly string[];
 }
 
-const ROOT_KEYS = ['store', 'signingKey', 'admin', 'identity', 'approvals', 'listeners', 'rules', 'masking'];
+const ROOT_KEYS = [
+  'store',
+  'signingKey',
+  'admin',
+  'identity',
+  'approvals',
+  'listeners',
+  'rules',
+  'masking',
+  'redact',
+];
 
 function readStore(checker: Checker, value: unknown): StoreConfig | undefined {
   const m = checker.mapping(value, 'store', [
@@ -222,9 +233,11 @@ export function parseConfig(
       (v, p) => readMaskingRule(checker, v, p, listenerNames, options.extraDetectors ?? []),
       [],
     ) ?? [];
+  const redact = readRedact(checker, root.redact);
 
   if (
     checker.issues.length > 0 ||
+    redact === undefined ||
     store === undefined ||
     signingKey === undefined ||
     admin === undefined ||
@@ -242,6 +255,7 @@ export function parseConfig(
     listeners: (listeners as ListenerConfig[]).map((l) => withSocketIdentityGroups(l, identity)),
     rules,
     masking,
+    redact,
   };
   return config;
 }
