@@ -70,7 +70,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
       input.recorder.append('approval.requested', {
         id,
         rule: input.rule,
-        command: input.command.text,
+        command: input.command.recordedText ?? input.command.text,
         approvers,
         requestedAt: requestedAtMs,
         expiresAt: expiresAtMs,
@@ -85,7 +85,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
       listener: input.session.listener,
       protocol: input.session.protocol,
       identity: input.session.identity.name,
-      command: input.command.text,
+      command: input.command.recordedText ?? input.command.text,
       rule: input.rule,
       approvers,
       requestedAt: new Date(requestedAtMs).toISOString(),

@@ -17,13 +17,14 @@ import {
   type MaskingService,
   type Protocol,
   type ProtocolEngine,
+  type Redactor,
   type SessionInfo,
 } from '@agentgate/core';
 import { startAdminServer, sshKeysHandler, type AdminServer } from '@agentgate/admin';
 import { createApprovalBroker } from '@agentgate/approvals';
 import { createDockerEngine } from '@agentgate/docker';
 import { createIdentityService } from '@agentgate/identity';
-import { createMaskingService } from '@agentgate/masking';
+import { createMaskingService, createRedactor, redactionEntries } from '@agentgate/masking';
 import { createGatewayMetrics, type GatewayMetrics } from '@agentgate/metrics';
 import { createGate, createPolicy, type Policy } from '@agentgate/policy';
 import { createPostgresEngine } from '@agentgate/postgres';
@@ -43,6 +44,8 @@ export interface GatewayOptions {
 export interface ReloadOutcome {
   readonly rules: number;
   readonly masking: number;
+  /** Redaction entries in force. */
+  readonly redact: number;
   /** Top-level sections that differ from the running configuration; they take effect at the next restart. */
   readonly needsRestart: readonly string[];
 }
@@ -58,7 +61,9 @@ export interface RunningGateway {
   readonly metrics: GatewayMetrics;
   address(listener: string): ListenerAddress;
   /**
-   * Apply `rules`, `masking` and `approvals` from a new, already validated configuration (SIGHUP). Rules apply to
+   * Apply `rules`, `masking`, `redact` and `approvals` from a new, already validated configuration (SIGHUP).
+   * Redaction applies to what is recorded from then on (a stream already holding bytes finishes its held part
+   * with the entries it started with). Rules apply to
    * the next command of every session, open ones included; changed masking rules too, at each open session's next
    * safe point (PostgreSQL: the first message once no answer is outstanding; Docker: the next request); approvals
    * to the next held command. The reload is recorded in the transcript.
@@ -95,7 +100,18 @@ export async function startGateway(
   const log = options.log ?? createJsonLogger();
   const metrics = createGatewayMetrics();
   const signer = await loadOrCreateSigningKey(config.signingKey);
+  // Held behind a stable object so a reload can swap the entries under open sessions.
+  let redactor = createRedactor(config.redact);
+  const liveRedactor: Redactor = {
+    get active() {
+      return redactor.active;
+    },
+    text: (value) => redactor.text(value),
+    body: (value) => redactor.body(value),
+    stream: () => redactor.stream(),
+  };
   const store = await openTranscriptStore({
+    redactor: liveRedactor,
     path: config.store.path,
     failMode: config.store.failMode,
     checkpointIntervalMs: config.store.checkpointIntervalMs,
@@ -132,6 +148,7 @@ export async function startGateway(
       },
       metrics: metrics.gate,
       log: log.child({ component: 'gate' }),
+      redactor: liveRedactor,
     });
     const maskingOptions = {
       hashKey: await loadOrCreateHashKey(join(dirname(config.signingKey), 'masking-hash.key')),
@@ -221,15 +238,24 @@ export async function startGateway(
         // Compile both before swapping either, so a reload applies whole or not at all.
         const nextPolicy = createPolicy(next.rules);
         const nextMasking = createMaskingService(next.masking, maskingOptions);
+        const nextRedactor = createRedactor(next.redact);
         policy = nextPolicy;
         masking = nextMasking;
+        redactor = nextRedactor;
         // Open sessions rebuild their maskers at their next safe point (between statements / requests).
         if (!isDeepStrictEqual(next.masking, running.masking)) maskingGeneration++;
         broker.reconfigure(next.approvals);
-        running = { ...running, rules: next.rules, masking: next.masking, approvals: next.approvals };
+        running = {
+          ...running,
+          rules: next.rules,
+          masking: next.masking,
+          redact: next.redact,
+          approvals: next.approvals,
+        };
         const outcome: ReloadOutcome = {
           rules: next.rules.length,
           masking: next.masking.length,
+          redact: redactionEntries(next.redact).length,
           needsRestart,
         };
         try {

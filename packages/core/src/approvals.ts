@@ -15,6 +15,7 @@ export interface ApprovalSettlement {
 export interface ApprovalRequestInput {
   readonly session: SessionInfo;
   readonly recorder: SessionRecorder;
+  /** Approvers are shown its `recordedText` (credentials redacted) when it has one, else its `text`. */
   readonly command: Command;
   readonly rule: string;
   readonly approvers: readonly PrincipalRef[];

@@ -34,6 +34,8 @@ export interface StreamRedactor {
   release(mode: 'idle' | 'end'): ReleasedBytes;
   /** Bytes currently held back. */
   readonly held: number;
+  /** Nothing held and no secret in progress: the stream can be dropped and made anew for its next bytes. */
+  readonly settled: boolean;
 }
 
 export interface Redactor {
@@ -57,5 +59,6 @@ export const noRedaction: Redactor = {
     push: (data) => ({ pieces: [data], fired: [] }),
     release: () => ({ pieces: [], fired: [] }),
     held: 0,
+    settled: true,
   }),
 };

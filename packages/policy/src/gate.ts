@@ -13,6 +13,8 @@ import {
   type Logger,
   type Protocol,
   type PrincipalRef,
+  type Redactor,
+  type SqlStatementFacts,
   type Verdict,
 } from '@agentgate/core';
 import type { Policy, PolicyDecision } from './policy.js';
@@ -30,18 +32,48 @@ export interface GateOptions {
   readonly log: Logger;
   /** Clock for token expiry (ms since the epoch); tests pass a fixed one. */
   readonly now?: () => number;
+  /**
+   * Redacts the command text approvers see (the approvals API, the webhook): they decide on what the command
+   * does, which a password is not needed for. The transcript redacts what it records itself.
+   */
+  readonly redactor?: Redactor;
 }
 
 const deniedText = (rule: string): string => `agentgate: denied by rule ${rule}`;
 
+/** Named in `redacted` when the protocol's own analysis removed a credential (a role's PASSWORD literal). */
+export const CREDENTIAL_LITERAL = 'builtin:credential-literal';
+
+/**
+ * The recorded command: `recordedText` (credentials removed by the protocol's analysis) stands in for `text`,
+ * for the command and for each statement; the transcript's redactor then applies on top.
+ */
 function commandBody(command: Command): Record<string, unknown> {
-  const { text, unanalysable, detail, unknownMatchesAll: _u, ...facts } = command;
+  const { text, recordedText, unanalysable, detail, unknownMatchesAll: _u, ...facts } = command;
+  let literal = recordedText !== undefined && recordedText !== text;
+  if (command.protocol === 'postgres') {
+    const statements = command.statements.map((statement): SqlStatementFacts => {
+      if (statement.recordedText === undefined) return statement;
+      const { recordedText: recorded, ...rest } = statement;
+      if (recorded !== statement.text) literal = true;
+      return { ...rest, text: recorded };
+    });
+    (facts as { statements?: readonly SqlStatementFacts[] }).statements = statements;
+  }
   return {
-    text,
+    text: recordedText ?? text,
     ...facts,
     ...(unanalysable !== undefined ? { unanalysable } : {}),
     ...(detail ? { detail } : {}),
+    ...(literal ? { redacted: [CREDENTIAL_LITERAL] } : {}),
   };
+}
+
+/** What approvers are shown of a held command. */
+function shownToApprovers(command: Command, redactor: Redactor | undefined): Command {
+  const text = command.recordedText ?? command.text;
+  const shown = redactor?.active ? redactor.text(text).value : text;
+  return shown === command.text ? command : { ...command, recordedText: shown };
 }
 
 export function createGate(options: GateOptions): Gate {
@@ -100,7 +132,13 @@ export function createGate(options: GateOptions): Gate {
       }
       try {
         const settled = await broker.request(
-          { session: info, recorder, command, rule, approvers: decision.approvers ?? options.approvers },
+          {
+            session: info,
+            recorder,
+            command: shownToApprovers(command, options.redactor),
+            rule,
+            approvers: decision.approvers ?? options.approvers,
+          },
           signal,
         );
         if (settled.outcome === 'approved') {

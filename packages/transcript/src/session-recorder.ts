@@ -3,7 +3,14 @@
  * `io`, which coalesces chunks by size and time into one `io` event, because one event per chunk costs most of a
  * relay's throughput.
  */
-import type { IoDirection, SessionRecorder, TranscriptEvent, TranscriptEventType } from '@agentgate/core';
+import type {
+  IoDirection,
+  Redactor,
+  SessionRecorder,
+  StreamRedactor,
+  TranscriptEvent,
+  TranscriptEventType,
+} from '@agentgate/core';
 import { sha256HexOfBytes } from './event-codec.js';
 import type { IoSlabPool } from './io-slab-pool.js';
 
@@ -37,6 +44,8 @@ export interface RecorderHost {
   endSession(session: LiveSession, body: Record<string, unknown> | undefined): void;
   /** An io flush failed (store not writable): count it, never throw into a stream handler. */
   ioDropped(session: LiveSession, err: unknown): void;
+  /** Applied to every body and every stream byte before it is recorded (docs/configuration.md, `redact`). */
+  readonly redactor: Redactor;
 }
 
 /** Chain state of an open session. */
@@ -97,12 +106,18 @@ interface PendingIo {
    */
   timings: string;
   bytes: number;
+  /** Redaction entries that fired in these bytes (JSON string members), '' when none. */
+  redacted: string;
 }
+
+const NO_NAMES: readonly string[] = [];
 
 export class StoreSessionRecorder implements SessionRecorder {
   private pending: PendingIo | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly lost = new AbortController();
+  /** Per `direction + channel`: the stream's redactor, while it holds bytes or a secret is in progress. */
+  private readonly streams = new Map<string, StreamRedactor>();
 
   constructor(
     private readonly host: RecorderHost,
@@ -118,13 +133,63 @@ export class StoreSessionRecorder implements SessionRecorder {
   }
 
   append(type: AppendableType, body: Record<string, unknown>): TranscriptEvent {
-    // Keep order: bytes that arrived before this event are recorded before it.
+    // Keep order: bytes that arrived before this event are recorded before it (except a tail that may still be
+    // part of a secret, which the stream's redactor holds until it is decided).
     this.flushIo();
-    return this.host.appendToSession(this.session, type, body);
+    return this.host.appendToSession(this.session, type, this.redactBody(body));
   }
 
   io(direction: IoDirection, data: Buffer, channel?: string): void {
     if (this.session.ended || data.length === 0) return;
+    const redactor = this.host.redactor;
+    if (!redactor.active) {
+      this.enqueue(direction, channel, data, NO_NAMES);
+      return;
+    }
+    const key = channel === undefined ? direction : direction + '\u0000' + channel;
+    let stream = this.streams.get(key);
+    if (stream === undefined) {
+      stream = redactor.stream();
+      this.streams.set(key, stream);
+    }
+    const released = stream.push(data);
+    if (stream.settled) this.streams.delete(key);
+    for (const piece of released.pieces) this.enqueue(direction, channel, piece, released.fired);
+  }
+
+  end(body?: Record<string, unknown>): void {
+    if (this.session.ended) return;
+    for (const [key, stream] of this.streams) {
+      const separator = key.indexOf('\u0000');
+      const direction = (separator < 0 ? key : key.slice(0, separator)) as IoDirection;
+      const channel = separator < 0 ? undefined : key.slice(separator + 1);
+      const released = stream.release('end');
+      for (const piece of released.pieces) this.enqueue(direction, channel, piece, released.fired);
+    }
+    this.streams.clear();
+    this.flushIo();
+    this.host.endSession(this.session, body === undefined ? undefined : this.redactBody(body));
+  }
+
+  /** The body with its secrets replaced and `redacted` naming the entries that fired (merged with any given). */
+  private redactBody(body: Record<string, unknown>): Record<string, unknown> {
+    const redactor = this.host.redactor;
+    if (!redactor.active) return body;
+    const { value, fired } = redactor.body(body);
+    if (fired.length === 0) return body;
+    const given = Array.isArray(body['redacted']) ? (body['redacted'] as unknown[]) : [];
+    const names = [...given.filter((n): n is string => typeof n === 'string')];
+    for (const name of fired) if (!names.includes(name)) names.push(name);
+    return { ...value, redacted: names };
+  }
+
+  private enqueue(
+    direction: IoDirection,
+    channel: string | undefined,
+    data: Buffer,
+    fired: readonly string[],
+  ): void {
+    if (data.length === 0) return;
     const now = Date.now();
     let pending = this.pending;
     if (pending && (pending.direction !== direction || pending.channel !== channel)) {
@@ -140,12 +205,17 @@ export class StoreSessionRecorder implements SessionRecorder {
         rest: undefined,
         timings: '[0,' + data.length + ']',
         bytes: data.length,
+        redacted: '',
       };
       this.pending = pending;
     } else {
       (pending.rest ??= []).push(data);
       pending.timings += ',[' + (now - pending.startTs) + ',' + data.length + ']';
       pending.bytes += data.length;
+    }
+    for (const name of fired) {
+      const member = JSON.stringify(name);
+      if (!pending.redacted.includes(member)) pending.redacted += (pending.redacted === '' ? '' : ',') + member;
     }
     if (pending.bytes >= ioMaxBytes) {
       this.flushIo();
@@ -155,19 +225,13 @@ export class StoreSessionRecorder implements SessionRecorder {
     }
   }
 
-  end(body?: Record<string, unknown>): void {
-    if (this.session.ended) return;
-    this.flushIo();
-    this.host.endSession(this.session, body);
-  }
-
   /**
    * Write pending stream bytes as one `io` event. Never throws (it runs from timers and stream handlers).
    *
    * The bytes never become base64 or JSON here: they are stored raw in the `iodata` db under the event's key, and
    * the event carries their SHA-256 (`dataSha256`, hashed over the Buffer itself), so the hash chain covers them.
    * The event's members are written as JSON text directly (every value is a number, a hex, or a string that
-   * is JSON.stringify'd), in this order: direction, channel?, bytes, startTs, chunks, dataSha256.
+   * is JSON.stringify'd), in this order: direction, channel?, bytes, startTs, chunks, dataSha256, redacted?.
    */
   flushIo(): void {
     if (this.timer) {
@@ -193,7 +257,8 @@ export class StoreSessionRecorder implements SessionRecorder {
       pending.timings +
       '],"dataSha256":"' +
       sha256HexOfBytes(data) +
-      '"';
+      '"' +
+      (pending.redacted === '' ? '' : ',"redacted":[' + pending.redacted + ']');
     try {
       this.host.appendIo(this.session, members, data);
     } catch (err) {

@@ -8,7 +8,9 @@
  */
 import {
   AgentgateError,
+  noRedaction,
   type Logger,
+  type Redactor,
   type SessionInfo,
   type SessionRecorder,
   type Signer,
@@ -53,6 +55,8 @@ export interface StoreWriterOptions {
   hooks: TranscriptStoreHooks;
   /** After a failed commit, try a write this often (ms) and resume recording when it succeeds; 0: never. */
   recoveryProbeMs: number;
+  /** Applied to what sessions record: every event body and every stream byte. None when absent. */
+  redactor?: Redactor;
   /** Commits group-commit batches (a BatchWriter over the store's databases). */
   committer: Pick<BatchWriter, 'commit'>;
   /** The session's last committed event: where its chain continues after a failed commit. */
@@ -62,6 +66,7 @@ export interface StoreWriterOptions {
 export class StoreWriter implements RecorderHost, CheckpointSink {
   readonly failMode: 'closed' | 'open';
   readonly ioSlabs = new IoSlabPool();
+  readonly redactor: Redactor;
   readonly checkpoints: Checkpointer;
   private readonly live = new Map<string, LiveSession>();
   private readonly commits: CommitPipeline;
@@ -76,6 +81,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     private readonly opts: StoreWriterOptions,
   ) {
     this.failMode = opts.failMode;
+    this.redactor = opts.redactor ?? noRedaction;
     this.log = opts.log;
     this.hooks = opts.hooks;
     this.readOnly = opts.readOnly;

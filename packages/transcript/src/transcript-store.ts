@@ -8,6 +8,7 @@ import {
   AgentgateError,
   silentLogger,
   type Logger,
+  type Redactor,
   type SessionInfo,
   type SessionRecorder,
   type Signer,
@@ -39,6 +40,8 @@ export interface TranscriptStoreOptions {
   hooks?: TranscriptStoreHooks;
   /** After a failed commit, try a write this often (ms) and resume recording when it succeeds. Default 1000. */
   recoveryProbeMs?: number;
+  /** Applied to what sessions record (event bodies and stream bytes); none when absent. */
+  redactor?: Redactor;
 }
 
 export interface TranscriptStore extends TranscriptWriter {
@@ -102,6 +105,7 @@ class LmdbTranscriptStore implements TranscriptStore {
       log: this.log,
       hooks: opts.hooks ?? {},
       recoveryProbeMs: opts.recoveryProbeMs ?? 1000,
+      ...(opts.redactor !== undefined ? { redactor: opts.redactor } : {}),
       committer: new BatchWriter(dbs.env, dbs.byIndex),
       lastCommittedEvent: (id) => this.reader.lastEvent(id),
     });

@@ -47,6 +47,10 @@ export class StreamRedactorImpl implements StreamRedactor {
     return this.carry.length;
   }
 
+  get settled(): boolean {
+    return this.carry.length === 0 && this.continuing === undefined;
+  }
+
   push(data: Buffer): ReleasedBytes {
     if (this.compiled === undefined) return { pieces: [data], fired: NONE };
     if (data.length === 0) return NOTHING;
