@@ -5,6 +5,8 @@ import {
   type ApprovalBroker,
   type Command,
   type GateSession,
+  type PostgresCommand,
+  type Redactor,
   type SessionRecorder,
   type TranscriptEvent,
 } from '@agentgate/core';
@@ -147,6 +149,68 @@ describe('gate', () => {
     }).check(session(memoryRecorder()), cmd('deploy'));
     expect(no).toMatchObject({ allowed: false, code: 'APPROVAL_EXPIRED', approvalId: 'A1' });
     expect(no.allowed === false && no.message).toContain('A1');
+  });
+
+  it('records recordedText in place of the text, per statement too, and says so', async () => {
+    const rec = memoryRecorder();
+    const statement = {
+      command: 'CREATE ROLE',
+      tables: [],
+      functions: [],
+      unfilteredWrite: false,
+      dynamic: false,
+    };
+    const command: PostgresCommand = {
+      protocol: 'postgres',
+      text: "CREATE ROLE x PASSWORD 'hunter2'; SELECT 1",
+      recordedText: "CREATE ROLE x PASSWORD '[REDACTED]'; SELECT 1",
+      statements: [
+        {
+          ...statement,
+          text: "CREATE ROLE x PASSWORD 'hunter2'",
+          recordedText: "CREATE ROLE x PASSWORD '[REDACTED]'",
+        },
+        { ...statement, command: 'SELECT', text: 'SELECT 1' },
+      ],
+    };
+    // The decision sees the real text: a rule naming the password still matches.
+    const gate = createGate({
+      policy: createPolicy([{ name: 'no-hunter', match: { pattern: 'hunter2' }, action: 'deny' }]),
+      approvers: [],
+      log: silentLogger,
+    });
+    expect(await gate.check(session(rec), command)).toMatchObject({ allowed: false, rule: 'no-hunter' });
+    const body = rec.events[0]!.body;
+    expect(JSON.stringify(body)).not.toContain('hunter2');
+    expect(body).toMatchObject({
+      text: "CREATE ROLE x PASSWORD '[REDACTED]'; SELECT 1",
+      statements: [{ text: "CREATE ROLE x PASSWORD '[REDACTED]'" }, { text: 'SELECT 1' }],
+      redacted: ['builtin:credential-literal'],
+    });
+    expect(JSON.stringify(body)).not.toContain('recordedText');
+  });
+
+  it('shows approvers the redacted text, and decides on the real one', async () => {
+    const shown: string[] = [];
+    const broker: ApprovalBroker = {
+      async request(input) {
+        shown.push(input.command.recordedText ?? input.command.text);
+        return { id: 'A2', outcome: 'approved', by: 'alice' };
+      },
+    };
+    const redactor: Redactor = {
+      active: true,
+      text: (value) => ({ value: value.replace('s3cret', '[REDACTED]'), fired: ['test'] }),
+      body: (value) => ({ value, fired: [] }),
+      stream: () => {
+        throw new Error('not used by the gate');
+      },
+    };
+    const gate = createGate({ policy, broker, approvers: [], log: silentLogger, redactor });
+    expect(await gate.check(session(memoryRecorder()), cmd('deploy --token s3cret'))).toMatchObject({
+      allowed: true,
+    });
+    expect(shown).toEqual(['deploy --token [REDACTED]']);
   });
 
   it('a broker fault denies, never allows', async () => {
