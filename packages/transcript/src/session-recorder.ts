@@ -215,7 +215,8 @@ export class StoreSessionRecorder implements SessionRecorder {
     }
     for (const name of fired) {
       const member = JSON.stringify(name);
-      if (!pending.redacted.includes(member)) pending.redacted += (pending.redacted === '' ? '' : ',') + member;
+      if (!pending.redacted.includes(member))
+        pending.redacted += (pending.redacted === '' ? '' : ',') + member;
     }
     if (pending.bytes >= ioMaxBytes) {
       this.flushIo();

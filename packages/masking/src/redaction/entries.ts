@@ -118,7 +118,20 @@ export const DEFAULT_REDACTIONS: Readonly<Record<string, Omit<RedactionEntry, 'n
       String.raw`(?<![A-Za-z0-9_.-])(?:[A-Za-z0-9_.-]*(?:password|passwd|token|secret|apikey|api_key|api-key)|(?:[A-Za-z0-9]+[_.-])+(?:pwd|key))` +
       String.raw`\\?["']?[ \t]*[:=][ \t]*(?![=\s])${VALUE}`,
     ignoreCase: true,
-    triggers: ['passw', 'token', 'secret', 'apikey', 'api_key', 'api-key', '_pwd', '.pwd', '-pwd', '_key', '.key', '-key'],
+    triggers: [
+      'passw',
+      'token',
+      'secret',
+      'apikey',
+      'api_key',
+      'api-key',
+      '_pwd',
+      '.pwd',
+      '-pwd',
+      '_key',
+      '.key',
+      '-key',
+    ],
   },
   // Authorization / Proxy-Authorization header values (curl -H, wget --header, raw HTTP, JSON): the credential after
   // a one-word scheme, or the whole value for other schemes.

@@ -34,8 +34,18 @@ const SHAPES: [string, string, string, string][] = [
   ['credential-assignment', '{"client_secret": "cs-123", "id": 4}', 'cs-123', '"id": 4'],
   ['credential-assignment', 'X-Api-Key: apikey-77', 'apikey-77', 'X-Api-Key'],
   ['authorization-header', "curl -H 'Authorization: Bearer abc.def-1' https://x", 'abc.def-1', 'https://x'],
-  ['authorization-header', "wget --header='Proxy-Authorization: Basic dXNlcjpwYXNz' x", 'dXNlcjpwYXNz', 'Basic'],
-  ['authorization-header', 'GET / HTTP/1.1\r\nauthorization: Digest u="x", r="y"\r\nHost: h\r\n', 'u="x"', 'Host: h'],
+  [
+    'authorization-header',
+    "wget --header='Proxy-Authorization: Basic dXNlcjpwYXNz' x",
+    'dXNlcjpwYXNz',
+    'Basic',
+  ],
+  [
+    'authorization-header',
+    'GET / HTTP/1.1\r\nauthorization: Digest u="x", r="y"\r\nHost: h\r\n',
+    'u="x"',
+    'Host: h',
+  ],
   ['authorization-header', "SELECT 'Authorization: Bearer sqlbearer1'", 'sqlbearer1', 'SELECT'],
   ['aws-secret-key', `aws_secret_access_key = ${AWS_SECRET}`, AWS_SECRET, 'aws_secret_access_key'],
   ['aws-secret-key', `{"SecretAccessKey": "${AWS_SECRET}"}`, AWS_SECRET, 'SecretAccessKey'],
@@ -49,14 +59,22 @@ const SHAPES: [string, string, string, string][] = [
   ['github-token', `gh ${'ghp_' + 'a1B2'.repeat(9)} x`, 'ghp_' + 'a1B2'.repeat(9), ' x'],
   ['gitlab-token', 'PRIV glpat-abcdefghij0123456789 x', 'glpat-abcdefghij0123456789', ' x'],
   ['slack-token', 'xoxb-1234567890-abcdefghijkl', 'xoxb-1234567890-abcdefghijkl', ''],
-  ['slack-token', 'https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXX', 'XXXXXXXXXXXXXXXXXXXX', 'hooks'],
+  [
+    'slack-token',
+    'https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXX',
+    'XXXXXXXXXXXXXXXXXXXX',
+    'hooks',
+  ],
   ['stripe-key', 'sk_live_4eC39HqLyjWDarjtT1zdp7dc', '4eC39HqLyjWDarjtT1zdp7dc', ''],
   ['google-api-key', 'AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY', 'SyD-9tSrke72PouQMnMX', ''],
   ['llm-api-key', 'sk-proj-abcDEF123_abcDEF123_abcDEF123_', 'abcDEF123_abcDEF123_', ''],
 ];
 
 /** Everything a stream releases for `chunks` (pushed one by one, then ended). */
-function throughStream(stream: StreamRedactor, chunks: readonly Buffer[]): { bytes: Buffer; fired: Set<string> } {
+function throughStream(
+  stream: StreamRedactor,
+  chunks: readonly Buffer[],
+): { bytes: Buffer; fired: Set<string> } {
   const out: Buffer[] = [];
   const fired = new Set<string>();
   for (const chunk of chunks) {
@@ -192,7 +210,9 @@ describe('redaction of streams', () => {
 
   it('redacts a private key block split across many chunks, and one longer than the hold limit', () => {
     const body = Array.from({ length: 400 }, () => KEY_BODY).join('\n');
-    const input = Buffer.from(`key:\n-----BEGIN OPENSSH PRIVATE KEY-----\n${body}\n-----END OPENSSH PRIVATE KEY-----\nafter\n`);
+    const input = Buffer.from(
+      `key:\n-----BEGIN OPENSSH PRIVATE KEY-----\n${body}\n-----END OPENSSH PRIVATE KEY-----\nafter\n`,
+    );
     expect(input.length).toBeGreaterThan(HOLD_LIMIT * 2);
     const chunks: Buffer[] = [];
     for (let at = 0; at < input.length; at += 1000) chunks.push(input.subarray(at, at + 1000));

@@ -4,7 +4,13 @@
  * chunk timings and any framing inside the stream stay as they were.
  */
 import type { Redacted, Redactor, StreamRedactor } from '@agentgate/core';
-import { compileEntries, findSpans, mergeSpans, type CompiledEntries, type SecretSpan } from './compiled-entries.js';
+import {
+  compileEntries,
+  findSpans,
+  mergeSpans,
+  type CompiledEntries,
+  type SecretSpan,
+} from './compiled-entries.js';
 import type { RedactionEntry } from './entries.js';
 import { StreamRedactorImpl } from './stream-redactor.js';
 import type { TriggerHit } from './trigger-filter.js';
@@ -102,7 +108,11 @@ function walk(compiled: CompiledEntries, value: unknown, fired: string[], depth:
  * `mysql` two items earlier, or `--password` and its value in the next item, are recognised; each item keeps its
  * own text with its secret parts replaced.
  */
-function redactWords(compiled: CompiledEntries, words: readonly string[], fired: string[]): readonly string[] {
+function redactWords(
+  compiled: CompiledEntries,
+  words: readonly string[],
+  fired: string[],
+): readonly string[] {
   const line = words.join(' ');
   const spans = textSpans(compiled, line);
   if (spans.length === 0) return words;

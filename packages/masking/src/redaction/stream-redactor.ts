@@ -210,7 +210,8 @@ function output(bytes: Buffer, head: Buffer, data: Buffer, cut: number, spans: S
   if (cut === 0) return NOTHING;
   const applied = spans.length === 0 ? spans : spans.filter((span) => span.start < cut);
   if (applied.length === 0) {
-    if (head.length === 0) return { pieces: [cut === data.length ? data : data.subarray(0, cut)], fired: NONE };
+    if (head.length === 0)
+      return { pieces: [cut === data.length ? data : data.subarray(0, cut)], fired: NONE };
     if (cut <= head.length) return { pieces: [head.subarray(0, cut)], fired: NONE };
     return { pieces: [head, data.subarray(0, cut - head.length)], fired: NONE };
   }

@@ -69,7 +69,8 @@ export class TriggerFilter {
         0
       )
         continue;
-      for (let k = i; k < i + 8; k += 2) if (blocks[(u[k]! << 8) | u[k + 1]!] !== 0) this.confirm(u, from, to, k, hits);
+      for (let k = i; k < i + 8; k += 2)
+        if (blocks[(u[k]! << 8) | u[k + 1]!] !== 0) this.confirm(u, from, to, k, hits);
     }
     for (; i < last; i += 2) if (blocks[(u[i]! << 8) | u[i + 1]!] !== 0) this.confirm(u, from, to, i, hits);
   }
