@@ -2,6 +2,7 @@
  * Benchmark: the transcript store's io path. Feeds 256 MiB (BENCH_IO_MIB) in 32 KiB chunks to one recorder's
  * `io()` (an ssh / docker relay's shape), flushes, then verifies the store.
  * Run: npx tsc -b tests && node tests/dist/bench/transcript-io.js [mib] [chunkKiB]
+ * The store redacts with the built-in `redact` entries, as the gateway does by default; BENCH_IO_REDACT=0 without.
  * Goal: ≥ 400 MiB/s of main-thread capacity (`mibPerMainThreadCpuSecond`: bytes over the main thread's own CPU
  * time, read from /proc/self/task/<pid>/stat, so neither the lmdb writer thread nor time lost to other processes on
  * a loaded machine counts).
@@ -13,12 +14,14 @@ import { join } from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { newId } from '@agentgate/core';
+import { createRedactor } from '@agentgate/masking';
 import { loadOrCreateSigningKey, openTranscriptStore } from '@agentgate/transcript';
 
 const totalMib = Number(process.argv[2] ?? process.env['BENCH_IO_MIB'] ?? 256);
 const chunkBytes = Number(process.argv[3] ?? 32) * 1024;
 /** Chunks fed per event turn: a busy relay delivers several socket reads per turn. */
 const chunksPerTurn = 32;
+const redact = process.env['BENCH_IO_REDACT'] !== '0';
 
 /** CPU seconds (user + system) of the main thread: Linux only (proc(5), fields 14 and 15, in clock ticks). */
 function mainThreadCpuSeconds(): number {
@@ -45,6 +48,7 @@ async function main(): Promise<void> {
       failMode: 'closed',
       checkpointIntervalMs: 1000,
       signer,
+      ...(redact ? { redactor: createRedactor({ defaults: true, disable: [], entries: [] }) } : {}),
     });
     // Distinct chunks (not one reused buffer), like socket reads.
     const chunks = Array.from({ length: 64 }, (_, i) => Buffer.alloc(chunkBytes, 0x41 + (i % 26)));
@@ -89,6 +93,7 @@ async function main(): Promise<void> {
     await store.close();
     const result = {
       mib: totalMib,
+      redact,
       chunkKiB: chunkBytes / 1024,
       seconds: Number(seconds.toFixed(3)),
       mibPerSecond: Math.round(totalMib / seconds),
