@@ -129,7 +129,10 @@ async function listen(
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-async function harness(config: Partial<ApprovalsConfig> = {}): Promise<Harness> {
+async function harness(
+  config: Partial<ApprovalsConfig> = {},
+  consoleUrl?: (id: string) => string,
+): Promise<Harness> {
   const metrics: Harness['metrics'] = { pending: [], settled: [] };
   const signer = es256Signer();
   const broker = createApprovalBroker({
@@ -138,6 +141,7 @@ async function harness(config: Partial<ApprovalsConfig> = {}): Promise<Harness> 
     identity: identityService,
     log: silentLogger,
     metrics: { pending: (n) => metrics.pending.push(n), settled: (o, s) => metrics.settled.push([o, s]) },
+    ...(consoleUrl === undefined ? {} : { consoleUrl }),
   });
   brokers.push(broker);
   const { url } = await listen((req, res) => {
@@ -351,6 +355,30 @@ describe('approval broker', () => {
     expect(h.metrics.pending).toEqual([]);
   });
 
+  it('tells subscribers of each hold and each settlement, in order, and survives a throwing subscriber', async () => {
+    const h = await harness();
+    const seen: string[] = [];
+    h.broker.subscribe(() => {
+      throw new Error('a broken subscriber');
+    });
+    const unsubscribe = h.broker.subscribe((event) =>
+      seen.push(
+        event.type === 'requested'
+          ? `requested ${event.approval.command} by ${event.input.session.identity.name}`
+          : `settled ${event.settlement.outcome} by ${event.settlement.by ?? '-'}`,
+      ),
+    );
+    const settled = h.broker.request(requestInput('carol'));
+    expect(seen).toEqual(['requested DELETE FROM users WHERE id = 1 by carol']);
+    const [pending] = await pendingFor(h);
+    h.broker.deny(pending!.id, people['tok-alice']!, 'no');
+    await expect(settled).resolves.toMatchObject({ outcome: 'rejected' });
+    expect(seen).toEqual(['requested DELETE FROM users WHERE id = 1 by carol', 'settled rejected by alice']);
+    unsubscribe();
+    void h.broker.request(requestInput('carol'));
+    expect(seen).toHaveLength(2);
+  });
+
   it('cancels everything on close', async () => {
     const h = await harness();
     const settled = h.broker.request(requestInput('carol'));
@@ -378,7 +406,10 @@ describe('approval webhook', () => {
           .end(JSON.stringify({ decision: 'approve', reason: 'bot says ok' }));
       });
     });
-    const h = await harness({ webhook: { url: `${hook.url}/hook`, timeoutMs: 2000, retries: 1 } });
+    const h = await harness(
+      { webhook: { url: `${hook.url}/hook`, timeoutMs: 2000, retries: 1 } },
+      (id) => `https://console.example/approvals/${id}`,
+    );
     published.jwks = h.signer.publicJwks();
     const input = requestInput('carol');
     const settlement = await h.broker.request(input);
@@ -392,6 +423,7 @@ describe('approval webhook', () => {
       command: 'DELETE FROM users WHERE id = 1',
       rule: 'deletes-need-review',
       listener: 'prod-db',
+      consoleUrl: `https://console.example/approvals/${settlement.id}`,
     });
     expect(input.recorder.events[1]!.body).toMatchObject({ outcome: 'approved', by: 'webhook' });
   });

@@ -15,7 +15,7 @@ import {
   type Identity,
 } from '@agentgate/core';
 import { handleApprovalsHttp } from './http-api.js';
-import type { ApprovalBrokerOptions, PendingApproval } from './types.js';
+import type { ApprovalBrokerOptions, ApprovalEvent, PendingApproval } from './types.js';
 import { sendApprovalWebhook } from './webhook.js';
 
 interface PendingRequest {
@@ -35,6 +35,7 @@ const SETTLED_MEMORY = 10_000;
 export class ApprovalBrokerImpl implements ApprovalBroker {
   private readonly pending = new Map<string, PendingRequest>();
   private readonly settled = new Map<string, ApprovalOutcome>();
+  private readonly subscribers = new Set<(event: ApprovalEvent) => void>();
   private readonly now: () => number;
   private closed = false;
   /** The `approvals` section in force: replaced by `reconfigure` (a configuration reload). */
@@ -110,14 +111,36 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
         detach: () => signal?.removeEventListener('abort', onAbort),
       });
       this.options.metrics?.pending(this.pending.size);
+      const consoleUrl = this.options.consoleUrl?.(id);
       this.options.log.info('approval requested', {
         approval: id,
         session: view.session,
         rule: view.rule,
         identity: view.identity,
+        ...(consoleUrl === undefined ? {} : { consoleUrl }),
       });
+      this.publish({ type: 'requested', approval: view, input });
       this.startWebhook(id);
     });
+  }
+
+  /**
+   * Be told of every request held and every settlement, synchronously as they happen (the console's live page).
+   * Returns what unsubscribes. A subscriber that throws is logged and does not disturb the broker.
+   */
+  subscribe(subscriber: (event: ApprovalEvent) => void): () => void {
+    this.subscribers.add(subscriber);
+    return () => this.subscribers.delete(subscriber);
+  }
+
+  private publish(event: ApprovalEvent): void {
+    for (const subscriber of this.subscribers) {
+      try {
+        subscriber(event);
+      } catch (err) {
+        this.options.log.error('approval subscriber failed', { error: (err as Error).message });
+      }
+    }
   }
 
   /** Pending requests, oldest first. */
@@ -213,6 +236,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     this.options.metrics?.pending(this.pending.size);
     this.options.metrics?.settled(outcome, waitedMs / 1000);
     this.options.log.info('approval settled', { approval: id, outcome, by, waitedMs });
+    this.publish({ type: 'settled', approval: request.view, input: request.input, settlement });
     request.resolve(settlement);
     return settlement;
   }
@@ -230,6 +254,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     const request = this.pending.get(id);
     if (webhook === undefined || request === undefined) return;
     const { view, input } = request;
+    const consoleUrl = this.options.consoleUrl?.(id);
     const body = JSON.stringify({
       type: 'approval.requested',
       id,
@@ -243,6 +268,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
       approvers: view.approvers,
       requestedAt: view.requestedAt,
       expiresAt: view.expiresAt,
+      ...(consoleUrl === undefined ? {} : { consoleUrl }),
     });
     sendApprovalWebhook(
       webhook,

@@ -1,3 +1,8 @@
 export { ApprovalBrokerImpl, createApprovalBroker } from './approval-broker.js';
 export { sendApprovalWebhook, type WebhookDecision } from './webhook.js';
-export type { ApprovalBrokerOptions, ApprovalMetricsSink, PendingApproval } from './types.js';
+export type {
+  ApprovalBrokerOptions,
+  ApprovalEvent,
+  ApprovalMetricsSink,
+  PendingApproval,
+} from './types.js';

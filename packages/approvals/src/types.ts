@@ -1,4 +1,12 @@
-import type { ApprovalOutcome, ApprovalsConfig, IdentityService, Logger, Signer } from '@agentgate/core';
+import type {
+  ApprovalOutcome,
+  ApprovalRequestInput,
+  ApprovalSettlement,
+  ApprovalsConfig,
+  IdentityService,
+  Logger,
+  Signer,
+} from '@agentgate/core';
 
 /** What the broker reports to metrics (`agentgate_approvals_pending`, the wait histogram, decisions by outcome). */
 export interface ApprovalMetricsSink {
@@ -14,6 +22,8 @@ export interface ApprovalBrokerOptions {
   readonly identity: IdentityService;
   readonly log: Logger;
   readonly metrics?: ApprovalMetricsSink;
+  /** The web console's page for a request, when a console is configured: put in the webhook body and the log. */
+  readonly consoleUrl?: (approvalId: string) => string | undefined;
   /** Clock for timestamps (ms since the epoch); timers still run on real time. */
   readonly now?: () => number;
 }
@@ -36,3 +46,17 @@ export interface PendingApproval {
   /** ISO 8601. */
   readonly expiresAt: string;
 }
+
+/** What `subscribe` reports: a request was held, or it settled (once, whichever way). */
+export type ApprovalEvent =
+  | {
+      readonly type: 'requested';
+      readonly approval: PendingApproval;
+      readonly input: ApprovalRequestInput;
+    }
+  | {
+      readonly type: 'settled';
+      readonly approval: PendingApproval;
+      readonly input: ApprovalRequestInput;
+      readonly settlement: ApprovalSettlement;
+    };

@@ -3,6 +3,7 @@
  * policy, approvals, masking and metrics into one gate, starts a listener per configured protocol, and the admin API.
  */
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -12,6 +13,7 @@ import {
   type AgentgateConfig,
   type EngineDeps,
   type EngineFactory,
+  type Identity,
   type ListenerConfig,
   type Logger,
   type MaskingService,
@@ -22,6 +24,7 @@ import {
 } from '@agentgate/core';
 import { startAdminServer, sshKeysHandler, type AdminServer } from '@agentgate/admin';
 import { createApprovalBroker } from '@agentgate/approvals';
+import { createConsole, LiveSessions, type ConsoleHandler } from '@agentgate/console';
 import { createDockerEngine } from '@agentgate/docker';
 import { createIdentityService } from '@agentgate/identity';
 import { createMaskingService, createRedactor, redactionEntries } from '@agentgate/masking';
@@ -29,7 +32,12 @@ import { createGatewayMetrics, type GatewayMetrics } from '@agentgate/metrics';
 import { createGate, createPolicy, type Policy } from '@agentgate/policy';
 import { createPostgresEngine } from '@agentgate/postgres';
 import { createSshEngine } from '@agentgate/ssh';
-import { loadOrCreateSigningKey, openTranscriptStore, type TranscriptStore } from '@agentgate/transcript';
+import {
+  isDeniedDecision,
+  loadOrCreateSigningKey,
+  openTranscriptStore,
+  type TranscriptStore,
+} from '@agentgate/transcript';
 import { startListenerServer, type ListenerAddress, type ListenerServer } from './listener-server.js';
 
 export interface GatewayOptions {
@@ -51,7 +59,7 @@ export interface ReloadOutcome {
 }
 
 /** Sections a running gateway cannot swap: they own sockets, keys, the store or the identity caches. */
-const RESTART_SECTIONS = ['store', 'signingKey', 'admin', 'identity', 'listeners'] as const;
+const RESTART_SECTIONS = ['store', 'signingKey', 'admin', 'identity', 'listeners', 'console'] as const;
 
 export interface RunningGateway {
   /** The configuration in force (rules, masking and approvals as of the last reload). */
@@ -127,12 +135,16 @@ export async function startGateway(
     const identity = await createIdentityService(config.identity, {
       log: log.child({ component: 'identity' }),
     });
+    const consoleConfig = config.console;
     const broker = createApprovalBroker({
       config: config.approvals,
       signer,
       identity,
       log: log.child({ component: 'approvals' }),
       metrics: metrics.approvals,
+      ...(consoleConfig === undefined
+        ? {}
+        : { consoleUrl: (id: string) => `${consoleConfig.publicUrl}/approvals/${id}` }),
     });
     cleanup.unshift(async () => broker.close());
     // Rules and masking are held behind stable objects so a reload can swap them under running engines.
@@ -163,10 +175,12 @@ export async function startGateway(
         return maskingGeneration;
       },
     };
+    // With a console, the recording side is watched: running sessions are listed, followed live and can be ended.
+    const live = consoleConfig === undefined ? undefined : new LiveSessions();
     const deps: Omit<EngineDeps, 'log'> = {
       identity,
       gate,
-      transcript: store,
+      transcript: live === undefined ? store : live.wrap(store),
       masking: liveMasking,
       metrics: metrics.protocol,
     };
@@ -193,6 +207,44 @@ export async function startGateway(
       );
     }
 
+    let consoleHandler: ConsoleHandler | undefined;
+    if (consoleConfig !== undefined && live !== undefined) {
+      live.setTerminator((info) => {
+        const server = listeners.find((l) => l.name === info.listener);
+        return (
+          server !== undefined &&
+          info.client.port !== undefined &&
+          server.closeConnection(info.client.address, info.client.port)
+        );
+      });
+      const handler = createConsole({
+        config: consoleConfig,
+        identity,
+        approvers: () => [
+          ...new Set([...running.approvals.approvers, ...running.rules.flatMap((r) => r.approvers ?? [])]),
+        ],
+        approvals: broker,
+        decide: (command, who, listener) => policy.decide(command, who, listener),
+        store,
+        verifySignature: (jws) => signer.verifyCompact(jws),
+        isDenial: isDeniedDecision,
+        live,
+        listeners: () => config.listeners.map((l) => ({ name: l.name, protocol: l.protocol })),
+        storeSizeBytes: () => {
+          try {
+            return statSync(join(config.store.path, 'data.mdb')).size;
+          } catch {
+            return undefined;
+          }
+        },
+        linkLedgerFile: join(dirname(config.signingKey), 'console-links-used.jsonl'),
+        record: ({ action, actor, detail }) => recordAdminAction(store, action, actor, detail, 'console'),
+        log: log.child({ component: 'console' }),
+      });
+      consoleHandler = handler;
+      cleanup.unshift(async () => handler.close());
+    }
+
     const admin: AdminServer = await startAdminServer({
       listen: config.admin.listen,
       metrics,
@@ -212,11 +264,13 @@ export async function startGateway(
           onChange: (event, detail) =>
             recordAdminAction(store, `ssh-key ${event}`, String(detail['identity'] ?? 'unknown'), detail),
         }),
+        ...(consoleHandler === undefined ? [] : [consoleHandler.handle]),
       ],
     });
     cleanup.unshift(() => admin.close());
     log.info('agentgate started', {
       admin: admin.url,
+      ...(consoleConfig === undefined ? {} : { console: consoleConfig.publicUrl }),
       listeners: listeners.map((l) => ({ name: l.name, address: l.address })),
     });
 
@@ -288,15 +342,20 @@ export async function startGateway(
 function recordAdminAction(
   store: TranscriptStore,
   text: string,
-  actor: string,
+  actor: string | Identity,
   detail: Record<string, unknown>,
+  listener: 'admin' | 'console' = 'admin',
 ): void {
+  const identity: Identity =
+    typeof actor === 'string'
+      ? { name: actor, groups: [], source: 'oidc' }
+      : { name: actor.name, groups: [...actor.groups], source: actor.source };
   const info: SessionInfo = {
     id: newId(),
-    listener: 'admin',
+    listener,
     protocol: 'ssh',
-    identity: { name: actor, groups: [], source: 'oidc' },
-    client: { address: 'admin', local: true, tls: false },
+    identity,
+    client: { address: listener, local: true, tls: false },
     startedAt: Date.now(),
   };
   const rec = store.openSession(info, { admin: true });

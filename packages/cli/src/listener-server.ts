@@ -13,6 +13,8 @@ export interface ListenerServer {
   readonly address: ListenerAddress;
   readonly listening: boolean;
   readonly activeConnections: number;
+  /** Close the client connection from `address:port` at once (a console admin ended its session). */
+  closeConnection(address: string, port: number): boolean;
   /** Stop accepting, wait up to `graceMs` for sessions to finish, then destroy the rest. */
   close(graceMs: number): Promise<void>;
 }
@@ -105,6 +107,15 @@ export async function startListenerServer(
     },
     get activeConnections() {
       return sockets.size;
+    },
+    closeConnection(remoteAddress, remotePort) {
+      for (const socket of sockets) {
+        if (socket.remoteAddress === remoteAddress && socket.remotePort === remotePort) {
+          socket.destroy();
+          return true;
+        }
+      }
+      return false;
     },
     async close(graceMs) {
       listening = false;

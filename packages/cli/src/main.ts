@@ -3,6 +3,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerApprovalsCommand } from './commands/approvals.js';
+import { registerConsoleCommands } from './commands/console.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerKeyCommands } from './commands/keys.js';
 import { registerServeCommands } from './commands/serve.js';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerServeCommands(program);
   registerSessionCommands(program);
   registerApprovalsCommand(program);
+  registerConsoleCommands(program);
   registerSshLoginCommand(program);
   registerKeyCommands(program);
   registerDemoCommand(program);

@@ -12,6 +12,7 @@ import type {
 } from '@agentgate/core';
 import { Checker, child, item } from './checker.js';
 import { ConfigError } from './config-error.js';
+import { readConsole } from './console-section.js';
 import { readIdentity } from './identity-section.js';
 import { checkListenAddress, readListener } from './listeners-section.js';
 import { readRedact } from './redact-section.js';
@@ -32,6 +33,7 @@ const ROOT_KEYS = [
   'rules',
   'masking',
   'redact',
+  'console',
 ];
 
 function readStore(checker: Checker, value: unknown): StoreConfig | undefined {
@@ -193,6 +195,7 @@ export function parseConfig(
   const admin = readAdmin(checker, root.admin);
   const identity = readIdentity(checker, root.identity, 'identity');
   const approvals = readApprovals(checker, root.approvals);
+  const consoleSection = root.console === undefined ? undefined : readConsole(checker, root.console, identity);
 
   checkUnique(checker, root.listeners, 'listeners', 'listener');
   const addresses = new Map<string, string>(admin === undefined ? [] : [[admin.listen, 'admin.listen']]);
@@ -256,6 +259,7 @@ export function parseConfig(
     rules,
     masking,
     redact,
+    ...(consoleSection === undefined ? {} : { console: consoleSection }),
   };
   return config;
 }

@@ -211,6 +211,32 @@ export interface RedactConfig {
   readonly entries: readonly RedactEntryConfig[];
 }
 
+/** Sign-in to the web console through the IdP's own login page (OIDC authorization code flow with PKCE). */
+export interface ConsoleOidcConfig {
+  /** The IdP's issuer URL, discovered at `/.well-known/openid-configuration`; one of `identity.oidc[].issuer`. */
+  readonly issuer: string;
+  readonly clientId: string;
+  /** Absent: a public client that authenticates with PKCE alone. */
+  readonly clientSecret?: string;
+  readonly scopes: readonly string[];
+  /** The claim that carries groups: that of the `identity.oidc` entry of the same issuer. */
+  readonly groupsClaim: string;
+}
+
+/** The web console on the admin listener (docs/configuration.md, `console`). */
+export interface ConsoleConfig {
+  /** The origin people open, e.g. `https://agentgate.example.com`; links in webhooks and logs start with it. */
+  readonly publicUrl: string;
+  /** Absent: only one-time links (`agentgate console link`) sign people in. */
+  readonly oidc?: ConsoleOidcConfig;
+  /** Who may read sessions, replay them and see the overview. */
+  readonly auditors: readonly PrincipalRef[];
+  /** Who may end a live session (and read everything auditors read). */
+  readonly admins: readonly PrincipalRef[];
+  /** The longest a browser session lasts; it ends earlier when the IdP token it came from expires. */
+  readonly sessionTtlMs: number;
+}
+
 export interface AgentgateConfig {
   /** Absolute path of the file this was loaded from. */
   readonly file: string;
@@ -223,4 +249,6 @@ export interface AgentgateConfig {
   readonly rules: readonly RuleConfig[];
   readonly masking: readonly MaskingRuleConfig[];
   readonly redact: RedactConfig;
+  /** Absent: no web console. */
+  readonly console?: ConsoleConfig;
 }

@@ -1,0 +1,659 @@
+/**
+ * The console's HTTP handler on the admin listener. Every request is routed here after the admin routes:
+ * assets and sign-in are public; every page, stream and action needs a browser session and a role, checked here
+ * on each request; every state-changing request needs the session's CSRF token and this origin. Refused actions
+ * are recorded (`record`).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  isAgentgateError,
+  type ConsoleConfig,
+  type Identity,
+  type IdentityService,
+  type Logger,
+  type PrincipalRef,
+  type TranscriptEvent,
+} from '@agentgate/core';
+import {
+  exportAsciicast,
+  exportJsonl,
+  type CheckpointRecord,
+  type SessionSummary,
+  type StoreHealth,
+} from '@agentgate/transcript';
+import { ApprovalsFeed, type ApprovalEntry, type ApprovalsSource, type DecideFn } from './approvals-feed.js';
+import { loadAssets, serveAsset } from './assets.js';
+import { BrowserSessions, csrfTokenMatches, type BrowserSession } from './browser-sessions.js';
+import { checkSessionChain } from './chain-check.js';
+import { html, type SafeHtml } from './html.js';
+import { cookie, parseCookies, readForm, redirect, sendHtml, sendText } from './http.js';
+import type { LiveSessions } from './live-sessions.js';
+import { OidcSignIn } from './oidc-signin.js';
+import { OneTimeLinks } from './one-time-links.js';
+import { approvalCard, approvalsPage, type RecentCommand } from './pages/approvals.js';
+import { messagePage, type PageContext } from './pages/layout.js';
+import { liveEventFragment, livePage } from './pages/live.js';
+import { overviewPage } from './pages/overview.js';
+import { sessionPage } from './pages/session.js';
+import { sessionsPage, type SessionsQueryText } from './pages/sessions.js';
+import { linkConfirmPage, loginPage } from './pages/signin.js';
+import { hasAnyRole, mayDecide, rolesOf, type RoleSources } from './roles.js';
+import { StoreSessionQuery, type SessionFilter, type SessionQuery } from './session-query.js';
+import { openEventStream } from './sse.js';
+import { buildTimeline } from './timeline.js';
+
+/** The store readers the console uses (a subset of `TranscriptStore`). */
+export interface ConsoleStore {
+  readonly health: StoreHealth;
+  listSessions(): SessionSummary[];
+  getSession(id: string): SessionSummary | undefined;
+  events(sessionId: string): Iterable<TranscriptEvent>;
+  checkpoints(sessionId: string): Iterable<CheckpointRecord>;
+}
+
+/** An action recorded in the transcript under the console's own source. */
+export interface ConsoleAction {
+  readonly action: string;
+  readonly actor: Identity;
+  readonly detail: Record<string, unknown>;
+}
+
+export interface ConsoleOptions {
+  readonly config: ConsoleConfig;
+  readonly identity: IdentityService;
+  /** `approvals.approvers` and every rule's `approvers`, as in force now. */
+  readonly approvers: () => readonly PrincipalRef[];
+  readonly approvals: ApprovalsSource;
+  /** The live policy, to mark the held statements of a batch. */
+  readonly decide?: DecideFn;
+  readonly store: ConsoleStore;
+  /** Verifies a checkpoint JWS with the gateway's key (and its previous keys); returns the payload. */
+  readonly verifySignature: (jws: string) => Promise<Buffer>;
+  readonly isDenial: (decision: Record<string, unknown>) => boolean;
+  readonly live: LiveSessions;
+  readonly listeners: () => readonly { readonly name: string; readonly protocol: string }[];
+  readonly storeSizeBytes: () => number | undefined;
+  /** Where used one-time link ids are remembered. */
+  readonly linkLedgerFile: string;
+  readonly record: (action: ConsoleAction) => void;
+  readonly log: Logger;
+  /** Replaces the store-backed session query (an index). */
+  readonly sessionQuery?: SessionQuery;
+  readonly now?: () => number;
+}
+
+export interface ConsoleHandler {
+  /** Handle a request on the admin listener; false for paths that are not the console's (`/api/…`). */
+  handle(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean>;
+  /** The console page of an approval request. */
+  approvalUrl(id: string): string;
+  close(): void;
+}
+
+const PAGE_SIZE = 50;
+const RECENT_COMMANDS = 5;
+const LOGIN_COOKIE = 'agentgate_console_login';
+
+class Forbidden extends Error {}
+
+export function createConsole(options: ConsoleOptions): ConsoleHandler {
+  const now = options.now ?? Date.now;
+  const { config, log } = options;
+  const publicOrigin = new URL(config.publicUrl).origin;
+  const https = publicOrigin.startsWith('https:');
+  const sessionCookie = https ? '__Host-agentgate_console' : 'agentgate_console';
+  const sessions = new BrowserSessions(now);
+  const assets = loadAssets();
+  const feed = new ApprovalsFeed(options.approvals, options.decide, now);
+  const links = new OneTimeLinks(options.identity, options.linkLedgerFile, now);
+  const oidc =
+    config.oidc === undefined
+      ? undefined
+      : new OidcSignIn(config.oidc, `${publicOrigin}/auth/callback`, log, now);
+  const query =
+    options.sessionQuery ??
+    new StoreSessionQuery(options.store, (id) => options.live.has(id), options.isDenial);
+  const roleSources: RoleSources = {
+    identity: options.identity,
+    auditors: () => config.auditors,
+    admins: () => config.admins,
+    approvers: options.approvers,
+  };
+  const recentCache = new Map<string, RecentCommand[]>();
+  const streams = new Set<{ close(): void }>();
+
+  // ---- helpers ---------------------------------------------------------------------------------------------
+
+  const send = (res: ServerResponse, status: number, body: SafeHtml, extra: { wasm?: boolean } = {}): void =>
+    sendHtml(res, status, body, { https, ...extra });
+
+  const sessionOf = (req: IncomingMessage): BrowserSession | undefined =>
+    sessions.get(parseCookies(req.headers.cookie).get(sessionCookie));
+
+  const contextOf = (session: BrowserSession): PageContext => ({
+    session,
+    roles: rolesOf(session.identity, roleSources),
+  });
+
+  const sessionCookieFor = (session: BrowserSession): string =>
+    cookie(sessionCookie, session.id, {
+      secure: https,
+      maxAge: Math.max(1, (session.expiresAt - now()) / 1000),
+    });
+
+  function safeReturnTo(value: string | null | undefined): string {
+    // Only paths of this console: never another origin (`//evil`, `/\evil`) after sign-in.
+    if (value === null || value === undefined || !value.startsWith('/') || /^\/[/\\]/.test(value)) return '/';
+    return value;
+  }
+
+  function record(action: string, actor: Identity, detail: Record<string, unknown>): void {
+    try {
+      options.record({ action, actor, detail });
+    } catch (err) {
+      log.error('console: recording an action failed', { action, error: String(err) });
+    }
+  }
+
+  /** Refuse (403) and record a state-changing request that is not allowed. */
+  function refuse(res: ServerResponse, context: PageContext, what: string, why: string, path: string): void {
+    record('console request refused', context.session.identity, { request: what, path, reason: why });
+    log.warn('console: request refused', { identity: context.session.identity.name, path, reason: why });
+    send(res, 403, messagePage('Not allowed', why, context));
+  }
+
+  /** Origin and CSRF token of a state-changing request; undefined when both are right. */
+  function stateChangeProblem(req: IncomingMessage, session: BrowserSession | undefined, form: Map<string, string>) {
+    if (req.headers.origin !== publicOrigin) return 'the request did not come from this console (Origin)';
+    if (session === undefined) return undefined;
+    const token = form.get('csrf') ?? headerValue(req, 'x-csrf-token');
+    if (!csrfTokenMatches(session, token)) return 'the request carried no valid CSRF token';
+    return undefined;
+  }
+
+  function recentCommands(entry: ApprovalEntry): RecentCommand[] {
+    const cached = recentCache.get(entry.id);
+    if (cached !== undefined) return cached;
+    const commands: TranscriptEvent[] = [];
+    const actions = new Map<number, string>();
+    let cutAt: number | undefined;
+    for (const event of options.store.events(entry.session.id)) {
+      if (event.type === 'command') commands.push(event);
+      else if (event.type === 'decision') actions.set(Number(event['commandSeq']), String(event['action']));
+      else if (event.type === 'approval.requested' && (event['id'] ?? event['approvalId']) === entry.id) {
+        cutAt = commands.length - 1; // the held command is the one just before its request
+        break;
+      }
+    }
+    const earlier = cutAt === undefined ? commands : commands.slice(0, cutAt);
+    const recent = earlier.slice(-RECENT_COMMANDS).map((c) => {
+      const action = actions.get(c.seq);
+      return {
+        ts: c.ts,
+        text: String(c['recordedText'] ?? c['text'] ?? ''),
+        ...(action === undefined ? {} : { action }),
+      };
+    });
+    // Cache once the request is on record (its earlier commands cannot change after that).
+    if (cutAt !== undefined) {
+      if (recentCache.size > 1000) recentCache.clear();
+      recentCache.set(entry.id, recent);
+    }
+    return recent;
+  }
+
+  const card = (entry: ApprovalEntry, context: PageContext): SafeHtml =>
+    approvalCard(entry, {
+      context,
+      identity: options.identity,
+      recent: recentCommands(entry),
+      now: now(),
+      linkSession: context.roles.auditor,
+    });
+
+  // ---- sign-in ---------------------------------------------------------------------------------------------
+
+  async function startOidc(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (oidc === undefined) return send(res, 404, messagePage('Not found', 'No identity provider is configured.'));
+    try {
+      const { url: target, state } = await oidc.begin(safeReturnTo(url.searchParams.get('returnTo')));
+      redirect(res, target, {
+        https,
+        headers: { 'set-cookie': cookie(LOGIN_COOKIE, state, { secure: https, maxAge: 600, path: '/auth' }) },
+      });
+    } catch (err) {
+      log.warn('console: sign-in could not start', { error: String(err) });
+      send(
+        res,
+        502,
+        loginPage({ oidc: true, returnTo: '/', error: 'The identity provider cannot be reached; try again shortly.' }),
+      );
+    }
+  }
+
+  async function finishOidc(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (oidc === undefined) return send(res, 404, messagePage('Not found', 'No identity provider is configured.'));
+    const callback = new URL(url.pathname + url.search, publicOrigin);
+    const clearLogin = cookie(LOGIN_COOKIE, '', { secure: https, maxAge: 0, path: '/auth' });
+    try {
+      const signedIn = await oidc.finish(callback, parseCookies(req.headers.cookie).get(LOGIN_COOKIE));
+      const expiresAt = Math.min(signedIn.tokenExpiresAt, now() + config.sessionTtlMs);
+      const session = sessions.create(signedIn.identity, expiresAt, 'oidc');
+      record('console sign-in', signedIn.identity, { via: 'oidc', expiresAt });
+      log.info('console: signed in', { identity: signedIn.identity.name, via: 'oidc' });
+      redirect(res, signedIn.returnTo, { https, headers: { 'set-cookie': [sessionCookieFor(session), clearLogin] } });
+    } catch (err) {
+      log.warn('console: sign-in failed', { error: err instanceof Error ? err.message : String(err) });
+      send(res, 401, loginPage({ oidc: true, returnTo: '/', error: signInError(err) }), {});
+    }
+  }
+
+  async function linkPage(res: ServerResponse, url: URL): Promise<void> {
+    const token = url.searchParams.get('token') ?? '';
+    try {
+      const link = await links.inspect(token);
+      send(res, 200, linkConfirmPage({ token, identity: link.identity, expiresAt: link.expiresAt }));
+    } catch (err) {
+      send(res, 401, loginPage({ oidc: oidc !== undefined, returnTo: '/', error: signInError(err) }));
+    }
+  }
+
+  async function redeemLink(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const form = await readForm(req);
+    const problem = stateChangeProblem(req, undefined, form);
+    if (problem !== undefined) return send(res, 403, messagePage('Not allowed', problem));
+    try {
+      const link = await links.redeem(form.get('token') ?? '');
+      const expiresAt = Math.min(link.expiresAt, now() + config.sessionTtlMs);
+      const session = sessions.create({ ...link.identity }, expiresAt, 'link');
+      record('console sign-in', link.identity, { via: 'one-time link', jti: link.jti, expiresAt });
+      log.info('console: signed in', { identity: link.identity.name, via: 'link' });
+      redirect(res, '/', { https, headers: { 'set-cookie': sessionCookieFor(session) } });
+    } catch (err) {
+      log.warn('console: sign-in link refused', { error: err instanceof Error ? err.message : String(err) });
+      send(res, 401, loginPage({ oidc: oidc !== undefined, returnTo: '/', error: signInError(err) }));
+    }
+  }
+
+  // ---- pages -----------------------------------------------------------------------------------------------
+
+  function requireRole(context: PageContext, allowed: boolean): void {
+    if (!allowed) throw new Forbidden('Your roles do not include this page.');
+  }
+
+  function overview(res: ServerResponse, context: PageContext): void {
+    const active = new Map<string, number>();
+    for (const s of options.live.list()) active.set(s.info.listener, (active.get(s.info.listener) ?? 0) + 1);
+    const health = options.store.health;
+    const size = options.storeSizeBytes();
+    send(
+      res,
+      200,
+      overviewPage({
+        context,
+        listeners: options.listeners().map((l) => ({ ...l, active: active.get(l.name) ?? 0 })),
+        activity: activityCached(),
+        store: {
+          writable: health.writable,
+          dropped: health.dropped,
+          writeErrors: health.writeErrors,
+          queued: health.queued,
+          ...(health.lastError === undefined ? {} : { lastError: health.lastError }),
+          ...(size === undefined ? {} : { sizeBytes: size }),
+        },
+        pendingApprovals: feed.all().filter((e) => e.settlement === undefined).length,
+      }),
+    );
+  }
+
+  let activity: { at: number; buckets: ReturnType<SessionQuery['activity']> } | undefined;
+  function activityCached(): ReturnType<SessionQuery['activity']> {
+    // The chart reads every recent session's events: computed at most every 30 s.
+    if (activity === undefined || now() - activity.at > 30_000)
+      activity = { at: now(), buckets: query.activity(now(), 3_600_000, 24) };
+    return activity.buckets;
+  }
+
+  function sessionsList(res: ServerResponse, context: PageContext, url: URL): void {
+    const p = url.searchParams;
+    const text: SessionsQueryText = {
+      identity: (p.get('identity') ?? '').trim(),
+      protocol: p.get('protocol') ?? '',
+      listener: p.get('listener') ?? '',
+      since: p.get('since') ?? '',
+      until: p.get('until') ?? '',
+      q: (p.get('q') ?? '').trim(),
+      denied: p.get('denied') === '1',
+      approvals: p.get('approvals') === '1',
+      active: p.get('active') === '1',
+    };
+    let error: string | undefined;
+    const since = parseLocalTime(text.since);
+    const until = parseLocalTime(text.until);
+    if (since === null || until === null) error = 'From and To must be dates and times.';
+    const filter: SessionFilter = {
+      ...(text.identity ? { identity: text.identity } : {}),
+      ...(text.protocol ? { protocol: text.protocol } : {}),
+      ...(text.listener ? { listener: text.listener } : {}),
+      ...(typeof since === 'number' ? { since } : {}),
+      ...(typeof until === 'number' ? { until } : {}),
+      ...(text.denied ? { hasDenials: true } : {}),
+      ...(text.approvals ? { hasApprovals: true } : {}),
+      ...(text.active ? { activeNow: true } : {}),
+    };
+    const before = p.get('before') ?? undefined;
+    const page = { limit: PAGE_SIZE, ...(before ? { before } : {}) };
+    const result = text.q ? query.search(text.q, filter, page) : query.list(filter, page);
+    let nextHref: string | undefined;
+    if (result.next !== undefined) {
+      const next = new URLSearchParams(p);
+      next.set('before', result.next);
+      nextHref = `/sessions?${next.toString()}`;
+    }
+    send(
+      res,
+      200,
+      sessionsPage({
+        context,
+        query: text,
+        result,
+        listeners: options.listeners().map((l) => l.name),
+        isActive: (id) => options.live.has(id),
+        ...(nextHref === undefined ? {} : { nextHref }),
+        ...(error === undefined ? {} : { error }),
+        now: now(),
+      }),
+    );
+  }
+
+  async function sessionDetail(res: ServerResponse, context: PageContext, id: string): Promise<void> {
+    const summary = query.get(id);
+    if (summary === undefined) return send(res, 404, messagePage('No such session', `No session ${id}.`, context));
+    const timeline = buildTimeline(options.store.events(id));
+    const chain = await checkSessionChain(
+      options.store.events(id),
+      options.store.checkpoints(id),
+      options.verifySignature,
+    );
+    const player = summary.protocol === 'ssh' && timeline.hasTerminalOutput;
+    send(res, 200, sessionPage({ context, summary, timeline, chain, live: options.live.has(id) }), {
+      wasm: player,
+    });
+  }
+
+  function exportSession(res: ServerResponse, id: string, format: 'jsonl' | 'cast'): void {
+    if (query.get(id) === undefined) return sendText(res, 404, `no session ${id}\n`, { https });
+    const filename = `agentgate-session-${id}.${format}`;
+    const headers = { 'content-disposition': `attachment; filename="${filename}"` };
+    if (format === 'cast') {
+      return sendText(res, 200, exportAsciicast(options.store.events(id)), {
+        https,
+        contentType: 'application/x-asciicast',
+        headers,
+      });
+    }
+    res.writeHead(200, {
+      'content-type': 'application/x-ndjson; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      ...headers,
+    });
+    for (const line of exportJsonl(options.store.events(id))) res.write(line);
+    res.end();
+  }
+
+  // ---- streams ---------------------------------------------------------------------------------------------
+
+  function approvalsStream(req: IncomingMessage, res: ServerResponse, session: BrowserSession): void {
+    const context = contextOf(session);
+    const sendEntry = (entry: ApprovalEntry): void =>
+      stream.send('approval', {
+        id: entry.id,
+        state: entry.settlement?.outcome ?? 'pending',
+        html: card(entry, context).value,
+      });
+    const unsubscribe = feed.onChange(sendEntry);
+    const stream = openEventStream(req, res, {
+      https,
+      alive: () => sessions.get(session.id) !== undefined,
+      onClose: () => {
+        unsubscribe();
+        streams.delete(stream);
+      },
+    });
+    streams.add(stream);
+    // Whatever changed between the page and this stream: the page replaces cards by id.
+    for (const entry of feed.all()) sendEntry(entry);
+  }
+
+  function liveStream(req: IncomingMessage, res: ServerResponse, session: BrowserSession, id: string): void {
+    const unsubscribe = options.live.subscribe(id, (event) => {
+      if (event.kind === 'ended') {
+        stream.send('ended', { reason: event.reason });
+        stream.close();
+        return;
+      }
+      stream.send('event', { html: liveEventFragment(event, event.kind === 'io' ? event.text : undefined).value });
+    });
+    const stream = openEventStream(req, res, {
+      https,
+      alive: () => sessions.get(session.id) !== undefined,
+      onClose: () => {
+        unsubscribe();
+        streams.delete(stream);
+      },
+    });
+    streams.add(stream);
+    for (const event of options.live.recent(id)) {
+      if (event.kind === 'ended') continue;
+      stream.send('event', { html: liveEventFragment(event, event.kind === 'io' ? event.text : undefined).value });
+    }
+    if (!options.live.has(id)) {
+      stream.send('ended', { reason: 'the session has ended' });
+      stream.close();
+    }
+  }
+
+  // ---- actions ---------------------------------------------------------------------------------------------
+
+  async function decideApproval(
+    req: IncomingMessage,
+    res: ServerResponse,
+    context: PageContext,
+    id: string,
+    form: Map<string, string>,
+    path: string,
+  ): Promise<void> {
+    const decision = form.get('decision');
+    if (decision !== 'approve' && decision !== 'deny')
+      return send(res, 400, messagePage('Bad request', 'Choose Approve or Deny.', context));
+    const who = context.session.identity;
+    const entry = feed.get(id);
+    const pending = options.approvals.list().find((p) => p.id === id);
+    if (!context.roles.approver) return refuse(res, context, `${decision} ${id}`, 'You are not an approver.', path);
+    if (pending !== undefined) {
+      const may = mayDecide(who, pending, options.identity);
+      if (!may.allowed) return refuse(res, context, `${decision} ${id}`, `You cannot decide ${may.why}.`, path);
+    }
+    const reasonText = (form.get('reason') ?? '').trim().slice(0, 1000);
+    const reason = reasonText === '' ? undefined : reasonText;
+    try {
+      if (decision === 'approve') options.approvals.approve(id, who, reason);
+      else options.approvals.deny(id, who, reason);
+    } catch (err) {
+      if (isAgentgateError(err, 'FORBIDDEN')) return refuse(res, context, `${decision} ${id}`, err.message, path);
+      if (isAgentgateError(err, 'CONFLICT') || isAgentgateError(err, 'NOT_FOUND'))
+        return send(res, 409, messagePage('Already decided', err.message, context));
+      throw err;
+    }
+    log.info('console: approval decided', { approval: id, decision, by: who.name });
+    redirect(res, entry === undefined ? '/approvals' : `/approvals#approval-${id}`, { https });
+  }
+
+  function terminate(res: ServerResponse, context: PageContext, id: string, path: string): void {
+    if (!context.roles.admin) return refuse(res, context, `end session ${id}`, 'Only console admins may end sessions.', path);
+    const outcome = options.live.terminate(id, context.session.identity);
+    if (!outcome.ended)
+      return send(res, 409, messagePage('Not ended', outcome.reason ?? 'The session could not be ended.', context));
+    log.info('console: session ended by admin', { session: id, by: context.session.identity.name });
+    redirect(res, `/sessions/${id}/live`, { https });
+  }
+
+  // ---- routing ---------------------------------------------------------------------------------------------
+
+  async function route(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> {
+    if (pathname.startsWith('/api/') || pathname === '/api') return false;
+    const url = new URL(req.url ?? '/', publicOrigin);
+    const method = req.method ?? 'GET';
+    if (method === 'GET' || method === 'HEAD') {
+      if (serveAsset(assets, req, res, pathname, https)) return true;
+      if (pathname === '/login')
+        return (send(res, 200, loginPage({ oidc: oidc !== undefined, returnTo: safeReturnTo(url.searchParams.get('returnTo')) })), true);
+      if (pathname === '/auth/oidc') return (await startOidc(req, res, url), true);
+      if (pathname === '/auth/callback') return (await finishOidc(req, res, url), true);
+      if (pathname === '/auth/link') return (await linkPage(res, url), true);
+    }
+    if (method === 'POST' && pathname === '/auth/link') return (await redeemLink(req, res), true);
+
+    const session = sessionOf(req);
+    if (session === undefined) {
+      if (method === 'GET' && !pathname.endsWith('/events')) {
+        redirect(res, `/login?returnTo=${encodeURIComponent(url.pathname + url.search)}`, { https });
+      } else sendText(res, 401, 'sign in first\n', { https });
+      return true;
+    }
+    const context = contextOf(session);
+
+    if (method === 'POST') {
+      const form = await readForm(req);
+      const problem = stateChangeProblem(req, session, form);
+      if (problem !== undefined) return (refuse(res, context, `POST ${pathname}`, problem, pathname), true);
+      if (pathname === '/logout') {
+        sessions.delete(session.id);
+        record('console sign-out', session.identity, {});
+        redirect(res, '/login', {
+          https,
+          headers: { 'set-cookie': cookie(sessionCookie, '', { secure: https, maxAge: 0 }) },
+        });
+        return true;
+      }
+      if (!hasAnyRole(context.roles)) return (refuse(res, context, `POST ${pathname}`, 'You have no role in this console.', pathname), true);
+      let m = /^\/approvals\/([0-9A-Z]{26})\/decide$/.exec(pathname);
+      if (m !== null) return (await decideApproval(req, res, context, m[1]!, form, pathname), true);
+      m = /^\/sessions\/([0-9A-Za-z_-]{1,64})\/terminate$/.exec(pathname);
+      if (m !== null) return (terminate(res, context, m[1]!, pathname), true);
+      send(res, 404, messagePage('Not found', `Nothing here: ${pathname}`, context));
+      return true;
+    }
+    if (method !== 'GET' && method !== 'HEAD') {
+      sendText(res, 405, 'method not allowed\n', { https, headers: { allow: 'GET, POST' } });
+      return true;
+    }
+
+    if (!hasAnyRole(context.roles)) {
+      send(
+        res,
+        403,
+        messagePage(
+          'No role',
+          html`You are signed in as ${session.identity.name}, who is neither an approver, an auditor nor an admin of this console.`,
+          context,
+        ),
+      );
+      return true;
+    }
+    try {
+      if (pathname === '/' || pathname === '/overview') {
+        if (!context.roles.auditor) return (redirect(res, '/approvals', { https }), true);
+        overview(res, context);
+        return true;
+      }
+      if (pathname === '/approvals') {
+        send(res, 200, approvalsPage(feed.all(), (e) => card(e, context), context));
+        return true;
+      }
+      if (pathname === '/approvals/events') return (approvalsStream(req, res, session), true);
+      let m = /^\/approvals\/([0-9A-Z]{26})$/.exec(pathname);
+      if (m !== null) {
+        const entry = feed.get(m[1]!);
+        if (entry === undefined) {
+          send(res, 404, messagePage('No such request', `Approval ${m[1]!} is not pending and was not decided recently.`, context));
+          return true;
+        }
+        send(res, 200, approvalsPage([entry], (e) => card(e, context), context, entry.id));
+        return true;
+      }
+      requireRole(context, context.roles.auditor);
+      if (pathname === '/sessions') return (sessionsList(res, context, url), true);
+      m = /^\/sessions\/([0-9A-Za-z_-]{1,64})(\/live|\/live\/events|\/export\.jsonl|\/export\.cast)?$/.exec(pathname);
+      if (m !== null) {
+        const id = m[1]!;
+        switch (m[2]) {
+          case undefined:
+            await sessionDetail(res, context, id);
+            return true;
+          case '/live': {
+            const live = options.live.get(id);
+            if (live === undefined) redirect(res, `/sessions/${id}`, { https });
+            else send(res, 200, livePage({ context, info: live.info }));
+            return true;
+          }
+          case '/live/events':
+            liveStream(req, res, session, id);
+            return true;
+          case '/export.jsonl':
+            exportSession(res, id, 'jsonl');
+            return true;
+          case '/export.cast':
+            exportSession(res, id, 'cast');
+            return true;
+        }
+      }
+      send(res, 404, messagePage('Not found', `Nothing here: ${pathname}`, context));
+      return true;
+    } catch (err) {
+      if (err instanceof Forbidden) {
+        send(res, 403, messagePage('Not allowed', err.message, context));
+        return true;
+      }
+      throw err;
+    }
+  }
+
+  return {
+    async handle(req, res, pathname) {
+      try {
+        return await route(req, res, pathname);
+      } catch (err) {
+        const status = isAgentgateError(err, 'LIMIT_EXCEEDED') ? 413 : isAgentgateError(err, 'BAD_REQUEST') ? 400 : 500;
+        if (status === 500) log.error('console: request failed', { path: pathname, error: String(err) });
+        if (!res.headersSent)
+          send(res, status, messagePage(status === 500 ? 'Something went wrong' : 'Bad request', status === 500 ? 'The console could not answer this request.' : (err as Error).message));
+        else res.destroy();
+        return true;
+      }
+    },
+    approvalUrl: (id) => `${publicOrigin}/approvals/${id}`,
+    close() {
+      feed.close();
+      for (const stream of [...streams]) stream.close();
+    },
+  };
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** `YYYY-MM-DDTHH:MM` from a datetime-local field, read as UTC; '' → undefined; bad → null. */
+function parseLocalTime(text: string): number | undefined | null {
+  if (text === '') return undefined;
+  const ms = Date.parse(/Z|[+-]\d\d:?\d\d$/.test(text) ? text : `${text}Z`);
+  return Number.isFinite(ms) ? ms : null;
+}
+
+function signInError(err: unknown): string {
+  if (isAgentgateError(err)) return err.message;
+  return 'Sign-in failed; try again.';
+}

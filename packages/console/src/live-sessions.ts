@@ -1,0 +1,179 @@
+/**
+ * The sessions running now, seen from the recording side: `wrap` puts itself between the engines and the store,
+ * so each opened session is known with its info until it ends, and its events reach the console's live view as
+ * they are appended (io bytes as they are recorded, before coalescing). Ending a session is delegated to
+ * `terminator` (the composition root closes the client's connection); the session's chain records who ended it.
+ */
+import { TextDecoder } from 'node:util';
+import type {
+  Identity,
+  IoDirection,
+  SessionInfo,
+  SessionRecorder,
+  TranscriptEvent,
+  TranscriptWriter,
+} from '@agentgate/core';
+
+export type LiveEvent =
+  | { readonly kind: 'event'; readonly event: TranscriptEvent }
+  | { readonly kind: 'io'; readonly direction: IoDirection; readonly text: string; readonly channel?: string }
+  | { readonly kind: 'ended'; readonly reason: string };
+
+export interface LiveSession {
+  readonly info: SessionInfo;
+  /** Set once an admin asked to end it. */
+  terminatedBy: string | undefined;
+}
+
+/** Ends a session's client connection; false when it cannot (e.g. a unix-socket client). */
+export type Terminator = (info: SessionInfo, by: Identity) => boolean;
+
+/** How many recent events of each running session a viewer who opens the live page is shown first. */
+const BACKLOG = 300;
+
+interface Tracked extends LiveSession {
+  recorder: SessionRecorder;
+  readonly backlog: LiveEvent[];
+  readonly decoders: Map<string, TextDecoder>;
+}
+
+export class LiveSessions {
+  private readonly sessions = new Map<string, Tracked>();
+  private readonly subscribers = new Map<string, Set<(event: LiveEvent) => void>>();
+  private terminator: Terminator | undefined;
+
+  setTerminator(terminator: Terminator): void {
+    this.terminator = terminator;
+  }
+
+  wrap(writer: TranscriptWriter): TranscriptWriter {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const live = this;
+    return {
+      get writable() {
+        return writer.writable;
+      },
+      get failMode() {
+        return writer.failMode;
+      },
+      openSession(info, extra) {
+        const recorder = writer.openSession(info, extra);
+        return live.track(info, recorder);
+      },
+    };
+  }
+
+  list(): readonly LiveSession[] {
+    return [...this.sessions.values()];
+  }
+
+  has(id: string): boolean {
+    return this.sessions.has(id);
+  }
+
+  get(id: string): LiveSession | undefined {
+    return this.sessions.get(id);
+  }
+
+  /** The session's most recent events (io as text), oldest first. */
+  recent(id: string): readonly LiveEvent[] {
+    return [...(this.sessions.get(id)?.backlog ?? [])];
+  }
+
+  /** Follow one session; returns what unsubscribes. An unknown or ended session gets nothing. */
+  subscribe(id: string, subscriber: (event: LiveEvent) => void): () => void {
+    let set = this.subscribers.get(id);
+    if (set === undefined) this.subscribers.set(id, (set = new Set()));
+    set.add(subscriber);
+    return () => {
+      set.delete(subscriber);
+      if (set.size === 0 && this.subscribers.get(id) === set) this.subscribers.delete(id);
+    };
+  }
+
+  /**
+   * End a running session on an admin's word: the chain records who (before the connection closes, so the record
+   * comes first), then the terminator closes the connection and the engine ends the session, whose `session.end`
+   * names the admin. Returns false for a session that is not running.
+   */
+  terminate(id: string, by: Identity): { ended: boolean; reason?: string } {
+    const session = this.sessions.get(id);
+    if (session === undefined) return { ended: false, reason: 'the session is not running' };
+    if (this.terminator === undefined) return { ended: false, reason: 'ending sessions is not available' };
+    session.recorder.append('error', {
+      event: 'session.terminated',
+      by: by.name,
+      byGroups: [...by.groups],
+      via: 'console',
+    });
+    session.terminatedBy = by.name;
+    if (!this.terminator(session.info, by)) {
+      session.terminatedBy = undefined;
+      return { ended: false, reason: 'this connection cannot be closed from the console' };
+    }
+    return { ended: true };
+  }
+
+  private emit(id: string, event: LiveEvent): void {
+    const tracked = this.sessions.get(id);
+    if (tracked !== undefined && event.kind !== 'ended') {
+      tracked.backlog.push(event);
+      if (tracked.backlog.length > BACKLOG) tracked.backlog.shift();
+    }
+    const set = this.subscribers.get(id);
+    if (set === undefined) return;
+    for (const subscriber of set) {
+      try {
+        subscriber(event);
+      } catch {
+        // a viewer's failure (a closed stream) must never disturb the session being recorded
+      }
+    }
+  }
+
+  private track(info: SessionInfo, inner: SessionRecorder): SessionRecorder {
+    const entry: Tracked = {
+      info,
+      recorder: inner,
+      backlog: [],
+      decoders: new Map(),
+      terminatedBy: undefined,
+    };
+    this.sessions.set(info.id, entry);
+    const emit = (event: LiveEvent): void => this.emit(info.id, event);
+    const decode = (direction: IoDirection, data: Buffer, channel: string | undefined): string => {
+      // One streaming decoder per stream, so a UTF-8 sequence split across chunks is not mangled.
+      const key = `${channel ?? ''}/${direction}`;
+      let decoder = entry.decoders.get(key);
+      if (decoder === undefined) entry.decoders.set(key, (decoder = new TextDecoder('utf-8')));
+      return decoder.decode(data, { stream: true });
+    };
+    const recorder: SessionRecorder = {
+      sessionId: inner.sessionId,
+      ...(inner.recordingLost === undefined ? {} : { recordingLost: inner.recordingLost }),
+      append(type, body) {
+        const event = inner.append(type, body);
+        emit({ kind: 'event', event });
+        return event;
+      },
+      io(direction, data, channel) {
+        inner.io(direction, data, channel);
+        if (direction === 'in') return; // what is typed comes back as output; unechoed input stays unshown
+        const text = decode(direction, data, channel);
+        if (text.length > 0)
+          emit(channel === undefined ? { kind: 'io', direction, text } : { kind: 'io', direction, text, channel });
+      },
+      end: (body) => {
+        if (!this.sessions.has(info.id)) return inner.end(body);
+        const by = entry.terminatedBy;
+        const ended = by === undefined ? body : { ...body, reason: `ended by admin ${by}` };
+        inner.end(ended);
+        emit({ kind: 'ended', reason: String(ended?.['reason'] ?? 'ended') });
+        this.sessions.delete(info.id);
+        this.subscribers.delete(info.id);
+      },
+    };
+    entry.recorder = recorder;
+    return recorder;
+  }
+}

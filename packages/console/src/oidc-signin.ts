@@ -1,0 +1,160 @@
+/**
+ * Sign-in through the IdP's own login page: OpenID Connect authorization code flow with PKCE (S256), state and
+ * nonce, done by `openid-client`. The IdP is discovered on first use (a gateway starts even while its IdP is
+ * down). Groups come from the claim agent tokens of the same issuer use, in the ID token or else from userinfo.
+ */
+import { randomBytes } from 'node:crypto';
+import * as oidc from 'openid-client';
+import { AgentgateError, type ConsoleOidcConfig, type Identity, type Logger } from '@agentgate/core';
+
+/** What is kept between the redirect to the IdP and its answer, per browser (bound by a cookie). */
+interface PendingLogin {
+  readonly codeVerifier: string;
+  readonly nonce: string;
+  readonly returnTo: string;
+  readonly expiresAt: number;
+}
+
+export interface SignedIn {
+  readonly identity: Identity;
+  /** ms since the epoch: when the IdP's tokens stop being valid. */
+  readonly tokenExpiresAt: number;
+}
+
+const LOGIN_TTL_MS = 10 * 60_000;
+const MAX_PENDING = 10_000;
+
+function isLoopbackUrl(url: URL): boolean {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+export class OidcSignIn {
+  private configuration: Promise<oidc.Configuration> | undefined;
+  private readonly pending = new Map<string, PendingLogin>();
+
+  constructor(
+    private readonly config: ConsoleOidcConfig,
+    private readonly redirectUri: string,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Start a login: the IdP URL to redirect to and the state the browser must bring back (its cookie). */
+  async begin(returnTo: string): Promise<{ url: string; state: string }> {
+    const configuration = await this.discover();
+    this.sweep();
+    const codeVerifier = oidc.randomPKCECodeVerifier();
+    const state = randomBytes(32).toString('base64url');
+    const nonce = oidc.randomNonce();
+    if (this.pending.size >= MAX_PENDING) {
+      const oldest = this.pending.keys().next();
+      if (oldest.done !== true) this.pending.delete(oldest.value);
+    }
+    this.pending.set(state, { codeVerifier, nonce, returnTo, expiresAt: this.now() + LOGIN_TTL_MS });
+    const url = oidc.buildAuthorizationUrl(configuration, {
+      redirect_uri: this.redirectUri,
+      scope: this.config.scopes.join(' '),
+      code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+    });
+    return { url: url.href, state };
+  }
+
+  /**
+   * Finish a login from the IdP's redirect. `callbackUrl` is the URL the IdP redirected to (under publicUrl);
+   * `browserState` is the state cookie of this browser, which must equal the `state` the IdP echoes.
+   */
+  async finish(callbackUrl: URL, browserState: string | undefined): Promise<SignedIn & { returnTo: string }> {
+    const state = callbackUrl.searchParams.get('state') ?? '';
+    const pending = this.pending.get(state);
+    if (pending === undefined || browserState !== state || pending.expiresAt <= this.now()) {
+      throw new AgentgateError(
+        'AUTH_FAILED',
+        'this sign-in was not started in this browser or took too long; sign in again',
+      );
+    }
+    this.pending.delete(state);
+    const configuration = await this.discover();
+    const tokens = await oidc.authorizationCodeGrant(configuration, callbackUrl, {
+      pkceCodeVerifier: pending.codeVerifier,
+      expectedState: state,
+      expectedNonce: pending.nonce,
+      idTokenExpected: true,
+    });
+    const claims = tokens.claims();
+    if (claims === undefined) throw new AgentgateError('AUTH_FAILED', 'the IdP returned no ID token');
+    let groups = readGroups(claims as Record<string, unknown>, this.config.groupsClaim);
+    if (groups === undefined && configuration.serverMetadata().userinfo_endpoint !== undefined) {
+      const userinfo = await oidc.fetchUserInfo(configuration, tokens.access_token, claims.sub);
+      groups = readGroups(userinfo as Record<string, unknown>, this.config.groupsClaim);
+    }
+    const expiresIn = tokens.expiresIn();
+    const tokenExpiresAt = Math.min(
+      claims.exp * 1000,
+      expiresIn === undefined ? Number.POSITIVE_INFINITY : this.now() + expiresIn * 1000,
+    );
+    return {
+      identity: {
+        name: claims.sub,
+        groups: groups ?? [],
+        source: 'oidc',
+        issuer: this.config.issuer,
+        expiresAt: Math.floor(tokenExpiresAt / 1000),
+      },
+      tokenExpiresAt,
+      returnTo: pending.returnTo,
+    };
+  }
+
+  private discover(): Promise<oidc.Configuration> {
+    if (this.configuration === undefined) {
+      const issuer = new URL(this.config.issuer);
+      const auth =
+        this.config.clientSecret === undefined ? oidc.None() : oidc.ClientSecretPost(this.config.clientSecret);
+      const discovering = oidc.discovery(
+        issuer,
+        this.config.clientId,
+        undefined,
+        auth,
+        // Plain http only for an IdP on loopback (the configuration refuses it anywhere else).
+        isLoopbackUrl(issuer) && issuer.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : {},
+      );
+      this.configuration = discovering;
+      discovering.catch((err: unknown) => {
+        // Not cached: the next sign-in tries again.
+        this.configuration = undefined;
+        this.log.warn('console: OpenID discovery failed', {
+          issuer: this.config.issuer,
+          error: err instanceof Error ? err.message : String(err),
+        });
+      });
+    }
+    return this.configuration;
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [state, login] of this.pending) if (login.expiresAt <= now) this.pending.delete(state);
+  }
+}
+
+/** Groups from a claim (or a dotted path such as `realm_access.roles`), read as agent tokens' groups are. */
+export function readGroups(claims: Record<string, unknown>, name: string): string[] | undefined {
+  let value: unknown = claims[name];
+  if (value === undefined && name.includes('.')) {
+    value = name
+      .split('.')
+      .reduce<unknown>(
+        (node, part) =>
+          typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[part] : undefined,
+        claims,
+      );
+  }
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value) && value.every((g) => typeof g === 'string')) return [...value];
+  throw new AgentgateError('AUTH_FAILED', `the IdP's ${name} claim is not a list of strings`);
+}
