@@ -2,7 +2,8 @@
  * `agentgate demo`: the README's main job. A throwaway PostgreSQL with some data, agentgate in front of it with a
  * demo config, a token from a local test IdP, a short scripted agent session through psql (an allowed query, a
  * denied DROP, denied bypass attempts, a masked column), the transcript replayed, and the psql line to try it
- * yourself. Serves until Ctrl-C (or exits at once with --exit).
+ * yourself. Then, unless --exit: a one-time sign-in link to the web console and one statement held for approval
+ * (60 s) for the person to approve or deny there. Serves until Ctrl-C.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +14,7 @@ import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { loadConfig } from '@agentgate/config';
 import { createJsonLogger } from '@agentgate/core';
+import { LINK_PURPOSE } from '@agentgate/console';
 import { generateSigningKeyPair, mintToken } from '@agentgate/identity';
 import { replaySession } from '../replay.js';
 import { freePort, startThrowawayPostgres } from '../demo/throwaway-postgres.js';
@@ -86,7 +88,11 @@ admin: { listen: "127.0.0.1:${adminPort}" }
 identity:
   oidc:
     - { issuer: agentgate-local, audience: agentgate, jwks: ./idp-jwks.json, groupsClaim: groups }
-approvals: { timeout: 120s, approvers: [group:dba] }
+approvals: { timeout: 60s, approvers: [group:dba] }
+console:
+  publicUrl: "http://127.0.0.1:${adminPort}"
+  auditors: [group:dba]
+  admins: [group:dba]
 listeners:
   - name: demo-db
     protocol: postgres
@@ -140,13 +146,36 @@ masking:
         say(`  node bin/agentgate sessions list --config ${configFile}`);
         say(`  node bin/agentgate verify --config ${configFile}`);
         if (!opts.exit) {
+          const link = await mintToken({
+            privateJwk: idp.privateJwk,
+            sub: 'alice',
+            groups: ['dba'],
+            ttlSeconds: 30 * 60,
+            issuer: 'agentgate-local',
+            audience: 'agentgate',
+            extraClaims: { purpose: LINK_PURPOSE },
+          });
+          say('\nThe web console: open this one-time link (it signs alice, an approver and auditor, in once):');
+          say(`  ${gateway.adminUrl}/auth/link?token=${link}`);
+          say(`  (more links: node bin/agentgate console link --config ${configFile} --key ${join(work, 'idp-private.json')} --sub NAME --groups dba)`);
+          say('\nThe agent now deletes a user, which needs approval: approve or deny it on the Approvals page within 60 s.');
+          const held = run(
+            'psql',
+            ['-X', '-v', 'VERBOSITY=verbose', conninfo, '-c', 'DELETE FROM users WHERE id = 3'],
+            { env: { ...process.env, PGPASSWORD: token, PGSSLMODE: 'disable' } },
+          ).then(
+            (r) => say(`\nagentgate demo: the held DELETE went through: ${r.stdout.trim()}`),
+            (err: { stderr?: string }) =>
+              say(`\nagentgate demo: the held DELETE was refused: ${(err.stderr ?? '').trim()}`),
+          );
           say('\nServing until Ctrl-C.');
           await new Promise<void>((resolve) => {
             process.once('SIGINT', () => resolve());
             process.once('SIGTERM', () => resolve());
           });
-        }
-        await gateway.stop();
+          await gateway.stop();
+          await held;
+        } else await gateway.stop();
       } finally {
         await pg.stop();
         await rm(work, { recursive: true, force: true });
