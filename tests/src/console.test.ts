@@ -409,7 +409,7 @@ describe('web console', () => {
       expect(await carol.page.evaluate(() => (window as unknown as { __agentgateXss: number }).__agentgateXss)).toBe(0);
       expect(await carol.page.locator('main img, main script').count()).toBe(0);
     }
-    await carol.page.goto(`${consoleUrl}/sessions?q=${encodeURIComponent("'" + script)}`);
+    await carol.page.goto(`${consoleUrl}/sessions?q=${encodeURIComponent(`'${script}' AS a`)}`);
     await Promise.all([carol.page.waitForURL(/\/sessions\/[0-9A-Z]+$/), carol.page.locator('table.sessions tbody a').first().click()]);
     const text = (await carol.page.locator('main').textContent()) ?? '';
     expect(text).toContain(script);
