@@ -127,8 +127,27 @@ async function signIn(name: string, returnTo = '/'): Promise<ConsolePage> {
 function psql(sql: string): Promise<RunResult> {
   return run(
     'psql',
-    ['-X', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=verbose', '-h', '127.0.0.1', '-p', String(gateway.port('db')), '-U', 'devin', '-d', 'app', '-c', sql],
-    { env: { ...process.env, PGPASSWORD: devinToken, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' }, timeoutMs: 90_000 },
+    [
+      '-X',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-v',
+      'VERBOSITY=verbose',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(gateway.port('db')),
+      '-U',
+      'devin',
+      '-d',
+      'app',
+      '-c',
+      sql,
+    ],
+    {
+      env: { ...process.env, PGPASSWORD: devinToken, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' },
+      timeoutMs: 90_000,
+    },
   );
 }
 
@@ -168,7 +187,11 @@ async function eventsOf(id: string): Promise<Record<string, unknown>[]> {
 }
 
 /** Poll the store (read by the CLI, as an auditor would) until `find` yields something. */
-async function eventually<T>(find: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
+async function eventually<T>(
+  find: () => Promise<T | undefined>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const found = await find();
@@ -211,7 +234,9 @@ describe('web console', () => {
     expect(shownAt - Date.parse(String(hold['time']))).toBeLessThan(1000);
     const card = pendingCard(alice.page, id);
     await expect(card.locator('.requester').textContent()).resolves.toContain('devin');
-    await expect(card.locator('mark.held').textContent()).resolves.toBe('DELETE FROM console_items WHERE id = 1');
+    await expect(card.locator('mark.held').textContent()).resolves.toBe(
+      'DELETE FROM console_items WHERE id = 1',
+    );
     await expect(card.locator('.sql').textContent()).resolves.toContain('SELECT count(*) FROM console_items');
     await expect(card.locator('button[value=approve]').isEnabled()).resolves.toBe(true);
     await alice.shot('02-approvals-pending');
@@ -230,7 +255,9 @@ describe('web console', () => {
     expect(denied.code).not.toBe(0);
     expect(denied.stderr).toContain('42501');
     expect(denied.stderr).toContain('not on a Friday');
-    await expect(alice.page.locator(`#approval-${id2} .reason`).textContent()).resolves.toBe('not on a Friday');
+    await expect(alice.page.locator(`#approval-${id2} .reason`).textContent()).resolves.toBe(
+      'not on a Friday',
+    );
     expect(alice.cspViolations).toEqual([]);
     await alice.shot('02-approvals-decided');
   });
@@ -376,9 +403,24 @@ describe('web console', () => {
     const sshExec = await run(
       'ssh',
       [
-        '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes',
-        '-o', 'LogLevel=ERROR', '-o', 'IdentitiesOnly=yes', '-i', devinKey.path, '-p', String(gateway.port('shell')),
-        'devin@127.0.0.1', `echo '<img src=x onerror=window.__agentgateXss=3>' '${script}'`,
+        '-F',
+        '/dev/null',
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'LogLevel=ERROR',
+        '-o',
+        'IdentitiesOnly=yes',
+        '-i',
+        devinKey.path,
+        '-p',
+        String(gateway.port('shell')),
+        'devin@127.0.0.1',
+        `echo '<img src=x onerror=window.__agentgateXss=3>' '${script}'`,
       ],
       { timeoutMs: 30_000 },
     );
@@ -390,27 +432,36 @@ describe('web console', () => {
     const statement = psql(`SELECT 'hold-for-review ${script}'`);
     const id = String((await held)['approval']);
     await pendingCard(alice.page, id).waitFor();
-    expect(await alice.page.evaluate(() => (window as unknown as { __agentgateXss: number }).__agentgateXss)).toBe(0);
+    expect(
+      await alice.page.evaluate(() => (window as unknown as { __agentgateXss: number }).__agentgateXss),
+    ).toBe(0);
     await expect(pendingCard(alice.page, id).locator('.sql').textContent()).resolves.toContain(script);
     await decide(alice.page, id, 'deny', `<b>no</b> ${img}`);
     expect((await statement).code).not.toBe(0);
     expect(await alice.page.locator('main img, main script, main b').count()).toBe(0);
-    expect(await alice.page.evaluate(() => (window as unknown as { __agentgateXss: number }).__agentgateXss)).toBe(0);
+    expect(
+      await alice.page.evaluate(() => (window as unknown as { __agentgateXss: number }).__agentgateXss),
+    ).toBe(0);
 
     // The auditor finds the sessions by the console's text search over commands, and opens each.
     const carol = await signIn('carol', '/sessions?q=__agentgateXss');
-    const links = await carol.page.locator('table.sessions tbody a[href^="/sessions/"]').evaluateAll((as) =>
-      as.map((a) => a.getAttribute('href')!).filter((href) => !href.endsWith('/live')),
-    );
+    const links = await carol.page
+      .locator('table.sessions tbody a[href^="/sessions/"]')
+      .evaluateAll((as) => as.map((a) => a.getAttribute('href')!).filter((href) => !href.endsWith('/live')));
     expect(links.length).toBeGreaterThanOrEqual(2); // the psql session and the ssh exec
     for (const href of links) {
       await carol.page.goto(`${consoleUrl}${href}`);
       await carol.page.waitForSelector('ol.timeline');
-      expect(await carol.page.evaluate(() => (window as unknown as { __agentgateXss: number }).__agentgateXss)).toBe(0);
+      expect(
+        await carol.page.evaluate(() => (window as unknown as { __agentgateXss: number }).__agentgateXss),
+      ).toBe(0);
       expect(await carol.page.locator('main img, main script').count()).toBe(0);
     }
     await carol.page.goto(`${consoleUrl}/sessions?q=${encodeURIComponent(`'${script}' AS a`)}`);
-    await Promise.all([carol.page.waitForURL(/\/sessions\/[0-9A-Z]+$/), carol.page.locator('table.sessions tbody a').first().click()]);
+    await Promise.all([
+      carol.page.waitForURL(/\/sessions\/[0-9A-Z]+$/),
+      carol.page.locator('table.sessions tbody a').first().click(),
+    ]);
     const text = (await carol.page.locator('main').textContent()) ?? '';
     expect(text).toContain(script);
     expect(text).toContain('<img src=x onerror="window.__agentgateXss=2">');
@@ -423,7 +474,18 @@ describe('web console', () => {
 
   it('signs in once with a one-time link and refuses it the second time', async () => {
     const made = await runCli([
-      'console', 'link', '--config', configFile, '--key', join(dir, 'idp-private.json'), '--sub', 'bob', '--groups', 'auditors', '--ttl', '10m',
+      'console',
+      'link',
+      '--config',
+      configFile,
+      '--key',
+      join(dir, 'idp-private.json'),
+      '--sub',
+      'bob',
+      '--groups',
+      'auditors',
+      '--ttl',
+      '10m',
     ]);
     expect(made.code).toBe(0);
     const link = made.stdout.trim();
@@ -454,17 +516,31 @@ describe('web console', () => {
   });
 
   it('lets a console admin end a live psql session; psql sees the connection end; the transcript names the admin', async () => {
-    const client = await new Promise<import('node:child_process').ChildProcessWithoutNullStreams>((resolve) => {
-      import('node:child_process').then(({ spawn }) =>
-        resolve(
-          spawn(
-            'psql',
-            ['-X', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(gateway.port('db')), '-U', 'devin', '-d', 'app'],
-            { env: { ...process.env, PGPASSWORD: devinToken, PGSSLMODE: 'disable' } },
+    const client = await new Promise<import('node:child_process').ChildProcessWithoutNullStreams>(
+      (resolve) => {
+        import('node:child_process').then(({ spawn }) =>
+          resolve(
+            spawn(
+              'psql',
+              [
+                '-X',
+                '-v',
+                'ON_ERROR_STOP=1',
+                '-h',
+                '127.0.0.1',
+                '-p',
+                String(gateway.port('db')),
+                '-U',
+                'devin',
+                '-d',
+                'app',
+              ],
+              { env: { ...process.env, PGPASSWORD: devinToken, PGSSLMODE: 'disable' } },
+            ),
           ),
-        ),
-      );
-    });
+        );
+      },
+    );
     let out = '';
     let err = '';
     client.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -492,7 +568,10 @@ describe('web console', () => {
       const list = await eventsOf(sessionId);
       return list.some((e) => e['type'] === 'session.end') ? list : undefined;
     }, 'the end of the session');
-    expect(events.find((e) => e['event'] === 'session.terminated')).toMatchObject({ by: 'erin', via: 'console' });
+    expect(events.find((e) => e['event'] === 'session.terminated')).toMatchObject({
+      by: 'erin',
+      via: 'console',
+    });
     expect(events.find((e) => e['type'] === 'session.end')).toMatchObject({ reason: 'ended by admin erin' });
     await erin.page.goto(`${consoleUrl}/sessions/${sessionId}`);
     await expect(erin.page.locator('ol.timeline').textContent()).resolves.toContain('ended by admin erin');

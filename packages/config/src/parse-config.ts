@@ -195,7 +195,8 @@ export function parseConfig(
   const admin = readAdmin(checker, root.admin);
   const identity = readIdentity(checker, root.identity, 'identity');
   const approvals = readApprovals(checker, root.approvals);
-  const consoleSection = root.console === undefined ? undefined : readConsole(checker, root.console, identity);
+  const consoleSection =
+    root.console === undefined ? undefined : readConsole(checker, root.console, identity);
 
   checkUnique(checker, root.listeners, 'listeners', 'listener');
   const addresses = new Map<string, string>(admin === undefined ? [] : [[admin.listen, 'admin.listen']]);

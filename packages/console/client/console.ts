@@ -3,7 +3,8 @@
  * Server-Sent Events, countdowns, and the terminal player. Everything it inserts is HTML the server rendered and
  * escaped; nothing here builds markup from data.
  */
-declare const AsciinemaPlayer: { create(src: string, element: Element, options?: object): unknown } | undefined;
+declare const AsciinemaPlayer:
+  { create(src: string, element: Element, options?: object): unknown } | undefined;
 
 function formatLeft(ms: number): string {
   if (ms <= 0) return 'expired';
@@ -37,7 +38,11 @@ function updateCounts(): void {
 function followApprovals(url: string, focus: string | undefined): void {
   const source = new EventSource(url);
   source.addEventListener('approval', (message) => {
-    const data = JSON.parse((message as MessageEvent<string>).data) as { id: string; state: string; html: string };
+    const data = JSON.parse((message as MessageEvent<string>).data) as {
+      id: string;
+      state: string;
+      html: string;
+    };
     if (focus !== undefined && data.id !== focus) return;
     const card = fragment(data.html);
     if (card === null) return;

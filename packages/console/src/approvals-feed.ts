@@ -3,13 +3,7 @@
  * subscribers synchronously), and the settled ones for a while after, with who decided and why. Each change is
  * passed on to the open approvals pages at once.
  */
-import type {
-  ApprovalSettlement,
-  Command,
-  Identity,
-  PrincipalRef,
-  SessionInfo,
-} from '@agentgate/core';
+import type { ApprovalSettlement, Command, Identity, PrincipalRef, SessionInfo } from '@agentgate/core';
 import type { ApprovalEvent, PendingApproval } from '@agentgate/approvals';
 
 /** The broker as the console uses it (`ApprovalBrokerImpl`). */
@@ -124,12 +118,7 @@ export class ApprovalsFeed {
    * same rule holds are marked inside the batch text. Nothing is marked for a single statement or when no
    * statement alone matches (the rule matched the batch as a whole).
    */
-  private heldRanges(
-    text: string,
-    command: Command,
-    session: SessionInfo,
-    rule: string,
-  ): [number, number][] {
+  private heldRanges(text: string, command: Command, session: SessionInfo, rule: string): [number, number][] {
     if (command.protocol !== 'postgres' || this.decide === undefined) return [];
     const statements = command.statements;
     if (statements.length < 2) return [];

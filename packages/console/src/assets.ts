@@ -22,8 +22,14 @@ function asset(file: string | URL, type: string): Asset {
 export function loadAssets(): Map<string, Asset> {
   const require = createRequire(import.meta.url);
   return new Map([
-    ['/assets/console.css', asset(new URL('../assets/console.css', import.meta.url), 'text/css; charset=utf-8')],
-    ['/assets/console.js', asset(new URL('./client/console.js', import.meta.url), 'text/javascript; charset=utf-8')],
+    [
+      '/assets/console.css',
+      asset(new URL('../assets/console.css', import.meta.url), 'text/css; charset=utf-8'),
+    ],
+    [
+      '/assets/console.js',
+      asset(new URL('./client/console.js', import.meta.url), 'text/javascript; charset=utf-8'),
+    ],
     [
       '/assets/player/asciinema-player.min.js',
       asset(

@@ -163,7 +163,11 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
   }
 
   /** Origin and CSRF token of a state-changing request; undefined when both are right. */
-  function stateChangeProblem(req: IncomingMessage, session: BrowserSession | undefined, form: Map<string, string>) {
+  function stateChangeProblem(
+    req: IncomingMessage,
+    session: BrowserSession | undefined,
+    form: Map<string, string>,
+  ) {
     if (req.headers.origin !== publicOrigin) return 'the request did not come from this console (Origin)';
     if (session === undefined) return undefined;
     const token = form.get('csrf') ?? headerValue(req, 'x-csrf-token');
@@ -214,7 +218,8 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
   // ---- sign-in ---------------------------------------------------------------------------------------------
 
   async function startOidc(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    if (oidc === undefined) return send(res, 404, messagePage('Not found', 'No identity provider is configured.'));
+    if (oidc === undefined)
+      return send(res, 404, messagePage('Not found', 'No identity provider is configured.'));
     try {
       const { url: target, state } = await oidc.begin(safeReturnTo(url.searchParams.get('returnTo')));
       redirect(res, target, {
@@ -226,13 +231,18 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
       send(
         res,
         502,
-        loginPage({ oidc: true, returnTo: '/', error: 'The identity provider cannot be reached; try again shortly.' }),
+        loginPage({
+          oidc: true,
+          returnTo: '/',
+          error: 'The identity provider cannot be reached; try again shortly.',
+        }),
       );
     }
   }
 
   async function finishOidc(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    if (oidc === undefined) return send(res, 404, messagePage('Not found', 'No identity provider is configured.'));
+    if (oidc === undefined)
+      return send(res, 404, messagePage('Not found', 'No identity provider is configured.'));
     const callback = new URL(url.pathname + url.search, publicOrigin);
     const clearLogin = cookie(LOGIN_COOKIE, '', { secure: https, maxAge: 0, path: '/auth' });
     try {
@@ -241,7 +251,10 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
       const session = sessions.create(signedIn.identity, expiresAt, 'oidc');
       record('console sign-in', signedIn.identity, { via: 'oidc', expiresAt });
       log.info('console: signed in', { identity: signedIn.identity.name, via: 'oidc' });
-      redirect(res, signedIn.returnTo, { https, headers: { 'set-cookie': [sessionCookieFor(session), clearLogin] } });
+      redirect(res, signedIn.returnTo, {
+        https,
+        headers: { 'set-cookie': [sessionCookieFor(session), clearLogin] },
+      });
     } catch (err) {
       log.warn('console: sign-in failed', { error: err instanceof Error ? err.message : String(err) });
       send(res, 401, loginPage({ oidc: true, returnTo: '/', error: signInError(err) }), {});
@@ -368,7 +381,8 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
 
   async function sessionDetail(res: ServerResponse, context: PageContext, id: string): Promise<void> {
     const summary = query.get(id);
-    if (summary === undefined) return send(res, 404, messagePage('No such session', `No session ${id}.`, context));
+    if (summary === undefined)
+      return send(res, 404, messagePage('No such session', `No session ${id}.`, context));
     const timeline = buildTimeline(options.store.events(id));
     const chain = await checkSessionChain(
       options.store.events(id),
@@ -433,7 +447,9 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
         stream.close();
         return;
       }
-      stream.send('event', { html: liveEventFragment(event, event.kind === 'io' ? event.text : undefined).value });
+      stream.send('event', {
+        html: liveEventFragment(event, event.kind === 'io' ? event.text : undefined).value,
+      });
     });
     const stream = openEventStream(req, res, {
       https,
@@ -446,7 +462,9 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     streams.add(stream);
     for (const event of options.live.recent(id)) {
       if (event.kind === 'ended') continue;
-      stream.send('event', { html: liveEventFragment(event, event.kind === 'io' ? event.text : undefined).value });
+      stream.send('event', {
+        html: liveEventFragment(event, event.kind === 'io' ? event.text : undefined).value,
+      });
     }
     if (!options.live.has(id)) {
       stream.send('ended', { reason: 'the session has ended' });
@@ -470,10 +488,12 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     const who = context.session.identity;
     const entry = feed.get(id);
     const pending = options.approvals.list().find((p) => p.id === id);
-    if (!context.roles.approver) return refuse(res, context, `${decision} ${id}`, 'You are not an approver.', path);
+    if (!context.roles.approver)
+      return refuse(res, context, `${decision} ${id}`, 'You are not an approver.', path);
     if (pending !== undefined) {
       const may = mayDecide(who, pending, options.identity);
-      if (!may.allowed) return refuse(res, context, `${decision} ${id}`, `You cannot decide ${may.why}.`, path);
+      if (!may.allowed)
+        return refuse(res, context, `${decision} ${id}`, `You cannot decide ${may.why}.`, path);
     }
     const reasonText = (form.get('reason') ?? '').trim().slice(0, 1000);
     const reason = reasonText === '' ? undefined : reasonText;
@@ -481,7 +501,8 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
       if (decision === 'approve') options.approvals.approve(id, who, reason);
       else options.approvals.deny(id, who, reason);
     } catch (err) {
-      if (isAgentgateError(err, 'FORBIDDEN')) return refuse(res, context, `${decision} ${id}`, err.message, path);
+      if (isAgentgateError(err, 'FORBIDDEN'))
+        return refuse(res, context, `${decision} ${id}`, err.message, path);
       if (isAgentgateError(err, 'CONFLICT') || isAgentgateError(err, 'NOT_FOUND'))
         return send(res, 409, messagePage('Already decided', err.message, context));
       throw err;
@@ -491,10 +512,15 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
   }
 
   function terminate(res: ServerResponse, context: PageContext, id: string, path: string): void {
-    if (!context.roles.admin) return refuse(res, context, `end session ${id}`, 'Only console admins may end sessions.', path);
+    if (!context.roles.admin)
+      return refuse(res, context, `end session ${id}`, 'Only console admins may end sessions.', path);
     const outcome = options.live.terminate(id, context.session.identity);
     if (!outcome.ended)
-      return send(res, 409, messagePage('Not ended', outcome.reason ?? 'The session could not be ended.', context));
+      return send(
+        res,
+        409,
+        messagePage('Not ended', outcome.reason ?? 'The session could not be ended.', context),
+      );
     log.info('console: session ended by admin', { session: id, by: context.session.identity.name });
     redirect(res, `/sessions/${id}/live`, { https });
   }
@@ -508,7 +534,14 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     if (method === 'GET' || method === 'HEAD') {
       if (serveAsset(assets, req, res, pathname, https)) return true;
       if (pathname === '/login')
-        return (send(res, 200, loginPage({ oidc: oidc !== undefined, returnTo: safeReturnTo(url.searchParams.get('returnTo')) })), true);
+        return (
+          send(
+            res,
+            200,
+            loginPage({ oidc: oidc !== undefined, returnTo: safeReturnTo(url.searchParams.get('returnTo')) }),
+          ),
+          true
+        );
       if (pathname === '/auth/oidc') return (await startOidc(req, res, url), true);
       if (pathname === '/auth/callback') return (await finishOidc(req, res, url), true);
       if (pathname === '/auth/link') return (await linkPage(res, url), true);
@@ -537,7 +570,11 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
         });
         return true;
       }
-      if (!hasAnyRole(context.roles)) return (refuse(res, context, `POST ${pathname}`, 'You have no role in this console.', pathname), true);
+      if (!hasAnyRole(context.roles))
+        return (
+          refuse(res, context, `POST ${pathname}`, 'You have no role in this console.', pathname),
+          true
+        );
       let m = /^\/approvals\/([0-9A-Z]{26})\/decide$/.exec(pathname);
       if (m !== null) return (await decideApproval(req, res, context, m[1]!, form, pathname), true);
       m = /^\/sessions\/([0-9A-Za-z_-]{1,64})\/terminate$/.exec(pathname);
@@ -569,7 +606,11 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
         return true;
       }
       if (pathname === '/approvals') {
-        send(res, 200, approvalsPage(feed.all(), (e) => card(e, context), context));
+        send(
+          res,
+          200,
+          approvalsPage(feed.all(), (e) => card(e, context), context),
+        );
         return true;
       }
       if (pathname === '/approvals/events') return (approvalsStream(req, res, session), true);
@@ -577,15 +618,29 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
       if (m !== null) {
         const entry = feed.get(m[1]!);
         if (entry === undefined) {
-          send(res, 404, messagePage('No such request', `Approval ${m[1]!} is not pending and was not decided recently.`, context));
+          send(
+            res,
+            404,
+            messagePage(
+              'No such request',
+              `Approval ${m[1]!} is not pending and was not decided recently.`,
+              context,
+            ),
+          );
           return true;
         }
-        send(res, 200, approvalsPage([entry], (e) => card(e, context), context, entry.id));
+        send(
+          res,
+          200,
+          approvalsPage([entry], (e) => card(e, context), context, entry.id),
+        );
         return true;
       }
       requireRole(context, context.roles.auditor);
       if (pathname === '/sessions') return (sessionsList(res, context, url), true);
-      m = /^\/sessions\/([0-9A-Za-z_-]{1,64})(\/live|\/live\/events|\/export\.jsonl|\/export\.cast)?$/.exec(pathname);
+      m = /^\/sessions\/([0-9A-Za-z_-]{1,64})(\/live|\/live\/events|\/export\.jsonl|\/export\.cast)?$/.exec(
+        pathname,
+      );
       if (m !== null) {
         const id = m[1]!;
         switch (m[2]) {
@@ -625,10 +680,21 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
       try {
         return await route(req, res, pathname);
       } catch (err) {
-        const status = isAgentgateError(err, 'LIMIT_EXCEEDED') ? 413 : isAgentgateError(err, 'BAD_REQUEST') ? 400 : 500;
+        const status = isAgentgateError(err, 'LIMIT_EXCEEDED')
+          ? 413
+          : isAgentgateError(err, 'BAD_REQUEST')
+            ? 400
+            : 500;
         if (status === 500) log.error('console: request failed', { path: pathname, error: String(err) });
         if (!res.headersSent)
-          send(res, status, messagePage(status === 500 ? 'Something went wrong' : 'Bad request', status === 500 ? 'The console could not answer this request.' : (err as Error).message));
+          send(
+            res,
+            status,
+            messagePage(
+              status === 500 ? 'Something went wrong' : 'Bad request',
+              status === 500 ? 'The console could not answer this request.' : (err as Error).message,
+            ),
+          );
         else res.destroy();
         return true;
       }

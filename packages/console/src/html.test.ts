@@ -15,7 +15,9 @@ describe('html', () => {
 
   it('keeps nested html and trusted markup, joins lists, drops null, undefined and false', () => {
     const items = ['a<b', 'c'].map((x) => html`<li>${x}</li>`);
-    expect(html`<ul>${items}</ul>${null}${undefined}${false}${0}`.value).toBe('<ul><li>a&lt;b</li><li>c</li></ul>0');
+    expect(html`<ul>${items}</ul>${null}${undefined}${false}${0}`.value).toBe(
+      '<ul><li>a&lt;b</li><li>c</li></ul>0',
+    );
     expect(html`${trusted('<b>ok</b>')}`.value).toBe('<b>ok</b>');
   });
 

@@ -145,7 +145,10 @@ export async function readForm(req: IncomingMessage): Promise<Map<string, string
     return form;
   }
   if (type !== 'application/x-www-form-urlencoded')
-    throw new AgentgateError('BAD_REQUEST', 'expected a form (application/x-www-form-urlencoded) or JSON body');
+    throw new AgentgateError(
+      'BAD_REQUEST',
+      'expected a form (application/x-www-form-urlencoded) or JSON body',
+    );
   for (const [k, v] of new URLSearchParams(text)) if (!form.has(k)) form.set(k, v);
   return form;
 }

@@ -161,7 +161,11 @@ export class LiveSessions {
         if (direction === 'in') return; // what is typed comes back as output; unechoed input stays unshown
         const text = decode(direction, data, channel);
         if (text.length > 0)
-          emit(channel === undefined ? { kind: 'io', direction, text } : { kind: 'io', direction, text, channel });
+          emit(
+            channel === undefined
+              ? { kind: 'io', direction, text }
+              : { kind: 'io', direction, text, channel },
+          );
       },
       end: (body) => {
         if (!this.sessions.has(info.id)) return inner.end(body);

@@ -113,7 +113,9 @@ export class OidcSignIn {
     if (this.configuration === undefined) {
       const issuer = new URL(this.config.issuer);
       const auth =
-        this.config.clientSecret === undefined ? oidc.None() : oidc.ClientSecretPost(this.config.clientSecret);
+        this.config.clientSecret === undefined
+          ? oidc.None()
+          : oidc.ClientSecretPost(this.config.clientSecret);
       const discovering = oidc.discovery(
         issuer,
         this.config.clientId,

@@ -9,7 +9,10 @@ import { LINK_PURPOSE, OneTimeLinks } from './one-time-links.js';
 // package's job and are tested there); refuses one whose sub is "nobody".
 const identity: IdentityService = {
   async verifyToken(token) {
-    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<
+      string,
+      unknown
+    >;
     if (claims['sub'] === 'nobody') throw new AgentgateError('AUTH_FAILED', 'bad signature');
     return { name: String(claims['sub']), groups: claims['groups'] as string[], source: 'oidc' } as Identity;
   },
@@ -24,7 +27,15 @@ function token(claims: Record<string, unknown>): string {
 
 const now = Math.floor(Date.now() / 1000);
 const link = (extra: Record<string, unknown> = {}): string =>
-  token({ sub: 'alice', groups: ['dba'], jti: 'j-1', iat: now, exp: now + 600, purpose: LINK_PURPOSE, ...extra });
+  token({
+    sub: 'alice',
+    groups: ['dba'],
+    jti: 'j-1',
+    iat: now,
+    exp: now + 600,
+    purpose: LINK_PURPOSE,
+    ...extra,
+  });
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -73,8 +73,7 @@ export class OneTimeLinks {
     const iat = claims['iat'];
     if (typeof jti !== 'string' || jti.length === 0 || jti.length > 200)
       throw new AgentgateError('AUTH_FAILED', 'the sign-in link has no jti');
-    if (typeof exp !== 'number')
-      throw new AgentgateError('AUTH_FAILED', 'the sign-in link has no expiry');
+    if (typeof exp !== 'number') throw new AgentgateError('AUTH_FAILED', 'the sign-in link has no expiry');
     const issuedAt = typeof iat === 'number' ? iat : Math.floor(this.now() / 1000);
     if (exp - issuedAt > MAX_LINK_TTL_SECONDS)
       throw new AgentgateError('AUTH_FAILED', 'the sign-in link lives longer than 24h; make a shorter one');
@@ -84,7 +83,7 @@ export class OneTimeLinks {
   /** Read the ledger once; drop what has expired and write the rest back. */
   private load(): Promise<void> {
     this.loaded ??= (async () => {
-      let text = '';
+      let text: string;
       try {
         text = await readFile(this.ledgerFile, 'utf8');
       } catch (err) {

@@ -154,7 +154,11 @@ export class StoreSessionQuery implements SessionQuery {
       else if (event.type === 'approval.requested') {
         approvals++;
         counted.push([event.ts, 'approval']);
-      }
+      } else if (
+        event.type === 'approval.decided' &&
+        (event['outcome'] === 'rejected' || event['outcome'] === 'expired')
+      )
+        counted.push([event.ts, 'denial']); // a held command that was refused is a denial too
     }
     const facts: SessionFacts = { approvals, commandText: texts.join('\n'), counted };
     // Only ended sessions are final; an open one is read again next time.

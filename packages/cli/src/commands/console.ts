@@ -44,7 +44,9 @@ export function registerConsoleCommands(program: Command): void {
         const issuer = opts.iss ?? only?.issuer ?? 'agentgate-local';
         const issuerConfig = config.identity.oidc.find((o) => o.issuer === issuer);
         if (issuerConfig === undefined)
-          throw new CliError(`issuer ${issuer} is not one of identity.oidc in ${config.file}; the link would not work`);
+          throw new CliError(
+            `issuer ${issuer} is not one of identity.oidc in ${config.file}; the link would not work`,
+          );
         const privateJwk = JSON.parse(await readFile(opts.key, 'utf8')) as object;
         const token = await mintToken({
           privateJwk,

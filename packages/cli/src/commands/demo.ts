@@ -155,10 +155,16 @@ masking:
             audience: 'agentgate',
             extraClaims: { purpose: LINK_PURPOSE },
           });
-          say('\nThe web console: open this one-time link (it signs alice, an approver and auditor, in once):');
+          say(
+            '\nThe web console: open this one-time link (it signs alice, an approver and auditor, in once):',
+          );
           say(`  ${gateway.adminUrl}/auth/link?token=${link}`);
-          say(`  (more links: node bin/agentgate console link --config ${configFile} --key ${join(work, 'idp-private.json')} --sub NAME --groups dba)`);
-          say('\nThe agent now deletes a user, which needs approval: approve or deny it on the Approvals page within 60 s.');
+          say(
+            `  (more links: node bin/agentgate console link --config ${configFile} --key ${join(work, 'idp-private.json')} --sub NAME --groups dba)`,
+          );
+          say(
+            '\nThe agent now deletes a user, which needs approval: approve or deny it on the Approvals page within 60 s.',
+          );
           const held = run(
             'psql',
             ['-X', '-v', 'VERBOSITY=verbose', conninfo, '-c', 'DELETE FROM users WHERE id = 3'],

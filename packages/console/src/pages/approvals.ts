@@ -47,9 +47,11 @@ export function approvalCard(entry: ApprovalEntry, options: CardOptions): SafeHt
     <dt>Rule</dt><dd><code>${entry.rule}</code></dd>
     <dt>Approvers</dt><dd>${entry.approvers.join(', ') || 'none configured'}</dd>
     <dt>Requested</dt><dd>${time(entry.requestedAt)}</dd>
-    ${settlement === undefined
-      ? html`<dt>Time left</dt><dd><span class="countdown" data-expires-at="${String(entry.expiresAt)}">${duration(Math.max(0, entry.expiresAt - options.now))}</span> (until ${time(entry.expiresAt)})</dd>`
-      : html`<dt>Decided</dt><dd class="decision">${outcomeText[state]}${settlement.by === undefined ? '' : html` by <strong class="decided-by">${settlement.by}</strong>`}${settlement.reason === undefined ? '' : html`: <q class="reason">${settlement.reason}</q>`} ${time(entry.settledAt)}</dd>`}
+    ${
+      settlement === undefined
+        ? html`<dt>Time left</dt><dd><span class="countdown" data-expires-at="${String(entry.expiresAt)}">${duration(Math.max(0, entry.expiresAt - options.now))}</span> (until ${time(entry.expiresAt)})</dd>`
+        : html`<dt>Decided</dt><dd class="decision">${outcomeText[state]}${settlement.by === undefined ? '' : html` by <strong class="decided-by">${settlement.by}</strong>`}${settlement.reason === undefined ? '' : html`: <q class="reason">${settlement.reason}</q>`} ${time(entry.settledAt)}</dd>`
+    }
     <dt>Session</dt><dd>${options.linkSession ? html`<a href="/sessions/${session.id}">${session.id}</a>` : session.id}</dd>
   </dl>
   <section class="command">

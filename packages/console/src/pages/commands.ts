@@ -64,22 +64,28 @@ function programs(simple: readonly ShellSimpleCommand[]): SafeHtml | string {
 function dockerView(command: DockerCommand, text: string): SafeHtml {
   const risky: SafeHtml[] = [];
   if (command.privileged) risky.push(html`<li class="risk">privileged</li>`);
-  for (const mount of command.hostMounts) risky.push(html`<li class="risk">host mount <code>${mount}</code></li>`);
+  for (const mount of command.hostMounts)
+    risky.push(html`<li class="risk">host mount <code>${mount}</code></li>`);
   if (command.hostNamespaces) risky.push(html`<li class="risk">host namespaces</li>`);
-  for (const cap of command.capabilities) risky.push(html`<li class="risk">capability <code>${cap}</code></li>`);
+  for (const cap of command.capabilities)
+    risky.push(html`<li class="risk">capability <code>${cap}</code></li>`);
   return html`<div class="facts">
       <span class="badge">${command.action}</span>
-      ${command.images.length === 0
-        ? ''
-        : html`<span>image ${join(
-            command.images.map((i) => html`<code>${i}</code>`),
-            ', ',
-          )}</span>`}
+      ${
+        command.images.length === 0
+          ? ''
+          : html`<span>image ${join(
+              command.images.map((i) => html`<code>${i}</code>`),
+              ', ',
+            )}</span>`
+      }
     </div>
     ${risky.length === 0 ? '' : html`<ul class="risks">${risky}</ul>`}
-    ${command.exec === undefined || command.exec.length === 0
-      ? ''
-      : html`<div class="facts"><span>exec</span>${programs(command.exec)}</div>
-          <pre class="code shell">${command.exec.map((s) => s.text).join(' ; ')}</pre>`}
+    ${
+      command.exec === undefined || command.exec.length === 0
+        ? ''
+        : html`<div class="facts"><span>exec</span>${programs(command.exec)}</div>
+          <pre class="code shell">${command.exec.map((s) => s.text).join(' ; ')}</pre>`
+    }
     <pre class="code">${text}</pre>`;
 }

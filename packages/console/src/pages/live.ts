@@ -20,12 +20,14 @@ export function livePage(options: { context: PageContext; info: SessionInfo }): 
   <dt>Started</dt><dd>${time(info.startedAt)}</dd>
 </dl>
 <p><a href="/sessions/${info.id}">Full timeline so far</a></p>
-${context.roles.admin
-  ? html`<form class="terminate" method="post" action="/sessions/${info.id}/terminate">
+${
+  context.roles.admin
+    ? html`<form class="terminate" method="post" action="/sessions/${info.id}/terminate">
   <input type="hidden" name="csrf" value="${context.session.csrfToken}">
   <button type="submit" class="deny" id="terminate">End this session</button>
 </form>`
-  : ''}
+    : ''
+}
 <p class="muted" id="live-ended" hidden></p>
 <ol class="timeline live" id="live-events"></ol>`,
   });
@@ -34,7 +36,6 @@ ${context.roles.admin
 /** ANSI control sequences (CSI, OSC, charset selection) removed so live terminal output reads as text. */
 export function stripAnsi(text: string): string {
   return text.replace(
-    // eslint-disable-next-line no-control-regex
     /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][A-Za-z0-9]|\x1b[=>78DEHM]/g,
     '',
   );

@@ -42,9 +42,11 @@ ${player ? html`<section class="terminal"><h2>Terminal</h2><div id="player" data
   <h2>Timeline</h2>
   ${timeline.items.length === 0 ? html`<p class="muted">No events.</p>` : ''}
   <ol class="timeline">${timeline.items.map(timelineItem)}</ol>
-  ${timeline.ioBytes.in + timeline.ioBytes.out + timeline.ioBytes.err > 0
-    ? html`<p class="muted">Stream bytes recorded: ${bytes(timeline.ioBytes.in)} in, ${bytes(timeline.ioBytes.out)} out, ${bytes(timeline.ioBytes.err)} error output.</p>`
-    : ''}
+  ${
+    timeline.ioBytes.in + timeline.ioBytes.out + timeline.ioBytes.err > 0
+      ? html`<p class="muted">Stream bytes recorded: ${bytes(timeline.ioBytes.in)} in, ${bytes(timeline.ioBytes.out)} out, ${bytes(timeline.ioBytes.err)} error output.</p>`
+      : ''
+  }
 </section>`,
   });
 }
@@ -66,9 +68,11 @@ function chainSection(chain: ChainReport): SafeHtml {
   return html`<section class="integrity ${chain.intact ? 'intact' : 'broken'}" id="chain">
   <h2>Integrity</h2>
   <p><strong class="chain-state">${chain.intact ? 'Chain intact' : 'Chain broken'}</strong>: ${chain.events} events, ${chain.checkpoints} valid signed checkpoint(s).</p>
-  ${cp === undefined
-    ? html`<p class="muted">No signed checkpoint yet.</p>`
-    : html`<p>Last checkpoint at event ${cp.seq}, ${time(cp.ts)}, signed by key <code>${cp.kid ?? 'unknown'}</code>${chain.endSigned ? ' — covers the end of the session' : ''}.</p>`}
+  ${
+    cp === undefined
+      ? html`<p class="muted">No signed checkpoint yet.</p>`
+      : html`<p>Last checkpoint at event ${cp.seq}, ${time(cp.ts)}, signed by key <code>${cp.kid ?? 'unknown'}</code>${chain.endSigned ? ' — covers the end of the session' : ''}.</p>`
+  }
   ${chain.problems.length === 0 ? '' : html`<ul class="problems">${chain.problems.map((p) => html`<li>${p}</li>`)}</ul>`}
 </section>`;
 }
@@ -82,13 +86,20 @@ function verdict(item: CommandItem): SafeHtml {
   const d = item.decision;
   const action = String(d?.['action'] ?? 'unknown');
   const rule = d?.['rule'] === undefined ? '' : html` <code>${String(d['rule'])}</code>`;
-  const reason = d?.['reason'] === undefined ? '' : html` <span class="muted">(${String(d['reason'])})</span>`;
+  const reason =
+    d?.['reason'] === undefined ? '' : html` <span class="muted">(${String(d['reason'])})</span>`;
   if (action !== 'approve') return html`<span class="badge ${action}">${action}</span>${rule}${reason}`;
   const decided = item.approvalDecided;
   if (decided === undefined) return html`<span class="badge approve">held for approval</span>${rule}`;
   const outcome = String(decided['outcome']);
-  const by = decided['by'] === null || decided['by'] === undefined ? '' : html` by <strong>${String(decided['by'])}</strong>`;
-  const why = decided['reason'] === null || decided['reason'] === undefined ? '' : html`: <q>${String(decided['reason'])}</q>`;
+  const by =
+    decided['by'] === null || decided['by'] === undefined
+      ? ''
+      : html` by <strong>${String(decided['by'])}</strong>`;
+  const why =
+    decided['reason'] === null || decided['reason'] === undefined
+      ? ''
+      : html`: <q>${String(decided['reason'])}</q>`;
   return html`<span class="badge ${outcome === 'approved' ? 'allow' : 'deny'}">${outcome}</span>${rule}${by}${why}`;
 }
 
@@ -161,8 +172,7 @@ export function eventSummary(e: TranscriptEvent): SafeHtml {
       ${typeof sha === 'string' ? html`SHA-256 <code class="sha">${sha}</code>` : ''}</span>`;
   }
   if (kind === 'exit') return html`exit status ${String(e['exitStatus'] ?? e['exitSignal'] ?? '')}`;
-  if (kind === 'session.terminated')
-    return html`<strong>ended by admin ${String(e['by'] ?? '')}</strong>`;
+  if (kind === 'session.terminated') return html`<strong>ended by admin ${String(e['by'] ?? '')}</strong>`;
   if (e.type === 'session.start')
     return html`${String(e['identity'] ?? '')} on ${String(e['listener'] ?? '')} (${String(e['protocol'] ?? '')})`;
   if (e.type === 'session.end') return html`${String(e['reason'] ?? '')}`;

@@ -9,10 +9,12 @@ export function loginPage(options: { oidc: boolean; returnTo: string; error?: st
     body: html`<section class="message signin">
   <h1>Sign in to the agentgate console</h1>
   ${options.error === undefined ? '' : html`<p class="error">${options.error}</p>`}
-  ${options.oidc
-    ? html`<p><a class="button primary" id="sign-in" href="/auth/oidc?returnTo=${encodeURIComponent(options.returnTo)}">Sign in with your identity provider</a></p>`
-    : html`<p>No identity provider is configured for the console. Ask an operator for a one-time sign-in link
-        (<code>agentgate console link</code>).</p>`}
+  ${
+    options.oidc
+      ? html`<p><a class="button primary" id="sign-in" href="/auth/oidc?returnTo=${encodeURIComponent(options.returnTo)}">Sign in with your identity provider</a></p>`
+      : html`<p>No identity provider is configured for the console. Ask an operator for a one-time sign-in link
+        (<code>agentgate console link</code>).</p>`
+  }
 </section>`,
   });
 }
