@@ -333,6 +333,77 @@ listeners:
     expect(issues[0]!.message).toMatch(/^expected a mapping .*, found nothing$/);
   });
 
+  it('reads the console section with its defaults and the issuer’s groups claim', () => {
+    const config = parseConfig(
+      minimal(`identity:
+  oidc: [{ issuer: "https://login.example.com/realms/eng", audience: agentgate, jwks: ./jwks.json, groupsClaim: roles }]
+console:
+  publicUrl: https://agentgate.example.com/
+  oidc: { issuer: "https://login.example.com/realms/eng", clientId: console, clientSecret: "\${env:SECRET}" }
+  auditors: [group:security]
+`),
+      file,
+      { SECRET: 's3cret' },
+    );
+    expect(config.console).toEqual({
+      publicUrl: 'https://agentgate.example.com',
+      oidc: {
+        issuer: 'https://login.example.com/realms/eng',
+        clientId: 'console',
+        clientSecret: 's3cret',
+        scopes: ['openid', 'profile', 'email'],
+        groupsClaim: 'roles',
+      },
+      auditors: ['group:security'],
+      admins: [],
+      sessionTtlMs: 8 * 3_600_000,
+    });
+    expect(parseConfig(minimal(), file).console).toBeUndefined();
+    expect(
+      parseConfig(minimal('console: { publicUrl: "http://127.0.0.1:9090" }\n'), file).console,
+    ).toMatchObject({
+      publicUrl: 'http://127.0.0.1:9090',
+    });
+  });
+
+  it('checks the console section: an https origin off loopback, a configured issuer, openid in the scopes', () => {
+    const issues = issuesOf(
+      minimal(`identity:
+  oidc: [{ issuer: "https://idp.example.com", audience: agentgate, jwks: ./jwks.json }]
+console:
+  publicUrl: http://agentgate.example.com/console
+  oidc: { issuer: "https://idp.example.com/", clientId: console, scopes: [profile] }
+  admins: [alice]
+  sessionTtl: 10s
+`),
+    );
+    expect(issues).toEqual([
+      {
+        path: 'console.publicUrl',
+        message:
+          'expected an https:// URL (plain http only on a loopback address), found "http://agentgate.example.com/console"',
+      },
+      { path: 'console.oidc.scopes', message: 'expected a list that includes openid, found a list of 1' },
+      {
+        path: 'console.oidc.issuer',
+        message:
+          'expected one of the identity.oidc issuers (https://idp.example.com), found "https://idp.example.com/" (did you mean "https://idp.example.com"?)',
+      },
+      {
+        path: 'console.admins[0]',
+        message: 'expected a principal "group:NAME" or "identity:NAME", found "alice"',
+      },
+      { path: 'console.sessionTtl', message: 'expected a duration of at least 1m, found "10s"' },
+    ]);
+    expect(issuesOf(minimal('console: { publicUrl: "https://a.example.com/x" }\n'))).toEqual([
+      {
+        path: 'console.publicUrl',
+        message:
+          'expected an origin such as https://agentgate.example.com (no path or query), found "https://a.example.com/x"',
+      },
+    ]);
+  });
+
   it('refuses two listeners on one address', () => {
     const issues = issuesOf(
       minimal(`admin: { listen: "127.0.0.1:9000" }
