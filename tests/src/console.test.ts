@@ -30,6 +30,8 @@ let consoleUrl: string;
 let devinToken: string;
 let devinKey: { path: string; publicKey: string };
 const open: ConsolePage[] = [];
+/** Each browser test waits for conditions; this only bounds one that never comes, on a loaded 2-core machine. */
+const TEST_TIMEOUT_MS = 120_000;
 
 const GROUPS: Record<string, readonly string[]> = {
   alice: ['dba'],
@@ -202,402 +204,448 @@ async function eventually<T>(
 }
 
 describe('web console', () => {
-  it('signs in through the provider’s login page and shows the signed-in identity', async () => {
-    const p = await signIn('alice', '/approvals');
-    expect(await p.page.textContent('#signed-in-identity')).toBe('alice');
-    expect(new URL(p.page.url()).pathname).toBe('/approvals');
-    // The session cookie is HttpOnly (no script can read it) and SameSite=Lax.
-    const cookies = await p.context.cookies(consoleUrl);
-    const session = cookies.find((c) => c.name === 'agentgate_console');
-    expect(session).toMatchObject({ httpOnly: true, sameSite: 'Lax' });
-    expect(await p.page.evaluate(() => document.cookie)).not.toContain('agentgate_console');
-    expect(p.cspViolations).toEqual([]);
-    await p.shot('01-signed-in');
-  });
+  it(
+    'signs in through the provider’s login page and shows the signed-in identity',
+    async () => {
+      const p = await signIn('alice', '/approvals');
+      expect(await p.page.textContent('#signed-in-identity')).toBe('alice');
+      expect(new URL(p.page.url()).pathname).toBe('/approvals');
+      // The session cookie is HttpOnly (no script can read it) and SameSite=Lax.
+      const cookies = await p.context.cookies(consoleUrl);
+      const session = cookies.find((c) => c.name === 'agentgate_console');
+      expect(session).toMatchObject({ httpOnly: true, sameSite: 'Lax' });
+      expect(await p.page.evaluate(() => document.cookie)).not.toContain('agentgate_console');
+      expect(p.cspViolations).toEqual([]);
+      await p.shot('01-signed-in');
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it('shows a held statement within a second without reload; Approve lets psql finish, Deny gives 42501 with the reason', async () => {
-    const alice = await signIn('alice', '/approvals');
-    await alice.page.waitForSelector('#pending-empty', { state: 'visible' });
+  it(
+    'shows a held statement within a second without reload; Approve lets psql finish, Deny gives 42501 with the reason',
+    async () => {
+      const alice = await signIn('alice', '/approvals');
+      await alice.page.waitForSelector('#pending-empty', { state: 'visible' });
 
-    const held = nextHold();
-    const first = psql('SELECT count(*) FROM console_items; DELETE FROM console_items WHERE id = 1');
-    const hold = await held;
-    const id = String(hold['approval']);
-    expect(hold['consoleUrl']).toBe(`${consoleUrl}/approvals/${id}`);
-    const shownAt = await (
-      await alice.page.waitForFunction(
-        (approval) => (document.querySelector(`#pending #approval-${approval}`) ? Date.now() : 0),
-        id,
-        { polling: 20 },
-      )
-    ).jsonValue();
-    expect(shownAt - Date.parse(String(hold['time']))).toBeLessThan(1000);
-    const card = pendingCard(alice.page, id);
-    await expect(card.locator('.requester').textContent()).resolves.toContain('devin');
-    await expect(card.locator('mark.held').textContent()).resolves.toBe(
-      'DELETE FROM console_items WHERE id = 1',
-    );
-    await expect(card.locator('.sql').textContent()).resolves.toContain('SELECT count(*) FROM console_items');
-    await expect(card.locator('button[value=approve]').isEnabled()).resolves.toBe(true);
-    await alice.shot('02-approvals-pending');
-    await decide(alice.page, id, 'approve', 'one row is fine');
-    const approved = await first;
-    expect(approved.code).toBe(0);
-    expect(approved.stdout.toString()).toContain('DELETE 1');
-    await expect(alice.page.locator(`#approval-${id} .decided-by`).textContent()).resolves.toBe('alice');
+      const held = nextHold();
+      const first = psql('SELECT count(*) FROM console_items; DELETE FROM console_items WHERE id = 1');
+      const hold = await held;
+      const id = String(hold['approval']);
+      expect(hold['consoleUrl']).toBe(`${consoleUrl}/approvals/${id}`);
+      const shownAt = await (
+        await alice.page.waitForFunction(
+          (approval) => (document.querySelector(`#pending #approval-${approval}`) ? Date.now() : 0),
+          id,
+          { polling: 20 },
+        )
+      ).jsonValue();
+      expect(shownAt - Date.parse(String(hold['time']))).toBeLessThan(1000);
+      const card = pendingCard(alice.page, id);
+      await expect(card.locator('.requester').textContent()).resolves.toContain('devin');
+      await expect(card.locator('mark.held').textContent()).resolves.toBe(
+        'DELETE FROM console_items WHERE id = 1',
+      );
+      await expect(card.locator('.sql').textContent()).resolves.toContain(
+        'SELECT count(*) FROM console_items',
+      );
+      await expect(card.locator('button[value=approve]').isEnabled()).resolves.toBe(true);
+      await alice.shot('02-approvals-pending');
+      await decide(alice.page, id, 'approve', 'one row is fine');
+      const approved = await first;
+      expect(approved.code).toBe(0);
+      expect(approved.stdout.toString()).toContain('DELETE 1');
+      await expect(alice.page.locator(`#approval-${id} .decided-by`).textContent()).resolves.toBe('alice');
 
-    const heldAgain = nextHold();
-    const second = psql('DELETE FROM console_items WHERE id = 2');
-    const id2 = String((await heldAgain)['approval']);
-    await pendingCard(alice.page, id2).waitFor();
-    await decide(alice.page, id2, 'deny', 'not on a Friday');
-    const denied = await second;
-    expect(denied.code).not.toBe(0);
-    expect(denied.stderr).toContain('42501');
-    expect(denied.stderr).toContain('not on a Friday');
-    await expect(alice.page.locator(`#approval-${id2} .reason`).textContent()).resolves.toBe(
-      'not on a Friday',
-    );
-    expect(alice.cspViolations).toEqual([]);
-    await alice.shot('02-approvals-decided');
-  });
+      const heldAgain = nextHold();
+      const second = psql('DELETE FROM console_items WHERE id = 2');
+      const id2 = String((await heldAgain)['approval']);
+      await pendingCard(alice.page, id2).waitFor();
+      await decide(alice.page, id2, 'deny', 'not on a Friday');
+      const denied = await second;
+      expect(denied.code).not.toBe(0);
+      expect(denied.stderr).toContain('42501');
+      expect(denied.stderr).toContain('not on a Friday');
+      await expect(alice.page.locator(`#approval-${id2} .reason`).textContent()).resolves.toBe(
+        'not on a Friday',
+      );
+      expect(alice.cspViolations).toEqual([]);
+      await alice.shot('02-approvals-decided');
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it('gives the requester no enabled buttons, non-approvers none, and refuses (403, recorded) a forged decision', async () => {
-    const devin = await signIn('devin', '/approvals');
-    const carol = await signIn('carol', '/approvals');
-    const held = nextHold();
-    const statement = psql('DELETE FROM console_items WHERE id = 3');
-    const id = String((await held)['approval']);
+  it(
+    'gives the requester no enabled buttons, non-approvers none, and refuses (403, recorded) a forged decision',
+    async () => {
+      const devin = await signIn('devin', '/approvals');
+      const carol = await signIn('carol', '/approvals');
+      const held = nextHold();
+      const statement = psql('DELETE FROM console_items WHERE id = 3');
+      const id = String((await held)['approval']);
 
-    const own = pendingCard(devin.page, id);
-    await own.waitFor();
-    await expect(own.locator('button[value=approve]').isDisabled()).resolves.toBe(true);
-    await expect(own.locator('button[value=deny]').isDisabled()).resolves.toBe(true);
-    await expect(own.locator('.why').textContent()).resolves.toContain('your own request');
-    await devin.shot('03-own-request');
+      const own = pendingCard(devin.page, id);
+      await own.waitFor();
+      await expect(own.locator('button[value=approve]').isDisabled()).resolves.toBe(true);
+      await expect(own.locator('button[value=deny]').isDisabled()).resolves.toBe(true);
+      await expect(own.locator('.why').textContent()).resolves.toContain('your own request');
+      await devin.shot('03-own-request');
 
-    const seen = pendingCard(carol.page, id);
-    await seen.waitFor();
-    expect(await seen.locator('button').count()).toBe(0);
-    await carol.shot('03-non-approver');
+      const seen = pendingCard(carol.page, id);
+      await seen.waitFor();
+      expect(await seen.locator('button').count()).toBe(0);
+      await carol.shot('03-non-approver');
 
-    // carol forges the form post an approver would send, with her own valid CSRF token.
-    const forged = await carol.page.evaluate(async (approval) => {
-      const csrf = (document.querySelector('input[name=csrf]') as HTMLInputElement).value;
-      const response = await fetch(`/approvals/${approval}/decide`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ csrf, decision: 'approve', reason: 'trust me' }).toString(),
+      // carol forges the form post an approver would send, with her own valid CSRF token.
+      const forged = await carol.page.evaluate(async (approval) => {
+        const csrf = (document.querySelector('input[name=csrf]') as HTMLInputElement).value;
+        const response = await fetch(`/approvals/${approval}/decide`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ csrf, decision: 'approve', reason: 'trust me' }).toString(),
+        });
+        return response.status;
+      }, id);
+      expect(forged).toBe(403);
+      // devin's own approval is refused the same way.
+      const self = await devin.page.evaluate(async (approval) => {
+        const csrf = (document.querySelector('input[name=csrf]') as HTMLInputElement).value;
+        const response = await fetch(`/approvals/${approval}/decide`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ csrf, decision: 'approve' }).toString(),
+        });
+        return response.status;
+      }, id);
+      expect(self).toBe(403);
+      await expect(pendingCard(carol.page, id).count()).resolves.toBe(1);
+
+      const refused = await eventually(async () => {
+        // Newest first: carol's sign-ins are recorded under the console's source too.
+        const admin = (await sessions('carol')).filter((s) => s.listener === 'console').reverse();
+        for (const s of admin) {
+          const command = (await eventsOf(s.id)).find((e) => e['type'] === 'command');
+          if (command?.['text'] === 'console request refused') return command;
+        }
+        return undefined;
+      }, 'the refused request in the transcript');
+      expect(refused['detail']).toMatchObject({ reason: 'You are not an approver.' });
+
+      const alice = await signIn('alice', `/approvals/${id}`);
+      await decide(alice.page, id, 'deny', 'cleaning up');
+      expect((await statement).stderr).toContain('cleaning up');
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'refuses a state-changing request without the CSRF token',
+    async () => {
+      const alice = await signIn('alice', '/approvals');
+      const held = nextHold();
+      const statement = psql('DELETE FROM console_items WHERE id = 4');
+      const id = String((await held)['approval']);
+      await pendingCard(alice.page, id).waitFor();
+      const status = await alice.page.evaluate(async (approval) => {
+        const response = await fetch(`/approvals/${approval}/decide`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ decision: 'approve' }).toString(),
+        });
+        return response.status;
+      }, id);
+      expect(status).toBe(403);
+      await alice.page.reload();
+      await expect(pendingCard(alice.page, id).count()).resolves.toBe(1);
+      await alice.shot('04-csrf-refused-still-pending');
+      await decide(alice.page, id, 'deny', 'done testing');
+      expect((await statement).code).not.toBe(0);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'replays an interactive SSH session in the player: the typed command and its output',
+    async () => {
+      const client = new ssh2.Client();
+      await new Promise<void>((resolve, reject) => {
+        client.on('ready', resolve).on('error', reject);
+        client.connect({
+          host: '127.0.0.1',
+          port: gateway.port('shell'),
+          username: 'devin',
+          privateKey: readFileSync(devinKey.path),
+        });
       });
-      return response.status;
-    }, id);
-    expect(forged).toBe(403);
-    // devin's own approval is refused the same way.
-    const self = await devin.page.evaluate(async (approval) => {
-      const csrf = (document.querySelector('input[name=csrf]') as HTMLInputElement).value;
-      const response = await fetch(`/approvals/${approval}/decide`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ csrf, decision: 'approve' }).toString(),
+      const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) =>
+        client.shell({ term: 'xterm', cols: 80, rows: 24 }, (err, ch) => (err ? reject(err) : resolve(ch))),
+      );
+      let output = '';
+      channel.on('data', (d: Buffer) => (output += d.toString()));
+      const waitFor = async (re: RegExp): Promise<void> => {
+        const deadline = Date.now() + 15_000;
+        while (!re.test(output)) {
+          if (Date.now() > deadline) throw new Error(`no ${re} in ${JSON.stringify(output)}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      await waitFor(/[#$] $/m);
+      channel.write('echo player-check-$((6*7))\r');
+      await waitFor(/player-check-42/);
+      await new Promise<void>((resolve) => {
+        channel.on('close', () => resolve());
+        channel.write('exit\r');
       });
-      return response.status;
-    }, id);
-    expect(self).toBe(403);
-    await expect(pendingCard(carol.page, id).count()).resolves.toBe(1);
+      client.end();
+      const session = await eventually(
+        async () => (await sessions()).find((s) => s.listener === 'shell' && s.endReason !== undefined),
+        'the ssh session',
+      );
 
-    const refused = await eventually(async () => {
-      // Newest first: carol's sign-ins are recorded under the console's source too.
-      const admin = (await sessions('carol')).filter((s) => s.listener === 'console').reverse();
-      for (const s of admin) {
-        const command = (await eventsOf(s.id)).find((e) => e['type'] === 'command');
-        if (command?.['text'] === 'console request refused') return command;
-      }
-      return undefined;
-    }, 'the refused request in the transcript');
-    expect(refused['detail']).toMatchObject({ reason: 'You are not an approver.' });
+      const carol = await signIn('carol', `/sessions/${session.id}`);
+      await carol.page.waitForSelector('#player .ap-player');
+      await carol.page.click('#player .ap-player');
+      await carol.page.waitForFunction(
+        () => {
+          const text = document.querySelector('#player')?.textContent ?? '';
+          return text.includes('echo player-check-$((6*7))') && /player-check-42\s/.test(text);
+        },
+        undefined,
+        { timeout: 30_000 },
+      );
+      await expect(carol.page.locator('.chain-state').textContent()).resolves.toBe('Chain intact');
+      expect(carol.cspViolations).toEqual([]);
+      await carol.shot('05-ssh-player');
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-    const alice = await signIn('alice', `/approvals/${id}`);
-    await decide(alice.page, id, 'deny', 'cleaning up');
-    expect((await statement).stderr).toContain('cleaning up');
-  });
+  it(
+    'renders statements and shell lines carrying XSS payloads and escape sequences as inert text',
+    async () => {
+      const script = '<script>window.__agentgateXss=1</script>';
+      const img = '"><img src=x onerror="window.__agentgateXss=2">';
+      const allowed = await psql(
+        `SELECT '${script}' AS a, '${img}' AS b, E'\\x1b[2J\\x1b]0;pwned\\x07' AS c`,
+      );
+      expect(allowed.code).toBe(0);
+      const sshExec = await run(
+        'ssh',
+        [
+          '-F',
+          '/dev/null',
+          '-o',
+          'StrictHostKeyChecking=no',
+          '-o',
+          'UserKnownHostsFile=/dev/null',
+          '-o',
+          'BatchMode=yes',
+          '-o',
+          'LogLevel=ERROR',
+          '-o',
+          'IdentitiesOnly=yes',
+          '-i',
+          devinKey.path,
+          '-p',
+          String(gateway.port('shell')),
+          'devin@127.0.0.1',
+          `echo '<img src=x onerror=window.__agentgateXss=3>' '${script}'`,
+        ],
+        { timeoutMs: 30_000 },
+      );
+      expect(sshExec.code).toBe(0);
 
-  it('refuses a state-changing request without the CSRF token', async () => {
-    const alice = await signIn('alice', '/approvals');
-    const held = nextHold();
-    const statement = psql('DELETE FROM console_items WHERE id = 4');
-    const id = String((await held)['approval']);
-    await pendingCard(alice.page, id).waitFor();
-    const status = await alice.page.evaluate(async (approval) => {
-      const response = await fetch(`/approvals/${approval}/decide`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ decision: 'approve' }).toString(),
-      });
-      return response.status;
-    }, id);
-    expect(status).toBe(403);
-    await alice.page.reload();
-    await expect(pendingCard(alice.page, id).count()).resolves.toBe(1);
-    await alice.shot('04-csrf-refused-still-pending');
-    await decide(alice.page, id, 'deny', 'done testing');
-    expect((await statement).code).not.toBe(0);
-  });
-
-  it('replays an interactive SSH session in the player: the typed command and its output', async () => {
-    const client = new ssh2.Client();
-    await new Promise<void>((resolve, reject) => {
-      client.on('ready', resolve).on('error', reject);
-      client.connect({
-        host: '127.0.0.1',
-        port: gateway.port('shell'),
-        username: 'devin',
-        privateKey: readFileSync(devinKey.path),
-      });
-    });
-    const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) =>
-      client.shell({ term: 'xterm', cols: 80, rows: 24 }, (err, ch) => (err ? reject(err) : resolve(ch))),
-    );
-    let output = '';
-    channel.on('data', (d: Buffer) => (output += d.toString()));
-    const waitFor = async (re: RegExp): Promise<void> => {
-      const deadline = Date.now() + 15_000;
-      while (!re.test(output)) {
-        if (Date.now() > deadline) throw new Error(`no ${re} in ${JSON.stringify(output)}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
-    await waitFor(/[#$] $/m);
-    channel.write('echo player-check-$((6*7))\r');
-    await waitFor(/player-check-42/);
-    await new Promise<void>((resolve) => {
-      channel.on('close', () => resolve());
-      channel.write('exit\r');
-    });
-    client.end();
-    const session = await eventually(
-      async () => (await sessions()).find((s) => s.listener === 'shell' && s.endReason !== undefined),
-      'the ssh session',
-    );
-
-    const carol = await signIn('carol', `/sessions/${session.id}`);
-    await carol.page.waitForSelector('#player .ap-player');
-    await carol.page.click('#player .ap-player');
-    await carol.page.waitForFunction(
-      () => {
-        const text = document.querySelector('#player')?.textContent ?? '';
-        return text.includes('echo player-check-$((6*7))') && /player-check-42\s/.test(text);
-      },
-      undefined,
-      { timeout: 30_000 },
-    );
-    await expect(carol.page.locator('.chain-state').textContent()).resolves.toBe('Chain intact');
-    expect(carol.cspViolations).toEqual([]);
-    await carol.shot('05-ssh-player');
-  });
-
-  it('renders statements and shell lines carrying XSS payloads and escape sequences as inert text', async () => {
-    const script = '<script>window.__agentgateXss=1</script>';
-    const img = '"><img src=x onerror="window.__agentgateXss=2">';
-    const allowed = await psql(`SELECT '${script}' AS a, '${img}' AS b, E'\\x1b[2J\\x1b]0;pwned\\x07' AS c`);
-    expect(allowed.code).toBe(0);
-    const sshExec = await run(
-      'ssh',
-      [
-        '-F',
-        '/dev/null',
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'LogLevel=ERROR',
-        '-o',
-        'IdentitiesOnly=yes',
-        '-i',
-        devinKey.path,
-        '-p',
-        String(gateway.port('shell')),
-        'devin@127.0.0.1',
-        `echo '<img src=x onerror=window.__agentgateXss=3>' '${script}'`,
-      ],
-      { timeoutMs: 30_000 },
-    );
-    expect(sshExec.code).toBe(0);
-
-    // A held statement with a payload, on the approvals page.
-    const alice = await signIn('alice', '/approvals');
-    const held = nextHold();
-    const statement = psql(`SELECT 'hold-for-review ${script}'`);
-    const id = String((await held)['approval']);
-    await pendingCard(alice.page, id).waitFor();
-    expect(
-      await alice.page.evaluate(() => (window as unknown as { __agentgateXss: number }).__agentgateXss),
-    ).toBe(0);
-    await expect(pendingCard(alice.page, id).locator('.sql').textContent()).resolves.toContain(script);
-    await decide(alice.page, id, 'deny', `<b>no</b> ${img}`);
-    expect((await statement).code).not.toBe(0);
-    expect(await alice.page.locator('main img, main script, main b').count()).toBe(0);
-    expect(
-      await alice.page.evaluate(() => (window as unknown as { __agentgateXss: number }).__agentgateXss),
-    ).toBe(0);
-
-    // The auditor finds the sessions by the console's text search over commands, and opens each.
-    const carol = await signIn('carol', '/sessions?q=__agentgateXss');
-    const links = await carol.page
-      .locator('table.sessions tbody a[href^="/sessions/"]')
-      .evaluateAll((as) => as.map((a) => a.getAttribute('href')!).filter((href) => !href.endsWith('/live')));
-    expect(links.length).toBeGreaterThanOrEqual(2); // the psql session and the ssh exec
-    for (const href of links) {
-      await carol.page.goto(`${consoleUrl}${href}`);
-      await carol.page.waitForSelector('ol.timeline');
+      // A held statement with a payload, on the approvals page.
+      const alice = await signIn('alice', '/approvals');
+      const held = nextHold();
+      const statement = psql(`SELECT 'hold-for-review ${script}'`);
+      const id = String((await held)['approval']);
+      await pendingCard(alice.page, id).waitFor();
       expect(
-        await carol.page.evaluate(() => (window as unknown as { __agentgateXss: number }).__agentgateXss),
+        await alice.page.evaluate(() => (window as unknown as { __agentgateXss: number }).__agentgateXss),
       ).toBe(0);
-      expect(await carol.page.locator('main img, main script').count()).toBe(0);
-    }
-    await carol.page.goto(`${consoleUrl}/sessions?q=${encodeURIComponent(`'${script}' AS a`)}`);
-    await Promise.all([
-      carol.page.waitForURL(/\/sessions\/[0-9A-Z]+$/),
-      carol.page.locator('table.sessions tbody a').first().click(),
-    ]);
-    const text = (await carol.page.locator('main').textContent()) ?? '';
-    expect(text).toContain(script);
-    expect(text).toContain('<img src=x onerror="window.__agentgateXss=2">');
-    expect(text).toContain('\\x1b[2J');
-    expect(text).not.toContain('\x1b');
-    expect(carol.cspViolations).toEqual([]);
-    await carol.shot('06-xss-inert-session');
-    await alice.shot('06-xss-inert-approvals');
-  });
+      await expect(pendingCard(alice.page, id).locator('.sql').textContent()).resolves.toContain(script);
+      await decide(alice.page, id, 'deny', `<b>no</b> ${img}`);
+      expect((await statement).code).not.toBe(0);
+      expect(await alice.page.locator('main img, main script, main b').count()).toBe(0);
+      expect(
+        await alice.page.evaluate(() => (window as unknown as { __agentgateXss: number }).__agentgateXss),
+      ).toBe(0);
 
-  it('signs in once with a one-time link and refuses it the second time', async () => {
-    const made = await runCli([
-      'console',
-      'link',
-      '--config',
-      configFile,
-      '--key',
-      join(dir, 'idp-private.json'),
-      '--sub',
-      'bob',
-      '--groups',
-      'auditors',
-      '--ttl',
-      '10m',
-    ]);
-    expect(made.code).toBe(0);
-    const link = made.stdout.trim();
-    expect(link.startsWith(`${consoleUrl}/auth/link?token=`)).toBe(true);
-
-    const first = await newPage();
-    await first.page.goto(link);
-    await expect(first.page.locator('#link-identity').textContent()).resolves.toBe('bob');
-    await Promise.all([first.page.waitForURL(`${consoleUrl}/`), first.page.click('#link-continue')]);
-    expect(await first.page.textContent('#signed-in-identity')).toBe('bob');
-    await first.shot('07-link-signed-in');
-
-    const second = await newPage();
-    await second.page.goto(link);
-    await expect(second.page.locator('.error').textContent()).resolves.toContain('already used');
-    expect(await second.page.locator('#signed-in-identity').count()).toBe(0);
-    await second.shot('07-link-refused');
-    // Posting the token again (skipping the confirmation page) is refused as well.
-    const replay = await second.page.evaluate(async (token) => {
-      const response = await fetch('/auth/link', {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ token }).toString(),
-      });
-      return response.status;
-    }, new URL(link).searchParams.get('token')!);
-    expect(replay).toBe(401);
-  });
-
-  it('lets a console admin end a live psql session; psql sees the connection end; the transcript names the admin', async () => {
-    const client = await new Promise<import('node:child_process').ChildProcessWithoutNullStreams>(
-      (resolve) => {
-        import('node:child_process').then(({ spawn }) =>
-          resolve(
-            spawn(
-              'psql',
-              [
-                '-X',
-                '-v',
-                'ON_ERROR_STOP=1',
-                '-h',
-                '127.0.0.1',
-                '-p',
-                String(gateway.port('db')),
-                '-U',
-                'devin',
-                '-d',
-                'app',
-              ],
-              { env: { ...process.env, PGPASSWORD: devinToken, PGSSLMODE: 'disable' } },
-            ),
-          ),
+      // The auditor finds the sessions by the console's text search over commands, and opens each.
+      const carol = await signIn('carol', '/sessions?q=__agentgateXss');
+      const links = await carol.page
+        .locator('table.sessions tbody a[href^="/sessions/"]')
+        .evaluateAll((as) =>
+          as.map((a) => a.getAttribute('href')!).filter((href) => !href.endsWith('/live')),
         );
-      },
-    );
-    let out = '';
-    let err = '';
-    client.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    client.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((resolve) => client.once('exit', resolve));
-    client.stdin.write("SELECT 'live-before-' || 42 AS marker;\n");
-    await eventually(async () => (out.includes('live-before-42') ? true : undefined), 'psql output');
+      expect(links.length).toBeGreaterThanOrEqual(2); // the psql session and the ssh exec
+      for (const href of links) {
+        await carol.page.goto(`${consoleUrl}${href}`);
+        await carol.page.waitForSelector('ol.timeline');
+        expect(
+          await carol.page.evaluate(() => (window as unknown as { __agentgateXss: number }).__agentgateXss),
+        ).toBe(0);
+        expect(await carol.page.locator('main img, main script').count()).toBe(0);
+      }
+      await carol.page.goto(`${consoleUrl}/sessions?q=${encodeURIComponent(`'${script}' AS a`)}`);
+      await Promise.all([
+        carol.page.waitForURL(/\/sessions\/[0-9A-Z]+$/),
+        carol.page.locator('table.sessions tbody a').first().click(),
+      ]);
+      const text = (await carol.page.locator('main').textContent()) ?? '';
+      expect(text).toContain(script);
+      expect(text).toContain('<img src=x onerror="window.__agentgateXss=2">');
+      expect(text).toContain('\\x1b[2J');
+      expect(text).not.toContain('\x1b');
+      expect(carol.cspViolations).toEqual([]);
+      await carol.shot('06-xss-inert-session');
+      await alice.shot('06-xss-inert-approvals');
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-    const erin = await signIn('erin', '/sessions?active=1');
-    const row = erin.page.locator('table.sessions tbody tr', { hasText: 'devin' }).filter({ hasText: 'db' });
-    await row.locator('a', { hasText: 'watch' }).click();
-    await erin.page.waitForSelector('#live-events li', { state: 'attached' });
-    await erin.page.locator('#live-events', { hasText: 'live-before' }).waitFor();
-    const sessionId = new URL(erin.page.url()).pathname.split('/')[2]!;
-    await erin.shot('08-live-session');
-    await Promise.all([erin.page.waitForURL(/\/sessions\//), erin.page.click('#terminate')]);
+  it(
+    'signs in once with a one-time link and refuses it the second time',
+    async () => {
+      const made = await runCli([
+        'console',
+        'link',
+        '--config',
+        configFile,
+        '--key',
+        join(dir, 'idp-private.json'),
+        '--sub',
+        'bob',
+        '--groups',
+        'auditors',
+        '--ttl',
+        '10m',
+      ]);
+      expect(made.code).toBe(0);
+      const link = made.stdout.trim();
+      expect(link.startsWith(`${consoleUrl}/auth/link?token=`)).toBe(true);
 
-    client.stdin.write("SELECT 'after';\n");
-    client.stdin.end();
-    const code = await exited;
-    expect(code).not.toBe(0);
-    expect(err).toMatch(/server closed the connection unexpectedly|connection to server was lost|terminat/);
+      const first = await newPage();
+      await first.page.goto(link);
+      await expect(first.page.locator('#link-identity').textContent()).resolves.toBe('bob');
+      await Promise.all([first.page.waitForURL(`${consoleUrl}/`), first.page.click('#link-continue')]);
+      expect(await first.page.textContent('#signed-in-identity')).toBe('bob');
+      await first.shot('07-link-signed-in');
 
-    const events = await eventually(async () => {
-      const list = await eventsOf(sessionId);
-      return list.some((e) => e['type'] === 'session.end') ? list : undefined;
-    }, 'the end of the session');
-    expect(events.find((e) => e['event'] === 'session.terminated')).toMatchObject({
-      by: 'erin',
-      via: 'console',
-    });
-    expect(events.find((e) => e['type'] === 'session.end')).toMatchObject({ reason: 'ended by admin erin' });
-    await erin.page.goto(`${consoleUrl}/sessions/${sessionId}`);
-    await expect(erin.page.locator('ol.timeline').textContent()).resolves.toContain('ended by admin erin');
-    await erin.shot('08-ended-by-admin');
-  });
+      const second = await newPage();
+      await second.page.goto(link);
+      await expect(second.page.locator('.error').textContent()).resolves.toContain('already used');
+      expect(await second.page.locator('#signed-in-identity').count()).toBe(0);
+      await second.shot('07-link-refused');
+      // Posting the token again (skipping the confirmation page) is refused as well.
+      const replay = await second.page.evaluate(async (token) => {
+        const response = await fetch('/auth/link', {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ token }).toString(),
+        });
+        return response.status;
+      }, new URL(link).searchParams.get('token')!);
+      expect(replay).toBe(401);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it('shows the overview to auditors, and nothing but its own message to someone without a role', async () => {
-    const carol = await signIn('carol', '/');
-    await carol.page.waitForSelector('#activity-chart');
-    expect(await carol.page.locator('#activity-chart rect.commands').count()).toBe(24);
-    await expect(carol.page.locator('a[href="/metrics"]').count()).resolves.toBe(1);
-    expect(carol.cspViolations).toEqual([]);
-    await carol.shot('09-overview');
+  it(
+    'lets a console admin end a live psql session; psql sees the connection end; the transcript names the admin',
+    async () => {
+      const client = await new Promise<import('node:child_process').ChildProcessWithoutNullStreams>(
+        (resolve) => {
+          import('node:child_process').then(({ spawn }) =>
+            resolve(
+              spawn(
+                'psql',
+                [
+                  '-X',
+                  '-v',
+                  'ON_ERROR_STOP=1',
+                  '-h',
+                  '127.0.0.1',
+                  '-p',
+                  String(gateway.port('db')),
+                  '-U',
+                  'devin',
+                  '-d',
+                  'app',
+                ],
+                { env: { ...process.env, PGPASSWORD: devinToken, PGSSLMODE: 'disable' } },
+              ),
+            ),
+          );
+        },
+      );
+      let out = '';
+      let err = '';
+      client.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      client.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((resolve) => client.once('exit', resolve));
+      client.stdin.write("SELECT 'live-before-' || 42 AS marker;\n");
+      await eventually(async () => (out.includes('live-before-42') ? true : undefined), 'psql output');
 
-    const mallory = await signIn('mallory', '/sessions');
-    await expect(mallory.page.locator('h1').textContent()).resolves.toBe('No role');
-    const status = await mallory.page.evaluate(async () => (await fetch('/sessions')).status);
-    expect(status).toBe(403);
-    // Sign-out ends the session on the server: the old cookie no longer works.
-    const cookies = await mallory.context.cookies(consoleUrl);
-    await Promise.all([mallory.page.waitForURL(/\/login/), mallory.page.click('.whoami button')]);
-    const replay = await fetch(`${consoleUrl}/sessions`, {
-      redirect: 'manual',
-      headers: { cookie: cookies.map((c) => `${c.name}=${c.value}`).join('; ') },
-    });
-    expect(replay.status).toBe(303);
-    expect(replay.headers.get('location')).toContain('/login');
-  });
+      const erin = await signIn('erin', '/sessions?active=1');
+      const row = erin.page
+        .locator('table.sessions tbody tr', { hasText: 'devin' })
+        .filter({ hasText: 'db' });
+      await row.locator('a', { hasText: 'watch' }).click();
+      await erin.page.waitForSelector('#live-events li', { state: 'attached' });
+      await erin.page.locator('#live-events', { hasText: 'live-before' }).waitFor();
+      const sessionId = new URL(erin.page.url()).pathname.split('/')[2]!;
+      await erin.shot('08-live-session');
+      await Promise.all([erin.page.waitForURL(/\/sessions\//), erin.page.click('#terminate')]);
+
+      client.stdin.write("SELECT 'after';\n");
+      client.stdin.end();
+      const code = await exited;
+      expect(code).not.toBe(0);
+      expect(err).toMatch(/server closed the connection unexpectedly|connection to server was lost|terminat/);
+
+      const events = await eventually(async () => {
+        const list = await eventsOf(sessionId);
+        return list.some((e) => e['type'] === 'session.end') ? list : undefined;
+      }, 'the end of the session');
+      expect(events.find((e) => e['event'] === 'session.terminated')).toMatchObject({
+        by: 'erin',
+        via: 'console',
+      });
+      expect(events.find((e) => e['type'] === 'session.end')).toMatchObject({
+        reason: 'ended by admin erin',
+      });
+      await erin.page.goto(`${consoleUrl}/sessions/${sessionId}`);
+      await expect(erin.page.locator('ol.timeline').textContent()).resolves.toContain('ended by admin erin');
+      await erin.shot('08-ended-by-admin');
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'shows the overview to auditors, and nothing but its own message to someone without a role',
+    async () => {
+      const carol = await signIn('carol', '/');
+      await carol.page.waitForSelector('#activity-chart');
+      expect(await carol.page.locator('#activity-chart rect.commands').count()).toBe(24);
+      await expect(carol.page.locator('a[href="/metrics"]').count()).resolves.toBe(1);
+      expect(carol.cspViolations).toEqual([]);
+      await carol.shot('09-overview');
+
+      const mallory = await signIn('mallory', '/sessions');
+      await expect(mallory.page.locator('h1').textContent()).resolves.toBe('No role');
+      const status = await mallory.page.evaluate(async () => (await fetch('/sessions')).status);
+      expect(status).toBe(403);
+      // Sign-out ends the session on the server: the old cookie no longer works.
+      const cookies = await mallory.context.cookies(consoleUrl);
+      await Promise.all([mallory.page.waitForURL(/\/login/), mallory.page.click('.whoami button')]);
+      const replay = await fetch(`${consoleUrl}/sessions`, {
+        redirect: 'manual',
+        headers: { cookie: cookies.map((c) => `${c.name}=${c.value}`).join('; ') },
+      });
+      expect(replay.status).toBe(303);
+      expect(replay.headers.get('location')).toContain('/login');
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
