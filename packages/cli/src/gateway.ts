@@ -176,7 +176,7 @@ export async function startGateway(
       },
     };
     // With a console, the recording side is watched: running sessions are listed, followed live and can be ended.
-    const live = consoleConfig === undefined ? undefined : new LiveSessions();
+    const live = consoleConfig === undefined ? undefined : new LiveSessions(liveRedactor);
     const deps: Omit<EngineDeps, 'log'> = {
       identity,
       gate,

@@ -5,13 +5,16 @@
  * `terminator` (the composition root closes the client's connection); the session's chain records who ended it.
  */
 import { TextDecoder } from 'node:util';
-import type {
-  Identity,
-  IoDirection,
-  SessionInfo,
-  SessionRecorder,
-  TranscriptEvent,
-  TranscriptWriter,
+import {
+  noRedaction,
+  type Identity,
+  type IoDirection,
+  type Redactor,
+  type SessionInfo,
+  type SessionRecorder,
+  type StreamRedactor,
+  type TranscriptEvent,
+  type TranscriptWriter,
 } from '@agentgate/core';
 
 export type LiveEvent =
@@ -35,12 +38,17 @@ interface Tracked extends LiveSession {
   recorder: SessionRecorder;
   readonly backlog: LiveEvent[];
   readonly decoders: Map<string, TextDecoder>;
+  /** Per stream: the same redaction the store applies, so a viewer never sees what the record does not keep. */
+  readonly redactors: Map<string, StreamRedactor>;
 }
 
 export class LiveSessions {
   private readonly sessions = new Map<string, Tracked>();
   private readonly subscribers = new Map<string, Set<(event: LiveEvent) => void>>();
   private terminator: Terminator | undefined;
+
+  /** `redactor`: the gateway's recording-side redaction (`redact`), applied to stream bytes before anyone sees them. */
+  constructor(private readonly redactor: Redactor = noRedaction) {}
 
   setTerminator(terminator: Terminator): void {
     this.terminator = terminator;
@@ -137,16 +145,26 @@ export class LiveSessions {
       recorder: inner,
       backlog: [],
       decoders: new Map(),
+      redactors: new Map(),
       terminatedBy: undefined,
     };
     this.sessions.set(info.id, entry);
     const emit = (event: LiveEvent): void => this.emit(info.id, event);
-    const decode = (direction: IoDirection, data: Buffer, channel: string | undefined): string => {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const live = this;
+    const decode = (key: string, data: Buffer): string => {
       // One streaming decoder per stream, so a UTF-8 sequence split across chunks is not mangled.
-      const key = `${channel ?? ''}/${direction}`;
       let decoder = entry.decoders.get(key);
       if (decoder === undefined) entry.decoders.set(key, (decoder = new TextDecoder('utf-8')));
       return decoder.decode(data, { stream: true });
+    };
+    const redacted = (key: string, data: Buffer): readonly Buffer[] => {
+      if (!this.redactor.active) return [data];
+      let stream = entry.redactors.get(key);
+      if (stream === undefined) entry.redactors.set(key, (stream = this.redactor.stream()));
+      const released = stream.push(data);
+      if (stream.settled) entry.redactors.delete(key);
+      return released.pieces;
     };
     const recorder: SessionRecorder = {
       sessionId: inner.sessionId,
@@ -159,7 +177,11 @@ export class LiveSessions {
       io(direction, data, channel) {
         inner.io(direction, data, channel);
         if (direction === 'in') return; // what is typed comes back as output; unechoed input stays unshown
-        const text = decode(direction, data, channel);
+        const key = `${channel ?? ''}/${direction}`;
+        // Redacted always (a secret may start before anyone watches), decoded only for a viewer.
+        const pieces = redacted(key, data);
+        if (!live.subscribers.has(info.id)) return;
+        const text = pieces.map((piece) => decode(key, piece)).join('');
         if (text.length > 0)
           emit(
             channel === undefined

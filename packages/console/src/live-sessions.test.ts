@@ -1,0 +1,126 @@
+import { describe, expect, it } from '@jest/globals';
+import type {
+  Redactor,
+  SessionInfo,
+  SessionRecorder,
+  TranscriptEvent,
+  TranscriptWriter,
+} from '@agentgate/core';
+import { LiveSessions, type LiveEvent } from './live-sessions.js';
+
+/** A writer whose recorders keep what they were given (the store is tested in its own package). */
+function memoryWriter(): TranscriptWriter & { ended: Record<string, unknown>[] } {
+  const ended: Record<string, unknown>[] = [];
+  return {
+    writable: true,
+    failMode: 'closed',
+    ended,
+    openSession(info): SessionRecorder {
+      let seq = 0;
+      return {
+        sessionId: info.id,
+        append(type, body) {
+          return {
+            session: info.id,
+            seq: ++seq,
+            ts: 0,
+            type,
+            prev: '',
+            hash: '',
+            ...body,
+          } as TranscriptEvent;
+        },
+        io() {},
+        end(body) {
+          ended.push(body ?? {});
+        },
+      };
+    },
+  };
+}
+
+/** Replaces "hunter2" in stream bytes, holding back a chunk that ends in a prefix of it. */
+const redactor: Redactor = {
+  active: true,
+  text: (value) => ({ value, fired: [] }),
+  body: (value) => ({ value, fired: [] }),
+  stream() {
+    let held = '';
+    return {
+      push(data) {
+        const text = held + data.toString();
+        const cut = ['h', 'hu', 'hun', 'hunt', 'hunte', 'hunter'].some((p) => text.endsWith(p))
+          ? text.lastIndexOf('h')
+          : text.length;
+        held = text.slice(cut);
+        return { pieces: [Buffer.from(text.slice(0, cut).replaceAll('hunter2', '****'))], fired: [] };
+      },
+      release: () => ({ pieces: [], fired: [] }),
+      get held() {
+        return held.length;
+      },
+      get settled() {
+        return held === '';
+      },
+    };
+  },
+};
+
+const info: SessionInfo = {
+  id: 'S1',
+  listener: 'db',
+  protocol: 'ssh',
+  identity: { name: 'devin', groups: [], source: 'token' },
+  client: { address: '127.0.0.1', port: 50000, local: true, tls: false },
+  startedAt: 0,
+};
+
+describe('live sessions', () => {
+  it('lists running sessions, streams their events and redacted output, and forgets them at the end', () => {
+    const live = new LiveSessions(redactor);
+    const writer = memoryWriter();
+    const recorder = live.wrap(writer).openSession(info);
+    expect(live.list().map((s) => s.info.id)).toEqual(['S1']);
+    const seen: LiveEvent[] = [];
+    live.subscribe('S1', (e) => seen.push(e));
+    recorder.append('command', { text: 'cat .pgpass' });
+    recorder.io('out', Buffer.from('password: hun'));
+    recorder.io('out', Buffer.from('ter2\r\n'));
+    recorder.io('in', Buffer.from('typed secret'));
+    recorder.end({ reason: 'client closed' });
+    expect(
+      seen.map((e) => (e.kind === 'event' ? e.event.type : e.kind === 'io' ? e.text : e.reason)),
+    ).toEqual(['command', 'password: ', '****\r\n', 'client closed']);
+    expect(live.has('S1')).toBe(false);
+    expect(live.recent('S1')).toEqual([]);
+  });
+
+  it('ends a session on an admin’s word: records who, closes the connection, names the admin at the end', () => {
+    const live = new LiveSessions();
+    const writer = memoryWriter();
+    const recorder = live.wrap(writer).openSession(info);
+    const seen: LiveEvent[] = [];
+    live.subscribe('S1', (e) => seen.push(e));
+    expect(live.terminate('S1', { name: 'erin', groups: ['admins'], source: 'oidc' })).toEqual({
+      ended: false,
+      reason: 'ending sessions is not available',
+    });
+    const closed: string[] = [];
+    live.setTerminator((session) => (closed.push(`${session.client.address}:${session.client.port}`), true));
+    expect(live.terminate('S1', { name: 'erin', groups: ['admins'], source: 'oidc' })).toEqual({
+      ended: true,
+    });
+    expect(closed).toEqual(['127.0.0.1:50000']);
+    // The engine notices the closed connection and ends the session as usual.
+    recorder.end({ reason: 'client closed' });
+    expect(writer.ended).toEqual([{ reason: 'ended by admin erin' }]);
+    expect(seen[0]).toMatchObject({
+      kind: 'event',
+      event: { type: 'error', event: 'session.terminated', by: 'erin' },
+    });
+    expect(live.terminate('S1', { name: 'erin', groups: [], source: 'oidc' })).toEqual({
+      ended: false,
+      reason: 'the session is not running',
+    });
+  });
+});
