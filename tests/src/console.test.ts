@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import ssh2 from 'ssh2';
 import { generateSigningKeyPair, mintToken } from '@agentgate/identity';
 import { launchChromium, openPage, type ConsolePage } from './harness/browser.js';
@@ -108,8 +108,22 @@ async function newPage(): Promise<ConsolePage> {
   return page;
 }
 
-/** Sign in through the OpenID provider's own login and consent pages. */
-async function signIn(name: string, returnTo = '/'): Promise<ConsolePage> {
+/** Browser contexts of people who signed in already: later tests open pages in them (the IdP login is slow). */
+const signedIn = new Map<string, BrowserContext>();
+
+/**
+ * A page of `name` at `returnTo`: the first time through the OpenID provider's own login and consent pages, later in
+ * the same browser context (`fresh` forces a new sign-in).
+ */
+async function signIn(name: string, returnTo = '/', fresh = false): Promise<ConsolePage> {
+  const known = fresh ? undefined : signedIn.get(name);
+  if (known !== undefined) {
+    const p = await openPage(browser, known);
+    open.push(p);
+    await p.page.goto(`${consoleUrl}${returnTo}`);
+    await p.page.waitForSelector('#signed-in-identity');
+    return p;
+  }
   const p = await newPage();
   await p.page.goto(`${consoleUrl}${returnTo}`);
   await p.page.click('#sign-in');
@@ -122,6 +136,7 @@ async function signIn(name: string, returnTo = '/'): Promise<ConsolePage> {
   if (new URL(p.page.url()).origin === idp.issuer) await p.page.click('button[type=submit]');
   await p.page.waitForURL((url) => url.origin === consoleUrl);
   await p.page.waitForSelector('#signed-in-identity');
+  if (!fresh) signedIn.set(name, p.context);
   return p;
 }
 
@@ -632,7 +647,7 @@ describe('web console', () => {
       expect(carol.cspViolations).toEqual([]);
       await carol.shot('09-overview');
 
-      const mallory = await signIn('mallory', '/sessions');
+      const mallory = await signIn('mallory', '/sessions', true);
       await expect(mallory.page.locator('h1').textContent()).resolves.toBe('No role');
       const status = await mallory.page.evaluate(async () => (await fetch('/sessions')).status);
       expect(status).toBe(403);

@@ -36,15 +36,18 @@ export interface ConsolePage {
   close(): Promise<void>;
 }
 
-export async function openPage(browser: Browser): Promise<ConsolePage> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  // Generous on a loaded 2-core machine: tests wait for conditions, these only bound a wait that never ends.
-  context.setDefaultTimeout(20_000);
-  context.setDefaultNavigationTimeout(30_000);
-  // The page hook of the XSS tests: any script that runs from recorded text would set this.
-  await context.addInitScript(() => {
-    (globalThis as unknown as { __agentgateXss: number }).__agentgateXss = 0;
-  });
+/** A new page in a new context (no cookies), or in `context` (signed in already). */
+export async function openPage(browser: Browser, existing?: BrowserContext): Promise<ConsolePage> {
+  const context = existing ?? (await browser.newContext({ viewport: { width: 1280, height: 900 } }));
+  if (existing === undefined) {
+    // Generous on a loaded 2-core machine: tests wait for conditions, these only bound a wait that never ends.
+    context.setDefaultTimeout(20_000);
+    context.setDefaultNavigationTimeout(30_000);
+    // The page hook of the XSS tests: any script that runs from recorded text would set this.
+    await context.addInitScript(() => {
+      (globalThis as unknown as { __agentgateXss: number }).__agentgateXss = 0;
+    });
+  }
   const page = await context.newPage();
   const cspViolations: string[] = [];
   page.on('console', (message) => {
@@ -60,6 +63,6 @@ export async function openPage(browser: Browser): Promise<ConsolePage> {
       await page.screenshot({ path: file, fullPage: true });
       return file;
     },
-    close: () => context.close(),
+    close: () => (existing === undefined ? context.close() : page.close()),
   };
 }

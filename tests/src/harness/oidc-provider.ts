@@ -28,6 +28,9 @@ export async function startOidcProvider(options: {
   const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'test-idp', alg: 'RS256', use: 'sig' };
   const clientId = 'agentgate-console';
   const clientSecret = 'console-client-secret-for-tests';
+  // The library says, rightly, that devInteractions are for development: the test wants exactly that; keep the log clean.
+  const warn = console.warn;
+  console.warn = () => undefined;
   const provider = new Provider(issuer, {
     clients: [
       {
@@ -45,11 +48,13 @@ export async function startOidcProvider(options: {
     scopes: ['openid', 'profile', 'groups'],
     features: { devInteractions: { enabled: true } },
     pkce: { required: () => true },
+    ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 3600, IdToken: 3600 },
     findAccount: (_ctx: unknown, id: string) => ({
       accountId: id,
       claims: () => ({ sub: id, name: id, groups: [...(options.groups[id] ?? [])] }),
     }),
   });
+  console.warn = warn;
   const server: Server = createServer(provider.callback());
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
