@@ -1,10 +1,17 @@
-import type { ListenerConfig, MaskingRuleConfig, Protocol, RuleConfig, RuleMatch } from '@agentgate/core';
+import type {
+  HostNamespace,
+  ListenerConfig,
+  MaskingRuleConfig,
+  Protocol,
+  RuleConfig,
+  RuleMatch,
+} from '@agentgate/core';
 import { child, type Checker, type Mapping } from './checker.js';
 import { KNOWN_DETECTORS } from './detectors.js';
 import { didYouMean } from './did-you-mean.js';
 
 type MatchKey = keyof RuleMatch;
-type MatchKind = 'strings' | 'boolean' | 'pattern' | 'channels';
+type MatchKind = 'strings' | 'boolean' | 'pattern' | 'channels' | 'namespaces';
 
 /** Which protocols' facts each match key speaks of (SPEC §3 "Rule match keys"), and its value type. */
 const MATCH_KEYS: Record<MatchKey, { protocols: readonly Protocol[]; kind: MatchKind }> = {
@@ -19,12 +26,32 @@ const MATCH_KEYS: Record<MatchKey, { protocols: readonly Protocol[]; kind: Match
   actions: { protocols: ['docker'], kind: 'strings' },
   privileged: { protocols: ['docker'], kind: 'boolean' },
   hostMounts: { protocols: ['docker'], kind: 'strings' },
-  hostNamespaces: { protocols: ['docker'], kind: 'boolean' },
+  hostNamespaces: { protocols: ['docker'], kind: 'namespaces' },
   capabilities: { protocols: ['docker'], kind: 'strings' },
   images: { protocols: ['docker'], kind: 'strings' },
 };
 const ALL_MATCH_KEYS = Object.keys(MATCH_KEYS) as MatchKey[];
 const CHANNELS = ['port-forward', 'agent-forward', 'x11'] as const;
+const HOST_NAMESPACES: readonly HostNamespace[] = ['pid', 'network', 'ipc', 'uts', 'userns', 'cgroup'];
+
+/** `hostNamespaces`: `true`/`false`, or a non-empty list of namespace names. */
+function readNamespaces(
+  checker: Checker,
+  value: unknown,
+  path: string,
+): boolean | HostNamespace[] | undefined {
+  if (typeof value === 'boolean') return value;
+  if (!Array.isArray(value)) {
+    checker.expected(path, `true, false or a list of ${HOST_NAMESPACES.join(', ')}`, value);
+    return undefined;
+  }
+  if (value.length === 0) {
+    checker.expected(path, `a non-empty list of ${HOST_NAMESPACES.join(', ')}`, value);
+    return undefined;
+  }
+  const names = checker.list(value, path, (v, p) => checker.oneOf(v, p, HOST_NAMESPACES));
+  return names !== undefined && names.length === value.length ? [...new Set(names)] : undefined;
+}
 
 export function matchKeysOf(protocol: Protocol): MatchKey[] {
   return ALL_MATCH_KEYS.filter((key) => MATCH_KEYS[key].protocols.includes(protocol));
@@ -81,6 +108,9 @@ function readMatch(
         break;
       case 'channels':
         read = checker.list(raw[key], keyPath, (v, p) => checker.oneOf(v, p, CHANNELS));
+        break;
+      case 'namespaces':
+        read = readNamespaces(checker, raw[key], keyPath);
         break;
       case 'pattern': {
         const text = checker.string(raw[key], keyPath);

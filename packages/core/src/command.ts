@@ -69,13 +69,24 @@ export interface SshCommand extends CommandBase {
   readonly path?: string;
 }
 
+/** A namespace a container can share with the host (`--pid host`, `--network host`, `--cgroupns host`, ...). */
+export type HostNamespace = 'pid' | 'network' | 'ipc' | 'uts' | 'userns' | 'cgroup';
+
+/**
+ * The host namespaces that break a container's isolation: what `hostNamespaces: true` means. The cgroup namespace
+ * is not one of them (dockerd reports `CgroupnsMode: host` for every container on cgroup v1 hosts and on daemons
+ * started with `--default-cgroupns-mode host`); a rule counts it only when it names it.
+ */
+export const ISOLATION_NAMESPACES: readonly HostNamespace[] = ['pid', 'network', 'ipc', 'uts', 'userns'];
+
 export interface DockerCommand extends CommandBase {
   readonly protocol: 'docker';
   /** e.g. `container.create`, `container.exec`, `image.pull`; `unknown` for routes not classified. */
   readonly action: string;
   readonly privileged: boolean;
   readonly hostMounts: readonly string[];
-  readonly hostNamespaces: boolean;
+  /** The host namespaces the container shares (being created, or entered by an exec), in a fixed order. */
+  readonly hostNamespaces: readonly HostNamespace[];
   readonly capabilities: readonly string[];
   readonly images: readonly string[];
   /** For exec creates: the command the container will run. */

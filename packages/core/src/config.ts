@@ -2,7 +2,7 @@
  * The validated configuration (SPEC §3). `@agentgate/config` turns YAML into this shape, with defaults applied,
  * `${env:…}` expanded and file paths resolved against the config file's directory.
  */
-import type { Protocol, SshChannelKind } from './command.js';
+import type { HostNamespace, Protocol, SshChannelKind } from './command.js';
 import type { PrincipalRef } from './identity.js';
 
 export type FailMode = 'closed' | 'open';
@@ -67,11 +67,19 @@ export interface TlsConfig {
   readonly key: string;
 }
 
+/** What happens to a command no rule speaks of: `allow` it, or `deny` it (allow-list mode). */
+export type ListenerDefaultAction = 'allow' | 'deny';
+
 interface ListenerBase {
   readonly name: string;
   /** `host:port`, or `unix:/path` where the protocol supports it. */
   readonly listen: string;
   readonly allow: readonly PrincipalRef[];
+  /**
+   * Absent or `allow`: a command runs unless a deny or approve rule matches it. `deny`: only what allow (or
+   * approve) rules permit runs; every other command is refused (docs/configuration.md, "Allow-list mode").
+   */
+  readonly default?: ListenerDefaultAction;
 }
 
 export interface PostgresListenerConfig extends ListenerBase {
@@ -158,7 +166,8 @@ export interface RuleMatch {
   readonly actions?: readonly string[];
   readonly privileged?: boolean;
   readonly hostMounts?: readonly string[];
-  readonly hostNamespaces?: boolean;
+  /** `true`: any of pid, network, ipc, uts, userns; a list: any of those named (cgroup only when named). */
+  readonly hostNamespaces?: boolean | readonly HostNamespace[];
   readonly capabilities?: readonly string[];
   readonly images?: readonly string[];
 }

@@ -2,14 +2,16 @@
  * Per-protocol matchers: does one rule's `match` hold for one decoded command? Pure functions, no I/O.
  * Lists match any element, case-insensitively (SPEC §3); every given key must hold.
  */
-import type {
-  DockerCommand,
-  PostgresCommand,
-  RuleMatch,
-  ShellSimpleCommand,
-  SqlStatementFacts,
-  SshCommand,
-  TestCommand,
+import {
+  ISOLATION_NAMESPACES,
+  type DockerCommand,
+  type HostNamespace,
+  type PostgresCommand,
+  type RuleMatch,
+  type ShellSimpleCommand,
+  type SqlStatementFacts,
+  type SshCommand,
+  type TestCommand,
 } from '@agentgate/core';
 
 /** A rule compiled once: lower-cased lists and compiled regexes. */
@@ -24,6 +26,8 @@ export interface CompiledMatch {
   readonly actions?: readonly RegExp[];
   readonly images?: readonly RegExp[];
   readonly capabilities?: ReadonlySet<string>;
+  /** `hostNamespaces` as the set of namespaces it names (`true`: the five that break isolation). */
+  readonly hostNamespaces?: ReadonlySet<HostNamespace>;
 }
 
 const lower = (xs: readonly string[] | undefined): string[] | undefined => xs?.map((x) => x.toLowerCase());
@@ -42,7 +46,16 @@ export function compileMatch(match: RuleMatch): CompiledMatch {
   if (match.actions) out.actions = match.actions.map((a) => globToRegExp(a.toLowerCase()));
   if (match.images) out.images = match.images.map(compileImagePattern);
   if (match.capabilities) out.capabilities = new Set(match.capabilities.map(normalizeCapability));
+  if (match.hostNamespaces !== undefined) {
+    const named = match.hostNamespaces;
+    out.hostNamespaces = new Set(named === true ? ISOLATION_NAMESPACES : named === false ? [] : named);
+  }
   return out;
+}
+
+/** The namespaces a `hostNamespaces: false` rule, or an allow rule, requires to be absent. */
+function isolationBreaking(namespaces: readonly HostNamespace[]): HostNamespace[] {
+  return namespaces.filter((n) => ISOLATION_NAMESPACES.includes(n));
 }
 
 /** A rule image without a tag or digest matches every tag of that repository. */
@@ -166,7 +179,9 @@ export function matchDocker(cmd: DockerCommand, m: CompiledMatch, widen: boolean
   const r = m.raw;
   if (m.actions && !m.actions.some((a) => a.test(cmd.action))) return false;
   if (r.privileged !== undefined && cmd.privileged !== r.privileged) return false;
-  if (r.hostNamespaces !== undefined && cmd.hostNamespaces !== r.hostNamespaces) return false;
+  if (r.hostNamespaces === false) {
+    if (isolationBreaking(cmd.hostNamespaces).length > 0) return false;
+  } else if (m.hostNamespaces && !cmd.hostNamespaces.some((n) => m.hostNamespaces!.has(n))) return false;
   if (r.hostMounts && !cmd.hostMounts.some((h) => r.hostMounts!.some((p) => pathUnder(h, p)))) return false;
   if (m.capabilities) {
     const caps = cmd.capabilities.map(normalizeCapability);
@@ -205,3 +220,100 @@ export const protocolKeys = {
   ],
   test: ['pattern'],
 } as const;
+
+/*
+ * Allow-list coverage (a listener with `default: deny`): an allow or approve rule permits a part of a command when
+ * the part lies within what the rule names. Lists are read as "at most these": every table a statement touches,
+ * every host path a container mounts must be named. A part whose content cannot be known before it runs (dynamic
+ * SQL, a program computed at run time or given as inline code) lies within no rule that names what runs; only a
+ * `pattern` on its text, as written, can permit it.
+ */
+
+/** Statements that only steer the session's transaction or read state: permitted without a rule (drivers send them). */
+const SESSION_STATEMENTS: ReadonlySet<string> = new Set([
+  'BEGIN',
+  'START TRANSACTION',
+  'COMMIT',
+  'ROLLBACK',
+  'SAVEPOINT',
+  'RELEASE',
+  'SET TRANSACTION',
+  'SET CONSTRAINTS',
+  'SHOW',
+  'DISCARD',
+  'DEALLOCATE',
+  'FETCH',
+  'MOVE',
+  'CLOSE CURSOR',
+]);
+
+export function isSessionStatement(s: SqlStatementFacts): boolean {
+  return !s.dynamic && SESSION_STATEMENTS.has(s.command.toUpperCase());
+}
+
+function allWithin(values: readonly string[], wanted: ReadonlySet<string>, cmp = relationMatches): boolean {
+  return values.length > 0 && values.every((v) => cmp(v, wanted));
+}
+
+export function statementCovered(s: SqlStatementFacts, m: CompiledMatch): boolean {
+  const namesContent =
+    m.commands !== undefined ||
+    m.tables !== undefined ||
+    m.functions !== undefined ||
+    m.raw.unfilteredWrites !== undefined;
+  if (s.dynamic && namesContent) return false;
+  if (m.commands && !commandMatches(s.command, m.commands)) return false;
+  if (m.tables && !allWithin(s.tables, m.tables)) return false;
+  if (m.functions && !allWithin(s.functions, m.functions)) return false;
+  if (m.raw.unfilteredWrites !== undefined && s.unfilteredWrite !== m.raw.unfilteredWrites) return false;
+  if (m.patternCaseless && !m.patternCaseless.test(s.text)) return false;
+  return true;
+}
+
+/** A simple command a rule with `programs`/`pattern` permits; a rule without them names no program. */
+export function simpleCommandCovered(c: ShellSimpleCommand, m: CompiledMatch): boolean {
+  return shellKeys(m) && simpleCommandMatches(c, m, false);
+}
+
+/** An SSH command other than a shell command line: a forwarding channel or a file write. */
+export function sshRequestCovered(cmd: SshCommand, m: CompiledMatch): boolean {
+  if (cmd.kind === 'channel') {
+    return (
+      cmd.channel !== undefined &&
+      m.raw.channels?.includes(cmd.channel as never) === true &&
+      m.raw.paths === undefined &&
+      !shellKeys(m)
+    );
+  }
+  if (cmd.kind === 'file-write' || cmd.kind === 'file-read') {
+    return (
+      cmd.path !== undefined &&
+      m.raw.paths?.some((p) => pathUnder(cmd.path!, p)) === true &&
+      m.raw.channels === undefined &&
+      !shellKeys(m)
+    );
+  }
+  return false;
+}
+
+/**
+ * The request itself (action, image, privilege, host access): a rule must name the risky facts it permits —
+ * privileged, host mounts, capabilities and isolation-breaking host namespaces are covered only by a rule that
+ * names them. A rule naming programs covers only requests that run a command.
+ */
+export function dockerRequestCovered(cmd: DockerCommand, m: CompiledMatch): boolean {
+  const r = m.raw;
+  if (m.actions && !m.actions.some((a) => a.test(cmd.action))) return false;
+  if (m.images) {
+    const refs = cmd.images.map(normalizeImageRef);
+    if (refs.length === 0 || !refs.every((ref) => m.images!.some((re) => re.test(ref)))) return false;
+  }
+  if (cmd.privileged && r.privileged !== true) return false;
+  if (cmd.hostMounts.some((h) => !(r.hostMounts ?? []).some((p) => pathUnder(h, p)))) return false;
+  const caps = cmd.capabilities.map(normalizeCapability);
+  if (caps.some((c) => !(m.capabilities?.has(c) || m.capabilities?.has('ALL')))) return false;
+  const permitted = m.hostNamespaces ?? new Set<HostNamespace>();
+  if (isolationBreaking(cmd.hostNamespaces).some((n) => !permitted.has(n))) return false;
+  if (shellKeys(m) && (cmd.exec ?? []).length === 0) return false;
+  return true;
+}

@@ -12,8 +12,10 @@
  * - `seccomp=unconfined` / a custom seccomp profile / `apparmor=unconfined` / `label=disable` appear as the pseudo
  *   capabilities SECCOMP_UNCONFINED / SECCOMP_CUSTOM / APPARMOR_UNCONFINED / LABEL_DISABLE.
  * - `Devices` host paths and local-driver bind volumes count as host mounts.
+ * - Host namespaces are reported one by one (`PidMode: host` → `pid`, ... `CgroupnsMode: host` → `cgroup`), so a
+ *   rule can tell `--network host` from the host cgroup namespace dockerd reports for every container on cgroup v1.
  */
-import type { ShellSimpleCommand } from '@agentgate/core';
+import type { HostNamespace, ShellSimpleCommand } from '@agentgate/core';
 import { analyzeExecArgv } from './exec-analysis.js';
 import {
   GoJsonObject,
@@ -32,7 +34,7 @@ import { normalizeImageRef } from './image-ref.js';
 export interface ContainerFacts {
   readonly privileged: boolean;
   readonly hostMounts: readonly string[];
-  readonly hostNamespaces: boolean;
+  readonly hostNamespaces: readonly HostNamespace[];
   readonly capabilities: readonly string[];
   readonly image?: string;
 }
@@ -47,7 +49,7 @@ export interface UpstreamLookup {
 export class FactsBuilder {
   privileged = false;
   readonly hostMounts = new Set<string>();
-  hostNamespaces = false;
+  private readonly namespaces = new Set<HostNamespace>();
   readonly capabilities = new Set<string>();
   readonly images = new Set<string>();
   exec: ShellSimpleCommand[] | undefined;
@@ -63,10 +65,21 @@ export class FactsBuilder {
   inherit(target: ContainerFacts, why: string): void {
     if (target.privileged) this.markPrivileged(why);
     for (const m of target.hostMounts) this.hostMounts.add(m);
-    if (target.hostNamespaces) this.hostNamespaces = true;
+    for (const n of target.hostNamespaces) this.namespaces.add(n);
     for (const c of target.capabilities) this.capabilities.add(c);
   }
+
+  addHostNamespace(namespace: HostNamespace): void {
+    this.namespaces.add(namespace);
+  }
+
+  /** In a fixed order, so the recorded facts do not depend on the order of the JSON fields. */
+  get hostNamespaces(): HostNamespace[] {
+    return HOST_NAMESPACE_ORDER.filter((n) => this.namespaces.has(n));
+  }
 }
+
+const HOST_NAMESPACE_ORDER: readonly HostNamespace[] = ['pid', 'network', 'ipc', 'uts', 'userns', 'cgroup'];
 
 function normalizeCapability(cap: string): string {
   const up = cap.trim().toUpperCase();
@@ -87,15 +100,16 @@ export function bindDeviceOf(
   return undefined;
 }
 
-const NAMESPACE_FIELDS = [
-  'PidMode',
-  'NetworkMode',
-  'IpcMode',
-  'UsernsMode',
-  'UTSMode',
-  'CgroupnsMode',
-  'Cgroup',
-] as const;
+/** HostConfig fields that name a namespace mode, and the namespace `host` shares (moby api/types/container). */
+const NAMESPACE_FIELDS: readonly (readonly [string, HostNamespace])[] = [
+  ['PidMode', 'pid'],
+  ['NetworkMode', 'network'],
+  ['IpcMode', 'ipc'],
+  ['UsernsMode', 'userns'],
+  ['UTSMode', 'uts'],
+  ['CgroupnsMode', 'cgroup'],
+  ['Cgroup', 'cgroup'],
+];
 
 async function addBind(f: FactsBuilder, spec: string, lookup: UpstreamLookup): Promise<void> {
   // Binds entries are `src:dst[:opts]`; a src that is not an absolute path names a volume.
@@ -132,7 +146,7 @@ export async function hostConfigFacts(
     const target = name === '' ? undefined : await lookup.container(name);
     if (target) for (const m of target.hostMounts) f.hostMounts.add(m);
   }
-  for (const key of NAMESPACE_FIELDS) {
+  for (const [key] of NAMESPACE_FIELDS) {
     const mode = asString(field(hc, key));
     if (mode?.toLowerCase().startsWith('container:')) {
       // Joining another container's namespace gives what that container has (moby daemon/container_operations).
@@ -159,12 +173,8 @@ function hostConfigRisks(f: FactsBuilder, hc: GoJsonValue | undefined): void {
     if (p) f.hostMounts.add(p);
   }
   if (asStrings(field(hc, 'DeviceCgroupRules')).length > 0) f.markPrivileged('DeviceCgroupRules');
-  for (const key of NAMESPACE_FIELDS) {
-    if ((asString(field(hc, key)) ?? '').toLowerCase() !== 'host') continue;
-    f.hostNamespaces = true;
-    const modes = (f.detail.hostNamespaceModes as string[] | undefined) ?? [];
-    modes.push(key);
-    f.detail.hostNamespaceModes = modes;
+  for (const [key, namespace] of NAMESPACE_FIELDS) {
+    if ((asString(field(hc, key)) ?? '').toLowerCase() === 'host') f.addHostNamespace(namespace);
   }
   for (const opt of asStrings(field(hc, 'SecurityOpt'))) {
     const m = /^([a-z-]+)[=:](.*)$/is.exec(opt.trim());

@@ -18,7 +18,7 @@ const listener: DockerListenerConfig = {
 const privilegedBox: ContainerFacts = {
   privileged: true,
   hostMounts: ['/'],
-  hostNamespaces: true,
+  hostNamespaces: ['pid', 'network'],
   capabilities: ['SYS_ADMIN'],
   image: 'docker.io/library/busybox:latest',
 };
@@ -27,8 +27,10 @@ const lookup: UpstreamLookup = {
     name === 'priv'
       ? privilegedBox
       : name === 'plain'
-        ? { privileged: false, hostMounts: [], hostNamespaces: false, capabilities: [] }
-        : undefined,
+        ? { privileged: false, hostMounts: [], hostNamespaces: [], capabilities: [] }
+        : name === 'cgroupv1'
+          ? { privileged: false, hostMounts: [], hostNamespaces: ['cgroup'], capabilities: [] }
+          : undefined,
   volumeHostPaths: async (name) => (name === 'bindvol' ? ['/etc'] : []),
 };
 
@@ -55,7 +57,7 @@ describe('container create facts', () => {
     expect(c).toMatchObject({
       action: 'container.create',
       privileged: false,
-      hostNamespaces: true,
+      hostNamespaces: ['pid'],
       images: ['docker.io/library/busybox:latest'],
     });
     expect(c.hostMounts).toEqual(expect.arrayContaining(['/var/run/docker.sock', '/etc', '/dev/sda']));
@@ -111,13 +113,43 @@ describe('container create facts', () => {
     );
     expect(facts).toMatchObject({
       privileged: true,
-      hostNamespaces: true,
+      hostNamespaces: ['pid'],
       image: 'docker.io/library/busybox:latest',
     });
     expect(facts.capabilities).toEqual(
       expect.arrayContaining(['SYS_ADMIN', 'LABEL_DISABLE', 'SECCOMP_UNCONFINED']),
     );
     expect(facts.hostMounts).toEqual(expect.arrayContaining(['/dev/kmsg', '/etc']));
+  });
+
+  it('reports each host namespace by name, in a fixed order, whatever the field order or case', async () => {
+    const c = await cmd('POST', '/containers/create', {
+      HostConfig: {
+        CgroupnsMode: 'host',
+        UTSMode: 'HOST',
+        UsernsMode: 'host',
+        IpcMode: 'host',
+        NetworkMode: 'host',
+        PidMode: 'host',
+      },
+    });
+    expect(c.hostNamespaces).toEqual(['pid', 'network', 'ipc', 'uts', 'userns', 'cgroup']);
+    const isolated = await cmd('POST', '/containers/create', {
+      HostConfig: { CgroupnsMode: 'private', IpcMode: 'shareable', NetworkMode: 'none', PidMode: '' },
+    });
+    expect(isolated.hostNamespaces).toEqual([]);
+    // A legacy top-level field and the HostConfig one are united.
+    expect(
+      (await cmd('POST', '/containers/create', { NetworkMode: 'host', HostConfig: { CgroupnsMode: 'host' } }))
+        .hostNamespaces,
+    ).toEqual(['network', 'cgroup']);
+  });
+
+  it('reads the cgroup namespace dockerd reports for every container on cgroup v1 as `cgroup` alone', () => {
+    const facts = factsOfInspectedContainer(
+      parseGoJson(JSON.stringify({ HostConfig: { CgroupnsMode: 'host', NetworkMode: 'none' } })),
+    );
+    expect(facts.hostNamespaces).toEqual(['cgroup']);
   });
 
   it('judges a legacy start body like a create', async () => {
@@ -136,11 +168,23 @@ describe('container create facts', () => {
 describe('exec facts', () => {
   it('parses Cmd and inherits the target container', async () => {
     const c = await cmd('POST', '/containers/priv/exec', { Cmd: ['cat', '/etc/passwd'] });
-    expect(c).toMatchObject({ action: 'container.exec', privileged: true, hostNamespaces: true });
+    expect(c).toMatchObject({
+      action: 'container.exec',
+      privileged: true,
+      hostNamespaces: ['pid', 'network'],
+    });
     expect(c.exec?.[0]).toMatchObject({ program: 'cat' });
     const p = await cmd('POST', '/containers/plain/exec', { Cmd: ['ls'], privileged: true });
     expect(p.privileged).toBe(true);
     expect((await cmd('POST', '/containers/plain/exec', { Cmd: 'ls' })).unanalysable).toBeDefined();
+    expect((await cmd('POST', '/containers/cgroupv1/exec', { Cmd: ['ls'] })).hostNamespaces).toEqual([
+      'cgroup',
+    ]);
+    // Joining another container's namespaces brings what that container shares with the host.
+    expect(
+      (await cmd('POST', '/containers/create', { HostConfig: { NetworkMode: 'container:priv' } }))
+        .hostNamespaces,
+    ).toEqual(['pid', 'network']);
   });
   it('unwraps sh -c and handles programs unknown before run time per unknownPrograms', async () => {
     const c = await cmd('POST', '/containers/plain/exec', { Cmd: ['sh', '-c', 'cd /tmp && rm -rf x'] });
