@@ -149,7 +149,7 @@ export async function startGateway(
     cleanup.unshift(async () => broker.close());
     // Rules and masking are held behind stable objects so a reload can swap them under running engines.
     let running = config;
-    let policy = createPolicy(config.rules);
+    let policy = createPolicy(config.rules, config.listeners);
     const livePolicy: Policy = { decide: (command, who, listener) => policy.decide(command, who, listener) };
     const gate = createGate({
       policy: livePolicy,
@@ -290,7 +290,8 @@ export async function startGateway(
       reload(next) {
         const needsRestart = RESTART_SECTIONS.filter((k) => !isDeepStrictEqual(next[k], running[k]));
         // Compile both before swapping either, so a reload applies whole or not at all.
-        const nextPolicy = createPolicy(next.rules);
+        // Listener changes (a listener's `default` included) apply at the next restart, like the rest of them.
+        const nextPolicy = createPolicy(next.rules, running.listeners);
         const nextMasking = createMaskingService(next.masking, maskingOptions);
         const nextRedactor = createRedactor(next.redact);
         policy = nextPolicy;

@@ -12,7 +12,7 @@ import { checkSshPublicKey } from './identity-section.js';
 /** `test` listeners exist only in tests (constructed in code by the harness), never in a config file. */
 export const PROTOCOLS = ['postgres', 'ssh', 'docker'] as const;
 const MiB = 1024 * 1024;
-const BASE_KEYS = ['name', 'protocol', 'listen', 'allow'];
+const BASE_KEYS = ['name', 'protocol', 'listen', 'allow', 'default'];
 const LISTENER_KEYS: Record<(typeof PROTOCOLS)[number], readonly string[]> = {
   postgres: [
     ...BASE_KEYS,
@@ -269,6 +269,8 @@ export function readListener(
     checker.expected(child(path, 'name'), 'a name of letters, digits, "_", "." and "-"', name);
   const listen = checkListenAddress(checker, m.listen, child(path, 'listen'), protocol === 'docker');
   const allow = checker.principals(m.allow, child(path, 'allow'));
+  // `default: deny` is allow-list mode: only what allow (or approve) rules permit runs.
+  const defaultAction = checker.oneOf(m.default, child(path, 'default'), ['allow', 'deny'] as const, 'allow');
   if (protocol === undefined) return undefined;
   let specific: Omit<ListenerConfig, 'name' | 'listen' | 'allow'> | undefined;
   switch (protocol) {
@@ -282,7 +284,13 @@ export function readListener(
       specific = readDocker(checker, m, path, listen);
       break;
   }
-  if (name === undefined || listen === undefined || allow === undefined || specific === undefined)
+  if (
+    name === undefined ||
+    listen === undefined ||
+    allow === undefined ||
+    defaultAction === undefined ||
+    specific === undefined
+  )
     return undefined;
-  return { name, listen, allow, ...specific } as ListenerConfig;
+  return { name, listen, allow, default: defaultAction, ...specific } as ListenerConfig;
 }

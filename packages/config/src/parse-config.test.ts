@@ -197,6 +197,7 @@ masking: [{ name: m, detectors: [email] }]
       dynamicSql: 'match-all',
     });
     expect(pg.upstream.port).toBe(5432);
+    for (const listener of config.listeners) expect(listener.default).toBe('allow');
     expect(ssh).toMatchObject({
       shell: 'allow',
       unknownPrograms: 'match-all',
@@ -554,6 +555,51 @@ rules:
     expect(issues[3]!.message).toBe(
       'expected a ssh listener (the rule\'s protocol), found "db", a postgres listener',
     );
+  });
+
+  it('reads a listener default (allow-list mode) and refuses anything but allow or deny', () => {
+    const config = parseConfig(
+      minimal(`listeners:
+  - { name: db, protocol: postgres, listen: "127.0.0.1:1", default: deny, allow: [group:a], upstream: { host: h, user: u } }
+  - { name: dk, protocol: docker, listen: "127.0.0.1:2", default: allow, allow: [group:a], upstream: { socket: /x } }
+`),
+      file,
+      {},
+    );
+    expect(config.listeners.map((l) => l.default)).toEqual(['deny', 'allow']);
+    const issues = issuesOf(
+      minimal(`listeners:
+  - { name: db, protocol: postgres, listen: "127.0.0.1:1", default: denied, allow: [group:a], upstream: { host: h, user: u } }
+`),
+    );
+    expect(issues).toEqual([
+      { path: 'listeners[0].default', message: 'expected one of allow, deny, found "denied"' },
+    ]);
+  });
+
+  it('reads hostNamespaces as true/false or a list of namespace names', () => {
+    const config = parseConfig(
+      minimal(`rules:
+  - { name: a, match: { hostNamespaces: true }, action: deny }
+  - { name: b, match: { hostNamespaces: [cgroup, pid, cgroup] }, action: deny }
+`),
+      file,
+      {},
+    );
+    expect(config.rules.map((r) => r.match.hostNamespaces)).toEqual([true, ['cgroup', 'pid']]);
+    const issues = issuesOf(
+      minimal(`rules:
+  - { name: a, match: { hostNamespaces: [net, pid] }, action: deny }
+  - { name: b, match: { hostNamespaces: [] }, action: deny }
+  - { name: c, match: { hostNamespaces: host }, action: deny }
+`),
+    );
+    expect(issues.map((i) => i.path)).toEqual([
+      'rules[0].match.hostNamespaces[0]',
+      'rules[1].match.hostNamespaces',
+      'rules[2].match.hostNamespaces',
+    ]);
+    expect(issues[0]!.message).toMatch(/^expected one of pid, network, ipc, uts, userns, cgroup, found "net"/);
   });
 
   it('checks masking detectors and columns', () => {

@@ -94,8 +94,18 @@ export function fileCommand(
   };
 }
 
+/**
+ * A subsystem request runs the program sshd configured for it (`Subsystem sftp …`): it counts as a simple command
+ * named after the subsystem, so `programs: [sftp]` rules deny it, or permit it in allow-list mode.
+ */
 export function subsystemCommand(name: string, detail: Record<string, unknown>): SshCommand {
-  return { protocol: 'ssh', kind: 'subsystem', text: `subsystem ${name}`, simpleCommands: [], detail };
+  return {
+    protocol: 'ssh',
+    kind: 'subsystem',
+    text: `subsystem ${name}`,
+    simpleCommands: [{ program: name, argv: [name], text: name }],
+    detail,
+  };
 }
 
 /**
