@@ -599,7 +599,9 @@ rules:
       'rules[1].match.hostNamespaces',
       'rules[2].match.hostNamespaces',
     ]);
-    expect(issues[0]!.message).toMatch(/^expected one of pid, network, ipc, uts, userns, cgroup, found "net"/);
+    expect(issues[0]!.message).toMatch(
+      /^expected one of pid, network, ipc, uts, userns, cgroup, found "net"/,
+    );
   });
 
   it('checks masking detectors and columns', () => {

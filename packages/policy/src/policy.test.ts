@@ -300,7 +300,15 @@ describe('allow-list mode (listener default: deny)', () => {
   });
 
   it('permits transaction control and other session statements without a rule, never SET ROLE', () => {
-    for (const command of ['BEGIN', 'START TRANSACTION', 'COMMIT', 'ROLLBACK', 'SAVEPOINT', 'RELEASE', 'SHOW']) {
+    for (const command of [
+      'BEGIN',
+      'START TRANSACTION',
+      'COMMIT',
+      'ROLLBACK',
+      'SAVEPOINT',
+      'RELEASE',
+      'SHOW',
+    ]) {
       expect(decide(pg([stmt(command)]), 'db').action).toBe('allow');
     }
     expect(decide(pg([stmt('DISCARD'), stmt('DEALLOCATE'), stmt('SET TRANSACTION')]), 'db').action).toBe(
@@ -327,7 +335,8 @@ describe('allow-list mode (listener default: deny)', () => {
     );
     expect(withDo.decide(dynamic, agent, 'db')).toMatchObject({
       rule: 'builtin:default-deny',
-      reason: 'no allow rule matches dynamic SQL that cannot be known before it runs (listener default: deny)',
+      reason:
+        'no allow rule matches dynamic SQL that cannot be known before it runs (listener default: deny)',
     });
   });
 
@@ -351,7 +360,13 @@ describe('allow-list mode (listener default: deny)', () => {
 
   it('permits file transfers by path, subsystems by name, and channels by kind', () => {
     const write = (path: string) =>
-      ({ protocol: 'ssh', kind: 'file-write', path, text: `sftp write ${path}`, simpleCommands: [] }) as Command;
+      ({
+        protocol: 'ssh',
+        kind: 'file-write',
+        path,
+        text: `sftp write ${path}`,
+        simpleCommands: [],
+      }) as Command;
     expect(decide(write('/srv/upload/a.txt'), 'h').action).toBe('allow');
     expect(decide(write('/etc/passwd'), 'h').reason).toBe(
       'no allow rule matches a file write of /etc/passwd (listener default: deny)',
@@ -381,7 +396,9 @@ describe('allow-list mode (listener default: deny)', () => {
       docker({ action: 'container.create', images: ['docker.io/library/alpine:latest'], ...extra });
     expect(decide(run({}), 'd').action).toBe('allow');
     expect(decide(run({ hostMounts: ['/data/x'] }), 'd').action).toBe('allow');
-    expect(decide(run({ hostMounts: ['/data/x', '/etc'] }), 'd').reason).toContain('host mounts /data/x, /etc');
+    expect(decide(run({ hostMounts: ['/data/x', '/etc'] }), 'd').reason).toContain(
+      'host mounts /data/x, /etc',
+    );
     expect(decide(run({ privileged: true }), 'd').rule).toBe('builtin:default-deny');
     expect(decide(run({ capabilities: ['NET_ADMIN'] }), 'd').rule).toBe('builtin:default-deny');
     expect(decide(run({ hostNamespaces: ['network'] }), 'd').rule).toBe('builtin:default-deny');

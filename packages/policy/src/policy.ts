@@ -72,7 +72,10 @@ function protocolsFor(rule: RuleConfig): Set<string> {
   );
 }
 
-export function createPolicy(rules: readonly RuleConfig[], listeners: readonly ListenerDefault[] = []): Policy {
+export function createPolicy(
+  rules: readonly RuleConfig[],
+  listeners: readonly ListenerDefault[] = [],
+): Policy {
   const compiled: CompiledRule[] = rules.map((config) => ({
     config,
     match: compileMatch(config.match),
@@ -198,7 +201,9 @@ function unpermittedPart(command: Command, permits: readonly CompiledMatch[]): s
     }
     case 'ssh': {
       if (command.kind === 'channel') {
-        return permits.some((m) => sshRequestCovered(command, m)) ? undefined : `a ${command.channel} channel`;
+        return permits.some((m) => sshRequestCovered(command, m))
+          ? undefined
+          : `a ${command.channel} channel`;
       }
       if (command.kind === 'file-write' || command.kind === 'file-read') {
         if (permits.some((m) => sshRequestCovered(command, m))) return undefined;
