@@ -140,13 +140,13 @@ describe('analyzeShellCommand: code that runs code', () => {
     expect(programs('sh -c "$CMD"')).toEqual(['sh', null]);
   });
 
-  it('treats other interpreters reading stdin as unknown, but not code or script arguments', () => {
+  it('treats other interpreters reading stdin or given code inline as unknown, but not script files', () => {
     expect(programs('python -')).toEqual(['python', null]);
     expect(programs('curl x | python3')).toEqual(['curl', 'python3', null]);
     expect(programs('perl < x.pl')).toEqual(['perl', null]);
-    expect(programs("python3 -c 'print(1)'")).toEqual(['python3']);
+    expect(programs("python3 -c 'print(1)'")).toEqual(['python3', null]);
     expect(programs('python3 -m http.server')).toEqual(['python3']);
-    expect(programs('node -e "1"; node app.js; ruby x.rb')).toEqual(['node', 'node', 'ruby']);
+    expect(programs('node -e "1"; node app.js; ruby x.rb')).toEqual(['node', null, 'node', 'ruby']);
   });
 
   it('analyses static eval text and marks dynamic eval, source and . as unknown', () => {

@@ -5,6 +5,10 @@
  * says so. Anything we cannot parse is an error, and the caller must deny it.
  */
 import type { ShellSimpleCommand } from '@agentgate/core';
+import { programExecution } from './catalogue.js';
+import { isCommandVariable, judgeAssignment } from './environment.js';
+import { runCatalogueEntry, type CommandSink } from './execution.js';
+import { gitConfigKind } from './git.js';
 import {
   parseShell,
   ShellSyntaxError,
@@ -14,14 +18,17 @@ import {
   type ShDeclClause,
   type ShNode,
   type ShStmt,
+  type ShWord,
 } from './mvdan-sh.js';
+import { programReader } from './readers.js';
 import { basename, quoteForShell, resolveWord, sliceNode, SourceText, type ResolvedWord } from './words.js';
 import {
   EVALUATORS,
-  interpreterSpec,
+  SHELL_SPEC,
+  SHELLS,
   SOURCERS,
-  WRAPPERS,
-  type InterpreterSpec,
+  SUBCOMMAND_WRAPPERS,
+  wrapperSpec,
   type WrapperSpec,
 } from './wrappers.js';
 
@@ -51,6 +58,19 @@ const MAX_SIMPLE_COMMANDS = 10_000;
 const MAX_WRAPPER_DEPTH = 32;
 const ASSIGNMENT_WORD = /^[A-Za-z_][A-Za-z0-9_]*=/;
 const FIND_EXEC_ACTIONS = new Set(['-exec', '-execdir', '-ok', '-okdir']);
+/** `${VAR=value}` and `${VAR:=value}` assign (mvdan/sh syntax.ParExpOperator AssignUnset, AssignUnsetOrNull). */
+const ASSIGNING_EXPANSIONS = new Set([74, 75]);
+/** Builtins that assign variables they are given by name: `read PAGER`, `printf -v PAGER`, `mapfile PAGER`. */
+const ASSIGNING_BUILTINS = new Set(['read', 'mapfile', 'readarray', 'printf', 'getopts']);
+/** Catalogue classes whose entries decide something; the others only document the program (README). */
+const DECIDING_CLASSES = new Set(['interpreter', 'commands', 'options', 'always']);
+
+const isGitExecKey = (key: string): boolean => gitConfigKind(key) !== undefined;
+
+interface ShParamExp extends ShNode {
+  readonly Param: { readonly Value: string } | null;
+  readonly Exp: { readonly Op: number; readonly Word: ShWord | null } | null;
+}
 
 class AnalysisError extends Error {
   incomplete = false;
@@ -137,6 +157,9 @@ class SimpleCommandCollector {
         case 'Assign':
           this.checkHookAssignment(node as ShAssign, source, depth);
           break;
+        case 'ParamExp':
+          this.checkAssigningExpansion(node as ShParamExp, source, depth);
+          break;
       }
       // the walk goes on into $( ), <( ), heredoc bodies, function bodies and loops: they hold more commands
     });
@@ -165,6 +188,22 @@ class SimpleCommandCollector {
     const span = spans.get(decl.pos);
     const text = span ? source.slice(span.start, span.end) : sliceNode(decl, source);
     this.commands.push({ program: decl.Variant.Value, argv, text });
+    // `declare -n ref=PAGER; ref='cmd'` assigns PAGER through a name; `export "$n=cmd"` names any variable.
+    const nameref =
+      decl.Variant.Value !== 'export' &&
+      decl.Args.some((a) => a.Naked && a.Value && /^-[a-zA-Z]*n/.test(resolveWord(a.Value, source).value));
+    const dynamicName = decl.Args.some((a) => a.Naked && a.Value && resolveWord(a.Value, source).dynamic);
+    if (nameref || dynamicName) this.commands.push({ program: null, argv, text });
+  }
+
+  /** `${PAGER:=cmd}` assigns PAGER as it expands. */
+  private checkAssigningExpansion(expansion: ShParamExp, source: SourceText, depth: number): void {
+    const name = expansion.Param?.Value;
+    const exp = expansion.Exp;
+    if (!name || !exp || !ASSIGNING_EXPANSIONS.has(exp.Op) || !isCommandVariable(name)) return;
+    const text = sliceNode(expansion, source);
+    const value = exp.Word ? resolveWord(exp.Word, source) : undefined;
+    judgeAssignment(name, value, this.sink([], text, source, depth), isGitExecKey);
   }
 
   /**
@@ -174,6 +213,14 @@ class SimpleCommandCollector {
    */
   private checkHookAssignment(assign: ShAssign, source: SourceText, depth: number): void {
     const name = assign.Name?.Value;
+    if (name && isCommandVariable(name)) {
+      const text = sliceNode(assign, source);
+      const value = assign.Value ? resolveWord(assign.Value, source) : undefined;
+      if (assign.Value || assign.Array) {
+        judgeAssignment(name, value, this.sink([], text, source, depth), isGitExecKey);
+      }
+      return;
+    }
     if (!name || !HOOK_VARIABLES.has(name)) return;
     const text = sliceNode(assign, source);
     if (!assign.Value) {
@@ -219,14 +266,80 @@ class SimpleCommandCollector {
     if ((program === 'hash' || program === 'enable') && words.some((w) => /^-[a-zA-Z]*[pf]/.test(w.value))) {
       return this.pushUnknown(words, 0, source);
     }
-    const interpreter = interpreterSpec(program);
-    if (interpreter) return this.expandInterpreter(interpreter, words, source, depth);
+    if (ASSIGNING_BUILTINS.has(program) && words.some((w) => !w.dynamic && isCommandVariable(w.value))) {
+      return this.pushUnknown(words, 0, source);
+    }
+    if (SHELLS.has(program)) return this.expandShell(words, source, depth);
     if (program === 'runuser' && !words.some((w) => w.value === '-u' || w.value.startsWith('--user'))) {
       return this.expandSuLike(words, source, depth);
     }
     if (program === 'su') return this.expandSuLike(words, source, depth);
-    const wrapper = WRAPPERS.get(program);
+    const wrapper = wrapperSpec(program);
     if (wrapper) return this.expandWrapper(program, wrapper, words, source, depth);
+    // A subcommand wrapper is found anywhere among the words, so the program's own reading still follows.
+    this.expandSubcommandWrapper(program, words, source, depth);
+    const sink = this.sink(words, text, source, depth);
+    const reader = programReader(program);
+    if (reader) return reader(words, sink);
+    const entry = programExecution(program);
+    if (entry && DECIDING_CLASSES.has(entry.class)) runCatalogueEntry(entry, words, sink);
+  }
+
+  /**
+   * Where a reader reports what the program runs: commands are analysed as if written here, unknown code makes
+   * one unknown simple command (the program's own text), at most once per program.
+   */
+  private sink(words: readonly ResolvedWord[], text: string, source: SourceText, depth: number): CommandSink {
+    let unknownPushed = false;
+    const unknown = (): void => {
+      if (unknownPushed) return;
+      unknownPushed = true;
+      if (words.length > 0) this.pushUnknown(words, 0, source);
+      else this.commands.push({ program: null, argv: [text], text });
+    };
+    return {
+      shell: (word) => {
+        if (word.dynamic) unknown();
+        else this.analyzeSource(word.value, depth + 1);
+      },
+      shellWords: (code) => {
+        if (code.some((w) => w.dynamic)) unknown();
+        else if (code.length > 0) this.analyzeSource(code.map((w) => w.value).join(' '), depth + 1);
+      },
+      command: (inner) => this.emitWrapped(inner, source, depth),
+      program: (word) => {
+        if (word.dynamic) return unknown();
+        const path = word.value.trim();
+        if (path !== '') this.commands.push({ program: basename(path), argv: [path], text: path });
+      },
+      unknown,
+    };
+  }
+
+  /** `npm exec CMD`, `perf stat CMD`, `ip netns exec NS CMD`: the subcommand is a wrapper. */
+  private expandSubcommandWrapper(
+    program: string,
+    words: readonly ResolvedWord[],
+    source: SourceText,
+    depth: number,
+  ): boolean {
+    const subcommands = SUBCOMMAND_WRAPPERS.get(program);
+    if (!subcommands) return false;
+    for (let index = 1; index < words.length; index++) {
+      if (words[index]!.value === '--') return false;
+      for (const [path, spec] of subcommands) {
+        const parts = path.split(' ');
+        const matches = parts.every((part, i) => {
+          const word = words[index + i];
+          return word !== undefined && !word.dynamic && word.value === part;
+        });
+        if (!matches) continue;
+        const last = index + parts.length - 1;
+        this.expandWrapper(`${program} ${path}`, spec, words.slice(last), source, depth);
+        return true;
+      }
+    }
+    return false;
   }
 
   /** The command a wrapper runs (`sudo CMD`, `find -exec CMD ;`). */
@@ -315,12 +428,12 @@ class SimpleCommandCollector {
     }
   }
 
-  private expandInterpreter(
-    spec: InterpreterSpec,
-    words: readonly ResolvedWord[],
-    source: SourceText,
-    depth: number,
-  ) {
+  /**
+   * A POSIX-like shell: `sh -c STRING [name [args]]` runs STRING; `sh FILE` and `sh` (stdin: `curl … | sh`,
+   * `sh < f`) run code we cannot see.
+   */
+  private expandShell(words: readonly ResolvedWord[], source: SourceText, depth: number): void {
+    const spec = SHELL_SPEC;
     let index = 1;
     let codeOption = false;
     for (; index < words.length; index++) {
@@ -333,36 +446,24 @@ class SimpleCommandCollector {
       }
       if (value.startsWith('--') && value.length > 2) {
         const [name, attached] = splitLong(value);
-        if (spec.codeLongs?.includes(name)) {
-          if (!spec.codeIsShell) return; // the code is in argv, visible to `pattern` rules
-          codeOption = true;
-        } else if (spec.valueLongs?.includes(name) && attached === undefined) index++;
+        if (spec.valueLongs.includes(name) && attached === undefined) index++;
         continue;
       }
-      const isOption =
-        value.length > 1 && (value.startsWith('-') || (spec.codeIsShell && value.startsWith('+')));
+      const isOption = value.length > 1 && (value.startsWith('-') || value.startsWith('+'));
       if (!isOption) break;
       let skipNext = false;
       for (let letterIndex = 1; letterIndex < value.length; letterIndex++) {
         const letter = value[letterIndex]!;
-        if (spec.codeLetters.includes(letter)) {
-          if (!spec.codeIsShell) return; // python -c / perl -e / node -e: code given in argv
-          codeOption = true;
-        } else if (spec.valueLetters?.includes(letter)) {
+        if (spec.codeLetters.includes(letter)) codeOption = true;
+        else if (spec.valueLetters.includes(letter)) {
           skipNext = letterIndex === value.length - 1;
           break;
         }
       }
       if (skipNext) index++;
     }
-    const operand = words[index];
-    if (spec.codeIsShell) {
-      // `sh -c STRING [name [args]]` runs STRING; `sh FILE` and `sh` (stdin: `curl … | sh`, `sh < f`) run code
-      // we cannot see.
-      if (codeOption) return this.runShellString(operand, words, source, depth);
-      return this.pushUnknown(words, 0, source);
-    }
-    if (!operand || operand.value === '-') this.pushUnknown(words, 0, source);
+    if (codeOption) return this.runShellString(words[index], words, source, depth);
+    this.pushUnknown(words, 0, source);
   }
 
   /** `su [-] [user] -c CMD`, `runuser user -c CMD`: options may follow operands (getopt permutes); without -c
@@ -400,12 +501,16 @@ class SimpleCommandCollector {
     let joinAsShell = spec.joinAsShell ?? false;
     let shellFlag = false;
     let index = 1;
+    const guessFrom = (from: number): void => this.guessWrappedCommand(spec, words, from, source, depth);
     for (; index < words.length; index++) {
       const word = words[index]!;
       const value = word.value;
       if (word.dynamic) {
         // `env A="$x" cmd`: a quoted expansion in an assignment's value cannot become another word.
-        if (spec.assignments && !word.splits && ASSIGNMENT_WORD.test(value)) continue;
+        if (spec.assignments && !word.splits && ASSIGNMENT_WORD.test(value)) {
+          this.judgeWrapperAssignment(word, source, depth);
+          continue;
+        }
         return this.pushUnknown(words, index, source);
       }
       if (!optionsDone && value === '--') {
@@ -415,6 +520,7 @@ class SimpleCommandCollector {
       if (!optionsDone && value.startsWith('--') && value.length > 2) {
         const [name, attached] = splitLong(value);
         if (spec.noCommandLongs?.includes(name)) return;
+        if (spec.unknownLongs?.includes(name)) return this.pushUnknown(words, 0, source);
         if (spec.splitStringLongs?.includes(name)) {
           const next = attached === undefined ? words[index + 1] : undefined;
           return this.runSplitString(
@@ -429,17 +535,21 @@ class SimpleCommandCollector {
         if (spec.shellStringLongs?.includes(name)) {
           if (attached !== undefined) this.analyzeSource(attached, depth + 1);
           else this.runShellString(words[++index], words, source, depth);
-        } else if (name === '--shell' || name === '--login') shellFlag = true;
-        else if (spec.valueLongs?.includes(name) && attached === undefined) {
-          if (!this.skipValue(words, ++index, source)) return;
+        } else if (spec.interactiveShellLongs?.includes(name)) shellFlag = true;
+        else if (spec.valueLongs?.includes(name)) {
+          if (attached === undefined && !this.skipValue(words, ++index, source)) return;
+        } else if (!spec.flagLongs?.includes(name) && attached === undefined && !spec.longsAttachedOnly) {
+          return guessFrom(index + 1); // an option we do not know may take the next word as its value
         }
         continue;
       }
       if (!optionsDone && value.startsWith('-') && value.length > 1) {
+        if (spec.numericOption && /^-\d+$/.test(value)) continue;
         for (let letterIndex = 1; letterIndex < value.length; letterIndex++) {
           const letter = value[letterIndex]!;
           const rest = value.slice(letterIndex + 1);
           if (spec.noCommandLetters?.includes(letter)) return;
+          if (spec.unknownLetters?.includes(letter)) return this.pushUnknown(words, 0, source);
           if (spec.splitStringLetters?.includes(letter)) {
             // `env -S 'prog args' more`: the string is split into words like a shell would, then run.
             return this.runSplitString(
@@ -462,17 +572,23 @@ class SimpleCommandCollector {
           }
           if (spec.attachedValueLetters?.includes(letter)) break;
           if (spec.execLetters?.includes(letter)) joinAsShell = false;
-          if ((program === 'sudo' || program === 'doas') && (letter === 's' || letter === 'i'))
-            shellFlag = true;
+          else if (spec.interactiveShellLetters?.includes(letter)) shellFlag = true;
+          else if (!spec.flagLetters?.includes(letter)) {
+            // A letter we do not know: it may take the rest of the word, or the next word, as its value.
+            return guessFrom(rest ? index + 1 : index + 1);
+          }
         }
         continue;
       }
-      if (program === 'env' && value === '-') continue; // `env -` is `env -i`
+      if (spec.loneDash && value === '-') continue; // `env -` is `env -i`; `sg - group` is a login
       // `flock FILE -c CMD`: the shell-code option may follow the operand.
       if (optionsDone && operandsToSkip === 0 && isShellStringOption(spec, value)) {
         return this.runShellString(words[index + 1], words, source, depth);
       }
-      if (spec.assignments && ASSIGNMENT_WORD.test(value)) continue;
+      if (spec.assignments && ASSIGNMENT_WORD.test(value)) {
+        this.judgeWrapperAssignment(word, source, depth);
+        continue;
+      }
       optionsDone = true; // these programs stop option parsing at the first operand (getopt "+…")
       if (operandsToSkip > 0) {
         operandsToSkip--;
@@ -486,8 +602,42 @@ class SimpleCommandCollector {
       if (spec.defaultsToShell || shellFlag) this.pushUnknown(words, 0, source);
       return;
     }
-    if (joinAsShell) return this.runShellWords(inner, words, source, depth);
+    // `sudo -s cmd` runs cmd through $SHELL -c, as `watch cmd` runs it through sh -c.
+    if (joinAsShell || shellFlag) return this.runShellWords(inner, words, source, depth);
+    // `chrt [prio] cmd`, `setarch [arch] cmd`: with the operand left out, the command starts one word earlier.
+    if (spec.optionalOperandBefore && inner.length > 1) this.emitWrapped(inner.slice(1), source, depth);
     this.emitWrapped(inner, source, depth);
+  }
+
+  /**
+   * A wrapper option we do not know: every later word that is not an option may be where the command starts
+   * (`bwrap --bind / / rm x`). Wrappers that also take shell code in options count as unknown instead.
+   */
+  private guessWrappedCommand(
+    spec: WrapperSpec,
+    words: readonly ResolvedWord[],
+    from: number,
+    source: SourceText,
+    depth: number,
+  ): void {
+    const takesCode =
+      spec.shellStringLetters || spec.shellStringLongs || spec.splitStringLetters || spec.joinAsShell;
+    if (takesCode) return this.pushUnknown(words, 0, source);
+    for (let index = from; index < words.length; index++) {
+      const word = words[index]!;
+      if (word.dynamic) return this.pushUnknown(words, index, source);
+      if (word.value.startsWith('-')) continue;
+      this.emitWrapped(words.slice(index), source, depth);
+    }
+  }
+
+  /** `env PAGER=cmd git log`, `sudo LD_PRELOAD=x.so prog`. */
+  private judgeWrapperAssignment(word: ResolvedWord, source: SourceText, depth: number): void {
+    const equals = word.value.indexOf('=');
+    const name = word.value.slice(0, equals);
+    if (!isCommandVariable(name)) return;
+    const value: ResolvedWord = { ...word, value: word.value.slice(equals + 1) };
+    judgeAssignment(name, value, this.sink([word], word.value, source, depth), isGitExecKey);
   }
 
   private runSplitString(

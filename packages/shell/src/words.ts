@@ -13,6 +13,11 @@ export interface ResolvedWord {
   readonly dynamic: boolean;
   /** True when an unquoted expansion, glob or brace may turn this word into several words (or none). */
   readonly splits: boolean;
+  /**
+   * True when an unquoted expansion's result is split into fields (`$x`, `$(cmd)`): a new word may start anywhere
+   * in it. A glob or brace alone keeps each resulting word's literal prefix.
+   */
+  readonly fieldSplits?: boolean;
   /** Byte offsets of the word in its source. */
   readonly start: number;
   readonly end: number;
@@ -33,6 +38,7 @@ export function resolveWord(word: ShWord, source: SourceText): ResolvedWord {
   let value = '';
   let dynamic = false;
   let splits = false;
+  let fieldSplits = false;
   const parts = word.Parts;
   for (let index = 0; index < parts.length; index++) {
     const part = parts[index]!;
@@ -61,10 +67,11 @@ export function resolveWord(word: ShWord, source: SourceText): ResolvedWord {
       default:
         // ParamExp, CmdSubst, ArithmExp, ProcSubst, ExtGlob, BraceExp: only known at run time.
         dynamic = splits = true;
+        if (part.type !== 'ExtGlob' && part.type !== 'BraceExp') fieldSplits = true;
         value += sliceNode(part, source);
     }
   }
-  return { value, dynamic, splits, start: word.pos, end: word.end };
+  return { value, dynamic, splits, ...(fieldSplits ? { fieldSplits } : {}), start: word.pos, end: word.end };
 }
 
 export function sliceNode(node: ShNode, source: SourceText): string {
