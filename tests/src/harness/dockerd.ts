@@ -112,7 +112,15 @@ async function buildRootfsTar(dir: string): Promise<string> {
   return tarPath;
 }
 
-export async function startDockerd(): Promise<TestDockerd> {
+export interface DockerdOptions {
+  /**
+   * dockerd's `--default-cgroupns-mode`: `host` makes dockerd report `CgroupnsMode: host` for every container, as
+   * it does by default on cgroup v1 hosts.
+   */
+  readonly defaultCgroupnsMode?: 'host' | 'private';
+}
+
+export async function startDockerd(options: DockerdOptions = {}): Promise<TestDockerd> {
   if (!existsSync('/usr/sbin/dockerd') && !existsSync('/usr/bin/dockerd'))
     throw new Error('dockerd is not installed (apt-get install docker.io)');
   if (!existsSync(BUSYBOX))
@@ -137,6 +145,7 @@ export async function startDockerd(): Promise<TestDockerd> {
       '--ip-forward=false',
       '--ip-masq=false',
       '--userland-proxy=false',
+      ...(options.defaultCgroupnsMode ? ['--default-cgroupns-mode', options.defaultCgroupnsMode] : []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
