@@ -91,11 +91,11 @@ const forms: [string, string, string | null][] = [
   ['socat EXEC address', `socat -u /dev/null EXEC:'rm VICTIM'`, null],
   ['script -c', `script -qc 'rm VICTIM' /dev/null`, null],
   ['ed shell escape on stdin', `ed`, '!rm VICTIM\nq\n'],
-  ['tclsh on stdin', `tclsh`, 'file delete VICTIM\n'],
   ['vim ex mode', `vim -es -c '!rm VICTIM' -c 'qa!'`, null],
   // less puts the file name at %s: `#` keeps it away from rm.
   ['LESSOPEN', `LESSOPEN='rm VICTIM # %s' less WORK/readme`, null],
   // refused before too: they must stay refused
+  ['tclsh on stdin', `tclsh`, 'file delete VICTIM\n'],
   ['find -exec', `find VICTIM -exec rm {} ';'`, null],
   ['xargs', `xargs rm`, 'VICTIM\n'],
   ['env -S', `env -S 'rm VICTIM'`, null],
