@@ -61,12 +61,21 @@ function programs(simple: readonly ShellSimpleCommand[]): SafeHtml | string {
   )}</span>`;
 }
 
+/** The namespaces shared with the host; records written before they were listed by name hold a boolean. */
+function hostNamespaces(command: DockerCommand): readonly string[] | 'unnamed' {
+  const recorded = command.hostNamespaces as readonly string[] | boolean | undefined;
+  if (Array.isArray(recorded)) return recorded;
+  return recorded === true ? 'unnamed' : [];
+}
+
 function dockerView(command: DockerCommand, text: string): SafeHtml {
   const risky: SafeHtml[] = [];
   if (command.privileged) risky.push(html`<li class="risk">privileged</li>`);
   for (const mount of command.hostMounts)
     risky.push(html`<li class="risk">host mount <code>${mount}</code></li>`);
-  if (command.hostNamespaces) risky.push(html`<li class="risk">host namespaces</li>`);
+  const namespaces = hostNamespaces(command);
+  if (namespaces === 'unnamed') risky.push(html`<li class="risk">host namespaces</li>`);
+  else for (const n of namespaces) risky.push(html`<li class="risk">host ${n} namespace</li>`);
   for (const cap of command.capabilities)
     risky.push(html`<li class="risk">capability <code>${cap}</code></li>`);
   return html`<div class="facts">
