@@ -3,9 +3,11 @@
  * chain onto ones that never reached the disk), and a probe write every `recoveryProbeMs` finds out when the disk
  * has room again.
  */
-import type { Logger } from '@agentgate/core';
+import { statfs } from 'node:fs/promises';
+import type { Logger, RecordingFailure } from '@agentgate/core';
 import { dbIndex, type BatchWriter, type StoredValue, type WriteBatch } from './batch-writer.js';
 import { GroupCommitQueue } from './group-commit.js';
+import type { SpaceReserve } from './space-reserve.js';
 
 export interface CommitHooks {
   /** Called when a batch commit fails (agentgate_transcript_write_errors_total). */
@@ -25,7 +27,15 @@ export interface CommitPipelineOptions {
   onSettled(batch: WriteBatch): void;
   /** Writes succeed again after a failure that began at `since` (writable is true again when this is called). */
   onResumed(since: number, reason: string): void;
+  /** failMode closed: the space the commits must fit in (space-reserve.ts) */
+  reserve?: SpaceReserve;
+  /** a directory on the store's filesystem, to tell a full disk from an I/O error after a failed commit */
+  storeDir?: string;
 }
+
+/** errno values that mean the file cannot grow: no space, quota, file size limit. */
+const spaceErrnos = new Set([28, 122, 27]);
+const spaceCodes = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 
 export class CommitPipeline {
   private readonly writes: GroupCommitQueue;
@@ -35,11 +45,17 @@ export class CommitPipeline {
   private failedAt = 0;
   /** A commit failed and no probe has succeeded since. */
   failed = false;
+  /** Why the last commit failed. */
+  failure: RecordingFailure = 'io-error';
   lastError: string | undefined;
   writeErrors = 0;
 
   constructor(private readonly opts: CommitPipelineOptions) {
-    this.writes = new GroupCommitQueue(opts.committer, (err) => this.onWriteError(err), opts.onSettled);
+    const { committer, reserve } = opts;
+    const commit = reserve
+      ? (batch: WriteBatch) => reserve.commit(() => committer.commit(batch))
+      : (batch: WriteBatch) => committer.commit(batch);
+    this.writes = new GroupCommitQueue({ commit }, (err) => this.onWriteError(err), opts.onSettled);
   }
 
   /** Puts waiting for the next commit. */
@@ -74,6 +90,7 @@ export class CommitPipeline {
     this.writeErrors++;
     this.lastError = message;
     hooks.writeError?.();
+    this.failure = 'io-error';
     if (!this.failed) {
       this.failed = true;
       this.failedAt = Date.now();
@@ -88,10 +105,34 @@ export class CommitPipeline {
         (cause: unknown) => {
           this.lastError = `${message}: ${(cause as Error)?.message ?? String(cause)}`;
           log.error('transcript: write failed', { err: this.lastError, failMode });
+          void this.classify(cause);
         },
       );
     } else {
       log.error('transcript: write failed', { err: message, failMode });
+      void this.classify(err);
+    }
+  }
+
+  /**
+   * A full disk reaches LMDB as ENOSPC, or as EIO from a short write (mdb.c "short write, filesystem full?"): for
+   * EIO, the filesystem's free space decides.
+   */
+  private async classify(cause: unknown): Promise<void> {
+    const code = (cause as { code?: unknown })?.code;
+    if (
+      (typeof code === 'number' && spaceErrnos.has(code)) ||
+      (typeof code === 'string' && spaceCodes.has(code))
+    ) {
+      this.failure = 'disk-full';
+      return;
+    }
+    if ((code !== 5 && code !== 'EIO') || this.opts.storeDir === undefined) return;
+    try {
+      const fs = await statfs(this.opts.storeDir);
+      if (fs.bavail * fs.bsize < 1 << 20) this.failure = 'disk-full';
+    } catch {
+      // stays io-error
     }
   }
 
@@ -106,7 +147,11 @@ export class CommitPipeline {
     if (this.probing || !this.failed || this.stopped || this.writes.busy) return;
     this.probing = true;
     try {
-      await this.writes.probe(dbIndex.meta, 'probe', String(Date.now()));
+      await this.opts.committer.commit({
+        dbs: [dbIndex.meta],
+        keys: ['probe'],
+        values: [String(Date.now())],
+      });
     } catch (err) {
       // Still failing. lmdb-js's separate cause promise must be handled here too.
       (err as { commitError?: Promise<unknown> }).commitError?.catch(() => undefined);
@@ -118,6 +163,7 @@ export class CommitPipeline {
     clearInterval(this.probeTimer);
     this.probeTimer = undefined;
     this.failed = false;
+    this.opts.reserve?.reset();
     this.writes.resume();
     this.opts.log.info('transcript: writes succeed again; recording resumed', {
       failedForMs: Date.now() - this.failedAt,

@@ -70,9 +70,10 @@ function recoverSession(reader: StoreReader, writer: StoreWriter, id: string): v
       lastSeq: last.seq,
     };
     if (typeof last['reason'] === 'string') end.reason = last['reason'];
-    writer.put(dbIndex.ends, id, JSON.stringify(end));
     session.ended = true;
-    writer.checkpoints.checkpoint(session);
+    if (!writer.admitRecords(2)) return; // the store is full: the next start finishes it
+    writer.put(dbIndex.ends, id, JSON.stringify(end), true);
+    writer.checkpoints.checkpoint(session, true);
     return;
   }
   for (const approvalId of pendingApprovals) {

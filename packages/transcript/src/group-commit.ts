@@ -62,11 +62,6 @@ export class GroupCommitQueue {
     this.halted = false;
   }
 
-  /** One write outside the queue while it is halted (the recovery probe); rejects when it does not commit. */
-  probe(db: number, key: string, value: string): Promise<void> {
-    return this.writer.commit({ dbs: [db], keys: [key], values: [value] });
-  }
-
   /** Resolves when nothing is queued or in flight. */
   async drain(): Promise<void> {
     while (this.inFlight || this.batch.keys.length > 0) {
