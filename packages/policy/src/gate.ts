@@ -117,6 +117,23 @@ export function createGate(options: GateOptions): Gate {
         });
         return recordingRefusal(err);
       }
+      if (decision.action !== 'deny') {
+        // Nothing runs before its record is sure to be on disk: wait when the store cannot vouch for it yet.
+        const recorded = recorder.committed?.();
+        if (recorded) {
+          try {
+            await recorded;
+          } catch (err) {
+            if (!isAgentgateError(err, 'RECORDING_FAILED')) throw err;
+            metrics?.command(info.listener, info.protocol, 'refused');
+            log.error('command refused: its record did not reach the store', {
+              session: info.id,
+              error: err.message,
+            });
+            return recordingRefusal(err);
+          }
+        }
+      }
 
       if (decision.action === 'allow') {
         metrics?.command(info.listener, info.protocol, 'allow');

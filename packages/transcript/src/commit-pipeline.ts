@@ -6,7 +6,7 @@
 import { statfs } from 'node:fs/promises';
 import type { Logger, RecordingFailure } from '@agentgate/core';
 import { dbIndex, type BatchWriter, type StoredValue, type WriteBatch } from './batch-writer.js';
-import { GroupCommitQueue } from './group-commit.js';
+import { GroupCommitQueue, type QueuedBatch } from './group-commit.js';
 import type { SpaceReserve } from './space-reserve.js';
 
 export interface CommitHooks {
@@ -40,6 +40,8 @@ const spaceCodes = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 export class CommitPipeline {
   private readonly writes: GroupCommitQueue;
   private probeTimer: NodeJS.Timeout | undefined;
+  /** settles once the last failure is classified */
+  private classified: Promise<void> = Promise.resolve();
   private probing = false;
   private stopped = false;
   private failedAt = 0;
@@ -53,8 +55,8 @@ export class CommitPipeline {
   constructor(private readonly opts: CommitPipelineOptions) {
     const { committer, reserve } = opts;
     const commit = reserve
-      ? (batch: WriteBatch) => reserve.commit(() => committer.commit(batch))
-      : (batch: WriteBatch) => committer.commit(batch);
+      ? (batch: QueuedBatch) => reserve.commit(batch.charge, () => committer.commit(batch))
+      : (batch: QueuedBatch) => committer.commit(batch);
     this.writes = new GroupCommitQueue({ commit }, (err) => this.onWriteError(err), opts.onSettled);
   }
 
@@ -68,8 +70,24 @@ export class CommitPipeline {
     return this.writes.dropped;
   }
 
-  put(db: number, key: string, value: StoredValue): void {
-    this.writes.put(db, key, value);
+  /** Queue a put charged `charge` bytes of the space reserve. */
+  put(db: number, key: string, value: StoredValue, charge = 0): void {
+    this.writes.put(db, key, value, charge);
+  }
+
+  /** The batch the next put goes to. */
+  get current(): QueuedBatch {
+    return this.writes.current;
+  }
+
+  /** Later puts go to a new batch, committed after the current one. */
+  seal(): void {
+    this.writes.seal();
+  }
+
+  /** Settles when the current batch commits; rejects when it does not. */
+  whenCommitted(): Promise<void> {
+    return this.writes.whenCommitted();
   }
 
   /** Resolves when nothing is queued or in flight. */
@@ -105,13 +123,23 @@ export class CommitPipeline {
         (cause: unknown) => {
           this.lastError = `${message}: ${(cause as Error)?.message ?? String(cause)}`;
           log.error('transcript: write failed', { err: this.lastError, failMode });
-          void this.classify(cause);
+          return this.classify(cause);
         },
+      );
+      this.classified = commitError.then(
+        () => undefined,
+        () => this.classify(undefined),
       );
     } else {
       log.error('transcript: write failed', { err: message, failMode });
-      void this.classify(err);
+      this.classified = this.classify(err);
     }
+  }
+
+  /** Why the last commit failed, once that is known (lmdb-js reports the cause separately). */
+  async failureKnown(): Promise<RecordingFailure> {
+    await this.classified;
+    return this.failure;
   }
 
   /**

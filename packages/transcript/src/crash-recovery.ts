@@ -71,8 +71,7 @@ function recoverSession(reader: StoreReader, writer: StoreWriter, id: string): v
     };
     if (typeof last['reason'] === 'string') end.reason = last['reason'];
     session.ended = true;
-    if (!writer.admitRecords(2)) return; // the store is full: the next start finishes it
-    writer.put(dbIndex.ends, id, JSON.stringify(end), true);
+    if (!writer.put(dbIndex.ends, id, JSON.stringify(end))) return; // the store is full: the next start finishes it
     writer.checkpoints.checkpoint(session, true);
     return;
   }

@@ -3,10 +3,11 @@
  *
  * The LMDB data file is kept allocated (written with zeros) up to `reserveBytes` beyond LMDB's last page, so the
  * page writes of a commit land in blocks the filesystem already holds and cannot fail for lack of space. Every
- * queued put is charged a worst-case page count, and a command is admitted only while everything queued or in
- * flight fits in the allocated space; when it does not, the store is full: new commands and sessions are refused
- * until the file can be extended again. Zeros are written only between commits, beyond LMDB's last page, so they
- * never touch a page LMDB uses. The bound and what it does not cover are in the package README ("Space reserve").
+ * queued put is charged a worst-case page count. A put `fits` while everything queued or in flight fits in the
+ * allocated space: a command that fits may run at once. Beyond that, while the disk may still have room (a burst),
+ * a put is `over`: it is queued apart from guaranteed commands and a command waits for its commit. Once the file
+ * cannot be extended, what does not fit is refused (`full`). Zeros are written only between commits, beyond LMDB's
+ * last page, so they never touch a page LMDB uses. The bound and what it does not cover: package README.
  */
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import type { Logger } from '@agentgate/core';
@@ -19,6 +20,9 @@ export interface LmdbSpaceStats {
   /** deepest B-tree among the databases (including LMDB's main and free-page trees) */
   maxTreeDepth(): number;
 }
+
+/** `fits`: guaranteed to commit; `over`: queued apart, a command waits for its commit; `full`: refused. */
+export type Admission = 'fits' | 'over' | 'full';
 
 export interface SpaceReserveOptions {
   /** the LMDB data file */
@@ -33,9 +37,9 @@ export interface SpaceReserveOptions {
   retryMs: number;
 }
 
-/** Zeros written per system call, and at most this much per gap between two commits. */
+/** Zeros written per system call, and at most this much per gap between two commits (bounds the pause). */
 const zeroChunk = Buffer.alloc(1 << 20);
-const maxExtendPerGap = 4 << 20;
+const maxExtendPerGap = 16 << 20;
 /** Refresh tree depths after this many commits or this many new pages. */
 const depthRefreshCommits = 64;
 const depthRefreshPages = 1024;
@@ -50,9 +54,8 @@ export class SpaceReserve {
   private readonly tailBytes: number;
   private usedEnd = 0;
   private allocatedEnd = 0;
-  /** charged for puts queued for the next commit / in the commit in flight */
-  private queued = 0;
-  private inFlight = 0;
+  /** charged for the puts queued or in the commit in flight */
+  private charged = 0;
   /** pages any put may dirty besides its own overflow pages: copies and splits of its tree path */
   private perPutBytes = 0;
   private commitsSinceDepth = 0;
@@ -118,17 +121,22 @@ export class SpaceReserve {
   }
 
   /**
-   * Admit a put of `bytes` (from cost()). A command must also leave room for its decision and the tail reserve; any
-   * other event may use the whole allocated space. O(1), no system call.
+   * Admit a put of `bytes` (from cost()); the caller queues it with that charge unless `full`. A command must also
+   * leave room for its decision and the tail reserve; any other put may use the whole allocated space. O(1), no
+   * system call.
    */
-  admit(bytes: number, command: boolean): boolean {
+  admit(bytes: number, command: boolean): Admission {
     const needed = command ? bytes + this.perPutBytes + this.tailBytes : bytes;
-    if ((command && this.full) || needed > this.room()) {
-      this.setFull(true);
-      return false;
+    if (!(command && this.full) && needed <= this.room()) {
+      this.charged += bytes;
+      return 'fits';
     }
-    this.queued += bytes;
-    return true;
+    if (this.lastExtendFailure !== 0 || this.full) {
+      this.setFull(true);
+      return 'full';
+    }
+    this.charged += bytes;
+    return 'over';
   }
 
   /** What `count` small records (summaries, checkpoints: no overflow pages) are charged. */
@@ -136,11 +144,11 @@ export class SpaceReserve {
     return count * this.perPutBytes;
   }
 
-  /** Wraps one commit: extends the reserve first (no LMDB transaction runs meanwhile), then measures. */
-  async commit(run: () => Promise<void>): Promise<void> {
-    const charged = this.queued;
-    this.queued = 0;
-    this.inFlight = charged;
+  /**
+   * Wraps the commit of a batch charged `charge`: tops the reserve up first (no LMDB transaction runs meanwhile),
+   * then measures what the commit used.
+   */
+  async commit(charge: number, run: () => Promise<void>): Promise<void> {
     this.committing = true;
     try {
       if (this.extending) await this.extending;
@@ -148,7 +156,7 @@ export class SpaceReserve {
       await run();
       this.measure(false);
     } finally {
-      this.inFlight = 0;
+      this.charged -= charge;
       this.committing = false;
       this.updateFull();
     }
@@ -156,8 +164,7 @@ export class SpaceReserve {
 
   /** A commit failed and the queue was dropped: nothing is charged any more. */
   reset(): void {
-    this.queued = 0;
-    this.inFlight = 0;
+    this.charged = 0;
     this.measure(true);
   }
 
@@ -172,7 +179,7 @@ export class SpaceReserve {
   private room(): number {
     // Per batch, LMDB also writes its free-page list and the main tree's path: one more put's worth per batch, and
     // a page per 512 pages freed; two batches (in flight and queued) may be outstanding.
-    const charged = this.queued + this.inFlight;
+    const charged = this.charged;
     const overhead = 2 * (2 * this.perPutBytes + Math.ceil(charged / this.pageSize / 512) * this.pageSize);
     return this.allocatedEnd - this.usedEnd - charged - overhead;
   }
@@ -180,6 +187,9 @@ export class SpaceReserve {
   private measure(refreshDepth: boolean): void {
     const lastPage = this.opts.stats.lastPage();
     this.usedEnd = (lastPage + 1) * this.pageSize;
+    // A commit beyond the reserve (a burst) wrote past the allocated end: those pages are LMDB's now, and zeros
+    // go only past them.
+    this.allocatedEnd = Math.max(this.allocatedEnd, this.usedEnd);
     this.commitsSinceDepth++;
     if (
       refreshDepth ||
@@ -195,9 +205,12 @@ export class SpaceReserve {
     }
   }
 
-  /** The reserve, or twice what is charged when the queue holds more (a burst), beyond LMDB's last page. */
+  /**
+   * The reserve past LMDB's last page. Not more for a burst: the charges are a worst case several times what
+   * commits use, and zeros for them would multiply the writes; a burst beyond the reserve waits for its commits.
+   */
   private target(): number {
-    return this.usedEnd + Math.max(this.opts.reserveBytes, 2 * (this.queued + this.inFlight));
+    return this.usedEnd + this.opts.reserveBytes;
   }
 
   private wantsExtension(): boolean {

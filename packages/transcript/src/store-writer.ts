@@ -222,15 +222,27 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       return event;
     }
     const key = eventKey(session.id, session.nextSeq);
+    let charge = 0;
     if (this.reserve) {
       const reserve = this.reserve;
-      let bytes = reserve.cost(key.length, stored) + reserve.recordBytes(records);
-      if (ioData !== undefined) bytes += reserve.cost(key.length, ioData);
-      if (!reserve.admit(bytes, type === 'command' || type === 'session.start')) throw this.fullError();
+      charge = reserve.cost(key.length, stored) + reserve.recordBytes(records);
+      if (ioData !== undefined) charge += reserve.cost(key.length, ioData);
+      const command = type === 'command' || type === 'session.start';
+      const admission = reserve.admit(charge, command);
+      if (admission === 'full') throw this.fullError();
+      if (command) session.unguaranteed = false;
+      if (admission === 'fits') {
+        if (command) this.commits.current.guaranteed = true;
+      } else {
+        // Not vouched for by the reserve: kept out of batches carrying guaranteed commands, and the session's
+        // command waits for its commit (committed()).
+        if (this.commits.current.guaranteed) this.commits.seal();
+        session.unguaranteed = true;
+      }
     }
     // Same turn, same queue: the blob and its event always share one transaction (group-commit.ts).
     if (ioData !== undefined) this.commits.put(dbIndex.iodata, key, ioData);
-    this.commits.put(dbIndex.events, key, stored);
+    this.commits.put(dbIndex.events, key, stored, charge);
     session.nextSeq++;
     session.head = event.hash;
     session.quotedHead = '"' + event.hash + '"'; // SHA-256 hex: nothing to escape
@@ -299,21 +311,42 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     this.dropped++;
   }
 
-  /** Admit `count` small records together (all or none); always true without a reserve. */
-  admitRecords(count: number): boolean {
-    return this.reserve?.admit(this.reserve.recordBytes(count), false) ?? true;
-  }
-
   /**
-   * Queue a summary or checkpoint record for the next group commit; `admitted`: its room was already admitted
-   * (admitRecords, or with its event). Returns false when the store is full and it was not queued.
+   * Queue a summary or checkpoint record for the next group commit. `admitted`: its room was charged with its
+   * session's end, so it is queued even when the store is full. Returns false when it was not queued.
    */
   put(db: number, key: string, value: string, admitted = false): boolean {
-    if (!admitted && !this.admitRecords(1)) return false;
-    this.queue(db, key, value);
+    let charge = 0;
+    if (this.reserve) {
+      charge = this.reserve.recordBytes(1);
+      const admission = this.reserve.admit(charge, false);
+      if (admission === 'full' && !admitted) return false;
+      if (admission === 'full') charge = 0; // not charged by admit()
+      if (admission !== 'fits' && this.commits.current.guaranteed) this.commits.seal();
+    }
+    this.commits.put(db, key, value, charge);
     return true;
   }
 
+  /**
+   * undefined when everything the session appended since its last command is sure to commit (failMode open, or
+   * the space reserve vouches for it); otherwise settles when it has committed, and rejects with RECORDING_FAILED
+   * when it did not. The gate waits for it before a command runs.
+   */
+  committed(session: LiveSession): Promise<void> | undefined {
+    if (!session.unguaranteed) return undefined;
+    session.unguaranteed = false;
+    return this.commits.whenCommitted().catch(async () => {
+      const recordingFailure = await this.commits.failureKnown();
+      throw new AgentgateError(
+        'RECORDING_FAILED',
+        `agentgate: transcript store not writable: ${this.commits.lastError ?? 'unknown error'}`,
+        { detail: { recordingFailure } },
+      );
+    });
+  }
+
+  /** Queue a record whose room was charged with its event (appendToSession's `records`). */
   private queue(db: number, key: string, value: string): void {
     this.commits.put(db, key, value);
   }
