@@ -38,7 +38,7 @@ export interface SpaceReserveOptions {
 }
 
 /** Zeros written per system call, and at most this much per gap between two commits (bounds the pause). */
-const zeroChunk = Buffer.alloc(1 << 20);
+const zeroChunk = Buffer.alloc(4 << 20);
 const maxExtendPerGap = 16 << 20;
 /** Refresh tree depths after this many commits or this many new pages. */
 const depthRefreshCommits = 64;
