@@ -7,7 +7,7 @@
  * allocated space: a command that fits may run at once. Beyond that, while the disk may still have room (a burst),
  * a put is `over`: it is queued apart from guaranteed commands and a command waits for its commit. Once the file
  * cannot be extended, what does not fit is refused (`full`). Zeros are written only between commits, beyond LMDB's
- * last page, so they never touch a page LMDB uses. The bound and what it does not cover: package README.
+ * last page, so they never touch a page LMDB uses. The bound and what it does not cover: docs/transcript.md.
  */
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import type { Logger } from '@agentgate/core';

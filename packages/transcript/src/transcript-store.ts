@@ -46,7 +46,7 @@ export interface TranscriptStoreOptions {
   redactor?: Redactor;
   /**
    * failMode closed: disk space kept allocated beyond the data in use, which the commits carrying forwarded
-   * commands are admitted into (README, "Space reserve"). Default 64 MiB.
+   * commands are admitted into (docs/transcript.md, "Space reserve"). Default 64 MiB.
    */
   reserveBytes?: number;
 }
