@@ -30,9 +30,10 @@ import {
   type LiveSession,
   type RecorderHost,
 } from './session-recorder.js';
+import { ReservedPuts, storeFullError } from './reserved-puts.js';
 import type { SpaceReserve } from './space-reserve.js';
 import type { StoreDatabases } from './store-databases.js';
-import { isDeniedDecision, type EndRecord, type StartRecord } from './stored-records.js';
+import { isDeniedDecision, startRecords, type EndRecord } from './stored-records.js';
 
 export interface TranscriptStoreHooks extends CommitHooks {
   /** Called for every event queued (metrics: agentgate_transcript_events_total). */
@@ -69,8 +70,6 @@ export interface StoreWriterOptions {
   storeDir?: string;
 }
 
-const fullMessage = 'agentgate: the transcript store is full; refusing to run unrecorded commands';
-
 export class StoreWriter implements RecorderHost, CheckpointSink {
   readonly failMode: 'closed' | 'open';
   readonly ioSlabs = new IoSlabPool();
@@ -82,6 +81,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
   private readonly hooks: TranscriptStoreHooks;
   private readonly readOnly: boolean;
   private readonly reserve: SpaceReserve | undefined;
+  private readonly reserved: ReservedPuts | undefined;
   private closed = false;
   private dropped = 0;
   /** what hooks.writableChanged last reported */
@@ -111,6 +111,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       ...(opts.reserve ? { reserve: opts.reserve } : {}),
       ...(opts.storeDir !== undefined ? { storeDir: opts.storeDir } : {}),
     });
+    this.reserved = opts.reserve ? new ReservedPuts(opts.reserve, this.commits) : undefined;
     this.reportedWritable = this.writable;
   }
 
@@ -163,30 +164,11 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       session.ended = true;
       return recorder;
     }
-    if (this.reserve?.full) throw this.fullError();
+    if (this.reserve?.full) throw storeFullError();
     if (this.live.has(info.id) || this.dbs.sessions.get(info.id) !== undefined) {
       throw new AgentgateError('CONFLICT', `transcript session ${info.id} already exists`);
     }
-    const start: StartRecord = {
-      id: info.id,
-      listener: info.listener,
-      protocol: info.protocol,
-      identity: info.identity.name,
-      groups: [...info.identity.groups],
-      client: { ...info.client },
-      startedAt: info.startedAt,
-    };
-    const body: Record<string, unknown> = {
-      ...extra,
-      listener: info.listener,
-      protocol: info.protocol,
-      identity: info.identity.name,
-      groups: start.groups,
-      identitySource: info.identity.source,
-      client: start.client,
-      startedAt: info.startedAt,
-    };
-    if (info.identity.issuer !== undefined) body['issuer'] = info.identity.issuer;
+    const { start, body } = startRecords(info, extra);
     // session.start is admitted like a command, with room for the index; both share one transaction.
     this.appendToSession(session, 'session.start', body, '', undefined, 1);
     this.queue(dbIndex.sessions, info.id, JSON.stringify(start));
@@ -222,24 +204,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       return event;
     }
     const key = eventKey(session.id, session.nextSeq);
-    let charge = 0;
-    if (this.reserve) {
-      const reserve = this.reserve;
-      charge = reserve.cost(key.length, stored) + reserve.recordBytes(records);
-      if (ioData !== undefined) charge += reserve.cost(key.length, ioData);
-      const command = type === 'command' || type === 'session.start';
-      const admission = reserve.admit(charge, command);
-      if (admission === 'full') throw this.fullError();
-      if (command) session.unguaranteed = false;
-      if (admission === 'fits') {
-        if (command) this.commits.current.guaranteed = true;
-      } else {
-        // Not vouched for by the reserve: kept out of batches carrying guaranteed commands, and the session's
-        // command waits for its commit (committed()).
-        if (this.commits.current.guaranteed) this.commits.seal();
-        session.unguaranteed = true;
-      }
-    }
+    const charge = this.reserved?.admitEvent(session, type, key.length, stored, ioData, records) ?? 0;
     // Same turn, same queue: the blob and its event always share one transaction (group-commit.ts).
     if (ioData !== undefined) this.commits.put(dbIndex.iodata, key, ioData);
     this.commits.put(dbIndex.events, key, stored, charge);
@@ -316,14 +281,8 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
    * session's end, so it is queued even when the store is full. Returns false when it was not queued.
    */
   put(db: number, key: string, value: string, admitted = false): boolean {
-    let charge = 0;
-    if (this.reserve) {
-      charge = this.reserve.recordBytes(1);
-      const admission = this.reserve.admit(charge, false);
-      if (admission === 'full' && !admitted) return false;
-      if (admission === 'full') charge = 0; // not charged by admit()
-      if (admission !== 'fits' && this.commits.current.guaranteed) this.commits.seal();
-    }
+    const charge = this.reserved ? this.reserved.admitRecord(admitted) : 0;
+    if (charge === undefined) return false;
     this.commits.put(db, key, value, charge);
     return true;
   }
@@ -334,25 +293,12 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
    * when it did not. The gate waits for it before a command runs.
    */
   committed(session: LiveSession): Promise<void> | undefined {
-    if (!session.unguaranteed) return undefined;
-    session.unguaranteed = false;
-    return this.commits.whenCommitted().catch(async () => {
-      const recordingFailure = await this.commits.failureKnown();
-      throw new AgentgateError(
-        'RECORDING_FAILED',
-        `agentgate: transcript store not writable: ${this.commits.lastError ?? 'unknown error'}`,
-        { detail: { recordingFailure } },
-      );
-    });
+    return this.reserved?.committed(session);
   }
 
   /** Queue a record whose room was charged with its event (appendToSession's `records`). */
   private queue(db: number, key: string, value: string): void {
     this.commits.put(db, key, value);
-  }
-
-  private fullError(): AgentgateError {
-    return new AgentgateError('RECORDING_FAILED', fullMessage, { detail: { recordingFailure: 'disk-full' } });
   }
 
   /** Flush pending io, wait for pending checkpoint signatures and for every queued write to be on disk. */
