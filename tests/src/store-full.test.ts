@@ -1,14 +1,20 @@
 /**
- * The transcript store fills up (here: the file-size limit of the process, which LMDB hits like a full disk) while
- * bytes stream through `agentgate serve` with the default failMode (closed): an SSH download, a `docker exec`
+ * The transcript store fills up while `agentgate serve` runs with the default failMode (closed).
+ *
+ * Streams (the file-size limit of the process, which LMDB hits like a full disk): an SSH download, a `docker exec`
  * stream and a PostgreSQL COPY are ended instead of going on unrecorded, new sessions are refused, the gateway stays
  * up and says so on /readyz, and what was recorded before the store failed verifies.
+ *
+ * Commands (the store on a small tmpfs): no statement runs without its `command` and `decision` events on disk,
+ * and the refusals that follow say the store is full (SQLSTATE 53100), not that a rule denied them.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
+import { loadOrCreateSigningKey, openTranscriptStore } from '@agentgate/transcript';
 import { runCli } from './harness/cli.js';
 import { startDockerd, type TestDockerd } from './harness/dockerd.js';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
@@ -24,6 +30,8 @@ let postgres: TestPostgres;
 let dir: string;
 let agentKey: { path: string; publicKey: string };
 const running = new Set<ChildProcess>();
+/** tmpfs mount points still mounted (unmounted in afterAll if a test failed half-way) */
+const mounted = new Set<string>();
 
 interface LimitedGateway extends ServedGateway {
   readonly configFile: string;
@@ -90,6 +98,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const child of running) child.kill('SIGKILL');
+  for (const mountPoint of mounted) unmount(mountPoint);
   await Promise.all([sshd?.stop(), dockerd?.stop(), postgres?.stop()]);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -197,4 +206,158 @@ describe('store full during a stream (failMode closed)', () => {
     expect(refused.code).not.toBe(0);
     await expectStoreVerifies(gateway);
   }, 90_000);
+});
+
+/** A tmpfs of `size` under the test directory (the tests run as root). */
+function mountTmpfs(name: string, size: string): string {
+  const mountPoint = join(dir, name);
+  mkdirSync(mountPoint);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mountPoint]);
+  mounted.add(mountPoint);
+  return mountPoint;
+}
+
+function unmount(mountPoint: string): void {
+  try {
+    execFileSync('umount', [mountPoint]);
+  } catch {
+    execFileSync('umount', ['-l', mountPoint]); // still busy: detach now, freed when the last user goes
+  }
+  mounted.delete(mountPoint);
+}
+
+/** 200 KB of text per INSERT: the statement itself, recorded as the `command` event, is what fills the store. */
+const PAYLOAD_BYTES = 200_000;
+
+interface FillRun {
+  inserted: number;
+  recordedAllowed: number;
+  refusals: { code: string | undefined; message: string }[];
+}
+
+/**
+ * One run: `agentgate serve` with its store on a fresh 8 MiB tmpfs, `clients` node-postgres connections sending
+ * 200 KB INSERTs until each is refused. Returns the rows in the database, the INSERT commands the transcript holds
+ * with an allowing decision, and every refusal the clients got.
+ */
+async function fillTmpfsStore(name: string, clients: number): Promise<FillRun> {
+  const home = join(dir, name);
+  mkdirSync(home);
+  const storeMount = mountTmpfs(`${name}-store`, '8m');
+  const table = name.replace(/[^a-z0-9]/g, '_');
+  await postgres.psql(['-d', 'app'], { input: `SET ROLE app; CREATE TABLE ${table} (payload text);` });
+  const configFile = join(home, 'agentgate.yaml');
+  writeFileSync(
+    configFile,
+    baseConfigYaml(home, { token: TOKEN }).replace(
+      /^store: .*$/m,
+      `store: { path: ${join(storeMount, 'transcripts')} }`,
+    ) +
+      'listeners:\n' +
+      listenerYaml.postgres('db', postgres),
+  );
+  const gateway = await serveProcess(configFile);
+  running.add(gateway.process);
+  const refusals: FillRun['refusals'] = [];
+  try {
+    const connections = await Promise.all(
+      Array.from({ length: clients }, async () => {
+        const client = new pg.Client({
+          host: '127.0.0.1',
+          port: gateway.port('db'),
+          user: 'devin',
+          database: 'app',
+          password: TOKEN,
+        });
+        client.on('error', () => undefined); // a connection the gateway ends reports through the failing query
+        await client.connect();
+        return client;
+      }),
+    );
+    await Promise.all(
+      connections.map(async (client, c) => {
+        // Bounded: an 8 MiB store cannot hold 100 statements of 200 KB.
+        for (let i = 0; i < 100; i++) {
+          const payload = `${c}-${i}-`.padEnd(PAYLOAD_BYTES, 'x');
+          try {
+            await client.query(`INSERT INTO ${table} (payload) VALUES ('${payload}')`);
+          } catch (err) {
+            const { code, message } = err as { code?: string; message: string };
+            refusals.push({ code, message });
+            return;
+          }
+        }
+      }),
+    );
+    await Promise.all(connections.map((client) => client.end().catch(() => undefined)));
+    expect(gateway.process.exitCode).toBeNull(); // refused, still up
+  } finally {
+    await gateway.stop();
+    running.delete(gateway.process);
+  }
+  const inserted = Number(
+    (await postgres.psql(['-d', 'app', '-tA', '-c', `SELECT count(*) FROM ${table}`])).trim(),
+  );
+  const verified = await runCli(['verify', '--config', configFile, '--json']);
+  expect({ code: verified.code, report: JSON.parse(verified.stdout) as unknown }).toMatchObject({
+    code: 0,
+    report: { ok: true },
+  });
+  const recordedAllowed = await allowedInserts(
+    join(storeMount, 'transcripts'),
+    join(home, 'signing-key.json'),
+    table,
+  );
+  unmount(storeMount);
+  return { inserted, recordedAllowed, refusals };
+}
+
+/** INSERT commands into `table` in the store whose decision allowed them. */
+async function allowedInserts(storePath: string, keyFile: string, table: string): Promise<number> {
+  const store = await openTranscriptStore({
+    path: storePath,
+    readOnly: true,
+    failMode: 'closed',
+    checkpointIntervalMs: 0,
+    signer: await loadOrCreateSigningKey(keyFile),
+  });
+  try {
+    let allowed = 0;
+    for (const session of store.listSessions()) {
+      const inserts = new Set<number>();
+      for (const event of store.events(session.id)) {
+        if (event.type === 'command' && String(event['text']).startsWith(`INSERT INTO ${table} `))
+          inserts.add(event.seq);
+        else if (
+          event.type === 'decision' &&
+          event['action'] === 'allow' &&
+          inserts.has(Number(event['commandSeq']))
+        )
+          allowed++;
+      }
+    }
+    return allowed;
+  } finally {
+    await store.close();
+  }
+}
+
+describe('no command without its record: the store on a small tmpfs (failMode closed)', () => {
+  for (const clients of [1, 4]) {
+    it(`${clients} client(s), 3 runs: rows in the database = recorded allowed commands; refusals are 53100`, async () => {
+      for (let run = 1; run <= 3; run++) {
+        const result = await fillTmpfsStore(`fill-${clients}c-${run}`, clients);
+        // Every statement that ran is in the record, and the store filled: each client was refused in the end.
+        expect({ run, inserted: result.inserted }).toEqual({ run, inserted: result.recordedAllowed });
+        expect(result.inserted).toBeGreaterThan(0);
+        expect(result.refusals).toHaveLength(clients);
+        for (const refusal of result.refusals) {
+          expect(refusal).toEqual({
+            code: '53100',
+            message: expect.stringContaining('transcript store is full'),
+          });
+        }
+      }
+    }, 300_000);
+  }
 });

@@ -12,6 +12,13 @@ export interface GateSession {
   readonly recorder: SessionRecorder;
 }
 
+/**
+ * Why the transcript store refused to record: it has no space left (its reserve is used up, or a write found the
+ * disk full), or a write failed otherwise (an I/O error). Carried as `detail.recordingFailure` of the store's
+ * RECORDING_FAILED error.
+ */
+export type RecordingFailure = 'disk-full' | 'io-error';
+
 export type Verdict =
   | {
       readonly allowed: true;
@@ -36,6 +43,8 @@ export type Verdict =
       >;
       readonly rule?: string;
       readonly approvalId?: string;
+      /** With RECORDING_FAILED: why the store could not record (engines render the two differently). */
+      readonly recordingFailure?: RecordingFailure;
       /** The text the client sees, e.g. `agentgate: denied by rule no-ddl-drops`. */
       readonly message: string;
       readonly commandSeq?: number;

@@ -49,6 +49,12 @@ export interface SessionRecorder {
    * are already flowing. Absent: this recorder never refuses bytes.
    */
   readonly recordingLost?: AbortSignal;
+  /**
+   * undefined when the events appended since the session's last `command` are sure to reach the store (it holds
+   * the space their commit needs); otherwise settles once they have been committed, and rejects with
+   * RECORDING_FAILED when they were not. The gate waits for it before letting a command through.
+   */
+  committed?(): Promise<void> | undefined;
   /** Flush pending io, append `session.end` and a signed checkpoint. Idempotent. */
   end(body?: Record<string, unknown>): void;
 }

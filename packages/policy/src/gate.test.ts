@@ -15,13 +15,15 @@ import { createPolicy } from './policy.js';
 
 /** An in-memory recorder: the gate's only collaborator besides the policy (unit level; the LMDB store is tested on its own). */
 function memoryRecorder(
-  failing = false,
+  failing: boolean | 'disk-full' = false,
 ): SessionRecorder & { events: { type: string; body: Record<string, unknown> }[] } {
   const events: { type: string; body: Record<string, unknown> }[] = [];
   return {
     sessionId: 'S1',
     events,
     append(type, body) {
+      if (failing === 'disk-full')
+        throw new AgentgateError('RECORDING_FAILED', 'full', { detail: { recordingFailure: 'disk-full' } });
       if (failing) throw new AgentgateError('RECORDING_FAILED', 'map full');
       events.push({ type, body });
       return {
@@ -110,11 +112,54 @@ describe('gate', () => {
     expect(rec.events[3]!.body).toMatchObject({ commandSeq: 3, action: 'deny', rule: 'no-secrets' });
   });
 
-  it('refuses every command when the store cannot record (fail closed)', async () => {
+  it('refuses every command when the store cannot record (fail closed), saying why in its own words', async () => {
     const gate = createGate({ policy, approvers: [], log: silentLogger });
-    expect(await gate.check(session(memoryRecorder(true)), cmd('hello'))).toMatchObject({
+    expect(await gate.check(session(memoryRecorder(true)), cmd('hello'))).toEqual({
       allowed: false,
       code: 'RECORDING_FAILED',
+      recordingFailure: 'io-error',
+      message:
+        'agentgate: refused: the transcript store cannot write (I/O error), so this command cannot be recorded',
+    });
+    expect(await gate.check(session(memoryRecorder('disk-full')), cmd('hello'))).toEqual({
+      allowed: false,
+      code: 'RECORDING_FAILED',
+      recordingFailure: 'disk-full',
+      message: 'agentgate: refused: the transcript store is full, so this command cannot be recorded',
+    });
+  });
+
+  it('lets a command through only once the store says its record is committed, when it cannot vouch for it', async () => {
+    const gate = createGate({ policy, approvers: [], log: silentLogger });
+    let commit!: () => void;
+    const rec = Object.assign(memoryRecorder(), {
+      committed: () => new Promise<void>((resolve) => (commit = resolve)),
+    });
+    let settled = false;
+    const verdict = gate.check(session(rec), cmd('hello')).then((v) => ((settled = true), v));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false); // waiting for the commit
+    commit();
+    expect(await verdict).toMatchObject({ allowed: true });
+
+    const failing = Object.assign(memoryRecorder(), {
+      committed: () =>
+        Promise.reject(
+          new AgentgateError('RECORDING_FAILED', 'write failed', {
+            detail: { recordingFailure: 'io-error' },
+          }),
+        ),
+    });
+    expect(await gate.check(session(failing), cmd('hello'))).toMatchObject({
+      allowed: false,
+      code: 'RECORDING_FAILED',
+      recordingFailure: 'io-error',
+    });
+    // A denied command is not waited for: nothing runs.
+    const never = Object.assign(memoryRecorder(), { committed: () => new Promise<void>(() => {}) });
+    expect(await gate.check(session(never), cmd('a secret'))).toMatchObject({
+      allowed: false,
+      code: 'DENIED',
     });
   });
 

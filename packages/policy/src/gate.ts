@@ -15,6 +15,8 @@ import {
   type PrincipalRef,
   type Redactor,
   type SqlStatementFacts,
+  type AgentgateError,
+  type RecordingFailure,
   type Verdict,
 } from '@agentgate/core';
 import type { Policy, PolicyDecision } from './policy.js';
@@ -40,6 +42,22 @@ export interface GateOptions {
 }
 
 const deniedText = (rule: string): string => `agentgate: denied by rule ${rule}`;
+
+/** The store could not record the command: refused with its own words, never as a policy denial. */
+function recordingRefusal(err: AgentgateError): Extract<Verdict, { allowed: false }> {
+  const recordingFailure: RecordingFailure =
+    err.detail?.['recordingFailure'] === 'disk-full' ? 'disk-full' : 'io-error';
+  const why =
+    recordingFailure === 'disk-full'
+      ? 'the transcript store is full, so this command cannot be recorded'
+      : 'the transcript store cannot write (I/O error), so this command cannot be recorded';
+  return {
+    allowed: false,
+    code: 'RECORDING_FAILED',
+    recordingFailure,
+    message: `agentgate: refused: ${why}`,
+  };
+}
 
 /** Named in `redacted` when the protocol's own analysis removed a credential (a role's PASSWORD literal). */
 export const CREDENTIAL_LITERAL = 'builtin:credential-literal';
@@ -97,11 +115,24 @@ export function createGate(options: GateOptions): Gate {
           session: info.id,
           error: err.message,
         });
-        return {
-          allowed: false,
-          code: 'RECORDING_FAILED',
-          message: 'agentgate: refused: the transcript store cannot record this command',
-        };
+        return recordingRefusal(err);
+      }
+      if (decision.action !== 'deny') {
+        // Nothing runs before its record is sure to be on disk: wait when the store cannot vouch for it yet.
+        const recorded = recorder.committed?.();
+        if (recorded) {
+          try {
+            await recorded;
+          } catch (err) {
+            if (!isAgentgateError(err, 'RECORDING_FAILED')) throw err;
+            metrics?.command(info.listener, info.protocol, 'refused');
+            log.error('command refused: its record did not reach the store', {
+              session: info.id,
+              error: err.message,
+            });
+            return recordingRefusal(err);
+          }
+        }
       }
 
       if (decision.action === 'allow') {
@@ -165,13 +196,7 @@ export function createGate(options: GateOptions): Gate {
         const message = isAgentgateError(err) ? err.message : String(err);
         log.error('approval request failed', { session: info.id, error: message });
         metrics?.command(info.listener, info.protocol, 'deny');
-        if (isAgentgateError(err, 'RECORDING_FAILED')) {
-          return {
-            allowed: false,
-            code: 'RECORDING_FAILED',
-            message: 'agentgate: refused: the transcript store cannot record this command',
-          };
-        }
+        if (isAgentgateError(err, 'RECORDING_FAILED')) return recordingRefusal(err);
         // Fail closed: a broker fault must never let a command through.
         return {
           allowed: false,

@@ -23,12 +23,20 @@ function fakeSigner(opts: { delayMs?: number; fail?: boolean } = {}): Signer & {
   };
 }
 
-function fakeSink(): CheckpointSink & {
-  puts: { db: number; key: string; value: string }[];
-  writable: boolean;
-} {
-  const puts: { db: number; key: string; value: string }[] = [];
-  return { writable: true, puts, put: (db, key, value) => void puts.push({ db, key, value }) };
+interface Put {
+  db: number;
+  key: string;
+  value: string;
+  admitted: boolean;
+}
+
+function fakeSink(): CheckpointSink & { puts: Put[]; recording: boolean } {
+  const puts: Put[] = [];
+  return {
+    recording: true,
+    puts,
+    put: (db, key, value, admitted) => void puts.push({ db, key, value, admitted }),
+  };
 }
 
 function sessionAt(id: string, lastSeq: number, hash = 'a'.repeat(64)): LiveSession {
@@ -48,7 +56,7 @@ describe('checkpointer', () => {
     await checkpointer.settled();
     expect(signer.signed).toEqual([checkpointPayload('S1', 4, 'a'.repeat(64))]);
     expect(sink.puts).toHaveLength(1);
-    expect(sink.puts[0]).toMatchObject({ db: dbIndex.checkpoints, key: eventKey('S1', 4) });
+    expect(sink.puts[0]).toMatchObject({ db: dbIndex.checkpoints, key: eventKey('S1', 4), admitted: false });
     const record = JSON.parse(sink.puts[0]!.value) as CheckpointRecord;
     expect(record).toMatchObject({
       session: 'S1',
@@ -64,7 +72,7 @@ describe('checkpointer', () => {
     const signer = fakeSigner();
     const checkpointer = new Checkpointer(signer, sink, silentLogger);
     checkpointer.checkpoint(newLiveSession('EMPTY'));
-    sink.writable = false;
+    sink.recording = false;
     checkpointer.checkpoint(sessionAt('S2', 2));
     await checkpointer.settled();
     expect(signer.signed).toEqual([]);
@@ -75,7 +83,7 @@ describe('checkpointer', () => {
     const sink = fakeSink();
     const checkpointer = new Checkpointer(fakeSigner({ delayMs: 20 }), sink, silentLogger);
     checkpointer.checkpoint(sessionAt('S3', 1));
-    sink.writable = false;
+    sink.recording = false;
     await checkpointer.settled();
     expect(sink.puts).toEqual([]);
   });

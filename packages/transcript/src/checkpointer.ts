@@ -10,8 +10,10 @@ import type { LiveSession } from './session-recorder.js';
 
 /** Where checkpoints are written. */
 export interface CheckpointSink {
-  readonly writable: boolean;
-  put(db: number, key: string, value: string): void;
+  /** Records can be queued (the store has not failed or closed; it may be full). */
+  readonly recording: boolean;
+  /** `admitted`: room for the record was admitted with the session's end (see the store writer). */
+  put(db: number, key: string, value: string, admitted: boolean): void;
 }
 
 export class Checkpointer {
@@ -24,19 +26,19 @@ export class Checkpointer {
     private readonly log: Logger,
   ) {}
 
-  /** Sign {session, seq, hash} of the session's last event, unless already covered. */
-  checkpoint(session: LiveSession): void {
+  /** Sign {session, seq, hash} of the session's last event, unless already covered; `admitted` as for put(). */
+  checkpoint(session: LiveSession, admitted = false): void {
     const seq = session.nextSeq - 1;
-    if (seq < 0 || seq <= session.checkpointedSeq || !this.sink.writable) return;
+    if (seq < 0 || seq <= session.checkpointedSeq || !this.sink.recording) return;
     session.checkpointedSeq = seq;
     const hash = session.head;
     const ts = Date.now();
     const signing = this.signer
       .signCompact(checkpointPayload(session.id, seq, hash))
       .then((jws) => {
-        if (!this.sink.writable) return;
+        if (!this.sink.recording) return;
         const record: CheckpointRecord = { session: session.id, seq, hash, ts, jws };
-        this.sink.put(dbIndex.checkpoints, eventKey(session.id, seq), JSON.stringify(record));
+        this.sink.put(dbIndex.checkpoints, eventKey(session.id, seq), JSON.stringify(record), admitted);
       })
       .catch((err: unknown) => {
         this.log.error('transcript: checkpoint failed', {

@@ -3,9 +3,11 @@
  * chain onto ones that never reached the disk), and a probe write every `recoveryProbeMs` finds out when the disk
  * has room again.
  */
-import type { Logger } from '@agentgate/core';
+import { statfs } from 'node:fs/promises';
+import type { Logger, RecordingFailure } from '@agentgate/core';
 import { dbIndex, type BatchWriter, type StoredValue, type WriteBatch } from './batch-writer.js';
-import { GroupCommitQueue } from './group-commit.js';
+import { GroupCommitQueue, type QueuedBatch } from './group-commit.js';
+import type { SpaceReserve } from './space-reserve.js';
 
 export interface CommitHooks {
   /** Called when a batch commit fails (agentgate_transcript_write_errors_total). */
@@ -25,21 +27,37 @@ export interface CommitPipelineOptions {
   onSettled(batch: WriteBatch): void;
   /** Writes succeed again after a failure that began at `since` (writable is true again when this is called). */
   onResumed(since: number, reason: string): void;
+  /** failMode closed: the space the commits must fit in (space-reserve.ts) */
+  reserve?: SpaceReserve;
+  /** a directory on the store's filesystem, to tell a full disk from an I/O error after a failed commit */
+  storeDir?: string;
 }
+
+/** errno values that mean the file cannot grow: no space, quota, file size limit. */
+const spaceErrnos = new Set([28, 122, 27]);
+const spaceCodes = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 
 export class CommitPipeline {
   private readonly writes: GroupCommitQueue;
   private probeTimer: NodeJS.Timeout | undefined;
+  /** settles once the last failure is classified */
+  private classified: Promise<void> = Promise.resolve();
   private probing = false;
   private stopped = false;
   private failedAt = 0;
   /** A commit failed and no probe has succeeded since. */
   failed = false;
+  /** Why the last commit failed. */
+  failure: RecordingFailure = 'io-error';
   lastError: string | undefined;
   writeErrors = 0;
 
   constructor(private readonly opts: CommitPipelineOptions) {
-    this.writes = new GroupCommitQueue(opts.committer, (err) => this.onWriteError(err), opts.onSettled);
+    const { committer, reserve } = opts;
+    const commit = reserve
+      ? (batch: QueuedBatch) => reserve.commit(batch.charge, () => committer.commit(batch))
+      : (batch: QueuedBatch) => committer.commit(batch);
+    this.writes = new GroupCommitQueue({ commit }, (err) => this.onWriteError(err), opts.onSettled);
   }
 
   /** Puts waiting for the next commit. */
@@ -52,8 +70,24 @@ export class CommitPipeline {
     return this.writes.dropped;
   }
 
-  put(db: number, key: string, value: StoredValue): void {
-    this.writes.put(db, key, value);
+  /** Queue a put charged `charge` bytes of the space reserve. */
+  put(db: number, key: string, value: StoredValue, charge = 0): void {
+    this.writes.put(db, key, value, charge);
+  }
+
+  /** The batch the next put goes to. */
+  get current(): QueuedBatch {
+    return this.writes.current;
+  }
+
+  /** Later puts go to a new batch, committed after the current one. */
+  seal(): void {
+    this.writes.seal();
+  }
+
+  /** Settles when the current batch commits; rejects when it does not. */
+  whenCommitted(): Promise<void> {
+    return this.writes.whenCommitted();
   }
 
   /** Resolves when nothing is queued or in flight. */
@@ -74,6 +108,7 @@ export class CommitPipeline {
     this.writeErrors++;
     this.lastError = message;
     hooks.writeError?.();
+    this.failure = 'io-error';
     if (!this.failed) {
       this.failed = true;
       this.failedAt = Date.now();
@@ -88,10 +123,44 @@ export class CommitPipeline {
         (cause: unknown) => {
           this.lastError = `${message}: ${(cause as Error)?.message ?? String(cause)}`;
           log.error('transcript: write failed', { err: this.lastError, failMode });
+          return this.classify(cause);
         },
+      );
+      this.classified = commitError.then(
+        () => undefined,
+        () => this.classify(undefined),
       );
     } else {
       log.error('transcript: write failed', { err: message, failMode });
+      this.classified = this.classify(err);
+    }
+  }
+
+  /** Why the last commit failed, once that is known (lmdb-js reports the cause separately). */
+  async failureKnown(): Promise<RecordingFailure> {
+    await this.classified;
+    return this.failure;
+  }
+
+  /**
+   * A full disk reaches LMDB as ENOSPC, or as EIO from a short write (mdb.c "short write, filesystem full?"): for
+   * EIO, the filesystem's free space decides.
+   */
+  private async classify(cause: unknown): Promise<void> {
+    const code = (cause as { code?: unknown })?.code;
+    if (
+      (typeof code === 'number' && spaceErrnos.has(code)) ||
+      (typeof code === 'string' && spaceCodes.has(code))
+    ) {
+      this.failure = 'disk-full';
+      return;
+    }
+    if ((code !== 5 && code !== 'EIO') || this.opts.storeDir === undefined) return;
+    try {
+      const fs = await statfs(this.opts.storeDir);
+      if (fs.bavail * fs.bsize < 1 << 20) this.failure = 'disk-full';
+    } catch {
+      // stays io-error
     }
   }
 
@@ -106,7 +175,11 @@ export class CommitPipeline {
     if (this.probing || !this.failed || this.stopped || this.writes.busy) return;
     this.probing = true;
     try {
-      await this.writes.probe(dbIndex.meta, 'probe', String(Date.now()));
+      await this.opts.committer.commit({
+        dbs: [dbIndex.meta],
+        keys: ['probe'],
+        values: [String(Date.now())],
+      });
     } catch (err) {
       // Still failing. lmdb-js's separate cause promise must be handled here too.
       (err as { commitError?: Promise<unknown> }).commitError?.catch(() => undefined);
@@ -118,6 +191,7 @@ export class CommitPipeline {
     clearInterval(this.probeTimer);
     this.probeTimer = undefined;
     this.failed = false;
+    this.opts.reserve?.reset();
     this.writes.resume();
     this.opts.log.info('transcript: writes succeed again; recording resumed', {
       failedForMs: Date.now() - this.failedAt,

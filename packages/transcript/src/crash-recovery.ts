@@ -70,9 +70,9 @@ function recoverSession(reader: StoreReader, writer: StoreWriter, id: string): v
       lastSeq: last.seq,
     };
     if (typeof last['reason'] === 'string') end.reason = last['reason'];
-    writer.put(dbIndex.ends, id, JSON.stringify(end));
     session.ended = true;
-    writer.checkpoints.checkpoint(session);
+    if (!writer.put(dbIndex.ends, id, JSON.stringify(end))) return; // the store is full: the next start finishes it
+    writer.checkpoints.checkpoint(session, true);
     return;
   }
   for (const approvalId of pendingApprovals) {

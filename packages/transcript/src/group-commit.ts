@@ -7,12 +7,37 @@
  * pipeline transactions (a later one can succeed after an earlier one failed, leaving gaps) and, on failure,
  * leaves an internal promise rejected and unhandled, which crashes the process.
  *
- * The queue is three parallel arrays rather than a tuple per put: no allocation per append besides the strings.
+ * A batch can be sealed: later puts go to the next batch, committed after it (the space reserve keeps puts it
+ * cannot vouch for out of a batch that carries guaranteed commands). A batch is three parallel arrays rather than a
+ * tuple per put: no allocation per append besides the strings.
  */
-import type { BatchWriter, StoredValue, WriteBatch } from './batch-writer.js';
+import type { StoredValue, WriteBatch } from './batch-writer.js';
+
+export interface QueuedBatch extends WriteBatch {
+  readonly dbs: number[];
+  readonly keys: string[];
+  readonly values: StoredValue[];
+  /** space charged for its puts (space-reserve.ts) */
+  charge: number;
+  /** it carries a command admitted on the space reserve's guarantee */
+  guaranteed: boolean;
+  /** settled when it commits or is dropped; made on demand (whenCommitted) */
+  done?: { promise: Promise<void>; resolve(): void; reject(err: unknown): void };
+}
+
+export interface BatchCommitter {
+  commit(batch: QueuedBatch): Promise<void>;
+}
+
+function newBatch(): QueuedBatch {
+  return { dbs: [], keys: [], values: [], charge: 0, guaranteed: false };
+}
 
 export class GroupCommitQueue {
-  private batch: { dbs: number[]; keys: string[]; values: StoredValue[] } = { dbs: [], keys: [], values: [] };
+  /** the batch puts go to */
+  private open: QueuedBatch = newBatch();
+  /** sealed batches waiting, oldest first */
+  private readonly sealed: QueuedBatch[] = [];
   private inFlight: Promise<void> | undefined;
   private scheduled = false;
   private halted = false;
@@ -20,7 +45,7 @@ export class GroupCommitQueue {
   dropped = 0;
 
   constructor(
-    private readonly writer: Pick<BatchWriter, 'commit'>,
+    private readonly writer: BatchCommitter,
     /** Called synchronously when a transaction fails, before the next one could start. */
     private readonly onFailure: (err: unknown) => void,
     /**
@@ -31,26 +56,46 @@ export class GroupCommitQueue {
   ) {}
 
   get queued(): number {
-    return this.batch.keys.length;
+    let queued = this.open.keys.length;
+    for (const batch of this.sealed) queued += batch.keys.length;
+    return queued;
   }
 
   get busy(): boolean {
     return this.inFlight !== undefined;
   }
 
-  put(db: number, key: string, value: StoredValue): void {
-    const batch = this.batch;
+  /** The batch the next put goes to. */
+  get current(): QueuedBatch {
+    return this.open;
+  }
+
+  put(db: number, key: string, value: StoredValue, charge = 0): void {
+    const batch = this.open;
     batch.dbs.push(db);
     batch.keys.push(key);
     batch.values.push(value);
-    if (!this.inFlight && !this.scheduled) {
-      // Start on the next turn so everything appended in this one shares the transaction.
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        this.commitQueued();
-      });
+    batch.charge += charge;
+    this.schedule();
+  }
+
+  /** Later puts go to a new batch, committed after this one. */
+  seal(): void {
+    if (this.open.keys.length === 0) return;
+    this.sealed.push(this.open);
+    this.open = newBatch();
+  }
+
+  /** Settles when the current batch commits; rejects when it fails or is dropped. */
+  whenCommitted(): Promise<void> {
+    const batch = this.open;
+    if (!batch.done) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      batch.done = { promise, resolve, reject };
     }
+    return batch.done.promise;
   }
 
   /** Stop writing: what is queued, and anything put until resume(), is dropped. */
@@ -62,37 +107,55 @@ export class GroupCommitQueue {
     this.halted = false;
   }
 
-  /** One write outside the queue while it is halted (the recovery probe); rejects when it does not commit. */
-  probe(db: number, key: string, value: string): Promise<void> {
-    return this.writer.commit({ dbs: [db], keys: [key], values: [value] });
-  }
-
   /** Resolves when nothing is queued or in flight. */
   async drain(): Promise<void> {
-    while (this.inFlight || this.batch.keys.length > 0) {
+    while (this.inFlight || this.sealed.length > 0 || this.open.keys.length > 0) {
       if (this.inFlight) await this.inFlight;
       else if (this.halted) this.commitQueued();
       else await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
+  private schedule(): void {
+    if (!this.inFlight && !this.scheduled) {
+      // Start on the next turn so everything appended in this one shares the transaction.
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.commitQueued();
+      });
+    }
+  }
+
+  private next(): QueuedBatch | undefined {
+    const sealed = this.sealed.shift();
+    if (sealed) return sealed;
+    if (this.open.keys.length === 0) return undefined;
+    const batch = this.open;
+    this.open = newBatch();
+    return batch;
+  }
+
   private commitQueued(): void {
-    const batch: WriteBatch = this.batch;
-    if (this.inFlight || batch.keys.length === 0) return;
-    this.batch = { dbs: [], keys: [], values: [] };
+    if (this.inFlight) return;
+    const batch = this.next();
+    if (!batch) return;
     if (this.halted) {
       this.dropped += batch.keys.length;
+      batch.done?.reject(new Error('dropped after a failed commit'));
       this.onSettled(batch);
+      this.commitQueued();
       return;
     }
     this.inFlight = this.writer
       .commit(batch)
       .then(
-        () => undefined,
+        () => batch.done?.resolve(),
         (err: unknown) => {
           this.dropped += batch.keys.length;
           this.halted = true;
           this.onFailure(err);
+          batch.done?.reject(err);
         },
       )
       .finally(() => {

@@ -46,6 +46,8 @@ export interface RecorderHost {
   ioDropped(session: LiveSession, err: unknown): void;
   /** Applied to every body and every stream byte before it is recorded (docs/configuration.md, `redact`). */
   readonly redactor: Redactor;
+  /** See SessionRecorder.committed. */
+  committed(session: LiveSession): Promise<void> | undefined;
 }
 
 /** Chain state of an open session. */
@@ -64,6 +66,8 @@ export interface LiveSession {
   /** seq named by the last checkpoint, -1 if none */
   checkpointedSeq: number;
   ended: boolean;
+  /** something appended since the session's last command is not vouched for by the space reserve */
+  unguaranteed?: boolean;
   recorder?: StoreSessionRecorder;
 }
 
@@ -137,6 +141,10 @@ export class StoreSessionRecorder implements SessionRecorder {
     // part of a secret, which the stream's redactor holds until it is decided).
     this.flushIo();
     return this.host.appendToSession(this.session, type, this.redactBody(body));
+  }
+
+  committed(): Promise<void> | undefined {
+    return this.host.committed(this.session);
   }
 
   io(direction: IoDirection, data: Buffer, channel?: string): void {

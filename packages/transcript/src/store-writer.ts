@@ -11,6 +11,7 @@ import {
   noRedaction,
   type Logger,
   type Redactor,
+  type RecordingFailure,
   type SessionInfo,
   type SessionRecorder,
   type Signer,
@@ -29,8 +30,10 @@ import {
   type LiveSession,
   type RecorderHost,
 } from './session-recorder.js';
+import { ReservedPuts, storeFullError } from './reserved-puts.js';
+import type { SpaceReserve } from './space-reserve.js';
 import type { StoreDatabases } from './store-databases.js';
-import { isDeniedDecision, type EndRecord, type StartRecord } from './stored-records.js';
+import { isDeniedDecision, startRecords, type EndRecord } from './stored-records.js';
 
 export interface TranscriptStoreHooks extends CommitHooks {
   /** Called for every event queued (metrics: agentgate_transcript_events_total). */
@@ -61,6 +64,10 @@ export interface StoreWriterOptions {
   committer: Pick<BatchWriter, 'commit'>;
   /** The session's last committed event: where its chain continues after a failed commit. */
   lastCommittedEvent(sessionId: string): TranscriptEvent | undefined;
+  /** failMode closed: commands are admitted only while their commit fits in this reserved space */
+  reserve?: SpaceReserve;
+  /** the store's directory (tells a full disk from an I/O error after a failed commit) */
+  storeDir?: string;
 }
 
 export class StoreWriter implements RecorderHost, CheckpointSink {
@@ -73,8 +80,12 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
   private readonly log: Logger;
   private readonly hooks: TranscriptStoreHooks;
   private readonly readOnly: boolean;
+  private readonly reserve: SpaceReserve | undefined;
+  private readonly reserved: ReservedPuts | undefined;
   private closed = false;
   private dropped = 0;
+  /** what hooks.writableChanged last reported */
+  private reportedWritable: boolean;
 
   constructor(
     private readonly dbs: StoreDatabases,
@@ -85,22 +96,41 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     this.log = opts.log;
     this.hooks = opts.hooks;
     this.readOnly = opts.readOnly;
+    this.reserve = opts.reserve;
     this.checkpoints = new Checkpointer(opts.signer, this, opts.log);
     this.commits = new CommitPipeline({
       committer: opts.committer,
       log: opts.log,
-      hooks: opts.hooks,
+      hooks: { writeError: () => opts.hooks.writeError?.(), writableChanged: () => this.reportWritable() },
       failMode: opts.failMode,
       recoveryProbeMs: opts.recoveryProbeMs,
       onSettled: (batch) => {
         for (const value of batch.values) if (typeof value !== 'string') this.ioSlabs.release(value);
       },
       onResumed: (since, reason) => this.resumeSessions(since, reason),
+      ...(opts.reserve ? { reserve: opts.reserve } : {}),
+      ...(opts.storeDir !== undefined ? { storeDir: opts.storeDir } : {}),
     });
+    this.reserved = opts.reserve ? new ReservedPuts(opts.reserve, this.commits) : undefined;
+    this.reportedWritable = this.writable;
   }
 
+  /** False while new commands and sessions are refused: failed, full, read-only or closed. */
   get writable(): boolean {
+    return this.recording && !this.reserve?.full;
+  }
+
+  /** Whether events can be queued at all (a full store still records what follows commands it admitted). */
+  get recording(): boolean {
     return !this.readOnly && !this.closed && !this.commits.failed;
+  }
+
+  /** Tell hooks.writableChanged when `writable` changed (a failed commit, the reserve filling up, either ending). */
+  reportWritable(): void {
+    const writable = this.writable;
+    if (writable === this.reportedWritable) return;
+    this.reportedWritable = writable;
+    this.opts.hooks.writableChanged?.(writable);
   }
 
   get health(): StoreHealth {
@@ -111,6 +141,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       queued: this.commits.queued,
     };
     if (this.commits.lastError !== undefined) health.lastError = this.commits.lastError;
+    else if (this.reserve?.full) health.lastError = 'the transcript store is full';
     return health;
   }
 
@@ -127,38 +158,20 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     const session = newLiveSession(info.id);
     const recorder = new StoreSessionRecorder(this, session);
     session.recorder = recorder;
-    if (!this.writable) {
+    if (!this.recording) {
       this.refuseOrDrop();
       // failMode open: the session runs unrecorded.
       session.ended = true;
       return recorder;
     }
+    if (this.reserve?.full) throw storeFullError();
     if (this.live.has(info.id) || this.dbs.sessions.get(info.id) !== undefined) {
       throw new AgentgateError('CONFLICT', `transcript session ${info.id} already exists`);
     }
-    const start: StartRecord = {
-      id: info.id,
-      listener: info.listener,
-      protocol: info.protocol,
-      identity: info.identity.name,
-      groups: [...info.identity.groups],
-      client: { ...info.client },
-      startedAt: info.startedAt,
-    };
-    const body: Record<string, unknown> = {
-      ...extra,
-      listener: info.listener,
-      protocol: info.protocol,
-      identity: info.identity.name,
-      groups: start.groups,
-      identitySource: info.identity.source,
-      client: start.client,
-      startedAt: info.startedAt,
-    };
-    if (info.identity.issuer !== undefined) body['issuer'] = info.identity.issuer;
-    // Index first: a crash between the two leaves a session without events, which recovery ends as empty.
-    this.put(dbIndex.sessions, info.id, JSON.stringify(start));
-    this.appendToSession(session, 'session.start', body);
+    const { start, body } = startRecords(info, extra);
+    // session.start is admitted like a command, with room for the index; both share one transaction.
+    this.appendToSession(session, 'session.start', body, '', undefined, 1);
+    this.queue(dbIndex.sessions, info.id, JSON.stringify(start));
     this.live.set(info.id, session);
     return recorder;
   }
@@ -170,8 +183,10 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     rawMembers = '',
     /** an io event's bytes, stored raw under the event's key in the same transaction */
     ioData?: Buffer,
+    /** small records (summaries, checkpoints) admitted with the event, then queued with queue() */
+    records = 0,
   ): TranscriptEvent {
-    if (!session.ended && !this.writable) this.refuseOrDrop(); // throws when failMode is closed
+    if (!session.ended && !this.recording) this.refuseOrDrop(); // throws when failMode is closed
     const { event, stored } = encodeEvent(
       session.id,
       session.nextSeq,
@@ -183,15 +198,16 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       session.quotedId,
       session.quotedHead,
     );
-    if (session.ended || !this.writable) {
+    if (session.ended || !this.recording) {
       if (session.ended) this.dropped++;
       // Not stored and not chained: the caller gets the event it would have been.
       return event;
     }
     const key = eventKey(session.id, session.nextSeq);
+    const charge = this.reserved?.admitEvent(session, type, key.length, stored, ioData, records) ?? 0;
     // Same turn, same queue: the blob and its event always share one transaction (group-commit.ts).
     if (ioData !== undefined) this.commits.put(dbIndex.iodata, key, ioData);
-    this.commits.put(dbIndex.events, key, stored);
+    this.commits.put(dbIndex.events, key, stored, charge);
     session.nextSeq++;
     session.head = event.hash;
     session.quotedHead = '"' + event.hash + '"'; // SHA-256 hex: nothing to escape
@@ -214,7 +230,8 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
   endSession(session: LiveSession, body: Record<string, unknown> | undefined): void {
     if (session.ended) return;
     try {
-      const event = this.appendToSession(session, 'session.end', body);
+      // The end summary and the final checkpoint are admitted with the event: an end is recorded whole or not at all.
+      const event = this.appendToSession(session, 'session.end', body, '', undefined, 2);
       const end: EndRecord = {
         endedAt: event.ts,
         commands: session.commands,
@@ -222,8 +239,8 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
         lastSeq: event.seq,
       };
       if (typeof body?.['reason'] === 'string') end.reason = body['reason'];
-      if (this.writable) this.put(dbIndex.ends, session.id, JSON.stringify(end));
-      this.checkpoints.checkpoint(session);
+      if (this.recording) this.queue(dbIndex.ends, session.id, JSON.stringify(end));
+      this.checkpoints.checkpoint(session, true);
     } catch (err) {
       // end() runs in cleanup paths: never throw from it; the failure is already in health.
       this.log.warn('transcript: session end not recorded', {
@@ -249,16 +266,38 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
         : this.readOnly
           ? 'read-only'
           : `not writable: ${this.commits.lastError ?? 'unknown error'}`;
+      const recordingFailure: RecordingFailure = this.commits.failed ? this.commits.failure : 'io-error';
       throw new AgentgateError(
         'RECORDING_FAILED',
         `agentgate: transcript store ${why}; refusing to run unrecorded commands`,
+        { detail: { recordingFailure } },
       );
     }
     this.dropped++;
   }
 
-  /** Queue a summary or checkpoint record for the next group commit. */
-  put(db: number, key: string, value: string): void {
+  /**
+   * Queue a summary or checkpoint record for the next group commit. `admitted`: its room was charged with its
+   * session's end, so it is queued even when the store is full. Returns false when it was not queued.
+   */
+  put(db: number, key: string, value: string, admitted = false): boolean {
+    const charge = this.reserved ? this.reserved.admitRecord(admitted) : 0;
+    if (charge === undefined) return false;
+    this.commits.put(db, key, value, charge);
+    return true;
+  }
+
+  /**
+   * undefined when everything the session appended since its last command is sure to commit (failMode open, or
+   * the space reserve vouches for it); otherwise settles when it has committed, and rejects with RECORDING_FAILED
+   * when it did not. The gate waits for it before a command runs.
+   */
+  committed(session: LiveSession): Promise<void> | undefined {
+    return this.reserved?.committed(session);
+  }
+
+  /** Queue a record whose room was charged with its event (appendToSession's `records`). */
+  private queue(db: number, key: string, value: string): void {
     this.commits.put(db, key, value);
   }
 
@@ -288,6 +327,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       // closing anyway; health already says why
     }
     this.closed = true;
+    await this.reserve?.close();
     const closing = this.dbs.env.close();
     if (!this.commits.failed) return closing;
     // After a failed commit lmdb-js's close waits for writes that never settle; the OS releases the environment.

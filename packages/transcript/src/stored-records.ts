@@ -1,5 +1,5 @@
 /** The per-session summary records the store keeps beside the events, and how events are classified. */
-import type { TranscriptEvent } from '@agentgate/core';
+import type { SessionInfo, TranscriptEvent } from '@agentgate/core';
 
 /** What `sessions` holds per session: the summary fields known at `session.start`. */
 export interface StartRecord {
@@ -21,6 +21,34 @@ export interface EndRecord {
   /** seq of `session.end`; -1 for a session recovery ended with no events */
   lastSeq: number;
   reason?: string;
+}
+
+/** A new session's start record and its `session.start` body (`extra` first: the header fields win). */
+export function startRecords(
+  info: SessionInfo,
+  extra?: Record<string, unknown>,
+): { start: StartRecord; body: Record<string, unknown> } {
+  const start: StartRecord = {
+    id: info.id,
+    listener: info.listener,
+    protocol: info.protocol,
+    identity: info.identity.name,
+    groups: [...info.identity.groups],
+    client: { ...info.client },
+    startedAt: info.startedAt,
+  };
+  const body: Record<string, unknown> = {
+    ...extra,
+    listener: info.listener,
+    protocol: info.protocol,
+    identity: info.identity.name,
+    groups: start.groups,
+    identitySource: info.identity.source,
+    client: start.client,
+    startedAt: info.startedAt,
+  };
+  if (info.identity.issuer !== undefined) body['issuer'] = info.identity.issuer;
+  return { start, body };
 }
 
 /** A `decision` event counts as denied when the command was refused (however the gate words it). */

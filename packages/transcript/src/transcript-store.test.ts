@@ -1,4 +1,6 @@
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAgentgateError } from '@agentgate/core';
 import { open } from 'lmdb';
@@ -150,6 +152,48 @@ describe('transcript store: chain, summaries, verify', () => {
     expect([...store.checkpoints(info.id)].map((c) => c.seq)).toEqual([1, 2]);
     recorder.end();
     await store.close();
+  });
+});
+
+describe('space reserve (failMode closed)', () => {
+  it('commands the reserve vouches for run at once; in a burst beyond it they wait for their commit', async () => {
+    const store = await temp.open({ reserveBytes: 1 << 20 });
+    const info = sessionInfo();
+    const recorder = store.openSession(info);
+    await store.flush();
+    const text = 'INSERT INTO t VALUES (' + 'x'.repeat(50_000) + ')';
+    // One burst, no commit in between: the first commands fit in the reserve, the later ones must wait.
+    const waits: (Promise<void> | undefined)[] = [];
+    for (let i = 0; i < 20; i++) {
+      const command = recorder.append('command', { text });
+      recorder.append('decision', { commandSeq: command.seq, action: 'allow' });
+      waits.push(recorder.committed?.());
+    }
+    expect(waits[0]).toBeUndefined();
+    const firstWait = waits.findIndex((w) => w !== undefined);
+    expect(firstWait).toBeGreaterThan(0);
+    expect(waits.slice(firstWait).every((w) => w !== undefined)).toBe(true);
+    expect(store.writable).toBe(true); // the disk has room: nothing is refused
+    await Promise.all(waits);
+    // Settled means committed: a reader sees every command.
+    expect([...store.events(info.id)].filter((e) => e.type === 'command')).toHaveLength(20);
+    // Once committed and the reserve topped up, commands fit again.
+    await store.flush();
+    recorder.append('command', { text: 'SELECT 1' });
+    expect(recorder.committed?.()).toBeUndefined();
+    recorder.end();
+    await store.flush();
+    expect(await store.verify()).toMatchObject({ ok: true, checkpoints: 1 });
+    expect(store.health.writeErrors).toBe(0);
+    await store.close();
+  });
+
+  it('is not used with failMode open or read-only: nothing is preallocated', async () => {
+    const store = await temp.open({ failMode: 'open' });
+    store.openSession(sessionInfo()).end();
+    await store.close();
+    const { size } = await stat(join(temp.storePath, 'data.mdb'));
+    expect(size).toBeLessThan(1 << 20);
   });
 });
 

@@ -4,6 +4,7 @@
  */
 import { open, type RootDatabase } from 'lmdb';
 import { existsSync } from 'node:fs';
+import { dirname, extname, join } from 'node:path';
 import {
   AgentgateError,
   silentLogger,
@@ -18,6 +19,7 @@ import {
 import { BatchWriter } from './batch-writer.js';
 import { recoverInterruptedSessions } from './crash-recovery.js';
 import type { CheckpointRecord } from './event-codec.js';
+import { SpaceReserve, type LmdbSpaceStats } from './space-reserve.js';
 import { openDatabases, type StoreDatabases } from './store-databases.js';
 import { StoreReader, type SessionFilter, type SessionSummary } from './store-reader.js';
 import { StoreWriter, type StoreHealth, type TranscriptStoreHooks } from './store-writer.js';
@@ -42,7 +44,14 @@ export interface TranscriptStoreOptions {
   recoveryProbeMs?: number;
   /** Applied to what sessions record (event bodies and stream bytes); none when absent. */
   redactor?: Redactor;
+  /**
+   * failMode closed: disk space kept allocated beyond the data in use, which the commits carrying forwarded
+   * commands are admitted into (docs/transcript.md, "Space reserve"). Default 64 MiB.
+   */
+  reserveBytes?: number;
 }
+
+export const defaultReserveBytes = 64 << 20;
 
 export interface TranscriptStore extends TranscriptWriter {
   readonly health: StoreHealth;
@@ -85,7 +94,58 @@ export async function openTranscriptStore(opts: TranscriptStoreOptions): Promise
       { cause: err },
     );
   }
-  return new LmdbTranscriptStore(openDatabases(env), opts);
+  const dbs = openDatabases(env);
+  const log = opts.log ?? silentLogger;
+  // The reserve reports `full` to the store made after it.
+  const fullChanged = { report: (): void => undefined };
+  let reserve: SpaceReserve | undefined;
+  if (opts.failMode === 'closed' && !opts.readOnly) {
+    try {
+      reserve = await SpaceReserve.open({
+        // lmdb-js keeps the data in `<path>/data.mdb`, or in `path` itself when it has an extension
+        file: extname(opts.path) ? opts.path : join(opts.path, 'data.mdb'),
+        reserveBytes: opts.reserveBytes ?? defaultReserveBytes,
+        stats: lmdbSpaceStats(dbs),
+        log,
+        retryMs: opts.recoveryProbeMs ?? 1000,
+        onFullChanged: () => fullChanged.report(),
+      });
+    } catch (err) {
+      await env.close();
+      throw new AgentgateError(
+        'RECORDING_FAILED',
+        `cannot reserve space for transcript store ${opts.path}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
+  const store = new LmdbTranscriptStore(dbs, opts, log, reserve);
+  fullChanged.report = () => store.reportWritable();
+  return store;
+}
+
+/** What lmdb-js's getStats returns (its typings say `{}`). */
+interface LmdbStats {
+  pageSize: number;
+  treeDepth: number;
+  lastPageNumber: number;
+  root: { treeDepth: number };
+  free: { treeDepth: number };
+}
+
+/** Page size, last page and tree depths, from lmdb-js's getStats (root, free-page and each named tree). */
+function lmdbSpaceStats(dbs: StoreDatabases): LmdbSpaceStats {
+  const stats = (db: { getStats(): unknown }): LmdbStats => db.getStats() as LmdbStats;
+  return {
+    pageSize: stats(dbs.env).pageSize,
+    lastPage: () => stats(dbs.env).lastPageNumber,
+    maxTreeDepth: () => {
+      const env = stats(dbs.env);
+      let depth = Math.max(env.root.treeDepth, env.free.treeDepth);
+      for (const db of dbs.byIndex) depth = Math.max(depth, stats(db).treeDepth);
+      return depth;
+    },
+  };
 }
 
 class LmdbTranscriptStore implements TranscriptStore {
@@ -96,9 +156,13 @@ class LmdbTranscriptStore implements TranscriptStore {
   constructor(
     private readonly dbs: StoreDatabases,
     opts: TranscriptStoreOptions,
+    log: Logger,
+    reserve: SpaceReserve | undefined,
   ) {
-    this.log = opts.log ?? silentLogger;
+    this.log = log;
     this.writer = new StoreWriter(dbs, {
+      ...(reserve ? { reserve } : {}),
+      storeDir: extname(opts.path) ? dirname(opts.path) : opts.path,
       failMode: opts.failMode,
       readOnly: opts.readOnly ?? false,
       signer: opts.signer,
@@ -121,6 +185,10 @@ class LmdbTranscriptStore implements TranscriptStore {
 
   get writable(): boolean {
     return this.writer.writable;
+  }
+
+  reportWritable(): void {
+    this.writer.reportWritable();
   }
 
   get health(): StoreHealth {

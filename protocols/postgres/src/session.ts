@@ -928,12 +928,13 @@ export class PgSession {
    * error.
    */
   private deny(verdict: Extract<Verdict, { allowed: false }>, closesGroup: boolean): void {
-    const error = encodeErrorResponse('ERROR', '42501', verdict.message);
+    const code = refusalSqlState(verdict);
+    const error = encodeErrorResponse('ERROR', code, verdict.message);
     if (verdict.commandSeq !== undefined) {
       try {
         this.recorder?.append('result', {
           commandSeq: verdict.commandSeq,
-          error: { code: '42501', message: verdict.message },
+          error: { code, message: verdict.message },
         });
       } catch (err) {
         this.log.warn('recording a denial result failed', { err });
@@ -1201,4 +1202,13 @@ function isFilteredType(type: number): boolean {
 
 function violation(message: string): AgentgateError {
   return new AgentgateError('PROTOCOL_VIOLATION', `agentgate: protocol violation: ${message}`);
+}
+
+/**
+ * A refusal's SQLSTATE: a store that cannot record is 53100 disk_full or 58030 io_error, never a policy denial
+ * (42501 insufficient_privilege).
+ */
+function refusalSqlState(verdict: Extract<Verdict, { allowed: false }>): string {
+  if (verdict.code !== 'RECORDING_FAILED') return '42501';
+  return verdict.recordingFailure === 'disk-full' ? '53100' : '58030';
 }

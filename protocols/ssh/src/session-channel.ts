@@ -25,6 +25,8 @@ const x11Bridged = new WeakSet<object>();
 export const DENIED_EXIT_STATUS = 126;
 /** The gateway could not run the command upstream (OpenSSH's own status for connection errors). */
 export const UPSTREAM_FAILED_EXIT_STATUS = 255;
+/** The transcript store could not record the command, so it did not run (sysexits EX_TEMPFAIL: try again later). */
+export const RECORDING_FAILED_EXIT_STATUS = 75;
 
 /** Wraps an ssh2 event handler: an exception thrown inside one would kill the whole connection. */
 function guarded<A extends unknown[]>(
@@ -225,7 +227,8 @@ export class SessionChannel {
       verdict = await this.decide(subsystemCommand(text, detail));
     }
     if (verdict !== undefined && !verdict.allowed) {
-      this.refuse(channel, verdict.message, DENIED_EXIT_STATUS);
+      const status = verdict.code === 'RECORDING_FAILED' ? RECORDING_FAILED_EXIT_STATUS : DENIED_EXIT_STATUS;
+      this.refuse(channel, verdict.message, status);
       return;
     }
     if (this.state.kind !== 'deciding') return; // the client went away while we decided

@@ -26,6 +26,8 @@ async function main(): Promise<void> {
     checkpointIntervalMs: 0,
     signer,
     recoveryProbeMs: recover ? 50 : 0,
+    // failMode closed: the reserve is all the 1 MiB file size limit the tests set leaves
+    reserveBytes: 1 << 20,
     hooks: { writeError: () => writeErrors++, writableChanged: (w) => writableChanges.push(w) },
   });
   const recorder = store.openSession(sessionInfo({ id: 'FILL' }));

@@ -32,6 +32,7 @@ export async function makeTempStore(): Promise<TempStore> {
         failMode: 'closed',
         checkpointIntervalMs: 0,
         signer,
+        reserveBytes: 16 << 20,
         ...overrides,
       }),
     cleanup: () => rm(dir, { recursive: true, force: true }),
