@@ -78,7 +78,7 @@ describe('approvals through the gateway', () => {
       command: 'delete from users',
       rule: 'review-deletes',
       listener: 'line',
-      protocol: 'test',
+      protocol: 'ssh',
     });
     expect(await decide(held!.id, 'deny', 'alice', ['dba'], 'not today')).toBe(200);
     expect(await reply).toMatch(
@@ -89,9 +89,14 @@ describe('approvals through the gateway', () => {
     await gw.store.flush();
     const events = [...gw.store.events(sessionId)];
     const decided = events.find((e) => e.type === 'approval.decided')!;
-    expect(decided).toMatchObject({ id: held!.id, outcome: 'rejected', by: 'alice', reason: 'not today' });
+    expect(decided).toMatchObject({
+      approvalId: held!.id,
+      outcome: 'rejected',
+      by: 'alice',
+      reason: 'not today',
+    });
     expect(events.find((e) => e.type === 'approval.requested')).toMatchObject({
-      id: held!.id,
+      approvalId: held!.id,
       rule: 'review-deletes',
       command: 'delete from users',
     });
@@ -139,6 +144,11 @@ describe('approvals through the gateway', () => {
     expect(await decide(held!.id, 'approve', 'alice', ['dba'])).toBe(409);
     await gw.store.flush();
     const decided = [...gw.store.events(sessionId)].find((e) => e.type === 'approval.decided');
-    expect(decided).toMatchObject({ id: held!.id, outcome: 'cancelled' });
+    expect(decided).toMatchObject({
+      approvalId: held!.id,
+      outcome: 'cancelled',
+      cause: 'client-left',
+      reason: 'the client left',
+    });
   });
 });

@@ -55,7 +55,7 @@ describe('foundation through the test listener', () => {
     const summary = gw.store.getSession(sessionId)!;
     expect(summary).toMatchObject({
       identity: 'devin',
-      protocol: 'test',
+      protocol: 'ssh',
       listener: 'echo',
       commands: 3,
       denied: 1,
@@ -101,9 +101,9 @@ describe('foundation through the test listener', () => {
   it('serves metrics and health', async () => {
     const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(
-      /agentgate_commands_total\{listener="echo",protocol="test",decision="deny"\} [1-9]/,
+      /agentgate_commands_total\{listener="echo",protocol="ssh",decision="deny"\} [1-9]/,
     );
-    expect(metrics).toMatch(/agentgate_connections_total\{listener="echo",protocol="test"\} [1-9]/);
+    expect(metrics).toMatch(/agentgate_connections_total\{listener="echo",protocol="ssh"\} [1-9]/);
     expect(metrics).toContain('agentgate_transcript_events_total');
     expect(metrics).toContain('agentgate_approvals_pending');
     expect(metrics).toContain('agentgate_process_cpu_seconds_total');

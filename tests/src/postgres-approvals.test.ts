@@ -194,8 +194,8 @@ describe('approvals with PostgreSQL sessions', () => {
     const decided = gw.store
       .listSessions({ identity: 'devin' })
       .flatMap((s) => [...gw.store.events(s.id)])
-      .find((e) => e.type === 'approval.decided' && e['id'] === p.id);
-    expect(decided?.['outcome']).toBe('cancelled');
+      .find((e) => e.type === 'approval.decided' && e['approvalId'] === p.id);
+    expect(decided).toMatchObject({ outcome: 'cancelled', cause: 'client-left', reason: 'the client left' });
   });
 
   it('two held statements from two sessions are decided in the opposite order', async () => {

@@ -23,8 +23,12 @@ export interface SshKeysApiOptions {
   readonly registry: SshKeyRegistry;
   /** Longest TTL a key may be registered for. */
   readonly maxTtlMs: number;
-  /** Called after each change, to record it. */
-  readonly onChange?: (event: 'registered' | 'revoked', detail: Record<string, unknown>) => void;
+  /** Called after each change, to record it; `actor` is the identity whose token asked for it. */
+  readonly onChange?: (
+    event: 'registered' | 'revoked',
+    detail: Record<string, unknown>,
+    actor: Identity,
+  ) => void;
 }
 
 export function sshKeysHandler(opts: SshKeysApiOptions) {
@@ -47,16 +51,21 @@ export function sshKeysHandler(opts: SshKeysApiOptions) {
         throw new AgentgateError('BAD_REQUEST', 'publicKey (string) is required');
       let ttlMs = typeof body.ttl === 'string' ? parseDuration(body.ttl) : 8 * 3_600_000;
       // A key must not outlive the token that registered it.
-      if (caller.expiresAt !== undefined) ttlMs = Math.min(ttlMs, caller.expiresAt * 1000 - Date.now());
+      const callerExpiresAtMs = caller.lease?.expiresAtMs;
+      if (callerExpiresAtMs !== undefined) ttlMs = Math.min(ttlMs, callerExpiresAtMs - Date.now());
       if (ttlMs <= 0) throw new AgentgateError('BAD_REQUEST', 'ttl must be positive');
       if (ttlMs > opts.maxTtlMs)
         throw new AgentgateError('BAD_REQUEST', `ttl over the maximum of ${opts.maxTtlMs / 3_600_000}h`);
       const reg = opts.registry.register(body.publicKey, caller, ttlMs);
-      opts.onChange?.('registered', {
-        fingerprint: reg.fingerprint,
-        identity: caller.name,
-        expiresAt: reg.expiresAt,
-      });
+      opts.onChange?.(
+        'registered',
+        {
+          fingerprint: reg.fingerprint,
+          identity: caller.name,
+          expiresAt: reg.expiresAt,
+        },
+        caller,
+      );
       sendJson(res, 201, show(reg));
       return true;
     }
@@ -70,7 +79,7 @@ export function sshKeysHandler(opts: SshKeysApiOptions) {
       const reg = opts.registry.list().find((r) => r.fingerprint === fingerprint);
       if (!reg || !visible(reg)) throw new AgentgateError('NOT_FOUND', `no registered key ${fingerprint}`);
       opts.registry.revoke(fingerprint);
-      opts.onChange?.('revoked', { fingerprint, identity: caller.name });
+      opts.onChange?.('revoked', { fingerprint, identity: caller.name }, caller);
       sendJson(res, 200, { revoked: fingerprint });
       return true;
     }

@@ -14,6 +14,7 @@ import {
   type SessionRecorder,
   type Signer,
   type TranscriptEvent,
+  type WithdrawCause,
 } from '@agentgate/core';
 import { createApprovalBroker, type ApprovalBrokerImpl, type PendingApproval } from './index.js';
 
@@ -224,14 +225,14 @@ describe('approval broker', () => {
 
     expect(input.recorder.events.map((e) => e.type)).toEqual(['approval.requested', 'approval.decided']);
     expect(input.recorder.events[0]!.body).toMatchObject({
-      id: pending!.id,
+      approvalId: pending!.id,
       rule: 'deletes-need-review',
       command: 'DELETE FROM users WHERE id = 1',
       approvers: ['group:dba'],
       expiresAt: Date.parse(pending!.expiresAt),
     });
     expect(input.recorder.events[1]!.body).toMatchObject({
-      id: pending!.id,
+      approvalId: pending!.id,
       outcome: 'approved',
       by: 'alice',
       reason: 'looks fine',
@@ -272,12 +273,51 @@ describe('approval broker', () => {
   it('is cancelled when the client leaves, and a late decision gets 409', async () => {
     const h = await harness();
     const controller = new AbortController();
-    const settled = h.broker.request(requestInput('carol'), controller.signal);
+    const input = requestInput('carol');
+    const settled = h.broker.request(input, controller.signal);
     const [pending] = await pendingFor(h);
     controller.abort();
-    await expect(settled).resolves.toMatchObject({ id: pending!.id, outcome: 'cancelled' });
+    await expect(settled).resolves.toMatchObject({
+      id: pending!.id,
+      outcome: 'cancelled',
+      reason: 'the client left',
+    });
+    expect(input.recorder.events[1]!.body).toMatchObject({ outcome: 'cancelled', cause: 'client-left' });
     const late = await api(h, 'POST', `/api/approvals/${pending!.id}/approve`, 'tok-alice');
     expect(late).toMatchObject({ status: 409, json: { code: 'CONFLICT' } });
+  });
+
+  it('records the cause a withdrawn request names: shutdown, an expired credential, a cancel', async () => {
+    const h = await harness();
+    const causes: [WithdrawCause, string][] = [
+      [{ kind: 'shutdown' }, 'the gateway is shutting down'],
+      [
+        { kind: 'credential-expired', expiredAt: '2026-11-26T12:00:00.000Z' },
+        'the credential expired at 2026-11-26T12:00:00.000Z',
+      ],
+      [{ kind: 'cancelled' }, 'the client cancelled it'],
+      [{ kind: 'terminated', by: 'alice' }, 'ended by alice'],
+    ];
+    for (const [cause, reason] of causes) {
+      const controller = new AbortController();
+      const input = requestInput('carol');
+      const settled = h.broker.request(input, controller.signal);
+      await pendingFor(h);
+      controller.abort(cause);
+      await expect(settled).resolves.toMatchObject({ outcome: 'cancelled', reason });
+      expect(input.recorder.events[1]!.body).toMatchObject({
+        outcome: 'cancelled',
+        cause: cause.kind,
+        reason,
+      });
+    }
+    // Already withdrawn when asked: settled at once, with the same words.
+    const gone = new AbortController();
+    gone.abort({ kind: 'shutdown' });
+    await expect(h.broker.request(requestInput('carol'), gone.signal)).resolves.toMatchObject({
+      outcome: 'cancelled',
+      reason: 'the gateway is shutting down',
+    });
   });
 
   it('refuses self-approval (403) but keeps the request pending', async () => {

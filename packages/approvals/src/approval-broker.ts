@@ -6,6 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   AgentgateError,
+  causeOf,
+  describeCause,
   newId,
   type ApprovalBroker,
   type ApprovalOutcome,
@@ -13,6 +15,7 @@ import {
   type ApprovalSettlement,
   type ApprovalsConfig,
   type Identity,
+  type WithdrawCause,
 } from '@agentgate/core';
 import { handleApprovalsHttp } from './http-api.js';
 import type { ApprovalBrokerOptions, ApprovalEvent, PendingApproval } from './types.js';
@@ -28,6 +31,8 @@ interface PendingRequest {
   readonly timer: NodeJS.Timeout;
   readonly detach: () => void;
 }
+
+const SHUTTING_DOWN: WithdrawCause = { kind: 'shutdown' };
 
 /** How many settled ids are remembered to answer 409 (not 404) to a late decision. */
 const SETTLED_MEMORY = 10_000;
@@ -58,18 +63,15 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     const requestedAtMs = this.now();
     const id = newId(requestedAtMs);
     if (this.closed || signal?.aborted) {
-      return Promise.resolve({
-        id,
-        outcome: 'cancelled',
-        reason: this.closed ? 'the gateway is shutting down' : 'the client left',
-      });
+      const cause = this.closed ? SHUTTING_DOWN : causeOf(signal?.reason);
+      return Promise.resolve({ id, outcome: 'cancelled', reason: describeCause(cause) });
     }
     const timeoutMs = this.config.timeoutMs;
     const expiresAtMs = requestedAtMs + timeoutMs;
     const approvers = this.effectiveApprovers(input);
     try {
       input.recorder.append('approval.requested', {
-        id,
+        approvalId: id,
         rule: input.rule,
         command: input.command.recordedText ?? input.command.text,
         approvers,
@@ -93,8 +95,10 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
       expiresAt: new Date(expiresAtMs).toISOString(),
     };
     return new Promise<ApprovalSettlement>((resolve) => {
+      // Withdrawn: the signal's reason names why (the client left, shutdown, the credential expired, ...).
       const onAbort = (): void => {
-        this.settle(id, 'cancelled', undefined, 'the client left');
+        const cause = causeOf(signal?.reason);
+        this.settle(id, 'cancelled', undefined, describeCause(cause), cause);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       const timer = setTimeout(() => {
@@ -160,7 +164,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
   close(): void {
     this.closed = true;
     for (const id of [...this.pending.keys()])
-      this.settle(id, 'cancelled', undefined, 'the gateway is shutting down');
+      this.settle(id, 'cancelled', undefined, describeCause(SHUTTING_DOWN), SHUTTING_DOWN);
   }
 
   /** The admin API: `GET /api/approvals`, `POST /api/approvals/{id}/approve|deny`. False when not its path. */
@@ -203,6 +207,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     outcome: ApprovalOutcome,
     by: string | undefined,
     reason: string | undefined,
+    cause?: WithdrawCause,
   ): ApprovalSettlement | undefined {
     const request = this.pending.get(id);
     if (request === undefined) return undefined;
@@ -220,11 +225,12 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     };
     try {
       request.input.recorder.append('approval.decided', {
-        id,
+        approvalId: id,
         outcome,
         by: by ?? null,
         reason: reason ?? null,
         waitedMs,
+        ...(cause === undefined ? {} : { cause: cause.kind }),
       });
     } catch (err) {
       // The settlement stands; the gate's own decision event will hit the same store failure and fail closed.

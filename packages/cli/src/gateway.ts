@@ -9,18 +9,20 @@ import { dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import {
   createJsonLogger,
+  createSessionLifecycles,
   newId,
+  type AdminSessionInfo,
   type AgentgateConfig,
   type EngineDeps,
   type EngineFactory,
   type Identity,
+  type ListenerBase,
   type ListenerConfig,
   type Logger,
   type MaskingService,
   type Protocol,
   type ProtocolEngine,
   type Redactor,
-  type SessionInfo,
 } from '@agentgate/core';
 import { startAdminServer, sshKeysHandler, type AdminServer } from '@agentgate/admin';
 import { createApprovalBroker } from '@agentgate/approvals';
@@ -40,10 +42,20 @@ import {
 } from '@agentgate/transcript';
 import { startListenerServer, type ListenerAddress, type ListenerServer } from './listener-server.js';
 
+/**
+ * A listener served by an engine the caller brings (the test harness's line engine), beside the configured ones:
+ * the configuration file cannot name it. Its sessions are recorded and decided as `protocol`'s.
+ */
+export interface ExtraListener {
+  readonly listener: ListenerBase;
+  readonly protocol: Protocol;
+  readonly engine: (listener: ListenerBase, deps: EngineDeps) => ProtocolEngine;
+}
+
 export interface GatewayOptions {
   readonly log?: Logger;
-  /** Extra or replacement engines, e.g. the line-protocol test engine. */
-  readonly engines?: Partial<Record<Protocol, EngineFactory<never>>>;
+  /** Listeners whose engines the caller supplies, through the same engine interface as the built-in ones. */
+  readonly extraListeners?: readonly ExtraListener[];
   /** How long shutdown waits for in-flight sessions before closing them. */
   readonly shutdownGraceMs?: number;
 }
@@ -77,15 +89,31 @@ export interface RunningGateway {
    * to the next held command. The reload is recorded in the transcript.
    */
   reload(next: AgentgateConfig): ReloadOutcome;
+  /**
+   * End a live session as an administrator: its engine closes it natively and the record names who ended it.
+   * False when no session with that id is open.
+   */
+  terminateSession(sessionId: string, by: string, reason?: string): boolean;
   /** Stop accepting, finish in-flight work (bounded), flush the store. Idempotent. */
   stop(): Promise<void>;
 }
 
-const builtinEngines: Partial<Record<Protocol, EngineFactory<never>>> = {
-  postgres: createPostgresEngine as EngineFactory<never>,
-  ssh: createSshEngine as EngineFactory<never>,
-  docker: createDockerEngine as EngineFactory<never>,
+const engines: { readonly [P in Protocol]: EngineFactory<Extract<ListenerConfig, { protocol: P }>> } = {
+  postgres: createPostgresEngine,
+  ssh: createSshEngine,
+  docker: createDockerEngine,
 };
+
+function engineFor(listener: ListenerConfig, deps: EngineDeps): ProtocolEngine {
+  switch (listener.protocol) {
+    case 'postgres':
+      return engines.postgres(listener, deps);
+    case 'ssh':
+      return engines.ssh(listener, deps);
+    case 'docker':
+      return engines.docker(listener, deps);
+  }
+}
 
 /** A stable secret for the `hash` masking strategy, so equal values hash equal across restarts. */
 async function loadOrCreateHashKey(path: string): Promise<Buffer> {
@@ -177,35 +205,43 @@ export async function startGateway(
     };
     // With a console, the recording side is watched: running sessions are listed, followed live and can be ended.
     const live = consoleConfig === undefined ? undefined : new LiveSessions(liveRedactor);
-    const deps: Omit<EngineDeps, 'log'> = {
-      identity,
+    const sessions = createSessionLifecycles({
       gate,
       transcript: live === undefined ? store : live.wrap(store),
+      metrics: metrics.protocol,
+    });
+    const deps: Omit<EngineDeps, 'log'> = {
+      identity,
+      sessions,
       masking: liveMasking,
       metrics: metrics.protocol,
     };
 
-    const engines = { ...builtinEngines, ...options.engines };
     const listeners: ListenerServer[] = [];
     const started: ProtocolEngine[] = [];
     cleanup.unshift(async () => {
       await Promise.allSettled(listeners.map((l) => l.close(options.shutdownGraceMs ?? 10_000)));
       await Promise.allSettled(started.map((e) => e.close?.()));
     });
-    for (const listener of config.listeners) {
-      const factory = engines[listener.protocol] as EngineFactory<ListenerConfig> | undefined;
-      if (!factory) throw new Error(`no engine for protocol ${listener.protocol}`);
+    const serve = async (
+      listener: ListenerBase & { readonly protocol: Protocol; readonly socketMode?: number },
+      makeEngine: (deps: EngineDeps) => ProtocolEngine,
+    ): Promise<void> => {
       const llog = log.child({ listener: listener.name, protocol: listener.protocol });
-      const engine = factory(listener, { ...deps, log: llog });
+      const engine = makeEngine({ ...deps, log: llog });
       started.push(engine);
       listeners.push(
         await startListenerServer(listener, engine, {
           log,
+          // Counted here, once per accepted connection; engines do not count connections.
           connectionOpened: () => metrics.protocol.connectionOpened(listener.name, listener.protocol),
           listening: (up) => metrics.listenerUp(listener.name, listener.protocol, up),
         }),
       );
-    }
+    };
+    for (const listener of config.listeners) await serve(listener, (d) => engineFor(listener, d));
+    for (const extra of options.extraListeners ?? [])
+      await serve({ ...extra.listener, protocol: extra.protocol }, (d) => extra.engine(extra.listener, d));
 
     let consoleHandler: ConsoleHandler | undefined;
     if (consoleConfig !== undefined && live !== undefined) {
@@ -261,8 +297,7 @@ export async function startGateway(
           identity,
           registry: identity.sshKeys,
           maxTtlMs: 7 * 24 * 3_600_000,
-          onChange: (event, detail) =>
-            recordAdminAction(store, `ssh-key ${event}`, String(detail['identity'] ?? 'unknown'), detail),
+          onChange: (event, detail, actor) => recordAdminAction(store, `ssh-key ${event}`, actor, detail),
         }),
         ...(consoleHandler === undefined ? [] : [consoleHandler.handle]),
       ],
@@ -314,11 +349,14 @@ export async function startGateway(
           needsRestart,
         };
         try {
-          recordAdminAction(store, 'config reload', 'operator (SIGHUP)', { file: next.file, ...outcome });
+          recordAdminAction(store, 'config reload', OPERATOR, { file: next.file, ...outcome });
         } catch (err) {
           log.error('recording the config reload failed', { error: String(err) });
         }
         return outcome;
+      },
+      terminateSession(sessionId, by, reason) {
+        return sessions.terminate(sessionId, by, reason);
       },
       stop() {
         stopping ??= (async () => {
@@ -336,30 +374,29 @@ export async function startGateway(
   }
 }
 
+/** Who reloads the configuration: the operator, by a signal to the process; there is no credential behind it. */
+const OPERATOR: Identity = { name: 'operator (SIGHUP)', groups: [], source: 'operator' };
+
 /**
  * Admin actions that change who can connect or what is allowed (ssh key registrations, config reloads) are recorded
- * as short sessions of their own.
+ * as short sessions of their own, with no protocol: `admin`, and the actor as it authenticated.
  */
 function recordAdminAction(
   store: TranscriptStore,
   text: string,
-  actor: string | Identity,
+  actor: Identity,
   detail: Record<string, unknown>,
   listener: 'admin' | 'console' = 'admin',
 ): void {
-  const identity: Identity =
-    typeof actor === 'string'
-      ? { name: actor, groups: [], source: 'oidc' }
-      : { name: actor.name, groups: [...actor.groups], source: actor.source };
-  const info: SessionInfo = {
+  const info: AdminSessionInfo = {
     id: newId(),
     listener,
-    protocol: 'ssh',
-    identity,
+    protocol: 'admin',
+    identity: { name: actor.name, groups: [...actor.groups], source: actor.source },
     client: { address: listener, local: true, tls: false },
     startedAt: Date.now(),
   };
-  const rec = store.openSession(info, { admin: true });
+  const rec = store.openSession(info);
   rec.append('command', { text, kind: 'admin', detail });
-  rec.end({ reason: 'admin action recorded' });
+  rec.end({ cause: 'recorded', reason: 'admin action recorded' });
 }

@@ -1,10 +1,25 @@
 /**
- * Owns one listener's socket: accepts TCP (TCP_NODELAY) or unix connections and hands each to the protocol engine.
- * Tracks live connections so shutdown can stop accepting, let in-flight work finish, then close what is left.
+ * Owns one listener's socket: accepts TCP (TCP_NODELAY) or unix connections, counts each once and hands it to the
+ * protocol engine with a signal of its own. Tracks live connections so shutdown can stop accepting, let in-flight
+ * work finish, then close what is left.
  */
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
-import type { ClientInfo, ListenerConfig, Logger, ProtocolEngine } from '@agentgate/core';
+import {
+  SHUTDOWN,
+  type ClientInfo,
+  type ListenerBase,
+  type Logger,
+  type Protocol,
+  type ProtocolEngine,
+} from '@agentgate/core';
+
+/** What the server needs of a listener: its address, and the protocol's socket needs (Docker's half-close). */
+export interface ServedListener extends Omit<ListenerBase, 'allow'> {
+  readonly protocol: Protocol;
+  /** File mode of a unix socket listener (Docker). */
+  readonly socketMode?: number;
+}
 
 export type ListenerAddress = { readonly host: string; readonly port: number } | { readonly path: string };
 
@@ -24,14 +39,16 @@ function isLoopback(address: string): boolean {
 }
 
 export async function startListenerServer(
-  listener: ListenerConfig,
+  listener: ServedListener,
   engine: ProtocolEngine,
   hooks: { log: Logger; connectionOpened(): void; listening(up: boolean): void },
 ): Promise<ListenerServer> {
   const log = hooks.log.child({ listener: listener.name });
-  const shutdown = new AbortController();
-  const sockets = new Set<net.Socket>();
+  // One signal per connection, aborted from here at shutdown: engines and sessions listen to their own connection's
+  // signal, so no shared signal collects a listener per connection.
+  const connections = new Map<net.Socket, AbortController>();
   const sessions = new Set<Promise<void>>();
+  let stopping = false;
   const unixPath = listener.listen.startsWith('unix:') ? listener.listen.slice(5) : undefined;
   let listening = false;
 
@@ -40,7 +57,9 @@ export async function startListenerServer(
     { allowHalfOpen: listener.protocol === 'docker', noDelay: true },
     (socket) => {
       hooks.connectionOpened();
-      sockets.add(socket);
+      const stop = new AbortController();
+      if (stopping) stop.abort(SHUTDOWN);
+      connections.set(socket, stop);
       socket.setNoDelay(true);
       socket.on('error', () => {
         /* engines handle errors on their own listeners; this keeps an early reset from crashing the process */
@@ -54,12 +73,12 @@ export async function startListenerServer(
             tls: false,
           };
       const session = engine
-        .handle(socket, info, shutdown.signal)
+        .handle(socket, info, stop.signal)
         .catch((err: unknown) =>
           log.error('session failed', { error: err instanceof Error ? err.message : String(err) }),
         )
         .finally(() => {
-          sockets.delete(socket);
+          connections.delete(socket);
           sessions.delete(session);
           if (!socket.destroyed) socket.destroy();
         });
@@ -89,7 +108,7 @@ export async function startListenerServer(
       );
     }
   });
-  if (unixPath && listener.protocol === 'docker') await chmod(unixPath, listener.socketMode);
+  if (unixPath && listener.socketMode !== undefined) await chmod(unixPath, listener.socketMode);
   listening = true;
   hooks.listening(true);
   const addr = server.address();
@@ -106,10 +125,10 @@ export async function startListenerServer(
       return listening;
     },
     get activeConnections() {
-      return sockets.size;
+      return connections.size;
     },
     closeConnection(remoteAddress, remotePort) {
-      for (const socket of sockets) {
+      for (const socket of connections.keys()) {
         if (socket.remoteAddress === remoteAddress && socket.remotePort === remotePort) {
           socket.destroy();
           return true;
@@ -119,12 +138,13 @@ export async function startListenerServer(
     },
     async close(graceMs) {
       listening = false;
+      stopping = true;
       hooks.listening(false);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      shutdown.abort();
+      for (const stop of connections.values()) stop.abort(SHUTDOWN);
       const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([Promise.allSettled([...sessions]).then(() => undefined), grace]);
-      for (const s of sockets) s.destroy();
+      for (const s of connections.keys()) s.destroy();
       await Promise.allSettled([...sessions]);
       await closed;
       if (unixPath) await unlink(unixPath).catch(() => undefined);

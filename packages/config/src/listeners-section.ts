@@ -272,7 +272,7 @@ export function readListener(
   // `default: deny` is allow-list mode: only what allow (or approve) rules permit runs.
   const defaultAction = checker.oneOf(m.default, child(path, 'default'), ['allow', 'deny'] as const, 'allow');
   if (protocol === undefined) return undefined;
-  let specific: Omit<ListenerConfig, 'name' | 'listen' | 'allow'> | undefined;
+  let specific: ReturnType<typeof readPostgres> | ReturnType<typeof readSsh> | ReturnType<typeof readDocker>;
   switch (protocol) {
     case 'postgres':
       specific = readPostgres(checker, m, path);
@@ -292,5 +292,6 @@ export function readListener(
     specific === undefined
   )
     return undefined;
-  return { name, listen, allow, default: defaultAction, ...specific } as ListenerConfig;
+  const config: ListenerConfig = { name, listen, allow, default: defaultAction, ...specific };
+  return config;
 }

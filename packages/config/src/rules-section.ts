@@ -19,7 +19,7 @@ const MATCH_KEYS: Record<MatchKey, { protocols: readonly Protocol[]; kind: Match
   tables: { protocols: ['postgres'], kind: 'strings' },
   functions: { protocols: ['postgres'], kind: 'strings' },
   unfilteredWrites: { protocols: ['postgres'], kind: 'boolean' },
-  pattern: { protocols: ['postgres', 'ssh', 'docker', 'test'], kind: 'pattern' },
+  pattern: { protocols: ['postgres', 'ssh', 'docker'], kind: 'pattern' },
   programs: { protocols: ['ssh', 'docker'], kind: 'strings' },
   channels: { protocols: ['ssh'], kind: 'channels' },
   paths: { protocols: ['ssh'], kind: 'strings' },
@@ -74,7 +74,7 @@ function readMatch(
     return undefined;
   }
   const match: Record<string, unknown> = {};
-  const possible = new Set<Protocol>(['postgres', 'ssh', 'docker', 'test']);
+  const possible = new Set<Protocol>(['postgres', 'ssh', 'docker']);
   let ok = true;
   for (const key of keys) {
     const keyPath = child(path, key);
@@ -163,7 +163,7 @@ export function readRule(
   const protocol =
     m.protocol === undefined
       ? undefined
-      : checker.oneOf(m.protocol, child(path, 'protocol'), ['postgres', 'ssh', 'docker', 'test'] as const);
+      : checker.oneOf(m.protocol, child(path, 'protocol'), ['postgres', 'ssh', 'docker'] as const);
   const protocolOk = m.protocol === undefined || protocol !== undefined;
   const ruleListeners =
     m.listeners === undefined

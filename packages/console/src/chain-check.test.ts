@@ -33,10 +33,10 @@ async function recordedSession() {
     client: { address: '127.0.0.1', local: true, tls: false },
     startedAt: Date.now(),
   });
-  const command = recorder.append('command', { text: 'SELECT 1' });
+  const command = recorder.append('command', { protocol: 'postgres', text: 'SELECT 1', statements: [] });
   recorder.append('decision', { commandSeq: command.seq, action: 'allow' });
   recorder.io('out', Buffer.from('one row\r\n'));
-  recorder.end({ reason: 'client closed' });
+  recorder.end({ cause: 'client-left', reason: 'client closed' });
   await store.flush();
   const id = recorder.sessionId;
   return {

@@ -83,11 +83,11 @@ describe('live sessions', () => {
     expect(live.list().map((s) => s.info.id)).toEqual(['S1']);
     const seen: LiveEvent[] = [];
     live.subscribe('S1', (e) => seen.push(e));
-    recorder.append('command', { text: 'cat .pgpass' });
+    recorder.append('command', { protocol: 'postgres', text: 'cat .pgpass', statements: [] });
     recorder.io('out', Buffer.from('password: hun'));
     recorder.io('out', Buffer.from('ter2\r\n'));
     recorder.io('in', Buffer.from('typed secret'));
-    recorder.end({ reason: 'client closed' });
+    recorder.end({ cause: 'client-left', reason: 'client closed' });
     expect(
       seen.map((e) => (e.kind === 'event' ? e.event.type : e.kind === 'io' ? e.text : e.reason)),
     ).toEqual(['command', 'password: ', '****\r\n', 'client closed']);
@@ -112,7 +112,7 @@ describe('live sessions', () => {
     });
     expect(closed).toEqual(['127.0.0.1:50000']);
     // The engine notices the closed connection and ends the session as usual.
-    recorder.end({ reason: 'client closed' });
+    recorder.end({ cause: 'client-left', reason: 'client closed' });
     expect(writer.ended).toEqual([{ reason: 'ended by admin erin' }]);
     expect(seen[0]).toMatchObject({
       kind: 'event',

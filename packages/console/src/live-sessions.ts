@@ -64,9 +64,10 @@ export class LiveSessions {
       get failMode() {
         return writer.failMode;
       },
-      openSession(info, extra) {
-        const recorder = writer.openSession(info, extra);
-        return live.track(info, recorder);
+      openSession(info, detail) {
+        const recorder = writer.openSession(info, detail);
+        // Administrative records are not sessions anyone watches or ends.
+        return info.protocol === 'admin' ? recorder : live.track(info, recorder);
       },
     };
   }

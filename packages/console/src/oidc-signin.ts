@@ -5,7 +5,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { AgentgateError, type ConsoleOidcConfig, type Identity, type Logger } from '@agentgate/core';
+import {
+  AgentgateError,
+  CredentialLease,
+  type ConsoleOidcConfig,
+  type Identity,
+  type Logger,
+} from '@agentgate/core';
 
 /** What is kept between the redirect to the IdP and its answer, per browser (bound by a cookie). */
 interface PendingLogin {
@@ -102,7 +108,7 @@ export class OidcSignIn {
         groups: groups ?? [],
         source: 'oidc',
         issuer: this.config.issuer,
-        expiresAt: Math.floor(tokenExpiresAt / 1000),
+        lease: new CredentialLease(tokenExpiresAt),
       },
       tokenExpiresAt,
       returnTo: pending.returnTo,

@@ -2,7 +2,7 @@
  * A decoded command: what a protocol engine hands the gate. The facts are protocol-specific but protocol-neutral
  * in form, so the policy can match them without knowing any wire format.
  */
-export type Protocol = 'postgres' | 'ssh' | 'docker' | 'test';
+export type Protocol = 'postgres' | 'ssh' | 'docker';
 
 /** One SQL statement, top-level or nested (CTE, EXPLAIN, PREPARE body, function body, DO block, ...). */
 export interface SqlStatementFacts {
@@ -93,9 +93,4 @@ export interface DockerCommand extends CommandBase {
   readonly exec?: readonly ShellSimpleCommand[];
 }
 
-/** Used only by the test listener that proves the engine interface. */
-export interface TestCommand extends CommandBase {
-  readonly protocol: 'test';
-}
-
-export type Command = PostgresCommand | SshCommand | DockerCommand | TestCommand;
+export type Command = PostgresCommand | SshCommand | DockerCommand;

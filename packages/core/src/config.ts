@@ -70,7 +70,8 @@ export interface TlsConfig {
 /** What happens to a command no rule speaks of: `allow` it, or `deny` it (allow-list mode). */
 export type ListenerDefaultAction = 'allow' | 'deny';
 
-interface ListenerBase {
+/** What every listener has, whatever its protocol. */
+export interface ListenerBase {
   readonly name: string;
   /** `host:port`, or `unix:/path` where the protocol supports it. */
   readonly listen: string;
@@ -140,13 +141,7 @@ export interface DockerListenerConfig extends ListenerBase {
   readonly unknownPrograms: 'match-all' | 'deny';
 }
 
-/** Only in tests: the line-protocol echo listener proving the engine interface end to end. */
-export interface TestListenerConfig extends ListenerBase {
-  readonly protocol: 'test';
-}
-
-export type ListenerConfig =
-  PostgresListenerConfig | SshListenerConfig | DockerListenerConfig | TestListenerConfig;
+export type ListenerConfig = PostgresListenerConfig | SshListenerConfig | DockerListenerConfig;
 
 export interface RuleMatch {
   // postgres

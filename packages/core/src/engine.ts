@@ -4,18 +4,17 @@
  */
 import type { Duplex } from 'node:stream';
 import type { ListenerConfig } from './config.js';
-import type { Gate } from './gate.js';
 import type { IdentityService } from './identity.js';
 import type { Logger } from './log.js';
 import type { MaskingService } from './masking.js';
 import type { ProtocolMetrics } from './metrics.js';
 import type { ClientInfo } from './session.js';
-import type { TranscriptWriter } from './transcript.js';
+import type { SessionLifecycles } from './session-lifecycle.js';
 
 export interface EngineDeps {
   readonly identity: IdentityService;
-  readonly gate: Gate;
-  readonly transcript: TranscriptWriter;
+  /** Opens the recorded, gated session of an authenticated client (session-lifecycle.ts). */
+  readonly sessions: SessionLifecycles;
   readonly masking: MaskingService;
   readonly metrics: ProtocolMetrics;
   readonly log: Logger;
@@ -24,7 +23,8 @@ export interface EngineDeps {
 export interface ProtocolEngine {
   /**
    * Serve one client connection until it ends. Must never throw for bad client input: render the error natively,
-   * close the connection and resolve. `signal` aborts on gateway shutdown (finish in-flight work, then close).
+   * close the connection and resolve. `signal` is this connection's own: it aborts when the connection must end
+   * (gateway shutdown: finish in-flight work, then close), its reason an EndCause.
    */
   handle(client: Duplex, info: ClientInfo, signal: AbortSignal): Promise<void>;
   /** Release engine-wide resources (pools, caches). */

@@ -3,7 +3,7 @@
  * command and the decision in the session's transcript, counts them, and (for `approve`) waits on the broker.
  */
 import type { Command } from './command.js';
-import type { ErrorCode } from './errors.js';
+import type { AgentgateError, ErrorCode } from './errors.js';
 import type { SessionInfo } from './session.js';
 import type { SessionRecorder } from './transcript.js';
 
@@ -18,6 +18,22 @@ export interface GateSession {
  * RECORDING_FAILED error.
  */
 export type RecordingFailure = 'disk-full' | 'io-error';
+
+/** The store could not record the command: refused with its own words, never as a policy denial. */
+export function recordingRefusal(err: AgentgateError): Extract<Verdict, { allowed: false }> {
+  const recordingFailure: RecordingFailure =
+    err.detail?.['recordingFailure'] === 'disk-full' ? 'disk-full' : 'io-error';
+  const why =
+    recordingFailure === 'disk-full'
+      ? 'the transcript store is full, so this command cannot be recorded'
+      : 'the transcript store cannot write (I/O error), so this command cannot be recorded';
+  return {
+    allowed: false,
+    code: 'RECORDING_FAILED',
+    recordingFailure,
+    message: `agentgate: refused: ${why}`,
+  };
+}
 
 export type Verdict =
   | {
@@ -40,6 +56,7 @@ export type Verdict =
         | 'APPROVAL_EXPIRED'
         | 'APPROVAL_CANCELLED'
         | 'RECORDING_FAILED'
+        | 'INTERNAL'
       >;
       readonly rule?: string;
       readonly approvalId?: string;

@@ -1,42 +1,29 @@
+import type { CredentialLease } from './credential-lease.js';
+
+/**
+ * How an identity authenticated. `operator`: whoever controls the gateway process (a configuration reload by a
+ * signal); it acts only in administrative records, never on a listener.
+ */
+export type IdentitySource = 'oidc' | 'token' | 'ssh-key' | 'socket' | 'operator';
+
 /** Who is on the other end of a connection, after authentication. */
 export interface Identity {
   /** `sub` of an OIDC token, a static token's or ssh key's configured name. */
   readonly name: string;
   readonly groups: readonly string[];
-  readonly source: 'oidc' | 'token' | 'ssh-key' | 'ssh-login' | 'socket';
+  readonly source: IdentitySource;
   /** OIDC issuer, when source is oidc. */
   readonly issuer?: string;
-  /** Seconds since the epoch when the credential stops being valid, when known. */
-  readonly expiresAt?: number;
   /**
-   * Aborted when the credential is revoked before it expires (an SSH key registration deleted through the admin
-   * API): sessions opened with it end. Non-enumerable where set, so it never shows up in JSON.
+   * The credential's lifetime and revocation (a token's `exp`, an SSH key registration). Absent: the credential
+   * neither expires nor can be revoked while the gateway runs (a configured service token or key, a socket).
    */
-  readonly revoked?: AbortSignal;
+  readonly lease?: CredentialLease;
 }
 
-/**
- * Call `onExpired` (with the expiry as an ISO date) once the identity's credential has expired, never when it has
- * no expiry; returns what cancels the wait. Engines use it to end what a session still has running. The timer does
- * not keep the process alive. `expiresAt` is read again when the timer fires: a credential that was renewed in the
- * meantime (an SSH key registration) keeps the session.
- */
-export function onIdentityExpired(identity: Identity, onExpired: (expiredAt: string) => void): () => void {
-  if (identity.expiresAt === undefined) return () => undefined;
-  let timer: NodeJS.Timeout;
-  const arm = (): void => {
-    const expiresAt = identity.expiresAt ?? 0;
-    // setTimeout waits at most 2^31-1 ms (~24.8 days): a longer-lived credential is checked again then.
-    const wait = Math.min(Math.max(0, expiresAt * 1000 - Date.now()), 2 ** 31 - 1);
-    timer = setTimeout(() => {
-      const current = identity.expiresAt ?? 0;
-      if (current * 1000 > Date.now()) arm();
-      else onExpired(new Date(current * 1000).toISOString());
-    }, wait);
-    timer.unref();
-  };
-  arm();
-  return () => clearTimeout(timer);
+/** Why the identity's credential no longer holds at `nowMs` (expired or revoked), or undefined while it does. */
+export function credentialLapse(identity: Identity, nowMs: number) {
+  return identity.lease?.lapse(nowMs);
 }
 
 /** A principal reference as written in config: `group:NAME` or `identity:NAME`. */

@@ -3,11 +3,8 @@
  */
 import type { Protocol } from './command.js';
 
-/** connectionOpened is counted by the composition root when it accepts a socket; engines need not call it. */
+/** What engines count. Connections and sessions are counted elsewhere (SessionMetrics), once each. */
 export interface ProtocolMetrics {
-  connectionOpened(listener: string, protocol: Protocol): void;
-  sessionStarted(listener: string, protocol: Protocol): void;
-  sessionEnded(listener: string, protocol: Protocol): void;
   /** Time from forwarding a command upstream to its complete result. */
   commandCompleted(listener: string, protocol: Protocol, seconds: number): void;
   upstreamError(listener: string, protocol: Protocol, kind: string): void;
@@ -20,7 +17,17 @@ export interface ProtocolMetrics {
   maskedValues(rule: string, detector: string, n: number): void;
 }
 
-export const noopMetrics: ProtocolMetrics = {
+/**
+ * Counted outside the engines, once per connection and session: `connectionOpened` by the composition root when it
+ * accepts a socket, the sessions by the session lifecycle.
+ */
+export interface SessionMetrics {
+  connectionOpened(listener: string, protocol: Protocol): void;
+  sessionStarted(listener: string, protocol: Protocol): void;
+  sessionEnded(listener: string, protocol: Protocol): void;
+}
+
+export const noopMetrics: ProtocolMetrics & SessionMetrics = {
   connectionOpened() {},
   sessionStarted() {},
   sessionEnded() {},

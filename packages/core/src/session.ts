@@ -11,6 +11,9 @@ export interface ClientInfo {
   readonly tls: boolean;
 }
 
+/** What a recorded session came from: a protocol listener, or an administrative action. */
+export type SessionSource = Protocol | 'admin';
+
 export interface SessionInfo {
   readonly id: string;
   readonly listener: string;
@@ -19,4 +22,12 @@ export interface SessionInfo {
   readonly client: ClientInfo;
   /** ms since the epoch */
   readonly startedAt: number;
+}
+
+/**
+ * An administrative action (a configuration reload, an SSH key registered or revoked) recorded as a short session of
+ * its own: `listener` is `admin`, the identity is who acted, and there is no protocol and no client connection.
+ */
+export interface AdminSessionInfo extends Omit<SessionInfo, 'protocol'> {
+  readonly protocol: 'admin';
 }

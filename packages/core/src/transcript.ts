@@ -1,8 +1,15 @@
 /**
- * The write side of the transcript store as protocols and the gate see it (SPEC §7). The LMDB implementation
- * lives in `@agentgate/transcript`; only the composition root knows it.
+ * The write side of the transcript store as the session lifecycle and the gate see it (docs/transcript.md). The
+ * LMDB implementation lives in `@agentgate/transcript`; only the composition root knows it.
  */
-import type { SessionInfo } from './session.js';
+import type { AdminSessionInfo, SessionInfo } from './session.js';
+import type {
+  AppendableEventType,
+  EventBody,
+  SessionEndBody,
+  SessionStartDetail,
+  StoredEventBody,
+} from './transcript-events.js';
 
 export type TranscriptEventType =
   | 'session.start'
@@ -29,6 +36,18 @@ export interface TranscriptEvent {
   readonly [field: string]: unknown;
 }
 
+/** An event of kind `K` as read back, its body typed. */
+export type EventOf<K extends keyof StoredEventBody> = TranscriptEvent & {
+  readonly type: K;
+} & StoredEventBody[K];
+
+export function isEventOf<K extends keyof StoredEventBody>(
+  event: TranscriptEvent,
+  type: K,
+): event is EventOf<K> {
+  return event.type === type;
+}
+
 export type IoDirection = 'in' | 'out' | 'err';
 
 export interface SessionRecorder {
@@ -37,10 +56,7 @@ export interface SessionRecorder {
    * Append one event to the session's chain. Synchronous: the event is chained and queued for the next batch
    * commit. Throws AgentgateError RECORDING_FAILED when the store cannot write and failMode is closed.
    */
-  append(
-    type: Exclude<TranscriptEventType, 'session.start' | 'session.end' | 'io' | 'checkpoint'>,
-    body: Record<string, unknown>,
-  ): TranscriptEvent;
+  append<K extends AppendableEventType>(type: K, body: EventBody[K]): TranscriptEvent;
   /** Stream bytes (terminal, attach, copy data); coalesced by size and time into `io` events. */
   io(direction: IoDirection, data: Buffer, channel?: string): void;
   /**
@@ -56,13 +72,16 @@ export interface SessionRecorder {
    */
   committed?(): Promise<void> | undefined;
   /** Flush pending io, append `session.end` and a signed checkpoint. Idempotent. */
-  end(body?: Record<string, unknown>): void;
+  end(body: SessionEndBody): void;
 }
 
 export interface TranscriptWriter {
   /** False while the store cannot write (full disk, read-only, closed). */
   readonly writable: boolean;
   readonly failMode: 'closed' | 'open';
-  /** Appends `session.start` with the listener, protocol, identity and client address. */
-  openSession(info: SessionInfo, extra?: Record<string, unknown>): SessionRecorder;
+  /**
+   * Appends `session.start` with the listener, protocol, identity and client address, and `detail`. Throws
+   * AgentgateError RECORDING_FAILED when the store cannot write and failMode is closed.
+   */
+  openSession(info: SessionInfo | AdminSessionInfo, detail?: SessionStartDetail): SessionRecorder;
 }

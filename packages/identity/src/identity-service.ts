@@ -129,7 +129,7 @@ export async function createIdentityService(
           }
           verified.set(cacheKey, {
             identity,
-            until: Math.min(now() + cacheMs, (identity.expiresAt ?? 0) * 1000),
+            until: Math.min(now() + cacheMs, identity.lease?.expiresAtMs ?? 0),
           });
         }
         return identity;

@@ -1,6 +1,6 @@
 import { verify as cryptoVerify } from 'node:crypto';
 import jose from 'node-jose';
-import type { Identity, OidcIssuerConfig } from '@agentgate/core';
+import { CredentialLease, type Identity, type OidcIssuerConfig } from '@agentgate/core';
 import { authFailed } from './auth-failure.js';
 import {
   acceptedAlgorithms,
@@ -64,7 +64,14 @@ export class OidcIssuerVerifier {
       throw authFailed('wrong-audience', `JWT audience does not include ${audience}`, { aud });
     const sub = claims['sub'];
     if (typeof sub !== 'string' || sub === '') throw authFailed('bad-claims', 'JWT has no sub claim');
-    return { name: sub, groups: this.groups(claims), source: 'oidc', issuer, expiresAt: exp };
+    // The token's `exp` is the session's lease: connections made with it end then (a token cannot be revoked).
+    return {
+      name: sub,
+      groups: this.groups(claims),
+      source: 'oidc',
+      issuer,
+      lease: new CredentialLease(exp * 1000),
+    };
   }
 
   /** Groups from `groupsClaim`: a top-level claim, or a dotted path such as `realm_access.roles`. Absent → none. */

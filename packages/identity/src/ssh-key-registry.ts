@@ -1,4 +1,4 @@
-import { AgentgateError, type Identity } from '@agentgate/core';
+import { AgentgateError, CredentialLease, type Identity } from '@agentgate/core';
 import { parseSshPublicKey } from './ssh-public-key.js';
 
 export interface SshKeyRegistration {
@@ -30,12 +30,10 @@ export interface SshKeyRegistry {
 interface RegistryEntry extends SshKeyRegistration {
   readonly blob: Buffer;
   /**
-   * Aborts the identity's `revoked` signal: connections made with this registration end. One per key for as long
-   * as it stays registered, renewals included, so a revocation also ends connections made before a renewal.
+   * The registration's lease, shared by the identities of every renewal: one per key for as long as it stays
+   * registered, so a renewal extends connections made before it and a revocation ends them too.
    */
-  readonly revocation: AbortController;
-  /** When the registration ends (ms); shared by the identities of every renewal, whose `expiresAt` reads it. */
-  readonly lifetime: { expiresAtMs: number };
+  readonly lease: CredentialLease;
 }
 
 /** Registrations live in memory only: they do not survive a gateway restart (users run `agentgate ssh-login` again). */
@@ -69,19 +67,15 @@ export class InMemorySshKeyRegistry implements SshKeyRegistry {
     const registeredAt = this.now();
     const expiresAt = registeredAt + ttlMs;
     // A renewal extends (or shortens) the connections already made with the key, and revoking the key ends them:
-    // they share the registration's lifetime and revocation rather than keeping the ones they were opened with.
-    const lifetime = existing?.lifetime ?? { expiresAtMs: expiresAt };
-    lifetime.expiresAtMs = expiresAt;
-    const revocation = existing?.revocation ?? new AbortController();
+    // they share the registration's lease rather than keeping the one they were opened with.
+    const lease = existing?.lease ?? new CredentialLease(expiresAt);
+    lease.renew(expiresAt);
     const keyIdentity: Identity = {
       name: identity.name,
       groups: [...identity.groups],
       source: 'ssh-key',
-      get expiresAt() {
-        return Math.floor(lifetime.expiresAtMs / 1000);
-      },
+      lease,
     };
-    Object.defineProperty(keyIdentity, 'revoked', { value: revocation.signal, enumerable: false });
     const entry: RegistryEntry = {
       fingerprint: key.fingerprint,
       keyType: key.keyType,
@@ -90,8 +84,7 @@ export class InMemorySshKeyRegistry implements SshKeyRegistry {
       registeredAt,
       expiresAt,
       blob: key.blob,
-      revocation,
-      lifetime,
+      lease,
     };
     this.entries.delete(key.fingerprint); // re-insert so list() stays ordered by registration time
     this.entries.set(key.fingerprint, entry);
@@ -107,7 +100,7 @@ export class InMemorySshKeyRegistry implements SshKeyRegistry {
     const entry = this.entries.get(fingerprint);
     if (entry === undefined) return false;
     this.entries.delete(fingerprint);
-    entry.revocation.abort();
+    entry.lease.revoke();
     return true;
   }
 
@@ -130,6 +123,6 @@ export class InMemorySshKeyRegistry implements SshKeyRegistry {
 }
 
 function publicView(entry: RegistryEntry): SshKeyRegistration {
-  const { blob: _blob, revocation: _revocation, lifetime: _lifetime, ...view } = entry;
+  const { blob: _blob, lease: _lease, ...view } = entry;
   return view;
 }

@@ -1,5 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
-import { isAgentgateError, type IdentityConfig } from '@agentgate/core';
+import { CredentialLease, isAgentgateError, type IdentityConfig } from '@agentgate/core';
 import { createIdentityService } from './identity-service.js';
 import { parseSshPublicKey } from './ssh-public-key.js';
 import { hashStaticToken } from './static-tokens.js';
@@ -111,7 +111,7 @@ describe('IdentityService ssh keys', () => {
       groups: ['dba'],
       source: 'oidc' as const,
       issuer: 'https://idp',
-      expiresAt: 5,
+      lease: new CredentialLease(5000),
     };
 
     const reg = svc.sshKeys.register(ecdsa256, alice, 60_000);
@@ -120,7 +120,10 @@ describe('IdentityService ssh keys', () => {
       expiresAt: 1_060_000,
       keyType: 'ecdsa-sha2-nistp256',
     });
-    expect(reg.identity).toEqual({ name: 'alice', groups: ['dba'], source: 'ssh-key', expiresAt: 1060 });
+    const { lease, ...identity } = reg.identity;
+    expect(identity).toEqual({ name: 'alice', groups: ['dba'], source: 'ssh-key' });
+    // The registration's own lease, not the registering token's.
+    expect(lease?.expiresAtMs).toBe(1_060_000);
     expect(svc.findSshKey('ecdsa-sha2-nistp256', blobOf(ecdsa256))?.name).toBe('alice');
     expect(svc.sshKeys.list().map((r) => r.fingerprint)).toEqual([reg.fingerprint]);
 
@@ -149,14 +152,18 @@ describe('IdentityService ssh keys', () => {
     now += 50_000;
     const after = svc.sshKeys.register(ecdsa256, alice, 60_000).identity;
     // The earlier connection lives as long as the renewed registration, not the one it was made with.
-    expect(before.expiresAt).toBe(1110);
-    expect(after.expiresAt).toBe(1110);
-    expect(before.revoked?.aborted).toBe(false);
+    expect(before.lease?.expiresAtMs).toBe(1_110_000);
+    expect(after.lease).toBe(before.lease);
+    expect(before.lease?.revoked).toBe(false);
+    // In JSON a lease shows its end, nothing of who watches it.
+    expect(JSON.parse(JSON.stringify(svc.sshKeys.list()[0])).identity.lease).toEqual({
+      expiresAt: new Date(1_110_000).toISOString(),
+      revoked: false,
+    });
     svc.sshKeys.revoke(svc.sshKeys.list()[0]!.fingerprint);
     // Revoking after a renewal ends connections from before it too.
-    expect(before.revoked?.aborted).toBe(true);
-    expect(after.revoked?.aborted).toBe(true);
-    expect(JSON.stringify(svc.sshKeys.list())).not.toContain('lifetime');
+    expect(before.lease?.revoked).toBe(true);
+    expect(after.lease?.lapse(now)).toEqual({ kind: 'revoked' });
   });
 
   it('refuses to register a configured key, a bad key or a bad TTL', async () => {

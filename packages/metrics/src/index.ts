@@ -3,11 +3,12 @@
  * protocols, the gate, the transcript store and the approvals broker report through.
  */
 import client from 'prom-client';
-import type { ProtocolMetrics, Protocol } from '@agentgate/core';
+import type { ProtocolMetrics, Protocol, SessionMetrics } from '@agentgate/core';
 
 export interface GatewayMetrics {
   readonly registry: client.Registry;
-  readonly protocol: ProtocolMetrics;
+  /** What engines count, and the connections and sessions counted for them (once each). */
+  readonly protocol: ProtocolMetrics & SessionMetrics;
   readonly gate: { command(listener: string, protocol: Protocol, decision: string): void };
   readonly transcript: {
     event(type: string): void;

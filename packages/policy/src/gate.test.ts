@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   AgentgateError,
+  CredentialLease,
   silentLogger,
   type ApprovalBroker,
   type Command,
@@ -25,7 +26,7 @@ function memoryRecorder(
       if (failing === 'disk-full')
         throw new AgentgateError('RECORDING_FAILED', 'full', { detail: { recordingFailure: 'disk-full' } });
       if (failing) throw new AgentgateError('RECORDING_FAILED', 'map full');
-      events.push({ type, body });
+      events.push({ type, body: body as unknown as Record<string, unknown> });
       return {
         session: 'S1',
         seq: events.length,
@@ -44,14 +45,20 @@ const session = (recorder: SessionRecorder): GateSession => ({
   recorder,
   info: {
     id: 'S1',
-    listener: 'echo',
-    protocol: 'test',
+    listener: 'build-host',
+    protocol: 'ssh',
     identity: { name: 'devin', groups: ['agents'], source: 'token' },
     client: { address: '127.0.0.1', local: true, tls: false },
     startedAt: Date.now(),
   },
 });
-const cmd = (text: string): Command => ({ protocol: 'test', text });
+/** An SSH exec of one simple command: what `pattern` rules see is its text. */
+const cmd = (text: string): Command => ({
+  protocol: 'ssh',
+  kind: 'exec',
+  text,
+  simpleCommands: [{ program: text.split(' ')[0]!, argv: text.split(' '), text }],
+});
 const policy = createPolicy([
   { name: 'no-secrets', match: { pattern: 'secret' }, action: 'deny' },
   { name: 'review', match: { pattern: '^deploy' }, action: 'approve', approvers: ['group:release'] },
@@ -66,7 +73,7 @@ describe('gate', () => {
     const s = session(rec);
     const expiring: GateSession = {
       ...s,
-      info: { ...s.info, identity: { ...s.info.identity, expiresAt: t0 / 1000 + 60 } },
+      info: { ...s.info, identity: { ...s.info.identity, lease: new CredentialLease(t0 + 60_000) } },
     };
     expect(await gate.check(expiring, cmd('hello'))).toMatchObject({ allowed: true });
     clock = t0 + 60_000;
@@ -84,14 +91,11 @@ describe('gate', () => {
   it('denies every command once the credential behind the session is revoked', async () => {
     const rec = memoryRecorder();
     const gate = createGate({ policy, approvers: [], log: silentLogger });
-    const revocation = new AbortController();
+    const lease = new CredentialLease();
     const s = session(rec);
-    const revocable: GateSession = {
-      ...s,
-      info: { ...s.info, identity: { ...s.info.identity, revoked: revocation.signal } },
-    };
+    const revocable: GateSession = { ...s, info: { ...s.info, identity: { ...s.info.identity, lease } } };
     expect(await gate.check(revocable, cmd('hello'))).toMatchObject({ allowed: true });
-    revocation.abort();
+    lease.revoke();
     expect(await gate.check(revocable, cmd('hello'))).toMatchObject({
       allowed: false,
       rule: 'builtin:credential-revoked',

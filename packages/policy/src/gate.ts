@@ -4,9 +4,13 @@
  * approvals broker for `approve`. Recording failure refuses the command (fail closed) unless the store is `open`.
  */
 import {
+  credentialLapse,
   isAgentgateError,
+  recordingRefusal,
   type ApprovalBroker,
   type Command,
+  type CommandEventBody,
+  type DecisionEventBody,
   type Gate,
   type GateSession,
   type Identity,
@@ -15,8 +19,6 @@ import {
   type PrincipalRef,
   type Redactor,
   type SqlStatementFacts,
-  type AgentgateError,
-  type RecordingFailure,
   type Verdict,
 } from '@agentgate/core';
 import type { Policy, PolicyDecision } from './policy.js';
@@ -43,22 +45,6 @@ export interface GateOptions {
 
 const deniedText = (rule: string): string => `agentgate: denied by rule ${rule}`;
 
-/** The store could not record the command: refused with its own words, never as a policy denial. */
-function recordingRefusal(err: AgentgateError): Extract<Verdict, { allowed: false }> {
-  const recordingFailure: RecordingFailure =
-    err.detail?.['recordingFailure'] === 'disk-full' ? 'disk-full' : 'io-error';
-  const why =
-    recordingFailure === 'disk-full'
-      ? 'the transcript store is full, so this command cannot be recorded'
-      : 'the transcript store cannot write (I/O error), so this command cannot be recorded';
-  return {
-    allowed: false,
-    code: 'RECORDING_FAILED',
-    recordingFailure,
-    message: `agentgate: refused: ${why}`,
-  };
-}
-
 /** Named in `redacted` when the protocol's own analysis removed a credential (a role's PASSWORD literal). */
 export const CREDENTIAL_LITERAL = 'builtin:credential-literal';
 
@@ -66,7 +52,7 @@ export const CREDENTIAL_LITERAL = 'builtin:credential-literal';
  * The recorded command: `recordedText` (credentials removed by the protocol's analysis) stands in for `text`,
  * for the command and for each statement; the transcript's redactor then applies on top.
  */
-function commandBody(command: Command): Record<string, unknown> {
+function commandBody(command: Command): CommandEventBody {
   const { text, recordedText, unanalysable, detail, unknownMatchesAll: _u, ...facts } = command;
   let literal = recordedText !== undefined && recordedText !== text;
   if (command.protocol === 'postgres') {
@@ -217,7 +203,9 @@ export function createGate(options: GateOptions): Gate {
  * keep-alive) would otherwise keep acting for the identity indefinitely.
  */
 function lapsedCredentialDecision(identity: Identity, nowMs: number): PolicyDecision | undefined {
-  if (identity.revoked?.aborted === true) {
+  const lapse = credentialLapse(identity, nowMs);
+  if (lapse === undefined) return undefined;
+  if (lapse.kind === 'revoked') {
     return {
       action: 'deny',
       rule: 'builtin:credential-revoked',
@@ -225,17 +213,15 @@ function lapsedCredentialDecision(identity: Identity, nowMs: number): PolicyDeci
       reason: 'the credential this session was opened with was revoked',
     };
   }
-  const { expiresAt } = identity;
-  if (expiresAt === undefined || expiresAt * 1000 > nowMs) return undefined;
   return {
     action: 'deny',
     rule: 'builtin:token-expired',
     matched: [],
-    reason: `the token expired at ${new Date(expiresAt * 1000).toISOString()}; reconnect with a fresh one`,
+    reason: `the token expired at ${new Date(lapse.at).toISOString()}; reconnect with a fresh one`,
   };
 }
 
-function decisionBody(commandSeq: number, d: PolicyDecision): Record<string, unknown> {
+function decisionBody(commandSeq: number, d: PolicyDecision): DecisionEventBody {
   return {
     commandSeq,
     action: d.action,

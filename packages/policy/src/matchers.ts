@@ -11,7 +11,6 @@ import {
   type ShellSimpleCommand,
   type SqlStatementFacts,
   type SshCommand,
-  type TestCommand,
 } from '@agentgate/core';
 
 /** A rule compiled once: lower-cased lists and compiled regexes. */
@@ -199,11 +198,6 @@ export function matchDocker(cmd: DockerCommand, m: CompiledMatch, widen: boolean
   return true;
 }
 
-export function matchTest(cmd: TestCommand, m: CompiledMatch): boolean {
-  if (m.pattern && !m.pattern.test(cmd.text)) return false;
-  return true;
-}
-
 /** Match keys that each protocol understands; a rule without `protocol` applies where all its keys do. */
 export const protocolKeys = {
   postgres: ['commands', 'tables', 'functions', 'unfilteredWrites', 'pattern'],
@@ -218,7 +212,6 @@ export const protocolKeys = {
     'programs',
     'pattern',
   ],
-  test: ['pattern'],
 } as const;
 
 /*

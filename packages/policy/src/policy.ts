@@ -21,7 +21,6 @@ import {
   matchDocker,
   matchPostgres,
   matchSsh,
-  matchTest,
   protocolKeys,
   simpleCommandCovered,
   sshRequestCovered,
@@ -97,8 +96,6 @@ export function createPolicy(
         return matchSsh(command, rule.match, widen);
       case 'docker':
         return matchDocker(command, rule.match, widen);
-      case 'test':
-        return matchTest(command, rule.match);
     }
   }
 
@@ -223,8 +220,6 @@ function unpermittedPart(command: Command, permits: readonly CompiledMatch[]): s
       );
       return c === undefined ? undefined : programPart(c.program);
     }
-    case 'test':
-      return permits.some((m) => matchTest(command, m)) ? undefined : 'this command';
   }
 }
 

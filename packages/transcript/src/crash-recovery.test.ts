@@ -2,7 +2,14 @@ import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
 import type { TranscriptEvent } from '@agentgate/core';
 import { open, type Database } from 'lmdb';
 import { eventKey } from './event-codec.js';
-import { makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
+import {
+  approvalRequested,
+  CLIENT_LEFT_END,
+  commandBody,
+  makeTempStore,
+  sessionInfo,
+  type TempStore,
+} from './testing/test-store.js';
 
 let temp: TempStore;
 beforeEach(async () => {
@@ -25,11 +32,16 @@ describe('crash recovery', () => {
     let store = await temp.open();
     const info = sessionInfo();
     const recorder = store.openSession(info);
-    recorder.append('command', { text: 'DELETE FROM users' });
-    recorder.append('decision', { allowed: false });
-    recorder.append('approval.requested', { approvalId: 'ap-1', rule: 'deletes-need-review' });
-    recorder.append('approval.requested', { approvalId: 'ap-2', rule: 'deletes-need-review' });
-    recorder.append('approval.decided', { approvalId: 'ap-2', outcome: 'approved' });
+    recorder.append('command', commandBody('DELETE FROM users'));
+    recorder.append('decision', { commandSeq: 0, action: 'deny' });
+    recorder.append('approval.requested', approvalRequested('ap-1'));
+    recorder.append('approval.requested', approvalRequested('ap-2'));
+    recorder.append('approval.decided', {
+      approvalId: 'ap-2',
+      outcome: 'approved',
+      by: 'alice',
+      reason: null,
+    });
     await store.close(); // no end(): as after a crash
     store = await temp.open();
     expect(store.getSession(info.id)?.endedAt).toBeNull();
@@ -73,8 +85,8 @@ describe('crash recovery', () => {
     let store = await temp.open();
     const info = sessionInfo();
     const recorder = store.openSession(info);
-    recorder.append('command', { text: 'SELECT 1' });
-    recorder.end({ reason: 'client closed' });
+    recorder.append('command', commandBody('SELECT 1'));
+    recorder.end({ cause: 'client-left', reason: 'client closed' });
     await store.close();
     await remove('ends', info.id);
     await remove('checkpoints', eventKey(info.id, 2));
@@ -96,7 +108,7 @@ describe('crash recovery', () => {
   it('signs a final checkpoint the crash left unsigned, without counting the session as recovered', async () => {
     let store = await temp.open();
     const info = sessionInfo();
-    store.openSession(info).end();
+    store.openSession(info).end(CLIENT_LEFT_END);
     await store.close();
     await remove('checkpoints', eventKey(info.id, 1));
     store = await temp.open({ readOnly: true });

@@ -3,7 +3,7 @@
  * still pending, then `session.end` with reason `gateway restarted`, its summary and a signed checkpoint. A crash in
  * the middle of ending a session is finished too: the end summary, or the final checkpoint, written now.
  */
-import type { Logger, TranscriptEvent } from '@agentgate/core';
+import type { ApprovalDecidedBody, Logger, SessionEndBody, TranscriptEvent } from '@agentgate/core';
 import { dbIndex } from './batch-writer.js';
 import { decodeEvent, eventKey } from './event-codec.js';
 import { newLiveSession, setHead } from './session-recorder.js';
@@ -76,9 +76,11 @@ function recoverSession(reader: StoreReader, writer: StoreWriter, id: string): v
     return;
   }
   for (const approvalId of pendingApprovals) {
-    writer.appendToSession(session, 'approval.decided', { approvalId, outcome: 'expired', reason });
+    const decided: ApprovalDecidedBody = { approvalId, outcome: 'expired', by: null, reason };
+    writer.appendToSession(session, 'approval.decided', decided);
   }
-  writer.endSession(session, { reason });
+  const end: SessionEndBody = { cause: 'interrupted', reason };
+  writer.endSession(session, end);
 }
 
 /** A crash between `session.end` and its signature leaves the end unsigned: sign it now. */

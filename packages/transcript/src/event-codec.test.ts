@@ -13,7 +13,7 @@ import {
   storedHashMatches,
 } from './event-codec.js';
 import { exportJsonl } from './exporters.js';
-import { makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
+import { CLIENT_LEFT_END, makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
 
 /**
  * What an external verifier does with one stored value or JSONL line: no agentgate code. An io line whose bytes
@@ -132,14 +132,15 @@ describe('stored events end to end', () => {
     const store = await temp.open();
     const info = sessionInfo({ protocol: 'ssh' });
     const recorder = store.openSession(info);
-    recorder.append('command', {
+    recorder.append('notice', {
+      event: 'keys',
       text: 'ls -la',
       '10': 'integer-like key',
       detail: { argv: ['ls', '-la'] },
     });
     recorder.io('out', Buffer.from('total 0\n'), '0');
-    recorder.append('result', { exitStatus: 0 });
-    recorder.end();
+    recorder.append('result', { event: 'exit', exitStatus: 0 });
+    recorder.end(CLIENT_LEFT_END);
     await store.flush();
     const lines = [...exportJsonl(store.events(info.id))];
     expect(lines).toHaveLength(5);

@@ -15,6 +15,7 @@ import * as nodeCrypto from 'node:crypto';
 import type { TranscriptEvent, TranscriptEventType } from '@agentgate/core';
 import { canonicalJson } from './canonical-json.js';
 import { bodyJson, hasReservedField, withoutReservedFields } from './event-json.js';
+import { upgradeLegacyEvent } from './legacy-events.js';
 
 export interface EncodedEvent {
   /** The event as the caller sees it: the body's fields plus the header (raw members are not included). */
@@ -77,10 +78,12 @@ export function storedHashMatches(stored: string, hash: string): boolean {
 /** The stored text each decoded event was parsed from: exports and re-hashing use the exact bytes. */
 const storedTextOf = new WeakMap<object, string>();
 
+/** Parse a stored event, in today's field spellings (legacy-events.ts); its stored text stays attached. */
 export function decodeEvent(stored: string): TranscriptEvent {
   const event = JSON.parse(stored) as TranscriptEvent;
-  if (event !== null && typeof event === 'object') storedTextOf.set(event, stored);
-  return event;
+  if (event === null || typeof event !== 'object') return event;
+  storedTextOf.set(event, stored);
+  return upgradeLegacyEvent(event);
 }
 
 /** The exact stored value a decoded event came from (undefined for events not read from a store). */

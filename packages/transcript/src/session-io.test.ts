@@ -4,7 +4,7 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import type { TranscriptEvent } from '@agentgate/core';
 import { exportAsciicast, exportJsonl } from './exporters.js';
 import { ioMaxBytes } from './session-recorder.js';
-import { makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
+import { CLIENT_LEFT_END, makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
 
 let temp: TempStore;
 beforeEach(async () => {
@@ -36,9 +36,9 @@ describe('io coalescing', () => {
     recorder.io('out', big, '1');
     recorder.io('out', Buffer.from('tail'), '1');
     // An appended event keeps its place after the bytes that came before it.
-    recorder.append('result', { exitStatus: 0 });
+    recorder.append('result', { event: 'exit', exitStatus: 0 });
     recorder.io('err', Buffer.from('bye\n'), '0');
-    recorder.end();
+    recorder.end(CLIENT_LEFT_END);
     await store.flush();
 
     const events = [...store.events(info.id)];
@@ -87,7 +87,7 @@ describe('io bytes joined in reused slabs (io-slab-pool.ts)', () => {
       }
       await nextTurn();
     }
-    recorder.end();
+    recorder.end(CLIENT_LEFT_END);
     await store.flush();
 
     const io = ioEvents([...store.events(info.id)]);
@@ -107,7 +107,13 @@ describe('exporters', () => {
     const store = await temp.open();
     const info = sessionInfo({ protocol: 'ssh' });
     const recorder = store.openSession(info);
-    recorder.append('notice', { request: 'pty-req', cols: 132, rows: 43, term: 'xterm-256color' });
+    recorder.append('notice', {
+      event: 'channel.request',
+      request: 'pty-req',
+      cols: 132,
+      rows: 43,
+      term: 'xterm-256color',
+    });
     recorder.io('out', Buffer.from('$ '), '0');
     recorder.io('in', Buffer.from('echo hé\r'), '0');
     await sleep(60);
@@ -117,7 +123,7 @@ describe('exporters', () => {
     recorder.io('out', accented.subarray(2), '0');
     recorder.io('err', Buffer.from('warn\n'), '0');
     recorder.io('out', Buffer.from('other channel'), '1');
-    recorder.end();
+    recorder.end(CLIENT_LEFT_END);
     await store.flush();
     const events = [...store.events(info.id)];
 

@@ -3,7 +3,13 @@ import { open, type RootDatabase } from 'lmdb';
 import { eventKey } from './event-codec.js';
 import { openDatabases, type StoreDatabases } from './store-databases.js';
 import { StoreReader, type LiveCounts } from './store-reader.js';
-import { makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
+import {
+  CLIENT_LEFT_END,
+  commandBody,
+  makeTempStore,
+  sessionInfo,
+  type TempStore,
+} from './testing/test-store.js';
 
 let temp: TempStore;
 /** ids of: an ended session, an unended one (as after a crash or in another process), an SSH one with io */
@@ -15,16 +21,16 @@ beforeEach(async () => {
   temp = await makeTempStore();
   const store = await temp.open();
   const a = store.openSession(sessionInfo({ identity: { name: 'devin', groups: [], source: 'token' } }));
-  a.append('command', { text: 'DELETE FROM t' });
-  a.append('decision', { allowed: false });
-  a.end({ reason: 'client closed' });
+  a.append('command', commandBody('DELETE FROM t'));
+  a.append('decision', { commandSeq: 0, action: 'deny' });
+  a.end({ cause: 'client-left', reason: 'client closed' });
   const b = store.openSession(sessionInfo({ identity: { name: 'ci', groups: [], source: 'token' } }));
-  b.append('command', { text: 'SELECT 1' });
-  b.append('decision', { allowed: true });
-  b.append('command', { text: 'SELECT 2' });
+  b.append('command', commandBody('SELECT 1'));
+  b.append('decision', { commandSeq: 0, action: 'allow' });
+  b.append('command', commandBody('SELECT 2'));
   const c = store.openSession(sessionInfo({ protocol: 'ssh' }));
   c.io('out', Buffer.from('hello\n'), '0');
-  c.end();
+  c.end(CLIENT_LEFT_END);
   [ended, open1, withIo] = [a.sessionId, b.sessionId, c.sessionId];
   await store.close();
 });

@@ -10,6 +10,7 @@ import {
 import type { StoreDatabases } from './store-databases.js';
 import { isDeniedDecision, parseJson, type EndRecord, type StartRecord } from './stored-records.js';
 import { verifyStore, type VerifyReport } from './verify.js';
+import { upgradeLegacyProtocol } from './legacy-events.js';
 
 export interface SessionSummary extends StartRecord {
   endedAt: number | null;
@@ -39,7 +40,7 @@ export class StoreReader {
     for (const { key, value } of this.dbs.sessions.getRange()) {
       const start = parseJson<StartRecord>(value);
       if (!start) continue;
-      if (filter.protocol !== undefined && start.protocol !== filter.protocol) continue;
+      if (filter.protocol !== undefined && upgradeLegacyProtocol(start) !== filter.protocol) continue;
       if (filter.identity !== undefined && start.identity !== filter.identity) continue;
       out.push(this.summarize(key, start));
     }
@@ -110,7 +111,7 @@ export class StoreReader {
     const summary: SessionSummary = {
       id,
       listener: start.listener,
-      protocol: start.protocol,
+      protocol: upgradeLegacyProtocol(start),
       identity: start.identity,
       groups: start.groups,
       client: start.client,

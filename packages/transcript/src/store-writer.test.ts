@@ -6,7 +6,13 @@ import { BatchWriter, type WriteBatch } from './batch-writer.js';
 import { decodeEvent, eventKey, sessionKeyRange } from './event-codec.js';
 import { openDatabases, type StoreDatabases } from './store-databases.js';
 import { StoreWriter, type StoreWriterOptions } from './store-writer.js';
-import { makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
+import {
+  CLIENT_LEFT_END,
+  commandBody,
+  makeTempStore,
+  sessionInfo,
+  type TempStore,
+} from './testing/test-store.js';
 
 let temp: TempStore;
 let dbs: StoreDatabases;
@@ -71,10 +77,10 @@ describe('store writer', () => {
     const info = sessionInfo();
     const recorder = writer.openSession(info, { database: 'app' });
     expect(codeOf(() => writer.openSession(info))).toBe('CONFLICT');
-    const command = recorder.append('command', { text: 'DROP TABLE t' });
-    recorder.append('decision', { allowed: false, commandSeq: command.seq });
+    const command = recorder.append('command', commandBody('DROP TABLE t'));
+    recorder.append('decision', { commandSeq: command.seq, action: 'deny' });
     expect(writer.liveSession(info.id)).toMatchObject({ nextSeq: 3, commands: 1, denied: 1 });
-    recorder.end({ reason: 'client closed' });
+    recorder.end({ cause: 'client-left', reason: 'client closed' });
     expect(writer.liveSession(info.id)).toBeUndefined();
     await writer.flush();
     expect(storedTypes(info.id)).toEqual(['session.start', 'command', 'decision', 'session.end']);
@@ -95,12 +101,12 @@ describe('store writer', () => {
     const recorder = writer.openSession(info);
     await writer.flush();
     diskFull = true;
-    recorder.append('command', { text: 'SELECT 1' });
+    recorder.append('command', commandBody('SELECT 1'));
     await expect(writer.flush()).rejects.toMatchObject({ code: 'RECORDING_FAILED' });
     expect(writer.writable).toBe(false);
-    expect(codeOf(() => recorder.append('command', { text: 'SELECT 2' }))).toBe('RECORDING_FAILED');
+    expect(codeOf(() => recorder.append('command', commandBody('SELECT 2')))).toBe('RECORDING_FAILED');
     expect(codeOf(() => writer.openSession(sessionInfo()))).toBe('RECORDING_FAILED');
-    expect(() => recorder.end()).not.toThrow();
+    expect(() => recorder.end(CLIENT_LEFT_END)).not.toThrow();
     expect(writer.health).toMatchObject({ writable: false, writeErrors: 1, lastError: 'Commit failed' });
     expect(storedTypes(info.id)).toEqual(['session.start']);
   });
@@ -110,35 +116,35 @@ describe('store writer', () => {
     const recorder = writer.openSession(sessionInfo());
     await writer.flush();
     diskFull = true;
-    recorder.append('command', { text: 'SELECT 1' });
+    recorder.append('command', commandBody('SELECT 1'));
     await writer.flush();
-    const event = recorder.append('command', { text: 'SELECT 2' });
+    const event = recorder.append('command', commandBody('SELECT 2'));
     expect(event.seq).toBe(2); // what it would have been; the chain did not move
-    expect(recorder.append('command', { text: 'SELECT 3' }).seq).toBe(2);
+    expect(recorder.append('command', commandBody('SELECT 3')).seq).toBe(2);
     expect(writer.health.dropped).toBe(3); // the failed commit's event and the two refused
   });
 
   it('resumes each live session from its last committed event with a recording-gap notice', async () => {
     const kept = sessionInfo();
     const recorder = writer.openSession(kept);
-    recorder.append('command', { text: 'committed' });
+    recorder.append('command', commandBody('committed'));
     await writer.flush();
     diskFull = true;
-    recorder.append('command', { text: 'lost' });
+    recorder.append('command', commandBody('lost'));
     const unstarted = writer.openSession(sessionInfo()); // its session.start shares the failing commit
     await writer.flush().catch(() => undefined);
     expect(writer.writable).toBe(false);
     diskFull = false;
     while (!writer.writable) await sleep(5);
     expect(hookCalls.filter((c) => c.startsWith('writable'))).toEqual(['writable:false', 'writable:true']);
-    recorder.append('command', { text: 'after' });
-    recorder.end();
-    unstarted.end();
+    recorder.append('command', commandBody('after'));
+    recorder.end(CLIENT_LEFT_END);
+    unstarted.end(CLIENT_LEFT_END);
     await writer.flush();
     expect(storedTypes(kept.id)).toEqual(['session.start', 'command', 'notice', 'command', 'session.end']);
     const notice = decodeEvent(dbs.events.get(eventKey(kept.id, 2))!);
     expect(notice).toMatchObject({
-      kind: 'recording-gap',
+      event: 'recording-gap',
       reason: 'Commit failed',
       prev: expect.any(String),
     });
@@ -150,12 +156,12 @@ describe('store writer', () => {
     const recorder = writer.openSession(sessionInfo({ protocol: 'ssh' }));
     await writer.flush();
     diskFull = true;
-    recorder.append('command', { text: 'x' });
+    recorder.append('command', commandBody('x'));
     await writer.flush().catch(() => undefined);
     // Two chunks are joined in a slab; the refused flush must hand it back.
     recorder.io('out', Buffer.alloc(1000, 1), '0');
     recorder.io('out', Buffer.alloc(1000, 2), '0');
-    recorder.end();
+    recorder.end(CLIENT_LEFT_END);
     expect(writer.ioSlabs.slabsInUse).toBe(0);
     expect(recorder.recordingLost?.aborted).toBe(true);
   });

@@ -12,7 +12,9 @@ import {
   type Logger,
   type Redactor,
   type RecordingFailure,
+  type AdminSessionInfo,
   type SessionInfo,
+  type SessionStartDetail,
   type SessionRecorder,
   type Signer,
   type TranscriptEvent,
@@ -154,7 +156,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     return this.live.get(id);
   }
 
-  openSession(info: SessionInfo, extra?: Record<string, unknown>): SessionRecorder {
+  openSession(info: SessionInfo | AdminSessionInfo, detail?: SessionStartDetail): SessionRecorder {
     const session = newLiveSession(info.id);
     const recorder = new StoreSessionRecorder(this, session);
     session.recorder = recorder;
@@ -168,7 +170,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     if (this.live.has(info.id) || this.dbs.sessions.get(info.id) !== undefined) {
       throw new AgentgateError('CONFLICT', `transcript session ${info.id} already exists`);
     }
-    const { start, body } = startRecords(info, extra);
+    const { start, body } = startRecords(info, detail);
     // session.start is admitted like a command, with room for the index; both share one transaction.
     this.appendToSession(session, 'session.start', body, '', undefined, 1);
     this.queue(dbIndex.sessions, info.id, JSON.stringify(start));
@@ -352,7 +354,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       session.nextSeq = last.seq + 1;
       setHead(session, last.hash);
       session.checkpointedSeq = Math.min(session.checkpointedSeq, last.seq);
-      this.appendToSession(session, 'notice', { kind: 'recording-gap', since, reason });
+      this.appendToSession(session, 'notice', { event: 'recording-gap', since, reason });
     }
   }
 }

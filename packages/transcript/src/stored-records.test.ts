@@ -1,5 +1,6 @@
 import { describe, it, expect } from '@jest/globals';
 import type { TranscriptEvent } from '@agentgate/core';
+import { decodeEvent } from './event-codec.js';
 import { approvalIdOf, isDeniedDecision, parseJson } from './stored-records.js';
 
 function event(fields: Record<string, unknown>): TranscriptEvent {
@@ -7,19 +8,16 @@ function event(fields: Record<string, unknown>): TranscriptEvent {
 }
 
 describe('stored records', () => {
-  it('counts a decision as denied however the gate words the refusal', () => {
-    expect(isDeniedDecision({ allowed: false })).toBe(true);
-    expect(isDeniedDecision({ action: 'deny' })).toBe(true);
-    expect(isDeniedDecision({ decision: 'deny' })).toBe(true);
-    expect(isDeniedDecision({ allowed: true, action: 'allow' })).toBe(false);
-    expect(isDeniedDecision({ action: 'approve' })).toBe(false);
+  it('counts a decision as denied by its action', () => {
+    expect(isDeniedDecision({ commandSeq: 1, action: 'deny' })).toBe(true);
+    expect(isDeniedDecision({ commandSeq: 1, action: 'allow' })).toBe(false);
+    expect(isDeniedDecision({ commandSeq: 1, action: 'approve' })).toBe(false);
   });
 
-  it('reads the approval id under either spelling', () => {
+  it('reads the approval id, in the previous release’s spelling too once decoded', () => {
     expect(approvalIdOf(event({ approvalId: 'ap-1' }))).toBe('ap-1');
-    expect(approvalIdOf(event({ id: 'ap-2' }))).toBe('ap-2');
-    expect(approvalIdOf(event({ approvalId: 'ap-3', id: 'other' }))).toBe('ap-3');
-    expect(approvalIdOf(event({ id: 42 }))).toBe('42');
+    const old = '{"session":"S","seq":1,"ts":1,"type":"approval.decided","prev":"","id":"ap-2","hash":""}';
+    expect(approvalIdOf(decodeEvent(old))).toBe('ap-2');
   });
 
   it('parses JSON records and gives undefined for damaged ones', () => {

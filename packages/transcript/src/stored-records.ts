@@ -1,5 +1,5 @@
 /** The per-session summary records the store keeps beside the events, and how events are classified. */
-import type { SessionInfo, TranscriptEvent } from '@agentgate/core';
+import type { AdminSessionInfo, SessionInfo, SessionStartDetail, TranscriptEvent } from '@agentgate/core';
 
 /** What `sessions` holds per session: the summary fields known at `session.start`. */
 export interface StartRecord {
@@ -23,10 +23,10 @@ export interface EndRecord {
   reason?: string;
 }
 
-/** A new session's start record and its `session.start` body (`extra` first: the header fields win). */
+/** A new session's start record and its `session.start` body (`detail` first: the header fields win). */
 export function startRecords(
-  info: SessionInfo,
-  extra?: Record<string, unknown>,
+  info: SessionInfo | AdminSessionInfo,
+  detail?: SessionStartDetail,
 ): { start: StartRecord; body: Record<string, unknown> } {
   const start: StartRecord = {
     id: info.id,
@@ -38,7 +38,7 @@ export function startRecords(
     startedAt: info.startedAt,
   };
   const body: Record<string, unknown> = {
-    ...extra,
+    ...detail,
     listener: info.listener,
     protocol: info.protocol,
     identity: info.identity.name,
@@ -51,15 +51,14 @@ export function startRecords(
   return { start, body };
 }
 
-/** A `decision` event counts as denied when the command was refused (however the gate words it). */
+/** A `decision` event counts as denied when the gate refused the command. */
 export function isDeniedDecision(body: Record<string, unknown>): boolean {
-  return body['allowed'] === false || body['action'] === 'deny' || body['decision'] === 'deny';
+  return body['action'] === 'deny';
 }
 
-/** The approval an `approval.requested`/`approval.decided` event names. */
+/** The approval an `approval.requested`/`approval.decided` event names (decoded events use today's spelling). */
 export function approvalIdOf(event: TranscriptEvent): string {
-  const id = event['approvalId'] ?? event['id'];
-  return typeof id === 'string' ? id : String(id);
+  return String(event['approvalId']);
 }
 
 /** JSON.parse, or undefined for a value that is not JSON (verify reports damaged records; readers skip them). */

@@ -10,7 +10,13 @@ import type { TranscriptEvent } from '@agentgate/core';
 import { encodeEvent, eventKey } from './event-codec.js';
 import { loadOrCreateSigningKey } from './signing-key.js';
 import type { VerifyReport } from './verify.js';
-import { makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
+import {
+  CLIENT_LEFT_END,
+  commandBody,
+  makeTempStore,
+  sessionInfo,
+  type TempStore,
+} from './testing/test-store.js';
 
 let temp: TempStore;
 let sessionId: string;
@@ -23,12 +29,12 @@ beforeEach(async () => {
   const info = sessionInfo();
   sessionId = info.id;
   const recorder = store.openSession(info);
-  for (let i = 1; i < lastSeq; i++) recorder.append('command', { text: `SELECT ${i}` });
-  recorder.end();
+  for (let i = 1; i < lastSeq; i++) recorder.append('command', commandBody(`SELECT ${i}`));
+  recorder.end(CLIENT_LEFT_END);
   // An untouched second session: problems must name only the tampered one.
   const bystander = store.openSession(sessionInfo());
-  bystander.append('command', { text: 'SELECT 0' });
-  bystander.end();
+  bystander.append('command', commandBody('SELECT 0'));
+  bystander.end(CLIENT_LEFT_END);
   await store.close();
 });
 afterEach(async () => {
@@ -217,7 +223,7 @@ describe('verify detects tampering with io bytes', () => {
     recorder.io('out', Buffer.from('first output\n'), '0');
     recorder.io('in', Buffer.from('typed input\n'), '0');
     recorder.io('out', Buffer.alloc(70 * 1024, 0x7a), '0');
-    recorder.end();
+    recorder.end(CLIENT_LEFT_END);
     await store.close();
   });
 

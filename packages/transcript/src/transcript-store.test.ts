@@ -6,7 +6,13 @@ import { isAgentgateError } from '@agentgate/core';
 import { open } from 'lmdb';
 import { encodeEvent, eventKey, recomputeHash } from './event-codec.js';
 import { verifyWithJwks } from './signing-key.js';
-import { makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
+import {
+  CLIENT_LEFT_END,
+  commandBody,
+  makeTempStore,
+  sessionInfo,
+  type TempStore,
+} from './testing/test-store.js';
 
 let temp: TempStore;
 beforeEach(async () => {
@@ -21,18 +27,17 @@ describe('transcript store: chain, summaries, verify', () => {
     const store = await temp.open();
     const info = sessionInfo();
     const recorder = store.openSession(info, { database: 'app' });
-    const command = recorder.append('command', { text: 'DROP TABLE users' });
+    const command = recorder.append('command', commandBody('DROP TABLE users'));
     recorder.append('decision', {
-      allowed: false,
       action: 'deny',
       rule: 'no-ddl-drops',
       commandSeq: command.seq,
     });
-    recorder.append('command', { text: 'SELECT 1' });
-    recorder.append('decision', { allowed: true, action: 'allow' });
-    recorder.append('result', { tag: 'SELECT 1', rows: 1, buffer: Buffer.from('hi') });
-    recorder.end({ reason: 'client closed' });
-    recorder.end(); // idempotent
+    recorder.append('command', commandBody('SELECT 1'));
+    recorder.append('decision', { commandSeq: command.seq + 2, action: 'allow' });
+    recorder.append('result', { event: 'sql', tag: 'SELECT 1', rows: 1, buffer: Buffer.from('hi') });
+    recorder.end({ cause: 'client-left', reason: 'client closed' });
+    recorder.end(CLIENT_LEFT_END); // idempotent
     const other = store.openSession(
       sessionInfo({
         protocol: 'ssh',
@@ -40,7 +45,7 @@ describe('transcript store: chain, summaries, verify', () => {
         identity: { name: 'ci', groups: [], source: 'token' },
       }),
     );
-    other.end();
+    other.end(CLIENT_LEFT_END);
     await store.flush();
 
     const events = [...store.events(info.id)];
@@ -103,7 +108,7 @@ describe('transcript store: chain, summaries, verify', () => {
     const store = await temp.open();
     const info = sessionInfo();
     const recorder = store.openSession(info);
-    recorder.append('command', { text: 'SELECT 1' });
+    recorder.append('command', commandBody('SELECT 1'));
     await store.flush();
     // A live session seen from another process: counts come from its events.
     const reader = await temp.open({ readOnly: true });
@@ -117,7 +122,7 @@ describe('transcript store: chain, summaries, verify', () => {
     }
     expect(code).toBe('RECORDING_FAILED');
     await reader.close();
-    recorder.end();
+    recorder.end(CLIENT_LEFT_END);
     await store.close();
   });
 
@@ -128,7 +133,7 @@ describe('transcript store: chain, summaries, verify', () => {
     expect(() => store.openSession(info)).toThrow(
       expect.objectContaining({ code: 'CONFLICT' }) as unknown as Error,
     );
-    live.end();
+    live.end(CLIENT_LEFT_END);
     await store.flush();
     expect(() => store.openSession(info)).toThrow(
       expect.objectContaining({ code: 'CONFLICT' }) as unknown as Error,
@@ -140,17 +145,17 @@ describe('transcript store: chain, summaries, verify', () => {
     const store = await temp.open({ checkpointIntervalMs: 40 });
     const info = sessionInfo();
     const recorder = store.openSession(info);
-    recorder.append('command', { text: 'one' });
+    recorder.append('command', commandBody('one'));
     await sleep(120);
     await store.flush();
     const first = [...store.checkpoints(info.id)];
     expect(first.map((c) => c.seq)).toEqual([1]);
     await sleep(100); // no new events: no new checkpoint
-    recorder.append('command', { text: 'two' });
+    recorder.append('command', commandBody('two'));
     await sleep(120);
     await store.flush();
     expect([...store.checkpoints(info.id)].map((c) => c.seq)).toEqual([1, 2]);
-    recorder.end();
+    recorder.end(CLIENT_LEFT_END);
     await store.close();
   });
 });
@@ -165,7 +170,7 @@ describe('space reserve (failMode closed)', () => {
     // One burst, no commit in between: the first commands fit in the reserve, the later ones must wait.
     const waits: (Promise<void> | undefined)[] = [];
     for (let i = 0; i < 20; i++) {
-      const command = recorder.append('command', { text });
+      const command = recorder.append('command', commandBody(text));
       recorder.append('decision', { commandSeq: command.seq, action: 'allow' });
       waits.push(recorder.committed?.());
     }
@@ -179,9 +184,9 @@ describe('space reserve (failMode closed)', () => {
     expect([...store.events(info.id)].filter((e) => e.type === 'command')).toHaveLength(20);
     // Once committed and the reserve topped up, commands fit again.
     await store.flush();
-    recorder.append('command', { text: 'SELECT 1' });
+    recorder.append('command', commandBody('SELECT 1'));
     expect(recorder.committed?.()).toBeUndefined();
-    recorder.end();
+    recorder.end(CLIENT_LEFT_END);
     await store.flush();
     expect(await store.verify()).toMatchObject({ ok: true, checkpoints: 1 });
     expect(store.health.writeErrors).toBe(0);
@@ -190,7 +195,7 @@ describe('space reserve (failMode closed)', () => {
 
   it('is not used with failMode open or read-only: nothing is preallocated', async () => {
     const store = await temp.open({ failMode: 'open' });
-    store.openSession(sessionInfo()).end();
+    store.openSession(sessionInfo()).end(CLIENT_LEFT_END);
     await store.close();
     const { size } = await stat(join(temp.storePath, 'data.mdb'));
     expect(size).toBeLessThan(1 << 20);

@@ -10,7 +10,9 @@ import {
   silentLogger,
   type Logger,
   type Redactor,
+  type AdminSessionInfo,
   type SessionInfo,
+  type SessionStartDetail,
   type SessionRecorder,
   type Signer,
   type TranscriptEvent,
@@ -195,8 +197,8 @@ class LmdbTranscriptStore implements TranscriptStore {
     return this.writer.health;
   }
 
-  openSession(info: SessionInfo, extra?: Record<string, unknown>): SessionRecorder {
-    return this.writer.openSession(info, extra);
+  openSession(info: SessionInfo | AdminSessionInfo, detail?: SessionStartDetail): SessionRecorder {
+    return this.writer.openSession(info, detail);
   }
 
   flush(): Promise<void> {

@@ -7,15 +7,19 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   AgentgateError,
+  CLIENT_LEFT,
+  causeOf,
+  credentialLapse,
   type ClientInfo,
   type DockerListenerConfig,
+  type EndCause,
   type EngineDeps,
+  type GatedSession,
+  type HttpResultBody,
   type Identity,
   type SessionMasker,
   type SessionRecorder,
   type Verdict,
-  newId,
-  onIdentityExpired,
 } from '@agentgate/core';
 import type { UpstreamLookup } from './body-facts.js';
 import { buildDockerCommand } from './docker-command.js';
@@ -83,7 +87,7 @@ const DROPPED_REQUEST_HEADERS = new Set([
 ]);
 
 function verdictStatus(v: Extract<Verdict, { allowed: false }>): number {
-  return v.code === 'RECORDING_FAILED' ? 503 : 403;
+  return v.code === 'RECORDING_FAILED' ? 503 : v.code === 'INTERNAL' ? 500 : 403;
 }
 
 function errorStatus(err: unknown): number {
@@ -141,20 +145,20 @@ export class DockerConnection {
   state: ConnectionState = { kind: 'reading-head' };
   private readonly reader: SocketReader;
   private upstream: Upstream | undefined;
-  private recorder: SessionRecorder | undefined;
-  private identity: Identity | undefined;
+  /** The recorded, gated session of the identity the requests authenticate as (session-lifecycle in core). */
+  private session: GatedSession | undefined;
   private masker: SessionMasker | undefined;
+  /** The identity `masker` was built for. */
+  private maskedFor: Identity | undefined;
   /** The masking generation `masker` was built for (MaskingService.generation). */
   private maskerGeneration = 0;
   /** The last verified `Authorization` header of this connection, its token and identity. */
   private cachedToken: { header: string; token: string; identity: Identity } | undefined;
   private allowedIdentity: Identity | undefined;
-  private expiryWatched: Identity | undefined;
-  private stopExpiryWatch: (() => void) | undefined;
   private socketIdentity: Identity | undefined;
   private clientClosed = false;
+  /** Aborts when the client goes away: a held decision is withdrawn. */
   private readonly clientGone = new AbortController();
-  private readonly decisionSignal: AbortSignal;
   /** Whether any byte of the current answer went to the client (after that, failures can only close). */
   private responseStarted = false;
 
@@ -163,17 +167,14 @@ export class DockerConnection {
     private readonly ctx: SessionContext,
   ) {
     this.reader = new SocketReader(client);
-    // One signal per connection (not one per request): a held decision is withdrawn when the client goes away or
-    // the gateway shuts down.
-    this.decisionSignal = AbortSignal.any([this.clientGone.signal, ctx.signal]);
     client.on('close', () => {
       this.clientClosed = true;
-      this.clientGone.abort();
+      this.clientGone.abort(CLIENT_LEFT);
     });
     // A client that goes away while its request is held for approval withdraws it. With allowHalfOpen a FIN only
     // shows as 'end', so while deciding that counts too (docker clients never half-close before the answer).
     client.on('end', () => {
-      if (this.state.kind === 'deciding') this.clientGone.abort();
+      if (this.state.kind === 'deciding') this.clientGone.abort(CLIENT_LEFT);
     });
     client.on('error', () => {});
   }
@@ -209,13 +210,15 @@ export class DockerConnection {
         }
         if (!head) break;
         const keepAlive = await this.serve(head);
+        // A session told to end (its credential lapsed, an administrator) closes between requests; the connection
+        // may go on, and its next request authenticates and opens a session of its own.
+        if (this.session?.ended.aborted === true) this.endSession();
         if (!keepAlive) break;
       }
     } catch (err) {
       this.log.warn('docker connection failed', { err: err instanceof Error ? err.message : String(err) });
     } finally {
       this.ctx.signal.removeEventListener('abort', onShutdown);
-      this.stopExpiryWatch?.();
       this.state = { kind: 'closed' };
       this.upstream?.socket.destroy();
       this.upstream = undefined;
@@ -224,16 +227,13 @@ export class DockerConnection {
     }
   }
 
-  private endSession(): void {
-    if (this.recorder) {
-      try {
-        this.recorder.end();
-      } catch (err) {
-        this.log.warn('docker session end failed', { err: String(err) });
-      }
-      this.ctx.deps.metrics.sessionEnded(this.ctx.listener.name, 'docker');
-      this.recorder = undefined;
-    }
+  private endSession(cause: EndCause = CLIENT_LEFT): void {
+    this.session?.end(cause);
+    this.session = undefined;
+  }
+
+  private get recorder(): SessionRecorder | undefined {
+    return this.session?.recorder;
   }
 
   private async readRequestHead(): Promise<RequestHead | null> {
@@ -321,8 +321,7 @@ export class DockerConnection {
     }
 
     this.state = { kind: 'deciding', request: label };
-    const recorder = this.recorder!;
-    let verdict: Verdict;
+    const session = this.session!;
     const command = await buildDockerCommand({
       request: req,
       route,
@@ -330,16 +329,7 @@ export class DockerConnection {
       listener: this.ctx.listener,
       lookup: this.ctx.lookup,
     });
-    try {
-      verdict = await this.ctx.deps.gate.check(
-        { info: this.sessionInfo!, recorder },
-        command,
-        this.decisionSignal,
-      );
-    } catch (err) {
-      await this.respondError(errorStatus(err), err, true);
-      return false;
-    }
+    const verdict = await session.decide(command, this.clientGone.signal);
     if (!verdict.allowed) {
       const status = verdictStatus(verdict);
       this.recordResult(
@@ -376,8 +366,6 @@ export class DockerConnection {
     return ok && !wantsClose && !this.ctx.signal.aborted;
   }
 
-  private sessionInfo: import('@agentgate/core').SessionInfo | undefined;
-
   /**
    * Authenticate one request. Synchronous (returns undefined) when the connection already verified the same
    * `Authorization` header and it has not expired, which is every request after the first on a keep-alive
@@ -400,7 +388,7 @@ export class DockerConnection {
       cached &&
       auth.length === 1 &&
       auth[0] === cached.header &&
-      (cached.identity.expiresAt === undefined || cached.identity.expiresAt * 1000 > Date.now())
+      credentialLapse(cached.identity, Date.now()) === undefined
     ) {
       this.admit(cached.identity);
       return undefined;
@@ -412,11 +400,7 @@ export class DockerConnection {
 
   private async verifyToken(header: string, token: string): Promise<Identity> {
     const cached = this.cachedToken;
-    if (
-      cached &&
-      cached.token === token &&
-      (cached.identity.expiresAt === undefined || cached.identity.expiresAt * 1000 > Date.now())
-    ) {
+    if (cached && cached.token === token && credentialLapse(cached.identity, Date.now()) === undefined) {
       this.cachedToken = { header, token, identity: cached.identity };
       return cached.identity;
     }
@@ -445,72 +429,44 @@ export class DockerConnection {
       }
       this.allowedIdentity = identity;
     }
-    if (this.identity && this.identity.name !== identity.name) this.endSession();
-    if (!this.recorder) {
-      this.sessionInfo = {
-        id: newId(),
+    const current = this.session;
+    if (current && (current.ended.aborted || current.info.identity.name !== identity.name))
+      this.endSession({ kind: 'client-left', detail: 'the client authenticated as another identity' });
+    if (!this.session) {
+      this.session = deps.sessions.open({
         listener: listener.name,
         protocol: 'docker',
         identity,
         client: info,
-        startedAt: Date.now(),
-      };
-      this.recorder = deps.transcript.openSession(this.sessionInfo);
-      this.endStreamsWhenRecordingLost(this.recorder);
-      deps.metrics.sessionStarted(listener.name, 'docker');
-    } else if (this.sessionInfo && this.sessionInfo.identity !== identity) {
-      // Same name, new token (refreshed, or other groups): decide with what this request presented.
-      this.sessionInfo = { ...this.sessionInfo, identity };
+        signal: this.ctx.signal,
+        log: this.log,
+      });
+      this.session.ended.addEventListener('abort', this.onSessionEnded, { once: true });
+    } else {
+      // Same name, new token (refreshed, or other groups): decide with what this request presented, and the
+      // session lives as long as that credential.
+      this.session.continueAs(identity);
     }
     // Asked again when the identity or the masking rules (a reload) changed; each request is masked on its own.
     const generation = deps.masking.generation ?? 0;
-    if (!this.masker || this.identity !== identity || this.maskerGeneration !== generation) {
+    if (!this.masker || this.maskedFor !== identity || this.maskerGeneration !== generation) {
       this.masker = deps.masking.forSession(identity, listener.name);
       this.maskerGeneration = generation;
     }
-    this.identity = identity;
-    this.watchExpiry(identity);
+    this.maskedFor = identity;
   }
 
   /**
-   * Long-lived answers (attach, exec, `logs -f`, `events`) end when the token they were authorized with expires.
-   * An idle keep-alive connection needs nothing: its next request is authenticated again.
+   * The session must end (its credential expired or was revoked, the store refuses its bytes, an administrator):
+   * a long-lived answer (attach, exec, `logs -f`, `events`) is cut now, anything else finishes its request and the
+   * session closes before the next one. Shutdown has its own course (run()).
    */
-  private watchExpiry(identity: Identity): void {
-    if (this.expiryWatched === identity) return;
-    this.expiryWatched = identity;
-    this.stopExpiryWatch?.();
-    this.stopExpiryWatch = onIdentityExpired(identity, (expiredAt) => {
-      const request = this.streamingRequest;
-      if (this.identity !== identity || request === undefined) return;
-      this.log.info('docker stream ended: identity expired', { expiredAt, request });
-      try {
-        this.recorder?.append('error', { event: 'identity.expired', expiredAt, request });
-      } catch (err) {
-        this.log.warn('docker record failed', { err: String(err) });
-      }
-      this.cutStream();
-    });
-  }
-
-  /**
-   * Fail closed for streams: when the store refuses this session's bytes (full disk, failMode closed), an attach,
-   * exec or `logs -f` stream would otherwise go on unrecorded. New requests get 503 from the gate.
-   */
-  private endStreamsWhenRecordingLost(recorder: SessionRecorder): void {
-    recorder.recordingLost?.addEventListener(
-      'abort',
-      () => {
-        const request = this.streamingRequest;
-        if (this.recorder !== recorder || request === undefined) return;
-        this.log.error('docker stream ended: the transcript store refuses its bytes (failMode closed)', {
-          request,
-        });
-        this.cutStream();
-      },
-      { once: true },
-    );
-  }
+  private readonly onSessionEnded = (): void => {
+    const cause = causeOf(this.session?.ended.reason);
+    if (cause.kind === 'shutdown' || this.streamingRequest === undefined) return;
+    this.log.info('docker stream ended', { request: this.streamingRequest, cause: cause.kind });
+    this.cutStream();
+  };
 
   /** The request whose answer is a stream in progress (attach, exec, `logs -f`, `events`), if any. */
   private get streamingRequest(): string | undefined {
@@ -910,7 +866,7 @@ export class DockerConnection {
     metrics.bytes(listener, 'docker', 'client_to_upstream', inBytes);
     metrics.bytes(listener, 'docker', 'upstream_to_client', outBytes);
     try {
-      recorder?.append('result', { kind: 'stream-end', bytesIn: inBytes, bytesOut: outBytes });
+      recorder?.append('result', { event: 'stream.end', bytesIn: inBytes, bytesOut: outBytes });
     } catch (err) {
       this.log.warn('docker record failed', { err: String(err) });
     }
@@ -928,7 +884,12 @@ export class DockerConnection {
   ): void {
     const recorder = this.recorder;
     if (!recorder) return;
-    const rec: Record<string, unknown> = { method: req.method, path: req.path, action, status };
+    const rec: { -readonly [K in keyof HttpResultBody]: HttpResultBody[K] } = {
+      method: req.method,
+      path: req.path,
+      action,
+      status,
+    };
     if (commandSeq !== undefined) rec.commandSeq = commandSeq;
     if (body !== undefined) {
       const capped = body.subarray(0, RECORDED_BODY_CAP);

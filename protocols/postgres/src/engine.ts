@@ -1,11 +1,16 @@
 /**
  * The postgres ProtocolEngine: engine-wide pieces (SQL analyzer, cancel routing, TLS context) shared by sessions.
  */
-import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import type { ClientInfo, EngineDeps, PostgresListenerConfig, ProtocolEngine } from '@agentgate/core';
+import {
+  SHUTDOWN,
+  type ClientInfo,
+  type EngineDeps,
+  type PostgresListenerConfig,
+  type ProtocolEngine,
+} from '@agentgate/core';
 import type { AnalysisProvider } from './analysis.js';
 import { CancelRegistry } from './cancel-registry.js';
 import type { ResultFilterFactory } from './result-filter.js';
@@ -51,9 +56,6 @@ export function buildPostgresEngine(
   const sessions = new Set<PgSession>();
   return {
     async handle(client: Duplex, info: ClientInfo, signal: AbortSignal): Promise<void> {
-      deps.metrics.connectionOpened(listener.name, 'postgres');
-      // Every session listens on the shared shutdown signal; many sessions are normal, not a leak.
-      setMaxListeners(0, signal);
       const session = new PgSession(client, info, shared, signal);
       sessions.add(session);
       try {
@@ -64,7 +66,7 @@ export function buildPostgresEngine(
       }
     },
     async close(): Promise<void> {
-      for (const session of sessions) session.close('engine closed');
+      for (const session of sessions) session.close(SHUTDOWN);
       clearInterval(bytesTimer);
       flushBytes();
     },

@@ -2,7 +2,7 @@
  * Follows one command's results (a Query message: possibly several statements; an Execute; a FunctionCall) and
  * appends a `result` event per finished statement: what the client received, rows capped at `recordRows`.
  */
-import type { Logger, ProtocolMetrics, SessionRecorder } from '@agentgate/core';
+import type { Logger, ProtocolMetrics, SessionRecorder, SqlResultBody } from '@agentgate/core';
 import { decodeDataRow, decodeRowDescription, rowCountOfTag, type FieldDescription } from './codec/decode.js';
 
 export class ResultTracker {
@@ -58,7 +58,7 @@ export class ResultTracker {
   ): void {
     const durationMs = performance.now() - this.started;
     metrics.commandCompleted(listener, 'postgres', durationMs / 1000);
-    const body: Record<string, unknown> = {
+    const body: { -readonly [K in keyof SqlResultBody]: SqlResultBody[K] } = {
       commandSeq: this.commandSeq ?? null,
       rowDescription:
         this.fields === null

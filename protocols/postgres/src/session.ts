@@ -15,17 +15,19 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import {
   AgentgateError,
+  CLIENT_LEFT,
+  causeOf,
   clientMessage,
+  describeCause,
   isAgentgateError,
-  newId,
-  onIdentityExpired,
+  SHUTDOWN,
   type ClientInfo,
+  type EndCause,
   type EngineDeps,
+  type GatedSession,
   type Identity,
   type PostgresCommand,
   type PostgresListenerConfig,
-  type SessionInfo,
-  type SessionRecorder,
   type SqlStatementFacts,
   type Verdict,
 } from '@agentgate/core';
@@ -178,9 +180,8 @@ export class PgSession {
   private upstreamSocket: net.Socket | tls.TLSSocket | undefined;
   private readonly upstreamFramer = new BackendFramer();
   private identity: Identity | undefined;
-  private stopExpiryWatch: (() => void) | undefined;
-  private sessionInfo: SessionInfo | undefined;
-  private recorder: SessionRecorder | undefined;
+  /** The recorded, gated session, from authentication on (session-lifecycle in core). */
+  private session: GatedSession | undefined;
   private analyzer: SqlAnalyzerLike<unknown> | undefined;
   private sqlState: unknown;
   private filter: ResultFilter = passThroughFilter;
@@ -201,8 +202,6 @@ export class PgSession {
   private readonly portals = new Map<string, PortalInfo>();
   private unnamedStatement: string | undefined;
   private txStatus = IDLE;
-  /** Withdraws a pending decision (cancel, shutdown, client gone); one per session, renewed after use. */
-  private decisionController = new AbortController();
   private deciding = false;
   private terminated = false;
   private shuttingDown = false;
@@ -227,6 +226,7 @@ export class PgSession {
 
   start(): void {
     this.attachClient(this.client);
+    // Until the session opens; from then on its `ended` signal says when and why (onSessionEnded).
     if (this.signal.aborted) this.onShutdown();
     else this.signal.addEventListener('abort', this.onShutdown, { once: true });
   }
@@ -271,25 +271,49 @@ export class PgSession {
     } catch (err) {
       this.log.debug('client ended mid-message', { err });
     }
-    this.close('client disconnected');
+    this.close(CLIENT_LEFT);
   };
 
   private readonly onClientError = (err: Error): void => {
     this.log.debug('client socket error', { err: err.message });
-    this.close('client socket error');
+    this.close({ kind: 'client-left', detail: 'client socket error' });
   };
 
-  private readonly onClientClose = (): void => this.close('client disconnected');
+  private readonly onClientClose = (): void => this.close(CLIENT_LEFT);
 
   private readonly onClientDrain = (): void => {
     if (this.state.phase === 'relaying') this.upstreamSocket?.resume();
   };
 
+  /** Gateway shutdown: a pending decision is withdrawn (by the session), the answers still due are relayed. */
   private readonly onShutdown = (): void => {
     this.shuttingDown = true;
-    if (this.deciding) this.decisionController.abort();
     if (this.state.phase !== 'relaying' || (this.awaiting.length === 0 && !this.deciding)) {
-      this.fatal('57P01', 'agentgate: the gateway is shutting down');
+      this.fatal('57P01', 'agentgate: the gateway is shutting down', SHUTDOWN);
+    }
+  };
+
+  /** The session must end: say why the way the server would (FATAL), once what shutdown lets finish is done. */
+  private readonly onSessionEnded = (): void => {
+    const cause = causeOf(this.session?.ended.reason, SHUTDOWN) as EndCause;
+    switch (cause.kind) {
+      case 'shutdown':
+        return this.onShutdown();
+      case 'credential-expired':
+        return this.fatal(
+          '28000',
+          `agentgate: the token expired at ${cause.expiredAt}; reconnect with a fresh one`,
+        );
+      case 'credential-revoked':
+        return this.fatal('28000', 'agentgate: the credential this session was opened with was revoked');
+      case 'recording-lost':
+        // COPY data is the session's only stream: when the store refuses it (failMode closed), it must not go on.
+        return this.fatal('53000', 'agentgate: the transcript store cannot record this session; ending it');
+      case 'terminated':
+        return this.fatal('57P01', `agentgate: the session was ${describeCause(cause)}`);
+      default:
+        // The session's own end (the client left, a failure): it is already closing.
+        return;
     }
   };
 
@@ -424,7 +448,7 @@ export class PgSession {
   private handleCancelRequest(processId: number, secretKey: number): void {
     this.shared.cancels.find(processId, secretKey)?.cancel();
     // The server closes a cancel connection without answering.
-    this.close('cancel request');
+    this.close({ kind: 'client-left', detail: 'cancel request' });
   }
 
   private async handleStartup(params: ReadonlyMap<string, string>): Promise<void> {
@@ -503,31 +527,26 @@ export class PgSession {
 
   private async connect(params: ReadonlyMap<string, string>): Promise<void> {
     const { listener, deps } = this.shared;
-    this.sessionInfo = {
-      id: newId(),
-      listener: listener.name,
-      protocol: 'postgres',
-      identity: this.identity!,
-      client: { ...this.info, tls: this.tls },
-      startedAt: Date.now(),
-    };
     try {
-      this.recorder = deps.transcript.openSession(this.sessionInfo, {
-        database: this.database,
-        user: this.user,
-        application_name: params.get('application_name') ?? null,
+      this.session = deps.sessions.open({
+        listener: listener.name,
+        protocol: 'postgres',
+        identity: this.identity!,
+        client: { ...this.info, tls: this.tls },
+        detail: {
+          database: this.database,
+          user: this.user,
+          application_name: params.get('application_name') ?? null,
+        },
+        signal: this.signal,
+        log: this.log,
       });
     } catch (err) {
       this.log.error('cannot open a transcript session', { err });
       return this.fatal('53000', 'agentgate: the transcript store is unavailable; refusing the session');
     }
-    deps.metrics.sessionStarted(listener.name, 'postgres');
-    // COPY data is the session's only stream: when the store refuses it (failMode closed), the COPY must not go on.
-    this.recorder.recordingLost?.addEventListener(
-      'abort',
-      () => this.fatal('53000', 'agentgate: the transcript store cannot record this session; ending it'),
-      { once: true },
-    );
+    this.signal.removeEventListener('abort', this.onShutdown);
+    this.session.ended.addEventListener('abort', this.onSessionEnded, { once: true });
     const filter = this.buildFilter();
     if (!filter) return;
     this.filter = filter;
@@ -545,7 +564,7 @@ export class PgSession {
       deps.metrics.upstreamError(listener.name, 'postgres', 'connect');
       if (err instanceof UpstreamRejected) {
         this.writeClient(err.errorMessage);
-        return this.close(`upstream refused: ${err.message}`);
+        return this.close({ kind: 'failed', message: `upstream refused: ${err.message}` });
       }
       this.log.warn('upstream connection failed', { err: (err as Error).message });
       return this.fatal('08006', 'agentgate: cannot connect to the upstream database');
@@ -571,7 +590,6 @@ export class PgSession {
     this.writeClient(encodeBackendKeyData(this.gatewayKey.processId, this.gatewayKey.secretKey));
     this.writeClient(encodeReadyForQuery(IDLE));
     this.state = { phase: 'relaying' };
-    this.endAtExpiry();
     if (this.upstream.leftover) this.onUpstreamData(this.upstream.leftover);
     socket.resume();
   }
@@ -616,7 +634,7 @@ export class PgSession {
     if (!filter || !(await this.prepareFilter(filter))) return;
     this.filter = filter;
     this.log.debug('masking rules changed: the session filters with the new ones', {
-      session: this.sessionInfo?.id,
+      session: this.session?.info.id,
     });
   }
 
@@ -629,26 +647,9 @@ export class PgSession {
     return this.awaiting.length === 0 && this.current.entries.length === 0 && !this.unsynced;
   }
 
-  /**
-   * A session opened with an expiring token ends when it expires (FATAL 28000), like the SSH connections and
-   * Docker streams of that identity: the gate would deny its statements from then on anyway, and an idle
-   * connection should not keep an upstream session open for a credential that is no longer valid.
-   */
-  private endAtExpiry(): void {
-    if (!this.identity) return;
-    this.stopExpiryWatch = onIdentityExpired(this.identity, (expiredAt) => {
-      try {
-        this.recorder?.append('error', { event: 'identity.expired', expiredAt });
-      } catch (err) {
-        this.log.warn('recording the expiry failed', { err });
-      }
-      this.fatal('28000', `agentgate: the token expired at ${expiredAt}; reconnect with a fresh one`);
-    });
-  }
-
   /** A CancelRequest with this session's gateway key: withdraw a pending decision, cancel the running query. */
   private cancel(): void {
-    if (this.deciding) this.decisionController.abort();
+    if (this.deciding) this.session?.withdrawPending({ kind: 'cancelled' });
     const up = this.upstream;
     // Nothing forwarded is still running: a cancel sent upstream now would hit the client's next statement.
     if (!up || (this.awaiting.length === 0 && this.current.entries.length === 0)) return;
@@ -737,7 +738,7 @@ export class PgSession {
         this.writeUpstream(bytes);
         return;
       case MSG.CopyData:
-        this.recorder?.io('in', bytes.subarray(5), 'copy');
+        this.session?.recorder.io('in', bytes.subarray(5), 'copy');
         this.writeUpstream(bytes);
         return;
       case MSG.FunctionCall:
@@ -745,7 +746,7 @@ export class PgSession {
       case MSG.Terminate:
         this.terminated = true;
         this.writeUpstream(bytes);
-        this.close('client terminated');
+        this.close({ kind: 'client-left', detail: 'the client terminated the session' });
         return;
       default:
         throw violation(`unexpected message type '${String.fromCharCode(type)}'`);
@@ -906,17 +907,9 @@ export class PgSession {
 
   /** Ask the gate; the client's later messages wait in the inbox meanwhile (a CancelRequest withdraws it). */
   private async decide(command: PostgresCommand): Promise<Verdict> {
-    if (this.decisionController.signal.aborted) this.decisionController = new AbortController();
     this.deciding = true;
     try {
-      return await this.shared.deps.gate.check(
-        { info: this.sessionInfo!, recorder: this.recorder! },
-        command,
-        this.decisionController.signal,
-      );
-    } catch (err) {
-      this.log.error('gate check failed', { err });
-      return { allowed: false, code: 'RECORDING_FAILED', message: clientMessage(err) };
+      return await this.session!.decide(command);
     } finally {
       this.deciding = false;
     }
@@ -932,7 +925,7 @@ export class PgSession {
     const error = encodeErrorResponse('ERROR', code, verdict.message);
     if (verdict.commandSeq !== undefined) {
       try {
-        this.recorder?.append('result', {
+        this.session?.recorder.append('result', {
           commandSeq: verdict.commandSeq,
           error: { code, message: verdict.message },
         });
@@ -1073,7 +1066,7 @@ export class PgSession {
         return;
       }
       case 0x64: // 'd' CopyData (COPY TO STDOUT)
-        this.recorder?.io('out', buf.subarray(start + 5, end), 'copy');
+        this.session?.recorder.io('out', buf.subarray(start + 5, end), 'copy');
         return;
       case 0x5a: // 'Z' ReadyForQuery
         this.txStatus = buf[start + 5]!;
@@ -1084,7 +1077,7 @@ export class PgSession {
         }
         if (this.awaiting.length > 0) this.awaiting.shift();
         if (this.shuttingDown && this.awaiting.length === 0 && !this.deciding) {
-          process.nextTick(() => this.fatal('57P01', 'agentgate: the gateway is shutting down'));
+          process.nextTick(() => this.fatal('57P01', 'agentgate: the gateway is shutting down', SHUTDOWN));
         }
         return;
       case 0x53: {
@@ -1110,10 +1103,10 @@ export class PgSession {
 
   private finishEntry(group: ResponseGroup, outcome: Parameters<ResultTracker['finish']>[4]): void {
     const entry = group.entries[group.index];
-    if (!entry || !this.recorder) return;
+    if (!entry || !this.session) return;
     if (!entry.multiStatement) entry.tracker.adoptFields(group.describedFields);
     entry.tracker.finish(
-      this.recorder,
+      this.session.recorder,
       this.shared.deps.metrics,
       this.shared.listener.name,
       this.log,
@@ -1146,19 +1139,21 @@ export class PgSession {
     this.fatal('XX000', clientMessage(err));
   }
 
-  /** Send a FATAL ErrorResponse (PostgreSQL docs: the server closes the connection after FATAL) and close. */
-  private fatal(sqlstate: string, message: string): void {
+  /**
+   * Send a FATAL ErrorResponse (PostgreSQL docs: the server closes the connection after FATAL) and close. The
+   * session ends for the cause it was told to end for, if any; otherwise for `cause` (default: this failure).
+   */
+  private fatal(sqlstate: string, message: string, cause?: EndCause): void {
     if (this.state.phase === 'closed') return;
     this.writeClient(encodeErrorResponse('FATAL', sqlstate, message));
-    this.close(message);
+    this.close(cause ?? { kind: 'failed', message });
   }
 
-  close(reason: string): void {
+  /** End the connection: the pending decision is withdrawn and the session closes with `cause`. */
+  close(cause: EndCause): void {
     if (this.state.phase === 'closed') return;
     this.state = { phase: 'closed' };
-    this.stopExpiryWatch?.();
     this.signal.removeEventListener('abort', this.onShutdown);
-    if (this.deciding) this.decisionController.abort();
     if (this.gatewayKey) this.shared.cancels.unregister(this.gatewayKey.processId, this.gatewayKey.secretKey);
     const up = this.upstreamSocket;
     if (up) {
@@ -1171,14 +1166,7 @@ export class PgSession {
     this.clientOut.flush();
     this.client.end();
     setTimeout(() => this.client.destroy(), 1000).unref();
-    if (this.recorder) {
-      try {
-        this.recorder.end({ reason });
-      } catch (err) {
-        this.log.warn('recording session end failed', { err });
-      }
-      this.shared.deps.metrics.sessionEnded(this.shared.listener.name, 'postgres');
-    }
+    this.session?.end(cause);
     this.done();
   }
 }
@@ -1209,6 +1197,7 @@ function violation(message: string): AgentgateError {
  * (42501 insufficient_privilege).
  */
 function refusalSqlState(verdict: Extract<Verdict, { allowed: false }>): string {
+  if (verdict.code === 'INTERNAL') return 'XX000';
   if (verdict.code !== 'RECORDING_FAILED') return '42501';
   return verdict.recordingFailure === 'disk-full' ? '53100' : '58030';
 }

@@ -13,6 +13,12 @@ export { SftpInspector, type FileTransferRecord } from './sftp-inspector.js';
 export { ScpInspector } from './scp-inspector.js';
 export { UPSTREAM_MAX_CHANNELS } from './upstream-pool.js';
 
+interface PendingConnection {
+  readonly info: ClientInfo;
+  readonly signal: AbortSignal;
+  connection?: SshConnection;
+}
+
 /** Client keepalive (RFC 4254 §4 global request): a dead peer is dropped after about a minute. */
 const KEEPALIVE_INTERVAL_MS = 15_000;
 const KEEPALIVE_COUNT_MAX = 4;
@@ -34,7 +40,7 @@ const CLIENT_SIDE_CIPHERS: ssh2.CipherAlgorithm[] = ['aes128-gcm@openssh.com', '
  */
 export const createSshEngine: EngineFactory<SshListenerConfig> = (listener, deps) => {
   const log = deps.log.child({ listener: listener.name, protocol: 'ssh' });
-  const pending = new WeakMap<object, { info: ClientInfo; connection?: SshConnection }>();
+  const pending = new WeakMap<object, PendingConnection>();
   const live = new Set<SshConnection>();
   let server: ssh2.Server | undefined;
   const serverReady = loadOrCreateHostKey(listener.hostKey).then((hostKey) => {
@@ -53,7 +59,7 @@ export const createSshEngine: EngineFactory<SshListenerConfig> = (listener, deps
         conn.end();
         return;
       }
-      const connection = new SshConnection(conn, listener, deps, entry.info, log);
+      const connection = new SshConnection(conn, listener, deps, entry.info, log, entry.signal);
       entry.connection = connection;
       live.add(connection);
       conn.once('close', () => live.delete(connection));
@@ -66,7 +72,6 @@ export const createSshEngine: EngineFactory<SshListenerConfig> = (listener, deps
 
   return {
     async handle(client: Duplex, info: ClientInfo, signal: AbortSignal): Promise<void> {
-      deps.metrics.connectionOpened(listener.name, 'ssh');
       let srv: ssh2.Server;
       try {
         srv = await serverReady;
@@ -75,15 +80,16 @@ export const createSshEngine: EngineFactory<SshListenerConfig> = (listener, deps
         client.destroy();
         return;
       }
-      const entry: { info: ClientInfo; connection?: SshConnection } = { info };
+      const entry: PendingConnection = { info, signal };
       pending.set(client, entry);
       const done = new Promise<void>((resolve) => {
         client.once('close', () => resolve());
       });
       client.on('error', (err: Error) => log.debug('ssh client socket error', { err: err.message }));
+      // A session, once open, ends itself on this signal; before that, shutdown ends the connection here.
       const onAbort = (): void => {
-        if (entry.connection !== undefined) entry.connection.shutdown();
-        else client.destroy();
+        if (entry.connection === undefined) client.destroy();
+        else if (!entry.connection.isReady) entry.connection.shutdown();
       };
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });

@@ -1,16 +1,15 @@
 import type { Duplex } from 'node:stream';
 import type { AuthContext, Connection } from 'ssh2';
-import { newId, onIdentityExpired } from '@agentgate/core';
+import { CLIENT_LEFT } from '@agentgate/core';
 import type {
   ClientInfo,
   EngineDeps,
+  GatedSession,
   Identity,
   Logger,
-  SessionInfo,
-  SessionRecorder,
   SshListenerConfig,
 } from '@agentgate/core';
-import { makeDecide, type ConnectionContext } from './connection-context.js';
+import type { ConnectionContext } from './connection-context.js';
 import { handleDirectTcpip, RemoteForwarding } from './port-forwarding.js';
 import { verifyPublicKeySignature } from './public-key-auth.js';
 import { SessionChannel } from './session-channel.js';
@@ -19,7 +18,12 @@ import { UpstreamPool } from './upstream-pool.js';
 type ConnectionState =
   | { readonly kind: 'authenticating' }
   | { readonly kind: 'authenticated'; readonly identity: Identity; readonly username: string }
-  | { readonly kind: 'ready'; readonly ctx: ConnectionContext; readonly forwarding: RemoteForwarding }
+  | {
+      readonly kind: 'ready';
+      readonly session: GatedSession;
+      readonly ctx: ConnectionContext;
+      readonly forwarding: RemoteForwarding;
+    }
   | { readonly kind: 'closed' };
 
 const AUTH_METHODS = ['publickey', 'password'] as const;
@@ -27,9 +31,6 @@ const AUTH_METHODS = ['publickey', 'password'] as const;
 /** One client SSH connection: authentication, then its channels bridged to the gateway's own upstream connection. */
 export class SshConnection {
   private state: ConnectionState = { kind: 'authenticating' };
-  private readonly abort = new AbortController();
-  private stopExpiryWatch: (() => void) | undefined;
-  private stopWatchingRevocation: (() => void) | undefined;
   private channelSeq = 0;
 
   constructor(
@@ -38,6 +39,8 @@ export class SshConnection {
     private readonly deps: EngineDeps,
     private readonly client: ClientInfo,
     private readonly log: Logger,
+    /** The connection's signal from `handle`: it ends the session (gateway shutdown). */
+    private readonly signal: AbortSignal,
   ) {}
 
   attach(): void {
@@ -155,27 +158,20 @@ export class SshConnection {
     if (this.state.kind !== 'authenticated') return;
     const { identity, username } = this.state;
     const deps = this.deps;
-    const info: SessionInfo = {
-      id: newId(),
+    const session = deps.sessions.open({
       listener: this.listener.name,
       protocol: 'ssh',
       identity,
       client: this.client,
-      startedAt: Date.now(),
-    };
-    const recorder: SessionRecorder = deps.transcript.openSession(info, {
-      username,
-      upstream: `${this.listener.upstream.user}@${this.listener.upstream.host}:${this.listener.upstream.port}`,
+      detail: {
+        username,
+        upstream: `${this.listener.upstream.user}@${this.listener.upstream.host}:${this.listener.upstream.port}`,
+      },
+      signal: this.signal,
+      log: this.log,
     });
-    deps.metrics.sessionStarted(this.listener.name, 'ssh');
-    const log = this.log.child({ session: info.id, identity: identity.name });
-    const record: ConnectionContext['record'] = (type, body) => {
-      try {
-        recorder.append(type, body);
-      } catch (err) {
-        log.error('transcript append failed', { err, type });
-      }
-    };
+    const log = session.log;
+    const record: ConnectionContext['record'] = (type, body) => session.record(type, body);
     const pool = new UpstreamPool(
       this.listener,
       {
@@ -196,18 +192,17 @@ export class SshConnection {
       listener: this.listener,
       log,
       metrics: deps.metrics,
-      recorder,
+      recorder: session.recorder,
       pool,
       clientConnection: this.conn,
-      signal: this.abort.signal,
       nextChannelId: () => this.nextChannelId(),
-      decide: makeDecide(deps.gate, { info, recorder }, this.abort.signal, log),
+      decide: (command, signal) => session.decide(command, signal),
       record,
     };
-    this.state = { kind: 'ready', ctx, forwarding: new RemoteForwarding(ctx, this.conn) };
-    this.disconnectAtExpiry(identity, record, log);
-    this.disconnectOnRevocation(identity, record, log);
-    this.disconnectWhenRecordingLost(recorder, log);
+    this.state = { kind: 'ready', session, ctx, forwarding: new RemoteForwarding(ctx, this.conn) };
+    // Whatever ends the session (expiry, revocation, the store refusing its bytes, shutdown, an administrator) ends
+    // the connection, and with it what is still running: a shell, `tail -f`, a forwarded port.
+    session.ended.addEventListener('abort', () => this.conn.end(), { once: true });
     // Connect upstream now so its failure is known (and recorded) before the first channel request.
     pool.warmUp().catch((err) => {
       record('error', { event: 'upstream.unavailable', message: (err as Error).message });
@@ -216,55 +211,9 @@ export class SshConnection {
   }
 
   /**
-   * A connection authenticated with an expiring token or key registration ends when it expires: the gate denies
-   * new commands from then on, and this also stops what is already running (a shell, `tail -f`, a forwarded port).
+   * Gateway shutdown of a connection without a session yet (an open session ends through `ended`), and the engine
+   * closing: end the client connection (its channels close with it).
    */
-  private disconnectAtExpiry(
-    identity: Identity,
-    record: ConnectionContext['record'],
-    log: ConnectionContext['log'],
-  ): void {
-    this.stopExpiryWatch = onIdentityExpired(identity, (expiredAt) => {
-      log.info('ssh session ended: identity expired', { expiredAt });
-      record('error', { event: 'identity.expired', expiredAt });
-      this.conn.end();
-    });
-  }
-
-  /** A revoked key registration (`DELETE /api/ssh-keys/{fingerprint}`) ends the connections made with it. */
-  private disconnectOnRevocation(
-    identity: Identity,
-    record: ConnectionContext['record'],
-    log: ConnectionContext['log'],
-  ): void {
-    const signal = identity.revoked;
-    if (signal === undefined) return;
-    const onRevoked = (): void => {
-      log.info('ssh session ended: credential revoked');
-      record('error', { event: 'identity.revoked' });
-      this.conn.end();
-    };
-    if (signal.aborted) return onRevoked();
-    signal.addEventListener('abort', onRevoked, { once: true });
-    this.stopWatchingRevocation = () => signal.removeEventListener('abort', onRevoked);
-  }
-
-  /**
-   * Fail closed for streams: when the store refuses this session's bytes (full disk, failMode closed), output of a
-   * running command or a file transfer would otherwise go on unrecorded. New commands are refused by the gate.
-   */
-  private disconnectWhenRecordingLost(recorder: SessionRecorder, log: ConnectionContext['log']): void {
-    recorder.recordingLost?.addEventListener(
-      'abort',
-      () => {
-        log.error('ssh session ended: the transcript store refuses its bytes (failMode closed)');
-        this.conn.end();
-      },
-      { once: true },
-    );
-  }
-
-  /** Gateway shutdown: end the client connection (its channels close with it). */
   shutdown(): void {
     this.conn.end();
   }
@@ -272,17 +221,9 @@ export class SshConnection {
   private close(): void {
     const s = this.state;
     this.state = { kind: 'closed' };
-    this.stopExpiryWatch?.();
-    this.stopWatchingRevocation?.();
-    this.abort.abort();
     if (s.kind !== 'ready') return;
     s.forwarding.dispose();
     s.ctx.pool.dispose();
-    try {
-      s.ctx.recorder.end({ reason: 'client closed' });
-    } catch (err) {
-      this.log.error('transcript end failed', { err });
-    }
-    this.deps.metrics.sessionEnded(this.listener.name, 'ssh');
+    s.session.end(CLIENT_LEFT);
   }
 }

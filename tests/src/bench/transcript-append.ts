@@ -33,7 +33,7 @@ async function main(): Promise<void> {
         store.openSession({
           id: newId(),
           listener: 'bench',
-          protocol: 'test',
+          protocol: 'postgres',
           identity: { name: `agent-${i}`, groups: ['agents'], source: 'token' },
           client: { address: '127.0.0.1', port: 40000 + i, local: true, tls: false },
           startedAt: Date.now(),
@@ -46,14 +46,16 @@ async function main(): Promise<void> {
         const recorder = recorders[appended % sessionCount]!;
         if (appended % 2 === 0)
           recorder.append('command', {
+            protocol: 'postgres',
             text: `SELECT * FROM t WHERE id = ${appended}`,
+            statements: [],
             detail: { n: appended },
           });
-        else recorder.append('result', { tag: 'SELECT 1', rows: 1, commandSeq: appended - 1 });
+        else recorder.append('result', { event: 'sql', tag: 'SELECT 1', rows: 1, commandSeq: appended - 1 });
       }
       await nextTurn();
     }
-    for (const recorder of recorders) recorder.end({ reason: 'bench' });
+    for (const recorder of recorders) recorder.end({ cause: 'client-left', reason: 'bench' });
     appended += sessionCount;
     await store.flush();
     const seconds = (performance.now() - started) / 1000;
@@ -108,7 +110,7 @@ async function measureIo(
     for (let i = 0; i < 64 && sent < totalBytes; i++, sent += chunk.length) recorder.io('out', chunk, '0');
     await nextTurn();
   }
-  recorder.end();
+  recorder.end({ cause: 'client-left', reason: 'bench' });
   await store.flush();
   const seconds = (performance.now() - started) / 1000;
   return {

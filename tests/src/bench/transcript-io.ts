@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       }
       await nextTurn();
     }
-    recorder.end();
+    recorder.end({ cause: 'client-left', reason: 'bench' });
     await store.flush();
     const seconds = (performance.now() - started) / 1000;
     const mainSeconds = mainThreadCpuSeconds() - mainCpuStarted;

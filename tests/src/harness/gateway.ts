@@ -8,17 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { loadConfig } from '@agentgate/config';
-import {
-  createJsonLogger,
-  silentLogger,
-  type AgentgateConfig,
-  type EngineFactory,
-  type TestListenerConfig,
-} from '@agentgate/core';
+import { createJsonLogger, silentLogger, type AgentgateConfig } from '@agentgate/core';
 import { startGateway, type RunningGateway } from '@agentgate/cli';
 import { generateSigningKeyPair, mintToken } from '@agentgate/identity';
 import type { TranscriptStore } from '@agentgate/transcript';
-import { createLineEngine } from './line-engine.js';
+import { createLineEngine, LINE_ENGINE_PROTOCOL } from './line-engine.js';
 
 export const TEST_ISSUER = 'agentgate-test';
 
@@ -36,7 +30,10 @@ export interface TestGateway {
 }
 
 export interface TestGatewayOptions {
-  /** Line-protocol test listeners (`protocol: test`), which the config file format does not accept. */
+  /**
+   * Line-protocol listeners served by the test line engine (line-engine.ts): registered beside the configured
+   * listeners, which a configuration file cannot do.
+   */
   readonly testListeners?: readonly { name: string; allow: string[] }[];
   /** Extra environment for `${env:…}` expansion. */
   readonly env?: Record<string, string>;
@@ -70,18 +67,15 @@ export async function startTestGateway(yaml = '', options: TestGatewayOptions = 
   };
   const configFile = join(dir, 'agentgate.yaml');
   await writeFile(configFile, stringify(doc));
-  const loaded = await loadConfig(configFile, { ...process.env, ...options.env });
-  const testListeners: TestListenerConfig[] = (options.testListeners ?? []).map((l) => ({
-    protocol: 'test',
-    name: l.name,
-    listen: '127.0.0.1:0',
-    allow: l.allow,
-  }));
-  const config: AgentgateConfig = { ...loaded, listeners: [...loaded.listeners, ...testListeners] };
+  const config = await loadConfig(configFile, { ...process.env, ...options.env });
   const log = options.logLevel ? createJsonLogger({ level: options.logLevel }) : silentLogger;
   const gateway = await startGateway(config, {
     log,
-    engines: { test: createLineEngine as EngineFactory<never> },
+    extraListeners: (options.testListeners ?? []).map((l) => ({
+      listener: { name: l.name, listen: '127.0.0.1:0', allow: l.allow },
+      protocol: LINE_ENGINE_PROTOCOL,
+      engine: createLineEngine,
+    })),
     shutdownGraceMs: 2000,
   });
   return {

@@ -184,6 +184,8 @@ GRANT ALL ON DATABASE app TO app_md5, app_clear, app_trust;
 import type { Duplex } from 'node:stream';
 import {
   AgentgateError,
+  SHUTDOWN,
+  createSessionLifecycles,
   matchesPrincipal,
   noMasking,
   noopMetrics,
@@ -288,8 +290,11 @@ export async function startPgGateway(
   });
   const deps: EngineDeps = {
     identity,
-    gate,
-    transcript: options.transcript ?? memoryTranscript(events),
+    sessions: createSessionLifecycles({
+      gate,
+      transcript: options.transcript ?? memoryTranscript(events),
+      metrics: noopMetrics,
+    }),
     masking: noMasking,
     metrics: noopMetrics,
     log,
@@ -307,16 +312,17 @@ export async function startPgGateway(
     ...options.listener,
   };
   const engine = createPostgresEngine(listener, deps);
-  const shutdown = new AbortController();
-  const sockets = new Set<Duplex>();
+  // Each connection gets its own signal, as from the gateway's listener server.
+  const sockets = new Map<Duplex, AbortController>();
   const server = net.createServer({ noDelay: true }, (socket) => {
-    sockets.add(socket);
+    const stop = new AbortController();
+    sockets.set(socket, stop);
     socket.on('close', () => sockets.delete(socket));
     const local = !options.remote;
     void engine.handle(
       socket,
       { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, local, tls: false },
-      shutdown.signal,
+      stop.signal,
     );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -331,9 +337,9 @@ export async function startPgGateway(
       return token;
     },
     async stop() {
-      shutdown.abort();
+      for (const stop of sockets.values()) stop.abort(SHUTDOWN);
       await engine.close?.();
-      for (const s of sockets) s.destroy();
+      for (const s of sockets.keys()) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

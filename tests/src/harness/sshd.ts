@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   AgentgateError,
+  SHUTDOWN,
+  createSessionLifecycles,
   matchesPrincipal,
   noMasking,
   noopMetrics,
@@ -327,18 +329,18 @@ export async function startStandaloneSshGateway(options: {
   });
   const deps: EngineDeps = {
     identity: memoryIdentity(options.identities),
-    gate,
-    transcript,
+    sessions: createSessionLifecycles({ gate, transcript, metrics: noopMetrics }),
     masking: noMasking,
     metrics: noopMetrics,
     log: silentLogger,
   };
   const engine = createSshEngine(listener, deps);
-  const shutdown = new AbortController();
-  const sockets = new Set<Socket>();
+  // Each connection gets its own signal, as from the gateway's listener server.
+  const sockets = new Map<Socket, AbortController>();
   const server: TcpServer = createServer((socket) => {
     socket.setNoDelay(true);
-    sockets.add(socket);
+    const stop = new AbortController();
+    sockets.set(socket, stop);
     socket.once('close', () => sockets.delete(socket));
     engine
       .handle(
@@ -349,7 +351,7 @@ export async function startStandaloneSshGateway(options: {
           local: true,
           tls: false,
         },
-        shutdown.signal,
+        stop.signal,
       )
       .catch(() => socket.destroy());
   });
@@ -362,9 +364,9 @@ export async function startStandaloneSshGateway(options: {
     listener,
     approvals,
     async stop() {
-      shutdown.abort();
+      for (const stop of sockets.values()) stop.abort(SHUTDOWN);
       await engine.close?.();
-      for (const s of sockets) s.destroy();
+      for (const s of sockets.keys()) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

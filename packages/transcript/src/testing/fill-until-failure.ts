@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   outer: for (let turn = 0; turn < 2000; turn++) {
     for (let i = 0; i < 20; i++) {
       try {
-        lastReturnedSeq = recorder.append('result', { filler, n: appended }).seq;
+        lastReturnedSeq = recorder.append('result', { event: 'filler', filler, n: appended }).seq;
         appended++;
       } catch (err) {
         refusedCode = isAgentgateError(err) ? err.code : String(err);
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     await nextTurn();
     if (failMode === 'open' && !store.writable && turn > 0 && appended > 0) {
       // keep appending a little while unwritable to prove nothing throws
-      for (let i = 0; i < 10; i++) recorder.append('result', { filler, n: appended++ });
+      for (let i = 0; i < 10; i++) recorder.append('result', { event: 'filler', filler, n: appended++ });
       break;
     }
   }
@@ -63,8 +63,8 @@ async function main(): Promise<void> {
     process.stdout.write(`FAILED ${process.pid}\n`);
     const deadline = Date.now() + 20_000;
     while (!store.writable && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    resumedSeq = recorder.append('result', { after: 'recovery' }).seq;
-    recorder.end({ reason: 'done' });
+    resumedSeq = recorder.append('result', { event: 'after-recovery' }).seq;
+    recorder.end({ cause: 'client-left', reason: 'done' });
     await store.flush();
   }
   const health = store.health;

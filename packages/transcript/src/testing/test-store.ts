@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { newId, type SessionInfo, type Signer } from '@agentgate/core';
+import { newId, type EventBody, type SessionEndBody, type SessionInfo, type Signer } from '@agentgate/core';
 import { loadOrCreateSigningKey } from '../signing-key.js';
 import {
   openTranscriptStore,
@@ -48,5 +48,26 @@ export function sessionInfo(overrides: Partial<SessionInfo> = {}): SessionInfo {
     client: { address: '127.0.0.1', port: 50123, local: true, tls: false },
     startedAt: Date.now(),
     ...overrides,
+  };
+}
+
+/** A `command` event body: an SSH exec of `text`. */
+export function commandBody(text: string): EventBody['command'] {
+  return { protocol: 'ssh', kind: 'exec', text, simpleCommands: [] };
+}
+
+/** How the tests' sessions end. */
+export const CLIENT_LEFT_END: SessionEndBody = { cause: 'client-left', reason: 'the client left' };
+
+/** An `approval.requested` event body for approval `approvalId`. */
+export function approvalRequested(approvalId: string): EventBody['approval.requested'] {
+  const requestedAt = Date.now();
+  return {
+    approvalId,
+    rule: 'deletes-need-review',
+    command: 'DELETE FROM users',
+    approvers: ['group:dba'],
+    requestedAt,
+    expiresAt: requestedAt + 60_000,
   };
 }

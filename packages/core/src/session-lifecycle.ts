@@ -1,0 +1,309 @@
+/**
+ * The lifecycle every engine's session shares, written once: opening the recorded session for an authenticated
+ * identity, deciding commands through the gate (one mapping of a failing gate to a refusal), and the one `ended`
+ * signal that says when and why the session must end — its credential expired or was revoked, the store lost its
+ * recording, the gateway shuts down, or an administrator ended it. Each cause is recorded and logged once here; the
+ * engine only renders the end natively (a FATAL, an SSH disconnect, a cut HTTP stream) and calls `end`.
+ */
+import type { Command } from './command.js';
+import { AgentgateError, isAgentgateError } from './errors.js';
+import { recordingRefusal, type Gate, type Verdict } from './gate.js';
+import type { Identity } from './identity.js';
+import { newId } from './ids.js';
+import type { Logger } from './log.js';
+import type { SessionMetrics } from './metrics.js';
+import type { ClientInfo, SessionInfo } from './session.js';
+import type { Protocol } from './command.js';
+import {
+  CLIENT_LEFT,
+  SHUTDOWN,
+  causeOf,
+  describeCause,
+  type EndCause,
+  type WithdrawCause,
+} from './session-end.js';
+import type { SessionRecorder, TranscriptWriter } from './transcript.js';
+import type {
+  AppendableEventType,
+  EventBody,
+  SessionEndBody,
+  SessionStartDetail,
+} from './transcript-events.js';
+
+export interface SessionLifecycleDeps {
+  readonly gate: Gate;
+  readonly transcript: TranscriptWriter;
+  readonly metrics: SessionMetrics;
+}
+
+export interface OpenSessionOptions {
+  readonly listener: string;
+  readonly protocol: Protocol;
+  /** The authenticated identity, already checked against the listener's `allow`. */
+  readonly identity: Identity;
+  readonly client: ClientInfo;
+  /** Protocol details recorded with `session.start`. */
+  readonly detail?: SessionStartDetail;
+  /**
+   * The connection's signal (`ProtocolEngine.handle`): when it aborts, the session must end for the cause it names
+   * (gateway shutdown when it names none).
+   */
+  readonly signal: AbortSignal;
+  /** The engine's logger; the session logs through a child naming the session and the identity. */
+  readonly log: Logger;
+}
+
+/** One open session, as an engine drives it. */
+export interface GatedSession {
+  /** Replaced by `continueAs`; read it when deciding, not once. */
+  readonly info: SessionInfo;
+  readonly recorder: SessionRecorder;
+  readonly log: Logger;
+  /**
+   * Aborts once, when the session must end; `reason` is the EndCause. It also aborts when `end` is called, so
+   * whatever waits on it (a held approval) is withdrawn with the session's cause.
+   */
+  readonly ended: AbortSignal;
+  /**
+   * Decide one command. Never rejects: a gate that throws becomes a refusal (RECORDING_FAILED when the store cannot
+   * record, INTERNAL otherwise). Withdrawn (a held approval cancelled) when the session ends, by `withdrawPending`,
+   * or when `signal` aborts (an SSH channel closing).
+   */
+  decide(command: Command, signal?: AbortSignal): Promise<Verdict>;
+  /** Withdraw the decisions pending now, without ending the session (a PostgreSQL CancelRequest). */
+  withdrawPending(cause: WithdrawCause): void;
+  /** Append an event; a store failure is logged, not thrown (commands fail closed in the gate). */
+  record<K extends AppendableEventType>(kind: K, body: EventBody[K]): void;
+  /**
+   * The same principal presented another credential (a Docker request with a refreshed token): the session goes on
+   * under it and its lease. A different name is a different session (the engine ends this one and opens another).
+   */
+  continueAs(identity: Identity): void;
+  /** End the session from outside (an administrator): `ended` aborts with `terminated`, recorded and logged. */
+  terminate(by: string, reason?: string): void;
+  /**
+   * Close the session: `session.end` naming the cause, exactly once. The cause is the one `ended` was aborted with
+   * when it was; otherwise `cause` (default: the client left).
+   */
+  end(cause?: EndCause): void;
+}
+
+export interface SessionLifecycles {
+  /**
+   * Open the recorded session (`session.start`) and start watching what can end it. Throws AgentgateError
+   * RECORDING_FAILED when the store cannot record and fails closed: the engine refuses the connection natively.
+   */
+  open(options: OpenSessionOptions): GatedSession;
+  /** End a live session as an administrator; false when no session with that id is open. */
+  terminate(sessionId: string, by: string, reason?: string): boolean;
+}
+
+/**
+ * The one refusal for a gate that throws: no command passes because deciding it failed. A store failure is refused
+ * as the gate refuses it (its own words and RecordingFailure), anything else as INTERNAL.
+ */
+export function gateFailureVerdict(err: unknown): Extract<Verdict, { allowed: false }> {
+  if (isAgentgateError(err, 'RECORDING_FAILED')) return recordingRefusal(err);
+  return {
+    allowed: false,
+    code: 'INTERNAL',
+    message: 'agentgate: refused: the command could not be decided (internal error)',
+  };
+}
+
+export function createSessionLifecycles(deps: SessionLifecycleDeps): SessionLifecycles {
+  const live = new Map<string, LiveSession>();
+  return {
+    open(options) {
+      const session = new LiveSession(deps, options, () => live.delete(session.info.id));
+      live.set(session.info.id, session);
+      return session;
+    },
+    terminate(sessionId, by, reason) {
+      const session = live.get(sessionId);
+      if (session === undefined) return false;
+      session.terminate(by, reason);
+      return true;
+    },
+  };
+}
+
+class LiveSession implements GatedSession {
+  readonly recorder: SessionRecorder;
+  readonly log: Logger;
+  #info: SessionInfo;
+  readonly #deps: SessionLifecycleDeps;
+  readonly #ended = new AbortController();
+  /** Aborted to withdraw the pending decisions; renewed after a withdrawal while the session goes on. */
+  #decisions = new AbortController();
+  #pendingDecisions = 0;
+  #stopLease: () => void = () => undefined;
+  readonly #unwatch: (() => void)[] = [];
+  #closed = false;
+  readonly #forget: () => void;
+
+  constructor(deps: SessionLifecycleDeps, options: OpenSessionOptions, forget: () => void) {
+    this.#deps = deps;
+    this.#forget = forget;
+    const info: SessionInfo = {
+      id: newId(),
+      listener: options.listener,
+      protocol: options.protocol,
+      identity: options.identity,
+      client: options.client,
+      startedAt: Date.now(),
+    };
+    this.#info = info;
+    this.recorder = deps.transcript.openSession(info, options.detail);
+    this.log = options.log.child({ session: info.id, identity: info.identity.name });
+    deps.metrics.sessionStarted(info.listener, info.protocol);
+    this.#stopLease = this.#watchLease(options.identity);
+    this.#watchSignal(options.signal, (reason) => causeOf(reason, SHUTDOWN) as EndCause);
+    const lost = this.recorder.recordingLost;
+    if (lost !== undefined) this.#watchSignal(lost, () => ({ kind: 'recording-lost' }));
+  }
+
+  get info(): SessionInfo {
+    return this.#info;
+  }
+
+  get ended(): AbortSignal {
+    return this.#ended.signal;
+  }
+
+  async decide(command: Command, signal?: AbortSignal): Promise<Verdict> {
+    const withdraw = this.#decisions.signal;
+    this.#pendingDecisions++;
+    try {
+      return await this.#deps.gate.check(
+        { info: this.#info, recorder: this.recorder },
+        command,
+        signal === undefined ? withdraw : AbortSignal.any([withdraw, signal]),
+      );
+    } catch (err) {
+      this.log.error('gate check failed', { err });
+      return gateFailureVerdict(err);
+    } finally {
+      this.#pendingDecisions--;
+    }
+  }
+
+  withdrawPending(cause: WithdrawCause): void {
+    if (this.#pendingDecisions === 0 || this.#ended.signal.aborted) return;
+    const pending = this.#decisions;
+    this.#decisions = new AbortController();
+    pending.abort(cause);
+  }
+
+  record<K extends AppendableEventType>(kind: K, body: EventBody[K]): void {
+    try {
+      this.recorder.append(kind, body);
+    } catch (err) {
+      this.log.error('transcript append failed', { err, type: kind });
+    }
+  }
+
+  continueAs(identity: Identity): void {
+    const current = this.#info.identity;
+    if (identity === current || this.#ended.signal.aborted) return;
+    if (identity.name !== current.name)
+      throw new AgentgateError('INTERNAL', `session ${this.#info.id} cannot continue as another identity`);
+    this.#info = { ...this.#info, identity };
+    if (identity.lease !== current.lease) {
+      this.#stopLease();
+      this.#stopLease = this.#watchLease(identity);
+    }
+  }
+
+  terminate(by: string, reason?: string): void {
+    this.#mustEnd(reason === undefined ? { kind: 'terminated', by } : { kind: 'terminated', by, reason });
+  }
+
+  end(cause: EndCause = CLIENT_LEFT): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const ended = this.#ended.signal;
+    const final = ended.aborted ? (causeOf(ended.reason) as EndCause) : cause;
+    if (!ended.aborted) this.#abort(final);
+    try {
+      this.recorder.end(endBody(final));
+    } catch (err) {
+      this.log.warn('recording the session end failed', { err });
+    }
+    this.#deps.metrics.sessionEnded(this.#info.listener, this.#info.protocol);
+    this.#forget();
+    this.log.debug('session ended', { cause: final.kind });
+  }
+
+  /** A cause from outside the engine: recorded and logged here, once; the engine reacts to `ended`. */
+  #mustEnd(cause: EndCause): void {
+    if (this.#ended.signal.aborted) return;
+    const detail = causeEvent(cause);
+    if (detail !== undefined) this.record('error', detail);
+    const why = `session ends: ${describeCause(cause)}`;
+    if (cause.kind === 'recording-lost') this.log.error(why);
+    else if (cause.kind === 'shutdown') this.log.debug(why);
+    else this.log.info(why, { cause: cause.kind });
+    this.#abort(cause);
+  }
+
+  #abort(cause: EndCause): void {
+    this.#stopLease();
+    for (const unwatch of this.#unwatch.splice(0)) unwatch();
+    this.#decisions.abort(cause);
+    this.#ended.abort(cause);
+  }
+
+  #watchLease(identity: Identity): () => void {
+    const lease = identity.lease;
+    if (lease === undefined) return () => undefined;
+    return lease.watch((end) =>
+      this.#mustEnd(
+        end.kind === 'revoked'
+          ? { kind: 'credential-revoked' }
+          : { kind: 'credential-expired', expiredAt: new Date(end.at).toISOString() },
+      ),
+    );
+  }
+
+  /** `signal` aborting ends the session; one listener per session, removed when it ends. */
+  #watchSignal(signal: AbortSignal, cause: (reason: unknown) => EndCause): void {
+    const onAbort = (): void => this.#mustEnd(cause(signal.reason));
+    if (signal.aborted) {
+      // Already aborted (shutdown raced the open): end once the engine holds the session and listens.
+      queueMicrotask(onAbort);
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.#unwatch.push(() => signal.removeEventListener('abort', onAbort));
+  }
+}
+
+/** The `error` event that names an outside cause when it happens (shutdown and the client's own are not errors). */
+function causeEvent(cause: EndCause): EventBody['error'] | undefined {
+  switch (cause.kind) {
+    case 'credential-expired':
+      return { event: 'identity.expired', expiredAt: cause.expiredAt };
+    case 'credential-revoked':
+      return { event: 'identity.revoked' };
+    case 'terminated':
+      return {
+        event: 'session.terminated',
+        by: cause.by,
+        ...(cause.reason === undefined ? {} : { reason: cause.reason }),
+      };
+    default:
+      // recording-lost cannot be recorded (that is the cause); shutdown and the client's own end are no errors.
+      return undefined;
+  }
+}
+
+function endBody(cause: EndCause): SessionEndBody {
+  const body: { -readonly [K in keyof SessionEndBody]: SessionEndBody[K] } = {
+    cause: cause.kind,
+    reason: describeCause(cause),
+  };
+  if (cause.kind === 'credential-expired') body.expiredAt = cause.expiredAt;
+  if (cause.kind === 'terminated') body.by = cause.by;
+  return body;
+}
