@@ -1,3 +1,3 @@
 export * from './admin-server.js';
 export * from './ssh-keys.js';
-export { readJson, sendJson, bearerToken } from './http-util.js';
+export { sendJson } from './http-util.js';

@@ -4,7 +4,6 @@ export {
   type IdentityServiceOptions,
 } from './identity-service.js';
 export { type SshKeyRegistry, type SshKeyRegistration } from './ssh-key-registry.js';
-export { parseSshPublicKey, sshFingerprint, type SshPublicKey } from './ssh-public-key.js';
 export { hashStaticToken } from './static-tokens.js';
 export {
   generateSigningKeyPair,
@@ -14,5 +13,3 @@ export {
   type SigningAlgorithm,
   type SigningKeyPair,
 } from './local-idp.js';
-export { type AuthFailureReason } from './auth-failure.js';
-export { JwksKeySource, acceptedAlgorithms, type AcceptedAlgorithm } from './jwks-key-source.js';

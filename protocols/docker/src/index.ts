@@ -16,13 +16,6 @@ import type {
 import { DockerConnection, endAndFlush } from './session.js';
 import { createUpstreamLookup } from './upstream-lookup.js';
 
-export { DockerConnection, type ConnectionState, RECORDED_BODY_CAP } from './session.js';
-export { buildDockerCommand } from './docker-command.js';
-export { canonicalizeTarget, classifyRoute, type Route, type CanonicalRequest } from './routes.js';
-export { normalizeImageRef } from './image-ref.js';
-export { maskInspectEnv, SECRET_ENV_NAME, ENV_REPLACEMENT } from './env-masking.js';
-export { parseGoJson, field, foldKey } from './go-json.js';
-
 export const createDockerEngine: EngineFactory<DockerListenerConfig> = (
   listener: DockerListenerConfig,
   deps: EngineDeps,

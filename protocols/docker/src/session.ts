@@ -136,6 +136,21 @@ export interface SessionContext {
   readonly signal: AbortSignal;
 }
 
+/** One answer as `recordResult` records it. */
+interface RecordedAnswer {
+  readonly commandSeq: number | undefined;
+  readonly req: CanonicalRequest;
+  readonly action: string;
+  readonly status: number;
+  /** The body the client got (capped, masked for the record); absent when none is recorded. */
+  readonly body?: Buffer;
+  /** The body is text (JSON, plain text): recorded as such, else only counted. */
+  readonly textual?: boolean;
+  readonly maskedValues?: number;
+  /** The body's full size when more went by than `body` holds. */
+  readonly bytes?: number;
+}
+
 interface Upstream {
   readonly socket: net.Socket;
   readonly reader: SocketReader;
@@ -332,14 +347,14 @@ export class DockerConnection {
     const verdict = await session.decide(command, this.clientGone.signal);
     if (!verdict.allowed) {
       const status = verdictStatus(verdict);
-      this.recordResult(
-        verdict.commandSeq,
+      this.recordResult({
+        commandSeq: verdict.commandSeq,
         req,
-        command.action,
+        action: command.action,
         status,
-        Buffer.from(JSON.stringify({ message: verdict.message })),
-        true,
-      );
+        body: Buffer.from(JSON.stringify({ message: verdict.message })),
+        textual: true,
+      });
       // An unread streamed body cannot be skipped safely: close after answering.
       const close = wantsClose || (streamBody && framing.kind !== 'none') || this.clientClosed;
       await this.respondJson(status, verdict.message, close);
@@ -546,14 +561,14 @@ export class DockerConnection {
     } catch (err) {
       this.ctx.deps.metrics.upstreamError(this.ctx.listener.name, 'docker', 'connect');
       if (decided)
-        this.recordResult(
-          decided.commandSeq,
+        this.recordResult({
+          commandSeq: decided.commandSeq,
           req,
-          decided.action,
-          502,
-          Buffer.from('upstream unavailable'),
-          true,
-        );
+          action: decided.action,
+          status: 502,
+          body: Buffer.from('upstream unavailable'),
+          textual: true,
+        });
       await this.respondError(502, err, source.kind === 'stream');
       return source.kind !== 'stream';
     }
@@ -625,7 +640,12 @@ export class DockerConnection {
             ? err
             : new AgentgateError('UPSTREAM_UNAVAILABLE', 'agentgate: upstream failed');
         if (decided)
-          this.recordResult(decided.commandSeq, req, decided.action, errorStatus(failure), undefined, false);
+          this.recordResult({
+            commandSeq: decided.commandSeq,
+            req,
+            action: decided.action,
+            status: errorStatus(failure),
+          });
         await this.respondError(errorStatus(failure), failure, true);
       }
       return false;
@@ -679,7 +699,7 @@ export class DockerConnection {
       await bodySent;
       this.responseStarted = true;
       await writeAll(this.client, raw);
-      if (decided) this.recordResult(decided.commandSeq, req, action, head.status, undefined, false);
+      if (decided) this.recordResult({ commandSeq: decided.commandSeq, req, action, status: head.status });
       await this.relayHijacked(up, label);
       return false;
     }
@@ -706,7 +726,15 @@ export class DockerConnection {
       ]);
       this.ctx.deps.metrics.bytes(this.ctx.listener.name, 'docker', 'upstream_to_client', masked.body.length);
       if (decided)
-        this.recordResult(decided.commandSeq, req, action, head.status, masked.body, true, masked.masked);
+        this.recordResult({
+          commandSeq: decided.commandSeq,
+          req,
+          action,
+          status: head.status,
+          body: masked.body,
+          textual: true,
+          maskedValues: masked.masked,
+        });
       return framing.kind !== 'close' && !wantsConnectionClose(head.headers);
     }
 
@@ -757,7 +785,15 @@ export class DockerConnection {
     this.ctx.deps.metrics.bytes(this.ctx.listener.name, 'docker', 'upstream_to_client', total);
     if (decided) {
       const body = recordAsIo ? undefined : Buffer.concat(recorded);
-      this.recordResult(decided.commandSeq, req, action, head.status, body, textual, 0, total);
+      this.recordResult({
+        commandSeq: decided.commandSeq,
+        req,
+        action,
+        status: head.status,
+        ...(body === undefined ? {} : { body }),
+        textual,
+        bytes: total,
+      });
     }
     return framing.kind !== 'close' && !wantsConnectionClose(head.headers) && !this.clientClosed;
   }
@@ -872,16 +908,8 @@ export class DockerConnection {
     }
   }
 
-  private recordResult(
-    commandSeq: number | undefined,
-    req: CanonicalRequest,
-    action: string,
-    status: number,
-    body: Buffer | undefined,
-    textual: boolean,
-    maskedValues = 0,
-    bytes?: number,
-  ): void {
+  private recordResult(result: RecordedAnswer): void {
+    const { commandSeq, req, action, status, body, textual = false, maskedValues = 0, bytes } = result;
     const recorder = this.recorder;
     if (!recorder) return;
     const rec: { -readonly [K in keyof HttpResultBody]: HttpResultBody[K] } = {

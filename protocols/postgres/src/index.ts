@@ -7,23 +7,11 @@ import { buildPostgresEngine } from './engine.js';
 import { createMaskingFilterFactory } from './masking/index.js';
 import { createSqlAnalyzer, SqlSessionState, type SqlAnalyzer } from './sql/index.js';
 
-export { buildPostgresEngine, type PostgresEngineOptions } from './engine.js';
-export type { AnalysisProvider, SqlAnalysisResult, SqlAnalyzerLike } from './analysis.js';
-export {
-  passThroughFilter,
-  type ResultFilter,
-  type ResultFilterContext,
-  type ResultFilterFactory,
-  type ResultFilterSession,
-  type StatementCheckResult,
-} from './result-filter.js';
-export type { FieldDescription } from './codec/decode.js';
-
 /** One analyzer per process: its cache serves every listener. */
 let sharedAnalyzer: Promise<SqlAnalyzer> | undefined;
 
 /** The libpg-query analysis (./sql) as the engine consumes it. */
-export function libpgQueryAnalysis(): AnalysisProvider<SqlSessionState> {
+function libpgQueryAnalysis(): AnalysisProvider<SqlSessionState> {
   sharedAnalyzer ??= createSqlAnalyzer();
   return { analyzer: sharedAnalyzer, newState: () => new SqlSessionState() };
 }

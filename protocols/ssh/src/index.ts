@@ -5,14 +5,6 @@ import type { ClientInfo, EngineFactory, SshListenerConfig } from '@agentgate/co
 import { loadOrCreateHostKey } from './host-key.js';
 import { SshConnection } from './ssh-connection.js';
 
-export { loadOrCreateHostKey, parsePublicKeyLine } from './host-key.js';
-export { verifyPublicKeySignature } from './public-key-auth.js';
-export { DENIED_EXIT_STATUS, UPSTREAM_FAILED_EXIT_STATUS } from './session-channel.js';
-export { InteractiveLineFilter } from './interactive-line-filter.js';
-export { SftpInspector, type FileTransferRecord } from './sftp-inspector.js';
-export { ScpInspector } from './scp-inspector.js';
-export { UPSTREAM_MAX_CHANNELS } from './upstream-pool.js';
-
 interface PendingConnection {
   readonly info: ClientInfo;
   readonly signal: AbortSignal;
@@ -59,7 +51,13 @@ export const createSshEngine: EngineFactory<SshListenerConfig> = (listener, deps
         conn.end();
         return;
       }
-      const connection = new SshConnection(conn, listener, deps, entry.info, log, entry.signal);
+      const connection = new SshConnection(conn, {
+        listener,
+        deps,
+        client: entry.info,
+        log,
+        signal: entry.signal,
+      });
       entry.connection = connection;
       live.add(connection);
       conn.once('close', () => live.delete(connection));

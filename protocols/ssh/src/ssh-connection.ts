@@ -28,20 +28,37 @@ type ConnectionState =
 
 const AUTH_METHODS = ['publickey', 'password'] as const;
 
+export interface SshConnectionOptions {
+  readonly listener: SshListenerConfig;
+  readonly deps: EngineDeps;
+  /** Where the client connected from. */
+  readonly client: ClientInfo;
+  readonly log: Logger;
+  /** The connection's signal from `handle`: it ends the session (gateway shutdown). */
+  readonly signal: AbortSignal;
+}
+
 /** One client SSH connection: authentication, then its channels bridged to the gateway's own upstream connection. */
 export class SshConnection {
   private state: ConnectionState = { kind: 'authenticating' };
   private channelSeq = 0;
 
+  private readonly listener: SshListenerConfig;
+  private readonly deps: EngineDeps;
+  private readonly client: ClientInfo;
+  private readonly log: Logger;
+  private readonly signal: AbortSignal;
+
   constructor(
     private readonly conn: Connection,
-    private readonly listener: SshListenerConfig,
-    private readonly deps: EngineDeps,
-    private readonly client: ClientInfo,
-    private readonly log: Logger,
-    /** The connection's signal from `handle`: it ends the session (gateway shutdown). */
-    private readonly signal: AbortSignal,
-  ) {}
+    options: SshConnectionOptions,
+  ) {
+    this.listener = options.listener;
+    this.deps = options.deps;
+    this.client = options.client;
+    this.log = options.log;
+    this.signal = options.signal;
+  }
 
   attach(): void {
     const conn = this.conn;
