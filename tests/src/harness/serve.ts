@@ -15,6 +15,8 @@ export interface ServedGateway {
   readonly admin: string;
   /** Every JSON log line so far (stderr). */
   readonly logs: readonly Record<string, unknown>[];
+  /** Every other stderr line so far: what Node itself prints (warnings). */
+  readonly otherLines: readonly string[];
   port(listener: string): number;
   /** Whether a log message so far contains `text`. */
   logged(text: string): boolean;
@@ -40,13 +42,17 @@ export async function serveProcess(
     options.fileSizeLimit === undefined ? serve : ['prlimit', `--fsize=${options.fileSizeLimit}`, ...serve];
   const child = spawn(program!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
+  const otherLines: string[] = [];
   const waiters = new Set<() => void>();
   let buffered = '';
   child.stderr!.on('data', (d: Buffer) => {
     buffered += d.toString();
     const lines = buffered.split('\n');
     buffered = lines.pop()!;
-    for (const l of lines) if (l.startsWith('{')) logs.push(JSON.parse(l) as Record<string, unknown>);
+    for (const l of lines) {
+      if (l.startsWith('{')) logs.push(JSON.parse(l) as Record<string, unknown>);
+      else if (l !== '') otherLines.push(l);
+    }
     for (const wake of waiters) wake();
   });
   const nextLog = (
@@ -86,6 +92,7 @@ export async function serveProcess(
     process: child,
     admin: started.admin,
     logs,
+    otherLines,
     port: (listener) => started.listeners.find((l) => l.name === listener)!.address.port,
     logged: (text) => logs.some((l) => String(l['msg']).includes(text)),
     nextLog: (match, timeoutMs) => nextLog(match, timeoutMs),
