@@ -84,11 +84,11 @@ export async function replaySession(
         break;
       }
       case 'approval.requested':
-        out.write(`${rel(e.ts, start)}  approval ${String(e['approvalId'] ?? e['id'] ?? '')} requested\n`);
+        out.write(`${rel(e.ts, start)}  approval ${String(e['approvalId'])} requested\n`);
         break;
       case 'approval.decided':
         out.write(
-          `${rel(e.ts, start)}  approval ${String(e['approvalId'] ?? e['id'] ?? '')} ${String(e['outcome'])}` +
+          `${rel(e.ts, start)}  approval ${String(e['approvalId'])} ${String(e['outcome'])}` +
             `${e['by'] ? ` by ${String(e['by'])}` : ''}${e['reason'] ? ` (${String(e['reason'])})` : ''}\n`,
         );
         break;

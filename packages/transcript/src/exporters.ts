@@ -86,24 +86,10 @@ export function exportAsciicast(events: Iterable<TranscriptEvent>, opts: Asciica
   return [JSON.stringify(header), ...frames].join('\n') + '\n';
 }
 
-/**
- * The recorded pty request, wherever the ssh engine put it: `pty` / `detail.pty` objects with cols/rows (or
- * width/height), or an event whose `request` is `pty-req` (RFC 4254 §6.2).
- */
+/** The recorded pty request (RFC 4254 §6.2): SSH's `channel.request` notice for `pty-req`, with its size. */
 function findPtySize(event: TranscriptEvent): PtySize | undefined {
-  const detail = event['detail'] as Record<string, unknown> | undefined;
-  const candidates: unknown[] = [event['pty'], detail?.['pty']];
-  if (event['request'] === 'pty-req' || event['kind'] === 'pty-req') candidates.push(event);
-  for (const candidate of candidates) {
-    if (!candidate || typeof candidate !== 'object') continue;
-    const c = candidate as Record<string, unknown>;
-    const cols = c['cols'] ?? c['columns'] ?? c['width'];
-    const rows = c['rows'] ?? c['height'];
-    if (typeof cols === 'number' && typeof rows === 'number' && cols > 0 && rows > 0) {
-      const size: PtySize = { cols, rows };
-      if (typeof c['term'] === 'string') size.term = c['term'];
-      return size;
-    }
-  }
-  return undefined;
+  if (event.type !== 'notice' || event['request'] !== 'pty-req') return undefined;
+  const { cols, rows, term } = event;
+  if (typeof cols !== 'number' || typeof rows !== 'number' || cols <= 0 || rows <= 0) return undefined;
+  return typeof term === 'string' ? { cols, rows, term } : { cols, rows };
 }
