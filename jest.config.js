@@ -5,7 +5,12 @@ export default {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/packages/*/dist/**/*.test.js', '<rootDir>/protocols/*/dist/**/*.test.js'],
+      // A package whose tests need helpers of their own compiles them apart, into dist-test (transcript).
+      testMatch: [
+        '<rootDir>/packages/*/dist/**/*.test.js',
+        '<rootDir>/packages/*/dist-test/**/*.test.js',
+        '<rootDir>/protocols/*/dist/**/*.test.js',
+      ],
     },
     {
       ...common,

@@ -9,7 +9,7 @@ import {
   makeTempStore,
   sessionInfo,
   type TempStore,
-} from './testing/test-store.js';
+} from '../test/test-store.js';
 
 let temp: TempStore;
 beforeEach(async () => {

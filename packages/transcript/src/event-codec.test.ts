@@ -13,7 +13,7 @@ import {
   storedHashMatches,
 } from './event-codec.js';
 import { exportJsonl } from './exporters.js';
-import { CLIENT_LEFT_END, makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
+import { CLIENT_LEFT_END, makeTempStore, sessionInfo, type TempStore } from '../test/test-store.js';
 
 /**
  * What an external verifier does with one stored value or JSONL line: no agentgate code. An io line whose bytes

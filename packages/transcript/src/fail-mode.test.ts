@@ -10,10 +10,10 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { makeTempStore, type TempStore } from './testing/test-store.js';
+import { makeTempStore, type TempStore } from '../test/test-store.js';
 
 const run = promisify(execFile);
-const child = fileURLToPath(new URL('./testing/fill-until-failure.js', import.meta.url));
+const child = fileURLToPath(new URL('../test/fill-until-failure.js', import.meta.url));
 
 interface ChildReport {
   appended: number;

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
 import type { AdminSessionInfo, TranscriptEvent } from '@agentgate/core';
 import { exportJsonl } from './exporters.js';
-import { makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
+import { makeTempStore, sessionInfo, type TempStore } from '../test/test-store.js';
 
 /** Bodies as the previous release wrote them: the typed API no longer lets anyone write these. */
 const old = (body: Record<string, unknown>): never => body as never;

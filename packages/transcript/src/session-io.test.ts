@@ -4,7 +4,7 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import type { TranscriptEvent } from '@agentgate/core';
 import { exportAsciicast, exportJsonl } from './exporters.js';
 import { ioMaxBytes } from './session-recorder.js';
-import { CLIENT_LEFT_END, makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
+import { CLIENT_LEFT_END, makeTempStore, sessionInfo, type TempStore } from '../test/test-store.js';
 
 let temp: TempStore;
 beforeEach(async () => {

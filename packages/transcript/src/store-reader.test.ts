@@ -9,7 +9,7 @@ import {
   makeTempStore,
   sessionInfo,
   type TempStore,
-} from './testing/test-store.js';
+} from '../test/test-store.js';
 
 let temp: TempStore;
 /** ids of: an ended session, an unended one (as after a crash or in another process), an SSH one with io */

@@ -16,7 +16,7 @@ import {
   makeTempStore,
   sessionInfo,
   type TempStore,
-} from './testing/test-store.js';
+} from '../test/test-store.js';
 
 let temp: TempStore;
 let sessionId: string;

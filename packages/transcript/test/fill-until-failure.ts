@@ -7,8 +7,8 @@
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isAgentgateError } from '@agentgate/core';
-import { loadOrCreateSigningKey } from '../signing-key.js';
-import { openTranscriptStore } from '../transcript-store.js';
+import { loadOrCreateSigningKey } from '../src/signing-key.js';
+import { openTranscriptStore } from '../src/transcript-store.js';
 import { sessionInfo } from './test-store.js';
 
 // Exceeding RLIMIT_FSIZE raises SIGXFSZ, which would kill the process; ignored, the write fails with EFBIG instead.

@@ -3,12 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newId, type EventBody, type SessionEndBody, type SessionInfo, type Signer } from '@agentgate/core';
-import { loadOrCreateSigningKey } from '../signing-key.js';
+import { loadOrCreateSigningKey } from '../src/signing-key.js';
 import {
   openTranscriptStore,
   type TranscriptStore,
   type TranscriptStoreOptions,
-} from '../transcript-store.js';
+} from '../src/transcript-store.js';
 
 export interface TempStore {
   dir: string;
