@@ -1,5 +1,5 @@
 /**
- * The approvals broker (issue 4): holds one command until an approver (or the webhook) decides, it expires, or
+ * The approvals broker: holds one command until an approver (or the webhook) decides, it expires, or
  * the client leaves. Each request settles exactly once; both ends are recorded in the session's transcript
  * (`approval.requested`, `approval.decided`).
  */

@@ -1,5 +1,5 @@
 /**
- * Admin API for approvals (SPEC §6): `GET /api/approvals` lists pending requests; `POST /api/approvals/{id}/approve`
+ * Admin API for approvals (docs/cli.md, Admin HTTP API): `GET /api/approvals` lists pending requests; `POST /api/approvals/{id}/approve`
  * and `/deny` (body `{"reason": "…"}`) decide one. Every call needs `Authorization: Bearer TOKEN`.
  * Status codes: 401 bad token, 403 not an approver or own request, 404 unknown id, 409 already settled.
  */

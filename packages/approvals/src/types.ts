@@ -28,7 +28,7 @@ export interface ApprovalBrokerOptions {
   readonly now?: () => number;
 }
 
-/** A pending request as the admin API and the CLI show it (SPEC §6). */
+/** A pending request as the admin API and the CLI show it (docs/cli.md, `GET /api/approvals`). */
 export interface PendingApproval {
   readonly id: string;
   readonly session: string;

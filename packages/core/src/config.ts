@@ -1,5 +1,5 @@
 /**
- * The validated configuration (SPEC §3). `@agentgate/config` turns YAML into this shape, with defaults applied,
+ * The validated configuration (docs/configuration.md). `@agentgate/config` turns YAML into this shape, with defaults applied,
  * `${env:…}` expanded and file paths resolved against the config file's directory.
  */
 import type { HostNamespace, Protocol, SshChannelKind } from './command.js';

@@ -1,5 +1,5 @@
 /**
- * The gateway's signing key (SPEC §3 `signingKey`): signs transcript checkpoints and approval webhooks as compact
+ * The gateway's signing key (`signingKey`, docs/configuration.md): signs transcript checkpoints and approval webhooks as compact
  * JWS; its public half is served at `GET /.well-known/jwks.json`. Implemented in `@agentgate/transcript`.
  */
 export interface Signer {

@@ -1,5 +1,5 @@
 /**
- * The Docker Engine API listener (issue 6): `createDockerEngine` serves dockerd's HTTP API on a TCP or unix
+ * The Docker Engine API listener: `createDockerEngine` serves dockerd's HTTP API on a TCP or unix
  * socket the composition root accepts, decides every call through the gate and forwards it to the dockerd socket.
  */
 import { readFileSync } from 'node:fs';

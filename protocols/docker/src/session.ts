@@ -575,7 +575,7 @@ export class DockerConnection {
     const headers: Header[] = head.headers.filter(([n]) => !DROPPED_REQUEST_HEADERS.has(n.toLowerCase()));
     const sendBody = async (): Promise<void> => {
       if (source.kind === 'buffered') {
-        // Keep `Content-Length: 0` on empty POSTs: dockerd reads a missing length on /start differently (DESIGN.md).
+        // Keep `Content-Length: 0` on empty POSTs: dockerd reads a missing length on /start differently.
         const needsLength =
           source.body.length > 0 || !['GET', 'HEAD', 'DELETE', 'OPTIONS'].includes(head.method);
         const h = needsLength

@@ -1,5 +1,5 @@
 /**
- * @agentgate/postgres: the PostgreSQL wire-protocol listener (issue 3).
+ * @agentgate/postgres: the PostgreSQL wire-protocol listener.
  */
 import type { EngineFactory, PostgresListenerConfig } from '@agentgate/core';
 import type { AnalysisProvider } from './analysis.js';

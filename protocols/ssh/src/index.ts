@@ -27,7 +27,7 @@ const LOGIN_GRACE_MS = 120_000;
 const CLIENT_SIDE_CIPHERS: ssh2.CipherAlgorithm[] = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com'];
 
 /**
- * The SSH listener engine (SPEC §1, issue 7). One ssh2 Server per listener terminates the client's SSH with the
+ * The SSH listener engine. One ssh2 Server per listener terminates the client's SSH with the
  * gateway's host key; the composition root accepts the sockets and hands each to `handle`.
  */
 export const createSshEngine: EngineFactory<SshListenerConfig> = (listener, deps) => {
