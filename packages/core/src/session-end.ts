@@ -45,7 +45,7 @@ export function describeCause(cause: WithdrawCause): string {
     case 'credential-revoked':
       return 'the credential was revoked';
     case 'recording-lost':
-      return 'the transcript store cannot record this session';
+      return 'the transcript store refuses its bytes';
     case 'shutdown':
       return 'the gateway is shutting down';
     case 'terminated':

@@ -221,7 +221,7 @@ describe('session lifecycle', () => {
     expect(session.ended.reason).toEqual({ kind: 'recording-lost' });
     expect(errorsOf(store.events)).toEqual([]);
     expect(lines.filter((l) => l.level === 'error')).toEqual([
-      { level: 'error', msg: 'session ends: the transcript store cannot record this session' },
+      { level: 'error', msg: 'session ends: the transcript store refuses its bytes' },
     ]);
     session.end();
     expect(endsOf(store.events)[0]?.body).toMatchObject({ cause: 'recording-lost' });
