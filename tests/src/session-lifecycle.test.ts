@@ -178,10 +178,16 @@ describe('one session lifecycle for every engine', () => {
       (err: { code?: string; message: string }) => err,
     );
     const held = await heldFor('frank');
-    expect(gw.gateway.terminateSession(held.session, 'alice', 'maintenance window')).toBe(true);
+    expect(
+      gw.gateway.terminateSession(held.session, {
+        by: 'alice',
+        byGroups: ['ops'],
+        reason: 'maintenance window',
+      }),
+    ).toBe(true);
     expect(await ended).toMatchObject({
       code: '57P01',
-      message: 'agentgate: the session was ended by alice: maintenance window',
+      message: 'agentgate: the session was ended by admin alice: maintenance window',
     });
     await gw.store.flush();
     const events = eventsOf(held.session);
@@ -189,13 +195,18 @@ describe('one session lifecycle for every engine', () => {
       approvalId: held.id,
       outcome: 'cancelled',
       cause: 'terminated',
-      reason: 'ended by alice: maintenance window',
+      reason: 'ended by admin alice: maintenance window',
     });
     expect(events.filter((e) => e.type === 'error')).toEqual([
-      expect.objectContaining({ event: 'session.terminated', by: 'alice', reason: 'maintenance window' }),
+      expect.objectContaining({
+        event: 'session.terminated',
+        by: 'alice',
+        byGroups: ['ops'],
+        reason: 'maintenance window',
+      }),
     ]);
     expect(events.at(-1)).toMatchObject({ type: 'session.end', cause: 'terminated', by: 'alice' });
-    expect(gw.gateway.terminateSession(held.session, 'alice')).toBe(false);
+    expect(gw.gateway.terminateSession(held.session, { by: 'alice' })).toBe(false);
   }, 60_000);
 
   it('the gateway shutting down during a held psql statement: the record says shutdown', async () => {

@@ -22,6 +22,7 @@ import {
   type MaskingService,
   type Protocol,
   type ProtocolEngine,
+  type Termination,
   type Redactor,
 } from '@agentgate/core';
 import { startAdminServer, sshKeysHandler, type AdminServer } from '@agentgate/admin';
@@ -93,7 +94,7 @@ export interface RunningGateway {
    * End a live session as an administrator: its engine closes it natively and the record names who ended it.
    * False when no session with that id is open.
    */
-  terminateSession(sessionId: string, by: string, reason?: string): boolean;
+  terminateSession(sessionId: string, termination: Termination): boolean;
   /** Stop accepting, finish in-flight work (bounded), flush the store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -245,14 +246,10 @@ export async function startGateway(
 
     let consoleHandler: ConsoleHandler | undefined;
     if (consoleConfig !== undefined && live !== undefined) {
-      live.setTerminator((info) => {
-        const server = listeners.find((l) => l.name === info.listener);
-        return (
-          server !== undefined &&
-          info.client.port !== undefined &&
-          server.closeConnection(info.client.address, info.client.port)
-        );
-      });
+      // The session's engine ends it natively; the lifecycle records who ended it and names them at the end.
+      live.setTerminator((info, by) =>
+        sessions.terminate(info.id, { by: by.name, byGroups: [...by.groups], via: 'console' }),
+      );
       const handler = createConsole({
         config: consoleConfig,
         identity,
@@ -355,8 +352,8 @@ export async function startGateway(
         }
         return outcome;
       },
-      terminateSession(sessionId, by, reason) {
-        return sessions.terminate(sessionId, by, reason);
+      terminateSession(sessionId, termination) {
+        return sessions.terminate(sessionId, termination);
       },
       stop() {
         stopping ??= (async () => {

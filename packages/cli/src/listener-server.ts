@@ -28,8 +28,6 @@ export interface ListenerServer {
   readonly address: ListenerAddress;
   readonly listening: boolean;
   readonly activeConnections: number;
-  /** Close the client connection from `address:port` at once (a console admin ended its session). */
-  closeConnection(address: string, port: number): boolean;
   /** Stop accepting, wait up to `graceMs` for sessions to finish, then destroy the rest. */
   close(graceMs: number): Promise<void>;
 }
@@ -126,15 +124,6 @@ export async function startListenerServer(
     },
     get activeConnections() {
       return connections.size;
-    },
-    closeConnection(remoteAddress, remotePort) {
-      for (const socket of connections.keys()) {
-        if (socket.remoteAddress === remoteAddress && socket.remotePort === remotePort) {
-          socket.destroy();
-          return true;
-        }
-      }
-      return false;
     },
     async close(graceMs) {
       listening = false;

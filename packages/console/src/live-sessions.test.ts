@@ -95,32 +95,29 @@ describe('live sessions', () => {
     expect(live.recent('S1')).toEqual([]);
   });
 
-  it('ends a session on an admin’s word: records who, closes the connection, names the admin at the end', () => {
+  it('ends a session on an admin’s word through the terminator, and shows the end the session records', () => {
     const live = new LiveSessions();
     const writer = memoryWriter();
     const recorder = live.wrap(writer).openSession(info);
     const seen: LiveEvent[] = [];
     live.subscribe('S1', (e) => seen.push(e));
-    expect(live.terminate('S1', { name: 'erin', groups: ['admins'], source: 'oidc' })).toEqual({
+    const erin = { name: 'erin', groups: ['admins'], source: 'oidc' } as const;
+    expect(live.terminate('S1', erin)).toEqual({
       ended: false,
       reason: 'ending sessions is not available',
     });
-    const closed: string[] = [];
-    live.setTerminator((session) => (closed.push(`${session.client.address}:${session.client.port}`), true));
-    expect(live.terminate('S1', { name: 'erin', groups: ['admins'], source: 'oidc' })).toEqual({
-      ended: true,
-    });
-    expect(closed).toEqual(['127.0.0.1:50000']);
-    // The engine notices the closed connection and ends the session as usual.
-    recorder.end({ cause: 'client-left', reason: 'client closed' });
-    expect(writer.ended).toEqual([{ reason: 'ended by admin erin' }]);
-    expect(seen[0]).toMatchObject({
-      kind: 'event',
-      event: { type: 'error', event: 'session.terminated', by: 'erin' },
-    });
-    expect(live.terminate('S1', { name: 'erin', groups: [], source: 'oidc' })).toEqual({
-      ended: false,
-      reason: 'the session is not running',
-    });
+    const asked: string[] = [];
+    live.setTerminator((session, by) => (asked.push(`${session.id} by ${by.name}`), true));
+    expect(live.terminate('S1', erin)).toEqual({ ended: true });
+    expect(asked).toEqual(['S1 by erin']);
+    // The session lifecycle records who ended it and has the engine end the session, naming the admin at the end.
+    recorder.append('error', { event: 'session.terminated', by: 'erin', via: 'console' });
+    recorder.end({ cause: 'terminated', reason: 'ended by admin erin', by: 'erin' });
+    expect(writer.ended).toEqual([{ cause: 'terminated', reason: 'ended by admin erin', by: 'erin' }]);
+    expect(seen.map((e) => (e.kind === 'ended' ? e.reason : e.kind))).toEqual([
+      'event',
+      'ended by admin erin',
+    ]);
+    expect(live.terminate('S1', erin)).toEqual({ ended: false, reason: 'the session is not running' });
   });
 });

@@ -2,7 +2,8 @@
  * The sessions running now, seen from the recording side: `wrap` puts itself between the engines and the store,
  * so each opened session is known with its info until it ends, and its events reach the console's live view as
  * they are appended (io bytes as they are recorded, before coalescing). Ending a session is delegated to
- * `terminator` (the composition root closes the client's connection); the session's chain records who ended it.
+ * `terminator`: the composition root has the session's engine end it natively, and the session lifecycle records
+ * who ended it.
  */
 import { TextDecoder } from 'node:util';
 import {
@@ -24,18 +25,15 @@ export type LiveEvent =
 
 export interface LiveSession {
   readonly info: SessionInfo;
-  /** Set once an admin asked to end it. */
-  terminatedBy: string | undefined;
 }
 
-/** Ends a session's client connection; false when it cannot (e.g. a unix-socket client). */
+/** Ends a running session on `by`'s word; false when it is no longer running. */
 export type Terminator = (info: SessionInfo, by: Identity) => boolean;
 
 /** How many recent events of each running session a viewer who opens the live page is shown first. */
 const BACKLOG = 300;
 
 interface Tracked extends LiveSession {
-  recorder: SessionRecorder;
   readonly backlog: LiveEvent[];
   readonly decoders: Map<string, TextDecoder>;
   /** Per stream: the same redaction the store applies, so a viewer never sees what the record does not keep. */
@@ -101,25 +99,14 @@ export class LiveSessions {
   }
 
   /**
-   * End a running session on an admin's word: the chain records who (before the connection closes, so the record
-   * comes first), then the terminator closes the connection and the engine ends the session, whose `session.end`
-   * names the admin. Returns false for a session that is not running.
+   * End a running session on an admin's word, through the terminator: the session's chain records who (an `error`
+   * event `session.terminated`), its engine ends it as its protocol does, and its `session.end` names the admin.
    */
   terminate(id: string, by: Identity): { ended: boolean; reason?: string } {
     const session = this.sessions.get(id);
     if (session === undefined) return { ended: false, reason: 'the session is not running' };
     if (this.terminator === undefined) return { ended: false, reason: 'ending sessions is not available' };
-    session.recorder.append('error', {
-      event: 'session.terminated',
-      by: by.name,
-      byGroups: [...by.groups],
-      via: 'console',
-    });
-    session.terminatedBy = by.name;
-    if (!this.terminator(session.info, by)) {
-      session.terminatedBy = undefined;
-      return { ended: false, reason: 'this connection cannot be closed from the console' };
-    }
+    if (!this.terminator(session.info, by)) return { ended: false, reason: 'the session is not running' };
     return { ended: true };
   }
 
@@ -143,11 +130,9 @@ export class LiveSessions {
   private track(info: SessionInfo, inner: SessionRecorder): SessionRecorder {
     const entry: Tracked = {
       info,
-      recorder: inner,
       backlog: [],
       decoders: new Map(),
       redactors: new Map(),
-      terminatedBy: undefined,
     };
     this.sessions.set(info.id, entry);
     const emit = (event: LiveEvent): void => this.emit(info.id, event);
@@ -192,15 +177,12 @@ export class LiveSessions {
       },
       end: (body) => {
         if (!this.sessions.has(info.id)) return inner.end(body);
-        const by = entry.terminatedBy;
-        const ended = by === undefined ? body : { ...body, reason: `ended by admin ${by}` };
-        inner.end(ended);
-        emit({ kind: 'ended', reason: String(ended?.['reason'] ?? 'ended') });
+        inner.end(body);
+        emit({ kind: 'ended', reason: body.reason });
         this.sessions.delete(info.id);
         this.subscribers.delete(info.id);
       },
     };
-    entry.recorder = recorder;
     return recorder;
   }
 }

@@ -12,9 +12,19 @@ export type EndCause =
   | { readonly kind: 'recording-lost' }
   | { readonly kind: 'shutdown' }
   /** Ended by an administrator. */
-  | { readonly kind: 'terminated'; readonly by: string; readonly reason?: string }
+  | ({ readonly kind: 'terminated' } & Termination)
   /** The engine could not go on: a protocol violation, the upstream lost, an internal error. */
   | { readonly kind: 'failed'; readonly message: string };
+
+/** Who ended a session from outside, and why. */
+export interface Termination {
+  /** The administrator's name. */
+  readonly by: string;
+  readonly byGroups?: readonly string[];
+  /** Where they did it, e.g. `console`. */
+  readonly via?: string;
+  readonly reason?: string;
+}
 
 export type EndCauseKind = EndCause['kind'];
 
@@ -49,7 +59,7 @@ export function describeCause(cause: WithdrawCause): string {
     case 'shutdown':
       return 'the gateway is shutting down';
     case 'terminated':
-      return `ended by ${cause.by}${cause.reason === undefined ? '' : `: ${cause.reason}`}`;
+      return `ended by admin ${cause.by}${cause.reason === undefined ? '' : `: ${cause.reason}`}`;
     case 'failed':
       return cause.message;
     case 'cancelled':

@@ -257,18 +257,28 @@ describe('session lifecycle', () => {
   it('is ended by an administrator: recorded once with who and why, then forgotten', () => {
     const { store, counts, lifecycles, openOptions } = setup();
     const session = lifecycles.open(openOptions);
-    expect(lifecycles.terminate('no-such-session', 'alice')).toBe(false);
-    expect(lifecycles.terminate(session.info.id, 'alice', 'maintenance')).toBe(true);
-    expect(lifecycles.terminate(session.info.id, 'bob')).toBe(true); // still open until the engine closes it
-    expect(session.ended.reason).toEqual({ kind: 'terminated', by: 'alice', reason: 'maintenance' });
+    const alice = { by: 'alice', byGroups: ['admins'], via: 'console', reason: 'maintenance' };
+    expect(lifecycles.terminate('no-such-session', alice)).toBe(false);
+    expect(lifecycles.terminate(session.info.id, alice)).toBe(true);
+    expect(lifecycles.terminate(session.info.id, { by: 'bob' })).toBe(true); // open until the engine closes it
+    expect(session.ended.reason).toEqual({ kind: 'terminated', ...alice });
     session.end();
-    expect(lifecycles.terminate(session.info.id, 'alice')).toBe(false);
+    expect(lifecycles.terminate(session.info.id, alice)).toBe(false);
     expect(errorsOf(store.events)).toEqual([
-      { type: 'error', body: { event: 'session.terminated', by: 'alice', reason: 'maintenance' } },
+      {
+        type: 'error',
+        body: {
+          event: 'session.terminated',
+          by: 'alice',
+          byGroups: ['admins'],
+          via: 'console',
+          reason: 'maintenance',
+        },
+      },
     ]);
     expect(endsOf(store.events)[0]?.body).toEqual({
       cause: 'terminated',
-      reason: 'ended by alice: maintenance',
+      reason: 'ended by admin alice: maintenance',
       by: 'alice',
     });
     expect(counts).toEqual({ connections: 0, started: 1, ended: 1 });

@@ -20,6 +20,7 @@ import {
   causeOf,
   describeCause,
   type EndCause,
+  type Termination,
   type WithdrawCause,
 } from './session-end.js';
 import type { SessionRecorder, TranscriptWriter } from './transcript.js';
@@ -80,7 +81,7 @@ export interface GatedSession {
    */
   continueAs(identity: Identity): void;
   /** End the session from outside (an administrator): `ended` aborts with `terminated`, recorded and logged. */
-  terminate(by: string, reason?: string): void;
+  terminate(termination: Termination): void;
   /**
    * Close the session: `session.end` naming the cause, exactly once. The cause is the one `ended` was aborted with
    * when it was; otherwise `cause` (default: the client left).
@@ -95,7 +96,7 @@ export interface SessionLifecycles {
    */
   open(options: OpenSessionOptions): GatedSession;
   /** End a live session as an administrator; false when no session with that id is open. */
-  terminate(sessionId: string, by: string, reason?: string): boolean;
+  terminate(sessionId: string, termination: Termination): boolean;
 }
 
 /**
@@ -119,10 +120,10 @@ export function createSessionLifecycles(deps: SessionLifecycleDeps): SessionLife
       live.set(session.info.id, session);
       return session;
     },
-    terminate(sessionId, by, reason) {
+    terminate(sessionId, termination) {
       const session = live.get(sessionId);
       if (session === undefined) return false;
-      session.terminate(by, reason);
+      session.terminate(termination);
       return true;
     },
   };
@@ -215,8 +216,8 @@ class LiveSession implements GatedSession {
     }
   }
 
-  terminate(by: string, reason?: string): void {
-    this.#mustEnd(reason === undefined ? { kind: 'terminated', by } : { kind: 'terminated', by, reason });
+  terminate(termination: Termination): void {
+    this.#mustEnd({ ...termination, kind: 'terminated' });
   }
 
   end(cause: EndCause = CLIENT_LEFT): void {
@@ -286,12 +287,10 @@ function causeEvent(cause: EndCause): EventBody['error'] | undefined {
       return { event: 'identity.expired', expiredAt: cause.expiredAt };
     case 'credential-revoked':
       return { event: 'identity.revoked' };
-    case 'terminated':
-      return {
-        event: 'session.terminated',
-        by: cause.by,
-        ...(cause.reason === undefined ? {} : { reason: cause.reason }),
-      };
+    case 'terminated': {
+      const { kind: _kind, ...termination } = cause;
+      return { event: 'session.terminated', ...termination };
+    }
     default:
       // recording-lost cannot be recorded (that is the cause); shutdown and the client's own end are no errors.
       return undefined;
