@@ -296,7 +296,7 @@ describe('approval broker', () => {
         'the credential expired at 2026-11-26T12:00:00.000Z',
       ],
       [{ kind: 'cancelled' }, 'the client cancelled it'],
-      [{ kind: 'terminated', by: 'alice' }, 'ended by alice'],
+      [{ kind: 'terminated', by: 'alice' }, 'ended by admin alice'],
     ];
     for (const [cause, reason] of causes) {
       const controller = new AbortController();

@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     process.stdout.write(`FAILED ${process.pid}\n`);
     const deadline = Date.now() + 20_000;
     while (!store.writable && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    resumedSeq = recorder.append('result', { event: 'after-recovery' }).seq;
+    resumedSeq = recorder.append('result', { event: 'filler', after: 'recovery' }).seq;
     recorder.end({ cause: 'client-left', reason: 'done' });
     await store.flush();
   }
