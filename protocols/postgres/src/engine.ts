@@ -67,6 +67,7 @@ export function buildPostgresEngine(
     },
     async close(): Promise<void> {
       for (const session of sessions) session.close(SHUTDOWN);
+      options.analysis.close?.();
       clearInterval(bytesTimer);
       flushBytes();
     },

@@ -31,7 +31,7 @@ import {
   type SqlStatementFacts,
   type Verdict,
 } from '@agentgate/core';
-import type { AnalysisProvider, SqlAnalyzerLike } from './analysis.js';
+import type { AnalysisProvider, SessionAnalysis } from './analysis.js';
 import { BackendFramer } from './codec/backend-framer.js';
 import {
   decodeBind,
@@ -182,8 +182,7 @@ export class PgSession {
   private identity: Identity | undefined;
   /** The recorded, gated session, from authentication on (session-lifecycle in core). */
   private session: GatedSession | undefined;
-  private analyzer: SqlAnalyzerLike<unknown> | undefined;
-  private sqlState: unknown;
+  private analysis: SessionAnalysis | undefined;
   private filter: ResultFilter = passThroughFilter;
   /** The masking generation `filter` was built for (MaskingService.generation). */
   private maskingGeneration = 0;
@@ -550,8 +549,11 @@ export class PgSession {
     const filter = this.buildFilter();
     if (!filter) return;
     this.filter = filter;
-    this.analyzer = (await this.shared.analysis.analyzer) as SqlAnalyzerLike<unknown>;
-    this.sqlState = this.shared.analysis.newState();
+    this.analysis = await this.shared.analysis.openSession({
+      upstream: listener.upstream,
+      database: this.database,
+      log: this.log,
+    });
 
     const startup: Record<string, string> = { database: this.database };
     for (const [name, value] of params) if (name !== 'user' && name !== 'database') startup[name] = value;
@@ -755,7 +757,8 @@ export class PgSession {
 
   private async onQuery(bytes: Buffer): Promise<void> {
     const text = decodeQuery(bytes);
-    const command = this.buildCommand([text], {});
+    const command = await this.buildCommand([text], {});
+    if (this.isClosed()) return;
     const verdict = await this.decide(command);
     if (verdict.allowed) {
       const check = this.filter.active ? await this.checkMasking([text]) : NO_MASKING_PLAN;
@@ -789,7 +792,8 @@ export class PgSession {
             `EXECUTE PORTAL ${portal}`,
             detail,
           )
-        : this.buildCommand(info.texts, detail);
+        : await this.buildCommand(info.texts, detail);
+    if (this.isClosed()) return;
     const verdict = await this.decide(command);
     if (verdict.allowed) {
       const check = this.filter.active ? await this.checkMasking(info?.texts ?? []) : NO_MASKING_PLAN;
@@ -875,29 +879,21 @@ export class PgSession {
     return { database: this.database, user: this.user, ...extra };
   }
 
-  private buildCommand(texts: readonly string[], extra: Record<string, unknown>): PostgresCommand {
-    let statements: readonly SqlStatementFacts[];
-    let unanalysable: string | undefined;
-    if (texts.length === 1) {
-      const analysis = this.analyzer!.analyze(texts[0]!, this.sqlState);
-      statements = analysis.statements;
-      unanalysable = analysis.error ?? analysis.refused;
-    } else {
-      const all: SqlStatementFacts[] = [];
-      for (const text of texts) {
-        const analysis = this.analyzer!.analyze(text, this.sqlState);
-        all.push(...analysis.statements);
-        unanalysable ??= analysis.error ?? analysis.refused;
-      }
-      statements = all;
-    }
+  /** The command for `texts` (Bind `params` in `extra`), analysed, with what the record carries of it. */
+  private async buildCommand(
+    texts: readonly string[],
+    extra: Record<string, unknown>,
+  ): Promise<PostgresCommand> {
+    const params = extra['params'] as readonly unknown[] | undefined;
+    const a = await this.analysis!.analyze(texts, params, this.current.id);
     return {
       protocol: 'postgres',
       text: texts.join(';\n'),
-      statements,
+      statements: a.statements,
       unknownMatchesAll: this.shared.listener.dynamicSql === 'match-all',
-      detail: this.detail(extra),
-      ...(unanalysable === undefined ? {} : { unanalysable }),
+      detail: this.detail(a.recordedParams === undefined ? extra : { ...extra, params: a.recordedParams }),
+      ...(a.recordedText === undefined ? {} : { recordedText: a.recordedText }),
+      ...(a.unanalysable === undefined ? {} : { unanalysable: a.unanalysable }),
     };
   }
 
@@ -1070,6 +1066,7 @@ export class PgSession {
         return;
       case 0x5a: // 'Z' ReadyForQuery
         this.txStatus = buf[start + 5]!;
+        if (this.txStatus === IDLE) this.analysis?.transactionEnded(group.id);
         if (this.txStatus === IDLE && this.portals.size > 0) {
           // The transaction ended, and with it every portal bound up to this group (docs "Extended Query").
           for (const [name, portal] of this.portals)
@@ -1163,6 +1160,7 @@ export class PgSession {
       else up.end();
       setTimeout(() => up.destroy(), 1000).unref();
     }
+    this.analysis?.close();
     this.clientOut.flush();
     this.client.end();
     setTimeout(() => this.client.destroy(), 1000).unref();

@@ -6,3 +6,6 @@ export {
   type SqlAnalyzerOptions,
 } from './sql-analyzer.js';
 export { SqlSessionState } from './session-state.js';
+export { SqlSessionAnalysis, type CommandAnalysis } from './session-analysis.js';
+export { CodeCatalog } from './code-catalog.js';
+export { CatalogConnection, type CatalogQueryRunner } from './catalog-connection.js';

@@ -1,4 +1,11 @@
 import type { SqlStatementFacts } from '@agentgate/core';
+import { concatRefs, shiftRefs, type CodeRefs } from './code-refs.js';
+
+/** A prepared body: its statements' facts and the code they reach (origins index `facts`). */
+export interface PreparedBody {
+  readonly facts: readonly SqlStatementFacts[];
+  readonly refs: CodeRefs;
+}
 
 /**
  * What one client session has PREPAREd at the SQL level (`PREPARE name AS …`), so that a later `EXECUTE name`
@@ -11,16 +18,24 @@ import type { SqlStatementFacts } from '@agentgate/core';
  * server did not run can only cause a refusal, never a pass.
  */
 export class SqlSessionState {
-  private readonly prepared = new Map<string, readonly SqlStatementFacts[]>();
+  private readonly prepared = new Map<string, PreparedBody>();
 
-  /** The facts `EXECUTE name` will run, or undefined when this session has not prepared `name`. */
-  lookup(name: string): readonly SqlStatementFacts[] | undefined {
+  /** What `EXECUTE name` will run, or undefined when this session has not prepared `name`. */
+  lookup(name: string): PreparedBody | undefined {
     return this.prepared.get(name);
   }
 
-  remember(name: string, facts: readonly SqlStatementFacts[]): void {
+  remember(name: string, body: PreparedBody): void {
     const known = this.prepared.get(name);
-    this.prepared.set(name, known === undefined ? facts : [...known, ...facts]);
+    this.prepared.set(
+      name,
+      known === undefined
+        ? body
+        : {
+            facts: [...known.facts, ...body.facts],
+            refs: concatRefs(known.refs, shiftRefs(body.refs, known.facts.length)),
+          },
+    );
   }
 
   /** `DEALLOCATE name`, or `DEALLOCATE ALL` / `DISCARD ALL` when name is null. */

@@ -1,4 +1,6 @@
 import type { SqlStatementFacts } from '@agentgate/core';
+import { concatRefs, shiftRefs, sliceRefs, type CodeDefinition, type CodeRefs } from './code-refs.js';
+import { mayHoldSecret, secretsOfUnparsedText, type Secret } from './credentials.js';
 import { LruCache } from './lru-cache.js';
 import { numericLiteralKey } from './numeric-key.js';
 import { loadPgParser } from './pg-parser.js';
@@ -21,6 +23,22 @@ export interface SqlAnalysis {
   readonly error?: string;
   /** Set when the text does something the gateway refuses outright (see traps.ts): the gateway denies it. */
   readonly refused?: string;
+  /** What the statements reach through the catalog and what they store for later (code-refs.ts). */
+  readonly code: AnalysisCode;
+  /** Credentials in the text (credentials.ts), when it holds any: the record carries it redacted. */
+  readonly credentials?: Credentials;
+}
+
+export interface Credentials {
+  readonly secrets: readonly Secret[];
+  /** The text could not even be scanned and may hold a credential: none of it is recorded. */
+  readonly unreadable: boolean;
+}
+
+export interface AnalysisCode {
+  /** Origins index `statements`. */
+  readonly refs: CodeRefs;
+  readonly definitions: readonly CodeDefinition[];
 }
 
 export interface SqlAnalyzer {
@@ -109,6 +127,7 @@ function rebind(cached: CachedAnalysis, text: string): CachedAnalysis {
     topLevel: Object.freeze(
       analysis.topLevel.map((t, i) => Object.freeze({ command: t.command, text: slices[i] ?? '' })),
     ),
+    code: analysis.code,
   };
   return { ...cached, input: text, analysis: Object.freeze(rebound) };
 }
@@ -130,9 +149,15 @@ function analyzeUncached(text: string): { cached: CachedAnalysis; numericValuesM
   const analysis: { -readonly [K in keyof SqlAnalysis]: SqlAnalysis[K] } = {
     statements: Object.freeze(ctx.facts.map(freeze)),
     topLevel: Object.freeze(ctx.topLevel.map((t) => Object.freeze(t))),
+    code: Object.freeze({
+      refs: ctx.code.refs.freeze(),
+      definitions: Object.freeze(ctx.code.definitions),
+    }),
   };
   if (ctx.errors[0] !== undefined) analysis.error = ctx.errors[0];
   if (ctx.refusals[0] !== undefined) analysis.refused = ctx.refusals[0];
+  const credentials = credentialsOf(text, ctx.secrets, ctx.errors.length > 0);
+  if (credentials !== undefined) analysis.credentials = credentials;
   const cached: CachedAnalysis = {
     input: text,
     analysis: Object.freeze(analysis),
@@ -140,13 +165,28 @@ function analyzeUncached(text: string): { cached: CachedAnalysis; numericValuesM
     spans: ctx.spans,
     statementSpans: ctx.facts.map((f) => f.span),
   };
-  return { cached, numericValuesMatter: ctx.numericValuesMatter };
+  // An analysis with credentials is kept for its exact text: its secrets are values of that text.
+  return { cached, numericValuesMatter: ctx.numericValuesMatter || credentials !== undefined };
+}
+
+/** The tree's secrets; for a text the parser rejected, those its tokens show (credentials.ts). */
+function credentialsOf(text: string, found: readonly Secret[], failed: boolean): Credentials | undefined {
+  const secrets = [...found];
+  let unreadable = false;
+  if (failed) {
+    const fromTokens = secretsOfUnparsedText(text);
+    if (fromTokens === undefined) unreadable = mayHoldSecret(text);
+    else secrets.push(...fromTokens);
+  }
+  if (secrets.length === 0 && !unreadable) return undefined;
+  return Object.freeze({ secrets: Object.freeze(secrets), unreadable });
 }
 
 /** Resolve `EXECUTE name` against the session and record PREPARE/DEALLOCATE, in statement order. */
 function applySessionOps(cached: CachedAnalysis, state: SqlSessionState | undefined): SqlAnalysis {
   const { analysis } = cached;
   const resolved: SqlStatementFacts[] = [];
+  let refs = analysis.code.refs;
   let error: string | undefined;
   for (const op of cached.ops) {
     if (op.kind === 'execute') {
@@ -155,9 +195,14 @@ function applySessionOps(cached: CachedAnalysis, state: SqlSessionState | undefi
         error ??= `agentgate: prepared statement "${op.name}" is not known to the gateway`;
         continue;
       }
-      resolved.push(...body);
+      refs = concatRefs(refs, shiftRefs(body.refs, analysis.statements.length + resolved.length));
+      resolved.push(...body.facts);
     } else if (analysis.refused === undefined && state !== undefined) {
-      if (op.kind === 'prepare') state.remember(op.name, analysis.statements.slice(op.from, op.to));
+      if (op.kind === 'prepare')
+        state.remember(op.name, {
+          facts: analysis.statements.slice(op.from, op.to),
+          refs: sliceRefs(analysis.code.refs, op.from, op.to),
+        });
       else state.forget(op.name);
     }
   }
@@ -165,7 +210,9 @@ function applySessionOps(cached: CachedAnalysis, state: SqlSessionState | undefi
   const out: { -readonly [K in keyof SqlAnalysis]: SqlAnalysis[K] } = {
     statements: resolved.length === 0 ? analysis.statements : [...analysis.statements, ...resolved],
     topLevel: analysis.topLevel,
+    code: { refs, definitions: analysis.code.definitions },
   };
+  if (analysis.credentials !== undefined) out.credentials = analysis.credentials;
   const firstError = analysis.error ?? error;
   if (firstError !== undefined) out.error = firstError;
   if (analysis.refused !== undefined) out.refused = analysis.refused;

@@ -7,11 +7,22 @@
  * INSERT … SELECT, a read-only CTE, a UNION arm) is part of its statement, not a statement of its own.
  * CTE names are reported as tables too (`WITH users AS (…)` looks like `users`): over-reporting is the safe side.
  */
+import { CodeCollector, QUERY_STATEMENTS } from './code-collector.js';
 import { commandOf } from './command-names.js';
+import {
+  connectionSecrets,
+  defElemSecrets,
+  functionCallSecrets,
+  settingSecrets,
+  type Secret,
+} from './credentials.js';
 import { constantText, containsNode } from './constants.js';
+import { builtinFunctionEffects, statementEffects, type DerivedEffect } from './effects.js';
 import { describeParseError, parsePlpgsql, parseSql } from './pg-parser.js';
 import { statementSlice } from './sql-text.js';
 import { checkVariableSet, checkSetConfig, SET_CONFIG_COMMANDS, refuseSettingsWrite } from './traps.js';
+import { lastName } from './code-collector.js';
+import type { RelationEffect } from './code-refs.js';
 
 type Node = Record<string, unknown>;
 
@@ -26,6 +37,8 @@ export interface TextSource {
 }
 
 export interface MutableFacts extends TextSource {
+  /** Position in WalkContext.facts: the origin of the code references found in this statement. */
+  index: number;
   command: string;
   readonly tables: Set<string>;
   readonly functions: Set<string>;
@@ -61,6 +74,12 @@ export interface WalkContext {
   numericValuesMatter: boolean;
   /** 0 for the client's text; deeper inside function bodies and DO blocks. */
   depth: number;
+  /** Code the statements reach through the catalog, and code they store (code-collector.ts). */
+  readonly code: CodeCollector;
+  /** The node type of the innermost statement being walked (its relations are read when it is a query). */
+  statement: string;
+  /** Credential values found in the tree (credentials.ts): replaced in the recorded text. */
+  readonly secrets: Secret[];
 }
 
 /** Nested SQL (function bodies inside function bodies…) deeper than this is refused as unanalysable. */
@@ -105,11 +124,15 @@ export function newContext(): WalkContext {
     spans: [],
     numericValuesMatter: false,
     depth: 0,
+    code: new CodeCollector(),
+    statement: '',
+    secrets: [],
   };
 }
 
 function newFacts(command: string, source: TextSource): MutableFacts {
   return {
+    index: -1,
     command,
     tables: new Set(),
     functions: new Set(),
@@ -200,8 +223,12 @@ function visitStatement(
   parent: MutableFacts | undefined,
 ): MutableFacts {
   const f = newFacts(commandOf(nodeType, body), source);
-  ctx.facts.push(f);
+  pushFacts(ctx, f);
   const bodyStart = ctx.facts.length;
+  const outerStatement = ctx.statement;
+  ctx.statement = nodeType;
+  const stored = ctx.code.enter(nodeType, body, f.index);
+  collectTargets(nodeType, body, f, ctx);
 
   switch (nodeType) {
     case 'DropStmt':
@@ -222,6 +249,11 @@ function visitStatement(
       break;
     case 'VariableSetStmt':
       checkVariableSet(body, ctx.refusals, (node) => readConstant(node, ctx));
+      settingSecrets(body, ctx.secrets);
+      break;
+    case 'CreateSubscriptionStmt':
+    case 'AlterSubscriptionStmt':
+      connectionSecrets(body['conninfo'], ctx.secrets);
       break;
     case 'CreateTrigStmt':
     case 'CreateEventTrigStmt':
@@ -241,6 +273,7 @@ function visitStatement(
       break;
   }
 
+  collectNode(nodeType, body, f, ctx);
   walkValue(body, f, ctx, nodeType);
 
   switch (nodeType) {
@@ -248,16 +281,9 @@ function visitStatement(
       if (ctx.depth === 0)
         ctx.ops.push({ kind: 'prepare', name: String(body['name']), from: bodyStart, to: ctx.facts.length });
       break;
-    case 'SelectStmt': {
-      const into = body['intoClause'] as Node | undefined;
-      const rel = into?.['rel'] as Node | undefined;
-      // SELECT … INTO t creates t (the server runs it as CREATE TABLE AS).
-      if (rel !== undefined) ctx.facts.push(copyFacts(f, 'CREATE TABLE AS'));
-      break;
-    }
     case 'CopyStmt':
-      if (body['is_program'] === true) ctx.facts.push(copyFacts(f, 'COPY PROGRAM'));
-      else if (typeof body['filename'] === 'string') ctx.facts.push(copyFacts(f, 'COPY FILE'));
+      if (body['is_program'] === true) pushFacts(ctx, copyFacts(f, 'COPY PROGRAM'));
+      else if (typeof body['filename'] === 'string') pushFacts(ctx, copyFacts(f, 'COPY FILE'));
       break;
     case 'CreateFunctionStmt':
       analyzeRoutineBody(body['options'], 'sql', f, ctx);
@@ -267,6 +293,9 @@ function visitStatement(
       break;
   }
 
+  ctx.code.leave(stored, ctx.facts.length);
+  for (const effect of statementEffects(nodeType, body)) pushEffect(f, effect, ctx);
+  ctx.statement = outerStatement;
   if (parent !== undefined) rollUp(parent, f);
   return f;
 }
@@ -275,6 +304,141 @@ function copyFacts(f: MutableFacts, command: string): MutableFacts {
   const c = newFacts(command, f);
   rollUp(c, f);
   return c;
+}
+
+/** A row effect of `f` beyond its own command, as a statement fact of its own (effects.ts). */
+function pushEffect(f: MutableFacts, effect: DerivedEffect, ctx: WalkContext): void {
+  const c = newFacts(effect.command, f);
+  if (effect.tables === undefined) rollUp(c, f);
+  else for (const t of effect.tables) c.tables.add(t);
+  c.unfilteredWrite = effect.unfilteredWrite;
+  c.dynamic = effect.dynamic === true;
+  pushFacts(ctx, c);
+}
+
+function pushFacts(ctx: WalkContext, f: MutableFacts): void {
+  f.index = ctx.facts.push(f) - 1;
+}
+
+/** The relations a statement writes, maintains or refreshes (its reads are collected as the walk finds them). */
+function collectTargets(nodeType: string, body: Node, f: MutableFacts, ctx: WalkContext): void {
+  const target = (rangeVar: unknown, effect: RelationEffect, cascade = false): void => {
+    const rel = rangeVar as Node | undefined;
+    if (typeof rel?.['relname'] === 'string') ctx.code.relation(rel['relname'].toLowerCase(), effect, f.index, cascade);
+  };
+  switch (nodeType) {
+    case 'InsertStmt':
+      target(body['relation'], 'insert');
+      if ((body['onConflictClause'] as Node | undefined)?.['action'] === 'ONCONFLICT_UPDATE')
+        target(body['relation'], 'update');
+      break;
+    case 'UpdateStmt':
+      target(body['relation'], 'update');
+      break;
+    case 'DeleteStmt':
+      target(body['relation'], 'delete');
+      break;
+    case 'MergeStmt':
+      for (const effect of statementEffects(nodeType, body))
+        target(body['relation'], effect.command.toLowerCase() as RelationEffect);
+      break;
+    case 'CopyStmt':
+      if (body['is_from'] === true) target(body['relation'], 'insert');
+      break;
+    case 'TruncateStmt':
+      for (const r of (body['relations'] as Node[] | undefined) ?? [])
+        target(r['RangeVar'], 'truncate', body['behavior'] === 'DROP_CASCADE');
+      break;
+    case 'RefreshMatViewStmt':
+      target(body['relation'], 'refresh');
+      break;
+    case 'VacuumStmt': {
+      const rels = (body['rels'] as Node[] | undefined) ?? [];
+      // VACUUM / ANALYZE without a list processes every table.
+      if (rels.length === 0) ctx.code.relation('*', 'maintain', f.index);
+      for (const r of rels) target((r['VacuumRelation'] as Node | undefined)?.['relation'], 'maintain');
+      break;
+    }
+    case 'ClusterStmt':
+      if (body['relation'] === undefined) ctx.code.relation('*', 'maintain', f.index);
+      else target(body['relation'], 'maintain');
+      break;
+    case 'ReindexStmt':
+      if (body['relation'] === undefined) ctx.code.relation('*', 'maintain', f.index);
+      else target(body['relation'], 'maintain');
+      break;
+    case 'AlterTableStmt':
+    case 'IndexStmt':
+      target(body['relation'], 'maintain');
+      break;
+  }
+}
+
+/** Operators that PostgreSQL applies by name where none is written (btree/hash equality and ordering). */
+const IMPLICIT_EQUALITY = ['='];
+const IMPLICIT_ORDERING = ['<', '>'];
+const BETWEEN_OPERATORS = ['>=', '<=', '<', '>'];
+
+/** Code references in one node: operators, casts, attribute-notation calls, implicit comparisons. */
+function collectNode(nodeType: string, node: Node, f: MutableFacts, ctx: WalkContext): void {
+  const code = ctx.code;
+  const operators = (ops: readonly string[]): void => {
+    for (const op of ops) code.operator(op, f.index);
+  };
+  switch (nodeType) {
+    case 'A_Expr': {
+      const kind = String(node['kind']);
+      if (kind.includes('BETWEEN')) operators(BETWEEN_OPERATORS);
+      else {
+        const op = lastName(node['name']);
+        if (op !== undefined) code.operator(op, f.index);
+      }
+      break;
+    }
+    case 'SubLink': {
+      const op = lastName(node['operName']);
+      if (op !== undefined) code.operator(op, f.index);
+      break;
+    }
+    case 'SortBy': {
+      const op = lastName(node['useOp']);
+      operators(op === undefined ? IMPLICIT_ORDERING : [op]);
+      break;
+    }
+    case 'TypeCast': {
+      const type = lastName((node['typeName'] as Node | undefined)?.['names']);
+      if (type !== undefined) code.type(type, f.index);
+      break;
+    }
+    case 'ColumnRef': {
+      // `row.f` is f(row) when the row has no column f (PostgreSQL docs "Function Call": attribute notation).
+      const fields = (node['fields'] as unknown[] | undefined) ?? [];
+      const name = fields.length >= 2 ? lastName(fields) : undefined;
+      if (name !== undefined) code.attributeCall(name, f.index);
+      break;
+    }
+    case 'A_Indirection':
+      for (const item of (node['indirection'] as Node[] | undefined) ?? []) {
+        const s = item['String'] as Node | undefined;
+        if (typeof s?.['sval'] === 'string') code.attributeCall(s['sval'].toLowerCase(), f.index);
+      }
+      break;
+    case 'JoinExpr':
+      if (node['usingClause'] !== undefined || node['isNatural'] === true) operators(IMPLICIT_EQUALITY);
+      break;
+    case 'CaseExpr':
+      if (node['arg'] !== undefined) operators(IMPLICIT_EQUALITY);
+      break;
+    case 'SelectStmt': {
+      const setOperation = node['op'] !== undefined && node['op'] !== 'SETOP_NONE' && node['all'] !== true;
+      if (node['groupClause'] !== undefined || node['distinctClause'] !== undefined || setOperation)
+        operators(IMPLICIT_EQUALITY);
+      break;
+    }
+    case 'WindowDef':
+      if (node['partitionClause'] !== undefined) operators(IMPLICIT_EQUALITY);
+      break;
+  }
 }
 
 function walkValue(value: unknown, f: MutableFacts, ctx: WalkContext, key: string): void {
@@ -286,7 +450,12 @@ function walkValue(value: unknown, f: MutableFacts, ctx: WalkContext, key: strin
   const node = value as Node;
   // Fields typed as a specific struct come without the node-type wrapper: RangeVar (relation, rel, view, …),
   // VariableSetStmt (setstmt), FuncCall (CallStmt.funccall).
-  if (typeof node['relname'] === 'string') f.tables.add(relationName(node));
+  if (typeof node['relname'] === 'string') {
+    f.tables.add(relationName(node));
+    if (QUERY_STATEMENTS.has(ctx.statement))
+      ctx.code.relation(String(node['relname']).toLowerCase(), 'read', f.index);
+  }
+  if (key === 'over') collectNode('WindowDef', node, f, ctx);
   if (key === 'setstmt') {
     visitStatement('VariableSetStmt', node, f, ctx, f);
     return;
@@ -297,6 +466,8 @@ function walkValue(value: unknown, f: MutableFacts, ctx: WalkContext, key: strin
     if (v === null || typeof v !== 'object') continue;
     const first = k.charCodeAt(0);
     const isNodeType = first >= 65 && first <= 90; // upper-case: a node wrapper such as { RangeVar: {...} }
+    if (isNodeType && !Array.isArray(v)) collectNode(k, v as Node, f, ctx);
+    if (k === 'DefElem') defElemSecrets(v as Node, ctx.secrets);
     if (!isNodeType) {
       walkValue(v, f, ctx, k);
     } else if (k === 'FuncCall') {
@@ -315,14 +486,19 @@ function visitFuncCall(call: Node, f: MutableFacts, ctx: WalkContext): void {
   const name = lowerName(parts);
   f.functions.add(name);
   const base = (parts[parts.length - 1] ?? '').toLowerCase();
+  const schema = parts.length > 1 ? parts[parts.length - 2]?.toLowerCase() : undefined;
   const args = (call['args'] as unknown[] | undefined) ?? [];
+  const ordered = call['agg_within_group'] === true ? ((call['agg_order'] as unknown[] | undefined)?.length ?? 0) : 0;
+  ctx.code.call(base, args.length + ordered, call['func_variadic'] === true, f.index);
+  functionCallSecrets(base, args, ctx.secrets);
+  for (const effect of builtinFunctionEffects(schema, base, args)) pushEffect(f, effect, ctx);
   if (base === 'set_config') {
     const command = checkSetConfig(args, ctx.refusals, (node) => readConstant(node, ctx));
     const words = command === undefined ? undefined : SET_CONFIG_COMMANDS[command];
     if (words !== undefined) {
       const setting = newFacts(words, f);
       setting.functions.add(name);
-      ctx.facts.push(setting);
+      pushFacts(ctx, setting);
     }
   } else if (SQL_RUNNING_FUNCTIONS.has(base)) {
     for (const arg of args) {
@@ -331,7 +507,7 @@ function visitFuncCall(call: Node, f: MutableFacts, ctx: WalkContext): void {
         const dyn = newFacts('EXECUTE', f);
         dyn.dynamic = true;
         dyn.functions.add(name);
-        ctx.facts.push(dyn);
+        pushFacts(ctx, dyn);
         continue;
       }
       if (looksLikeSql(literal)) analyzeNested(literal, f, ctx);
@@ -447,7 +623,7 @@ function visitPlExpression(expr: Node, dynamic: boolean, f: MutableFacts, ctx: W
   }
   const dyn = newFacts('EXECUTE', { text: query, span: undefined });
   dyn.dynamic = true;
-  ctx.facts.push(dyn);
+  pushFacts(ctx, dyn);
   analyzeNested(sql, dyn, ctx);
   rollUp(f, dyn);
 }
