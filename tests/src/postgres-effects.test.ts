@@ -87,14 +87,25 @@ afterAll(async () => {
 
 async function connect(): Promise<pg.Client> {
   const addr = gw.address('db') as { host: string; port: number };
-  const client = new pg.Client({ ...addr, user: 'devin', database: 'app', password: await gw.token('devin', ['agents']) });
+  const client = new pg.Client({
+    ...addr,
+    user: 'devin',
+    database: 'app',
+    password: await gw.token('devin', ['agents']),
+  });
   await client.connect();
   return client;
 }
 
 /** The table as the server has it, read directly (not through the gateway). */
 async function rows(table: string): Promise<string> {
-  return server.psql(['-d', 'app', '-tA', '-c', `SELECT string_agg(t::text, ';' ORDER BY t) FROM ${table} t`]);
+  return server.psql([
+    '-d',
+    'app',
+    '-tA',
+    '-c',
+    `SELECT string_agg(t::text, ';' ORDER BY t) FROM ${table} t`,
+  ]);
 }
 
 async function expectRefused(sql: string, rule: string, client?: pg.Client): Promise<void> {
@@ -120,7 +131,9 @@ interface Pending {
 async function rejectHeld(text: string): Promise<Pending> {
   const token = await gw.token('carol', ['dba']);
   for (let i = 0; i < 400; i++) {
-    const res = await fetch(`${gw.adminUrl}/api/approvals`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${gw.adminUrl}/api/approvals`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     const held = ((await res.json()) as Pending[]).find((p) => p.command.includes(text));
     if (held !== undefined) {
       const rejected = await fetch(`${gw.adminUrl}/api/approvals/${held.id}/deny`, {
@@ -143,7 +156,10 @@ async function expectHeld(sql: string, rule: string): Promise<void> {
     const running = client.query(sql);
     const held = await rejectHeld(sql.slice(0, 40));
     expect(held.rule).toBe(rule);
-    await expect(running).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('rejected') });
+    await expect(running).rejects.toMatchObject({
+      code: '42501',
+      message: expect.stringContaining('rejected'),
+    });
   } finally {
     await client.end();
   }
@@ -153,7 +169,10 @@ const USERS = Array.from({ length: 10 }, (_, i) => `(${i + 1},u${i + 1},${i + 1}
 
 describe('statements whose actions delete or update rows', () => {
   it('MERGE … THEN DELETE is refused by a DELETE rule', async () => {
-    await expectRefused('MERGE INTO users u USING staging s ON u.id = s.id WHEN MATCHED THEN DELETE', 'no-deletes');
+    await expectRefused(
+      'MERGE INTO users u USING staging s ON u.id = s.id WHEN MATCHED THEN DELETE',
+      'no-deletes',
+    );
     expect((await rows('users')).trim()).toBe(USERS);
   });
 
@@ -184,7 +203,10 @@ describe('statements whose actions delete or update rows', () => {
   });
 
   it('writable CTEs, TRUNCATE and COPY FROM count as what they do', async () => {
-    await expectRefused('WITH gone AS (DELETE FROM users RETURNING id) SELECT count(*) FROM gone', 'no-deletes');
+    await expectRefused(
+      'WITH gone AS (DELETE FROM users RETURNING id) SELECT count(*) FROM gone',
+      'no-deletes',
+    );
     await expectRefused('TRUNCATE users CASCADE', 'no-deletes');
     const addr = gw.address('db') as { host: string; port: number };
     await expect(
@@ -200,7 +222,9 @@ describe('statements whose actions delete or update rows', () => {
   it('SELECT INTO and CREATE TABLE AS insert into the table they create', async () => {
     await expectRefused('SELECT * INTO archive FROM staging', 'no-archive-writes');
     await expectRefused('CREATE TABLE archive AS SELECT * FROM staging', 'no-archive-writes');
-    expect(await server.psql(['-d', 'app', '-tA', '-c', "SELECT to_regclass('archive') IS NULL"])).toContain('t');
+    expect(await server.psql(['-d', 'app', '-tA', '-c', "SELECT to_regclass('archive') IS NULL"])).toContain(
+      't',
+    );
   });
 });
 
@@ -218,7 +242,11 @@ describe('routines already in the database', () => {
     ['a rule', 'INSERT INTO logs VALUES (1)', 'no-deletes'],
     ['an operator', 'SELECT 1 === 2', 'no-deletes'],
     ['attribute notation', 'SELECT u.purge_row FROM users u', 'no-deletes'],
-    ['a schema the search_path puts first', 'SET search_path = evil, public; SELECT harmless()', 'no-deletes'],
+    [
+      'a schema the search_path puts first',
+      'SET search_path = evil, public; SELECT harmless()',
+      'no-deletes',
+    ],
     ['a C function outside any extension', "SELECT c_digest('x', 'sha256')", 'no-deletes'],
     ['a routine that does not exist', 'SELECT no_such_routine()', 'no-deletes'],
   ])('%s is refused', async (_label, sql, rule) => {
@@ -268,7 +296,8 @@ describe('routines already in the database', () => {
     try {
       expect((await client.query('SELECT later() AS n')).rows[0].n).toBe(2);
       await server.psql(['-d', 'app'], {
-        input: "SET ROLE app; CREATE OR REPLACE FUNCTION later() RETURNS int LANGUAGE sql AS 'DELETE FROM users RETURNING 2';",
+        input:
+          "SET ROLE app; CREATE OR REPLACE FUNCTION later() RETURNS int LANGUAGE sql AS 'DELETE FROM users RETURNING 2';",
       });
       await expectRefused('SELECT later()', 'no-deletes', client);
     } finally {
@@ -299,7 +328,9 @@ describe('code defined earlier in the same transaction', () => {
     const client = await connect();
     try {
       await client.query('BEGIN');
-      await client.query('CREATE TRIGGER tr2 AFTER INSERT ON scratch FOR EACH ROW EXECUTE FUNCTION trg_delete()');
+      await client.query(
+        'CREATE TRIGGER tr2 AFTER INSERT ON scratch FOR EACH ROW EXECUTE FUNCTION trg_delete()',
+      );
       await expectRefused("INSERT INTO scratch VALUES (7, 'x')", 'no-deletes', client);
       await client.query('ROLLBACK');
       // In one message, too.

@@ -14,6 +14,8 @@ export interface CommandAnalysis {
   readonly recordedText?: string;
   /** The Bind parameters with credentials replaced, when any is one. */
   readonly recordedParams?: readonly unknown[];
+  /** The credential values themselves, when there are any: results echoing them are recorded without them. */
+  readonly secrets?: readonly string[];
 }
 
 /** One client session's analysis state (prepared statements, code defined in its open transaction). */
@@ -22,7 +24,11 @@ export interface SessionAnalysis {
    * The facts of one command: a Query's text, or every text an Execute's portal may run, with its Bind parameters.
    * `exchange` is the response group it belongs to (see transactionEnded).
    */
-  analyze(texts: readonly string[], params: readonly unknown[] | undefined, exchange: number): Promise<CommandAnalysis>;
+  analyze(
+    texts: readonly string[],
+    params: readonly unknown[] | undefined,
+    exchange: number,
+  ): Promise<CommandAnalysis>;
   /** ReadyForQuery reported no transaction open after response group `exchange`. */
   transactionEnded(exchange: number): void;
   close(): void;

@@ -16,6 +16,8 @@ export class ResultTracker {
     private readonly recordRows: number,
     /** Result-column format codes from Bind (extended protocol), used when no RowDescription was seen. */
     private readonly resultFormats: readonly number[] = [],
+    /** Credential values the command carried: recorded rows and errors echoing them are recorded without them. */
+    private readonly secrets: readonly string[] = [],
   ) {
     this.started = performance.now();
   }
@@ -48,6 +50,13 @@ export class ResultTracker {
     return f.length === 0 ? false : f.length === 1 ? f[0] === 1 : f[column] === 1;
   };
 
+  private scrub(value: unknown): unknown {
+    if (typeof value !== 'string') return value;
+    let out = value;
+    for (const secret of this.secrets) out = out.split(secret).join('[redacted]');
+    return out;
+  }
+
   /** A statement finished (CommandComplete, EmptyQueryResponse, PortalSuspended, FunctionCallResponse or an error). */
   finish(
     recorder: SessionRecorder,
@@ -64,7 +73,7 @@ export class ResultTracker {
         this.fields === null
           ? null
           : { names: this.fields.map((f) => f.name), typeOids: this.fields.map((f) => f.typeOid) },
-      rows: this.rows,
+      rows: this.secrets.length === 0 ? this.rows : this.rows.map((row) => row.map((v) => this.scrub(v))),
       rowsOmitted: this.rowsOmitted,
       commandTag: outcome.commandTag ?? null,
       rowCount:
@@ -74,7 +83,11 @@ export class ResultTracker {
       durationMs: Math.round(durationMs * 1000) / 1000,
     };
     if (outcome.suspended) body.suspended = true;
-    if (outcome.error) body.error = outcome.error;
+    if (outcome.error)
+      body.error =
+        this.secrets.length === 0
+          ? outcome.error
+          : { code: outcome.error.code, message: this.scrub(outcome.error.message) as string };
     try {
       recorder.append('result', body);
     } catch (err) {

@@ -757,7 +757,7 @@ export class PgSession {
 
   private async onQuery(bytes: Buffer): Promise<void> {
     const text = decodeQuery(bytes);
-    const command = await this.buildCommand([text], {});
+    const { command, secrets } = await this.buildCommand([text], {});
     if (this.isClosed()) return;
     const verdict = await this.decide(command);
     if (verdict.allowed) {
@@ -768,7 +768,7 @@ export class PgSession {
           true,
         );
       this.current.entries.push({
-        tracker: new ResultTracker(verdict.commandSeq, this.shared.listener.recordRows),
+        tracker: new ResultTracker(verdict.commandSeq, this.shared.listener.recordRows, [], secrets),
         multiStatement: true,
         plan: check.plan,
       });
@@ -785,13 +785,16 @@ export class PgSession {
       statementName: info?.statementName ?? null,
       params: info?.params ?? [],
     };
-    const command =
+    const { command, secrets } =
       info === undefined || info.texts.length === 0
-        ? this.unanalysableCommand(
-            `Execute of unknown portal "${portal}"`,
-            `EXECUTE PORTAL ${portal}`,
-            detail,
-          )
+        ? {
+            command: this.unanalysableCommand(
+              `Execute of unknown portal "${portal}"`,
+              `EXECUTE PORTAL ${portal}`,
+              detail,
+            ),
+            secrets: [],
+          }
         : await this.buildCommand(info.texts, detail);
     if (this.isClosed()) return;
     const verdict = await this.decide(command);
@@ -807,6 +810,7 @@ export class PgSession {
           verdict.commandSeq,
           this.shared.listener.recordRows,
           info?.resultFormats ?? [],
+          secrets,
         ),
         multiStatement: false,
         plan: check.plan,
@@ -879,14 +883,17 @@ export class PgSession {
     return { database: this.database, user: this.user, ...extra };
   }
 
-  /** The command for `texts` (Bind `params` in `extra`), analysed, with what the record carries of it. */
+  /**
+   * The command for `texts` (Bind `params` in `extra`), analysed, with what the record carries of it, and the
+   * credential values it holds (its recorded results leave them out).
+   */
   private async buildCommand(
     texts: readonly string[],
     extra: Record<string, unknown>,
-  ): Promise<PostgresCommand> {
+  ): Promise<{ command: PostgresCommand; secrets: readonly string[] }> {
     const params = extra['params'] as readonly unknown[] | undefined;
     const a = await this.analysis!.analyze(texts, params, this.current.id);
-    return {
+    const command: PostgresCommand = {
       protocol: 'postgres',
       text: texts.join(';\n'),
       statements: a.statements,
@@ -895,6 +902,7 @@ export class PgSession {
       ...(a.recordedText === undefined ? {} : { recordedText: a.recordedText }),
       ...(a.unanalysable === undefined ? {} : { unanalysable: a.unanalysable }),
     };
+    return { command, secrets: a.secrets ?? [] };
   }
 
   private unanalysableCommand(reason: string, text: string, extra: Record<string, unknown>): PostgresCommand {

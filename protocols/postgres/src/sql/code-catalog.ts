@@ -43,7 +43,11 @@ export interface RelationCode {
   readonly policyFunctions: number[];
   readonly children: number[];
   /** Foreign keys referencing this relation, with pg_constraint confdeltype / confupdtype. */
-  readonly referencedBy: { readonly relation: number; readonly onDelete: string; readonly onUpdate: string }[];
+  readonly referencedBy: {
+    readonly relation: number;
+    readonly onDelete: string;
+    readonly onUpdate: string;
+  }[];
 }
 
 export interface CodeSnapshot {
@@ -269,7 +273,9 @@ export function buildCodeSnapshot(rows: TextRows, loadedAt: number): CodeSnapsho
         relations.get(Number(b))?.children.push(Number(a));
         break;
       case 'f':
-        relations.get(Number(b))?.referencedBy.push({ relation: Number(a), onDelete: c ?? 'a', onUpdate: d ?? 'a' });
+        relations
+          .get(Number(b))
+          ?.referencedBy.push({ relation: Number(a), onDelete: c ?? 'a', onUpdate: d ?? 'a' });
         break;
       case 'e':
         eventTriggerFunctions.push(Number(a));
@@ -319,7 +325,8 @@ export class CodeCatalog {
    */
   async snapshot(): Promise<CodeSnapshot> {
     const snap = this.current;
-    if (snap === undefined || this.stale || this.now() - snap.loadedAt > RELOAD_AFTER_MS) return this.reload();
+    if (snap === undefined || this.stale || this.now() - snap.loadedAt > RELOAD_AFTER_MS)
+      return this.reload();
     const refreshAfter = Math.max(REFRESH_AFTER_MS, this.lastLoadMs * REFRESH_LOAD_FACTOR);
     if (this.now() - snap.loadedAt > refreshAfter) this.reload().catch(() => undefined);
     return snap;

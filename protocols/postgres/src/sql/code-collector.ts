@@ -7,12 +7,7 @@
  * run it at once (CREATE INDEX evaluates its expressions, ALTER TABLE validates constraints and fills defaults,
  * CREATE MATERIALIZED VIEW runs its query) put it in both places.
  */
-import {
-  RefSink,
-  type CodeDefinition,
-  type ForeignKeyLink,
-  type RelationEffect,
-} from './code-refs.js';
+import { RefSink, type CodeDefinition, type ForeignKeyLink, type RelationEffect } from './code-refs.js';
 
 type Node = Record<string, unknown>;
 
@@ -111,7 +106,12 @@ const FUNCTION_OPTIONS: ReadonlySet<string> = new Set([
   'canonical',
 ]);
 
-const RENAMED_ROUTINES = new Set(['OBJECT_FUNCTION', 'OBJECT_PROCEDURE', 'OBJECT_ROUTINE', 'OBJECT_AGGREGATE']);
+const RENAMED_ROUTINES = new Set([
+  'OBJECT_FUNCTION',
+  'OBJECT_PROCEDURE',
+  'OBJECT_ROUTINE',
+  'OBJECT_AGGREGATE',
+]);
 const RENAMED_RELATIONS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE']);
 const RENAMED_TYPES = new Set(['OBJECT_TYPE', 'OBJECT_DOMAIN']);
 
@@ -309,9 +309,7 @@ export class CodeCollector {
     }
     for (const element of (body['tableElts'] as Node[] | undefined) ?? []) {
       const column = element['ColumnDef'] as Node | undefined;
-      const constraints = column
-        ? ((column['constraints'] as Node[] | undefined) ?? [])
-        : [element];
+      const constraints = column ? ((column['constraints'] as Node[] | undefined) ?? []) : [element];
       for (const c of constraints) addForeignKey(d, table, c['Constraint'] as Node | undefined);
     }
     return d;
@@ -353,7 +351,8 @@ export class CodeCollector {
     const kind = String(body['renameType']);
     const object = body['object'] as Node | undefined;
     let from: string | undefined;
-    if (RENAMED_ROUTINES.has(kind)) from = lastName((object?.['ObjectWithArgs'] as Node | undefined)?.['objname']);
+    if (RENAMED_ROUTINES.has(kind))
+      from = lastName((object?.['ObjectWithArgs'] as Node | undefined)?.['objname']);
     else if (RENAMED_RELATIONS.has(kind)) from = relationOf(body['relation']);
     else if (RENAMED_TYPES.has(kind)) from = lastName((object?.['List'] as Node | undefined)?.['items']);
     if (from === undefined || to === undefined) return;

@@ -48,7 +48,10 @@ export interface Resolved {
   /** Code that ran contains DDL (the catalog changes when the transaction commits). */
   readonly ddl: boolean;
   /** Code stored by routine bodies that ran (pending for the rest of the transaction). */
-  readonly definitions: readonly { readonly statements: readonly SqlStatementFacts[]; readonly definition: CodeDefinition }[];
+  readonly definitions: readonly {
+    readonly statements: readonly SqlStatementFacts[];
+    readonly definition: CodeDefinition;
+  }[];
 }
 
 const EFFECT_COMMAND: Record<RelationEffect, string> = {
@@ -186,7 +189,8 @@ class Resolution {
     for (const call of refs.calls) {
       for (const name of this.pending.namesFor(call.name)) {
         this.touchPending(name, origin(call.origin), depth);
-        if (this.needsLookup(name, call)) this.parkedCalls.push({ call, name, origin: origin(call.origin), depth });
+        if (this.needsLookup(name, call))
+          this.parkedCalls.push({ call, name, origin: origin(call.origin), depth });
       }
     }
     for (const op of refs.operators) {
@@ -260,16 +264,19 @@ class Resolution {
     }
     if (hasBody(row)) {
       const code = this.code.get(row.oid) ?? this.catalog.cachedCode(row);
-      if (code === undefined) return this.unknown(origin, `the body of ${qualified} could not be read`, qualified);
+      if (code === undefined)
+        return this.unknown(origin, `the body of ${qualified} could not be read`, qualified);
       if (code.unknown !== undefined) return this.unknown(origin, `${qualified}: ${code.unknown}`, qualified);
       this.facts.push(...code.facts);
-      for (const definition of code.definitions) this.definitions.push({ statements: code.statements, definition });
+      for (const definition of code.definitions)
+        this.definitions.push({ statements: code.statements, definition });
       this.queue.push({ refs: code.refs, statements: code.statements, depth: depth + 1 });
       return;
     }
     if (row.language === 'internal') {
       // A user alias of a built-in: it is that built-in, under the built-in's names too.
-      if (row.builtinAliases.length > 0) this.facts.push(derived(origin, origin.command, [], row.builtinAliases));
+      if (row.builtinAliases.length > 0)
+        this.facts.push(derived(origin, origin.command, [], row.builtinAliases));
       for (const alias of row.builtinAliases) {
         for (const e of builtinFunctionEffects(undefined, alias, []))
           this.facts.push(derived(origin, e.command, e.tables ?? [], [alias], e.unfilteredWrite));
@@ -277,7 +284,11 @@ class Resolution {
       return;
     }
     if (row.language === 'c' && row.inExtension) return;
-    this.unknown(origin, `${qualified} is written in ${row.language}, which the gateway cannot analyse`, qualified);
+    this.unknown(
+      origin,
+      `${qualified} is written in ${row.language}, which the gateway cannot analyse`,
+      qualified,
+    );
   }
 
   /** Statements on a relation name: every relation of that name, and what the transaction defined for it. */
@@ -301,7 +312,8 @@ class Resolution {
           this.relationByName(fk.referencing, e, origin, depth + 1, cascade);
         }
       }
-      const relations = n === '*' ? [...this.snapshot.relationsByOid.values()] : (this.snapshot.relations.get(n) ?? []);
+      const relations =
+        n === '*' ? [...this.snapshot.relationsByOid.values()] : (this.snapshot.relations.get(n) ?? []);
       for (const rel of relations) this.relation(rel, effect, origin, depth, cascade);
     }
   }
@@ -326,7 +338,8 @@ class Resolution {
     for (const rule of rel.rules) if (rule.event === ruleEvent) this.runRule(rule.definition, origin, next);
     if (effect !== 'read' && effect !== 'delete' && effect !== 'truncate')
       for (const fn of rel.writeFunctions) this.parkOid(fn, origin, next);
-    if (effect !== 'read' && rel.kind === 'v' && rel.view !== undefined) this.writeThroughView(rel, effect, origin, next);
+    if (effect !== 'read' && rel.kind === 'v' && rel.view !== undefined)
+      this.writeThroughView(rel, effect, origin, next);
     for (const oid of rel.children) {
       const child = this.snapshot.relationsByOid.get(oid);
       if (child === undefined) continue;
@@ -344,7 +357,12 @@ class Resolution {
   }
 
   /** An automatically updatable view passes the write to the relations it reads. */
-  private writeThroughView(view: RelationCode, effect: RelationEffect, origin: SqlStatementFacts, depth: number): void {
+  private writeThroughView(
+    view: RelationCode,
+    effect: RelationEffect,
+    origin: SqlStatementFacts,
+    depth: number,
+  ): void {
     const analysis = this.catalog.analyzeText(view.view ?? '');
     const bases = new Set(analysis.code.refs.relations.filter((r) => r.effect === 'read').map((r) => r.name));
     for (const base of bases) {
@@ -354,7 +372,13 @@ class Resolution {
   }
 
   /** A view's query (or a matview's, refreshed): its statements and what they reach. */
-  private runText(text: string, origin: SqlStatementFacts, depth: number, what: string, rel: RelationCode): void {
+  private runText(
+    text: string,
+    origin: SqlStatementFacts,
+    depth: number,
+    what: string,
+    rel: RelationCode,
+  ): void {
     const analysis = this.catalog.analyzeText(text);
     const problem = analysis.error ?? analysis.refused;
     if (problem !== undefined) return this.unknown(origin, `${what} ${qualifiedName(rel)}: ${problem}`);

@@ -146,6 +146,8 @@ function sequenceName(arg: unknown): string | undefined {
   if (typeof sval !== 'string') return undefined;
   return sval
     .split('.')
-    .map((part) => (part.startsWith('"') ? part.replace(/^"|"$/g, '').replace(/""/g, '"') : part.toLowerCase()))
+    .map((part) =>
+      part.startsWith('"') ? part.replace(/^"|"$/g, '').replace(/""/g, '"') : part.toLowerCase(),
+    )
     .join('.');
 }

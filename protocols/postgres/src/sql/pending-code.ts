@@ -37,7 +37,11 @@ export class PendingCode {
     return this.opaqueReason;
   }
 
-  add(definitions: readonly CodeDefinition[], statements: readonly SqlStatementFacts[], exchange: number): void {
+  add(
+    definitions: readonly CodeDefinition[],
+    statements: readonly SqlStatementFacts[],
+    exchange: number,
+  ): void {
     for (const d of definitions) {
       this.count++;
       this.lastExchange = Math.max(this.lastExchange, exchange);

@@ -6,14 +6,7 @@
 import type { SqlStatementFacts } from '@agentgate/core';
 import type { CommandAnalysis } from '../analysis.js';
 import type { CodeCatalog } from './code-catalog.js';
-import {
-  concatRefs,
-  isEmpty,
-  NO_REFS,
-  shiftRefs,
-  type CodeDefinition,
-  type CodeRefs,
-} from './code-refs.js';
+import { concatRefs, isEmpty, NO_REFS, shiftRefs, type CodeDefinition, type CodeRefs } from './code-refs.js';
 import { resolveCode } from './code-resolver.js';
 import { redactParams, type Secret } from './credentials.js';
 import { PendingCode } from './pending-code.js';
@@ -82,6 +75,8 @@ export class SqlSessionAnalysis {
     if (anyRecorded) out.recordedText = recorded.join(';\n');
     const recordedParams = params === undefined ? undefined : redactParams(params, secrets, unreadable);
     if (recordedParams !== undefined) out.recordedParams = recordedParams;
+    const values = secretValues(secrets, params);
+    if (values.length > 0) out.secrets = values;
     if (unanalysable !== undefined) {
       out.unanalysable = unanalysable;
       return out; // denied: nothing of it runs
@@ -106,9 +101,11 @@ export class SqlSessionAnalysis {
   ): Promise<readonly SqlStatementFacts[]> {
     try {
       const resolved = await resolveCode(this.catalog!, statements, refs, this.pending);
-      for (const { statements: s, definition } of resolved.definitions) this.pending.add([definition], s, exchange);
+      for (const { statements: s, definition } of resolved.definitions)
+        this.pending.add([definition], s, exchange);
       if (resolved.definitions.length > 0 || resolved.ddl) this.changedAt = exchange;
-      if (resolved.unknowns.length > 0) this.log('statement reaches code that cannot be analysed', { reasons: resolved.unknowns });
+      if (resolved.unknowns.length > 0)
+        this.log('statement reaches code that cannot be analysed', { reasons: resolved.unknowns });
       return resolved.facts;
     } catch (err) {
       this.log('the catalog could not be read: the statement counts as unknown', {
@@ -142,6 +139,20 @@ export class SqlSessionAnalysis {
   close(): void {
     if (this.changedAt >= 0) this.catalog?.markStale();
   }
+}
+
+/** The strings a result may echo: literal secrets, connection-string passwords, secret parameters' values. */
+function secretValues(secrets: readonly Secret[], params: readonly unknown[] | undefined): string[] {
+  const out = new Set<string>();
+  for (const s of secrets) {
+    if (s.kind === 'literal') out.add(s.value);
+    else if (s.kind === 'conninfo') for (const p of s.passwords) out.add(p);
+    else {
+      const value = params?.[s.number - 1];
+      if (typeof value === 'string') out.add(value);
+    }
+  }
+  return [...out].filter((v) => v.length > 0);
 }
 
 function shiftDefinition(d: CodeDefinition, offset: number): CodeDefinition {

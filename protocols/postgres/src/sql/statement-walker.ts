@@ -324,7 +324,8 @@ function pushFacts(ctx: WalkContext, f: MutableFacts): void {
 function collectTargets(nodeType: string, body: Node, f: MutableFacts, ctx: WalkContext): void {
   const target = (rangeVar: unknown, effect: RelationEffect, cascade = false): void => {
     const rel = rangeVar as Node | undefined;
-    if (typeof rel?.['relname'] === 'string') ctx.code.relation(rel['relname'].toLowerCase(), effect, f.index, cascade);
+    if (typeof rel?.['relname'] === 'string')
+      ctx.code.relation(rel['relname'].toLowerCase(), effect, f.index, cascade);
   };
   switch (nodeType) {
     case 'InsertStmt':
@@ -488,7 +489,8 @@ function visitFuncCall(call: Node, f: MutableFacts, ctx: WalkContext): void {
   const base = (parts[parts.length - 1] ?? '').toLowerCase();
   const schema = parts.length > 1 ? parts[parts.length - 2]?.toLowerCase() : undefined;
   const args = (call['args'] as unknown[] | undefined) ?? [];
-  const ordered = call['agg_within_group'] === true ? ((call['agg_order'] as unknown[] | undefined)?.length ?? 0) : 0;
+  const ordered =
+    call['agg_within_group'] === true ? ((call['agg_order'] as unknown[] | undefined)?.length ?? 0) : 0;
   ctx.code.call(base, args.length + ordered, call['func_variadic'] === true, f.index);
   functionCallSecrets(base, args, ctx.secrets);
   for (const effect of builtinFunctionEffects(schema, base, args)) pushEffect(f, effect, ctx);
