@@ -48,6 +48,8 @@ export interface RelationCode {
     readonly onDelete: string;
     readonly onUpdate: string;
   }[];
+  /** Any of the above: statements on a relation without it reach no code through it. */
+  hasCode: boolean;
 }
 
 export interface CodeSnapshot {
@@ -230,6 +232,7 @@ export function buildCodeSnapshot(rows: TextRows, loadedAt: number): CodeSnapsho
           policyFunctions: [],
           children: [],
           referencedBy: [],
+          hasCode: false,
         });
         break;
       default:
@@ -284,6 +287,14 @@ export function buildCodeSnapshot(rows: TextRows, loadedAt: number): CodeSnapsho
   }
   const byName = new Map<string, RelationCode[]>();
   for (const rel of relations.values()) {
+    rel.hasCode =
+      rel.view !== undefined ||
+      rel.triggers.length > 0 ||
+      rel.rules.length > 0 ||
+      rel.writeFunctions.length > 0 ||
+      rel.policyFunctions.length > 0 ||
+      rel.children.length > 0 ||
+      rel.referencedBy.length > 0;
     const key = rel.name.toLowerCase();
     const list = byName.get(key);
     if (list === undefined) byName.set(key, [rel]);
@@ -324,11 +335,17 @@ export class CodeCatalog {
    * the background once older than REFRESH_AFTER_MS (so a busy gateway never waits for it).
    */
   async snapshot(): Promise<CodeSnapshot> {
+    return this.freshSnapshot() ?? this.reload();
+  }
+
+  /** The snapshot when it is fit for a decision without a reload first (see snapshot()), else undefined. */
+  freshSnapshot(): CodeSnapshot | undefined {
     const snap = this.current;
-    if (snap === undefined || this.stale || this.now() - snap.loadedAt > RELOAD_AFTER_MS)
-      return this.reload();
+    if (snap === undefined || this.stale) return undefined;
+    const age = this.now() - snap.loadedAt;
+    if (age > RELOAD_AFTER_MS) return undefined;
     const refreshAfter = Math.max(REFRESH_AFTER_MS, this.lastLoadMs * REFRESH_LOAD_FACTOR);
-    if (this.now() - snap.loadedAt > refreshAfter) this.reload().catch(() => undefined);
+    if (age > refreshAfter) this.reload().catch(() => undefined);
     return snap;
   }
 

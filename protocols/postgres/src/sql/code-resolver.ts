@@ -83,7 +83,10 @@ interface Work {
 
 interface ParkedCall {
   readonly call: CallRef;
-  readonly name: string;
+  /** The name called, and the names renamed to it in this transaction. */
+  readonly names: readonly string[];
+  /** The transaction defined code under one of the names. */
+  readonly pendingHit: boolean;
   readonly origin: SqlStatementFacts;
   readonly depth: number;
 }
@@ -92,6 +95,24 @@ interface ParkedOid {
   readonly oid: number;
   readonly origin: SqlStatementFacts;
   readonly depth: number;
+}
+
+/**
+ * True when `refs` reach no code at all under `snapshot` (the common statement: tables without triggers, rules,
+ * views or defaults calling routines, built-in functions only): the caller needs no resolution.
+ */
+export function reachesNothing(snapshot: CodeSnapshot, refs: CodeRefs): boolean {
+  for (const call of refs.calls) {
+    if (snapshot.userNames.has(call.name)) return false;
+    if (call.attribute !== true && !snapshot.builtinNames.has(call.name)) return false;
+  }
+  for (const op of refs.operators) if (snapshot.operators.has(op.name)) return false;
+  for (const type of refs.types) if (snapshot.types.has(type.name)) return false;
+  for (const rel of refs.relations) {
+    if (rel.name === '*') return false;
+    for (const r of snapshot.relations.get(rel.name) ?? []) if (r.hasCode) return false;
+  }
+  return refs.ddl.length === 0 || snapshot.eventTriggerFunctions.length === 0;
 }
 
 export async function resolveCode(
@@ -160,12 +181,14 @@ class Resolution {
   private async lookUp(calls: readonly ParkedCall[], oids: readonly ParkedOid[]): Promise<void> {
     const names = new Set<string>();
     for (const p of calls) {
-      if (this.byName.has(p.name)) continue;
-      for (const exact of this.snapshot.userNames.get(p.name) ?? [p.name]) names.add(exact);
+      for (const name of p.names) {
+        if (this.byName.has(name)) continue;
+        for (const exact of this.snapshot.userNames.get(name) ?? [name]) names.add(exact);
+      }
     }
     const wanted = oids.map((p) => p.oid).filter((o) => !this.byOid.has(o));
     const rows = await this.catalog.routines([...names], wanted);
-    for (const p of calls) if (!this.byName.has(p.name)) this.byName.set(p.name, []);
+    for (const p of calls) for (const name of p.names) if (!this.byName.has(name)) this.byName.set(name, []);
     for (const row of rows) {
       this.byOid.set(row.oid, row);
       const key = row.name.toLowerCase();
@@ -187,11 +210,12 @@ class Resolution {
       this.unknown(origin(0), this.pending.opaque);
     }
     for (const call of refs.calls) {
-      for (const name of this.pending.namesFor(call.name)) {
-        this.touchPending(name, origin(call.origin), depth);
-        if (this.needsLookup(name, call))
-          this.parkedCalls.push({ call, name, origin: origin(call.origin), depth });
-      }
+      const names = this.pending.namesFor(call.name);
+      let pendingHit = false;
+      for (const name of names)
+        pendingHit = this.touchPending(name, origin(call.origin), depth) || pendingHit;
+      if (names.some((name) => this.needsLookup(name, call)))
+        this.parkedCalls.push({ call, names, pendingHit, origin: origin(call.origin), depth });
     }
     for (const op of refs.operators) {
       this.touchPending(op.name, origin(op.origin), depth);
@@ -222,16 +246,14 @@ class Resolution {
   }
 
   private resolveCall(p: ParkedCall): void {
-    const named = this.byName.get(p.name) ?? [];
+    const named = p.names.flatMap((name) => this.byName.get(name) ?? []);
     const candidates = named.filter((r) => fits(r, p.call));
-    if (candidates.length === 0) {
-      if (isAttributeCall(p.call) || this.snapshot.builtinNames.has(p.name)) return;
-      // A routine nobody knows of: maybe created since the snapshot (reload it for the next decision).
-      if (named.length === 0) this.catalog.markStale();
-      this.unknown(p.origin, `routine ${p.name} could not be resolved`, p.name);
-      return;
-    }
     for (const row of candidates) this.reachRoutine(row, p.origin, p.depth, false);
+    if (candidates.length > 0 || isAttributeCall(p.call) || p.pendingHit) return;
+    if (p.names.some((name) => this.snapshot.builtinNames.has(name))) return;
+    // A routine nobody knows of: maybe created since the snapshot (reload it for the next decision).
+    if (named.length === 0) this.catalog.markStale();
+    this.unknown(p.origin, `routine ${p.call.name} could not be resolved`, p.call.name);
   }
 
   private parkOid(oid: number, origin: SqlStatementFacts, depth: number): void {
@@ -399,9 +421,11 @@ class Resolution {
     this.queue.push({ refs: own.refs, statements, depth });
   }
 
-  /** Code the session defined under `name` earlier in this transaction runs. */
-  private touchPending(name: string, origin: SqlStatementFacts, depth: number): void {
-    for (const d of this.pending.definitionsOf(name)) this.runPending(d, origin, depth);
+  /** Code the session defined under `name` earlier in this transaction runs; false when there is none. */
+  private touchPending(name: string, origin: SqlStatementFacts, depth: number): boolean {
+    const definitions = this.pending.definitionsOf(name);
+    for (const d of definitions) this.runPending(d, origin, depth);
+    return definitions.length > 0;
   }
 
   private runPending(d: PendingDefinition, origin: SqlStatementFacts, depth: number): void {

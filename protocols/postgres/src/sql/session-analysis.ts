@@ -7,7 +7,7 @@ import type { SqlStatementFacts } from '@agentgate/core';
 import type { CommandAnalysis } from '../analysis.js';
 import type { CodeCatalog } from './code-catalog.js';
 import { concatRefs, isEmpty, NO_REFS, shiftRefs, type CodeDefinition, type CodeRefs } from './code-refs.js';
-import { resolveCode } from './code-resolver.js';
+import { reachesNothing, resolveCode } from './code-resolver.js';
 import { redactParams, type Secret } from './credentials.js';
 import { PendingCode } from './pending-code.js';
 import { recordedMessage, recordedTextOf, withRecordedText } from './recorded-text.js';
@@ -84,7 +84,9 @@ export class SqlSessionAnalysis {
     this.pending.add(definitions, statements, exchange);
     if (definitions.length > 0 || refs.ddl.length > 0) this.changedAt = exchange;
     if (this.catalog !== undefined && (!isEmpty(refs) || !this.pending.empty)) {
-      out.statements = [...statements, ...(await this.resolve(statements, refs, exchange))];
+      const snapshot = this.pending.empty ? this.catalog.freshSnapshot() : undefined;
+      if (snapshot === undefined || !reachesNothing(snapshot, refs))
+        out.statements = [...statements, ...(await this.resolve(statements, refs, exchange))];
     }
     if (out.statements.some((s) => s.dynamic)) {
       // Dynamic SQL may have created or replaced code the gateway did not see.

@@ -114,6 +114,7 @@ describe('SQL analysis: nested statements', () => {
     expect(commands('CREATE MATERIALIZED VIEW v AS SELECT 1')).toEqual([
       'CREATE MATERIALIZED VIEW',
       'SELECT',
+      'INSERT',
     ]);
     expect(commands('COPY (SELECT * FROM users) TO STDOUT')).toEqual(['COPY', 'SELECT']);
     expect(find('SELECT * INTO copy_of_users FROM users', 'CREATE TABLE AS').tables).toEqual([
@@ -231,9 +232,9 @@ describe('SQL analysis: traps', () => {
   });
 
   it('COPY PROGRAM and server files get a statement of their own', () => {
-    expect(commands("COPY t TO PROGRAM 'curl x'")).toEqual(['COPY', 'COPY PROGRAM']);
-    expect(commands("COPY t FROM '/etc/passwd'")).toEqual(['COPY', 'COPY FILE']);
-    expect(commands('COPY t FROM STDIN')).toEqual(['COPY']);
+    expect(commands("COPY t TO PROGRAM 'curl x'")).toEqual(['COPY', 'COPY PROGRAM', 'SELECT']);
+    expect(commands("COPY t FROM '/etc/passwd'")).toEqual(['COPY', 'COPY FILE', 'INSERT']);
+    expect(commands('COPY t FROM STDIN')).toEqual(['COPY', 'INSERT']);
   });
 
   it('parse failures are errors, never empty passes', () => {
