@@ -19,6 +19,9 @@ CREATE EXTENSION pgcrypto;
 CREATE FUNCTION c_digest(bytea, text) RETURNS bytea LANGUAGE c IMMUTABLE STRICT AS '$libdir/pgcrypto', 'pg_digest';
 GRANT EXECUTE ON FUNCTION c_digest(bytea, text) TO app;
 CREATE SCHEMA evil AUTHORIZATION app;
+-- A user alias of a built-in (language internal needs a superuser).
+CREATE FUNCTION remove_lo(oid) RETURNS int LANGUAGE internal AS 'be_lo_unlink';
+CREATE DATABASE evt OWNER app;
 SET ROLE app;
 CREATE TABLE accounts (id int PRIMARY KEY);
 INSERT INTO accounts SELECT g FROM generate_series(1, 10) g;
@@ -54,11 +57,38 @@ CREATE FUNCTION with_default(n int DEFAULT wipe_one()) RETURNS int LANGUAGE sql 
 CREATE TABLE parent (id int);
 CREATE TABLE child_users () INHERITS (parent);
 INSERT INTO child_users VALUES (1);
+CREATE FUNCTION guard_fn(int) RETURNS bool LANGUAGE sql AS 'DELETE FROM users WHERE id = $1 RETURNING true';
+CREATE DOMAIN guarded AS int CHECK (guard_fn(VALUE));
+CREATE TABLE guarded_t (g guarded);
+CREATE TYPE mood AS ENUM ('ok');
+CREATE FUNCTION mood_cast(int) RETURNS mood LANGUAGE sql AS 'DELETE FROM users WHERE id = $1 RETURNING ''ok''::mood';
+CREATE CAST (int AS mood) WITH FUNCTION mood_cast(int);
+CREATE FUNCTION policy_fn(int) RETURNS bool LANGUAGE sql AS 'DELETE FROM users WHERE id = $1 RETURNING true';
+CREATE TABLE secured (id int);
+ALTER TABLE secured ENABLE ROW LEVEL SECURITY;
+CREATE POLICY p ON secured USING (policy_fn(id));
+CREATE FUNCTION agg_step(int, int) RETURNS int LANGUAGE sql AS 'DELETE FROM users WHERE id = $2 RETURNING $1';
+CREATE AGGREGATE wipe_agg(int) (SFUNC = agg_step, STYPE = int, INITCOND = '0');
+CREATE FUNCTION trg_update_users() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE users SET name = 'p'; RETURN NEW; END $$;
+CREATE TABLE measures (id int) PARTITION BY LIST (id);
+CREATE TABLE measures_1 PARTITION OF measures FOR VALUES IN (1);
+CREATE TRIGGER tr_measures AFTER INSERT ON measures_1 FOR EACH ROW EXECUTE FUNCTION trg_update_users();
+`;
+
+/** A database whose DDL fires an event trigger that deletes rows (creating one needs a superuser). */
+const EVENT_TRIGGER_SETUP = `
+CREATE TABLE victims (id int);
+INSERT INTO victims VALUES (1), (2);
+ALTER TABLE victims OWNER TO app;
+CREATE FUNCTION evt_fn() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM public.victims; END $$;
+GRANT ALL ON SCHEMA public TO app;
+CREATE EVENT TRIGGER et ON ddl_command_end EXECUTE FUNCTION evt_fn();
 `;
 
 beforeAll(async () => {
   server = await startPostgres();
   await server.psql(['-d', 'app'], { input: SETUP });
+  await server.psql(['-d', 'evt'], { input: EVENT_TRIGGER_SETUP });
   gw = await startTestGateway(
     `
 approvals:
@@ -70,6 +100,11 @@ listeners:
     listen: 127.0.0.1:0
     allow: [group:agents]
     upstream: { host: 127.0.0.1, port: ${server.port}, user: app, password: "\${env:PG_PASSWORD}", database: app }
+  - name: evt-db
+    protocol: postgres
+    listen: 127.0.0.1:0
+    allow: [group:agents]
+    upstream: { host: 127.0.0.1, port: ${server.port}, user: app, password: "\${env:PG_PASSWORD}", database: evt }
 rules:
   - { name: no-deletes, protocol: postgres, match: { commands: [DELETE] }, action: deny }
   - { name: user-updates-need-review, protocol: postgres, match: { commands: [UPDATE], tables: [users] }, action: approve }
@@ -249,6 +284,27 @@ describe('routines already in the database', () => {
     ],
     ['a C function outside any extension', "SELECT c_digest('x', 'sha256')", 'no-deletes'],
     ['a routine that does not exist', 'SELECT no_such_routine()', 'no-deletes'],
+    ['a function called from a DO block', 'DO $$ BEGIN PERFORM cleanup(); END $$', 'no-deletes'],
+    ['a function in a prepared statement', 'PREPARE p AS SELECT cleanup(); EXECUTE p', 'no-deletes'],
+    ['a function under EXPLAIN ANALYZE', 'EXPLAIN ANALYZE SELECT cleanup()', 'no-deletes'],
+    ['a function in a cursor', 'BEGIN; DECLARE c CURSOR FOR SELECT cleanup(); FETCH c; COMMIT', 'no-deletes'],
+    ['a function in COPY (query)', 'COPY (SELECT cleanup()) TO STDOUT', 'no-deletes'],
+    ['a function in RETURNING', "INSERT INTO scratch VALUES (9, 'x') RETURNING cleanup()", 'no-deletes'],
+    ['a function in a CTE', 'WITH x AS (SELECT cleanup()) SELECT * FROM x', 'no-deletes'],
+    [
+      'a function filling a new column',
+      'ALTER TABLE scratch ADD COLUMN z int DEFAULT wipe_one()',
+      'no-deletes',
+    ],
+    ['a function in an index expression', 'CREATE INDEX ON scratch ((wipe_one() + id))', 'no-deletes'],
+    ['a domain CHECK on a cast', 'SELECT 5::guarded', 'no-deletes'],
+    ['a domain CHECK on a column written', 'INSERT INTO guarded_t VALUES (5)', 'no-deletes'],
+    ['a user-defined cast', 'SELECT 1::mood', 'no-deletes'],
+    ['a row security policy', 'SELECT * FROM secured', 'no-deletes'],
+    ['an aggregate’s state function', 'SELECT wipe_agg(id) FROM scratch', 'no-deletes'],
+    ['attribute notation in parentheses', 'SELECT (u).purge_row FROM users u', 'no-deletes'],
+    ['a large-object unlink', 'SELECT lo_unlink(1)', 'no-deletes'],
+    ['a user alias of lo_unlink', 'SELECT remove_lo(1)', 'no-deletes'],
   ])('%s is refused', async (_label, sql, rule) => {
     await expectRefused(sql, rule);
     expect((await rows('users')).trim()).toBe(USERS);
@@ -271,8 +327,41 @@ describe('routines already in the database', () => {
     expect((await rows('users')).trim()).toBe(USERS);
   });
 
-  it('a statement on a parent reaches its inheritance children', async () => {
+  it('a statement on a parent reaches its inheritance children and partitions', async () => {
     await expectRefused('SELECT * FROM parent', 'no-child-reads');
+    await expectHeld('INSERT INTO measures VALUES (1)', 'user-updates-need-review');
+    expect((await rows('measures')).trim()).toBe('');
+    expect((await rows('users')).trim()).toBe(USERS);
+  });
+
+  it('an extended-protocol Execute reaches the routine too', async () => {
+    const client = await connect();
+    try {
+      await expect(client.query('SELECT cleanup() WHERE $1', [true])).rejects.toMatchObject({
+        code: '42501',
+        message: expect.stringContaining('no-deletes'),
+      });
+    } finally {
+      await client.end();
+    }
+    expect((await rows('users')).trim()).toBe(USERS);
+  });
+
+  it('DDL in a database with an event trigger runs the trigger’s function', async () => {
+    const addr = gw.address('evt-db') as { host: string; port: number };
+    const client = new pg.Client({
+      ...addr,
+      user: 'devin',
+      database: 'evt',
+      password: await gw.token('devin', ['agents']),
+    });
+    await client.connect();
+    try {
+      await expectRefused('CREATE TABLE created (a int)', 'no-deletes', client);
+      expect((await client.query('SELECT count(*)::int AS n FROM victims')).rows[0].n).toBe(2);
+    } finally {
+      await client.end();
+    }
   });
 
   it('ordinary statements and harmless routines still run', async () => {

@@ -124,8 +124,28 @@ describe('postgres rules over analysed SQL', () => {
 
   it('SELECT INTO and CREATE TABLE AS copies report both tables', () => {
     const a = analyzer.analyze('SELECT * INTO stolen FROM users');
-    expect(a.statements.map((s) => s.command)).toEqual(['SELECT', 'CREATE TABLE AS']);
+    expect(a.statements.map((s) => s.command)).toEqual(['SELECT', 'CREATE TABLE AS', 'INSERT']);
     expect(a.statements[1]?.tables).toEqual(['stolen', 'users']);
+  });
+
+  it('matches effects, not statement names: MERGE actions, upserts, TRUNCATE and COPY', () => {
+    expect(decide('MERGE INTO users u USING s ON u.id = s.id WHEN MATCHED THEN DELETE').rule).toBe(
+      'deletes-need-review',
+    );
+    expect(decide('MERGE INTO users u USING s ON u.id = s.id WHEN MATCHED THEN UPDATE SET a = 1').rule).toBe(
+      'deletes-need-review',
+    );
+    expect(decide('INSERT INTO users VALUES (1) ON CONFLICT (id) DO UPDATE SET a = 2').rule).toBe(
+      'deletes-need-review',
+    );
+    expect(decide('INSERT INTO users VALUES (1) ON CONFLICT DO NOTHING').action).toBe('allow');
+    expect(decide('MERGE INTO orders o USING s ON true WHEN MATCHED THEN DELETE').rule).toBe(
+      'no-unfiltered-writes',
+    );
+    expect(
+      decide('WITH m AS (MERGE INTO users u USING s ON u.id = s.id WHEN MATCHED THEN DELETE) SELECT 1').rule,
+    ).toBe('deletes-need-review');
+    expect(decide('SELECT lo_unlink(1234)').action).toBe('allow');
   });
 
   it('PREPARE/EXECUTE: the prepared body is judged at PREPARE and again at EXECUTE', () => {
