@@ -146,7 +146,7 @@ describe('credentials in SQL are not recorded', () => {
     const create = events.find((e) => String(e['text']).startsWith('CREATE ROLE agent_role'));
     expect(create).toMatchObject({ redacted: true });
     const param = events.find((e) => String(e['text']) === 'ALTER ROLE agent_role PASSWORD $1');
-    expect(param?.['detail']).toMatchObject({ params: ['[redacted]'] });
+    expect(param).toMatchObject({ redacted: true, detail: { params: ['[redacted]'] } });
 
     await gw.store.flush();
     const leaks = filesUnder(join(gw.dir, 'transcripts')).filter((f) => readFileSync(f).includes(SECRET));

@@ -225,6 +225,7 @@ export class CodeCollector {
       case 'RuleStmt':
         return start([relationOf(body['relation'])], false);
       case 'CreatePolicyStmt':
+      case 'AlterPolicyStmt':
         return start([relationOf(body['table'])], false);
       case 'CreateTrigStmt': {
         const d = start([relationOf(body['relation'])], false);

@@ -66,6 +66,8 @@ export function statementEffects(nodeType: string, body: Node): DerivedEffect[] 
           ];
     case 'CreatePublicationStmt':
       return publicationEffects(body);
+    case 'AlterPublicationStmt':
+      return body['action'] === 'AP_DropObjects' ? [] : publicationEffects(body);
     case 'CreateSubscriptionStmt':
     case 'AlterSubscriptionStmt':
       // A subscription applies the publisher's INSERT/UPDATE/DELETE to local tables of its choosing.

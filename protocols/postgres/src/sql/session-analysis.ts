@@ -72,9 +72,10 @@ export class SqlSessionAnalysis {
       unanalysable ??= problem;
     }
     const out: { -readonly [K in keyof CommandAnalysis]: CommandAnalysis[K] } = { statements };
-    if (anyRecorded) out.recordedText = recorded.join(';\n');
     const recordedParams = params === undefined ? undefined : redactParams(params, secrets, unreadable);
     if (recordedParams !== undefined) out.recordedParams = recordedParams;
+    // The record says it was redacted whenever anything of the command was, its parameters included.
+    if (anyRecorded || recordedParams !== undefined) out.recordedText = recorded.join(';\n');
     const values = secretValues(secrets, params);
     if (values.length > 0) out.secrets = values;
     if (unanalysable !== undefined) {

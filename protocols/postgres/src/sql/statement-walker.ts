@@ -6,6 +6,9 @@
  * functions also roll up into the enclosing statement. A SELECT used as a subquery (SubLink, FROM subquery,
  * INSERT … SELECT, a read-only CTE, a UNION arm) is part of its statement, not a statement of its own.
  * CTE names are reported as tables too (`WITH users AS (…)` looks like `users`): over-reporting is the safe side.
+ * Row effects beyond a statement's own command (a MERGE action, an upsert, TRUNCATE…) are facts of their own
+ * (effects.ts); the code a statement reaches through the catalog is collected as references (code-collector.ts),
+ * and credential literals as secrets (credentials.ts).
  */
 import { CodeCollector, QUERY_STATEMENTS } from './code-collector.js';
 import { commandOf } from './command-names.js';
@@ -429,6 +432,9 @@ function collectNode(nodeType: string, node: Node, f: MutableFacts, ctx: WalkCon
       break;
     case 'CaseExpr':
       if (node['arg'] !== undefined) operators(IMPLICIT_EQUALITY);
+      break;
+    case 'MinMaxExpr': // GREATEST / LEAST
+      operators(IMPLICIT_ORDERING);
       break;
     case 'SelectStmt': {
       const setOperation = node['op'] !== undefined && node['op'] !== 'SETOP_NONE' && node['all'] !== true;
