@@ -286,6 +286,22 @@ describe('code attached to relations', () => {
     ]);
   });
 
+  it('a relation with many partitions is one fact per command; VACUUM reaches only tables with expressions', async () => {
+    const partitions: TextRows = Array.from({ length: 300 }, (_, i) => [
+      ['r', String(31000 + i), 'public', `m_${i}`, 'r', null],
+      ['i', String(31000 + i), '30004', null, null, null],
+    ]).flat();
+    const { catalog } = setup(routines, [...rows, ...partitions]);
+    const facts = await resolve(catalog, 'UPDATE parent SET id = 2');
+    expect(facts.map((f) => f.command)).toEqual(['UPDATE', 'SELECT']);
+    expect(facts[0]?.tables).toHaveLength(301);
+    expect(facts[0]?.unfilteredWrite).toBe(true);
+    expect(summary(await resolve(catalog, 'VACUUM ANALYZE'))).toEqual([
+      'VACUUM (public.default_fn)',
+      'DELETE users',
+    ]);
+  });
+
   it('statements reaching no code need no resolution', async () => {
     const { catalog } = setup(routines, rows);
     const snapshot = await catalog.snapshot();

@@ -124,6 +124,7 @@ export async function resolveCode(
   const snapshot = await catalog.snapshot();
   const resolution = new Resolution(catalog, snapshot, pending);
   await resolution.run({ refs, statements, depth: 0 });
+  resolution.finish();
   return {
     facts: resolution.facts,
     definitions: resolution.definitions,
@@ -147,6 +148,11 @@ class Resolution {
   private readonly unknownSeen = new Set<string>();
   private units = 0;
   private opaqueReported = false;
+  /** Row effects on other relations (children, foreign keys, views' tables), one fact per origin and command. */
+  private readonly effects = new Map<
+    SqlStatementFacts,
+    Map<string, { unfiltered: boolean; tables: Set<string> }>
+  >();
 
   constructor(
     private readonly catalog: CodeCatalog,
@@ -335,7 +341,9 @@ class Resolution {
         }
       }
       const relations =
-        n === '*' ? [...this.snapshot.relationsByOid.values()] : (this.snapshot.relations.get(n) ?? []);
+        n === '*'
+          ? [...this.snapshot.relationsByOid.values()].filter((r) => r.writeFunctions.length > 0)
+          : (this.snapshot.relations.get(n) ?? []);
       for (const rel of relations) this.relation(rel, effect, origin, depth, cascade);
     }
   }
@@ -347,11 +355,11 @@ class Resolution {
     depth: number,
     cascade: boolean,
   ): void {
-    if (!this.spend(`relation:${rel.oid}:${effect}`, origin, depth)) return;
+    if (!rel.hasCode || !this.spend(`relation:${rel.oid}:${effect}`, origin, depth)) return;
     const next = depth + 1;
     for (const fn of rel.policyFunctions) this.parkOid(fn, origin, next);
     // A view's query runs whenever the view is used; a materialized view's only when it is refreshed.
-    if (rel.view !== undefined && (rel.kind === 'v' || effect === 'refresh'))
+    if (rel.view !== undefined && ((rel.kind === 'v' && effect !== 'maintain') || effect === 'refresh'))
       this.runText(rel.view, origin, next, 'the view', rel);
     const events = TRIGGER_EVENTS[effect];
     if (events !== undefined)
@@ -435,10 +443,29 @@ class Resolution {
   }
 
   private pushEffect(origin: SqlStatementFacts, effect: RelationEffect, table: string): void {
-    const command = EFFECT_COMMAND[effect];
     if (effect === 'maintain' || effect === 'refresh') return;
-    this.facts.push(derived(origin, command, [table], [], origin.unfilteredWrite && effect !== 'read'));
-    if (effect === 'truncate') this.facts.push(derived(origin, 'DELETE', [table], [], true));
+    this.addEffect(origin, EFFECT_COMMAND[effect], table, origin.unfilteredWrite && effect !== 'read');
+    if (effect === 'truncate') this.addEffect(origin, 'DELETE', table, true);
+  }
+
+  private addEffect(origin: SqlStatementFacts, command: string, table: string, unfiltered: boolean): void {
+    let byCommand = this.effects.get(origin);
+    if (byCommand === undefined) this.effects.set(origin, (byCommand = new Map()));
+    const key = `${command}\u0000${unfiltered}`;
+    const entry = byCommand.get(key);
+    if (entry === undefined) byCommand.set(key, { unfiltered, tables: new Set([table]) });
+    else entry.tables.add(table);
+  }
+
+  /** Adds the collected row effects (a table with a thousand partitions is one fact, not a thousand). */
+  finish(): void {
+    for (const [origin, byCommand] of this.effects) {
+      for (const [key, { unfiltered, tables }] of byCommand) {
+        const command = key.slice(0, key.indexOf('\u0000'));
+        this.facts.push(derived(origin, command, [...tables], [], unfiltered));
+      }
+    }
+    this.effects.clear();
   }
 
   private unknown(origin: SqlStatementFacts, reason: string, name?: string): void {
