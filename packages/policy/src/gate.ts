@@ -54,7 +54,9 @@ export const CREDENTIAL_LITERAL = 'builtin:credential-literal';
  */
 function commandBody(command: Command): CommandEventBody {
   const { text, recordedText, unanalysable, detail, unknownMatchesAll: _u, ...facts } = command;
-  let literal = recordedText !== undefined && recordedText !== text;
+  // An engine sets recordedText only when it removed a credential, from the text or from what travels with it
+  // (a Bind parameter in a password position), so its presence alone says the command was redacted.
+  let literal = recordedText !== undefined;
   if (command.protocol === 'postgres') {
     const statements = command.statements.map((statement): SqlStatementFacts => {
       if (statement.recordedText === undefined) return statement;

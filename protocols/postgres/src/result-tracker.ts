@@ -53,7 +53,7 @@ export class ResultTracker {
   private scrub(value: unknown): unknown {
     if (typeof value !== 'string') return value;
     let out = value;
-    for (const secret of this.secrets) out = out.split(secret).join('[redacted]');
+    for (const secret of this.secrets) out = out.split(secret).join('[REDACTED]');
     return out;
   }
 

@@ -8,13 +8,13 @@
  *
  * The tree says which values are secret; the text is then rewritten token by token (PostgreSQL's own scanner), so
  * a secret inside a nested body (a DO block, an EXECUTE string, a function body) is replaced where it is written
- * and the SQL keeps its shape: `PASSWORD '[redacted]'`, `'host=db password=[redacted]'`.
+ * and the SQL keeps its shape: `PASSWORD '[REDACTED]'`, `'host=db password=[REDACTED]'`.
  */
 import { scanSql, type SqlToken } from './pg-parser.js';
 
 type Node = Record<string, unknown>;
 
-export const REDACTED = '[redacted]';
+export const REDACTED = '[REDACTED]';
 
 /** A value the tree shows to be a credential. */
 export type Secret =
