@@ -89,6 +89,17 @@ beforeAll(async () => {
   server = await startPostgres();
   await server.psql(['-d', 'app'], { input: SETUP });
   await server.psql(['-d', 'evt'], { input: EVENT_TRIGGER_SETUP });
+  // A foreign table on a loopback server: writing it writes `users` of this very database.
+  await server.psql(['-d', 'app'], {
+    input: `
+CREATE EXTENSION postgres_fdw;
+CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port '${server.port}', dbname 'app');
+GRANT USAGE ON FOREIGN SERVER loop TO app;
+CREATE USER MAPPING FOR app SERVER loop OPTIONS (user 'app', password '${PASSWORD}');
+SET ROLE app;
+CREATE FOREIGN TABLE remote_people (id int, name text, account int) SERVER loop OPTIONS (schema_name 'public', table_name 'users');
+`,
+  });
   gw = await startTestGateway(
     `
 approvals:
@@ -331,6 +342,11 @@ describe('routines already in the database', () => {
     await expectRefused('SELECT * FROM parent', 'no-child-reads');
     await expectHeld('INSERT INTO measures VALUES (1)', 'user-updates-need-review');
     expect((await rows('measures')).trim()).toBe('');
+    expect((await rows('users')).trim()).toBe(USERS);
+  });
+
+  it('a foreign table writes the relation it stands for', async () => {
+    await expectHeld("UPDATE remote_people SET name = 'r' WHERE id = 1", 'user-updates-need-review');
     expect((await rows('users')).trim()).toBe(USERS);
   });
 

@@ -91,6 +91,10 @@ export class CatalogConnection implements CatalogQueryRunner {
           AbortSignal.timeout(CONNECT_TIMEOUT_MS),
         );
         const socket = conn.socket;
+        if (this.closed) {
+          socket.destroy();
+          throw new AgentgateError('UPSTREAM_UNAVAILABLE', 'agentgate: catalog connection closed');
+        }
         socket.on('data', this.onData);
         socket.on('error', this.onError);
         socket.on('close', this.onClose);

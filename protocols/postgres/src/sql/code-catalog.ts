@@ -48,6 +48,8 @@ export interface RelationCode {
     readonly onDelete: string;
     readonly onUpdate: string;
   }[];
+  /** A foreign table: the remote relation it stands for (postgres_fdw `schema_name` / `table_name` options). */
+  foreignTable: string | undefined;
   /** Any of the above: statements on a relation without it reach no code through it. */
   hasCode: boolean;
 }
@@ -175,7 +177,9 @@ SELECT 'y', a.attrelid::text, a.atttypid::text, NULL, NULL, NULL
 SELECT 'i', i.inhrelid::text, i.inhparent::text, NULL, NULL, NULL FROM pg_catalog.pg_inherits i;
 SELECT 'f', co.conrelid::text, co.confrelid::text, co.confdeltype::text, co.confupdtype::text, NULL
   FROM pg_catalog.pg_constraint co WHERE co.contype = 'f';
-SELECT 'e', e.evtfoid::text, NULL, NULL, NULL, NULL FROM pg_catalog.pg_event_trigger e;`;
+SELECT 'e', e.evtfoid::text, NULL, NULL, NULL, NULL FROM pg_catalog.pg_event_trigger e;
+SELECT 'x', ft.ftrelid::text, pg_catalog.array_to_string(ft.ftoptions, E'\\n'), NULL, NULL, NULL
+  FROM pg_catalog.pg_foreign_table ft;`;
 
 type Building = {
   -readonly [K in keyof RelationCode]: RelationCode[K];
@@ -232,6 +236,7 @@ export function buildCodeSnapshot(rows: TextRows, loadedAt: number): CodeSnapsho
           policyFunctions: [],
           children: [],
           referencedBy: [],
+          foreignTable: undefined,
           hasCode: false,
         });
         break;
@@ -283,12 +288,16 @@ export function buildCodeSnapshot(rows: TextRows, loadedAt: number): CodeSnapsho
       case 'e':
         eventTriggerFunctions.push(Number(a));
         break;
+      case 'x':
+        if (rel) rel.foreignTable = remoteName(rel.name, b ?? '');
+        break;
     }
   }
   const byName = new Map<string, RelationCode[]>();
   for (const rel of relations.values()) {
     rel.hasCode =
       rel.view !== undefined ||
+      (rel.foreignTable !== undefined && rel.foreignTable !== rel.name.toLowerCase()) ||
       rel.triggers.length > 0 ||
       rel.rules.length > 0 ||
       rel.writeFunctions.length > 0 ||
@@ -310,6 +319,18 @@ export function buildCodeSnapshot(rows: TextRows, loadedAt: number): CodeSnapsho
     relationsByOid: relations,
     eventTriggerFunctions,
   };
+}
+
+/** The relation a foreign table's options name on the remote side (`schema.table`, or the local name). */
+function remoteName(local: string, options: string): string {
+  const option = (key: string): string | undefined =>
+    options
+      .split('\n')
+      .find((o) => o.startsWith(`${key}=`))
+      ?.slice(key.length + 1);
+  const table = (option('table_name') ?? local).toLowerCase();
+  const schema = option('schema_name');
+  return schema === undefined ? table : `${schema.toLowerCase()}.${table}`;
 }
 
 export class CodeCatalog {

@@ -357,6 +357,9 @@ class Resolution {
   ): void {
     if (!rel.hasCode || !this.spend(`relation:${rel.oid}:${effect}`, origin, depth)) return;
     const next = depth + 1;
+    // A foreign table acts on the remote relation it names (a loopback server reaches this database's tables).
+    if (rel.foreignTable !== undefined && rel.foreignTable !== rel.name.toLowerCase())
+      this.pushEffect(origin, effect, rel.foreignTable);
     for (const fn of rel.policyFunctions) this.parkOid(fn, origin, next);
     // A view's query runs whenever the view is used; a materialized view's only when it is refreshed.
     if (rel.view !== undefined && ((rel.kind === 'v' && effect !== 'maintain') || effect === 'refresh'))
