@@ -9,6 +9,7 @@ import type { CatalogQueryRunner, TextRows } from './catalog-connection.js';
 import { CodeCatalog, TRIGGER_DELETE, TRIGGER_INSERT } from './code-catalog.js';
 import { reachesNothing, resolveCode } from './code-resolver.js';
 import { PendingCode } from './pending-code.js';
+import { SqlSessionAnalysis } from './session-analysis.js';
 import { createSqlAnalyzer, type SqlAnalyzer } from './index.js';
 
 interface Routine {
@@ -344,5 +345,66 @@ describe('code defined earlier in the transaction', () => {
     expect((await resolve(catalog, "SELECT lower('x')", pending)).some((f) => f.dynamic)).toBe(true);
     expect(pending.transactionEnded(0)).toBe(true);
     expect(await resolve(catalog, "SELECT lower('x')", pending)).toEqual([]);
+  });
+});
+
+describe('one session’s analysis', () => {
+  it('adds what reached code does, redacts what is recorded, and keeps the decision on the real text', async () => {
+    const { catalog } = setup([fn(20500, 'cleanup', 'DELETE FROM users')]);
+    const session = new SqlSessionAnalysis(analyzer, catalog);
+    const a = await session.analyze(["SELECT cleanup(); ALTER ROLE x PASSWORD 'hunter2'"], undefined, 1);
+    expect(a.statements.map((s) => s.command)).toEqual(['SELECT', 'ALTER ROLE', 'DELETE']);
+    expect(a.recordedText).toBe("SELECT cleanup(); ALTER ROLE x PASSWORD '[REDACTED]'");
+    expect(a.statements[1]).toMatchObject({
+      text: "ALTER ROLE x PASSWORD 'hunter2'",
+      recordedText: "ALTER ROLE x PASSWORD '[REDACTED]'",
+    });
+    expect(a.secrets).toEqual(['hunter2']);
+    const p = await session.analyze(['SELECT dblink_connect($1)'], ['password=p4ss'], 2);
+    expect(p).toMatchObject({ recordedParams: ['[REDACTED]'], recordedText: 'SELECT dblink_connect($1)' });
+  });
+
+  it('a transaction that ran DDL makes the catalog reload when it ends, not before', async () => {
+    const { memory, catalog } = setup([]);
+    const session = new SqlSessionAnalysis(analyzer, catalog);
+    let loads = 0;
+    const query = memory.query.bind(memory);
+    memory.query = async (sql) => {
+      if (sql.includes("SELECT 'n'")) loads++;
+      return query(sql);
+    };
+    await session.analyze(['SELECT * FROM t'], undefined, 1);
+    await session.analyze(['CREATE TABLE t2 (a int)'], undefined, 2);
+    await session.analyze(['SELECT * FROM t'], undefined, 3);
+    expect(loads).toBe(1);
+    session.transactionEnded(1); // an earlier exchange: the DDL's transaction is still open
+    await session.analyze(['SELECT * FROM t'], undefined, 4);
+    expect(loads).toBe(1);
+    session.transactionEnded(3);
+    await session.analyze(['SELECT * FROM t'], undefined, 5);
+    expect(loads).toBe(2);
+  });
+
+  it('a catalog that cannot be read makes statements that reach code unknown, not allowed', async () => {
+    const failing: CatalogQueryRunner = {
+      async query() {
+        throw new Error('connection refused');
+      },
+      close() {},
+    };
+    const session = new SqlSessionAnalysis(analyzer, new CodeCatalog(failing, analyzer));
+    const a = await session.analyze(['SELECT * FROM users'], undefined, 1);
+    expect(a.statements.some((s) => s.dynamic)).toBe(true);
+    session.transactionEnded(1);
+    const plain = await session.analyze(['SELECT 1'], undefined, 2);
+    expect(plain.statements.some((s) => s.dynamic)).toBe(false);
+  });
+
+  it('unanalysable commands are not resolved, and their recorded reason holds no secret', async () => {
+    const { catalog } = setup([]);
+    const session = new SqlSessionAnalysis(analyzer, catalog);
+    const a = await session.analyze(['CREATE ROLE x PASSWORD hunter2'], undefined, 1);
+    expect(a.unanalysable).toBe('syntax error at or near "[REDACTED]" at position 23');
+    expect(a.recordedText).toBe('CREATE ROLE x PASSWORD [REDACTED]');
   });
 });

@@ -83,7 +83,13 @@ export class SqlSessionAnalysis {
       return out; // denied: nothing of it runs
     }
     this.pending.add(definitions, statements, exchange);
-    if (definitions.length > 0 || refs.ddl.length > 0) this.changedAt = exchange;
+    // COMMIT PREPARED makes visible what a prepared transaction changed, maybe another session's DDL.
+    if (
+      definitions.length > 0 ||
+      refs.ddl.length > 0 ||
+      statements.some((s) => s.command === 'COMMIT PREPARED')
+    )
+      this.changedAt = exchange;
     if (this.catalog !== undefined && (!isEmpty(refs) || !this.pending.empty)) {
       const snapshot = this.pending.empty ? this.catalog.freshSnapshot() : undefined;
       if (snapshot === undefined || !reachesNothing(snapshot, refs))
