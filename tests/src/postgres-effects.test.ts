@@ -40,6 +40,7 @@ CREATE FUNCTION harmless() RETURNS int LANGUAGE sql AS 'SELECT 1';
 CREATE FUNCTION evil.harmless() RETURNS int LANGUAGE sql AS 'DELETE FROM users RETURNING 1';
 CREATE FUNCTION later() RETURNS int LANGUAGE sql AS 'SELECT 2';
 CREATE FUNCTION benign() RETURNS int LANGUAGE sql AS 'SELECT 3';
+CREATE FUNCTION touch_staging() RETURNS void LANGUAGE sql AS $$UPDATE staging SET name = 'touched'$$;
 CREATE FUNCTION wipe_one() RETURNS int LANGUAGE plpgsql AS $$ BEGIN DELETE FROM users WHERE id = 1; RETURN 1; END $$;
 CREATE TABLE audit (id int, v int DEFAULT wipe_one());
 CREATE FUNCTION cleanup_count() RETURNS int LANGUAGE sql AS 'DELETE FROM users WHERE id > 5 RETURNING 1';
@@ -111,6 +112,12 @@ listeners:
     listen: 127.0.0.1:0
     allow: [group:agents]
     upstream: { host: 127.0.0.1, port: ${server.port}, user: app, password: "\${env:PG_PASSWORD}", database: app }
+  - name: strict
+    protocol: postgres
+    listen: 127.0.0.1:0
+    default: deny
+    allow: [group:agents]
+    upstream: { host: 127.0.0.1, port: ${server.port}, user: app, password: "\${env:PG_PASSWORD}", database: app }
   - name: evt-db
     protocol: postgres
     listen: 127.0.0.1:0
@@ -121,6 +128,8 @@ rules:
   - { name: user-updates-need-review, protocol: postgres, match: { commands: [UPDATE], tables: [users] }, action: approve }
   - { name: no-archive-writes, protocol: postgres, match: { commands: [INSERT], tables: [archive, ledger] }, action: deny }
   - { name: no-child-reads, protocol: postgres, match: { commands: [SELECT], tables: [child_users] }, action: deny }
+  - { name: strict-reads, listeners: [strict], match: { commands: [SELECT] }, action: allow }
+  - { name: strict-scratch, listeners: [strict], match: { commands: [INSERT, UPDATE], tables: [scratch] }, action: allow }
 `,
     { env: { PG_PASSWORD: PASSWORD } },
   );
@@ -409,6 +418,35 @@ describe('routines already in the database', () => {
       await client.end();
     }
     expect((await rows('users')).trim()).toBe(USERS);
+  });
+});
+
+describe('allow-list mode (default: deny)', () => {
+  it('every effect of the code a statement reaches must be allowed, not only the statement', async () => {
+    const addr = gw.address('strict') as { host: string; port: number };
+    const client = new pg.Client({
+      ...addr,
+      user: 'devin',
+      database: 'app',
+      password: await gw.token('devin', ['agents']),
+    });
+    await client.connect();
+    try {
+      expect((await client.query('SELECT benign() AS b')).rows[0].b).toBe(3);
+      await expect(client.query('SELECT touch_staging()')).rejects.toMatchObject({
+        code: '42501',
+        message: expect.stringContaining('builtin:default-deny (no allow rule matches UPDATE on staging'),
+      });
+      await client.query("INSERT INTO scratch VALUES (42, 'allowed')");
+      await expect(client.query('SELECT * FROM cleaned')).rejects.toMatchObject({
+        message: expect.stringMatching(/no-deletes|default-deny/),
+      });
+    } finally {
+      await client.end();
+      await server.psql(['-d', 'app'], { input: 'DELETE FROM scratch;' });
+    }
+    expect((await rows('users')).trim()).toBe(USERS);
+    expect((await rows('staging')).trim()).toBe('(1,changed);(11,new)');
   });
 });
 

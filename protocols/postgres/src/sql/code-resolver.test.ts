@@ -174,7 +174,7 @@ describe('routines', () => {
     expect(await resolve(catalog, 'SELECT ext_fn()')).toEqual([]);
     expect(summary(await resolve(catalog, 'SELECT py_fn()'))).toEqual(['?EXECUTE (public.py_fn)']);
     expect(summary(await resolve(catalog, 'SELECT unlink_alias(1)'))).toEqual([
-      'SELECT (lo_unlink)',
+      'SELECT (unlink_alias,lo_unlink)',
       'DELETE pg_largeobject (lo_unlink)',
     ]);
   });
@@ -185,7 +185,7 @@ describe('routines', () => {
       fn(20031, 'my_sfunc', 'DELETE FROM audit'),
     ]);
     expect(summary(await resolve(catalog, 'SELECT my_agg(x) FROM t'))).toEqual([
-      'SELECT (public.my_sfunc)',
+      'SELECT t (my_agg,public.my_sfunc)',
       'DELETE audit',
     ]);
   });
@@ -243,17 +243,17 @@ describe('code attached to relations', () => {
   it('triggers by event, rules, defaults', async () => {
     const { catalog } = setup(routines, rows);
     expect(summary(await resolve(catalog, 'INSERT INTO events VALUES (1)'))).toEqual([
-      'INSERT (public.on_insert)',
+      'INSERT events (public.on_insert)',
       'DELETE users',
     ]);
     expect(summary(await resolve(catalog, 'DELETE FROM events'))).toEqual([
-      'DELETE (public.on_delete)',
+      'DELETE events (public.on_delete)',
       'UPDATE users',
     ]);
     expect(await resolve(catalog, 'SELECT * FROM events')).toEqual([]);
     expect(summary(await resolve(catalog, 'INSERT INTO logs VALUES (1)'))).toEqual(['DELETE users']);
     expect(summary(await resolve(catalog, 'INSERT INTO audit VALUES (1)'))).toEqual([
-      'INSERT (public.default_fn)',
+      'INSERT audit (public.default_fn)',
       'DELETE users',
     ]);
     expect(await resolve(catalog, 'DELETE FROM audit WHERE id = 1')).toEqual([]);

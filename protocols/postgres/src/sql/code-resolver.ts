@@ -285,7 +285,7 @@ class Resolution {
     if (!this.spend(`routine:${row.oid}`, origin, depth)) return;
     const qualified = `${row.schema}.${row.name}`.toLowerCase();
     // Reached without being named (a trigger, an operator, a default…): name it so `functions:` rules see it.
-    if (implicit) this.facts.push(derived(origin, origin.command, [], [qualified]));
+    if (implicit) this.facts.push(alsoCalls(origin, [qualified]));
     if (row.kind === 'a') {
       for (const fn of row.aggregateFunctions) this.parkOid(fn, origin, depth + 1);
       return;
@@ -303,8 +303,7 @@ class Resolution {
     }
     if (row.language === 'internal') {
       // A user alias of a built-in: it is that built-in, under the built-in's names too.
-      if (row.builtinAliases.length > 0)
-        this.facts.push(derived(origin, origin.command, [], row.builtinAliases));
+      if (row.builtinAliases.length > 0) this.facts.push(alsoCalls(origin, row.builtinAliases));
       for (const alias of row.builtinAliases) {
         for (const e of builtinFunctionEffects(undefined, alias, []))
           this.facts.push(derived(origin, e.command, e.tables ?? [], [alias], e.unfilteredWrite));
@@ -543,6 +542,17 @@ function reachesCode(refs: CodeRefs): boolean {
     refs.types.length > 0 ||
     refs.relations.some((r) => r.effect !== 'read') ||
     refs.ddl.length > 0
+  );
+}
+
+/** The origin statement again, also calling `functions` (a routine it reaches without naming it). */
+function alsoCalls(origin: SqlStatementFacts, functions: readonly string[]): SqlStatementFacts {
+  return derived(
+    origin,
+    origin.command,
+    origin.tables,
+    [...origin.functions, ...functions],
+    origin.unfilteredWrite,
   );
 }
 
