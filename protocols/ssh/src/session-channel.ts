@@ -389,7 +389,7 @@ export class SessionChannel {
     });
     const filter = new InteractiveLineFilter(pty.cols, pty.rows, {
       toUpstream: (data) => {
-        upstream.write(data);
+        if (upstream.writable) upstream.write(data);
       },
       toClient: (data) => {
         this.recordOut('out', data);
@@ -404,18 +404,25 @@ export class SessionChannel {
       if (!filter.observeOutput(c, () => upstream.resume())) upstream.pause();
     });
     relayData(upstream.stderr, channel.stderr, (c) => this.recordOut('err', c));
+    // Input is handled in order, and the client's EOF goes upstream only after the input before it: the filter
+    // may hold lines until the shell shows its prompt, and a pty channel's EOF must not overtake them.
+    let inputHandled = Promise.resolve();
     channel.on('data', (chunk: Buffer) => {
       this.recordIn(chunk);
       channel.pause();
-      filter
+      inputHandled = filter
         .handleInput(chunk)
         .catch((err) => ctx.log.error('interactive filter failed', { err, channel: this.id }))
-        .finally(() => {
-          if (upstream.writableNeedDrain) upstream.once('drain', () => channel.resume());
-          else channel.resume();
+        .then(() => upstreamDrained(upstream))
+        .then(() => {
+          channel.resume();
         });
     });
-    channel.on('end', () => upstream.end());
+    channel.on('end', () => {
+      void inputHandled.then(() => {
+        if (upstream.writable) upstream.end();
+      });
+    });
     channel.resume();
   }
 
@@ -550,6 +557,20 @@ export class SessionChannel {
     this.filter?.dispose();
     this.filter = undefined;
   }
+}
+
+/** Resolves once the upstream channel takes more input (or is gone). */
+function upstreamDrained(upstream: ClientChannel): Promise<void> {
+  if (!upstream.writableNeedDrain || !upstream.writable) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      upstream.off('drain', done);
+      upstream.off('close', done);
+      resolve();
+    };
+    upstream.once('drain', done);
+    upstream.once('close', done);
+  });
 }
 
 export type { SshCommand };

@@ -1,0 +1,57 @@
+import { describe, it, expect } from '@jest/globals';
+import { alternateReadings, shownOnScreen } from './line-readings.js';
+import { TypedKeys } from './typed-keys.js';
+
+describe('alternateReadings', () => {
+  it('adds the text after prompt-like markers so a prompt cannot hide a command', () => {
+    expect(alternateReadings('root@vm:~# rm -rf /x', null)).toContain('rm -rf /x');
+    expect(alternateReadings('me@host:~$ rm -rf /x', null)).toContain('rm -rf /x');
+  });
+
+  it('adds each screen row and the typed keys where the screen shows them', () => {
+    expect(alternateReadings('paste-1\nrm -rf /x', 'paste-1')).toEqual(
+      expect.arrayContaining(['paste-1', 'rm -rf /x']),
+    );
+    // Output interleaved with the echo: the keys still count.
+    expect(alternateReadings('λ rmOUT -rf /x', 'rm -rf /x')).toContain('rm -rf /x');
+    expect(alternateReadings('ls', 'ls')).toEqual([]);
+  });
+
+  it('leaves out keys the terminal did not echo (a password at a prompt printing asterisks)', () => {
+    expect(alternateReadings('********', 'hunter2-pw')).toEqual([]);
+    expect(alternateReadings('Password: ****', 'pw')).not.toContain('pw');
+  });
+});
+
+describe('shownOnScreen', () => {
+  it('finds the characters in order, other text in between', () => {
+    expect(shownOnScreen('abc', 'xaxbxcx')).toBe(true);
+    expect(shownOnScreen('abc', 'acb')).toBe(false);
+    expect(shownOnScreen('é日', 'é 日本')).toBe(true);
+    expect(shownOnScreen('', 'anything')).toBe(true);
+  });
+});
+
+describe('TypedKeys', () => {
+  const typed = (...chunks: (string | number[])[]): TypedKeys => {
+    const k = new TypedKeys();
+    for (const c of chunks) k.add(typeof c === 'string' ? Buffer.from(c, 'utf8') : Buffer.from(c));
+    return k;
+  };
+
+  it('applies the editing a terminal does itself', () => {
+    expect(typed('echo abc', [0x7f], 'd').text()).toBe('echo abd');
+    expect(typed('rm -rf /x', [0x15], 'ls').text()).toBe('ls');
+    expect(typed('echo one two  ', [0x17]).text()).toBe('echo one ');
+    expect(typed('echo é', [0x08]).text()).toBe('echo ');
+  });
+
+  it('knows nothing once other control keys appear', () => {
+    const k = typed('echo x', '\x1b[A');
+    expect(k.plain).toBe(false);
+    expect(k.text()).toBeNull();
+    expect(typed('ls\t').text()).toBeNull();
+    k.clear();
+    expect(k.text()).toBe('');
+  });
+});
