@@ -14,6 +14,8 @@ function harness(deny: (line: string) => boolean, options: { announce?: boolean;
   const toClient: string[] = [];
   const upstream: string[] = [];
   let reading = false;
+  /** A program reading a password, printing `*` for each key. */
+  let askingPassword = false;
   let line = '';
   let pending = '';
   const print = (text: string): void => {
@@ -27,6 +29,14 @@ function harness(deny: (line: string) => boolean, options: { announce?: boolean;
     for (const ch of queued) lineEditorKey(ch);
   };
   const lineEditorKey = (ch: string): void => {
+    if (askingPassword) {
+      if (ch === '\r') {
+        askingPassword = false;
+        print('\r\n');
+        setTimeout(prompt, 2);
+      } else print('*');
+      return;
+    }
     if (!reading) {
       pending += ch;
       if (ch >= ' ') print(ch); // the tty's own echo while a command runs
@@ -38,6 +48,11 @@ function harness(deny: (line: string) => boolean, options: { announce?: boolean;
       reading = false;
       print(`\r\n${announce ? '\x1b[?2004l' : ''}`);
       if (cmd !== '') ran.push(cmd);
+      if (cmd === 'askpass') {
+        print(`Password: `);
+        askingPassword = true;
+        return;
+      }
       const ms = /^sleep (\d+)/.exec(cmd)?.[1];
       setTimeout(
         () => {
@@ -146,6 +161,17 @@ describe('InteractiveLineFilter', () => {
     await h.settle(900);
     expect(h.toClient.join('')).toContain('cannot be decided');
     expect(h.ran).toEqual(['sleep 900']);
+    h.filter.dispose();
+  });
+
+  it('never decides keys a program read unseen (a password prompt printing `*`)', async () => {
+    const h = harness(() => false);
+    await h.filter.handleInput(Buffer.from('askpass\r'));
+    await h.settle();
+    await h.filter.handleInput(Buffer.from('hunter2\r'));
+    await h.filter.handleInput(Buffer.from('echo after\r'));
+    await h.settle();
+    expect(h.decided).toEqual(['askpass', 'echo after']);
     h.filter.dispose();
   });
 

@@ -1,6 +1,6 @@
 import xtermHeadless from '@xterm/headless';
 import type { IMarker } from '@xterm/headless';
-import { alternateReadings } from './line-readings.js';
+import { alternateReadings, shownOnScreen } from './line-readings.js';
 import { TypedKeys } from './typed-keys.js';
 
 const { Terminal } = xtermHeadless;
@@ -361,14 +361,20 @@ export class InteractiveLineFilter {
     this.enterSent(enterKey);
   }
 
+  /**
+   * What to decide for a line at its Enter. Keys typed at a prompt the line editor announced are a command line
+   * whether or not they show. Anywhere else keys the screen does not show went to a program reading them unseen (a
+   * password at `read -s`, or at a prompt printing `*`): never decided, so never listed as a command.
+   */
   private readLine(
     line: Line,
   ):
     | { kind: 'decide'; text: string; alternates: string[] }
     | { kind: 'refused'; message: string }
     | { kind: 'undecided' } {
-    const typed = line.keys.text();
-    if (!line.atPrompt && !line.keys.plain && this.prompts > 0)
+    const typed = line.keys.text()?.trim() ?? null;
+    const announced = this.prompts > 0;
+    if (!line.atPrompt && !line.keys.plain && announced)
       return {
         kind: 'refused',
         message:
@@ -376,18 +382,23 @@ export class InteractiveLineFilter {
           'decided: the shell would apply them later; type the line at the prompt',
       };
     const screen = this.screenLine(line).trim();
-    if (screen !== '') return { kind: 'decide', text: screen, alternates: alternateReadings(screen, typed) };
-    // Nothing shown. At a prompt the line editor announced this is a command typed with echo off (`stty -echo`):
-    // the keys are the command. Anywhere else it is input a program reads unseen (a password): never decided, so
-    // never listed as a command.
-    if (!line.atPrompt || typed?.trim() === '') return { kind: 'undecided' };
-    if (typed === null)
-      return {
-        kind: 'refused',
-        message:
-          'agentgate: a line typed with echo off and edited cannot be decided; turn echo on (stty echo)',
-      };
-    return { kind: 'decide', text: typed.trim(), alternates: [] };
+    if (line.atPrompt) {
+      if (screen !== '')
+        return { kind: 'decide', text: screen, alternates: alternateReadings(screen, typed) };
+      // Echo off at the shell's own prompt (`stty -echo`): the keys are the command.
+      if (typed === '') return { kind: 'undecided' };
+      if (typed === null)
+        return {
+          kind: 'refused',
+          message:
+            'agentgate: a line typed with echo off and edited cannot be decided; turn echo on (stty echo)',
+        };
+      return { kind: 'decide', text: typed, alternates: [] };
+    }
+    const shown = typed !== null && shownOnScreen(typed, screen);
+    if (screen === '' || (announced && typed !== null && typed !== '' && !shown))
+      return { kind: 'undecided' };
+    return { kind: 'decide', text: screen, alternates: alternateReadings(screen, shown ? typed : null) };
   }
 
   /** The command line from the line's start through the wrapped rows that follow it. */

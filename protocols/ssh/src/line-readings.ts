@@ -4,8 +4,6 @@ const PROMPT_MARKER = /[$#%>] /g;
 /**
  * Other readings of one Enter: each screen row of the line on its own, the text after each prompt-like marker
  * (a prompt taken for part of the command would turn `# rm -rf x` into a comment), and the keystrokes as typed.
- * The keystrokes count only where the screen shows them: keys the terminal did not echo (a password typed at a
- * prompt that prints `*`) must not become a reading, which the record would keep.
  */
 export function alternateReadings(line: string, typed: string | null): string[] {
   const out = new Set<string>();
@@ -14,13 +12,17 @@ export function alternateReadings(line: string, typed: string | null): string[] 
     if (rows.length > 1) out.add(row.trim());
     for (const m of row.matchAll(PROMPT_MARKER)) out.add(row.slice(m.index + m[0].length).trim());
   }
-  if (typed !== null && shownOnScreen(typed.trim(), line)) out.add(typed.trim());
+  if (typed !== null) out.add(typed.trim());
   out.delete('');
   out.delete(line);
   return [...out];
 }
 
-/** Every character of `typed`, in order, appears in `screen` (other output may be interleaved with the echo). */
+/**
+ * Every character of `typed`, in order, appears in `screen` (other output may be interleaved with the echo): the
+ * terminal echoed the keys. Keys it did not echo (a password at a prompt printing `*`) must not become a reading,
+ * which the record would keep.
+ */
 export function shownOnScreen(typed: string, screen: string): boolean {
   let at = 0;
   for (const ch of typed) {

@@ -386,6 +386,9 @@ export class SessionChannel {
       term: pty.term,
       width: pty.cols,
       height: pty.rows,
+      // Keys typed into a terminal are not recorded: what the terminal echoed is in the output and the decided
+      // lines are command events; what it did not echo (a password) must not land in the record.
+      inputRecorded: false,
     });
     const filter = new InteractiveLineFilter(pty.cols, pty.rows, {
       toUpstream: (data) => {
@@ -408,7 +411,7 @@ export class SessionChannel {
     // may hold lines until the shell shows its prompt, and a pty channel's EOF must not overtake them.
     let inputHandled = Promise.resolve();
     channel.on('data', (chunk: Buffer) => {
-      this.recordIn(chunk);
+      this.countBytes('client_to_upstream', chunk);
       channel.pause();
       inputHandled = filter
         .handleInput(chunk)
