@@ -89,16 +89,20 @@ describe('interactive shell through agentgate', () => {
 
   it('keeps what was typed before Ctrl-D or an ignored Ctrl-C in the line that runs', async () => {
     const sh = await openShell();
-    // Ctrl-D in a non-empty line is readline's delete-char: the line goes on, and `x` Enter runs all of it.
-    await sh.type(`rm -rf ${victim} #\x04x\r`, /agentgate: denied by rule no-rm-rf[\s\S]*[#$] $/);
+    // Ctrl-D in a non-empty line is readline's delete-char: the line goes on, and `x` Enter runs all of it. (Keys
+    // are sent once readline has echoed the line: a signal key flushes what the terminal has not handed on yet.)
+    await sh.type(`rm -rf ${victim} #`, / #$/);
+    await sh.type(`\x04x\r`, /agentgate: denied by rule no-rm-rf[\s\S]*[#$] $/);
     expect(existsSync(victim)).toBe(true);
     // With SIGINT ignored Ctrl-C does not drop the line either.
     await sh.type(`trap '' INT\r`, /[#$] $/);
-    await sh.type(`rm -rf ${victim} #\x03x\r`, /agentgate: denied by rule no-rm-rf[\s\S]*[#$] $/);
+    await sh.type(`rm -rf ${victim} #`, / #$/);
+    await sh.type(`\x03x\r`, /agentgate: denied by rule no-rm-rf[\s\S]*[#$] $/);
     expect(existsSync(victim)).toBe(true);
     // Where Ctrl-C does drop the line, the next one is decided on its own.
     await sh.type(`trap - INT\r`, /[#$] $/);
-    await sh.type(`rm -rf ${victim}\x03`, /\^C[\s\S]*[#$] $/);
+    await sh.type(`rm -rf ${victim}`, new RegExp(`${victim}$`));
+    await sh.type(`\x03`, /\^C[\s\S]*[#$] $/);
     await sh.type('echo fresh-$((3+4))\r', /fresh-7/);
     expect(existsSync(victim)).toBe(true);
     expect(await sh.exit()).toBe(0);
@@ -122,6 +126,17 @@ describe('interactive shell through agentgate', () => {
     expect(out).toContain('agentgate: keys typed while no prompt was shown');
     await sh.type('echo still-$((1))-here\r', /still-1-here/);
     expect(existsSync(victim)).toBe(true);
+    expect(await sh.exit()).toBe(0);
+  });
+
+  it('decides a line typed at the shell prompt with echo off on its keys', async () => {
+    const sh = await openShell();
+    await sh.type('stty -echo\r', /[#$] $/);
+    const out = await sh.type(`rm -rf ${victim}\r`, /agentgate: denied by rule no-rm-rf[\s\S]*[#$] $/);
+    expect(out).not.toContain(victim);
+    expect(existsSync(victim)).toBe(true);
+    await sh.type('echo unseen-$((6+6))\r', /unseen-12/);
+    await sh.type('stty echo\r', /[#$] $/);
     expect(await sh.exit()).toBe(0);
   });
 
