@@ -16,6 +16,8 @@ function harness(deny: (line: string) => boolean, options: { announce?: boolean;
   let reading = false;
   /** A program reading a password, printing `*` for each key. */
   let askingPassword = false;
+  /** A full-screen editor (alternate screen, bracketed paste on like vim); `q` quits. */
+  let editing = false;
   let line = '';
   let pending = '';
   const print = (text: string): void => {
@@ -29,6 +31,14 @@ function harness(deny: (line: string) => boolean, options: { announce?: boolean;
     for (const ch of queued) lineEditorKey(ch);
   };
   const lineEditorKey = (ch: string): void => {
+    if (editing) {
+      if (ch === 'q') {
+        editing = false;
+        print('\x1b[?2004l\x1b[?1049l');
+        setTimeout(prompt, 2);
+      }
+      return;
+    }
     if (askingPassword) {
       if (ch === '\r') {
         askingPassword = false;
@@ -48,6 +58,11 @@ function harness(deny: (line: string) => boolean, options: { announce?: boolean;
       reading = false;
       print(`\r\n${announce ? '\x1b[?2004l' : ''}`);
       if (cmd !== '') ran.push(cmd);
+      if (cmd === 'edit') {
+        print('\x1b[?1049h\x1b[?2004h~\r\n~');
+        editing = true;
+        return;
+      }
       if (cmd === 'askpass') {
         print(`Password: `);
         askingPassword = true;
@@ -161,6 +176,20 @@ describe('InteractiveLineFilter', () => {
     await h.settle(900);
     expect(h.toClient.join('')).toContain('cannot be decided');
     expect(h.ran).toEqual(['sleep 900']);
+    h.filter.dispose();
+  });
+
+  it('does not take a full-screen program turning bracketed paste on for a shell announcing its prompt', async () => {
+    const h = harness(() => false, { announce: false });
+    await h.filter.handleInput(Buffer.from('edit\r'));
+    await h.settle();
+    await h.filter.handleInput(Buffer.from('q'));
+    await h.settle();
+    // A line-editor key (Tab) at the prompt of a shell that does not announce it is decided, not refused.
+    await h.filter.handleInput(Buffer.from('echo x\t\r'));
+    await h.settle();
+    expect(h.toClient.join('')).not.toContain('cannot be decided');
+    expect(h.decided).toEqual(['edit', 'echo x']);
     h.filter.dispose();
   });
 

@@ -95,7 +95,7 @@ export class InteractiveLineFilter {
   private outputSeq = 0;
   private lastForwardAt = 0;
   private outputSeqAtForward = 0;
-  /** How often a line editor turned bracketed paste on: each time is a new prompt. */
+  /** How often a line editor turned bracketed paste on: each time is a new prompt. Once seen, the shell announces. */
   private prompts = 0;
   private emulatorBacklog = 0;
   private carry = '';
@@ -115,7 +115,8 @@ export class InteractiveLineFilter {
       allowProposedApi: true,
     });
     this.term.parser.registerCsiHandler({ prefix: '?', final: 'h' }, (params) => {
-      if (params.includes(BRACKETED_PASTE_MODE)) this.prompts++;
+      // Full-screen programs (vim) turn it on too, on the alternate screen: that is no prompt.
+      if (params.includes(BRACKETED_PASTE_MODE) && this.term.buffer.active.type === 'normal') this.prompts++;
       return false; // the emulator still applies the mode
     });
     this.lastLineEnd = { at: Date.now(), outputSeq: 0, prompts: 0, first: true };
