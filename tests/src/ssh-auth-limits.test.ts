@@ -168,6 +168,7 @@ describe('SSH authentication limits', () => {
     const logs = failureLogs('build-host', from);
     expect(logs.map((l) => l['reason'])).toEqual([...Array(6).fill('bad-token'), 'too-many-attempts']);
     expect(logs.every((l) => l['method'] === 'password' && l['source'] === '127.0.0.1')).toBe(true);
+    expect(logs.slice(3, 6).map((l) => l['penaltyMs'])).toEqual([250, 500, 1000]);
     // No secret in the log: not even the wrong ones.
     expect(JSON.stringify(gateway.logs.slice(from))).not.toContain('wrong-password');
     const after = await failureCounts('build-host');

@@ -46,6 +46,8 @@ export class ClientAuthentication {
   private failures = 0;
   private requests = 0;
   private closed = false;
+  /** The penalty the current attempt waited out (logged with its failure). */
+  private waitedMs = 0;
   private readonly wakeOnClose = new Set<() => void>();
 
   constructor(
@@ -69,9 +71,11 @@ export class ClientAuthentication {
       ctx.reject([...AUTH_METHODS]);
       return undefined;
     }
-    if (this.failures >= this.options.listener.maxAuthTries) return this.tooManyAttempts(ctx);
+    if (this.failures >= this.options.listener.maxAuthTries)
+      return this.tooManyAttempts(ctx, { maxAuthTries: this.options.listener.maxAuthTries });
     const query = ctx.method === 'publickey' && (ctx.signature === undefined || ctx.blob === undefined);
-    if (!query && !(await this.penaltyServed())) return this.tooManyAttempts(ctx);
+    this.waitedMs = 0;
+    if (!query && !(await this.penaltyServed())) return this.tooManyAttempts(ctx, { penaltyQueueFull: true });
     if (this.closed) return undefined;
     const identity = await this.verify(ctx);
     if (identity === undefined || query) return undefined;
@@ -124,8 +128,8 @@ export class ClientAuthentication {
     if (!this.closed) ctx.reject([...AUTH_METHODS]);
   }
 
-  private tooManyAttempts(ctx: AuthContext): undefined {
-    this.recordFailure(ctx, 'too-many-attempts', { maxAuthTries: this.options.listener.maxAuthTries });
+  private tooManyAttempts(ctx: AuthContext, fields: Record<string, unknown>): undefined {
+    this.recordFailure(ctx, 'too-many-attempts', fields);
     disconnect(this.conn, DISCONNECT_NO_MORE_AUTH_METHODS);
     return undefined;
   }
@@ -139,6 +143,7 @@ export class ClientAuthentication {
       method: ctx.method,
       username: ctx.username,
       failures: this.failures,
+      ...(this.waitedMs > 0 ? { penaltyMs: this.waitedMs } : {}),
       ...fields,
     });
     metrics.authFailed(listener.name, 'ssh', reason);
@@ -149,6 +154,7 @@ export class ClientAuthentication {
   private async penaltyServed(): Promise<boolean> {
     const wait = this.options.penalties.reserve(this.options.client.address);
     if ('refused' in wait) return false;
+    this.waitedMs = wait.waitMs;
     if (wait.waitMs > 0) await this.sleepUnlessClosed(wait.waitMs);
     return true;
   }
