@@ -183,6 +183,33 @@ describe('interactive shell through agentgate', () => {
     }
   });
 
+  it('keeps a script shell in order: lines after one held for approval wait, and so does the EOF', async () => {
+    const reviewed = await startStandaloneSshGateway({
+      sshd,
+      rules: [{ name: 'review-touch', protocol: 'ssh', match: { programs: ['touch'] }, action: 'approve' }],
+      identities: { keys: [{ name: 'devin', publicKey: agentKey.publicKey, groups: ['agents'] }] },
+      listener: { name: 'reviewed' },
+      approve: async () => {
+        await new Promise((r) => setTimeout(r, 1000));
+        return true;
+      },
+    });
+    const file = join(sshd.dir, 'approved-in-script');
+    try {
+      const r = await run(
+        'ssh',
+        [...sshClientOptions(reviewed.port, agentKey.path), '-T', 'agent@127.0.0.1'],
+        {
+          input: `echo one\ntouch ${file} && echo touched\necho two\n`,
+        },
+      );
+      expect(r.stdout.toString()).toBe('one\ntouched\ntwo\n');
+      expect(existsSync(file)).toBe(true);
+    } finally {
+      await reviewed.stop();
+    }
+  });
+
   it('filters a shell without a pty line by line (a script on stdin)', async () => {
     const r = await run('ssh', [...sshClientOptions(gw.port, agentKey.path), '-T', 'agent@127.0.0.1'], {
       input: `echo script-1\nrm -rf ${victim}\necho script-2\n`,

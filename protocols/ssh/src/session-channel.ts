@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel, ExecOptions, ServerChannel, Session, ShellOptions } from 'ssh2';
 import { clientMessage } from '@agentgate/core';
 import type { SshCommand, Verdict } from '@agentgate/core';
@@ -446,22 +447,29 @@ export class SessionChannel {
           text === '' || text.startsWith('#')
             ? undefined
             : await this.decide(shellCommand(ctx.listener, 'shell-line', text, { channel: this.id }));
-        if (verdict === undefined || verdict.allowed) upstream.write(line);
-        else channel.stderr.write(`${verdict.message}\n`);
+        if (verdict === undefined || verdict.allowed) {
+          if (upstream.writable) upstream.write(line);
+        } else channel.stderr.write(`${verdict.message}\n`);
       }
     };
+    // One line at a time, in order: a line held for approval holds the lines after it and the client's EOF.
+    const decoder = new StringDecoder('utf8');
+    let linesHandled = Promise.resolve();
+    const handleLines = (final: boolean): Promise<void> =>
+      (linesHandled = linesHandled
+        .then(() => forwardLines(final))
+        .catch((err) => ctx.log.error('script shell filter failed', { err })));
     channel.on('data', (chunk: Buffer) => {
       this.recordIn(chunk);
-      pending += chunk.toString('utf8');
+      pending += decoder.write(chunk);
       channel.pause();
-      forwardLines(false)
-        .catch((err) => ctx.log.error('script shell filter failed', { err }))
-        .finally(() => channel.resume());
+      void handleLines(false).then(() => channel.resume());
     });
     channel.on('end', () => {
-      forwardLines(true)
-        .catch((err) => ctx.log.error('script shell filter failed', { err }))
-        .finally(() => upstream.end());
+      pending += decoder.end();
+      void handleLines(true).then(() => {
+        if (upstream.writable) upstream.end();
+      });
     });
     channel.resume();
   }
