@@ -3,7 +3,7 @@
  * decides each line as the screen shows it, cancels denied lines and the shell goes on.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RuleConfig } from '@agentgate/core';
@@ -180,6 +180,33 @@ describe('interactive shell through agentgate', () => {
       expect(exec.stdout.toString()).toBe('exec-ok\n');
     } finally {
       await execOnly.stop();
+    }
+  });
+
+  it('permits shell lines with redirects and comments in allow-list mode (no junk reading of `> file`)', async () => {
+    const allowListed = await startStandaloneSshGateway({
+      sshd,
+      rules: [
+        { name: 'basics', protocol: 'ssh', match: { programs: ['echo', 'cat', 'exit'] }, action: 'allow' },
+      ],
+      identities: { keys: [{ name: 'devin', publicKey: agentKey.publicKey, groups: ['agents'] }] },
+      listener: { name: 'allow-listed', default: 'deny' },
+    });
+    const file = join(sshd.dir, 'allow-listed-out');
+    try {
+      const sh = await ScriptedShell.open({ port: allowListed.port, privateKeyPath: agentKey.path });
+      await sh.type(`echo hi-$((1+1)) > ${file}\r`, /[#$] $/);
+      await sh.type(`cat ${file} 2> /dev/null # show it\r`, /hi-2\r\n[\s\S]*[#$] $/);
+      await sh.type(`echo 50% done >> ${file}\r`, /[#$] $/);
+      expect(readFileSync(file, 'utf8')).toBe('hi-2\n50% done\n');
+      const refused = await sh.type(`rm -f ${file}\r`, /default-deny[\s\S]*[#$] $/);
+      expect(refused).toContain('no allow rule matches program rm');
+      expect(existsSync(file)).toBe(true);
+      expect(await sh.exit()).toBe(0);
+      const decisions = allowListed.transcript.all('decision').map((d) => d['action']);
+      expect(decisions).toEqual(['allow', 'allow', 'allow', 'deny', 'allow']);
+    } finally {
+      await allowListed.stop();
     }
   });
 

@@ -8,6 +8,22 @@ describe('alternateReadings', () => {
     expect(alternateReadings('me@host:~$ rm -rf /x', null)).toContain('rm -rf /x');
   });
 
+  it('reads no command after markers that are shell syntax (redirects, comments, percentages)', () => {
+    for (const line of [
+      'echo hi > /tmp/out',
+      'ls 2> /dev/null',
+      'make >> build.log',
+      'cmd &> /tmp/all',
+      'echo a # note',
+      'echo 50% done',
+      'echo cost $ 5',
+    ])
+      expect(alternateReadings(line, line)).toEqual([]);
+    expect(alternateReadings('# rm -rf /x', null)).toContain('rm -rf /x');
+    expect(alternateReadings('[me@host dir]$ rm -rf /x', null)).toContain('rm -rf /x');
+    expect(alternateReadings('host% rm -rf /x > /dev/null', null)).toEqual(['rm -rf /x > /dev/null']);
+  });
+
   it('adds each screen row and the typed keys', () => {
     expect(alternateReadings('paste-1\nrm -rf /x', 'echo ok')).toEqual(
       expect.arrayContaining(['paste-1', 'rm -rf /x', 'echo ok']),

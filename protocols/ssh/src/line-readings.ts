@@ -1,5 +1,11 @@
-/** Prompt-like markers (`$ `, `# `, `% `, `> `): text after one may be the real command if the boundary slipped. */
-const PROMPT_MARKER = /[$#%>] /g;
+/**
+ * Prompt-like markers (`$ `, `# `, `% `, `> `): text after one may be the real command if the boundary slipped. A
+ * prompt ends in one right after its last character (`~# `, `]$ `, `host% `) or is nothing but the marker; inside a
+ * command the same characters follow a space or a file descriptor (`> out`, `2> /dev/null`, `# comment`,
+ * `>> log`, `50% done`), and reading what follows them as a command would only add junk, which in allow-list mode
+ * would refuse the line.
+ */
+const PROMPT_MARKER = /(?<=^|[^\s\d<>&|$#%])[$#%>] /g;
 
 /**
  * Other readings of one Enter: each screen row of the line on its own, the text after each prompt-like marker

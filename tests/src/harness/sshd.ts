@@ -324,7 +324,7 @@ export async function startStandaloneSshGateway(options: {
           },
         };
   const gate = createGate({
-    policy: createPolicy(options.rules),
+    policy: createPolicy(options.rules, [listener]),
     approvers: [],
     log: silentLogger,
     ...(broker ? { broker } : {}),
