@@ -6,7 +6,6 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import type { RuleConfig } from '@agentgate/core';
 import {
   makeKeyPair,
@@ -17,6 +16,7 @@ import {
   type StandaloneSshGateway,
   type TestSshd,
 } from './harness/sshd.js';
+import { ScriptedShell } from './harness/ssh-terminal.js';
 
 const rules: RuleConfig[] = [
   { name: 'no-rm-rf', protocol: 'ssh', match: { programs: ['rm'], pattern: '-[a-zA-Z]*r' }, action: 'deny' },
@@ -28,62 +28,8 @@ let agentKey: { path: string; publicKey: string };
 let victim: string;
 let keyDir: string;
 
-class ScriptedShell {
-  output = '';
-  private constructor(
-    private readonly client: ssh2.Client,
-    private readonly channel: ssh2.ClientChannel,
-  ) {
-    channel.on('data', (d: Buffer) => {
-      this.output += d.toString('utf8');
-    });
-  }
-
-  static async open(port: number, env?: Record<string, string>): Promise<ScriptedShell> {
-    const client = new ssh2.Client();
-    await new Promise<void>((resolve, reject) => {
-      client.on('ready', resolve).on('error', reject);
-      client.connect({ host: '127.0.0.1', port, username: 'agent', privateKey: readFileSync(agentKey.path) });
-    });
-    const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) =>
-      client.shell({ term: 'xterm', cols: 100, rows: 30 }, env === undefined ? {} : { env }, (err, ch) =>
-        err ? reject(err) : resolve(ch),
-      ),
-    );
-    const shell = new ScriptedShell(client, channel);
-    await shell.waitFor(/[#$] $/m);
-    return shell;
-  }
-
-  /** Send keystrokes and wait until the output (after this point) matches. */
-  async type(keys: string, until: RegExp, timeoutMs = 5000): Promise<string> {
-    const mark = this.output.length;
-    this.channel.write(keys);
-    return this.waitFor(until, timeoutMs, mark);
-  }
-
-  async waitFor(re: RegExp, timeoutMs = 5000, from = 0): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const seen = this.output.slice(from);
-      if (re.test(seen)) return seen;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new Error(`timed out waiting for ${re}; output was:\n${JSON.stringify(this.output.slice(from))}`);
-  }
-
-  exit(): Promise<number | null> {
-    return new Promise((resolve) => {
-      let code: number | null = null;
-      this.channel.on('exit', (c: number | null) => (code = c));
-      this.channel.on('close', () => {
-        this.client.end();
-        resolve(code);
-      });
-      this.channel.write('exit\r');
-    });
-  }
-}
+const openShell = (env?: Record<string, string>): Promise<ScriptedShell> =>
+  ScriptedShell.open({ port: gw.port, privateKeyPath: agentKey.path, ...(env ? { env } : {}) });
 
 beforeAll(async () => {
   sshd = await startSshd();
@@ -106,7 +52,7 @@ afterAll(async () => {
 
 describe('interactive shell through agentgate', () => {
   it('runs allowed lines, cancels a denied line with the SPEC text, and the shell goes on', async () => {
-    const sh = await ScriptedShell.open(gw.port, { LANG: 'C.UTF-8' });
+    const sh = await openShell({ LANG: 'C.UTF-8' });
     await sh.type('echo first-$((40+2))\r', /first-42/);
     const denied = await sh.type(`rm -rf ${victim}\r`, /agentgate: denied by rule no-rm-rf[\s\S]*[#$] $/);
     expect(denied).toContain('agentgate: denied by rule no-rm-rf');
@@ -116,7 +62,7 @@ describe('interactive shell through agentgate', () => {
   });
 
   it('decides the line as displayed after line editing, not the raw keystrokes', async () => {
-    const sh = await ScriptedShell.open(gw.port);
+    const sh = await openShell();
     // Typed "echo safe", killed it with Ctrl-U, then typed the dangerous command: the screen shows only rm.
     const out = await sh.type(`echo safe\x15rm -rf ${victim}\r`, /agentgate: denied by rule no-rm-rf/);
     expect(out).not.toContain('\nsafe');
@@ -129,7 +75,7 @@ describe('interactive shell through agentgate', () => {
   });
 
   it('decides a multi-line bracketed paste line by line', async () => {
-    const sh = await ScriptedShell.open(gw.port);
+    const sh = await openShell();
     const out = await sh.type(
       `\x1b[200~echo paste-$((1))\rrm -rf ${victim}\recho paste-$((3))\r\x1b[201~`,
       /paste-3/,
@@ -141,7 +87,60 @@ describe('interactive shell through agentgate', () => {
     expect(await sh.exit()).toBe(0);
   });
 
-  it('records shell lines, decisions, the pty size and terminal io', async () => {
+  it('keeps what was typed before Ctrl-D or an ignored Ctrl-C in the line that runs', async () => {
+    const sh = await openShell();
+    // Ctrl-D in a non-empty line is readline's delete-char: the line goes on, and `x` Enter runs all of it. (Keys
+    // are sent once readline has echoed the line: a signal key flushes what the terminal has not handed on yet.)
+    await sh.type(`rm -rf ${victim} #`, / #$/);
+    await sh.type(`\x04x\r`, /agentgate: denied by rule no-rm-rf[\s\S]*[#$] $/);
+    expect(existsSync(victim)).toBe(true);
+    // With SIGINT ignored Ctrl-C does not drop the line either.
+    await sh.type(`trap '' INT\r`, /[#$] $/);
+    await sh.type(`rm -rf ${victim} #`, / #$/);
+    await sh.type(`\x03x\r`, /agentgate: denied by rule no-rm-rf[\s\S]*[#$] $/);
+    expect(existsSync(victim)).toBe(true);
+    // Where Ctrl-C does drop the line, the next one is decided on its own.
+    await sh.type(`trap - INT\r`, /[#$] $/);
+    await sh.type(`rm -rf ${victim}`, new RegExp(`${victim}$`));
+    await sh.type(`\x03`, /\^C[\s\S]*[#$] $/);
+    await sh.type('echo fresh-$((3+4))\r', /fresh-7/);
+    expect(existsSync(victim)).toBe(true);
+    expect(await sh.exit()).toBe(0);
+  });
+
+  it('decides a line run with Ctrl-O (operate-and-get-next) like one run with Enter', async () => {
+    const sh = await openShell();
+    await sh.type(`rm -rf ${victim}\x0f`, /agentgate: denied by rule no-rm-rf[\s\S]*[#$] $/);
+    expect(existsSync(victim)).toBe(true);
+    await sh.type('echo via-ctrl-o-$((5*5))\x0f', /via-ctrl-o-25[\s\S]*[#$] $/);
+    expect(await sh.exit()).toBe(0);
+  });
+
+  it('refuses line-editor keys typed ahead while a command runs (readline would apply them unseen)', async () => {
+    const sh = await openShell();
+    // Ctrl-U at the prompt puts the line into readline's kill ring; Ctrl-Y typed during `sleep` would yank it back
+    // when the prompt returns, where the screen showed only `^Y`.
+    await sh.type(`rm -rf ${victim}\x15`, /[#$] (\x1b\[K)?$/);
+    await sh.type('sleep 2\r', /sleep 2\r\n/);
+    const out = await sh.type('\x19\r', /cannot be decided[\s\S]*[#$] $/, 15_000);
+    expect(out).toContain('agentgate: keys typed while no prompt was shown');
+    await sh.type('echo still-$((1))-here\r', /still-1-here/);
+    expect(existsSync(victim)).toBe(true);
+    expect(await sh.exit()).toBe(0);
+  });
+
+  it('decides a line typed at the shell prompt with echo off on its keys', async () => {
+    const sh = await openShell();
+    await sh.type('stty -echo\r', /[#$] $/);
+    const out = await sh.type(`rm -rf ${victim}\r`, /agentgate: denied by rule no-rm-rf[\s\S]*[#$] $/);
+    expect(out).not.toContain(victim);
+    expect(existsSync(victim)).toBe(true);
+    await sh.type('echo unseen-$((6+6))\r', /unseen-12/);
+    await sh.type('stty echo\r', /[#$] $/);
+    expect(await sh.exit()).toBe(0);
+  });
+
+  it('records shell lines, decisions and the pty size, and no terminal input', async () => {
     const session = gw.transcript.sessions.find((s) =>
       s.events.some((e) => e.type === 'command' && String(e.body['text']).startsWith('echo first-')),
     );
@@ -153,10 +152,9 @@ describe('interactive shell through agentgate', () => {
     expect(commands[1]!['text']).toBe(`rm -rf ${victim}`);
     const out = Buffer.concat(session!.io.filter((x) => x.direction === 'out').map((x) => x.data)).toString();
     expect(out).toContain('first-42');
-    const input = Buffer.concat(
-      session!.io.filter((x) => x.direction === 'in').map((x) => x.data),
-    ).toString();
-    expect(input).toContain('echo first-$((40+2))');
+    // What was typed is in the output as the terminal echoed it; the keys themselves are not recorded.
+    expect(pty?.body).toMatchObject({ inputRecorded: false });
+    expect(session!.io.filter((x) => x.direction === 'in')).toEqual([]);
   });
 
   it('refuses shells on a listener with shell: deny while exec still works', async () => {
@@ -182,6 +180,60 @@ describe('interactive shell through agentgate', () => {
       expect(exec.stdout.toString()).toBe('exec-ok\n');
     } finally {
       await execOnly.stop();
+    }
+  });
+
+  it('permits shell lines with redirects and comments in allow-list mode (no junk reading of `> file`)', async () => {
+    const allowListed = await startStandaloneSshGateway({
+      sshd,
+      rules: [
+        { name: 'basics', protocol: 'ssh', match: { programs: ['echo', 'cat', 'exit'] }, action: 'allow' },
+      ],
+      identities: { keys: [{ name: 'devin', publicKey: agentKey.publicKey, groups: ['agents'] }] },
+      listener: { name: 'allow-listed', default: 'deny' },
+    });
+    const file = join(sshd.dir, 'allow-listed-out');
+    try {
+      const sh = await ScriptedShell.open({ port: allowListed.port, privateKeyPath: agentKey.path });
+      await sh.type(`echo hi-$((1+1)) > ${file}\r`, /[#$] $/);
+      await sh.type(`cat ${file} 2> /dev/null # show it\r`, /hi-2\r\n[\s\S]*[#$] $/);
+      await sh.type(`echo 50% done >> ${file}\r`, /[#$] $/);
+      expect(readFileSync(file, 'utf8')).toBe('hi-2\n50% done\n');
+      const refused = await sh.type(`rm -f ${file}\r`, /default-deny[\s\S]*[#$] $/);
+      expect(refused).toContain('no allow rule matches program rm');
+      expect(existsSync(file)).toBe(true);
+      expect(await sh.exit()).toBe(0);
+      const decisions = allowListed.transcript.all('decision').map((d) => d['action']);
+      expect(decisions).toEqual(['allow', 'allow', 'allow', 'deny', 'allow']);
+    } finally {
+      await allowListed.stop();
+    }
+  });
+
+  it('keeps a script shell in order: lines after one held for approval wait, and so does the EOF', async () => {
+    const reviewed = await startStandaloneSshGateway({
+      sshd,
+      rules: [{ name: 'review-touch', protocol: 'ssh', match: { programs: ['touch'] }, action: 'approve' }],
+      identities: { keys: [{ name: 'devin', publicKey: agentKey.publicKey, groups: ['agents'] }] },
+      listener: { name: 'reviewed' },
+      approve: async () => {
+        await new Promise((r) => setTimeout(r, 1000));
+        return true;
+      },
+    });
+    const file = join(sshd.dir, 'approved-in-script');
+    try {
+      const r = await run(
+        'ssh',
+        [...sshClientOptions(reviewed.port, agentKey.path), '-T', 'agent@127.0.0.1'],
+        {
+          input: `echo one\ntouch ${file} && echo touched\necho two\n`,
+        },
+      );
+      expect(r.stdout.toString()).toBe('one\ntouched\ntwo\n');
+      expect(existsSync(file)).toBe(true);
+    } finally {
+      await reviewed.stop();
     }
   });
 

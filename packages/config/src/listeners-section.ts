@@ -23,7 +23,16 @@ const LISTENER_KEYS: Record<(typeof PROTOCOLS)[number], readonly string[]> = {
     'recordRows',
     'dynamicSql',
   ],
-  ssh: [...BASE_KEYS, 'hostKey', 'upstream', 'shell', 'unknownPrograms', 'envAllow'],
+  ssh: [
+    ...BASE_KEYS,
+    'hostKey',
+    'upstream',
+    'shell',
+    'unknownPrograms',
+    'envAllow',
+    'maxAuthTries',
+    'authPenaltyMax',
+  ],
   docker: [...BASE_KEYS, 'tls', 'upstream', 'identity', 'socketMode', 'maxBodyBytes', 'unknownPrograms'],
 };
 
@@ -166,6 +175,12 @@ function readSsh(
     'match-all',
   );
   const envAllow = checker.strings(m.envAllow, child(path, 'envAllow'), ['LANG', 'LC_*', 'TERM']);
+  const maxAuthTries = checker.integer(m.maxAuthTries, child(path, 'maxAuthTries'), {
+    min: 1,
+    max: 100,
+    fallback: 6,
+  });
+  const authPenaltyMaxMs = checker.duration(m.authPenaltyMax, child(path, 'authPenaltyMax'), 10_000);
   if (
     host === undefined ||
     port === undefined ||
@@ -175,6 +190,7 @@ function readSsh(
   )
     return undefined;
   if (shell === undefined || unknownPrograms === undefined || envAllow === undefined) return undefined;
+  if (maxAuthTries === undefined || authPenaltyMaxMs === undefined) return undefined;
   return {
     protocol: 'ssh',
     hostKey,
@@ -189,6 +205,8 @@ function readSsh(
     shell,
     unknownPrograms,
     envAllow,
+    maxAuthTries,
+    authPenaltyMaxMs,
   };
 }
 

@@ -202,6 +202,8 @@ masking: [{ name: m, detectors: [email] }]
       shell: 'allow',
       unknownPrograms: 'match-all',
       envAllow: ['LANG', 'LC_*', 'TERM'],
+      maxAuthTries: 6,
+      authPenaltyMaxMs: 10_000,
     });
     expect(ssh.upstream.port).toBe(22);
     expect(ssh.hostKey).toBe(join(dir, 'data', 'ssh_host_ed25519_key.sh'));
@@ -319,6 +321,23 @@ listeners:
       { path: 'listeners[0].allow', message: 'expected a list, found "group:a"' },
       { path: 'listeners[0].upstream.port', message: 'expected an integer from 1 to 65535, found "5432"' },
       { path: 'listeners[0].recordRows', message: 'expected an integer of at least 0, found "lots"' },
+    ]);
+  });
+
+  it("checks an ssh listener's authentication limits", () => {
+    const listener = (limits: string): string =>
+      minimal(`listeners:
+  - { name: sh, protocol: ssh, listen: "127.0.0.1:0", allow: [group:a], ${limits}upstream: { host: h, user: u, password: p, hostKey: "${hostKeyLine}" } }
+`);
+    const ssh = parseConfig(listener('maxAuthTries: 3, authPenaltyMax: 0s, '), file, {})
+      .listeners[0] as SshListenerConfig;
+    expect(ssh).toMatchObject({ maxAuthTries: 3, authPenaltyMaxMs: 0 });
+    expect(issuesOf(listener('maxAuthTries: 0, authPenaltyMax: soon, '))).toEqual([
+      { path: 'listeners[0].maxAuthTries', message: 'expected an integer from 1 to 100, found number 0' },
+      {
+        path: 'listeners[0].authPenaltyMax',
+        message: 'expected a duration such as 500ms, 120s, 5m, 8h or 1h30m, found "soon"',
+      },
     ]);
   });
 

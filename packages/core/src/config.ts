@@ -122,6 +122,10 @@ export interface SshListenerConfig extends ListenerBase {
   readonly unknownPrograms: 'match-all' | 'deny';
   /** Environment variable names (globs) a client may set with `env` requests. */
   readonly envAllow: readonly string[];
+  /** Failed authentication attempts a connection may make; the next one closes it (OpenSSH's MaxAuthTries). */
+  readonly maxAuthTries: number;
+  /** Longest delay before answering an attempt from a source with recent failures; 0 turns the penalty off. */
+  readonly authPenaltyMaxMs: number;
 }
 
 export interface DockerListenerConfig extends ListenerBase {

@@ -3,6 +3,32 @@
  */
 import type { Protocol } from './command.js';
 
+/**
+ * Why an authentication attempt was refused: the `reason` of `agentgate_auth_failures_total` and of the log line.
+ * A small fixed set so the metric's cardinality stays bounded (docs/configuration.md lists them).
+ */
+export const AUTH_FAILURE_REASONS = [
+  /** No credential was presented (a request without a token). */
+  'no-credential',
+  /** A password or token that is no valid credential: unknown, malformed, badly signed, for another audience. */
+  'bad-token',
+  /** A credential that was valid and has expired. */
+  'expired',
+  /** A public key no identity has. */
+  'unknown-key',
+  /** A known public key with a signature that does not verify. */
+  'bad-signature',
+  /** A valid identity the listener's `allow` does not admit. */
+  'not-allowed',
+  /** A method the gateway does not offer (keyboard-interactive, hostbased). */
+  'unsupported-method',
+  /** The attempt came after the connection's last allowed one (SSH `maxAuthTries`); the connection is closed. */
+  'too-many-attempts',
+  /** The credential could not be checked (the identity provider's keys are unreachable). */
+  'unavailable',
+] as const;
+export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
+
 /** What engines count. Connections and sessions are counted elsewhere (SessionMetrics), once each. */
 export interface ProtocolMetrics {
   /** Time from forwarding a command upstream to its complete result. */
@@ -15,6 +41,8 @@ export interface ProtocolMetrics {
     n: number,
   ): void;
   maskedValues(rule: string, detector: string, n: number): void;
+  /** One refused authentication attempt (every one, also those before a session exists). */
+  authFailed(listener: string, protocol: Protocol, reason: AuthFailureReason): void;
 }
 
 /**
@@ -35,4 +63,5 @@ export const noopMetrics: ProtocolMetrics & SessionMetrics = {
   upstreamError() {},
   bytes() {},
   maskedValues() {},
+  authFailed() {},
 };

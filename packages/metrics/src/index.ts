@@ -3,7 +3,7 @@
  * protocols, the gate, the transcript store and the approvals broker report through.
  */
 import client from 'prom-client';
-import type { ProtocolMetrics, Protocol, SessionMetrics } from '@agentgate/core';
+import type { AuthFailureReason, ProtocolMetrics, Protocol, SessionMetrics } from '@agentgate/core';
 
 export interface GatewayMetrics {
   readonly registry: client.Registry;
@@ -141,6 +141,12 @@ export function createGatewayMetrics(options: { collectProcess?: boolean } = {})
     labelNames: ['outcome'] as const,
     ...reg,
   });
+  const authFailures = new client.Counter({
+    name: 'agentgate_auth_failures_total',
+    help: 'Refused authentication attempts, by reason (bad-token, expired, unknown-key, bad-signature, not-allowed, too-many-attempts, ...).',
+    labelNames: ['listener', 'protocol', 'reason'] as const,
+    ...reg,
+  });
   const listenerUp = new client.Gauge({
     name: 'agentgate_listener_up',
     help: '1 while the listener accepts connections.',
@@ -164,6 +170,8 @@ export function createGatewayMetrics(options: { collectProcess?: boolean } = {})
           n,
         ),
       maskedValues: (rule, detector, n) => masked.inc({ rule, detector }, n),
+      authFailed: (listener: string, protocol: Protocol, reason: AuthFailureReason) =>
+        authFailures.inc({ listener, protocol, reason }),
     },
     gate: {
       command: (listener, protocol, decision) =>

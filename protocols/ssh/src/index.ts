@@ -3,6 +3,7 @@ import { Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { ClientInfo, EngineFactory, SshListenerConfig } from '@agentgate/core';
 import { loadOrCreateHostKey } from './host-key.js';
+import { SourcePenalties } from './source-penalties.js';
 import { SshConnection } from './ssh-connection.js';
 
 interface PendingConnection {
@@ -34,6 +35,7 @@ export const createSshEngine: EngineFactory<SshListenerConfig> = (listener, deps
   const log = deps.log.child({ listener: listener.name, protocol: 'ssh' });
   const pending = new WeakMap<object, PendingConnection>();
   const live = new Set<SshConnection>();
+  const penalties = new SourcePenalties(listener.authPenaltyMaxMs);
   let server: ssh2.Server | undefined;
   const serverReady = loadOrCreateHostKey(listener.hostKey).then((hostKey) => {
     server = new ssh2.Server({
@@ -57,6 +59,7 @@ export const createSshEngine: EngineFactory<SshListenerConfig> = (listener, deps
         client: entry.info,
         log,
         signal: entry.signal,
+        penalties,
       });
       entry.connection = connection;
       live.add(connection);

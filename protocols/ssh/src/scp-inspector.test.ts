@@ -2,7 +2,6 @@ import { describe, it, expect } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { ScpInspector } from './scp-inspector.js';
 import type { FileTransferRecord } from './sftp-inspector.js';
-import { alternateReadings } from './interactive-line-filter.js';
 import { envAllowed } from './env-allow.js';
 
 describe('ScpInspector', () => {
@@ -39,19 +38,6 @@ describe('ScpInspector', () => {
         },
       ]);
     }
-  });
-});
-
-describe('alternateReadings', () => {
-  it('adds the text after prompt-like markers so a prompt cannot hide a command', () => {
-    expect(alternateReadings('root@vm:~# rm -rf /x', null)).toContain('rm -rf /x');
-    expect(alternateReadings('me@host:~$ rm -rf /x', null)).toContain('rm -rf /x');
-  });
-  it('adds each screen row and the typed keys', () => {
-    expect(alternateReadings('paste-1\nrm -rf /x', 'echo ok')).toEqual(
-      expect.arrayContaining(['paste-1', 'rm -rf /x', 'echo ok']),
-    );
-    expect(alternateReadings('ls', 'ls')).toEqual([]);
   });
 });
 

@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel, ExecOptions, ServerChannel, Session, ShellOptions } from 'ssh2';
 import { clientMessage } from '@agentgate/core';
 import type { SshCommand, Verdict } from '@agentgate/core';
@@ -386,10 +387,13 @@ export class SessionChannel {
       term: pty.term,
       width: pty.cols,
       height: pty.rows,
+      // Keys typed into a terminal are not recorded: what the terminal echoed is in the output and the decided
+      // lines are command events; what it did not echo (a password) must not land in the record.
+      inputRecorded: false,
     });
     const filter = new InteractiveLineFilter(pty.cols, pty.rows, {
       toUpstream: (data) => {
-        upstream.write(data);
+        if (upstream.writable) upstream.write(data);
       },
       toClient: (data) => {
         this.recordOut('out', data);
@@ -404,18 +408,25 @@ export class SessionChannel {
       if (!filter.observeOutput(c, () => upstream.resume())) upstream.pause();
     });
     relayData(upstream.stderr, channel.stderr, (c) => this.recordOut('err', c));
+    // Input is handled in order, and the client's EOF goes upstream only after the input before it: the filter
+    // may hold lines until the shell shows its prompt, and a pty channel's EOF must not overtake them.
+    let inputHandled = Promise.resolve();
     channel.on('data', (chunk: Buffer) => {
-      this.recordIn(chunk);
+      this.countBytes('client_to_upstream', chunk);
       channel.pause();
-      filter
+      inputHandled = filter
         .handleInput(chunk)
         .catch((err) => ctx.log.error('interactive filter failed', { err, channel: this.id }))
-        .finally(() => {
-          if (upstream.writableNeedDrain) upstream.once('drain', () => channel.resume());
-          else channel.resume();
+        .then(() => upstreamDrained(upstream))
+        .then(() => {
+          channel.resume();
         });
     });
-    channel.on('end', () => upstream.end());
+    channel.on('end', () => {
+      void inputHandled.then(() => {
+        if (upstream.writable) upstream.end();
+      });
+    });
     channel.resume();
   }
 
@@ -436,22 +447,29 @@ export class SessionChannel {
           text === '' || text.startsWith('#')
             ? undefined
             : await this.decide(shellCommand(ctx.listener, 'shell-line', text, { channel: this.id }));
-        if (verdict === undefined || verdict.allowed) upstream.write(line);
-        else channel.stderr.write(`${verdict.message}\n`);
+        if (verdict === undefined || verdict.allowed) {
+          if (upstream.writable) upstream.write(line);
+        } else channel.stderr.write(`${verdict.message}\n`);
       }
     };
+    // One line at a time, in order: a line held for approval holds the lines after it and the client's EOF.
+    const decoder = new StringDecoder('utf8');
+    let linesHandled = Promise.resolve();
+    const handleLines = (final: boolean): Promise<void> =>
+      (linesHandled = linesHandled
+        .then(() => forwardLines(final))
+        .catch((err) => ctx.log.error('script shell filter failed', { err })));
     channel.on('data', (chunk: Buffer) => {
       this.recordIn(chunk);
-      pending += chunk.toString('utf8');
+      pending += decoder.write(chunk);
       channel.pause();
-      forwardLines(false)
-        .catch((err) => ctx.log.error('script shell filter failed', { err }))
-        .finally(() => channel.resume());
+      void handleLines(false).then(() => channel.resume());
     });
     channel.on('end', () => {
-      forwardLines(true)
-        .catch((err) => ctx.log.error('script shell filter failed', { err }))
-        .finally(() => upstream.end());
+      pending += decoder.end();
+      void handleLines(true).then(() => {
+        if (upstream.writable) upstream.end();
+      });
     });
     channel.resume();
   }
@@ -550,6 +568,20 @@ export class SessionChannel {
     this.filter?.dispose();
     this.filter = undefined;
   }
+}
+
+/** Resolves once the upstream channel takes more input (or is gone). */
+function upstreamDrained(upstream: ClientChannel): Promise<void> {
+  if (!upstream.writableNeedDrain || !upstream.writable) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      upstream.off('drain', done);
+      upstream.off('close', done);
+      resolve();
+    };
+    upstream.once('drain', done);
+    upstream.once('close', done);
+  });
 }
 
 export type { SshCommand };

@@ -9,10 +9,11 @@ import type {
   Logger,
   SshListenerConfig,
 } from '@agentgate/core';
+import { AUTH_METHODS, ClientAuthentication } from './client-authentication.js';
 import type { ConnectionContext } from './connection-context.js';
 import { handleDirectTcpip, RemoteForwarding } from './port-forwarding.js';
-import { verifyPublicKeySignature } from './public-key-auth.js';
 import { SessionChannel } from './session-channel.js';
+import type { SourcePenalties } from './source-penalties.js';
 import { UpstreamPool } from './upstream-pool.js';
 
 type ConnectionState =
@@ -26,8 +27,6 @@ type ConnectionState =
     }
   | { readonly kind: 'closed' };
 
-const AUTH_METHODS = ['publickey', 'password'] as const;
-
 export interface SshConnectionOptions {
   readonly listener: SshListenerConfig;
   readonly deps: EngineDeps;
@@ -36,12 +35,15 @@ export interface SshConnectionOptions {
   readonly log: Logger;
   /** The connection's signal from `handle`: it ends the session (gateway shutdown). */
   readonly signal: AbortSignal;
+  /** The listener's per-source penalty for failed authentications. */
+  readonly penalties: SourcePenalties;
 }
 
 /** One client SSH connection: authentication, then its channels bridged to the gateway's own upstream connection. */
 export class SshConnection {
   private state: ConnectionState = { kind: 'authenticating' };
   private channelSeq = 0;
+  private readonly authentication: ClientAuthentication;
 
   private readonly listener: SshListenerConfig;
   private readonly deps: EngineDeps;
@@ -58,6 +60,14 @@ export class SshConnection {
     this.client = options.client;
     this.log = options.log;
     this.signal = options.signal;
+    this.authentication = new ClientAuthentication(conn, {
+      listener: options.listener,
+      identity: options.deps.identity,
+      metrics: options.deps.metrics,
+      client: options.client,
+      log: options.log,
+      penalties: options.penalties,
+    });
   }
 
   attach(): void {
@@ -141,32 +151,8 @@ export class SshConnection {
 
   private async authenticate(ctx: AuthContext): Promise<void> {
     if (this.state.kind !== 'authenticating') return ctx.reject();
-    let identity: Identity | undefined;
-    if (ctx.method === 'publickey') {
-      identity = this.deps.identity.findSshKey(ctx.key.algo, ctx.key.data);
-      if (identity === undefined) return ctx.reject([...AUTH_METHODS]);
-      // RFC 4252 §7: without a signature the client only asks whether the key would be acceptable.
-      if (ctx.signature === undefined || ctx.blob === undefined) return ctx.accept();
-      if (!verifyPublicKeySignature(ctx.key.data, ctx.blob, ctx.signature, ctx.hashAlgo)) {
-        this.log.warn('ssh public key signature invalid', { identity: identity.name });
-        return ctx.reject([...AUTH_METHODS]);
-      }
-    } else if (ctx.method === 'password') {
-      try {
-        identity = await this.deps.identity.verifyToken(ctx.password);
-      } catch {
-        return ctx.reject([...AUTH_METHODS]);
-      }
-    } else {
-      return ctx.reject([...AUTH_METHODS]);
-    }
-    if (!this.deps.identity.isAllowed(identity, this.listener.allow)) {
-      this.log.info('ssh identity not allowed on listener', {
-        identity: identity.name,
-        listener: this.listener.name,
-      });
-      return ctx.reject([...AUTH_METHODS]);
-    }
+    const identity = await this.authentication.authenticate(ctx);
+    if (identity === undefined || this.state.kind !== 'authenticating') return;
     this.state = { kind: 'authenticated', identity, username: ctx.username };
     ctx.accept();
   }

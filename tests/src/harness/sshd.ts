@@ -306,6 +306,8 @@ export async function startStandaloneSshGateway(options: {
     shell: 'allow',
     unknownPrograms: 'match-all',
     envAllow: ['LANG', 'LC_*', 'AGENTGATE_OK*'],
+    maxAuthTries: 6,
+    authPenaltyMaxMs: 10_000,
     ...options.listener,
   };
   const transcript = new MemoryTranscript();
@@ -322,7 +324,7 @@ export async function startStandaloneSshGateway(options: {
           },
         };
   const gate = createGate({
-    policy: createPolicy(options.rules),
+    policy: createPolicy(options.rules, [listener]),
     approvers: [],
     log: silentLogger,
     ...(broker ? { broker } : {}),
