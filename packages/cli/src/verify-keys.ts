@@ -39,7 +39,13 @@ export async function trustedKeys(
         : '';
     const alternatives = `give --jwks FILE|URL with the gateway's public keys, or --store ${located.path} to check against the keys recorded in the store${kids}`;
     if (path === undefined) throw new CliError(`${located.config.file} names no signingKey: ${alternatives}`);
-    const publicJwks = await readSigningKeyPublicJwks(path);
+    let publicJwks: Awaited<ReturnType<typeof readSigningKeyPublicJwks>>;
+    try {
+      publicJwks = await readSigningKeyPublicJwks(path);
+    } catch (err) {
+      // Typically an auditor who may not read the gateway's private key file.
+      throw new CliError(`${(err as Error).message}: ${alternatives}`);
+    }
     if (publicJwks === undefined)
       throw new CliError(`signingKey ${path} does not exist (verify never creates a key): ${alternatives}`);
     const keys = new VerificationKeys((kid) => `which is not in signingKey ${path}${recordedNote(kid)}`);

@@ -160,11 +160,9 @@ async function backupKeys(
   copy: StoreForReading,
 ): Promise<VerificationKeys> {
   const keyPath = located.config?.signingKey;
-  if (
-    jwks !== undefined ||
-    (keyPath !== undefined && (await readSigningKeyPublicJwks(keyPath)) !== undefined)
-  )
-    return trustedKeys(jwks, located, copy.keyHistory());
+  const keyFileReadable =
+    keyPath !== undefined && (await readSigningKeyPublicJwks(keyPath).catch(() => undefined)) !== undefined;
+  if (jwks !== undefined || keyFileReadable) return trustedKeys(jwks, located, copy.keyHistory());
   return trustedKeys(undefined, { path: copy.path }, copy.keyHistory());
 }
 
