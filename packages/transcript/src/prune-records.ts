@@ -65,6 +65,26 @@ export function readPruneRecords(dbs: StoreDatabases): { key: string; jws: strin
   }));
 }
 
+/**
+ * When a prune record lists the session, the time of that prune (the record is read, not verified: a hint for a
+ * reader looking for a session that is gone; `verify` checks the records).
+ */
+export function prunedAt(dbs: StoreDatabases, session: string): number | undefined {
+  for (const { jws } of readPruneRecords(dbs)) {
+    let payload: PruneRecordPayload;
+    try {
+      payload = JSON.parse(
+        Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8'),
+      ) as PruneRecordPayload;
+    } catch {
+      continue;
+    }
+    if (Array.isArray(payload.sessions) && payload.sessions.some((s) => s?.session === session))
+      return payload.at;
+  }
+  return undefined;
+}
+
 /** One prune as `verify` reports it (its parts together). */
 export interface PruneReport {
   /** ISO time the prune ran */

@@ -7,6 +7,7 @@ import { open, type RootDatabase } from 'lmdb';
 import { AgentgateError, type TranscriptEvent } from '@agentgate/core';
 import type { CheckpointRecord } from './event-codec.js';
 import { readKeyHistory, type RecordedKey } from './key-history.js';
+import { prunedAt } from './prune-records.js';
 import { backupEnvironment } from './store-backup.js';
 import { openDatabases, type StoreDatabases } from './store-databases.js';
 import { StoreReader, type SessionFilter, type SessionSummary } from './store-reader.js';
@@ -21,6 +22,8 @@ export interface StoreForReading {
   checkpoints(sessionId: string): Iterable<CheckpointRecord>;
   /** The public keys gateways recorded in the store (key-history.ts). */
   keyHistory(): RecordedKey[];
+  /** When a prune removed this session, per its (unverified) record; undefined when none lists it. */
+  prunedAt(sessionId: string): number | undefined;
   /** Check every chain, checkpoint and prune record, signatures with `verifySignature`. */
   verify(verifySignature: (jws: string) => Promise<Buffer>): Promise<StoreVerifyReport>;
   /** A consistent, compacted copy into `dir` (store-backup.ts). */
@@ -76,6 +79,10 @@ class ReadOnlyStore implements StoreForReading {
 
   keyHistory(): RecordedKey[] {
     return readKeyHistory(this.dbs);
+  }
+
+  prunedAt(sessionId: string): number | undefined {
+    return prunedAt(this.dbs, sessionId);
   }
 
   verify(verifySignature: (jws: string) => Promise<Buffer>): Promise<StoreVerifyReport> {

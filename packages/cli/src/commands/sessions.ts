@@ -4,6 +4,7 @@ import {
   exportJsonl,
   hasTerminalOutput,
   type SessionFilter,
+  type StoreForReading,
   type StoreVerifyReport,
 } from '@agentgate/transcript';
 import { CliError, formatTable, iso, printJson } from '../cli-util.js';
@@ -76,7 +77,7 @@ export function registerSessionCommands(program: Command): void {
     .action(async (id: string, opts: StoreOptions & { json?: boolean }) => {
       await withReadableStore(opts, async (store) => {
         const summary = store.getSession(id);
-        if (!summary) throw new CliError(`no session ${id}`);
+        if (!summary) throw noSession(store, id);
         if (opts.json) return printJson({ ...summary, events: [...store.events(id)] });
         const out = new OutputWriter();
         await out.write(
@@ -108,7 +109,7 @@ export function registerSessionCommands(program: Command): void {
       if (!Number.isFinite(speed) || speed < 0) throw new CliError('--speed must be a number >= 0', 2);
       await withReadableStore(opts, async (store) => {
         const summary = store.getSession(id);
-        if (!summary) throw new CliError(`no session ${id}`);
+        if (!summary) throw noSession(store, id);
         await replaySession(summary, store.events(id), {
           speed,
           out: process.stdout,
@@ -125,7 +126,7 @@ export function registerSessionCommands(program: Command): void {
         throw new CliError('--format must be jsonl or asciicast', 2);
       await withReadableStore(opts, async (store) => {
         const summary = store.getSession(id);
-        if (!summary) throw new CliError(`no session ${id}`);
+        if (!summary) throw noSession(store, id);
         const out = new OutputWriter();
         if (opts.format === 'jsonl') {
           for (const line of exportJsonl(store.events(id))) await out.write(line);
@@ -158,6 +159,16 @@ export function registerSessionCommands(program: Command): void {
       else process.stdout.write(describeReport(report));
       if (!report.ok) process.exitCode = 1;
     });
+}
+
+/** `no session ID`, and when a prune record lists it, when it was pruned. */
+function noSession(store: StoreForReading, id: string): CliError {
+  const at = store.prunedAt(id);
+  return new CliError(
+    at === undefined
+      ? `no session ${id}`
+      : `no session ${id}: a prune record lists it as pruned on ${iso(at)} (agentgate verify checks that record)`,
+  );
 }
 
 function describeReport(report: StoreVerifyReport): string {

@@ -89,8 +89,7 @@ export function registerStoreCommands(program: Command): void {
     .option(
       '--covered-by <path>',
       'a backup (agentgate backup --to), a directory of backups, or of JSONL exports; repeatable',
-      (value: string, previous: string[]) => [...previous, value],
-      [] as string[],
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
     .option('--config <file>', 'configuration file: its store and signingKey are used')
     .option('--store <path>', 'the transcript store (with --signing-key)')
@@ -100,7 +99,7 @@ export function registerStoreCommands(program: Command): void {
     .action(
       async (opts: {
         before: string;
-        coveredBy: string[];
+        coveredBy?: string[];
         config?: string;
         store?: string;
         signingKey?: string;
@@ -108,7 +107,8 @@ export function registerStoreCommands(program: Command): void {
         json?: boolean;
       }) => {
         const before = parseTimeArg(opts.before, '--before');
-        if (opts.coveredBy.length === 0)
+        const coveredBy = opts.coveredBy ?? [];
+        if (coveredBy.length === 0)
           throw new CliError(
             '--covered-by PATH is required: sessions are pruned only once a backup or export holds them',
             2,
@@ -139,7 +139,7 @@ export function registerStoreCommands(program: Command): void {
         try {
           outcome = await store.prune({
             before,
-            coveredBy: opts.coveredBy,
+            coveredBy,
             by: 'agentgate prune',
             ...(opts.dryRun ? { dryRun: true } : {}),
           });
