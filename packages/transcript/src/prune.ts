@@ -3,7 +3,7 @@
  * (coverage.ts). Each part of a prune is one transaction holding its signed record (prune-records.ts) and the
  * deletion of every key of its sessions, queued through the store's own commit pipeline like any write.
  */
-import { AgentgateError, type Signer } from '@agentgate/core';
+import { AgentgateError, newId, type Signer } from '@agentgate/core';
 import { dbIndex } from './batch-writer.js';
 import { openCoverage, type SessionEnd } from './coverage.js';
 import { checkpointPayload, decodeEvent, eventKey, sessionKeyRange } from './event-codec.js';
@@ -110,7 +110,10 @@ async function findCandidates(
   const { dbs, reader, writer, signer } = ctx;
   const candidates: PrunedSession[] = [];
   const unsigned: string[] = [];
-  for (const { key: id, value } of dbs.sessions.getRange()) {
+  // A session that ended before `before` started before it, and ids begin with their start time (an hour's margin
+  // for the time between making the id and starting): only that part of the index is read.
+  const end = newId(before + 3_600_000).slice(0, 10);
+  for (const { key: id, value } of dbs.sessions.getRange({ end })) {
     if (writer.liveSession(id)) continue;
     const end = reader.endRecord(id);
     if (!end || !(end.endedAt < before)) continue;

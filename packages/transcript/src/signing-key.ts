@@ -179,14 +179,14 @@ async function importEcKey(jwk: Record<string, unknown>, path: string): Promise<
   } catch (err) {
     throw new AgentgateError(
       'CONFIG_INVALID',
-      `signingKey: ${path}: ${(err as Error).message} (expected an EC P-256 private JWK)`,
+      `signingKey: ${path}: ${(err as Error).message} (expected EC P-256 JWKs)`,
       { cause: err },
     );
   }
   if (key.kty !== 'EC' || jwk['crv'] !== 'P-256') {
     throw new AgentgateError(
       'CONFIG_INVALID',
-      `signingKey: ${path}: expected an EC P-256 private JWK, found kty ${key.kty}`,
+      `signingKey: ${path}: expected an EC P-256 private JWK, found kty ${key.kty}${typeof jwk['crv'] === 'string' ? ` crv ${jwk['crv']}` : ''}`,
     );
   }
   return key;
