@@ -6,7 +6,13 @@ import { isAgentgateError } from '@agentgate/core';
 import { exportJsonl } from './exporters.js';
 import { openStoreForReading } from './read-only-store.js';
 import { loadOrCreateSigningKey } from './signing-key.js';
-import { makeTempStore, sessionInfo, type TempStore } from './testing/test-store.js';
+import {
+  CLIENT_LEFT_END,
+  commandBody,
+  makeTempStore,
+  sessionInfo,
+  type TempStore,
+} from '../test/test-store.js';
 import type { TranscriptStore } from './transcript-store.js';
 import { VerificationKeys } from './verification-keys.js';
 
@@ -22,9 +28,9 @@ afterEach(async () => {
 function recordSession(store: TranscriptStore, n = 2): string {
   const info = sessionInfo();
   const recorder = store.openSession(info);
-  for (let i = 0; i < n; i++) recorder.append('command', { text: `SELECT ${i}` });
+  for (let i = 0; i < n; i++) recorder.append('command', commandBody(`SELECT ${i}`));
   recorder.io('out', Buffer.from('some output\n'));
-  recorder.end({ reason: 'client terminated' });
+  recorder.end(CLIENT_LEFT_END);
   return info.id;
 }
 
@@ -47,7 +53,7 @@ describe('prune', () => {
 
     store = await temp.open();
     const open = store.openSession(sessionInfo());
-    open.append('command', { text: 'SELECT still open' });
+    open.append('command', commandBody('SELECT still open'));
     const after = recordSession(store); // ended, but after the backup: not covered
     await store.flush();
 
@@ -72,7 +78,7 @@ describe('prune', () => {
       expect([...store.checkpoints(id)]).toEqual([]);
     }
     expect(store.getSession(after)).toBeDefined();
-    open.end();
+    open.end(CLIENT_LEFT_END);
     const report = await store.verify();
     expect(report.problems).toEqual([]);
     expect(report.pruned.sessions).toBe(2);

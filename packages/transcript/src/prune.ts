@@ -6,6 +6,7 @@
 import { AgentgateError, newId, type Signer } from '@agentgate/core';
 import { dbIndex } from './batch-writer.js';
 import { openCoverage, type SessionEnd } from './coverage.js';
+import { upgradeLegacyProtocol } from './legacy-events.js';
 import { checkpointPayload, decodeEvent, eventKey, sessionKeyRange } from './event-codec.js';
 import {
   encodePrunePayload,
@@ -121,7 +122,7 @@ async function findCandidates(
     const base = {
       session: id,
       listener: start?.listener ?? '',
-      protocol: start?.protocol ?? '',
+      protocol: start ? upgradeLegacyProtocol(start) : '',
       identity: start?.identity ?? '',
       startedAt: start?.startedAt ?? 0,
       endedAt: end.endedAt,

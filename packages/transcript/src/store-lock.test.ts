@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { storeLockHolder } from './store-lock.js';
-import { makeTempStore, type TempStore } from './testing/test-store.js';
+import { makeTempStore, type TempStore } from '../test/test-store.js';
 
 let temp: TempStore;
 beforeEach(async () => {
