@@ -1,6 +1,6 @@
 import { AgentgateError } from '@agentgate/core';
 
-/** Errors go to stderr with exit status 1 (SPEC §5); usage errors exit 2 (commander). */
+/** Errors go to stderr with exit status 1 (docs/cli.md, conventions); usage errors exit 2 (commander). */
 export class CliError extends Error {
   constructor(
     message: string,

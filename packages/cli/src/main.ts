@@ -1,6 +1,7 @@
 /**
- * The `agentgate` command line (SPEC §5). Errors go to stderr with exit status 1; usage errors exit 2.
+ * The `agentgate` command line (docs/cli.md). Errors go to stderr with exit status 1; usage errors exit 2.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerApprovalsCommand } from './commands/approvals.js';
 import { registerConsoleCommands } from './commands/console.js';
@@ -9,28 +10,42 @@ import { registerKeyCommands } from './commands/keys.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerSessionCommands } from './commands/sessions.js';
 import { registerSshLoginCommand } from './commands/ssh-login.js';
+import { registerStoreCommands } from './commands/store.js';
 import { CliError, describeError } from './cli-util.js';
+import { exitQuietlyOnClosedOutput } from './output.js';
+
+/** The version of this package (packages/cli/package.json, next to dist/). */
+export function agentgateVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version?: string;
+  };
+  return pkg.version ?? 'unknown';
+}
 
 export function buildProgram(): Command {
   const program = new Command('agentgate')
     .description('a recording, policy-enforcing gateway for AI coding agents (PostgreSQL, SSH, Docker)')
+    .version(agentgateVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride();
   registerServeCommands(program);
   registerSessionCommands(program);
+  registerStoreCommands(program);
   registerApprovalsCommand(program);
   registerConsoleCommands(program);
   registerSshLoginCommand(program);
   registerKeyCommands(program);
   registerDemoCommand(program);
-  for (const cmd of program.commands) {
+  const exitOverride = (cmd: Command): void => {
     cmd.exitOverride();
-    for (const sub of cmd.commands) sub.exitOverride();
-  }
+    for (const sub of cmd.commands) exitOverride(sub);
+  };
+  exitOverride(program);
   return program;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  exitQuietlyOnClosedOutput();
   const program = buildProgram();
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -10,10 +10,11 @@ import { formatTable } from './cli-util.js';
 export interface ReplayOptions {
   readonly speed: number;
   readonly out: Writable;
+  /** dim the commands and decisions interleaved with terminal output (ANSI escapes: only for a terminal) */
+  readonly colour?: boolean;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const dim = (s: string): string => `\x1b[2m${s}\x1b[0m`;
 
 function rel(ts: number, start: number): string {
   return `+${((ts - start) / 1000).toFixed(3)}s`.padStart(10);
@@ -64,6 +65,7 @@ export async function replaySession(
   opts: ReplayOptions,
 ): Promise<void> {
   const { out, speed } = opts;
+  const dim = (s: string): string => (opts.colour ? `\x1b[2m${s}\x1b[0m` : s);
   const start = summary.startedAt;
   out.write(
     `session ${summary.id}  ${summary.protocol} via ${summary.listener}  identity ${summary.identity}  started ${new Date(start).toISOString()}\n\n`,

@@ -1,4 +1,5 @@
 export { parseConfig, loadConfig, type ParseConfigOptions } from './parse-config.js';
+export { loadStoreLocation, type StoreLocation } from './store-section.js';
 export { ConfigError, type ConfigIssue } from './config-error.js';
 export { KNOWN_DETECTORS } from './detectors.js';
 export { didYouMean, editDistance } from './did-you-mean.js';

@@ -7,7 +7,6 @@ import type {
   ApprovalsConfig,
   IdentityConfig,
   ListenerConfig,
-  StoreConfig,
   WebhookConfig,
 } from '@agentgate/core';
 import { Checker, child, item } from './checker.js';
@@ -17,6 +16,7 @@ import { readIdentity } from './identity-section.js';
 import { checkListenAddress, readListener } from './listeners-section.js';
 import { readRedact } from './redact-section.js';
 import { readMaskingRule, readRule } from './rules-section.js';
+import { readStore } from './store-section.js';
 
 export interface ParseConfigOptions {
   /** Detector names the masking package adds beyond KNOWN_DETECTORS. */
@@ -35,31 +35,6 @@ const ROOT_KEYS = [
   'redact',
   'console',
 ];
-
-function readStore(checker: Checker, value: unknown): StoreConfig | undefined {
-  const m = checker.mapping(value, 'store', [
-    'path',
-    'failMode',
-    'checkpointInterval',
-    'checkpointIntervalMs',
-  ]);
-  if (m === undefined) return undefined;
-  const path = checker.filePath(m.path, 'store.path');
-  const failMode = checker.oneOf(m.failMode, 'store.failMode', ['closed', 'open'] as const, 'closed');
-  let checkpointIntervalMs: number | undefined = 60_000;
-  if (m.checkpointInterval !== undefined && m.checkpointIntervalMs !== undefined) {
-    checker.report(
-      'store.checkpointIntervalMs',
-      'expected either checkpointInterval or checkpointIntervalMs, found both',
-    );
-  } else if (m.checkpointInterval !== undefined) {
-    checkpointIntervalMs = checker.duration(m.checkpointInterval, 'store.checkpointInterval');
-  } else if (m.checkpointIntervalMs !== undefined) {
-    checkpointIntervalMs = checker.integer(m.checkpointIntervalMs, 'store.checkpointIntervalMs', { min: 1 });
-  }
-  if (path === undefined || failMode === undefined || checkpointIntervalMs === undefined) return undefined;
-  return { path, failMode, checkpointIntervalMs };
-}
 
 function readAdmin(checker: Checker, value: unknown): AdminConfig | undefined {
   if (value === undefined) return { listen: '127.0.0.1:9090' };

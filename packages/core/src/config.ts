@@ -12,6 +12,17 @@ export interface StoreConfig {
   readonly failMode: FailMode;
   /** A signed checkpoint is written at least this often (ms) for every open session. */
   readonly checkpointIntervalMs: number;
+  /** Prune sessions on a schedule, once a backup or export holds them (docs/configuration.md, store). */
+  readonly retention?: RetentionConfig;
+}
+
+export interface RetentionConfig {
+  /** Sessions that ended longer ago than this (ms) are pruned. */
+  readonly keepMs: number;
+  /** Where backups and exports of the store are: only sessions found intact there are pruned. */
+  readonly coveredBy: string;
+  /** How often the gateway prunes (ms). */
+  readonly intervalMs: number;
 }
 
 export interface AdminConfig {

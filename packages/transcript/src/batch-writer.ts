@@ -23,10 +23,13 @@ export const dbIndex: Readonly<Record<DbName, number>> = {
  */
 export type StoredValue = string | Buffer;
 
+/** In a batch, a key to delete rather than a value to put (pruning whole sessions, prune.ts). */
+export type BatchValue = StoredValue | null;
+
 export interface WriteBatch {
   readonly dbs: readonly number[];
   readonly keys: readonly string[];
-  readonly values: readonly StoredValue[];
+  readonly values: readonly BatchValue[];
 }
 
 export class BatchWriter {
@@ -47,7 +50,11 @@ export class BatchWriter {
     // as the Buffer's bytes.
     return this.env
       .batch(() => {
-        for (let i = 0; i < keys.length; i++) void this.dbs[dbs[i]!]!.put(keys[i]!, values[i]!);
+        for (let i = 0; i < keys.length; i++) {
+          const value = values[i]!;
+          if (value === null) void this.dbs[dbs[i]!]!.remove(keys[i]!);
+          else void this.dbs[dbs[i]!]!.put(keys[i]!, value);
+        }
       })
       .then(() => undefined);
   }

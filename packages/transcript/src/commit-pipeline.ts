@@ -5,7 +5,7 @@
  */
 import { statfs } from 'node:fs/promises';
 import type { Logger, RecordingFailure } from '@agentgate/core';
-import { dbIndex, type BatchWriter, type StoredValue, type WriteBatch } from './batch-writer.js';
+import { dbIndex, type BatchValue, type BatchWriter, type WriteBatch } from './batch-writer.js';
 import { GroupCommitQueue, type QueuedBatch } from './group-commit.js';
 import type { SpaceReserve } from './space-reserve.js';
 
@@ -71,7 +71,7 @@ export class CommitPipeline {
   }
 
   /** Queue a put charged `charge` bytes of the space reserve. */
-  put(db: number, key: string, value: StoredValue, charge = 0): void {
+  put(db: number, key: string, value: BatchValue, charge = 0): void {
     this.writes.put(db, key, value, charge);
   }
 

@@ -56,9 +56,10 @@ describe('crash recovery', () => {
       }),
       expect.objectContaining({ type: 'session.end', reason: 'gateway restarted' }),
     ]);
+    // the denied decision, and the approval that expired with the restart
     expect(store.getSession(info.id)).toMatchObject({
       commands: 1,
-      denied: 1,
+      denied: 2,
       endReason: 'gateway restarted',
     });
     expect(store.getSession(info.id)?.endedAt).toEqual(expect.any(Number));

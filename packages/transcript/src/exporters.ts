@@ -24,6 +24,18 @@ export function* exportJsonl(events: Iterable<TranscriptEvent>): Iterable<string
   }
 }
 
+/**
+ * Whether a session has terminal output for asciicast: `io` bytes sent to the client (SSH channels, Docker
+ * attach/exec/logs streams). PostgreSQL COPY data is table data, not a terminal.
+ */
+export function hasTerminalOutput(events: Iterable<TranscriptEvent>): boolean {
+  for (const event of events) {
+    if (event.type !== 'io' || event['channel'] === 'copy') continue;
+    if (event['direction'] === 'out' || event['direction'] === 'err') return true;
+  }
+  return false;
+}
+
 export interface AsciicastOptions {
   /** Only io of this channel (an ssh channel id); default all channels. */
   channel?: string;

@@ -11,12 +11,12 @@
  * cannot vouch for out of a batch that carries guaranteed commands). A batch is three parallel arrays rather than a
  * tuple per put: no allocation per append besides the strings.
  */
-import type { StoredValue, WriteBatch } from './batch-writer.js';
+import type { BatchValue, WriteBatch } from './batch-writer.js';
 
 export interface QueuedBatch extends WriteBatch {
   readonly dbs: number[];
   readonly keys: string[];
-  readonly values: StoredValue[];
+  readonly values: BatchValue[];
   /** space charged for its puts (space-reserve.ts) */
   charge: number;
   /** it carries a command admitted on the space reserve's guarantee */
@@ -70,7 +70,7 @@ export class GroupCommitQueue {
     return this.open;
   }
 
-  put(db: number, key: string, value: StoredValue, charge = 0): void {
+  put(db: number, key: string, value: BatchValue, charge = 0): void {
     const batch = this.open;
     batch.dbs.push(db);
     batch.keys.push(key);

@@ -1,4 +1,11 @@
-export { loadOrCreateSigningKey, verifyWithJwks } from './signing-key.js';
+export {
+  loadOrCreateSigningKey,
+  loadSigningKey,
+  readSigningKeyPublicJwks,
+  rotateSigningKey,
+  verifyWithJwks,
+  type RotatedKey,
+} from './signing-key.js';
 export {
   openTranscriptStore,
   isDeniedDecision,
@@ -9,8 +16,22 @@ export {
   type SessionFilter,
   type StoreHealth,
 } from './transcript-store.js';
+export { openStoreForReading, type StoreForReading } from './read-only-store.js';
 export type { VerifyReport, VerifyProblem, ProblemKind } from './verify.js';
+export type { StoreVerifyReport } from './store-verification.js';
+export type { PruneOptions, PruneOutcome } from './prune.js';
+export type { PrunedSession, PrunedSummary, PruneReport } from './prune-records.js';
+export type { RecordedKey } from './key-history.js';
+export { storeLockHolder } from './store-lock.js';
+export {
+  VerificationKeys,
+  UnknownKeyError,
+  loadJwks,
+  type KeyInfo,
+  type KeySource,
+} from './verification-keys.js';
+export { isDeniedApproval } from './session-counts.js';
 export { jsonlLineHashMatches, type CheckpointRecord } from './event-codec.js';
-export { exportJsonl, exportAsciicast, type AsciicastOptions } from './exporters.js';
+export { exportJsonl, exportAsciicast, hasTerminalOutput, type AsciicastOptions } from './exporters.js';
 export { canonicalJson } from './canonical-json.js';
 export { ioMaxBytes, ioMaxDelayMs } from './session-recorder.js';

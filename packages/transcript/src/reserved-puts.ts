@@ -61,6 +61,17 @@ export class ReservedPuts {
     return admission === 'full' ? 0 : charge;
   }
 
+  /**
+   * Admit `charge` bytes of writes that carry no command and must go together (a part of a prune: its record and
+   * its deletions); returns the charge, or undefined when the store is full.
+   */
+  admitWrites(charge: number): number | undefined {
+    const admission = this.reserve.admit(charge, false);
+    if (admission === 'full') return undefined;
+    if (admission !== 'fits') this.keepApart();
+    return charge;
+  }
+
   /** See StoreWriter.committed. */
   committed(session: LiveSession): Promise<void> | undefined {
     if (!session.unguaranteed) return undefined;

@@ -1,5 +1,5 @@
 /** Reading the store: session summaries, a session's events and checkpoints, and verify. */
-import type { Signer, TranscriptEvent } from '@agentgate/core';
+import { newId, type Signer, type TranscriptEvent } from '@agentgate/core';
 import {
   attachIoData,
   decodeEvent,
@@ -8,6 +8,7 @@ import {
   type CheckpointRecord,
 } from './event-codec.js';
 import type { StoreDatabases } from './store-databases.js';
+import { countDeniedApprovals, isDeniedApproval } from './session-counts.js';
 import { isDeniedDecision, parseJson, type EndRecord, type StartRecord } from './stored-records.js';
 import { verifyStore, type VerifyReport } from './verify.js';
 import { upgradeLegacyProtocol } from './legacy-events.js';
@@ -23,7 +24,23 @@ export interface SessionSummary extends StartRecord {
 export interface SessionFilter {
   protocol?: string;
   identity?: string;
+  listener?: string;
+  /** started at or after this time (ms since the epoch) */
+  since?: number;
+  /** started before this time (ms since the epoch) */
+  until?: number;
+  /** only sessions in which something was denied */
+  denied?: boolean;
+  /** only the most recent this many of the matching sessions (still listed oldest first) */
+  limit?: number;
 }
+
+/**
+ * Session ids begin with their creation time (ULID layout), so a time window is a key range. The id is made a
+ * little before `startedAt` (authentication comes between), hence the margin; `startedAt` then decides exactly.
+ */
+const idTimeMarginMs = 3_600_000;
+const idTimeBound = (ms: number): string => newId(Math.max(0, ms)).slice(0, 10);
 
 /** Counts of a session this process is recording (they are ahead of what is committed). */
 export type LiveCounts = (id: string) => { commands: number; denied: number } | undefined;
@@ -31,20 +48,38 @@ export type LiveCounts = (id: string) => { commands: number; denied: number } | 
 export class StoreReader {
   constructor(
     private readonly dbs: StoreDatabases,
-    private readonly signer: Signer,
+    private readonly signer: Pick<Signer, 'verifyCompact'>,
     private readonly liveCounts: LiveCounts,
   ) {}
 
   listSessions(filter: SessionFilter = {}): SessionSummary[] {
+    const low = filter.since === undefined ? undefined : idTimeBound(filter.since - idTimeMarginMs);
+    const high = filter.until === undefined ? undefined : idTimeBound(filter.until + idTimeMarginMs);
+    const limit = filter.limit ?? Infinity;
+    // With a limit, walk from the newest end and stop early.
+    const range =
+      limit === Infinity
+        ? this.dbs.sessions.getRange({ ...(low ? { start: low } : {}), ...(high ? { end: high } : {}) })
+        : this.dbs.sessions.getRange({
+            ...(high ? { start: high } : {}),
+            ...(low ? { end: low } : {}),
+            reverse: true,
+          });
     const out: SessionSummary[] = [];
-    for (const { key, value } of this.dbs.sessions.getRange()) {
+    for (const { key, value } of range) {
+      if (out.length >= limit) break;
       const start = parseJson<StartRecord>(value);
       if (!start) continue;
       if (filter.protocol !== undefined && upgradeLegacyProtocol(start) !== filter.protocol) continue;
       if (filter.identity !== undefined && start.identity !== filter.identity) continue;
-      out.push(this.summarize(key, start));
+      if (filter.listener !== undefined && start.listener !== filter.listener) continue;
+      if (filter.since !== undefined && !(start.startedAt >= filter.since)) continue;
+      if (filter.until !== undefined && !(start.startedAt < filter.until)) continue;
+      const summary = this.summarize(key, start);
+      if (filter.denied && summary.denied === 0) continue;
+      out.push(summary);
     }
-    return out;
+    return limit === Infinity ? out : out.reverse();
   }
 
   getSession(id: string): SessionSummary | undefined {
@@ -124,16 +159,22 @@ export class StoreReader {
     if (end) {
       summary.endedAt = end.endedAt;
       summary.commands = end.commands;
-      summary.denied = end.denied;
+      summary.denied = end.denied + this.deniedApprovals(id);
       if (end.reason !== undefined) summary.endReason = end.reason;
       return summary;
     }
     // Recorded by this process: its counts. Open in another process (the CLI reading a running gateway's store) or
     // interrupted: count from the events.
-    const counts = this.liveCounts(id) ?? this.countEvents(id);
+    const live = this.liveCounts(id);
+    const counts = live ? { ...live, denied: live.denied + this.deniedApprovals(id) } : this.countEvents(id);
     summary.commands = counts.commands;
     summary.denied = counts.denied;
     return summary;
+  }
+
+  /** Approvals rejected or expired (session-counts.ts), from the stored events without decoding the others. */
+  private deniedApprovals(id: string): number {
+    return countDeniedApprovals(this.dbs.events.getRange(sessionKeyRange(id)).map(({ value }) => value));
   }
 
   private countEvents(id: string): { commands: number; denied: number } {
@@ -142,6 +183,7 @@ export class StoreReader {
     for (const event of this.eventsWithoutIoData(id)) {
       if (event.type === 'command') commands++;
       else if (event.type === 'decision' && isDeniedDecision(event)) denied++;
+      else if (isDeniedApproval(event)) denied++;
     }
     return { commands, denied };
   }

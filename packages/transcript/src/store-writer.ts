@@ -107,7 +107,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       failMode: opts.failMode,
       recoveryProbeMs: opts.recoveryProbeMs,
       onSettled: (batch) => {
-        for (const value of batch.values) if (typeof value !== 'string') this.ioSlabs.release(value);
+        for (const value of batch.values) if (Buffer.isBuffer(value)) this.ioSlabs.release(value);
       },
       onResumed: (since, reason) => this.resumeSessions(since, reason),
       ...(opts.reserve ? { reserve: opts.reserve } : {}),
@@ -301,6 +301,41 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
   /** Queue a record whose room was charged with its event (appendToSession's `records`). */
   private queue(db: number, key: string, value: string): void {
     this.commits.put(db, key, value);
+  }
+
+  /**
+   * Queue records and the deletion of keys as one unit, in one transaction (a part of a prune, prune.ts); the space
+   * reserve is charged for all of it at once. Returns false, queuing nothing, when the store is full.
+   */
+  queueUnit(
+    puts: readonly { db: number; key: string; value: string }[],
+    removals: readonly { db: number; key: string }[],
+  ): boolean {
+    let charge = 0;
+    if (this.reserve && this.reserved) {
+      let bytes = this.reserve.recordBytes(removals.length);
+      for (const { key, value } of puts) bytes += this.reserve.cost(key.length, value);
+      const admitted = this.reserved.admitWrites(bytes);
+      if (admitted === undefined) return false;
+      charge = admitted;
+    }
+    // Synchronously, into the batch now open: nothing can seal it in between.
+    for (const { db, key, value } of puts) {
+      this.commits.put(db, key, value, charge);
+      charge = 0;
+    }
+    for (const { db, key } of removals) this.commits.put(db, key, null, charge);
+    return true;
+  }
+
+  /** Resolves once everything queued so far is committed; rejects when a commit failed meanwhile. */
+  async drained(): Promise<void> {
+    await this.commits.drain();
+    if (this.commits.failed)
+      throw new AgentgateError(
+        'RECORDING_FAILED',
+        `transcript store not writable: ${this.commits.lastError ?? 'unknown error'}`,
+      );
   }
 
   /** Flush pending io, wait for pending checkpoint signatures and for every queued write to be on disk. */

@@ -99,7 +99,14 @@ describe('transcript store: chain, summaries, verify', () => {
     expect(payload).toEqual({ hash: events[6]!.hash, seq: 6, session: info.id });
 
     const report = await store.verify();
-    expect(report).toEqual({ ok: true, sessions: 2, events: 9, checkpoints: 2, problems: [] });
+    expect(report).toEqual({
+      ok: true,
+      sessions: 2,
+      events: 9,
+      checkpoints: 2,
+      problems: [],
+      pruned: { sessions: 0, prunes: [] },
+    });
     await store.close();
     expect(store.writable).toBe(false);
   });

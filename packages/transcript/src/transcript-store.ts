@@ -18,14 +18,17 @@ import {
   type TranscriptEvent,
   type TranscriptWriter,
 } from '@agentgate/core';
-import { BatchWriter } from './batch-writer.js';
+import { BatchWriter, dbIndex } from './batch-writer.js';
 import { recoverInterruptedSessions } from './crash-recovery.js';
 import type { CheckpointRecord } from './event-codec.js';
+import { readKeyHistory, unrecordedKeys, type RecordedKey } from './key-history.js';
+import { pruneSessions, type PruneOptions, type PruneOutcome } from './prune.js';
 import { SpaceReserve, type LmdbSpaceStats } from './space-reserve.js';
+import { acquireStoreLock, type StoreLock } from './store-lock.js';
+import { verifyWholeStore, type StoreVerifyReport } from './store-verification.js';
 import { openDatabases, type StoreDatabases } from './store-databases.js';
 import { StoreReader, type SessionFilter, type SessionSummary } from './store-reader.js';
 import { StoreWriter, type StoreHealth, type TranscriptStoreHooks } from './store-writer.js';
-import type { VerifyReport } from './verify.js';
 
 export { isDeniedDecision } from './stored-records.js';
 export type { SessionFilter, SessionSummary } from './store-reader.js';
@@ -67,15 +70,22 @@ export interface TranscriptStore extends TranscriptWriter {
   events(sessionId: string): Iterable<TranscriptEvent>;
   /** A session's signed checkpoints in seq order. */
   checkpoints(sessionId: string): Iterable<CheckpointRecord>;
-  verify(): Promise<VerifyReport>;
+  /** Every chain, checkpoint and prune record, signatures checked with the signer's keys. */
+  verify(): Promise<StoreVerifyReport>;
   /** End sessions a crash left open; returns how many. The gateway calls it at start. */
   recoverInterrupted(): Promise<number>;
+  /** Remove whole, ended sessions a backup or export holds, with a signed record of it (prune.ts). */
+  prune(opts: PruneOptions): Promise<PruneOutcome>;
+  /** The public keys recorded in the store (key-history.ts). */
+  keyHistory(): RecordedKey[];
 }
 
 export async function openTranscriptStore(opts: TranscriptStoreOptions): Promise<TranscriptStore> {
   if (opts.readOnly && !existsSync(opts.path)) {
     throw new AgentgateError('NOT_FOUND', `transcript store ${opts.path} does not exist`);
   }
+  // One writing process per store (store-lock.ts).
+  const lock = opts.readOnly ? undefined : await acquireStoreLock(opts.path);
   let env: RootDatabase<string, string>;
   try {
     env = open<string, string>({
@@ -90,6 +100,7 @@ export async function openTranscriptStore(opts: TranscriptStoreOptions): Promise
       ...(opts.mapSizeBytes !== undefined ? { mapSize: opts.mapSizeBytes } : {}),
     });
   } catch (err) {
+    await lock?.release();
     throw new AgentgateError(
       'RECORDING_FAILED',
       `cannot open transcript store ${opts.path}: ${(err as Error).message}`,
@@ -114,6 +125,7 @@ export async function openTranscriptStore(opts: TranscriptStoreOptions): Promise
       });
     } catch (err) {
       await env.close();
+      await lock?.release();
       throw new AgentgateError(
         'RECORDING_FAILED',
         `cannot reserve space for transcript store ${opts.path}: ${(err as Error).message}`,
@@ -121,7 +133,7 @@ export async function openTranscriptStore(opts: TranscriptStoreOptions): Promise
       );
     }
   }
-  const store = new LmdbTranscriptStore(dbs, opts, log, reserve);
+  const store = new LmdbTranscriptStore(dbs, opts, log, reserve, lock);
   fullChanged.report = () => store.reportWritable();
   return store;
 }
@@ -157,9 +169,10 @@ class LmdbTranscriptStore implements TranscriptStore {
 
   constructor(
     private readonly dbs: StoreDatabases,
-    opts: TranscriptStoreOptions,
+    private readonly opts: TranscriptStoreOptions,
     log: Logger,
     reserve: SpaceReserve | undefined,
+    private readonly lock: StoreLock | undefined,
   ) {
     this.log = log;
     this.writer = new StoreWriter(dbs, {
@@ -178,6 +191,9 @@ class LmdbTranscriptStore implements TranscriptStore {
     this.reader = new StoreReader(dbs, opts.signer, (id) => this.writer.liveSession(id));
     if (!opts.readOnly) {
       this.writer.checkpoints.startPeriodic(opts.checkpointIntervalMs, () => this.writer.liveSessions());
+      // The store carries the public keys its signatures are checked against (key-history.ts).
+      for (const { key, value } of unrecordedKeys(dbs, opts.signer.publicJwks()))
+        this.writer.put(dbIndex.meta, key, value);
     }
   }
 
@@ -205,8 +221,9 @@ class LmdbTranscriptStore implements TranscriptStore {
     return this.writer.flush();
   }
 
-  close(): Promise<void> {
-    return this.writer.close();
+  async close(): Promise<void> {
+    await this.writer.close();
+    await this.lock?.release();
   }
 
   listSessions(filter?: SessionFilter): SessionSummary[] {
@@ -225,8 +242,25 @@ class LmdbTranscriptStore implements TranscriptStore {
     return this.reader.checkpoints(sessionId);
   }
 
-  verify(): Promise<VerifyReport> {
-    return this.reader.verify();
+  verify(): Promise<StoreVerifyReport> {
+    return verifyWholeStore(this.dbs, this.reader, (jws) => this.opts.signer.verifyCompact(jws));
+  }
+
+  prune(opts: PruneOptions): Promise<PruneOutcome> {
+    return pruneSessions(
+      {
+        dbs: this.dbs,
+        reader: this.reader,
+        writer: this.writer,
+        signer: this.opts.signer,
+        storePath: this.opts.path,
+      },
+      opts,
+    );
+  }
+
+  keyHistory(): RecordedKey[] {
+    return readKeyHistory(this.dbs);
   }
 
   recoverInterrupted(): Promise<number> {

@@ -30,7 +30,9 @@ export type ProblemKind =
   | 'inserted'
   | 'bad-signature'
   /** an ended session whose last event no valid checkpoint covers */
-  | 'unsigned';
+  | 'unsigned'
+  /** a signature by a key that is not among the keys verify was given (the detail names the kid) */
+  | 'unknown-key';
 
 export interface VerifyProblem {
   session: string;
@@ -175,7 +177,7 @@ async function loadCheckpoints(
           problems.push({
             session,
             seq: record.seq,
-            kind: 'bad-signature',
+            kind: (err as { problemKind?: ProblemKind }).problemKind ?? 'bad-signature',
             detail: `checkpoint ${key}: ${(err as Error).message}`,
           });
         },

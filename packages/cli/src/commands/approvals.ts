@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { CliError, formatTable, printJson } from '../cli-util.js';
+import { resolveToken, tokenOptionHelp, type TokenOptions } from '../token-source.js';
 
-interface ApiOptions {
+interface ApiOptions extends TokenOptions {
   admin: string;
-  token: string;
   json?: boolean;
 }
 
@@ -18,7 +18,7 @@ interface PendingRow {
   expiresAt: string;
 }
 
-/** Call the admin approvals API (SPEC §6); any non-2xx answer becomes a CliError with the server's message. */
+/** Call the admin approvals API (docs/cli.md, admin HTTP API); any non-2xx answer becomes a CliError with the server's message. */
 async function callApi(
   opts: ApiOptions,
   method: 'GET' | 'POST',
@@ -33,12 +33,13 @@ async function callApi(
       `--admin: expected a URL such as http://127.0.0.1:9090, found ${JSON.stringify(opts.admin)}`,
     );
   }
+  const token = await resolveToken(opts);
   let response: Response;
   try {
     response = await fetch(url, {
       method,
       headers: {
-        authorization: `Bearer ${opts.token}`,
+        authorization: `Bearer ${token}`,
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -79,13 +80,14 @@ function secondsLeft(expiresAt: string): string {
   return Number.isFinite(left) ? `${Math.max(0, left)}s` : '-';
 }
 
-/** `agentgate approvals list|approve ID|deny ID --admin URL --token TOKEN [--reason TEXT] [--json]` (SPEC §5). */
+/** `agentgate approvals list|approve ID|deny ID --admin URL [--token-file FILE] [--reason TEXT] [--json]`; the token may also come from AGENTGATE_TOKEN. */
 export function registerApprovalsCommand(program: Command): void {
   const approvals = program.command('approvals').description('list and decide commands held for approval');
   const common = (command: Command): Command =>
     command
       .requiredOption('--admin <url>', 'admin API base URL, e.g. http://127.0.0.1:9090')
-      .requiredOption('--token <token>', 'your OIDC or service token (an approver for approve/deny)')
+      .option('--token-file <file>', tokenOptionHelp.tokenFile)
+      .option('--token <token>', tokenOptionHelp.token)
       .option('--json', 'print one JSON document');
 
   common(approvals.command('list').description('list pending approval requests')).action(

@@ -16,6 +16,7 @@ import { loadConfig } from '@agentgate/config';
 import { createJsonLogger } from '@agentgate/core';
 import { LINK_PURPOSE } from '@agentgate/console';
 import { generateSigningKeyPair, mintToken } from '@agentgate/identity';
+import { colourFor } from '../output.js';
 import { replaySession } from '../replay.js';
 import { freePort, startThrowawayPostgres } from '../demo/throwaway-postgres.js';
 
@@ -140,7 +141,11 @@ masking:
         const last = sessions[sessions.length - 1];
         if (last) {
           say('\nagentgate demo: the recorded transcript (agentgate replay):\n');
-          await replaySession(last, gateway.store.events(last.id), { speed: 0, out: process.stdout });
+          await replaySession(last, gateway.store.events(last.id), {
+            speed: 0,
+            out: process.stdout,
+            colour: colourFor(process.stdout),
+          });
         }
         say(`\nTry it yourself:\n  PGPASSWORD='${token}' psql "${conninfo}"`);
         say(`  node bin/agentgate sessions list --config ${configFile}`);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '@agentgate/config';
 import { createJsonLogger } from '@agentgate/core';
 import type { RunningGateway } from '../gateway.js';
+import { startRetention } from '../retention.js';
 
 export function registerServeCommands(program: Command): void {
   program
@@ -52,6 +53,9 @@ export function registerServeCommands(program: Command): void {
       // Loaded on demand: the engines pull in WASM parsers and ssh2, which the read-side commands never need.
       const { startGateway } = await import('../gateway.js');
       gateway = await startGateway(config, { log });
+      const retention = config.store.retention
+        ? startRetention(gateway.store, config.store.retention, log.child({ component: 'retention' }))
+        : undefined;
       if (reloadWhenStarted) onReload();
       await new Promise<void>((resolve) => {
         const onSignal = (signal: string): void => {
@@ -64,6 +68,7 @@ export function registerServeCommands(program: Command): void {
         process.on('SIGINT', onSignal);
       });
       process.off('SIGHUP', onReload);
+      await retention?.stop();
       await gateway.stop();
     });
 

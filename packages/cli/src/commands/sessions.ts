@@ -1,24 +1,58 @@
 import type { Command } from 'commander';
-import { exportAsciicast, exportJsonl } from '@agentgate/transcript';
+import {
+  exportAsciicast,
+  exportJsonl,
+  hasTerminalOutput,
+  type SessionFilter,
+  type StoreForReading,
+  type StoreVerifyReport,
+} from '@agentgate/transcript';
 import { CliError, formatTable, iso, printJson } from '../cli-util.js';
-import { withStore } from '../store-access.js';
+import { colourFor, OutputWriter } from '../output.js';
 import { replaySession } from '../replay.js';
+import { storeOptions, withReadableStore, type StoreOptions } from '../store-access.js';
+import { parseCount, parseTimeArg } from '../time-arg.js';
+import { trustedKeys } from '../verify-keys.js';
+
+interface ListOptions extends StoreOptions {
+  json?: boolean;
+  protocol?: string;
+  identity?: string;
+  listener?: string;
+  since?: string;
+  until?: string;
+  limit?: string;
+  denied?: boolean;
+}
+
+function sessionFilter(opts: ListOptions): SessionFilter {
+  const filter: SessionFilter = {};
+  if (opts.protocol !== undefined) filter.protocol = opts.protocol;
+  if (opts.identity !== undefined) filter.identity = opts.identity;
+  if (opts.listener !== undefined) filter.listener = opts.listener;
+  if (opts.since !== undefined) filter.since = parseTimeArg(opts.since, '--since');
+  if (opts.until !== undefined) filter.until = parseTimeArg(opts.until, '--until');
+  if (opts.limit !== undefined) filter.limit = parseCount(opts.limit, '--limit');
+  if (opts.denied) filter.denied = true;
+  return filter;
+}
 
 export function registerSessionCommands(program: Command): void {
   const sessions = program.command('sessions').description('recorded sessions');
-  sessions
-    .command('list')
+  storeOptions(sessions.command('list'))
     .description('list recorded sessions, oldest first')
-    .requiredOption('--config <file>', 'configuration file (YAML)')
     .option('--json', 'one JSON document on stdout')
+    .option('--since <time>', 'started at or after: ISO time or a duration before now (24h, 7d)')
+    .option('--until <time>', 'started before: ISO time or a duration before now')
+    .option('--limit <n>', 'only the most recent N matching sessions')
     .option('--protocol <p>', 'only this protocol')
     .option('--identity <name>', 'only this identity')
-    .action(async (opts: { config: string; json?: boolean; protocol?: string; identity?: string }) => {
-      await withStore(opts.config, async (store) => {
-        const list = store.listSessions({
-          ...(opts.protocol ? { protocol: opts.protocol } : {}),
-          ...(opts.identity ? { identity: opts.identity } : {}),
-        });
+    .option('--listener <name>', 'only this listener')
+    .option('--denied', 'only sessions in which something was denied')
+    .action(async (opts: ListOptions) => {
+      const filter = sessionFilter(opts);
+      await withReadableStore(opts, async (store) => {
+        const list = store.listSessions(filter);
         if (opts.json) return printJson(list);
         process.stdout.write(
           formatTable(
@@ -37,18 +71,16 @@ export function registerSessionCommands(program: Command): void {
         );
       });
     });
-  sessions
-    .command('show <id>')
+  storeOptions(sessions.command('show <id>'))
     .description("a session's summary and events")
-    .requiredOption('--config <file>', 'configuration file (YAML)')
     .option('--json', 'one JSON document on stdout')
-    .action(async (id: string, opts: { config: string; json?: boolean }) => {
-      await withStore(opts.config, async (store) => {
+    .action(async (id: string, opts: StoreOptions & { json?: boolean }) => {
+      await withReadableStore(opts, async (store) => {
         const summary = store.getSession(id);
-        if (!summary) throw new CliError(`no session ${id}`);
-        const events = [...store.events(id)];
-        if (opts.json) return printJson({ ...summary, events });
-        process.stdout.write(
+        if (!summary) throw noSession(store, id);
+        if (opts.json) return printJson({ ...summary, events: [...store.events(id)] });
+        const out = new OutputWriter();
+        await out.write(
           formatTable(
             ['FIELD', 'VALUE'],
             Object.entries(summary).map(([k, v]) => [
@@ -57,67 +89,107 @@ export function registerSessionCommands(program: Command): void {
             ]),
           ),
         );
-        process.stdout.write('\n');
-        for (const e of events) {
+        await out.write('\n');
+        for (const e of store.events(id)) {
           const { session: _s, seq, ts, type, prev: _p, hash: _h, ...body } = e;
-          process.stdout.write(
+          await out.write(
             `${String(seq).padStart(5)} ${iso(ts)} ${type.padEnd(18)} ${JSON.stringify(body)}\n`,
           );
         }
       });
     });
 
-  program
-    .command('replay <id>')
+  storeOptions(program.command('replay <id>'))
     .description(
       'play a session back: terminal playback (ssh), SQL timeline (postgres), API timeline (docker)',
     )
-    .requiredOption('--config <file>', 'configuration file (YAML)')
     .option('--speed <n>', 'playback speed factor for terminal output (0 = no delays)', '1')
-    .action(async (id: string, opts: { config: string; speed: string }) => {
+    .action(async (id: string, opts: StoreOptions & { speed: string }) => {
       const speed = Number(opts.speed);
       if (!Number.isFinite(speed) || speed < 0) throw new CliError('--speed must be a number >= 0', 2);
-      await withStore(opts.config, async (store) => {
+      await withReadableStore(opts, async (store) => {
         const summary = store.getSession(id);
-        if (!summary) throw new CliError(`no session ${id}`);
-        await replaySession(summary, store.events(id), { speed, out: process.stdout });
+        if (!summary) throw noSession(store, id);
+        await replaySession(summary, store.events(id), {
+          speed,
+          out: process.stdout,
+          colour: colourFor(process.stdout),
+        });
       });
     });
 
-  program
-    .command('export <id>')
+  storeOptions(program.command('export <id>'))
     .description('export a session: jsonl (raw events) or asciicast (terminal recording, asciicast v2)')
-    .requiredOption('--config <file>', 'configuration file (YAML)')
     .requiredOption('--format <format>', 'jsonl or asciicast')
-    .action(async (id: string, opts: { config: string; format: string }) => {
+    .action(async (id: string, opts: StoreOptions & { format: string }) => {
       if (opts.format !== 'jsonl' && opts.format !== 'asciicast')
         throw new CliError('--format must be jsonl or asciicast', 2);
-      await withStore(opts.config, async (store) => {
-        if (!store.getSession(id)) throw new CliError(`no session ${id}`);
-        if (opts.format === 'jsonl')
-          for (const line of exportJsonl(store.events(id))) process.stdout.write(line);
-        else process.stdout.write(exportAsciicast(store.events(id)));
+      await withReadableStore(opts, async (store) => {
+        const summary = store.getSession(id);
+        if (!summary) throw noSession(store, id);
+        const out = new OutputWriter();
+        if (opts.format === 'jsonl') {
+          for (const line of exportJsonl(store.events(id))) await out.write(line);
+          return;
+        }
+        if (!hasTerminalOutput(store.events(id))) {
+          throw new CliError(
+            `session ${id} (${summary.protocol}) has no terminal output to record as asciicast: ` +
+              `use --format jsonl, or agentgate replay ${id}`,
+          );
+        }
+        await out.write(exportAsciicast(store.events(id)));
       });
     });
 
-  program
-    .command('verify')
-    .description('check every hash chain and signed checkpoint; exit 1 on any break')
-    .requiredOption('--config <file>', 'configuration file (YAML)')
+  storeOptions(program.command('verify'))
+    .description('check every hash chain, signed checkpoint and prune record; exit 1 on any problem')
+    .option(
+      '--jwks <file|url>',
+      "the gateway's public keys (its /.well-known/jwks.json) to check signatures with",
+    )
     .option('--json', 'one JSON document on stdout')
-    .action(async (opts: { config: string; json?: boolean }) => {
-      const report = await withStore(opts.config, (store) => store.verify());
+    .action(async (opts: StoreOptions & { jwks?: string; json?: boolean }) => {
+      const report = await withReadableStore(opts, async (store, located) => {
+        const keys = await trustedKeys(opts.jwks, located, store.keyHistory());
+        const verified = await store.verify((jws) => keys.verifyCompact(jws));
+        return { ...verified, keys: keys.list() } satisfies StoreVerifyReport;
+      });
       if (opts.json) printJson(report);
-      else {
-        process.stdout.write(
-          `${report.ok ? 'OK' : 'BROKEN'}: ${report.sessions} session(s), ${report.events} event(s), ${report.checkpoints} checkpoint(s)\n`,
-        );
-        for (const p of report.problems) {
-          process.stdout.write(
-            `  ${p.session}${p.seq !== undefined ? `#${p.seq}` : ''}: ${p.kind}: ${p.detail}\n`,
-          );
-        }
-      }
+      else process.stdout.write(describeReport(report));
       if (!report.ok) process.exitCode = 1;
     });
+}
+
+/** `no session ID`, and when a prune record lists it, when it was pruned. */
+function noSession(store: StoreForReading, id: string): CliError {
+  const at = store.prunedAt(id);
+  return new CliError(
+    at === undefined
+      ? `no session ${id}`
+      : `no session ${id}: a prune record lists it as pruned on ${iso(at)} (agentgate verify checks that record)`,
+  );
+}
+
+function describeReport(report: StoreVerifyReport): string {
+  const lines = [
+    `${report.ok ? 'OK' : 'BROKEN'}: ${report.sessions} session(s), ${report.events} event(s), ${report.checkpoints} checkpoint(s)`,
+  ];
+  for (const p of report.problems)
+    lines.push(`  ${p.session}${p.seq !== undefined ? `#${p.seq}` : ''}: ${p.kind}: ${p.detail}`);
+  for (const prune of report.pruned.prunes) {
+    lines.push(
+      `pruned: ${prune.sessions.length} session(s) that ended before ${prune.before}, on ${prune.at} by ${prune.by}, ` +
+        `signed by key ${prune.kids.join(', ')}`,
+    );
+  }
+  const keys = report.keys ?? [];
+  if (keys.length > 0)
+    lines.push(`keys: ${keys.map((k) => `${k.kid} (${k.source}, ${k.verified} signature(s))`).join('; ')}`);
+  if (keys.some((k) => k.source === 'store' && k.verified > 0)) {
+    lines.push(
+      "note: signatures were checked against public keys recorded in the store itself; --jwks with the gateway's published keys shows they are the gateway's",
+    );
+  }
+  return lines.join('\n') + '\n';
 }
