@@ -54,35 +54,25 @@ async function postgresIds(): Promise<{ uid: number; gid: number }> {
 export async function startThrowawayPostgres(opts: { port?: number } = {}): Promise<ThrowawayPostgres> {
   const bin = postgresBinDir();
   const dir = await mkdtemp(join(tmpdir(), 'agentgate-pg-'));
-  const asRoot = process.getuid?.() === 0;
-  const asPostgres = (cmd: string, args: string[]): [string, string[]] =>
-    asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
-  if (asRoot) {
-    const { uid, gid } = await postgresIds();
-    await chown(dir, uid, gid);
-  }
+  // Run the server binaries as `postgres` through spawn's uid/gid rather than runuser: a wrapper process would
+  // swallow the shutdown signal and, killed itself, leave the server running with its directory removed.
+  const ids = process.getuid?.() === 0 ? await postgresIds() : undefined;
+  const asPostgres = ids ? { uid: ids.uid, gid: ids.gid, cwd: dir, env: { ...process.env, HOME: dir } } : {};
+  if (ids) await chown(dir, ids.uid, ids.gid);
   await chmod(dir, 0o700);
   const data = join(dir, 'data');
-  const [initCmd, initArgs] = asPostgres(join(bin, 'initdb'), [
-    '-D',
-    data,
-    '-U',
-    'postgres',
-    '-A',
-    'trust',
-    '--no-sync',
-    '-E',
-    'UTF8',
-    '--locale=C',
-  ]);
-  await run(initCmd, initArgs);
+  await run(
+    join(bin, 'initdb'),
+    ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C'],
+    asPostgres,
+  );
   // Local socket: trust (the demo's superuser setup). TCP on loopback: passwords (SCRAM), like a real server.
   await writeFile(
     join(data, 'pg_hba.conf'),
     'local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n',
   );
   const port = opts.port ?? (await freePort());
-  const [pgCmd, pgArgs] = asPostgres(join(bin, 'postgres'), [
+  const pgArgs = [
     '-D',
     data,
     '-k',
@@ -99,8 +89,11 @@ export async function startThrowawayPostgres(opts: { port?: number } = {}): Prom
     'full_page_writes=off',
     '-c',
     'max_connections=200',
-  ]);
-  const child: ChildProcess = spawn(pgCmd, pgArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
+  ];
+  const child: ChildProcess = spawn(join(bin, 'postgres'), pgArgs, {
+    ...asPostgres,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let log = '';
   child.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
   const deadline = Date.now() + 30_000;
@@ -141,12 +134,18 @@ export async function startThrowawayPostgres(opts: { port?: number } = {}): Prom
     socketDir: dir,
     sql,
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGINT'); // fast shutdown
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+        clearTimeout(timer);
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGKILL');
+          await exited;
+        }
       }
+      child.stderr?.destroy();
       await rm(dir, { recursive: true, force: true });
     },
   };
