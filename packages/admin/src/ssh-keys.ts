@@ -1,5 +1,5 @@
 /**
- * `POST/GET/DELETE /api/ssh-keys` (SPEC §6): register a public key that acts as the Bearer token's identity, with
+ * `POST/GET/DELETE /api/ssh-keys` (docs/cli.md, "Admin HTTP API"): register a public key that acts as the Bearer token's identity, with
  * its groups, until the TTL ends. The OpenSSH client cuts passwords at 1023 bytes, so long JWTs log in this way.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';

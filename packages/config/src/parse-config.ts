@@ -126,7 +126,7 @@ function checkDistinctAddress(
 }
 
 /**
- * Parse and validate a config text (SPEC §3). `file` names the source in errors and anchors relative paths.
+ * Parse and validate a config text (docs/configuration.md). `file` names the source in errors and anchors relative paths.
  * Throws ConfigError (CONFIG_INVALID) listing every issue found.
  */
 export function parseConfig(

@@ -13,7 +13,7 @@ import { didYouMean } from './did-you-mean.js';
 type MatchKey = keyof RuleMatch;
 type MatchKind = 'strings' | 'boolean' | 'pattern' | 'channels' | 'namespaces';
 
-/** Which protocols' facts each match key speaks of (SPEC §3 "Rule match keys"), and its value type. */
+/** Which protocols' facts each match key speaks of (docs/configuration.md, "PostgreSQL / SSH / Docker match keys"), and its value type. */
 const MATCH_KEYS: Record<MatchKey, { protocols: readonly Protocol[]; kind: MatchKind }> = {
   commands: { protocols: ['postgres'], kind: 'strings' },
   tables: { protocols: ['postgres'], kind: 'strings' },

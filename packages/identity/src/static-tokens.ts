@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Identity, StaticTokenConfig } from '@agentgate/core';
 
-/** Static service tokens, stored only as SHA-256 hashes (SPEC §3 `identity.tokens`). */
+/** Static service tokens, stored only as SHA-256 hashes (docs/configuration.md, `identity.tokens[]`). */
 export class StaticTokenTable {
   private readonly entries: { digest: Buffer; identity: Identity }[];
 

@@ -1,5 +1,5 @@
 /**
- * Every metric the gateway exports (SPEC §6), on one prom-client registry, behind the small interfaces the
+ * Every metric the gateway exports (docs/clients.md, "Metrics"), on one prom-client registry, behind the small interfaces the
  * protocols, the gate, the transcript store and the approvals broker report through.
  */
 import client from 'prom-client';
@@ -23,8 +23,8 @@ export interface GatewayMetrics {
  * Hot-path counting for a labelled counter: each call adds to a plain number kept per label set (one Map
  * lookup on a joined key), and the sums are folded into prom-client when the metric is collected (every
  * scrape, and `get()`), so what is exported is exact. prom-client's own inc() validates and hashes the labels
- * object on every call, and its `labels()` children do the same (counter.js 15.1: `inc.bind(this, labels)`),
- * ~250-400 ns a call; the gate, the transcript store and the relays call these several times per command.
+ * object on every call, and its `labels()` children do the same, which is too slow for the hot path
+ * (docs/performance.md, "Metrics counters on the hot path").
  */
 class PendingCounts<L extends string> {
   private readonly pending = new Map<string, { labels: Partial<Record<L, string>>; count: number }>();

@@ -1,6 +1,7 @@
 /**
  * Per-protocol matchers: does one rule's `match` hold for one decoded command? Pure functions, no I/O.
- * Lists match any element, case-insensitively (SPEC §3); every given key must hold.
+ * Lists match any element, case-insensitively except where a key says otherwise (`hostMounts`, `paths`, SSH and
+ * Docker `pattern`; docs/configuration.md, "rules"); every given key must hold.
  */
 import {
   ISOLATION_NAMESPACES,

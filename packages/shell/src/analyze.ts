@@ -47,8 +47,8 @@ export interface ShellAnalysis {
 /** `sh -c "sh -c '…'"` nesting allowed before we give up (and deny). */
 const MAX_NESTING = 8;
 /**
- * Longest command line analysed; longer ones are refused. Parsing costs ~30 µs per statement, so this bounds the
- * event-loop time one request can take (heredocs that write files parse as one word and stay cheap).
+ * Longest command line analysed; longer ones are refused. This bounds the event-loop time one request can take
+ * (docs/performance.md, "Smaller measurements"); heredocs that write files parse as one word and stay cheap.
  */
 export const MAX_COMMAND_BYTES = 256 * 1024;
 

@@ -112,9 +112,9 @@ export function parseShell(source: string): ShFile {
 }
 
 /**
- * GopherJS's JS-facing wrappers (`syntax.Walk`, field getters) build a wrapper object per node by reflection and
- * cost ~80 µs a node; reading the Go objects behind them (`__internal_object__`) directly and copying the tree
- * into plain objects once is 5–10× faster. Go pointers are objects whose constructor names the Go type; nil
+ * GopherJS's JS-facing wrappers (`syntax.Walk`, field getters) build a wrapper object per node by reflection,
+ * which is slow; reading the Go objects behind them (`__internal_object__`) directly and copying the tree into
+ * plain objects once is much faster (docs/performance.md, "Smaller measurements"). Go pointers are objects whose constructor names the Go type; nil
  * pointers are typed sentinels (`constructor.nil`); slices are `{$array, $offset, $length}`; strings are UTF-8
  * bytes in a JS string.
  */

@@ -28,7 +28,7 @@ export interface EncodedEvent {
  * Encode one event. `rawMembers` is JSON text appended after the body (an io event's members, built by the
  * recorder): the caller guarantees it is valid JSON member text, which saves an object and JSON.stringify.
  * `quotedSession` and `quotedPrev` are JSON.stringify(session) and JSON.stringify(prev), which live sessions
- * keep (each costs ~0.3 µs on the reference machine, as much as checking that `prev` is plain hex).
+ * keep so they are not quoted again per event (docs/performance.md, "Smaller measurements").
  */
 export function encodeEvent(
   session: string,
@@ -53,7 +53,7 @@ export function encodeEvent(
     '{"session":' + quotedSession + ',"seq":' + seq + ',"ts":' + ts + typeMember(type) + quotedPrev + members;
   const hash = sha256Hex(head + '}');
   const stored = head + ',"hash":"' + hash + '"}';
-  // Object.assign, not a spread: V8 spreads into a literal with extra members ~50x slower here (measured).
+  // Object.assign, not a spread: much faster in V8 here (docs/performance.md, "Smaller measurements").
   const event: TranscriptEvent = { session, seq, ts, type, prev, hash };
   if (fields !== undefined) Object.assign(event, fields);
   return { event, stored };
@@ -116,7 +116,7 @@ function typeMember(type: string): string {
   return member;
 }
 
-/** crypto.hash (Node ≥ 20.12) is the one-shot form: about 3x faster than createHash for small inputs. */
+/** crypto.hash (Node ≥ 20.12) is the one-shot form, faster than createHash for small inputs. */
 export const sha256Hex: (text: string) => string =
   typeof nodeCrypto.hash === 'function'
     ? (text) => nodeCrypto.hash('sha256', text, 'hex')
@@ -124,7 +124,7 @@ export const sha256Hex: (text: string) => string =
 
 /**
  * SHA-256 hex of raw bytes (io payloads): hashing the Buffer itself, never a base64 or UTF-8 string of it, is one
- * pass over the bytes with no conversion (SHA-NI makes it ~1.5 GB/s on the reference machine).
+ * pass over the bytes with no conversion (docs/performance.md, "Transcript store").
  */
 export const sha256HexOfBytes: (bytes: Uint8Array) => string =
   typeof nodeCrypto.hash === 'function'

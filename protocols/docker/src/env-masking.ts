@@ -1,5 +1,5 @@
 /**
- * Masking of `Env` in container and image inspect responses (issue 6 §4): values of variables whose names look
+ * Masking of `Env` in container and image inspect responses (docs/configuration.md, "masking"): values of variables whose names look
  * secret (`*PASSWORD*`, `*SECRET*`, `*TOKEN*`, `*KEY*`, …) are replaced whole; other values go through the
  * session's content detectors. What the client receives is also what the transcript stores.
  */

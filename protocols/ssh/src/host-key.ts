@@ -4,7 +4,7 @@ import ssh2 from 'ssh2';
 import { AgentgateError } from '@agentgate/core';
 
 /**
- * The gateway's own SSH host key (SPEC §3 `hostKey`): an ed25519 key in OpenSSH format, created on first start
+ * The gateway's own SSH host key (docs/configuration.md, "SSH listeners"): an ed25519 key in OpenSSH format, created on first start
  * with mode 0600 so the listener keeps one identity across restarts.
  */
 export async function loadOrCreateHostKey(path: string): Promise<Buffer> {

@@ -22,7 +22,7 @@ import type { UpstreamLease } from './upstream-pool.js';
 
 const x11Bridged = new WeakSet<object>();
 
-/** SPEC §4: a denied exec ends with this status (POSIX "command found but not executable"). */
+/** A denied exec ends with this status (docs/clients.md, "SSH in detail") (POSIX "command found but not executable"). */
 export const DENIED_EXIT_STATUS = 126;
 /** The gateway could not run the command upstream (OpenSSH's own status for connection errors). */
 export const UPSTREAM_FAILED_EXIT_STATUS = 255;

@@ -1,8 +1,8 @@
 /**
  * A bounded cache with least-recently-used eviction approximated by the CLOCK / second-chance scheme: a hit only
  * sets a flag, and eviction walks from the eldest entry, giving flagged entries one more round. A true LRU on a
- * Map (delete + set on every hit) measured ~9 µs per hit at 2000 entries because of the Map's tombstone rehashing;
- * this is a flag write.
+ * Map (delete + set on every hit) is slow because of the Map's tombstone rehashing; this is a flag write
+ * (docs/performance.md, "PostgreSQL").
  */
 interface Slot<V> {
   readonly value: V;

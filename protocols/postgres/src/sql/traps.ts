@@ -1,5 +1,5 @@
 /**
- * Built-in refusals (issue 3 item 4). The gateway splits and reads the client's text with the server's default
+ * Built-in refusals (docs/configuration.md, "PostgreSQL match keys"). The gateway splits and reads the client's text with the server's default
  * lexing: standard_conforming_strings=on and a UTF-8 client_encoding. If a client could switch either, the server
  * would read later text differently from the gateway (`'\'; DROP TABLE t; --'` is one string literal with
  * standard strings on, and a DROP with them off; some multibyte encodings hide a quote inside a character), so
