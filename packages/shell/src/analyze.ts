@@ -22,15 +22,10 @@ import {
 } from './mvdan-sh.js';
 import { programReader } from './readers.js';
 import { basename, quoteForShell, resolveWord, sliceNode, SourceText, type ResolvedWord } from './words.js';
-import {
-  EVALUATORS,
-  SHELL_SPEC,
-  SHELLS,
-  SOURCERS,
-  SUBCOMMAND_WRAPPERS,
-  wrapperSpec,
-  type WrapperSpec,
-} from './wrappers.js';
+import { EVALUATORS, SHELL_SPEC, SHELLS, SOURCERS } from './shells.js';
+import { SUBCOMMAND_WRAPPERS } from './subcommand-wrappers.js';
+import type { WrapperSpec } from './wrapper-spec.js';
+import { wrapperSpec } from './wrappers.js';
 
 export interface ShellAnalysis {
   readonly commands: ShellSimpleCommand[];
