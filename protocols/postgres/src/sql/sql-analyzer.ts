@@ -6,13 +6,8 @@ import { numericLiteralKey } from './numeric-key.js';
 import { loadPgParser } from './pg-parser.js';
 import type { SqlSessionState } from './session-state.js';
 import { statementSlice } from './sql-text.js';
-import {
-  analyzeText,
-  newContext,
-  type MutableFacts,
-  type SessionOp,
-  type StatementSpan,
-} from './statement-walker.js';
+import { analyzeText } from './statement-walker.js';
+import { newContext, type MutableFacts, type SessionOp, type StatementSpan } from './walk-context.js';
 
 export interface SqlAnalysis {
   /** Every statement, top-level and nested, flattened (a rule matches if any of them matches). */
