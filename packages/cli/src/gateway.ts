@@ -350,8 +350,17 @@ export async function startGateway(
 
     let stopping: Promise<void> | undefined;
     let draining: Promise<void> | undefined;
+    /** True while a drain waits for sessions to finish. */
+    let drainWaiting = false;
     const stop = (): Promise<void> => {
-      cutDrainShort();
+      if (drainWaiting) {
+        drainWaiting = false;
+        log.warn('stopping now: ending the sessions still open', {
+          sessions: sessions.openCount,
+          connections: openConnections(),
+        });
+        cutDrainShort();
+      }
       stopping ??= (async () => {
         beginDraining(0);
         log.info('agentgate stopping', { sessions: sessions.openCount });
@@ -434,6 +443,7 @@ export async function startGateway(
             DRAIN_PROGRESS_MS,
           );
           let timer: NodeJS.Timeout | undefined;
+          drainWaiting = true;
           const outcome = await Promise.race([
             Promise.all(listeners.map((l) => l.idle())).then(() => 'idle' as const),
             new Promise<'timeout'>(
@@ -441,16 +451,15 @@ export async function startGateway(
             ),
             drainCut.then(() => 'cut' as const),
           ]);
+          drainWaiting = false;
           clearInterval(progress);
           clearTimeout(timer);
           if (outcome === 'idle') log.info('draining done: every session finished');
-          else
-            log.warn(
-              outcome === 'timeout'
-                ? 'drain timeout reached: ending the sessions still open'
-                : 'stopping now: ending the sessions still open',
-              { sessions: sessions.openCount, connections: openConnections() },
-            );
+          if (outcome === 'timeout')
+            log.warn('drain timeout reached: ending the sessions still open', {
+              sessions: sessions.openCount,
+              connections: openConnections(),
+            });
           await stop();
         })();
         return draining;
