@@ -170,7 +170,8 @@ describe('draining on SIGTERM', () => {
 
     const exit = await exited;
     expect(exit).toMatchObject({ code: 0, signal: null });
-    expect(exit.at - left).toBeLessThan(3_000);
+    // Right after the last session ended, not at the 60 s bound (the log line says why it stopped).
+    expect(exit.at - left).toBeLessThan(20_000);
     expect(gateway.logged('draining done: every session finished')).toBe(true);
     expect(gateway.logged('drain timeout reached')).toBe(false);
     await expect(
@@ -181,11 +182,11 @@ describe('draining on SIGTERM', () => {
     const [events] = await sessionEvents(configFile, 'postgres');
     expect(events!.at(-1)).toMatchObject({ type: 'session.end', cause: 'client-left' });
     await verify(configFile);
-  }, 60_000);
+  }, 120_000);
 
   it('ends the sessions still open at the bound with the cause shutdown, and refuses a held approval at once', async () => {
     const { gateway, configFile, agentKey, exited } = await serve(
-      'shutdown: { drainTimeout: 3s }\n',
+      'shutdown: { drainTimeout: 5s }\n',
       'rules:\n  - { name: hold-deletes, protocol: postgres, match: { commands: [DELETE] }, action: approve }\n',
     );
     const idle = pgClient(gateway);
@@ -202,21 +203,31 @@ describe('draining on SIGTERM', () => {
     await requested;
     // An SSH command that outlives the bound.
     const sshOut: string[] = [];
+    const sshErr: string[] = [];
     const ssh = spawn('ssh', [
       ...sshClientOptions(gateway.port('shell'), agentKey.path),
       'devin@127.0.0.1',
       'echo started; sleep 60',
     ]);
     ssh.stdout.on('data', (d: Buffer) => sshOut.push(d.toString()));
-    const sshExit = new Promise<number | null>((resolve) => ssh.once('exit', resolve));
-    for (let i = 0; i < 200 && !sshOut.join('').includes('started'); i++)
+    ssh.stderr.on('data', (d: Buffer) => sshErr.push(d.toString()));
+    let sshExited = false;
+    const sshExit = new Promise<number | null>((resolve) =>
+      ssh.once('exit', (code) => {
+        sshExited = true;
+        resolve(code);
+      }),
+    );
+    for (let i = 0; i < 600 && !sshExited && !sshOut.join('').includes('started'); i++)
       await new Promise((r) => setTimeout(r, 50));
-    expect(sshOut.join('')).toContain('started');
+    expect({ stdout: sshOut.join(''), stderr: sshErr.join('') }).toMatchObject({
+      stdout: 'started\n',
+    });
 
     const draining = gateway.nextLog((l) => l['msg'] === 'draining started');
     const signalled = performance.now();
     gateway.process.kill('SIGTERM');
-    expect(await draining).toMatchObject({ sessions: 3, drainTimeoutMs: 3_000 });
+    expect(await draining).toMatchObject({ sessions: 3, drainTimeoutMs: 5_000 });
 
     // The held statement is refused at once with the cause, and its session goes on.
     const refused = await held;
@@ -238,7 +249,7 @@ describe('draining on SIGTERM', () => {
     const endedAfterMs = performance.now() - signalled;
     expect(ended[0]).toMatchObject({ code: '57P01', message: 'agentgate: the gateway is shutting down' });
     expect(ended[1]).toBe(255);
-    expect(endedAfterMs).toBeGreaterThan(2_500);
+    expect(endedAfterMs).toBeGreaterThan(4_500);
     expect(await exited).toMatchObject({ code: 0, signal: null });
     expect(gateway.logged('drain timeout reached: ending the sessions still open')).toBe(true);
 
@@ -261,7 +272,7 @@ describe('draining on SIGTERM', () => {
     await expect(postgres.psql(['-d', 'app', '-At', '-c', 'SELECT count(*) FROM drain_items'])).resolves.toBe(
       '0\n',
     );
-  }, 60_000);
+  }, 120_000);
 
   it('a second SIGTERM ends the drain at once, still recording every end', async () => {
     const { gateway, configFile, exited } = await serve('shutdown: { drainTimeout: 5m }\n');
@@ -283,5 +294,5 @@ describe('draining on SIGTERM', () => {
       expect.objectContaining({ cause: 'shutdown' }),
     ]);
     await verify(configFile);
-  }, 60_000);
+  }, 120_000);
 });
