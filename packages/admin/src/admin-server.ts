@@ -13,6 +13,17 @@ export type AdminHandler = (req: IncomingMessage, res: ServerResponse, pathname:
 export interface ReadinessReport {
   readonly ready: boolean;
   readonly checks: Record<string, boolean>;
+  /** Set while the gateway drains for a stop: not ready, whatever the checks say. */
+  readonly draining?: DrainingDetail;
+}
+
+export interface DrainingDetail {
+  /** ISO 8601. */
+  readonly since: string;
+  /** When the sessions still open are ended (ISO 8601). */
+  readonly deadline: string;
+  /** Sessions still open. */
+  readonly sessions: number;
 }
 
 export interface AdminServerOptions {
@@ -58,9 +69,11 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     if (req.method === 'GET' && pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (req.method === 'GET' && pathname === '/readyz') {
       const r = opts.readiness();
-      return sendJson(res, r.ready ? 200 : 503, {
-        status: r.ready ? 'ready' : 'not ready',
+      const ready = r.ready && r.draining === undefined;
+      return sendJson(res, ready ? 200 : 503, {
+        status: r.draining !== undefined ? 'draining' : ready ? 'ready' : 'not ready',
         checks: r.checks,
+        ...(r.draining === undefined ? {} : { draining: r.draining }),
       });
     }
     if (req.method === 'GET' && pathname === '/.well-known/jwks.json') return sendJson(res, 200, opts.jwks());

@@ -425,7 +425,20 @@ describe('approval broker', () => {
     await pendingFor(h);
     h.broker.close();
     await expect(settled).resolves.toMatchObject({ outcome: 'cancelled' });
-    await expect(h.broker.request(requestInput('carol'))).resolves.toMatchObject({ outcome: 'cancelled' });
+    // Asked once closed (draining): refused at once, no approver asked, and recorded with the cause.
+    const late = requestInput('carol');
+    await expect(h.broker.request(late)).resolves.toMatchObject({
+      outcome: 'cancelled',
+      reason: 'the gateway is shutting down',
+    });
+    expect(h.broker.list()).toEqual([]);
+    expect(late.recorder.events.map((e) => e.type)).toEqual(['approval.requested', 'approval.decided']);
+    expect(late.recorder.events[1]!.body).toMatchObject({
+      outcome: 'cancelled',
+      by: null,
+      cause: 'shutdown',
+      waitedMs: 0,
+    });
   });
 });
 

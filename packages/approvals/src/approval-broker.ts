@@ -62,11 +62,10 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
   request(input: ApprovalRequestInput, signal?: AbortSignal): Promise<ApprovalSettlement> {
     const requestedAtMs = this.now();
     const id = newId(requestedAtMs);
-    if (this.closed || signal?.aborted) {
-      const cause = this.closed ? SHUTTING_DOWN : causeOf(signal?.reason);
-      return Promise.resolve({ id, outcome: 'cancelled', reason: describeCause(cause) });
+    if (signal?.aborted) {
+      return Promise.resolve({ id, outcome: 'cancelled', reason: describeCause(causeOf(signal.reason)) });
     }
-    const timeoutMs = this.config.timeoutMs;
+    const timeoutMs = this.closed ? 0 : this.config.timeoutMs;
     const expiresAtMs = requestedAtMs + timeoutMs;
     const approvers = this.effectiveApprovers(input);
     try {
@@ -78,6 +77,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
         requestedAt: requestedAtMs,
         expiresAt: expiresAtMs,
       });
+      if (this.closed) return Promise.resolve(this.refuseWhileClosed(id, input));
     } catch (err) {
       // RECORDING_FAILED: nothing is held, and the gate refuses the command (fail closed).
       return Promise.reject(err);
@@ -160,7 +160,31 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     return this.decide(id, approver, 'rejected', reason);
   }
 
-  /** Cancel every pending request (gateway shutdown); later requests settle as cancelled at once. */
+  /**
+   * A request made once closed (the gateway draining or stopping) is refused at once, and recorded like any other
+   * settlement (no approver is asked), so the record says why the command did not run.
+   */
+  private refuseWhileClosed(id: string, input: ApprovalRequestInput): ApprovalSettlement {
+    const reason = describeCause(SHUTTING_DOWN);
+    input.recorder.append('approval.decided', {
+      approvalId: id,
+      outcome: 'cancelled',
+      by: null,
+      reason,
+      waitedMs: 0,
+      cause: SHUTTING_DOWN.kind,
+    });
+    this.rememberSettled(id, 'cancelled');
+    this.options.metrics?.settled('cancelled', 0);
+    this.options.log.info('approval refused: the gateway is shutting down', {
+      approval: id,
+      session: input.session.id,
+      rule: input.rule,
+    });
+    return { id, outcome: 'cancelled', reason };
+  }
+
+  /** Cancel every pending request (gateway shutdown); later requests are refused at once (`refuseWhileClosed`). */
   close(): void {
     this.closed = true;
     for (const id of [...this.pending.keys()])

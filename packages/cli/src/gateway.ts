@@ -57,7 +57,7 @@ export interface GatewayOptions {
   readonly log?: Logger;
   /** Listeners whose engines the caller supplies, through the same engine interface as the built-in ones. */
   readonly extraListeners?: readonly ExtraListener[];
-  /** How long shutdown waits for in-flight sessions before closing them. */
+  /** How long sessions told to end (shutdown) get to end natively before their connections are closed. */
   readonly shutdownGraceMs?: number;
 }
 
@@ -73,6 +73,9 @@ export interface ReloadOutcome {
 
 /** Sections a running gateway cannot swap: they own sockets, keys, the store or the identity caches. */
 const RESTART_SECTIONS = ['store', 'signingKey', 'admin', 'identity', 'listeners', 'console'] as const;
+
+/** How often a draining gateway logs the sessions still open. */
+const DRAIN_PROGRESS_MS = 5_000;
 
 export interface RunningGateway {
   /** The configuration in force (rules, masking and approvals as of the last reload). */
@@ -95,7 +98,18 @@ export interface RunningGateway {
    * False when no session with that id is open.
    */
   terminateSession(sessionId: string, termination: Termination): boolean;
-  /** Stop accepting, finish in-flight work (bounded), flush the store. Idempotent. */
+  /** True from the start of a drain (or a stop) on: `/readyz` answers 503 `draining`. */
+  readonly draining: boolean;
+  /**
+   * Drain, then stop (SIGTERM): close the listening sockets, refuse the approvals pending (and any asked for from
+   * now on) with the cause `shutdown`, let open sessions go on for at most `shutdown.drainTimeout`, then `stop()`.
+   * Idempotent; resolves when stopped.
+   */
+  drain(): Promise<void>;
+  /**
+   * End every session now (cause `shutdown`; each engine ends it natively, bounded by `shutdownGraceMs`), flush
+   * and close the store. Idempotent; during a drain it cuts the wait short.
+   */
   stop(): Promise<void>;
 }
 
@@ -278,6 +292,22 @@ export async function startGateway(
       cleanup.unshift(async () => handler.close());
     }
 
+    // Set from the moment a drain (or a stop) begins; `/readyz` reads it.
+    let drainWindow: { readonly since: number; readonly deadline: number } | undefined;
+    const beginDraining = (drainTimeoutMs: number): void => {
+      if (drainWindow !== undefined) return;
+      const since = Date.now();
+      drainWindow = { since, deadline: since + drainTimeoutMs };
+      metrics.draining(true);
+      for (const l of listeners) l.stopAccepting();
+      // An approver would be deciding on a command whose session is about to be cut; the client gets a refusal it
+      // can retry through another replica instead.
+      broker.close();
+    };
+    const openConnections = (): number => listeners.reduce((n, l) => n + l.activeConnections, 0);
+    let cutDrainShort: () => void = () => undefined;
+    const drainCut = new Promise<void>((resolve) => (cutDrainShort = resolve));
+
     const admin: AdminServer = await startAdminServer({
       listen: config.admin.listen,
       metrics,
@@ -286,7 +316,19 @@ export async function startGateway(
       readiness: () => {
         const checks: Record<string, boolean> = { store: store.health.writable };
         for (const l of listeners) checks[`listener:${l.name}`] = l.listening;
-        return { ready: Object.values(checks).every(Boolean), checks };
+        return {
+          ready: Object.values(checks).every(Boolean),
+          checks,
+          ...(drainWindow === undefined
+            ? {}
+            : {
+                draining: {
+                  since: new Date(drainWindow.since).toISOString(),
+                  deadline: new Date(drainWindow.deadline).toISOString(),
+                  sessions: sessions.openCount,
+                },
+              }),
+        };
       },
       handlers: [
         (req, res, path) => broker.handleHttp(req, res, path),
@@ -307,6 +349,27 @@ export async function startGateway(
     });
 
     let stopping: Promise<void> | undefined;
+    let draining: Promise<void> | undefined;
+    /** True while a drain waits for sessions to finish. */
+    let drainWaiting = false;
+    const stop = (): Promise<void> => {
+      if (drainWaiting) {
+        drainWaiting = false;
+        log.warn('stopping now: ending the sessions still open', {
+          sessions: sessions.openCount,
+          connections: openConnections(),
+        });
+        cutDrainShort();
+      }
+      stopping ??= (async () => {
+        beginDraining(0);
+        log.info('agentgate stopping', { sessions: sessions.openCount });
+        for (const fn of cleanup)
+          await fn().catch((err: unknown) => log.error('shutdown step failed', { error: String(err) }));
+        log.info('agentgate stopped');
+      })();
+      return stopping;
+    };
     return {
       get config() {
         return running;
@@ -338,6 +401,7 @@ export async function startGateway(
           masking: next.masking,
           redact: next.redact,
           approvals: next.approvals,
+          shutdown: next.shutdown,
         };
         const outcome: ReloadOutcome = {
           rules: next.rules.length,
@@ -355,15 +419,52 @@ export async function startGateway(
       terminateSession(sessionId, termination) {
         return sessions.terminate(sessionId, termination);
       },
-      stop() {
-        stopping ??= (async () => {
-          log.info('agentgate stopping');
-          for (const fn of cleanup)
-            await fn().catch((err: unknown) => log.error('shutdown step failed', { error: String(err) }));
-          log.info('agentgate stopped');
-        })();
-        return stopping;
+      get draining() {
+        return drainWindow !== undefined;
       },
+      drain() {
+        draining ??= (async () => {
+          if (stopping !== undefined) return stopping;
+          const drainTimeoutMs = running.shutdown.drainTimeoutMs;
+          beginDraining(drainTimeoutMs);
+          log.info('draining started', {
+            sessions: sessions.openCount,
+            connections: openConnections(),
+            drainTimeoutMs,
+          });
+          const deadline = drainWindow!.deadline;
+          const progress = setInterval(
+            () =>
+              log.info('draining: sessions remaining', {
+                sessions: sessions.openCount,
+                connections: openConnections(),
+                remainingMs: Math.max(0, deadline - Date.now()),
+              }),
+            DRAIN_PROGRESS_MS,
+          );
+          let timer: NodeJS.Timeout | undefined;
+          drainWaiting = true;
+          const outcome = await Promise.race([
+            Promise.all(listeners.map((l) => l.idle())).then(() => 'idle' as const),
+            new Promise<'timeout'>(
+              (resolve) => (timer = setTimeout(() => resolve('timeout'), drainTimeoutMs)),
+            ),
+            drainCut.then(() => 'cut' as const),
+          ]);
+          drainWaiting = false;
+          clearInterval(progress);
+          clearTimeout(timer);
+          if (outcome === 'idle') log.info('draining done: every session finished');
+          if (outcome === 'timeout')
+            log.warn('drain timeout reached: ending the sessions still open', {
+              sessions: sessions.openCount,
+              connections: openConnections(),
+            });
+          await stop();
+        })();
+        return draining;
+      },
+      stop,
     };
   } catch (err) {
     for (const fn of cleanup) await fn().catch(() => undefined);

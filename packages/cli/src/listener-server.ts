@@ -28,7 +28,14 @@ export interface ListenerServer {
   readonly address: ListenerAddress;
   readonly listening: boolean;
   readonly activeConnections: number;
-  /** Stop accepting, wait up to `graceMs` for sessions to finish, then destroy the rest. */
+  /**
+   * Close the listening socket (draining): new connections are refused, accepted ones (those still authenticating
+   * included) go on untouched.
+   */
+  stopAccepting(): void;
+  /** Resolves once no accepted connection is left. */
+  idle(): Promise<void>;
+  /** Stop accepting, tell every session to end (shutdown), wait up to `graceMs` for them, then destroy the rest. */
   close(graceMs: number): Promise<void>;
 }
 
@@ -46,6 +53,7 @@ export async function startListenerServer(
   // signal, so no shared signal collects a listener per connection.
   const connections = new Map<net.Socket, AbortController>();
   const sessions = new Set<Promise<void>>();
+  const idleWaiters: (() => void)[] = [];
   let stopping = false;
   const unixPath = listener.listen.startsWith('unix:') ? listener.listen.slice(5) : undefined;
   let listening = false;
@@ -79,6 +87,7 @@ export async function startListenerServer(
           connections.delete(socket);
           sessions.delete(session);
           if (!socket.destroyed) socket.destroy();
+          if (connections.size === 0) for (const wake of idleWaiters.splice(0)) wake();
         });
       sessions.add(session);
     },
@@ -116,6 +125,15 @@ export async function startListenerServer(
       : { host: (addr as net.AddressInfo).address, port: (addr as net.AddressInfo).port };
   log.info('listening', { protocol: listener.protocol, address });
 
+  // Resolves once the socket is closed and every connection has ended (net.Server's close callback).
+  let closed: Promise<void> | undefined;
+  const stopAccepting = (): void => {
+    if (closed !== undefined) return;
+    listening = false;
+    hooks.listening(false);
+    closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+
   return {
     name: listener.name,
     address,
@@ -125,11 +143,12 @@ export async function startListenerServer(
     get activeConnections() {
       return connections.size;
     },
+    stopAccepting,
+    idle: () =>
+      connections.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve)),
     async close(graceMs) {
-      listening = false;
+      stopAccepting();
       stopping = true;
-      hooks.listening(false);
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const stop of connections.values()) stop.abort(SHUTDOWN);
       const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([Promise.allSettled([...sessions]).then(() => undefined), grace]);

@@ -173,6 +173,7 @@ masking: [{ name: m, detectors: [email] }]
     expect(config.store.failMode).toBe('closed');
     expect(config.store.checkpointIntervalMs).toBe(60_000);
     expect(config.admin.listen).toBe('127.0.0.1:9090');
+    expect(config.shutdown).toEqual({ drainTimeoutMs: 30_000 });
     expect(config.identity.tokens).toEqual([]);
     expect(config.identity.sshKeys).toEqual([]);
     expect(config.identity.oidc[0]).toMatchObject({
@@ -236,6 +237,24 @@ approvals: { timeout: 1h30m }
     expect(config.store.checkpointIntervalMs).toBe(5000);
     expect(config.approvals.timeoutMs).toBe(5_400_000);
     expect((config.listeners[0] as PostgresListenerConfig).maxMessageBytes).toBe(1024 * 1024);
+  });
+
+  it('reads shutdown.drainTimeout, 0s included, and refuses what is no duration', () => {
+    expect(parseConfig(minimal('shutdown: { drainTimeout: 2m }\n'), file, {}).shutdown).toEqual({
+      drainTimeoutMs: 120_000,
+    });
+    expect(parseConfig(minimal('shutdown: { drainTimeout: 0s }\n'), file, {}).shutdown).toEqual({
+      drainTimeoutMs: 0,
+    });
+    expect(issuesOf(minimal('shutdown: { drainTimeout: 30 }\n'))).toEqual([
+      {
+        path: 'shutdown.drainTimeout',
+        message: 'expected a duration such as 500ms, 120s, 5m, 8h or 1h30m, found number 30',
+      },
+    ]);
+    expect(issuesOf(minimal('shutdown: { drainTimeuot: 30s }\n'))).toEqual([
+      expect.objectContaining({ path: 'shutdown.drainTimeuot' }),
+    ]);
   });
 
   it('expands ${env:NAME} in any string, including numbers and booleans written through env', () => {

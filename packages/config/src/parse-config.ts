@@ -5,6 +5,7 @@ import type {
   AdminConfig,
   AgentgateConfig,
   ApprovalsConfig,
+  ShutdownConfig,
   IdentityConfig,
   ListenerConfig,
   WebhookConfig,
@@ -27,6 +28,7 @@ const ROOT_KEYS = [
   'store',
   'signingKey',
   'admin',
+  'shutdown',
   'identity',
   'approvals',
   'listeners',
@@ -43,6 +45,16 @@ function readAdmin(checker: Checker, value: unknown): AdminConfig | undefined {
   const listen =
     m.listen === undefined ? '127.0.0.1:9090' : checkListenAddress(checker, m.listen, 'admin.listen', false);
   return listen === undefined ? undefined : { listen };
+}
+
+const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+
+function readShutdown(checker: Checker, value: unknown): ShutdownConfig | undefined {
+  if (value === undefined) return { drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS };
+  const m = checker.mapping(value, 'shutdown', ['drainTimeout']);
+  if (m === undefined) return undefined;
+  const drainTimeoutMs = checker.duration(m.drainTimeout, 'shutdown.drainTimeout', DEFAULT_DRAIN_TIMEOUT_MS);
+  return drainTimeoutMs === undefined ? undefined : { drainTimeoutMs };
 }
 
 function readWebhook(checker: Checker, value: unknown, path: string): WebhookConfig | undefined {
@@ -168,6 +180,7 @@ export function parseConfig(
   const store = readStore(checker, root.store);
   const signingKey = checker.filePath(root.signingKey, 'signingKey');
   const admin = readAdmin(checker, root.admin);
+  const shutdown = readShutdown(checker, root.shutdown);
   const identity = readIdentity(checker, root.identity, 'identity');
   const approvals = readApprovals(checker, root.approvals);
   const consoleSection =
@@ -220,6 +233,7 @@ export function parseConfig(
     store === undefined ||
     signingKey === undefined ||
     admin === undefined ||
+    shutdown === undefined ||
     approvals === undefined
   ) {
     throw new ConfigError(absoluteFile, checker.issues);
@@ -229,6 +243,7 @@ export function parseConfig(
     store,
     signingKey,
     admin,
+    shutdown,
     identity,
     approvals,
     listeners: (listeners as ListenerConfig[]).map((l) => withSocketIdentityGroups(l, identity)),

@@ -30,6 +30,12 @@ export interface AdminConfig {
   readonly listen: string;
 }
 
+/** How `serve` stops on SIGTERM (docs/configuration.md, `shutdown`). */
+export interface ShutdownConfig {
+  /** How long open sessions may go on after the listeners close, before they are ended (0: end them at once). */
+  readonly drainTimeoutMs: number;
+}
+
 export interface OidcIssuerConfig {
   readonly issuer: string;
   readonly audience: string;
@@ -262,6 +268,7 @@ export interface AgentgateConfig {
   readonly store: StoreConfig;
   readonly signingKey: string;
   readonly admin: AdminConfig;
+  readonly shutdown: ShutdownConfig;
   readonly identity: IdentityConfig;
   readonly approvals: ApprovalsConfig;
   readonly listeners: readonly ListenerConfig[];

@@ -97,6 +97,8 @@ export interface SessionLifecycles {
   open(options: OpenSessionOptions): GatedSession;
   /** End a live session as an administrator; false when no session with that id is open. */
   terminate(sessionId: string, termination: Termination): boolean;
+  /** How many sessions are open now (a draining gateway logs it). */
+  readonly openCount: number;
 }
 
 /**
@@ -125,6 +127,9 @@ export function createSessionLifecycles(deps: SessionLifecycleDeps): SessionLife
       if (session === undefined) return false;
       session.terminate(termination);
       return true;
+    },
+    get openCount() {
+      return live.size;
     },
   };
 }

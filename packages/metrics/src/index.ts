@@ -17,6 +17,8 @@ export interface GatewayMetrics {
   };
   readonly approvals: { pending(n: number): void; settled(outcome: string, waitSeconds: number): void };
   readonly listenerUp: (listener: string, protocol: Protocol, up: boolean) => void;
+  /** Draining for a stop: listeners closed, open sessions finishing. */
+  readonly draining: (on: boolean) => void;
 }
 
 /**
@@ -153,6 +155,12 @@ export function createGatewayMetrics(options: { collectProcess?: boolean } = {})
     labelNames: ['listener', 'protocol'] as const,
     ...reg,
   });
+  const drainingGauge = new client.Gauge({
+    name: 'agentgate_draining',
+    help: '1 while the gateway drains for a stop (listeners closed, open sessions finishing), else 0.',
+    ...reg,
+  });
+  drainingGauge.set(0);
 
   return {
     registry,
@@ -194,5 +202,6 @@ export function createGatewayMetrics(options: { collectProcess?: boolean } = {})
       },
     },
     listenerUp: (listener, protocol, up) => listenerUp.set({ listener, protocol }, up ? 1 : 0),
+    draining: (on) => drainingGauge.set(on ? 1 : 0),
   };
 }

@@ -57,19 +57,31 @@ export function registerServeCommands(program: Command): void {
         ? startRetention(gateway.store, config.store.retention, log.child({ component: 'retention' }))
         : undefined;
       if (reloadWhenStarted) onReload();
-      await new Promise<void>((resolve) => {
+      // SIGTERM (systemctl stop/restart, a rolling restart): drain — stop accepting, let open sessions finish for
+      // at most shutdown.drainTimeout, end the rest, flush the store. A second SIGTERM or SIGINT ends them at once.
+      const running = gateway;
+      let signals = 0;
+      const stopped = new Promise<void>((resolve) => {
         const onSignal = (signal: string): void => {
-          log.info('signal received', { signal });
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-          resolve();
+          signals++;
+          log.info('signal received', { signal, ...(signals > 1 ? { action: 'stop now' } : {}) });
+          if (signals === 1) {
+            void retention?.stop();
+            running.drain().then(resolve, resolve);
+          } else void running.stop();
         };
         process.on('SIGTERM', onSignal);
         process.on('SIGINT', onSignal);
       });
+      await stopped;
       process.off('SIGHUP', onReload);
       await retention?.stop();
-      await gateway.stop();
+      // Stopped and flushed: nothing is left to do, so a handle something forgot to close must not keep the process
+      // (and systemd's stop) waiting.
+      setTimeout(() => {
+        log.warn('the process did not exit after the gateway stopped; exiting');
+        process.exit(0);
+      }, 5_000).unref();
     });
 
   program
