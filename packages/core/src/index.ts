@@ -18,3 +18,4 @@ export * from './redaction.js';
 export * from './ids.js';
 export * from './duration.js';
 export * from './signer.js';
+export * from './stream-relay.js';
