@@ -19,3 +19,4 @@ export * from './ids.js';
 export * from './duration.js';
 export * from './signer.js';
 export * from './stream-relay.js';
+export * from './docker-actions.js';
