@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { causeOf, type ClientInfo, type EndCause, type GatedSession, type Identity } from '@agentgate/core';
+import { getEventListeners } from 'node:events';
 import { SessionGroups } from './session-groups.js';
 
 /** A session as the groups see it: its identity, `ended`, and how it was ended (the cause `end` recorded). */
@@ -119,6 +120,19 @@ describe('SessionGroups', () => {
     b.release();
     opened[1]!.stop({ kind: 'credential-revoked' });
     expect(opened[1]!.endedWith).toEqual([{ kind: 'credential-revoked' }]);
+  });
+
+  it('tells every connection using a session that it ended, with one listener on its signal however many there are', () => {
+    const { opened, open } = fakeOpener();
+    const groups = new SessionGroups(2_000, open);
+    const told: number[] = [];
+    const leases = Array.from({ length: 30 }, (_, i) =>
+      groups.acquire(devin, client('10.0.0.1'), new AbortController().signal, () => told.push(i)),
+    );
+    expect(getEventListeners(opened[0]!.session.ended, 'abort')).toHaveLength(1);
+    leases[29]!.release(); // a connection that left is not told
+    opened[0]!.stop({ kind: 'credential-revoked' });
+    expect(told).toEqual(Array.from({ length: 29 }, (_, i) => i));
   });
 
   it('names the shutdown: a user connection told to end, or the engine closing with sessions lingering', () => {

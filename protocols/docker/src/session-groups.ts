@@ -19,6 +19,8 @@ interface Group {
   readonly stop: AbortController;
   users: number;
   linger: NodeJS.Timeout | undefined;
+  /** Each user connection's reaction to the session ending, one listener on `ended` for all (no listener leak). */
+  readonly watchers: Set<() => void>;
 }
 
 /** Opens a session for the first connection of a group. */
@@ -32,8 +34,11 @@ export class SessionGroups {
     private readonly open: OpenSession,
   ) {}
 
-  /** The session of this identity and client address, joined or opened (throws what `open` throws). */
-  acquire(identity: Identity, client: ClientInfo, signal: AbortSignal): SessionLease {
+  /**
+   * The session of this identity and client address, joined or opened (throws what `open` throws). `onEnded` runs
+   * when the session must end while this connection uses it.
+   */
+  acquire(identity: Identity, client: ClientInfo, signal: AbortSignal, onEnded?: () => void): SessionLease {
     const key = `${client.address}\n${identity.source}\n${identity.name}`;
     let group = this.groups.get(key);
     if (group !== undefined && group.session.ended.aborted) {
@@ -43,10 +48,17 @@ export class SessionGroups {
     if (group === undefined) {
       const stop = new AbortController();
       const session = this.open(identity, client, stop.signal);
-      const opened: Group = { key, session, stop, users: 0, linger: undefined };
+      const opened: Group = { key, session, stop, users: 0, linger: undefined, watchers: new Set() };
       this.groups.set(key, opened);
       // A session that must end (credential lapsed, an administrator) takes no new connections; its users end it.
-      session.ended.addEventListener('abort', () => this.endedAlone(opened), { once: true });
+      session.ended.addEventListener(
+        'abort',
+        () => {
+          for (const watcher of [...opened.watchers]) watcher();
+          this.endedAlone(opened);
+        },
+        { once: true },
+      );
       group = opened;
     } else if (group.session.info.identity !== identity) {
       // Same principal, another credential (a refreshed token): the session goes on under it.
@@ -56,6 +68,7 @@ export class SessionGroups {
     clearTimeout(joined.linger);
     joined.linger = undefined;
     joined.users++;
+    if (onEnded) joined.watchers.add(onEnded);
     const stopped = (): void => joined.stop.abort(signal.reason);
     if (signal.aborted) stopped();
     else signal.addEventListener('abort', stopped, { once: true });
@@ -66,6 +79,7 @@ export class SessionGroups {
         if (released) return;
         released = true;
         signal.removeEventListener('abort', stopped);
+        if (onEnded) joined.watchers.delete(onEnded);
         this.released(joined);
       },
     };

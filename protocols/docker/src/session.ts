@@ -303,8 +303,7 @@ export class DockerConnection {
       }
     }
     if (!lease) {
-      lease = this.ctx.groups.acquire(identity, this.ctx.info, this.ctx.signal);
-      lease.session.ended.addEventListener('abort', this.onSessionEnded, { once: true });
+      lease = this.ctx.groups.acquire(identity, this.ctx.info, this.ctx.signal, this.onSessionEnded);
       this.lease = lease;
     }
     return { session: lease.session, masker: this.maskerFor(identity) };
@@ -325,7 +324,6 @@ export class DockerConnection {
     const lease = this.lease;
     if (!lease) return;
     this.lease = undefined;
-    lease.session.ended.removeEventListener('abort', this.onSessionEnded);
     lease.release();
   }
 
