@@ -8,11 +8,13 @@ import net from 'node:net';
 import {
   SHUTDOWN,
   type ClientInfo,
+  type ConnectionControl,
   type ListenerBase,
   type Logger,
   type Protocol,
   type ProtocolEngine,
 } from '@agentgate/core';
+import { UnauthenticatedConnections } from './unauthenticated-connections.js';
 
 /** What the server needs of a listener: its address, and the protocol's socket needs (Docker's half-close). */
 export interface ServedListener extends Omit<ListenerBase, 'allow'> {
@@ -58,11 +60,24 @@ export async function startListenerServer(
   const unixPath = listener.listen.startsWith('unix:') ? listener.listen.slice(5) : undefined;
   let listening = false;
 
+  const unauthenticated =
+    listener.unauthenticated &&
+    new UnauthenticatedConnections(
+      listener.unauthenticated,
+      log.child({ listener: listener.name, protocol: listener.protocol }),
+    );
+
   // Docker's hijacked streams need half-close: `docker exec` without -i closes its write side and still reads.
   const server = net.createServer(
     { allowHalfOpen: listener.protocol === 'docker', noDelay: true },
     (socket) => {
       hooks.connectionOpened();
+      const source = unixPath ? 'unix' : (socket.remoteAddress ?? 'unknown');
+      const admission = unauthenticated?.admit(source);
+      if (admission === null) {
+        socket.destroy();
+        return;
+      }
       const stop = new AbortController();
       if (stopping) stop.abort(SHUTDOWN);
       connections.set(socket, stop);
@@ -78,12 +93,14 @@ export async function startListenerServer(
             local: isLoopback(socket.remoteAddress ?? ''),
             tls: false,
           };
+      const control: ConnectionControl = { authenticated: () => admission?.authenticated() };
       const session = engine
-        .handle(socket, info, stop.signal)
+        .handle(socket, info, stop.signal, control)
         .catch((err: unknown) =>
           log.error('session failed', { error: err instanceof Error ? err.message : String(err) }),
         )
         .finally(() => {
+          admission?.closed();
           connections.delete(socket);
           sessions.delete(session);
           if (!socket.destroyed) socket.destroy();
@@ -149,6 +166,7 @@ export async function startListenerServer(
     async close(graceMs) {
       stopAccepting();
       stopping = true;
+      unauthenticated?.close();
       for (const stop of connections.values()) stop.abort(SHUTDOWN);
       const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([Promise.allSettled([...sessions]).then(() => undefined), grace]);

@@ -5,6 +5,7 @@ import type {
   PostgresListenerConfig,
   SshListenerConfig,
   TlsConfig,
+  UnauthenticatedLimits,
 } from '@agentgate/core';
 import { child, type Checker, type Mapping } from './checker.js';
 import { checkSshPublicKey } from './identity-section.js';
@@ -33,7 +34,20 @@ const LISTENER_KEYS: Record<(typeof PROTOCOLS)[number], readonly string[]> = {
     'maxAuthTries',
     'authPenaltyMax',
   ],
-  docker: [...BASE_KEYS, 'tls', 'upstream', 'identity', 'socketMode', 'maxBodyBytes', 'unknownPrograms'],
+  docker: [
+    ...BASE_KEYS,
+    'tls',
+    'upstream',
+    'identity',
+    'socketMode',
+    'maxBodyBytes',
+    'unknownPrograms',
+    'headersTimeout',
+    'keepAliveTimeout',
+    'sessionLinger',
+    'maxUnauthenticated',
+    'maxUnauthenticatedPerSource',
+  ],
 };
 
 /**
@@ -220,6 +234,44 @@ function readSocketMode(checker: Checker, value: unknown, path: string): number 
   return undefined;
 }
 
+/** Node's timers wait at most 2^31-1 ms; a day is far more than any of these limits needs. */
+const MAX_TIMER_MS = 24 * 3_600_000;
+
+/** A duration a timer waits for: 0 (no limit) up to a day. */
+function timerDuration(
+  checker: Checker,
+  value: unknown,
+  path: string,
+  fallbackMs: number,
+): number | undefined {
+  const ms = checker.duration(value, path, fallbackMs);
+  if (ms === undefined || ms <= MAX_TIMER_MS) return ms;
+  checker.expected(path, 'a duration of at most 24h', value);
+  return undefined;
+}
+
+/**
+ * `maxUnauthenticated` and `maxUnauthenticatedPerSource`, for the listeners whose engine says when a connection
+ * authenticated (`ConnectionControl`): connections over either cap are closed as they are accepted.
+ */
+function readUnauthenticatedLimits(
+  checker: Checker,
+  m: Mapping,
+  path: string,
+): UnauthenticatedLimits | undefined {
+  const maxConnections = checker.integer(m.maxUnauthenticated, child(path, 'maxUnauthenticated'), {
+    min: 1,
+    fallback: 128,
+  });
+  const maxPerSource = checker.integer(
+    m.maxUnauthenticatedPerSource,
+    child(path, 'maxUnauthenticatedPerSource'),
+    { min: 1, fallback: 32 },
+  );
+  if (maxConnections === undefined || maxPerSource === undefined) return undefined;
+  return { maxConnections, maxPerSource };
+}
+
 function readDocker(
   checker: Checker,
   m: Mapping,
@@ -245,11 +297,24 @@ function readDocker(
     unknownProgramsModes,
     'match-all',
   );
+  const headersTimeoutMs = timerDuration(checker, m.headersTimeout, child(path, 'headersTimeout'), 60_000);
+  const keepAliveTimeoutMs = timerDuration(
+    checker,
+    m.keepAliveTimeout,
+    child(path, 'keepAliveTimeout'),
+    30_000,
+  );
+  const sessionLingerMs = timerDuration(checker, m.sessionLinger, child(path, 'sessionLinger'), 2_000);
+  const unauthenticated = readUnauthenticatedLimits(checker, m, path);
   if (
     socket === undefined ||
     socketMode === undefined ||
     maxBodyBytes === undefined ||
-    unknownPrograms === undefined
+    unknownPrograms === undefined ||
+    headersTimeoutMs === undefined ||
+    keepAliveTimeoutMs === undefined ||
+    sessionLingerMs === undefined ||
+    unauthenticated === undefined
   )
     return undefined;
   return {
@@ -260,6 +325,10 @@ function readDocker(
     socketMode,
     maxBodyBytes,
     unknownPrograms,
+    headersTimeoutMs,
+    keepAliveTimeoutMs,
+    sessionLingerMs,
+    unauthenticated,
   };
 }
 

@@ -1,17 +1,18 @@
-import type {
-  HostNamespace,
-  ListenerConfig,
-  MaskingRuleConfig,
-  Protocol,
-  RuleConfig,
-  RuleMatch,
+import {
+  DOCKER_ACTIONS,
+  type HostNamespace,
+  type ListenerConfig,
+  type MaskingRuleConfig,
+  type Protocol,
+  type RuleConfig,
+  type RuleMatch,
 } from '@agentgate/core';
-import { child, type Checker, type Mapping } from './checker.js';
+import { child, item, type Checker, type Mapping } from './checker.js';
 import { KNOWN_DETECTORS } from './detectors.js';
 import { didYouMean } from './did-you-mean.js';
 
 type MatchKey = keyof RuleMatch;
-type MatchKind = 'strings' | 'boolean' | 'pattern' | 'channels' | 'namespaces';
+type MatchKind = 'strings' | 'boolean' | 'pattern' | 'channels' | 'namespaces' | 'actions';
 
 /** Which protocols' facts each match key speaks of (docs/configuration.md, "PostgreSQL / SSH / Docker match keys"), and its value type. */
 const MATCH_KEYS: Record<MatchKey, { protocols: readonly Protocol[]; kind: MatchKind }> = {
@@ -23,7 +24,7 @@ const MATCH_KEYS: Record<MatchKey, { protocols: readonly Protocol[]; kind: Match
   programs: { protocols: ['ssh', 'docker'], kind: 'strings' },
   channels: { protocols: ['ssh'], kind: 'channels' },
   paths: { protocols: ['ssh'], kind: 'strings' },
-  actions: { protocols: ['docker'], kind: 'strings' },
+  actions: { protocols: ['docker'], kind: 'actions' },
   privileged: { protocols: ['docker'], kind: 'boolean' },
   hostMounts: { protocols: ['docker'], kind: 'strings' },
   hostNamespaces: { protocols: ['docker'], kind: 'namespaces' },
@@ -51,6 +52,27 @@ function readNamespaces(
   }
   const names = checker.list(value, path, (v, p) => checker.oneOf(v, p, HOST_NAMESPACES));
   return names !== undefined && names.length === value.length ? [...new Set(names)] : undefined;
+}
+
+/**
+ * Docker `actions`: names or `*` globs (as the policy matches them, case-insensitively), each of which must name at
+ * least one action dockerd has; a rule naming none would never match.
+ */
+function readActions(checker: Checker, value: unknown, path: string): string[] | undefined {
+  const names = checker.strings(value, path, undefined, true);
+  if (names === undefined) return undefined;
+  let ok = true;
+  names.forEach((name, index) => {
+    const glob = new RegExp(`^${name.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i');
+    if (DOCKER_ACTIONS.some((action) => glob.test(action))) return;
+    const hint = didYouMean(name, DOCKER_ACTIONS);
+    checker.report(
+      item(path, index),
+      `expected a Docker action (such as container.create, image.pull or image.*; docs/configuration.md lists them), found unknown action "${name}"${hint === undefined ? '' : ` (did you mean "${hint}"?)`}`,
+    );
+    ok = false;
+  });
+  return ok ? names : undefined;
 }
 
 export function matchKeysOf(protocol: Protocol): MatchKey[] {
@@ -102,6 +124,9 @@ function readMatch(
     switch (spec.kind) {
       case 'strings':
         read = checker.strings(raw[key], keyPath, undefined, true);
+        break;
+      case 'actions':
+        read = readActions(checker, raw[key], keyPath);
         break;
       case 'boolean':
         read = checker.boolean(raw[key], keyPath);

@@ -87,6 +87,18 @@ export interface TlsConfig {
 /** What happens to a command no rule speaks of: `allow` it, or `deny` it (allow-list mode). */
 export type ListenerDefaultAction = 'allow' | 'deny';
 
+/**
+ * Caps on connections that have not authenticated yet, enforced where the listener accepts sockets for the engines
+ * that say when a connection has authenticated (`ConnectionControl.authenticated`). A connection over either cap is
+ * closed at once.
+ */
+export interface UnauthenticatedLimits {
+  /** Connections of the listener not authenticated yet. */
+  readonly maxConnections: number;
+  /** Of those, from one source address. */
+  readonly maxPerSource: number;
+}
+
 /** What every listener has, whatever its protocol. */
 export interface ListenerBase {
   readonly name: string;
@@ -98,6 +110,8 @@ export interface ListenerBase {
    * approve) rules permit runs; every other command is refused (docs/configuration.md, "Allow-list mode").
    */
   readonly default?: ListenerDefaultAction;
+  /** Absent: connections are not limited before they authenticate (the engine has limits of its own). */
+  readonly unauthenticated?: UnauthenticatedLimits;
 }
 
 export interface PostgresListenerConfig extends ListenerBase {
@@ -160,6 +174,12 @@ export interface DockerListenerConfig extends ListenerBase {
   readonly socketMode: number;
   readonly maxBodyBytes: number;
   readonly unknownPrograms: 'match-all' | 'deny';
+  /** How long a request head may take, from the connection's start or the request's first byte (ms; 0: no limit). */
+  readonly headersTimeoutMs: number;
+  /** How long a connection may wait for its next request before it is closed (ms; 0: no limit). */
+  readonly keepAliveTimeoutMs: number;
+  /** How long a session waits for another connection of its client after the last one closed (ms). */
+  readonly sessionLingerMs: number;
 }
 
 export type ListenerConfig = PostgresListenerConfig | SshListenerConfig | DockerListenerConfig;

@@ -20,13 +20,28 @@ export interface EngineDeps {
   readonly log: Logger;
 }
 
+/** What the listener offers an engine about one accepted connection. */
+export interface ConnectionControl {
+  /**
+   * The client proved an identity the listener admits: from now on the connection no longer counts against the
+   * listener's limits on unauthenticated connections. Idempotent.
+   */
+  authenticated(): void;
+}
+
 export interface ProtocolEngine {
   /**
    * Serve one client connection until it ends. Must never throw for bad client input: render the error natively,
    * close the connection and resolve. `signal` is this connection's own: it aborts when the connection must end
-   * (gateway shutdown: finish in-flight work, then close), its reason an EndCause.
+   * (gateway shutdown: finish in-flight work, then close), its reason an EndCause. `connection` is given by the
+   * listener server; an engine that never calls `authenticated` must not be given unauthenticated limits.
    */
-  handle(client: Duplex, info: ClientInfo, signal: AbortSignal): Promise<void>;
+  handle(
+    client: Duplex,
+    info: ClientInfo,
+    signal: AbortSignal,
+    connection?: ConnectionControl,
+  ): Promise<void>;
   /** Release engine-wide resources (pools, caches). */
   close?(): Promise<void>;
 }

@@ -18,3 +18,5 @@ export * from './redaction.js';
 export * from './ids.js';
 export * from './duration.js';
 export * from './signer.js';
+export * from './stream-relay.js';
+export * from './docker-actions.js';

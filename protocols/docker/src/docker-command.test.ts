@@ -14,6 +14,9 @@ const listener: DockerListenerConfig = {
   socketMode: 0o660,
   maxBodyBytes: 1 << 20,
   unknownPrograms: 'match-all',
+  headersTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 60_000,
+  sessionLingerMs: 2_000,
 };
 const privilegedBox: ContainerFacts = {
   privileged: true,

@@ -8,12 +8,15 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type {
   ClientInfo,
+  ConnectionControl,
   DockerListenerConfig,
   EngineDeps,
   EngineFactory,
   ProtocolEngine,
 } from '@agentgate/core';
-import { DockerConnection, endAndFlush } from './session.js';
+import { DockerConnection } from './session.js';
+import { SessionGroups } from './session-groups.js';
+import { endAndFlush } from './socket-reader.js';
 import { createUpstreamLookup } from './upstream-lookup.js';
 
 export const createDockerEngine: EngineFactory<DockerListenerConfig> = (
@@ -27,8 +30,16 @@ export const createDockerEngine: EngineFactory<DockerListenerConfig> = (
     : undefined;
   const log = deps.log.child({ listener: listener.name, protocol: 'docker' });
   const engineDeps: EngineDeps = { ...deps, log };
+  const groups = new SessionGroups(listener.sessionLingerMs, (identity, client, signal) =>
+    deps.sessions.open({ listener: listener.name, protocol: 'docker', identity, client, signal, log }),
+  );
   return {
-    async handle(client: Duplex, info: ClientInfo, signal: AbortSignal): Promise<void> {
+    async handle(
+      client: Duplex,
+      info: ClientInfo,
+      signal: AbortSignal,
+      connection?: ConnectionControl,
+    ): Promise<void> {
       let socket: Duplex = client;
       let clientInfo = info;
       if (secureContext && !info.tls && info.address !== 'unix') {
@@ -44,6 +55,8 @@ export const createDockerEngine: EngineFactory<DockerListenerConfig> = (
           lookup,
           info: clientInfo,
           signal,
+          groups,
+          ...(connection ? { connection } : {}),
         }).run();
         // The root destroys the raw socket when we return: let the TLS layer's last records reach it first.
         if (socket !== client) await endAndFlush(client);
@@ -54,6 +67,7 @@ export const createDockerEngine: EngineFactory<DockerListenerConfig> = (
       }
     },
     async close(): Promise<void> {
+      groups.close();
       lookup.close();
     },
   };

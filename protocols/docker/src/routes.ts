@@ -4,7 +4,7 @@
  * contain slashes exactly where dockerd lets it. Paths dockerd would redirect or read differently (`//`, `.`/`..`
  * segments, encoded `/` `.` `\` or NUL) are refused instead.
  */
-import { AgentgateError } from '@agentgate/core';
+import { AgentgateError, type DockerAction } from '@agentgate/core';
 
 /** What the gateway does with the request body before deciding. */
 export type BodyInspection =
@@ -27,7 +27,7 @@ export type ResponseKind =
   | 'plain';
 
 export interface Route {
-  readonly action: string;
+  readonly action: DockerAction;
   /** Path parameter (`{name}` / `{id}`) when the route has one. */
   readonly name?: string;
   readonly body?: BodyInspection;
@@ -112,7 +112,7 @@ export function canonicalizeTarget(method: string, target: string): CanonicalReq
 interface RouteDef {
   readonly methods: readonly string[];
   readonly pattern: RegExp;
-  readonly action: string;
+  readonly action: DockerAction;
   readonly body?: BodyInspection;
   readonly response?: ResponseKind;
 }
@@ -121,7 +121,7 @@ const NAME = '(.+)';
 const r = (
   methods: string,
   path: string,
-  action: string,
+  action: DockerAction,
   extra: Omit<RouteDef, 'methods' | 'pattern' | 'action'> = {},
 ): RouteDef => ({
   methods: methods.split('|'),

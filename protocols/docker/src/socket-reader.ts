@@ -4,6 +4,9 @@
  */
 import type { Duplex } from 'node:stream';
 
+/** What `readBefore` returns when its deadline passed with nothing read. */
+export const TIMED_OUT = Symbol('timed out');
+
 export class SocketReader {
   private readonly queue: Buffer[] = [];
   private ended = false;
@@ -69,6 +72,34 @@ export class SocketReader {
     }
   }
 
+  /**
+   * Like `read`, but gives up at `deadline` (ms since the epoch, `Date.now()`) when nothing arrived by then: the
+   * timeouts of a connection that sends nothing, or too little.
+   */
+  async readBefore(deadline: number): Promise<Buffer | null | typeof TIMED_OUT> {
+    const chunk = this.queue.shift();
+    if (chunk) return chunk;
+    if (this.failure) throw this.failure;
+    if (this.ended) return null;
+    const wait = deadline - Date.now();
+    if (wait <= 0) return TIMED_OUT;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.notify();
+    }, wait);
+    try {
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.stream.resume();
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+    if (timedOut && this.queue.length === 0) return TIMED_OUT;
+    return this.readBefore(deadline);
+  }
+
   /** Give bytes back (the part of a chunk that belongs to the next message). */
   unshift(chunk: Buffer): void {
     if (chunk.length > 0) this.queue.unshift(chunk);
@@ -119,5 +150,24 @@ export function writeAll(
     stream.on('drain', onDrain);
     stream.on('close', onClose);
     stream.on('error', onErr);
+  });
+}
+
+/** End our side and wait until the bytes are flushed: the root destroys the socket once `handle` resolves. */
+export function endAndFlush(stream: Duplex, timeoutMs = 10_000): Promise<void> {
+  if (stream.destroyed || stream.writableFinished) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(done, timeoutMs);
+    function done(): void {
+      clearTimeout(timer);
+      stream.off('finish', done);
+      stream.off('close', done);
+      stream.off('error', done);
+      resolve();
+    }
+    stream.on('finish', done);
+    stream.on('close', done);
+    stream.on('error', done);
+    if (!stream.writableEnded) stream.end();
   });
 }

@@ -9,7 +9,7 @@ import type {
 } from 'ssh2';
 import { channelCommand } from './command-facts.js';
 import type { ConnectionContext } from './connection-context.js';
-import { relayData } from './stream-relay.js';
+import { relayData } from '@agentgate/core';
 import type { UpstreamLease } from './upstream-pool.js';
 
 /** Bridge two forwarded channels, counting and recording the bytes each way. */

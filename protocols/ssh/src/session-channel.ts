@@ -17,7 +17,7 @@ import { InteractiveLineFilter } from './interactive-line-filter.js';
 import { ScpInspector } from './scp-inspector.js';
 import { SftpSession } from './sftp-relay.js';
 import type { FileTransferRecord } from './sftp-inspector.js';
-import { ended, relayData, writesFlushed } from './stream-relay.js';
+import { ended, relayData, writesFlushed } from '@agentgate/core';
 import type { UpstreamLease } from './upstream-pool.js';
 
 const x11Bridged = new WeakSet<object>();

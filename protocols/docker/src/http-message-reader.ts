@@ -1,0 +1,115 @@
+/**
+ * Reads HTTP/1.1 messages off one socket, for both directions: the client's requests and dockerd's responses share
+ * the head reading (with the request side's timeouts) and the body pump (raw bytes for relaying, decoded data for
+ * judging and recording). Framing itself is http-codec.ts; this adds only the I/O.
+ */
+import { AgentgateError } from '@agentgate/core';
+import { BodyDecoder, type BodyFraming } from './http-codec.js';
+import { SocketReader, TIMED_OUT } from './socket-reader.js';
+
+/** A head parser of http-codec.ts: the head and the bytes it used, or null while more bytes are needed. */
+export type HeadParser<H> = (buf: Buffer) => { head: H; consumed: number } | null;
+
+export interface HeadLimits {
+  /**
+   * Until when (ms since the epoch) the first byte may take to arrive; after that the wait is over (keep-alive
+   * idle timeout). Absent: the head deadline covers the wait.
+   */
+  readonly idleUntil?: number;
+  /** How long the head may take, counted from `startedAt` or else from its first byte. Absent: no limit. */
+  readonly headMs?: number;
+  /** When the head's clock starts (a new connection: its start) instead of at the first byte. */
+  readonly startedAt?: number;
+}
+
+export type HeadRead<H> =
+  | { readonly kind: 'head'; readonly head: H; /** the head's bytes as received */ readonly raw: Buffer }
+  /** The peer closed; `partial`: inside a head. */
+  | { readonly kind: 'end'; readonly partial: boolean }
+  /** A limit passed; `partial`: part of a head had arrived (a slow or stalled sender), else none (idle). */
+  | { readonly kind: 'timeout'; readonly partial: boolean };
+
+/** One piece of a body: the decoded data in it, and the bytes as they came (framing included). */
+export type BodyPiece = (data: readonly Buffer[], raw: Buffer) => Promise<void> | undefined;
+
+export class HttpMessageReader {
+  constructor(readonly socket: SocketReader) {}
+
+  /** Bytes read but not yet consumed (a pipelined next request, or body bytes that came with the head). */
+  get buffered(): number {
+    return this.socket.buffered;
+  }
+
+  async readHead<H>(parse: HeadParser<H>, limits: HeadLimits = {}): Promise<HeadRead<H>> {
+    let buf: Buffer = Buffer.alloc(0);
+    let headDeadline =
+      limits.headMs !== undefined && limits.startedAt !== undefined
+        ? limits.startedAt + limits.headMs
+        : undefined;
+    for (;;) {
+      const deadline = buf.length === 0 ? (limits.idleUntil ?? headDeadline) : headDeadline;
+      const chunk =
+        this.socket.take() ??
+        (deadline === undefined ? await this.socket.read() : await this.socket.readBefore(deadline));
+      if (chunk === TIMED_OUT) return { kind: 'timeout', partial: buf.length > 0 };
+      if (chunk === null) return { kind: 'end', partial: buf.length > 0 };
+      if (buf.length === 0 && headDeadline === undefined && limits.headMs !== undefined)
+        headDeadline = Date.now() + limits.headMs;
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const parsed = parse(buf);
+      if (parsed) {
+        this.socket.unshift(buf.subarray(parsed.consumed));
+        return { kind: 'head', head: parsed.head, raw: buf.subarray(0, parsed.consumed) };
+      }
+    }
+  }
+
+  /**
+   * Read one body to its end, handing each piece to `onPiece` (awaited when it returns a promise: backpressure).
+   * Bytes past the body stay for the next message. A body that ends early throws `closedInside`, except one framed
+   * by the connection's close, which ends there.
+   */
+  async pumpBody(framing: BodyFraming, onPiece: BodyPiece, closedInside: string): Promise<void> {
+    const decoder = new BodyDecoder(framing);
+    while (!decoder.done) {
+      const chunk = this.socket.take() ?? (await this.socket.read());
+      if (chunk === null) {
+        if (framing.kind === 'close') return;
+        throw new AgentgateError('PROTOCOL_VIOLATION', closedInside);
+      }
+      const step = decoder.push(chunk);
+      this.socket.unshift(chunk.subarray(step.consumed));
+      const pending = onPiece(
+        step.data,
+        step.consumed === chunk.length ? chunk : chunk.subarray(0, step.consumed),
+      );
+      if (pending) await pending;
+    }
+  }
+
+  /** A whole body in memory, refused with LIMIT_EXCEEDED `tooLarge` past `limit` bytes (before reading, if it says so). */
+  async readBody(
+    framing: BodyFraming,
+    limit: number,
+    tooLarge: string,
+    closedInside: string,
+  ): Promise<Buffer> {
+    if (framing.kind === 'length' && framing.length > limit)
+      throw new AgentgateError('LIMIT_EXCEEDED', tooLarge);
+    const parts: Buffer[] = [];
+    let size = 0;
+    await this.pumpBody(
+      framing,
+      (data) => {
+        for (const d of data) {
+          size += d.length;
+          if (size > limit) throw new AgentgateError('LIMIT_EXCEEDED', tooLarge);
+          parts.push(d);
+        }
+        return undefined;
+      },
+      closedInside,
+    );
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+}

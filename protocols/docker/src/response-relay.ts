@@ -1,0 +1,187 @@
+/**
+ * dockerd's answer to one forwarded request, relayed to the client in one of three ways chosen from the route and
+ * the response head: a hijacked stream (attach, exec start), a buffered inspect body with its environment masked,
+ * or a body streamed through as it comes with the handler chain watching (response-handlers.ts).
+ */
+import type { Duplex } from 'node:stream';
+import { AgentgateError, type ProtocolMetrics, type ValueMasker } from '@agentgate/core';
+import type { AnswerSink, DecidedRequest } from './answer-record.js';
+import { recordAnswer } from './answer-record.js';
+import { maskInspectEnv } from './env-masking.js';
+import { relayHijacked } from './hijacked-stream.js';
+import {
+  type Header,
+  type ResponseHead,
+  encodeResponseHead,
+  headerValue,
+  parseResponseHead,
+  responseFraming,
+  wantsConnectionClose,
+} from './http-codec.js';
+import type { HttpMessageReader } from './http-message-reader.js';
+import { HandlerChain, bodyHandlers } from './response-handlers.js';
+import type { CanonicalRequest, Route } from './routes.js';
+import { RELAY_HIGH_WATER, type SocketReader, writeAll } from './socket-reader.js';
+
+/** Inspect responses are buffered to mask them; anything larger is refused rather than passed unmasked. */
+const MASKED_BODY_CAP = 32 * 1024 * 1024;
+
+export interface ResponseExchange {
+  readonly client: Duplex;
+  readonly clientReader: SocketReader;
+  readonly upstream: Duplex;
+  readonly upstreamMessages: HttpMessageReader;
+  readonly req: CanonicalRequest;
+  readonly route: Route | undefined;
+  /** Absent for `/_ping`, which nothing decided and nothing records. */
+  readonly decided: DecidedRequest | undefined;
+  readonly sink: AnswerSink | undefined;
+  /** The session's content detectors for env values (masking applies even when nothing is recorded). */
+  readonly detectors: ValueMasker | undefined;
+  readonly metrics: ProtocolMetrics;
+  readonly listener: string;
+  /** Settles once the request body went upstream (a hijack waits for it before relaying raw bytes). */
+  readonly bodySent: Promise<unknown>;
+  /** Called before the first byte of the answer goes to the client: from then on, failures can only close. */
+  responseStarting(): void;
+  /** The answer's head arrived; `hijacked`: the connection is a raw stream from now on. */
+  streaming(hijacked: boolean): void;
+}
+
+function isStreamContentType(headers: readonly Header[]): boolean {
+  const ct = (headerValue(headers, 'content-type') ?? '').toLowerCase();
+  return (
+    ct.startsWith('application/vnd.docker.raw-stream') ||
+    ct.startsWith('application/vnd.docker.multiplexed-stream')
+  );
+}
+
+async function readResponseHead(messages: HttpMessageReader): Promise<{ head: ResponseHead; raw: Buffer }> {
+  const read = await messages.readHead(parseResponseHead);
+  if (read.kind !== 'head')
+    throw new AgentgateError('UPSTREAM_UNAVAILABLE', 'agentgate: upstream closed before answering');
+  return read;
+}
+
+/** Relay the answer; resolves true when both connections can carry another request. */
+export async function relayResponse(x: ResponseExchange): Promise<boolean> {
+  let { head, raw } = await readResponseHead(x.upstreamMessages);
+  // Interim 1xx answers other than 101 are passed on; the final answer follows (RFC 9110 §15.2).
+  while (head.status >= 100 && head.status < 200 && head.status !== 101) {
+    x.responseStarting();
+    await writeAll(x.client, raw);
+    ({ head, raw } = await readResponseHead(x.upstreamMessages));
+  }
+  const hijack =
+    head.status === 101 ||
+    (x.route?.response === 'hijack' && head.status === 200 && isStreamContentType(head.headers));
+  x.streaming(hijack);
+  if (hijack) {
+    await x.bodySent;
+    x.responseStarting();
+    await writeAll(x.client, raw);
+    if (x.decided && x.sink) recordAnswer(x.sink, x.decided, { status: head.status });
+    const { bytesIn, bytesOut } = await relayHijacked(
+      {
+        client: x.client,
+        clientReader: x.clientReader,
+        upstream: x.upstream,
+        upstreamReader: x.upstreamMessages.socket,
+      },
+      { recorder: x.sink?.recorder, metrics: x.metrics, listener: x.listener },
+    );
+    const sink = x.sink;
+    try {
+      sink?.recorder.append('result', { event: 'stream.end', bytesIn, bytesOut });
+    } catch (err) {
+      sink?.log.warn('docker record failed', { err: String(err) });
+    }
+    return false;
+  }
+  const framing = responseFraming(x.req.method, head);
+  const reusable = framing.kind !== 'close' && !wantsConnectionClose(head.headers);
+  const masking =
+    (x.route?.response === 'mask-container' || x.route?.response === 'mask-image') &&
+    head.status === 200 &&
+    framing.kind !== 'none';
+  if (masking) {
+    await relayMasked(x, head);
+    return reusable;
+  }
+  await relayStreamed(x, head, raw);
+  return reusable && !x.client.destroyed;
+}
+
+/** An inspect answer: read whole, `Env` values masked, sent with its new length. */
+async function relayMasked(x: ResponseExchange, head: ResponseHead): Promise<void> {
+  const framing = responseFraming(x.req.method, head);
+  const body = await x.upstreamMessages.readBody(
+    framing,
+    MASKED_BODY_CAP,
+    'agentgate: inspect response too large to mask',
+    'agentgate: connection closed inside a message body',
+  );
+  const masked = maskInspectEnv(body, x.detectors);
+  if (masked.masked > 0) x.metrics.maskedValues('docker-env', 'env', masked.masked);
+  const headers = head.headers.filter(
+    ([n]) => !['content-length', 'transfer-encoding'].includes(n.toLowerCase()),
+  );
+  x.responseStarting();
+  await writeAll(x.client, [
+    encodeResponseHead(head.status, head.reason, [
+      ...headers,
+      ['Content-Length', String(masked.body.length)],
+    ]),
+    masked.body,
+  ]);
+  x.metrics.bytes(x.listener, 'docker', 'upstream_to_client', masked.body.length);
+  if (x.decided && x.sink)
+    recordAnswer(x.sink, x.decided, {
+      status: head.status,
+      body: masked.body,
+      textual: true,
+      maskedValues: masked.masked,
+    });
+}
+
+/** Any other answer: passed through as it arrives, framing untouched, the handler chain watching. */
+async function relayStreamed(x: ResponseExchange, head: ResponseHead, raw: Buffer): Promise<void> {
+  const { client } = x;
+  // Head and the body bytes already here go out in one segment; a head whose body comes later is sent at once.
+  const corked = x.upstreamMessages.buffered > 0;
+  x.responseStarting();
+  if (corked) client.cork();
+  const headWrite = writeAll(client, raw);
+  if (!corked && headWrite) await headWrite;
+  let uncorkPending = corked;
+  const chain = new HandlerChain(
+    bodyHandlers({
+      route: x.route,
+      status: head.status,
+      headers: head.headers,
+      decided: x.decided,
+      sink: x.sink,
+      metrics: x.metrics,
+      listener: x.listener,
+    }),
+  );
+  try {
+    await x.upstreamMessages.pumpBody(
+      responseFraming(x.req.method, head),
+      (data, rawPart) => {
+        for (const d of data) chain.onData(d);
+        if (rawPart.length === 0) return undefined;
+        const written = writeAll(client, rawPart, RELAY_HIGH_WATER);
+        if (uncorkPending) {
+          uncorkPending = false;
+          client.uncork();
+        }
+        return written;
+      },
+      'agentgate: connection closed inside a message body',
+    );
+  } finally {
+    if (uncorkPending) client.uncork();
+  }
+  chain.onComplete();
+}

@@ -1,0 +1,220 @@
+/**
+ * One connection's link to dockerd: a unix socket kept alive across requests, each allowed request sent on it (its
+ * body as read and judged, or streamed through for bulk uploads) and its answer relayed back (response-relay.ts).
+ */
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  AgentgateError,
+  type DockerListenerConfig,
+  type Logger,
+  type ProtocolMetrics,
+  type ValueMasker,
+} from '@agentgate/core';
+import { type AnswerSink, type DecidedRequest, recordAnswer } from './answer-record.js';
+import {
+  type BodyFraming,
+  type Header,
+  LAST_CHUNK,
+  type RequestHead,
+  encodeChunk,
+  encodeRequestHead,
+  headerValue,
+} from './http-codec.js';
+import { HttpMessageReader } from './http-message-reader.js';
+import { errorStatus, replyError } from './replies.js';
+import { relayResponse } from './response-relay.js';
+import type { CanonicalRequest, Route } from './routes.js';
+import { RELAY_HIGH_WATER, SocketReader, writeAll } from './socket-reader.js';
+
+/** Request headers never forwarded to dockerd: our credentials, and framing we re-derive. */
+const DROPPED_REQUEST_HEADERS = new Set([
+  'authorization',
+  'proxy-authorization',
+  'content-length',
+  'transfer-encoding',
+  'expect',
+  'keep-alive',
+  'te',
+  'trailer',
+]);
+
+export type BodySource =
+  | { readonly kind: 'buffered'; readonly body: Buffer }
+  | { readonly kind: 'stream'; readonly framing: BodyFraming };
+
+export interface ForwardRequest {
+  readonly head: RequestHead;
+  readonly req: CanonicalRequest;
+  readonly route: Route | undefined;
+  readonly source: BodySource;
+  /** Absent for `/_ping`. */
+  readonly decided?: DecidedRequest;
+  readonly sink?: AnswerSink;
+  readonly detectors?: ValueMasker;
+}
+
+export interface ExchangeContext {
+  readonly client: Duplex;
+  readonly clientMessages: HttpMessageReader;
+  readonly listener: DockerListenerConfig;
+  readonly metrics: ProtocolMetrics;
+  readonly log: Logger;
+  /** The request's answer is on its way (`streaming`), or the connection became a raw stream (`hijacked`). */
+  phase(kind: 'streaming-response' | 'hijacked'): void;
+}
+
+interface Upstream {
+  readonly socket: net.Socket;
+  readonly messages: HttpMessageReader;
+}
+
+export class UpstreamExchange {
+  private upstream: Upstream | undefined;
+
+  constructor(private readonly ctx: ExchangeContext) {}
+
+  /** Drop the dockerd connection (the client's connection ends, or a stream is cut). */
+  close(): void {
+    this.upstream?.socket.destroy();
+    this.upstream = undefined;
+  }
+
+  /** Send the request to dockerd and relay its answer; resolves true when both connections can carry another. */
+  async forward(request: ForwardRequest): Promise<boolean> {
+    const { head, source, decided, sink } = request;
+    const { client, metrics, listener } = this.ctx;
+    const headRequest = head.method === 'HEAD';
+    let up: Upstream;
+    try {
+      up = this.reusable() ?? (await this.connect());
+    } catch (err) {
+      metrics.upstreamError(listener.name, 'docker', 'connect');
+      if (decided && sink)
+        recordAnswer(sink, decided, {
+          status: 502,
+          body: Buffer.from('upstream unavailable'),
+          textual: true,
+        });
+      await replyError(client, this.ctx.log, 502, err, { close: source.kind === 'stream', headRequest });
+      return source.kind !== 'stream';
+    }
+    let responseStarted = false;
+    const bodySent = this.send(up, head, source).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    let reusable: boolean;
+    try {
+      reusable = await relayResponse({
+        client,
+        clientReader: this.ctx.clientMessages.socket,
+        upstream: up.socket,
+        upstreamMessages: up.messages,
+        req: request.req,
+        route: request.route,
+        decided,
+        sink,
+        detectors: request.detectors,
+        metrics,
+        listener: listener.name,
+        bodySent,
+        responseStarting: () => {
+          responseStarted = true;
+        },
+        streaming: (hijacked) => {
+          if (hijacked) this.upstream = undefined;
+          this.ctx.phase(hijacked ? 'hijacked' : 'streaming-response');
+        },
+      });
+    } catch (err) {
+      this.ctx.log.debug('docker relay failed', { err: err instanceof Error ? err.message : String(err) });
+      metrics.upstreamError(listener.name, 'docker', 'relay');
+      up.socket.destroy();
+      this.upstream = undefined;
+      // Nothing of the answer reached the client yet: tell it why instead of just closing.
+      if (!responseStarted) {
+        const failure =
+          err instanceof AgentgateError
+            ? err
+            : new AgentgateError('UPSTREAM_UNAVAILABLE', 'agentgate: upstream failed');
+        if (decided && sink) recordAnswer(sink, decided, { status: errorStatus(failure) });
+        await replyError(client, this.ctx.log, errorStatus(failure), failure, { close: true, headRequest });
+      }
+      return false;
+    }
+    if ((await bodySent) !== undefined) {
+      up.socket.destroy();
+      this.upstream = undefined;
+      return false;
+    }
+    return reusable;
+  }
+
+  /** The dockerd socket when it can carry another request (kept alive across requests). */
+  private reusable(): Upstream | undefined {
+    const existing = this.upstream;
+    if (existing && !existing.socket.destroyed && !existing.messages.socket.atEnd && existing.socket.writable)
+      return existing;
+    return undefined;
+  }
+
+  private async connect(): Promise<Upstream> {
+    this.upstream?.socket.destroy();
+    const socket = net.connect({ path: this.ctx.listener.upstream.socket, allowHalfOpen: true });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', (err) =>
+        reject(new AgentgateError('UPSTREAM_UNAVAILABLE', 'agentgate: upstream unavailable', { cause: err })),
+      );
+    });
+    socket.on('error', (err) => this.ctx.log.debug('docker upstream socket error', { err: err.message }));
+    const up = { socket, messages: new HttpMessageReader(new SocketReader(socket)) };
+    this.upstream = up;
+    return up;
+  }
+
+  private async send(up: Upstream, head: RequestHead, source: BodySource): Promise<void> {
+    const headers: Header[] = head.headers.filter(([n]) => !DROPPED_REQUEST_HEADERS.has(n.toLowerCase()));
+    if (source.kind === 'buffered') {
+      // Keep `Content-Length: 0` on empty POSTs: dockerd reads a missing length on /start differently.
+      const needsLength =
+        source.body.length > 0 || !['GET', 'HEAD', 'DELETE', 'OPTIONS'].includes(head.method);
+      const h = needsLength ? [...headers, ['Content-Length', String(source.body.length)] as const] : headers;
+      // One write: a second write racing dockerd's close (Connection: close) would fail with EPIPE and lose the
+      // answer still unread in the socket.
+      const headBytes = encodeRequestHead(head.method, head.target, h);
+      const written = writeAll(
+        up.socket,
+        source.body.length === 0 ? headBytes : Buffer.concat([headBytes, source.body]),
+      );
+      if (written) await written;
+      return;
+    }
+    const { framing } = source;
+    // The client may be waiting for leave to send a large body (RFC 9110 §10.1.1): it has been decided now.
+    if (headerValue(head.headers, 'expect')?.toLowerCase() === '100-continue')
+      await writeAll(this.ctx.client, Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1'));
+    const chunked = framing.kind === 'chunked';
+    const h = chunked
+      ? [...headers, ['Transfer-Encoding', 'chunked'] as const]
+      : [...headers, ['Content-Length', String(framing.kind === 'length' ? framing.length : 0)] as const];
+    await writeAll(up.socket, encodeRequestHead(head.method, head.target, h));
+    let sent = 0;
+    await this.ctx.clientMessages.pumpBody(
+      framing,
+      (data) => {
+        const writes: Promise<void>[] = [];
+        for (const d of data) {
+          sent += d.length;
+          const written = writeAll(up.socket, chunked ? encodeChunk(d) : d, RELAY_HIGH_WATER);
+          if (written) writes.push(written);
+        }
+        return writes.length === 0 ? undefined : Promise.all(writes).then(() => undefined);
+      },
+      'agentgate: connection closed inside a request body',
+    );
+    if (chunked) await writeAll(up.socket, LAST_CHUNK);
+    this.ctx.metrics.bytes(this.ctx.listener.name, 'docker', 'client_to_upstream', sent);
+  }
+}
