@@ -34,14 +34,7 @@ import { StoreReader, type SessionFilter, type SessionSummary } from './store-re
 import { StoreWriter, type StoreHealth, type TranscriptStoreHooks } from './store-writer.js';
 
 export { isDeniedDecision } from './stored-records.js';
-export type {
-  CommitFeed,
-  FeedBatch,
-  FeedCheckpoint,
-  FeedCommit,
-  FeedEvent,
-  FeedReadOptions,
-} from './feed-reader.js';
+
 export type { SessionFilter, SessionSummary } from './store-reader.js';
 export type { StoreHealth, TranscriptStoreHooks } from './store-writer.js';
 
