@@ -86,8 +86,21 @@ export async function openSessionIndex(options: SessionIndexOptions): Promise<Se
   const storeId = feed.storeId;
   if (storeId === undefined) throw new Error('the transcript store has no commit feed (opened read-only?)');
   if (options.rebuild === true) await removeIndex(options.path);
-  let dbs = openIndexDatabases(options.path);
-  let state = dbs.state.get('state');
+  let dbs: IndexDatabases;
+  let state: IndexState | undefined;
+  try {
+    dbs = openIndexDatabases(options.path);
+    state = dbs.state.get('state');
+  } catch (err) {
+    // An index that cannot be read is only a cache: start it again.
+    log.warn('session index: unreadable; rebuilding it from the transcript', {
+      path: options.path,
+      err: (err as Error).message,
+    });
+    await removeIndex(options.path);
+    dbs = openIndexDatabases(options.path);
+    state = undefined;
+  }
   const why =
     state === undefined
       ? undefined
