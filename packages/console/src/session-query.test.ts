@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { newId, type SessionInfo } from '@agentgate/core';
+import { newId, type EventBody, type SessionEndBody, type SessionInfo } from '@agentgate/core';
 import {
   loadOrCreateSigningKey,
   openSessionIndex,
@@ -11,6 +11,9 @@ import {
   type TranscriptStore,
 } from '@agentgate/transcript';
 import { IndexedSessionQuery } from './session-query.js';
+
+const CLIENT_LEFT_END: SessionEndBody = { cause: 'client-left', reason: 'the client left' };
+const commandBody = (text: string): EventBody['command'] => ({ protocol: 'ssh', kind: 'exec', text, simpleCommands: [] });
 
 let dir: string;
 let store: TranscriptStore;
@@ -48,10 +51,10 @@ describe('the console over the session index', () => {
   it('lists active sessions as the live ones not ended, and reads a session the index has not reached from the store', async () => {
     await setUp();
     const running = store.openSession(info('db'));
-    running.append('command', { text: 'SELECT pg_sleep(60)' });
+    running.append('command', commandBody('SELECT pg_sleep(60)'));
     const stale = store.openSession(info('db')); // not ended, but not running here (as after a crash)
     const ended = store.openSession(info('db'));
-    ended.end();
+    ended.end(CLIENT_LEFT_END);
     await store.flush();
     expect(await index.caughtUp()).toBe(true);
     const live = new Set([running.sessionId, ended.sessionId]);
@@ -89,15 +92,15 @@ describe('the console over the session index', () => {
     expect(index.get(fresh.sessionId)).toBeUndefined();
     expect(later.get(fresh.sessionId)).toMatchObject({ id: fresh.sessionId, listener: 'db', endedAt: null });
     expect(later.behind()).toBeGreaterThan(0);
-    fresh.end();
+    fresh.end(CLIENT_LEFT_END);
   });
 
   it('counts the overview per hour, the last bucket holding now', async () => {
     await setUp();
     const recorder = store.openSession(info('db'));
-    recorder.append('command', { text: 'DROP TABLE t' });
-    recorder.append('decision', { action: 'deny', allowed: false });
-    recorder.end();
+    const { seq } = recorder.append('command', commandBody('DROP TABLE t'));
+    recorder.append('decision', { commandSeq: seq, action: 'deny' });
+    recorder.end(CLIENT_LEFT_END);
     await store.flush();
     expect(await index.caughtUp()).toBe(true);
     const query = new IndexedSessionQuery(

@@ -8,7 +8,13 @@ import { FeedWriter, feedRecordText } from './commit-feed.js';
 import { eventKey } from './event-codec.js';
 import type { FeedEvent } from './feed-reader.js';
 import type { TranscriptStore } from './transcript-store.js';
-import { makeTempStore, sessionInfo, type TempStore } from '../test/test-store.js';
+import {
+  CLIENT_LEFT_END,
+  commandBody,
+  makeTempStore,
+  sessionInfo,
+  type TempStore,
+} from '../test/test-store.js';
 
 let temp: TempStore;
 beforeEach(async () => {
@@ -51,12 +57,12 @@ describe('commit feed', () => {
     expect(store.feed.head()).toBe(0);
     const a = store.openSession(sessionInfo());
     const b = store.openSession(sessionInfo({ protocol: 'ssh', listener: 'shell' }));
-    a.append('command', { text: 'SELECT 1' });
-    b.append('command', { text: 'ls' });
-    a.append('decision', { action: 'allow' });
+    a.append('command', commandBody('SELECT 1'));
+    b.append('command', commandBody('ls'));
+    a.append('decision', { commandSeq: 1, action: 'allow' });
     await store.flush();
-    b.append('decision', { action: 'deny', allowed: false });
-    a.end({ reason: 'client closed' });
+    b.append('decision', { commandSeq: 1, action: 'deny' });
+    a.end(CLIENT_LEFT_END);
     await store.flush();
     const batch = store.feed.read(0);
     expect(batch.position).toBe(store.feed.head());
@@ -98,7 +104,7 @@ describe('commit feed', () => {
     let store = await temp.open();
     const recorder = store.openSession(sessionInfo());
     for (let i = 0; i < 30; i++) {
-      recorder.append('command', { text: `SELECT ${i}` });
+      recorder.append('command', commandBody(`SELECT ${i}`));
       if (i % 7 === 0) await store.flush();
     }
     await store.flush();
@@ -113,13 +119,13 @@ describe('commit feed', () => {
     await store.close();
 
     store = await temp.open();
-    recorder.end(); // a recorder of the closed store: nothing more is written by it
+    recorder.end(CLIENT_LEFT_END); // a recorder of the closed store: nothing more is written by it
     const rest = readAll(store, remembered, 4).events.map((e) => e.seq);
     expect([...first.events.map((e) => e.seq), ...rest]).toEqual(all);
     // New commits after the restart continue the numbering.
     const before = store.feed.head();
     const next = store.openSession(sessionInfo());
-    next.end();
+    next.end(CLIENT_LEFT_END);
     await store.flush();
     const after = store.feed.read(before);
     expect(after.commits[0]?.position).toBe(before + 1);
@@ -130,11 +136,11 @@ describe('commit feed', () => {
   it('carries checkpoints, final and periodic, with the commit that stored them', async () => {
     const store = await temp.open({ checkpointIntervalMs: 20 });
     const recorder = store.openSession(sessionInfo());
-    recorder.append('command', { text: 'SELECT 1' });
+    recorder.append('command', commandBody('SELECT 1'));
     await new Promise((resolve) => setTimeout(resolve, 80)); // a periodic checkpoint
     await store.flush();
-    recorder.append('command', { text: 'SELECT 2' });
-    recorder.end();
+    recorder.append('command', commandBody('SELECT 2'));
+    recorder.end(CLIENT_LEFT_END);
     await store.flush();
     const { checkpoints, commits } = store.feed.read(0);
     const stored = [...store.checkpoints(recorder.sessionId)];
@@ -152,7 +158,7 @@ describe('commit feed', () => {
     const store = await temp.open();
     const recorder = store.openSession(sessionInfo({ protocol: 'ssh' }));
     recorder.io('out', Buffer.from('hello\n'));
-    recorder.end();
+    recorder.end(CLIENT_LEFT_END);
     await store.flush();
     const plain = store.feed.read(0).events.find((e) => e.type === 'io');
     expect(plain?.data).toBeUndefined();
@@ -176,7 +182,7 @@ describe('commit feed', () => {
     const recorder = store.openSession(sessionInfo());
     await expect(waiting).resolves.toBe(head + 1);
     await expect(store.feed.waitForCommit(head)).resolves.toBe(head + 1); // already past: at once
-    recorder.end();
+    recorder.end(CLIENT_LEFT_END);
     await store.flush();
     expect(seen).toEqual([head + 1, head + 2]);
     unsubscribe();
@@ -300,8 +306,8 @@ describe('commit feed backfill', () => {
     const ids: string[] = [];
     for (let i = 0; i < count; i++) {
       const recorder = store.openSession(sessionInfo());
-      recorder.append('command', { text: `SELECT ${i}` });
-      if (i % 2 === 0) recorder.end();
+      recorder.append('command', commandBody(`SELECT ${i}`));
+      if (i % 2 === 0) recorder.end(CLIENT_LEFT_END);
       ids.push(recorder.sessionId);
     }
     await store.flush();
@@ -323,7 +329,7 @@ describe('commit feed backfill', () => {
     const storeId = store.feed.storeId;
     expect(storeId).toEqual(expect.any(String));
     const next = store.openSession(sessionInfo());
-    next.end();
+    next.end(CLIENT_LEFT_END);
     await store.flush();
     const after = store.feed.read(backfilled.position);
     expect(after.commits.map((c) => c.backfill)).toEqual([undefined]);

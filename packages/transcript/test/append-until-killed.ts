@@ -6,7 +6,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { loadOrCreateSigningKey } from '../src/signing-key.js';
 import { openTranscriptStore } from '../src/transcript-store.js';
-import { sessionInfo } from './test-store.js';
+import { CLIENT_LEFT_END, commandBody, sessionInfo } from './test-store.js';
 
 async function main(): Promise<void> {
   const [storePath, keyFile] = process.argv.slice(2);
@@ -28,11 +28,11 @@ async function main(): Promise<void> {
   const recorders = Array.from({ length: 8 }, () => store.openSession(sessionInfo()));
   for (let turn = 0; ; turn++) {
     for (const [i, recorder] of recorders.entries()) {
-      recorder.append('command', { text: `SELECT ${turn}` });
-      recorder.append('decision', { action: 'allow' });
+      const { seq } = recorder.append('command', commandBody(`SELECT ${turn}`));
+      recorder.append('decision', { commandSeq: seq, action: 'allow' });
       recorder.io('out', Buffer.from(`row ${turn}\n`));
       if (turn % 50 === i) {
-        recorder.end();
+        recorder.end(CLIENT_LEFT_END);
         recorders[i] = store.openSession(sessionInfo());
       }
     }

@@ -27,7 +27,14 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { open } from 'lmdb';
 import { createApprovalBroker } from '@agentgate/approvals';
 import { createConsole, IndexedSessionQuery, LiveSessions } from '@agentgate/console';
-import { newId, silentLogger, type Identity, type SessionInfo, type SessionRecorder } from '@agentgate/core';
+import {
+  newId,
+  silentLogger,
+  type EventBody,
+  type Identity,
+  type SessionInfo,
+  type SessionRecorder,
+} from '@agentgate/core';
 import { createIdentityService, generateSigningKeyPair, mintToken } from '@agentgate/identity';
 import {
   loadOrCreateSigningKey,
@@ -231,7 +238,7 @@ async function seed(store: TranscriptStore): Promise<Seeded> {
       s.written += written;
       s.left -= written;
       if (s.left <= 0) {
-        s.recorder.end({ reason: s.protocol === 'postgres' ? 'client terminated' : 'client closed' });
+        s.recorder.end({ cause: 'client-left', reason: 'the client left' });
         events++;
         if (++s.written > busiest) {
           busiest = s.written;
@@ -261,7 +268,7 @@ let commandCount = 0;
 function commandBody(protocol: Listener['protocol']): {
   text: string;
   kind: 'allow' | 'deny' | 'hold';
-  body: Record<string, unknown>;
+  body: EventBody['command'];
 } {
   if (protocol === 'postgres') {
     const c = sqlCommand();
@@ -275,16 +282,21 @@ function commandBody(protocol: Listener['protocol']): {
     };
     return {
       ...c,
-      body: { text: c.text, protocol, statements: [statement], detail: { database: 'app', user: 'app' } },
+      body: {
+        text: c.text,
+        protocol: 'postgres',
+        statements: [statement],
+        detail: { database: 'app', user: 'app' },
+      },
     };
   }
   if (protocol === 'ssh') {
     const c = shellCommand();
     const argv = c.text.split(' ');
-    const simpleCommands = [{ program: argv[0], argv, text: c.text }];
+    const simpleCommands = [{ program: argv[0] ?? null, argv, text: c.text }];
     return {
       ...c,
-      body: { text: c.text, protocol, kind: 'exec', simpleCommands, detail: { channel: 'ch1' } },
+      body: { text: c.text, protocol: 'ssh', kind: 'exec', simpleCommands, detail: { channel: 'ch1' } },
     };
   }
   const c = dockerCommand();
@@ -292,13 +304,13 @@ function commandBody(protocol: Listener['protocol']): {
     ...c,
     body: {
       text: c.text,
-      protocol,
+      protocol: 'docker',
       action: c.action,
       privileged: c.kind === 'hold',
       hostMounts: c.kind === 'deny' ? ['/'] : [],
       hostNamespaces: [],
       capabilities: [],
-      images: [c.image],
+      images: c.image === undefined ? [] : [c.image],
       detail: { method: 'POST', path: '/containers/create', apiVersion: '1.45' },
     },
   };
@@ -327,19 +339,20 @@ function writeCommand(recorder: SessionRecorder, protocol: Listener['protocol'])
       rule: 'needs-review',
       matched: ['needs-review'],
     });
-    const id = newId();
+    const approvalId = newId();
     const r = rnd();
     const outcome = r < 0.6 ? 'approved' : r < 0.85 ? 'rejected' : 'expired';
+    const requestedAt = Date.now();
     recorder.append('approval.requested', {
-      id,
+      approvalId,
       rule: 'needs-review',
       command: c.text,
       approvers: ['group:dba'],
-      requestedAt: new Date().toISOString(),
-      expiresAt: new Date(Date.now() + 300_000).toISOString(),
+      requestedAt,
+      expiresAt: requestedAt + 300_000,
     });
     recorder.append('approval.decided', {
-      id,
+      approvalId,
       outcome,
       by: outcome === 'expired' ? null : 'alice',
       reason: outcome === 'rejected' ? 'not during business hours' : null,
@@ -709,7 +722,7 @@ async function serveConsole(store: TranscriptStore, index: SessionIndex, dir: st
         const pending = broker.list().find((p) => p.session === info.id)!;
         broker.deny(pending.id, { name: 'alice', groups: ['dba'], source: 'oidc' }, 'bench');
         await settled;
-        recorder.end();
+        recorder.end({ cause: 'client-left', reason: 'the client left' });
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       controller.abort();

@@ -1,7 +1,14 @@
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
 import { join } from 'node:path';
 import type { SessionInfo, SessionRecorder } from '@agentgate/core';
-import { makeTempStore, sessionInfo, type TempStore } from '../testing/test-store.js';
+import {
+  approvalRequested,
+  CLIENT_LEFT_END,
+  commandBody,
+  makeTempStore,
+  sessionInfo,
+  type TempStore,
+} from '../../test/test-store.js';
 import type { TranscriptStore } from '../transcript-store.js';
 import { openIndexDatabases } from './index-databases.js';
 import type { IndexFilter } from './index-query.js';
@@ -50,25 +57,30 @@ function session(
   const recorder = store.openSession(sessionInfo(info));
   for (const command of commands) {
     const [text, outcome] = typeof command === 'string' ? [command, 'allow' as const] : command;
-    const { seq } = recorder.append('command', { text });
+    const { seq } = recorder.append('command', commandBody(text));
     if (outcome === 'allow' || outcome === 'deny') {
-      recorder.append('decision', {
-        commandSeq: seq,
-        action: outcome,
-        ...(outcome === 'deny' ? { allowed: false } : {}),
-      });
+      recorder.append('decision', { commandSeq: seq, action: outcome });
       continue;
     }
     recorder.append('decision', { commandSeq: seq, action: 'approve' });
-    recorder.append('approval.requested', { id: `ap-${seq}`, rule: 'review', command: text });
+    recorder.append('approval.requested', approvalRequested(`ap-${seq}`));
     recorder.append('approval.decided', {
-      id: `ap-${seq}`,
+      approvalId: `ap-${seq}`,
       outcome,
       by: outcome === 'approved' ? 'alice' : null,
+      reason: null,
     });
   }
-  recorder.append('result', { commandSeq: 1, rows: [['x']] });
-  if (end) recorder.end({ reason: 'client closed' });
+  recorder.append('result', {
+    commandSeq: 1,
+    rowDescription: null,
+    rows: [['x']],
+    rowsOmitted: 0,
+    commandTag: 'SELECT 1',
+    rowCount: 1,
+    durationMs: 1,
+  });
+  if (end) recorder.end(CLIENT_LEFT_END);
   return recorder;
 }
 
@@ -145,7 +157,7 @@ describe('session index: filters', () => {
     expect(index.get('no-such-session')).toBeUndefined();
 
     // An open session that ends leaves the open list.
-    open.end();
+    open.end(CLIENT_LEFT_END);
     await indexed(index);
     expect(list({ open: true })).toEqual([]);
     expect(index.get(O)?.endedAt).toEqual(expect.any(Number));
@@ -327,7 +339,7 @@ describe('session index: paging, restarts, rebuilds', () => {
       recorders.push(open);
       if (i % 10 === 0) await store.flush(); // several commits, several indexing steps
     }
-    for (const r of recorders.filter((_, i) => i % 18 === 0)) r.append('command', { text: 'SELECT late' });
+    for (const r of recorders.filter((_, i) => i % 18 === 0)) r.append('command', commandBody('SELECT late'));
     await indexed(incremental);
     const rebuilt = await openIndex({ stepEvents: 10_000, path: join(temp.dir, 'rebuilt'), rebuild: true });
     await indexed(rebuilt);
