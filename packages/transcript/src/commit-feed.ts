@@ -6,6 +6,7 @@
  *
  *   {"ts":<ms>,"events":[["<session>",firstSeq,lastSeq],…],"checkpoints":[["<session>",seq],…]}
  *
+ * and, for a commit that removes whole sessions (a part of a prune, prune.ts), `"removed":["<session>",…]`.
  * One put per commit, whatever the number of events it holds: the ranges are read off the batch's keys when the
  * commit starts (no work per append). A commit that fails stores neither its events nor its record, and the next
  * commit takes the same number, so positions have no gaps and the feed names exactly what is on disk.
@@ -24,6 +25,8 @@ export interface FeedRecord {
   readonly events: readonly (readonly [string, number, number])[];
   /** `[session, seq]` of each checkpoint committed */
   readonly checkpoints: readonly (readonly [string, number])[];
+  /** sessions this commit removed from the store, every key of them (prune) */
+  readonly removed?: readonly string[];
   /** written by the backfill of events stored before the feed existed */
   readonly backfill?: true;
 }
@@ -37,6 +40,7 @@ export function parseFeedRecord(value: string): FeedRecord | undefined {
   const record = parseJson<FeedRecord>(value);
   if (record === undefined || !Array.isArray(record.events) || !Array.isArray(record.checkpoints))
     return undefined;
+  if (record.removed !== undefined && !Array.isArray(record.removed)) return undefined;
   return record;
 }
 
@@ -51,7 +55,8 @@ const seqSuffix = 13;
 
 /**
  * The ranges a batch commits, as the record's JSON text: events per session in runs of consecutive seqs (a session's
- * events in one batch are consecutive; a run breaks only if they are not), checkpoints one by one, in batch order.
+ * events in one batch are consecutive; a run breaks only if they are not), checkpoints one by one, in batch order,
+ * and the sessions whose start summary it deletes (a prune removes a session's every key with it).
  */
 export function feedRecordText(batch: WriteBatch, ts: number): string | undefined {
   const { dbs, keys, values } = batch;
@@ -60,8 +65,13 @@ export function feedRecordText(batch: WriteBatch, ts: number): string | undefine
   let checkpoints = '';
   let lastSession = '';
   let lastRuns: number[] | undefined;
+  let removed = '';
   for (let i = 0; i < keys.length; i++) {
     const db = dbs[i];
+    if (db === dbIndex.sessions) {
+      if (values[i] === null) removed += (removed === '' ? '' : ',') + JSON.stringify(keys[i]);
+      continue;
+    }
     if (db !== dbIndex.events && db !== dbIndex.checkpoints) continue;
     // Only stored values name a committed event (a deletion is not one).
     if (typeof values[i] !== 'string') continue;
@@ -88,7 +98,7 @@ export function feedRecordText(batch: WriteBatch, ts: number): string | undefine
     if (n > 0 && sessionRuns[n - 1] === seq - 1) sessionRuns[n - 1] = seq;
     else sessionRuns.push(seq, seq);
   }
-  if (runs === undefined && checkpoints === '') return undefined;
+  if (runs === undefined && checkpoints === '' && removed === '') return undefined;
   let events = '';
   if (runs !== undefined) {
     for (const [session, flat] of runs) {
@@ -97,7 +107,8 @@ export function feedRecordText(batch: WriteBatch, ts: number): string | undefine
         events += (events === '' ? '[' : ',[') + quoted + ',' + flat[r] + ',' + flat[r + 1] + ']';
     }
   }
-  return '{"ts":' + ts + ',"events":[' + events + '],"checkpoints":[' + checkpoints + ']}';
+  const removals = removed === '' ? '' : ',"removed":[' + removed + ']';
+  return '{"ts":' + ts + ',"events":[' + events + '],"checkpoints":[' + checkpoints + ']' + removals + '}';
 }
 
 /** A feed record built for a commit that has not settled yet. */
@@ -127,7 +138,7 @@ export class FeedWriter {
     return this.head;
   }
 
-  /** The record for a batch about to commit; undefined when it holds no event or checkpoint. */
+  /** The record for a batch about to commit; undefined when it holds no event or checkpoint and removes nothing. */
   recordFor(batch: WriteBatch): PendingFeedRecord | undefined {
     const value = feedRecordText(batch, Date.now());
     if (value === undefined) return undefined;

@@ -30,6 +30,8 @@ export interface FeedCommit {
   readonly ts: number;
   readonly events: number;
   readonly checkpoints: number;
+  /** sessions the commit removed (pruned) */
+  readonly removed: number;
   /** a record of the one-off backfill of events stored before the feed existed */
   readonly backfill?: true;
 }
@@ -54,6 +56,12 @@ export interface FeedCheckpoint extends CheckpointRecord {
   readonly position: number;
 }
 
+/** A session a commit removed from the store (prune.ts): every event, checkpoint and summary of it. */
+export interface FeedRemoval {
+  readonly position: number;
+  readonly session: string;
+}
+
 export interface FeedBatch {
   /** The last position read, or `after` when nothing was committed since: the next read's `after`. */
   readonly position: number;
@@ -61,6 +69,8 @@ export interface FeedBatch {
   /** in commit order; within a commit, each session's events in seq order */
   readonly events: readonly FeedEvent[];
   readonly checkpoints: readonly FeedCheckpoint[];
+  /** in commit order */
+  readonly removed: readonly FeedRemoval[];
 }
 
 export interface CommitFeed {
@@ -73,7 +83,8 @@ export interface CommitFeed {
   head(): number;
   /**
    * Commits after `after`, in commit order: whole commits, at least one when there is one, and no more once
-   * `limit` events have been read. Events removed from the store since (pruned) are left out.
+   * `limit` events have been read. Events removed from the store since (pruned) are left out; the commit that
+   * removed them names their sessions (`removed`).
    */
   read(after: number, options?: FeedReadOptions): FeedBatch;
   /** Called after each commit of this process that added to the feed, with its position, once it is readable. */
@@ -128,9 +139,10 @@ export class StoreFeed implements CommitFeed {
     const commits: FeedCommit[] = [];
     const events: FeedEvent[] = [];
     const checkpoints: FeedCheckpoint[] = [];
+    const removed: FeedRemoval[] = [];
     let position = after;
     const feed = this.dbs.feed;
-    if (feed === undefined) return { position, commits, events, checkpoints };
+    if (feed === undefined) return { position, commits, events, checkpoints, removed };
     for (const { key, value } of feed.getRange({ start: feedKey(after + 1) })) {
       if (events.length >= limit) break;
       const at = Number(key);
@@ -145,15 +157,18 @@ export class StoreFeed implements CommitFeed {
         const checkpoint = stored === undefined ? undefined : parseJson<CheckpointRecord>(stored);
         if (checkpoint !== undefined) checkpoints.push({ ...checkpoint, position: at });
       }
+      for (const session of record.removed ?? [])
+        if (typeof session === 'string') removed.push({ position: at, session });
       commits.push({
         position: at,
         ts: record.ts,
         events: events.length - before,
         checkpoints: record.checkpoints.length,
+        removed: record.removed?.length ?? 0,
         ...(record.backfill === true ? { backfill: true as const } : {}),
       });
     }
-    return { position, commits, events, checkpoints };
+    return { position, commits, events, checkpoints, removed };
   }
 
   onCommit(listener: (position: number) => void): () => void {

@@ -24,6 +24,7 @@ export type {
   FeedCommit,
   FeedEvent,
   FeedReadOptions,
+  FeedRemoval,
 } from './feed-reader.js';
 export {
   openSessionIndex,

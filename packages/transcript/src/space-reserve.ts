@@ -140,8 +140,8 @@ export class SpaceReserve {
   }
 
   /**
-   * What an event or checkpoint with a key of `keyLength` may add to its commit's feed record (commit-feed.ts): a
-   * range of its own, `["<session>",<seq>,<seq>],`, at most. The record's own path and page rounding are charged per
+   * What an event or checkpoint with a key of `keyLength`, or a session removed (its id), may add to its commit's
+   * feed record (commit-feed.ts): a range of its own, `["<session>",<seq>,<seq>],`, at most. The record's own path and page rounding are charged per
    * batch (room()).
    */
   feedBytes(keyLength: number): number {

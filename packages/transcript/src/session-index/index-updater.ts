@@ -66,7 +66,10 @@ export class IndexUpdater {
     const chunk = this.state.chunk;
     const newTrigrams = new Map<string, number[]>();
     const assigned = new Set<number>();
+    // A session pruned in this read is not indexed, whatever of it the read still held.
+    const removed = new Set(batch.removed.map((r) => r.session));
     for (const change of changes.sessions.values()) {
+      if (removed.has(change.id)) continue;
       const { ord, row, isNew } = this.rowFor(change, assigned);
       const wasDenied = row.denied > 0;
       const hadApprovals = row.approvals > 0;
@@ -95,6 +98,7 @@ export class IndexUpdater {
       }
       if (row.endedAt !== null) this.forget(ord);
     }
+    for (const id of removed) this.remove(id, writes, post);
     for (const { key, delta } of counts.values()) {
       if (delta === 0) continue;
       const total = (this.dbs.counts.get(key) ?? 0) + delta;
@@ -161,6 +165,32 @@ export class IndexUpdater {
       throw err;
     }
     this.state = next;
+  }
+
+  /**
+   * Take a pruned session out of the rows, ids, posting lists and texts. Its ord stays in the trigram lists, which
+   * only name candidates: a query drops an ord without a row, and checks the texts of any session that takes the
+   * ord later.
+   */
+  private remove(id: string, writes: (() => void)[], post: (key: PostingKey, on: boolean) => void): void {
+    const ord = this.dbs.ids.get(id);
+    if (ord === undefined) return;
+    writes.push(() => void this.dbs.ids.remove(id));
+    const row = this.dbs.rows.get(ord);
+    if (row?.id === id) {
+      const texts = [...this.dbs.texts.getKeys({ start: [ord], end: [ord + 1] })];
+      writes.push(() => {
+        void this.dbs.rows.remove(ord);
+        for (const key of texts) void this.dbs.texts.remove(key);
+      });
+      post(['identity', row.identity, ord], false);
+      post(['protocol', row.protocol, ord], false);
+      post(['listener', row.listener, ord], false);
+      if (row.endedAt === null) post(['open', '', ord], false);
+      if (row.denied > 0) post(['denied', '', ord], false);
+      if (row.approvals > 0) post(['approvals', '', ord], false);
+    }
+    this.forget(ord);
   }
 
   /** The session's ord and row: as indexed, or new (its start from `session.start`, else the store's record). */

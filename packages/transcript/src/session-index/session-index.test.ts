@@ -1,5 +1,7 @@
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { open } from 'lmdb';
 import type { SessionInfo, SessionRecorder } from '@agentgate/core';
 import {
   approvalRequested,
@@ -9,6 +11,7 @@ import {
   sessionInfo,
   type TempStore,
 } from '../../test/test-store.js';
+import { exportJsonl } from '../exporters.js';
 import type { TranscriptStore } from '../transcript-store.js';
 import { openIndexDatabases } from './index-databases.js';
 import type { IndexFilter } from './index-query.js';
@@ -149,7 +152,7 @@ describe('session index: filters', () => {
       commands: 1,
       denied: 1,
       approvals: 1,
-      endReason: 'client closed',
+      endReason: CLIENT_LEFT_END.reason,
       startedAt: t0 + 3000,
       endedAt: expect.any(Number),
     });
@@ -373,5 +376,90 @@ describe('session index: paging, restarts, rebuilds', () => {
     const hour = 3_600_000;
     const from = Math.floor(Date.now() / hour) * hour - 23 * hour;
     expect(rebuilt.activity(from, hour, 24)).toEqual(incremental.activity(from, hour, 24));
+  });
+});
+
+describe('session index: prune', () => {
+  /** Prune the given ended sessions, with JSONL exports of them as the evidence. */
+  async function prune(sessions: readonly string[]): Promise<void> {
+    const exportsDir = join(temp.dir, 'exports');
+    await mkdir(exportsDir, { recursive: true });
+    for (const id of sessions)
+      await writeFile(join(exportsDir, `${id}.jsonl`), [...exportJsonl(store.events(id))].join(''));
+    const outcome = await store.prune({ before: Date.now() + 1000, coveredBy: [exportsDir], by: 'test' });
+    expect(outcome.pruned.map((p) => p.session).sort()).toEqual([...sessions].sort());
+  }
+
+  it('drops pruned sessions from lists, filters, search and lookups; a rebuild and a backfilled feed agree', async () => {
+    const t0 = Date.now() - 10_000;
+    const gone = session({ identity: alice, startedAt: t0 }, [
+      'SELECT * FROM pruned_table',
+      ['DROP TABLE pruned_table', 'deny'],
+      ['DELETE FROM pruned_table', 'rejected'],
+    ]).sessionId;
+    const kept = session({ identity: alice, startedAt: t0 + 1000 }, [
+      'SELECT * FROM kept_table',
+      ['DROP TABLE kept_table', 'deny'],
+      ['DELETE FROM kept_table', 'approved'],
+    ]).sessionId;
+    const running = session({ identity: alice, startedAt: t0 + 2000 }, ['SELECT * FROM table_now'], false);
+    const index = await openIndex();
+    await indexed(index);
+    const list = (i: SessionIndex, filter: IndexFilter): string[] => ids(i.list(filter, { limit: 50 }));
+    const search = (i: SessionIndex, text: string, filter: IndexFilter = {}): string[] =>
+      ids(i.search(text, filter, { limit: 50 }));
+    expect(list(index, {})).toEqual([running.sessionId, kept, gone]);
+    expect(search(index, 'pruned_table')).toEqual([gone]);
+
+    const beforePrune = store.feed.head();
+    await prune([gone]);
+    // The prune's commit names the session it removed; the events it named earlier are no longer read.
+    const feed = store.feed.read(0, { limit: 1_000_000 });
+    expect(feed.removed).toEqual([{ position: expect.any(Number), session: gone }]);
+    expect(feed.removed[0]!.position).toBeGreaterThan(beforePrune);
+    expect(feed.commits.find((c) => c.position === feed.removed[0]!.position)?.removed).toBe(1);
+    expect(feed.events.filter((e) => e.session === gone)).toEqual([]);
+
+    /** What every query of an index says once `gone` is pruned. */
+    const expectPruned = (i: SessionIndex): void => {
+      expect(i.get(gone)).toBeUndefined();
+      expect(i.get(kept)).toMatchObject({ id: kept, commands: 3, denied: 1, approvals: 1 });
+      expect(list(i, {})).toEqual([running.sessionId, kept]);
+      expect(list(i, { identity: 'alice' })).toEqual([running.sessionId, kept]);
+      expect(list(i, { protocol: 'postgres', listener: 'prod-db' })).toEqual([running.sessionId, kept]);
+      expect(list(i, { hasDenials: true })).toEqual([kept]);
+      expect(list(i, { hasApprovals: true })).toEqual([kept]);
+      expect(list(i, { open: true })).toEqual([running.sessionId]);
+      expect(search(i, 'pruned_table')).toEqual([]);
+      expect(search(i, 'table', { hasDenials: true })).toEqual([kept]);
+      expect(search(i, 'from')).toEqual([running.sessionId, kept]);
+    };
+    await indexed(index);
+    expectPruned(index);
+
+    // Built again from the feed of the pruned store: the same.
+    const rebuilt = await openIndex({ path: join(temp.dir, 'rebuilt'), rebuild: true });
+    await indexed(rebuilt);
+    expectPruned(rebuilt);
+    await closeIndex(rebuilt);
+    await closeIndex(index);
+
+    // A pruned store whose feed must be backfilled (as one written before the feed): the index, now of another
+    // feed, is rebuilt from the backfill and says the same.
+    running.end(CLIENT_LEFT_END);
+    await store.close();
+    const env = open<string, string>({ path: temp.storePath, encoding: 'string', maxDbs: 8 });
+    env.openDB('feed', { encoding: 'string' }).clearSync();
+    env.openDB('meta', { encoding: 'string' }).removeSync('feed');
+    await env.close();
+    store = await temp.open();
+    expect(store.feed.read(0, { limit: 1_000_000 }).commits.every((c) => c.backfill === true)).toBe(true);
+    const afterBackfill = await openIndex();
+    await indexed(afterBackfill);
+    expect(afterBackfill.get(gone)).toBeUndefined();
+    expect(list(afterBackfill, {})).toEqual([running.sessionId, kept]);
+    expect(list(afterBackfill, { hasDenials: true })).toEqual([kept]);
+    expect(search(afterBackfill, 'pruned_table')).toEqual([]);
+    expect(search(afterBackfill, 'kept_table')).toEqual([kept]);
   });
 });
