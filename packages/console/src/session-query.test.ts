@@ -13,7 +13,12 @@ import {
 import { IndexedSessionQuery } from './session-query.js';
 
 const CLIENT_LEFT_END: SessionEndBody = { cause: 'client-left', reason: 'the client left' };
-const commandBody = (text: string): EventBody['command'] => ({ protocol: 'ssh', kind: 'exec', text, simpleCommands: [] });
+const commandBody = (text: string): EventBody['command'] => ({
+  protocol: 'ssh',
+  kind: 'exec',
+  text,
+  simpleCommands: [],
+});
 
 let dir: string;
 let store: TranscriptStore;

@@ -316,7 +316,8 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       let bytes = this.reserve.recordBytes(removals.length);
       for (const { key, value } of puts) bytes += this.reserve.cost(key.length, value);
       // Each session removed is named in the commit's feed record (commit-feed.ts).
-      for (const { db, key } of removals) if (db === dbIndex.sessions) bytes += this.reserve.feedBytes(key.length);
+      for (const { db, key } of removals)
+        if (db === dbIndex.sessions) bytes += this.reserve.feedBytes(key.length);
       const admitted = this.reserved.admitWrites(bytes);
       if (admitted === undefined) return false;
       charge = admitted;
