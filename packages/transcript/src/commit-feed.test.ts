@@ -345,6 +345,33 @@ describe('commit feed backfill', () => {
     await store.close();
   });
 
+  it('splits a long session over records of a bounded number of events', async () => {
+    let store = await temp.open();
+    const long = store.openSession(sessionInfo());
+    for (let i = 0; i < 24; i++) long.append('command', commandBody(`SELECT ${i}`));
+    long.end(CLIENT_LEFT_END);
+    await writeSessions(store, 5);
+    await store.close();
+    await removeFeed();
+
+    const { openDatabases } = await import('./store-databases.js');
+    const { prepareFeed } = await import('./feed-backfill.js');
+    const { silentLogger } = await import('@agentgate/core');
+    const env = open<string, string>({ path: temp.storePath, encoding: 'string', maxDbs: 8 });
+    await prepareFeed(openDatabases(env), silentLogger, 2000, 10);
+    await env.close();
+
+    store = await temp.open();
+    const batch = store.feed.read(0, { limit: 1_000_000 });
+    expect(batch.commits.length).toBeGreaterThanOrEqual(4); // 26 + 5 × 2-3 events, 10 a record
+    for (const commit of batch.commits) expect(commit.events).toBeLessThanOrEqual(10);
+    expect(batch.events.map((e) => eventKey(e.session, e.seq))).toEqual(storedKeys(store));
+    expect(batch.checkpoints.length).toBe(4); // the long session's and the ended ones' final checkpoints
+    // A reader asking for fewer events than a record holds still gets whole records, never more than one.
+    expect(store.feed.read(0, { limit: 1 }).events.length).toBeLessThanOrEqual(10);
+    await store.close();
+  });
+
   it('resumes a backfill a crash interrupted without naming an event twice', async () => {
     let store = await temp.open();
     await writeSessions(store, 9);

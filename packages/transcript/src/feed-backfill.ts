@@ -3,8 +3,8 @@
  *
  * `meta` key `feed` holds `{version, storeId, backfill}`. A new store starts its feed with its first commit. A store
  * that already holds events gets, when a writer first opens it, records for those events: per session in key order
- * (`[session, firstSeq, lastSeq]` read from the first and last event keys, and each checkpoint), a few thousand
- * sessions per transaction, with the progress (`backfill: {after: <last session done>}`) in the same transaction,
+ * (`[session, firstSeq, lastSeq]` read from the first and last event keys, and each checkpoint), at most 2,000
+ * events per record (a longer session spans records), 2,000 sessions per transaction, with the progress (`backfill: {after: <last session done>}`) in the same transaction,
  * so a crash part-way resumes where it stopped. It runs before the store writes anything else, so these records
  * come first and the feed holds every event once, older ones before newer ones.
  */
@@ -26,8 +26,13 @@ export interface FeedState {
   readonly backfill: 'done' | { readonly after: string };
 }
 
-/** Sessions per backfill record (and transaction). */
-const defaultSessionsPerRecord = 2000;
+/** Sessions per backfill transaction. */
+const defaultSessionsPerTransaction = 2000;
+/**
+ * Events per backfill record, at most: a reader reads whole commits, so a record is the most it may have to read at
+ * once (the session index reads 2,000 events per step); a longer session is split over several records.
+ */
+const defaultEventsPerRecord = 2000;
 
 export function readFeedState(dbs: Pick<StoreDatabases, 'meta'>): FeedState | undefined {
   const value = dbs.meta.get(stateKey);
@@ -38,7 +43,8 @@ export function readFeedState(dbs: Pick<StoreDatabases, 'meta'>): FeedState | un
 export async function prepareFeed(
   dbs: StoreDatabases,
   log: Logger,
-  sessionsPerRecord = defaultSessionsPerRecord,
+  sessionsPerTransaction = defaultSessionsPerTransaction,
+  eventsPerRecord = defaultEventsPerRecord,
 ): Promise<FeedState> {
   const { meta } = dbs;
   const feed = dbs.feed!;
@@ -55,9 +61,20 @@ export async function prepareFeed(
   let sessions = 0;
   let events = 0;
   for (let done = false; !done;) {
-    const ranges: string[] = [];
-    const checkpoints: string[] = [];
+    const records: string[] = [];
+    let ranges: string[] = [];
+    let checkpoints: string[] = [];
     let inRecord = 0;
+    const closeRecord = (): void => {
+      if (ranges.length > 0 || checkpoints.length > 0)
+        records.push(
+          `{"ts":${Date.now()},"events":[${ranges.join(',')}],"checkpoints":[${checkpoints.join(',')}],"backfill":true}`,
+        );
+      ranges = [];
+      checkpoints = [];
+      inRecord = 0;
+    };
+    let inTransaction = 0;
     done = true;
     for (const id of dbs.sessions.getKeys(after === '' ? {} : { start: after, exclusiveStart: true })) {
       after = id;
@@ -65,26 +82,31 @@ export async function prepareFeed(
       const firstKey = first(dbs.events.getKeys({ start, end, limit: 1 }));
       const lastKey = first(dbs.events.getKeys({ start: end, end: start, reverse: true, limit: 1 }));
       if (firstKey !== undefined && lastKey !== undefined) {
-        const from = seqOf(firstKey);
+        const quoted = JSON.stringify(id);
         const to = seqOf(lastKey);
-        ranges.push('[' + JSON.stringify(id) + ',' + from + ',' + to + ']');
-        events += to - from + 1;
+        for (let from = seqOf(firstKey); from <= to;) {
+          const take = Math.min(to - from + 1, eventsPerRecord - inRecord);
+          ranges.push('[' + quoted + ',' + from + ',' + (from + take - 1) + ']');
+          events += take;
+          from += take;
+          inRecord += take;
+          if (inRecord >= eventsPerRecord && from <= to) closeRecord();
+        }
       }
       for (const key of dbs.checkpoints.getKeys({ start, end }))
         checkpoints.push('[' + JSON.stringify(id) + ',' + seqOf(key) + ']');
+      if (inRecord >= eventsPerRecord) closeRecord();
       sessions++;
-      if (++inRecord === sessionsPerRecord) {
+      if (++inTransaction === sessionsPerTransaction) {
         done = false;
         break;
       }
     }
+    closeRecord();
     const next: FeedState = { ...state, backfill: done ? 'done' : { after } };
-    const record =
-      ranges.length === 0 && checkpoints.length === 0
-        ? undefined
-        : `{"ts":${Date.now()},"events":[${ranges.join(',')}],"checkpoints":[${checkpoints.join(',')}],"backfill":true}`;
+    // A session's records and the progress past it commit together: a crash resumes after a whole session.
     await dbs.env.batch(() => {
-      if (record !== undefined) void feed.put(feedKey(++position), record);
+      for (const record of records) void feed.put(feedKey(++position), record);
       void meta.put(stateKey, JSON.stringify(next));
     });
     state = next;

@@ -3,11 +3,13 @@
  * large store, and how soon a held command reaches an open approvals page.
  *
  *   node tests/dist/bench/console-queries.js [--sessions 100000] [--events 5000000] [--runs 15] [--store DIR]
+ *                                            [--reuse-index] [--only LABEL-TEXT]
  *
  * 1. Seeds a transcript store through the store's own writer (the real format, commit feed included): sessions of
  *    PostgreSQL statements, SSH commands with their output and Docker requests, some denied, some held for
  *    approval (approved, rejected or expired), started over the last 30 days by a few hundred identities. With
- *    `--store DIR` the store is kept there and reused by later runs (seeding takes minutes).
+ *    `--store DIR` the store is kept there and reused by later runs (seeding takes minutes); `--reuse-index` also
+ *    keeps the feed and index of the previous run (steps 2 and 3 are skipped).
  * 2. Times the one-off commit feed backfill such a store needs when it was written before the feed existed.
  * 3. Builds the session index from the feed, timed.
  * 4. Serves the console's HTTP handler on 127.0.0.1 and measures each page: server time in-process (from the request
@@ -28,6 +30,7 @@ import { open } from 'lmdb';
 import { createApprovalBroker } from '@agentgate/approvals';
 import { createConsole, IndexedSessionQuery, LiveSessions } from '@agentgate/console';
 import {
+  createJsonLogger,
   newId,
   silentLogger,
   type EventBody,
@@ -55,6 +58,11 @@ const keepDir = storeArg < 0 ? undefined : process.argv[storeArg + 1];
 const sessionTarget = arg('sessions', 100_000);
 const eventTarget = arg('events', 5_000_000);
 const runs = arg('runs', 15);
+/** Keep the feed and the index a previous run built (with --store): only the pages are measured again. */
+const reuseIndex = process.argv.includes('--reuse-index');
+/** Measure only the pages whose label holds this text. */
+const onlyArg = process.argv.indexOf('--only');
+const only = onlyArg < 0 ? undefined : process.argv[onlyArg + 1];
 
 const load = (): string =>
   loadavg()
@@ -402,6 +410,8 @@ interface Timing {
   label: string;
   cold: { server: number; client: number };
   server: number[];
+  /** CPU time of the process while the handler ran (all its threads): what the load of the machine does not add */
+  cpu: number[];
   client: number[];
   items: number;
   bytes: number;
@@ -445,7 +455,7 @@ async function main(): Promise<void> {
   const storeBytes = statSync(join(storePath, 'data.mdb')).size;
 
   // The store as one written before the commit feed: the feed is backfilled when a writer opens it.
-  {
+  if (!reuseIndex) {
     const env = open<string, string>({ path: storePath, encoding: 'string', maxDbs: 8 });
     await env.openDB('feed', { encoding: 'string' }).clearAsync();
     env.openDB('meta', { encoding: 'string' }).removeSync('feed');
@@ -469,7 +479,7 @@ async function main(): Promise<void> {
   const index = await openSessionIndex({
     store,
     path: indexPath,
-    rebuild: true,
+    rebuild: !reuseIndex,
     settleMs: 0,
     stepEvents: 5000,
   });
@@ -522,14 +532,16 @@ async function main(): Promise<void> {
       ['a session page', `/sessions/${seeded.busy || mid}`],
     ];
     const timings: Timing[] = [];
-    for (const [label, path] of pages) timings.push(await served.measure(label, path, auditor));
+    for (const [label, path] of pages)
+      if (only === undefined || label.includes(only))
+        timings.push(await served.measure(label, path, auditor));
     process.stdout.write(
-      `\nconsole pages (${runs} runs each; server = in-process handler time, client = HTTP round trip; ms)\n` +
-        `${'page'.padEnd(44)} ${'cold srv'.padStart(8)} ${'cold cli'.padStart(8)} ${'p50 srv'.padStart(7)} ${'p95 srv'.padStart(7)} ${'max srv'.padStart(7)} ${'p50 cli'.padStart(7)}  rows\n`,
+      `\nconsole pages (${runs} runs each; server = in-process handler time, cpu = the process's CPU time meanwhile, client = HTTP round trip; ms)\n` +
+        `${'page'.padEnd(44)} ${'cold srv'.padStart(8)} ${'cold cli'.padStart(8)} ${'p50 srv'.padStart(7)} ${'p95 srv'.padStart(7)} ${'max srv'.padStart(7)} ${'p50 cpu'.padStart(7)} ${'p50 cli'.padStart(7)}  rows\n`,
     );
     for (const t of timings) {
       process.stdout.write(
-        `${t.label.padEnd(44)} ${ms(t.cold.server)} ${ms(t.cold.client)} ${ms(percentile(t.server, 50))} ${ms(percentile(t.server, 95))} ${ms(Math.max(...t.server))} ${ms(percentile(t.client, 50))}  ${t.items}\n`,
+        `${t.label.padEnd(44)} ${ms(t.cold.server)} ${ms(t.cold.client)} ${ms(percentile(t.server, 50))} ${ms(percentile(t.server, 95))} ${ms(Math.max(...t.server))} ${ms(percentile(t.cpu, 50))} ${ms(percentile(t.client, 50))}  ${t.items}\n`,
       );
     }
     const latencies = await served.approvals(approver, 10);
@@ -571,13 +583,25 @@ async function serveConsole(store: TranscriptStore, index: SessionIndex, dir: st
   });
   const live = new LiveSessions();
   let serverMs = 0;
+  let serverCpuMs = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const started = performance.now();
-    res.once('finish', () => (serverMs = performance.now() - started));
-    const pathname = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
-    void handler.handle(req, res, pathname).then((handled) => {
-      if (!handled) res.writeHead(404).end();
+    const cpuAtStart = process.cpuUsage();
+    res.once('finish', () => {
+      serverMs = performance.now() - started;
+      const cpu = process.cpuUsage(cpuAtStart);
+      serverCpuMs = (cpu.user + cpu.system) / 1000;
     });
+    const pathname = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+    handler.handle(req, res, pathname).then(
+      (handled) => {
+        if (!handled) res.writeHead(404).end();
+      },
+      (err: unknown) => {
+        console.error(`${req.url}:`, err);
+        res.destroy();
+      },
+    );
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -594,7 +618,7 @@ async function serveConsole(store: TranscriptStore, index: SessionIndex, dir: st
     storeSizeBytes: () => statSync(join(dir, 'store', 'data.mdb')).size,
     linkLedgerFile: join(dir, 'console-links-used.jsonl'),
     record: () => undefined,
-    log: silentLogger,
+    log: createJsonLogger({ level: 'error' }),
     sessionQuery: new IndexedSessionQuery(
       index,
       (id) => live.has(id),
@@ -625,20 +649,22 @@ async function serveConsole(store: TranscriptStore, index: SessionIndex, dir: st
     },
 
     async measure(label: string, path: string, cookie: string): Promise<Timing> {
-      const one = async (): Promise<{ server: number; client: number; body: string }> => {
+      const one = async (): Promise<{ server: number; cpu: number; client: number; body: string }> => {
         const started = performance.now();
         const response = await fetch(`${origin}${path}`, { headers: { cookie } });
         const body = await response.text();
         const client = performance.now() - started;
         if (response.status !== 200) throw new Error(`${path}: ${response.status}`);
-        return { server: serverMs, client, body };
+        return { server: serverMs, cpu: serverCpuMs, client, body };
       };
       const cold = await one();
       const server: number[] = [];
+      const cpu: number[] = [];
       const client: number[] = [];
       for (let i = 0; i < runs; i++) {
         const r = await one();
         server.push(r.server);
+        cpu.push(r.cpu);
         client.push(r.client);
       }
       const items = (cold.body.match(/<td><a href="\/sessions\//g) ?? []).length;
@@ -646,6 +672,7 @@ async function serveConsole(store: TranscriptStore, index: SessionIndex, dir: st
         label,
         cold: { server: cold.server, client: cold.client },
         server,
+        cpu,
         client,
         items,
         bytes: cold.body.length,

@@ -53,9 +53,17 @@ function readVarint(bytes: Uint8Array, from: number): { value: number; next: num
   return { value, next: at };
 }
 
-/** Sort ascending and drop repeats, in place; returns the array. */
+/**
+ * Sort ascending and drop repeats, in place; returns the array. Chunks read in key order are mostly ascending
+ * already, which costs one pass; otherwise a typed array sorts them (numerically, without a comparator call each).
+ */
 export function sortUnique(values: number[]): number[] {
-  values.sort((a, b) => a - b);
+  let ascending = true;
+  for (let i = 1; i < values.length && ascending; i++) ascending = values[i - 1]! <= values[i]!;
+  if (!ascending) {
+    const sorted = Float64Array.from(values).sort();
+    for (let i = 0; i < sorted.length; i++) values[i] = sorted[i]!;
+  }
   let out = 0;
   for (let i = 0; i < values.length; i++)
     if (i === 0 || values[i] !== values[out - 1]) values[out++] = values[i]!;
