@@ -27,7 +27,7 @@ import {
 } from '@agentgate/core';
 import { startAdminServer, sshKeysHandler, type AdminServer } from '@agentgate/admin';
 import { createApprovalBroker } from '@agentgate/approvals';
-import { createConsole, LiveSessions, type ConsoleHandler } from '@agentgate/console';
+import { createConsole, IndexedSessionQuery, LiveSessions, type ConsoleHandler } from '@agentgate/console';
 import { createDockerEngine } from '@agentgate/docker';
 import { createIdentityService } from '@agentgate/identity';
 import { createMaskingService, createRedactor, redactionEntries } from '@agentgate/masking';
@@ -36,9 +36,10 @@ import { createGate, createPolicy, type Policy } from '@agentgate/policy';
 import { createPostgresEngine } from '@agentgate/postgres';
 import { createSshEngine } from '@agentgate/ssh';
 import {
-  isDeniedDecision,
   loadOrCreateSigningKey,
+  openSessionIndex,
   openTranscriptStore,
+  sessionIndexPath,
   type TranscriptStore,
 } from '@agentgate/transcript';
 import { startListenerServer, type ListenerAddress, type ListenerServer } from './listener-server.js';
@@ -59,6 +60,8 @@ export interface GatewayOptions {
   readonly extraListeners?: readonly ExtraListener[];
   /** How long sessions told to end (shutdown) get to end natively before their connections are closed. */
   readonly shutdownGraceMs?: number;
+  /** Build the console's session index again from the transcript (`serve --reindex`). */
+  readonly reindex?: boolean;
 }
 
 /** What a reload applied, and what it could not apply without a restart. */
@@ -264,6 +267,14 @@ export async function startGateway(
       live.setTerminator((info, by) =>
         sessions.terminate(info.id, { by: by.name, byGroups: [...by.groups], via: 'console' }),
       );
+      // The console's sessions page reads an index the gateway keeps from the store's commit feed.
+      const index = await openSessionIndex({
+        store,
+        path: sessionIndexPath(config.store.path),
+        log: log.child({ component: 'session-index' }),
+        ...(options.reindex === true ? { rebuild: true } : {}),
+      });
+      cleanup.unshift(() => index.close());
       const handler = createConsole({
         config: consoleConfig,
         identity,
@@ -274,7 +285,11 @@ export async function startGateway(
         decide: (command, who, listener) => policy.decide(command, who, listener),
         store,
         verifySignature: (jws) => signer.verifyCompact(jws),
-        isDenial: isDeniedDecision,
+        sessionQuery: new IndexedSessionQuery(
+          index,
+          (id) => live.has(id),
+          (id) => store.getSession(id),
+        ),
         live,
         listeners: () => config.listeners.map((l) => ({ name: l.name, protocol: l.protocol })),
         storeSizeBytes: () => {

@@ -14,13 +14,7 @@ import {
   type PrincipalRef,
   type TranscriptEvent,
 } from '@agentgate/core';
-import {
-  exportAsciicast,
-  exportJsonl,
-  type CheckpointRecord,
-  type SessionSummary,
-  type StoreHealth,
-} from '@agentgate/transcript';
+import { exportAsciicast, exportJsonl, type CheckpointRecord, type StoreHealth } from '@agentgate/transcript';
 import { ApprovalsFeed, type ApprovalEntry, type ApprovalsSource, type DecideFn } from './approvals-feed.js';
 import { loadAssets, serveAsset } from './assets.js';
 import { BrowserSessions, csrfTokenMatches, type BrowserSession } from './browser-sessions.js';
@@ -38,15 +32,13 @@ import { sessionPage } from './pages/session.js';
 import { sessionsPage, type SessionsQueryText } from './pages/sessions.js';
 import { linkConfirmPage, loginPage } from './pages/signin.js';
 import { hasAnyRole, mayDecide, rolesOf, type RoleSources } from './roles.js';
-import { StoreSessionQuery, type SessionFilter, type SessionQuery } from './session-query.js';
+import type { SessionFilter, SessionQuery } from './session-query.js';
 import { openEventStream } from './sse.js';
 import { buildTimeline } from './timeline.js';
 
 /** The store readers the console uses (a subset of `TranscriptStore`). */
 export interface ConsoleStore {
   readonly health: StoreHealth;
-  listSessions(): SessionSummary[];
-  getSession(id: string): SessionSummary | undefined;
   events(sessionId: string): Iterable<TranscriptEvent>;
   checkpoints(sessionId: string): Iterable<CheckpointRecord>;
 }
@@ -69,7 +61,6 @@ export interface ConsoleOptions {
   readonly store: ConsoleStore;
   /** Verifies a checkpoint JWS with the gateway's key (and its previous keys); returns the payload. */
   readonly verifySignature: (jws: string) => Promise<Buffer>;
-  readonly isDenial: (decision: Record<string, unknown>) => boolean;
   readonly live: LiveSessions;
   readonly listeners: () => readonly { readonly name: string; readonly protocol: string }[];
   readonly storeSizeBytes: () => number | undefined;
@@ -77,8 +68,8 @@ export interface ConsoleOptions {
   readonly linkLedgerFile: string;
   readonly record: (action: ConsoleAction) => void;
   readonly log: Logger;
-  /** Replaces the store-backed session query (an index). */
-  readonly sessionQuery?: SessionQuery;
+  /** Sessions: lists, filters, search and the overview's counts (an IndexedSessionQuery over the session index). */
+  readonly sessionQuery: SessionQuery;
   readonly now?: () => number;
 }
 
@@ -110,9 +101,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     config.oidc === undefined
       ? undefined
       : new OidcSignIn(config.oidc, `${publicOrigin}/auth/callback`, log, now);
-  const query =
-    options.sessionQuery ??
-    new StoreSessionQuery(options.store, (id) => options.live.has(id), options.isDenial);
+  const query = options.sessionQuery;
   const roleSources: RoleSources = {
     identity: options.identity,
     auditors: () => config.auditors,
@@ -372,6 +361,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
         result,
         listeners: options.listeners().map((l) => l.name),
         isActive: (id) => options.live.has(id),
+        indexBehind: query.behind?.() ?? 0,
         ...(nextHref === undefined ? {} : { nextHref }),
         ...(error === undefined ? {} : { error }),
         now: now(),

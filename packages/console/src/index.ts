@@ -8,7 +8,7 @@ export {
 export { LiveSessions, type LiveEvent, type LiveSession, type Terminator } from './live-sessions.js';
 export { LINK_PURPOSE, MAX_LINK_TTL_SECONDS } from './one-time-links.js';
 export {
-  StoreSessionQuery,
+  IndexedSessionQuery,
   type ActivityBucket,
   type PageRequest,
   type SessionFilter,

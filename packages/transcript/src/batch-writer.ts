@@ -3,9 +3,10 @@
  * writer cost throughput and saved nothing measurable: docs/performance.md, "Transcript store").
  */
 import type { Database, RootDatabase } from 'lmdb';
+import type { FeedWriter } from './commit-feed.js';
 
 /** The store's databases, by index in batches. */
-export const dbNames = ['events', 'sessions', 'ends', 'checkpoints', 'meta', 'iodata'] as const;
+export const dbNames = ['events', 'sessions', 'ends', 'checkpoints', 'meta', 'iodata', 'feed'] as const;
 export type DbName = (typeof dbNames)[number];
 export const dbIndex: Readonly<Record<DbName, number>> = {
   events: 0,
@@ -14,6 +15,7 @@ export const dbIndex: Readonly<Record<DbName, number>> = {
   checkpoints: 3,
   meta: 4,
   iodata: 5,
+  feed: 6,
 };
 
 /**
@@ -37,6 +39,8 @@ export class BatchWriter {
     private readonly env: RootDatabase<string, string>,
     /** indexed like dbNames */
     private readonly dbs: readonly Database<StoredValue, string>[],
+    /** adds each commit's record to the commit feed, in the same transaction (commit-feed.ts) */
+    private readonly feed?: FeedWriter,
   ) {}
 
   /**
@@ -48,6 +52,8 @@ export class BatchWriter {
     // lmdb-js encodes the puts here and applies them on its writer thread, as one transaction (README, batch).
     // With encoding 'string' there is no encoder: values are stored as their UTF-8 (write.js); with 'binary',
     // as the Buffer's bytes.
+    const feed = this.feed;
+    const record = feed?.recordFor(batch);
     return this.env
       .batch(() => {
         for (let i = 0; i < keys.length; i++) {
@@ -55,7 +61,10 @@ export class BatchWriter {
           if (value === null) void this.dbs[dbs[i]!]!.remove(keys[i]!);
           else void this.dbs[dbs[i]!]!.put(keys[i]!, value);
         }
+        if (record !== undefined) void feed!.db.put(record.key, record.value);
       })
-      .then(() => undefined);
+      .then(() => {
+        if (record !== undefined) feed!.committed(record);
+      });
   }
 }

@@ -236,3 +236,29 @@ export interface CheckpointRecord {
 export function checkpointPayload(session: string, seq: number, hash: string): string {
   return canonicalJson({ session, seq, hash });
 }
+
+/**
+ * `ts` and `type` of a stored event. Events of the current format start with their header
+ * (`{"session":…,"seq":…,"ts":…,"type":…`), read without parsing the rest: a `,"` never occurs unescaped inside a
+ * JSON string, so the first `,"ts":` is the header's. Older (key-sorted) events are parsed. undefined for a value
+ * that is not an event.
+ */
+export function storedEventHeader(stored: string): { ts: number; type: string } | undefined {
+  if (stored.startsWith('{"session":')) {
+    const tsAt = stored.indexOf(',"ts":');
+    const typeAt = tsAt < 0 ? -1 : stored.indexOf(',"type":"', tsAt);
+    const typeEnd = typeAt < 0 ? -1 : stored.indexOf('"', typeAt + 9);
+    if (typeEnd > 0) {
+      const ts = Number(stored.slice(tsAt + 6, typeAt));
+      if (Number.isFinite(ts)) return { ts, type: stored.slice(typeAt + 9, typeEnd) };
+    }
+  }
+  let event: unknown;
+  try {
+    event = JSON.parse(stored);
+  } catch {
+    return undefined;
+  }
+  const { ts, type } = (event ?? {}) as { ts?: unknown; type?: unknown };
+  return typeof ts === 'number' && typeof type === 'string' ? { ts, type } : undefined;
+}

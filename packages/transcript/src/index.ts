@@ -17,6 +17,30 @@ export {
   type StoreHealth,
 } from './transcript-store.js';
 export { openStoreForReading, type StoreForReading } from './read-only-store.js';
+export type {
+  CommitFeed,
+  FeedBatch,
+  FeedCheckpoint,
+  FeedCommit,
+  FeedEvent,
+  FeedReadOptions,
+  FeedRemoval,
+} from './feed-reader.js';
+export {
+  openSessionIndex,
+  sessionIndexPath,
+  type ActivityBucket,
+  type SessionIndex,
+  type SessionIndexOptions,
+  type SessionIndexStatus,
+} from './session-index/session-index.js';
+export type {
+  IndexFilter,
+  IndexPage,
+  IndexPageRequest,
+  IndexedSession,
+} from './session-index/index-query.js';
+export { searchTerms } from './session-index/text-search.js';
 export type { VerifyReport, VerifyProblem, ProblemKind } from './verify.js';
 export type { StoreVerifyReport } from './store-verification.js';
 export type { PruneOptions, PruneOutcome } from './prune.js';

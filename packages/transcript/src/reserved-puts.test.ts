@@ -23,7 +23,7 @@ beforeEach(async () => {
   await writeFile(file, Buffer.alloc(4 * pageSize));
   reserve = await SpaceReserve.open({
     file,
-    reserveBytes: 256 << 10,
+    reserveBytes: 320 << 10,
     stats: { pageSize, lastPage: () => 3, maxTreeDepth: () => 1 },
     log: silentLogger,
     retryMs: 0,
@@ -69,7 +69,7 @@ describe('reserved puts', () => {
     const puts = new ReservedPuts(reserve, commits);
     append(puts, 'A', 'command', 300); // fits: guaranteed
     expect(puts.committed(sessions.get('A')!)).toBeUndefined();
-    append(puts, 'B', 'io', 1 << 20); // 1 MiB of io cannot fit in 256 KiB: a batch of its own
+    append(puts, 'B', 'io', 1 << 20); // 1 MiB of io cannot fit in 320 KiB: a batch of its own
     append(puts, 'C', 'command', 300); // no room left: C waits for its commit
     const waitC = puts.committed(sessions.get('C')!);
     expect(waitC).toBeDefined();

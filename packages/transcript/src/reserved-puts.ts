@@ -7,6 +7,9 @@ import type { CommitPipeline } from './commit-pipeline.js';
 import type { LiveSession } from './session-recorder.js';
 import type { SpaceReserve } from './space-reserve.js';
 
+/** Checkpoint keys are `<session>/<12 digits>`; session ids are 26 characters (docs/transcript.md). */
+const maxRecordKeyLength = 64;
+
 const fullMessage = 'agentgate: the transcript store is full; refusing to run unrecorded commands';
 
 /** RECORDING_FAILED for a store whose reserve is used up and whose file cannot be extended. */
@@ -34,7 +37,8 @@ export class ReservedPuts {
     records: number,
   ): number {
     const reserve = this.reserve;
-    let charge = reserve.cost(keyLength, stored) + reserve.recordBytes(records);
+    let charge =
+      reserve.cost(keyLength, stored) + reserve.feedBytes(keyLength) + reserve.recordBytes(records);
     if (ioData !== undefined) charge += reserve.cost(keyLength, ioData);
     const command = type === 'command' || type === 'session.start';
     const admission = reserve.admit(charge, command);
@@ -54,7 +58,8 @@ export class ReservedPuts {
    * is full and its room was not `admitted` with its session's end, in which case it is queued uncharged).
    */
   admitRecord(admitted: boolean): number | undefined {
-    const charge = this.reserve.recordBytes(1);
+    // A checkpoint adds its entry to the feed record (a summary does not; the bound covers both).
+    const charge = this.reserve.recordBytes(1) + this.reserve.feedBytes(maxRecordKeyLength);
     const admission = this.reserve.admit(charge, false);
     if (admission === 'full' && !admitted) return undefined;
     if (admission !== 'fits') this.keepApart();

@@ -139,6 +139,15 @@ export class SpaceReserve {
     return 'over';
   }
 
+  /**
+   * What an event or checkpoint with a key of `keyLength`, or a session removed (its id), may add to its commit's
+   * feed record (commit-feed.ts): a range of its own, `["<session>",<seq>,<seq>],`, at most. The record's own path and page rounding are charged per
+   * batch (room()).
+   */
+  feedBytes(keyLength: number): number {
+    return keyLength + 32;
+  }
+
   /** What `count` small records (summaries, checkpoints: no overflow pages) are charged. */
   recordBytes(count: number): number {
     return count * this.perPutBytes;
@@ -178,9 +187,11 @@ export class SpaceReserve {
 
   private room(): number {
     // Per batch, LMDB also writes its free-page list and the main tree's path: one more put's worth per batch, and
-    // a page per 512 pages freed; two batches (in flight and queued) may be outstanding.
+    // a page per 512 pages freed; the commit feed's record adds a put and a partly filled page; two batches (in
+    // flight and queued) may be outstanding.
     const charged = this.charged;
-    const overhead = 2 * (2 * this.perPutBytes + Math.ceil(charged / this.pageSize / 512) * this.pageSize);
+    const overhead =
+      2 * (3 * this.perPutBytes + this.pageSize + Math.ceil(charged / this.pageSize / 512) * this.pageSize);
     return this.allocatedEnd - this.usedEnd - charged - overhead;
   }
 

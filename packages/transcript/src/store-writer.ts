@@ -315,6 +315,9 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     if (this.reserve && this.reserved) {
       let bytes = this.reserve.recordBytes(removals.length);
       for (const { key, value } of puts) bytes += this.reserve.cost(key.length, value);
+      // Each session removed is named in the commit's feed record (commit-feed.ts).
+      for (const { db, key } of removals)
+        if (db === dbIndex.sessions) bytes += this.reserve.feedBytes(key.length);
       const admitted = this.reserved.admitWrites(bytes);
       if (admitted === undefined) return false;
       charge = admitted;

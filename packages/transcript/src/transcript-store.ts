@@ -19,8 +19,11 @@ import {
   type TranscriptWriter,
 } from '@agentgate/core';
 import { BatchWriter, dbIndex } from './batch-writer.js';
+import { FeedWriter, lastFeedPosition } from './commit-feed.js';
 import { recoverInterruptedSessions } from './crash-recovery.js';
 import type { CheckpointRecord } from './event-codec.js';
+import { prepareFeed } from './feed-backfill.js';
+import { StoreFeed, type CommitFeed } from './feed-reader.js';
 import { readKeyHistory, unrecordedKeys, type RecordedKey } from './key-history.js';
 import { pruneSessions, type PruneOptions, type PruneOutcome } from './prune.js';
 import { SpaceReserve, type LmdbSpaceStats } from './space-reserve.js';
@@ -31,6 +34,7 @@ import { StoreReader, type SessionFilter, type SessionSummary } from './store-re
 import { StoreWriter, type StoreHealth, type TranscriptStoreHooks } from './store-writer.js';
 
 export { isDeniedDecision } from './stored-records.js';
+
 export type { SessionFilter, SessionSummary } from './store-reader.js';
 export type { StoreHealth, TranscriptStoreHooks } from './store-writer.js';
 
@@ -78,6 +82,8 @@ export interface TranscriptStore extends TranscriptWriter {
   prune(opts: PruneOptions): Promise<PruneOutcome>;
   /** The public keys recorded in the store (key-history.ts). */
   keyHistory(): RecordedKey[];
+  /** Everything committed, in commit order, from any remembered position (feed-reader.ts, docs/transcript.md). */
+  readonly feed: CommitFeed;
 }
 
 export async function openTranscriptStore(opts: TranscriptStoreOptions): Promise<TranscriptStore> {
@@ -109,6 +115,25 @@ export async function openTranscriptStore(opts: TranscriptStoreOptions): Promise
   }
   const dbs = openDatabases(env);
   const log = opts.log ?? silentLogger;
+  let feed: FeedWriter | undefined;
+  if (!opts.readOnly) {
+    try {
+      await prepareFeed(dbs, log);
+      feed = new FeedWriter(dbs.feed!, lastFeedPosition(dbs.feed!), (err) =>
+        log.error('transcript: a commit feed listener failed', {
+          err: (err as Error)?.message ?? String(err),
+        }),
+      );
+    } catch (err) {
+      await env.close();
+      await lock?.release();
+      throw new AgentgateError(
+        'RECORDING_FAILED',
+        `cannot start the commit feed of transcript store ${opts.path}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
   // The reserve reports `full` to the store made after it.
   const fullChanged = { report: (): void => undefined };
   let reserve: SpaceReserve | undefined;
@@ -133,7 +158,7 @@ export async function openTranscriptStore(opts: TranscriptStoreOptions): Promise
       );
     }
   }
-  const store = new LmdbTranscriptStore(dbs, opts, log, reserve, lock);
+  const store = new LmdbTranscriptStore(dbs, opts, log, reserve, lock, feed);
   fullChanged.report = () => store.reportWritable();
   return store;
 }
@@ -166,6 +191,7 @@ class LmdbTranscriptStore implements TranscriptStore {
   private readonly writer: StoreWriter;
   private readonly reader: StoreReader;
   private readonly log: Logger;
+  readonly feed: CommitFeed;
 
   constructor(
     private readonly dbs: StoreDatabases,
@@ -173,8 +199,10 @@ class LmdbTranscriptStore implements TranscriptStore {
     log: Logger,
     reserve: SpaceReserve | undefined,
     private readonly lock: StoreLock | undefined,
+    feedWriter: FeedWriter | undefined,
   ) {
     this.log = log;
+    this.feed = new StoreFeed(dbs, feedWriter);
     this.writer = new StoreWriter(dbs, {
       ...(reserve ? { reserve } : {}),
       storeDir: extname(opts.path) ? dirname(opts.path) : opts.path,
@@ -185,7 +213,7 @@ class LmdbTranscriptStore implements TranscriptStore {
       hooks: opts.hooks ?? {},
       recoveryProbeMs: opts.recoveryProbeMs ?? 1000,
       ...(opts.redactor !== undefined ? { redactor: opts.redactor } : {}),
-      committer: new BatchWriter(dbs.env, dbs.byIndex),
+      committer: new BatchWriter(dbs.env, dbs.byIndex, feedWriter),
       lastCommittedEvent: (id) => this.reader.lastEvent(id),
     });
     this.reader = new StoreReader(dbs, opts.signer, (id) => this.writer.liveSession(id));

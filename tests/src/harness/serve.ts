@@ -30,14 +30,21 @@ export interface ServedGateway {
 }
 
 /**
- * Start `agentgate serve --config FILE`; resolves once it logged that it started. `fileSizeLimit` runs it under
- * `prlimit --fsize` (the store then fails as on a full disk).
+ * Start `agentgate serve --config FILE [args]`; resolves once it logged that it started. `fileSizeLimit` runs it
+ * under `prlimit --fsize` (the store then fails as on a full disk).
  */
 export async function serveProcess(
   configFile: string,
-  options: { fileSizeLimit?: number } = {},
+  options: { fileSizeLimit?: number; args?: readonly string[] } = {},
 ): Promise<ServedGateway> {
-  const serve = [process.execPath, join(repoRoot, 'bin', 'agentgate'), 'serve', '--config', configFile];
+  const serve = [
+    process.execPath,
+    join(repoRoot, 'bin', 'agentgate'),
+    'serve',
+    '--config',
+    configFile,
+    ...(options.args ?? []),
+  ];
   const [program, ...args] =
     options.fileSizeLimit === undefined ? serve : ['prlimit', `--fsize=${options.fileSizeLimit}`, ...serve];
   const child = spawn(program!, args, { stdio: ['ignore', 'ignore', 'pipe'] });

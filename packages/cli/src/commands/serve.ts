@@ -9,7 +9,8 @@ export function registerServeCommands(program: Command): void {
     .command('serve')
     .description('run the gateway: every configured listener and the admin API')
     .requiredOption('--config <file>', 'configuration file (YAML)')
-    .action(async (opts: { config: string }) => {
+    .option('--reindex', "build the console's session index again from the transcript store")
+    .action(async (opts: { config: string; reindex?: boolean }) => {
       const log = createJsonLogger({
         level: (process.env['AGENTGATE_LOG_LEVEL'] as 'info' | undefined) ?? 'info',
       });
@@ -52,7 +53,7 @@ export function registerServeCommands(program: Command): void {
       const config = await loadConfig(opts.config);
       // Loaded on demand: the engines pull in WASM parsers and ssh2, which the read-side commands never need.
       const { startGateway } = await import('../gateway.js');
-      gateway = await startGateway(config, { log });
+      gateway = await startGateway(config, { log, ...(opts.reindex === true ? { reindex: true } : {}) });
       const retention = config.store.retention
         ? startRetention(gateway.store, config.store.retention, log.child({ component: 'retention' }))
         : undefined;

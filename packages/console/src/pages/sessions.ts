@@ -22,6 +22,8 @@ export function sessionsPage(options: {
   result: SessionPage;
   listeners: readonly string[];
   isActive: (id: string) => boolean;
+  /** commits the session index has yet to read: the newest sessions may be missing */
+  indexBehind?: number;
   nextHref?: string;
   error?: string;
   now: number;
@@ -53,6 +55,7 @@ export function sessionsPage(options: {
   <a href="/sessions">Reset</a>
 </form>
 <p class="muted">Times are UTC.</p>
+${(options.indexBehind ?? 0) > 0 ? html`<p class="notice" id="index-behind">The session index is catching up with the transcript (${options.indexBehind} commits to read): the newest sessions and commands may not be listed yet.</p>` : ''}
 ${options.error === undefined ? '' : html`<p class="error">${options.error}</p>`}
 <table class="sessions">
   <thead><tr><th>Session</th><th>Identity</th><th>Listener</th><th>Protocol</th><th>Started</th><th>Duration</th><th>Commands</th><th>Denied</th><th></th></tr></thead>
