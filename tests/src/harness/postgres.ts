@@ -309,6 +309,7 @@ export async function startPgGateway(
     maxMessageBytes: 1 << 20,
     recordRows: 5,
     dynamicSql: 'match-all',
+    loginTimeoutMs: 60_000,
     ...options.listener,
   };
   const engine = createPostgresEngine(listener, deps);
