@@ -78,10 +78,7 @@ export class PgSession {
     this.tls = info.tls;
     const { maxMessageBytes } = shared.listener;
     this.reader = new FrontendReader(maxMessageBytes);
-    this.reader.setLimit(
-      Math.min(MAX_PRE_AUTH_MESSAGE_BYTES, maxMessageBytes),
-      'message before authentication',
-    );
+    this.reader.setLimit(Math.min(MAX_PRE_AUTH_MESSAGE_BYTES, maxMessageBytes), ' before authentication');
     this.io = new ClientRelay(client, {
       data: this.onClientData,
       end: this.onClientEnd,
@@ -250,7 +247,7 @@ export class PgSession {
   private loginCompleted(): void {
     clearTimeout(this.loginTimer);
     this.loginTimer = undefined;
-    this.reader.setLimit(this.shared.listener.maxMessageBytes, 'message');
+    this.reader.setLimit(this.shared.listener.maxMessageBytes);
   }
 
   private readonly onLoginTimeout = (): void => {

@@ -36,14 +36,15 @@ export class FrontendReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private startupPhase = true;
-  private limitLabel = 'message';
+  /** Says when the limit applies, in the violation (` before authentication`). */
+  private limitContext = '';
 
   constructor(private maxMessageBytes: number) {}
 
-  /** Change the largest typed message accepted (`label` names such a message in the violation). */
-  setLimit(maxMessageBytes: number, label: string): void {
+  /** Change the largest typed message accepted; `context` says when that limit applies. */
+  setLimit(maxMessageBytes: number, context = ''): void {
     this.maxMessageBytes = maxMessageBytes;
-    this.limitLabel = label;
+    this.limitContext = context;
   }
 
   /** Bytes received but not yet part of a complete frame. */
@@ -140,7 +141,7 @@ export class FrontendReader {
     if (length < 4) throw violation(`invalid message length ${length}`);
     if (length + 1 > this.maxMessageBytes)
       throw violation(
-        `${this.limitLabel} of ${length + 1} bytes exceeds the limit of ${this.maxMessageBytes} bytes`,
+        `message of ${length + 1} bytes${this.limitContext} exceeds the limit of ${this.maxMessageBytes} bytes`,
       );
     if (buf.length - offset < length + 1) return 0;
     frames.push({ kind: 'message', type, bytes: buf.subarray(offset, offset + length + 1) });
