@@ -23,6 +23,7 @@ const LISTENER_KEYS: Record<(typeof PROTOCOLS)[number], readonly string[]> = {
     'maxMessageBytes',
     'recordRows',
     'dynamicSql',
+    'loginTimeout',
   ],
   ssh: [
     ...BASE_KEYS,
@@ -126,7 +127,13 @@ function readPostgres(
   );
   if (host === undefined || port === undefined || user === undefined || allowCleartext === undefined)
     return undefined;
+  let loginTimeoutMs = checker.duration(m.loginTimeout, child(path, 'loginTimeout'), 60_000);
+  if (loginTimeoutMs !== undefined && loginTimeoutMs <= 0) {
+    checker.expected(child(path, 'loginTimeout'), 'a positive duration such as 60s', m.loginTimeout);
+    loginTimeoutMs = undefined;
+  }
   if (maxMessageBytes === undefined || recordRows === undefined || dynamicSql === undefined) return undefined;
+  if (loginTimeoutMs === undefined) return undefined;
   return {
     protocol: 'postgres',
     ...(tls === undefined ? {} : { tls }),
@@ -142,6 +149,7 @@ function readPostgres(
     maxMessageBytes,
     recordRows,
     dynamicSql,
+    loginTimeoutMs,
   };
 }
 

@@ -196,6 +196,7 @@ masking: [{ name: m, detectors: [email] }]
       maxMessageBytes: 64 * 1024 * 1024,
       recordRows: 100,
       dynamicSql: 'match-all',
+      loginTimeoutMs: 60_000,
     });
     expect(pg.upstream.port).toBe(5432);
     for (const listener of config.listeners) expect(listener.default).toBe('allow');

@@ -132,6 +132,8 @@ export interface PostgresListenerConfig extends ListenerBase {
   readonly recordRows: number;
   /** Dynamic SQL that cannot be resolved: `match-all` (treat as matching every rule) or `deny`. */
   readonly dynamicSql: 'match-all' | 'deny';
+  /** How long a client may take from connecting to authenticating (ms; PostgreSQL's authentication_timeout). */
+  readonly loginTimeoutMs: number;
 }
 
 export interface SshListenerConfig extends ListenerBase {

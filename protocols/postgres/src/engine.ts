@@ -14,7 +14,8 @@ import {
 import type { AnalysisProvider } from './analysis.js';
 import { CancelRegistry } from './cancel-registry.js';
 import type { ResultFilterFactory } from './result-filter.js';
-import { PgSession, type EngineShared } from './session.js';
+import type { EngineShared } from './engine-shared.js';
+import { PgSession } from './session.js';
 
 export interface PostgresEngineOptions {
   /** SQL analysis; the package index supplies the libpg-query analyzer. */

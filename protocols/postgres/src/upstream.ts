@@ -16,6 +16,7 @@ import {
   encodeStartupMessage,
 } from './codec/encode.js';
 import { ScramClient, md5Password } from './scram.js';
+import { BackendMessage, SSL_ACCEPTED } from './codec/message-types.js';
 
 export interface UpstreamConnection {
   readonly socket: net.Socket | tls.TLSSocket;
@@ -105,7 +106,7 @@ export async function openUpstream(
   try {
     if (target.tls) {
       socket.write(encodeSslRequest());
-      if ((await readByte(socket)) !== 0x53)
+      if ((await readByte(socket)) !== SSL_ACCEPTED)
         throw new AgentgateError('UPSTREAM_UNAVAILABLE', 'agentgate: upstream refused TLS');
       const plain = socket;
       socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
@@ -178,21 +179,20 @@ function authenticate(
               'agentgate: upstream sent data after ReadyForQuery',
             );
           switch (type) {
-            case 0x52: // 'R' authentication request
+            case BackendMessage.Authentication:
               handleAuth(buf.subarray(start, end));
               break;
-            case 0x53: // 'S' ParameterStatus
+            case BackendMessage.ParameterStatus:
               parameterStatus.push(Buffer.from(buf.subarray(start, end)));
               break;
-            case 0x4b: // 'K' BackendKeyData
+            case BackendMessage.BackendKeyData:
               processId = buf.readInt32BE(start + 5);
               secretKey = buf.readInt32BE(start + 9);
               break;
-            case 0x5a: // 'Z' ReadyForQuery
+            case BackendMessage.ReadyForQuery:
               done = true;
               break;
-            case 0x45: {
-              // 'E'
+            case BackendMessage.ErrorResponse: {
               const fields = decodeErrorFields(buf, start, end);
               throw new UpstreamRejected(
                 Buffer.from(buf.subarray(start, end)),

@@ -200,6 +200,9 @@ import {
   type TranscriptEventType,
   type EngineDeps,
   type ApprovalBroker,
+  type Logger,
+  type ProtocolMetrics,
+  type SessionMetrics,
 } from '@agentgate/core';
 import { createGate, createPolicy } from '@agentgate/policy';
 import { createPostgresEngine } from '@agentgate/postgres';
@@ -223,6 +226,10 @@ export interface PgGatewayOptions {
   readonly remote?: boolean;
   /** A real transcript store (the benchmark); default: in memory, readable as `events`. */
   readonly transcript?: TranscriptWriter;
+  /** Default: no metrics. */
+  readonly metrics?: ProtocolMetrics & SessionMetrics;
+  /** Default: silent. */
+  readonly log?: Logger;
 }
 
 function memoryTranscript(events: RecordedEvent[]): TranscriptWriter {
@@ -280,7 +287,8 @@ export async function startPgGateway(
     findSshKey: () => undefined,
     isAllowed: (who, refs) => matchesPrincipal(who, refs),
   };
-  const log = silentLogger;
+  const log = options.log ?? silentLogger;
+  const metrics = options.metrics ?? noopMetrics;
   const policy = createPolicy(options.rules ?? []);
   const gate = createGate({
     policy,
@@ -293,10 +301,10 @@ export async function startPgGateway(
     sessions: createSessionLifecycles({
       gate,
       transcript: options.transcript ?? memoryTranscript(events),
-      metrics: noopMetrics,
+      metrics,
     }),
     masking: noMasking,
-    metrics: noopMetrics,
+    metrics,
     log,
   };
   const listener: PostgresListenerConfig = {
@@ -309,6 +317,7 @@ export async function startPgGateway(
     maxMessageBytes: 1 << 20,
     recordRows: 5,
     dynamicSql: 'match-all',
+    loginTimeoutMs: 60_000,
     ...options.listener,
   };
   const engine = createPostgresEngine(listener, deps);

@@ -1,6 +1,6 @@
 /**
- * Small decoders for the message bodies the session inspects (PostgreSQL docs, "Message Formats"). All take the
- * whole message (`start` = type byte) and read in place.
+ * Small decoders for the server's message bodies (PostgreSQL docs, "Message Formats"). All take the whole message
+ * (`start` = type byte) and read in place. The client's messages are decoded, and checked, in frontend-decode.ts.
  */
 
 /** Reads a NUL-terminated string at `offset`; returns it and the offset after the NUL. */
@@ -8,80 +8,6 @@ export function readCString(buf: Buffer, offset: number, end: number): [string, 
   const nul = buf.indexOf(0, offset);
   if (nul < 0 || nul >= end) throw new RangeError('unterminated string');
   return [buf.toString('utf8', offset, nul), nul + 1];
-}
-
-export interface ParseMessage {
-  readonly statementName: string;
-  readonly text: string;
-}
-
-export function decodeParse(msg: Buffer): ParseMessage {
-  const [statementName, next] = readCString(msg, 5, msg.length);
-  const [text] = readCString(msg, next, msg.length);
-  return { statementName, text };
-}
-
-export interface BindMessage {
-  readonly portal: string;
-  readonly statementName: string;
-  /** Parameters: text-format ones decoded, binary ones as base64 (`{ base64 }`), NULL as null. */
-  readonly params: unknown[];
-  /** Result-column format codes as sent (empty: all text; one: applies to all). */
-  readonly resultFormats: number[];
-}
-
-export function decodeBind(msg: Buffer): BindMessage {
-  const [portal, afterPortal] = readCString(msg, 5, msg.length);
-  const [statementName, afterName] = readCString(msg, afterPortal, msg.length);
-  let offset = afterName;
-  const formatCount = msg.readInt16BE(offset);
-  offset += 2;
-  const formats: number[] = [];
-  for (let i = 0; i < formatCount; i++, offset += 2) formats.push(msg.readInt16BE(offset));
-  const paramCount = msg.readInt16BE(offset);
-  offset += 2;
-  const params: unknown[] = [];
-  for (let i = 0; i < paramCount; i++) {
-    const len = msg.readInt32BE(offset);
-    offset += 4;
-    if (len < 0) {
-      params.push(null);
-      continue;
-    }
-    const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i];
-    params.push(
-      format === 1
-        ? { base64: msg.toString('base64', offset, offset + len) }
-        : msg.toString('utf8', offset, offset + len),
-    );
-    offset += len;
-  }
-  const resultCount = msg.readInt16BE(offset);
-  offset += 2;
-  const resultFormats: number[] = [];
-  for (let i = 0; i < resultCount; i++, offset += 2) resultFormats.push(msg.readInt16BE(offset));
-  return { portal, statementName, params, resultFormats };
-}
-
-/** Execute: portal name and row limit. */
-export function decodeExecute(msg: Buffer): { portal: string; maxRows: number } {
-  const [portal, offset] = readCString(msg, 5, msg.length);
-  return { portal, maxRows: msg.readInt32BE(offset) };
-}
-
-/** Close / Describe: 'S' (statement) or 'P' (portal) and the name. */
-export function decodeTarget(msg: Buffer): { target: 'S' | 'P'; name: string } {
-  const [name] = readCString(msg, 6, msg.length);
-  return { target: msg[5] === 0x53 ? 'S' : 'P', name };
-}
-
-export function decodeQuery(msg: Buffer): string {
-  return readCString(msg, 5, msg.length)[0];
-}
-
-/** FunctionCall: the function's OID (the arguments stay opaque). */
-export function decodeFunctionCallOid(msg: Buffer): number {
-  return msg.readInt32BE(5);
 }
 
 export interface FieldDescription {

@@ -3,6 +3,8 @@
  * Frontend encoders follow for the messages the gateway sends upstream (and tests send as a client).
  */
 
+import { BackendMessage } from './message-types.js';
+
 function message(type: string, body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(5 + body.length);
   out[0] = type.charCodeAt(0);
@@ -56,7 +58,7 @@ export const encodeParameterStatus = (name: string, value: string): Buffer =>
 /** ReadyForQuery with transaction status `I` (idle), `T` (in a block) or `E` (failed block). */
 export function encodeReadyForQuery(status: number): Buffer {
   const out = Buffer.allocUnsafe(6);
-  out[0] = 0x5a; // 'Z'
+  out[0] = BackendMessage.ReadyForQuery;
   out.writeInt32BE(5, 1);
   out[5] = status;
   return out;

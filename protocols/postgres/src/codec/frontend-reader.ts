@@ -5,6 +5,7 @@
  * Frames are views into the received chunks: their bytes are forwarded upstream untouched.
  */
 import { AgentgateError } from '@agentgate/core';
+import { FrontendMessage } from './message-types.js';
 
 export const SSL_REQUEST_CODE = 80877103;
 export const GSSENC_REQUEST_CODE = 80877104;
@@ -25,8 +26,7 @@ export type FrontendFrame =
   /** A typed message; `bytes` is the whole message (type byte, length, body). */
   | { readonly kind: 'message'; readonly type: number; readonly bytes: Buffer };
 
-/** Frontend message types of protocol 3.0 ('p' also carries SASLInitialResponse / SASLResponse). */
-const frontendTypes = new Set([...'QPBEDCHSXFdcfp'].map((c) => c.charCodeAt(0)));
+const frontendTypes: ReadonlySet<number> = new Set(Object.values(FrontendMessage));
 
 function violation(message: string): AgentgateError {
   return new AgentgateError('PROTOCOL_VIOLATION', `agentgate: ${message}`);
@@ -36,8 +36,16 @@ export class FrontendReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private startupPhase = true;
+  /** Says when the limit applies, in the violation (` before authentication`). */
+  private limitContext = '';
 
-  constructor(private readonly maxMessageBytes: number) {}
+  constructor(private maxMessageBytes: number) {}
+
+  /** Change the largest typed message accepted; `context` says when that limit applies. */
+  setLimit(maxMessageBytes: number, context = ''): void {
+    this.maxMessageBytes = maxMessageBytes;
+    this.limitContext = context;
+  }
 
   /** Bytes received but not yet part of a complete frame. */
   get pendingBytes(): number {
@@ -132,7 +140,9 @@ export class FrontendReader {
     const length = buf.readInt32BE(offset + 1);
     if (length < 4) throw violation(`invalid message length ${length}`);
     if (length + 1 > this.maxMessageBytes)
-      throw violation(`message of ${length + 1} bytes exceeds the limit of ${this.maxMessageBytes}`);
+      throw violation(
+        `message of ${length + 1} bytes${this.limitContext} exceeds the limit of ${this.maxMessageBytes} bytes`,
+      );
     if (buf.length - offset < length + 1) return 0;
     frames.push({ kind: 'message', type, bytes: buf.subarray(offset, offset + length + 1) });
     return length + 1;

@@ -8,6 +8,7 @@ import { BackendFramer, forEachMessage } from '../codec/backend-framer.js';
 import { decodeErrorFields } from '../codec/decode.js';
 import { encodeQuery, encodeTerminate } from '../codec/encode.js';
 import { openUpstream, type UpstreamTarget } from '../upstream.js';
+import { BackendMessage } from '../codec/message-types.js';
 
 /** Rows of a text-format result; NULL as null. */
 export type TextRows = (string | null)[][];
@@ -43,9 +44,10 @@ export async function runCatalogQuery(
         const region = framer.push(chunk);
         if (region === null) return;
         forEachMessage(region, (type, buf, start, end) => {
-          if (type === 0x44) rows.push(decodeTextRow(buf, start));
-          else if (type === 0x45) error ??= decodeErrorFields(buf, start, end).get('M') ?? 'error';
-          else if (type === 0x5a) {
+          if (type === BackendMessage.DataRow) rows.push(decodeTextRow(buf, start));
+          else if (type === BackendMessage.ErrorResponse)
+            error ??= decodeErrorFields(buf, start, end).get('M') ?? 'error';
+          else if (type === BackendMessage.ReadyForQuery) {
             finish(
               error === undefined
                 ? null

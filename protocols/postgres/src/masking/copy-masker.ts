@@ -4,6 +4,7 @@
  * content detectors run on the whole row. CSV and binary formats are refused upstream of here for masked columns.
  */
 import type { ValueMasker } from '@agentgate/core';
+import { BackendMessage } from '../codec/message-types.js';
 
 export function maskCopyRow(
   message: Buffer,
@@ -39,7 +40,7 @@ export function maskCopyRow(
   if (out === line) return message;
   const body = Buffer.from(out, 'utf8');
   const result = Buffer.allocUnsafe(5 + body.length);
-  result[0] = 0x64;
+  result[0] = BackendMessage.CopyData;
   result.writeInt32BE(4 + body.length, 1);
   body.copy(result, 5);
   return result;

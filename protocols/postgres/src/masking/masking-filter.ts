@@ -22,6 +22,7 @@ import { compileRowPlan, maskDataRow, type RowPlan } from './row-masker.js';
 import { EMPTY_PLAN, planStatements, type PlanResult, type StatementPlan } from './statement-plan.js';
 import { TextScrubber } from './text-scrubber.js';
 import { maskCopyRow } from './copy-masker.js';
+import { BackendMessage } from '../codec/message-types.js';
 
 export type StatementCheck = { readonly refusal: string } | { readonly plan: StatementPlan };
 
@@ -117,12 +118,12 @@ export class MaskingResultFilter {
       ? mergedPlan(ctx.plan as StatementPlan[])
       : (ctx.plan as StatementPlan | undefined);
     switch (type) {
-      case 0x44: // DataRow
+      case BackendMessage.DataRow:
         return maskDataRow(message, this.rowPlanFor(ctx.fields, plan, message), this.remember);
-      case 0x54: // RowDescription: no values; compile the plan for the rows that follow
+      case BackendMessage.RowDescription: // no values; compile the plan for the rows that follow
         this.rowPlanFor(decodeRowDescription(message, 0, message.length), plan, message);
         return message;
-      case 0x64: // CopyData (COPY TO STDOUT)
+      case BackendMessage.CopyData: // COPY TO STDOUT
         return maskCopyRow(
           message,
           plan?.copy ?? null,
@@ -130,12 +131,12 @@ export class MaskingResultFilter {
           this.masker.detectors,
           this.remember,
         );
-      case 0x45: // ErrorResponse
-      case 0x4e: // NoticeResponse
+      case BackendMessage.ErrorResponse:
+      case BackendMessage.NoticeResponse:
         return this.scrubFields(message, plan?.touchesMasked === true || plan === undefined);
-      case 0x41: // NotificationResponse: Int32 pid, channel, payload
+      case BackendMessage.NotificationResponse: // Int32 pid, channel, payload
         return this.scrubStrings(message, 9, 2, 1, 'A');
-      case 0x53: // ParameterStatus: name, value
+      case BackendMessage.ParameterStatus: // name, value
         return this.scrubStrings(message, 5, 2, 1, 'S');
       default:
         return message;

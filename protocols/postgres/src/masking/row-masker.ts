@@ -4,6 +4,7 @@
  * nothing matched are returned as the same Buffer, so a clean row costs only the reads of its values.
  */
 import type { ValueMasker } from '@agentgate/core';
+import { BackendMessage } from '../codec/message-types.js';
 
 /** Type OIDs whose binary format is the text itself (pg_type: text, varchar, bpchar, name, json, xml, unknown). */
 const BINARY_IS_TEXT = new Set([25, 1043, 1042, 19, 114, 142, 705]);
@@ -227,7 +228,7 @@ function rebuild(message: Buffer, count: number, replaced: readonly (Buffer | nu
     size += (r === null ? 0 : r.length) - Math.max(lengths[i]!, 0);
   }
   const out = allocateRow(size);
-  out[0] = 0x44;
+  out[0] = BackendMessage.DataRow;
   out.writeInt32BE(size - 1, 1);
   out.writeInt16BE(count, 5);
   let w = 7;

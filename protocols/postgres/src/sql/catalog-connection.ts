@@ -15,6 +15,7 @@ import { BackendFramer, forEachMessage } from '../codec/backend-framer.js';
 import { decodeErrorFields } from '../codec/decode.js';
 import { encodeQuery, encodeTerminate } from '../codec/encode.js';
 import { openUpstream, type UpstreamTarget } from '../upstream.js';
+import { BackendMessage } from '../codec/message-types.js';
 
 /** Rows of a text-format result; NULL as null. */
 export type TextRows = (string | null)[][];
@@ -117,9 +118,10 @@ export class CatalogConnection implements CatalogQueryRunner {
       forEachMessage(region, (type, buf, start, end) => {
         const head = this.pending[0];
         if (head === undefined) return;
-        if (type === 0x44) head.rows.push(decodeTextRow(buf, start));
-        else if (type === 0x45) head.error ??= decodeErrorFields(buf, start, end).get('M') ?? 'error';
-        else if (type === 0x5a) {
+        if (type === BackendMessage.DataRow) head.rows.push(decodeTextRow(buf, start));
+        else if (type === BackendMessage.ErrorResponse)
+          head.error ??= decodeErrorFields(buf, start, end).get('M') ?? 'error';
+        else if (type === BackendMessage.ReadyForQuery) {
           this.pending.shift();
           clearTimeout(head.timer);
           if (head.error === undefined) head.resolve(head.rows);

@@ -1,0 +1,162 @@
+/**
+ * The two sockets of a connection and the flow between them: writes of one tick coalesced per side, reading the
+ * client paused while decoded input waits behind a decision or the upstream has not drained, reading the upstream
+ * paused while the client has not drained, the client socket swapped for TLS after an SSLRequest, and both ended
+ * (then destroyed if they linger) when the connection closes.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { SSL_ACCEPTED } from './codec/message-types.js';
+import { WriteCoalescer } from './write-coalescer.js';
+
+export interface ClientEvents {
+  data(chunk: Buffer): void;
+  end(): void;
+  error(err: Error): void;
+  close(): void;
+}
+
+export interface UpstreamEvents {
+  data(chunk: Buffer): void;
+  error(err: Error): void;
+  close(): void;
+}
+
+type HoldReason = 'inbox' | 'upstream';
+
+/** Sockets left open after they were ended are destroyed this much later. */
+const LINGER_MS = 1000;
+
+export class ClientRelay {
+  private client: Duplex;
+  private upstream: net.Socket | tls.TLSSocket | undefined;
+  private upstreamEvents: UpstreamEvents | undefined;
+  /** The upstream's answers flow (the client's drain may resume reading it): from the first ReadyForQuery on. */
+  private upstreamLive = false;
+  private readonly held: Record<HoldReason, boolean> = { inbox: false, upstream: false };
+  private closed = false;
+
+  constructor(
+    client: Duplex,
+    private readonly events: ClientEvents,
+  ) {
+    this.client = client;
+    this.attachClient(client);
+  }
+
+  /** Writes of one tick go out together (see WriteCoalescer); backpressure pauses the other side. */
+  private readonly clientOut = new WriteCoalescer(
+    () => (this.client.destroyed ? undefined : this.client),
+    () => {
+      // The client cannot keep up: stop reading the upstream until the client drains (onClientDrain). Only
+      // while a 'drain' is still due: a buffer already emptied again would never emit one.
+      if (!this.client.writableNeedDrain) return;
+      if (this.upstream && !this.upstream.isPaused()) this.upstream.pause();
+    },
+  );
+
+  private readonly upstreamOut = new WriteCoalescer(
+    () => this.upstream,
+    () => {
+      const up = this.upstream;
+      if (!up || this.held.upstream) return;
+      // write() said false, but the buffer may be empty again by now (no 'drain' would follow): check, don't wait.
+      if (!up.writableNeedDrain) return;
+      this.hold('upstream', true);
+      const release = (): void => {
+        up.off('drain', release);
+        up.off('close', release);
+        this.hold('upstream', false);
+      };
+      up.on('drain', release);
+      up.on('close', release);
+    },
+  );
+
+  writeClient(buf: Buffer): void {
+    if (!this.closed) this.clientOut.write(buf);
+  }
+
+  writeUpstream(buf: Buffer): void {
+    this.upstreamOut.write(buf);
+  }
+
+  /**
+   * The one place that pauses and resumes reading the client: it reads again only when no reason to hold it is
+   * left (a full inbox behind a pending decision, an upstream that has not drained), whatever order they clear in.
+   */
+  hold(reason: HoldReason, hold: boolean): void {
+    if (this.held[reason] === hold) return;
+    this.held[reason] = hold;
+    if (hold) this.client.pause();
+    else if (!this.held.inbox && !this.held.upstream && !this.closed) this.client.resume();
+  }
+
+  /** Accept an SSLRequest: answer 'S' and go on over TLS on the same socket. */
+  upgradeToTls(secureContext: tls.SecureContext): void {
+    const plain = this.client;
+    this.detachClient(plain);
+    plain.write(Buffer.of(SSL_ACCEPTED));
+    const secure = new tls.TLSSocket(plain as net.Socket, { isServer: true, secureContext });
+    this.client = secure;
+    this.attachClient(secure);
+    plain.on('error', this.onClientError);
+  }
+
+  /** The authenticated upstream connection: its answers flow to `events` once it is resumed. */
+  attachUpstream(socket: net.Socket | tls.TLSSocket, events: UpstreamEvents): void {
+    this.upstream = socket;
+    this.upstreamEvents = events;
+    socket.setNoDelay(true);
+    socket.on('data', events.data);
+    socket.on('error', events.error);
+    socket.on('close', events.close);
+  }
+
+  /** The session is ready for the upstream's answers: read them from now on. */
+  startUpstream(): void {
+    this.upstreamLive = true;
+    this.upstream?.resume();
+  }
+
+  /** End both sides after flushing what is queued; `goodbye` is the last message for the upstream (Terminate). */
+  close(goodbye: Buffer | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    const up = this.upstream;
+    if (up) {
+      this.upstreamOut.flush();
+      if (this.upstreamEvents) up.off('close', this.upstreamEvents.close);
+      if (goodbye !== undefined && !up.destroyed) up.end(goodbye);
+      else up.end();
+      setTimeout(() => up.destroy(), LINGER_MS).unref();
+    }
+    this.clientOut.flush();
+    const client = this.client;
+    client.end();
+    setTimeout(() => client.destroy(), LINGER_MS).unref();
+  }
+
+  private attachClient(socket: Duplex): void {
+    socket.on('data', this.events.data);
+    socket.on('end', this.events.end);
+    socket.on('error', this.onClientError);
+    socket.on('close', this.events.close);
+    socket.on('drain', this.onClientDrain);
+  }
+
+  private detachClient(socket: Duplex): void {
+    socket.off('data', this.events.data);
+    socket.off('end', this.events.end);
+    socket.off('error', this.onClientError);
+    socket.off('close', this.events.close);
+    socket.off('drain', this.onClientDrain);
+  }
+
+  private readonly onClientError = (err: Error): void => this.events.error(err);
+
+  private readonly onClientDrain = (): void => {
+    if (this.upstreamLive && !this.closed) this.upstream?.resume();
+  };
+}

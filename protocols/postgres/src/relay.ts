@@ -1,0 +1,343 @@
+/**
+ * The relaying phase of a connection: every Query, Execute (by its portal's texts, with its Bind parameters) and
+ * FunctionCall is put to the gate before its bytes go upstream; the upstream's answers are followed per response
+ * group (response-groups.ts) to record results and to put the gateway's refusals where the server would have put
+ * its errors.
+ */
+import { SHUTDOWN, type EndCause, type GatedSession, type Verdict } from '@agentgate/core';
+import type { SessionAnalysis } from './analysis.js';
+import { BackendFramer } from './codec/backend-framer.js';
+import {
+  encodeAuthenticationOk,
+  encodeBackendKeyData,
+  encodeCancelRequest,
+  encodeErrorResponse,
+  encodeReadyForQuery,
+} from './codec/encode.js';
+import {
+  decodeBind,
+  decodeExecute,
+  decodeFunctionCallOid,
+  decodeParse,
+  decodeQuery,
+  decodeTarget,
+} from './codec/frontend-decode.js';
+import { BackendMessage, FrontendMessage, TransactionStatus } from './codec/message-types.js';
+import type { ClientRelay } from './client-relay.js';
+import {
+  FASTPATH_UNANALYSABLE,
+  analysedCommand,
+  fastpathCommand,
+  refusalSqlState,
+  unknownPortalCommand,
+  type AnalysedCommand,
+  type CommandContext,
+} from './commands.js';
+import type { EngineShared } from './engine-shared.js';
+import { ExtendedQueryState } from './extended-query.js';
+import {
+  DENIED_PROBE_PARSE,
+  DENIED_PROBE_QUERY,
+  ResponseGroups,
+  type ResultOutcome,
+} from './response-groups.js';
+import type { StatementCheckResult } from './result-filter.js';
+import { ResultTracker } from './result-tracker.js';
+import type { SessionMasking } from './session-masking.js';
+import type { Login } from './startup.js';
+import { connectTcp, type UpstreamConnection } from './upstream.js';
+import { protocolViolation } from './violation.js';
+
+/** What the relay needs of the session around it. */
+export interface RelayContext {
+  readonly shared: EngineShared;
+  readonly io: ClientRelay;
+  readonly session: GatedSession;
+  readonly analysis: SessionAnalysis;
+  readonly masking: SessionMasking;
+  readonly upstream: UpstreamConnection;
+  readonly login: Login;
+  /** End the connection with a FATAL (`cause` defaults to a failure with this message). */
+  fatal(sqlstate: string, message: string, cause?: EndCause): void;
+  close(cause: EndCause): void;
+  /** Re-read after every await: the connection may have closed meanwhile. */
+  readonly closed: () => boolean;
+}
+
+const NO_PLAN: StatementCheckResult = { plan: undefined };
+type Denial = Extract<Verdict, { allowed: false }>;
+
+export class Relay {
+  private readonly groups: ResponseGroups;
+  private readonly extended = new ExtendedQueryState();
+  private readonly framer = new BackendFramer();
+  private readonly commands: CommandContext;
+  private deciding = false;
+  private shuttingDown = false;
+  /** The client sent Terminate: the upstream connection ends with it, which is no loss. */
+  terminated = false;
+
+  constructor(private readonly ctx: RelayContext) {
+    this.commands = {
+      analysis: ctx.analysis,
+      unknownMatchesAll: ctx.shared.listener.dynamicSql === 'match-all',
+      detail: { database: ctx.login.database, user: ctx.login.user },
+    };
+    const { session, shared, analysis } = ctx;
+    this.groups = new ResponseGroups({
+      get filter() {
+        return ctx.masking.filter;
+      },
+      writeClient: (buf) => ctx.io.writeClient(buf),
+      finished: (tracker, outcome: ResultOutcome) =>
+        tracker.finish(session.recorder, shared.deps.metrics, shared.listener.name, session.log, outcome),
+      copyOut: (data) => session.recorder.io('out', data, 'copy'),
+      readyForQuery: (status, groupId) => {
+        if (status === TransactionStatus.Idle) {
+          analysis.transactionEnded(groupId);
+          // The transaction ended, and with it every portal bound up to this group (docs "Extended Query").
+          this.extended.transactionEnded(groupId);
+        }
+        if (this.shuttingDown && this.quiet) process.nextTick(() => this.endForShutdown());
+      },
+      parameterChanged: (name, value) => {
+        // A server-side change of how text is split would invalidate the analysis.
+        if (
+          (name === 'client_encoding' && value.toUpperCase() !== 'UTF8') ||
+          (name === 'standard_conforming_strings' && value !== 'on')
+        ) {
+          process.nextTick(() =>
+            ctx.fatal(
+              '0A000',
+              `agentgate: ${name} changed to ${value}; the session cannot be analysed safely`,
+            ),
+          );
+        }
+      },
+    });
+  }
+
+  /** Tell the client it is in (the upstream's settings, the gateway's cancel key) and start relaying. */
+  start(gatewayKey: { readonly processId: number; readonly secretKey: number }): void {
+    const { io, upstream, masking } = this.ctx;
+    io.writeClient(encodeAuthenticationOk());
+    const filter = masking.filter;
+    for (const status of upstream.parameterStatus)
+      io.writeClient(
+        filter.active ? filter.filter(BackendMessage.ParameterStatus, status, { fields: null }) : status,
+      );
+    io.writeClient(encodeBackendKeyData(gatewayKey.processId, gatewayKey.secretKey));
+    io.writeClient(encodeReadyForQuery(TransactionStatus.Idle));
+    if (upstream.leftover) this.ctx.shared.bytes.upstreamToClient += this.upstreamData(upstream.leftover);
+    io.startUpstream();
+  }
+
+  /** No answer is due and no decision pending: a shutdown can end the connection now. */
+  private get quiet(): boolean {
+    return this.groups.pendingGroups === 0 && !this.deciding;
+  }
+
+  /** Gateway shutdown: the pending decision is withdrawn (by the session), the answers still due are relayed. */
+  shutdown(): void {
+    this.shuttingDown = true;
+    if (this.quiet) this.endForShutdown();
+  }
+
+  private endForShutdown(): void {
+    this.ctx.fatal('57P01', 'agentgate: the gateway is shutting down', SHUTDOWN);
+  }
+
+  /** Bytes from the upstream: complete messages are relayed, a partial one waits for the rest. */
+  upstreamData(chunk: Buffer): number {
+    const region = this.framer.push(chunk);
+    if (region === null) return 0;
+    this.groups.relay(region);
+    return region.length;
+  }
+
+  /** A CancelRequest with this session's gateway key: withdraw a pending decision, cancel the running query. */
+  cancel(): void {
+    if (this.deciding) this.ctx.session.withdrawPending({ kind: 'cancelled' });
+    // Nothing forwarded is still running: a cancel sent upstream now would hit the client's next statement.
+    if (this.groups.idle) return;
+    const { upstream, shared, session } = this.ctx;
+    const target = shared.listener.upstream;
+    connectTcp(target.host, target.port, new AbortController().signal)
+      .then((socket) => {
+        socket.on('error', () => socket.destroy());
+        socket.end(encodeCancelRequest(upstream.processId, upstream.secretKey));
+      })
+      .catch((err: unknown) =>
+        session.log.warn('forwarding a cancel request failed', { err: (err as Error).message }),
+      );
+  }
+
+  /**
+   * One client message. Masking rules changed by a reload reach the session here, before the first message sent
+   * once no answer is outstanding: the old filter may hold state for answers still to come (row descriptions,
+   * plans), so it is never swapped under them. A session that keeps a pipeline always busy picks the change up at
+   * its next pause.
+   */
+  message(type: number, bytes: Buffer): Promise<void> | void {
+    const upstreamIdle = this.groups.idle && !this.extended.unsynced;
+    if (this.ctx.masking.changed && upstreamIdle && type !== FrontendMessage.Terminate)
+      return this.reloadMasking().then(() => {
+        if (!this.ctx.closed()) return this.forward(type, bytes);
+      });
+    return this.forward(type, bytes);
+  }
+
+  private async reloadMasking(): Promise<void> {
+    const refusal = await this.ctx.masking.load();
+    if (refusal) return this.ctx.fatal(refusal.sqlstate, refusal.message);
+    this.ctx.session.log.debug('masking rules changed: the session filters with the new ones');
+  }
+
+  private forward(type: number, bytes: Buffer): Promise<void> | void {
+    if (!this.extended.admit(type)) return;
+    const { io } = this.ctx;
+    switch (type) {
+      case FrontendMessage.Query:
+        return this.onQuery(bytes);
+      case FrontendMessage.Parse:
+        this.extended.parsed(decodeParse(bytes));
+        return io.writeUpstream(bytes);
+      case FrontendMessage.Bind:
+        this.extended.bound(decodeBind(bytes), this.groups.currentId);
+        return io.writeUpstream(bytes);
+      case FrontendMessage.Execute:
+        return this.onExecute(bytes);
+      case FrontendMessage.Close: {
+        const { target, name } = decodeTarget(bytes, 'Close');
+        this.extended.closed(target, name);
+        return io.writeUpstream(bytes);
+      }
+      case FrontendMessage.Sync:
+        this.groups.close();
+        return io.writeUpstream(bytes);
+      case FrontendMessage.Describe:
+      case FrontendMessage.Flush:
+      case FrontendMessage.CopyDone:
+      case FrontendMessage.CopyFail:
+        return io.writeUpstream(bytes);
+      case FrontendMessage.CopyData:
+        this.ctx.session.recorder.io('in', bytes.subarray(5), 'copy');
+        return io.writeUpstream(bytes);
+      case FrontendMessage.FunctionCall:
+        return this.onFunctionCall(bytes);
+      case FrontendMessage.Terminate:
+        this.terminated = true;
+        io.writeUpstream(bytes);
+        return this.ctx.close({ kind: 'client-left', detail: 'the client terminated the session' });
+      default:
+        throw protocolViolation(`unexpected message type '${String.fromCharCode(type)}'`);
+    }
+  }
+
+  private async onQuery(bytes: Buffer): Promise<void> {
+    const text = decodeQuery(bytes);
+    const { command, secrets } = await analysedCommand(this.commands, [text], {}, this.groups.currentId);
+    if (this.ctx.closed()) return;
+    const verdict = await this.decide(command);
+    if (!verdict.allowed) return this.deny(verdict, true);
+    const check = await this.checkMasking([text]);
+    if ('refusal' in check) return this.deny(maskingRefusal(check.refusal, verdict.commandSeq), true);
+    this.groups.expect({
+      tracker: new ResultTracker(verdict.commandSeq, this.ctx.shared.listener.recordRows, [], secrets),
+      multiStatement: true,
+      plan: check.plan,
+    });
+    this.groups.close();
+    this.ctx.io.writeUpstream(bytes);
+  }
+
+  private async onExecute(bytes: Buffer): Promise<void> {
+    const { portal } = decodeExecute(bytes);
+    const info = this.extended.portal(portal);
+    const detail: Record<string, unknown> = {
+      portal,
+      statementName: info?.statementName ?? null,
+      params: info?.params ?? [],
+    };
+    const texts = info?.texts ?? [];
+    const { command, secrets }: AnalysedCommand =
+      texts.length === 0
+        ? unknownPortalCommand(this.commands, portal, detail)
+        : await analysedCommand(this.commands, texts, detail, this.groups.currentId);
+    if (this.ctx.closed()) return;
+    const verdict = await this.decide(command);
+    if (!verdict.allowed) return this.deny(verdict, false);
+    const check = await this.checkMasking(texts);
+    if ('refusal' in check) return this.deny(maskingRefusal(check.refusal, verdict.commandSeq), false);
+    this.groups.expect({
+      tracker: new ResultTracker(
+        verdict.commandSeq,
+        this.ctx.shared.listener.recordRows,
+        info?.resultFormats ?? [],
+        secrets,
+      ),
+      multiStatement: false,
+      plan: check.plan,
+    });
+    this.ctx.io.writeUpstream(bytes);
+  }
+
+  /**
+   * A fastpath FunctionCall goes through only when an explicit allow rule matched its OID. When the gate allowed
+   * it merely by default, it is asked again as unanalysable, so the gate records (and counts) the denial itself:
+   * deny-by-default for an opaque call, decided in one place.
+   */
+  private async onFunctionCall(bytes: Buffer): Promise<void> {
+    const command = fastpathCommand(this.commands, String(decodeFunctionCallOid(bytes)));
+    let verdict = await this.decide(command);
+    if (verdict.allowed && verdict.rule === undefined && verdict.approvalId === undefined)
+      verdict = await this.decide({ ...command, unanalysable: FASTPATH_UNANALYSABLE });
+    if (!verdict.allowed) return this.deny(verdict, true);
+    this.groups.expect({
+      tracker: new ResultTracker(verdict.commandSeq, this.ctx.shared.listener.recordRows),
+      multiStatement: false,
+    });
+    this.groups.close();
+    this.ctx.io.writeUpstream(bytes);
+  }
+
+  private checkMasking(texts: readonly string[]): Promise<StatementCheckResult> | StatementCheckResult {
+    return this.ctx.masking.filter.active ? this.ctx.masking.check(texts) : NO_PLAN;
+  }
+
+  /** Ask the gate; the client's later messages wait in the inbox meanwhile (a CancelRequest withdraws it). */
+  private async decide(command: AnalysedCommand['command']): Promise<Verdict> {
+    this.deciding = true;
+    try {
+      return await this.ctx.session.decide(command);
+    } finally {
+      this.deciding = false;
+    }
+  }
+
+  /**
+   * Replace the denied message with the failing stand-in, whose error the gateway's replaces (response-groups.ts).
+   * In the extended protocol the client's messages up to its own Sync are discarded, as the server does after an
+   * error.
+   */
+  private deny(verdict: Denial, closesGroup: boolean): void {
+    const code = refusalSqlState(verdict);
+    if (verdict.commandSeq !== undefined)
+      this.ctx.session.record('result', {
+        commandSeq: verdict.commandSeq,
+        error: { code, message: verdict.message },
+      });
+    this.groups.expectDenial(encodeErrorResponse('ERROR', code, verdict.message));
+    if (closesGroup) {
+      this.groups.close();
+      this.ctx.io.writeUpstream(DENIED_PROBE_QUERY);
+    } else {
+      this.ctx.io.writeUpstream(DENIED_PROBE_PARSE);
+      this.extended.discardUntilSync();
+    }
+  }
+}
+
+function maskingRefusal(message: string, commandSeq: number | undefined): Denial {
+  return { allowed: false, code: 'DENIED', message, ...(commandSeq === undefined ? {} : { commandSeq }) };
+}
