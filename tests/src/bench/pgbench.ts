@@ -8,7 +8,8 @@
  * Knobs: BENCH_CLIENTS=1,8  BENCH_MODES=simple,prepared  BENCH_TARGETS=direct,pgbouncer,agentgate (e.g. only
  * agentgate while profiling), BENCH_PROFILE=DIR (a V8 CPU profile of this process, main thread, for each agentgate
  * run only), BENCH_PERF=DIR (`perf record -g` of this process, all threads and the kernel, for each agentgate run; run
- * node with --perf-basic-prof to name JS frames), BENCH_THREADS=1 (CPU per statement of each thread).
+ * node with --perf-basic-prof to name JS frames), BENCH_STRACE=1 (system calls per statement, all threads, from
+ * `strace -c`; strace slows the run, so its other numbers do not count), BENCH_THREADS=1 (CPU per statement of each thread).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -66,6 +67,11 @@ function threadCpu(pid: number): Map<string, number> {
       byName.set(name, (byName.get(name) ?? 0) + statTicks(`/proc/${pid}/task/${tid}/stat`) * tickUs);
       if (Number(tid) === pid)
         byName.set('main-sys', statTicks(`/proc/${pid}/task/${tid}/stat`, true) * tickUs);
+      // Context switches (voluntary: the thread slept and was woken) count wakeups, which load does not inflate.
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      const switches = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      byName.set('wakeups', (byName.get('wakeups') ?? 0) + switches * tickUs);
+      if (Number(tid) === pid) byName.set('main-wakeups', switches * tickUs);
     } catch {
       // thread ended
     }
@@ -174,6 +180,28 @@ function startPerf(name: string): Promise<void> | undefined {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
+/** With BENCH_STRACE=1: count this process's system calls; the returned function stops and reports them. */
+async function startStrace(): Promise<((statements: number) => Promise<string>) | undefined> {
+  if (!process.env.BENCH_STRACE) return undefined;
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'agentgate-strace-')), 'counts');
+  // Each thread by id, without -f: -f would also follow the pgbench child spawned next.
+  const threads = readdirSync(`/proc/${process.pid}/task`).flatMap((tid) => ['-p', tid]);
+  const child = spawn('strace', ['-c', ...threads, '-o', file], { stdio: 'ignore' });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return async (statements) => {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    await exited;
+    const counts: string[] = [];
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/.exec(line);
+      if (m && Number(m[1]) / statements >= 0.01) counts.push(`${m[2]} ${(Number(m[1]) / statements).toFixed(2)}`);
+    }
+    rmSync(path.dirname(file), { recursive: true, force: true });
+    return counts.join(', ');
+  };
+}
+
 const median = (xs: number[]): number => {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
@@ -224,7 +252,9 @@ rules:
             const load = loadAverage();
             const profiler = target === 'agentgate' ? await startProfile() : undefined;
             const perf = target === 'agentgate' ? startPerf(`${clients}c-${mode}-${rep}`) : undefined;
+            const strace = target === 'agentgate' ? await startStrace() : undefined;
             const r = await pgbench(e.port, e.user, e.password, mode, clients);
+            if (strace) console.log(`  agentgate system calls per statement: ${await strace(r.statements)}`);
             await profiler?.(`${clients}c-${mode}-${rep}`);
             await perf;
             const result: Result = { target, ...r, load };
@@ -235,9 +265,12 @@ rules:
             }
             rows.push(result);
             if (process.env.BENCH_THREADS && threadsBefore && e.pid !== undefined) {
-              const parts = [...threadCpu(e.pid)].map(
-                ([name, us]) => `${name} ${((us - (threadsBefore.get(name) ?? 0)) / r.statements).toFixed(0)}`,
-              );
+              const parts = [...threadCpu(e.pid)].map(([name, us]) => {
+                const perStatement = (us - (threadsBefore.get(name) ?? 0)) / r.statements;
+                return name.endsWith('wakeups')
+                  ? `${name} ${(perStatement / tickUs).toFixed(2)}`
+                  : `${name} ${perStatement.toFixed(0)}`;
+              });
               console.log(`  ${target} threads, µs/stmt: ${parts.join(', ')}`);
             }
             console.log(
