@@ -204,7 +204,8 @@ async function startStrace(): Promise<((statements: number) => Promise<string>) 
 
 const median = (xs: number[]): number => {
   const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
 async function main(): Promise<void> {
