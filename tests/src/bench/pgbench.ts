@@ -63,7 +63,8 @@ function threadCpu(pid: number): Map<string, number> {
   const byName = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const name = Number(tid) === pid ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const name =
+        Number(tid) === pid ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
       byName.set(name, (byName.get(name) ?? 0) + statTicks(`/proc/${pid}/task/${tid}/stat`) * tickUs);
       if (Number(tid) === pid)
         byName.set('main-sys', statTicks(`/proc/${pid}/task/${tid}/stat`, true) * tickUs);
@@ -97,8 +98,18 @@ interface Result {
 async function pgbench(port: number, user: string, password: string, mode: string, clients: number) {
   const { stdout } = await run(
     'pgbench',
-    ['-n', '-S', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds)]
-      .concat(['-h', '127.0.0.1', '-p', String(port), '-U', user, 'app']),
+    [
+      '-n',
+      '-S',
+      '-M',
+      mode,
+      '-c',
+      String(clients),
+      '-j',
+      String(Math.min(clients, 2)),
+      '-T',
+      String(seconds),
+    ].concat(['-h', '127.0.0.1', '-p', String(port), '-U', user, 'app']),
     { env: { ...process.env, PGPASSWORD: password, PGSSLMODE: 'disable' }, maxBuffer: 1 << 20 },
   );
   const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1]);
@@ -175,8 +186,19 @@ async function startProfile(): Promise<((name: string) => Promise<void>) | undef
 function startPerf(name: string): Promise<void> | undefined {
   const dir = process.env.BENCH_PERF;
   if (!dir) return undefined;
-  const args = ['record', '-F', '1999', '-g', '-p', String(process.pid), '-o', path.join(dir, `${name}.data`)];
-  const child = spawn('perf', [...args, '--', 'sleep', String(Math.max(1, seconds - 2))], { stdio: 'ignore' });
+  const args = [
+    'record',
+    '-F',
+    '1999',
+    '-g',
+    '-p',
+    String(process.pid),
+    '-o',
+    path.join(dir, `${name}.data`),
+  ];
+  const child = spawn('perf', [...args, '--', 'sleep', String(Math.max(1, seconds - 2))], {
+    stdio: 'ignore',
+  });
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
@@ -195,7 +217,8 @@ async function startStrace(): Promise<((statements: number) => Promise<string>) 
     const counts: string[] = [];
     for (const line of readFileSync(file, 'utf8').split('\n')) {
       const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/.exec(line);
-      if (m && Number(m[1]) / statements >= 0.01) counts.push(`${m[2]} ${(Number(m[1]) / statements).toFixed(2)}`);
+      if (m && Number(m[1]) / statements >= 0.01)
+        counts.push(`${m[2]} ${(Number(m[1]) / statements).toFixed(2)}`);
     }
     rmSync(path.dirname(file), { recursive: true, force: true });
     return counts.join(', ');

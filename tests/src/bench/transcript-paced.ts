@@ -101,7 +101,8 @@ async function main(): Promise<void> {
     await store.flush();
     const after = counters();
     const wall = (performance.now() - started) / 1000;
-    const per = (k: keyof Counters, scale = 1) => Number(((after[k] - before[k]) / statements / scale).toFixed(2));
+    const per = (k: keyof Counters, scale = 1) =>
+      Number(((after[k] - before[k]) / statements / scale).toFixed(2));
     for (const r of recorders) r.end({ cause: 'client-left', reason: 'bench' });
     const report = await store.verify();
     await store.close();
