@@ -57,6 +57,39 @@ describe('commit pipeline', () => {
     commits.stop();
   });
 
+  it('starts commits nothing waits for at most once per window, and at once when something waits', async () => {
+    const windowMs = 2000;
+    const { commits, committer } = pipeline({ commitWindowMs: windowMs });
+    commits.put(0, 'S/1', 'a');
+    await sleep(10);
+    // The first commit starts on the next turn: the window counts from the previous commit's start.
+    expect(committer.committed.map((b) => b.keys)).toEqual([['S/1']]);
+    const firstStarted = performance.now();
+    commits.put(0, 'S/2', 'b');
+    await nextTurn();
+    commits.put(0, 'S/3', 'c');
+    await sleep(10);
+    expect(committer.committed).toHaveLength(1);
+    expect(commits.queued).toBe(2);
+    // A waiter does not wait for the window: both queued puts commit together, now.
+    await commits.whenCommitted();
+    const secondStarted = performance.now();
+    expect(secondStarted - firstStarted).toBeLessThan(windowMs / 2);
+    expect(committer.committed.map((b) => b.keys)).toEqual([['S/1'], ['S/2', 'S/3']]);
+    // …and without a waiter, the next commit comes once the window has passed.
+    commits.put(0, 'S/4', 'd');
+    while (committer.committed.length < 3) await sleep(20);
+    expect(performance.now() - secondStarted).toBeGreaterThanOrEqual(windowMs - 50);
+    expect(committer.committed.map((b) => b.keys)).toEqual([['S/1'], ['S/2', 'S/3'], ['S/4']]);
+    // drain() does not wait for it either.
+    commits.put(0, 'S/5', 'e');
+    const drainStarted = performance.now();
+    await commits.drain();
+    expect(performance.now() - drainStarted).toBeLessThan(windowMs / 2);
+    expect(committer.committed).toHaveLength(4);
+    commits.stop();
+  });
+
   it('stops at the first failed commit, drops later puts, and resumes once a probe commits', async () => {
     const { commits, committer, events, resumed } = pipeline();
     committer.failing = true;

@@ -29,6 +29,8 @@ export interface CommitPipelineOptions {
   onResumed(since: number, reason: string): void;
   /** failMode closed: the space the commits must fit in (space-reserve.ts) */
   reserve?: SpaceReserve;
+  /** least time between two commits nothing waits for (ms, group-commit.ts) */
+  commitWindowMs?: number;
   /** a directory on the store's filesystem, to tell a full disk from an I/O error after a failed commit */
   storeDir?: string;
 }
@@ -57,7 +59,12 @@ export class CommitPipeline {
     const commit = reserve
       ? (batch: QueuedBatch) => reserve.commit(batch.charge, () => committer.commit(batch))
       : (batch: QueuedBatch) => committer.commit(batch);
-    this.writes = new GroupCommitQueue({ commit }, (err) => this.onWriteError(err), opts.onSettled);
+    this.writes = new GroupCommitQueue(
+      { commit },
+      (err) => this.onWriteError(err),
+      opts.onSettled,
+      opts.commitWindowMs ?? 0,
+    );
   }
 
   /** Puts waiting for the next commit. */

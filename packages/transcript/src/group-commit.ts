@@ -7,6 +7,11 @@
  * pipeline transactions (a later one can succeed after an earlier one failed, leaving gaps) and, on failure,
  * leaves an internal promise rejected and unhandled, which crashes the process.
  *
+ * Commits start at most once per window (`windowMs`) while nothing waits for them: a session issuing statements one
+ * after another otherwise starts a transaction (and its fsync, and the space reserve's top-up) every few statements.
+ * Anything that waits (whenCommitted, drain) starts the commit at once. What a crash can lose grows by the window
+ * (docs/transcript.md).
+ *
  * A batch can be sealed: later puts go to the next batch, committed after it (the space reserve keeps puts it
  * cannot vouch for out of a batch that carries guaranteed commands). A batch is three parallel arrays rather than a
  * tuple per put: no allocation per append besides the strings.
@@ -40,6 +45,12 @@ export class GroupCommitQueue {
   private readonly sealed: QueuedBatch[] = [];
   private inFlight: Promise<void> | undefined;
   private scheduled = false;
+  /** the window's timer, while a commit waits for it */
+  private windowTimer: NodeJS.Timeout | undefined;
+  /** when the last commit started (performance.now()) */
+  private lastStart = -Infinity;
+  /** drain() calls waiting */
+  private draining = 0;
   private halted = false;
   /** Puts lost: in a failed transaction, or queued while halted. */
   dropped = 0;
@@ -53,6 +64,8 @@ export class GroupCommitQueue {
      * dropped while halted (the store returns pooled io buffers here, see io-slab-pool.ts).
      */
     private readonly onSettled: (batch: WriteBatch) => void = () => {},
+    /** least time between the starts of two commits that nothing waits for (ms); 0: no window */
+    private readonly windowMs = 0,
   ) {}
 
   get queued(): number {
@@ -94,6 +107,7 @@ export class GroupCommitQueue {
       let reject!: (err: unknown) => void;
       const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
       batch.done = { promise, resolve, reject };
+      this.hurry();
     }
     return batch.done.promise;
   }
@@ -109,22 +123,49 @@ export class GroupCommitQueue {
 
   /** Resolves when nothing is queued or in flight. */
   async drain(): Promise<void> {
-    while (this.inFlight || this.sealed.length > 0 || this.open.keys.length > 0) {
-      if (this.inFlight) await this.inFlight;
-      else if (this.halted) this.commitQueued();
-      else await new Promise<void>((resolve) => setImmediate(resolve));
+    this.draining++;
+    try {
+      this.hurry();
+      while (this.inFlight || this.sealed.length > 0 || this.open.keys.length > 0) {
+        if (this.inFlight) await this.inFlight;
+        else if (this.halted) this.commitQueued();
+        else await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      this.draining--;
     }
   }
 
   private schedule(): void {
-    if (!this.inFlight && !this.scheduled) {
-      // Start on the next turn so everything appended in this one shares the transaction.
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
+    if (this.inFlight || this.scheduled || this.windowTimer) return;
+    const wait = this.lastStart + this.windowMs - performance.now();
+    if (wait >= 1 && !this.awaited()) {
+      this.windowTimer = setTimeout(() => {
+        this.windowTimer = undefined;
         this.commitQueued();
-      });
+      }, wait);
+      return;
     }
+    // Start on the next turn so everything appended in this one shares the transaction.
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.commitQueued();
+    });
+  }
+
+  /** Something waits for the queued puts: commit them without waiting for the window. */
+  private hurry(): void {
+    if (!this.windowTimer) return;
+    clearTimeout(this.windowTimer);
+    this.windowTimer = undefined;
+    this.schedule();
+  }
+
+  private awaited(): boolean {
+    if (this.draining > 0 || this.open.done) return true;
+    for (const batch of this.sealed) if (batch.done) return true;
+    return false;
   }
 
   private next(): QueuedBatch | undefined {
@@ -147,6 +188,11 @@ export class GroupCommitQueue {
       this.commitQueued();
       return;
     }
+    if (this.windowTimer) {
+      clearTimeout(this.windowTimer);
+      this.windowTimer = undefined;
+    }
+    this.lastStart = performance.now();
     this.inFlight = this.writer
       .commit(batch)
       .then(
@@ -161,7 +207,8 @@ export class GroupCommitQueue {
       .finally(() => {
         this.inFlight = undefined;
         this.onSettled(batch);
-        this.commitQueued();
+        if (this.halted) this.commitQueued();
+        else if (this.sealed.length > 0 || this.open.keys.length > 0) this.schedule();
       });
   }
 }

@@ -40,6 +40,11 @@ export interface SpaceReserveOptions {
 /** Zeros written per system call, and at most this much per gap between two commits (bounds the pause). */
 const zeroChunk = Buffer.alloc(4 << 20);
 const maxExtendPerGap = 16 << 20;
+/**
+ * The reserve is topped up once it is this far below `reserveBytes` (at most an eighth of it), not after every
+ * commit: a commit of a few pages would otherwise cost a write of a few pages of zeros through the thread pool.
+ */
+const maxTopUpSlack = 1 << 20;
 /** Refresh tree depths after this many commits or this many new pages. */
 const depthRefreshCommits = 64;
 const depthRefreshPages = 1024;
@@ -52,6 +57,8 @@ export class SpaceReserve {
   /** LMDB's largest in-leaf node; a bigger value goes to its own overflow pages (mdb.c me_nodemax) */
   private readonly nodeMax: number;
   private readonly tailBytes: number;
+  /** how far below its target the reserve may fall before it is topped up */
+  private readonly topUpSlack: number;
   private usedEnd = 0;
   private allocatedEnd = 0;
   /** charged for the puts queued or in the commit in flight */
@@ -76,6 +83,7 @@ export class SpaceReserve {
     this.nodeMax = ((((this.pageSize - pageHeader) / 2) | 0) & ~1) - 2;
     // Room kept for what follows refused commands: decisions, results, session ends, checkpoints.
     this.tailBytes = Math.max(opts.reserveBytes >> 4, 16 * this.pageSize);
+    this.topUpSlack = Math.min(maxTopUpSlack, opts.reserveBytes >> 3);
   }
 
   /** Open the data file and allocate the reserve (as much of it as the filesystem allows). */
@@ -225,7 +233,10 @@ export class SpaceReserve {
   }
 
   private wantsExtension(): boolean {
-    if (this.stopped || this.allocatedEnd >= this.target()) return false;
+    if (this.stopped) return false;
+    const short = this.target() - this.allocatedEnd;
+    // After a failed extension, any shortfall is worth a retry: it is what ends `full`.
+    if (short <= 0 || (short < this.topUpSlack && this.lastExtendFailure === 0)) return false;
     return Date.now() - this.lastExtendFailure >= this.opts.retryMs;
   }
 

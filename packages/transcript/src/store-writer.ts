@@ -60,6 +60,8 @@ export interface StoreWriterOptions {
   hooks: TranscriptStoreHooks;
   /** After a failed commit, try a write this often (ms) and resume recording when it succeeds; 0: never. */
   recoveryProbeMs: number;
+  /** least time between two commits nothing waits for (ms, group-commit.ts) */
+  commitWindowMs?: number;
   /** Applied to what sessions record: every event body and every stream byte. None when absent. */
   redactor?: Redactor;
   /** Commits group-commit batches (a BatchWriter over the store's databases). */
@@ -106,6 +108,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       hooks: { writeError: () => opts.hooks.writeError?.(), writableChanged: () => this.reportWritable() },
       failMode: opts.failMode,
       recoveryProbeMs: opts.recoveryProbeMs,
+      ...(opts.commitWindowMs !== undefined ? { commitWindowMs: opts.commitWindowMs } : {}),
       onSettled: (batch) => {
         for (const value of batch.values) if (Buffer.isBuffer(value)) this.ioSlabs.release(value);
       },

@@ -98,6 +98,20 @@ describe('verify detects tampering', () => {
     expect(report.problems[0]).toMatchObject({ seq: 3 });
   });
 
+  it('every flipped byte of a stored event', async () => {
+    let original = '';
+    await tamper((events) => void (original = events.get(eventKey(sessionId, 3))!));
+    for (let i = 0; i < original.length; i++) {
+      const flipped =
+        original.slice(0, i) + String.fromCharCode(original.charCodeAt(i) ^ 1) + original.slice(i + 1);
+      await tamper((events) => events.putSync(eventKey(sessionId, 3), flipped));
+      const report = await verifyNow();
+      expect({ at: i, ok: report.ok }).toEqual({ at: i, ok: false });
+    }
+    await tamper((events) => events.putSync(eventKey(sessionId, 3), original));
+    expect((await verifyNow()).ok).toBe(true);
+  }, 120_000);
+
   it('an altered field with the whole chain re-hashed: the signed checkpoint catches it', async () => {
     await tamper((events) => {
       let prev = read(events, 2).hash;
@@ -259,6 +273,22 @@ describe('verify detects tampering with io bytes', () => {
     });
     expect(ioProblems(await verifyNow())).toEqual([{ kind: 'hash-mismatch', seq: 3 }]);
   });
+
+  it('every flipped byte of a blob', async () => {
+    const key = eventKey(ioSession, ioSeqs[0]!);
+    let original = Buffer.alloc(0);
+    await tamperIoData((ioData) => void (original = Buffer.from(ioData.getBinary(key)!)));
+    expect(original.length).toBe(13);
+    for (let i = 0; i < original.length; i++) {
+      const flipped = Buffer.from(original);
+      flipped[i]! ^= 1;
+      await tamperIoData((ioData) => ioData.putSync(key, flipped));
+      expect({ at: i, problems: ioProblems(await verifyNow()) }).toEqual({
+        at: i,
+        problems: [{ kind: 'hash-mismatch', seq: ioSeqs[0] }],
+      });
+    }
+  }, 60_000);
 
   it('a deleted blob', async () => {
     await tamperIoData((ioData) => {

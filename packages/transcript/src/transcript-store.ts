@@ -58,9 +58,15 @@ export interface TranscriptStoreOptions {
    * commands are admitted into (docs/transcript.md, "Space reserve"). Default 64 MiB.
    */
   reserveBytes?: number;
+  /**
+   * Least time between the starts of two commits that nothing waits for (ms): statements issued one after another
+   * share a transaction instead of each few starting one. Default 4.
+   */
+  commitWindowMs?: number;
 }
 
 export const defaultReserveBytes = 64 << 20;
+export const defaultCommitWindowMs = 4;
 
 export interface TranscriptStore extends TranscriptWriter {
   readonly health: StoreHealth;
@@ -212,6 +218,7 @@ class LmdbTranscriptStore implements TranscriptStore {
       log: this.log,
       hooks: opts.hooks ?? {},
       recoveryProbeMs: opts.recoveryProbeMs ?? 1000,
+      commitWindowMs: opts.commitWindowMs ?? defaultCommitWindowMs,
       ...(opts.redactor !== undefined ? { redactor: opts.redactor } : {}),
       committer: new BatchWriter(dbs.env, dbs.byIndex, feedWriter),
       lastCommittedEvent: (id) => this.reader.lastEvent(id),

@@ -7,7 +7,9 @@
  * Targets: ≤ 1.3× direct latency, ≥ 0.8× direct stream throughput.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -81,6 +83,13 @@ async function latency(targets: readonly LatencyTarget[], path: string, n: numbe
     const sorted = times.sort((a, b) => a - b);
     return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
   });
+}
+
+/** CPU time of this process's main thread (the gateway's event loop; the load client runs in a worker), µs. */
+function mainThreadCpuUs(): number {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 async function execStream(
@@ -213,11 +222,23 @@ rules:
       rows.push(
         `GET ${path.padEnd(16)} reference: a bare Node byte pipe (no parsing, no decision) p50 ${p.p50.toFixed(3)} ms = ${(p.p50 / d.p50).toFixed(2)}x direct`,
       );
+      rows.push(`GET ${path.padEnd(16)} load average ${loadavg()[0]!.toFixed(1)}`);
       rows.push(
         `GET ${path.padEnd(16)} direct p50 ${d.p50.toFixed(3)} ms p99 ${d.p99.toFixed(3)} ms | agentgate p50 ${g.p50.toFixed(3)} ms p99 ${g.p99.toFixed(3)} ms | ratio p50 ${(g.p50 / d.p50).toFixed(2)}x p99 ${(g.p99 / d.p99).toFixed(2)}x`,
       );
       rows.push(
         `GET ${path.padEnd(16)} agentgate on a unix socket (same transport as direct) p50 ${u.p50.toFixed(3)} ms p99 ${u.p99.toFixed(3)} ms | ratio p50 ${(u.p50 / d.p50).toFixed(2)}x p99 ${(u.p99 / d.p99).toFixed(2)}x`,
+      );
+    }
+    // Main-thread CPU per request: the gateway alone, sequential keep-alive requests, read from /proc.
+    for (let round = 0; round < 3; round++) {
+      const before = mainThreadCpuUs();
+      const started = performance.now();
+      await latency([{ target: viaGateway, headers: auth }], '/containers/json', requests);
+      const perRequest = (mainThreadCpuUs() - before) / (requests + 100);
+      const wallPerRequest = ((performance.now() - started) * 1000) / (requests + 100);
+      rows.push(
+        `GET /containers/json agentgate main-thread CPU ${perRequest.toFixed(0)} µs/request (wall ${wallPerRequest.toFixed(0)} µs/request, load ${loadavg()[0]!.toFixed(1)})`,
       );
     }
     const configDir = join(dockerd.dir, 'bench-cli');

@@ -1,29 +1,101 @@
 /**
- * Benchmark (issue 3 item 10), run with `node tests/dist/bench/pgbench.js [seconds]`: pgbench -S (select-only),
- * 8 clients, 2 threads, `-M simple` and `-M prepared`, against PostgreSQL directly, pgbouncer (session mode) and
- * agentgate (rules on, recording into a real LMDB transcript store), in one run. Prints TPS, average latency and
- * the ratios agentgate/direct and agentgate/pgbouncer. A bare Node.js byte relay ("node-pipe") runs too, as the
- * floor any Node proxy pays for the extra hop on the same cores.
- * Knobs: BENCH_MEMORY=1 (in-memory transcript), BENCH_ONLY_AGENTGATE=1, BENCH_MODES=simple|prepared.
+ * Benchmark, run with `node tests/dist/bench/pgbench.js [seconds] [repetitions]`: pgbench -S (one SELECT per
+ * transaction) at 1 and 8 clients, `-M simple` and `-M prepared`, against PostgreSQL directly, pgbouncer (session
+ * mode) and agentgate (the whole gateway in this process as `agentgate serve` builds it: two deny rules,
+ * failMode closed (the default), recording into a real LMDB store, Prometheus metrics), interleaved in one run so all three see the
+ * same machine load. Per statement it reports the latency added over direct and the proxy's CPU (all threads, from
+ * /proc; for agentgate also its main thread), with the load average beside every number.
+ * Knobs: BENCH_CLIENTS=1,8  BENCH_MODES=simple,prepared  BENCH_TARGETS=direct,pgbouncer,agentgate (e.g. only
+ * agentgate while profiling), BENCH_PROFILE=DIR (a V8 CPU profile of this process, main thread, for each agentgate
+ * run only), BENCH_PERF=DIR (`perf record -g` of this process, all threads and the kernel, for each agentgate run; run
+ * node with --perf-basic-prof to name JS frames), BENCH_STRACE=1 (system calls per statement, all threads, from
+ * `strace -c`; strace slows the run, so its other numbers do not count), BENCH_THREADS=1 (CPU per statement of each thread).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Session } from 'node:inspector/promises';
 import { promisify } from 'node:util';
-import { loadOrCreateSigningKey, openTranscriptStore } from '@agentgate/transcript';
-import { freePort, PASSWORD, startPgGateway, startPostgres } from '../harness/postgres.js';
+import { startTestGateway } from '../harness/gateway.js';
+import { freePort, PASSWORD, startPostgres } from '../harness/postgres.js';
 
 const run = promisify(execFile);
-const seconds = Number(process.argv[2] ?? 15);
+const seconds = Number(process.argv[2] ?? 10);
+const repetitions = Number(process.argv[3] ?? 3);
+const list = (name: string, fallback: string): string[] => (process.env[name] ?? fallback).split(',');
+const clientCounts = list('BENCH_CLIENTS', '1,8').map(Number);
+const modes = list('BENCH_MODES', 'simple,prepared');
+const targets = list('BENCH_TARGETS', 'direct,pgbouncer,agentgate');
 
-interface Result {
-  tps: number;
-  latencyMs: number;
+/** CPU time of a process (all threads) and of its main thread, in µs, from /proc (clock ticks of 10 ms). */
+interface CpuSample {
+  all: number;
+  main: number;
 }
 
-async function pgbench(port: number, user: string, password: string, mode: string): Promise<Result> {
+const tickUs = 10_000;
+
+function statTicks(file: string, systemOnly = false): number {
+  // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+  const text = readFileSync(file, 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return (systemOnly ? 0 : Number(fields[11])) + Number(fields[12]);
+}
+
+function cpuOf(pid: number): CpuSample {
+  let all = 0;
+  // Summed over /proc/PID/task/*: the same as /proc/PID/stat, but per thread for the breakdown below.
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      all += statTicks(`/proc/${pid}/task/${tid}/stat`);
+    } catch {
+      // thread ended between readdir and read
+    }
+  }
+  // Exited threads' time counts in /proc/PID/stat only.
+  all = Math.max(all, statTicks(`/proc/${pid}/stat`));
+  return { all: all * tickUs, main: statTicks(`/proc/${pid}/task/${pid}/stat`) * tickUs };
+}
+
+/** CPU µs per thread name (comm), for the breakdown printed with BENCH_THREADS=1. */
+function threadCpu(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name =
+        Number(tid) === pid ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      byName.set(name, (byName.get(name) ?? 0) + statTicks(`/proc/${pid}/task/${tid}/stat`) * tickUs);
+      if (Number(tid) === pid)
+        byName.set('main-sys', statTicks(`/proc/${pid}/task/${tid}/stat`, true) * tickUs);
+      // Context switches (voluntary: the thread slept and was woken) count wakeups, which load does not inflate.
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      const switches = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      byName.set('wakeups', (byName.get('wakeups') ?? 0) + switches * tickUs);
+      if (Number(tid) === pid) byName.set('main-wakeups', switches * tickUs);
+    } catch {
+      // thread ended
+    }
+  }
+  return byName;
+}
+
+function loadAverage(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
+}
+
+interface Result {
+  target: string;
+  tps: number;
+  latencyMs: number;
+  statements: number;
+  /** proxy CPU per statement, µs (all threads / main thread) */
+  cpuUs?: number;
+  mainUs?: number;
+  load: string;
+}
+
+async function pgbench(port: number, user: string, password: string, mode: string, clients: number) {
   const { stdout } = await run(
     'pgbench',
     [
@@ -32,32 +104,26 @@ async function pgbench(port: number, user: string, password: string, mode: strin
       '-M',
       mode,
       '-c',
-      '8',
+      String(clients),
       '-j',
-      '2',
+      String(Math.min(clients, 2)),
       '-T',
       String(seconds),
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-U',
-      user,
-      'app',
-    ],
-    { env: { ...process.env, PGPASSWORD: password }, maxBuffer: 1 << 20 },
+    ].concat(['-h', '127.0.0.1', '-p', String(port), '-U', user, 'app']),
+    { env: { ...process.env, PGPASSWORD: password, PGSSLMODE: 'disable' }, maxBuffer: 1 << 20 },
   );
   const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1]);
   const latencyMs = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1]);
-  if (!Number.isFinite(tps)) throw new Error(`cannot read pgbench output:\n${stdout}`);
-  return { tps, latencyMs };
+  const statements = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1]);
+  if (!Number.isFinite(tps) || !Number.isFinite(statements))
+    throw new Error(`cannot read pgbench output:\n${stdout}`);
+  return { tps, latencyMs, statements };
 }
 
-async function startPgbouncer(pgPort: number): Promise<{ port: number; stop(): Promise<void> }> {
+async function startPgbouncer(pgPort: number): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'agentgate-pgbouncer-'));
   const port = await freePort();
-  const { stdout } = await run('id', ['-u', 'postgres']);
-  const uid = Number(stdout.trim());
+  const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
   const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
   chownSync(dir, uid, gid);
   writeFileSync(path.join(dir, 'userlist.txt'), `"app" "${PASSWORD}"\n`);
@@ -85,11 +151,12 @@ async function startPgbouncer(pgPort: number): Promise<{ port: number; stop(): P
   const child: ChildProcess = spawn('pgbouncer', [path.join(dir, 'pgbouncer.ini')], {
     stdio: 'ignore',
     uid,
-    gid: uid,
+    gid,
   });
   await new Promise((resolve) => setTimeout(resolve, 1000));
   return {
     port,
+    pid: child.pid!,
     async stop() {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
@@ -99,100 +166,182 @@ async function startPgbouncer(pgPort: number): Promise<{ port: number; stop(): P
   };
 }
 
-/** The floor for any Node.js proxy on this machine: a bare byte relay, no parsing, no policy, no recording. */
-async function startNodePipe(pgPort: number): Promise<{ port: number; stop(): void }> {
-  const relay = net.createServer({ noDelay: true }, (client) => {
-    const upstream = net.connect({ host: '127.0.0.1', port: pgPort, noDelay: true });
-    client.pipe(upstream).on('error', () => client.destroy());
-    upstream.pipe(client).on('error', () => upstream.destroy());
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  return { port: (relay.address() as net.AddressInfo).port, stop: () => relay.close() };
+/** With BENCH_PROFILE=DIR: start the V8 profiler; the returned function writes DIR/NAME.cpuprofile. */
+async function startProfile(): Promise<((name: string) => Promise<void>) | undefined> {
+  const dir = process.env.BENCH_PROFILE;
+  if (!dir) return undefined;
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  return async (name) => {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  };
 }
+
+/** With BENCH_PERF=DIR: `perf record` this process for most of the run (settles when perf has written its file). */
+function startPerf(name: string): Promise<void> | undefined {
+  const dir = process.env.BENCH_PERF;
+  if (!dir) return undefined;
+  const args = [
+    'record',
+    '-F',
+    '1999',
+    '-g',
+    '-p',
+    String(process.pid),
+    '-o',
+    path.join(dir, `${name}.data`),
+  ];
+  const child = spawn('perf', [...args, '--', 'sleep', String(Math.max(1, seconds - 2))], {
+    stdio: 'ignore',
+  });
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** With BENCH_STRACE=1: count this process's system calls; the returned function stops and reports them. */
+async function startStrace(): Promise<((statements: number) => Promise<string>) | undefined> {
+  if (!process.env.BENCH_STRACE) return undefined;
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'agentgate-strace-')), 'counts');
+  // Each thread by id, without -f: -f would also follow the pgbench child spawned next.
+  const threads = readdirSync(`/proc/${process.pid}/task`).flatMap((tid) => ['-p', tid]);
+  const child = spawn('strace', ['-c', ...threads, '-o', file], { stdio: 'ignore' });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return async (statements) => {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    await exited;
+    const counts: string[] = [];
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/.exec(line);
+      if (m && Number(m[1]) / statements >= 0.01)
+        counts.push(`${m[2]} ${(Number(m[1]) / statements).toFixed(2)}`);
+    }
+    rmSync(path.dirname(file), { recursive: true, force: true });
+    return counts.join(', ');
+  };
+}
+
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 
 async function main(): Promise<void> {
   const server = await startPostgres({ maxConnections: 100 });
-  const storeDir = mkdtempSync(path.join(tmpdir(), 'agentgate-bench-store-'));
   const bouncer = await startPgbouncer(server.port);
-  const pipe = await startNodePipe(server.port);
-  const signer = await loadOrCreateSigningKey(path.join(storeDir, 'signing-key.json'));
-  const store = await openTranscriptStore({
-    path: path.join(storeDir, 'transcripts'),
-    failMode: 'closed',
-    checkpointIntervalMs: 60_000,
-    signer,
-  });
-  const gw = await startPgGateway(server, {
-    ...(process.env.BENCH_MEMORY ? {} : { transcript: store }),
-    rules: [
-      {
-        name: 'no-ddl-drops',
-        protocol: 'postgres',
-        match: { commands: ['DROP', 'TRUNCATE', 'ALTER SYSTEM'] },
-        action: 'deny',
-      },
-      {
-        name: 'deletes-need-review',
-        protocol: 'postgres',
-        match: { commands: ['DELETE', 'UPDATE'], tables: ['users'] },
-        action: 'approve',
-      },
-      {
-        name: 'no-file-reads',
-        protocol: 'postgres',
-        match: { functions: ['pg_read_file', 'lo_import'] },
-        action: 'deny',
-      },
-    ],
-    listener: { recordRows: 20 },
-  });
+  const gw = await startTestGateway(`
+listeners:
+  - name: pg
+    protocol: postgres
+    listen: "127.0.0.1:0"
+    allow: [group:agents]
+    upstream: { host: 127.0.0.1, port: ${server.port}, user: app, password: "${PASSWORD}", database: app }
+rules:
+  - { name: no-ddl-drops, protocol: postgres, match: { commands: [DROP, TRUNCATE, ALTER SYSTEM] }, action: deny }
+  - { name: no-file-reads, protocol: postgres, match: { functions: [pg_read_file, lo_import] }, action: deny }
+`);
   try {
     await run(
       'pgbench',
       ['-i', '-s', '4', '-q', '-h', '127.0.0.1', '-p', String(server.port), '-U', 'app', 'app'],
       { env: { ...process.env, PGPASSWORD: PASSWORD } },
     );
-    const token = gw.token('bench');
-    const rows: string[] = [];
-    const only = process.env.BENCH_ONLY_AGENTGATE === '1';
-    const skipped: Result = { tps: NaN, latencyMs: NaN };
-    for (const mode of (process.env.BENCH_MODES ?? 'simple,prepared').split(',')) {
-      const direct = only ? skipped : await pgbench(server.port, 'app', PASSWORD, mode);
-      const bounced = only ? skipped : await pgbench(bouncer.port, 'app', PASSWORD, mode);
-      const piped = only ? skipped : await pgbench(pipe.port, 'app', PASSWORD, mode);
-      const cpuBefore = process.cpuUsage();
-      const gated = await pgbench(gw.port, 'bench', token, mode);
-      const cpu = process.cpuUsage(cpuBefore);
-      // The gateway runs in this process: CPU per transaction shows whether it, not the machine, is the limit.
-      const cpuPerTxnUs = (cpu.user + cpu.system) / (gated.tps * seconds);
-      const cpuShare = (cpu.user + cpu.system) / (seconds * 1e6);
-      const line = (name: string, r: Result) =>
-        `${mode.padEnd(9)} ${name.padEnd(10)} ${r.tps.toFixed(0).padStart(8)} tps  ${r.latencyMs.toFixed(3).padStart(7)} ms`;
-      rows.push(
-        line('direct', direct),
-        line('pgbouncer', bounced),
-        line('node-pipe', piped),
-        line('agentgate', gated),
-      );
-      rows.push(
-        `${mode.padEnd(9)} ratios     agentgate/direct ${(gated.tps / direct.tps).toFixed(2)}  agentgate/pgbouncer ${(gated.tps / bounced.tps).toFixed(2)}  agentgate/node-pipe ${(gated.tps / piped.tps).toFixed(2)}`,
-        `${mode.padEnd(9)} agentgate process CPU ${cpuPerTxnUs.toFixed(0)} µs/transaction, ${(cpuShare * 100).toFixed(0)}% of one core`,
-      );
-      console.log(rows.slice(-6).join('\n'));
+    const gwPort = (gw.address('pg') as { port: number }).port;
+    const token = await gw.token('bench', ['agents']);
+    const endpoints: Record<string, { port: number; user: string; password: string; pid?: number }> = {
+      direct: { port: server.port, user: 'app', password: PASSWORD },
+      pgbouncer: { port: bouncer.port, user: 'app', password: PASSWORD, pid: bouncer.pid },
+      agentgate: { port: gwPort, user: 'bench', password: token, pid: process.pid },
+    };
+    // Warm-up: the first connection loads the SQL parser and the JIT compiles the hot path.
+    await pgbench(gwPort, 'bench', token, 'simple', 1);
+    const results = new Map<string, Result[]>();
+    for (const clients of clientCounts) {
+      for (const mode of modes) {
+        const key = `${clients} client${clients === 1 ? '' : 's'}, ${mode}`;
+        const rows: Result[] = [];
+        results.set(key, rows);
+        for (let rep = 0; rep < repetitions; rep++) {
+          // Rotate the order each repetition so no target always runs first after a pause.
+          const order = targets.map((_, i) => targets[(i + rep) % targets.length]!);
+          for (const target of order) {
+            const e = endpoints[target]!;
+            const before = e.pid === undefined ? undefined : cpuOf(e.pid);
+            const threadsBefore = e.pid === undefined ? undefined : threadCpu(e.pid);
+            const load = loadAverage();
+            const profiler = target === 'agentgate' ? await startProfile() : undefined;
+            const perf = target === 'agentgate' ? startPerf(`${clients}c-${mode}-${rep}`) : undefined;
+            const strace = target === 'agentgate' ? await startStrace() : undefined;
+            const r = await pgbench(e.port, e.user, e.password, mode, clients);
+            if (strace) console.log(`  agentgate system calls per statement: ${await strace(r.statements)}`);
+            await profiler?.(`${clients}c-${mode}-${rep}`);
+            await perf;
+            const result: Result = { target, ...r, load };
+            if (before && e.pid !== undefined) {
+              const after = cpuOf(e.pid);
+              result.cpuUs = (after.all - before.all) / r.statements;
+              result.mainUs = (after.main - before.main) / r.statements;
+            }
+            rows.push(result);
+            if (process.env.BENCH_THREADS && threadsBefore && e.pid !== undefined) {
+              const parts = [...threadCpu(e.pid)].map(([name, us]) => {
+                const perStatement = (us - (threadsBefore.get(name) ?? 0)) / r.statements;
+                return name.endsWith('wakeups')
+                  ? `${name} ${(perStatement / tickUs).toFixed(2)}`
+                  : `${name} ${perStatement.toFixed(0)}`;
+              });
+              console.log(`  ${target} threads, µs/stmt: ${parts.join(', ')}`);
+            }
+            console.log(
+              `${key.padEnd(20)} ${target.padEnd(10)} ${r.tps.toFixed(0).padStart(7)} tps ${r.latencyMs.toFixed(3)} ms` +
+                (result.cpuUs === undefined
+                  ? ''
+                  : `  cpu ${result.cpuUs.toFixed(0)} µs/stmt (main thread ${result.mainUs!.toFixed(0)})`) +
+                `  load ${load}`,
+            );
+          }
+        }
+      }
     }
-    const sessions = store.listSessions ? await Promise.resolve(store.listSessions({})) : [];
+    console.log(`\nmedians of ${repetitions} interleaved runs of ${seconds} s (pgbench -S):`);
     console.log(
-      `\npgbench -S -c 8 -j 2 -T ${seconds}; transcript sessions recorded: ${Array.isArray(sessions) ? sessions.length : '?'}`,
+      'case                 | direct tps / lat | pgbouncer tps / +lat / cpu | agentgate tps / +lat / cpu (main) | ratios: tps vs pgbouncer, +lat, cpu',
     );
+    for (const [key, rows] of results) {
+      const of = (target: string) => rows.filter((r) => r.target === target);
+      const m = (target: string, f: (r: Result) => number | undefined) => {
+        const xs = of(target)
+          .map(f)
+          .filter((x): x is number => x !== undefined);
+        return xs.length ? median(xs) : NaN;
+      };
+      const direct = { tps: m('direct', (r) => r.tps), lat: m('direct', (r) => r.latencyMs) };
+      const side = (target: string) => ({
+        tps: m(target, (r) => r.tps),
+        added: m(target, (r) => r.latencyMs) - direct.lat,
+        cpu: m(target, (r) => r.cpuUs),
+        main: m(target, (r) => r.mainUs),
+      });
+      const b = side('pgbouncer');
+      const a = side('agentgate');
+      const loads = rows.map((r) => r.load).join(' ');
+      console.log(
+        `${key.padEnd(20)} | ${direct.tps.toFixed(0)} / ${direct.lat.toFixed(3)} ms` +
+          ` | ${b.tps.toFixed(0)} / +${b.added.toFixed(3)} ms / ${b.cpu.toFixed(0)} µs` +
+          ` | ${a.tps.toFixed(0)} / +${a.added.toFixed(3)} ms / ${a.cpu.toFixed(0)} µs (${a.main.toFixed(0)})` +
+          ` | ${(a.tps / b.tps).toFixed(2)}× ${(a.added / b.added).toFixed(1)}× ${(a.cpu / b.cpu).toFixed(1)}×` +
+          `  (load ${loads})`,
+      );
+    }
   } finally {
     await gw.stop();
-    await store.close();
     await bouncer.stop();
-    pipe.stop();
     await server.stop();
-    rmSync(storeDir, { recursive: true, force: true });
   }
 }
 
