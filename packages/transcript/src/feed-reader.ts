@@ -73,6 +73,15 @@ export interface FeedBatch {
   readonly removed: readonly FeedRemoval[];
 }
 
+/** Commits in a range of positions, counted from the feed's records alone. */
+export interface FeedSpan {
+  readonly commits: number;
+  /** events the commits stored (pruned ones included) */
+  readonly events: number;
+  /** when the first commit of the span started, ms since the epoch; undefined for an empty span */
+  readonly firstTs: number | undefined;
+}
+
 export interface CommitFeed {
   /**
    * Identifies the store: made when its feed began; a different value means a different store (one restored or
@@ -87,6 +96,8 @@ export interface CommitFeed {
    * removed them names their sessions (`removed`).
    */
   read(after: number, options?: FeedReadOptions): FeedBatch;
+  /** Commits after `after` up to `upTo` (default: the head), without reading any event: how far a reader lags. */
+  span(after: number, upTo?: number): FeedSpan;
   /** Called after each commit of this process that added to the feed, with its position, once it is readable. */
   onCommit(listener: (position: number) => void): () => void;
   /**
@@ -169,6 +180,26 @@ export class StoreFeed implements CommitFeed {
       });
     }
     return { position, commits, events, checkpoints, removed };
+  }
+
+  span(after: number, upTo?: number): FeedSpan {
+    let commits = 0;
+    let events = 0;
+    let firstTs: number | undefined;
+    const feed = this.dbs.feed;
+    if (feed === undefined) return { commits, events, firstTs };
+    const end = upTo === undefined ? undefined : feedKey(upTo + 1);
+    for (const { value } of feed.getRange({
+      start: feedKey(after + 1),
+      ...(end === undefined ? {} : { end }),
+    })) {
+      const record = parseFeedRecord(value);
+      if (record === undefined) continue;
+      commits++;
+      firstTs ??= record.ts;
+      for (const [, first, last] of record.events) events += last - first + 1;
+    }
+    return { commits, events, firstTs };
   }
 
   onCommit(listener: (position: number) => void): () => void {

@@ -25,6 +25,7 @@ export type {
   FeedEvent,
   FeedReadOptions,
   FeedRemoval,
+  FeedSpan,
 } from './feed-reader.js';
 export {
   openSessionIndex,
@@ -41,7 +42,13 @@ export type {
   IndexedSession,
 } from './session-index/index-query.js';
 export { searchTerms } from './session-index/text-search.js';
-export type { VerifyReport, VerifyProblem, ProblemKind } from './verify.js';
+export {
+  verifyStore,
+  type VerifyReport,
+  type VerifyProblem,
+  type ProblemKind,
+  type VerifySource,
+} from './verify.js';
 export type { StoreVerifyReport } from './store-verification.js';
 export type { PruneOptions, PruneOutcome } from './prune.js';
 export type { PrunedSession, PrunedSummary, PruneReport } from './prune-records.js';
@@ -55,7 +62,15 @@ export {
   type KeySource,
 } from './verification-keys.js';
 export { isDeniedApproval } from './session-counts.js';
-export { jsonlLineHashMatches, type CheckpointRecord } from './event-codec.js';
+export { upgradeLegacyProtocol } from './legacy-events.js';
+export {
+  jsonlLineHashMatches,
+  eventKey,
+  decodeEvent,
+  attachIoData,
+  hasExternalIoData,
+  type CheckpointRecord,
+} from './event-codec.js';
 export { exportJsonl, exportAsciicast, hasTerminalOutput, type AsciicastOptions } from './exporters.js';
 export { canonicalJson } from './canonical-json.js';
 export { ioMaxBytes, ioMaxDelayMs } from './session-recorder.js';

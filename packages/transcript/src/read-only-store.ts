@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { open, type RootDatabase } from 'lmdb';
 import { AgentgateError, type TranscriptEvent } from '@agentgate/core';
 import type { CheckpointRecord } from './event-codec.js';
+import { StoreFeed, type CommitFeed } from './feed-reader.js';
 import { readKeyHistory, type RecordedKey } from './key-history.js';
 import { prunedAt } from './prune-records.js';
 import { backupEnvironment } from './store-backup.js';
@@ -26,6 +27,8 @@ export interface StoreForReading {
   prunedAt(sessionId: string): number | undefined;
   /** Check every chain, checkpoint and prune record, signatures with `verifySignature`. */
   verify(verifySignature: (jws: string) => Promise<Buffer>): Promise<StoreVerifyReport>;
+  /** What the store committed, in commit order (read-only: new commits of a running gateway are polled for). */
+  readonly feed: CommitFeed;
   /** A consistent, compacted copy into `dir` (store-backup.ts). */
   backup(dir: string): Promise<void>;
   close(): Promise<void>;
@@ -53,12 +56,14 @@ const noSigner = {
 
 class ReadOnlyStore implements StoreForReading {
   private readonly reader: StoreReader;
+  readonly feed: CommitFeed;
 
   constructor(
     readonly path: string,
     private readonly dbs: StoreDatabases,
   ) {
     this.reader = new StoreReader(dbs, noSigner, () => undefined);
+    this.feed = new StoreFeed(dbs, undefined);
   }
 
   listSessions(filter?: SessionFilter): SessionSummary[] {

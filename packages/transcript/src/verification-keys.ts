@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { AgentgateError } from '@agentgate/core';
 
 /** Where a verification key came from. */
-export type KeySource = 'jwks' | 'signingKey' | 'store';
+export type KeySource = 'jwks' | 'signingKey' | 'store' | 'fleet';
 
 export interface KeyInfo {
   readonly kid: string;
