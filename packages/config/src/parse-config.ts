@@ -13,6 +13,7 @@ import type {
 import { Checker, child, item } from './checker.js';
 import { ConfigError } from './config-error.js';
 import { readConsole } from './console-section.js';
+import { readFleet } from './fleet-section.js';
 import { readIdentity } from './identity-section.js';
 import { checkListenAddress, readListener } from './listeners-section.js';
 import { readRedact } from './redact-section.js';
@@ -36,6 +37,7 @@ const ROOT_KEYS = [
   'masking',
   'redact',
   'console',
+  'fleet',
 ];
 
 function readAdmin(checker: Checker, value: unknown): AdminConfig | undefined {
@@ -226,6 +228,7 @@ export function parseConfig(
       [],
     ) ?? [];
   const redact = readRedact(checker, root.redact);
+  const fleet = root.fleet === undefined ? undefined : readFleet(checker, root.fleet);
 
   if (
     checker.issues.length > 0 ||
@@ -251,6 +254,7 @@ export function parseConfig(
     masking,
     redact,
     ...(consoleSection === undefined ? {} : { console: consoleSection }),
+    ...(fleet === undefined ? {} : { fleet }),
   };
   return config;
 }

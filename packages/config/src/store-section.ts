@@ -6,9 +6,10 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import type { RetentionConfig, StoreConfig } from '@agentgate/core';
+import type { FleetConfig, RetentionConfig, StoreConfig } from '@agentgate/core';
 import { Checker, child } from './checker.js';
 import { ConfigError } from './config-error.js';
+import { readFleet } from './fleet-section.js';
 
 export function readStore(checker: Checker, value: unknown): StoreConfig | undefined {
   const m = checker.mapping(value, 'store', [
@@ -78,14 +79,16 @@ export interface StoreLocation {
   readonly signingKey: string | undefined;
 }
 
-/**
- * Read `store` and `signingKey` from a configuration file and nothing else: other sections are neither validated
- * nor expanded. Throws ConfigError for problems in those two keys only.
- */
-export async function loadStoreLocation(
+/** The root mapping of a configuration file, parsed but not validated beyond YAML. */
+async function readRoot(
   file: string,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<StoreLocation> {
+  env: NodeJS.ProcessEnv,
+): Promise<{
+  absoluteFile: string;
+  root: Record<string, unknown> | undefined;
+  raw: unknown;
+  checker: Checker;
+}> {
   const absoluteFile = resolve(file);
   let text: string;
   try {
@@ -114,6 +117,18 @@ export async function loadStoreLocation(
     raw !== null && typeof raw === 'object' && !Array.isArray(raw)
       ? (raw as Record<string, unknown>)
       : undefined;
+  return { absoluteFile, root, raw, checker };
+}
+
+/**
+ * Read `store` and `signingKey` from a configuration file and nothing else: other sections are neither validated
+ * nor expanded. Throws ConfigError for problems in those two keys only.
+ */
+export async function loadStoreLocation(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<StoreLocation> {
+  const { absoluteFile, root, raw, checker } = await readRoot(file, env);
   if (root === undefined) checker.expected('', 'a mapping with a store section', raw);
   else if (root['store'] === undefined) checker.report('store', 'expected the store section, found nothing');
   const store = root?.['store'] === undefined ? undefined : readStore(checker, root['store']);
@@ -121,4 +136,33 @@ export async function loadStoreLocation(
     root?.['signingKey'] === undefined ? undefined : checker.filePath(root['signingKey'], 'signingKey');
   if (checker.issues.length > 0 || store === undefined) throw new ConfigError(absoluteFile, checker.issues);
   return { file: absoluteFile, store, signingKey };
+}
+
+/** What the fleet's readers take from a configuration file: `fleet`, and `store` when it has one. */
+export interface FleetLocation {
+  readonly file: string;
+  /** undefined: the file has no fleet section (the readers then read the local store) */
+  readonly fleet: FleetConfig | undefined;
+  readonly store: StoreConfig | undefined;
+  readonly signingKey: string | undefined;
+}
+
+/**
+ * Read `fleet` (and `store`, `signingKey`) and nothing else: an auditor's configuration may hold only `fleet`
+ * (read-only credentials to the fleet database) and no store.
+ */
+export async function loadFleetLocation(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<FleetLocation> {
+  const { absoluteFile, root, raw, checker } = await readRoot(file, env);
+  if (root === undefined) checker.expected('', 'a mapping with a fleet or store section', raw);
+  else if (root['fleet'] === undefined && root['store'] === undefined)
+    checker.report('fleet', 'expected a fleet or a store section, found neither');
+  const fleet = root?.['fleet'] === undefined ? undefined : readFleet(checker, root['fleet']);
+  const store = root?.['store'] === undefined ? undefined : readStore(checker, root['store']);
+  const signingKey =
+    root?.['signingKey'] === undefined ? undefined : checker.filePath(root['signingKey'], 'signingKey');
+  if (checker.issues.length > 0) throw new ConfigError(absoluteFile, checker.issues);
+  return { file: absoluteFile, fleet, store, signingKey };
 }

@@ -299,4 +299,29 @@ export interface AgentgateConfig {
   readonly redact: RedactConfig;
   /** Absent: no web console. */
   readonly console?: ConsoleConfig;
+  /** Absent: a single gateway; present: this replica ships its record to the fleet's PostgreSQL. */
+  readonly fleet?: FleetConfig;
+}
+
+/** How a fleet replica reaches the shared PostgreSQL database (docs/configuration.md, `fleet`). */
+export type FleetPostgresConfig =
+  | { readonly url: string }
+  | {
+      readonly host: string;
+      readonly port: number;
+      readonly user: string;
+      readonly password?: string;
+      /** read when connecting, so the secret stays out of the configuration */
+      readonly passwordFile?: string;
+      readonly database: string;
+      /** true: TLS with the system's CAs; `{ ca }`: TLS trusting that PEM file */
+      readonly tls?: boolean | { readonly ca: string };
+    };
+
+export interface FleetConfig {
+  readonly postgres: FleetPostgresConfig;
+  /** This replica's name in the fleet: unique per replica, stable across restarts. */
+  readonly node: string;
+  /** A command to hold while the fleet database is unreachable: refused (`closed`) or held on this replica. */
+  readonly approvalsWhenDown: 'closed' | 'local';
 }
