@@ -1,0 +1,15 @@
+export { FleetDatabase, type FleetDatabaseOptions } from './fleet-database.js';
+export { describeFleetDatabase } from './connection.js';
+export {
+  knownSchemaVersion,
+  migrations,
+  readerRole,
+  writerRole,
+  NewerSchemaError,
+  type Migration,
+  type MigrationOutcome,
+} from './migrations.js';
+export { Shipper, type ShipperOptions, type ShipSource, type ShipStatus } from './shipper.js';
+export { positionFileFor, readShipPosition, type ShipPosition } from './ship-position.js';
+export { FleetReader, type FleetSessionSummary } from './fleet-reader.js';
+export { verifyFleet, fleetKeys, addFleetKeys, type FleetKey } from './fleet-verify.js';
