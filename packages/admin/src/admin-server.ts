@@ -13,6 +13,8 @@ export type AdminHandler = (req: IncomingMessage, res: ServerResponse, pathname:
 export interface ReadinessReport {
   readonly ready: boolean;
   readonly checks: Record<string, boolean>;
+  /** What the checks do not decide but an operator wants beside them (a fleet replica's shipping lag). */
+  readonly detail?: Record<string, unknown>;
   /** Set while the gateway drains for a stop: not ready, whatever the checks say. */
   readonly draining?: DrainingDetail;
 }
@@ -74,6 +76,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
         status: r.draining !== undefined ? 'draining' : ready ? 'ready' : 'not ready',
         checks: r.checks,
         ...(r.draining === undefined ? {} : { draining: r.draining }),
+        ...(r.detail === undefined ? {} : { detail: r.detail }),
       });
     }
     if (req.method === 'GET' && pathname === '/.well-known/jwks.json') return sendJson(res, 200, opts.jwks());

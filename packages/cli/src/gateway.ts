@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import {
   createJsonLogger,
+  isAgentgateError,
   createSessionLifecycles,
   newId,
   type AdminSessionInfo,
@@ -31,7 +32,8 @@ import { createConsole, IndexedSessionQuery, LiveSessions, type ConsoleHandler }
 import { createDockerEngine } from '@agentgate/docker';
 import { createIdentityService } from '@agentgate/identity';
 import { createMaskingService, createRedactor, redactionEntries } from '@agentgate/masking';
-import { createGatewayMetrics, type GatewayMetrics } from '@agentgate/metrics';
+import { FleetDatabase, positionFileFor, Shipper } from '@agentgate/fleet';
+import { createGatewayMetrics, registerFleetMetrics, type GatewayMetrics } from '@agentgate/metrics';
 import { createGate, createPolicy, type Policy } from '@agentgate/policy';
 import { createPostgresEngine } from '@agentgate/postgres';
 import { createSshEngine } from '@agentgate/ssh';
@@ -75,7 +77,15 @@ export interface ReloadOutcome {
 }
 
 /** Sections a running gateway cannot swap: they own sockets, keys, the store or the identity caches. */
-const RESTART_SECTIONS = ['store', 'signingKey', 'admin', 'identity', 'listeners', 'console'] as const;
+const RESTART_SECTIONS = [
+  'store',
+  'signingKey',
+  'admin',
+  'identity',
+  'listeners',
+  'console',
+  'fleet',
+] as const;
 
 /** How often a draining gateway logs the sessions still open. */
 const DRAIN_PROGRESS_MS = 5_000;
@@ -177,6 +187,9 @@ export async function startGateway(
   try {
     const recovered = await store.recoverInterrupted();
     if (recovered > 0) log.warn('closed sessions interrupted by the previous run', { sessions: recovered });
+    const shipper =
+      config.fleet === undefined ? undefined : await startShipper(config, store, signer, log, metrics);
+    if (shipper !== undefined) cleanup.unshift(() => shipper.stop());
 
     const identity = await createIdentityService(config.identity, {
       log: log.child({ component: 'identity' }),
@@ -331,9 +344,12 @@ export async function startGateway(
       readiness: () => {
         const checks: Record<string, boolean> = { store: store.health.writable };
         for (const l of listeners) checks[`listener:${l.name}`] = l.listening;
+        // The fleet database being away does not make the replica unready: it serves and records locally.
+        const detail = shipper === undefined ? undefined : { fleet: shipper.readiness() };
         return {
           ready: Object.values(checks).every(Boolean),
           checks,
+          ...(detail ? { detail } : {}),
           ...(drainWindow === undefined
             ? {}
             : {
@@ -485,6 +501,77 @@ export async function startGateway(
     for (const fn of cleanup) await fn().catch(() => undefined);
     throw err;
   }
+}
+
+/** A fleet replica's shipping: the fleet database, its schema check, and the shipper (docs/configuration.md). */
+interface RunningShipper {
+  readiness(): Record<string, unknown>;
+  stop(): Promise<void>;
+}
+
+/** How long a stopping gateway goes on shipping what its last sessions recorded. */
+const shipDrainMs = 3000;
+
+async function startShipper(
+  config: AgentgateConfig,
+  store: TranscriptStore,
+  signer: { publicJwks(): { keys: Record<string, unknown>[] } },
+  log: Logger,
+  metrics: GatewayMetrics,
+): Promise<RunningShipper> {
+  const fleet = config.fleet!;
+  const flog = log.child({ component: 'fleet', node: fleet.node });
+  const db = await FleetDatabase.open(fleet.postgres, {
+    applicationName: `agentgate ${fleet.node}`,
+    onIdleError: (err) => flog.warn('fleet: a fleet database connection failed', { error: err.message }),
+  });
+  try {
+    await db.checkSchema();
+    const excess = await db.excessPrivileges();
+    if (excess.length > 0)
+      flog.warn(
+        'fleet: the fleet database role may alter shipped events; give the gateway a role granted only agentgate_fleet_writer',
+        { privileges: excess },
+      );
+  } catch (err) {
+    if (isAgentgateError(err)) {
+      await db.close();
+      throw err;
+    }
+    // Unreachable now: serve and record locally; the shipper checks the schema before it ships anything.
+    flog.warn(
+      'fleet: the fleet database is unreachable at start; recording locally and shipping when it is back',
+      {
+        database: db.description,
+        error: (err as Error).message,
+      },
+    );
+  }
+  const shipper = new Shipper({
+    db,
+    source: store.feed,
+    node: fleet.node,
+    positionFile: positionFileFor(config.store.path),
+    publicKeys: () => {
+      const byKid = new Map<string, Record<string, unknown>>();
+      for (const key of [...signer.publicJwks().keys, ...store.keyHistory().map((k) => k.jwk)])
+        if (typeof key['kid'] === 'string' && !byKid.has(key['kid'])) byKid.set(key['kid'], key);
+      return [...byKid.values()];
+    },
+    log: flog,
+  });
+  await shipper.start();
+  registerFleetMetrics(metrics, () => shipper.status());
+  return {
+    readiness: () => {
+      const status = shipper.status();
+      return { node: fleet.node, database: db.description, ...status };
+    },
+    stop: async () => {
+      await shipper.stop(shipDrainMs);
+      await db.close();
+    },
+  };
 }
 
 /** Who reloads the configuration: the operator, by a signal to the process; there is no credential behind it. */

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { registerApprovalsCommand } from './commands/approvals.js';
 import { registerConsoleCommands } from './commands/console.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerFleetCommands } from './commands/fleet.js';
 import { registerKeyCommands } from './commands/keys.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerSessionCommands } from './commands/sessions.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerConsoleCommands(program);
   registerSshLoginCommand(program);
   registerKeyCommands(program);
+  registerFleetCommands(program);
   registerDemoCommand(program);
   const exitOverride = (cmd: Command): void => {
     cmd.exitOverride();

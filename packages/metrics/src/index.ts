@@ -205,3 +205,48 @@ export function createGatewayMetrics(options: { collectProcess?: boolean } = {})
     draining: (on) => drainingGauge.set(on ? 1 : 0),
   };
 }
+
+/** What a fleet replica's shipper reports (read at each scrape). */
+export interface FleetShipGauges {
+  readonly lagEvents: number;
+  readonly lagSeconds: number;
+  readonly connected: boolean;
+  readonly shippedEvents: number;
+}
+
+/** The fleet shipper's metrics, on a gateway that is part of a fleet (docs/configuration.md, `fleet`). */
+export function registerFleetMetrics(metrics: GatewayMetrics, read: () => FleetShipGauges): void {
+  const reg = { registers: [metrics.registry] };
+  new client.Gauge({
+    name: 'agentgate_fleet_ship_lag_events',
+    help: 'Transcript events committed locally and not yet acknowledged by the fleet database.',
+    collect() {
+      this.set(read().lagEvents);
+    },
+    ...reg,
+  });
+  new client.Gauge({
+    name: 'agentgate_fleet_ship_lag_seconds',
+    help: 'Age of the oldest transcript commit not yet acknowledged by the fleet database, seconds.',
+    collect() {
+      this.set(read().lagSeconds);
+    },
+    ...reg,
+  });
+  new client.Gauge({
+    name: 'agentgate_fleet_connected',
+    help: "1 while the shipper's last attempt reached the fleet database, else 0.",
+    collect() {
+      this.set(read().connected ? 1 : 0);
+    },
+    ...reg,
+  });
+  new client.Gauge({
+    name: 'agentgate_fleet_shipped_events',
+    help: 'Transcript events this process inserted into the fleet database since it started.',
+    collect() {
+      this.set(read().shippedEvents);
+    },
+    ...reg,
+  });
+}

@@ -4,17 +4,18 @@ import {
   exportJsonl,
   hasTerminalOutput,
   type SessionFilter,
-  type StoreForReading,
   type StoreVerifyReport,
 } from '@agentgate/transcript';
 import { CliError, formatTable, iso, printJson } from '../cli-util.js';
 import { colourFor, OutputWriter } from '../output.js';
+import { describeFleetReport, verifyFleetCommand } from '../fleet-verify.js';
 import { replaySession } from '../replay.js';
+import { sessionSourceOptions, withSessionSource, type SessionSourceOptions } from '../session-source.js';
 import { storeOptions, withReadableStore, type StoreOptions } from '../store-access.js';
 import { parseCount, parseTimeArg } from '../time-arg.js';
 import { trustedKeys } from '../verify-keys.js';
 
-interface ListOptions extends StoreOptions {
+interface ListOptions extends SessionSourceOptions {
   json?: boolean;
   protocol?: string;
   identity?: string;
@@ -39,7 +40,7 @@ function sessionFilter(opts: ListOptions): SessionFilter {
 
 export function registerSessionCommands(program: Command): void {
   const sessions = program.command('sessions').description('recorded sessions');
-  storeOptions(sessions.command('list'))
+  sessionSourceOptions(sessions.command('list'))
     .description('list recorded sessions, oldest first')
     .option('--json', 'one JSON document on stdout')
     .option('--since <time>', 'started at or after: ISO time or a duration before now (24h, 7d)')
@@ -51,8 +52,8 @@ export function registerSessionCommands(program: Command): void {
     .option('--denied', 'only sessions in which something was denied')
     .action(async (opts: ListOptions) => {
       const filter = sessionFilter(opts);
-      await withReadableStore(opts, async (store) => {
-        const list = store.listSessions(filter);
+      await withSessionSource(opts, async (source) => {
+        const list = await source.listSessions(filter);
         if (opts.json) return printJson(list);
         process.stdout.write(
           formatTable(
@@ -71,14 +72,15 @@ export function registerSessionCommands(program: Command): void {
         );
       });
     });
-  storeOptions(sessions.command('show <id>'))
+  sessionSourceOptions(sessions.command('show <id>'))
     .description("a session's summary and events")
     .option('--json', 'one JSON document on stdout')
-    .action(async (id: string, opts: StoreOptions & { json?: boolean }) => {
-      await withReadableStore(opts, async (store) => {
-        const summary = store.getSession(id);
-        if (!summary) throw noSession(store, id);
-        if (opts.json) return printJson({ ...summary, events: [...store.events(id)] });
+    .action(async (id: string, opts: SessionSourceOptions & { json?: boolean }) => {
+      await withSessionSource(opts, async (source) => {
+        const summary = await source.getSession(id);
+        if (!summary) throw source.noSession(id);
+        const events = await source.events(id);
+        if (opts.json) return printJson({ ...summary, events: [...events] });
         const out = new OutputWriter();
         await out.write(
           formatTable(
@@ -90,7 +92,7 @@ export function registerSessionCommands(program: Command): void {
           ),
         );
         await out.write('\n');
-        for (const e of store.events(id)) {
+        for (const e of events) {
           const { session: _s, seq, ts, type, prev: _p, hash: _h, ...body } = e;
           await out.write(
             `${String(seq).padStart(5)} ${iso(ts)} ${type.padEnd(18)} ${JSON.stringify(body)}\n`,
@@ -99,18 +101,18 @@ export function registerSessionCommands(program: Command): void {
       });
     });
 
-  storeOptions(program.command('replay <id>'))
+  sessionSourceOptions(program.command('replay <id>'))
     .description(
       'play a session back: terminal playback (ssh), SQL timeline (postgres), API timeline (docker)',
     )
     .option('--speed <n>', 'playback speed factor for terminal output (0 = no delays)', '1')
-    .action(async (id: string, opts: StoreOptions & { speed: string }) => {
+    .action(async (id: string, opts: SessionSourceOptions & { speed: string }) => {
       const speed = Number(opts.speed);
       if (!Number.isFinite(speed) || speed < 0) throw new CliError('--speed must be a number >= 0', 2);
-      await withReadableStore(opts, async (store) => {
-        const summary = store.getSession(id);
-        if (!summary) throw noSession(store, id);
-        await replaySession(summary, store.events(id), {
+      await withSessionSource(opts, async (source) => {
+        const summary = await source.getSession(id);
+        if (!summary) throw source.noSession(id);
+        await replaySession(summary, await source.events(id), {
           speed,
           out: process.stdout,
           colour: colourFor(process.stdout),
@@ -118,27 +120,28 @@ export function registerSessionCommands(program: Command): void {
       });
     });
 
-  storeOptions(program.command('export <id>'))
+  sessionSourceOptions(program.command('export <id>'))
     .description('export a session: jsonl (raw events) or asciicast (terminal recording, asciicast v2)')
     .requiredOption('--format <format>', 'jsonl or asciicast')
-    .action(async (id: string, opts: StoreOptions & { format: string }) => {
+    .action(async (id: string, opts: SessionSourceOptions & { format: string }) => {
       if (opts.format !== 'jsonl' && opts.format !== 'asciicast')
         throw new CliError('--format must be jsonl or asciicast', 2);
-      await withReadableStore(opts, async (store) => {
-        const summary = store.getSession(id);
-        if (!summary) throw noSession(store, id);
+      await withSessionSource(opts, async (source) => {
+        const summary = await source.getSession(id);
+        if (!summary) throw source.noSession(id);
+        const events = await source.events(id);
         const out = new OutputWriter();
         if (opts.format === 'jsonl') {
-          for (const line of exportJsonl(store.events(id))) await out.write(line);
+          for (const line of exportJsonl(events)) await out.write(line);
           return;
         }
-        if (!hasTerminalOutput(store.events(id))) {
+        if (!hasTerminalOutput(events)) {
           throw new CliError(
             `session ${id} (${summary.protocol}) has no terminal output to record as asciicast: ` +
               `use --format jsonl, or agentgate replay ${id}`,
           );
         }
-        await out.write(exportAsciicast(store.events(id)));
+        await out.write(exportAsciicast(events));
       });
     });
 
@@ -149,7 +152,18 @@ export function registerSessionCommands(program: Command): void {
       "the gateway's public keys (its /.well-known/jwks.json) to check signatures with",
     )
     .option('--json', 'one JSON document on stdout')
-    .action(async (opts: StoreOptions & { jwks?: string; json?: boolean }) => {
+    .option(
+      '--fleet',
+      "check the fleet database of --config's fleet section (every replica's record) and list what is only local",
+    )
+    .action(async (opts: StoreOptions & { jwks?: string; json?: boolean; fleet?: boolean }) => {
+      if (opts.fleet) {
+        const fleetReport = await verifyFleetCommand(opts);
+        if (opts.json) printJson(fleetReport);
+        else process.stdout.write(describeFleetReport(fleetReport));
+        if (!fleetReport.ok) process.exitCode = 1;
+        return;
+      }
       const report = await withReadableStore(opts, async (store, located) => {
         const keys = await trustedKeys(opts.jwks, located, store.keyHistory());
         const verified = await store.verify((jws) => keys.verifyCompact(jws));
@@ -159,16 +173,6 @@ export function registerSessionCommands(program: Command): void {
       else process.stdout.write(describeReport(report));
       if (!report.ok) process.exitCode = 1;
     });
-}
-
-/** `no session ID`, and when a prune record lists it, when it was pruned. */
-function noSession(store: StoreForReading, id: string): CliError {
-  const at = store.prunedAt(id);
-  return new CliError(
-    at === undefined
-      ? `no session ${id}`
-      : `no session ${id}: a prune record lists it as pruned on ${iso(at)} (agentgate verify checks that record)`,
-  );
 }
 
 function describeReport(report: StoreVerifyReport): string {
