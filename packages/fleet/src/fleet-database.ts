@@ -36,6 +36,9 @@ export class FleetDatabase {
       // A database that stops answering (a network partition) fails the query instead of hanging the shipper.
       query_timeout: options.queryTimeoutMs ?? 60_000,
       application_name: options.applicationName ?? 'agentgate',
+      // A shipped batch counts as acknowledged once its commit returns: with a server default of synchronous_commit
+      // off (or local) a crash of the database could lose acknowledged rows, which would never be shipped again.
+      options: '-c synchronous_commit=on',
     });
     // An idle connection that breaks (the server restarts) must not crash the process: the pool drops it.
     pool.on('error', (err) => options.onIdleError?.(err));

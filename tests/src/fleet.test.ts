@@ -1,0 +1,398 @@
+/**
+ * Two real `agentgate serve` replicas sharing one fleet database (its own database `fleet` on a PostgreSQL cluster
+ * of its own, so it can be stopped while the guarded database keeps serving): the schema is migrated and checked,
+ * every committed event and checkpoint is shipped, any replica lists every replica's sessions, `verify --fleet`
+ * checks what was shipped (and names a session whose row was altered), an outage of the fleet database under load
+ * loses nothing, a kill -9 and restart ships nothing twice, and the gateway's role cannot alter shipped rows.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { runCli } from './harness/cli.js';
+import { PASSWORD, startPostgres, type TestPostgres } from './harness/postgres.js';
+import { baseConfigYaml, listenerYaml, serveProcess, type ServedGateway } from './harness/serve.js';
+
+const TOKEN = 'fleet-test-token-51c0';
+const GATEWAY_ROLE_PASSWORD = 'gw-fleet-secret';
+let upstream: TestPostgres;
+let fleetCluster: TestPostgres;
+let dir: string;
+const config: Record<'A' | 'B', string> = { A: '', B: '' };
+const gateways = new Set<ServedGateway>();
+
+interface FleetDetail {
+  node: string;
+  connected: boolean;
+  position: number;
+  head: number;
+  lagEvents: number;
+  lagSeconds: number;
+  shippedEvents: number;
+  lastError?: string;
+}
+
+function fleetUrl(user: string, password?: string): string {
+  return `postgres://${user}${password === undefined ? '' : `:${password}`}@127.0.0.1:${fleetCluster.port}/fleet`;
+}
+
+function replicaConfig(node: 'A' | 'B'): string {
+  const home = join(dir, node);
+  mkdirSync(home, { recursive: true });
+  const passwordFile = join(home, 'fleet-password');
+  writeFileSync(passwordFile, GATEWAY_ROLE_PASSWORD + '\n', { mode: 0o600 });
+  const file = join(home, 'agentgate.yaml');
+  writeFileSync(
+    file,
+    baseConfigYaml(home, { token: TOKEN }) +
+      'listeners:\n' +
+      listenerYaml.postgres('db', upstream) +
+      'rules:\n  - { name: no-drops, listeners: [db], match: { commands: [DROP] }, action: deny }\n' +
+      `fleet:\n  node: ${node}\n  postgres: { host: 127.0.0.1, port: ${fleetCluster.port}, user: gw, passwordFile: ${passwordFile}, database: fleet }\n`,
+  );
+  return file;
+}
+
+async function serve(node: 'A' | 'B'): Promise<ServedGateway> {
+  const gateway = await serveProcess(config[node]);
+  gateways.add(gateway);
+  return gateway;
+}
+
+async function stop(gateway: ServedGateway): Promise<void> {
+  await gateway.stop();
+  gateways.delete(gateway);
+}
+
+async function fleetDetail(gateway: ServedGateway): Promise<{ status: number; fleet: FleetDetail }> {
+  const res = await fetch(`${gateway.admin}/readyz`);
+  const body = (await res.json()) as { detail: { fleet: FleetDetail } };
+  return { status: res.status, fleet: body.detail.fleet };
+}
+
+/** Wait until the replica has no session open (their ends are recorded) and its shipper has everything. */
+async function shipped(gateway: ServedGateway, timeoutMs = 60_000): Promise<FleetDetail> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const metrics = await (await fetch(`${gateway.admin}/metrics`)).text();
+    if (!/^agentgate_sessions_active\{[^}]*\} [1-9]/m.test(metrics)) break;
+    if (Date.now() > deadline) throw new Error('sessions still open');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  for (;;) {
+    const { fleet } = await fleetDetail(gateway);
+    if (fleet.connected && fleet.position === fleet.head && fleet.lagEvents === 0) return fleet;
+    if (Date.now() > deadline) throw new Error(`not shipped in time: ${JSON.stringify(fleet)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function agentClient(gateway: ServedGateway): pg.Client {
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: gateway.port('db'),
+    user: 'devin',
+    database: 'app',
+    password: TOKEN,
+  });
+  client.on('error', () => undefined);
+  return client;
+}
+
+/** A session with a few statements, one of them denied; resolves with the statements' count. */
+async function shortSession(gateway: ServedGateway, tag: string): Promise<void> {
+  const client = agentClient(gateway);
+  await client.connect();
+  await client.query(`SELECT '${tag}' AS tag`);
+  await client.query('SELECT n FROM generate_series(1, 20) AS n');
+  await expect(client.query('DROP TABLE IF EXISTS nothing_here')).rejects.toThrow();
+  await client.end();
+}
+
+async function fleetQuery<R extends pg.QueryResultRow>(
+  url: string,
+  text: string,
+  values: unknown[] = [],
+): Promise<pg.QueryResult<R>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await client.query<R>(text, values);
+  } finally {
+    await client.end();
+  }
+}
+
+const asOwner = <R extends pg.QueryResultRow>(text: string, values: unknown[] = []) =>
+  fleetQuery<R>(fleetUrl('postgres'), text, values);
+
+async function localEventCount(node: 'A' | 'B'): Promise<number> {
+  const local = await runCli(['verify', '--config', config[node], '--json']);
+  expect(local.code).toBe(0);
+  return (JSON.parse(local.stdout) as { events: number }).events;
+}
+
+async function fleetEventCount(node: 'A' | 'B'): Promise<number> {
+  const result = await asOwner<{ n: number }>('SELECT count(*)::int AS n FROM agentgate.events WHERE node = $1', [
+    node,
+  ]);
+  return result.rows[0]!.n;
+}
+
+/** Statements back to back on `sessions` connections until `stop` is called; every client error is collected. */
+function load(gateway: ServedGateway, sessions: number): { stop: () => Promise<number>; errors: Error[] } {
+  const errors: Error[] = [];
+  let stopping = false;
+  let statements = 0;
+  const workers = Array.from({ length: sessions }, async () => {
+    const client = agentClient(gateway);
+    await client.connect();
+    while (!stopping) {
+      await client.query("SELECT repeat('x', 100) AS filler FROM generate_series(1, 10)");
+      statements++;
+    }
+    await client.end();
+  });
+  const all = Promise.all(workers.map((w) => w.catch((err: Error) => void errors.push(err))));
+  return {
+    errors,
+    stop: async () => {
+      stopping = true;
+      await all;
+      return statements;
+    },
+  };
+}
+
+beforeAll(async () => {
+  [upstream, fleetCluster] = await Promise.all([startPostgres(), startPostgres()]);
+  await fleetCluster.psql(['-d', 'postgres'], {
+    input: `
+SET password_encryption = 'scram-sha-256';
+CREATE ROLE gw LOGIN PASSWORD '${GATEWAY_ROLE_PASSWORD}';
+CREATE ROLE auditor LOGIN PASSWORD '${PASSWORD}';
+CREATE DATABASE fleet;
+`,
+  });
+  dir = mkdtempSync(join(tmpdir(), 'agentgate-fleet-'));
+  config.A = replicaConfig('A');
+  config.B = replicaConfig('B');
+}, 120_000);
+
+afterAll(async () => {
+  for (const gateway of gateways) gateway.process.kill('SIGKILL');
+  await Promise.all([upstream?.stop(), fleetCluster?.stop()]);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('fleet schema', () => {
+  it('a gateway refuses a fleet database without the schema, and one whose schema is newer than it knows', async () => {
+    const bare = await runCli(['serve', '--config', config.A]);
+    expect(bare.code).not.toBe(0);
+    expect(bare.stderr).toContain('has no agentgate schema: run `agentgate fleet migrate --config FILE`');
+
+    const migrated = await runCli([
+      'fleet',
+      'migrate',
+      '--config',
+      config.A,
+      '--database-url',
+      fleetUrl('postgres'),
+      '--grant-writer',
+      'gw',
+      '--grant-reader',
+      'auditor',
+      '--json',
+    ]);
+    expect(migrated.stderr).toBe('');
+    expect(migrated.code).toBe(0);
+    expect(JSON.parse(migrated.stdout)).toMatchObject({ from: 0, to: 1, applied: [{ version: 1 }] });
+    const again = await runCli(['fleet', 'migrate', '--config', config.A, '--database-url', fleetUrl('postgres')]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('schema is up to date (version 1)');
+
+    await asOwner("INSERT INTO agentgate.schema_migrations (version, name) VALUES (99, 'from the future')");
+    const newer = await runCli(['serve', '--config', config.A]);
+    expect(newer.code).not.toBe(0);
+    expect(newer.stderr).toContain('has schema version 99, newer than this agentgate knows (1)');
+    const migrateNewer = await runCli(['fleet', 'migrate', '--config', config.A, '--database-url', fleetUrl('postgres')]);
+    expect(migrateNewer.code).toBe(1);
+    expect(migrateNewer.stderr).toContain('newer than this agentgate knows');
+    await asOwner('DELETE FROM agentgate.schema_migrations WHERE version = 99');
+  }, 120_000);
+
+  it('the gateway role may insert and read shipped rows but never change or remove them', async () => {
+    const gw = fleetUrl('gw', GATEWAY_ROLE_PASSWORD);
+    await fleetQuery(
+      gw,
+      `INSERT INTO agentgate.checkpoints (session_id, seq, node, record) VALUES ('probe-session', 0, 'probe', '{}')`,
+    );
+    for (const statement of [
+      "UPDATE agentgate.checkpoints SET record = '{\"x\":1}' WHERE session_id = 'probe-session'",
+      "DELETE FROM agentgate.checkpoints WHERE session_id = 'probe-session'",
+      "UPDATE agentgate.events SET stored = 'x'",
+      'DELETE FROM agentgate.events',
+      'TRUNCATE agentgate.events',
+      'DROP TABLE agentgate.events',
+    ])
+      await expect(fleetQuery(gw, statement)).rejects.toThrow(/permission denied|must be owner/);
+    // The auditor's role reads only.
+    const auditor = fleetUrl('auditor', PASSWORD);
+    expect((await fleetQuery(auditor, 'SELECT count(*) FROM agentgate.checkpoints')).rowCount).toBe(1);
+    await expect(
+      fleetQuery(auditor, "INSERT INTO agentgate.signing_keys (node, kid, jwk) VALUES ('x', 'y', '{}')"),
+    ).rejects.toThrow(/permission denied/);
+    await asOwner("DELETE FROM agentgate.checkpoints WHERE session_id = 'probe-session'");
+  }, 60_000);
+});
+
+describe('two replicas, one fleet database', () => {
+  let a: ServedGateway;
+  let b: ServedGateway;
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([serve('A'), serve('B')]);
+  }, 120_000);
+
+  it("lists every replica's sessions through either replica; verify --fleet passes", async () => {
+    await shortSession(a, 'on-a');
+    await shortSession(b, 'on-b');
+    await Promise.all([shipped(a), shipped(b)]);
+
+    for (const node of ['A', 'B'] as const) {
+      const list = await runCli(['sessions', 'list', '--config', config[node], '--protocol', 'postgres', '--json']);
+      expect(list.stderr).toBe('');
+      const sessions = JSON.parse(list.stdout) as { id: string; node: string; commands: number; denied: number }[];
+      expect(new Set(sessions.map((s) => s.node))).toEqual(new Set(['A', 'B']));
+      for (const s of sessions) expect(s).toMatchObject({ commands: 3, denied: 1 });
+      const denied = await runCli(['sessions', 'list', '--config', config[node], '--denied', '--json']);
+      expect((JSON.parse(denied.stdout) as unknown[]).length).toBe(sessions.length);
+    }
+
+    // A session recorded on B, read through A's configuration, exports byte for byte as B's own store has it.
+    const onB = (
+      JSON.parse((await runCli(['sessions', 'list', '--config', config.B, '--local', '--json'])).stdout) as {
+        id: string;
+        protocol: string;
+      }[]
+    ).find((s) => s.protocol === 'postgres')!;
+    const fromFleet = await runCli(['export', onB.id, '--config', config.A, '--format', 'jsonl']);
+    const fromStore = await runCli(['export', onB.id, '--config', config.B, '--local', '--format', 'jsonl']);
+    expect(fromFleet.code).toBe(0);
+    expect(fromFleet.stdout).toBe(fromStore.stdout);
+    const show = await runCli(['sessions', 'show', onB.id, '--config', config.A]);
+    expect(show.stdout).toContain('SELECT \'on-b\' AS tag');
+    const replay = await runCli(['replay', onB.id, '--config', config.A, '--speed', '0']);
+    expect(replay.code).toBe(0);
+
+    const verify = await runCli(['verify', '--fleet', '--config', config.A, '--json']);
+    expect(verify.stderr).toBe('');
+    expect(verify.code).toBe(0);
+    const report = JSON.parse(verify.stdout) as { ok: boolean; nodes: string[]; onlyLocal: unknown[]; sessions: number };
+    expect(report).toMatchObject({ ok: true, onlyLocal: [] });
+    expect(report.nodes.sort()).toEqual(['A', 'B']);
+
+    const metrics = await (await fetch(`${a.admin}/metrics`)).text();
+    expect(metrics).toMatch(/^agentgate_fleet_ship_lag_events 0$/m);
+    expect(metrics).toMatch(/^agentgate_fleet_ship_lag_seconds 0$/m);
+  }, 120_000);
+
+  it('names the session whose shipped row had a byte flipped', async () => {
+    const victim = (
+      await asOwner<{ session_id: string; stored: string }>(
+        "SELECT session_id, stored FROM agentgate.events WHERE node = 'B' AND type = 'command' AND stored LIKE '%SELECT%' LIMIT 1",
+      )
+    ).rows[0]!;
+    const flipped = victim.stored.replace('SELECT', 'SELECt');
+    expect(flipped).not.toBe(victim.stored);
+    await asOwner("UPDATE agentgate.events SET stored = $2 WHERE session_id = $1 AND type = 'command' AND stored = $3", [
+      victim.session_id,
+      flipped,
+      victim.stored,
+    ]);
+    try {
+      const verify = await runCli(['verify', '--fleet', '--config', config.B]);
+      expect(verify.code).toBe(1);
+      expect(verify.stdout).toMatch(/^BROKEN/);
+      expect(verify.stdout).toContain(`${victim.session_id}#`);
+      expect(verify.stdout).toContain('hash-mismatch');
+    } finally {
+      await asOwner('UPDATE agentgate.events SET stored = $2 WHERE session_id = $1 AND stored = $3', [
+        victim.session_id,
+        victim.stored,
+        flipped,
+      ]);
+    }
+    expect((await runCli(['verify', '--fleet', '--config', config.B])).code).toBe(0);
+  }, 60_000);
+
+  it('keeps serving and recording while the fleet database is down, and ships the backlog when it is back', async () => {
+    const loadA = load(a, 4);
+    const loadB = load(b, 4);
+    await new Promise((r) => setTimeout(r, 1000));
+    await fleetCluster.kill();
+    // Down for a while under load: both replicas stay ready and record locally; the lag grows.
+    const deadline = Date.now() + 8000;
+    let seen: FleetDetail | undefined;
+    while (Date.now() < deadline) {
+      const { status, fleet } = await fleetDetail(a);
+      expect(status).toBe(200);
+      seen = fleet;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(seen).toMatchObject({ connected: false });
+    expect(seen!.lagEvents).toBeGreaterThan(0);
+    expect(seen!.lagSeconds).toBeGreaterThan(1);
+    expect(a.logged('fleet: shipping to the fleet database failed')).toBe(true);
+    await fleetCluster.start();
+    const [statementsA, statementsB] = await Promise.all([loadA.stop(), loadB.stop()]);
+    expect(loadA.errors).toEqual([]);
+    expect(loadB.errors).toEqual([]);
+    expect(statementsA + statementsB).toBeGreaterThan(0);
+
+    await Promise.all([shipped(a, 120_000), shipped(b, 120_000)]);
+    expect(await fleetEventCount('A')).toBe(await localEventCount('A'));
+    expect(await fleetEventCount('B')).toBe(await localEventCount('B'));
+    const verify = await runCli(['verify', '--fleet', '--config', config.A]);
+    expect(verify.stdout).toMatch(/^OK: /);
+    expect(verify.stdout).toContain('only local: none');
+  }, 240_000);
+
+  it('kill -9 under load, then restart: the store recovers and the shipper resumes without shipping anything twice', async () => {
+    const loadA = load(a, 4);
+    await new Promise((r) => setTimeout(r, 2000));
+    a.process.kill('SIGKILL');
+    gateways.delete(a);
+    await loadA.stop();
+    // A statement the database was running when its client died finishes (or rolls back) on its own.
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = await fleetEventCount('A');
+    // As if the crash hit between the database's acknowledgement and the position file's update, many times over:
+    // the restarted shipper reads the whole store again.
+    const positionFile = join(dir, 'A', 'transcripts', 'fleet-position.json');
+    const saved = JSON.parse(readFileSync(positionFile, 'utf8')) as { position: number };
+    expect(saved.position).toBeGreaterThan(0);
+    writeFileSync(positionFile, JSON.stringify({ ...saved, position: 0 }) + '\n');
+
+    a = await serve('A');
+    const detail = await shipped(a, 120_000);
+    const local = await localEventCount('A');
+    expect(await fleetEventCount('A')).toBe(local);
+    // Only what the fleet lacked was inserted: everything re-read up to the crash conflicted and was left alone.
+    expect(detail.shippedEvents).toBe(local - before);
+    const verify = await runCli(['verify', '--fleet', '--config', config.A]);
+    expect(verify.stdout).toMatch(/^OK: /);
+    expect(verify.stdout).toContain('only local: none');
+    // The sessions the crash interrupted are closed in the fleet view as in the local one.
+    const open = await asOwner<{ n: number }>(
+      `SELECT count(*)::int AS n FROM agentgate.sessions s
+        WHERE s.node = 'A' AND NOT EXISTS (SELECT 1 FROM agentgate.session_ends x WHERE x.session_id = s.session_id)`,
+    );
+    expect(open.rows[0]!.n).toBe(0);
+  }, 240_000);
+
+  afterAll(async () => {
+    await Promise.all([...gateways].map((g) => stop(g)));
+  });
+});
