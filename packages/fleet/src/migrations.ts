@@ -92,7 +92,6 @@ CREATE TABLE agentgate.events (
   PRIMARY KEY (session_id, seq)
 );
 CREATE INDEX events_denied ON agentgate.events (session_id) WHERE denied;
-CREATE INDEX events_commands ON agentgate.events (session_id) WHERE type = 'command';
 
 -- Signed checkpoints as the replica stored them ({session, seq, hash, jws}).
 CREATE TABLE agentgate.checkpoints (

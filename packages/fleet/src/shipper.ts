@@ -26,6 +26,8 @@ export interface ShipperOptions {
   readonly log: Logger;
   /** events per batch at most (a commit is never split; default 5000) */
   readonly batchEvents?: number;
+  /** batches in flight at once, each on its own connection (default 2) */
+  readonly pipeline?: number;
   /** first and longest wait after a failed attempt, ms (default 250 and 15000) */
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
@@ -59,11 +61,13 @@ export class Shipper {
   /** events in (position, counted.upTo], kept incrementally so status() reads only new feed records */
   private counted = { upTo: 0, events: 0 };
   private readonly batchEvents: number;
+  private readonly pipeline: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
 
   constructor(private readonly options: ShipperOptions) {
     this.batchEvents = options.batchEvents ?? 5000;
+    this.pipeline = options.pipeline ?? 2;
     this.retryMinMs = options.retryMinMs ?? 250;
     this.retryMaxMs = options.retryMaxMs ?? 15_000;
   }
@@ -130,6 +134,7 @@ export class Shipper {
     const signal = this.abort.signal;
     let failures = 0;
     while (!signal.aborted) {
+      const inFlight: { batch: FeedBatch; insert: Promise<void> }[] = [];
       try {
         // Nothing is shipped into a schema this build does not know (the database may have been away at start).
         if (!this.schemaChecked) {
@@ -137,33 +142,57 @@ export class Shipper {
           this.schemaChecked = true;
         }
         if (!this.keysRecorded) await this.recordKeys();
-        const batch = source.read(this.position, { limit: this.batchEvents, ioData: true });
-        if (batch.position === this.position) {
-          this.markConnected();
-          await source.waitForCommit(this.position, signal);
-          continue;
+        let readPosition = this.position;
+        while (!signal.aborted) {
+          // Up to `pipeline` batches in flight on their own connections; acknowledged strictly in commit order.
+          while (inFlight.length < this.pipeline) {
+            const batch = source.read(readPosition, { limit: this.batchEvents, ioData: true });
+            if (batch.position === readPosition) break;
+            const insert = this.insert(batch);
+            // Handled here so a failure while an earlier batch is awaited is not an unhandled rejection.
+            insert.catch(() => undefined);
+            inFlight.push({ batch, insert });
+            readPosition = batch.position;
+          }
+          const oldest = inFlight[0];
+          if (oldest === undefined) {
+            this.markConnected();
+            await source.waitForCommit(this.position, signal);
+            continue;
+          }
+          await oldest.insert;
+          inFlight.shift();
+          await this.acknowledge(oldest.batch);
+          failures = 0;
         }
-        await this.ship(batch);
-        failures = 0;
       } catch (err) {
+        // Batches still in flight may or may not commit: the next attempt ships them again from the position.
+        await Promise.allSettled(inFlight.map((f) => f.insert));
         if (signal.aborted) return;
         failures++;
         this.markFailed(err);
         const wait = Math.min(this.retryMaxMs, this.retryMinMs * 2 ** Math.min(failures - 1, 10));
         await sleep(wait * (0.5 + Math.random() / 2), undefined, { signal }).catch(() => undefined);
       }
+      await Promise.allSettled(inFlight.map((f) => f.insert));
     }
   }
 
-  private async ship(batch: FeedBatch): Promise<void> {
-    const { db, node } = this.options;
-    if (batch.events.length > 0 || batch.checkpoints.length > 0) {
-      const rows = shipRows(batch);
-      const result = await db.query<{ events: number }>(insertBatchSql, insertBatchValues(node, rows));
-      const inserted = result.rows[0]?.events ?? 0;
-      this.shippedEvents += inserted;
-      if (inserted < batch.events.length) await this.reportDiffering(rows.events);
-    }
+  /** Insert a batch's rows (nothing for rows already there). */
+  private async insert(batch: FeedBatch): Promise<void> {
+    if (batch.events.length === 0 && batch.checkpoints.length === 0) return;
+    const rows = shipRows(batch);
+    const result = await this.options.db.query<{ events: number }>(
+      insertBatchSql,
+      insertBatchValues(this.options.node, rows),
+    );
+    const inserted = result.rows[0]?.events ?? 0;
+    this.shippedEvents += inserted;
+    if (inserted < batch.events.length) await this.reportDiffering(rows.events);
+  }
+
+  /** The database committed the batch: move the acknowledged position past it. */
+  private async acknowledge(batch: FeedBatch): Promise<void> {
     this.markConnected();
     const from = this.position;
     this.position = batch.position;
@@ -175,7 +204,7 @@ export class Shipper {
     await writeShipPosition(this.options.positionFile, {
       storeId: this.options.source.storeId,
       position: this.position,
-      node,
+      node: this.options.node,
     });
   }
 

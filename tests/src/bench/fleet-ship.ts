@@ -114,6 +114,14 @@ async function main(): Promise<void> {
     await catchUp.stop();
 
     const counted = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM agentgate.events');
+    // What this database inserts at all on this machine, now: rows of the same size and key generated server-side
+    // (no client, no parsing), the ceiling any shipper can reach.
+    await db.query(`CREATE TABLE baseline (session_id text, seq int, stored text, PRIMARY KEY (session_id, seq))`);
+    const baselineStarted = performance.now();
+    await db.query(
+      `INSERT INTO baseline SELECT 's' || (i % 50), i / 50, repeat('x', 330) FROM generate_series(1, 100000) AS i`,
+    );
+    const baselineSeconds = (performance.now() - baselineStarted) / 1000;
     const sorted = [...lagSamples].sort((x, y) => x - y);
     const result = {
       catchUp: {
@@ -133,6 +141,7 @@ async function main(): Promise<void> {
         drainSecondsAfterAppendsStopped: Number((liveSecondsTotal - appendSeconds).toFixed(3)),
       },
       rowsInPostgres: counted.rows[0]!.n,
+      serverSideInsertRowsPerSecond: Math.round(100_000 / baselineSeconds),
       loadAverage: Number(loadavg()[0]!.toFixed(2)),
     };
     process.stdout.write(JSON.stringify(result) + '\n');
