@@ -134,9 +134,10 @@ async function localEventCount(node: 'A' | 'B'): Promise<number> {
 }
 
 async function fleetEventCount(node: 'A' | 'B'): Promise<number> {
-  const result = await asOwner<{ n: number }>('SELECT count(*)::int AS n FROM agentgate.events WHERE node = $1', [
-    node,
-  ]);
+  const result = await asOwner<{ n: number }>(
+    'SELECT count(*)::int AS n FROM agentgate.events WHERE node = $1',
+    [node],
+  );
   return result.rows[0]!.n;
 }
 
@@ -208,7 +209,14 @@ describe('fleet schema', () => {
     expect(migrated.stderr).toBe('');
     expect(migrated.code).toBe(0);
     expect(JSON.parse(migrated.stdout)).toMatchObject({ from: 0, to: 1, applied: [{ version: 1 }] });
-    const again = await runCli(['fleet', 'migrate', '--config', config.A, '--database-url', fleetUrl('postgres')]);
+    const again = await runCli([
+      'fleet',
+      'migrate',
+      '--config',
+      config.A,
+      '--database-url',
+      fleetUrl('postgres'),
+    ]);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('schema is up to date (version 1)');
 
@@ -216,7 +224,14 @@ describe('fleet schema', () => {
     const newer = await runCli(['serve', '--config', config.A]);
     expect(newer.code).not.toBe(0);
     expect(newer.stderr).toContain('has schema version 99, newer than this agentgate knows (1)');
-    const migrateNewer = await runCli(['fleet', 'migrate', '--config', config.A, '--database-url', fleetUrl('postgres')]);
+    const migrateNewer = await runCli([
+      'fleet',
+      'migrate',
+      '--config',
+      config.A,
+      '--database-url',
+      fleetUrl('postgres'),
+    ]);
     expect(migrateNewer.code).toBe(1);
     expect(migrateNewer.stderr).toContain('newer than this agentgate knows');
     await asOwner('DELETE FROM agentgate.schema_migrations WHERE version = 99');
@@ -261,9 +276,22 @@ describe('two replicas, one fleet database', () => {
     await Promise.all([shipped(a), shipped(b)]);
 
     for (const node of ['A', 'B'] as const) {
-      const list = await runCli(['sessions', 'list', '--config', config[node], '--protocol', 'postgres', '--json']);
+      const list = await runCli([
+        'sessions',
+        'list',
+        '--config',
+        config[node],
+        '--protocol',
+        'postgres',
+        '--json',
+      ]);
       expect(list.stderr).toBe('');
-      const sessions = JSON.parse(list.stdout) as { id: string; node: string; commands: number; denied: number }[];
+      const sessions = JSON.parse(list.stdout) as {
+        id: string;
+        node: string;
+        commands: number;
+        denied: number;
+      }[];
       expect(new Set(sessions.map((s) => s.node))).toEqual(new Set(['A', 'B']));
       for (const s of sessions) expect(s).toMatchObject({ commands: 3, denied: 1 });
       const denied = await runCli(['sessions', 'list', '--config', config[node], '--denied', '--json']);
@@ -282,14 +310,19 @@ describe('two replicas, one fleet database', () => {
     expect(fromFleet.code).toBe(0);
     expect(fromFleet.stdout).toBe(fromStore.stdout);
     const show = await runCli(['sessions', 'show', onB.id, '--config', config.A]);
-    expect(show.stdout).toContain('SELECT \'on-b\' AS tag');
+    expect(show.stdout).toContain("SELECT 'on-b' AS tag");
     const replay = await runCli(['replay', onB.id, '--config', config.A, '--speed', '0']);
     expect(replay.code).toBe(0);
 
     const verify = await runCli(['verify', '--fleet', '--config', config.A, '--json']);
     expect(verify.stderr).toBe('');
     expect(verify.code).toBe(0);
-    const report = JSON.parse(verify.stdout) as { ok: boolean; nodes: string[]; onlyLocal: unknown[]; sessions: number };
+    const report = JSON.parse(verify.stdout) as {
+      ok: boolean;
+      nodes: string[];
+      onlyLocal: unknown[];
+      sessions: number;
+    };
     expect(report).toMatchObject({ ok: true, onlyLocal: [] });
     expect(report.nodes.sort()).toEqual(['A', 'B']);
 
@@ -306,11 +339,10 @@ describe('two replicas, one fleet database', () => {
     ).rows[0]!;
     const flipped = victim.stored.replace('SELECT', 'SELECt');
     expect(flipped).not.toBe(victim.stored);
-    await asOwner("UPDATE agentgate.events SET stored = $2 WHERE session_id = $1 AND type = 'command' AND stored = $3", [
-      victim.session_id,
-      flipped,
-      victim.stored,
-    ]);
+    await asOwner(
+      "UPDATE agentgate.events SET stored = $2 WHERE session_id = $1 AND type = 'command' AND stored = $3",
+      [victim.session_id, flipped, victim.stored],
+    );
     try {
       const verify = await runCli(['verify', '--fleet', '--config', config.B]);
       expect(verify.code).toBe(1);

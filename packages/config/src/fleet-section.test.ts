@@ -67,16 +67,18 @@ describe('fleet', () => {
       'fleet.node: expected a name of letters, digits, ".", "_" and "-" (at most 63, starting with a letter or digit), found "gw 1"',
       'fleet.approvalsWhenDown: expected one of closed, local, found "open"',
     ]);
-    const found = issues('{ node: a, postgres: { host: db, user: gw, password: hunter2, passwordFile: ./pw, port: 0 } }');
+    const found = issues(
+      '{ node: a, postgres: { host: db, user: gw, password: hunter2, passwordFile: ./pw, port: 0 } }',
+    );
     expect(found).toEqual([
       'fleet.postgres.database: expected database, found nothing',
       'fleet.postgres.port: expected an integer from 1 to 65535, found number 0',
       'fleet.postgres.passwordFile: expected either password or passwordFile, found both',
     ]);
     expect(found.join('\n')).not.toContain('hunter2');
-    expect(issues('{ node: a, postgres: { host: db, user: gw, database: f, sslmode: require } }')[0]).toContain(
-      'found unknown key "sslmode"',
-    );
+    expect(
+      issues('{ node: a, postgres: { host: db, user: gw, database: f, sslmode: require } }')[0],
+    ).toContain('found unknown key "sslmode"');
   });
 
   it('loadFleetLocation reads fleet without a store (an auditor), and says when there is neither', async () => {
@@ -87,6 +89,8 @@ describe('fleet', () => {
     expect(location.store).toBeUndefined();
     const empty = join(dir, 'empty.yaml');
     writeFileSync(empty, 'admin: { listen: "127.0.0.1:0" }\n');
-    await expect(loadFleetLocation(empty, {})).rejects.toThrow('expected a fleet or a store section, found neither');
+    await expect(loadFleetLocation(empty, {})).rejects.toThrow(
+      'expected a fleet or a store section, found neither',
+    );
   });
 });

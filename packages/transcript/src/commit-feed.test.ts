@@ -101,6 +101,27 @@ describe('commit feed', () => {
     await store.close();
   });
 
+  it("counts what lies after a position from the feed records alone (a reader's lag)", async () => {
+    const store = await temp.open();
+    expect(store.feed.span(0)).toEqual({ commits: 0, events: 0, firstTs: undefined });
+    const recorder = store.openSession(sessionInfo());
+    recorder.append('command', commandBody('SELECT 1'));
+    await store.flush();
+    const first = store.feed.head();
+    for (let i = 0; i < 5; i++) recorder.append('command', commandBody(`SELECT ${i}`));
+    await store.flush();
+    const batch = store.feed.read(0, { limit: 1_000_000 });
+    const all = store.feed.span(0);
+    expect(all.events).toBe(batch.events.length);
+    expect(all.commits).toBe(batch.commits.length);
+    expect(all.firstTs).toBe(batch.commits[0]!.ts);
+    const after = store.feed.span(first);
+    expect(after.events).toBe(batch.events.filter((e) => e.position > first).length);
+    expect(store.feed.span(0, first).events).toBe(batch.events.filter((e) => e.position <= first).length);
+    expect(store.feed.span(store.feed.head()).commits).toBe(0);
+    await store.close();
+  });
+
   it('resumes from a remembered position, also after a restart, never splitting a commit', async () => {
     let store = await temp.open();
     const recorder = store.openSession(sessionInfo());

@@ -69,7 +69,12 @@ async function main(): Promise<void> {
     await db.migrate();
     const signer = await loadOrCreateSigningKey(join(dir, 'signing-key.json'));
     const storePath = join(dir, 'store');
-    const store = await openTranscriptStore({ path: storePath, failMode: 'closed', checkpointIntervalMs: 1000, signer });
+    const store = await openTranscriptStore({
+      path: storePath,
+      failMode: 'closed',
+      checkpointIntervalMs: 1000,
+      signer,
+    });
     const shipperFor = (): Shipper =>
       new Shipper({
         db,
@@ -116,7 +121,9 @@ async function main(): Promise<void> {
     const counted = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM agentgate.events');
     // What this database inserts at all on this machine, now: rows of the same size and key generated server-side
     // (no client, no parsing), the ceiling any shipper can reach.
-    await db.query(`CREATE TABLE baseline (session_id text, seq int, stored text, PRIMARY KEY (session_id, seq))`);
+    await db.query(
+      `CREATE TABLE baseline (session_id text, seq int, stored text, PRIMARY KEY (session_id, seq))`,
+    );
     const baselineStarted = performance.now();
     await db.query(
       `INSERT INTO baseline SELECT 's' || (i % 50), i / 50, repeat('x', 330) FROM generate_series(1, 100000) AS i`,
