@@ -317,7 +317,7 @@ export async function startGateway(
       for (const l of listeners) l.stopAccepting();
       // An approver would be deciding on a command whose session is about to be cut; the client gets a refusal it
       // can retry through another replica instead.
-      broker.close();
+      void broker.close(); // its cancellations reach the webhook while the drain goes on
     };
     const openConnections = (): number => listeners.reduce((n, l) => n + l.activeConnections, 0);
     let cutDrainShort: () => void = () => undefined;
