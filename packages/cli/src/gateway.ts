@@ -29,7 +29,7 @@ import { startAdminServer, sshKeysHandler, type AdminServer } from '@agentgate/a
 import { createApprovalBroker } from '@agentgate/approvals';
 import { createConsole, IndexedSessionQuery, LiveSessions, type ConsoleHandler } from '@agentgate/console';
 import { createDockerEngine } from '@agentgate/docker';
-import { createIdentityService } from '@agentgate/identity';
+import { createIdentityService, type IdentityChanges } from '@agentgate/identity';
 import { createMaskingService, createRedactor, redactionEntries } from '@agentgate/masking';
 import { createGatewayMetrics, type GatewayMetrics } from '@agentgate/metrics';
 import { createGate, createPolicy, type Policy } from '@agentgate/policy';
@@ -72,10 +72,15 @@ export interface ReloadOutcome {
   readonly redact: number;
   /** Top-level sections that differ from the running configuration; they take effect at the next restart. */
   readonly needsRestart: readonly string[];
+  /** What the reloaded `identity` section removed and added; removed credentials' sessions were ended. */
+  readonly identity: IdentityChanges;
 }
 
 /** Sections a running gateway cannot swap: they own sockets, keys, the store or the identity caches. */
-const RESTART_SECTIONS = ['store', 'signingKey', 'admin', 'identity', 'listeners', 'console'] as const;
+const RESTART_SECTIONS = ['store', 'signingKey', 'admin', 'listeners', 'console'] as const;
+
+/** SSH key registrations (`agentgate ssh-login`) are kept in the store's directory, so they survive a restart. */
+export const SSH_KEY_REGISTRATIONS_FILE = 'ssh-key-registrations.json';
 
 /** How often a draining gateway logs the sessions still open. */
 const DRAIN_PROGRESS_MS = 5_000;
@@ -88,14 +93,16 @@ export interface RunningGateway {
   readonly metrics: GatewayMetrics;
   address(listener: string): ListenerAddress;
   /**
-   * Apply `rules`, `masking`, `redact` and `approvals` from a new, already validated configuration (SIGHUP).
+   * Apply `rules`, `masking`, `redact`, `approvals` and `identity` from a new, already validated configuration
+   * (SIGHUP). A token, key or issuer the new `identity` no longer has stops working, and the sessions opened with it
+   * end (recorded as `identity.revoked` with the reason).
    * Redaction applies to what is recorded from then on (a stream already holding bytes finishes its held part
    * with the entries it started with). Rules apply to
    * the next command of every session, open ones included; changed masking rules too, at each open session's next
    * safe point (PostgreSQL: the first message once no answer is outstanding; Docker: the next request); approvals
    * to the next held command. The reload is recorded in the transcript.
    */
-  reload(next: AgentgateConfig): ReloadOutcome;
+  reload(next: AgentgateConfig): Promise<ReloadOutcome>;
   /**
    * End a live session as an administrator: its engine closes it natively and the record names who ended it.
    * False when no session with that id is open.
@@ -180,7 +187,15 @@ export async function startGateway(
 
     const identity = await createIdentityService(config.identity, {
       log: log.child({ component: 'identity' }),
+      registrationsFile: join(config.store.path, SSH_KEY_REGISTRATIONS_FILE),
     });
+    if (config.rules.length === 0)
+      log.warn(
+        'no rules are configured: every command is decided by its listener default (allow unless set to deny)',
+        { listeners: config.listeners.map((l) => l.name) },
+      );
+    // Known once the admin listener is up; held approvals link to their API resource from then on.
+    const adminAt: { url?: string } = {};
     const consoleConfig = config.console;
     const broker = createApprovalBroker({
       config: config.approvals,
@@ -188,6 +203,8 @@ export async function startGateway(
       identity,
       log: log.child({ component: 'approvals' }),
       metrics: metrics.approvals,
+      apiUrl: (id: string) =>
+        adminAt.url === undefined ? undefined : `${adminAt.url}/api/approvals/${encodeURIComponent(id)}`,
       ...(consoleConfig === undefined
         ? {}
         : { consoleUrl: (id: string) => `${consoleConfig.publicUrl}/approvals/${id}` }),
@@ -357,6 +374,7 @@ export async function startGateway(
       ],
     });
     cleanup.unshift(() => admin.close());
+    adminAt.url = admin.url;
     log.info('agentgate started', {
       admin: admin.url,
       ...(consoleConfig === undefined ? {} : { console: consoleConfig.publicUrl }),
@@ -397,9 +415,10 @@ export async function startGateway(
         if (!l) throw new Error(`no listener ${name}`);
         return l.address;
       },
-      reload(next) {
+      async reload(next) {
         const needsRestart = RESTART_SECTIONS.filter((k) => !isDeepStrictEqual(next[k], running[k]));
-        // Compile both before swapping either, so a reload applies whole or not at all.
+        // Compile everything before swapping anything, so a reload applies whole or not at all.
+        const nextIdentity = identity.prepare(next.identity);
         // Listener changes (a listener's `default` included) apply at the next restart, like the rest of them.
         const nextPolicy = createPolicy(next.rules, running.listeners);
         const nextMasking = createMaskingService(next.masking, maskingOptions);
@@ -417,12 +436,15 @@ export async function startGateway(
           redact: next.redact,
           approvals: next.approvals,
           shutdown: next.shutdown,
+          identity: next.identity,
         };
+        const identityChanges = await nextIdentity.apply();
         const outcome: ReloadOutcome = {
           rules: next.rules.length,
           masking: next.masking.length,
           redact: redactionEntries(next.redact).length,
           needsRestart,
+          identity: identityChanges,
         };
         try {
           recordAdminAction(store, 'config reload', OPERATOR, { file: next.file, ...outcome });

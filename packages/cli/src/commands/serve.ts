@@ -25,25 +25,27 @@ export function registerServeCommands(program: Command): void {
           return;
         }
         const running = gateway;
-        loadConfig(opts.config).then(
-          (next) => {
-            const outcome = running.reload(next);
-            log.info('configuration reloaded', {
-              file: next.file,
-              rules: outcome.rules,
-              masking: outcome.masking,
-            });
-            if (outcome.needsRestart.length > 0) {
-              log.warn('configuration changes that take effect only after a restart', {
-                sections: outcome.needsRestart,
+        loadConfig(opts.config)
+          .then((next) => running.reload(next))
+          .then(
+            (outcome) => {
+              log.info('configuration reloaded', {
+                file: opts.config,
+                rules: outcome.rules,
+                masking: outcome.masking,
+                identity: outcome.identity,
               });
-            }
-          },
-          (err: unknown) =>
-            log.error('configuration reload failed; the running configuration stays', {
-              error: err instanceof Error ? err.message : String(err),
-            }),
-        );
+              if (outcome.needsRestart.length > 0) {
+                log.warn('configuration changes that take effect only after a restart', {
+                  sections: outcome.needsRestart,
+                });
+              }
+            },
+            (err: unknown) =>
+              log.error('configuration reload failed; the running configuration stays', {
+                error: err instanceof Error ? err.message : String(err),
+              }),
+          );
       };
       process.on('SIGHUP', onReload);
       // A file-size limit (systemd LimitFSIZE=, ulimit -f) reached by the store would raise SIGXFSZ, whose default
