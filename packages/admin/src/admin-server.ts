@@ -13,6 +13,8 @@ export type AdminHandler = (req: IncomingMessage, res: ServerResponse, pathname:
 export interface ReadinessReport {
   readonly ready: boolean;
   readonly checks: Record<string, boolean>;
+  /** Per listener: its upstream as last probed (reachable, logged in), with the cause when not. */
+  readonly upstreams?: Record<string, unknown>;
   /** Set while the gateway drains for a stop: not ready, whatever the checks say. */
   readonly draining?: DrainingDetail;
 }
@@ -29,7 +31,7 @@ export interface DrainingDetail {
 export interface AdminServerOptions {
   readonly listen: string;
   readonly metrics: GatewayMetrics;
-  readonly readiness: () => ReadinessReport;
+  readonly readiness: () => ReadinessReport | Promise<ReadinessReport>;
   readonly jwks: () => unknown;
   readonly handlers: readonly AdminHandler[];
   readonly log: Logger;
@@ -68,11 +70,12 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     }
     if (req.method === 'GET' && pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (req.method === 'GET' && pathname === '/readyz') {
-      const r = opts.readiness();
+      const r = await opts.readiness();
       const ready = r.ready && r.draining === undefined;
       return sendJson(res, ready ? 200 : 503, {
         status: r.draining !== undefined ? 'draining' : ready ? 'ready' : 'not ready',
         checks: r.checks,
+        ...(r.upstreams === undefined ? {} : { upstreams: r.upstreams }),
         ...(r.draining === undefined ? {} : { draining: r.draining }),
       });
     }

@@ -30,6 +30,7 @@ import { createApprovalBroker } from '@agentgate/approvals';
 import { createConsole, IndexedSessionQuery, LiveSessions, type ConsoleHandler } from '@agentgate/console';
 import { createDockerEngine } from '@agentgate/docker';
 import { createIdentityService, type IdentityChanges } from '@agentgate/identity';
+import { UpstreamHealth } from './upstream-health.js';
 import { createMaskingService, createRedactor, redactionEntries } from '@agentgate/masking';
 import { createGatewayMetrics, type GatewayMetrics } from '@agentgate/metrics';
 import { createGate, createPolicy, type Policy } from '@agentgate/policy';
@@ -340,17 +341,22 @@ export async function startGateway(
     let cutDrainShort: () => void = () => undefined;
     const drainCut = new Promise<void>((resolve) => (cutDrainShort = resolve));
 
+    // Probed when /readyz asks, at most every 10 s: a wrong upstream password turns the gateway not-ready.
+    const upstreamHealth = new UpstreamHealth(config.listeners, log.child({ component: 'upstreams' }));
     const admin: AdminServer = await startAdminServer({
       listen: config.admin.listen,
       metrics,
       log: log.child({ component: 'admin' }),
       jwks: () => signer.publicJwks(),
-      readiness: () => {
+      readiness: async () => {
         const checks: Record<string, boolean> = { store: store.health.writable };
         for (const l of listeners) checks[`listener:${l.name}`] = l.listening;
+        const upstreams = await upstreamHealth.current();
+        for (const [name, report] of Object.entries(upstreams)) checks[`upstream:${name}`] = report.ok;
         return {
           ready: Object.values(checks).every(Boolean),
           checks,
+          upstreams,
           ...(drainWindow === undefined
             ? {}
             : {

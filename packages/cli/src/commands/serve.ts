@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '@agentgate/config';
 import { createJsonLogger } from '@agentgate/core';
 import type { RunningGateway } from '../gateway.js';
+import { CliError } from '../cli-util.js';
 import { startRetention } from '../retention.js';
 
 export function registerServeCommands(program: Command): void {
@@ -91,10 +92,27 @@ export function registerServeCommands(program: Command): void {
     .command('check-config')
     .description('validate a configuration file; prints OK or every error')
     .requiredOption('--config <file>', 'configuration file (YAML)')
-    .action(async (opts: { config: string }) => {
+    .option('--probe', "also connect to each listener's upstream and log in with the configured credentials")
+    .action(async (opts: { config: string; probe?: boolean }) => {
       const config = await loadConfig(opts.config);
       process.stdout.write(
         `OK: ${config.file}: ${config.listeners.length} listener(s), ${config.rules.length} rule(s), ${config.masking.length} masking rule(s)\n`,
       );
+      if (config.rules.length === 0)
+        process.stderr.write(
+          'warning: no rules are configured: every command is decided by its listener default (allow unless set to deny)\n',
+        );
+      if (opts.probe !== true) return;
+      // Loaded on demand, like serve: the protocol packages are large.
+      const { probeUpstream } = await import('../upstream-health.js');
+      const results = await Promise.all(
+        config.listeners.map(async (l) => [l, await probeUpstream(l)] as const),
+      );
+      for (const [listener, r] of results)
+        process.stdout.write(
+          `${r.ok ? 'ok    ' : 'FAILED'} ${listener.name} (${listener.protocol}): ${r.ok ? r.message : `${r.stage}: ${r.message}`} [${r.latencyMs} ms]\n`,
+        );
+      const failed = results.filter(([, r]) => !r.ok).length;
+      if (failed > 0) throw new CliError(`${failed} of ${results.length} upstream(s) failed the probe`, 1);
     });
 }
