@@ -1,7 +1,7 @@
 /**
  * Upstream health for `/readyz`: each configured listener's upstream is probed (connect and log in with the
- * gateway's credentials) at most once per `maxAgeMs`, however often `/readyz` is asked; callers meanwhile share the
- * round under way. A change of an upstream's health is logged once, with the cause.
+ * gateway's credentials) at most once per `maxAgeMs`, however often `/readyz` is asked, and only while it is asked.
+ * A change of an upstream's health is logged once, with the cause.
  */
 import { type ListenerConfig, type Logger, type UpstreamProbeResult } from '@agentgate/core';
 import { probeDockerUpstream } from '@agentgate/docker';
@@ -54,12 +54,16 @@ export class UpstreamHealth {
     private readonly probe: (listener: ListenerConfig) => Promise<UpstreamProbeResult> = probeUpstream,
   ) {}
 
-  /** Each listener's upstream as last probed, probing again first when that is older than `maxAgeMs`. */
+  /**
+   * Each listener's upstream as last probed. When that is older than `maxAgeMs` a new round starts in the
+   * background and this answers with the last one, so `/readyz` stays fast (readiness probes time out in about a
+   * second) even while an upstream takes its 5 s to fail; only the very first call waits for a round.
+   */
   current(): Promise<Record<string, UpstreamReport>> {
     const last = this.#last;
     if (last !== undefined && Date.now() - last.at < this.maxAgeMs) return Promise.resolve(last.results);
     this.#round ??= this.#probeAll().finally(() => (this.#round = undefined));
-    return this.#round;
+    return last === undefined ? this.#round : Promise.resolve(last.results);
   }
 
   async #probeAll(): Promise<Record<string, UpstreamReport>> {
