@@ -210,7 +210,8 @@ export async function startGateway(
         ? {}
         : { consoleUrl: (id: string) => `${consoleConfig.publicUrl}/approvals/${id}` }),
     });
-    cleanup.unshift(async () => broker.close());
+    const closeBroker = (): Promise<void> => broker.close();
+    cleanup.unshift(closeBroker);
     // Rules and masking are held behind stable objects so a reload can swap them under running engines.
     let running = config;
     let policy = createPolicy(config.rules, config.listeners);
@@ -379,7 +380,9 @@ export async function startGateway(
         ...(consoleHandler === undefined ? [] : [consoleHandler.handle]),
       ],
     });
-    cleanup.unshift(() => admin.close());
+    // Closed after the broker: the webhook's last events (requests cancelled by the shutdown) go out while their
+    // receivers can still fetch the JWKS to verify them.
+    cleanup.splice(cleanup.indexOf(closeBroker) + 1, 0, () => admin.close());
     adminAt.url = admin.url;
     log.info('agentgate started', {
       admin: admin.url,
