@@ -215,7 +215,7 @@ describe('approvals CLI against the admin API', () => {
       config: {
         timeoutMs: 60_000,
         approvers: ['group:dba'],
-        webhook: { url: hook, timeoutMs: 2000, retries: 1 },
+        webhook: { url: hook, timeoutMs: 2000, retries: 1, format: 'agentgate' },
       },
       signer,
       identity,

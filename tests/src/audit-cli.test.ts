@@ -360,8 +360,9 @@ describe('exports and output', () => {
     expect(ssh.code).toBe(0);
     const [header, ...frames] = ssh.stdout.trimEnd().split('\n');
     expect(JSON.parse(header!)).toMatchObject({ version: 2, width: 80, height: 24 });
+    // The exec's command line comes first, as the prompt a terminal would have shown.
     expect(frames.map((f) => (JSON.parse(f) as [number, string, string])[2]).join('')).toBe(
-      'hello-from-ssh\n',
+      '$ echo hello-from-ssh\r\nhello-from-ssh\n',
     );
   });
 

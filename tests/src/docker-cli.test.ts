@@ -426,13 +426,13 @@ describe('docker CLI through agentgate', () => {
     const original = gw.gateway.config;
     try {
       expect(await contact()).toBe('CONTACT=[email]');
-      gw.gateway.reload({ ...original, masking: [] });
+      await gw.gateway.reload({ ...original, masking: [] });
       expect(await contact()).toBe('CONTACT=bob@example.com');
-      gw.gateway.reload(original);
+      await gw.gateway.reload(original);
       expect(await contact()).toBe('CONTACT=[email]');
       expect(sockets.size).toBe(1);
     } finally {
-      gw.gateway.reload(original);
+      await gw.gateway.reload(original);
       agent.destroy();
       await cli(['rm', '-f', 'reloadee']);
     }

@@ -2,7 +2,7 @@
  * Many open connections are normal for a gateway: more than ten Docker or SSH connections at once — the SSH ones
  * all made with one registered key — must not make Node warn about a listener leak (each connection has its own
  * shutdown signal; a credential lease keeps its watchers in a set of its own). Checked on `agentgate serve` as its
- * own process, whose stderr shows what Node prints.
+ * own process, whose stderr shows what Node prints. Its configuration has no rules, which the gateway warns about.
  */
 import { connect, type Socket } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -95,4 +95,12 @@ describe('many connections at once', () => {
     expect(gw.otherLines.filter((l) => l.includes('MaxListenersExceededWarning'))).toEqual([]);
     expect(gw.logs.filter((l) => l['level'] === 'error')).toEqual([]);
   }, 180_000);
+
+  it('says at start that a configuration without rules decides everything by the listener defaults', () => {
+    // This configuration has listeners and no rules.
+    expect(gateway!.logs.find((l) => String(l['msg']).startsWith('no rules are configured'))).toMatchObject({
+      level: 'warn',
+      listeners: ['docker', 'shell'],
+    });
+  });
 });

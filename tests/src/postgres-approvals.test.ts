@@ -26,6 +26,8 @@ beforeAll(async () => {
       const parsed = JSON.parse(body) as { id: string; command: string };
       const signature = String(req.headers['x-agentgate-signature'] ?? '');
       void (async () => {
+        // The outcome of each request follows as its own event; only requests are counted and decided here.
+        if (req.headers['x-agentgate-event'] !== 'approval.requested') return res.writeHead(204).end();
         const jwks = (await (await fetch(`${gw.adminUrl}/.well-known/jwks.json`)).json()) as {
           keys: Record<string, unknown>[];
         };
@@ -35,7 +37,7 @@ beforeAll(async () => {
         if (hookMode === 'leave') return res.writeHead(200).end('{}');
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ decision: hookMode, reason: `bot says ${hookMode}` }));
-      })();
+      })().catch(() => res.writeHead(503).end());
     });
   });
   await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));

@@ -123,7 +123,13 @@ describe('ssh listener in the full gateway', () => {
       body: '{}',
     });
     expect(res.status).toBeLessThan(300);
-    expect(await pending).toEqual({ out: 'touched\n', code: 0 });
+    // While held, the client read on stderr why nothing happened, with the approval's link.
+    const result = await pending;
+    expect(result.code).toBe(0);
+    expect(result.out).toBe(
+      `agentgate: waiting for approval ${id} (rule touch-needs-review), expires in 30s — ` +
+        `${gw.adminUrl}/api/approvals/${id}\ntouched\n`,
+    );
     expect(existsSync(file)).toBe(true);
   });
 

@@ -15,6 +15,8 @@ export interface ReadinessReport {
   readonly checks: Record<string, boolean>;
   /** What the checks do not decide but an operator wants beside them (a fleet replica's shipping lag). */
   readonly detail?: Record<string, unknown>;
+  /** Per listener: its upstream as last probed (reachable, logged in), with the cause when not. */
+  readonly upstreams?: Record<string, unknown>;
   /** Set while the gateway drains for a stop: not ready, whatever the checks say. */
   readonly draining?: DrainingDetail;
 }
@@ -31,7 +33,7 @@ export interface DrainingDetail {
 export interface AdminServerOptions {
   readonly listen: string;
   readonly metrics: GatewayMetrics;
-  readonly readiness: () => ReadinessReport;
+  readonly readiness: () => ReadinessReport | Promise<ReadinessReport>;
   readonly jwks: () => unknown;
   readonly handlers: readonly AdminHandler[];
   readonly log: Logger;
@@ -70,11 +72,12 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     }
     if (req.method === 'GET' && pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (req.method === 'GET' && pathname === '/readyz') {
-      const r = opts.readiness();
+      const r = await opts.readiness();
       const ready = r.ready && r.draining === undefined;
       return sendJson(res, ready ? 200 : 503, {
         status: r.draining !== undefined ? 'draining' : ready ? 'ready' : 'not ready',
         checks: r.checks,
+        ...(r.upstreams === undefined ? {} : { upstreams: r.upstreams }),
         ...(r.draining === undefined ? {} : { draining: r.draining }),
         ...(r.detail === undefined ? {} : { detail: r.detail }),
       });

@@ -3,7 +3,13 @@
  * its groups, until the TTL ends. The OpenSSH client cuts passwords at 1023 bytes, so long JWTs log in this way.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AgentgateError, parseDuration, type Identity, type IdentityService } from '@agentgate/core';
+import {
+  AgentgateError,
+  isAgentgateError,
+  parseDuration,
+  type Identity,
+  type IdentityService,
+} from '@agentgate/core';
 import { bearerToken, readJson, sendJson } from './http-util.js';
 
 export interface SshKeyRegistration {
@@ -13,9 +19,10 @@ export interface SshKeyRegistration {
 }
 
 export interface SshKeyRegistry {
-  register(publicKeyLine: string, identity: Identity, ttlMs: number): SshKeyRegistration;
+  /** Resolves once the registration is durable. */
+  register(publicKeyLine: string, identity: Identity, ttlMs: number): Promise<SshKeyRegistration>;
   list(): readonly SshKeyRegistration[];
-  revoke(fingerprint: string): boolean;
+  revoke(fingerprint: string): Promise<boolean>;
 }
 
 export interface SshKeysApiOptions {
@@ -36,7 +43,15 @@ export function sshKeysHandler(opts: SshKeysApiOptions) {
     if (!pathname.startsWith('/api/ssh-keys')) return false;
     const token = bearerToken(req);
     if (!token) throw new AgentgateError('AUTH_FAILED', 'a Bearer token is required');
-    const caller = await opts.identity.verifyToken(token);
+    const caller = await opts.identity.verifyToken(token).catch((err: unknown) => {
+      // The one failure a user fixes themselves: say it plainly.
+      if (isAgentgateError(err) && (err.detail as { reason?: unknown } | undefined)?.reason === 'expired')
+        throw new AgentgateError(
+          'AUTH_FAILED',
+          `token expired (${err.message}); get a fresh token and try again`,
+        );
+      throw err;
+    });
     const visible = (r: SshKeyRegistration): boolean => r.identity.name === caller.name;
     const show = (r: SshKeyRegistration) => ({
       fingerprint: r.fingerprint,
@@ -49,14 +64,21 @@ export function sshKeysHandler(opts: SshKeysApiOptions) {
       const body = (await readJson(req)) as { publicKey?: unknown; ttl?: unknown };
       if (typeof body.publicKey !== 'string')
         throw new AgentgateError('BAD_REQUEST', 'publicKey (string) is required');
-      let ttlMs = typeof body.ttl === 'string' ? parseDuration(body.ttl) : 8 * 3_600_000;
-      // A key must not outlive the token that registered it.
+      const askedMs = typeof body.ttl === 'string' ? parseDuration(body.ttl) : DEFAULT_TTL_MS;
+      if (askedMs <= 0) throw new AgentgateError('BAD_REQUEST', 'ttl must be positive');
+      if (askedMs > opts.maxTtlMs)
+        throw new AgentgateError(
+          'BAD_REQUEST',
+          `ttl ${formatHours(askedMs)} is over the maximum of ${formatHours(opts.maxTtlMs)}; ask for ${formatHours(opts.maxTtlMs)} or less`,
+        );
+      // A key must not outlive the token that registered it: the TTL is cut to the token's end, and the reply says so.
       const callerExpiresAtMs = caller.lease?.expiresAtMs;
-      if (callerExpiresAtMs !== undefined) ttlMs = Math.min(ttlMs, callerExpiresAtMs - Date.now());
-      if (ttlMs <= 0) throw new AgentgateError('BAD_REQUEST', 'ttl must be positive');
-      if (ttlMs > opts.maxTtlMs)
-        throw new AgentgateError('BAD_REQUEST', `ttl over the maximum of ${opts.maxTtlMs / 3_600_000}h`);
-      const reg = opts.registry.register(body.publicKey, caller, ttlMs);
+      const tokenLeftMs = callerExpiresAtMs === undefined ? undefined : callerExpiresAtMs - Date.now();
+      if (tokenLeftMs !== undefined && tokenLeftMs <= 0)
+        throw new AgentgateError('AUTH_FAILED', 'token expired; get a fresh token and run ssh-login again');
+      const shortened = tokenLeftMs !== undefined && tokenLeftMs < askedMs;
+      const ttlMs = shortened ? tokenLeftMs : askedMs;
+      const reg = await opts.registry.register(body.publicKey, caller, ttlMs);
       opts.onChange?.(
         'registered',
         {
@@ -66,7 +88,18 @@ export function sshKeysHandler(opts: SshKeysApiOptions) {
         },
         caller,
       );
-      sendJson(res, 201, show(reg));
+      sendJson(res, 201, {
+        ...show(reg),
+        ...(shortened
+          ? {
+              ttlShortened: {
+                asked: formatHours(askedMs),
+                granted: formatHours(ttlMs),
+                reason: `the token expires at ${new Date(callerExpiresAtMs!).toISOString()}; a key never outlives the token that registered it`,
+              },
+            }
+          : {}),
+      });
       return true;
     }
     if (pathname === '/api/ssh-keys' && req.method === 'GET') {
@@ -78,11 +111,23 @@ export function sshKeysHandler(opts: SshKeysApiOptions) {
       const fingerprint = decodeURIComponent(m[1]!);
       const reg = opts.registry.list().find((r) => r.fingerprint === fingerprint);
       if (!reg || !visible(reg)) throw new AgentgateError('NOT_FOUND', `no registered key ${fingerprint}`);
-      opts.registry.revoke(fingerprint);
+      await opts.registry.revoke(fingerprint);
       opts.onChange?.('revoked', { fingerprint, identity: caller.name }, caller);
       sendJson(res, 200, { revoked: fingerprint });
       return true;
     }
     throw new AgentgateError('NOT_FOUND', `no route ${req.method} ${pathname}`);
   };
+}
+
+const DEFAULT_TTL_MS = 8 * 3_600_000;
+
+/** A TTL as a person reads it: `8h`, `1h30m`, `45m`, `90s`. */
+function formatHours(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
 }

@@ -9,6 +9,7 @@ import {
   type ApprovalOutcome,
   type ApprovalRequestInput,
   type ApprovalsConfig,
+  type ApprovalWait,
   type Identity,
   type IdentityService,
   type SessionRecorder,
@@ -16,6 +17,7 @@ import {
   type TranscriptEvent,
   type WithdrawCause,
 } from '@agentgate/core';
+import { formatRemaining } from './approval-broker.js';
 import { createApprovalBroker, type ApprovalBrokerImpl, type PendingApproval } from './index.js';
 
 // ---- test doubles for the broker's collaborators (interfaces, not upstream servers) ----
@@ -181,8 +183,8 @@ async function pendingFor(h: Harness, n = 1): Promise<PendingApproval[]> {
   return h.broker.list();
 }
 
-afterEach(() => {
-  for (const broker of brokers.splice(0)) broker.close();
+afterEach(async () => {
+  await Promise.all(brokers.splice(0).map((broker) => broker.close()));
 });
 afterAll(async () => {
   for (const server of servers) {
@@ -442,7 +444,118 @@ describe('approval broker', () => {
   });
 });
 
+describe('telling the client it waits', () => {
+  it('tells the waiting engine when held and at every reminder, with the link, and never after it settled', async () => {
+    const broker = createApprovalBroker({
+      config: { timeoutMs: 60_000, approvers: ['group:dba'] },
+      signer: es256Signer(),
+      identity: identityService,
+      log: silentLogger,
+      consoleUrl: (id) => `https://console.example/approvals/${id}`,
+      apiUrl: (id) => `http://127.0.0.1:9090/api/approvals/${id}`,
+      reminderIntervalMs: 40,
+    });
+    brokers.push(broker);
+    const waits: ApprovalWait[] = [];
+    const settled = broker.request({ ...requestInput('carol'), onWaiting: (w) => waits.push(w) });
+    expect(waits).toHaveLength(1);
+    const [first] = waits;
+    expect(first).toMatchObject({
+      rule: 'deletes-need-review',
+      notice: 1,
+      url: `https://console.example/approvals/${first!.approvalId}`,
+      message:
+        `agentgate: waiting for approval ${first!.approvalId} (rule deletes-need-review), expires in 60s — ` +
+        `https://console.example/approvals/${first!.approvalId}`,
+    });
+    while (waits.length < 3) await new Promise((r) => setTimeout(r, 10));
+    expect(waits.map((w) => w.notice).slice(0, 3)).toEqual([1, 2, 3]);
+    broker.approve(first!.approvalId, people['tok-alice']!);
+    await settled;
+    const heard = waits.length;
+    await new Promise((r) => setTimeout(r, 120));
+    expect(waits).toHaveLength(heard);
+  });
+
+  it('links the admin API when no console is configured; a throwing hook does not disturb the request', async () => {
+    const broker = createApprovalBroker({
+      config: { timeoutMs: 1500, approvers: ['group:dba'] },
+      signer: es256Signer(),
+      identity: identityService,
+      log: silentLogger,
+      apiUrl: (id) => `http://127.0.0.1:9090/api/approvals/${id}`,
+    });
+    brokers.push(broker);
+    let message = '';
+    const settlement = await broker.request({
+      ...requestInput('carol'),
+      onWaiting: (w) => {
+        message = w.message;
+        throw new Error('the channel is gone');
+      },
+    });
+    expect(settlement.outcome).toBe('expired');
+    expect(message).toBe(
+      `agentgate: waiting for approval ${settlement.id} (rule deletes-need-review), expires in 2s — ` +
+        `http://127.0.0.1:9090/api/approvals/${settlement.id}`,
+    );
+  });
+
+  it('formats the time left as a person reads it', () => {
+    expect([120_000, 599_001, 600_000, 870_000, 7_200_000, 7_500_000].map(formatRemaining)).toEqual([
+      '120s',
+      '10m',
+      '10m',
+      '14m30s',
+      '2h',
+      '2h5m',
+    ]);
+  });
+});
+
 describe('approval webhook', () => {
+  it('with format slack, posts text and blocks with the links, still signed', async () => {
+    const bodies: Record<string, unknown>[] = [];
+    const published: { jwks?: { keys: Record<string, unknown>[] } } = {};
+    const hook = await listen((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString();
+        expect(verifyJws(String(req.headers['x-agentgate-signature']), published.jwks!).toString()).toBe(
+          body,
+        );
+        bodies.push(JSON.parse(body) as Record<string, unknown>);
+        res.writeHead(200).end('ok'); // what Slack answers
+      });
+    });
+    const h = await harness(
+      { webhook: { url: hook.url, timeoutMs: 2000, retries: 0, format: 'slack' } },
+      (id) => `https://console.example/approvals/${id}`,
+    );
+    published.jwks = h.signer.publicJwks();
+    const held = h.broker.request(requestInput('carol', [], "DELETE FROM users WHERE note = '<b>&'"));
+    const [pending] = await pendingFor(h);
+    await api(h, 'POST', `/api/approvals/${pending!.id}/deny`, 'tok-alice', { reason: 'not today' });
+    await held;
+    for (let i = 0; i < 200 && bodies.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    const link = `https://console.example/approvals/${pending!.id}`;
+    expect(Object.keys(bodies[0]!)).toEqual(['text', 'blocks']);
+    expect(bodies[0]!['text']).toBe(
+      `agentgate: approval requested — approval ${pending!.id} for carol on prod-db (postgres), ` +
+        `rule deletes-need-review ${link}`,
+    );
+    expect(JSON.stringify(bodies[0]!['blocks'])).toContain("DELETE FROM users WHERE note = '&lt;b&gt;&amp;'");
+    expect(bodies[0]!['blocks']).toContainEqual({
+      type: 'actions',
+      elements: [{ type: 'button', text: { type: 'plain_text', text: 'Open in console' }, url: link }],
+    });
+    expect(bodies[1]!['text']).toBe(
+      `agentgate: rejected — approval ${pending!.id} for carol on prod-db (postgres), ` +
+        `rule deletes-need-review (by alice: not today) ${link}`,
+    );
+  });
+
   it('auto-approves from a 200 decision; the body is signed with a JWS verifiable against publicJwks', async () => {
     const received: { body: string; signature: string; payload: string }[] = [];
     const published: { jwks?: { keys: Record<string, unknown>[] } } = {};
@@ -460,15 +573,25 @@ describe('approval webhook', () => {
       });
     });
     const h = await harness(
-      { webhook: { url: `${hook.url}/hook`, timeoutMs: 2000, retries: 1 } },
+      { webhook: { url: `${hook.url}/hook`, timeoutMs: 2000, retries: 1, format: 'agentgate' } },
       (id) => `https://console.example/approvals/${id}`,
     );
     published.jwks = h.signer.publicJwks();
     const input = requestInput('carol');
     const settlement = await h.broker.request(input);
     expect(settlement).toMatchObject({ outcome: 'approved', by: 'webhook', reason: 'bot says ok' });
-    expect(received).toHaveLength(1);
+    // The outcome follows as its own signed event.
+    for (let i = 0; i < 200 && received.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(received).toHaveLength(2);
     expect(received[0]!.payload).toBe(received[0]!.body);
+    expect(received[1]!.payload).toBe(received[1]!.body);
+    expect(JSON.parse(received[1]!.body)).toMatchObject({
+      type: 'approval.approved',
+      id: settlement.id,
+      outcome: 'approved',
+      by: 'webhook',
+      reason: 'bot says ok',
+    });
     expect(JSON.parse(received[0]!.body)).toMatchObject({
       type: 'approval.requested',
       id: settlement.id,
@@ -484,7 +607,7 @@ describe('approval webhook', () => {
   it('a webhook deny settles as rejected; a 200 without a decision leaves it to a person', async () => {
     let answer = JSON.stringify({ decision: 'deny', reason: 'policy bot' });
     const hook = await listen((_req, res) => res.writeHead(200).end(answer));
-    const h = await harness({ webhook: { url: hook.url, timeoutMs: 2000, retries: 0 } });
+    const h = await harness({ webhook: { url: hook.url, timeoutMs: 2000, retries: 0, format: 'agentgate' } });
     await expect(h.broker.request(requestInput('carol'))).resolves.toMatchObject({
       outcome: 'rejected',
       by: 'webhook',
@@ -505,7 +628,7 @@ describe('approval webhook', () => {
       attempts++;
       res.writeHead(503).end();
     });
-    const h = await harness({ webhook: { url: hook.url, timeoutMs: 1000, retries: 2 } });
+    const h = await harness({ webhook: { url: hook.url, timeoutMs: 1000, retries: 2, format: 'agentgate' } });
     const settled = h.broker.request(requestInput('carol'));
     const [pending] = await pendingFor(h);
     // 1 try + 2 retries (backoff 200 ms, 400 ms), then no more.
@@ -522,7 +645,7 @@ describe('approval webhook', () => {
     const dead = await listen(() => undefined);
     const deadUrl = dead.url;
     await new Promise((r) => dead.server.close(r));
-    const h1 = await harness({ webhook: { url: deadUrl, timeoutMs: 200, retries: 5 } });
+    const h1 = await harness({ webhook: { url: deadUrl, timeoutMs: 200, retries: 5, format: 'agentgate' } });
     const started = Date.now();
     const s1 = h1.broker.request(requestInput('carol'));
     const [p1] = await pendingFor(h1);
@@ -535,7 +658,10 @@ describe('approval webhook', () => {
     const hang = await listen(() => {
       hits++;
     });
-    const h2 = await harness({ timeoutMs: 700, webhook: { url: hang.url, timeoutMs: 100, retries: 1 } });
+    const h2 = await harness({
+      timeoutMs: 700,
+      webhook: { url: hang.url, timeoutMs: 100, retries: 1, format: 'agentgate' },
+    });
     const s2 = await h2.broker.request(requestInput('carol'));
     expect(s2.outcome).toBe('expired');
     expect(hits).toBe(2);

@@ -1,5 +1,6 @@
 /**
- * Admin API for approvals (docs/cli.md, Admin HTTP API): `GET /api/approvals` lists pending requests; `POST /api/approvals/{id}/approve`
+ * Admin API for approvals (docs/cli.md, Admin HTTP API): `GET /api/approvals` lists pending requests,
+ * `GET /api/approvals/{id}` shows one (or a recent one's outcome); `POST /api/approvals/{id}/approve`
  * and `/deny` (body `{"reason": "…"}`) decide one. Every call needs `Authorization: Bearer TOKEN`.
  * Status codes: 401 bad token, 403 not an approver or own request, 404 unknown id, 409 already settled.
  */
@@ -73,6 +74,14 @@ async function readReason(req: IncomingMessage): Promise<string | undefined> {
   return reason.slice(0, MAX_REASON_CHARS);
 }
 
+function decodeId(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new AgentgateError('BAD_REQUEST', 'the approval id in the path is not valid percent-encoding');
+  }
+}
+
 export async function handleApprovalsHttp(
   broker: ApprovalBrokerImpl,
   identity: IdentityService,
@@ -93,6 +102,18 @@ export async function handleApprovalsHttp(
       sendJson(res, 200, broker.list());
       return true;
     }
+    if (/^[^/]+$/.test(rest)) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        sendJson(res, 405, { message: 'expected GET' }, { allow: 'GET' });
+        return true;
+      }
+      await authenticate(identity, req);
+      const id = decodeId(rest);
+      const approval = broker.get(id);
+      if (approval === undefined) throw new AgentgateError('NOT_FOUND', `no approval request ${id}`);
+      sendJson(res, 200, approval);
+      return true;
+    }
     const match = /^([^/]+)\/(approve|deny)$/.exec(rest);
     if (match === null) {
       sendJson(res, 404, { message: `no route ${pathname}`, code: 'NOT_FOUND' });
@@ -104,7 +125,7 @@ export async function handleApprovalsHttp(
     }
     const approver = await authenticate(identity, req);
     const reason = await readReason(req);
-    const id = decodeURIComponent(match[1]!);
+    const id = decodeId(match[1]!);
     const settlement =
       match[2] === 'approve' ? broker.approve(id, approver, reason) : broker.deny(id, approver, reason);
     sendJson(res, 200, settlement);

@@ -24,6 +24,13 @@ export interface ApprovalBrokerOptions {
   readonly metrics?: ApprovalMetricsSink;
   /** The web console's page for a request, when a console is configured: put in the webhook body and the log. */
   readonly consoleUrl?: (approvalId: string) => string | undefined;
+  /**
+   * The request's resource on the admin API (`GET /api/approvals/{id}`), once the admin listener is up: put in the
+   * webhook body, and the link a waiting client is shown when there is no console.
+   */
+  readonly apiUrl?: (approvalId: string) => string | undefined;
+  /** How often a waiting client is reminded that its command still waits (default 30 s). */
+  readonly reminderIntervalMs?: number;
   /** Clock for timestamps (ms since the epoch); timers still run on real time. */
   readonly now?: () => number;
 }
@@ -45,6 +52,16 @@ export interface PendingApproval {
   readonly requestedAt: string;
   /** ISO 8601. */
   readonly expiresAt: string;
+}
+
+/** A settled request, as `GET /api/approvals/{id}` shows it for a while after it settled. */
+export interface SettledApproval {
+  readonly id: string;
+  readonly status: ApprovalOutcome;
+  readonly by: string | null;
+  readonly reason: string | null;
+  /** ISO 8601. */
+  readonly settledAt: string;
 }
 
 /** What `subscribe` reports: a request was held, or it settled (once, whichever way). */

@@ -1,9 +1,10 @@
 /**
- * The optional approval webhook: POST a JSON description of each request, signed with the gateway key as a
- * compact JWS over the exact body bytes (header `X-Agentgate-Signature`), so a receiver verifies it against
- * `GET /.well-known/jwks.json`. A 200 reply `{"decision":"approve"|"deny","reason":…}` settles the request
- * (an auto-approval bot); anything else leaves it for a person. Bounded retries with backoff; each attempt has a
- * timeout; everything stops when the request settles, so a dead webhook never holds anything up.
+ * The optional approval webhook: POST each step of a request's life (webhook-payload.ts), signed with the gateway
+ * key as a compact JWS over the exact body bytes (header `X-Agentgate-Signature`), so a receiver verifies it
+ * against `GET /.well-known/jwks.json`. A 200 reply `{"decision":"approve"|"deny","reason":…}` to
+ * `approval.requested` settles the request (an auto-approval bot); anything else leaves it for a person. Bounded
+ * retries with backoff; each attempt has a timeout; delivery stops when `stop` aborts (for `approval.requested`:
+ * when the request settles), so a dead webhook never holds anything up.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger, Signer, WebhookConfig } from '@agentgate/core';
@@ -20,17 +21,26 @@ const BACKOFF_MAX_MS = 5_000;
 /** Retry only what may succeed later: network errors, timeouts, 429 and 5xx. */
 const retriable = (status: number): boolean => status === 429 || status >= 500;
 
-export async function sendApprovalWebhook(
-  config: WebhookConfig,
-  signer: Signer,
-  body: string,
-  approvalId: string,
-  settled: AbortSignal,
-  log: Logger,
-): Promise<WebhookDecision | undefined> {
-  const signature = await signer.signCompact(body);
+export interface WebhookDelivery {
+  readonly config: WebhookConfig;
+  readonly signer: Signer;
+  readonly body: string;
+  /** `X-Agentgate-Event`: the event type, also in the body of the default format. */
+  readonly event: string;
+  readonly approvalId: string;
+  /** Aborting it stops the delivery and its retries. */
+  readonly stop: AbortSignal;
+  readonly log: Logger;
+  /** Read the reply as a decision (only `approval.requested` can be decided by the receiver). */
+  readonly wantsDecision: boolean;
+}
+
+export async function sendApprovalWebhook(delivery: WebhookDelivery): Promise<WebhookDecision | undefined> {
+  const { config, body, approvalId, log, event } = delivery;
+  const stop = delivery.stop;
+  const signature = await delivery.signer.signCompact(body);
   const attempts = 1 + config.retries;
-  for (let attempt = 1; attempt <= attempts && !settled.aborted; attempt++) {
+  for (let attempt = 1; attempt <= attempts && !stop.aborted; attempt++) {
     let retry: boolean;
     try {
       const response = await fetch(config.url, {
@@ -39,31 +49,39 @@ export async function sendApprovalWebhook(
           'content-type': 'application/json',
           'x-agentgate-signature': signature,
           'x-agentgate-approval-id': approvalId,
+          'x-agentgate-event': event,
         },
         body,
         redirect: 'error',
-        signal: AbortSignal.any([settled, AbortSignal.timeout(config.timeoutMs)]),
+        signal: AbortSignal.any([stop, AbortSignal.timeout(config.timeoutMs)]),
       });
       const text = await readLimited(response);
+      if (response.ok && !delivery.wantsDecision) return undefined;
       if (response.status === 200) return parseDecision(text, log, approvalId);
       retry = retriable(response.status);
-      log.warn('approval webhook answered without a decision', {
-        approval: approvalId,
-        status: response.status,
-        attempt,
-      });
+      log.warn(
+        delivery.wantsDecision
+          ? 'approval webhook answered without a decision'
+          : 'approval webhook refused the event',
+        { approval: approvalId, event, status: response.status, attempt },
+      );
     } catch (err) {
-      if (settled.aborted) return undefined;
+      if (stop.aborted) return undefined;
       retry = true;
-      log.warn('approval webhook failed', { approval: approvalId, attempt, error: (err as Error).message });
+      log.warn('approval webhook failed', {
+        approval: approvalId,
+        event,
+        attempt,
+        error: (err as Error).message,
+      });
     }
     if (!retry || attempt === attempts) return undefined;
     try {
       await sleep(Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1)), undefined, {
-        signal: settled,
+        signal: stop,
       });
     } catch {
-      return undefined; // settled meanwhile
+      return undefined; // stopped meanwhile
     }
   }
   return undefined;

@@ -30,7 +30,8 @@ import { startAdminServer, sshKeysHandler, type AdminServer } from '@agentgate/a
 import { createApprovalBroker } from '@agentgate/approvals';
 import { createConsole, IndexedSessionQuery, LiveSessions, type ConsoleHandler } from '@agentgate/console';
 import { createDockerEngine } from '@agentgate/docker';
-import { createIdentityService } from '@agentgate/identity';
+import { createIdentityService, type IdentityChanges } from '@agentgate/identity';
+import { UpstreamHealth } from './upstream-health.js';
 import { createMaskingService, createRedactor, redactionEntries } from '@agentgate/masking';
 import { FleetDatabase, positionFileFor, Shipper } from '@agentgate/fleet';
 import { createGatewayMetrics, registerFleetMetrics, type GatewayMetrics } from '@agentgate/metrics';
@@ -74,6 +75,8 @@ export interface ReloadOutcome {
   readonly redact: number;
   /** Top-level sections that differ from the running configuration; they take effect at the next restart. */
   readonly needsRestart: readonly string[];
+  /** What the reloaded `identity` section removed and added; removed credentials' sessions were ended. */
+  readonly identity: IdentityChanges;
 }
 
 /** Sections a running gateway cannot swap: they own sockets, keys, the store or the identity caches. */
@@ -81,11 +84,13 @@ const RESTART_SECTIONS = [
   'store',
   'signingKey',
   'admin',
-  'identity',
   'listeners',
   'console',
   'fleet',
 ] as const;
+
+/** SSH key registrations (`agentgate ssh-login`) are kept in the store's directory, so they survive a restart. */
+export const SSH_KEY_REGISTRATIONS_FILE = 'ssh-key-registrations.json';
 
 /** How often a draining gateway logs the sessions still open. */
 const DRAIN_PROGRESS_MS = 5_000;
@@ -98,14 +103,16 @@ export interface RunningGateway {
   readonly metrics: GatewayMetrics;
   address(listener: string): ListenerAddress;
   /**
-   * Apply `rules`, `masking`, `redact` and `approvals` from a new, already validated configuration (SIGHUP).
+   * Apply `rules`, `masking`, `redact`, `approvals` and `identity` from a new, already validated configuration
+   * (SIGHUP). A token, key or issuer the new `identity` no longer has stops working, and the sessions opened with it
+   * end (recorded as `identity.revoked` with the reason).
    * Redaction applies to what is recorded from then on (a stream already holding bytes finishes its held part
    * with the entries it started with). Rules apply to
    * the next command of every session, open ones included; changed masking rules too, at each open session's next
    * safe point (PostgreSQL: the first message once no answer is outstanding; Docker: the next request); approvals
    * to the next held command. The reload is recorded in the transcript.
    */
-  reload(next: AgentgateConfig): ReloadOutcome;
+  reload(next: AgentgateConfig): Promise<ReloadOutcome>;
   /**
    * End a live session as an administrator: its engine closes it natively and the record names who ended it.
    * False when no session with that id is open.
@@ -193,7 +200,15 @@ export async function startGateway(
 
     const identity = await createIdentityService(config.identity, {
       log: log.child({ component: 'identity' }),
+      registrationsFile: join(config.store.path, SSH_KEY_REGISTRATIONS_FILE),
     });
+    if (config.rules.length === 0)
+      log.warn(
+        'no rules are configured: every command is decided by its listener default (allow unless set to deny)',
+        { listeners: config.listeners.map((l) => l.name) },
+      );
+    // Known once the admin listener is up; held approvals link to their API resource from then on.
+    const adminAt: { url?: string } = {};
     const consoleConfig = config.console;
     const broker = createApprovalBroker({
       config: config.approvals,
@@ -201,11 +216,14 @@ export async function startGateway(
       identity,
       log: log.child({ component: 'approvals' }),
       metrics: metrics.approvals,
+      apiUrl: (id: string) =>
+        adminAt.url === undefined ? undefined : `${adminAt.url}/api/approvals/${encodeURIComponent(id)}`,
       ...(consoleConfig === undefined
         ? {}
         : { consoleUrl: (id: string) => `${consoleConfig.publicUrl}/approvals/${id}` }),
     });
-    cleanup.unshift(async () => broker.close());
+    const closeBroker = (): Promise<void> => broker.close();
+    cleanup.unshift(closeBroker);
     // Rules and masking are held behind stable objects so a reload can swap them under running engines.
     let running = config;
     let policy = createPolicy(config.rules, config.listeners);
@@ -330,26 +348,31 @@ export async function startGateway(
       for (const l of listeners) l.stopAccepting();
       // An approver would be deciding on a command whose session is about to be cut; the client gets a refusal it
       // can retry through another replica instead.
-      broker.close();
+      void broker.close(); // its cancellations reach the webhook while the drain goes on
     };
     const openConnections = (): number => listeners.reduce((n, l) => n + l.activeConnections, 0);
     let cutDrainShort: () => void = () => undefined;
     const drainCut = new Promise<void>((resolve) => (cutDrainShort = resolve));
 
+    // Probed when /readyz asks, at most every 10 s: a wrong upstream password turns the gateway not-ready.
+    const upstreamHealth = new UpstreamHealth(config.listeners, log.child({ component: 'upstreams' }));
     const admin: AdminServer = await startAdminServer({
       listen: config.admin.listen,
       metrics,
       log: log.child({ component: 'admin' }),
       jwks: () => signer.publicJwks(),
-      readiness: () => {
+      readiness: async () => {
         const checks: Record<string, boolean> = { store: store.health.writable };
         for (const l of listeners) checks[`listener:${l.name}`] = l.listening;
+        const upstreams = await upstreamHealth.current();
+        for (const [name, report] of Object.entries(upstreams)) checks[`upstream:${name}`] = report.ok;
         // The fleet database being away does not make the replica unready: it serves and records locally.
         const detail = shipper === undefined ? undefined : { fleet: shipper.readiness() };
         return {
           ready: Object.values(checks).every(Boolean),
           checks,
           ...(detail ? { detail } : {}),
+          upstreams,
           ...(drainWindow === undefined
             ? {}
             : {
@@ -372,7 +395,10 @@ export async function startGateway(
         ...(consoleHandler === undefined ? [] : [consoleHandler.handle]),
       ],
     });
-    cleanup.unshift(() => admin.close());
+    // Closed after the broker: the webhook's last events (requests cancelled by the shutdown) go out while their
+    // receivers can still fetch the JWKS to verify them.
+    cleanup.splice(cleanup.indexOf(closeBroker) + 1, 0, () => admin.close());
+    adminAt.url = admin.url;
     log.info('agentgate started', {
       admin: admin.url,
       ...(consoleConfig === undefined ? {} : { console: consoleConfig.publicUrl }),
@@ -413,9 +439,10 @@ export async function startGateway(
         if (!l) throw new Error(`no listener ${name}`);
         return l.address;
       },
-      reload(next) {
+      async reload(next) {
         const needsRestart = RESTART_SECTIONS.filter((k) => !isDeepStrictEqual(next[k], running[k]));
-        // Compile both before swapping either, so a reload applies whole or not at all.
+        // Compile everything before swapping anything, so a reload applies whole or not at all.
+        const nextIdentity = identity.prepare(next.identity);
         // Listener changes (a listener's `default` included) apply at the next restart, like the rest of them.
         const nextPolicy = createPolicy(next.rules, running.listeners);
         const nextMasking = createMaskingService(next.masking, maskingOptions);
@@ -433,12 +460,15 @@ export async function startGateway(
           redact: next.redact,
           approvals: next.approvals,
           shutdown: next.shutdown,
+          identity: next.identity,
         };
+        const identityChanges = await nextIdentity.apply();
         const outcome: ReloadOutcome = {
           rules: next.rules.length,
           masking: next.masking.length,
           redact: redactionEntries(next.redact).length,
           needsRestart,
+          identity: identityChanges,
         };
         try {
           recordAdminAction(store, 'config reload', OPERATOR, { file: next.file, ...outcome });

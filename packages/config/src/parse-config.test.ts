@@ -134,7 +134,7 @@ masking:
     expect(config.approvals).toEqual({
       timeoutMs: 120_000,
       approvers: ['group:dba'],
-      webhook: { url: 'http://127.0.0.1:8088/hook', timeoutMs: 5000, retries: 3 },
+      webhook: { url: 'http://127.0.0.1:8088/hook', timeoutMs: 5000, retries: 3, format: 'agentgate' },
     });
     const [pg, ssh, docker] = config.listeners as [
       PostgresListenerConfig,
@@ -184,7 +184,7 @@ masking: [{ name: m, detectors: [email] }]
     expect(config.approvals).toEqual({
       timeoutMs: 120_000,
       approvers: [],
-      webhook: { url: 'http://127.0.0.1:1/h', timeoutMs: 5000, retries: 3 },
+      webhook: { url: 'http://127.0.0.1:1/h', timeoutMs: 5000, retries: 3, format: 'agentgate' },
     });
     const [pg, ssh, docker] = config.listeners as [
       PostgresListenerConfig,

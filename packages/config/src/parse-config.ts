@@ -60,7 +60,7 @@ function readShutdown(checker: Checker, value: unknown): ShutdownConfig | undefi
 }
 
 function readWebhook(checker: Checker, value: unknown, path: string): WebhookConfig | undefined {
-  const m = checker.mapping(value, path, ['url', 'timeout', 'retries']);
+  const m = checker.mapping(value, path, ['url', 'timeout', 'retries', 'format']);
   if (m === undefined) return undefined;
   let url = checker.string(m.url, child(path, 'url'));
   if (url !== undefined && !/^https?:\/\/[^\s/]+/i.test(url)) {
@@ -69,8 +69,10 @@ function readWebhook(checker: Checker, value: unknown, path: string): WebhookCon
   }
   const timeoutMs = checker.duration(m.timeout, child(path, 'timeout'), 5_000);
   const retries = checker.integer(m.retries, child(path, 'retries'), { min: 0, max: 10, fallback: 3 });
-  if (url === undefined || timeoutMs === undefined || retries === undefined) return undefined;
-  return { url, timeoutMs, retries };
+  const format = checker.oneOf(m.format, child(path, 'format'), ['agentgate', 'slack'] as const, 'agentgate');
+  if (url === undefined || timeoutMs === undefined || retries === undefined || format === undefined)
+    return undefined;
+  return { url, timeoutMs, retries, format };
 }
 
 function readApprovals(checker: Checker, value: unknown): ApprovalsConfig | undefined {

@@ -66,10 +66,17 @@ export interface IdentityConfig {
   readonly sshKeys: readonly SshKeyConfig[];
 }
 
+/**
+ * `agentgate`: the documented JSON event (docs/cli.md, approval webhook). `slack`: a Slack-compatible message
+ * (`text` and `blocks` with the request's links), for an incoming-webhook URL of a chat channel.
+ */
+export type WebhookFormat = 'agentgate' | 'slack';
+
 export interface WebhookConfig {
   readonly url: string;
   readonly timeoutMs: number;
   readonly retries: number;
+  readonly format: WebhookFormat;
 }
 
 export interface ApprovalsConfig {

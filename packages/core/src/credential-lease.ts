@@ -4,7 +4,11 @@
  * `agentgate ssh-login`) extends them all, revoking it ends them all.
  */
 export type LeaseEnd =
-  { readonly kind: 'expired'; /** ms since the epoch */ readonly at: number } | { readonly kind: 'revoked' };
+  | { readonly kind: 'expired'; /** ms since the epoch */ readonly at: number }
+  | {
+      readonly kind: 'revoked';
+      /** Why, when it is known (e.g. the token was removed from the configuration). */ readonly reason?: string;
+    };
 
 /** setTimeout waits at most 2^31-1 ms (~24.8 days): a longer lease is looked at again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -12,6 +16,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class CredentialLease {
   #expiresAtMs: number | undefined;
   #revoked = false;
+  #revokedBecause: string | undefined;
   /** Re-checks of the live watchers, run on every renewal and on revocation. */
   readonly #watchers = new Set<() => void>();
 
@@ -36,16 +41,20 @@ export class CredentialLease {
     this.#notify();
   }
 
-  /** End the credential now; every watcher is told once. */
-  revoke(): void {
+  /** End the credential now; every watcher is told once, with `reason` when given. */
+  revoke(reason?: string): void {
     if (this.#revoked) return;
     this.#revoked = true;
+    this.#revokedBecause = reason;
     this.#notify();
   }
 
   /** Why the credential is no longer good at `nowMs`, or undefined while it is. */
   lapse(nowMs: number): LeaseEnd | undefined {
-    if (this.#revoked) return { kind: 'revoked' };
+    if (this.#revoked)
+      return this.#revokedBecause === undefined
+        ? { kind: 'revoked' }
+        : { kind: 'revoked', reason: this.#revokedBecause };
     const expiresAtMs = this.#expiresAtMs;
     if (expiresAtMs !== undefined && nowMs >= expiresAtMs) return { kind: 'expired', at: expiresAtMs };
     return undefined;

@@ -50,3 +50,22 @@ export type EngineFactory<L extends ListenerConfig = ListenerConfig> = (
   listener: L,
   deps: EngineDeps,
 ) => ProtocolEngine;
+
+/**
+ * One look at a listener's upstream, as `/readyz` and `agentgate check-config --probe` report it: could the gateway
+ * connect, and log in with the credentials of its configuration?
+ */
+export interface UpstreamProbeResult {
+  readonly ok: boolean;
+  /** Where it stopped: `connect` (unreachable), `login` (credentials or host key refused), `ready` (all good). */
+  readonly stage: 'connect' | 'login' | 'ready';
+  /** One line for the operator, e.g. `password authentication failed for user "app" (SQLSTATE 28P01)`. */
+  readonly message: string;
+  readonly latencyMs: number;
+}
+
+/** How a protocol probes the upstream of one of its listeners; resolves (never rejects), bounded by `signal`. */
+export type UpstreamProbe<L extends ListenerConfig = ListenerConfig> = (
+  listener: L,
+  signal: AbortSignal,
+) => Promise<UpstreamProbeResult>;

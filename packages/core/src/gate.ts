@@ -2,6 +2,7 @@
  * The gate is the single place that turns a decoded Command into allow / deny / held-for-approval. It records the
  * command and the decision in the session's transcript, counts them, and (for `approve`) waits on the broker.
  */
+import type { DecisionHooks } from './approvals.js';
 import type { Command } from './command.js';
 import type { AgentgateError, ErrorCode } from './errors.js';
 import type { SessionInfo } from './session.js';
@@ -71,6 +72,12 @@ export interface Gate {
   /**
    * Decide one command. Resolves when decided; for an `approve` rule that is when the approval settles.
    * Aborting `signal` (client left, cancel) withdraws a pending approval and resolves APPROVAL_CANCELLED.
+   * `hooks.onWaiting` hears that the command is held, and the reminders while it waits.
    */
-  check(session: GateSession, command: Command, signal?: AbortSignal): Promise<Verdict>;
+  check(
+    session: GateSession,
+    command: Command,
+    signal?: AbortSignal,
+    hooks?: DecisionHooks,
+  ): Promise<Verdict>;
 }

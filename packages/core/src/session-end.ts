@@ -7,7 +7,10 @@ export type EndCause =
   /** The client closed the connection or went away. */
   | { readonly kind: 'client-left'; readonly detail?: string }
   | { readonly kind: 'credential-expired'; /** ISO 8601 */ readonly expiredAt: string }
-  | { readonly kind: 'credential-revoked' }
+  | {
+      readonly kind: 'credential-revoked';
+      /** e.g. `token devin was removed from identity.tokens` */ readonly reason?: string;
+    }
   /** The transcript store refuses this session's bytes (failMode closed): nothing may go on unrecorded. */
   | { readonly kind: 'recording-lost' }
   | { readonly kind: 'shutdown' }
@@ -53,7 +56,7 @@ export function describeCause(cause: WithdrawCause): string {
     case 'credential-expired':
       return `the credential expired at ${cause.expiredAt}`;
     case 'credential-revoked':
-      return 'the credential was revoked';
+      return `the credential was revoked${cause.reason === undefined ? '' : ` (${cause.reason})`}`;
     case 'recording-lost':
       return 'the transcript store refuses its bytes';
     case 'shutdown':

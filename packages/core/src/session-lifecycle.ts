@@ -5,6 +5,7 @@
  * recording, the gateway shuts down, or an administrator ended it. Each cause is recorded and logged once here; the
  * engine only renders the end natively (a FATAL, an SSH disconnect, a cut HTTP stream) and calls `end`.
  */
+import type { DecisionHooks } from './approvals.js';
 import type { Command } from './command.js';
 import { AgentgateError, isAgentgateError } from './errors.js';
 import { recordingRefusal, type Gate, type Verdict } from './gate.js';
@@ -68,9 +69,10 @@ export interface GatedSession {
   /**
    * Decide one command. Never rejects: a gate that throws becomes a refusal (RECORDING_FAILED when the store cannot
    * record, INTERNAL otherwise). Withdrawn (a held approval cancelled) when the session ends, by `withdrawPending`,
-   * or when `signal` aborts (an SSH channel closing).
+   * or when `signal` aborts (an SSH channel closing). `hooks.onWaiting` is told when the command is held for
+   * approval and at each reminder, so the engine can tell its client natively that it waits.
    */
-  decide(command: Command, signal?: AbortSignal): Promise<Verdict>;
+  decide(command: Command, signal?: AbortSignal, hooks?: DecisionHooks): Promise<Verdict>;
   /** Withdraw the decisions pending now, without ending the session (a PostgreSQL CancelRequest). */
   withdrawPending(cause: WithdrawCause): void;
   /** Append an event; a store failure is logged, not thrown (commands fail closed in the gate). */
@@ -177,7 +179,7 @@ class LiveSession implements GatedSession {
     return this.#ended.signal;
   }
 
-  async decide(command: Command, signal?: AbortSignal): Promise<Verdict> {
+  async decide(command: Command, signal?: AbortSignal, hooks?: DecisionHooks): Promise<Verdict> {
     const withdraw = this.#decisions.signal;
     this.#pendingDecisions++;
     try {
@@ -185,6 +187,7 @@ class LiveSession implements GatedSession {
         { info: this.#info, recorder: this.recorder },
         command,
         signal === undefined ? withdraw : AbortSignal.any([withdraw, signal]),
+        hooks,
       );
     } catch (err) {
       this.log.error('gate check failed', { err });
@@ -266,7 +269,9 @@ class LiveSession implements GatedSession {
     return lease.watch((end) =>
       this.#mustEnd(
         end.kind === 'revoked'
-          ? { kind: 'credential-revoked' }
+          ? end.reason === undefined
+            ? { kind: 'credential-revoked' }
+            : { kind: 'credential-revoked', reason: end.reason }
           : { kind: 'credential-expired', expiredAt: new Date(end.at).toISOString() },
       ),
     );
@@ -291,7 +296,9 @@ function causeEvent(cause: EndCause): EventBody['error'] | undefined {
     case 'credential-expired':
       return { event: 'identity.expired', expiredAt: cause.expiredAt };
     case 'credential-revoked':
-      return { event: 'identity.revoked' };
+      return cause.reason === undefined
+        ? { event: 'identity.revoked' }
+        : { event: 'identity.revoked', reason: cause.reason };
     case 'terminated': {
       const { kind: _kind, ...termination } = cause;
       return { event: 'session.terminated', ...termination };

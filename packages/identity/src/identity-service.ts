@@ -1,19 +1,25 @@
 import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import {
   AgentgateError,
+  CredentialLease,
   matchesPrincipal,
   silentLogger,
   type Identity,
   type IdentityConfig,
   type IdentityService,
   type Logger,
+  type OidcIssuerConfig,
   type PrincipalRef,
+  type SshKeyConfig,
 } from '@agentgate/core';
 import { authFailed } from './auth-failure.js';
 import { JwksKeySource } from './jwks-key-source.js';
 import { decodeJwt, looksLikeJwt } from './jwt.js';
+import { LiveLeases } from './live-leases.js';
 import { OidcIssuerVerifier } from './oidc-verifier.js';
-import { InMemorySshKeyRegistry, type SshKeyRegistry } from './ssh-key-registry.js';
+import { RegistrationFile, type RegisteredWith } from './registration-file.js';
+import { SshKeyRegistryImpl, type SshKeyRegistration, type SshKeyRegistry } from './ssh-key-registry.js';
 import { algorithmFitsKeyType, parseSshPublicKey, sshFingerprint } from './ssh-public-key.js';
 import { StaticTokenTable } from './static-tokens.js';
 
@@ -29,16 +35,75 @@ export interface IdentityServiceOptions {
   jwksMaxAgeMs?: number;
   /** Successful JWT verifications are remembered this long, never past the token's exp (default 60 s; 0 disables). */
   verifiedTokenCacheMs?: number;
+  /**
+   * Where SSH key registrations are kept so they survive a restart (docs/configuration.md, files the gateway
+   * creates). Without it they live in memory only.
+   */
+  registrationsFile?: string;
+}
+
+/**
+ * What a reload of the `identity` section changed, for the log and the record. A changed entry (another hash or
+ * other groups for a token, other groups for a key) counts as removed and added.
+ */
+export interface IdentityChanges {
+  /** Names of `identity.tokens` entries removed or changed: their sessions were ended. */
+  readonly tokensRemoved: readonly string[];
+  readonly tokensAdded: readonly string[];
+  /** Names of `identity.sshKeys` entries removed or changed: their sessions were ended. */
+  readonly sshKeysRemoved: readonly string[];
+  readonly sshKeysAdded: readonly string[];
+  /** Issuers removed from `identity.oidc`: sessions opened with their tokens were ended. */
+  readonly issuersRemoved: readonly string[];
+  readonly issuersAdded: readonly string[];
+  /** Issuers whose settings changed: tokens verified from now on are checked against the new ones. */
+  readonly issuersChanged: readonly string[];
+  /** Fingerprints of SSH key registrations ended because the credential that registered them was removed. */
+  readonly registrationsRevoked: readonly string[];
+}
+
+/** A validated identity section, ready to replace the one in force (`apply`) or to be dropped. */
+export interface PreparedIdentity {
+  /** Swap it in and end what the removed credentials opened. */
+  apply(): Promise<IdentityChanges>;
 }
 
 export interface IdentityServiceImpl extends IdentityService {
-  /** Keys registered through `POST /api/ssh-keys`. In memory: registrations do not survive a restart. */
+  /** Keys registered through `POST /api/ssh-keys`; kept in `registrationsFile` when one is given. */
   readonly sshKeys: SshKeyRegistry;
   /** The per-issuer JWKS sources (for diagnostics and tests). */
   readonly jwksSources: ReadonlyMap<string, JwksKeySource>;
+  /**
+   * Check a reloaded `identity` section (throws CONFIG_INVALID as `createIdentityService` would) without changing
+   * anything; `apply` then makes it the one in force.
+   */
+  prepare(cfg: IdentityConfig): PreparedIdentity;
 }
 
 const maxCachedTokens = 10_000;
+
+interface ConfiguredKey {
+  readonly config: SshKeyConfig;
+  readonly blob: Buffer;
+  readonly keyType: string;
+  /** Revocable: removing the entry by a reload ends its sessions. */
+  readonly identity: Identity & { readonly lease: CredentialLease };
+}
+
+interface Issuer {
+  readonly config: OidcIssuerConfig;
+  readonly verifier: OidcIssuerVerifier;
+  /** The leases of this issuer's tokens still in use: ended when the issuer is removed. */
+  readonly leases: LiveLeases;
+}
+
+/** The parts of the identity section a reload replaces together. */
+interface IdentityState {
+  readonly issuers: readonly Issuer[];
+  readonly staticTokens: StaticTokenTable;
+  /** Configured ssh keys, by fingerprint (a SHA-256 of the blob; the blob itself is compared on lookup). */
+  readonly configuredKeys: ReadonlyMap<string, ConfiguredKey>;
+}
 
 export async function createIdentityService(
   cfg: IdentityConfig,
@@ -47,56 +112,112 @@ export async function createIdentityService(
   const log = opts.log ?? silentLogger;
   const now = opts.now ?? Date.now;
   const cacheMs = opts.verifiedTokenCacheMs ?? 60_000;
-  const verifiers = cfg.oidc.map(
-    (issuer) =>
-      new OidcIssuerVerifier(
-        issuer,
-        new JwksKeySource(issuer.jwks, {
-          now,
-          log: log.child({ issuer: issuer.issuer }),
-          fetchTimeoutMs: opts.fetchTimeoutMs ?? 5_000,
-          minRefetchIntervalMs: opts.jwksMinRefetchIntervalMs ?? 30_000,
-          maxAgeMs: opts.jwksMaxAgeMs ?? 600_000,
-        }),
+
+  const newIssuer = (issuer: OidcIssuerConfig, leases = new LiveLeases(now)): Issuer => ({
+    config: issuer,
+    verifier: new OidcIssuerVerifier(
+      issuer,
+      new JwksKeySource(issuer.jwks, {
         now,
-      ),
-  );
-  const staticTokens = new StaticTokenTable(cfg.tokens);
-  // Configured ssh keys, by fingerprint (a SHA-256 of the blob; the blob itself is compared on lookup).
-  const configuredKeys = new Map<string, { blob: Buffer; keyType: string; identity: Identity }>();
-  for (const [index, entry] of cfg.sshKeys.entries()) {
-    let key;
-    try {
-      key = parseSshPublicKey(entry.publicKey);
-    } catch (err) {
-      throw new AgentgateError(
-        'CONFIG_INVALID',
-        `identity.sshKeys[${index}].publicKey: ${err instanceof Error ? err.message : String(err)}`,
+        log: log.child({ issuer: issuer.issuer }),
+        fetchTimeoutMs: opts.fetchTimeoutMs ?? 5_000,
+        minRefetchIntervalMs: opts.jwksMinRefetchIntervalMs ?? 30_000,
+        maxAgeMs: opts.jwksMaxAgeMs ?? 600_000,
+      }),
+      now,
+    ),
+    leases,
+  });
+
+  /** A state for `config`, keeping what is unchanged from `previous` (identities, leases, JWKS caches). */
+  function buildState(config: IdentityConfig, previous?: IdentityState): IdentityState {
+    const issuers = config.oidc.map((issuer) => {
+      const same = previous?.issuers.find((i) => i.config.issuer === issuer.issuer);
+      if (same !== undefined && isDeepStrictEqual(same.config, issuer)) return same;
+      // Changed settings apply to tokens verified from now on; the tokens in use stay tied to the issuer, so its
+      // later removal still ends their sessions.
+      return newIssuer(issuer, same?.leases);
+    });
+    const configuredKeys = new Map<string, ConfiguredKey>();
+    for (const [index, entry] of config.sshKeys.entries()) {
+      let key;
+      try {
+        key = parseSshPublicKey(entry.publicKey);
+      } catch (err) {
+        throw new AgentgateError(
+          'CONFIG_INVALID',
+          `identity.sshKeys[${index}].publicKey: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+      const kept = previous?.configuredKeys.get(key.fingerprint);
+      configuredKeys.set(
+        key.fingerprint,
+        kept !== undefined && isDeepStrictEqual(kept.config, entry)
+          ? kept
+          : {
+              config: entry,
+              blob: key.blob,
+              keyType: key.keyType,
+              identity: {
+                name: entry.name,
+                groups: [...entry.groups],
+                source: 'ssh-key',
+                lease: new CredentialLease(),
+              },
+            },
       );
     }
-    configuredKeys.set(key.fingerprint, {
-      blob: key.blob,
-      keyType: key.keyType,
-      identity: { name: entry.name, groups: [...entry.groups], source: 'ssh-key' },
-    });
+    return {
+      issuers,
+      staticTokens: new StaticTokenTable(config.tokens, previous?.staticTokens),
+      configuredKeys,
+    };
   }
-  const registry = new InMemorySshKeyRegistry(
-    now,
-    (blob) => configuredKeys.get(sshFingerprint(blob))?.blob.equals(blob) === true,
-  );
+
+  let state = buildState(cfg);
   const verified = new Map<string, { identity: Identity; until: number }>();
+  const isConfiguredKey = (blob: Buffer): boolean =>
+    state.configuredKeys.get(sshFingerprint(blob))?.blob.equals(blob) === true;
+  /** How a registering caller's credential is named, so that removing the credential ends the registration. */
+  const credentialOf = (identity: Identity): RegisteredWith | undefined => {
+    if (identity.source === 'oidc' && identity.issuer !== undefined)
+      return { kind: 'oidc', issuer: identity.issuer };
+    const sha256 = identity.source === 'token' ? state.staticTokens.hashOf(identity) : undefined;
+    return sha256 === undefined ? undefined : { kind: 'token', sha256 };
+  };
+  /** A registration stays while the credential that registered it is configured. */
+  const credentialStillConfigured = (registeredWith: RegisteredWith | undefined): boolean => {
+    if (registeredWith === undefined) return true;
+    if (registeredWith.kind === 'token') return state.staticTokens.hasHash(registeredWith.sha256);
+    return state.issuers.some((i) => i.config.issuer === registeredWith.issuer);
+  };
+  const registry = new SshKeyRegistryImpl({
+    now,
+    isConfiguredKey,
+    credentialOf,
+    ...(opts.registrationsFile === undefined ? {} : { file: new RegistrationFile(opts.registrationsFile) }),
+  });
+  const loaded = await registry.load(credentialStillConfigured);
+  if (loaded.restored > 0 || loaded.dropped > 0)
+    log.info('ssh key registrations restored', {
+      file: opts.registrationsFile,
+      restored: loaded.restored,
+      dropped: loaded.dropped,
+    });
 
   async function verifyJwt(token: string): Promise<Identity> {
     const jwt = decodeJwt(token);
     const iss = jwt.claims['iss'];
     // The unverified iss only picks which issuer's keys to try; that issuer's signature check then decides.
-    const candidates = verifiers.filter((v) => v.config.issuer === iss);
+    const candidates = state.issuers.filter((i) => i.config.issuer === iss);
     if (candidates.length === 0)
       throw authFailed('unknown-issuer', `JWT issuer ${JSON.stringify(iss ?? null)} is not configured`);
     let firstError: unknown;
-    for (const verifier of candidates) {
+    for (const issuer of candidates) {
       try {
-        return await verifier.verify(token, jwt);
+        const identity = await issuer.verifier.verify(token, jwt);
+        if (identity.lease !== undefined) issuer.leases.add(identity.lease);
+        return identity;
       } catch (err) {
         firstError ??= err;
       }
@@ -106,11 +227,13 @@ export async function createIdentityService(
 
   const service: IdentityServiceImpl = {
     sshKeys: registry,
-    jwksSources: new Map(verifiers.map((v) => [v.config.issuer, v.keys])),
+    get jwksSources() {
+      return new Map(state.issuers.map((i) => [i.config.issuer, i.verifier.keys]));
+    },
 
     async verifyToken(token: string): Promise<Identity> {
       // Static tokens first: only a configured token's hash can match, and a service token may happen to contain dots.
-      const staticIdentity = staticTokens.find(token);
+      const staticIdentity = state.staticTokens.find(token);
       if (staticIdentity !== undefined) return staticIdentity;
       if (!looksLikeJwt(token))
         throw authFailed('unknown-token', 'token is neither a JWT nor a configured service token');
@@ -141,7 +264,7 @@ export async function createIdentityService(
 
     findSshKey(algorithm: string, keyData: Buffer): Identity | undefined {
       const fingerprint = sshFingerprint(keyData);
-      const configured = configuredKeys.get(fingerprint);
+      const configured = state.configuredKeys.get(fingerprint);
       const match =
         configured !== undefined && configured.blob.equals(keyData)
           ? configured
@@ -152,6 +275,77 @@ export async function createIdentityService(
 
     isAllowed(identity: Identity, refs: readonly PrincipalRef[]): boolean {
       return matchesPrincipal(identity, refs);
+    },
+
+    prepare(next: IdentityConfig): PreparedIdentity {
+      const previous = state;
+      const prepared = buildState(next, previous);
+      return {
+        async apply(): Promise<IdentityChanges> {
+          if (state !== previous)
+            throw new AgentgateError('CONFLICT', 'the identity section changed since it was prepared');
+          state = prepared;
+          // Whatever was verified under the old section is verified again under the new one.
+          verified.clear();
+          const removedTokens = previous.staticTokens.removedIn(prepared.staticTokens);
+          for (const entry of removedTokens)
+            entry.identity.lease.revoke(
+              `token ${entry.config.name} was removed from identity.tokens by a reload`,
+            );
+          const removedKeys = [...previous.configuredKeys.values()].filter(
+            (k) => prepared.configuredKeys.get(sshFingerprint(k.blob)) !== k,
+          );
+          for (const key of removedKeys)
+            key.identity.lease.revoke(
+              `ssh key ${key.config.name} was removed from identity.sshKeys by a reload`,
+            );
+          const removedIssuers = previous.issuers.filter(
+            (i) => !prepared.issuers.some((n) => n.config.issuer === i.config.issuer),
+          );
+          for (const issuer of removedIssuers)
+            issuer.leases.revokeAll(
+              `issuer ${issuer.config.issuer} was removed from identity.oidc by a reload`,
+            );
+          const changedIssuers = prepared.issuers.filter(
+            (n) =>
+              !previous.issuers.includes(n) &&
+              previous.issuers.some((i) => i.config.issuer === n.config.issuer),
+          );
+          let revoked: SshKeyRegistration[] = [];
+          try {
+            revoked = await registry.revokeWhere(
+              (entry) =>
+                !credentialStillConfigured(entry.registeredWith) ||
+                prepared.configuredKeys.get(entry.fingerprint)?.blob.equals(entry.blob) === true,
+              'the credential that registered the key was removed, or the key configured, by a reload',
+            );
+          } catch (err) {
+            // Revoked in memory at once; only the file lags until its next change.
+            log.error('ssh key registrations could not be saved after the reload', {
+              error: err instanceof Error ? err.message : String(err),
+            });
+          }
+          const names = (list: readonly { name: string }[]): string[] => [
+            ...new Set(list.map((e) => e.name)),
+          ];
+          return {
+            tokensRemoved: names(removedTokens.map((e) => e.config)),
+            tokensAdded: names(prepared.staticTokens.removedIn(previous.staticTokens).map((e) => e.config)),
+            sshKeysRemoved: names(removedKeys.map((k) => k.config)),
+            sshKeysAdded: names(
+              [...prepared.configuredKeys.values()]
+                .filter((k) => previous.configuredKeys.get(sshFingerprint(k.blob)) !== k)
+                .map((k) => k.config),
+            ),
+            issuersRemoved: removedIssuers.map((i) => i.config.issuer),
+            issuersAdded: prepared.issuers
+              .filter((n) => !previous.issuers.some((i) => i.config.issuer === n.config.issuer))
+              .map((n) => n.config.issuer),
+            issuersChanged: changedIssuers.map((i) => i.config.issuer),
+            registrationsRevoked: revoked.map((r) => r.fingerprint),
+          };
+        },
+      };
     },
   };
   return service;

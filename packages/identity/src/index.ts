@@ -1,7 +1,9 @@
 export {
   createIdentityService,
+  type IdentityChanges,
   type IdentityServiceImpl,
   type IdentityServiceOptions,
+  type PreparedIdentity,
 } from './identity-service.js';
 export { type SshKeyRegistry, type SshKeyRegistration } from './ssh-key-registry.js';
 export { hashStaticToken } from './static-tokens.js';

@@ -1,4 +1,7 @@
 import { describe, it, expect } from '@jest/globals';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CredentialLease, isAgentgateError, type IdentityConfig } from '@agentgate/core';
 import { createIdentityService } from './identity-service.js';
 import { parseSshPublicKey } from './ssh-public-key.js';
@@ -14,6 +17,14 @@ const ecdsa256 =
 const ecdsa384 =
   'ecdsa-sha2-nistp384 AAAAE2VjZHNhLXNoYTItbmlzdHAzODQAAAAIbmlzdHAzODQAAABhBD9iyWZVUayRRQrD9LDyiUTViIDwf5KjFna7SE/Aottg7KgrPcKFRuhXI8ZE90ZsT4dS098a5iK8HwUY5e0OQhRM/cLxCIaH3qXKcuRqEheUgmIU3uznrdFECtY+ZKAoxA== e384';
 
+const oidcIssuer = {
+  issuer: 'https://idp',
+  audience: 'agentgate',
+  jwks: '/nonexistent/jwks.json', // read only when a token is verified
+  groupsClaim: 'groups',
+  clockSkewSeconds: 30,
+};
+
 const blobOf = (line: string): Buffer => Buffer.from(line.split(' ')[1] ?? '', 'base64');
 
 function config(overrides: Partial<IdentityConfig> = {}): IdentityConfig {
@@ -28,9 +39,9 @@ function config(overrides: Partial<IdentityConfig> = {}): IdentityConfig {
   };
 }
 
-function expectCode(fn: () => unknown, code: string): void {
+async function expectCode(fn: () => unknown, code: string): Promise<void> {
   try {
-    fn();
+    await fn();
   } catch (err) {
     expect(isAgentgateError(err) ? err.code : err).toBe(code);
     return;
@@ -61,19 +72,19 @@ describe('parseSshPublicKey', () => {
     expect(key.comment).toBe('');
   });
 
-  it('refuses malformed lines', () => {
-    expectCode(() => parseSshPublicKey('ssh-dss AAAAB3NzaC1kc3M='), 'BAD_REQUEST');
-    expectCode(() => parseSshPublicKey('ssh-ed25519'), 'BAD_REQUEST');
-    expectCode(() => parseSshPublicKey('ssh-ed25519 not*base64'), 'BAD_REQUEST');
+  it('refuses malformed lines', async () => {
+    await expectCode(() => parseSshPublicKey('ssh-dss AAAAB3NzaC1kc3M='), 'BAD_REQUEST');
+    await expectCode(() => parseSshPublicKey('ssh-ed25519'), 'BAD_REQUEST');
+    await expectCode(() => parseSshPublicKey('ssh-ed25519 not*base64'), 'BAD_REQUEST');
     // An ed25519 blob declared as ssh-rsa.
-    expectCode(() => parseSshPublicKey(`ssh-rsa ${ed25519.split(' ')[1]}`), 'BAD_REQUEST');
+    await expectCode(() => parseSshPublicKey(`ssh-rsa ${ed25519.split(' ')[1]}`), 'BAD_REQUEST');
     // Truncated blob.
-    expectCode(
+    await expectCode(
       () => parseSshPublicKey(`ssh-ed25519 ${blobOf(ed25519).subarray(0, 30).toString('base64')}`),
       'BAD_REQUEST',
     );
     // Trailing garbage after the key.
-    expectCode(
+    await expectCode(
       () =>
         parseSshPublicKey(
           `ssh-ed25519 ${Buffer.concat([blobOf(ed25519), Buffer.from([0])]).toString('base64')}`,
@@ -86,7 +97,7 @@ describe('parseSshPublicKey', () => {
 describe('IdentityService ssh keys', () => {
   it('matches configured keys by blob, with RSA offered under rsa-sha2-* names', async () => {
     const svc = await createIdentityService(config());
-    expect(svc.findSshKey('ssh-ed25519', blobOf(ed25519))).toEqual({
+    expect(svc.findSshKey('ssh-ed25519', blobOf(ed25519))).toMatchObject({
       name: 'devin',
       groups: ['agents'],
       source: 'ssh-key',
@@ -114,7 +125,7 @@ describe('IdentityService ssh keys', () => {
       lease: new CredentialLease(5000),
     };
 
-    const reg = svc.sshKeys.register(ecdsa256, alice, 60_000);
+    const reg = await svc.sshKeys.register(ecdsa256, alice, 60_000);
     expect(reg).toMatchObject({
       fingerprint: 'SHA256:xki3RzvVxJ+Rcc2nGJ0D8N4ue4HlHx1oOhtCYa6gzx8',
       expiresAt: 1_060_000,
@@ -128,9 +139,9 @@ describe('IdentityService ssh keys', () => {
     expect(svc.sshKeys.list().map((r) => r.fingerprint)).toEqual([reg.fingerprint]);
 
     // Another identity may not take over the key; the same identity renews it.
-    expectCode(() => svc.sshKeys.register(ecdsa256, { ...alice, name: 'mallory' }, 60_000), 'CONFLICT');
+    await expectCode(() => svc.sshKeys.register(ecdsa256, { ...alice, name: 'mallory' }, 60_000), 'CONFLICT');
     now += 30_000;
-    expect(svc.sshKeys.register(ecdsa256, alice, 60_000).expiresAt).toBe(1_090_000);
+    expect((await svc.sshKeys.register(ecdsa256, alice, 60_000)).expiresAt).toBe(1_090_000);
 
     now = 1_089_999;
     expect(svc.findSshKey('ecdsa-sha2-nistp256', blobOf(ecdsa256))?.name).toBe('alice');
@@ -138,9 +149,9 @@ describe('IdentityService ssh keys', () => {
     expect(svc.findSshKey('ecdsa-sha2-nistp256', blobOf(ecdsa256))).toBeUndefined();
     expect(svc.sshKeys.list()).toEqual([]);
 
-    const again = svc.sshKeys.register(ecdsa384, alice, 1000);
-    expect(svc.sshKeys.revoke(again.fingerprint)).toBe(true);
-    expect(svc.sshKeys.revoke(again.fingerprint)).toBe(false);
+    const again = await svc.sshKeys.register(ecdsa384, alice, 1000);
+    expect(await svc.sshKeys.revoke(again.fingerprint)).toBe(true);
+    expect(await svc.sshKeys.revoke(again.fingerprint)).toBe(false);
     expect(svc.findSshKey('ecdsa-sha2-nistp384', blobOf(ecdsa384))).toBeUndefined();
   });
 
@@ -148,9 +159,9 @@ describe('IdentityService ssh keys', () => {
     let now = 1_000_000;
     const svc = await createIdentityService(config(), { now: () => now });
     const alice = { name: 'alice', groups: ['dba'], source: 'oidc' as const };
-    const before = svc.sshKeys.register(ecdsa256, alice, 60_000).identity; // a connection made now holds this
+    const before = (await svc.sshKeys.register(ecdsa256, alice, 60_000)).identity; // a connection made now holds this
     now += 50_000;
-    const after = svc.sshKeys.register(ecdsa256, alice, 60_000).identity;
+    const after = (await svc.sshKeys.register(ecdsa256, alice, 60_000)).identity;
     // The earlier connection lives as long as the renewed registration, not the one it was made with.
     expect(before.lease?.expiresAtMs).toBe(1_110_000);
     expect(after.lease).toBe(before.lease);
@@ -160,7 +171,7 @@ describe('IdentityService ssh keys', () => {
       expiresAt: new Date(1_110_000).toISOString(),
       revoked: false,
     });
-    svc.sshKeys.revoke(svc.sshKeys.list()[0]!.fingerprint);
+    await svc.sshKeys.revoke(svc.sshKeys.list()[0]!.fingerprint);
     // Revoking after a renewal ends connections from before it too.
     expect(before.lease?.revoked).toBe(true);
     expect(after.lease?.lapse(now)).toEqual({ kind: 'revoked' });
@@ -169,9 +180,9 @@ describe('IdentityService ssh keys', () => {
   it('refuses to register a configured key, a bad key or a bad TTL', async () => {
     const svc = await createIdentityService(config());
     const bob = { name: 'bob', groups: [], source: 'oidc' as const };
-    expectCode(() => svc.sshKeys.register(ed25519, bob, 60_000), 'CONFLICT');
-    expectCode(() => svc.sshKeys.register('hello', bob, 60_000), 'BAD_REQUEST');
-    expectCode(() => svc.sshKeys.register(ecdsa256, bob, 0), 'BAD_REQUEST');
+    await expectCode(() => svc.sshKeys.register(ed25519, bob, 60_000), 'CONFLICT');
+    await expectCode(() => svc.sshKeys.register('hello', bob, 60_000), 'BAD_REQUEST');
+    await expectCode(() => svc.sshKeys.register(ecdsa256, bob, 0), 'BAD_REQUEST');
     expect(svc.findSshKey('ssh-ed25519', blobOf(ed25519))?.name).toBe('devin');
   });
 });
@@ -179,7 +190,7 @@ describe('IdentityService ssh keys', () => {
 describe('IdentityService static tokens and allow lists', () => {
   it('accepts a configured service token by its SHA-256 and refuses others', async () => {
     const svc = await createIdentityService(config());
-    await expect(svc.verifyToken('s3cret-service-token')).resolves.toEqual({
+    await expect(svc.verifyToken('s3cret-service-token')).resolves.toMatchObject({
       name: 'ci-bot',
       groups: ['ci'],
       source: 'token',
@@ -198,5 +209,91 @@ describe('IdentityService static tokens and allow lists', () => {
     expect(svc.isAllowed(id, ['identity:ci-bot'])).toBe(true);
     expect(svc.isAllowed(id, ['group:dba', 'identity:devin'])).toBe(false);
     expect(svc.isAllowed(id, [])).toBe(false);
+  });
+});
+
+describe('state that lasts: registrations on disk, identity reloads', () => {
+  const bob = { name: 'bob', groups: ['dba'], source: 'oidc' as const, issuer: 'https://idp' };
+
+  it('keeps registrations in the file across a restart, with their expiry, and drops expired ones', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentgate-regs-'));
+    try {
+      const registrationsFile = join(dir, 'ssh-key-registrations.json');
+      let now = 1_000_000;
+      const first = await createIdentityService(config({ oidc: [oidcIssuer] }), {
+        now: () => now,
+        registrationsFile,
+      });
+      await first.sshKeys.register(ecdsa256, bob, 60_000);
+      await first.sshKeys.register(ecdsa384, bob, 1_000);
+      expect(statSync(registrationsFile).mode & 0o777).toBe(0o600);
+
+      now += 2_000; // the second has expired by the "restart"
+      const second = await createIdentityService(config({ oidc: [oidcIssuer] }), {
+        now: () => now,
+        registrationsFile,
+      });
+      expect(second.findSshKey('ecdsa-sha2-nistp256', blobOf(ecdsa256))).toMatchObject({
+        name: 'bob',
+        groups: ['dba'],
+      });
+      expect(second.sshKeys.list().map((r) => r.expiresAt)).toEqual([1_060_000]);
+      expect(second.findSshKey('ecdsa-sha2-nistp384', blobOf(ecdsa384))).toBeUndefined();
+
+      // A registration made with an issuer that is no longer configured does not come back.
+      const third = await createIdentityService(config(), { now: () => now, registrationsFile });
+      expect(third.sshKeys.list()).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to start on a registrations file it cannot read, naming it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentgate-regs-'));
+    try {
+      const registrationsFile = join(dir, 'ssh-key-registrations.json');
+      writeFileSync(registrationsFile, '{ not json');
+      await expect(createIdentityService(config(), { registrationsFile })).rejects.toMatchObject({
+        code: 'CONFIG_INVALID',
+        message: expect.stringContaining(registrationsFile),
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a reload that removes a token revokes its lease with the reason, and the keys it registered', async () => {
+    const svc = await createIdentityService(config());
+    const ci = await svc.verifyToken('s3cret-service-token');
+    const reg = await svc.sshKeys.register(ecdsa256, ci, 60_000);
+    const other = await svc.verifyToken('s3cret-service-token');
+    expect(other.lease).toBe(ci.lease); // one credential, one lease
+
+    // Unchanged entries keep their lease: nothing of theirs ends.
+    const unchanged = await svc.prepare(config()).apply();
+    expect(unchanged.tokensRemoved).toEqual([]);
+    expect(ci.lease?.revoked).toBe(false);
+
+    const changes = await svc.prepare(config({ tokens: [], sshKeys: [] })).apply();
+    expect(changes).toMatchObject({
+      tokensRemoved: ['ci-bot'],
+      sshKeysRemoved: ['devin', 'ops'],
+      registrationsRevoked: [reg.fingerprint],
+    });
+    expect(ci.lease?.lapse(Date.now())).toEqual({
+      kind: 'revoked',
+      reason: 'token ci-bot was removed from identity.tokens by a reload',
+    });
+    expect(reg.identity.lease?.revoked).toBe(true);
+    await expect(svc.verifyToken('s3cret-service-token')).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+    expect(svc.findSshKey('ssh-ed25519', blobOf(ed25519))).toBeUndefined();
+  });
+
+  it('checks a reloaded section before changing anything', async () => {
+    const svc = await createIdentityService(config());
+    expect(() =>
+      svc.prepare(config({ sshKeys: [{ name: 'x', publicKey: 'ssh-ed25519 AAAA', groups: [] }] })),
+    ).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(svc.findSshKey('ssh-ed25519', blobOf(ed25519))?.name).toBe('devin');
   });
 });

@@ -11,6 +11,7 @@ import {
   type Command,
   type CommandEventBody,
   type DecisionEventBody,
+  type DecisionHooks,
   type Gate,
   type GateSession,
   type Identity,
@@ -87,7 +88,12 @@ export function createGate(options: GateOptions): Gate {
   const now = options.now ?? Date.now;
 
   return {
-    async check(session: GateSession, command: Command, signal?: AbortSignal): Promise<Verdict> {
+    async check(
+      session: GateSession,
+      command: Command,
+      signal?: AbortSignal,
+      hooks?: DecisionHooks,
+    ): Promise<Verdict> {
       const { info, recorder } = session;
       const decision =
         lapsedCredentialDecision(info.identity, now()) ??
@@ -157,6 +163,7 @@ export function createGate(options: GateOptions): Gate {
             command: shownToApprovers(command, options.redactor),
             rule,
             approvers: decision.approvers ?? options.approvers,
+            ...(hooks?.onWaiting === undefined ? {} : { onWaiting: hooks.onWaiting }),
           },
           signal,
         );

@@ -52,7 +52,8 @@ interface PtySize {
 
 /**
  * Render a session's output as asciicast v2. Frames come from `io` events with direction out/err, timed from the
- * session start with each chunk's recorded offset, so playback keeps the real pace.
+ * session start with each chunk's recorded offset, so playback keeps the real pace. An SSH exec's command line is
+ * not part of its output (no shell echoed it), so it is shown as a prompt line `$ COMMAND` when it was requested.
  */
 export function exportAsciicast(events: Iterable<TranscriptEvent>, opts: AsciicastOptions = {}): string {
   let startTs: number | undefined;
@@ -63,6 +64,11 @@ export function exportAsciicast(events: Iterable<TranscriptEvent>, opts: Asciica
   for (const event of events) {
     if (startTs === undefined) startTs = event.ts;
     pty ??= findPtySize(event);
+    const exec = execCommandLine(event);
+    if (exec !== undefined && (opts.channel === undefined || exec.channel === opts.channel)) {
+      const seconds = (event.ts - startTs) / 1000;
+      frames.push(JSON.stringify([Math.max(0, Number(seconds.toFixed(6))), 'o', exec.line]));
+    }
     if (event.type !== 'io') continue;
     const direction = event['direction'];
     if (direction !== 'out' && direction !== 'err') continue;
@@ -96,6 +102,15 @@ export function exportAsciicast(events: Iterable<TranscriptEvent>, opts: Asciica
   if (startTs !== undefined) header['timestamp'] = Math.floor(startTs / 1000);
   if (pty?.term) header['env'] = { TERM: pty.term };
   return [JSON.stringify(header), ...frames].join('\n') + '\n';
+}
+
+/** An SSH exec request's recorded command (`ssh host CMD`), as the prompt line a terminal would have shown. */
+function execCommandLine(event: TranscriptEvent): { line: string; channel?: string } | undefined {
+  if (event.type !== 'command' || event['protocol'] !== 'ssh' || event['kind'] !== 'exec') return undefined;
+  const text = typeof event['text'] === 'string' ? event['text'] : '';
+  const detail = event['detail'] as { channel?: unknown } | undefined;
+  const line = `$ ${text.replace(/\r?\n/g, '\r\n')}\r\n`;
+  return typeof detail?.channel === 'string' ? { line, channel: detail.channel } : { line };
 }
 
 /** The recorded pty request (RFC 4254 §6.2): SSH's `channel.request` notice for `pty-req`, with its size. */

@@ -161,4 +161,36 @@ describe('exporters', () => {
     }
     await store.close();
   });
+
+  it('shows an SSH exec command as a prompt line before its output, per channel', async () => {
+    const store = await temp.open();
+    const info = sessionInfo({ protocol: 'ssh' });
+    const recorder = store.openSession(info);
+    for (const [channel, text] of [
+      ['0', 'uname -a'],
+      ['1', 'printf "a\\nb"'],
+    ] as const) {
+      recorder.append('command', {
+        protocol: 'ssh',
+        kind: 'exec',
+        text,
+        simpleCommands: [],
+        detail: { channel },
+      });
+      recorder.io('out', Buffer.from(`out of ${channel}\n`), channel);
+    }
+    recorder.end(CLIENT_LEFT_END);
+    await store.flush();
+    const events = [...store.events(info.id)];
+    const output = (cast: string): string =>
+      cast
+        .trimEnd()
+        .split('\n')
+        .slice(1)
+        .map((line) => (JSON.parse(line) as [number, string, string])[2])
+        .join('');
+    expect(output(exportAsciicast(events, { channel: '0' }))).toBe('$ uname -a\r\nout of 0\n');
+    expect(output(exportAsciicast(events))).toBe('$ uname -a\r\nout of 0\n$ printf "a\\nb"\r\nout of 1\n');
+    await store.close();
+  });
 });

@@ -72,3 +72,5 @@ export const createDockerEngine: EngineFactory<DockerListenerConfig> = (
     },
   };
 };
+
+export { probeDockerUpstream } from './upstream-probe.js';

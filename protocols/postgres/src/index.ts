@@ -50,3 +50,5 @@ export const createPostgresEngine: EngineFactory<PostgresListenerConfig> = (list
     analysis: libpgQueryAnalysis(),
     resultFilter: createMaskingFilterFactory(listener),
   });
+
+export { probePostgresUpstream } from './upstream-probe.js';

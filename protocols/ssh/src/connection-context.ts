@@ -1,4 +1,5 @@
 import type {
+  DecisionHooks,
   EventBody,
   Logger,
   ProtocolMetrics,
@@ -22,9 +23,9 @@ export interface ConnectionContext {
   nextChannelId(): string;
   /**
    * Decide one command; never rejects (a failing gate is a refusal). Withdrawn when the connection's session ends
-   * and when `signal` aborts (the channel closed).
+   * and when `signal` aborts (the channel closed). `hooks.onWaiting` hears that it is held for approval.
    */
-  decide(command: SshCommand, signal?: AbortSignal): Promise<Verdict>;
+  decide(command: SshCommand, signal?: AbortSignal, hooks?: DecisionHooks): Promise<Verdict>;
   /** Append a transcript event; a store failure is logged (fail-closed checks happen in the gate). */
   record<K extends 'notice' | 'result' | 'error'>(type: K, body: EventBody[K]): void;
 }

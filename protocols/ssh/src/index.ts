@@ -111,3 +111,5 @@ export const createSshEngine: EngineFactory<SshListenerConfig> = (listener, deps
     },
   };
 };
+
+export { probeSshUpstream } from './upstream-probe.js';

@@ -1,7 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel, ExecOptions, ServerChannel, Session, ShellOptions } from 'ssh2';
 import { clientMessage } from '@agentgate/core';
-import type { SshCommand, Verdict } from '@agentgate/core';
+import type { ApprovalWait, SshCommand, Verdict } from '@agentgate/core';
 import type { SessionChannelState, SessionRequest, SessionSetup } from './channel-state.js';
 import {
   channelCommand,
@@ -51,6 +51,8 @@ export class SessionChannel {
   private filter: InteractiveLineFilter | undefined;
   /** Aborts when the client closes this channel: a decision or approval still pending is withdrawn. */
   private readonly closed = new AbortController();
+  /** The accepted client channel, once an exec, shell or subsystem started. */
+  private channel: ServerChannel | undefined;
 
   constructor(
     private readonly ctx: ConnectionContext,
@@ -169,7 +171,20 @@ export class SessionChannel {
   }
 
   private decide(command: SshCommand): Promise<Verdict> {
-    return this.ctx.decide(command, this.closed.signal);
+    return this.ctx.decide(command, this.closed.signal, { onWaiting: (wait) => this.tellWaiting(wait) });
+  }
+
+  /** A command held for approval: the client reads why nothing happens, on stderr, when held and every 30 s. */
+  private tellWaiting(wait: ApprovalWait): void {
+    const channel = this.channel;
+    if (channel === undefined || this.state.kind === 'closed' || this.state.kind === 'refused') return;
+    // On a terminal the cursor sits after the typed line: the notice gets lines of its own.
+    const line = Buffer.from(
+      this.setup.pty !== undefined ? `\r\n${wait.message}\r\n` : `${wait.message}\n`,
+      'utf8',
+    );
+    this.ctx.recorder.io('err', line, this.id); // the record holds what the client saw
+    channel.stderr.write(line);
   }
 
   private start(
@@ -185,6 +200,7 @@ export class SessionChannel {
     const channel = accept();
     if (channel === undefined) return;
     channel.pause();
+    this.channel = channel;
     this.state = { kind: 'deciding', request, text };
     this.ctx.record('notice', {
       event: 'channel.request',

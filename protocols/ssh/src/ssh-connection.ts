@@ -199,7 +199,7 @@ export class SshConnection {
       pool,
       clientConnection: this.conn,
       nextChannelId: () => this.nextChannelId(),
-      decide: (command, signal) => session.decide(command, signal),
+      decide: (command, signal, hooks) => session.decide(command, signal, hooks),
       record,
     };
     this.state = { kind: 'ready', session, ctx, forwarding: new RemoteForwarding(ctx, this.conn) };

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '@agentgate/config';
 import { createJsonLogger } from '@agentgate/core';
 import type { RunningGateway } from '../gateway.js';
+import { CliError } from '../cli-util.js';
 import { startRetention } from '../retention.js';
 
 export function registerServeCommands(program: Command): void {
@@ -25,25 +26,27 @@ export function registerServeCommands(program: Command): void {
           return;
         }
         const running = gateway;
-        loadConfig(opts.config).then(
-          (next) => {
-            const outcome = running.reload(next);
-            log.info('configuration reloaded', {
-              file: next.file,
-              rules: outcome.rules,
-              masking: outcome.masking,
-            });
-            if (outcome.needsRestart.length > 0) {
-              log.warn('configuration changes that take effect only after a restart', {
-                sections: outcome.needsRestart,
+        loadConfig(opts.config)
+          .then((next) => running.reload(next))
+          .then(
+            (outcome) => {
+              log.info('configuration reloaded', {
+                file: opts.config,
+                rules: outcome.rules,
+                masking: outcome.masking,
+                identity: outcome.identity,
               });
-            }
-          },
-          (err: unknown) =>
-            log.error('configuration reload failed; the running configuration stays', {
-              error: err instanceof Error ? err.message : String(err),
-            }),
-        );
+              if (outcome.needsRestart.length > 0) {
+                log.warn('configuration changes that take effect only after a restart', {
+                  sections: outcome.needsRestart,
+                });
+              }
+            },
+            (err: unknown) =>
+              log.error('configuration reload failed; the running configuration stays', {
+                error: err instanceof Error ? err.message : String(err),
+              }),
+          );
       };
       process.on('SIGHUP', onReload);
       // A file-size limit (systemd LimitFSIZE=, ulimit -f) reached by the store would raise SIGXFSZ, whose default
@@ -89,10 +92,27 @@ export function registerServeCommands(program: Command): void {
     .command('check-config')
     .description('validate a configuration file; prints OK or every error')
     .requiredOption('--config <file>', 'configuration file (YAML)')
-    .action(async (opts: { config: string }) => {
+    .option('--probe', "also connect to each listener's upstream and log in with the configured credentials")
+    .action(async (opts: { config: string; probe?: boolean }) => {
       const config = await loadConfig(opts.config);
       process.stdout.write(
         `OK: ${config.file}: ${config.listeners.length} listener(s), ${config.rules.length} rule(s), ${config.masking.length} masking rule(s)\n`,
       );
+      if (config.rules.length === 0)
+        process.stderr.write(
+          'warning: no rules are configured: every command is decided by its listener default (allow unless set to deny)\n',
+        );
+      if (opts.probe !== true) return;
+      // Loaded on demand, like serve: the protocol packages are large.
+      const { probeUpstream } = await import('../upstream-health.js');
+      const results = await Promise.all(
+        config.listeners.map(async (l) => [l, await probeUpstream(l)] as const),
+      );
+      for (const [listener, r] of results)
+        process.stdout.write(
+          `${r.ok ? 'ok    ' : 'FAILED'} ${listener.name} (${listener.protocol}): ${r.ok ? r.message : `${r.stage}: ${r.message}`} [${r.latencyMs} ms]\n`,
+        );
+      const failed = results.filter(([, r]) => !r.ok).length;
+      if (failed > 0) throw new CliError(`${failed} of ${results.length} upstream(s) failed the probe`, 1);
     });
 }

@@ -31,9 +31,16 @@ export function registerSshLoginCommand(program: Command): void {
       if (!res.ok)
         throw new CliError(`ssh-login failed: HTTP ${res.status}: ${String(body['message'] ?? '')}`);
       if (opts.json) process.stdout.write(JSON.stringify(body, null, 2) + '\n');
-      else
+      else {
         process.stdout.write(
           `registered ${String(body['fingerprint'])} as ${String(body['identity'])} until ${String(body['expiresAt'])}\n`,
         );
+        const shortened = body['ttlShortened'] as
+          { asked: string; granted: string; reason: string } | undefined;
+        if (shortened !== undefined)
+          process.stderr.write(
+            `note: the ttl was shortened from ${shortened.asked} to ${shortened.granted}: ${shortened.reason}\n`,
+          );
+      }
     });
 }
