@@ -2,6 +2,7 @@
  * Just-in-time approvals end to end (issue 4) with real node-postgres sessions through the real composition root:
  * the broker, the admin API with OIDC approvers, the signed webhook, the transcript.
  */
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
@@ -127,9 +128,20 @@ async function decide(
 describe('approvals with PostgreSQL sessions', () => {
   it('holds one statement until an approver approves, then runs exactly that statement', async () => {
     const devin = await connect('devin', ['agents']);
+    const notices: string[] = [];
+    devin.on('notice', (n) => void notices.push(n.message ?? ''));
     const held = devin.query('DELETE FROM users WHERE id = 1');
     const p = await pendingFor('devin', 'id = 1');
     expect(p.rule).toBe('deletes-need-review');
+    // The client is told at once that it waits, and for what.
+    for (let i = 0; i < 100 && notices.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(notices).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^agentgate: waiting for approval ${p.id} \\(rule deletes-need-review\\), expires in \\d+s — http`,
+        ),
+      ),
+    ]);
     // other sessions run on while it is held
     const other = await connect('sam', ['agents']);
     expect((await other.query('SELECT count(*)::int AS n FROM users')).rows[0].n).toBe(50);
@@ -140,6 +152,36 @@ describe('approvals with PostgreSQL sessions', () => {
     expect(await decide(p.id, 'approve', 'carol', ['dba'])).toBe(409); // settled once
     expect(await decide('no-such-id', 'approve', 'carol', ['dba'])).toBe(404);
     await devin.end();
+  });
+
+  it('psql prints the waiting notice while its statement is held', async () => {
+    const addr = gw.address('db') as { host: string; port: number };
+    const psql = spawn(
+      'psql',
+      [
+        '-X',
+        '-h',
+        addr.host,
+        '-p',
+        String(addr.port),
+        '-U',
+        'devin',
+        '-d',
+        'app',
+        '-c',
+        'DELETE FROM users WHERE id = 6',
+      ],
+      { env: { ...process.env, PGPASSWORD: await gw.token('devin', ['agents']), PGSSLMODE: 'disable' } },
+    );
+    let stderr = '';
+    psql.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => psql.on('close', r));
+    const p = await pendingFor('devin', 'id = 6');
+    for (let i = 0; i < 100 && !stderr.includes('NOTICE'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(stderr).toContain(`NOTICE:  agentgate: waiting for approval ${p.id} (rule deletes-need-review)`);
+    expect(await decide(p.id, 'deny', 'carol', ['dba'], 'not this one')).toBe(200);
+    expect(await exited).toBe(1);
+    expect(stderr).toContain('not this one');
   });
 
   it('a rejected statement fails with 42501 naming the approval id; the session stays usable', async () => {

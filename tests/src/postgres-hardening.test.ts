@@ -3,6 +3,7 @@
  * (64 KiB messages, the login timeout), malformed message bodies, the gateway's own upstream credentials refused,
  * and refused client credentials logged and counted.
  */
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import {
@@ -13,7 +14,14 @@ import {
   type SessionMetrics,
 } from '@agentgate/core';
 import { RawClient, errorFields, typed } from './harness/pg-raw-client.js';
-import { startPgGateway, startPostgres, type PgGateway, type TestPostgres } from './harness/postgres.js';
+import { startTestGateway } from './harness/gateway.js';
+import {
+  PASSWORD,
+  startPgGateway,
+  startPostgres,
+  type PgGateway,
+  type TestPostgres,
+} from './harness/postgres.js';
 
 interface LogLine {
   readonly level: string;
@@ -341,3 +349,62 @@ describe('postgres listener: credentials', () => {
     expect(JSON.stringify(lines)).not.toContain('not-a-token');
   });
 });
+
+describe('unauthenticated connections (the listener server, through the real composition root)', () => {
+  it('closes a source’s connections over maxUnauthenticatedPerSource; one that logs in frees its slot', async () => {
+    const full = await startTestGateway(
+      `
+listeners:
+  - name: db
+    protocol: postgres
+    listen: 127.0.0.1:0
+    allow: [group:agents]
+    maxUnauthenticatedPerSource: 3
+    upstream: { host: 127.0.0.1, port: ${server.port}, user: app, password: "\${env:PG_PASSWORD}", database: app }
+`,
+      { env: { PG_PASSWORD: PASSWORD } },
+    );
+    try {
+      const addr = full.address('db') as { host: string; port: number };
+      const open = (): { socket: Socket; received: () => Buffer; closed: Promise<void> } => {
+        const socket = connect(addr);
+        const chunks: Buffer[] = [];
+        socket.on('data', (c: Buffer) => chunks.push(c));
+        socket.on('error', () => undefined);
+        const closed = new Promise<void>((r) => socket.on('close', () => r()));
+        return { socket, received: () => Buffer.concat(chunks), closed };
+      };
+      // Three connections that sent their startup and sit at the password prompt: each still counts.
+      const held = [open(), open(), open()];
+      for (const c of held) c.socket.write(startupPacket());
+      for (const c of held) await waitUntil(() => c.received().length > 0);
+      const refused = open();
+      await refused.closed;
+      expect(refused.received().length).toBe(0);
+      // One of them logs in (its password message carries the token): its slot is free again.
+      const token = Buffer.from(`${await full.token('devin', ['agents'])}\0`);
+      const password = Buffer.alloc(5);
+      password.write('p');
+      password.writeInt32BE(4 + token.length, 1);
+      const before = held[0]!.received().length;
+      held[0]!.socket.write(Buffer.concat([password, token]));
+      // AuthenticationOk ('R', 0) and the rest of the login follow.
+      await waitUntil(() => held[0]!.received().subarray(before).includes(Buffer.from('Z\0\0\0\x05')));
+      const admitted = open();
+      admitted.socket.write(startupPacket());
+      await waitUntil(() => admitted.received().length > 0);
+      expect(admitted.received()[0]).toBe('R'.charCodeAt(0));
+      for (const c of [...held, admitted]) c.socket.destroy();
+    } finally {
+      await full.stop();
+    }
+  }, 30_000);
+});
+
+async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

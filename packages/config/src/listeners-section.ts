@@ -24,6 +24,8 @@ const LISTENER_KEYS: Record<(typeof PROTOCOLS)[number], readonly string[]> = {
     'recordRows',
     'dynamicSql',
     'loginTimeout',
+    'maxUnauthenticated',
+    'maxUnauthenticatedPerSource',
   ],
   ssh: [
     ...BASE_KEYS,
@@ -132,8 +134,9 @@ function readPostgres(
     checker.expected(child(path, 'loginTimeout'), 'a positive duration such as 60s', m.loginTimeout);
     loginTimeoutMs = undefined;
   }
+  const unauthenticated = readUnauthenticatedLimits(checker, m, path);
   if (maxMessageBytes === undefined || recordRows === undefined || dynamicSql === undefined) return undefined;
-  if (loginTimeoutMs === undefined) return undefined;
+  if (loginTimeoutMs === undefined || unauthenticated === undefined) return undefined;
   return {
     protocol: 'postgres',
     ...(tls === undefined ? {} : { tls }),
@@ -150,6 +153,7 @@ function readPostgres(
     recordRows,
     dynamicSql,
     loginTimeoutMs,
+    unauthenticated,
   };
 }
 

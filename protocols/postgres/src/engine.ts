@@ -3,10 +3,8 @@
  */
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
-import type { Duplex } from 'node:stream';
 import {
   SHUTDOWN,
-  type ClientInfo,
   type EngineDeps,
   type PostgresListenerConfig,
   type ProtocolEngine,
@@ -56,8 +54,8 @@ export function buildPostgresEngine(
   options.analysis.analyzer.catch((err: unknown) => deps.log.error('SQL analyzer failed to load', { err }));
   const sessions = new Set<PgSession>();
   return {
-    async handle(client: Duplex, info: ClientInfo, signal: AbortSignal): Promise<void> {
-      const session = new PgSession(client, info, shared, signal);
+    async handle(client, info, signal, connection): Promise<void> {
+      const session = new PgSession(client, info, shared, signal, connection);
       sessions.add(session);
       try {
         session.start();

@@ -4,7 +4,7 @@
  * group (response-groups.ts) to record results and to put the gateway's refusals where the server would have put
  * its errors.
  */
-import { SHUTDOWN, type EndCause, type GatedSession, type Verdict } from '@agentgate/core';
+import { SHUTDOWN, type ApprovalWait, type EndCause, type GatedSession, type Verdict } from '@agentgate/core';
 import type { SessionAnalysis } from './analysis.js';
 import { BackendFramer } from './codec/backend-framer.js';
 import {
@@ -12,6 +12,7 @@ import {
   encodeBackendKeyData,
   encodeCancelRequest,
   encodeErrorResponse,
+  encodeNoticeResponse,
   encodeReadyForQuery,
 } from './codec/encode.js';
 import {
@@ -305,11 +306,16 @@ export class Relay {
     return this.ctx.masking.filter.active ? this.ctx.masking.check(texts) : NO_PLAN;
   }
 
+  /** A held statement tells its client it waits (psql prints the NOTICE); messages are whole, so any time is safe. */
+  private readonly noticeWaiting = (wait: ApprovalWait): void => {
+    if (!this.ctx.closed()) this.ctx.io.writeClient(encodeNoticeResponse('00000', wait.message));
+  };
+
   /** Ask the gate; the client's later messages wait in the inbox meanwhile (a CancelRequest withdraws it). */
   private async decide(command: AnalysedCommand['command']): Promise<Verdict> {
     this.deciding = true;
     try {
-      return await this.ctx.session.decide(command);
+      return await this.ctx.session.decide(command, undefined, { onWaiting: this.noticeWaiting });
     } finally {
       this.deciding = false;
     }

@@ -13,6 +13,7 @@ import {
   describeCause,
   isAgentgateError,
   type ClientInfo,
+  type ConnectionControl,
   type EndCause,
   type GatedSession,
 } from '@agentgate/core';
@@ -74,6 +75,7 @@ export class PgSession {
     private readonly info: ClientInfo,
     private readonly shared: EngineShared,
     private readonly signal: AbortSignal,
+    private readonly connection?: ConnectionControl,
   ) {
     this.tls = info.tls;
     const { maxMessageBytes } = shared.listener;
@@ -248,6 +250,7 @@ export class PgSession {
     clearTimeout(this.loginTimer);
     this.loginTimer = undefined;
     this.reader.setLimit(this.shared.listener.maxMessageBytes);
+    this.connection?.authenticated();
   }
 
   private readonly onLoginTimeout = (): void => {
