@@ -24,16 +24,18 @@ import { cookie, parseCookies, readForm, redirect, sendHtml, sendText } from './
 import type { LiveSessions } from './live-sessions.js';
 import { OidcSignIn } from './oidc-signin.js';
 import { OneTimeLinks } from './one-time-links.js';
-import { approvalCard, approvalsPage, type RecentCommand } from './pages/approvals.js';
+import { approvalCard, approvalsPage } from './pages/approvals.js';
 import { messagePage, type PageContext } from './pages/layout.js';
 import { liveEventFragment, livePage } from './pages/live.js';
 import { overviewPage } from './pages/overview.js';
 import { sessionPage } from './pages/session.js';
 import { sessionsPage, type SessionsQueryText } from './pages/sessions.js';
-import { linkConfirmPage, loginPage } from './pages/signin.js';
+import { loginPage } from './pages/signin.js';
 import { hasAnyRole, mayDecide, rolesOf, type RoleSources } from './roles.js';
 import type { SessionFilter, SessionQuery } from './session-query.js';
 import { openEventStream } from './sse.js';
+import { RecentCommands } from './recent-commands.js';
+import { createSignInRoutes } from './sign-in-routes.js';
 import { buildTimeline } from './timeline.js';
 
 /** The store readers the console uses (a subset of `TranscriptStore`). */
@@ -82,8 +84,6 @@ export interface ConsoleHandler {
 }
 
 const PAGE_SIZE = 50;
-const RECENT_COMMANDS = 5;
-const LOGIN_COOKIE = 'agentgate_console_login';
 
 class Forbidden extends Error {}
 
@@ -108,7 +108,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     admins: () => config.admins,
     approvers: options.approvers,
   };
-  const recentCache = new Map<string, RecentCommand[]>();
+  const recentCommands = new RecentCommands(options.store);
   const streams = new Set<{ close(): void }>();
 
   // ---- helpers ---------------------------------------------------------------------------------------------
@@ -164,118 +164,30 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     return undefined;
   }
 
-  function recentCommands(entry: ApprovalEntry): RecentCommand[] {
-    const cached = recentCache.get(entry.id);
-    if (cached !== undefined) return cached;
-    const commands: TranscriptEvent[] = [];
-    const actions = new Map<number, string>();
-    let cutAt: number | undefined;
-    for (const event of options.store.events(entry.session.id)) {
-      if (event.type === 'command') commands.push(event);
-      else if (event.type === 'decision') actions.set(Number(event['commandSeq']), String(event['action']));
-      else if (event.type === 'approval.requested' && (event['id'] ?? event['approvalId']) === entry.id) {
-        cutAt = commands.length - 1; // the held command is the one just before its request
-        break;
-      }
-    }
-    const earlier = cutAt === undefined ? commands : commands.slice(0, cutAt);
-    const recent = earlier.slice(-RECENT_COMMANDS).map((c) => {
-      const action = actions.get(c.seq);
-      return {
-        ts: c.ts,
-        text: String(c['recordedText'] ?? c['text'] ?? ''),
-        ...(action === undefined ? {} : { action }),
-      };
-    });
-    // Cache once the request is on record (its earlier commands cannot change after that).
-    if (cutAt !== undefined) {
-      if (recentCache.size > 1000) recentCache.clear();
-      recentCache.set(entry.id, recent);
-    }
-    return recent;
-  }
-
   const card = (entry: ApprovalEntry, context: PageContext): SafeHtml =>
     approvalCard(entry, {
       context,
       identity: options.identity,
-      recent: recentCommands(entry),
+      recent: recentCommands.of(entry),
       now: now(),
       linkSession: context.roles.auditor,
     });
 
-  // ---- sign-in ---------------------------------------------------------------------------------------------
-
-  async function startOidc(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    if (oidc === undefined)
-      return send(res, 404, messagePage('Not found', 'No identity provider is configured.'));
-    try {
-      const { url: target, state } = await oidc.begin(safeReturnTo(url.searchParams.get('returnTo')));
-      redirect(res, target, {
-        https,
-        headers: { 'set-cookie': cookie(LOGIN_COOKIE, state, { secure: https, maxAge: 600, path: '/auth' }) },
-      });
-    } catch (err) {
-      log.warn('console: sign-in could not start', { error: String(err) });
-      send(
-        res,
-        502,
-        loginPage({
-          oidc: true,
-          returnTo: '/',
-          error: 'The identity provider cannot be reached; try again shortly.',
-        }),
-      );
-    }
-  }
-
-  async function finishOidc(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    if (oidc === undefined)
-      return send(res, 404, messagePage('Not found', 'No identity provider is configured.'));
-    const callback = new URL(url.pathname + url.search, publicOrigin);
-    const clearLogin = cookie(LOGIN_COOKIE, '', { secure: https, maxAge: 0, path: '/auth' });
-    try {
-      const signedIn = await oidc.finish(callback, parseCookies(req.headers.cookie).get(LOGIN_COOKIE));
-      const expiresAt = Math.min(signedIn.tokenExpiresAt, now() + config.sessionTtlMs);
-      const session = sessions.create(signedIn.identity, expiresAt, 'oidc');
-      record('console sign-in', signedIn.identity, { via: 'oidc', expiresAt });
-      log.info('console: signed in', { identity: signedIn.identity.name, via: 'oidc' });
-      redirect(res, signedIn.returnTo, {
-        https,
-        headers: { 'set-cookie': [sessionCookieFor(session), clearLogin] },
-      });
-    } catch (err) {
-      log.warn('console: sign-in failed', { error: err instanceof Error ? err.message : String(err) });
-      send(res, 401, loginPage({ oidc: true, returnTo: '/', error: signInError(err) }), {});
-    }
-  }
-
-  async function linkPage(res: ServerResponse, url: URL): Promise<void> {
-    const token = url.searchParams.get('token') ?? '';
-    try {
-      const link = await links.inspect(token);
-      send(res, 200, linkConfirmPage({ token, identity: link.identity, expiresAt: link.expiresAt }));
-    } catch (err) {
-      send(res, 401, loginPage({ oidc: oidc !== undefined, returnTo: '/', error: signInError(err) }));
-    }
-  }
-
-  async function redeemLink(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const form = await readForm(req);
-    const problem = stateChangeProblem(req, undefined, form);
-    if (problem !== undefined) return send(res, 403, messagePage('Not allowed', problem));
-    try {
-      const link = await links.redeem(form.get('token') ?? '');
-      const expiresAt = Math.min(link.expiresAt, now() + config.sessionTtlMs);
-      const session = sessions.create({ ...link.identity }, expiresAt, 'link');
-      record('console sign-in', link.identity, { via: 'one-time link', jti: link.jti, expiresAt });
-      log.info('console: signed in', { identity: link.identity.name, via: 'link' });
-      redirect(res, '/', { https, headers: { 'set-cookie': sessionCookieFor(session) } });
-    } catch (err) {
-      log.warn('console: sign-in link refused', { error: err instanceof Error ? err.message : String(err) });
-      send(res, 401, loginPage({ oidc: oidc !== undefined, returnTo: '/', error: signInError(err) }));
-    }
-  }
+  const signIn = createSignInRoutes({
+    config,
+    log,
+    now,
+    https,
+    publicOrigin,
+    sessions,
+    links,
+    oidc,
+    send,
+    record,
+    sessionCookieFor,
+    safeReturnTo,
+    stateChangeProblem,
+  });
 
   // ---- pages -----------------------------------------------------------------------------------------------
 
@@ -532,11 +444,11 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
           ),
           true
         );
-      if (pathname === '/auth/oidc') return (await startOidc(req, res, url), true);
-      if (pathname === '/auth/callback') return (await finishOidc(req, res, url), true);
-      if (pathname === '/auth/link') return (await linkPage(res, url), true);
+      if (pathname === '/auth/oidc') return (await signIn.startOidc(req, res, url), true);
+      if (pathname === '/auth/callback') return (await signIn.finishOidc(req, res, url), true);
+      if (pathname === '/auth/link') return (await signIn.linkPage(res, url), true);
     }
-    if (method === 'POST' && pathname === '/auth/link') return (await redeemLink(req, res), true);
+    if (method === 'POST' && pathname === '/auth/link') return (await signIn.redeemLink(req, res), true);
 
     const session = sessionOf(req);
     if (session === undefined) {
@@ -707,9 +619,4 @@ function parseLocalTime(text: string): number | undefined | null {
   if (text === '') return undefined;
   const ms = Date.parse(/Z|[+-]\d\d:?\d\d$/.test(text) ? text : `${text}Z`);
   return Number.isFinite(ms) ? ms : null;
-}
-
-function signInError(err: unknown): string {
-  if (isAgentgateError(err)) return err.message;
-  return 'Sign-in failed; try again.';
 }

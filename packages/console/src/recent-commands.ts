@@ -1,0 +1,48 @@
+/**
+ * The last commands of a held request's session, shown on its approval card for context: read from the store
+ * once the request is on record, then cached (its earlier commands cannot change).
+ */
+import type { TranscriptEvent } from '@agentgate/core';
+import type { ApprovalEntry } from './approvals-feed.js';
+import type { ConsoleStore } from './console-server.js';
+import type { RecentCommand } from './pages/approvals.js';
+
+const RECENT_COMMANDS = 5;
+const MAX_CACHED = 1000;
+
+export class RecentCommands {
+  private readonly cache = new Map<string, RecentCommand[]>();
+
+  constructor(private readonly store: Pick<ConsoleStore, 'events'>) {}
+
+  of(entry: ApprovalEntry): RecentCommand[] {
+    const cached = this.cache.get(entry.id);
+    if (cached !== undefined) return cached;
+    const commands: TranscriptEvent[] = [];
+    const actions = new Map<number, string>();
+    let cutAt: number | undefined;
+    for (const event of this.store.events(entry.session.id)) {
+      if (event.type === 'command') commands.push(event);
+      else if (event.type === 'decision') actions.set(Number(event['commandSeq']), String(event['action']));
+      else if (event.type === 'approval.requested' && (event['id'] ?? event['approvalId']) === entry.id) {
+        cutAt = commands.length - 1; // the held command is the one just before its request
+        break;
+      }
+    }
+    const earlier = cutAt === undefined ? commands : commands.slice(0, cutAt);
+    const recent = earlier.slice(-RECENT_COMMANDS).map((c) => {
+      const action = actions.get(c.seq);
+      return {
+        ts: c.ts,
+        text: String(c['recordedText'] ?? c['text'] ?? ''),
+        ...(action === undefined ? {} : { action }),
+      };
+    });
+    // Cache once the request is on record (its earlier commands cannot change after that).
+    if (cutAt !== undefined) {
+      if (this.cache.size > MAX_CACHED) this.cache.clear();
+      this.cache.set(entry.id, recent);
+    }
+    return recent;
+  }
+}
