@@ -80,14 +80,7 @@ export interface ReloadOutcome {
 }
 
 /** Sections a running gateway cannot swap: they own sockets, keys, the store or the identity caches. */
-const RESTART_SECTIONS = [
-  'store',
-  'signingKey',
-  'admin',
-  'listeners',
-  'console',
-  'fleet',
-] as const;
+const RESTART_SECTIONS = ['store', 'signingKey', 'admin', 'listeners', 'console', 'fleet'] as const;
 
 /** SSH key registrations (`agentgate ssh-login`) are kept in the store's directory, so they survive a restart. */
 export const SSH_KEY_REGISTRATIONS_FILE = 'ssh-key-registrations.json';

@@ -3,12 +3,7 @@
  */
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
-import {
-  SHUTDOWN,
-  type EngineDeps,
-  type PostgresListenerConfig,
-  type ProtocolEngine,
-} from '@agentgate/core';
+import { SHUTDOWN, type EngineDeps, type PostgresListenerConfig, type ProtocolEngine } from '@agentgate/core';
 import type { AnalysisProvider } from './analysis.js';
 import { CancelRegistry } from './cancel-registry.js';
 import type { ResultFilterFactory } from './result-filter.js';
