@@ -85,3 +85,20 @@ export function decodeParameterStatus(buf: Buffer, start: number, end: number): 
   const [value] = readCString(buf, next, end);
   return [name, value];
 }
+
+/** A DataRow of a simple query (every column text), as the catalog reads use it. */
+export function decodeTextRow(buf: Buffer, start: number): (string | null)[] {
+  const count = buf.readInt16BE(start + 5);
+  let offset = start + 7;
+  const values: (string | null)[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const len = buf.readInt32BE(offset);
+    offset += 4;
+    if (len < 0) values[i] = null;
+    else {
+      values[i] = buf.toString('utf8', offset, offset + len);
+      offset += len;
+    }
+  }
+  return values;
+}

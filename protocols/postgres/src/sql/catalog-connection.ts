@@ -12,7 +12,7 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import { AgentgateError } from '@agentgate/core';
 import { BackendFramer, forEachMessage } from '../codec/backend-framer.js';
-import { decodeErrorFields } from '../codec/decode.js';
+import { decodeErrorFields, decodeTextRow } from '../codec/decode.js';
 import { encodeQuery, encodeTerminate } from '../codec/encode.js';
 import { openUpstream, type UpstreamTarget } from '../upstream.js';
 import { BackendMessage } from '../codec/message-types.js';
@@ -159,20 +159,4 @@ export class CatalogConnection implements CatalogQueryRunner {
       p.reject(err);
     }
   }
-}
-
-function decodeTextRow(buf: Buffer, start: number): (string | null)[] {
-  const count = buf.readInt16BE(start + 5);
-  let offset = start + 7;
-  const values: (string | null)[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const len = buf.readInt32BE(offset);
-    offset += 4;
-    if (len < 0) values[i] = null;
-    else {
-      values[i] = buf.toString('utf8', offset, offset + len);
-      offset += len;
-    }
-  }
-  return values;
 }
