@@ -9,7 +9,6 @@ import { dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import {
   createJsonLogger,
-  isAgentgateError,
   createSessionLifecycles,
   newId,
   type AdminSessionInfo,
@@ -33,8 +32,7 @@ import { createDockerEngine } from '@agentgate/docker';
 import { createIdentityService, type IdentityChanges } from '@agentgate/identity';
 import { UpstreamHealth } from './upstream-health.js';
 import { createMaskingService, createRedactor, redactionEntries } from '@agentgate/masking';
-import { FleetDatabase, positionFileFor, Shipper } from '@agentgate/fleet';
-import { createGatewayMetrics, registerFleetMetrics, type GatewayMetrics } from '@agentgate/metrics';
+import { createGatewayMetrics, type GatewayMetrics } from '@agentgate/metrics';
 import { createGate, createPolicy, type Policy } from '@agentgate/policy';
 import { createPostgresEngine } from '@agentgate/postgres';
 import { createSshEngine } from '@agentgate/ssh';
@@ -45,6 +43,7 @@ import {
   sessionIndexPath,
   type TranscriptStore,
 } from '@agentgate/transcript';
+import { startShipper } from './fleet-shipping.js';
 import { startListenerServer, type ListenerAddress, type ListenerServer } from './listener-server.js';
 
 /**
@@ -188,7 +187,9 @@ export async function startGateway(
     const recovered = await store.recoverInterrupted();
     if (recovered > 0) log.warn('closed sessions interrupted by the previous run', { sessions: recovered });
     const shipper =
-      config.fleet === undefined ? undefined : await startShipper(config, store, signer, log, metrics);
+      config.fleet === undefined
+        ? undefined
+        : await startShipper(config.fleet, config.store.path, store, signer, log, metrics);
     if (shipper !== undefined) cleanup.unshift(() => shipper.stop());
 
     const identity = await createIdentityService(config.identity, {
@@ -524,77 +525,6 @@ export async function startGateway(
     for (const fn of cleanup) await fn().catch(() => undefined);
     throw err;
   }
-}
-
-/** A fleet replica's shipping: the fleet database, its schema check, and the shipper (docs/configuration.md). */
-interface RunningShipper {
-  readiness(): Record<string, unknown>;
-  stop(): Promise<void>;
-}
-
-/** How long a stopping gateway goes on shipping what its last sessions recorded. */
-const shipDrainMs = 3000;
-
-async function startShipper(
-  config: AgentgateConfig,
-  store: TranscriptStore,
-  signer: { publicJwks(): { keys: Record<string, unknown>[] } },
-  log: Logger,
-  metrics: GatewayMetrics,
-): Promise<RunningShipper> {
-  const fleet = config.fleet!;
-  const flog = log.child({ component: 'fleet', node: fleet.node });
-  const db = await FleetDatabase.open(fleet.postgres, {
-    applicationName: `agentgate ${fleet.node}`,
-    onIdleError: (err) => flog.warn('fleet: a fleet database connection failed', { error: err.message }),
-  });
-  try {
-    await db.checkSchema();
-    const excess = await db.excessPrivileges();
-    if (excess.length > 0)
-      flog.warn(
-        'fleet: the fleet database role may alter shipped events; give the gateway a role granted only agentgate_fleet_writer',
-        { privileges: excess },
-      );
-  } catch (err) {
-    if (isAgentgateError(err)) {
-      await db.close();
-      throw err;
-    }
-    // Unreachable now: serve and record locally; the shipper checks the schema before it ships anything.
-    flog.warn(
-      'fleet: the fleet database is unreachable at start; recording locally and shipping when it is back',
-      {
-        database: db.description,
-        error: (err as Error).message,
-      },
-    );
-  }
-  const shipper = new Shipper({
-    db,
-    source: store.feed,
-    node: fleet.node,
-    positionFile: positionFileFor(config.store.path),
-    publicKeys: () => {
-      const byKid = new Map<string, Record<string, unknown>>();
-      for (const key of [...signer.publicJwks().keys, ...store.keyHistory().map((k) => k.jwk)])
-        if (typeof key['kid'] === 'string' && !byKid.has(key['kid'])) byKid.set(key['kid'], key);
-      return [...byKid.values()];
-    },
-    log: flog,
-  });
-  await shipper.start();
-  registerFleetMetrics(metrics, () => shipper.status());
-  return {
-    readiness: () => {
-      const status = shipper.status();
-      return { node: fleet.node, database: db.description, ...status };
-    },
-    stop: async () => {
-      await shipper.stop(shipDrainMs);
-      await db.close();
-    },
-  };
 }
 
 /** Who reloads the configuration: the operator, by a signal to the process; there is no credential behind it. */
