@@ -31,12 +31,13 @@ import { overviewPage } from './pages/overview.js';
 import { sessionPage } from './pages/session.js';
 import { sessionsPage, type SessionsQueryText } from './pages/sessions.js';
 import { loginPage } from './pages/signin.js';
-import { hasAnyRole, mayDecide, rolesOf, type RoleSources } from './roles.js';
+import { hasAnyRole, rolesOf, type RoleSources } from './roles.js';
 import type { SessionFilter, SessionQuery } from './session-query.js';
 import { openEventStream } from './sse.js';
 import { RecentCommands } from './recent-commands.js';
 import { createSignInRoutes } from './sign-in-routes.js';
 import { buildTimeline } from './timeline.js';
+import { createConsoleActions } from './console-actions.js';
 
 /** The store readers the console uses (a subset of `TranscriptStore`). */
 export interface ConsoleStore {
@@ -374,58 +375,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     }
   }
 
-  // ---- actions ---------------------------------------------------------------------------------------------
-
-  async function decideApproval(
-    req: IncomingMessage,
-    res: ServerResponse,
-    context: PageContext,
-    id: string,
-    form: Map<string, string>,
-    path: string,
-  ): Promise<void> {
-    const decision = form.get('decision');
-    if (decision !== 'approve' && decision !== 'deny')
-      return send(res, 400, messagePage('Bad request', 'Choose Approve or Deny.', context));
-    const who = context.session.identity;
-    const entry = feed.get(id);
-    const pending = options.approvals.list().find((p) => p.id === id);
-    if (!context.roles.approver)
-      return refuse(res, context, `${decision} ${id}`, 'You are not an approver.', path);
-    if (pending !== undefined) {
-      const may = mayDecide(who, pending, options.identity);
-      if (!may.allowed)
-        return refuse(res, context, `${decision} ${id}`, `You cannot decide ${may.why}.`, path);
-    }
-    const reasonText = (form.get('reason') ?? '').trim().slice(0, 1000);
-    const reason = reasonText === '' ? undefined : reasonText;
-    try {
-      if (decision === 'approve') options.approvals.approve(id, who, reason);
-      else options.approvals.deny(id, who, reason);
-    } catch (err) {
-      if (isAgentgateError(err, 'FORBIDDEN'))
-        return refuse(res, context, `${decision} ${id}`, err.message, path);
-      if (isAgentgateError(err, 'CONFLICT') || isAgentgateError(err, 'NOT_FOUND'))
-        return send(res, 409, messagePage('Already decided', err.message, context));
-      throw err;
-    }
-    log.info('console: approval decided', { approval: id, decision, by: who.name });
-    redirect(res, entry === undefined ? '/approvals' : `/approvals#approval-${id}`, { https });
-  }
-
-  function terminate(res: ServerResponse, context: PageContext, id: string, path: string): void {
-    if (!context.roles.admin)
-      return refuse(res, context, `end session ${id}`, 'Only console admins may end sessions.', path);
-    const outcome = options.live.terminate(id, context.session.identity);
-    if (!outcome.ended)
-      return send(
-        res,
-        409,
-        messagePage('Not ended', outcome.reason ?? 'The session could not be ended.', context),
-      );
-    log.info('console: session ended by admin', { session: id, by: context.session.identity.name });
-    redirect(res, `/sessions/${id}/live`, { https });
-  }
+  const actions = createConsoleActions({ options, feed, send, refuse, https });
 
   // ---- routing ---------------------------------------------------------------------------------------------
 
@@ -478,9 +428,9 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
           true
         );
       let m = /^\/approvals\/([0-9A-Z]{26})\/decide$/.exec(pathname);
-      if (m !== null) return (await decideApproval(req, res, context, m[1]!, form, pathname), true);
+      if (m !== null) return (await actions.decideApproval(req, res, context, m[1]!, form, pathname), true);
       m = /^\/sessions\/([0-9A-Za-z_-]{1,64})\/terminate$/.exec(pathname);
-      if (m !== null) return (terminate(res, context, m[1]!, pathname), true);
+      if (m !== null) return (actions.terminate(res, context, m[1]!, pathname), true);
       send(res, 404, messagePage('Not found', `Nothing here: ${pathname}`, context));
       return true;
     }
