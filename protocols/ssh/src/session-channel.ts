@@ -15,12 +15,11 @@ import type { ConnectionContext } from './connection-context.js';
 import { envAllowed } from './env-allow.js';
 import { InteractiveLineFilter } from './interactive-line-filter.js';
 import { ScpInspector } from './scp-inspector.js';
+import { bridgeX11 } from './x11-bridge.js';
 import { SftpSession } from './sftp-relay.js';
 import type { FileTransferRecord } from './sftp-inspector.js';
 import { ended, relayData, writesFlushed } from '@agentgate/core';
 import type { UpstreamLease } from './upstream-pool.js';
-
-const x11Bridged = new WeakSet<object>();
 
 /** A denied exec ends with this status (docs/clients.md, "SSH in detail") (POSIX "command found but not executable"). */
 export const DENIED_EXIT_STATUS = 126;
@@ -285,7 +284,7 @@ export class SessionChannel {
     this.state = { kind: 'relaying', request, upstream, lease };
     const startedAt = process.hrtime.bigint();
     upstream.on('error', (err: Error) => ctx.log.warn('upstream channel error', { err, channel: this.id }));
-    if (this.setup.x11 !== undefined) this.bridgeX11(lease);
+    if (this.setup.x11 !== undefined) bridgeX11(this.ctx, lease);
 
     const onTransfer = (r: FileTransferRecord): void =>
       ctx.record('result', { channel: this.id, event: 'file.transfer', ...r });
@@ -488,37 +487,6 @@ export class SessionChannel {
       });
     });
     channel.resume();
-  }
-
-  private bridgeX11(lease: UpstreamLease): void {
-    const ctx = this.ctx;
-    const conn = ctx.clientConnection;
-    // One handler per upstream connection: x11 channels arrive on the connection, not on the session.
-    if (x11Bridged.has(lease.client)) return;
-    x11Bridged.add(lease.client);
-    lease.client.on('x11', (info, accept, reject) => {
-      try {
-        conn.x11(info.srcIP, info.srcPort, (err, clientCh) => {
-          if (err) {
-            reject();
-            return;
-          }
-          const upCh = accept();
-          const cid = ctx.nextChannelId();
-          ctx.record('notice', { event: 'channel.open', channel: cid, type: 'x11' });
-          relayData(upCh, clientCh, (c) =>
-            ctx.metrics.bytes(ctx.listener.name, 'ssh', 'upstream_to_client', c.length),
-          );
-          relayData(clientCh, upCh, (c) =>
-            ctx.metrics.bytes(ctx.listener.name, 'ssh', 'client_to_upstream', c.length),
-          );
-          upCh.on('end', () => clientCh.end());
-          clientCh.on('end', () => upCh.end());
-        });
-      } catch (err) {
-        ctx.log.error('x11 bridge failed', { err });
-      }
-    });
   }
 
   /**
