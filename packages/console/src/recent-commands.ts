@@ -24,7 +24,7 @@ export class RecentCommands {
     for (const event of this.store.events(entry.session.id)) {
       if (event.type === 'command') commands.push(event);
       else if (event.type === 'decision') actions.set(Number(event['commandSeq']), String(event['action']));
-      else if (event.type === 'approval.requested' && (event['id'] ?? event['approvalId']) === entry.id) {
+      else if (event.type === 'approval.requested' && event['approvalId'] === entry.id) {
         cutAt = commands.length - 1; // the held command is the one just before its request
         break;
       }

@@ -29,7 +29,7 @@ export interface Timeline {
   readonly hasTerminalOutput: boolean;
 }
 
-const approvalIdOf = (event: TranscriptEvent): string => String(event['approvalId'] ?? event['id'] ?? '');
+const approvalIdOf = (event: TranscriptEvent): string => String(event['approvalId'] ?? '');
 
 export function buildTimeline(events: Iterable<TranscriptEvent>): Timeline {
   const items: TimelineItem[] = [];
