@@ -2,6 +2,7 @@
  * What protocols report, without importing prom-client. `@agentgate/metrics` implements it on the registry.
  */
 import type { Protocol } from './command.js';
+import { isAgentgateError } from './errors.js';
 
 /**
  * Why an authentication attempt was refused: the `reason` of `agentgate_auth_failures_total` and of the log line.
@@ -28,6 +29,19 @@ export const AUTH_FAILURE_REASONS = [
   'unavailable',
 ] as const;
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
+
+/**
+ * Why a token was refused, from the identity service's AUTH_FAILED detail (`reason`): the counted reason, and the
+ * identity service's own word for the log. Any other error means the token could not be checked.
+ */
+export function tokenFailure(err: unknown): { reason: AuthFailureReason; detail?: string } {
+  if (!isAgentgateError(err, 'AUTH_FAILED')) return { reason: 'unavailable' };
+  const detail = (err.detail as { reason?: unknown } | undefined)?.reason;
+  const why = typeof detail === 'string' ? detail : undefined;
+  const reason: AuthFailureReason =
+    why === 'expired' ? 'expired' : why === 'jwks-unavailable' ? 'unavailable' : 'bad-token';
+  return why === undefined ? { reason } : { reason, detail: why };
+}
 
 /** What engines count. Connections and sessions are counted elsewhere (SessionMetrics), once each. */
 export interface ProtocolMetrics {

@@ -7,7 +7,7 @@
 import {
   AgentgateError,
   credentialLapse,
-  isAgentgateError,
+  tokenFailure,
   type AuthFailureReason,
   type ClientInfo,
   type DockerListenerConfig,
@@ -104,14 +104,4 @@ export class RequestAuthenticator {
     });
     this.deps.metrics.authFailed(this.listener.name, 'docker', reason);
   }
-}
-
-/** The reason a token was refused, from the identity service's AUTH_FAILED detail. */
-function tokenFailure(err: unknown): { reason: AuthFailureReason; detail?: string } {
-  if (!isAgentgateError(err, 'AUTH_FAILED')) return { reason: 'unavailable' };
-  const detail = (err.detail as { reason?: unknown } | undefined)?.reason;
-  const why = typeof detail === 'string' ? detail : undefined;
-  const reason: AuthFailureReason =
-    why === 'expired' ? 'expired' : why === 'jwks-unavailable' ? 'unavailable' : 'bad-token';
-  return why === undefined ? { reason } : { reason, detail: why };
 }

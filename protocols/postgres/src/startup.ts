@@ -6,7 +6,7 @@
  */
 import {
   clientMessage,
-  isAgentgateError,
+  tokenFailure,
   type AuthFailureReason,
   type ClientInfo,
   type EngineDeps,
@@ -101,7 +101,7 @@ export async function authenticate(
   try {
     identity = await deps.identity.verifyToken(token);
   } catch (err) {
-    const reason = tokenFailureReason(err);
+    const reason = tokenFailure(err).reason;
     if (reason === 'unavailable') deps.log.warn('postgres token could not be checked', { err });
     failed(reason, { err: clientMessage(err) });
     return {
@@ -143,11 +143,4 @@ export async function authenticate(
       params,
     },
   };
-}
-
-/** The reason a token was refused, from the identity service's AUTH_FAILED detail. */
-function tokenFailureReason(err: unknown): AuthFailureReason {
-  if (!isAgentgateError(err, 'AUTH_FAILED')) return 'unavailable';
-  const why = (err.detail as { reason?: unknown } | undefined)?.reason;
-  return why === 'expired' ? 'expired' : why === 'jwks-unavailable' ? 'unavailable' : 'bad-token';
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AuthContext, Connection } from 'ssh2';
-import { isAgentgateError } from '@agentgate/core';
+import { tokenFailure } from '@agentgate/core';
 import type {
   AuthFailureReason,
   ClientInfo,
@@ -171,16 +171,6 @@ export class ClientAuthentication {
       if (this.closed) done();
     });
   }
-}
-
-/** The reason a password (token) was refused, from the identity service's AUTH_FAILED detail. */
-function tokenFailure(err: unknown): { reason: AuthFailureReason; detail?: string } {
-  if (!isAgentgateError(err, 'AUTH_FAILED')) return { reason: 'unavailable' };
-  const detail = (err.detail as { reason?: unknown } | undefined)?.reason;
-  const why = typeof detail === 'string' ? detail : undefined;
-  const reason: AuthFailureReason =
-    why === 'expired' ? 'expired' : why === 'jwks-unavailable' ? 'unavailable' : 'bad-token';
-  return why === undefined ? { reason } : { reason, detail: why };
 }
 
 /** OpenSSH's `SHA256:…` fingerprint of a public key blob. */
