@@ -3,10 +3,8 @@
  * log in exactly as a session does, with the listener's upstream credentials, then say goodbye (Terminate).
  */
 import type { PostgresListenerConfig, UpstreamProbe, UpstreamProbeResult } from '@agentgate/core';
+import { encodeTerminate } from './codec/encode.js';
 import { openUpstream, UpstreamRejected } from './upstream.js';
-
-/** Terminate ('X', length 4): the polite end of a connection that has nothing to do. */
-const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 
 export const probePostgresUpstream: UpstreamProbe<PostgresListenerConfig> = async (listener, signal) => {
   const started = Date.now();
@@ -21,7 +19,7 @@ export const probePostgresUpstream: UpstreamProbe<PostgresListenerConfig> = asyn
   const database = target.database ?? 'postgres';
   try {
     const upstream = await openUpstream(target, { database }, signal);
-    upstream.socket.end(TERMINATE);
+    upstream.socket.end(encodeTerminate());
     return result('ready', `logged in as ${target.user} to ${database} on ${target.host}:${target.port}`);
   } catch (err) {
     if (err instanceof UpstreamRejected) {
