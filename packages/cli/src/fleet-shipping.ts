@@ -3,12 +3,15 @@
  * role's privileges, and ship the store's commit feed; a database that is away at start is not an error.
  */
 import { isAgentgateError, type FleetConfig, type Logger } from '@agentgate/core';
-import { FleetDatabase, positionFileFor, Shipper } from '@agentgate/fleet';
+import { FleetDatabase, positionFileFor, Shipper, type FleetNotifications } from '@agentgate/fleet';
 import { registerFleetMetrics, type GatewayMetrics } from '@agentgate/metrics';
 import type { TranscriptStore } from '@agentgate/transcript';
 
 /** A fleet replica's shipping: the fleet database, its schema check, and the shipper (docs/configuration.md). */
 export interface RunningShipper {
+  /** the process's fleet database pool and LISTEN connection, for the fleet's shared state */
+  readonly db: FleetDatabase;
+  readonly notifications: FleetNotifications;
   readiness(): Record<string, unknown>;
   stop(): Promise<void>;
 }
@@ -66,13 +69,18 @@ export async function startShipper(
   });
   await shipper.start();
   registerFleetMetrics(metrics, () => shipper.status());
+  const notifications = db.notifications(flog);
+  notifications.start();
   return {
+    db,
+    notifications,
     readiness: () => {
       const status = shipper.status();
       return { node: fleet.node, database: db.description, ...status };
     },
     stop: async () => {
       await shipper.stop(shipDrainMs);
+      await notifications.close();
       await db.close();
     },
   };

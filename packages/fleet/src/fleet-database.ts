@@ -3,8 +3,9 @@
  * readers, and later approvals and SSH keys), and the schema check a gateway makes before it joins.
  */
 import pg from 'pg';
-import { AgentgateError, type FleetPostgresConfig } from '@agentgate/core';
+import { AgentgateError, type FleetPostgresConfig, type Logger } from '@agentgate/core';
 import { describeFleetDatabase, poolConfig } from './connection.js';
+import { FleetNotifications, type FleetNotificationsOptions } from './fleet-notifications.js';
 import { appliedVersion, knownSchemaVersion, migrate, type MigrationOutcome } from './migrations.js';
 
 export interface FleetDatabaseOptions {
@@ -25,24 +26,33 @@ export class FleetDatabase {
     readonly pool: pg.Pool,
     /** where the database is, for messages (no password) */
     readonly description: string,
+    private readonly clientConfig: pg.ClientConfig,
   ) {}
 
   static async open(config: FleetPostgresConfig, options: FleetDatabaseOptions = {}): Promise<FleetDatabase> {
-    const pool = new pg.Pool({
+    const clientConfig: pg.ClientConfig = {
       ...(await poolConfig(config)),
-      max: options.maxConnections ?? 4,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
-      idleTimeoutMillis: 30_000,
       // A database that stops answering (a network partition) fails the query instead of hanging the shipper.
       query_timeout: options.queryTimeoutMs ?? 60_000,
       application_name: options.applicationName ?? 'agentgate',
       // A shipped batch counts as acknowledged once its commit returns: with a server default of synchronous_commit
       // off (or local) a crash of the database could lose acknowledged rows, which would never be shipped again.
       options: '-c synchronous_commit=on',
+    };
+    const pool = new pg.Pool({
+      ...clientConfig,
+      max: options.maxConnections ?? 4,
+      idleTimeoutMillis: 30_000,
     });
     // An idle connection that breaks (the server restarts) must not crash the process: the pool drops it.
     pool.on('error', (err) => options.onIdleError?.(err));
-    return new FleetDatabase(pool, describeFleetDatabase(config));
+    return new FleetDatabase(pool, describeFleetDatabase(config), clientConfig);
+  }
+
+  /** A LISTEN connection of its own (one per process, shared by its subscribers); call start() on it. */
+  notifications(log: Logger, options?: FleetNotificationsOptions): FleetNotifications {
+    return new FleetNotifications(this.clientConfig, log, options);
   }
 
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(

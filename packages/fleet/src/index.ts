@@ -1,4 +1,9 @@
 export { FleetDatabase, type FleetDatabaseOptions } from './fleet-database.js';
+export {
+  FleetNotifications,
+  type FleetNotificationsOptions,
+  type NotificationSubscriber,
+} from './fleet-notifications.js';
 export { describeFleetDatabase } from './connection.js';
 export {
   knownSchemaVersion,
