@@ -27,7 +27,13 @@ import {
 } from '@agentgate/core';
 import { startAdminServer, sshKeysHandler, type AdminServer } from '@agentgate/admin';
 import { createApprovalBroker } from '@agentgate/approvals';
-import { createConsole, IndexedSessionQuery, LiveSessions, type ConsoleHandler } from '@agentgate/console';
+import {
+  createConsole,
+  IndexedSessionQuery,
+  LiveSessions,
+  storeRecords,
+  type ConsoleHandler,
+} from '@agentgate/console';
 import { createDockerEngine } from '@agentgate/docker';
 import { createIdentityService, type IdentityChanges } from '@agentgate/identity';
 import { UpstreamHealth } from './upstream-health.js';
@@ -43,6 +49,7 @@ import {
   sessionIndexPath,
   type TranscriptStore,
 } from '@agentgate/transcript';
+import { openFleetConsole } from './fleet-console.js';
 import { startShipper } from './fleet-shipping.js';
 import { startListenerServer, type ListenerAddress, type ListenerServer } from './listener-server.js';
 
@@ -300,6 +307,17 @@ export async function startGateway(
         ...(options.reindex === true ? { rebuild: true } : {}),
       });
       cleanup.unshift(() => index.close());
+      const indexed = new IndexedSessionQuery(
+        index,
+        (id) => live.has(id),
+        (id) => store.getSession(id),
+      );
+      const localRecords = storeRecords(store, (jws) => signer.verifyCompact(jws));
+      const fleetConsole =
+        config.fleet === undefined || shipper === undefined
+          ? undefined
+          : await openFleetConsole(config.fleet, indexed, localRecords, shipper, log);
+      if (fleetConsole !== undefined) cleanup.unshift(() => fleetConsole.close());
       const handler = createConsole({
         config: consoleConfig,
         identity,
@@ -310,11 +328,9 @@ export async function startGateway(
         decide: (command, who, listener) => policy.decide(command, who, listener),
         store,
         verifySignature: (jws) => signer.verifyCompact(jws),
-        sessionQuery: new IndexedSessionQuery(
-          index,
-          (id) => live.has(id),
-          (id) => store.getSession(id),
-        ),
+        sessionQuery: fleetConsole?.query ?? indexed,
+        records: fleetConsole?.query ?? localRecords,
+        ...(fleetConsole === undefined ? {} : { fleet: fleetConsole.view }),
         live,
         listeners: () => config.listeners.map((l) => ({ name: l.name, protocol: l.protocol })),
         storeSizeBytes: () => {

@@ -32,7 +32,17 @@ import { sessionPage } from './pages/session.js';
 import { sessionsPage, type SessionsQueryText } from './pages/sessions.js';
 import { loginPage } from './pages/signin.js';
 import { hasAnyRole, rolesOf, type RoleSources } from './roles.js';
-import type { SessionFilter, SessionQuery } from './session-query.js';
+import {
+  storeRecords,
+  type ActivityBucket,
+  type ConsoleSession,
+  type SessionFilter,
+  type SessionQuery,
+  type SessionRecords,
+} from './session-query.js';
+import { FleetUnavailable } from './fleet-session-query.js';
+import { remoteLivePage } from './pages/live.js';
+import type { FleetNodeStatus, FleetStatus } from './pages/overview.js';
 import { openEventStream } from './sse.js';
 import { RecentCommands } from './recent-commands.js';
 import { createSignInRoutes } from './sign-in-routes.js';
@@ -73,6 +83,16 @@ export interface ConsoleOptions {
   readonly log: Logger;
   /** Sessions: lists, filters, search and the overview's counts (an IndexedSessionQuery over the session index). */
   readonly sessionQuery: SessionQuery;
+  /** Where a session's events and checkpoints are read (default: `store`, checked with `verifySignature`). */
+  readonly records?: SessionRecords;
+  /** With a fleet: this replica's name, its shipping, and the replicas the fleet database knows. */
+  readonly fleet?: {
+    readonly node: string;
+    status(): FleetStatus;
+    nodes(): Promise<readonly FleetNodeStatus[]>;
+  };
+  /** How often the page of a session another replica runs reads its new events from the fleet (default 2 s). */
+  readonly remotePollMs?: number;
   readonly now?: () => number;
 }
 
@@ -103,6 +123,11 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
       ? undefined
       : new OidcSignIn(config.oidc, `${publicOrigin}/auth/callback`, log, now);
   const query = options.sessionQuery;
+  const records = options.records ?? storeRecords(options.store, options.verifySignature);
+  const fleet = options.fleet;
+  /** Held by another replica: it runs (or ran) there, and only its console can end it. */
+  const elsewhere = (s: ConsoleSession): boolean =>
+    fleet !== undefined && s.node !== undefined && s.node !== fleet.node;
   const roleSources: RoleSources = {
     identity: options.identity,
     auditors: () => config.auditors,
@@ -196,7 +221,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     if (!allowed) throw new Forbidden('Your roles do not include this page.');
   }
 
-  function overview(res: ServerResponse, context: PageContext): void {
+  async function overview(res: ServerResponse, context: PageContext): Promise<void> {
     const active = new Map<string, number>();
     for (const s of options.live.list()) active.set(s.info.listener, (active.get(s.info.listener) ?? 0) + 1);
     const health = options.store.health;
@@ -207,7 +232,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
       overviewPage({
         context,
         listeners: options.listeners().map((l) => ({ ...l, active: active.get(l.name) ?? 0 })),
-        activity: activityCached(),
+        activity: await activityCached(),
         store: {
           writable: health.writable,
           dropped: health.dropped,
@@ -217,19 +242,36 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
           ...(size === undefined ? {} : { sizeBytes: size }),
         },
         pendingApprovals: feed.all().filter((e) => e.settlement === undefined).length,
+        ...(fleet === undefined ? {} : { fleet: await fleetOverview() }),
       }),
     );
   }
 
-  let activity: { at: number; buckets: ReturnType<SessionQuery['activity']> } | undefined;
-  function activityCached(): ReturnType<SessionQuery['activity']> {
+  async function fleetOverview(): Promise<{
+    node: string;
+    status: FleetStatus;
+    nodes?: readonly FleetNodeStatus[];
+    error?: string;
+  }> {
+    const { node } = fleet!;
+    const status = fleet!.status();
+    try {
+      return { node, status, nodes: await fleet!.nodes() };
+    } catch (err) {
+      log.warn('console: the fleet database could not be read for the overview', { error: String(err) });
+      return { node, status, error: (err as Error).message };
+    }
+  }
+
+  let activity: { at: number; buckets: ActivityBucket[] } | undefined;
+  async function activityCached(): Promise<ActivityBucket[]> {
     // The chart reads every recent session's events: computed at most every 30 s.
     if (activity === undefined || now() - activity.at > 30_000)
-      activity = { at: now(), buckets: query.activity(now(), 3_600_000, 24) };
+      activity = { at: now(), buckets: await query.activity(now(), 3_600_000, 24) };
     return activity.buckets;
   }
 
-  function sessionsList(res: ServerResponse, context: PageContext, url: URL): void {
+  async function sessionsList(res: ServerResponse, context: PageContext, url: URL): Promise<void> {
     const p = url.searchParams;
     const text: SessionsQueryText = {
       identity: (p.get('identity') ?? '').trim(),
@@ -258,7 +300,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     };
     const before = p.get('before') ?? undefined;
     const page = { limit: PAGE_SIZE, ...(before ? { before } : {}) };
-    const result = text.q ? query.search(text.q, filter, page) : query.list(filter, page);
+    const result = text.q ? await query.search(text.q, filter, page) : await query.list(filter, page);
     let nextHref: string | undefined;
     if (result.next !== undefined) {
       const next = new URLSearchParams(p);
@@ -275,6 +317,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
         listeners: options.listeners().map((l) => l.name),
         isActive: (id) => options.live.has(id),
         indexBehind: query.behind?.() ?? 0,
+        ...(fleet === undefined ? {} : { thisNode: fleet.node }),
         ...(nextHref === undefined ? {} : { nextHref }),
         ...(error === undefined ? {} : { error }),
         now: now(),
@@ -283,27 +326,41 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
   }
 
   async function sessionDetail(res: ServerResponse, context: PageContext, id: string): Promise<void> {
-    const summary = query.get(id);
+    const summary = await query.get(id);
     if (summary === undefined)
       return send(res, 404, messagePage('No such session', `No session ${id}.`, context));
-    const timeline = buildTimeline(options.store.events(id));
-    const chain = await checkSessionChain(
-      options.store.events(id),
-      options.store.checkpoints(id),
-      options.verifySignature,
+    const events = await records.events(summary);
+    const timeline = buildTimeline(events);
+    const chain = await checkSessionChain(events, await records.checkpoints(summary), (jws) =>
+      records.verifySignature(jws, summary),
     );
+    const kid = chain.lastCheckpoint?.kid;
+    const keyHolder = kid === undefined ? undefined : records.keyHolder?.(kid);
     const player = summary.protocol === 'ssh' && timeline.hasTerminalOutput;
-    send(res, 200, sessionPage({ context, summary, timeline, chain, live: options.live.has(id) }), {
-      wasm: player,
-    });
+    send(
+      res,
+      200,
+      sessionPage({
+        context,
+        summary,
+        timeline,
+        chain,
+        live: options.live.has(id),
+        ...(fleet === undefined ? {} : { thisNode: fleet.node }),
+        ...(keyHolder === undefined ? {} : { keyHolder }),
+      }),
+      { wasm: player },
+    );
   }
 
-  function exportSession(res: ServerResponse, id: string, format: 'jsonl' | 'cast'): void {
-    if (query.get(id) === undefined) return sendText(res, 404, `no session ${id}\n`, { https });
+  async function exportSession(res: ServerResponse, id: string, format: 'jsonl' | 'cast'): Promise<void> {
+    const summary = await query.get(id);
+    if (summary === undefined) return sendText(res, 404, `no session ${id}\n`, { https });
+    const events = await records.events(summary);
     const filename = `agentgate-session-${id}.${format}`;
     const headers = { 'content-disposition': `attachment; filename="${filename}"` };
     if (format === 'cast') {
-      return sendText(res, 200, exportAsciicast(options.store.events(id)), {
+      return sendText(res, 200, exportAsciicast(events), {
         https,
         contentType: 'application/x-asciicast',
         headers,
@@ -315,7 +372,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
       'x-content-type-options': 'nosniff',
       ...headers,
     });
-    for (const line of exportJsonl(options.store.events(id))) res.write(line);
+    for (const line of exportJsonl(events)) res.write(line);
     res.end();
   }
 
@@ -375,6 +432,64 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     }
   }
 
+  /**
+   * The live view of a session another replica runs: its events as that replica ships them, read from the fleet
+   * every `remotePollMs`, until its end arrives.
+   */
+  function remoteLiveStream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    session: BrowserSession,
+    summary: ConsoleSession,
+  ): void {
+    let afterSeq = -1;
+    let timer: NodeJS.Timeout | undefined;
+    let reading = false;
+    const stream = openEventStream(req, res, {
+      https,
+      alive: () => sessions.get(session.id) !== undefined,
+      onClose: () => {
+        clearTimeout(timer);
+        streams.delete(stream);
+      },
+    });
+    streams.add(stream);
+    const decoder = new TextDecoder();
+    const poll = async (): Promise<void> => {
+      if (reading) return;
+      reading = true;
+      let ended: string | undefined;
+      try {
+        for (const event of await records.events(summary, afterSeq)) {
+          afterSeq = event.seq;
+          if (event.type === 'io') {
+            const data = typeof event['data'] === 'string' ? Buffer.from(event['data'], 'base64') : undefined;
+            if (data === undefined || event['direction'] === 'in') continue;
+            const direction = event['direction'] === 'err' ? 'err' : 'out';
+            const text = decoder.decode(data, { stream: true });
+            stream.send('event', { html: liveEventFragment({ kind: 'io', direction, text }, text).value });
+            continue;
+          }
+          if (event.type === 'checkpoint') continue;
+          if (event.type === 'session.end') ended = String(event['reason'] ?? 'the session has ended');
+          stream.send('event', { html: liveEventFragment({ kind: 'event', event }).value });
+        }
+      } catch (err) {
+        log.warn('console: reading a remote session from the fleet failed', { error: String(err) });
+      } finally {
+        reading = false;
+      }
+      if (ended !== undefined) {
+        stream.send('ended', { reason: ended });
+        stream.close();
+        return;
+      }
+      timer = setTimeout(() => void poll(), options.remotePollMs ?? 2000);
+      timer.unref();
+    };
+    void poll();
+  }
+
   const actions = createConsoleActions({ options, feed, send, refuse, https });
 
   // ---- routing ---------------------------------------------------------------------------------------------
@@ -430,7 +545,26 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
       let m = /^\/approvals\/([0-9A-Z]{26})\/decide$/.exec(pathname);
       if (m !== null) return (await actions.decideApproval(req, res, context, m[1]!, form, pathname), true);
       m = /^\/sessions\/([0-9A-Za-z_-]{1,64})\/terminate$/.exec(pathname);
-      if (m !== null) return (actions.terminate(res, context, m[1]!, pathname), true);
+      if (m !== null) {
+        const id = m[1]!;
+        if (context.roles.admin && !options.live.has(id)) {
+          const held = await query.get(id);
+          if (held !== undefined && elsewhere(held))
+            return (
+              send(
+                res,
+                409,
+                messagePage(
+                  'Not ended',
+                  `Session ${id} runs on replica ${held.node!}: this console cannot end it. End it from ${held.node!}'s console.`,
+                  context,
+                ),
+              ),
+              true
+            );
+        }
+        return (actions.terminate(res, context, id, pathname), true);
+      }
       send(res, 404, messagePage('Not found', `Nothing here: ${pathname}`, context));
       return true;
     }
@@ -454,7 +588,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     try {
       if (pathname === '/' || pathname === '/overview') {
         if (!context.roles.auditor) return (redirect(res, '/approvals', { https }), true);
-        overview(res, context);
+        await overview(res, context);
         return true;
       }
       if (pathname === '/approvals') {
@@ -489,7 +623,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
         return true;
       }
       requireRole(context, context.roles.auditor);
-      if (pathname === '/sessions') return (sessionsList(res, context, url), true);
+      if (pathname === '/sessions') return (await sessionsList(res, context, url), true);
       m = /^\/sessions\/([0-9A-Za-z_-]{1,64})(\/live|\/live\/events|\/export\.jsonl|\/export\.cast)?$/.exec(
         pathname,
       );
@@ -501,18 +635,24 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
             return true;
           case '/live': {
             const live = options.live.get(id);
-            if (live === undefined) redirect(res, `/sessions/${id}`, { https });
-            else send(res, 200, livePage({ context, info: live.info }));
+            if (live !== undefined) return (send(res, 200, livePage({ context, info: live.info })), true);
+            const held = fleet === undefined ? undefined : await query.get(id);
+            if (held !== undefined && elsewhere(held) && held.endedAt === null)
+              send(res, 200, remoteLivePage({ context, summary: held }));
+            else redirect(res, `/sessions/${id}`, { https });
             return true;
           }
-          case '/live/events':
-            liveStream(req, res, session, id);
+          case '/live/events': {
+            const held = options.live.has(id) || fleet === undefined ? undefined : await query.get(id);
+            if (held !== undefined && elsewhere(held)) remoteLiveStream(req, res, session, held);
+            else liveStream(req, res, session, id);
             return true;
+          }
           case '/export.jsonl':
-            exportSession(res, id, 'jsonl');
+            await exportSession(res, id, 'jsonl');
             return true;
           case '/export.cast':
-            exportSession(res, id, 'cast');
+            await exportSession(res, id, 'cast');
             return true;
         }
       }
@@ -536,14 +676,22 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
           ? 413
           : isAgentgateError(err, 'BAD_REQUEST')
             ? 400
-            : 500;
+            : err instanceof FleetUnavailable
+              ? 503
+              : 500;
         if (status === 500) log.error('console: request failed', { path: pathname, error: String(err) });
+        const title =
+          status === 500
+            ? 'Something went wrong'
+            : status === 503
+              ? 'Fleet database unreachable'
+              : 'Bad request';
         if (!res.headersSent)
           send(
             res,
             status,
             messagePage(
-              status === 500 ? 'Something went wrong' : 'Bad request',
+              title,
               status === 500 ? 'The console could not answer this request.' : (err as Error).message,
             ),
           );

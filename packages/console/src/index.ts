@@ -8,7 +8,17 @@ export {
 export { LiveSessions, type LiveEvent, type LiveSession, type Terminator } from './live-sessions.js';
 export { LINK_PURPOSE, MAX_LINK_TTL_SECONDS } from './one-time-links.js';
 export {
+  FleetSessionQuery,
+  FleetUnavailable,
+  type FleetSession,
+  type FleetSessions,
+} from './fleet-session-query.js';
+export type { FleetNodeStatus, FleetStatus } from './pages/overview.js';
+export {
   IndexedSessionQuery,
+  storeRecords,
+  type ConsoleSession,
+  type SessionRecords,
   type ActivityBucket,
   type PageRequest,
   type SessionFilter,

@@ -69,15 +69,15 @@ describe('the console over the session index', () => {
       (id) => store.getSession(id),
     );
 
-    expect(query.list({}, { limit: 10 }).items.map((s) => s.id)).toEqual([
+    expect(query.listNow({}, { limit: 10 }).items.map((s) => s.id)).toEqual([
       ended.sessionId,
       stale.sessionId,
       running.sessionId,
     ]);
-    expect(query.list({ activeNow: true }, { limit: 10 }).items.map((s) => s.id)).toEqual([
+    expect(query.listNow({ activeNow: true }, { limit: 10 }).items.map((s) => s.id)).toEqual([
       running.sessionId,
     ]);
-    expect(query.search('pg_sleep', { activeNow: true }, { limit: 10 }).items.map((s) => s.id)).toEqual([
+    expect(query.searchNow('pg_sleep', { activeNow: true }, { limit: 10 }).items.map((s) => s.id)).toEqual([
       running.sessionId,
     ]);
     expect(query.behind()).toBe(0);
@@ -95,7 +95,11 @@ describe('the console over the session index', () => {
       (id) => store.getSession(id),
     );
     expect(index.get(fresh.sessionId)).toBeUndefined();
-    expect(later.get(fresh.sessionId)).toMatchObject({ id: fresh.sessionId, listener: 'db', endedAt: null });
+    expect(later.getNow(fresh.sessionId)).toMatchObject({
+      id: fresh.sessionId,
+      listener: 'db',
+      endedAt: null,
+    });
     expect(later.behind()).toBeGreaterThan(0);
     fresh.end(CLIENT_LEFT_END);
   });
@@ -114,7 +118,7 @@ describe('the console over the session index', () => {
       (id) => store.getSession(id),
     );
     const now = Date.now();
-    const buckets = query.activity(now, 3_600_000, 24);
+    const buckets = query.activityNow(now, 3_600_000, 24);
     expect(buckets).toHaveLength(24);
     expect(buckets.at(-1)).toMatchObject({
       start: Math.floor(now / 3_600_000) * 3_600_000,

@@ -18,3 +18,11 @@ export { Shipper, type ShipperOptions, type ShipSource, type ShipStatus } from '
 export { positionFileFor, readShipPosition, type ShipPosition } from './ship-position.js';
 export { FleetReader, type FleetSessionSummary } from './fleet-reader.js';
 export { verifyFleet, fleetKeys, addFleetKeys, type FleetKey } from './fleet-verify.js';
+export {
+  FleetConsoleQueries,
+  type FleetActivityBucket,
+  type FleetConsoleFilter,
+  type FleetConsolePage,
+  type FleetCursor,
+  type FleetNode,
+} from './fleet-console-queries.js';

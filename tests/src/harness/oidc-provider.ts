@@ -17,8 +17,8 @@ export interface TestOidcProvider {
 }
 
 export async function startOidcProvider(options: {
-  /** The console's callback, `publicUrl/auth/callback`. */
-  redirectUri: string;
+  /** The console's callback, `publicUrl/auth/callback` (several consoles: one each). */
+  redirectUri: string | readonly string[];
   /** Each account's groups, by login name. */
   groups: Record<string, readonly string[]>;
 }): Promise<TestOidcProvider> {
@@ -36,7 +36,8 @@ export async function startOidcProvider(options: {
       {
         client_id: clientId,
         client_secret: clientSecret,
-        redirect_uris: [options.redirectUri],
+        redirect_uris:
+          typeof options.redirectUri === 'string' ? [options.redirectUri] : [...options.redirectUri],
         grant_types: ['authorization_code'],
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_post',

@@ -2,6 +2,7 @@
 import type { SessionInfo, TranscriptEvent } from '@agentgate/core';
 import { html, type SafeHtml } from '../html.js';
 import type { LiveEvent } from '../live-sessions.js';
+import type { ConsoleSession } from '../session-query.js';
 import { page, time, type PageContext } from './layout.js';
 import { eventRow, eventSummary } from './session.js';
 
@@ -28,6 +29,34 @@ ${
 </form>`
     : ''
 }
+<p class="muted" id="live-ended" hidden></p>
+<ol class="timeline live" id="live-events"></ol>`,
+  });
+}
+
+/**
+ * A session another replica runs, followed from the fleet database: read-only (only the console of the replica that
+ * runs it can end it), its events appearing as that replica ships them.
+ */
+export function remoteLivePage(options: { context: PageContext; summary: ConsoleSession }): SafeHtml {
+  const { summary: s, context } = options;
+  const node = s.node ?? '';
+  const client = s.client as { address?: unknown; port?: unknown };
+  return page({
+    title: `Live ${s.id}`,
+    context,
+    active: 'sessions',
+    data: { live: `/sessions/${s.id}/live/events` },
+    body: html`<h1>Live session <code>${s.id}</code> <span class="badge live" id="live-state">live</span></h1>
+<p class="notice" id="held-elsewhere">This session runs on replica <strong>${node}</strong>. Its events appear here as ${node} ships them to the fleet database (a few seconds behind). This console cannot end it: use ${node}'s console.</p>
+<dl class="meta summary">
+  <dt>Replica</dt><dd>${node}</dd>
+  <dt>Identity</dt><dd>${s.identity}${s.groups.length > 0 ? html` <span class="groups">${s.groups.join(', ')}</span>` : ''}</dd>
+  <dt>Listener</dt><dd>${s.listener} <span class="badge">${s.protocol}</span></dd>
+  <dt>Client</dt><dd>${String(client.address ?? '')}${client.port === undefined ? '' : `:${String(client.port)}`}</dd>
+  <dt>Started</dt><dd>${time(s.startedAt)}</dd>
+</dl>
+<p><a href="/sessions/${s.id}">Full timeline so far</a></p>
 <p class="muted" id="live-ended" hidden></p>
 <ol class="timeline live" id="live-events"></ol>`,
   });

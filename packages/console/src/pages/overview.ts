@@ -1,7 +1,7 @@
 /** The overview: active sessions per listener, the last 24 hours as a small chart, store size and health. */
 import { html, type SafeHtml } from '../html.js';
 import type { ActivityBucket } from '../session-query.js';
-import { bytes, page, type PageContext } from './layout.js';
+import { bytes, page, time, type PageContext } from './layout.js';
 
 export interface ListenerActivity {
   readonly name: string;
@@ -18,12 +18,34 @@ export interface StoreStatus {
   readonly queued: number;
 }
 
+/** This replica's shipping to the fleet database (the shipper's status). */
+export interface FleetStatus {
+  readonly connected?: boolean;
+  readonly lagEvents?: number;
+  readonly lagSeconds?: number;
+  readonly lastError?: string;
+}
+
+/** A replica as the fleet database knows it. */
+export interface FleetNodeStatus {
+  readonly node: string;
+  readonly sessions: number;
+  readonly open: number;
+  readonly lastEventAt?: number;
+}
+
 export function overviewPage(options: {
   context: PageContext;
   listeners: readonly ListenerActivity[];
   activity: readonly ActivityBucket[];
   store: StoreStatus;
   pendingApprovals: number;
+  fleet?: {
+    readonly node?: string;
+    readonly status: FleetStatus;
+    readonly nodes?: readonly FleetNodeStatus[];
+    readonly error?: string;
+  };
 }): SafeHtml {
   const { store, activity } = options;
   const totals = activity.reduce(
@@ -63,14 +85,37 @@ export function overviewPage(options: {
     <p><a href="/metrics">Prometheus metrics</a></p>
   </section>
 </div>
+${options.fleet === undefined ? '' : fleetCard(options.fleet)}
 <section class="card wide">
-  <h2>Last 24 hours</h2>
+  <h2>Last 24 hours${options.fleet === undefined ? '' : ', every replica'}</h2>
   <p class="legend"><span class="key commands"></span> commands ${totals.commands}
     <span class="key denials"></span> denials ${totals.denials}
     <span class="key approvals"></span> approval requests ${totals.approvals}</p>
   ${activityChart(activity)}
 </section>`,
   });
+}
+
+function fleetCard(fleet: NonNullable<Parameters<typeof overviewPage>[0]['fleet']>): SafeHtml {
+  const st = fleet.status;
+  return html`<section class="card wide" id="fleet">
+  <h2>Fleet</h2>
+  <p>This replica <strong>${fleet.node ?? ''}</strong>: <span class="badge ${st.connected === true ? 'allow' : 'deny'}">${st.connected === true ? 'shipping' : 'fleet database unreachable'}</span>
+    ${st.lagEvents === undefined ? '' : html` ${st.lagEvents} event(s) not shipped yet${st.lagSeconds === undefined ? '' : html`, ${st.lagSeconds.toFixed(1)} s behind`}.`}</p>
+  ${st.lastError === undefined ? '' : html`<p class="muted">${st.lastError}</p>`}
+  ${fleet.error === undefined ? '' : html`<p class="error">The fleet database cannot be read: ${fleet.error}</p>`}
+  ${
+    fleet.nodes === undefined
+      ? ''
+      : html`<table class="compact" id="fleet-nodes">
+    <thead><tr><th>Replica</th><th>Sessions shipped</th><th>Open</th><th>Newest session</th></tr></thead>
+    <tbody>${fleet.nodes.map(
+      (n) =>
+        html`<tr><td>${n.node}${n.node === fleet.node ? html` <span class="muted">(this one)</span>` : ''}</td><td class="num">${n.sessions}</td><td class="num">${n.open}</td><td>${n.lastEventAt === undefined ? '' : time(n.lastEventAt)}</td></tr>`,
+    )}</tbody>
+  </table>`
+  }
+</section>`;
 }
 
 /** Grouped bars per hour, drawn on the server; colours come from the stylesheet (classes), not attributes. */

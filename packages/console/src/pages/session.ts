@@ -4,20 +4,26 @@
  * SSH commands and file transfers with name, size and SHA-256).
  */
 import type { TranscriptEvent } from '@agentgate/core';
-import type { SessionSummary } from '@agentgate/transcript';
 import type { ChainReport } from '../chain-check.js';
+import type { ConsoleSession } from '../session-query.js';
 import { html, join, type SafeHtml } from '../html.js';
 import type { CommandItem, Timeline, TimelineItem } from '../timeline.js';
 import { bytes, duration, page, time, type PageContext } from './layout.js';
 
 export function sessionPage(options: {
   context: PageContext;
-  summary: SessionSummary;
+  summary: ConsoleSession;
   timeline: Timeline;
   chain: ChainReport;
   live: boolean;
+  /** With a fleet: this replica's name. */
+  thisNode?: string;
+  /** Whose signing key signed the last checkpoint (with a fleet: the replica that recorded it). */
+  keyHolder?: string;
 }): SafeHtml {
   const { summary, timeline, chain } = options;
+  const elsewhere =
+    options.thisNode !== undefined && summary.node !== undefined && summary.node !== options.thisNode;
   const player = summary.protocol === 'ssh' && timeline.hasTerminalOutput;
   return page({
     title: `Session ${summary.id}`,
@@ -30,8 +36,10 @@ export function sessionPage(options: {
         }
       : {}),
     body: html`<h1>Session <code>${summary.id}</code>${options.live ? html` <a class="badge live" href="/sessions/${summary.id}/live">live — watch</a>` : ''}</h1>
+${elsewhere && summary.endedAt === null ? html`<p class="notice" id="held-elsewhere">This session is open on replica <strong>${summary.node ?? ''}</strong>. This console shows it read-only from the fleet database: <a href="/sessions/${summary.id}/live">follow it</a> as ${summary.node ?? ''} ships its events; only ${summary.node ?? ''}'s console can end it.</p>` : ''}
 ${summaryList(summary)}
-${chainSection(chain)}
+${options.thisNode === undefined ? '' : fleetSection(summary, options.thisNode, chain.events)}
+${chainSection(chain, options.keyHolder)}
 <section class="exports">
   <h2>Export</h2>
   <a class="button" href="/sessions/${summary.id}/export.jsonl" download>JSON Lines</a>
@@ -51,7 +59,7 @@ ${player ? html`<section class="terminal"><h2>Terminal</h2><div id="player" data
   });
 }
 
-function summaryList(s: SessionSummary): SafeHtml {
+function summaryList(s: ConsoleSession): SafeHtml {
   const client = s.client as { address?: unknown; port?: unknown };
   return html`<dl class="meta summary">
   <dt>Identity</dt><dd>${s.identity}${s.groups.length > 0 ? html` <span class="groups">${s.groups.join(', ')}</span>` : ''}</dd>
@@ -63,7 +71,22 @@ function summaryList(s: SessionSummary): SafeHtml {
 </dl>`;
 }
 
-function chainSection(chain: ChainReport): SafeHtml {
+/** Which replica holds the session, and where this page read it. */
+function fleetSection(s: ConsoleSession, thisNode: string, events: number): SafeHtml {
+  const node = s.node ?? thisNode;
+  const here = node === thisNode && s.fromFleet !== true;
+  let shipping: SafeHtml | string = '';
+  if (here && s.shippedThrough !== undefined)
+    shipping =
+      s.shippedThrough < 0
+        ? html` Not shipped to the fleet database yet.`
+        : s.shippedThrough + 1 >= events
+          ? html` The fleet database holds all of it.`
+          : html` The fleet database holds events 0–${s.shippedThrough}; the rest is not shipped yet.`;
+  return html`<p class="fleet-source" id="fleet-source">Recorded by replica <strong id="session-node">${node}</strong>${node === thisNode ? ' (this one)' : ''}; read from ${here ? "this replica's store" : 'the fleet database'}.${shipping}</p>`;
+}
+
+function chainSection(chain: ChainReport, keyHolder?: string): SafeHtml {
   const cp = chain.lastCheckpoint;
   return html`<section class="integrity ${chain.intact ? 'intact' : 'broken'}" id="chain">
   <h2>Integrity</h2>
@@ -71,7 +94,7 @@ function chainSection(chain: ChainReport): SafeHtml {
   ${
     cp === undefined
       ? html`<p class="muted">No signed checkpoint yet.</p>`
-      : html`<p>Last checkpoint at event ${cp.seq}, ${time(cp.ts)}, signed by key <code>${cp.kid ?? 'unknown'}</code>${chain.endSigned ? ' — covers the end of the session' : ''}.</p>`
+      : html`<p>Last checkpoint at event ${cp.seq}, ${time(cp.ts)}, signed by key <code>${cp.kid ?? 'unknown'}</code>${keyHolder === undefined ? '' : html` (${keyHolder})`}${chain.endSigned ? ' — covers the end of the session' : ''}.</p>`
   }
   ${chain.problems.length === 0 ? '' : html`<ul class="problems">${chain.problems.map((p) => html`<li>${p}</li>`)}</ul>`}
 </section>`;

@@ -1,7 +1,6 @@
 /** The sessions list: filters and text search in a GET form (so every view is a link), paged on the server. */
-import type { SessionSummary } from '@agentgate/transcript';
 import { html, type SafeHtml } from '../html.js';
-import type { SessionPage } from '../session-query.js';
+import type { ConsoleSession, SessionPage } from '../session-query.js';
 import { duration, page, time, type PageContext } from './layout.js';
 
 export interface SessionsQueryText {
@@ -24,11 +23,14 @@ export function sessionsPage(options: {
   isActive: (id: string) => boolean;
   /** commits the session index has yet to read: the newest sessions may be missing */
   indexBehind?: number;
+  /** With a fleet: this replica's name (every replica's sessions are listed, with the one that holds each). */
+  thisNode?: string;
   nextHref?: string;
   error?: string;
   now: number;
 }): SafeHtml {
   const { query, result } = options;
+  const fleet = options.thisNode !== undefined;
   const checked = (on: boolean): SafeHtml | string => (on ? html` checked` : '');
   const option = (value: string, label: string, current: string): SafeHtml =>
     html`<option value="${value}"${value === current ? html` selected` : ''}>${label}</option>`;
@@ -54,31 +56,40 @@ export function sessionsPage(options: {
   <button type="submit">Apply</button>
   <a href="/sessions">Reset</a>
 </form>
-<p class="muted">Times are UTC.</p>
+<p class="muted">Times are UTC.${options.thisNode === undefined ? '' : html` Every replica's sessions are listed, from the fleet database; this replica is <strong id="this-node">${options.thisNode}</strong>.`}</p>
+${result.notice === undefined ? '' : html`<p class="notice" id="fleet-notice">${result.notice}</p>`}
 ${(options.indexBehind ?? 0) > 0 ? html`<p class="notice" id="index-behind">The session index is catching up with the transcript (${options.indexBehind} commits to read): the newest sessions and commands may not be listed yet.</p>` : ''}
 ${options.error === undefined ? '' : html`<p class="error">${options.error}</p>`}
 <table class="sessions">
-  <thead><tr><th>Session</th><th>Identity</th><th>Listener</th><th>Protocol</th><th>Started</th><th>Duration</th><th>Commands</th><th>Denied</th><th></th></tr></thead>
+  <thead><tr><th>Session</th>${fleet ? html`<th>Replica</th>` : ''}<th>Identity</th><th>Listener</th><th>Protocol</th><th>Started</th><th>Duration</th><th>Commands</th><th>Denied</th><th></th></tr></thead>
   <tbody>
-  ${result.items.length === 0 ? html`<tr><td colspan="9" class="muted">No sessions match.</td></tr>` : ''}
-  ${result.items.map((s) => row(s, options.isActive(s.id), options.now))}
+  ${result.items.length === 0 ? html`<tr><td colspan="${fleet ? '10' : '9'}" class="muted">No sessions match.</td></tr>` : ''}
+  ${result.items.map((s) => row(s, options.isActive(s.id), options.now, options.thisNode))}
   </tbody>
 </table>
 ${options.nextHref === undefined ? '' : html`<p class="paging"><a rel="next" href="${options.nextHref}">Older sessions →</a></p>`}`,
   });
 }
 
-function row(s: SessionSummary, active: boolean, now: number): SafeHtml {
+function row(s: ConsoleSession, active: boolean, now: number, thisNode: string | undefined): SafeHtml {
   const ended = s.endedAt ?? now;
-  return html`<tr class="${s.denied > 0 ? 'has-denials' : ''}">
+  // Open on another replica: followed from here by reading the fleet, not live.
+  const openElsewhere = !active && thisNode !== undefined && s.node !== thisNode && s.endedAt === null;
+  return html`<tr class="${s.denied > 0 ? 'has-denials' : ''}" data-session="${s.id}">
     <td><a href="/sessions/${s.id}">${s.id}</a></td>
+    ${thisNode === undefined ? '' : html`<td class="node">${nodeCell(s, thisNode)}</td>`}
     <td>${s.identity}</td>
     <td>${s.listener}</td>
     <td><span class="badge">${s.protocol}</span></td>
     <td>${time(s.startedAt)}</td>
-    <td>${active ? html`<span class="badge live">live</span>` : duration(Math.max(0, ended - s.startedAt))}</td>
+    <td>${active ? html`<span class="badge live">live</span>` : openElsewhere ? html`<span class="badge">open</span>` : duration(Math.max(0, ended - s.startedAt))}</td>
     <td>${s.commands}</td>
     <td>${s.denied > 0 ? html`<span class="badge deny">${s.denied}</span>` : '0'}</td>
-    <td>${active ? html`<a href="/sessions/${s.id}/live">watch</a>` : ''}</td>
+    <td>${active ? html`<a href="/sessions/${s.id}/live">watch</a>` : openElsewhere ? html`<a href="/sessions/${s.id}/live">follow</a>` : ''}</td>
   </tr>`;
+}
+
+function nodeCell(s: ConsoleSession, thisNode: string): SafeHtml {
+  const name = s.node ?? thisNode;
+  return html`${name}${name === thisNode ? html` <span class="muted">(this one)</span>` : ''}${s.shippedThrough === -1 ? html` <span class="badge" title="recorded here; the fleet database does not hold it yet">not shipped yet</span>` : ''}`;
 }
