@@ -225,6 +225,16 @@ describe("a replica's console reads the fleet", () => {
       const fromA = await runCli(['export', onA.id, '--config', config.A, '--local', '--format', 'jsonl']);
       expect(fromConsole).toBe(fromA.stdout);
 
+      // The overview counts every replica's activity and names the replicas.
+      await page.goto(`${consoleUrl.B}/`);
+      const nodes = await page.locator('#fleet-nodes tbody tr td:first-child').allTextContents();
+      expect(nodes.map((n) => n.split(' ')[0])).toEqual(['A', 'B']);
+      expect(await page.textContent('#fleet')).toContain('shipping');
+      const commands = await page.locator('#activity-chart rect.commands title').allTextContents();
+      const total = commands.reduce((n, t) => n + parseInt(t, 10), 0);
+      expect(total).toBeGreaterThanOrEqual(2 * 2 + 2 * 27); // both replicas' commands
+      await carol.shot('fleet-console-overview');
+
       // B's own session is read from B's store, and the fleet holds all of it.
       await page.goto(`${consoleUrl.B}/sessions/${onB.id}`);
       expect(await page.textContent('#fleet-source')).toContain("read from this replica's store");

@@ -47,7 +47,7 @@ export function remoteLivePage(options: { context: PageContext; summary: Console
     context,
     active: 'sessions',
     data: { live: `/sessions/${s.id}/live/events` },
-    body: html`<h1>Live session <code>${s.id}</code> <span class="badge live" id="live-state">live</span></h1>
+    body: html`<h1>Live session <code>${s.id}</code> <span class="badge live" id="live-state">live on ${node}</span></h1>
 <p class="notice" id="held-elsewhere">This session runs on replica <strong>${node}</strong>. Its events appear here as ${node} ships them to the fleet database (a few seconds behind). This console cannot end it: use ${node}'s console.</p>
 <dl class="meta summary">
   <dt>Replica</dt><dd>${node}</dd>
