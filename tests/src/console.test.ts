@@ -14,6 +14,7 @@ import ssh2 from 'ssh2';
 import { generateSigningKeyPair, mintToken } from '@agentgate/identity';
 import { launchChromium, openPage, type ConsolePage } from './harness/browser.js';
 import { runCli } from './harness/cli.js';
+import { signInThroughProvider } from './harness/console-signin.js';
 import { startOidcProvider, type TestOidcProvider } from './harness/oidc-provider.js';
 import { freePort, startPostgres, type TestPostgres } from './harness/postgres.js';
 import { listenerYaml, serveProcess, type ServedGateway } from './harness/serve.js';
@@ -124,18 +125,8 @@ async function signIn(name: string, returnTo = '/', fresh = false): Promise<Cons
     await p.page.waitForSelector('#signed-in-identity');
     return p;
   }
-  const p = await newPage();
-  await p.page.goto(`${consoleUrl}${returnTo}`);
-  await p.page.click('#sign-in');
-  await p.page.waitForURL((url) => url.origin === idp.issuer);
-  await p.page.fill('input[name=login]', name);
-  await p.page.fill('input[name=password]', 'any password');
-  await p.page.click('button[type=submit]');
-  // The consent page of the provider, then back to the console.
-  await p.page.waitForURL((url) => url.origin === consoleUrl || url.pathname.includes('/interaction/'));
-  if (new URL(p.page.url()).origin === idp.issuer) await p.page.click('button[type=submit]');
-  await p.page.waitForURL((url) => url.origin === consoleUrl);
-  await p.page.waitForSelector('#signed-in-identity');
+  const p = await signInThroughProvider(browser, idp, consoleUrl, name, returnTo);
+  open.push(p);
   if (!fresh) signedIn.set(name, p.context);
   return p;
 }

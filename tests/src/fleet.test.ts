@@ -6,42 +6,37 @@
  * loses nothing, a kill -9 and restart ships nothing twice, and the gateway's role cannot alter shipped rows.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { runCli } from './harness/cli.js';
+import {
+  fleetDetail,
+  GATEWAY_ROLE_PASSWORD,
+  shipped,
+  startFleetDatabase,
+  type FleetDetail,
+  type TestFleetDatabase,
+} from './harness/fleet.js';
 import { PASSWORD, startPostgres, type TestPostgres } from './harness/postgres.js';
 import { baseConfigYaml, listenerYaml, serveProcess, type ServedGateway } from './harness/serve.js';
 
 const TOKEN = 'fleet-test-token-51c0';
-const GATEWAY_ROLE_PASSWORD = 'gw-fleet-secret';
 let upstream: TestPostgres;
+let fleetDb: TestFleetDatabase;
 let fleetCluster: TestPostgres;
 let dir: string;
 const config: Record<'A' | 'B', string> = { A: '', B: '' };
 const gateways = new Set<ServedGateway>();
 
-interface FleetDetail {
-  node: string;
-  connected: boolean;
-  position: number;
-  head: number;
-  lagEvents: number;
-  lagSeconds: number;
-  shippedEvents: number;
-  lastError?: string;
-}
-
 function fleetUrl(user: string, password?: string): string {
-  return `postgres://${user}${password === undefined ? '' : `:${password}`}@127.0.0.1:${fleetCluster.port}/fleet`;
+  return fleetDb.url(user, password);
 }
 
 function replicaConfig(node: 'A' | 'B'): string {
   const home = join(dir, node);
-  mkdirSync(home, { recursive: true });
-  const passwordFile = join(home, 'fleet-password');
-  writeFileSync(passwordFile, GATEWAY_ROLE_PASSWORD + '\n', { mode: 0o600 });
+  const fleetSection = fleetDb.configYaml(node, home);
   const file = join(home, 'agentgate.yaml');
   writeFileSync(
     file,
@@ -49,7 +44,7 @@ function replicaConfig(node: 'A' | 'B'): string {
       'listeners:\n' +
       listenerYaml.postgres('db', upstream) +
       'rules:\n  - { name: no-drops, listeners: [db], match: { commands: [DROP] }, action: deny }\n' +
-      `fleet:\n  node: ${node}\n  postgres: { host: 127.0.0.1, port: ${fleetCluster.port}, user: gw, passwordFile: ${passwordFile}, database: fleet }\n`,
+      fleetSection,
   );
   return file;
 }
@@ -63,29 +58,6 @@ async function serve(node: 'A' | 'B'): Promise<ServedGateway> {
 async function stop(gateway: ServedGateway): Promise<void> {
   await gateway.stop();
   gateways.delete(gateway);
-}
-
-async function fleetDetail(gateway: ServedGateway): Promise<{ status: number; fleet: FleetDetail }> {
-  const res = await fetch(`${gateway.admin}/readyz`);
-  const body = (await res.json()) as { detail: { fleet: FleetDetail } };
-  return { status: res.status, fleet: body.detail.fleet };
-}
-
-/** Wait until the replica has no session open (their ends are recorded) and its shipper has everything. */
-async function shipped(gateway: ServedGateway, timeoutMs = 60_000): Promise<FleetDetail> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const metrics = await (await fetch(`${gateway.admin}/metrics`)).text();
-    if (!/^agentgate_sessions_active\{[^}]*\} [1-9]/m.test(metrics)) break;
-    if (Date.now() > deadline) throw new Error('sessions still open');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  for (;;) {
-    const { fleet } = await fleetDetail(gateway);
-    if (fleet.connected && fleet.position === fleet.head && fleet.lagEvents === 0) return fleet;
-    if (Date.now() > deadline) throw new Error(`not shipped in time: ${JSON.stringify(fleet)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 function agentClient(gateway: ServedGateway): pg.Client {
@@ -167,15 +139,8 @@ function load(gateway: ServedGateway, sessions: number): { stop: () => Promise<n
 }
 
 beforeAll(async () => {
-  [upstream, fleetCluster] = await Promise.all([startPostgres(), startPostgres()]);
-  await fleetCluster.psql(['-d', 'postgres'], {
-    input: `
-SET password_encryption = 'scram-sha-256';
-CREATE ROLE gw LOGIN PASSWORD '${GATEWAY_ROLE_PASSWORD}';
-CREATE ROLE auditor LOGIN PASSWORD '${PASSWORD}';
-CREATE DATABASE fleet;
-`,
-  });
+  [upstream, fleetDb] = await Promise.all([startPostgres(), startFleetDatabase()]);
+  fleetCluster = fleetDb.cluster;
   dir = mkdtempSync(join(tmpdir(), 'agentgate-fleet-'));
   config.A = replicaConfig('A');
   config.B = replicaConfig('B');
