@@ -42,6 +42,7 @@ import {
 } from './session-query.js';
 import { FleetUnavailable } from './fleet-session-query.js';
 import { remoteLivePage } from './pages/live.js';
+import { followRemoteSession } from './remote-live.js';
 import type { FleetNodeStatus, FleetStatus } from './pages/overview.js';
 import { openEventStream } from './sse.js';
 import { RecentCommands } from './recent-commands.js';
@@ -432,62 +433,21 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     }
   }
 
-  /**
-   * The live view of a session another replica runs: its events as that replica ships them, read from the fleet
-   * every `remotePollMs`, until its end arrives.
-   */
   function remoteLiveStream(
     req: IncomingMessage,
     res: ServerResponse,
     session: BrowserSession,
     summary: ConsoleSession,
   ): void {
-    let afterSeq = -1;
-    let timer: NodeJS.Timeout | undefined;
-    let reading = false;
-    const stream = openEventStream(req, res, {
+    const stream = followRemoteSession(req, res, {
       https,
       alive: () => sessions.get(session.id) !== undefined,
-      onClose: () => {
-        clearTimeout(timer);
-        streams.delete(stream);
-      },
+      onClose: () => streams.delete(stream),
+      read: (afterSeq) => records.events(summary, afterSeq),
+      pollMs: options.remotePollMs ?? 2000,
+      log,
     });
     streams.add(stream);
-    const decoder = new TextDecoder();
-    const poll = async (): Promise<void> => {
-      if (reading) return;
-      reading = true;
-      let ended: string | undefined;
-      try {
-        for (const event of await records.events(summary, afterSeq)) {
-          afterSeq = event.seq;
-          if (event.type === 'io') {
-            const data = typeof event['data'] === 'string' ? Buffer.from(event['data'], 'base64') : undefined;
-            if (data === undefined || event['direction'] === 'in') continue;
-            const direction = event['direction'] === 'err' ? 'err' : 'out';
-            const text = decoder.decode(data, { stream: true });
-            stream.send('event', { html: liveEventFragment({ kind: 'io', direction, text }, text).value });
-            continue;
-          }
-          if (event.type === 'checkpoint') continue;
-          if (event.type === 'session.end') ended = String(event['reason'] ?? 'the session has ended');
-          stream.send('event', { html: liveEventFragment({ kind: 'event', event }).value });
-        }
-      } catch (err) {
-        log.warn('console: reading a remote session from the fleet failed', { error: String(err) });
-      } finally {
-        reading = false;
-      }
-      if (ended !== undefined) {
-        stream.send('ended', { reason: ended });
-        stream.close();
-        return;
-      }
-      timer = setTimeout(() => void poll(), options.remotePollMs ?? 2000);
-      timer.unref();
-    };
-    void poll();
   }
 
   const actions = createConsoleActions({ options, feed, send, refuse, https });

@@ -388,7 +388,10 @@ export class FleetConsoleQueries {
 
 /**
  * A command event's searchable text, normalised as the local index does (text-search.ts): its recorded text (or
- * text), lower-cased, runs of whitespace and control characters made one space, trimmed.
+ * text), lower-cased, runs of whitespace and control characters made one space, trimmed. jsonb refuses the escape
+ * `\u0000`: an event whose stored JSON holds it is searched in its raw JSON, lower-cased, rather than failing the
+ * whole query.
  */
-const normalizedCommandText = `btrim(regexp_replace(lower(coalesce(e.stored::jsonb ->> 'recordedText', e.stored::jsonb ->> 'text', '')),
-  '[[:space:]\\x01-\\x1f\\x7f-\\x9f]+', ' ', 'g'))`;
+const normalizedCommandText = `CASE WHEN strpos(e.stored, '\\u0000') > 0 THEN lower(e.stored) ELSE
+  btrim(regexp_replace(lower(coalesce(e.stored::jsonb ->> 'recordedText', e.stored::jsonb ->> 'text', '')),
+    '[[:space:]\\x01-\\x1f\\x7f-\\x9f]+', ' ', 'g')) END`;
