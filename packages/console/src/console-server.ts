@@ -257,13 +257,17 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     const { node } = fleet!;
     const status = fleet!.status();
     try {
-      return { node, status, nodes: await fleet!.nodes() };
+      // Counts over every replica's sessions: read at most every 30 s, like the chart.
+      if (fleetNodes === undefined || now() - fleetNodes.at > 30_000)
+        fleetNodes = { at: now(), nodes: await fleet!.nodes() };
+      return { node, status, nodes: fleetNodes.nodes };
     } catch (err) {
       log.warn('console: the fleet database could not be read for the overview', { error: String(err) });
       return { node, status, error: (err as Error).message };
     }
   }
 
+  let fleetNodes: { at: number; nodes: readonly FleetNodeStatus[] } | undefined;
   let activity: { at: number; buckets: ActivityBucket[] } | undefined;
   async function activityCached(): Promise<ActivityBucket[]> {
     // The chart reads every recent session's events: computed at most every 30 s.
