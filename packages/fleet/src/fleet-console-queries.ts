@@ -63,8 +63,8 @@ export interface FleetNode {
   readonly sessions: number;
   /** sessions whose end the fleet has not received */
   readonly open: number;
-  /** when its newest shipped event was recorded (ms), if any */
-  readonly lastEventAt?: number;
+  /** when its newest shipped session started (ms), if any */
+  readonly newestSessionAt?: number;
 }
 
 /** Sessions checked per round trip when a costly filter is given. */
@@ -316,7 +316,7 @@ export class FleetConsoleQueries {
       node: r.node,
       sessions: r.sessions,
       open: r.open,
-      ...(r.last_ms === null ? {} : { lastEventAt: Math.round(r.last_ms) }),
+      ...(r.last_ms === null ? {} : { newestSessionAt: Math.round(r.last_ms) }),
     }));
   }
 

@@ -31,7 +31,7 @@ export interface FleetNodeStatus {
   readonly node: string;
   readonly sessions: number;
   readonly open: number;
-  readonly lastEventAt?: number;
+  readonly newestSessionAt?: number;
 }
 
 export function overviewPage(options: {
@@ -111,7 +111,7 @@ function fleetCard(fleet: NonNullable<Parameters<typeof overviewPage>[0]['fleet'
     <thead><tr><th>Replica</th><th>Sessions shipped</th><th>Open</th><th>Newest session</th></tr></thead>
     <tbody>${fleet.nodes.map(
       (n) =>
-        html`<tr><td>${n.node}${n.node === fleet.node ? html` <span class="muted">(this one)</span>` : ''}</td><td class="num">${n.sessions}</td><td class="num">${n.open}</td><td>${n.lastEventAt === undefined ? '' : time(n.lastEventAt)}</td></tr>`,
+        html`<tr><td>${n.node}${n.node === fleet.node ? html` <span class="muted">(this one)</span>` : ''}</td><td class="num">${n.sessions}</td><td class="num">${n.open}</td><td>${n.newestSessionAt === undefined ? '' : time(n.newestSessionAt)}</td></tr>`,
     )}</tbody>
   </table>`
   }
