@@ -269,11 +269,19 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
 
   let fleetNodes: { at: number; nodes: readonly FleetNodeStatus[] } | undefined;
   let activity: { at: number; buckets: ActivityBucket[] } | undefined;
+  let refreshing: Promise<void> | undefined;
   async function activityCached(): Promise<ActivityBucket[]> {
-    // The chart reads every recent session's events: computed at most every 30 s.
-    if (activity === undefined || now() - activity.at > 30_000)
-      activity = { at: now(), buckets: await query.activity(now(), 3_600_000, 24) };
-    return activity.buckets;
+    // The chart reads every recent session's events (with a fleet, every replica's): computed at most every 30 s,
+    // and once there is one, a stale chart is shown while the next is computed.
+    if (activity === undefined || now() - activity.at > 30_000) {
+      refreshing ??= query
+        .activity(now(), 3_600_000, 24)
+        .then((buckets) => void (activity = { at: now(), buckets }))
+        .catch((err: unknown) => log.warn('console: the overview chart failed', { error: String(err) }))
+        .finally(() => (refreshing = undefined));
+      if (activity === undefined) await refreshing;
+    }
+    return activity?.buckets ?? [];
   }
 
   async function sessionsList(res: ServerResponse, context: PageContext, url: URL): Promise<void> {
