@@ -3,12 +3,17 @@
  * the client leaves. Each request settles exactly once; both ends are recorded in the session's transcript
  * (`approval.requested`, `approval.decided`), logged, and sent to the webhook. While it waits, the requesting
  * engine is told so (`onWaiting`) when it is held and at every reminder, with the one text all protocols show.
+ *
+ * In a fleet (`sharing`), a held request is also a row in the fleet database: any replica's API decides it through
+ * a conditional update, this replica learns the decision from the store's watch and settles the waiting command;
+ * its expiry and withdrawal are written back the same way, so each request has one outcome fleet-wide.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   AgentgateError,
   causeOf,
   describeCause,
+  isAgentgateError,
   newId,
   type ApprovalBroker,
   type ApprovalOutcome,
@@ -20,7 +25,15 @@ import {
   type WithdrawCause,
 } from '@agentgate/core';
 import { handleApprovalsHttp } from './http-api.js';
-import type { ApprovalBrokerOptions, ApprovalEvent, PendingApproval, SettledApproval } from './types.js';
+import type {
+  ApprovalBrokerOptions,
+  ApprovalEvent,
+  ApprovalSharing,
+  HeldApproval,
+  PendingApproval,
+  SettledApproval,
+  SharedApproval,
+} from './types.js';
 import { sendApprovalWebhook } from './webhook.js';
 import { webhookBody, type ApprovalLinks, type WebhookEvent } from './webhook-payload.js';
 
@@ -37,6 +50,10 @@ interface PendingRequest {
   readonly reminder: NodeJS.Timeout;
   notices: number;
   readonly detach: () => void;
+  /** Held in the fleet database too (false: this replica alone knows it). */
+  readonly shared: boolean;
+  /** Its expiry or withdrawal is being written back to the fleet database. */
+  withdrawing: boolean;
 }
 
 const SHUTTING_DOWN: WithdrawCause = { kind: 'shutdown' };
@@ -58,10 +75,18 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
   private closed = false;
   /** The `approvals` section in force: replaced by `reconfigure` (a configuration reload). */
   private config: ApprovalsConfig;
+  private readonly sharing: ApprovalSharing | undefined;
+  private readonly stopWatching: () => void;
 
   constructor(private readonly options: ApprovalBrokerOptions) {
     this.now = options.now ?? Date.now;
     this.config = options.config;
+    this.sharing = options.sharing;
+    this.stopWatching =
+      this.sharing?.watch(
+        () => [...this.pending.values()].filter((p) => p.shared && !p.withdrawing).map((p) => p.view.id),
+        (approval) => this.learned(approval),
+      ) ?? (() => undefined);
   }
 
   /**
@@ -90,7 +115,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
         requestedAt: requestedAtMs,
         expiresAt: expiresAtMs,
       });
-      if (this.closed) return Promise.resolve(this.refuseWhileClosed(id, input));
+      if (this.closed) return Promise.resolve(this.refuseAtOnce(id, input, SHUTTING_DOWN));
     } catch (err) {
       // RECORDING_FAILED: nothing is held, and the gate refuses the command (fail closed).
       return Promise.reject(err);
@@ -107,17 +132,96 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
       requestedAt: new Date(requestedAtMs).toISOString(),
       expiresAt: new Date(expiresAtMs).toISOString(),
     };
+    const sharing = this.sharing;
+    if (sharing === undefined)
+      return this.hold(view, input, requestedAtMs, expiresAtMs, timeoutMs, false, signal);
+    return this.holdShared(sharing, view, input, requestedAtMs, expiresAtMs, timeoutMs, signal);
+  }
+
+  /**
+   * Write the request to the fleet database before it waits, so any replica can decide it. When the database cannot
+   * be reached the command is refused (fail closed) unless `fleet.approvalsWhenDown: local` holds it here alone.
+   */
+  private async holdShared(
+    sharing: ApprovalSharing,
+    view: PendingApproval,
+    input: ApprovalRequestInput,
+    requestedAtMs: number,
+    expiresAtMs: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<ApprovalSettlement> {
+    const held: HeldApproval = {
+      id: view.id,
+      node: sharing.node,
+      session: view.session,
+      listener: view.listener,
+      protocol: view.protocol,
+      identity: view.identity,
+      command: view.command,
+      rule: view.rule,
+      approvers: view.approvers,
+      requestedAt: requestedAtMs,
+      expiresAt: expiresAtMs,
+    };
+    try {
+      await sharing.hold(held);
+    } catch (err) {
+      const error = (err as Error).message;
+      if (this.options.whenSharingDown !== 'local') {
+        this.options.log.warn('approval refused: the fleet database is unreachable', {
+          approval: view.id,
+          session: view.session,
+          rule: view.rule,
+          error,
+        });
+        return this.refuseAtOnce(view.id, input, {
+          kind: 'failed',
+          message:
+            'the fleet database is unreachable, so no replica could approve it (fleet.approvalsWhenDown: closed)',
+        });
+      }
+      this.options.log.warn('the fleet database is unreachable: holding the approval on this replica only', {
+        approval: view.id,
+        session: view.session,
+        rule: view.rule,
+        error,
+      });
+      return this.hold(view, input, requestedAtMs, expiresAtMs, timeoutMs, false, signal);
+    }
+    return this.hold(
+      { ...view, node: sharing.node },
+      input,
+      requestedAtMs,
+      expiresAtMs,
+      timeoutMs,
+      true,
+      signal,
+    );
+  }
+
+  private hold(
+    view: PendingApproval,
+    input: ApprovalRequestInput,
+    requestedAtMs: number,
+    expiresAtMs: number,
+    timeoutMs: number,
+    shared: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<ApprovalSettlement> {
+    const id = view.id;
     const onWaiting = input.onWaiting;
     return new Promise<ApprovalSettlement>((resolve) => {
       // Withdrawn: the signal's reason names why (the client left, shutdown, the credential expired, ...).
       const onAbort = (): void => {
         const cause = causeOf(signal?.reason);
-        this.settle(id, 'cancelled', undefined, describeCause(cause), cause);
+        void this.withdraw(id, 'cancelled', describeCause(cause), cause);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      const timer = setTimeout(() => {
-        this.settle(id, 'expired', undefined, `no decision within ${formatSeconds(timeoutMs)}`);
-      }, timeoutMs);
+      const timer = setTimeout(
+        () => void this.withdraw(id, 'expired', `no decision within ${formatSeconds(timeoutMs)}`),
+        timeoutMs,
+      );
       timer.unref();
       const reminder = setInterval(
         () => this.remind(id, onWaiting),
@@ -135,6 +239,8 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
         reminder,
         notices: 0,
         detach: () => signal?.removeEventListener('abort', onAbort),
+        shared,
+        withdrawing: false,
       });
       this.options.metrics?.pending(this.pending.size);
       const links = this.links(id);
@@ -149,9 +255,57 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
         ...links,
       });
       this.publish({ type: 'requested', approval: view, input });
+      // Withdrawn or shut down while the fleet database was being written.
+      if (signal?.aborted === true) return onAbort();
+      if (this.closed)
+        return void this.withdraw(id, 'cancelled', describeCause(SHUTTING_DOWN), SHUTTING_DOWN);
       this.startWebhook(id);
       this.tellWaiting(id, onWaiting);
     });
+  }
+
+  /**
+   * Expiry and withdrawal are the holder's. A shared request settles as the fleet database has it after a
+   * conditional update: this outcome, or the decision that came first. When the database cannot be reached the
+   * command is refused all the same (the store writes the outcome back once it can).
+   */
+  private async withdraw(
+    id: string,
+    outcome: 'expired' | 'cancelled',
+    reason: string,
+    cause?: WithdrawCause,
+  ): Promise<void> {
+    const request = this.pending.get(id);
+    if (request === undefined) return;
+    if (!request.shared || this.sharing === undefined) {
+      this.settle(id, outcome, undefined, reason, cause);
+      return;
+    }
+    if (request.withdrawing) return;
+    request.withdrawing = true;
+    clearTimeout(request.timer);
+    let approval: SharedApproval | undefined;
+    try {
+      approval = await this.sharing.withdraw(id, outcome, reason);
+    } catch (err) {
+      this.options.log.warn(
+        'the fleet database is unreachable: the approval settles here and is written back later',
+        {
+          approval: id,
+          outcome,
+          error: (err as Error).message,
+        },
+      );
+    }
+    if (approval !== undefined && approval.state !== 'pending' && approval.state !== outcome)
+      this.learned(approval);
+    else this.settle(id, outcome, undefined, reason, cause);
+  }
+
+  /** The fleet database says a request this replica holds has settled: settle the waiting command the same way. */
+  private learned(approval: SharedApproval): void {
+    if (approval.state === 'pending') return;
+    this.settle(approval.id, approval.state, approval.decidedBy ?? undefined, approval.reason ?? undefined);
   }
 
   /** The request's links: its admin API resource and its console page, as far as they are known. */
@@ -249,19 +403,28 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
   }
 
   /**
-   * A request made once closed (the gateway draining or stopping) is refused at once, and recorded like any other
-   * settlement (no approver is asked), so the record says why the command did not run.
+   * A request made once closed (the gateway draining or stopping), or one that cannot be shared with the fleet, is
+   * refused at once, and recorded like any other settlement (no approver is asked), so the record says why the
+   * command did not run.
    */
-  private refuseWhileClosed(id: string, input: ApprovalRequestInput): ApprovalSettlement {
-    const reason = describeCause(SHUTTING_DOWN);
-    input.recorder.append('approval.decided', {
-      approvalId: id,
-      outcome: 'cancelled',
-      by: null,
-      reason,
-      waitedMs: 0,
-      cause: SHUTTING_DOWN.kind,
-    });
+  private refuseAtOnce(id: string, input: ApprovalRequestInput, cause: WithdrawCause): ApprovalSettlement {
+    const reason = describeCause(cause);
+    try {
+      input.recorder.append('approval.decided', {
+        approvalId: id,
+        outcome: 'cancelled',
+        by: null,
+        reason,
+        waitedMs: 0,
+        cause: cause.kind,
+      });
+    } catch (err) {
+      // The gate's own decision event hits the same store failure and fails closed.
+      this.options.log.error('approval decision could not be recorded', {
+        approval: id,
+        error: (err as Error).message,
+      });
+    }
     this.rememberSettled({
       id,
       status: 'cancelled',
@@ -270,7 +433,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
       settledAt: new Date(this.now()).toISOString(),
     });
     this.options.metrics?.settled('cancelled', 0);
-    this.options.log.info('approval refused: the gateway is shutting down', {
+    this.options.log.info(`approval refused: ${reason}`, {
       approval: id,
       session: input.session.id,
       rule: input.rule,
@@ -285,8 +448,12 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
    */
   async close(): Promise<void> {
     this.closed = true;
-    for (const id of [...this.pending.keys()])
-      this.settle(id, 'cancelled', undefined, describeCause(SHUTTING_DOWN), SHUTTING_DOWN);
+    await Promise.all(
+      [...this.pending.keys()].map((id) =>
+        this.withdraw(id, 'cancelled', describeCause(SHUTTING_DOWN), SHUTTING_DOWN),
+      ),
+    );
+    this.stopWatching();
     if (this.deliveries.size === 0) return;
     const grace = setTimeout(() => this.stopDeliveries.abort(), CLOSE_DELIVERY_GRACE_MS);
     await Promise.allSettled([...this.deliveries]);
@@ -315,16 +482,130 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
         throw new AgentgateError('CONFLICT', `approval ${id} is already settled (${previous.status})`);
       throw new AgentgateError('NOT_FOUND', `no approval request ${id}`);
     }
-    if (!this.options.identity.isAllowed(approver, request.view.approvers)) {
+    if (request.shared)
+      throw new AgentgateError(
+        'CONFLICT',
+        `approval ${id} is shared with the fleet: decide it with decideAnywhere`,
+      );
+    this.checkMayDecide(id, approver, outcome, request.view.approvers, request.view.identity);
+    return this.settle(id, outcome, approver.name, reason)!;
+  }
+
+  /** Approver groups, and no approving one's own request: checked by the deciding replica, from the request. */
+  private checkMayDecide(
+    id: string,
+    approver: Identity,
+    outcome: 'approved' | 'rejected',
+    approvers: readonly string[],
+    requester: string,
+  ): void {
+    if (!this.options.identity.isAllowed(approver, approvers)) {
       throw new AgentgateError(
         'FORBIDDEN',
-        `${approver.name} is not an approver for approval ${id} (approvers: ${request.view.approvers.join(', ') || 'none configured'})`,
+        `${approver.name} is not an approver for approval ${id} (approvers: ${approvers.join(', ') || 'none configured'})`,
       );
     }
-    if (outcome === 'approved' && approver.name === request.view.identity) {
+    if (outcome === 'approved' && approver.name === requester) {
       throw new AgentgateError('FORBIDDEN', `${approver.name} may not approve their own request ${id}`);
     }
-    return this.settle(id, outcome, approver.name, reason)!;
+  }
+
+  /**
+   * Decide a request held on this replica or, in a fleet, on any replica (the admin API and the console). A shared
+   * request is decided by a conditional update of its row: of two approvers at the same instant one wins, the
+   * other gets CONFLICT. Rejects UPSTREAM_UNAVAILABLE when the fleet database cannot be reached.
+   */
+  async decideAnywhere(
+    id: string,
+    approver: Identity,
+    outcome: 'approved' | 'rejected',
+    reason?: string,
+  ): Promise<ApprovalSettlement> {
+    const local = this.pending.get(id);
+    const sharing = this.sharing;
+    if (sharing === undefined || (local !== undefined && !local.shared) || this.settled.has(id))
+      return this.decide(id, approver, outcome, reason);
+    const row = await this.fleetRead(() => sharing.get(id));
+    if (row === undefined) throw new AgentgateError('NOT_FOUND', `no approval request ${id}`);
+    if (row.state !== 'pending')
+      throw new AgentgateError('CONFLICT', `approval ${id} is already settled (${row.state})`);
+    this.checkMayDecide(id, approver, outcome, row.approvers, row.identity);
+    const result = await this.fleetRead(() => sharing.decide(id, outcome, approver.name, reason));
+    if (result.kind === 'not-found') throw new AgentgateError('NOT_FOUND', `no approval request ${id}`);
+    if (result.kind === 'settled') {
+      this.learned(result.approval);
+      const why = result.approval.state === 'pending' ? 'expired' : result.approval.state;
+      throw new AgentgateError('CONFLICT', `approval ${id} is already settled (${why})`);
+    }
+    // The holder is told by the fleet database; when it is this replica, the command goes on at once.
+    this.learned(result.approval);
+    return {
+      id,
+      outcome,
+      by: approver.name,
+      ...(reason === undefined ? {} : { reason }),
+    };
+  }
+
+  /** A fleet database call for the API: its failure is the API's 503, never an internal error. */
+  private async fleetRead<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (isAgentgateError(err)) throw err;
+      throw new AgentgateError(
+        'UPSTREAM_UNAVAILABLE',
+        `the fleet database is unreachable: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  /**
+   * Pending requests, oldest first: in a fleet those of every replica (and any this replica holds alone). When the
+   * fleet database cannot be reached, this replica's own.
+   */
+  async listAnywhere(): Promise<PendingApproval[]> {
+    const sharing = this.sharing;
+    if (sharing === undefined) return this.list();
+    let rows: SharedApproval[];
+    try {
+      rows = await sharing.listPending();
+    } catch (err) {
+      this.options.log.warn("the fleet database is unreachable: listing this replica's approvals only", {
+        error: (err as Error).message,
+      });
+      return this.list();
+    }
+    const onlyHere = [...this.pending.values()].filter((p) => !p.shared).map((p) => p.view);
+    return [...rows.map(pendingView), ...onlyHere].sort((a, b) => a.requestedAt.localeCompare(b.requestedAt));
+  }
+
+  /** One request as `GET /api/approvals/{id}` shows it, whichever replica holds it. */
+  async getAnywhere(
+    id: string,
+  ): Promise<(PendingApproval & ApprovalLinks & { status: 'pending' }) | SettledApproval | undefined> {
+    const here = this.get(id);
+    const sharing = this.sharing;
+    if (sharing === undefined || here !== undefined) return here;
+    let row: SharedApproval | undefined;
+    try {
+      row = await sharing.get(id);
+    } catch (err) {
+      this.options.log.warn('the fleet database is unreachable: showing what this replica knows', {
+        approval: id,
+        error: (err as Error).message,
+      });
+      return here;
+    }
+    if (row === undefined) return here;
+    if (row.state === 'pending') return { ...pendingView(row), status: 'pending', ...this.links(id) };
+    return {
+      id,
+      status: row.state,
+      by: row.decidedBy,
+      reason: row.reason,
+      settledAt: new Date(row.decidedAt ?? this.now()).toISOString(),
+    };
   }
 
   /** The one place a request settles; later calls for the same id do nothing. */
@@ -424,11 +705,21 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     }).then(
       (decision) => {
         if (decision === undefined) return;
-        this.settle(
-          id,
-          decision.decision === 'approve' ? 'approved' : 'rejected',
-          'webhook',
-          decision.reason,
+        const outcome = decision.decision === 'approve' ? 'approved' : 'rejected';
+        if (!request.shared || this.sharing === undefined) {
+          this.settle(id, outcome, 'webhook', decision.reason);
+          return;
+        }
+        // Like any approver's: one conditional update decides, and the holder (this replica) settles from it.
+        this.sharing.decide(id, outcome, 'webhook', decision.reason).then(
+          (result) => {
+            if (result.kind !== 'not-found') this.learned(result.approval);
+          },
+          (err: unknown) =>
+            this.options.log.error("the webhook's decision could not be written to the fleet database", {
+              approval: id,
+              error: (err as Error).message,
+            }),
         );
       },
       (err: unknown) =>
@@ -497,4 +788,20 @@ export function formatRemaining(ms: number): string {
 
 export function createApprovalBroker(options: ApprovalBrokerOptions): ApprovalBrokerImpl {
   return new ApprovalBrokerImpl(options);
+}
+
+function pendingView(row: SharedApproval): PendingApproval {
+  return {
+    id: row.id,
+    node: row.node,
+    session: row.session,
+    listener: row.listener,
+    protocol: row.protocol,
+    identity: row.identity,
+    command: row.command,
+    rule: row.rule,
+    approvers: row.approvers,
+    requestedAt: new Date(row.requestedAt).toISOString(),
+    expiresAt: new Date(row.expiresAt).toISOString(),
+  };
 }

@@ -2,7 +2,8 @@
  * Admin API for approvals (docs/cli.md, Admin HTTP API): `GET /api/approvals` lists pending requests,
  * `GET /api/approvals/{id}` shows one (or a recent one's outcome); `POST /api/approvals/{id}/approve`
  * and `/deny` (body `{"reason": "…"}`) decide one. Every call needs `Authorization: Bearer TOKEN`.
- * Status codes: 401 bad token, 403 not an approver or own request, 404 unknown id, 409 already settled.
+ * Status codes: 401 bad token, 403 not an approver or own request, 404 unknown id, 409 already settled, 503 the
+ * fleet database (which holds every replica's requests) cannot be reached.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -26,6 +27,7 @@ const statusOf: Partial<Record<string, number>> = {
   CONFLICT: 409,
   BAD_REQUEST: 400,
   LIMIT_EXCEEDED: 413,
+  UPSTREAM_UNAVAILABLE: 503,
 };
 
 function sendJson(
@@ -99,7 +101,7 @@ export async function handleApprovalsHttp(
         return true;
       }
       await authenticate(identity, req);
-      sendJson(res, 200, broker.list());
+      sendJson(res, 200, await broker.listAnywhere());
       return true;
     }
     if (/^[^/]+$/.test(rest)) {
@@ -109,7 +111,7 @@ export async function handleApprovalsHttp(
       }
       await authenticate(identity, req);
       const id = decodeId(rest);
-      const approval = broker.get(id);
+      const approval = await broker.getAnywhere(id);
       if (approval === undefined) throw new AgentgateError('NOT_FOUND', `no approval request ${id}`);
       sendJson(res, 200, approval);
       return true;
@@ -126,8 +128,12 @@ export async function handleApprovalsHttp(
     const approver = await authenticate(identity, req);
     const reason = await readReason(req);
     const id = decodeId(match[1]!);
-    const settlement =
-      match[2] === 'approve' ? broker.approve(id, approver, reason) : broker.deny(id, approver, reason);
+    const settlement = await broker.decideAnywhere(
+      id,
+      approver,
+      match[2] === 'approve' ? 'approved' : 'rejected',
+      reason,
+    );
     sendJson(res, 200, settlement);
   } catch (err) {
     const status = isAgentgateError(err) ? (statusOf[err.code] ?? 500) : 500;

@@ -1,2 +1,12 @@
 export { ApprovalBrokerImpl, createApprovalBroker } from './approval-broker.js';
-export type { ApprovalBrokerOptions, ApprovalEvent, ApprovalMetricsSink, PendingApproval } from './types.js';
+export type {
+  ApprovalBrokerOptions,
+  ApprovalEvent,
+  ApprovalMetricsSink,
+  ApprovalSharing,
+  HeldApproval,
+  PendingApproval,
+  SharedApproval,
+  SharedDecision,
+  WhenSharingDown,
+} from './types.js';

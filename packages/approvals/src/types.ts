@@ -33,6 +33,10 @@ export interface ApprovalBrokerOptions {
   readonly reminderIntervalMs?: number;
   /** Clock for timestamps (ms since the epoch); timers still run on real time. */
   readonly now?: () => number;
+  /** In a fleet: where held requests are shared so any replica can decide them. */
+  readonly sharing?: ApprovalSharing;
+  /** In a fleet: a command to hold while `sharing` is unreachable is refused (`closed`, default) or held here. */
+  readonly whenSharingDown?: WhenSharingDown;
 }
 
 /** A pending request as the admin API and the CLI show it (docs/cli.md, `GET /api/approvals`). */
@@ -48,6 +52,8 @@ export interface PendingApproval {
   readonly rule: string;
   /** Who may decide it: the rule's `approvers` or `approvals.approvers`. */
   readonly approvers: readonly string[];
+  /** In a fleet: the replica holding the command. */
+  readonly node?: string;
   /** ISO 8601. */
   readonly requestedAt: string;
   /** ISO 8601. */
@@ -77,3 +83,70 @@ export type ApprovalEvent =
       readonly input: ApprovalRequestInput;
       readonly settlement: ApprovalSettlement;
     };
+
+/** A held request as the fleet database keeps it, whichever replica holds it (docs/configuration.md, "fleet"). */
+export interface SharedApproval {
+  readonly id: string;
+  /** the replica holding the command */
+  readonly node: string;
+  readonly session: string;
+  readonly listener: string;
+  readonly protocol: string;
+  readonly identity: string;
+  /** the command as recorded (credentials redacted) */
+  readonly command: string;
+  readonly rule: string;
+  readonly approvers: readonly string[];
+  /** ms since the epoch */
+  readonly requestedAt: number;
+  readonly expiresAt: number;
+  readonly state: 'pending' | ApprovalOutcome;
+  readonly decidedBy: string | null;
+  readonly reason: string | null;
+  /** ms since the epoch */
+  readonly decidedAt: number | null;
+}
+
+/** The held request a holding replica writes when it holds a command. */
+export type HeldApproval = Omit<SharedApproval, 'state' | 'decidedBy' | 'reason' | 'decidedAt'>;
+
+/** What a decision through the shared store came to. */
+export type SharedDecision =
+  | { readonly kind: 'decided'; readonly approval: SharedApproval }
+  /** someone else decided first, or the holder expired or withdrew it: the row as it stands */
+  | { readonly kind: 'settled'; readonly approval: SharedApproval }
+  | { readonly kind: 'not-found' };
+
+/**
+ * Where held requests are shared between replicas (the fleet database). Every settlement is a conditional update
+ * of a pending row, so two deciders (or a decider and the holder's expiry) have exactly one outcome. Methods
+ * reject when the store cannot be reached.
+ */
+export interface ApprovalSharing {
+  /** This replica's name, written as the holder of its requests. */
+  readonly node: string;
+  hold(approval: HeldApproval): Promise<void>;
+  /** An approver's decision: only a pending, unexpired row is decided. */
+  decide(
+    id: string,
+    outcome: 'approved' | 'rejected',
+    by: string,
+    reason: string | undefined,
+  ): Promise<SharedDecision>;
+  /**
+   * The holder settles its own request (expired, cancelled): only a pending row changes. Resolves with the row as it
+   * stands afterwards: this settlement, or the decision that came first.
+   */
+  withdraw(id: string, outcome: 'expired' | 'cancelled', reason: string): Promise<SharedApproval | undefined>;
+  get(id: string): Promise<SharedApproval | undefined>;
+  /** Pending, unexpired requests of every replica, oldest first. */
+  listPending(): Promise<SharedApproval[]>;
+  /**
+   * Be told once a request this replica holds is settled elsewhere. `held` names the ids it still waits on; the
+   * store reports them at once (a notification) and by polling. Returns what stops watching.
+   */
+  watch(held: () => readonly string[], onSettled: (approval: SharedApproval) => void): () => void;
+}
+
+/** What a replica does when the shared store is unreachable as a command must be held (`fleet.approvalsWhenDown`). */
+export type WhenSharingDown = 'closed' | 'local';

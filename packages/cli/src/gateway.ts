@@ -49,6 +49,7 @@ import {
   sessionIndexPath,
   type TranscriptStore,
 } from '@agentgate/transcript';
+import { FleetApprovals } from '@agentgate/fleet';
 import { openFleetConsole } from './fleet-console.js';
 import { startShipper } from './fleet-shipping.js';
 import { startListenerServer, type ListenerAddress, type ListenerServer } from './listener-server.js';
@@ -211,7 +212,21 @@ export async function startGateway(
     // Known once the admin listener is up; held approvals link to their API resource from then on.
     const adminAt: { url?: string } = {};
     const consoleConfig = config.console;
+    // In a fleet, held commands are rows of the fleet database: any replica decides them (docs/configuration.md).
+    const sharing =
+      shipper === undefined || config.fleet === undefined
+        ? {}
+        : {
+            sharing: new FleetApprovals({
+              db: shipper.db,
+              notifications: shipper.notifications,
+              node: config.fleet.node,
+              log: log.child({ component: 'fleet-approvals', node: config.fleet.node }),
+            }),
+            whenSharingDown: config.fleet.approvalsWhenDown,
+          };
     const broker = createApprovalBroker({
+      ...sharing,
       config: config.approvals,
       signer,
       identity,

@@ -11,8 +11,7 @@ function source(): ApprovalsSource & { emit(event: ApprovalEvent): void } {
   let subscriber: ((event: ApprovalEvent) => void) | undefined;
   return {
     list: () => [],
-    approve: () => ({ id: 'x', outcome: 'approved' }),
-    deny: () => ({ id: 'x', outcome: 'rejected' }),
+    decideAnywhere: (id, _who, outcome) => Promise.resolve({ id, outcome }),
     subscribe(fn) {
       subscriber = fn;
       return () => (subscriber = undefined);

@@ -9,8 +9,13 @@ import type { ApprovalEvent, PendingApproval } from '@agentgate/approvals';
 /** The broker as the console uses it (`ApprovalBrokerImpl`). */
 export interface ApprovalsSource {
   list(): PendingApproval[];
-  approve(id: string, approver: Identity, reason?: string): ApprovalSettlement;
-  deny(id: string, approver: Identity, reason?: string): ApprovalSettlement;
+  /** Decide a request, in a fleet through the fleet database (exactly once across replicas). */
+  decideAnywhere(
+    id: string,
+    approver: Identity,
+    outcome: 'approved' | 'rejected',
+    reason?: string,
+  ): Promise<ApprovalSettlement>;
   subscribe(subscriber: (event: ApprovalEvent) => void): () => void;
 }
 

@@ -58,9 +58,15 @@ export function createConsoleActions(deps: ConsoleActionDeps): ConsoleActions {
       const reasonText = (form.get('reason') ?? '').trim().slice(0, 1000);
       const reason = reasonText === '' ? undefined : reasonText;
       try {
-        if (decision === 'approve') options.approvals.approve(id, who, reason);
-        else options.approvals.deny(id, who, reason);
+        await options.approvals.decideAnywhere(
+          id,
+          who,
+          decision === 'approve' ? 'approved' : 'rejected',
+          reason,
+        );
       } catch (err) {
+        if (isAgentgateError(err, 'UPSTREAM_UNAVAILABLE'))
+          return send(res, 503, messagePage('Not decided', err.message, context));
         if (isAgentgateError(err, 'FORBIDDEN'))
           return refuse(res, context, `${decision} ${id}`, err.message, path);
         if (isAgentgateError(err, 'CONFLICT') || isAgentgateError(err, 'NOT_FOUND'))

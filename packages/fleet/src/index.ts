@@ -26,3 +26,4 @@ export {
   type FleetCursor,
   type FleetNode,
 } from './fleet-console-queries.js';
+export { FleetApprovals, approvalsChannel, type FleetApprovalsOptions } from './approvals-sharing.js';

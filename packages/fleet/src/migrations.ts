@@ -6,7 +6,8 @@
  * Roles: the migration creates two NOLOGIN roles that the operator grants to login roles (docs/configuration.md,
  * "fleet"): `agentgate_fleet_writer` (the gateways: INSERT and SELECT on the transcript tables, nothing else — a
  * shipped row cannot be changed or removed through it) and `agentgate_fleet_reader` (auditors: SELECT only).
- * Later features (approvals, SSH keys) add tables as new migrations with grants of their own.
+ * Later features add tables as new migrations with grants of their own: approvals (version 2) give the writer
+ * INSERT, SELECT and UPDATE of the decision columns of `agentgate.approvals` only.
  */
 import type { PoolClient } from 'pg';
 
@@ -106,6 +107,58 @@ GRANT USAGE ON SCHEMA agentgate TO ${writerRole}, ${readerRole};
 GRANT SELECT ON agentgate.schema_migrations TO ${writerRole}, ${readerRole};
 GRANT SELECT, INSERT ON ${transcriptTables.join(', ')} TO ${writerRole};
 GRANT SELECT ON ${transcriptTables.join(', ')} TO ${readerRole};
+`,
+  },
+  {
+    version: 2,
+    name: 'approvals across replicas',
+    sql: `
+-- One row per command held for approval on any replica. The holder inserts it pending; one conditional UPDATE
+-- settles it (an approver on any replica, or the holder's expiry or withdrawal); a settled row never changes again.
+CREATE TABLE agentgate.approvals (
+  approval_id  text        PRIMARY KEY,
+  node         text        NOT NULL,
+  session_id   text        NOT NULL,
+  listener     text        NOT NULL,
+  protocol     text        NOT NULL,
+  identity     text        NOT NULL,
+  command      text        NOT NULL,
+  rule         text        NOT NULL,
+  approvers    jsonb       NOT NULL,
+  requested_at timestamptz NOT NULL,
+  expires_at   timestamptz NOT NULL,
+  state        text        NOT NULL DEFAULT 'pending'
+               CHECK (state IN ('pending', 'approved', 'rejected', 'expired', 'cancelled')),
+  decided_by   text,
+  decided_on   text,
+  reason       text,
+  decided_at   timestamptz
+);
+CREATE INDEX approvals_pending ON agentgate.approvals (requested_at) WHERE state = 'pending';
+
+CREATE FUNCTION agentgate.approvals_settle_once() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.state <> 'pending' THEN
+    RAISE EXCEPTION 'approval % is already settled (%)', OLD.approval_id, OLD.state USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER approvals_settle_once BEFORE UPDATE ON agentgate.approvals
+  FOR EACH ROW EXECUTE FUNCTION agentgate.approvals_settle_once();
+
+-- The holder learns of a decision at once; the payload is the approval id.
+CREATE FUNCTION agentgate.approvals_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('agentgate_approvals', NEW.approval_id);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER approvals_notify AFTER UPDATE OF state ON agentgate.approvals
+  FOR EACH ROW WHEN (OLD.state = 'pending' AND NEW.state <> 'pending')
+  EXECUTE FUNCTION agentgate.approvals_notify();
+
+GRANT SELECT, INSERT ON agentgate.approvals TO ${writerRole};
+GRANT UPDATE (state, decided_by, decided_on, reason, decided_at) ON agentgate.approvals TO ${writerRole};
+GRANT SELECT ON agentgate.approvals TO ${readerRole};
 `,
   },
 ];
