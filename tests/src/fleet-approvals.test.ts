@@ -12,6 +12,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import type { SharedApproval, SharedDecision } from '@agentgate/approvals';
+import { newId, silentLogger } from '@agentgate/core';
+import { FleetApprovals, FleetDatabase } from '@agentgate/fleet';
 import { runCli } from './harness/cli.js';
 import {
   fleetQuery,
@@ -346,6 +349,114 @@ describe('approvals across replicas', () => {
     ])
       await expect(fleetQuery(gw, statement)).rejects.toThrow(/permission denied|already settled/);
     await bed.asOwner("DELETE FROM agentgate.approvals WHERE approval_id = 'probe-approval'");
+  }, 60_000);
+});
+
+describe('the fleet approvals store as the gateway role', () => {
+  const dbs: FleetDatabase[] = [];
+  /** A LISTEN connection that delivers nothing: only the poll can tell the holder. */
+  const deaf = { subscribe: () => () => undefined };
+
+  async function replica(node: string, pollMs = 200): Promise<FleetApprovals> {
+    const db = await FleetDatabase.open({ url: bed.fleetUrl(GATEWAY_ROLE, GATEWAY_ROLE_PASSWORD) });
+    dbs.push(db);
+    return new FleetApprovals({ db, notifications: deaf, node, log: silentLogger, pollMs });
+  }
+
+  function held(node: string, expiresInMs = 60_000) {
+    const now = Date.now();
+    return {
+      id: newId(now),
+      node,
+      session: newId(now),
+      listener: 'db',
+      protocol: 'postgres',
+      identity: 'devin',
+      command: 'DELETE FROM jobs WHERE id = 42',
+      rule: 'deletes-need-review',
+      approvers: ['group:dba'],
+      requestedAt: now,
+      expiresAt: now + expiresInMs,
+    };
+  }
+
+  afterAll(async () => {
+    await Promise.all(dbs.map((db) => db.close()));
+  });
+
+  it('the holder learns a decision by polling when no notification comes', async () => {
+    const holder = await replica('H');
+    const decider = await replica('D');
+    const request = held('H');
+    await holder.hold(request);
+    const seen: SharedApproval[] = [];
+    const stop = holder.watch(
+      () => [request.id],
+      (approval) => seen.push(approval),
+    );
+    try {
+      expect(await decider.decide(request.id, 'approved', 'alice', 'by poll')).toMatchObject({
+        kind: 'decided',
+      });
+      const deadline = Date.now() + 10_000;
+      while (seen.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(seen[0]).toMatchObject({
+        id: request.id,
+        state: 'approved',
+        decidedBy: 'alice',
+        reason: 'by poll',
+      });
+    } finally {
+      stop();
+    }
+  }, 60_000);
+
+  it('twenty deciders and the expiry at the same instant, on four connections: one outcome', async () => {
+    const replicas = await Promise.all(['R1', 'R2', 'R3', 'R4'].map((node) => replica(node)));
+    for (let round = 0; round < 5; round++) {
+      const request = held('R1');
+      await replicas[0]!.hold(request);
+      const decisions: Promise<SharedDecision>[] = Array.from({ length: 20 }, (_, i) =>
+        replicas[i % 4]!.decide(
+          request.id,
+          i % 2 === 0 ? 'approved' : 'rejected',
+          `approver-${i}`,
+          undefined,
+        ),
+      );
+      const [withdrawn, ...results] = await Promise.all([
+        replicas[0]!.withdraw(request.id, 'expired', 'no decision within 60s'),
+        ...decisions,
+      ]);
+      const final = await replicas[3]!.get(request.id);
+      expect(final!.state).not.toBe('pending');
+      const won = results.filter((r) => r.kind === 'decided');
+      expect(won.length).toBe(final!.state === 'expired' ? 0 : 1);
+      for (const result of results) {
+        if (result.kind === 'not-found') throw new Error('the row vanished');
+        expect(result.approval.state).toBe(final!.state);
+        expect(result.approval.decidedBy).toBe(final!.decidedBy);
+      }
+      expect(withdrawn).toMatchObject({ state: final!.state, decidedBy: final!.decidedBy });
+    }
+  }, 60_000);
+
+  it('a request past its expiry cannot be decided and is no longer listed', async () => {
+    const holder = await replica('H');
+    const request = held('H', -1000);
+    await holder.hold(request);
+    expect(await holder.decide(request.id, 'approved', 'alice', undefined)).toMatchObject({
+      kind: 'settled',
+      approval: { state: 'pending' },
+    });
+    expect((await holder.listPending()).map((a) => a.id)).not.toContain(request.id);
+    expect(await holder.withdraw(request.id, 'expired', 'late')).toMatchObject({
+      state: 'expired',
+      decidedBy: null,
+    });
+    expect(await holder.decide('no-such-approval', 'approved', 'alice', undefined)).toEqual({
+      kind: 'not-found',
+    });
   }, 60_000);
 });
 

@@ -18,7 +18,16 @@ import {
   type WithdrawCause,
 } from '@agentgate/core';
 import { formatRemaining } from './approval-broker.js';
-import { createApprovalBroker, type ApprovalBrokerImpl, type PendingApproval } from './index.js';
+import {
+  createApprovalBroker,
+  type ApprovalBrokerImpl,
+  type ApprovalBrokerOptions,
+  type ApprovalSharing,
+  type HeldApproval,
+  type PendingApproval,
+  type SharedApproval,
+  type SharedDecision,
+} from './index.js';
 
 // ---- test doubles for the broker's collaborators (interfaces, not upstream servers) ----
 
@@ -135,6 +144,7 @@ async function listen(
 async function harness(
   config: Partial<ApprovalsConfig> = {},
   consoleUrl?: (id: string) => string,
+  fleet: Pick<ApprovalBrokerOptions, 'sharing' | 'whenSharingDown'> = {},
 ): Promise<Harness> {
   const metrics: Harness['metrics'] = { pending: [], settled: [] };
   const signer = es256Signer();
@@ -145,6 +155,7 @@ async function harness(
     log: silentLogger,
     metrics: { pending: (n) => metrics.pending.push(n), settled: (o, s) => metrics.settled.push([o, s]) },
     ...(consoleUrl === undefined ? {} : { consoleUrl }),
+    ...fleet,
   });
   brokers.push(broker);
   const { url } = await listen((req, res) => {
@@ -665,5 +676,180 @@ describe('approval webhook', () => {
     const s2 = await h2.broker.request(requestInput('carol'));
     expect(s2.outcome).toBe('expired');
     expect(hits).toBe(2);
+  });
+});
+
+/**
+ * The fleet database's approvals table as the broker sees it through `ApprovalSharing` (the SQL side has its own
+ * tests against a real PostgreSQL): conditional settlement, a switch for the database being away, and watchers told
+ * at once unless `quiet` (a lost notification).
+ */
+class MemorySharing {
+  readonly rows = new Map<string, SharedApproval>();
+  down = false;
+  quiet = false;
+  private readonly watchers = new Set<{
+    held: () => readonly string[];
+    onSettled: (a: SharedApproval) => void;
+  }>();
+
+  forNode(node: string): ApprovalSharing {
+    return {
+      node,
+      hold: async (approval: HeldApproval) => {
+        this.reachable();
+        this.rows.set(approval.id, {
+          ...approval,
+          state: 'pending',
+          decidedBy: null,
+          reason: null,
+          decidedAt: null,
+        });
+      },
+      decide: async (id, outcome, by, reason): Promise<SharedDecision> => {
+        this.reachable();
+        const row = this.rows.get(id);
+        if (row === undefined) return { kind: 'not-found' };
+        if (row.state !== 'pending' || row.expiresAt <= Date.now()) return { kind: 'settled', approval: row };
+        return { kind: 'decided', approval: this.settle(row, outcome, by, reason ?? null) };
+      },
+      withdraw: async (id, outcome, reason) => {
+        this.reachable();
+        const row = this.rows.get(id);
+        if (row === undefined || row.state !== 'pending') return row;
+        return this.settle(row, outcome, null, reason);
+      },
+      get: async (id) => (this.reachable(), this.rows.get(id)),
+      listPending: async () => (
+        this.reachable(),
+        [...this.rows.values()].filter((r) => r.state === 'pending')
+      ),
+      watch: (held, onSettled) => {
+        const watcher = { held, onSettled };
+        this.watchers.add(watcher);
+        return () => this.watchers.delete(watcher);
+      },
+    };
+  }
+
+  private reachable(): void {
+    if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+  }
+
+  private settle(
+    row: SharedApproval,
+    state: SharedApproval['state'],
+    by: string | null,
+    reason: string | null,
+  ): SharedApproval {
+    const settled = { ...row, state, decidedBy: by, reason, decidedAt: Date.now() };
+    this.rows.set(row.id, settled);
+    if (!this.quiet)
+      for (const watcher of this.watchers) if (watcher.held().includes(row.id)) watcher.onSettled(settled);
+    return settled;
+  }
+}
+
+describe('approval broker in a fleet', () => {
+  it('refuses a command at once when the fleet database cannot take it, and records why', async () => {
+    const store = new MemorySharing();
+    store.down = true;
+    const h = await harness({}, undefined, { sharing: store.forNode('A') });
+    const input = requestInput('devin');
+    const settled = await h.broker.request(input);
+    expect(settled).toMatchObject({
+      outcome: 'cancelled',
+      reason:
+        'the fleet database is unreachable, so no replica could approve it (fleet.approvalsWhenDown: closed)',
+    });
+    expect(input.recorder.events.map((e) => e.type)).toEqual(['approval.requested', 'approval.decided']);
+    expect(input.recorder.events[1]!.body).toMatchObject({ outcome: 'cancelled', by: null, cause: 'failed' });
+    expect(h.broker.list()).toEqual([]);
+  });
+
+  it('with approvalsWhenDown: local, holds it on this replica alone, decided here', async () => {
+    const store = new MemorySharing();
+    store.down = true;
+    const h = await harness({}, undefined, { sharing: store.forNode('A'), whenSharingDown: 'local' });
+    const settled = h.broker.request(requestInput('carol'));
+    const [pending] = await pendingFor(h);
+    expect(pending!.node).toBeUndefined();
+    expect(await h.broker.listAnywhere()).toEqual([pending]);
+    await expect(
+      h.broker.decideAnywhere(pending!.id, people['tok-alice']!, 'approved'),
+    ).resolves.toMatchObject({
+      outcome: 'approved',
+    });
+    await expect(settled).resolves.toMatchObject({ outcome: 'approved', by: 'alice' });
+    expect(store.rows.size).toBe(0);
+  });
+
+  it("another replica decides a shared request once; the holder settles from the row; checks use the row's requester", async () => {
+    const store = new MemorySharing();
+    const holder = await harness({}, undefined, { sharing: store.forNode('A') });
+    const other = await harness({}, undefined, { sharing: store.forNode('B') });
+    const input = requestInput('devin');
+    const settled = holder.broker.request(input);
+    const [pending] = await pendingFor(holder);
+    expect(pending!.node).toBe('A');
+    expect((await other.broker.listAnywhere()).map((p) => p.id)).toEqual([pending!.id]);
+    // devin is in dba, but may not approve his own request on any replica; carol is no approver.
+    await expect(other.broker.decideAnywhere(pending!.id, people['tok-devin']!, 'approved')).rejects.toThrow(
+      'may not approve their own request',
+    );
+    await expect(other.broker.decideAnywhere(pending!.id, people['tok-carol']!, 'approved')).rejects.toThrow(
+      'is not an approver',
+    );
+    await expect(
+      other.broker.decideAnywhere(pending!.id, people['tok-alice']!, 'rejected', 'not today'),
+    ).resolves.toMatchObject({ outcome: 'rejected', by: 'alice' });
+    await expect(settled).resolves.toEqual({
+      id: pending!.id,
+      outcome: 'rejected',
+      by: 'alice',
+      reason: 'not today',
+    });
+    expect(input.recorder.events[1]!.body).toMatchObject({
+      outcome: 'rejected',
+      by: 'alice',
+      reason: 'not today',
+    });
+    await expect(holder.broker.decideAnywhere(pending!.id, people['tok-alice']!, 'approved')).rejects.toThrow(
+      'already settled (rejected)',
+    );
+    await expect(other.broker.getAnywhere(pending!.id)).resolves.toMatchObject({
+      status: 'rejected',
+      by: 'alice',
+    });
+  });
+
+  it('an expiry that loses to a decision it did not hear of settles as that decision', async () => {
+    const store = new MemorySharing();
+    store.quiet = true;
+    const holder = await harness({ timeoutMs: 300 }, undefined, { sharing: store.forNode('A') });
+    const other = await harness({}, undefined, { sharing: store.forNode('B') });
+    const input = requestInput('carol');
+    const settled = holder.broker.request(input);
+    const [pending] = await pendingFor(holder);
+    await other.broker.decideAnywhere(pending!.id, people['tok-alice']!, 'approved', 'just in time');
+    await expect(settled).resolves.toMatchObject({
+      outcome: 'approved',
+      by: 'alice',
+      reason: 'just in time',
+    });
+    expect(store.rows.get(pending!.id)!.state).toBe('approved');
+  });
+
+  it('withdraws its shared requests on close, written back as cancelled', async () => {
+    const store = new MemorySharing();
+    const holder = await harness({}, undefined, { sharing: store.forNode('A') });
+    const settled = holder.broker.request(requestInput('carol'));
+    const [pending] = await pendingFor(holder);
+    await holder.broker.close();
+    await expect(settled).resolves.toMatchObject({
+      outcome: 'cancelled',
+      reason: 'the gateway is shutting down',
+    });
+    expect(store.rows.get(pending!.id)).toMatchObject({ state: 'cancelled', decidedBy: null });
   });
 });
