@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { knownSchemaVersion } from '@agentgate/fleet';
+import { knownSchemaVersion, migrations } from '@agentgate/fleet';
 import { runCli } from './harness/cli.js';
 import {
   fleetDetail,
@@ -177,7 +177,7 @@ describe('fleet schema', () => {
     expect(JSON.parse(migrated.stdout)).toMatchObject({
       from: 0,
       to: knownSchemaVersion,
-      applied: [{ version: 1 }],
+      applied: migrations.map((m) => ({ version: m.version })),
     });
     const again = await runCli([
       'fleet',

@@ -14,6 +14,8 @@ import type { FleetNotifications } from './fleet-notifications.js';
 export const approvalsChannel = 'agentgate_approvals';
 
 const DEFAULT_POLL_MS = 1500;
+/** A client waits on the hold: past this the command is refused rather than kept waiting on a silent database. */
+const DEFAULT_HOLD_TIMEOUT_MS = 5000;
 
 const COLUMNS = `approval_id, node, session_id, listener, protocol, identity, command, rule, approvers,
   requested_at, expires_at, state, decided_by, reason, decided_at`;
@@ -44,6 +46,8 @@ export interface FleetApprovalsOptions {
   readonly log: Logger;
   /** how often the rows this replica waits on are read again, ms (default 1500) */
   readonly pollMs?: number;
+  /** how long writing a held request may take before the hold fails, ms (default 5000) */
+  readonly holdTimeoutMs?: number;
 }
 
 export class FleetApprovals implements ApprovalSharing {
@@ -56,7 +60,7 @@ export class FleetApprovals implements ApprovalSharing {
   }
 
   async hold(approval: HeldApproval): Promise<void> {
-    await this.options.db.query(
+    const insert = this.options.db.query(
       `INSERT INTO agentgate.approvals (approval_id, node, session_id, listener, protocol, identity, command, rule,
          approvers, requested_at, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)`,
@@ -74,6 +78,27 @@ export class FleetApprovals implements ApprovalSharing {
         new Date(approval.expiresAt),
       ],
     );
+    const timeoutMs = this.options.holdTimeoutMs ?? DEFAULT_HOLD_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`the fleet database did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([insert, late]);
+    } catch (err) {
+      // The insert may still land: the row is cancelled once the database answers, so nobody decides it in vain.
+      insert.catch(() => undefined);
+      this.writeBacks.set(approval.id, {
+        outcome: 'cancelled',
+        reason: 'the fleet database did not take it in time',
+      });
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async decide(
