@@ -321,6 +321,30 @@ describe('approvals across replicas', () => {
     expect((await api(b, `/${pending.id}/approve`, 'alice')).status).toBe(409);
   }, 60_000);
 
+  it('a request left pending by a killed replica is cancelled when it comes back', async () => {
+    const client = await agent(a);
+    const held = client.query('DELETE FROM jobs WHERE id = 11');
+    held.catch(() => undefined);
+    const pending = await pendingOn(b, 'id = 11');
+    a.process.kill('SIGKILL');
+    gateways.delete(a);
+    await client.end().catch(() => undefined);
+    // Still listed (nothing else knows A is gone) until A is back.
+    expect((await api(b, `/${pending.id}`)).body).toMatchObject({ status: 'pending', node: 'A' });
+    a = await serve('A');
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const { body } = await api(b, `/${pending.id}`);
+      if (body['status'] === 'cancelled') {
+        expect(body['reason']).toBe('the replica holding it stopped before it was decided');
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`not cancelled: ${JSON.stringify(body)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await api(b, `/${pending.id}/approve`, 'alice')).status).toBe(409);
+  }, 120_000);
+
   it('the gateway role may settle approval rows, but not rewrite them or alter shipped events', async () => {
     const gw = bed.fleetUrl(GATEWAY_ROLE, GATEWAY_ROLE_PASSWORD);
     await fleetQuery(

@@ -54,6 +54,9 @@ export class FleetApprovals implements ApprovalSharing {
   readonly node: string;
   /** Expiries and withdrawals the database did not take yet: written back at the next poll. */
   private readonly writeBacks = new Map<string, { outcome: 'expired' | 'cancelled'; reason: string }>();
+  /** Requests an earlier run of this replica held (it crashed or was killed) wait on nobody: cancelled once. */
+  private orphansCancelled = false;
+  private readonly startedAt = new Date();
 
   constructor(private readonly options: FleetApprovalsOptions) {
     this.node = options.node;
@@ -169,6 +172,7 @@ export class FleetApprovals implements ApprovalSharing {
       if (polling) return;
       polling = true;
       try {
+        if (!this.orphansCancelled) await this.cancelOrphans();
         await this.writeBack();
         const ids = held();
         if (ids.length === 0) return;
@@ -224,6 +228,21 @@ export class FleetApprovals implements ApprovalSharing {
     const settled = result.rows[0];
     this.writeBacks.delete(id);
     return settled === undefined ? this.get(id) : fromRow(settled);
+  }
+
+  private async cancelOrphans(): Promise<void> {
+    const result = await this.options.db.query<{ approval_id: string }>(
+      `UPDATE agentgate.approvals
+          SET state = 'cancelled', decided_by = NULL, decided_on = $1, reason = $3, decided_at = now()
+        WHERE node = $1 AND state = 'pending' AND requested_at < $2
+        RETURNING approval_id`,
+      [this.node, this.startedAt, 'the replica holding it stopped before it was decided'],
+    );
+    this.orphansCancelled = true;
+    if (result.rows.length > 0)
+      this.options.log.warn('fleet: cancelled the approvals an earlier run of this replica left pending', {
+        approvals: result.rows.map((r) => r.approval_id),
+      });
   }
 
   private async writeBack(): Promise<void> {
