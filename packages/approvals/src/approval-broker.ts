@@ -547,6 +547,11 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     };
   }
 
+  /** In a fleet: other replicas' requests are listed and decided here too (`listAnywhere`, `decideAnywhere`). */
+  get sharedAcrossReplicas(): boolean {
+    return this.sharing !== undefined;
+  }
+
   /** A fleet database call for the API: its failure is the API's 503, never an internal error. */
   private async fleetRead<T>(call: () => Promise<T>): Promise<T> {
     try {

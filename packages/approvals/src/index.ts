@@ -6,6 +6,7 @@ export type {
   ApprovalSharing,
   HeldApproval,
   PendingApproval,
+  SettledApproval,
   SharedApproval,
   SharedDecision,
   WhenSharingDown,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { ApprovalEvent } from '@agentgate/approvals';
+import type { ApprovalEvent, PendingApproval, SettledApproval } from '@agentgate/approvals';
 import type { Command, PostgresCommand, SqlStatementFacts } from '@agentgate/core';
 import { ApprovalsFeed, type ApprovalsSource } from './approvals-feed.js';
 
@@ -96,5 +96,72 @@ describe('approvals feed', () => {
     const [entry] = feed.all();
     expect(entry!.text).not.toContain('hunter2');
     expect(entry!.held).toEqual([]);
+  });
+
+  it("in a fleet, lists other replicas' requests from the fleet database and follows them to their outcome", async () => {
+    const remote = {
+      id: '01J0000000000000000000000B',
+      node: 'B',
+      session: 'S9',
+      listener: 'db',
+      protocol: 'postgres',
+      identity: 'devin',
+      command: 'DELETE FROM t WHERE id = 9',
+      rule: 'deletes',
+      approvers: ['group:dba'],
+      requestedAt: new Date(1000).toISOString(),
+      expiresAt: new Date(61_000).toISOString(),
+    };
+    let pending: PendingApproval[] = [remote];
+    const settled: SettledApproval = {
+      id: remote.id,
+      status: 'approved',
+      by: 'alice',
+      reason: 'ok',
+      settledAt: new Date(3000).toISOString(),
+    };
+    const src = {
+      ...source(),
+      sharedAcrossReplicas: true,
+      listAnywhere: () => Promise.resolve(pending),
+      getAnywhere: (id: string) =>
+        Promise.resolve(id === remote.id && pending.length === 0 ? settled : undefined),
+    };
+    const feed = new ApprovalsFeed(src, decide, () => 5000, 3_600_000);
+    try {
+      const seen: string[] = [];
+      feed.onChange((e) => seen.push(`${e.id}:${e.settlement?.outcome ?? 'pending'}`));
+      await feed.refreshFleet();
+      expect(feed.get(remote.id)).toMatchObject({
+        heldElsewhere: 'B',
+        command: undefined,
+        text: 'DELETE FROM t WHERE id = 9',
+        session: { id: 'S9', identity: { name: 'devin' } },
+      });
+      await feed.refreshFleet();
+      expect(seen).toEqual([`${remote.id}:pending`]);
+      pending = [];
+      await feed.refreshFleet();
+      expect(feed.get(remote.id)).toMatchObject({
+        settlement: { outcome: 'approved', by: 'alice', reason: 'ok' },
+        settledAt: 3000,
+      });
+      expect(seen).toEqual([`${remote.id}:pending`, `${remote.id}:approved`]);
+
+      // Read from the fleet database just before this replica reported it as its own: the local entry wins.
+      const local = held({
+        protocol: 'postgres',
+        text: 'DELETE FROM t',
+        statements: [statement('DELETE FROM t', 'DELETE')],
+      });
+      pending = [{ ...local.approval, node: 'A' }];
+      await feed.refreshFleet();
+      expect(feed.get(local.approval.id)!.heldElsewhere).toBe('A');
+      src.emit(local);
+      expect(feed.get(local.approval.id)!.heldElsewhere).toBeUndefined();
+      expect(feed.get(local.approval.id)!.command).toMatchObject({ text: 'DELETE FROM t' });
+    } finally {
+      feed.close();
+    }
   });
 });

@@ -1,10 +1,11 @@
 /**
  * The approvals page's source: every request the broker holds, from the moment it is held (the broker tells
- * subscribers synchronously), and the settled ones for a while after, with who decided and why. Each change is
- * passed on to the open approvals pages at once.
+ * subscribers synchronously), and the settled ones for a while after, with who decided and why. In a fleet, the
+ * requests other replicas hold too, read from the fleet database every 2 s (shown with their recorded text only).
+ * Each change is passed on to the open approvals pages at once.
  */
 import type { ApprovalSettlement, Command, Identity, PrincipalRef, SessionInfo } from '@agentgate/core';
-import type { ApprovalEvent, PendingApproval } from '@agentgate/approvals';
+import type { ApprovalEvent, PendingApproval, SettledApproval } from '@agentgate/approvals';
 
 /** The broker as the console uses it (`ApprovalBrokerImpl`). */
 export interface ApprovalsSource {
@@ -17,6 +18,10 @@ export interface ApprovalsSource {
     reason?: string,
   ): Promise<ApprovalSettlement>;
   subscribe(subscriber: (event: ApprovalEvent) => void): () => void;
+  /** In a fleet: every replica's requests can be listed and read here (`listAnywhere`, `getAnywhere`). */
+  readonly sharedAcrossReplicas?: boolean;
+  listAnywhere?(): Promise<PendingApproval[]>;
+  getAnywhere?(id: string): Promise<{ readonly status: string } | SettledApproval | undefined>;
 }
 
 /** The policy's verdict on a command, to find which statements of a batch the holding rule matched. */
@@ -28,8 +33,13 @@ export type DecideFn = (
 
 export interface ApprovalEntry {
   readonly id: string;
-  readonly session: SessionInfo;
-  readonly command: Command;
+  readonly session: Pick<SessionInfo, 'id' | 'listener' | 'protocol'> & {
+    readonly identity: Pick<Identity, 'name' | 'groups'>;
+  };
+  /** Undefined for a request another replica holds: only its recorded text is known here. */
+  readonly command: Command | undefined;
+  /** The replica holding it, when that is another one. */
+  readonly heldElsewhere?: string;
   /** The one-line text the broker recorded (credentials removed). */
   readonly text: string;
   readonly rule: string;
@@ -45,23 +55,90 @@ export interface ApprovalEntry {
 
 const KEEP_SETTLED = 200;
 const KEEP_SETTLED_MS = 24 * 3_600_000;
+const FLEET_POLL_MS = 2000;
 
 export class ApprovalsFeed {
   private readonly entries = new Map<string, ApprovalEntry>();
   private readonly listeners = new Set<(entry: ApprovalEntry) => void>();
   private readonly unsubscribe: () => void;
+  private readonly fleetTimer: NodeJS.Timeout | undefined;
+  private refreshing = false;
 
   constructor(
     private readonly source: ApprovalsSource,
     private readonly decide: DecideFn | undefined,
     private readonly now: () => number = Date.now,
+    fleetPollMs = FLEET_POLL_MS,
   ) {
     this.unsubscribe = source.subscribe((event) => this.onEvent(event));
+    if (source.sharedAcrossReplicas === true) {
+      this.fleetTimer = setInterval(() => void this.refreshFleet(), fleetPollMs);
+      this.fleetTimer.unref();
+      void this.refreshFleet();
+    }
   }
 
   close(): void {
+    clearInterval(this.fleetTimer);
     this.unsubscribe();
     this.listeners.clear();
+  }
+
+  /**
+   * Other replicas' requests: new pending ones are added, and those no longer pending get their outcome. A fleet
+   * database that cannot be reached leaves the entries as they are until the next round.
+   */
+  async refreshFleet(): Promise<void> {
+    const { listAnywhere, getAnywhere } = this.source;
+    if (listAnywhere === undefined || getAnywhere === undefined || this.refreshing) return;
+    this.refreshing = true;
+    try {
+      const pending = await listAnywhere.call(this.source);
+      const stillPending = new Set(pending.map((p) => p.id));
+      for (const approval of pending)
+        if (!this.entries.has(approval.id) && approval.node !== undefined) this.addRemote(approval);
+      for (const entry of [...this.entries.values()]) {
+        if (entry.heldElsewhere === undefined || entry.settlement !== undefined || stillPending.has(entry.id))
+          continue;
+        const now = await getAnywhere.call(this.source, entry.id);
+        if (now === undefined || now.status === 'pending' || !('settledAt' in now)) continue;
+        entry.settlement = {
+          id: entry.id,
+          outcome: now.status,
+          ...(now.by === null ? {} : { by: now.by }),
+          ...(now.reason === null ? {} : { reason: now.reason }),
+        };
+        entry.settledAt = Date.parse(now.settledAt);
+        this.changed(entry);
+      }
+      this.prune();
+    } catch {
+      // the fleet database is away: the next round reads it again
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  private addRemote(approval: PendingApproval): void {
+    const entry: ApprovalEntry = {
+      id: approval.id,
+      session: {
+        id: approval.session,
+        listener: approval.listener,
+        protocol: approval.protocol as SessionInfo['protocol'],
+        identity: { name: approval.identity, groups: [] },
+      },
+      command: undefined,
+      heldElsewhere: approval.node!,
+      text: approval.command,
+      rule: approval.rule,
+      approvers: approval.approvers,
+      requestedAt: Date.parse(approval.requestedAt),
+      expiresAt: Date.parse(approval.expiresAt),
+      held: [],
+    };
+    this.entries.set(entry.id, entry);
+    this.changed(entry);
   }
 
   /** Pending first (oldest first), then settled (newest first). */
@@ -84,6 +161,8 @@ export class ApprovalsFeed {
 
   private onEvent(event: ApprovalEvent): void {
     let entry = this.entries.get(event.approval.id);
+    // Read from the fleet database just before this replica said it holds it: the local view knows more.
+    if (entry?.heldElsewhere !== undefined) entry = undefined;
     if (entry === undefined) {
       const { approval, input } = event;
       entry = {
@@ -109,6 +188,10 @@ export class ApprovalsFeed {
       entry.settledAt = this.now();
       this.prune();
     }
+    this.changed(entry);
+  }
+
+  private changed(entry: ApprovalEntry): void {
     for (const listener of this.listeners) {
       try {
         listener(entry);

@@ -18,6 +18,8 @@ export class RecentCommands {
   of(entry: ApprovalEntry): RecentCommand[] {
     const cached = this.cache.get(entry.id);
     if (cached !== undefined) return cached;
+    // Its session is recorded on the replica that holds it.
+    if (entry.heldElsewhere !== undefined) return [];
     const commands: TranscriptEvent[] = [];
     const actions = new Map<number, string>();
     let cutAt: number | undefined;

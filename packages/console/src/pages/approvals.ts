@@ -44,6 +44,7 @@ export function approvalCard(entry: ApprovalEntry, options: CardOptions): SafeHt
   <dl class="meta">
     <dt>Requested by</dt><dd class="requester">${session.identity.name}${session.identity.groups.length > 0 ? html` <span class="groups">${session.identity.groups.join(', ')}</span>` : ''}</dd>
     <dt>Listener</dt><dd>${session.listener} <span class="badge">${session.protocol}</span></dd>
+    ${entry.heldElsewhere === undefined ? '' : html`<dt>Replica</dt><dd class="replica">${entry.heldElsewhere}</dd>`}
     <dt>Rule</dt><dd><code>${entry.rule}</code></dd>
     <dt>Approvers</dt><dd>${entry.approvers.join(', ') || 'none configured'}</dd>
     <dt>Requested</dt><dd>${time(entry.requestedAt)}</dd>
@@ -56,7 +57,7 @@ export function approvalCard(entry: ApprovalEntry, options: CardOptions): SafeHt
   </dl>
   <section class="command">
     <h3>Command</h3>
-    ${commandView(entry.command, entry.text, entry.held)}
+    ${entry.command === undefined ? html`<pre class="code">${entry.text}</pre>` : commandView(entry.command, entry.text, entry.held)}
   </section>
   ${recentCommands(options.recent)}
   ${settlement === undefined ? decisionForm(entry, options) : ''}
