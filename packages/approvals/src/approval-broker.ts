@@ -484,8 +484,8 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     }
     if (request.shared)
       throw new AgentgateError(
-        'CONFLICT',
-        `approval ${id} is shared with the fleet: decide it with decideAnywhere`,
+        'INTERNAL',
+        `approval ${id} is shared with the fleet: it is decided with decideAnywhere`,
       );
     this.checkMayDecide(id, approver, outcome, request.view.approvers, request.view.identity);
     return this.settle(id, outcome, approver.name, reason)!;
