@@ -4,7 +4,14 @@
  * group (response-groups.ts) to record results and to put the gateway's refusals where the server would have put
  * its errors.
  */
-import { SHUTDOWN, type ApprovalWait, type EndCause, type GatedSession, type Verdict } from '@agentgate/core';
+import {
+  SHUTDOWN,
+  type ApprovalWait,
+  type DecisionHooks,
+  type EndCause,
+  type GatedSession,
+  type Verdict,
+} from '@agentgate/core';
 import type { SessionAnalysis } from './analysis.js';
 import { BackendFramer } from './codec/backend-framer.js';
 import {
@@ -307,15 +314,17 @@ export class Relay {
   }
 
   /** A held statement tells its client it waits (psql prints the NOTICE); messages are whole, so any time is safe. */
-  private readonly noticeWaiting = (wait: ApprovalWait): void => {
-    if (!this.ctx.closed()) this.ctx.io.writeClient(encodeNoticeResponse('00000', wait.message));
+  private readonly decisionHooks: DecisionHooks = {
+    onWaiting: (wait: ApprovalWait): void => {
+      if (!this.ctx.closed()) this.ctx.io.writeClient(encodeNoticeResponse('00000', wait.message));
+    },
   };
 
   /** Ask the gate; the client's later messages wait in the inbox meanwhile (a CancelRequest withdraws it). */
   private async decide(command: AnalysedCommand['command']): Promise<Verdict> {
     this.deciding = true;
     try {
-      return await this.ctx.session.decide(command, undefined, { onWaiting: this.noticeWaiting });
+      return await this.ctx.session.decide(command, undefined, this.decisionHooks);
     } finally {
       this.deciding = false;
     }
