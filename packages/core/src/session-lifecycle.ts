@@ -8,7 +8,7 @@
 import type { DecisionHooks } from './approvals.js';
 import type { Command } from './command.js';
 import { AgentgateError, isAgentgateError } from './errors.js';
-import { recordingRefusal, type Gate, type Verdict } from './gate.js';
+import { recordingRefusal, type Gate, type GateSession, type Verdict } from './gate.js';
 import type { Identity } from './identity.js';
 import { newId } from './ids.js';
 import type { Logger } from './log.js';
@@ -140,6 +140,8 @@ class LiveSession implements GatedSession {
   readonly recorder: SessionRecorder;
   readonly log: Logger;
   #info: SessionInfo;
+  /** What the gate is given for every command: one object per identity, not one per command. */
+  #gateSession: GateSession;
   readonly #deps: SessionLifecycleDeps;
   readonly #ended = new AbortController();
   /** Aborted to withdraw the pending decisions; renewed after a withdrawal while the session goes on. */
@@ -163,6 +165,7 @@ class LiveSession implements GatedSession {
     };
     this.#info = info;
     this.recorder = deps.transcript.openSession(info, options.detail);
+    this.#gateSession = { info, recorder: this.recorder };
     this.log = options.log.child({ session: info.id, identity: info.identity.name });
     deps.metrics.sessionStarted(info.listener, info.protocol);
     this.#stopLease = this.#watchLease(options.identity);
@@ -184,7 +187,7 @@ class LiveSession implements GatedSession {
     this.#pendingDecisions++;
     try {
       return await this.#deps.gate.check(
-        { info: this.#info, recorder: this.recorder },
+        this.#gateSession,
         command,
         signal === undefined ? withdraw : AbortSignal.any([withdraw, signal]),
         hooks,
@@ -218,6 +221,7 @@ class LiveSession implements GatedSession {
     if (identity.name !== current.name)
       throw new AgentgateError('INTERNAL', `session ${this.#info.id} cannot continue as another identity`);
     this.#info = { ...this.#info, identity };
+    this.#gateSession = { info: this.#info, recorder: this.recorder };
     if (identity.lease !== current.lease) {
       this.#stopLease();
       this.#stopLease = this.#watchLease(identity);

@@ -58,7 +58,8 @@ function commandBody(command: Command): CommandEventBody {
   // An engine sets recordedText only when it removed a credential, from the text or from what travels with it
   // (a Bind parameter in a password position), so its presence alone says the command was redacted.
   let literal = recordedText !== undefined;
-  if (command.protocol === 'postgres') {
+  // Statements are copied only when one carries a recorded text (most carry none).
+  if (command.protocol === 'postgres' && command.statements.some((s) => s.recordedText !== undefined)) {
     const statements = command.statements.map((statement): SqlStatementFacts => {
       if (statement.recordedText === undefined) return statement;
       const { recordedText: recorded, ...rest } = statement;
@@ -231,11 +232,12 @@ function lapsedCredentialDecision(identity: Identity, nowMs: number): PolicyDeci
 }
 
 function decisionBody(commandSeq: number, d: PolicyDecision): DecisionEventBody {
-  return {
+  const body: { -readonly [K in keyof DecisionEventBody]: DecisionEventBody[K] } = {
     commandSeq,
     action: d.action,
-    ...(d.rule ? { rule: d.rule } : {}),
-    ...(d.matched.length ? { matched: d.matched } : {}),
-    ...(d.reason ? { reason: d.reason } : {}),
   };
+  if (d.rule) body.rule = d.rule;
+  if (d.matched.length) body.matched = d.matched;
+  if (d.reason) body.reason = d.reason;
+  return body;
 }

@@ -60,13 +60,13 @@ export interface TranscriptStoreOptions {
   reserveBytes?: number;
   /**
    * Least time between the starts of two commits that nothing waits for (ms): statements issued one after another
-   * share a transaction instead of each few starting one. Default 4.
+   * share a transaction instead of each few starting one. Default 10.
    */
   commitWindowMs?: number;
 }
 
 export const defaultReserveBytes = 64 << 20;
-export const defaultCommitWindowMs = 4;
+export const defaultCommitWindowMs = 10;
 
 export interface TranscriptStore extends TranscriptWriter {
   readonly health: StoreHealth;
@@ -178,12 +178,26 @@ interface LmdbStats {
   free: { treeDepth: number };
 }
 
-/** Page size, last page and tree depths, from lmdb-js's getStats (root, free-page and each named tree). */
+/** lmdb-js's native environment (`env.env`, untyped): its `info()` is mdb_env_info, without a transaction. */
+interface LmdbNativeEnv {
+  info(): { lastPageNumber: number };
+}
+
+/**
+ * Page size, last page and tree depths, from lmdb-js's getStats (root, free-page and each named tree). The last
+ * page, read after every commit, comes from mdb_env_info alone: getStats also walks the free-page tree and stats
+ * the root, several times the cost (docs/performance.md, "PostgreSQL").
+ */
 function lmdbSpaceStats(dbs: StoreDatabases): LmdbSpaceStats {
   const stats = (db: { getStats(): unknown }): LmdbStats => db.getStats() as LmdbStats;
+  const native = (dbs.env as unknown as { env?: LmdbNativeEnv }).env;
+  const lastPage =
+    typeof native?.info === 'function'
+      ? () => native.info().lastPageNumber
+      : () => stats(dbs.env).lastPageNumber;
   return {
     pageSize: stats(dbs.env).pageSize,
-    lastPage: () => stats(dbs.env).lastPageNumber,
+    lastPage,
     maxTreeDepth: () => {
       const env = stats(dbs.env);
       let depth = Math.max(env.root.treeDepth, env.free.treeDepth);

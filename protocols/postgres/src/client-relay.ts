@@ -78,6 +78,11 @@ export class ClientRelay {
     if (!this.closed) this.clientOut.write(buf);
   }
 
+  /** Send the client's writes of this tick now rather than at the end of the tick. */
+  flushClient(): void {
+    if (!this.closed) this.clientOut.flush();
+  }
+
   writeUpstream(buf: Buffer): void {
     this.upstreamOut.write(buf);
   }

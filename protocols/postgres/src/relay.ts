@@ -4,7 +4,15 @@
  * group (response-groups.ts) to record results and to put the gateway's refusals where the server would have put
  * its errors.
  */
-import { SHUTDOWN, type ApprovalWait, type EndCause, type GatedSession, type Verdict } from '@agentgate/core';
+import {
+  SHUTDOWN,
+  type ApprovalWait,
+  type DecisionHooks,
+  type EndCause,
+  type GatedSession,
+  type SqlResultBody,
+  type Verdict,
+} from '@agentgate/core';
 import type { SessionAnalysis } from './analysis.js';
 import { BackendFramer } from './codec/backend-framer.js';
 import {
@@ -75,6 +83,8 @@ export class Relay {
   private readonly commands: CommandContext;
   private deciding = false;
   private shuttingDown = false;
+  /** Result bodies of statements finished in the region being relayed, appended after the client's write. */
+  private results: SqlResultBody[] = [];
   /** The client sent Terminate: the upstream connection ends with it, which is no loss. */
   terminated = false;
 
@@ -91,8 +101,12 @@ export class Relay {
       },
       writeClient: (buf) => ctx.io.writeClient(buf),
       finished: (tracker, outcome: ResultOutcome) =>
-        tracker.finish(session.recorder, shared.deps.metrics, shared.listener.name, session.log, outcome),
-      copyOut: (data) => session.recorder.io('out', data, 'copy'),
+        this.results.push(tracker.complete(shared.deps.metrics, shared.listener.name, outcome)),
+      copyOut: (data) => {
+        // Recorded in the order received: a finished statement's result before the next one's copy data.
+        this.recordResults();
+        session.recorder.io('out', data, 'copy');
+      },
       readyForQuery: (status, groupId) => {
         if (status === TransactionStatus.Idle) {
           analysis.transactionEnded(groupId);
@@ -148,12 +162,34 @@ export class Relay {
     this.ctx.fatal('57P01', 'agentgate: the gateway is shutting down', SHUTDOWN);
   }
 
-  /** Bytes from the upstream: complete messages are relayed, a partial one waits for the rest. */
+  /**
+   * Bytes from the upstream: complete messages are relayed, a partial one waits for the rest. The results they
+   * finish are recorded once the client's write is out, so recording them is not part of the client's wait.
+   */
   upstreamData(chunk: Buffer): number {
     const region = this.framer.push(chunk);
     if (region === null) return 0;
     this.groups.relay(region);
+    if (this.results.length > 0) {
+      this.ctx.io.flushClient();
+      this.recordResults();
+    }
     return region.length;
+  }
+
+  /** Append the `result` events of the statements finished since the last call. */
+  private recordResults(): void {
+    if (this.results.length === 0) return;
+    const { session } = this.ctx;
+    const results = this.results;
+    this.results = [];
+    for (const body of results) {
+      try {
+        session.recorder.append('result', body);
+      } catch (err) {
+        session.log.warn('recording a result failed', { err });
+      }
+    }
   }
 
   /** A CancelRequest with this session's gateway key: withdraw a pending decision, cancel the running query. */
@@ -307,15 +343,17 @@ export class Relay {
   }
 
   /** A held statement tells its client it waits (psql prints the NOTICE); messages are whole, so any time is safe. */
-  private readonly noticeWaiting = (wait: ApprovalWait): void => {
-    if (!this.ctx.closed()) this.ctx.io.writeClient(encodeNoticeResponse('00000', wait.message));
+  private readonly decisionHooks: DecisionHooks = {
+    onWaiting: (wait: ApprovalWait): void => {
+      if (!this.ctx.closed()) this.ctx.io.writeClient(encodeNoticeResponse('00000', wait.message));
+    },
   };
 
   /** Ask the gate; the client's later messages wait in the inbox meanwhile (a CancelRequest withdraws it). */
   private async decide(command: AnalysedCommand['command']): Promise<Verdict> {
     this.deciding = true;
     try {
-      return await this.ctx.session.decide(command, undefined, { onWaiting: this.noticeWaiting });
+      return await this.ctx.session.decide(command, undefined, this.decisionHooks);
     } finally {
       this.deciding = false;
     }

@@ -59,7 +59,7 @@ export interface ResponseGroup {
   upstreamError: boolean;
 }
 
-export type ResultOutcome = Parameters<ResultTracker['finish']>[4];
+export type ResultOutcome = Parameters<ResultTracker['complete']>[2];
 
 /** What the groups need of the session around them. */
 export interface ResponseSink {

@@ -1,8 +1,8 @@
 /**
  * Follows one command's results (a Query message: possibly several statements; an Execute; a FunctionCall) and
- * appends a `result` event per finished statement: what the client received, rows capped at `recordRows`.
+ * builds a `result` body per finished statement: what the client received, rows capped at `recordRows`.
  */
-import type { Logger, ProtocolMetrics, SessionRecorder, SqlResultBody } from '@agentgate/core';
+import type { ProtocolMetrics, SqlResultBody } from '@agentgate/core';
 import { decodeDataRow, decodeRowDescription, rowCountOfTag, type FieldDescription } from './codec/decode.js';
 
 export class ResultTracker {
@@ -57,14 +57,16 @@ export class ResultTracker {
     return out;
   }
 
-  /** A statement finished (CommandComplete, EmptyQueryResponse, PortalSuspended, FunctionCallResponse or an error). */
-  finish(
-    recorder: SessionRecorder,
+  /**
+   * A statement finished (CommandComplete, EmptyQueryResponse, PortalSuspended, FunctionCallResponse or an error):
+   * its `result` body, to be appended once the client has its answer (relay.ts). The tracker then follows the next
+   * statement of a multi-statement Query.
+   */
+  complete(
     metrics: ProtocolMetrics,
     listener: string,
-    log: Logger,
     outcome: { commandTag?: string; suspended?: boolean; error?: { code: string; message: string } },
-  ): void {
+  ): SqlResultBody {
     const durationMs = performance.now() - this.started;
     metrics.commandCompleted(listener, 'postgres', durationMs / 1000);
     const body: { -readonly [K in keyof SqlResultBody]: SqlResultBody[K] } = {
@@ -88,15 +90,11 @@ export class ResultTracker {
         this.secrets.length === 0
           ? outcome.error
           : { code: outcome.error.code, message: this.scrub(outcome.error.message) as string };
-    try {
-      recorder.append('result', body);
-    } catch (err) {
-      log.warn('recording a result failed', { err });
-    }
     // The next statement of a multi-statement Query starts now, with its own RowDescription.
     this.fields = null;
     this.rows = [];
     this.rowsOmitted = 0;
     this.started = performance.now();
+    return body;
   }
 }
