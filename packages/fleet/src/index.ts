@@ -26,3 +26,10 @@ export {
   type FleetCursor,
   type FleetNode,
 } from './fleet-console-queries.js';
+export {
+  FleetSshKeys,
+  sshKeysChannel,
+  type FleetSshKeysOptions,
+  type FleetSshKeyRegistration,
+  type FleetSshKeyRevocation,
+} from './ssh-keys.js';

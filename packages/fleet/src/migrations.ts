@@ -6,7 +6,8 @@
  * Roles: the migration creates two NOLOGIN roles that the operator grants to login roles (docs/configuration.md,
  * "fleet"): `agentgate_fleet_writer` (the gateways: INSERT and SELECT on the transcript tables, nothing else — a
  * shipped row cannot be changed or removed through it) and `agentgate_fleet_reader` (auditors: SELECT only).
- * Later features (approvals, SSH keys) add tables as new migrations with grants of their own.
+ * Later features add tables as new migrations with grants of their own: SSH key registrations (version 3) give the
+ * writer INSERT and SELECT, and UPDATE of the revocation columns only.
  */
 import type { PoolClient } from 'pg';
 
@@ -106,6 +107,49 @@ GRANT USAGE ON SCHEMA agentgate TO ${writerRole}, ${readerRole};
 GRANT SELECT ON agentgate.schema_migrations TO ${writerRole}, ${readerRole};
 GRANT SELECT, INSERT ON ${transcriptTables.join(', ')} TO ${writerRole};
 GRANT SELECT ON ${transcriptTables.join(', ')} TO ${readerRole};
+`,
+  },
+  {
+    version: 3,
+    name: 'ssh key registrations',
+    sql: `
+-- Every SSH key registration (ssh-login, POST /api/ssh-keys) of every replica, one row per registration or renewal:
+-- a key's latest row is in force until it expires or is revoked. Rows are never deleted by the gateways; a
+-- revocation fills the revoked_* columns of the key's rows once (a trigger keeps it from being undone).
+CREATE TABLE agentgate.ssh_key_registrations (
+  id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  fingerprint     text        NOT NULL,
+  public_key      text        NOT NULL,
+  identity        text        NOT NULL,
+  groups          jsonb       NOT NULL,
+  registered_with jsonb,
+  registered_at   timestamptz NOT NULL,
+  expires_at      timestamptz NOT NULL,
+  node            text        NOT NULL,
+  revoked_at      timestamptz,
+  revoked_by      text,
+  revoked_node    text,
+  revoked_reason  text,
+  CHECK (expires_at > registered_at),
+  CHECK ((revoked_at IS NULL) = (revoked_by IS NULL) AND (revoked_at IS NULL) = (revoked_node IS NULL))
+);
+CREATE INDEX ssh_key_registrations_fingerprint ON agentgate.ssh_key_registrations (fingerprint, id);
+CREATE INDEX ssh_key_registrations_expires ON agentgate.ssh_key_registrations (expires_at);
+
+CREATE FUNCTION agentgate.ssh_key_revocation_is_final() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.revoked_at IS NOT NULL THEN
+    RAISE EXCEPTION 'ssh key registration % is revoked; a revocation cannot be changed', OLD.id
+      USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER ssh_key_revocation_is_final BEFORE UPDATE ON agentgate.ssh_key_registrations
+  FOR EACH ROW EXECUTE FUNCTION agentgate.ssh_key_revocation_is_final();
+
+GRANT SELECT, INSERT ON agentgate.ssh_key_registrations TO ${writerRole};
+GRANT UPDATE (revoked_at, revoked_by, revoked_node, revoked_reason) ON agentgate.ssh_key_registrations TO ${writerRole};
+GRANT SELECT ON agentgate.ssh_key_registrations TO ${readerRole};
 `,
   },
 ];
