@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from '@jest/globals';
+import pg from 'pg';
 import { runCli } from './cli.js';
 import { PASSWORD, startPostgres, type TestPostgres } from './postgres.js';
 import type { ServedGateway } from './serve.js';
@@ -103,5 +104,20 @@ export async function shippedSoFar(
     if (fleet.connected && fleet.position === fleet.head && fleet.lagEvents === 0) return fleet;
     if (Date.now() > deadline) throw new Error(`not shipped in time: ${JSON.stringify(fleet)}`);
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** One statement on a connection of its own to `url` (as the owner, the gateways' role or an auditor). */
+export async function fleetQuery<R extends pg.QueryResultRow>(
+  url: string,
+  text: string,
+  values: unknown[] = [],
+): Promise<pg.QueryResult<R>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await client.query<R>(text, values);
+  } finally {
+    await client.end();
   }
 }

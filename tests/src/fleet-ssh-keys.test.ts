@@ -1,0 +1,207 @@
+/**
+ * SSH key registrations shared by two real `agentgate serve` replicas through one fleet database (its own
+ * PostgreSQL cluster): a key registered with `agentgate ssh-login` through B lets the real OpenSSH client in through
+ * A; revoking it through A's API ends the agent's live connection on B within seconds and refuses new ones on both;
+ * a restarted replica takes the registrations from the fleet; and the gateways' role cannot delete registrations
+ * or undo a revocation.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { runCli } from './harness/cli.js';
+import { GATEWAY_ROLE_PASSWORD, startFleetDatabase, type TestFleetDatabase } from './harness/fleet.js';
+import { baseConfigYaml, listenerYaml, serveProcess, type ServedGateway } from './harness/serve.js';
+import { makeKeyPair, run, sshClientOptions, startSshd, type TestSshd } from './harness/sshd.js';
+
+const TOKEN = 'fleet-ssh-keys-token-3e9a';
+/** How long a revocation through one replica may take to end a connection on another (NOTIFY, or the 3 s poll). */
+const REVOCATION_BOUND_MS = 5_000;
+
+let sshd: TestSshd;
+let fleet: TestFleetDatabase;
+let dir: string;
+const config: Record<'A' | 'B', string> = { A: '', B: '' };
+const replicas: Partial<Record<'A' | 'B', ServedGateway>> = {};
+
+function replicaConfig(node: 'A' | 'B'): string {
+  const home = join(dir, node);
+  const fleetSection = fleet.sectionYaml(node, home);
+  const file = join(home, 'agentgate.yaml');
+  writeFileSync(
+    file,
+    baseConfigYaml(home, { token: TOKEN }) +
+      'listeners:\n' +
+      listenerYaml.ssh('shell', sshd, home) +
+      fleetSection,
+  );
+  return file;
+}
+
+function replica(node: 'A' | 'B'): ServedGateway {
+  const gateway = replicas[node];
+  if (gateway === undefined) throw new Error(`replica ${node} is not running`);
+  return gateway;
+}
+
+async function sshLogin(node: 'A' | 'B', keyPath: string): Promise<string> {
+  const login = await runCli([
+    'ssh-login',
+    '--admin',
+    replica(node).admin,
+    '--token',
+    TOKEN,
+    '--key',
+    `${keyPath}.pub`,
+    '--ttl',
+    '1h',
+    '--json',
+  ]);
+  expect(login.stderr).toBe('');
+  expect(login.code).toBe(0);
+  return (JSON.parse(login.stdout) as { fingerprint: string }).fingerprint;
+}
+
+async function listedOn(node: 'A' | 'B'): Promise<string[]> {
+  const res = await fetch(`${replica(node).admin}/api/ssh-keys`, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  return ((await res.json()) as { fingerprint: string }[]).map((r) => r.fingerprint);
+}
+
+/** Wait until `condition` holds; resolves with how long that took. */
+async function within(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+  const started = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Date.now() - started;
+}
+
+function sshExec(node: 'A' | 'B', keyPath: string, command: string) {
+  return run('ssh', [...sshClientOptions(replica(node).port('shell'), keyPath), 'agent@127.0.0.1', command]);
+}
+
+beforeAll(async () => {
+  [sshd, fleet] = await Promise.all([startSshd(), startFleetDatabase()]);
+  dir = mkdtempSync(join(tmpdir(), 'agentgate-fleet-keys-'));
+  config.A = replicaConfig('A');
+  config.B = replicaConfig('B');
+  const migrated = await fleet.migrate(config.A);
+  expect(migrated.stderr).toBe('');
+  expect(migrated.code).toBe(0);
+  [replicas.A, replicas.B] = await Promise.all([serveProcess(config.A), serveProcess(config.B)]);
+}, 120_000);
+
+afterAll(async () => {
+  for (const gateway of Object.values(replicas)) gateway?.process.kill('SIGKILL');
+  await Promise.all([sshd?.stop(), fleet?.stop()]);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('SSH key registrations across a fleet', () => {
+  it('ssh-login through B lets the key in through A; revocation through A ends its connection on B', async () => {
+    const key = makeKeyPair(dir, 'agent-key');
+    expect((await sshExec('A', key.path, 'echo before')).code).toBe(255);
+
+    const fingerprint = await sshLogin('B', key.path);
+    // B's NOTIFY reaches A at once; the bound allows for a missed notification and the poll.
+    await within(async () => (await listedOn('A')).includes(fingerprint), 5_000, 'A learning of the key');
+    const onA = await sshExec('A', key.path, 'echo through-a');
+    expect(onA.stderr).not.toContain('Permission denied');
+    expect(onA.stdout.toString()).toBe('through-a\n');
+    expect((await sshExec('B', key.path, 'echo through-b')).stdout.toString()).toBe('through-b\n');
+
+    // A live connection on B, then the revocation through A.
+    const live = spawn(
+      'ssh',
+      [
+        ...sshClientOptions(replica('B').port('shell'), key.path),
+        'agent@127.0.0.1',
+        'echo started; sleep 60; echo finished',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    live.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => live.once('close', resolve));
+    await within(async () => output === 'started\n', 20_000, 'the live session starting');
+    const sessionEnds = replica('B').nextLog(
+      (l) => String(l['msg']).startsWith('session ends: the credential was revoked'),
+      REVOCATION_BOUND_MS + 10_000,
+    );
+
+    const revokedAt = Date.now();
+    const revoked = await fetch(`${replica('A').admin}/api/ssh-keys/${encodeURIComponent(fingerprint)}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(revoked.status).toBe(200);
+    const code = await exited;
+    const tookMs = Date.now() - revokedAt;
+    expect(tookMs).toBeLessThan(REVOCATION_BOUND_MS);
+    expect(code).not.toBe(0);
+    expect(output).toBe('started\n');
+    expect(String((await sessionEnds)['msg'])).toContain('revoked on another replica: by devin through replica A');
+
+    for (const node of ['A', 'B'] as const) {
+      const refused = await sshExec(node, key.path, 'echo after-revocation');
+      expect(refused.code).toBe(255);
+      expect(refused.stdout.toString()).toBe('');
+      expect(await listedOn(node)).not.toContain(fingerprint);
+    }
+    const rows = await fleet.query<{ node: string; revoked_by: string; revoked_node: string }>(
+      fleet.url('postgres'),
+      'SELECT node, revoked_by, revoked_node FROM agentgate.ssh_key_registrations WHERE fingerprint = $1',
+      [fingerprint],
+    );
+    expect(rows.rows).toEqual([{ node: 'B', revoked_by: 'devin', revoked_node: 'A' }]);
+
+    // The key may be registered again after its revocation (through either replica).
+    await sshLogin('A', key.path);
+    await within(async () => (await listedOn('B')).includes(fingerprint), 5_000, 'B learning of the key');
+    expect((await sshExec('B', key.path, 'echo again')).stdout.toString()).toBe('again\n');
+  }, 120_000);
+
+  it('a restarted replica takes the registrations from the fleet', async () => {
+    const key = makeKeyPair(dir, 'restart-key');
+    const fingerprint = await sshLogin('B', key.path);
+    await replica('A').stop();
+    replicas.A = await serveProcess(config.A);
+    expect(replica('A').logs).toContainEqual(
+      expect.objectContaining({ msg: 'ssh key registrations read from the fleet' }),
+    );
+    expect(await listedOn('A')).toContain(fingerprint);
+    expect((await sshExec('A', key.path, 'echo after-restart')).stdout.toString()).toBe('after-restart\n');
+  }, 120_000);
+
+  it("the gateways' role cannot delete registrations, change them, or undo a revocation", async () => {
+    const gw = fleet.url('gw', GATEWAY_ROLE_PASSWORD);
+    const count = async (): Promise<number> =>
+      (
+        await fleet.query<{ n: number }>(
+          fleet.url('postgres'),
+          'SELECT count(*)::int AS n FROM agentgate.ssh_key_registrations',
+        )
+      ).rows[0]!.n;
+    const before = await count();
+    expect(before).toBeGreaterThan(0);
+    for (const statement of [
+      'DELETE FROM agentgate.ssh_key_registrations',
+      'TRUNCATE agentgate.ssh_key_registrations',
+      "UPDATE agentgate.ssh_key_registrations SET identity = 'mallory'",
+      "UPDATE agentgate.ssh_key_registrations SET expires_at = now() + interval '1 year'",
+      'DROP TABLE agentgate.ssh_key_registrations',
+    ])
+      await expect(fleet.query(gw, statement)).rejects.toThrow(/permission denied|must be owner/);
+    await expect(
+      fleet.query(
+        gw,
+        'UPDATE agentgate.ssh_key_registrations SET revoked_at = NULL, revoked_by = NULL, revoked_node = NULL WHERE revoked_at IS NOT NULL',
+      ),
+    ).rejects.toThrow(/a revocation cannot be changed/);
+    expect(await count()).toBe(before);
+  }, 60_000);
+});
