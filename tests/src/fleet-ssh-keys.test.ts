@@ -144,7 +144,9 @@ describe('SSH key registrations across a fleet', () => {
     expect(tookMs).toBeLessThan(REVOCATION_BOUND_MS);
     expect(code).not.toBe(0);
     expect(output).toBe('started\n');
-    expect(String((await sessionEnds)['msg'])).toContain('revoked on another replica: by devin through replica A');
+    expect(String((await sessionEnds)['msg'])).toContain(
+      'revoked on another replica: by devin through replica A',
+    );
 
     for (const node of ['A', 'B'] as const) {
       const refused = await sshExec(node, key.path, 'echo after-revocation');

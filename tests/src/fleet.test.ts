@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { knownSchemaVersion } from '@agentgate/fleet';
 import { runCli } from './harness/cli.js';
 import {
   fleetDetail,
@@ -173,7 +174,11 @@ describe('fleet schema', () => {
     ]);
     expect(migrated.stderr).toBe('');
     expect(migrated.code).toBe(0);
-    expect(JSON.parse(migrated.stdout)).toMatchObject({ from: 0, to: 1, applied: [{ version: 1 }] });
+    expect(JSON.parse(migrated.stdout)).toMatchObject({
+      from: 0,
+      to: knownSchemaVersion,
+      applied: expect.arrayContaining([expect.objectContaining({ version: 1 })]),
+    });
     const again = await runCli([
       'fleet',
       'migrate',
@@ -183,12 +188,14 @@ describe('fleet schema', () => {
       fleetUrl('postgres'),
     ]);
     expect(again.code).toBe(0);
-    expect(again.stdout).toContain('schema is up to date (version 1)');
+    expect(again.stdout).toContain(`schema is up to date (version ${knownSchemaVersion})`);
 
     await asOwner("INSERT INTO agentgate.schema_migrations (version, name) VALUES (99, 'from the future')");
     const newer = await runCli(['serve', '--config', config.A]);
     expect(newer.code).not.toBe(0);
-    expect(newer.stderr).toContain('has schema version 99, newer than this agentgate knows (1)');
+    expect(newer.stderr).toContain(
+      `has schema version 99, newer than this agentgate knows (${knownSchemaVersion})`,
+    );
     const migrateNewer = await runCli([
       'fleet',
       'migrate',

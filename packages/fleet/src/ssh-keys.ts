@@ -13,8 +13,7 @@ import type { FleetNotifications } from './fleet-notifications.js';
 export const sshKeysChannel = 'agentgate_ssh_keys';
 
 export type FleetRegisteredWith =
-  | { readonly kind: 'token'; readonly sha256: string }
-  | { readonly kind: 'oidc'; readonly issuer: string };
+  { readonly kind: 'token'; readonly sha256: string } | { readonly kind: 'oidc'; readonly issuer: string };
 
 /** A registration as identity's registry hands it over and takes it back (times in ms since the epoch). */
 export interface FleetSshKeyRegistration {
@@ -181,7 +180,9 @@ export class FleetSshKeys {
   }
 
   private async transaction(
-    body: (query: <R extends object>(text: string, values?: unknown[]) => Promise<{ rows: R[] }>) => Promise<void>,
+    body: (
+      query: <R extends object>(text: string, values?: unknown[]) => Promise<{ rows: R[] }>,
+    ) => Promise<void>,
   ): Promise<void> {
     const client = await this.options.db.pool.connect();
     try {

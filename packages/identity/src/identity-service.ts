@@ -214,9 +214,12 @@ export async function createIdentityService(
       const loaded = await registry.load();
       log.info('ssh key registrations read from the fleet', loaded);
     } catch (err) {
-      log.warn('ssh key registrations: the fleet database cannot be read; registered keys are refused until it is', {
-        error: err instanceof Error ? err.message : String(err),
-      });
+      log.warn(
+        'ssh key registrations: the fleet database cannot be read; registered keys are refused until it is',
+        {
+          error: err instanceof Error ? err.message : String(err),
+        },
+      );
     }
     store.watch?.(() => void registry.refresh());
   } else {

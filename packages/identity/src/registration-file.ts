@@ -51,7 +51,10 @@ export class RegistrationFile implements SshKeyRegistrationStore {
     return this.write(all);
   }
 
-  saveRevocations(_revocations: readonly StoredRevocation[], all: readonly StoredRegistration[]): Promise<void> {
+  saveRevocations(
+    _revocations: readonly StoredRevocation[],
+    all: readonly StoredRegistration[],
+  ): Promise<void> {
     return this.write(all);
   }
 

@@ -2,7 +2,10 @@ import {
   AgentgateError,
   CredentialLease,
   isAgentgateError,
-  silentLogger, type Identity, type Logger } from '@agentgate/core';
+  silentLogger,
+  type Identity,
+  type Logger,
+} from '@agentgate/core';
 import type {
   RegisteredWith,
   SshKeyRegistrationStore,
@@ -129,6 +132,7 @@ export class SshKeyRegistryImpl implements SshKeyRegistry {
       return this.refreshing;
     }
     const run = async (): Promise<void> => {
+      await Promise.resolve(); // `refreshing` is set before any of the work can ask for another refresh
       try {
         do {
           this.refreshAgain = false;
@@ -195,6 +199,7 @@ export class SshKeyRegistryImpl implements SshKeyRegistry {
         this.options.isConfiguredKey(key.blob) ||
         !this.options.credentialConfigured(s.registeredWith)
       ) {
+        if (entry !== undefined) this.remove(entry, 'the key is no longer registered');
         dropped++;
         continue;
       }
@@ -358,7 +363,11 @@ export class SshKeyRegistryImpl implements SshKeyRegistry {
     } catch (err) {
       if (!store.shared) {
         for (const r of revocations) this.revokedHere.delete(r.fingerprint);
-        throw savingFailed(err, false, 'the key is revoked, but the file still lists it until the next change is saved');
+        throw savingFailed(
+          err,
+          false,
+          'the key is revoked, but the file still lists it until the next change is saved',
+        );
       }
       for (const r of revocations) this.pendingRevocations.set(r.fingerprint, r);
       throw savingFailed(
@@ -426,7 +435,9 @@ function stored(entry: RegistryEntry): StoredRegistration {
 function savingFailed(err: unknown, shared: boolean, consequence = 'nothing changed'): AgentgateError {
   // The shared store's own verdict (another identity holds the key on another replica) goes to the caller as is.
   if (isAgentgateError(err, 'CONFLICT')) return err;
-  const what = shared ? 'the fleet database could not take the change' : 'the ssh key registrations could not be saved';
+  const what = shared
+    ? 'the fleet database could not take the change'
+    : 'the ssh key registrations could not be saved';
   return new AgentgateError(
     shared ? 'UPSTREAM_UNAVAILABLE' : 'INTERNAL',
     `${what} (${err instanceof Error ? err.message : String(err)}); ${consequence}`,
