@@ -84,6 +84,27 @@ function sshExec(node: 'A' | 'B', keyPath: string, command: string) {
   return run('ssh', [...sshClientOptions(replica(node).port('shell'), keyPath), 'agent@127.0.0.1', command]);
 }
 
+/** An SSH session through `node` that prints `started` and would run for a minute. */
+function liveSession(node: 'A' | 'B', keyPath: string) {
+  const child = spawn(
+    'ssh',
+    [
+      ...sshClientOptions(replica(node).port('shell'), keyPath),
+      'agent@127.0.0.1',
+      'echo started; sleep 60; echo finished',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  return {
+    started: within(async () => output === 'started\n', 20_000, 'the live session starting'),
+    exited: new Promise<number | null>((resolve) => child.once('close', resolve)),
+    output: () => output,
+    exitCode: () => child.exitCode,
+  };
+}
+
 beforeAll(async () => {
   [sshd, fleet] = await Promise.all([startSshd(), startFleetDatabase()]);
   dir = mkdtempSync(join(tmpdir(), 'agentgate-fleet-keys-'));
@@ -115,19 +136,8 @@ describe('SSH key registrations across a fleet', () => {
     expect((await sshExec('B', key.path, 'echo through-b')).stdout.toString()).toBe('through-b\n');
 
     // A live connection on B, then the revocation through A.
-    const live = spawn(
-      'ssh',
-      [
-        ...sshClientOptions(replica('B').port('shell'), key.path),
-        'agent@127.0.0.1',
-        'echo started; sleep 60; echo finished',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let output = '';
-    live.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | null>((resolve) => live.once('close', resolve));
-    await within(async () => output === 'started\n', 20_000, 'the live session starting');
+    const live = liveSession('B', key.path);
+    await live.started;
     const sessionEnds = replica('B').nextLog(
       (l) => String(l['msg']).startsWith('session ends: the credential was revoked'),
       REVOCATION_BOUND_MS + 10_000,
@@ -139,11 +149,11 @@ describe('SSH key registrations across a fleet', () => {
       headers: { authorization: `Bearer ${TOKEN}` },
     });
     expect(revoked.status).toBe(200);
-    const code = await exited;
+    const code = await live.exited;
     const tookMs = Date.now() - revokedAt;
     expect(tookMs).toBeLessThan(REVOCATION_BOUND_MS);
     expect(code).not.toBe(0);
-    expect(output).toBe('started\n');
+    expect(live.output()).toBe('started\n');
     expect(String((await sessionEnds)['msg'])).toContain(
       'revoked on another replica: by devin through replica A',
     );
@@ -165,6 +175,58 @@ describe('SSH key registrations across a fleet', () => {
     await sshLogin('A', key.path);
     await within(async () => (await listedOn('B')).includes(fingerprint), 5_000, 'B learning of the key');
     expect((await sshExec('B', key.path, 'echo again')).stdout.toString()).toBe('again\n');
+  }, 120_000);
+
+  it('with the fleet database away: ssh-login is refused, known keys keep working, a revocation through A reaches B when it is back', async () => {
+    const key = makeKeyPair(dir, 'outage-key');
+    const fingerprint = await sshLogin('A', key.path);
+    await within(async () => (await listedOn('B')).includes(fingerprint), 5_000, 'B learning of the key');
+    const live = liveSession('B', key.path);
+    await live.started;
+
+    await fleet.cluster.kill();
+    const refused = await runCli([
+      'ssh-login',
+      '--admin',
+      replica('B').admin,
+      '--token',
+      TOKEN,
+      '--key',
+      `${makeKeyPair(dir, 'refused-key').path}.pub`,
+    ]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('ssh-login failed: HTTP 503: the fleet database could not take the change');
+    expect(refused.stderr).toContain('nothing changed');
+    // Registrations each replica holds keep working.
+    expect((await sshExec('A', key.path, 'echo cached')).stdout.toString()).toBe('cached\n');
+
+    const revoked = await fetch(`${replica('A').admin}/api/ssh-keys/${encodeURIComponent(fingerprint)}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(revoked.status).toBe(503);
+    expect(((await revoked.json()) as { message: string }).message).toContain(
+      'the key is revoked on this replica; the other replicas accept it until the revocation reaches the fleet database',
+    );
+    expect((await sshExec('A', key.path, 'echo refused')).code).toBe(255);
+    // B cannot learn of it while the database is away: its connection lives on (the window docs/configuration.md states).
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(live.exitCode()).toBeNull();
+
+    await fleet.cluster.start();
+    const backAt = Date.now();
+    const code = await live.exited;
+    // A writes the revocation at its next poll (3 s), and B reads it at its NOTIFY or its own next poll.
+    expect(Date.now() - backAt).toBeLessThan(10_000);
+    expect(code).not.toBe(0);
+    expect(live.output()).toBe('started\n');
+    expect((await sshExec('B', key.path, 'echo refused')).code).toBe(255);
+    const rows = await fleet.query<{ revoked_by: string; revoked_node: string }>(
+      fleet.url('postgres'),
+      'SELECT revoked_by, revoked_node FROM agentgate.ssh_key_registrations WHERE fingerprint = $1',
+      [fingerprint],
+    );
+    expect(rows.rows).toEqual([{ revoked_by: 'devin', revoked_node: 'A' }]);
   }, 120_000);
 
   it('a restarted replica takes the registrations from the fleet', async () => {
