@@ -195,7 +195,9 @@ describe('SSH key registrations across a fleet', () => {
       `${makeKeyPair(dir, 'refused-key').path}.pub`,
     ]);
     expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toContain('ssh-login failed: HTTP 503: the fleet database could not take the change');
+    expect(refused.stderr).toContain(
+      'ssh-login failed: HTTP 503: the fleet database could not take the change',
+    );
     expect(refused.stderr).toContain('nothing changed');
     // Registrations each replica holds keep working.
     expect((await sshExec('A', key.path, 'echo cached')).stdout.toString()).toBe('cached\n');
