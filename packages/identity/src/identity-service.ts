@@ -347,11 +347,13 @@ export async function createIdentityService(
               'the credential that registered the key was removed, or the key configured, by a reload',
             );
           } catch (err) {
-            // Revoked in memory at once; only the file lags until its next change.
+            // Revoked in memory at once; only the file (or the fleet database, until the next retry) lags.
             log.error('ssh key registrations could not be saved after the reload', {
               error: err instanceof Error ? err.message : String(err),
             });
           }
+          // Registrations of the fleet made with a credential this reload added are admitted from now on.
+          if (store?.shared === true) void registry.refresh();
           const names = (list: readonly { name: string }[]): string[] => [
             ...new Set(list.map((e) => e.name)),
           ];
