@@ -6,16 +6,21 @@
  * or undo a revocation.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { silentLogger } from '@agentgate/core';
+import { FleetDatabase, FleetSshKeys } from '@agentgate/fleet';
 import { runCli } from './harness/cli.js';
 import { GATEWAY_ROLE_PASSWORD, startFleetDatabase, type TestFleetDatabase } from './harness/fleet.js';
 import { baseConfigYaml, listenerYaml, serveProcess, type ServedGateway } from './harness/serve.js';
 import { makeKeyPair, run, sshClientOptions, startSshd, type TestSshd } from './harness/sshd.js';
 
 const TOKEN = 'fleet-ssh-keys-token-3e9a';
+/** A second identity's static token (eve, group agents). */
+const EVE_TOKEN = 'fleet-ssh-keys-eve-token-71c4';
 /** How long a revocation through one replica may take to end a connection on another (NOTIFY, or the 3 s poll). */
 const REVOCATION_BOUND_MS = 5_000;
 
@@ -31,7 +36,11 @@ function replicaConfig(node: 'A' | 'B'): string {
   const file = join(home, 'agentgate.yaml');
   writeFileSync(
     file,
-    baseConfigYaml(home, { token: TOKEN }) +
+    baseConfigYaml(home, { token: TOKEN }).replace(
+      / {2}tokens: \[(.*)\]\n/,
+      (_all, devin: string) =>
+        `  tokens:\n  - ${devin}\n  - { name: eve, sha256: "${createHash('sha256').update(EVE_TOKEN).digest('hex')}", groups: [agents] }\n`,
+    ) +
       'listeners:\n' +
       listenerYaml.ssh('shell', sshd, home) +
       fleetSection,
@@ -242,6 +251,48 @@ describe('SSH key registrations across a fleet', () => {
     expect(await listedOn('A')).toContain(fingerprint);
     expect((await sshExec('A', key.path, 'echo after-restart')).stdout.toString()).toBe('after-restart\n');
   }, 120_000);
+
+  it('another identity cannot take a key registered through the other replica', async () => {
+    const key = makeKeyPair(dir, 'contested-key');
+    const fingerprint = await sshLogin('B', key.path);
+    const asEve = await fetch(`${replica('A').admin}/api/ssh-keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${EVE_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ publicKey: readFileSync(`${key.path}.pub`, 'utf8'), ttl: '1h' }),
+    });
+    expect(asEve.status).toBe(409);
+    expect(((await asEve.json()) as { message: string }).message).toBe(
+      `ssh key ${fingerprint} is registered by another identity`,
+    );
+
+    // The database's own check, whatever a replica holds in memory: as the gateways' role, under the key's lock.
+    const db = await FleetDatabase.open({ url: fleet.url('gw', GATEWAY_ROLE_PASSWORD) });
+    try {
+      const store = new FleetSshKeys({
+        db,
+        notifications: db.notifications(silentLogger),
+        node: 'probe',
+        log: silentLogger,
+      });
+      const publicKey = readFileSync(`${key.path}.pub`, 'utf8').trim();
+      const registration = {
+        publicKey,
+        groups: ['agents'],
+        registeredAt: Date.now(),
+        expiresAt: Date.now() + 60_000,
+      };
+      await expect(store.saveRegistration({ ...registration, identity: 'eve' })).rejects.toMatchObject({
+        code: 'CONFLICT',
+      });
+      await store.saveRegistration({ ...registration, identity: 'devin' }); // a renewal by the holder
+      const latest = (await store.read()).find((r) => r.publicKey === publicKey);
+      expect(latest).toMatchObject({ identity: 'devin', expiresAt: registration.expiresAt });
+    } finally {
+      await db.close();
+    }
+    // The renewal reached both replicas: the key still works, as devin.
+    expect((await sshExec('A', key.path, 'echo renewed')).stdout.toString()).toBe('renewed\n');
+  }, 60_000);
 
   it("the gateways' role cannot delete registrations, change them, or undo a revocation", async () => {
     const gw = fleet.url('gw', GATEWAY_ROLE_PASSWORD);
