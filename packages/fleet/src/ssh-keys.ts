@@ -119,15 +119,16 @@ export class FleetSshKeys {
       await query(
         `INSERT INTO agentgate.ssh_key_registrations
            (fingerprint, public_key, identity, groups, registered_with, registered_at, expires_at, node)
-         VALUES ($1, $2, $3, $4, $5, to_timestamp($6 / 1000.0), to_timestamp($7 / 1000.0), $8)`,
+         VALUES ($1, $2, $3, $4, $5, $6::timestamptz, $7::timestamptz, $8)`,
         [
           fingerprint,
           registration.publicKey,
           registration.identity,
           JSON.stringify(registration.groups),
           registration.registeredWith === undefined ? null : JSON.stringify(registration.registeredWith),
-          registration.registeredAt,
-          registration.expiresAt,
+          // as ISO strings: exact to the millisecond, which a read gives back unchanged
+          new Date(registration.registeredAt).toISOString(),
+          new Date(registration.expiresAt).toISOString(),
           this.options.node,
         ],
       );

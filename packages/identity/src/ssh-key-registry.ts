@@ -70,11 +70,6 @@ export interface SshKeyRegistryOptions {
   readonly log?: Logger;
 }
 
-/** A revocation a shared store has not taken yet; retried before every read of it. */
-interface PendingRevocation extends StoredRevocation {
-  readonly fingerprint: string;
-}
-
 /**
  * Time-limited SSH key registrations (`POST /api/ssh-keys`, `agentgate ssh-login`). With a store they survive a
  * restart with their expiry: every change is written before it is acknowledged. With a shared store (a fleet) the
@@ -89,7 +84,8 @@ export class SshKeyRegistryImpl implements SshKeyRegistry {
    * (Infinity while it is not written): an older read must not bring the key back.
    */
   private readonly revokedHere = new Map<string, number>();
-  private readonly pendingRevocations = new Map<string, PendingRevocation>();
+  /** Revocations a shared store has not taken yet; written again before every read of it. */
+  private readonly pendingRevocations = new Map<string, StoredRevocation>();
   private readonly maxEntries: number;
   private readonly log: Logger;
   private seq = 0;
@@ -100,10 +96,6 @@ export class SshKeyRegistryImpl implements SshKeyRegistry {
   constructor(private readonly options: SshKeyRegistryOptions) {
     this.maxEntries = options.maxEntries ?? 10_000;
     this.log = options.log ?? silentLogger;
-  }
-
-  private get shared(): boolean {
-    return this.options.store?.shared === true;
   }
 
   /**
@@ -189,11 +181,8 @@ export class SshKeyRegistryImpl implements SshKeyRegistry {
         if (entry !== undefined) this.remove(entry, `revoked on another replica: ${s.revoked.reason}`);
         continue;
       }
-      const revokedFrom = this.revokedHere.get(key.fingerprint);
-      if (revokedFrom !== undefined) {
-        if (revokedFrom > since) continue;
-        this.revokedHere.delete(key.fingerprint);
-      }
+      // Revoked here after the read began: what it says of the key is older than the revocation.
+      if ((this.revokedHere.get(key.fingerprint) ?? -1) > since) continue;
       if (
         s.expiresAt <= now ||
         this.options.isConfiguredKey(key.blob) ||
@@ -233,6 +222,9 @@ export class SshKeyRegistryImpl implements SshKeyRegistry {
     for (const entry of [...this.entries.values()])
       if (!seen.has(entry.fingerprint) && entry.seq <= since)
         this.remove(entry, 'the key is no longer registered');
+    // Revocations this read already reflects need no guard any more.
+    for (const [fingerprint, from] of this.revokedHere)
+      if (from <= since) this.revokedHere.delete(fingerprint);
     return dropped;
   }
 
@@ -345,30 +337,26 @@ export class SshKeyRegistryImpl implements SshKeyRegistry {
     selected: readonly RegistryEntry[],
     why: { by: string; reason?: string },
   ): Promise<void> {
-    const revocations: PendingRevocation[] = selected.map((entry) => ({
+    const revocations: StoredRevocation[] = selected.map((entry) => ({
       fingerprint: entry.fingerprint,
       ...why,
     }));
+    const store = this.options.store;
     for (const entry of selected) {
       this.entries.delete(entry.fingerprint);
       entry.lease.revoke(why.reason);
-      this.revokedHere.set(entry.fingerprint, Infinity);
+      if (store?.shared === true) this.revokedHere.set(entry.fingerprint, Infinity);
     }
-    const store = this.options.store;
     if (store === undefined) return;
     try {
       await store.saveRevocations(revocations, [...this.entries.values()].map(stored));
-      const from = ++this.seq;
-      for (const r of revocations) this.revokedHere.set(r.fingerprint, from);
     } catch (err) {
-      if (!store.shared) {
-        for (const r of revocations) this.revokedHere.delete(r.fingerprint);
+      if (!store.shared)
         throw savingFailed(
           err,
           false,
           'the key is revoked, but the file still lists it until the next change is saved',
         );
-      }
       for (const r of revocations) this.pendingRevocations.set(r.fingerprint, r);
       throw savingFailed(
         err,
@@ -377,7 +365,10 @@ export class SshKeyRegistryImpl implements SshKeyRegistry {
           'database, which this replica retries every few seconds',
       );
     }
-    if (!store.shared) for (const r of revocations) this.revokedHere.delete(r.fingerprint);
+    if (store.shared) {
+      const from = ++this.seq;
+      for (const r of revocations) this.revokedHere.set(r.fingerprint, from);
+    }
   }
 
   private async writePendingRevocations(store: SshKeyRegistrationStore): Promise<void> {
