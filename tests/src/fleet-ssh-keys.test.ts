@@ -30,7 +30,7 @@ let dir: string;
 const config: Record<'A' | 'B', string> = { A: '', B: '' };
 const replicas: Partial<Record<'A' | 'B', ServedGateway>> = {};
 
-function replicaConfig(node: 'A' | 'B'): string {
+function replicaConfig(node: 'A' | 'B', withEve = true): string {
   const home = join(dir, node);
   const fleetSection = fleet.sectionYaml(node, home);
   const file = join(home, 'agentgate.yaml');
@@ -39,7 +39,10 @@ function replicaConfig(node: 'A' | 'B'): string {
     baseConfigYaml(home, { token: TOKEN }).replace(
       / {2}tokens: \[(.*)\]\n/,
       (_all, devin: string) =>
-        `  tokens:\n  - ${devin}\n  - { name: eve, sha256: "${createHash('sha256').update(EVE_TOKEN).digest('hex')}", groups: [agents] }\n`,
+        `  tokens:\n  - ${devin}\n` +
+        (withEve
+          ? `  - { name: eve, sha256: "${createHash('sha256').update(EVE_TOKEN).digest('hex')}", groups: [agents] }\n`
+          : ''),
     ) +
       'listeners:\n' +
       listenerYaml.ssh('shell', sshd, home) +
@@ -54,13 +57,13 @@ function replica(node: 'A' | 'B'): ServedGateway {
   return gateway;
 }
 
-async function sshLogin(node: 'A' | 'B', keyPath: string): Promise<string> {
+async function sshLogin(node: 'A' | 'B', keyPath: string, token = TOKEN): Promise<string> {
   const login = await runCli([
     'ssh-login',
     '--admin',
     replica(node).admin,
     '--token',
-    TOKEN,
+    token,
     '--key',
     `${keyPath}.pub`,
     '--ttl',
@@ -72,9 +75,9 @@ async function sshLogin(node: 'A' | 'B', keyPath: string): Promise<string> {
   return (JSON.parse(login.stdout) as { fingerprint: string }).fingerprint;
 }
 
-async function listedOn(node: 'A' | 'B'): Promise<string[]> {
+async function listedOn(node: 'A' | 'B', token = TOKEN): Promise<string[]> {
   const res = await fetch(`${replica(node).admin}/api/ssh-keys`, {
-    headers: { authorization: `Bearer ${TOKEN}` },
+    headers: { authorization: `Bearer ${token}` },
   });
   return ((await res.json()) as { fingerprint: string }[]).map((r) => r.fingerprint);
 }
@@ -320,5 +323,42 @@ describe('SSH key registrations across a fleet', () => {
       ),
     ).rejects.toThrow(/a revocation cannot be changed/);
     expect(await count()).toBe(before);
+  }, 60_000);
+
+  it('a reload that removes the token a key was registered with revokes the key on every replica', async () => {
+    const key = makeKeyPair(dir, 'eve-key');
+    const fingerprint = await sshLogin('B', key.path, EVE_TOKEN);
+    await within(
+      async () => (await listedOn('A', EVE_TOKEN)).includes(fingerprint),
+      5_000,
+      'A learning of the key',
+    );
+    const live = liveSession('B', key.path);
+    await live.started;
+
+    replicaConfig('A', false); // rewritten without eve's token; B's configuration still has it
+    const reloaded = replica('A').nextLog((l) => l['msg'] === 'configuration reloaded', 15_000);
+    replica('A').process.kill('SIGHUP');
+    expect(await reloaded).toMatchObject({
+      identity: { tokensRemoved: ['eve'], registrationsRevoked: [fingerprint] },
+    });
+    const reloadedAt = Date.now();
+    expect(await live.exited).not.toBe(0);
+    expect(Date.now() - reloadedAt).toBeLessThan(REVOCATION_BOUND_MS);
+    expect(live.output()).toBe('started\n');
+    expect((await sshExec('B', key.path, 'echo refused')).code).toBe(255);
+    const rows = await fleet.query<{ revoked_by: string; revoked_node: string; revoked_reason: string }>(
+      fleet.url('postgres'),
+      'SELECT revoked_by, revoked_node, revoked_reason FROM agentgate.ssh_key_registrations WHERE fingerprint = $1',
+      [fingerprint],
+    );
+    expect(rows.rows).toEqual([
+      {
+        revoked_by: 'reload',
+        revoked_node: 'A',
+        revoked_reason:
+          'the credential that registered the key was removed, or the key configured, by a reload',
+      },
+    ]);
   }, 60_000);
 });
