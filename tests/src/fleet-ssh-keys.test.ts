@@ -2,8 +2,10 @@
  * SSH key registrations shared by two real `agentgate serve` replicas through one fleet database (its own
  * PostgreSQL cluster): a key registered with `agentgate ssh-login` through B lets the real OpenSSH client in through
  * A; revoking it through A's API ends the agent's live connection on B within seconds and refuses new ones on both;
- * a restarted replica takes the registrations from the fleet; and the gateways' role cannot delete registrations
- * or undo a revocation.
+ * with the fleet database stopped, ssh-login is refused, known keys keep working and a revocation through A reaches
+ * B once the database is back; a restarted replica takes the registrations from the fleet; another identity cannot
+ * take a registered key; the gateways' role cannot delete registrations or undo a revocation; and a reload that
+ * removes the registering token revokes the key on every replica.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
