@@ -16,7 +16,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { silentLogger } from '@agentgate/core';
 import { FleetDatabase, FleetSshKeys } from '@agentgate/fleet';
 import { runCli } from './harness/cli.js';
-import { GATEWAY_ROLE_PASSWORD, startFleetDatabase, type TestFleetDatabase } from './harness/fleet.js';
+import {
+  fleetQuery,
+  GATEWAY_ROLE_PASSWORD,
+  startFleetDatabase,
+  type TestFleetDatabase,
+} from './harness/fleet.js';
 import { baseConfigYaml, listenerYaml, serveProcess, type ServedGateway } from './harness/serve.js';
 import { makeKeyPair, run, sshClientOptions, startSshd, type TestSshd } from './harness/sshd.js';
 
@@ -34,7 +39,7 @@ const replicas: Partial<Record<'A' | 'B', ServedGateway>> = {};
 
 function replicaConfig(node: 'A' | 'B', withEve = true): string {
   const home = join(dir, node);
-  const fleetSection = fleet.sectionYaml(node, home);
+  const fleetSection = fleet.configYaml(node, home);
   const file = join(home, 'agentgate.yaml');
   writeFileSync(
     file,
@@ -124,9 +129,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'agentgate-fleet-keys-'));
   config.A = replicaConfig('A');
   config.B = replicaConfig('B');
-  const migrated = await fleet.migrate(config.A);
-  expect(migrated.stderr).toBe('');
-  expect(migrated.code).toBe(0);
+  await fleet.migrate(config.A);
   [replicas.A, replicas.B] = await Promise.all([serveProcess(config.A), serveProcess(config.B)]);
 }, 120_000);
 
@@ -178,7 +181,7 @@ describe('SSH key registrations across a fleet', () => {
       expect(refused.stdout.toString()).toBe('');
       expect(await listedOn(node)).not.toContain(fingerprint);
     }
-    const rows = await fleet.query<{ node: string; revoked_by: string; revoked_node: string }>(
+    const rows = await fleetQuery<{ node: string; revoked_by: string; revoked_node: string }>(
       fleet.url('postgres'),
       'SELECT node, revoked_by, revoked_node FROM agentgate.ssh_key_registrations WHERE fingerprint = $1',
       [fingerprint],
@@ -237,7 +240,7 @@ describe('SSH key registrations across a fleet', () => {
     expect(code).not.toBe(0);
     expect(live.output()).toBe('started\n');
     expect((await sshExec('B', key.path, 'echo refused')).code).toBe(255);
-    const rows = await fleet.query<{ revoked_by: string; revoked_node: string }>(
+    const rows = await fleetQuery<{ revoked_by: string; revoked_node: string }>(
       fleet.url('postgres'),
       'SELECT revoked_by, revoked_node FROM agentgate.ssh_key_registrations WHERE fingerprint = $1',
       [fingerprint],
@@ -303,7 +306,7 @@ describe('SSH key registrations across a fleet', () => {
     const gw = fleet.url('gw', GATEWAY_ROLE_PASSWORD);
     const count = async (): Promise<number> =>
       (
-        await fleet.query<{ n: number }>(
+        await fleetQuery<{ n: number }>(
           fleet.url('postgres'),
           'SELECT count(*)::int AS n FROM agentgate.ssh_key_registrations',
         )
@@ -317,9 +320,9 @@ describe('SSH key registrations across a fleet', () => {
       "UPDATE agentgate.ssh_key_registrations SET expires_at = now() + interval '1 year'",
       'DROP TABLE agentgate.ssh_key_registrations',
     ])
-      await expect(fleet.query(gw, statement)).rejects.toThrow(/permission denied|must be owner/);
+      await expect(fleetQuery(gw, statement)).rejects.toThrow(/permission denied|must be owner/);
     await expect(
-      fleet.query(
+      fleetQuery(
         gw,
         'UPDATE agentgate.ssh_key_registrations SET revoked_at = NULL, revoked_by = NULL, revoked_node = NULL WHERE revoked_at IS NOT NULL',
       ),
@@ -349,7 +352,7 @@ describe('SSH key registrations across a fleet', () => {
     expect(Date.now() - reloadedAt).toBeLessThan(REVOCATION_BOUND_MS);
     expect(live.output()).toBe('started\n');
     expect((await sshExec('B', key.path, 'echo refused')).code).toBe(255);
-    const rows = await fleet.query<{ revoked_by: string; revoked_node: string; revoked_reason: string }>(
+    const rows = await fleetQuery<{ revoked_by: string; revoked_node: string; revoked_reason: string }>(
       fleet.url('postgres'),
       'SELECT revoked_by, revoked_node, revoked_reason FROM agentgate.ssh_key_registrations WHERE fingerprint = $1',
       [fingerprint],
