@@ -47,4 +47,6 @@ export const statusFor: Partial<Record<string, number>> = {
   CONFLICT: 409,
   BAD_REQUEST: 400,
   LIMIT_EXCEEDED: 413,
+  // a store the request needs (the fleet database) is away: try again
+  UPSTREAM_UNAVAILABLE: 503,
 };

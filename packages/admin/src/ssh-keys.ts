@@ -22,7 +22,8 @@ export interface SshKeyRegistry {
   /** Resolves once the registration is durable. */
   register(publicKeyLine: string, identity: Identity, ttlMs: number): Promise<SshKeyRegistration>;
   list(): readonly SshKeyRegistration[];
-  revoke(fingerprint: string): Promise<boolean>;
+  /** `by`: the caller's identity, kept with a fleet's revocation. */
+  revoke(fingerprint: string, by?: string): Promise<boolean>;
 }
 
 export interface SshKeysApiOptions {
@@ -111,7 +112,7 @@ export function sshKeysHandler(opts: SshKeysApiOptions) {
       const fingerprint = decodeURIComponent(m[1]!);
       const reg = opts.registry.list().find((r) => r.fingerprint === fingerprint);
       if (!reg || !visible(reg)) throw new AgentgateError('NOT_FOUND', `no registered key ${fingerprint}`);
-      await opts.registry.revoke(fingerprint);
+      await opts.registry.revoke(fingerprint, caller.name);
       opts.onChange?.('revoked', { fingerprint, identity: caller.name }, caller);
       sendJson(res, 200, { revoked: fingerprint });
       return true;

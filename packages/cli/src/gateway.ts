@@ -52,6 +52,7 @@ import {
 import { FleetApprovals } from '@agentgate/fleet';
 import { openFleetConsole } from './fleet-console.js';
 import { startShipper } from './fleet-shipping.js';
+import { fleetSshKeys } from './fleet-ssh-keys.js';
 import { startListenerServer, type ListenerAddress, type ListenerServer } from './listener-server.js';
 
 /**
@@ -200,9 +201,15 @@ export async function startGateway(
         : await startShipper(config.fleet, config.store.path, store, signer, log, metrics);
     if (shipper !== undefined) cleanup.unshift(() => shipper.stop());
 
+    const registrationsFile = join(config.store.path, SSH_KEY_REGISTRATIONS_FILE);
+    const sharedKeys =
+      shipper === undefined || config.fleet === undefined
+        ? undefined
+        : fleetSshKeys(shipper, config.fleet.node, registrationsFile, log);
+    if (sharedKeys !== undefined) cleanup.unshift(async () => sharedKeys.close());
     const identity = await createIdentityService(config.identity, {
       log: log.child({ component: 'identity' }),
-      registrationsFile: join(config.store.path, SSH_KEY_REGISTRATIONS_FILE),
+      ...(sharedKeys === undefined ? { registrationsFile } : { registrations: sharedKeys }),
     });
     if (config.rules.length === 0)
       log.warn(

@@ -27,3 +27,10 @@ export {
   type FleetNode,
 } from './fleet-console-queries.js';
 export { FleetApprovals, approvalsChannel, type FleetApprovalsOptions } from './approvals-sharing.js';
+export {
+  FleetSshKeys,
+  sshKeysChannel,
+  type FleetSshKeysOptions,
+  type FleetSshKeyRegistration,
+  type FleetSshKeyRevocation,
+} from './ssh-keys.js';

@@ -7,7 +7,8 @@
  * "fleet"): `agentgate_fleet_writer` (the gateways: INSERT and SELECT on the transcript tables, nothing else — a
  * shipped row cannot be changed or removed through it) and `agentgate_fleet_reader` (auditors: SELECT only).
  * Later features add tables as new migrations with grants of their own: approvals (version 2) give the writer
- * INSERT, SELECT and UPDATE of the decision columns of `agentgate.approvals` only.
+ * INSERT, SELECT and UPDATE of the decision columns of `agentgate.approvals` only; SSH key registrations (version 3)
+ * give it INSERT and SELECT, and UPDATE of the revocation columns only.
  */
 import type { PoolClient } from 'pg';
 
@@ -159,6 +160,49 @@ CREATE TRIGGER approvals_notify AFTER UPDATE OF state ON agentgate.approvals
 GRANT SELECT, INSERT ON agentgate.approvals TO ${writerRole};
 GRANT UPDATE (state, decided_by, decided_on, reason, decided_at) ON agentgate.approvals TO ${writerRole};
 GRANT SELECT ON agentgate.approvals TO ${readerRole};
+`,
+  },
+  {
+    version: 3,
+    name: 'ssh key registrations',
+    sql: `
+-- Every SSH key registration (ssh-login, POST /api/ssh-keys) of every replica, one row per registration or renewal:
+-- a key's latest row is in force until it expires or is revoked. Rows are never deleted by the gateways; a
+-- revocation fills the revoked_* columns of the key's rows once (a trigger keeps it from being undone).
+CREATE TABLE agentgate.ssh_key_registrations (
+  id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  fingerprint     text        NOT NULL,
+  public_key      text        NOT NULL,
+  identity        text        NOT NULL,
+  groups          jsonb       NOT NULL,
+  registered_with jsonb,
+  registered_at   timestamptz NOT NULL,
+  expires_at      timestamptz NOT NULL,
+  node            text        NOT NULL,
+  revoked_at      timestamptz,
+  revoked_by      text,
+  revoked_node    text,
+  revoked_reason  text,
+  CHECK (expires_at > registered_at),
+  CHECK ((revoked_at IS NULL) = (revoked_by IS NULL) AND (revoked_at IS NULL) = (revoked_node IS NULL))
+);
+CREATE INDEX ssh_key_registrations_fingerprint ON agentgate.ssh_key_registrations (fingerprint, id);
+CREATE INDEX ssh_key_registrations_expires ON agentgate.ssh_key_registrations (expires_at);
+
+CREATE FUNCTION agentgate.ssh_key_revocation_is_final() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.revoked_at IS NOT NULL THEN
+    RAISE EXCEPTION 'ssh key registration % is revoked; a revocation cannot be changed', OLD.id
+      USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER ssh_key_revocation_is_final BEFORE UPDATE ON agentgate.ssh_key_registrations
+  FOR EACH ROW EXECUTE FUNCTION agentgate.ssh_key_revocation_is_final();
+
+GRANT SELECT, INSERT ON agentgate.ssh_key_registrations TO ${writerRole};
+GRANT UPDATE (revoked_at, revoked_by, revoked_node, revoked_reason) ON agentgate.ssh_key_registrations TO ${writerRole};
+GRANT SELECT ON agentgate.ssh_key_registrations TO ${readerRole};
 `,
   },
 ];

@@ -19,6 +19,7 @@ import { decodeJwt, looksLikeJwt } from './jwt.js';
 import { LiveLeases } from './live-leases.js';
 import { OidcIssuerVerifier } from './oidc-verifier.js';
 import { RegistrationFile, type RegisteredWith } from './registration-file.js';
+import type { SshKeyRegistrationStore } from './registration-store.js';
 import { SshKeyRegistryImpl, type SshKeyRegistration, type SshKeyRegistry } from './ssh-key-registry.js';
 import { algorithmFitsKeyType, parseSshPublicKey, sshFingerprint } from './ssh-public-key.js';
 import { StaticTokenTable } from './static-tokens.js';
@@ -40,6 +41,11 @@ export interface IdentityServiceOptions {
    * creates). Without it they live in memory only.
    */
   registrationsFile?: string;
+  /**
+   * Where SSH key registrations are kept instead of `registrationsFile`: a store the replicas of a fleet share
+   * (docs/configuration.md, `fleet`).
+   */
+  registrations?: SshKeyRegistrationStore;
 }
 
 /**
@@ -191,19 +197,40 @@ export async function createIdentityService(
     if (registeredWith.kind === 'token') return state.staticTokens.hasHash(registeredWith.sha256);
     return state.issuers.some((i) => i.config.issuer === registeredWith.issuer);
   };
+  const store =
+    opts.registrations ??
+    (opts.registrationsFile === undefined ? undefined : new RegistrationFile(opts.registrationsFile));
   const registry = new SshKeyRegistryImpl({
     now,
     isConfiguredKey,
     credentialOf,
-    ...(opts.registrationsFile === undefined ? {} : { file: new RegistrationFile(opts.registrationsFile) }),
+    credentialConfigured: credentialStillConfigured,
+    log,
+    ...(store === undefined ? {} : { store }),
   });
-  const loaded = await registry.load(credentialStillConfigured);
-  if (loaded.restored > 0 || loaded.dropped > 0)
-    log.info('ssh key registrations restored', {
-      file: opts.registrationsFile,
-      restored: loaded.restored,
-      dropped: loaded.dropped,
-    });
+  if (store?.shared === true) {
+    // The fleet database away at start is not fatal: registered keys are refused here until it is read.
+    try {
+      const loaded = await registry.load();
+      log.info('ssh key registrations read from the fleet', loaded);
+    } catch (err) {
+      log.warn(
+        'ssh key registrations: the fleet database cannot be read; registered keys are refused until it is',
+        {
+          error: err instanceof Error ? err.message : String(err),
+        },
+      );
+    }
+    store.watch?.(() => void registry.refresh());
+  } else {
+    const loaded = await registry.load();
+    if (loaded.restored > 0 || loaded.dropped > 0)
+      log.info('ssh key registrations restored', {
+        file: opts.registrationsFile,
+        restored: loaded.restored,
+        dropped: loaded.dropped,
+      });
+  }
 
   async function verifyJwt(token: string): Promise<Identity> {
     const jwt = decodeJwt(token);
@@ -320,11 +347,13 @@ export async function createIdentityService(
               'the credential that registered the key was removed, or the key configured, by a reload',
             );
           } catch (err) {
-            // Revoked in memory at once; only the file lags until its next change.
+            // Revoked in memory at once; only the file (or the fleet database, until the next retry) lags.
             log.error('ssh key registrations could not be saved after the reload', {
               error: err instanceof Error ? err.message : String(err),
             });
           }
+          // Registrations of the fleet made with a credential this reload added are admitted from now on.
+          if (store?.shared === true) void registry.refresh();
           const names = (list: readonly { name: string }[]): string[] => [
             ...new Set(list.map((e) => e.name)),
           ];

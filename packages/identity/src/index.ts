@@ -6,6 +6,12 @@ export {
   type PreparedIdentity,
 } from './identity-service.js';
 export { type SshKeyRegistry, type SshKeyRegistration } from './ssh-key-registry.js';
+export type {
+  RegisteredWith,
+  SshKeyRegistrationStore,
+  StoredRegistration,
+  StoredRevocation,
+} from './registration-store.js';
 export { hashStaticToken } from './static-tokens.js';
 export {
   generateSigningKeyPair,

@@ -7,30 +7,20 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AgentgateError } from '@agentgate/core';
+import type {
+  RegisteredWith,
+  SshKeyRegistrationStore,
+  StoredRegistration,
+  StoredRevocation,
+} from './registration-store.js';
 
-/** How a registration's registering credential is named, so removing that credential can end it. */
-export type RegisteredWith =
-  | {
-      readonly kind: 'token';
-      /** SHA-256 of the static token (as `identity.tokens[].sha256`) */ readonly sha256: string;
-    }
-  | { readonly kind: 'oidc'; readonly issuer: string };
-
-export interface StoredRegistration {
-  /** The key as an authorized_keys line (type, base64 blob, comment). */
-  readonly publicKey: string;
-  readonly identity: string;
-  readonly groups: readonly string[];
-  /** ms since the epoch */
-  readonly registeredAt: number;
-  /** ms since the epoch */
-  readonly expiresAt: number;
-  readonly registeredWith?: RegisteredWith;
-}
+export type { RegisteredWith, StoredRegistration } from './registration-store.js';
 
 const VERSION = 1;
 
-export class RegistrationFile {
+export class RegistrationFile implements SshKeyRegistrationStore {
+  readonly shared = false;
+
   /** Writes run one after another; each writes the whole state it was given. */
   #writing: Promise<void> = Promise.resolve();
 
@@ -55,6 +45,17 @@ export class RegistrationFile {
     if ((doc as { version?: unknown } | null)?.version !== VERSION || !Array.isArray(registrations))
       throw this.unreadable(`expected {"version": ${VERSION}, "registrations": [...]}`);
     return registrations.map((entry, index) => this.checked(entry, index));
+  }
+
+  saveRegistration(_registration: StoredRegistration, all: readonly StoredRegistration[]): Promise<void> {
+    return this.write(all);
+  }
+
+  saveRevocations(
+    _revocations: readonly StoredRevocation[],
+    all: readonly StoredRegistration[],
+  ): Promise<void> {
+    return this.write(all);
   }
 
   /** Replace the file with `registrations`; resolves once they are durable. */

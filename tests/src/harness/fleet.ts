@@ -107,7 +107,7 @@ export async function shippedSoFar(
   }
 }
 
-/** One statement on its own connection to `url`. */
+/** One statement on a connection of its own to `url` (as the owner, the gateways' role or an auditor). */
 export async function fleetQuery<R extends pg.QueryResultRow>(
   url: string,
   text: string,
