@@ -165,28 +165,39 @@ async function startProfile(): Promise<((name: string) => Promise<void>) | undef
   };
 }
 
-/**
- * With BENCH_STRACE=1: count the system calls of `pid`'s threads (each by id, without -f, so children spawned later
- * are not followed); the returned function stops and reports them per request.
- */
-async function startStrace(pid: number): Promise<((requests: number) => Promise<string>) | undefined> {
-  if (!process.env.BENCH_STRACE) return undefined;
+/** `strace -c` of some threads; the returned function stops it and reports the counts per request. */
+async function straceThreads(tids: readonly string[]): Promise<(requests: number) => Promise<string>> {
   const file = join(mkdtempSync(join(tmpdir(), 'agentgate-strace-')), 'counts');
-  const threads = readdirSync(`/proc/${pid}/task`).flatMap((tid) => ['-p', tid]);
-  const child = spawn('strace', ['-c', ...threads, '-o', file], { stdio: 'ignore' });
+  const child = spawn('strace', ['-c', ...tids.flatMap((tid) => ['-p', tid]), '-o', file], { stdio: 'ignore' });
   await new Promise((resolve) => setTimeout(resolve, 500));
   return async (requests) => {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGINT');
-    await exited;
+    // strace may have gone already (it could not attach): then there is nothing to wait for.
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGINT');
+      await exited;
+    }
     const counts: string[] = [];
     for (const line of readFileSync(file, 'utf8').split('\n')) {
       const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/.exec(line);
       if (m && Number(m[1]) / requests >= 0.01) counts.push(`${m[2]} ${(Number(m[1]) / requests).toFixed(2)}`);
     }
     rmSync(dirname(file), { recursive: true, force: true });
-    return counts.join(', ');
+    return counts.length > 0 ? counts.join(', ') : 'none counted (strace could not attach?)';
   };
+}
+
+/**
+ * With BENCH_STRACE=1: count the system calls of `pid`'s main thread and, apart, of its other threads (each by id,
+ * without -f, so children spawned later are not followed); the returned function stops and reports them per request.
+ */
+async function startStrace(pid: number): Promise<((requests: number) => Promise<string>) | undefined> {
+  if (!process.env.BENCH_STRACE) return undefined;
+  const others = readdirSync(`/proc/${pid}/task`).filter((tid) => tid !== String(pid));
+  const main = await straceThreads([String(pid)]);
+  const rest = others.length > 0 ? await straceThreads(others) : undefined;
+  return async (requests) =>
+    `main thread: ${await main(requests)}${rest ? ` | other threads: ${await rest(requests)}` : ''}`;
 }
 
 async function execStream(
