@@ -109,9 +109,7 @@ async function latency(
     }
     if (warmed && !finished && out.startsWith('done\n')) {
       out = out.slice(5);
-      finished = warmed
-        .then(() => hooks.onDone?.())
-        .finally(() => child.stdin.write('go\n'));
+      finished = warmed.then(() => hooks.onDone?.()).finally(() => child.stdin.write('go\n'));
     }
   });
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
@@ -168,7 +166,9 @@ async function startProfile(): Promise<((name: string) => Promise<void>) | undef
 /** `strace -c` of some threads; the returned function stops it and reports the counts per request. */
 async function straceThreads(tids: readonly string[]): Promise<(requests: number) => Promise<string>> {
   const file = join(mkdtempSync(join(tmpdir(), 'agentgate-strace-')), 'counts');
-  const child = spawn('strace', ['-c', ...tids.flatMap((tid) => ['-p', tid]), '-o', file], { stdio: 'ignore' });
+  const child = spawn('strace', ['-c', ...tids.flatMap((tid) => ['-p', tid]), '-o', file], {
+    stdio: 'ignore',
+  });
   await new Promise((resolve) => setTimeout(resolve, 500));
   return async (requests) => {
     // strace may have gone already (it could not attach): then there is nothing to wait for.
@@ -180,7 +180,8 @@ async function straceThreads(tids: readonly string[]): Promise<(requests: number
     const counts: string[] = [];
     for (const line of readFileSync(file, 'utf8').split('\n')) {
       const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/.exec(line);
-      if (m && Number(m[1]) / requests >= 0.01) counts.push(`${m[2]} ${(Number(m[1]) / requests).toFixed(2)}`);
+      if (m && Number(m[1]) / requests >= 0.01)
+        counts.push(`${m[2]} ${(Number(m[1]) / requests).toFixed(2)}`);
     }
     rmSync(dirname(file), { recursive: true, force: true });
     return counts.length > 0 ? counts.join(', ') : 'none counted (strace could not attach?)';
