@@ -17,7 +17,7 @@ export class SocketReader {
   private timedOut = false;
   /**
    * One timer behind every deadline, left running across waits: a keep-alive connection waits with a deadline
-   * before each request, and arming a timer of a new length each time cost more than the request's parsing. It is
+   * before each request, and arming a timer of a new length each time cost about as much as parsing the head. It is
    * moved only for an earlier deadline; when it fires for a later one it re-arms for the rest.
    */
   private timer: NodeJS.Timeout | undefined;
