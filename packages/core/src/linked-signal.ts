@@ -20,8 +20,9 @@ export function linkSignals(first: AbortSignal, second: AbortSignal): LinkedSign
   }
   const fromFirst = (): void => controller.abort(first.reason);
   const fromSecond = (): void => controller.abort(second.reason);
-  first.addEventListener('abort', fromFirst, { once: true });
-  second.addEventListener('abort', fromSecond, { once: true });
+  // No `once`: a signal aborts at most once, and unlink removes both listeners anyway.
+  first.addEventListener('abort', fromFirst);
+  second.addEventListener('abort', fromSecond);
   return {
     signal: controller.signal,
     unlink() {
