@@ -11,6 +11,7 @@ import { AgentgateError, isAgentgateError } from './errors.js';
 import { recordingRefusal, type Gate, type GateSession, type Verdict } from './gate.js';
 import type { Identity } from './identity.js';
 import { newId } from './ids.js';
+import { linkSignals } from './linked-signal.js';
 import type { Logger } from './log.js';
 import type { SessionMetrics } from './metrics.js';
 import type { ClientInfo, SessionInfo } from './session.js';
@@ -184,12 +185,13 @@ class LiveSession implements GatedSession {
 
   async decide(command: Command, signal?: AbortSignal, hooks?: DecisionHooks): Promise<Verdict> {
     const withdraw = this.#decisions.signal;
+    const linked = signal === undefined ? undefined : linkSignals(withdraw, signal);
     this.#pendingDecisions++;
     try {
       return await this.#deps.gate.check(
         this.#gateSession,
         command,
-        signal === undefined ? withdraw : AbortSignal.any([withdraw, signal]),
+        linked?.signal ?? withdraw,
         hooks,
       );
     } catch (err) {
@@ -197,6 +199,7 @@ class LiveSession implements GatedSession {
       return gateFailureVerdict(err);
     } finally {
       this.#pendingDecisions--;
+      linked?.unlink();
     }
   }
 

@@ -44,7 +44,8 @@ export class CappedBodyRecord implements BodyHandler {
   }
 
   onComplete(bytes: number): void {
-    recordAnswer(this.sink, this.decided, { ...this.answer, body: Buffer.concat(this.parts), bytes });
+    const body = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+    recordAnswer(this.sink, this.decided, { ...this.answer, body, bytes });
   }
 }
 

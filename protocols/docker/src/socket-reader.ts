@@ -12,6 +12,27 @@ export class SocketReader {
   private ended = false;
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
+  /** The deadline `readBefore` waits for now (Infinity: none), and whether it passed. */
+  private deadline = Infinity;
+  private timedOut = false;
+  /**
+   * One timer behind every deadline, left running across waits: a keep-alive connection waits with a deadline
+   * before each request, and arming a timer of a new length each time cost about as much as parsing the head. It is
+   * moved only for an earlier deadline; when it fires for a later one it re-arms for the rest.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  private timerDue = Infinity;
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.timerDue = Infinity;
+    if (this.deadline === Infinity) return;
+    const now = Date.now();
+    if (now < this.deadline) this.armTimer(this.deadline, now);
+    else {
+      this.timedOut = true;
+      this.notify();
+    }
+  };
   private readonly onData = (chunk: Buffer): void => {
     this.queue.push(chunk);
     if (!this.wake) this.stream.pause();
@@ -19,6 +40,7 @@ export class SocketReader {
   };
   private readonly onEnd = (): void => {
     this.ended = true;
+    this.stopTimer();
     this.notify();
   };
   private readonly onError = (err: Error): void => {
@@ -77,27 +99,42 @@ export class SocketReader {
    * timeouts of a connection that sends nothing, or too little.
    */
   async readBefore(deadline: number): Promise<Buffer | null | typeof TIMED_OUT> {
-    const chunk = this.queue.shift();
-    if (chunk) return chunk;
-    if (this.failure) throw this.failure;
-    if (this.ended) return null;
-    const wait = deadline - Date.now();
-    if (wait <= 0) return TIMED_OUT;
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      this.notify();
-    }, wait);
-    try {
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        this.stream.resume();
-      });
-    } finally {
-      clearTimeout(timer);
+    for (;;) {
+      const chunk = this.queue.shift();
+      if (chunk) return chunk;
+      if (this.failure) throw this.failure;
+      if (this.ended) return null;
+      const now = Date.now();
+      if (deadline <= now) return TIMED_OUT;
+      this.deadline = deadline;
+      this.timedOut = false;
+      this.armTimer(deadline, now);
+      try {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          this.stream.resume();
+        });
+      } finally {
+        this.deadline = Infinity;
+      }
+      if (this.timedOut && this.queue.length === 0) return TIMED_OUT;
     }
-    if (timedOut && this.queue.length === 0) return TIMED_OUT;
-    return this.readBefore(deadline);
+  }
+
+  private armTimer(due: number, now: number): void {
+    if (this.timer !== undefined) {
+      if (this.timerDue <= due) return;
+      clearTimeout(this.timer);
+    }
+    this.timerDue = due;
+    // Unreferenced: the socket keeps the process alive while it is open, a timer left running must not.
+    this.timer = setTimeout(this.onTimer, due - now).unref();
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerDue = Infinity;
   }
 
   /** Give bytes back (the part of a chunk that belongs to the next message). */
@@ -107,6 +144,7 @@ export class SocketReader {
 
   /** Stop reading through this object; returns what was buffered and whether the stream had already ended. */
   detach(): { pending: Buffer[]; ended: boolean } {
+    this.stopTimer();
     this.stream.off('data', this.onData);
     this.stream.off('end', this.onEnd);
     this.stream.off('close', this.onEnd);

@@ -3,22 +3,28 @@
  * and the throughput of a 100 MB `docker exec … head -c` stream, straight to dockerd vs through agentgate, in one
  * run against a real dockerd started by the harness. The gateway records everything (transcript on).
  * Run: npx tsc -b tests && node tests/dist/bench/docker.js [requests] [megabytes] [stream runs]
- * Direct and gateway measurements are interleaved so both see the same machine load.
- * Targets: ≤ 1.3× direct latency, ≥ 0.8× direct stream throughput.
+ * Direct and gateway measurements are interleaved so both see the same machine load; the load client is a process
+ * of its own, so this process's CPU is the gateway's.
+ * Targets: ≤ 1.6× direct latency and ≤ 100 µs of main-thread CPU per `GET /containers/json`, ≥ 0.8× direct stream
+ * throughput.
+ * Knobs: BENCH_PARTS=latency,cpu,exec (which parts run), BENCH_PROFILE=DIR (a V8 CPU profile of the main thread
+ * during the first CPU round), BENCH_STRACE=1 (system calls per request of the gateway's threads in the first CPU
+ * round, and of socat's process; strace slows that round, so its CPU figure does not count).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { loadavg } from 'node:os';
+import { Session } from 'node:inspector/promises';
+import { loadavg, tmpdir } from 'node:os';
 import net from 'node:net';
-import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { dirname, join } from 'node:path';
 import { startDockerd } from '../harness/dockerd.js';
 import { startTestGateway } from '../harness/gateway.js';
 
 const requests = Number(process.argv[2] ?? 2000);
 const megabytes = Number(process.argv[3] ?? 100);
 const streamRuns = Number(process.argv[4] ?? 3);
+const parts = new Set((process.env.BENCH_PARTS ?? 'latency,cpu,exec').split(','));
 
 type Target = { socketPath: string } | { host: string; port: number };
 
@@ -27,13 +33,13 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /**
- * The load client runs in a worker thread (its own event loop, like the docker CLI would be its own process), so
- * its HTTP parsing does not queue behind the gateway's work on the main thread.
+ * The load client runs in a process of its own (like the docker CLI would), so its HTTP parsing neither queues
+ * behind the gateway's work on the main thread nor counts in this process's CPU: every thread of this process is
+ * the gateway's (and the harness's, idle while measuring).
  */
-const latencyWorkerSource = `
-const { parentPort, workerData } = require('node:worker_threads');
+const latencyClientSource = `
 const http = require('node:http');
-const { targets, path, n, batch } = workerData;
+const { targets, path, n, batch } = JSON.parse(process.argv[1]);
 // One keep-alive connection per target; batches alternate between targets so both see the same machine load.
 const agents = targets.map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
 const once = (i) => new Promise((resolve, reject) => {
@@ -47,6 +53,7 @@ const once = (i) => new Promise((resolve, reject) => {
 (async () => {
   const times = targets.map(() => []);
   for (let i = 0; i < targets.length; i++) for (let k = 0; k < 100; k++) await once(i);
+  process.stdout.write('warm\\n');
   for (let done = 0; done < n; done += batch) {
     for (let i = 0; i < targets.length; i++) {
       for (let k = 0; k < batch; k++) {
@@ -56,9 +63,13 @@ const once = (i) => new Promise((resolve, reject) => {
       }
     }
   }
+  // Connections stay open until the parent has read its figures (socat's per-connection process ends with them).
+  process.stdout.write('done\\n');
+  await new Promise((resolve) => process.stdin.once('data', resolve));
   agents.forEach((a) => a.destroy());
-  parentPort.postMessage(times);
-})().catch((err) => parentPort.postMessage({ error: String(err) }));
+  process.stdout.write(JSON.stringify(times) + '\\n');
+  process.stdin.destroy();
+})().catch((err) => { process.stderr.write(String(err) + '\\n'); process.exit(1); });
 `;
 
 interface Percentiles {
@@ -71,25 +82,123 @@ interface LatencyTarget {
   readonly headers: Record<string, string>;
 }
 
-async function latency(targets: readonly LatencyTarget[], path: string, n: number): Promise<Percentiles[]> {
-  const worker = new Worker(latencyWorkerSource, { eval: true, workerData: { targets, path, n, batch: 50 } });
-  const result = await new Promise<number[][] | { error: string }>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
+/**
+ * Sequential keep-alive requests from a client process; `onWarm` runs once every target has had its 100 warm-up
+ * requests (the measured part starts then) and `onDone` once the client reported.
+ */
+async function latency(
+  targets: readonly LatencyTarget[],
+  path: string,
+  n: number,
+  hooks: { onWarm?: () => void | Promise<void>; onDone?: () => void | Promise<void> } = {},
+): Promise<Percentiles[]> {
+  const child = spawn(
+    process.execPath,
+    ['-e', latencyClientSource, JSON.stringify({ targets, path, n, batch: 50 })],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  let warmed: Promise<void> | undefined;
+  let finished: Promise<void> | undefined;
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (text: string) => {
+    out += text;
+    if (!warmed && out.startsWith('warm\n')) {
+      warmed = Promise.resolve(hooks.onWarm?.());
+      out = out.slice(5);
+    }
+    if (warmed && !finished && out.startsWith('done\n')) {
+      out = out.slice(5);
+      finished = warmed.then(() => hooks.onDone?.()).finally(() => child.stdin.write('go\n'));
+    }
   });
-  await worker.terminate();
-  if (!Array.isArray(result)) throw new Error(result.error);
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  await finished;
+  if (code !== 0) throw new Error(`load client exited ${code}`);
+  const result = JSON.parse(out) as number[][];
   return result.map((times) => {
     const sorted = times.sort((a, b) => a - b);
     return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
   });
 }
 
-/** CPU time of this process's main thread (the gateway's event loop; the load client runs in a worker), µs. */
-function mainThreadCpuUs(): number {
-  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+const tickUs = 10_000;
+
+function statTicks(file: string, systemOnly = false): number {
+  // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+  const text = readFileSync(file, 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return (systemOnly ? 0 : Number(fields[11])) + Number(fields[12]);
+}
+
+/** CPU of a process, µs: all threads, the main thread (the gateway's event loop), and its kernel part. */
+interface CpuSample {
+  readonly all: number;
+  readonly main: number;
+  readonly mainSys: number;
+}
+
+function cpuOf(pid: number): CpuSample {
+  const main = `/proc/${pid}/task/${pid}/stat`;
+  return {
+    all: statTicks(`/proc/${pid}/stat`) * tickUs,
+    main: statTicks(main) * tickUs,
+    mainSys: statTicks(main, true) * tickUs,
+  };
+}
+
+/** With BENCH_PROFILE=DIR: a V8 CPU profile of the main thread; the returned function writes DIR/NAME.cpuprofile. */
+async function startProfile(): Promise<((name: string) => Promise<void>) | undefined> {
+  const dir = process.env.BENCH_PROFILE;
+  if (!dir) return undefined;
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  return async (name) => {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
+/** `strace -c` of some threads; the returned function stops it and reports the counts per request. */
+async function straceThreads(tids: readonly string[]): Promise<(requests: number) => Promise<string>> {
+  const file = join(mkdtempSync(join(tmpdir(), 'agentgate-strace-')), 'counts');
+  const child = spawn('strace', ['-c', ...tids.flatMap((tid) => ['-p', tid]), '-o', file], {
+    stdio: 'ignore',
+  });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return async (requests) => {
+    // strace may have gone already (it could not attach): then there is nothing to wait for.
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGINT');
+      await exited;
+    }
+    const counts: string[] = [];
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/.exec(line);
+      if (m && Number(m[1]) / requests >= 0.01)
+        counts.push(`${m[2]} ${(Number(m[1]) / requests).toFixed(2)}`);
+    }
+    rmSync(dirname(file), { recursive: true, force: true });
+    return counts.length > 0 ? counts.join(', ') : 'none counted (strace could not attach?)';
+  };
+}
+
+/**
+ * With BENCH_STRACE=1: count the system calls of `pid`'s main thread and, apart, of its other threads (each by id,
+ * without -f, so children spawned later are not followed); the returned function stops and reports them per request.
+ */
+async function startStrace(pid: number): Promise<((requests: number) => Promise<string>) | undefined> {
+  if (!process.env.BENCH_STRACE) return undefined;
+  const others = readdirSync(`/proc/${pid}/task`).filter((tid) => tid !== String(pid));
+  const main = await straceThreads([String(pid)]);
+  const rest = others.length > 0 ? await straceThreads(others) : undefined;
+  return async (requests) =>
+    `main thread: ${await main(requests)}${rest ? ` | other threads: ${await rest(requests)}` : ''}`;
 }
 
 async function execStream(
@@ -203,7 +312,7 @@ rules:
     ]);
     if (run.code !== 0) throw new Error(run.stderr);
     const rows: string[] = [];
-    for (const path of ['/containers/json', '/_ping']) {
+    for (const path of parts.has('latency') ? ['/containers/json', '/_ping'] : []) {
       const [d, g, p, u, c] = (await latency(
         [
           { target: direct, headers: {} },
@@ -230,16 +339,61 @@ rules:
         `GET ${path.padEnd(16)} agentgate on a unix socket (same transport as direct) p50 ${u.p50.toFixed(3)} ms p99 ${u.p99.toFixed(3)} ms | ratio p50 ${(u.p50 / d.p50).toFixed(2)}x p99 ${(u.p99 / d.p99).toFixed(2)}x`,
       );
     }
-    // Main-thread CPU per request: the gateway alone, sequential keep-alive requests, read from /proc.
-    for (let round = 0; round < 3; round++) {
-      const before = mainThreadCpuUs();
-      const started = performance.now();
-      await latency([{ target: viaGateway, headers: auth }], '/containers/json', requests);
-      const perRequest = (mainThreadCpuUs() - before) / (requests + 100);
-      const wallPerRequest = ((performance.now() - started) * 1000) / (requests + 100);
-      rows.push(
-        `GET /containers/json agentgate main-thread CPU ${perRequest.toFixed(0)} µs/request (wall ${wallPerRequest.toFixed(0)} µs/request, load ${loadavg()[0]!.toFixed(1)})`,
-      );
+    // CPU per request, sequential keep-alive requests after the warm-up, read from /proc: the gateway (this process),
+    // and for scale the relays that do nothing: the bare Node pipe (also on this process's main thread, the gateway
+    // idle meanwhile) and socat's process serving the connection.
+    const cpuTargets: { name: string; target: LatencyTarget; pid: () => number | undefined }[] = [
+      { name: 'agentgate', target: { target: viaGateway, headers: auth }, pid: () => process.pid },
+      { name: 'node pipe', target: { target: viaPipe, headers: {} }, pid: () => process.pid },
+    ];
+    if (socat)
+      cpuTargets.push({
+        name: 'socat',
+        target: { target: { host: '127.0.0.1', port: socat.port }, headers: {} },
+        // socat forks a process per connection: the one serving the client's keep-alive connection.
+        pid: () => {
+          const pid = socat.child.pid;
+          const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ');
+          return children[0] ? Number(children[0]) : undefined;
+        },
+      });
+    for (let round = 0; round < (parts.has('cpu') ? 3 : 0); round++) {
+      for (const { name, target, pid: pidOf } of cpuTargets) {
+        let pid: number | undefined;
+        let before: CpuSample | undefined;
+        let used: CpuSample | undefined;
+        let started = 0;
+        let wall = 0;
+        let profile: ((name: string) => Promise<void>) | undefined;
+        let strace: ((requests: number) => Promise<string>) | undefined;
+        await latency([target], '/containers/json', requests, {
+          onWarm: async () => {
+            pid = pidOf();
+            if (round === 0 && name === 'agentgate') profile = await startProfile();
+            if (round === 0 && pid !== undefined && name !== 'node pipe') strace = await startStrace(pid);
+            before = pid === undefined ? undefined : cpuOf(pid);
+            started = performance.now();
+          },
+          onDone: () => {
+            wall = performance.now() - started;
+            used = pid === undefined ? undefined : cpuOf(pid);
+          },
+        });
+        await profile?.('docker-containers-json');
+        const calls = strace ? await strace(requests) : undefined;
+        if (!before || !used) continue;
+        const per = (us: number): string => (us / requests).toFixed(0);
+        rows.push(
+          `GET /containers/json ${name.padEnd(9)} CPU per request: main thread ${per(used.main - before.main)} µs (kernel ${per(used.mainSys - before.mainSys)}), all threads ${per(used.all - before.all)} µs (wall ${per(wall * 1000)} µs/request, load ${loadavg()[0]!.toFixed(1)})`,
+        );
+        if (calls) rows.push(`GET /containers/json ${name.padEnd(9)} system calls per request: ${calls}`);
+      }
+    }
+    if (!parts.has('exec')) {
+      console.log(rows.join('\n'));
+      pipe.close();
+      socat?.child.kill();
+      return;
     }
     const configDir = join(dockerd.dir, 'bench-cli');
     await mkdir(configDir, { recursive: true });

@@ -1,11 +1,13 @@
 /**
  * Benchmark (issue 7 §9): 200 MB upload and download with the OpenSSH client, directly to sshd and through
- * agentgate, in one run. Prints MB/s, the ratios (target ≥ 0.75× direct) and the negotiated ciphers.
+ * agentgate, in one run. Prints MB/s, the ratios (target ≥ 0.75× direct), the negotiated ciphers, and the gateway's
+ * CPU per MB (this process, all threads and the main thread, from /proc) beside the ssh client's, which says more
+ * than MB/s when the machine is shared (BENCH_THREADS=1: by thread). A V8 profile: run node with --cpu-prof.
  *
  *   npx tsc -b tests && node tests/dist/bench/ssh-throughput.js [--mb 200] [--runs 3] [--engine-only]
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
@@ -25,6 +27,47 @@ const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 3;
 interface Measured {
   readonly seconds: number;
   readonly cipher: string;
+  /** CPU of this process during the run, ms: all threads and the main thread (the gateway's, when it relays). */
+  readonly cpuMs: number;
+  readonly mainMs: number;
+  /** CPU of the ssh client (a reaped child), ms. */
+  readonly clientMs: number;
+  /** This process's CPU by thread name, ms (with BENCH_THREADS=1). */
+  readonly threads: string;
+  readonly load: string;
+}
+
+/** CPU ms per thread name (comm) of this process, the main thread as `main`. */
+function threadCpu(): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const text = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      const name =
+        Number(tid) === process.pid ? 'main' : readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+      byName.set(name, (byName.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
+    } catch {
+      // the thread ended
+    }
+  }
+  return byName;
+}
+
+/** utime+stime of this process, its main thread, and its reaped children, in ms (clock ticks of 10 ms). */
+function cpuSample(): { all: number; main: number; children: number; threads: Map<string, number> } {
+  const fields = (file: string): string[] => {
+    const text = readFileSync(file, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  };
+  const self = fields('/proc/self/stat');
+  const main = fields(`/proc/self/task/${process.pid}/stat`);
+  return {
+    all: (Number(self[11]) + Number(self[12])) * 10,
+    main: (Number(main[11]) + Number(main[12])) * 10,
+    children: (Number(self[13]) + Number(self[14])) * 10,
+    threads: threadCpu(),
+  };
 }
 
 /** Run ssh with stdin from a file (upload) or stdout to /dev/null (download); time it and read the cipher from -v. */
@@ -33,12 +76,14 @@ function timedSsh(args: string[], stdinFile: string | undefined): Promise<Measur
     const stdin = stdinFile === undefined ? 'ignore' : openSync(stdinFile, 'r');
     const devnull = openSync('/dev/null', 'w');
     const started = process.hrtime.bigint();
+    const cpuBefore = cpuSample();
     const child = spawn('ssh', ['-v', ...args], { stdio: [stdin, devnull, 'pipe'] });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     child.once('error', reject);
     child.once('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const cpuAfter = cpuSample();
       if (typeof stdin === 'number') closeSync(stdin);
       closeSync(devnull);
       if (code !== 0)
@@ -51,7 +96,19 @@ function timedSsh(args: string[], stdinFile: string | undefined): Promise<Measur
           ),
         );
       const cipher = /kex: server->client cipher: (\S+)/.exec(err)?.[1] ?? 'unknown';
-      resolve({ seconds, cipher });
+      resolve({
+        seconds,
+        cipher,
+        cpuMs: cpuAfter.all - cpuBefore.all,
+        mainMs: cpuAfter.main - cpuBefore.main,
+        clientMs: cpuAfter.children - cpuBefore.children,
+        threads: [...cpuAfter.threads]
+          .map(([name, ms]) => [name, ms - (cpuBefore.threads.get(name) ?? 0)] as const)
+          .filter(([, ms]) => ms > 0)
+          .map(([name, ms]) => `${name} ${ms}`)
+          .join(', '),
+        load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!,
+      });
     });
   });
 }
@@ -132,8 +189,11 @@ rules:
       gatewayDown: gatewayDown!,
     };
     const rate = (m: Measured): number => MB / m.seconds;
+    const perMb = (ms: number): string => (ms / MB).toFixed(1);
     const line = (name: string, m: Measured): string =>
-      `${name.padEnd(22)} ${rate(m).toFixed(1).padStart(8)} MB/s  (${m.seconds.toFixed(2)} s, cipher ${m.cipher})`;
+      `${name.padEnd(22)} ${rate(m).toFixed(1).padStart(8)} MB/s  (${m.seconds.toFixed(2)} s, cipher ${m.cipher}, ` +
+      `load ${m.load}; CPU ms/MB: gateway ${perMb(m.cpuMs)} (main thread ${perMb(m.mainMs)}), ssh client ${perMb(m.clientMs)})` +
+      (process.env.BENCH_THREADS ? `\n${''.padEnd(23)}gateway CPU ms by thread: ${m.threads}` : '');
     console.log(
       `ssh throughput, ${MB} MB each way, OpenSSH client, loopback, best of ${RUNS}${ENGINE_ONLY ? ', engine only (in-memory transcript)' : ', full gateway (LMDB transcript)'}`,
     );
