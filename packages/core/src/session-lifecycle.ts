@@ -188,12 +188,7 @@ class LiveSession implements GatedSession {
     const linked = signal === undefined ? undefined : linkSignals(withdraw, signal);
     this.#pendingDecisions++;
     try {
-      return await this.#deps.gate.check(
-        this.#gateSession,
-        command,
-        linked?.signal ?? withdraw,
-        hooks,
-      );
+      return await this.#deps.gate.check(this.#gateSession, command, linked?.signal ?? withdraw, hooks);
     } catch (err) {
       this.log.error('gate check failed', { err });
       return gateFailureVerdict(err);
