@@ -13,11 +13,16 @@ import {
 } from '@agentgate/transcript';
 import type { FleetDatabase } from './fleet-database.js';
 
-/** Events held in memory by one round (unless one session alone has more), and sessions sized at once. */
-const eventsPerRound = 100_000;
+export interface FleetVerifyLimits {
+  /** events held in memory by one round, unless one session alone has more (default 100,000) */
+  readonly eventsPerRound: number;
+  /** events per query when a round reads its sessions' events (default 5000) */
+  readonly pageSize: number;
+}
+
+const defaultLimits: FleetVerifyLimits = { eventsPerRound: 100_000, pageSize: 5000 };
+/** Sessions whose sizes are looked up at once. */
 const sessionsPerLookup = 1000;
-/** Events per page when a round reads its sessions' events. */
-const pageSize = 5000;
 
 export interface FleetKey {
   readonly node: string;
@@ -45,6 +50,7 @@ export function addFleetKeys(
 export async function verifyFleet(
   db: FleetDatabase,
   verifySignature: (jws: string) => Promise<Buffer>,
+  limits: FleetVerifyLimits = defaultLimits,
 ): Promise<VerifyReport> {
   const ids = await db.query<{ session_id: string }>(
     `SELECT session_id FROM agentgate.sessions
@@ -54,8 +60,8 @@ export async function verifyFleet(
   );
   const all = ids.rows.map((r) => r.session_id);
   const total: VerifyReport = { ok: true, sessions: 0, events: 0, checkpoints: 0, problems: [] };
-  for await (const round of rounds(db, all)) {
-    const report = await verifyRound(db, round, verifySignature);
+  for await (const round of rounds(db, all, limits.eventsPerRound)) {
+    const report = await verifyRound(db, round, limits.pageSize, verifySignature);
     total.sessions += report.sessions;
     total.events += report.events;
     total.checkpoints += report.checkpoints;
@@ -66,7 +72,11 @@ export async function verifyFleet(
 }
 
 /** The sessions in rounds of at most `eventsPerRound` shipped events (by each session's last shipped seq). */
-async function* rounds(db: FleetDatabase, ids: readonly string[]): AsyncGenerator<string[]> {
+async function* rounds(
+  db: FleetDatabase,
+  ids: readonly string[],
+  eventsPerRound: number,
+): AsyncGenerator<string[]> {
   let round: string[] = [];
   let events = 0;
   for (let i = 0; i < ids.length; i += sessionsPerLookup) {
@@ -96,7 +106,7 @@ type EventRow = { session_id: string; seq: number; stored: string; io_data: Buff
  * The round's events grouped by session, each session's in seq order, a page at a time: keyset paging on the
  * primary key (the row comparison and the order both follow its index).
  */
-async function roundEvents(db: FleetDatabase, ids: readonly string[]): Promise<EventRow[]> {
+async function roundEvents(db: FleetDatabase, ids: readonly string[], pageSize: number): Promise<EventRow[]> {
   const rows: EventRow[] = [];
   let after: EventRow | undefined;
   for (;;) {
@@ -115,6 +125,7 @@ async function roundEvents(db: FleetDatabase, ids: readonly string[]): Promise<E
 async function verifyRound(
   db: FleetDatabase,
   ids: readonly string[],
+  pageSize: number,
   verifySignature: (jws: string) => Promise<Buffer>,
 ): Promise<VerifyReport> {
   const [sessions, ends, events, checkpoints] = await Promise.all([
@@ -126,7 +137,7 @@ async function verifyRound(
       'SELECT session_id, last_seq FROM agentgate.session_ends WHERE session_id = ANY($1::text[])',
       [ids],
     ),
-    roundEvents(db, ids),
+    roundEvents(db, ids, pageSize),
     db.query<{ session_id: string; seq: number; record: string }>(
       'SELECT session_id, seq, record FROM agentgate.checkpoints WHERE session_id = ANY($1::text[])',
       [ids],
