@@ -455,30 +455,49 @@ describe('two replicas, one fleet database', () => {
 
   it('keeps serving and recording through a 30 s outage of the fleet database under pgbench and scp on both replicas, then ships the backlog', async () => {
     const outageMs = 30_000;
-    const benchA = pgbench(a, 36);
-    const benchB = pgbench(b, 36);
+    const benchA = pgbench(a, 40);
+    const benchB = pgbench(b, 40);
     const copyA = transfers(a, 'on-a');
     const copyB = transfers(b, 'on-b');
-    await new Promise((r) => setTimeout(r, 2000));
-    await fleetCluster.kill();
-    // Down under load: both replicas stay ready and record locally; the lag grows.
-    const deadline = Date.now() + outageMs;
-    let seen: FleetDetail | undefined;
-    while (Date.now() < deadline) {
-      const { status, fleet } = await fleetDetail(a);
-      expect(status).toBe(200);
-      expect((await fleetDetail(b)).status).toBe(200);
-      seen = fleet;
-      await new Promise((r) => setTimeout(r, 500));
+    let results: Awaited<ReturnType<typeof pgbench>>[];
+    let copies: number[];
+    try {
+      await new Promise((r) => setTimeout(r, 2000));
+      await fleetCluster.kill();
+      // Down under load: both replicas stay ready and record locally; the lag grows.
+      const deadline = Date.now() + outageMs;
+      let seen: FleetDetail | undefined;
+      while (Date.now() < deadline) {
+        const { status, fleet } = await fleetDetail(a);
+        expect(status).toBe(200);
+        expect((await fleetDetail(b)).status).toBe(200);
+        seen = fleet;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(seen).toMatchObject({ connected: false });
+      expect(seen!.lagEvents).toBeGreaterThan(0);
+      expect(seen!.lagSeconds).toBeGreaterThan(20);
+      expect(a.logged('fleet: shipping to the fleet database failed')).toBe(true);
+      await fleetCluster.start();
+      // Down again while the backlog ships, so a batch is cut off mid-COPY: the replicas go on, and ship it again.
+      const catchingUp = Date.now() + 60_000;
+      for (;;) {
+        const { fleet } = await fleetDetail(a);
+        if (fleet.connected && fleet.lagEvents > 1000) break;
+        expect(Date.now()).toBeLessThan(catchingUp);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await fleetCluster.kill();
+      await new Promise((r) => setTimeout(r, 2000));
+      for (const replica of [a, b]) expect(replica.process.exitCode ?? replica.process.signalCode).toBeNull();
+      await fleetCluster.start();
+      results = await Promise.all([benchA, benchB]);
+    } finally {
+      // The transfers stop whatever happened (they would go on failing after a replica died).
+      copies = await Promise.all([copyA.stop(), copyB.stop()]);
     }
-    expect(seen).toMatchObject({ connected: false });
-    expect(seen!.lagEvents).toBeGreaterThan(0);
-    expect(seen!.lagSeconds).toBeGreaterThan(20);
-    expect(a.logged('fleet: shipping to the fleet database failed')).toBe(true);
-    await fleetCluster.start();
-    const [resultA, resultB] = await Promise.all([benchA, benchB]);
-    const [copiesA, copiesB] = await Promise.all([copyA.stop(), copyB.stop()]);
-    for (const result of [resultA, resultB]) {
+    const [copiesA, copiesB] = copies as [number, number];
+    for (const result of results) {
       expect(result.stderr).not.toMatch(/error|abort/i);
       expect(result.code).toBe(0);
       expect(

@@ -41,6 +41,12 @@ export async function mergeBatch(pool: pg.Pool, node: string, rows: ShipRows): P
 export async function copyBatch(pool: pg.Pool, node: string, rows: ShipRows): Promise<number | 'conflict'> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A checked-out client whose server goes away emits 'error' (unhandled, it would end the process); the statement
+  // in flight fails with it too, which is where it is dealt with.
+  const lost = (err: Error): void => {
+    broken = err;
+  };
+  client.on('error', lost);
   try {
     await client.query('BEGIN');
     const copied = await copyEvents(client, copyEventsData(node, rows.events));
@@ -59,6 +65,7 @@ export async function copyBatch(pool: pg.Pool, node: string, rows: ShipRows): Pr
     broken ??= err as Error;
     throw err;
   } finally {
+    client.off('error', lost);
     client.release(broken);
   }
 }

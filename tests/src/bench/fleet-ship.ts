@@ -10,6 +10,8 @@
  *   catch-up once it is back (events/s while pgbench goes on).
  * Every figure carries the machine's load average when it was taken (other work shares these 2 cores).
  * Run: npx tsc -b tests && node tests/dist/bench/fleet-ship.js [backlogEvents] [liveSeconds] [outageSeconds]
+ * (BENCH_BATCH and BENCH_PIPELINE set the in-process shipper's events per batch and batches in flight;
+ * BENCH_SERVED=0 skips the served gateway.)
  * Goal (docs/performance.md, "Fleet shipping"): >= 50,000 events/s into PostgreSQL, lag under 1 s while live.
  */
 import { spawn } from 'node:child_process';
@@ -244,6 +246,8 @@ async function inProcess(fleet: TestPostgres, dir: string): Promise<Record<strin
       positionFile: positionFileFor(storePath),
       publicKeys: () => signer.publicJwks().keys,
       log: silentLogger,
+      ...(process.env['BENCH_BATCH'] ? { batchEvents: Number(process.env['BENCH_BATCH']) } : {}),
+      ...(process.env['BENCH_PIPELINE'] ? { pipeline: Number(process.env['BENCH_PIPELINE']) } : {}),
     });
     const loadBefore = load();
     const catchUpStarted = performance.now();
@@ -335,6 +339,10 @@ async function served(
   );
   if (init.code !== 0) throw new Error(`pgbench -i: ${init.stderr}`);
   const gateway = await serveProcess(configFile);
+  let exited: string | undefined;
+  gateway.process.once('exit', (code, signal) => {
+    exited = `the gateway exited (${code ?? signal}): ${JSON.stringify(gateway.logs.slice(-5))} ${gateway.otherLines.slice(-20).join('\n')}`;
+  });
   const samples: Sample[] = [];
   const started = performance.now();
   let sampling = true;
@@ -401,7 +409,10 @@ async function served(
     let atBack: Sample | undefined;
     let caught: Sample | undefined;
     const deadline = performance.now() + 600_000;
-    while (caught === undefined && performance.now() < deadline) {
+    while (caught === undefined) {
+      if (exited !== undefined) throw new Error(exited);
+      if (performance.now() > deadline)
+        throw new Error(`no catch-up in 600 s; last samples ${JSON.stringify(samples.slice(-3))}`);
       await sleep(100);
       for (const s of samples) {
         if (s.t < back) continue;
@@ -482,7 +493,7 @@ async function main(): Promise<void> {
       loadAtStart: loadavg().map((l) => round3(l)),
     };
     Object.assign(result, await inProcess(fleet, dir));
-    result['served'] = await served(upstream, fleet, dir);
+    if (process.env['BENCH_SERVED'] !== '0') result['served'] = await served(upstream, fleet, dir);
     const db = await FleetDatabase.open({ url: `postgres://postgres@127.0.0.1:${fleet.port}/fleet` });
     result['ceilingAfter'] = await ceiling(db);
     await db.close();
