@@ -29,6 +29,8 @@ export interface ShipperOptions {
   readonly batchEvents?: number;
   /** batches in flight at once, each on its own connection (default 2) */
   readonly pipeline?: number;
+  /** without a backlog, how long commits gather into one batch, ms (default 100) */
+  readonly lingerMs?: number;
   /** first and longest wait after a failed attempt, ms (default 250 and 15000) */
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
@@ -68,12 +70,14 @@ export class Shipper {
   private counted = { upTo: 0, events: 0 };
   private readonly batchEvents: number;
   private readonly pipeline: number;
+  private readonly lingerMs: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
 
   constructor(private readonly options: ShipperOptions) {
     this.batchEvents = options.batchEvents ?? 5000;
     this.pipeline = options.pipeline ?? 2;
+    this.lingerMs = options.lingerMs ?? 100;
     this.retryMinMs = options.retryMinMs ?? 250;
     this.retryMaxMs = options.retryMaxMs ?? 15_000;
   }
@@ -149,11 +153,15 @@ export class Shipper {
         }
         if (!this.keysRecorded) await this.recordKeys();
         let readPosition = this.position;
+        // Whether the last batch read was full: a backlog is shipping, so batches follow each other at once.
+        let backlog = true;
         while (!signal.aborted) {
-          // Up to `pipeline` batches in flight on their own connections; acknowledged strictly in commit order.
-          while (inFlight.length < this.pipeline) {
+          // Up to `pipeline` batches in flight on their own connections (one when there is no backlog);
+          // acknowledged strictly in commit order.
+          while (inFlight.length < this.pipeline && (inFlight.length === 0 || backlog)) {
             const batch = source.read(readPosition, { limit: this.batchEvents, ioData: true });
             if (batch.position === readPosition) break;
+            backlog = batch.events.length >= this.batchEvents;
             const insert = this.insert(batch);
             // Handled here so a failure while an earlier batch is awaited is not an unhandled rejection.
             insert.catch(() => undefined);
@@ -164,12 +172,14 @@ export class Shipper {
           if (oldest === undefined) {
             this.markConnected();
             await source.waitForCommit(this.position, signal);
+            await this.linger(signal);
             continue;
           }
           await oldest.insert;
           inFlight.shift();
           await this.acknowledge(oldest.batch);
           failures = 0;
+          if (inFlight.length === 0 && !backlog) await this.linger(signal);
         }
       } catch (err) {
         // Batches still in flight may or may not commit: the next attempt ships them again from the position.
@@ -183,6 +193,14 @@ export class Shipper {
       }
       await Promise.allSettled(inFlight.map((f) => f.insert));
     }
+  }
+
+  /**
+   * Without a backlog, wait a moment before reading: what commits meanwhile ships as one batch. A transaction per
+   * group commit would cost the gateway's event loop more than the events themselves.
+   */
+  private async linger(signal: AbortSignal): Promise<void> {
+    if (this.lingerMs > 0) await sleep(this.lingerMs, undefined, { signal }).catch(() => undefined);
   }
 
   /** Insert a batch's rows (nothing for rows already there). */

@@ -451,6 +451,8 @@ async function served(
       },
       outage: {
         seconds: outageSeconds,
+        // the gateway's append rate with nothing shipped: next to live's, what shipping costs the gateway
+        appendEventsPerSecond: appendRate(outageSamples),
         backlogEvents: backlog,
         catchUpSeconds: caught === undefined || atBack === undefined ? null : round3(caught.t - back),
         catchUpEventsPerSecond:
@@ -465,6 +467,13 @@ async function served(
     await sampler;
     await gateway.stop();
   }
+}
+
+function appendRate(samples: readonly Sample[]): number | null {
+  const first = samples[0];
+  const last = samples.at(-1);
+  if (first === undefined || last === undefined || last.t <= first.t) return null;
+  return Math.round((last.shipped + last.lagEvents - first.shipped - first.lagEvents) / (last.t - first.t));
 }
 
 function runProgram(
