@@ -512,6 +512,17 @@ describe('two replicas, one fleet database', () => {
     await Promise.all([shipped(a, 180_000), shipped(b, 180_000)]);
     expect(await fleetEventCount('A')).toBe(await localEventCount('A'));
     expect(await fleetEventCount('B')).toBe(await localEventCount('B'));
+    // The query columns of copied rows say what the stored event says (time to the millisecond, type, denial).
+    const mismatched = await asOwner<{ n: number; denied: number }>(
+      `SELECT count(*) FILTER (WHERE
+                abs(extract(epoch FROM ts) * 1000 - (regexp_match(stored, '"ts":([0-9.]+)'))[1]::float8) > 0.001
+             OR type <> (regexp_match(stored, '"type":"([^"]+)"'))[1]
+             OR denied <> (type = 'decision' AND stored LIKE '%"action":"deny"%'))::int AS n,
+              count(*) FILTER (WHERE denied)::int AS denied
+         FROM agentgate.events`,
+    );
+    expect(mismatched.rows[0]).toMatchObject({ n: 0 });
+    expect(mismatched.rows[0]!.denied).toBeGreaterThan(0);
     // Every session either replica recorded is in the fleet, and verify covers each of them.
     const local = new Set<string>();
     for (const node of ['A', 'B'] as const)
