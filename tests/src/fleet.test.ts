@@ -1,16 +1,29 @@
 /**
  * Two real `agentgate serve` replicas sharing one fleet database (its own database `fleet` on a PostgreSQL cluster
  * of its own, so it can be stopped while the guarded database keeps serving): the schema is migrated and checked,
- * every committed event and checkpoint is shipped, any replica lists every replica's sessions, `verify --fleet`
- * checks what was shipped (and names a session whose row was altered), an outage of the fleet database under load
- * loses nothing, a kill -9 and restart ships nothing twice, and the gateway's role cannot alter shipped rows.
+ * every committed event and checkpoint is shipped, any replica lists every replica's sessions, the fleet readers and
+ * `verify --fleet` read events in pages, `verify --fleet` checks what was shipped (and names a session whose row
+ * was altered), a 30 s outage of the fleet database under pgbench and scp through both replicas loses nothing, a
+ * kill -9 and restart ships nothing twice and closes the interrupted sessions in the fleet view, and the gateway's
+ * role cannot alter shipped rows.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { knownSchemaVersion, migrations } from '@agentgate/fleet';
+import {
+  addFleetKeys,
+  FleetDatabase,
+  FleetReader,
+  fleetKeys,
+  knownSchemaVersion,
+  migrations,
+  verifyFleet,
+} from '@agentgate/fleet';
+import { exportJsonl, VerificationKeys } from '@agentgate/transcript';
 import { runCli } from './harness/cli.js';
 import {
   fleetDetail,
@@ -22,11 +35,14 @@ import {
 } from './harness/fleet.js';
 import { PASSWORD, startPostgres, type TestPostgres } from './harness/postgres.js';
 import { baseConfigYaml, listenerYaml, serveProcess, type ServedGateway } from './harness/serve.js';
+import { makeKeyPair, run, sshClientOptions, startSshd, type TestSshd } from './harness/sshd.js';
 
 const TOKEN = 'fleet-test-token-51c0';
 let upstream: TestPostgres;
 let fleetDb: TestFleetDatabase;
 let fleetCluster: TestPostgres;
+let sshd: TestSshd;
+let agentKey: { path: string; publicKey: string };
 let dir: string;
 const config: Record<'A' | 'B', string> = { A: '', B: '' };
 const gateways = new Set<ServedGateway>();
@@ -41,9 +57,10 @@ function replicaConfig(node: 'A' | 'B'): string {
   const file = join(home, 'agentgate.yaml');
   writeFileSync(
     file,
-    baseConfigYaml(home, { token: TOKEN }) +
+    baseConfigYaml(home, { token: TOKEN, sshPublicKey: agentKey.publicKey }) +
       'listeners:\n' +
       listenerYaml.postgres('db', upstream) +
+      listenerYaml.ssh('shell', sshd, home) +
       'rules:\n  - { name: no-drops, listeners: [db], match: { commands: [DROP] }, action: deny }\n' +
       fleetSection,
   );
@@ -139,17 +156,87 @@ function load(gateway: ServedGateway, sessions: number): { stop: () => Promise<n
   };
 }
 
+/** pgbench through a replica for `seconds` (TPC-B-like, so every transaction writes). */
+function pgbench(
+  gateway: ServedGateway,
+  seconds: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'pgbench',
+      ['-n', '-c', '4', '-T', String(seconds), '-h', '127.0.0.1', '-p', String(gateway.port('db'))].concat([
+        '-U',
+        'devin',
+        'app',
+      ]),
+      { env: { ...process.env, PGPASSWORD: TOKEN } },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * scp uploads through a replica's SSH listener, one after another until `stop` is called, each checked byte for
+ * byte upstream; every failure is collected.
+ */
+function transfers(gateway: ServedGateway, name: string): { stop: () => Promise<number>; errors: string[] } {
+  const errors: string[] = [];
+  let stopping = false;
+  let done = 0;
+  const source = join(dir, `${name}.bin`);
+  const content = randomBytes(4 << 20);
+  writeFileSync(source, content);
+  const digest = createHash('sha256').update(content).digest('hex');
+  const options = sshClientOptions(gateway.port('shell'), agentKey.path);
+  options.splice(options.indexOf('-p'), 2, '-P', String(gateway.port('shell')));
+  const loop = (async () => {
+    while (!stopping) {
+      const target = join(sshd.dir, 'remote', `${name}-${done}.bin`);
+      const result = await run('scp', [...options, source, `devin@127.0.0.1:${target}`], {
+        timeoutMs: 60_000,
+      });
+      if (result.code !== 0) errors.push(`scp exited ${result.code}: ${result.stderr}`);
+      else if (createHash('sha256').update(readFileSync(target)).digest('hex') !== digest)
+        errors.push(`${target} differs from what was sent`);
+      rmSync(target, { force: true });
+      done++;
+    }
+  })();
+  return {
+    errors,
+    stop: async () => {
+      stopping = true;
+      await loop;
+      return done;
+    },
+  };
+}
+
 beforeAll(async () => {
-  [upstream, fleetDb] = await Promise.all([startPostgres(), startFleetDatabase()]);
+  [upstream, fleetDb, sshd] = await Promise.all([startPostgres(), startFleetDatabase(), startSshd()]);
   fleetCluster = fleetDb.cluster;
   dir = mkdtempSync(join(tmpdir(), 'agentgate-fleet-'));
+  agentKey = makeKeyPair(dir, 'agent');
+  mkdirSync(join(sshd.dir, 'remote'));
+  // pgbench's tables, made upstream directly (DDL through the gateway is not what this suite is about).
+  const init = await run(
+    'pgbench',
+    ['-i', '-s', '1', '-q', '-h', '127.0.0.1', '-p', String(upstream.port), '-U', 'app', 'app'],
+    { env: { ...process.env, PGPASSWORD: PASSWORD }, timeoutMs: 120_000 },
+  );
+  expect(init.code).toBe(0);
   config.A = replicaConfig('A');
   config.B = replicaConfig('B');
 }, 120_000);
 
 afterAll(async () => {
   for (const gateway of gateways) gateway.process.kill('SIGKILL');
-  await Promise.all([upstream?.stop(), fleetCluster?.stop()]);
+  await Promise.all([upstream?.stop(), fleetCluster?.stop(), sshd?.stop()]);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -331,37 +418,129 @@ describe('two replicas, one fleet database', () => {
     expect((await runCli(['verify', '--fleet', '--config', config.B])).code).toBe(0);
   }, 60_000);
 
-  it('keeps serving and recording while the fleet database is down, and ships the backlog when it is back', async () => {
-    const loadA = load(a, 4);
-    const loadB = load(b, 4);
-    await new Promise((r) => setTimeout(r, 1000));
-    await fleetCluster.kill();
-    // Down for a while under load: both replicas stay ready and record locally; the lag grows.
-    const deadline = Date.now() + 8000;
-    let seen: FleetDetail | undefined;
-    while (Date.now() < deadline) {
-      const { status, fleet } = await fleetDetail(a);
-      expect(status).toBe(200);
-      seen = fleet;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    expect(seen).toMatchObject({ connected: false });
-    expect(seen!.lagEvents).toBeGreaterThan(0);
-    expect(seen!.lagSeconds).toBeGreaterThan(1);
-    expect(a.logged('fleet: shipping to the fleet database failed')).toBe(true);
-    await fleetCluster.start();
-    const [statementsA, statementsB] = await Promise.all([loadA.stop(), loadB.stop()]);
-    expect(loadA.errors).toEqual([]);
-    expect(loadB.errors).toEqual([]);
-    expect(statementsA + statementsB).toBeGreaterThan(0);
+  it('reads a session and verifies the fleet in pages, across page boundaries', async () => {
+    const db = await FleetDatabase.open({ url: fleetUrl('postgres') });
+    try {
+      const reader = new FleetReader(db);
+      const [session] = (await reader.listSessions({ protocol: 'postgres', limit: 1 })).map((s) => s.id);
+      const whole = await reader.events(session!);
+      expect(whole.length).toBeGreaterThan(7);
+      // Pages of 3 end inside the session, and the last one may be short or exactly full.
+      for (const size of [3, whole.length, whole.length - 1]) {
+        const pages: number[] = [];
+        const paged = [];
+        for await (const page of reader.eventPages(session!, size)) {
+          pages.push(page.length);
+          paged.push(...page);
+        }
+        expect(pages.every((n) => n <= size)).toBe(true);
+        expect(pages.length).toBe(Math.ceil(whole.length / size));
+        expect(paged.map((e) => e.seq)).toEqual(whole.map((_, i) => i));
+        expect([...exportJsonl(paged)]).toEqual([...exportJsonl(whole)]);
+      }
 
-    await Promise.all([shipped(a, 120_000), shipped(b, 120_000)]);
+      // verify --fleet's rounds and pages: tiny ones check the same sessions, events and checkpoints as the defaults.
+      const keys = new VerificationKeys(() => 'which no replica recorded');
+      addFleetKeys(keys, await fleetKeys(db));
+      const verifySignature = (jws: string) => keys.verifyCompact(jws);
+      const byDefault = await verifyFleet(db, verifySignature);
+      const small = await verifyFleet(db, verifySignature, { eventsPerRound: 5, pageSize: 4 });
+      expect(byDefault).toMatchObject({ ok: true, problems: [] });
+      expect(small).toEqual(byDefault);
+      expect(byDefault.events).toBeGreaterThan(4 * 3);
+    } finally {
+      await db.close();
+    }
+  }, 60_000);
+
+  it('keeps serving and recording through a 30 s outage of the fleet database under pgbench and scp on both replicas, then ships the backlog', async () => {
+    const outageMs = 30_000;
+    const benchA = pgbench(a, 55);
+    const benchB = pgbench(b, 55);
+    const copyA = transfers(a, 'on-a');
+    const copyB = transfers(b, 'on-b');
+    let results: Awaited<ReturnType<typeof pgbench>>[];
+    let copies: number[];
+    try {
+      await new Promise((r) => setTimeout(r, 2000));
+      await fleetCluster.kill();
+      // Down under load: both replicas stay ready and record locally; the lag grows.
+      const deadline = Date.now() + outageMs;
+      let seen: FleetDetail | undefined;
+      while (Date.now() < deadline) {
+        const { status, fleet } = await fleetDetail(a);
+        expect(status).toBe(200);
+        expect((await fleetDetail(b)).status).toBe(200);
+        seen = fleet;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(seen).toMatchObject({ connected: false });
+      expect(seen!.lagEvents).toBeGreaterThan(0);
+      expect(seen!.lagSeconds).toBeGreaterThan(20);
+      expect(a.logged('fleet: shipping to the fleet database failed')).toBe(true);
+      await fleetCluster.start();
+      // Down again as soon as A ships again (the backlog, and pgbench still running), so a batch is likely cut
+      // off mid-COPY: the replicas go on, and ship it again.
+      const catchingUp = Date.now() + 60_000;
+      for (;;) {
+        const { fleet } = await fleetDetail(a);
+        if (fleet.connected) break;
+        expect(Date.now()).toBeLessThan(catchingUp);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await fleetCluster.kill();
+      await new Promise((r) => setTimeout(r, 2000));
+      for (const replica of [a, b]) expect(replica.process.exitCode ?? replica.process.signalCode).toBeNull();
+      await fleetCluster.start();
+      results = await Promise.all([benchA, benchB]);
+    } finally {
+      // The transfers stop whatever happened (they would go on failing after a replica died).
+      copies = await Promise.all([copyA.stop(), copyB.stop()]);
+    }
+    const [copiesA, copiesB] = copies as [number, number];
+    for (const result of results) {
+      expect(result.stderr).not.toMatch(/error|abort/i);
+      expect(result.code).toBe(0);
+      expect(
+        Number(/number of transactions actually processed: (\d+)/.exec(result.stdout)?.[1]),
+      ).toBeGreaterThan(0);
+    }
+    expect(copyA.errors).toEqual([]);
+    expect(copyB.errors).toEqual([]);
+    expect(copiesA).toBeGreaterThan(0);
+    expect(copiesB).toBeGreaterThan(0);
+
+    await Promise.all([shipped(a, 180_000), shipped(b, 180_000)]);
     expect(await fleetEventCount('A')).toBe(await localEventCount('A'));
     expect(await fleetEventCount('B')).toBe(await localEventCount('B'));
-    const verify = await runCli(['verify', '--fleet', '--config', config.A]);
-    expect(verify.stdout).toMatch(/^OK: /);
-    expect(verify.stdout).toContain('only local: none');
-  }, 240_000);
+    // The query columns of copied rows say what the stored event says (time to the millisecond, type, denial).
+    const mismatched = await asOwner<{ n: number; denied: number }>(
+      `SELECT count(*) FILTER (WHERE
+                abs(extract(epoch FROM ts) * 1000 - (regexp_match(stored, '"ts":([0-9.]+)'))[1]::float8) > 0.001
+             OR type <> (regexp_match(stored, '"type":"([^"]+)"'))[1]
+             OR denied <> (type = 'decision' AND stored LIKE '%"action":"deny"%'))::int AS n,
+              count(*) FILTER (WHERE denied)::int AS denied
+         FROM agentgate.events`,
+    );
+    expect(mismatched.rows[0]).toMatchObject({ n: 0 });
+    expect(mismatched.rows[0]!.denied).toBeGreaterThan(0);
+    // Every session either replica recorded is in the fleet, and verify covers each of them.
+    const local = new Set<string>();
+    for (const node of ['A', 'B'] as const)
+      for (const s of JSON.parse(
+        (await runCli(['sessions', 'list', '--config', config[node], '--local', '--json'])).stdout,
+      ) as { id: string; protocol: string }[])
+        local.add(s.id);
+    const inFleet = await asOwner<{ session_id: string }>('SELECT session_id FROM agentgate.sessions');
+    expect(new Set(inFleet.rows.map((r) => r.session_id))).toEqual(local);
+    const ssh = await asOwner<{ n: number }>(
+      "SELECT count(*)::int AS n FROM agentgate.sessions WHERE protocol = 'ssh'",
+    );
+    expect(ssh.rows[0]!.n).toBeGreaterThanOrEqual(copiesA + copiesB);
+    const verify = await runCli(['verify', '--fleet', '--config', config.A, '--json']);
+    expect(verify.code).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, sessions: local.size, onlyLocal: [] });
+  }, 300_000);
 
   it('kill -9 under load, then restart: the store recovers and the shipper resumes without shipping anything twice', async () => {
     const loadA = load(a, 4);
@@ -388,7 +567,19 @@ describe('two replicas, one fleet database', () => {
     const verify = await runCli(['verify', '--fleet', '--config', config.A]);
     expect(verify.stdout).toMatch(/^OK: /);
     expect(verify.stdout).toContain('only local: none');
-    // The sessions the crash interrupted are closed in the fleet view as in the local one.
+    // The sessions the crash interrupted were ended by the restarted store's recovery, and those ends shipped: the
+    // fleet view closes them as the local one does, with the same time and reason.
+    const listed = async (...extra: string[]) =>
+      JSON.parse((await runCli(['sessions', 'list', '--config', config.A, ...extra, '--json'])).stdout) as {
+        id: string;
+        endedAt: number | null;
+        endReason?: string;
+      }[];
+    const interrupted = (await listed('--local')).filter((s) => s.endReason === 'gateway restarted');
+    expect(interrupted.length).toBeGreaterThanOrEqual(4);
+    const fleetView = new Map((await listed()).map((s) => [s.id, s]));
+    for (const s of interrupted)
+      expect(fleetView.get(s.id)).toMatchObject({ endedAt: s.endedAt, endReason: 'gateway restarted' });
     const open = await asOwner<{ n: number }>(
       `SELECT count(*)::int AS n FROM agentgate.sessions s
         WHERE s.node = 'A' AND NOT EXISTS (SELECT 1 FROM agentgate.session_ends x WHERE x.session_id = s.session_id)`,

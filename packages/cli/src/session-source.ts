@@ -18,6 +18,8 @@ export interface SessionSource {
   getSession(id: string): Promise<SessionSummary | undefined>;
   /** A session's events in seq order, io bytes attached as base64 `data`; may be iterated more than once. */
   events(id: string): Promise<Iterable<TranscriptEvent>>;
+  /** The same events a page at a time, for readers that go through a session once (memory holds one page). */
+  eventPages(id: string): AsyncIterable<readonly TranscriptEvent[]>;
   /** The error for a session it does not hold. */
   noSession(id: string): CliError;
 }
@@ -53,6 +55,19 @@ export async function withSessionSource<T>(
   return withReadableStore(opts, (store) => fn(localSource(store)));
 }
 
+/** A synchronous stream (the local store's) in pages, so both sources are read the same way. */
+async function* pagesOf<T>(items: Iterable<T>, size = 1000): AsyncGenerator<T[]> {
+  let page: T[] = [];
+  for (const item of items) {
+    page.push(item);
+    if (page.length === size) {
+      yield page;
+      page = [];
+    }
+  }
+  if (page.length > 0) yield page;
+}
+
 function localSource(store: StoreForReading): SessionSource {
   return {
     where: `store ${store.path}`,
@@ -60,6 +75,7 @@ function localSource(store: StoreForReading): SessionSource {
     getSession: (id) => Promise.resolve(store.getSession(id)),
     // Read afresh each time it is iterated (export reads a session twice), streaming from the store.
     events: (id) => Promise.resolve({ [Symbol.iterator]: () => store.events(id)[Symbol.iterator]() }),
+    eventPages: (id) => pagesOf(store.events(id)),
     noSession(id) {
       const at = store.prunedAt(id);
       return new CliError(
@@ -78,6 +94,7 @@ function fleetSource(db: FleetDatabase): SessionSource {
     listSessions: (filter) => reader.listSessions(filter),
     getSession: (id) => reader.getSession(id),
     events: (id) => reader.events(id),
+    eventPages: (id) => reader.eventPages(id),
     noSession: (id) =>
       new CliError(
         `no session ${id} in the fleet database ${db.description} (a replica may not have shipped it yet: ` +

@@ -57,6 +57,9 @@ function summaryOf(row: SessionRow): FleetSessionSummary {
   };
 }
 
+/** Events per page: io events carry up to 64 KiB each, so a page stays within tens of MiB. */
+const defaultPageSize = 500;
+
 export class FleetReader {
   constructor(private readonly db: FleetDatabase) {}
 
@@ -99,17 +102,35 @@ export class FleetReader {
     return row === undefined ? undefined : summaryOf(row);
   }
 
-  /** A session's shipped events in seq order, io bytes attached as base64 `data` (as the local readers do). */
+  /**
+   * A session's shipped events in seq order, a page at a time (keyset paging on `(session_id, seq)`, so each page
+   * is one index range scan and memory holds one page), io bytes attached as base64 `data` as the local readers do.
+   */
+  async *eventPages(id: string, pageSize = defaultPageSize): AsyncGenerator<TranscriptEvent[]> {
+    let after = -1;
+    for (;;) {
+      const page = await this.db.query<{ seq: number; stored: string; io_data: Buffer | null }>(
+        `SELECT seq, stored, io_data FROM agentgate.events
+          WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+        [id, after, pageSize],
+      );
+      const last = page.rows.at(-1);
+      if (last === undefined) return;
+      yield page.rows.map((row) => {
+        const event = decodeEvent(row.stored);
+        if (row.io_data !== null && hasExternalIoData(event)) attachIoData(event, row.io_data);
+        return event;
+      });
+      if (page.rows.length < pageSize) return;
+      after = last.seq;
+    }
+  }
+
+  /** A session's shipped events in seq order, all at once (for readers that need the whole session). */
   async events(id: string): Promise<TranscriptEvent[]> {
-    const result = await this.db.query<{ stored: string; io_data: Buffer | null }>(
-      'SELECT stored, io_data FROM agentgate.events WHERE session_id = $1 ORDER BY seq',
-      [id],
-    );
-    return result.rows.map((row) => {
-      const event = decodeEvent(row.stored);
-      if (row.io_data !== null && hasExternalIoData(event)) attachIoData(event, row.io_data);
-      return event;
-    });
+    const all: TranscriptEvent[] = [];
+    for await (const page of this.eventPages(id)) for (const event of page) all.push(event);
+    return all;
   }
 
   /** The last shipped seq of each of these sessions (absent: none shipped). */

@@ -1,6 +1,7 @@
 /**
  * `verify --fleet`: every chain and checkpoint in the fleet database, checked by the same code that checks a local
- * store (verify.ts of the transcript package) over the shipped rows, a few hundred sessions at a time.
+ * store (verify.ts of the transcript package) over the shipped rows, in rounds of whole sessions holding at most
+ * `eventsPerRound` events together (a longer session is a round of its own), each session's events read in pages.
  */
 import {
   eventKey,
@@ -12,8 +13,16 @@ import {
 } from '@agentgate/transcript';
 import type { FleetDatabase } from './fleet-database.js';
 
-/** Sessions checked per round: their events are held in memory while they are checked. */
-const sessionsPerRound = 200;
+export interface FleetVerifyLimits {
+  /** events held in memory by one round, unless one session alone has more (default 100,000) */
+  readonly eventsPerRound: number;
+  /** events per query when a round reads its sessions' events (default 5000) */
+  readonly pageSize: number;
+}
+
+const defaultLimits: FleetVerifyLimits = { eventsPerRound: 100_000, pageSize: 5000 };
+/** Sessions whose sizes are looked up at once. */
+const sessionsPerLookup = 1000;
 
 export interface FleetKey {
   readonly node: string;
@@ -41,6 +50,7 @@ export function addFleetKeys(
 export async function verifyFleet(
   db: FleetDatabase,
   verifySignature: (jws: string) => Promise<Buffer>,
+  limits: FleetVerifyLimits = defaultLimits,
 ): Promise<VerifyReport> {
   const ids = await db.query<{ session_id: string }>(
     `SELECT session_id FROM agentgate.sessions
@@ -50,8 +60,8 @@ export async function verifyFleet(
   );
   const all = ids.rows.map((r) => r.session_id);
   const total: VerifyReport = { ok: true, sessions: 0, events: 0, checkpoints: 0, problems: [] };
-  for (let i = 0; i < all.length; i += sessionsPerRound) {
-    const report = await verifyRound(db, all.slice(i, i + sessionsPerRound), verifySignature);
+  for await (const round of rounds(db, all, limits.eventsPerRound)) {
+    const report = await verifyRound(db, round, limits.pageSize, verifySignature);
     total.sessions += report.sessions;
     total.events += report.events;
     total.checkpoints += report.checkpoints;
@@ -61,9 +71,61 @@ export async function verifyFleet(
   return total;
 }
 
+/** The sessions in rounds of at most `eventsPerRound` shipped events (by each session's last shipped seq). */
+async function* rounds(
+  db: FleetDatabase,
+  ids: readonly string[],
+  eventsPerRound: number,
+): AsyncGenerator<string[]> {
+  let round: string[] = [];
+  let events = 0;
+  for (let i = 0; i < ids.length; i += sessionsPerLookup) {
+    const chunk = ids.slice(i, i + sessionsPerLookup);
+    const last = await db.query<{ session_id: string; last: number }>(
+      'SELECT session_id, max(seq) AS last FROM agentgate.events WHERE session_id = ANY($1::text[]) GROUP BY 1',
+      [chunk],
+    );
+    const size = new Map(last.rows.map((r) => [r.session_id, r.last + 1]));
+    for (const id of chunk) {
+      const n = size.get(id) ?? 0;
+      if (round.length > 0 && events + n > eventsPerRound) {
+        yield round;
+        round = [];
+        events = 0;
+      }
+      round.push(id);
+      events += n;
+    }
+  }
+  if (round.length > 0) yield round;
+}
+
+type EventRow = { session_id: string; seq: number; stored: string; io_data: Buffer | null };
+
+/**
+ * The round's events grouped by session, each session's in seq order, a page at a time: keyset paging on the
+ * primary key (the row comparison and the order both follow its index).
+ */
+async function roundEvents(db: FleetDatabase, ids: readonly string[], pageSize: number): Promise<EventRow[]> {
+  const rows: EventRow[] = [];
+  let after: EventRow | undefined;
+  for (;;) {
+    const page = await db.query<EventRow>(
+      `SELECT session_id, seq, stored, io_data FROM agentgate.events
+        WHERE session_id = ANY($1::text[]) AND (session_id, seq) > ($2::text, $3::int)
+        ORDER BY session_id, seq LIMIT $4`,
+      [ids, after?.session_id ?? '', after?.seq ?? -1, pageSize],
+    );
+    for (const row of page.rows) rows.push(row);
+    after = page.rows.at(-1);
+    if (after === undefined || page.rows.length < pageSize) return rows;
+  }
+}
+
 async function verifyRound(
   db: FleetDatabase,
   ids: readonly string[],
+  pageSize: number,
   verifySignature: (jws: string) => Promise<Buffer>,
 ): Promise<VerifyReport> {
   const [sessions, ends, events, checkpoints] = await Promise.all([
@@ -75,11 +137,7 @@ async function verifyRound(
       'SELECT session_id, last_seq FROM agentgate.session_ends WHERE session_id = ANY($1::text[])',
       [ids],
     ),
-    db.query<{ session_id: string; seq: number; stored: string; io_data: Buffer | null }>(
-      `SELECT session_id, seq, stored, io_data FROM agentgate.events
-        WHERE session_id = ANY($1::text[]) ORDER BY session_id COLLATE "C", seq`,
-      [ids],
-    ),
+    roundEvents(db, ids, pageSize),
     db.query<{ session_id: string; seq: number; record: string }>(
       'SELECT session_id, seq, record FROM agentgate.checkpoints WHERE session_id = ANY($1::text[])',
       [ids],
@@ -87,7 +145,7 @@ async function verifyRound(
   ]);
   const ended = new Map(ends.rows.map((r) => [r.session_id, { lastSeq: r.last_seq }]));
   const ioData = new Map<string, Buffer>();
-  const eventRows = events.rows.map((row) => {
+  const eventRows = events.map((row) => {
     const key = eventKey(row.session_id, row.seq);
     if (row.io_data !== null) ioData.set(key, row.io_data);
     return { key, value: row.stored };

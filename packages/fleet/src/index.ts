@@ -17,7 +17,16 @@ export {
 export { Shipper, type ShipperOptions, type ShipSource, type ShipStatus } from './shipper.js';
 export { positionFileFor, readShipPosition, type ShipPosition } from './ship-position.js';
 export { FleetReader, type FleetSessionSummary } from './fleet-reader.js';
-export { verifyFleet, fleetKeys, addFleetKeys, type FleetKey } from './fleet-verify.js';
+export {
+  verifyFleet,
+  fleetKeys,
+  addFleetKeys,
+  type FleetKey,
+  type FleetVerifyLimits,
+} from './fleet-verify.js';
+// The batch encodings themselves, for the shipping benchmark's comparison of insert paths.
+export { shipRows, insertBatchSql, insertBatchValues, type ShipRows } from './ship-rows.js';
+export { copyEventsData, copyEventsSql } from './copy-events.js';
 export {
   FleetConsoleQueries,
   type FleetActivityBucket,

@@ -1,7 +1,7 @@
 /**
  * The shipper: copies every commit of the local store (events, checkpoints) to the fleet database, in commit order,
- * off the hot path. It reads the commit feed after its acknowledged position, inserts a batch in one statement,
- * and only then moves the position; when the database is unreachable it waits with a growing backoff and tries the
+ * off the hot path. It reads the commit feed after its acknowledged position, writes a batch in one transaction
+ * (ship-batch.ts), and only then moves the position; when the database is unreachable it waits with a growing backoff and tries the
  * same commits again, while the gateway goes on serving and recording locally. The lag it reports is what is
  * committed locally and not yet acknowledged by the database.
  */
@@ -10,7 +10,8 @@ import type { Logger } from '@agentgate/core';
 import type { CommitFeed, FeedBatch } from '@agentgate/transcript';
 import type { FleetDatabase } from './fleet-database.js';
 import { readShipPosition, writeShipPosition } from './ship-position.js';
-import { differingEventsSql, insertBatchSql, insertBatchValues, shipRows } from './ship-rows.js';
+import { copyBatch, mergeBatch } from './ship-batch.js';
+import { differingEventsSql, shipRows, type ShipRows } from './ship-rows.js';
 
 /** What the shipper reads: the store's commit feed (or anything that reads commits the same way). */
 export type ShipSource = Pick<CommitFeed, 'storeId' | 'head' | 'read' | 'span' | 'waitForCommit'>;
@@ -28,6 +29,8 @@ export interface ShipperOptions {
   readonly batchEvents?: number;
   /** batches in flight at once, each on its own connection (default 2) */
   readonly pipeline?: number;
+  /** without a backlog, how long commits gather into one batch, ms (default 100) */
+  readonly lingerMs?: number;
   /** first and longest wait after a failed attempt, ms (default 250 and 15000) */
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
@@ -56,18 +59,25 @@ export class Shipper {
   private shippedEvents = 0;
   private keysRecorded = false;
   private schemaChecked = false;
+  /**
+   * Batches are merged (`ON CONFLICT DO NOTHING`) while they may have been shipped before: from the start and after
+   * a failed attempt, until one batch turns out to be wholly new; from then on they are copied.
+   */
+  private copying = false;
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
   /** events in (position, counted.upTo], kept incrementally so status() reads only new feed records */
   private counted = { upTo: 0, events: 0 };
   private readonly batchEvents: number;
   private readonly pipeline: number;
+  private readonly lingerMs: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
 
   constructor(private readonly options: ShipperOptions) {
     this.batchEvents = options.batchEvents ?? 5000;
     this.pipeline = options.pipeline ?? 2;
+    this.lingerMs = options.lingerMs ?? 100;
     this.retryMinMs = options.retryMinMs ?? 250;
     this.retryMaxMs = options.retryMaxMs ?? 15_000;
   }
@@ -143,11 +153,15 @@ export class Shipper {
         }
         if (!this.keysRecorded) await this.recordKeys();
         let readPosition = this.position;
+        // Whether the last batch read was full: a backlog is shipping, so batches follow each other at once.
+        let backlog = true;
         while (!signal.aborted) {
-          // Up to `pipeline` batches in flight on their own connections; acknowledged strictly in commit order.
-          while (inFlight.length < this.pipeline) {
+          // Up to `pipeline` batches in flight on their own connections (one when there is no backlog);
+          // acknowledged strictly in commit order.
+          while (inFlight.length < this.pipeline && (inFlight.length === 0 || backlog)) {
             const batch = source.read(readPosition, { limit: this.batchEvents, ioData: true });
             if (batch.position === readPosition) break;
+            backlog = batch.events.length >= this.batchEvents;
             const insert = this.insert(batch);
             // Handled here so a failure while an earlier batch is awaited is not an unhandled rejection.
             insert.catch(() => undefined);
@@ -158,16 +172,19 @@ export class Shipper {
           if (oldest === undefined) {
             this.markConnected();
             await source.waitForCommit(this.position, signal);
+            await this.linger(signal);
             continue;
           }
           await oldest.insert;
           inFlight.shift();
           await this.acknowledge(oldest.batch);
           failures = 0;
+          if (inFlight.length === 0 && !backlog) await this.linger(signal);
         }
       } catch (err) {
         // Batches still in flight may or may not commit: the next attempt ships them again from the position.
         await Promise.allSettled(inFlight.map((f) => f.insert));
+        this.copying = false;
         if (signal.aborted) return;
         failures++;
         this.markFailed(err);
@@ -178,17 +195,31 @@ export class Shipper {
     }
   }
 
+  /**
+   * Without a backlog, wait a moment before reading: what commits meanwhile ships as one batch. A transaction per
+   * group commit would cost the gateway's event loop more than the events themselves.
+   */
+  private async linger(signal: AbortSignal): Promise<void> {
+    if (this.lingerMs > 0) await sleep(this.lingerMs, undefined, { signal }).catch(() => undefined);
+  }
+
   /** Insert a batch's rows (nothing for rows already there). */
   private async insert(batch: FeedBatch): Promise<void> {
     if (batch.events.length === 0 && batch.checkpoints.length === 0) return;
+    const { db, node } = this.options;
     const rows = shipRows(batch);
-    const result = await this.options.db.query<{ events: number }>(
-      insertBatchSql,
-      insertBatchValues(this.options.node, rows),
-    );
-    const inserted = result.rows[0]?.events ?? 0;
+    if (this.copying) {
+      const copied = await copyBatch(db.pool, node, rows);
+      if (copied !== 'conflict') {
+        this.shippedEvents += copied;
+        return;
+      }
+      this.copying = false;
+    }
+    const inserted = (await mergeBatch(db.pool, node, rows)).events;
     this.shippedEvents += inserted;
     if (inserted < batch.events.length) await this.reportDiffering(rows.events);
+    else this.copying = true;
   }
 
   /** The database committed the batch: move the acknowledged position past it. */
@@ -209,11 +240,7 @@ export class Shipper {
   }
 
   /** Some events were already in the fleet (shipped before a crash): they must be the same events. */
-  private async reportDiffering(events: {
-    session: string[];
-    seq: number[];
-    stored: string[];
-  }): Promise<void> {
+  private async reportDiffering(events: ShipRows['events']): Promise<void> {
     const differing = await this.options.db.query<{ session_id: string; seq: number }>(differingEventsSql, [
       events.session,
       events.seq,

@@ -79,8 +79,7 @@ export function registerSessionCommands(program: Command): void {
       await withSessionSource(opts, async (source) => {
         const summary = await source.getSession(id);
         if (!summary) throw source.noSession(id);
-        const events = await source.events(id);
-        if (opts.json) return printJson({ ...summary, events: [...events] });
+        if (opts.json) return printJson({ ...summary, events: [...(await source.events(id))] });
         const out = new OutputWriter();
         await out.write(
           formatTable(
@@ -92,12 +91,13 @@ export function registerSessionCommands(program: Command): void {
           ),
         );
         await out.write('\n');
-        for (const e of events) {
-          const { session: _s, seq, ts, type, prev: _p, hash: _h, ...body } = e;
-          await out.write(
-            `${String(seq).padStart(5)} ${iso(ts)} ${type.padEnd(18)} ${JSON.stringify(body)}\n`,
-          );
-        }
+        for await (const page of source.eventPages(id))
+          for (const e of page) {
+            const { session: _s, seq, ts, type, prev: _p, hash: _h, ...body } = e;
+            await out.write(
+              `${String(seq).padStart(5)} ${iso(ts)} ${type.padEnd(18)} ${JSON.stringify(body)}\n`,
+            );
+          }
       });
     });
 
@@ -129,12 +129,13 @@ export function registerSessionCommands(program: Command): void {
       await withSessionSource(opts, async (source) => {
         const summary = await source.getSession(id);
         if (!summary) throw source.noSession(id);
-        const events = await source.events(id);
         const out = new OutputWriter();
         if (opts.format === 'jsonl') {
-          for (const line of exportJsonl(events)) await out.write(line);
+          for await (const page of source.eventPages(id))
+            for (const line of exportJsonl(page)) await out.write(line);
           return;
         }
+        const events = await source.events(id);
         if (!hasTerminalOutput(events)) {
           throw new CliError(
             `session ${id} (${summary.protocol}) has no terminal output to record as asciicast: ` +
