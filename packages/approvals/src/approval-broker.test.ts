@@ -17,7 +17,7 @@ import {
   type TranscriptEvent,
   type WithdrawCause,
 } from '@agentgate/core';
-import { formatRemaining } from './approval-broker.js';
+import { formatRemaining } from './approval-views.js';
 import {
   createApprovalBroker,
   type ApprovalBrokerImpl,

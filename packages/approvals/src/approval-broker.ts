@@ -20,7 +20,6 @@ import {
   type ApprovalRequestInput,
   type ApprovalSettlement,
   type ApprovalsConfig,
-  type ApprovalWait,
   type Identity,
   type WithdrawCause,
 } from '@agentgate/core';
@@ -34,8 +33,9 @@ import type {
   SettledApproval,
   SharedApproval,
 } from './types.js';
-import { sendApprovalWebhook } from './webhook.js';
-import { webhookBody, type ApprovalLinks, type WebhookEvent } from './webhook-payload.js';
+import { ApprovalWebhooks } from './approval-webhooks.js';
+import { formatSeconds, pendingView, waitNotice } from './approval-views.js';
+import type { ApprovalLinks, WebhookEvent } from './webhook-payload.js';
 
 interface PendingRequest {
   readonly view: PendingApproval;
@@ -67,9 +67,7 @@ const CLOSE_DELIVERY_GRACE_MS = 3_000;
 export class ApprovalBrokerImpl implements ApprovalBroker {
   private readonly pending = new Map<string, PendingRequest>();
   private readonly settled = new Map<string, SettledApproval>();
-  /** Webhook deliveries under way, so shutdown can let them finish (bounded). */
-  private readonly deliveries = new Set<Promise<unknown>>();
-  private readonly stopDeliveries = new AbortController();
+  private readonly webhooks: ApprovalWebhooks;
   private readonly subscribers = new Set<(event: ApprovalEvent) => void>();
   private readonly now: () => number;
   private closed = false;
@@ -81,6 +79,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
   constructor(private readonly options: ApprovalBrokerOptions) {
     this.now = options.now ?? Date.now;
     this.config = options.config;
+    this.webhooks = new ApprovalWebhooks(options.signer, options.log);
     this.sharing = options.sharing;
     this.stopWatching =
       this.sharing?.watch(
@@ -324,19 +323,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     if (request === undefined) return;
     request.notices++;
     if (onWaiting === undefined) return;
-    const links = this.links(id);
-    const url = links.consoleUrl ?? links.apiUrl;
-    const remainingMs = Math.max(0, request.expiresAtMs - this.now());
-    const wait: ApprovalWait = {
-      approvalId: id,
-      rule: request.view.rule,
-      expiresAt: request.expiresAtMs,
-      notice: request.notices,
-      message:
-        `agentgate: waiting for approval ${id} (rule ${request.view.rule}), ` +
-        `expires in ${formatRemaining(remainingMs)}${url === undefined ? '' : ` — ${url}`}`,
-      ...(url === undefined ? {} : { url }),
-    };
+    const wait = waitNotice(request.view, request.expiresAtMs, request.notices, this.now(), this.links(id));
     try {
       onWaiting(wait);
     } catch (err) {
@@ -454,10 +441,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
       ),
     );
     this.stopWatching();
-    if (this.deliveries.size === 0) return;
-    const grace = setTimeout(() => this.stopDeliveries.abort(), CLOSE_DELIVERY_GRACE_MS);
-    await Promise.allSettled([...this.deliveries]);
-    clearTimeout(grace);
+    await this.webhooks.close(CLOSE_DELIVERY_GRACE_MS);
   }
 
   /** The admin API: `GET /api/approvals`, `POST /api/approvals/{id}/approve|deny`. False when not its path. */
@@ -698,39 +682,24 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     const webhook = this.config.webhook;
     const request = this.pending.get(id);
     if (webhook === undefined || request === undefined) return;
-    const delivery = sendApprovalWebhook({
-      config: webhook,
-      signer: this.options.signer,
-      body: webhookBody(this.webhookEvent(request, 'approval.requested'), webhook.format),
-      event: 'approval.requested',
-      approvalId: id,
-      stop: AbortSignal.any([request.settledController.signal, this.stopDeliveries.signal]),
-      log: this.options.log,
-      wantsDecision: webhook.format === 'agentgate',
-    }).then(
-      (decision) => {
-        if (decision === undefined) return;
-        const outcome = decision.decision === 'approve' ? 'approved' : 'rejected';
-        if (!request.shared || this.sharing === undefined) {
-          this.settle(id, outcome, 'webhook', decision.reason);
-          return;
-        }
-        // Like any approver's: one conditional update decides, and the holder (this replica) settles from it.
-        this.sharing.decide(id, outcome, 'webhook', decision.reason).then(
-          (result) => {
-            if (result.kind !== 'not-found') this.learned(result.approval);
-          },
-          (err: unknown) =>
-            this.options.log.error("the webhook's decision could not be written to the fleet database", {
-              approval: id,
-              error: (err as Error).message,
-            }),
-        );
-      },
-      (err: unknown) =>
-        this.options.log.error('approval webhook crashed', { approval: id, error: (err as Error).message }),
-    );
-    this.track(delivery);
+    const event = this.webhookEvent(request, 'approval.requested');
+    this.webhooks.requested(webhook, event, request.settledController.signal, ({ outcome, reason }) => {
+      if (!request.shared || this.sharing === undefined) {
+        this.settle(id, outcome, 'webhook', reason);
+        return;
+      }
+      // Like any approver's: one conditional update decides, and the holder (this replica) settles from it.
+      this.sharing.decide(id, outcome, 'webhook', reason).then(
+        (result) => {
+          if (result.kind !== 'not-found') this.learned(result.approval);
+        },
+        (err: unknown) =>
+          this.options.log.error("the webhook's decision could not be written to the fleet database", {
+            approval: id,
+            error: (err as Error).message,
+          }),
+      );
+    });
   }
 
   /** The settlement, whichever way it came: delivered in full (its retries are not cut short by anything but close). */
@@ -743,70 +712,18 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
   ): void {
     const webhook = this.config.webhook;
     if (webhook === undefined) return;
-    const type = `approval.${settlement.outcome}` as const;
-    const event: WebhookEvent = {
-      ...this.webhookEvent(request, type),
+    this.webhooks.settled(webhook, {
+      ...this.webhookEvent(request, `approval.${settlement.outcome}`),
       settlement: {
         settlement,
         settledAt: settledAtMs,
         waitedMs,
         ...(cause === undefined ? {} : { cause: cause.kind }),
       },
-    };
-    const delivery = sendApprovalWebhook({
-      config: webhook,
-      signer: this.options.signer,
-      body: webhookBody(event, webhook.format),
-      event: type,
-      approvalId: settlement.id,
-      stop: this.stopDeliveries.signal,
-      log: this.options.log,
-      wantsDecision: false,
-    }).catch((err: unknown) =>
-      this.options.log.error('approval webhook crashed', {
-        approval: settlement.id,
-        error: (err as Error).message,
-      }),
-    );
-    this.track(delivery);
+    });
   }
-
-  private track(delivery: Promise<unknown>): void {
-    this.deliveries.add(delivery);
-    void delivery.finally(() => this.deliveries.delete(delivery));
-  }
-}
-
-function formatSeconds(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
-}
-
-/** Time left, as a person reads it: `120s` below ten minutes, then `14m30s`, `2h5m`. */
-export function formatRemaining(ms: number): string {
-  const seconds = Math.ceil(ms / 1000);
-  if (seconds < 600) return `${seconds}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 120) return seconds % 60 === 0 ? `${minutes}m` : `${minutes}m${seconds % 60}s`;
-  const hours = Math.floor(minutes / 60);
-  return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
 }
 
 export function createApprovalBroker(options: ApprovalBrokerOptions): ApprovalBrokerImpl {
   return new ApprovalBrokerImpl(options);
-}
-
-function pendingView(row: SharedApproval): PendingApproval {
-  return {
-    id: row.id,
-    node: row.node,
-    session: row.session,
-    listener: row.listener,
-    protocol: row.protocol,
-    identity: row.identity,
-    command: row.command,
-    rule: row.rule,
-    approvers: row.approvers,
-    requestedAt: new Date(row.requestedAt).toISOString(),
-    expiresAt: new Date(row.expiresAt).toISOString(),
-  };
 }

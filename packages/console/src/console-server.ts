@@ -26,7 +26,7 @@ import { OidcSignIn } from './oidc-signin.js';
 import { OneTimeLinks } from './one-time-links.js';
 import { approvalCard, approvalsPage } from './pages/approvals.js';
 import { messagePage, type PageContext } from './pages/layout.js';
-import { liveEventFragment, livePage } from './pages/live.js';
+import { livePage } from './pages/live.js';
 import { overviewPage } from './pages/overview.js';
 import { sessionPage } from './pages/session.js';
 import { sessionsPage, type SessionsQueryText } from './pages/sessions.js';
@@ -34,7 +34,6 @@ import { loginPage } from './pages/signin.js';
 import { hasAnyRole, rolesOf, type RoleSources } from './roles.js';
 import {
   storeRecords,
-  type ActivityBucket,
   type ConsoleSession,
   type SessionFilter,
   type SessionQuery,
@@ -42,13 +41,12 @@ import {
 } from './session-query.js';
 import { FleetUnavailable } from './fleet-session-query.js';
 import { remoteLivePage } from './pages/live.js';
-import { followRemoteSession } from './remote-live.js';
-import type { FleetNodeStatus, FleetStatus } from './pages/overview.js';
-import { openEventStream } from './sse.js';
+import { createOverviewData, type ConsoleFleet } from './overview-data.js';
 import { RecentCommands } from './recent-commands.js';
 import { createSignInRoutes } from './sign-in-routes.js';
 import { buildTimeline } from './timeline.js';
 import { createConsoleActions } from './console-actions.js';
+import { createConsoleStreams } from './console-streams.js';
 
 /** The store readers the console uses (a subset of `TranscriptStore`). */
 export interface ConsoleStore {
@@ -87,11 +85,7 @@ export interface ConsoleOptions {
   /** Where a session's events and checkpoints are read (default: `store`, checked with `verifySignature`). */
   readonly records?: SessionRecords;
   /** With a fleet: this replica's name, its shipping, and the replicas the fleet database knows. */
-  readonly fleet?: {
-    readonly node: string;
-    status(): FleetStatus;
-    nodes(): Promise<readonly FleetNodeStatus[]>;
-  };
+  readonly fleet?: ConsoleFleet;
   /** How often the page of a session another replica runs reads its new events from the fleet (default 2 s). */
   readonly remotePollMs?: number;
   readonly now?: () => number;
@@ -136,7 +130,6 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     approvers: options.approvers,
   };
   const recentCommands = new RecentCommands(options.store);
-  const streams = new Set<{ close(): void }>();
 
   // ---- helpers ---------------------------------------------------------------------------------------------
 
@@ -222,6 +215,8 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     if (!allowed) throw new Forbidden('Your roles do not include this page.');
   }
 
+  const overviewData = createOverviewData(query, now, log);
+
   async function overview(res: ServerResponse, context: PageContext): Promise<void> {
     const active = new Map<string, number>();
     for (const s of options.live.list()) active.set(s.info.listener, (active.get(s.info.listener) ?? 0) + 1);
@@ -233,7 +228,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
       overviewPage({
         context,
         listeners: options.listeners().map((l) => ({ ...l, active: active.get(l.name) ?? 0 })),
-        activity: await activityCached(),
+        activity: await overviewData.activity(),
         store: {
           writable: health.writable,
           dropped: health.dropped,
@@ -243,45 +238,9 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
           ...(size === undefined ? {} : { sizeBytes: size }),
         },
         pendingApprovals: feed.all().filter((e) => e.settlement === undefined).length,
-        ...(fleet === undefined ? {} : { fleet: await fleetOverview() }),
+        ...(fleet === undefined ? {} : { fleet: await overviewData.fleet(fleet) }),
       }),
     );
-  }
-
-  async function fleetOverview(): Promise<{
-    node: string;
-    status: FleetStatus;
-    nodes?: readonly FleetNodeStatus[];
-    error?: string;
-  }> {
-    const { node } = fleet!;
-    const status = fleet!.status();
-    try {
-      // Counts over every replica's sessions: read at most every 30 s, like the chart.
-      if (fleetNodes === undefined || now() - fleetNodes.at > 30_000)
-        fleetNodes = { at: now(), nodes: await fleet!.nodes() };
-      return { node, status, nodes: fleetNodes.nodes };
-    } catch (err) {
-      log.warn('console: the fleet database could not be read for the overview', { error: String(err) });
-      return { node, status, error: (err as Error).message };
-    }
-  }
-
-  let fleetNodes: { at: number; nodes: readonly FleetNodeStatus[] } | undefined;
-  let activity: { at: number; buckets: ActivityBucket[] } | undefined;
-  let refreshing: Promise<void> | undefined;
-  async function activityCached(): Promise<ActivityBucket[]> {
-    // The chart reads every recent session's events (with a fleet, every replica's): computed at most every 30 s,
-    // and once there is one, a stale chart is shown while the next is computed.
-    if (activity === undefined || now() - activity.at > 30_000) {
-      refreshing ??= query
-        .activity(now(), 3_600_000, 24)
-        .then((buckets) => void (activity = { at: now(), buckets }))
-        .catch((err: unknown) => log.warn('console: the overview chart failed', { error: String(err) }))
-        .finally(() => (refreshing = undefined));
-      if (activity === undefined) await refreshing;
-    }
-    return activity?.buckets ?? [];
   }
 
   async function sessionsList(res: ServerResponse, context: PageContext, url: URL): Promise<void> {
@@ -389,78 +348,21 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     res.end();
   }
 
-  // ---- streams ---------------------------------------------------------------------------------------------
-
-  function approvalsStream(req: IncomingMessage, res: ServerResponse, session: BrowserSession): void {
-    const context = contextOf(session);
-    const sendEntry = (entry: ApprovalEntry): void =>
-      stream.send('approval', {
-        id: entry.id,
-        state: entry.settlement?.outcome ?? 'pending',
-        html: card(entry, context).value,
-      });
-    const unsubscribe = feed.onChange(sendEntry);
-    const stream = openEventStream(req, res, {
-      https,
-      alive: () => sessions.get(session.id) !== undefined,
-      onClose: () => {
-        unsubscribe();
-        streams.delete(stream);
-      },
-    });
-    streams.add(stream);
-    // Whatever changed between the page and this stream: the page replaces cards by id.
-    for (const entry of feed.all()) sendEntry(entry);
-  }
-
-  function liveStream(req: IncomingMessage, res: ServerResponse, session: BrowserSession, id: string): void {
-    const unsubscribe = options.live.subscribe(id, (event) => {
-      if (event.kind === 'ended') {
-        stream.send('ended', { reason: event.reason });
-        stream.close();
-        return;
-      }
-      stream.send('event', {
-        html: liveEventFragment(event, event.kind === 'io' ? event.text : undefined).value,
-      });
-    });
-    const stream = openEventStream(req, res, {
-      https,
-      alive: () => sessions.get(session.id) !== undefined,
-      onClose: () => {
-        unsubscribe();
-        streams.delete(stream);
-      },
-    });
-    streams.add(stream);
-    for (const event of options.live.recent(id)) {
-      if (event.kind === 'ended') continue;
-      stream.send('event', {
-        html: liveEventFragment(event, event.kind === 'io' ? event.text : undefined).value,
-      });
-    }
-    if (!options.live.has(id)) {
-      stream.send('ended', { reason: 'the session has ended' });
-      stream.close();
-    }
-  }
-
-  function remoteLiveStream(
-    req: IncomingMessage,
-    res: ServerResponse,
-    session: BrowserSession,
-    summary: ConsoleSession,
-  ): void {
-    const stream = followRemoteSession(req, res, {
-      https,
-      alive: () => sessions.get(session.id) !== undefined,
-      onClose: () => streams.delete(stream),
-      read: (afterSeq) => records.events(summary, afterSeq),
-      pollMs: options.remotePollMs ?? 2000,
-      log,
-    });
-    streams.add(stream);
-  }
+  const {
+    approvalsStream,
+    liveStream,
+    remoteLiveStream,
+    closeAll: closeStreams,
+  } = createConsoleStreams({
+    https,
+    alive: (session) => sessions.get(session.id) !== undefined,
+    feed,
+    card: (entry, session) => card(entry, contextOf(session)),
+    live: options.live,
+    records,
+    remotePollMs: options.remotePollMs ?? 2000,
+    log,
+  });
 
   const actions = createConsoleActions({ options, feed, send, refuse, https });
 
@@ -674,7 +576,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     approvalUrl: (id) => `${publicOrigin}/approvals/${id}`,
     close() {
       feed.close();
-      for (const stream of [...streams]) stream.close();
+      closeStreams();
     },
   };
 }

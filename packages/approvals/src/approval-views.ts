@@ -1,0 +1,56 @@
+/** How a request reads outside the broker: the waiting client's notice, and another replica's row as a pending view. */
+import type { ApprovalWait } from '@agentgate/core';
+import type { PendingApproval, SharedApproval } from './types.js';
+import type { ApprovalLinks } from './webhook-payload.js';
+
+/** The notice a waiting client is shown (once held, then at each reminder): the one text all protocols show. */
+export function waitNotice(
+  view: PendingApproval,
+  expiresAtMs: number,
+  notice: number,
+  nowMs: number,
+  links: ApprovalLinks,
+): ApprovalWait {
+  const url = links.consoleUrl ?? links.apiUrl;
+  const remainingMs = Math.max(0, expiresAtMs - nowMs);
+  return {
+    approvalId: view.id,
+    rule: view.rule,
+    expiresAt: expiresAtMs,
+    notice,
+    message:
+      `agentgate: waiting for approval ${view.id} (rule ${view.rule}), ` +
+      `expires in ${formatRemaining(remainingMs)}${url === undefined ? '' : ` — ${url}`}`,
+    ...(url === undefined ? {} : { url }),
+  };
+}
+
+export function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/** Time left, as a person reads it: `120s` below ten minutes, then `14m30s`, `2h5m`. */
+export function formatRemaining(ms: number): string {
+  const seconds = Math.ceil(ms / 1000);
+  if (seconds < 600) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 120) return seconds % 60 === 0 ? `${minutes}m` : `${minutes}m${seconds % 60}s`;
+  const hours = Math.floor(minutes / 60);
+  return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
+}
+
+export function pendingView(row: SharedApproval): PendingApproval {
+  return {
+    id: row.id,
+    node: row.node,
+    session: row.session,
+    listener: row.listener,
+    protocol: row.protocol,
+    identity: row.identity,
+    command: row.command,
+    rule: row.rule,
+    approvers: row.approvers,
+    requestedAt: new Date(row.requestedAt).toISOString(),
+    expiresAt: new Date(row.expiresAt).toISOString(),
+  };
+}
