@@ -3,7 +3,7 @@
  * retries stop once the request settles) and the settlement events (delivered in full). Deliveries under way are
  * tracked so shutdown lets them finish, within a grace.
  */
-import type { ApprovalsConfig, Logger } from '@agentgate/core';
+import { linkSignals, type ApprovalsConfig, type Logger } from '@agentgate/core';
 import type { ApprovalBrokerOptions } from './types.js';
 import { sendApprovalWebhook } from './webhook.js';
 import { webhookBody, type WebhookEvent } from './webhook-payload.js';
@@ -31,13 +31,15 @@ export class ApprovalWebhooks {
     onDecision: (decision: ReceiverDecision) => void,
   ): void {
     const approvalId = event.approval.id;
+    // Linked, not AbortSignal.any: the broker-long signal would keep one entry per request for the broker's life.
+    const stop = linkSignals(settled, this.stopDeliveries.signal);
     const delivery = sendApprovalWebhook({
       config: webhook,
       signer: this.signer,
       body: webhookBody(event, webhook.format),
       event: 'approval.requested',
       approvalId,
-      stop: AbortSignal.any([settled, this.stopDeliveries.signal]),
+      stop: stop.signal,
       log: this.log,
       wantsDecision: webhook.format === 'agentgate',
     }).then(

@@ -8,6 +8,7 @@ import {
   canonicalJson,
   exportJsonl,
   jsonlLineHashMatches,
+  jwsKeyId,
   type CheckpointRecord,
 } from '@agentgate/transcript';
 
@@ -64,7 +65,7 @@ export async function checkSessionChain(
     else {
       valid++;
       if (lastCheckpoint === undefined || checkpoint.seq >= lastCheckpoint.seq) {
-        const kid = kidOf(checkpoint.jws);
+        const kid = jwsKeyId(checkpoint.jws);
         lastCheckpoint = { seq: checkpoint.seq, ts: checkpoint.ts, ...(kid === undefined ? {} : { kid }) };
       }
     }
@@ -78,15 +79,4 @@ export async function checkSessionChain(
     checkpoints: valid,
     endSigned,
   };
-}
-
-function kidOf(jws: string): string | undefined {
-  try {
-    const header = JSON.parse(Buffer.from(jws.split('.')[0] ?? '', 'base64url').toString('utf8')) as {
-      kid?: unknown;
-    };
-    return typeof header.kid === 'string' ? header.kid : undefined;
-  } catch {
-    return undefined;
-  }
 }

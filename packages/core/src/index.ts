@@ -20,3 +20,4 @@ export * from './duration.js';
 export * from './signer.js';
 export * from './stream-relay.js';
 export * from './docker-actions.js';
+export { linkSignals, type LinkedSignal } from './linked-signal.js';

@@ -13,12 +13,13 @@ import {
   attachIoData,
   decodeEvent,
   hasExternalIoData,
+  jwsKeyId,
   searchTerms,
   VerificationKeys,
   type CheckpointRecord,
 } from '@agentgate/transcript';
 import type { FleetDatabase } from './fleet-database.js';
-import { FleetReader, type FleetSessionSummary } from './fleet-reader.js';
+import { FleetReader, summaryOf, type FleetSessionRow, type FleetSessionSummary } from './fleet-reader.js';
 import { addFleetKeys, fleetKeys } from './fleet-verify.js';
 
 export interface FleetConsoleFilter {
@@ -72,49 +73,6 @@ const windowSize = 200;
 const defaultBudgetMs = 1000;
 /** A kid no replica recorded is looked up again after this long (a replica that just joined). */
 const keysRetryMs = 5000;
-
-function kidOf(jws: string): string | undefined {
-  try {
-    const header = JSON.parse(Buffer.from(jws.split('.')[0] ?? '', 'base64url').toString('utf8')) as {
-      kid?: unknown;
-    };
-    return typeof header.kid === 'string' ? header.kid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-interface SummaryRow {
-  session_id: string;
-  node: string;
-  listener: string;
-  protocol: string;
-  identity: string;
-  groups: string[];
-  client: Record<string, unknown>;
-  started_ms: number;
-  ended_ms: number | null;
-  reason: string | null;
-  commands: number;
-  denied: number;
-}
-
-function summaryOf(row: SummaryRow): FleetSessionSummary {
-  return {
-    id: row.session_id,
-    node: row.node,
-    listener: row.listener,
-    protocol: row.protocol,
-    identity: row.identity,
-    groups: row.groups,
-    client: row.client,
-    startedAt: Math.round(row.started_ms),
-    endedAt: row.ended_ms === null ? null : Math.round(row.ended_ms),
-    commands: row.commands,
-    denied: row.denied,
-    ...(row.reason === null ? {} : { endReason: row.reason }),
-  };
-}
 
 interface WindowRow {
   session_id: string;
@@ -192,7 +150,7 @@ export class FleetConsoleQueries {
    * kid is not among them, at most every few seconds); returns the payload.
    */
   async verifySignature(jws: string): Promise<Buffer> {
-    const kid = kidOf(jws);
+    const kid = jwsKeyId(jws);
     if (
       this.keys === undefined ||
       (kid !== undefined && !this.keyNodes.has(kid) && Date.now() - this.keysAt > keysRetryMs)
@@ -370,7 +328,7 @@ export class FleetConsoleQueries {
   /** Summaries of these sessions, in the order given. */
   private async summaries(ids: readonly string[]): Promise<FleetSessionSummary[]> {
     if (ids.length === 0) return [];
-    const result = await this.db.query<SummaryRow>(
+    const result = await this.db.query<FleetSessionRow>(
       `SELECT s.session_id, s.node, s.listener, s.protocol, s.identity, s.groups, s.client,
               (extract(epoch FROM s.started_at) * 1000)::float8 AS started_ms,
               (extract(epoch FROM x.ended_at) * 1000)::float8 AS ended_ms, x.reason,

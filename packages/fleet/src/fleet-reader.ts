@@ -17,7 +17,8 @@ export interface FleetSessionSummary extends SessionSummary {
   readonly node: string;
 }
 
-interface SessionRow {
+/** A session's row with its end and counts, as the fleet's session queries select it. */
+export interface FleetSessionRow {
   session_id: string;
   node: string;
   listener: string;
@@ -40,7 +41,7 @@ const summaryColumns = `
   (SELECT count(*) FROM agentgate.events e WHERE e.session_id = s.session_id AND e.type = 'command')::int AS commands,
   (SELECT count(*) FROM agentgate.events e WHERE e.session_id = s.session_id AND e.denied)::int AS denied`;
 
-function summaryOf(row: SessionRow): FleetSessionSummary {
+export function summaryOf(row: FleetSessionRow): FleetSessionSummary {
   return {
     id: row.session_id,
     node: row.node,
@@ -66,7 +67,7 @@ export class FleetReader {
   /** Sessions of every replica matching the filter, oldest first (with `limit`, the most recent ones). */
   async listSessions(filter: SessionFilter = {}): Promise<FleetSessionSummary[]> {
     const limited = filter.limit !== undefined;
-    const result = await this.db.query<SessionRow>(
+    const result = await this.db.query<FleetSessionRow>(
       `SELECT ${summaryColumns}
          FROM agentgate.sessions s LEFT JOIN agentgate.session_ends x USING (session_id)
         WHERE ($1::text IS NULL OR s.protocol = $1)
@@ -92,7 +93,7 @@ export class FleetReader {
   }
 
   async getSession(id: string): Promise<FleetSessionSummary | undefined> {
-    const result = await this.db.query<SessionRow>(
+    const result = await this.db.query<FleetSessionRow>(
       `SELECT ${summaryColumns}
          FROM agentgate.sessions s LEFT JOIN agentgate.session_ends x USING (session_id)
         WHERE s.session_id = $1`,

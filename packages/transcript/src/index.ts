@@ -73,4 +73,5 @@ export {
 } from './event-codec.js';
 export { exportJsonl, exportAsciicast, hasTerminalOutput, type AsciicastOptions } from './exporters.js';
 export { canonicalJson } from './canonical-json.js';
+export { jwsKeyId } from './jws-key-id.js';
 export { ioMaxBytes, ioMaxDelayMs } from './session-recorder.js';

@@ -11,6 +11,7 @@ import { checkpointPayload, sessionKeyRange } from './event-codec.js';
 import { metaDb } from './key-history.js';
 import type { StoreDatabases } from './store-databases.js';
 import type { VerifyProblem } from './verify.js';
+import { jwsKeyId } from './jws-key-id.js';
 
 export interface PrunedSession {
   readonly session: string;
@@ -142,7 +143,7 @@ export async function checkPruneRecords(
         sessions: [],
       } satisfies PruneReport);
     byAt.set(payload.at, report);
-    const kid = jwsKid(jws);
+    const kid = jwsKeyId(jws) ?? '';
     if (!report.kids.includes(kid)) report.kids.push(kid);
     for (const pruned of payload.sessions) {
       report.sessions.push(pruned.session);
@@ -221,15 +222,4 @@ function wellFormed(p: PruneRecordPayload): boolean {
         typeof s.checkpoint === 'string',
     )
   );
-}
-
-function jwsKid(jws: string): string {
-  try {
-    const header = JSON.parse(Buffer.from(jws.split('.')[0] ?? '', 'base64url').toString('utf8')) as {
-      kid?: unknown;
-    };
-    return typeof header.kid === 'string' ? header.kid : '';
-  } catch {
-    return '';
-  }
 }
