@@ -13,7 +13,6 @@ import {
   AgentgateError,
   causeOf,
   describeCause,
-  isAgentgateError,
   newId,
   type ApprovalBroker,
   type ApprovalOutcome,
@@ -28,33 +27,22 @@ import type {
   ApprovalBrokerOptions,
   ApprovalEvent,
   ApprovalSharing,
-  HeldApproval,
   PendingApproval,
   SettledApproval,
   SharedApproval,
 } from './types.js';
 import { ApprovalWebhooks } from './approval-webhooks.js';
-import { formatSeconds, pendingView, waitNotice } from './approval-views.js';
-import type { ApprovalLinks, WebhookEvent } from './webhook-payload.js';
-
-interface PendingRequest {
-  readonly view: PendingApproval;
-  readonly input: ApprovalRequestInput;
-  readonly requestedAtMs: number;
-  readonly expiresAtMs: number;
-  /** Aborted when the request settles: stops the `approval.requested` webhook and its retries. */
-  readonly settledController: AbortController;
-  readonly resolve: (settlement: ApprovalSettlement) => void;
-  readonly timer: NodeJS.Timeout;
-  /** Reminds the waiting client that its command still waits. */
-  readonly reminder: NodeJS.Timeout;
-  notices: number;
-  readonly detach: () => void;
-  /** Held in the fleet database too (false: this replica alone knows it). */
-  readonly shared: boolean;
-  /** Its expiry or withdrawal is being written back to the fleet database. */
-  withdrawing: boolean;
-}
+import { formatSeconds, requestView, SettledMemory, waitNotice } from './approval-views.js';
+import {
+  checkMayDecide,
+  fleetCall,
+  listAcrossFleet,
+  readFromFleet,
+  shareHold,
+  UNREACHABLE_REFUSAL,
+} from './fleet-calls.js';
+import { webhookEventOf, type PendingRequest } from './pending-request.js';
+import type { ApprovalLinks } from './webhook-payload.js';
 
 const SHUTTING_DOWN: WithdrawCause = { kind: 'shutdown' };
 
@@ -66,7 +54,7 @@ const CLOSE_DELIVERY_GRACE_MS = 3_000;
 
 export class ApprovalBrokerImpl implements ApprovalBroker {
   private readonly pending = new Map<string, PendingRequest>();
-  private readonly settled = new Map<string, SettledApproval>();
+  private readonly settled = new SettledMemory(SETTLED_MEMORY);
   private readonly webhooks: ApprovalWebhooks;
   private readonly subscribers = new Set<(event: ApprovalEvent) => void>();
   private readonly now: () => number;
@@ -99,12 +87,12 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
   request(input: ApprovalRequestInput, signal?: AbortSignal): Promise<ApprovalSettlement> {
     const requestedAtMs = this.now();
     const id = newId(requestedAtMs);
-    if (signal?.aborted) {
+    if (signal?.aborted)
       return Promise.resolve({ id, outcome: 'cancelled', reason: describeCause(causeOf(signal.reason)) });
-    }
     const timeoutMs = this.closed ? 0 : this.config.timeoutMs;
     const expiresAtMs = requestedAtMs + timeoutMs;
-    const approvers = this.effectiveApprovers(input);
+    // The rule's approvers, else the section's default.
+    const approvers = input.approvers.length > 0 ? input.approvers : this.config.approvers;
     try {
       input.recorder.append('approval.requested', {
         approvalId: id,
@@ -119,18 +107,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
       // RECORDING_FAILED: nothing is held, and the gate refuses the command (fail closed).
       return Promise.reject(err);
     }
-    const view: PendingApproval = {
-      id,
-      session: input.session.id,
-      listener: input.session.listener,
-      protocol: input.session.protocol,
-      identity: input.session.identity.name,
-      command: input.command.recordedText ?? input.command.text,
-      rule: input.rule,
-      approvers,
-      requestedAt: new Date(requestedAtMs).toISOString(),
-      expiresAt: new Date(expiresAtMs).toISOString(),
-    };
+    const view = requestView(id, input, approvers, requestedAtMs, expiresAtMs);
     const sharing = this.sharing;
     if (sharing === undefined)
       return this.hold(view, input, requestedAtMs, expiresAtMs, timeoutMs, false, signal);
@@ -150,53 +127,23 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<ApprovalSettlement> {
-    const held: HeldApproval = {
-      id: view.id,
-      node: sharing.node,
-      session: view.session,
-      listener: view.listener,
-      protocol: view.protocol,
-      identity: view.identity,
-      command: view.command,
-      rule: view.rule,
-      approvers: view.approvers,
-      requestedAt: requestedAtMs,
-      expiresAt: expiresAtMs,
-    };
-    try {
-      await sharing.hold(held);
-    } catch (err) {
-      const error = (err as Error).message;
-      if (this.options.whenSharingDown !== 'local') {
-        this.options.log.warn('approval refused: the fleet database is unreachable', {
-          approval: view.id,
-          session: view.session,
-          rule: view.rule,
-          error,
-        });
-        return this.refuseAtOnce(view.id, input, {
-          kind: 'failed',
-          message:
-            'the fleet database is unreachable, so no replica could approve it (fleet.approvalsWhenDown: closed)',
-        });
-      }
-      this.options.log.warn('the fleet database is unreachable: holding the approval on this replica only', {
-        approval: view.id,
-        session: view.session,
-        rule: view.rule,
-        error,
-      });
-      return this.hold(view, input, requestedAtMs, expiresAtMs, timeoutMs, false, signal);
+    const { whenSharingDown, log } = this.options;
+    switch (await shareHold(sharing, view, requestedAtMs, expiresAtMs, whenSharingDown, log)) {
+      case 'refused':
+        return this.refuseAtOnce(view.id, input, { kind: 'failed', message: UNREACHABLE_REFUSAL });
+      case 'local':
+        return this.hold(view, input, requestedAtMs, expiresAtMs, timeoutMs, false, signal);
+      case 'shared':
+        return this.hold(
+          { ...view, node: sharing.node },
+          input,
+          requestedAtMs,
+          expiresAtMs,
+          timeoutMs,
+          true,
+          signal,
+        );
     }
-    return this.hold(
-      { ...view, node: sharing.node },
-      input,
-      requestedAtMs,
-      expiresAtMs,
-      timeoutMs,
-      true,
-      signal,
-    );
   }
 
   private hold(
@@ -412,7 +359,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
         error: (err as Error).message,
       });
     }
-    this.rememberSettled({
+    this.settled.remember({
       id,
       status: 'cancelled',
       by: null,
@@ -449,10 +396,6 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     return handleApprovalsHttp(this, this.options.identity, this.options.log, req, res, pathname);
   }
 
-  private effectiveApprovers(input: ApprovalRequestInput): readonly string[] {
-    return input.approvers.length > 0 ? input.approvers : this.config.approvers;
-  }
-
   private decide(
     id: string,
     approver: Identity,
@@ -471,27 +414,15 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
         'INTERNAL',
         `approval ${id} is shared with the fleet: it is decided with decideAnywhere`,
       );
-    this.checkMayDecide(id, approver, outcome, request.view.approvers, request.view.identity);
+    checkMayDecide(
+      this.options.identity,
+      id,
+      approver,
+      outcome,
+      request.view.approvers,
+      request.view.identity,
+    );
     return this.settle(id, outcome, approver.name, reason)!;
-  }
-
-  /** Approver groups, and no approving one's own request: checked by the deciding replica, from the request. */
-  private checkMayDecide(
-    id: string,
-    approver: Identity,
-    outcome: 'approved' | 'rejected',
-    approvers: readonly string[],
-    requester: string,
-  ): void {
-    if (!this.options.identity.isAllowed(approver, approvers)) {
-      throw new AgentgateError(
-        'FORBIDDEN',
-        `${approver.name} is not an approver for approval ${id} (approvers: ${approvers.join(', ') || 'none configured'})`,
-      );
-    }
-    if (outcome === 'approved' && approver.name === requester) {
-      throw new AgentgateError('FORBIDDEN', `${approver.name} may not approve their own request ${id}`);
-    }
   }
 
   /**
@@ -509,12 +440,12 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     const sharing = this.sharing;
     if (sharing === undefined || (local !== undefined && !local.shared) || this.settled.has(id))
       return this.decide(id, approver, outcome, reason);
-    const row = await this.fleetRead(() => sharing.get(id));
+    const row = await fleetCall(() => sharing.get(id));
     if (row === undefined) throw new AgentgateError('NOT_FOUND', `no approval request ${id}`);
     if (row.state !== 'pending')
       throw new AgentgateError('CONFLICT', `approval ${id} is already settled (${row.state})`);
-    this.checkMayDecide(id, approver, outcome, row.approvers, row.identity);
-    const result = await this.fleetRead(() => sharing.decide(id, outcome, approver.name, reason));
+    checkMayDecide(this.options.identity, id, approver, outcome, row.approvers, row.identity);
+    const result = await fleetCall(() => sharing.decide(id, outcome, approver.name, reason));
     if (result.kind === 'not-found') throw new AgentgateError('NOT_FOUND', `no approval request ${id}`);
     if (result.kind === 'settled') {
       this.learned(result.approval);
@@ -536,37 +467,14 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     return this.sharing !== undefined;
   }
 
-  /** A fleet database call for the API: its failure is the API's 503, never an internal error. */
-  private async fleetRead<T>(call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (err) {
-      if (isAgentgateError(err)) throw err;
-      throw new AgentgateError(
-        'UPSTREAM_UNAVAILABLE',
-        `the fleet database is unreachable: ${(err as Error).message}`,
-      );
-    }
-  }
-
   /**
    * Pending requests, oldest first: in a fleet those of every replica (and any this replica holds alone). When the
    * fleet database cannot be reached, this replica's own.
    */
   async listAnywhere(): Promise<PendingApproval[]> {
-    const sharing = this.sharing;
-    if (sharing === undefined) return this.list();
-    let rows: SharedApproval[];
-    try {
-      rows = await sharing.listPending();
-    } catch (err) {
-      this.options.log.warn("the fleet database is unreachable: listing this replica's approvals only", {
-        error: (err as Error).message,
-      });
-      return this.list();
-    }
+    if (this.sharing === undefined) return this.list();
     const onlyHere = [...this.pending.values()].filter((p) => !p.shared).map((p) => p.view);
-    return [...rows.map(pendingView), ...onlyHere].sort((a, b) => a.requestedAt.localeCompare(b.requestedAt));
+    return (await listAcrossFleet(this.sharing, onlyHere, this.options.log)) ?? this.list();
   }
 
   /** One request as `GET /api/approvals/{id}` shows it, whichever replica holds it. */
@@ -574,27 +482,8 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     id: string,
   ): Promise<(PendingApproval & ApprovalLinks & { status: 'pending' }) | SettledApproval | undefined> {
     const here = this.get(id);
-    const sharing = this.sharing;
-    if (sharing === undefined || here !== undefined) return here;
-    let row: SharedApproval | undefined;
-    try {
-      row = await sharing.get(id);
-    } catch (err) {
-      this.options.log.warn('the fleet database is unreachable: showing what this replica knows', {
-        approval: id,
-        error: (err as Error).message,
-      });
-      return here;
-    }
-    if (row === undefined) return here;
-    if (row.state === 'pending') return { ...pendingView(row), status: 'pending', ...this.links(id) };
-    return {
-      id,
-      status: row.state,
-      by: row.decidedBy,
-      reason: row.reason,
-      settledAt: new Date(row.decidedAt ?? this.now()).toISOString(),
-    };
+    if (this.sharing === undefined || here !== undefined) return here;
+    return readFromFleet(this.sharing, id, this.links(id), this.now(), this.options.log);
   }
 
   /** The one place a request settles; later calls for the same id do nothing. */
@@ -609,7 +498,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     if (request === undefined) return undefined;
     this.pending.delete(id);
     const settledAtMs = this.now();
-    this.rememberSettled({
+    this.settled.remember({
       id,
       status: outcome,
       by: by ?? null,
@@ -659,30 +548,12 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     return settlement;
   }
 
-  private rememberSettled(settled: SettledApproval): void {
-    this.settled.set(settled.id, settled);
-    if (this.settled.size > SETTLED_MEMORY) {
-      const oldest = this.settled.keys().next();
-      if (oldest.done !== true) this.settled.delete(oldest.value);
-    }
-  }
-
-  private webhookEvent(request: PendingRequest, type: WebhookEvent['type']): WebhookEvent {
-    return {
-      type,
-      approval: request.view,
-      identityGroups: request.input.session.identity.groups,
-      client: request.input.session.client.address,
-      links: this.links(request.view.id),
-    };
-  }
-
   /** `approval.requested`: the receiver may decide it (an auto-approval bot); delivery stops once it settles. */
   private startWebhook(id: string): void {
     const webhook = this.config.webhook;
     const request = this.pending.get(id);
     if (webhook === undefined || request === undefined) return;
-    const event = this.webhookEvent(request, 'approval.requested');
+    const event = webhookEventOf(request, 'approval.requested', this.links(id));
     this.webhooks.requested(webhook, event, request.settledController.signal, ({ outcome, reason }) => {
       if (!request.shared || this.sharing === undefined) {
         this.settle(id, outcome, 'webhook', reason);
@@ -713,7 +584,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     const webhook = this.config.webhook;
     if (webhook === undefined) return;
     this.webhooks.settled(webhook, {
-      ...this.webhookEvent(request, `approval.${settlement.outcome}`),
+      ...webhookEventOf(request, `approval.${settlement.outcome}`, this.links(settlement.id)),
       settlement: {
         settlement,
         settledAt: settledAtMs,

@@ -1,6 +1,6 @@
 /** How a request reads outside the broker: the waiting client's notice, and another replica's row as a pending view. */
-import type { ApprovalWait } from '@agentgate/core';
-import type { PendingApproval, SharedApproval } from './types.js';
+import type { ApprovalRequestInput, ApprovalWait } from '@agentgate/core';
+import type { PendingApproval, SettledApproval, SharedApproval } from './types.js';
 import type { ApprovalLinks } from './webhook-payload.js';
 
 /** The notice a waiting client is shown (once held, then at each reminder): the one text all protocols show. */
@@ -53,4 +53,48 @@ export function pendingView(row: SharedApproval): PendingApproval {
     requestedAt: new Date(row.requestedAt).toISOString(),
     expiresAt: new Date(row.expiresAt).toISOString(),
   };
+}
+
+/** A request held on this replica as the API lists it: the command as recorded (credentials redacted). */
+export function requestView(
+  id: string,
+  input: ApprovalRequestInput,
+  approvers: readonly string[],
+  requestedAtMs: number,
+  expiresAtMs: number,
+): PendingApproval {
+  return {
+    id,
+    session: input.session.id,
+    listener: input.session.listener,
+    protocol: input.session.protocol,
+    identity: input.session.identity.name,
+    command: input.command.recordedText ?? input.command.text,
+    rule: input.rule,
+    approvers,
+    requestedAt: new Date(requestedAtMs).toISOString(),
+    expiresAt: new Date(expiresAtMs).toISOString(),
+  };
+}
+
+/** Recently settled requests, the oldest forgotten past `capacity`: a late decision gets 409, not 404. */
+export class SettledMemory {
+  private readonly byId = new Map<string, SettledApproval>();
+
+  constructor(private readonly capacity: number) {}
+
+  get(id: string): SettledApproval | undefined {
+    return this.byId.get(id);
+  }
+
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  remember(settled: SettledApproval): void {
+    this.byId.set(settled.id, settled);
+    if (this.byId.size <= this.capacity) return;
+    const oldest = this.byId.keys().next();
+    if (oldest.done !== true) this.byId.delete(oldest.value);
+  }
 }
