@@ -12,14 +12,14 @@
  * round, and of socat's process; strace slows that round, so its CPU figure does not count).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { Session } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { startDockerd } from '../harness/dockerd.js';
 import { startTestGateway } from '../harness/gateway.js';
+import { startProfile, statTicks, tickUs } from './process-cpu.js';
 
 const requests = Number(process.argv[2] ?? 2000);
 const megabytes = Number(process.argv[3] ?? 100);
@@ -122,15 +122,6 @@ async function latency(
   });
 }
 
-const tickUs = 10_000;
-
-function statTicks(file: string, systemOnly = false): number {
-  // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
-  const text = readFileSync(file, 'utf8');
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return (systemOnly ? 0 : Number(fields[11])) + Number(fields[12]);
-}
-
 /** CPU of a process, µs: all threads, the main thread (the gateway's event loop), and its kernel part. */
 interface CpuSample {
   readonly all: number;
@@ -144,22 +135,6 @@ function cpuOf(pid: number): CpuSample {
     all: statTicks(`/proc/${pid}/stat`) * tickUs,
     main: statTicks(main) * tickUs,
     mainSys: statTicks(main, true) * tickUs,
-  };
-}
-
-/** With BENCH_PROFILE=DIR: a V8 CPU profile of the main thread; the returned function writes DIR/NAME.cpuprofile. */
-async function startProfile(): Promise<((name: string) => Promise<void>) | undefined> {
-  const dir = process.env.BENCH_PROFILE;
-  if (!dir) return undefined;
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.setSamplingInterval', { interval: 200 });
-  await session.post('Profiler.start');
-  return async (name) => {
-    const { profile } = await session.post('Profiler.stop');
-    writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
-    session.disconnect();
   };
 }
 

@@ -15,9 +15,9 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Session } from 'node:inspector/promises';
 import { promisify } from 'node:util';
 import { startTestGateway } from '../harness/gateway.js';
+import { startProfile, statTicks, tickUs } from './process-cpu.js';
 import { freePort, PASSWORD, startPostgres } from '../harness/postgres.js';
 
 const run = promisify(execFile);
@@ -32,15 +32,6 @@ const targets = list('BENCH_TARGETS', 'direct,pgbouncer,agentgate');
 interface CpuSample {
   all: number;
   main: number;
-}
-
-const tickUs = 10_000;
-
-function statTicks(file: string, systemOnly = false): number {
-  // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
-  const text = readFileSync(file, 'utf8');
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return (systemOnly ? 0 : Number(fields[11])) + Number(fields[12]);
 }
 
 function cpuOf(pid: number): CpuSample {
@@ -163,22 +154,6 @@ async function startPgbouncer(pgPort: number): Promise<{ port: number; pid: numb
       await exited;
       rmSync(dir, { recursive: true, force: true });
     },
-  };
-}
-
-/** With BENCH_PROFILE=DIR: start the V8 profiler; the returned function writes DIR/NAME.cpuprofile. */
-async function startProfile(): Promise<((name: string) => Promise<void>) | undefined> {
-  const dir = process.env.BENCH_PROFILE;
-  if (!dir) return undefined;
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.setSamplingInterval', { interval: 200 });
-  await session.post('Profiler.start');
-  return async (name) => {
-    const { profile } = await session.post('Profiler.stop');
-    writeFileSync(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
-    session.disconnect();
   };
 }
 
