@@ -36,6 +36,7 @@ function fakeSink(): CheckpointSink & { puts: Put[]; recording: boolean } {
     recording: true,
     puts,
     put: (db, key, value, admitted) => void puts.push({ db, key, value, admitted }),
+    queue: (db, key, value) => void puts.push({ db, key, value, admitted: true }),
   };
 }
 
@@ -97,6 +98,30 @@ describe('checkpointer', () => {
     await checkpointer.settled();
     expect(errors).toEqual(['transcript: checkpoint failed']);
     expect(sink.puts).toEqual([]);
+  });
+
+  it("queues a session's end summary right after its final checkpoint, in the same turn", async () => {
+    const sink = fakeSink();
+    const checkpointer = new Checkpointer(fakeSigner({ delayMs: 5 }), sink, silentLogger);
+    const summary = { db: dbIndex.ends, key: 'S6', value: '{"lastSeq":3}' };
+    checkpointer.checkpoint(sessionAt('S6', 3), true, summary);
+    expect(sink.puts).toEqual([]); // nothing before the signature: no reader sees an end without it
+    await checkpointer.settled();
+    expect(sink.puts.map((p) => [p.db, p.key])).toEqual([
+      [dbIndex.checkpoints, eventKey('S6', 3)],
+      [dbIndex.ends, 'S6'],
+    ]);
+  });
+
+  it('still stores the end summary when signing fails (the next start signs it)', async () => {
+    const sink = fakeSink();
+    const checkpointer = new Checkpointer(fakeSigner({ fail: true }), sink, {
+      ...silentLogger,
+      error: () => {},
+    });
+    checkpointer.checkpoint(sessionAt('S7', 2), true, { db: dbIndex.ends, key: 'S7', value: '{}' });
+    await checkpointer.settled();
+    expect(sink.puts.map((p) => [p.db, p.key])).toEqual([[dbIndex.ends, 'S7']]);
   });
 
   it('periodically flushes io and checkpoints only sessions with new events', async () => {

@@ -244,8 +244,12 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
         lastSeq: event.seq,
       };
       if (typeof body?.['reason'] === 'string') end.reason = body['reason'];
-      if (this.recording) this.queue(dbIndex.ends, session.id, JSON.stringify(end));
-      this.checkpoints.checkpoint(session, true);
+      // The summary waits for the final checkpoint's signature and shares its transaction (checkpointer.ts).
+      this.checkpoints.checkpoint(session, true, {
+        db: dbIndex.ends,
+        key: session.id,
+        value: JSON.stringify(end),
+      });
     } catch (err) {
       // end() runs in cleanup paths: never throw from it; the failure is already in health.
       this.log.warn('transcript: session end not recorded', {
@@ -302,7 +306,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
   }
 
   /** Queue a record whose room was charged with its event (appendToSession's `records`). */
-  private queue(db: number, key: string, value: string): void {
+  queue(db: number, key: string, value: string): void {
     this.commits.put(db, key, value);
   }
 

@@ -133,6 +133,36 @@ describe('transcript store: chain, summaries, verify', () => {
     await store.close();
   });
 
+  it("stores an ended session's summary with its signed final checkpoint: no reader sees an unsigned end", async () => {
+    // A signer that holds each signature until told: the window a slow signer (or a busy machine) leaves open.
+    let release = (): void => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const store = await temp.open({
+      signer: {
+        ...temp.signer,
+        signCompact: async (payload) => (await held, temp.signer.signCompact(payload)),
+      },
+    });
+    const info = sessionInfo();
+    const recorder = store.openSession(info);
+    recorder.append('command', commandBody('SELECT 1'));
+    recorder.end(CLIENT_LEFT_END);
+    await sleep(100); // the end event's transaction has committed; its signature has not come
+    const during = await temp.open({ readOnly: true });
+    expect(during.getSession(info.id)).toMatchObject({ endedAt: null });
+    expect((await during.verify()).problems).toEqual([]);
+    await during.close();
+    release();
+    await store.flush();
+    const after = await temp.open({ readOnly: true });
+    expect(after.getSession(info.id)?.endedAt).toEqual(expect.any(Number));
+    const report = await after.verify();
+    expect(report.problems).toEqual([]);
+    expect(report.checkpoints).toBe(1);
+    await after.close();
+    await store.close();
+  });
+
   it('refuses a duplicate session id', async () => {
     const store = await temp.open();
     const info = sessionInfo();
