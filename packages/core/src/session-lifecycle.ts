@@ -11,6 +11,7 @@ import { AgentgateError, isAgentgateError } from './errors.js';
 import { recordingRefusal, type Gate, type GateSession, type Verdict } from './gate.js';
 import type { Identity } from './identity.js';
 import { newId } from './ids.js';
+import { setMaxListeners } from 'node:events';
 import { linkSignals } from './linked-signal.js';
 import type { Logger } from './log.js';
 import type { SessionMetrics } from './metrics.js';
@@ -146,7 +147,7 @@ class LiveSession implements GatedSession {
   readonly #deps: SessionLifecycleDeps;
   readonly #ended = new AbortController();
   /** Aborted to withdraw the pending decisions; renewed after a withdrawal while the session goes on. */
-  #decisions = new AbortController();
+  #decisions = decisionsController();
   #pendingDecisions = 0;
   #stopLease: () => void = () => undefined;
   readonly #unwatch: (() => void)[] = [];
@@ -201,7 +202,7 @@ class LiveSession implements GatedSession {
   withdrawPending(cause: WithdrawCause): void {
     if (this.#pendingDecisions === 0 || this.#ended.signal.aborted) return;
     const pending = this.#decisions;
-    this.#decisions = new AbortController();
+    this.#decisions = decisionsController();
     pending.abort(cause);
   }
 
@@ -319,4 +320,14 @@ function endBody(cause: EndCause): SessionEndBody {
   if (cause.kind === 'credential-expired') body.expiredAt = cause.expiredAt;
   if (cause.kind === 'terminated') body.by = cause.by;
   return body;
+}
+
+/**
+ * Withdraws the session's pending decisions: each links one listener for as long as it waits, and an SSH session
+ * may have any number of channels waiting at once, so Node's leak warning at 11 listeners is not one here.
+ */
+function decisionsController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
