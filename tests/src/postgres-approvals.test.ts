@@ -9,6 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import pg from 'pg';
 import { verifyWithJwks } from '@agentgate/transcript';
 import { startTestGateway, type TestGateway } from './harness/gateway.js';
+import { RawClient, typed } from './harness/pg-raw-client.js';
 import { PASSWORD, startPostgres, type TestPostgres } from './harness/postgres.js';
 
 type HookMode = 'leave' | 'approve' | 'deny' | 'down';
@@ -152,6 +153,44 @@ describe('approvals with PostgreSQL sessions', () => {
     expect(await decide(p.id, 'approve', 'carol', ['dba'])).toBe(409); // settled once
     expect(await decide('no-such-id', 'approve', 'carol', ['dba'])).toBe(404);
     await devin.end();
+  });
+
+  it('answers what a pipeline flushed before its held Execute while the Execute waits', async () => {
+    const addr = gw.address('db') as { host: string; port: number };
+    const raw = await RawClient.open(addr);
+    expect((await raw.login(await gw.token('devin', ['agents']))).at(-1)?.[0]).toBe('Z');
+    const cstr = (t: string) => Buffer.from(t + '\0');
+    const parse = (name: string, text: string) =>
+      typed('P', Buffer.concat([cstr(name), cstr(text), Buffer.from([0, 0])]));
+    const bind = (stmt: string) =>
+      typed('B', Buffer.concat([cstr(''), cstr(stmt), Buffer.from([0, 0, 0, 0, 0, 0])]));
+    // Parse and Describe of a harmless statement, Flush, then a held DELETE in the same write: the server answers
+    // the flushed part while the gateway holds the DELETE for approval.
+    raw.socket.write(
+      Buffer.concat([
+        parse('cnt', 'SELECT count(*) FROM users'),
+        typed('D', cstr('Scnt')),
+        typed('H', Buffer.alloc(0)),
+        parse('', 'DELETE FROM users WHERE id = 3'),
+        bind(''),
+        typed('E', Buffer.concat([cstr(''), Buffer.from([0, 0, 0, 0])])),
+        typed('S', Buffer.alloc(0)),
+      ]),
+    );
+    const flushed = await raw.until('T');
+    // N: the waiting notice, sent when the DELETE is held.
+    expect(flushed.map((m) => m[0]).join(',')).toMatch(/^(N,)?1,t,(N,)?T$/);
+    const p = await pendingFor('devin', 'id = 3');
+    expect(await decide(p.id, 'approve', 'carol', ['dba'])).toBe(200);
+    const rest = await raw.until('Z');
+    expect([...flushed, ...rest].map((m) => m[0]).join(',')).toMatch(/^[^N]*N[^N]*$/);
+    expect(
+      rest
+        .filter((m) => m[0] !== 'N')
+        .map((m) => m[0])
+        .join(','),
+    ).toBe('1,2,C,Z');
+    raw.socket.end(typed('X', Buffer.alloc(0)));
   });
 
   it('psql prints the waiting notice while its statement is held', async () => {

@@ -87,6 +87,11 @@ export class ClientRelay {
     this.upstreamOut.write(buf);
   }
 
+  /** Hold the upstream writes (they go out at the release, with whatever was written meanwhile). */
+  holdUpstream(hold: boolean): void {
+    this.upstreamOut.hold(hold);
+  }
+
   /**
    * The one place that pauses and resumes reading the client: it reads again only when no reason to hold it is
    * left (a full inbox behind a pending decision, an upstream that has not drained), whatever order they clear in.

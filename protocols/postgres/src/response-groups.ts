@@ -10,16 +10,12 @@
  * server would have reported an error (PostgreSQL docs "Extended Query": after an error the server discards
  * messages until Sync).
  */
-import {
-  decodeCommandTag,
-  decodeErrorFields,
-  decodeParameterStatus,
-  type FieldDescription,
-} from './codec/decode.js';
+import { decodeCommandTag, decodeErrorFields, decodeParameterStatus } from './codec/decode.js';
 import { encodeParse, encodeQuery } from './codec/encode.js';
 import { BackendMessage } from './codec/message-types.js';
 import type { ResultFilter } from './result-filter.js';
 import { ResultTracker } from './result-tracker.js';
+import { RowDescriptions, type RowDescription } from './row-descriptions.js';
 
 /**
  * Sent upstream in place of a denied command: it cannot parse, so it runs nothing, and the server's log shows why
@@ -54,7 +50,7 @@ export interface ResponseGroup {
   /** The gateway's ErrorResponse for the group's denied command, sent in place of its stand-in's error. */
   injectError: Buffer | null;
   /** RowDescription from a Describe, for the Execute that follows. */
-  describedFields: FieldDescription[] | null;
+  described: RowDescription | null;
   /** The upstream already reported an error in this group: the server skipped the rest, so no second error. */
   upstreamError: boolean;
 }
@@ -93,6 +89,7 @@ export class ResponseGroups {
   private groupIds = 0;
   /** The group the client's messages go into until a Query, Sync or FunctionCall closes it. */
   private current: ResponseGroup = this.newGroup();
+  private readonly rowDescriptions = new RowDescriptions();
 
   constructor(private readonly sink: ResponseSink) {}
 
@@ -162,7 +159,7 @@ export class ResponseGroups {
       if (filter.active && FILTERED_TYPES.has(type)) {
         const original = region.subarray(offset, end);
         const out = filter.filter(type, original, {
-          fields: entry?.tracker.currentFields ?? group.describedFields,
+          fields: entry?.tracker.currentFields ?? group.described?.fields ?? null,
           plan: entry?.plan,
         });
         if (out !== original) {
@@ -193,14 +190,12 @@ export class ResponseGroups {
       case BackendMessage.DataRow: // the hot path: only counted once the recording cap is reached
         entry?.tracker.dataRow(buf, start);
         return;
-      case BackendMessage.RowDescription:
-        if (entry) entry.tracker.setRowDescription(buf, start, end);
-        else {
-          const described = new ResultTracker(undefined, 0);
-          described.setRowDescription(buf, start, end);
-          group.describedFields = described.currentFields;
-        }
+      case BackendMessage.RowDescription: {
+        const description = this.rowDescriptions.decode(buf, start, end);
+        if (entry) entry.tracker.setRowDescription(description);
+        else group.described = description;
         return;
+      }
       case BackendMessage.CommandComplete:
         return this.finishEntry(group, { commandTag: decodeCommandTag(buf, start, end) });
       case BackendMessage.EmptyQueryResponse:
@@ -237,11 +232,11 @@ export class ResponseGroups {
   private finishEntry(group: ResponseGroup, outcome: ResultOutcome): void {
     const entry = group.entries[group.index];
     if (!entry) return;
-    if (!entry.multiStatement) entry.tracker.adoptFields(group.describedFields);
+    if (!entry.multiStatement) entry.tracker.adoptRowDescription(group.described);
     this.sink.finished(entry.tracker, outcome);
     if (!entry.multiStatement) {
       group.index++;
-      group.describedFields = null;
+      group.described = null;
     }
   }
 
@@ -251,7 +246,7 @@ export class ResponseGroups {
       entries: [],
       index: 0,
       injectError: null,
-      describedFields: null,
+      described: null,
       upstreamError: false,
     };
   }

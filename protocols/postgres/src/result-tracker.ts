@@ -3,10 +3,11 @@
  * builds a `result` body per finished statement: what the client received, rows capped at `recordRows`.
  */
 import type { ProtocolMetrics, SqlResultBody } from '@agentgate/core';
-import { decodeDataRow, decodeRowDescription, rowCountOfTag, type FieldDescription } from './codec/decode.js';
+import { decodeDataRow, rowCountOfTag, type FieldDescription } from './codec/decode.js';
+import type { RowDescription } from './row-descriptions.js';
 
 export class ResultTracker {
-  private fields: FieldDescription[] | null = null;
+  private description: RowDescription | null = null;
   private rows: unknown[][] = [];
   private rowsOmitted = 0;
   private started: number;
@@ -22,17 +23,17 @@ export class ResultTracker {
     this.started = performance.now();
   }
 
-  setRowDescription(buf: Buffer, start: number, end: number): void {
-    this.fields = decodeRowDescription(buf, start, end);
+  setRowDescription(description: RowDescription): void {
+    this.description = description;
   }
 
   /** Adopt a RowDescription seen in answer to a Describe earlier in the pipeline. */
-  adoptFields(fields: FieldDescription[] | null): void {
-    if (this.fields === null) this.fields = fields;
+  adoptRowDescription(description: RowDescription | null): void {
+    if (this.description === null) this.description = description;
   }
 
-  get currentFields(): FieldDescription[] | null {
-    return this.fields;
+  get currentFields(): readonly FieldDescription[] | null {
+    return this.description?.fields ?? null;
   }
 
   dataRow(buf: Buffer, start: number): void {
@@ -44,7 +45,7 @@ export class ResultTracker {
   }
 
   private readonly isBinary = (column: number): boolean => {
-    const field = this.fields?.[column];
+    const field = this.description?.fields[column];
     if (field) return field.format === 1;
     const f = this.resultFormats;
     return f.length === 0 ? false : f.length === 1 ? f[0] === 1 : f[column] === 1;
@@ -71,10 +72,7 @@ export class ResultTracker {
     metrics.commandCompleted(listener, 'postgres', durationMs / 1000);
     const body: { -readonly [K in keyof SqlResultBody]: SqlResultBody[K] } = {
       commandSeq: this.commandSeq ?? null,
-      rowDescription:
-        this.fields === null
-          ? null
-          : { names: this.fields.map((f) => f.name), typeOids: this.fields.map((f) => f.typeOid) },
+      rowDescription: this.description?.recorded ?? null,
       rows: this.secrets.length === 0 ? this.rows : this.rows.map((row) => row.map((v) => this.scrub(v))),
       rowsOmitted: this.rowsOmitted,
       commandTag: outcome.commandTag ?? null,
@@ -91,7 +89,7 @@ export class ResultTracker {
           ? outcome.error
           : { code: outcome.error.code, message: this.scrub(outcome.error.message) as string };
     // The next statement of a multi-statement Query starts now, with its own RowDescription.
-    this.fields = null;
+    this.description = null;
     this.rows = [];
     this.rowsOmitted = 0;
     this.started = performance.now();

@@ -33,6 +33,38 @@ describe('WriteCoalescer', () => {
     release();
   });
 
+  it('keeps held writes past the end of the tick and sends them with the later ones at the release', async () => {
+    const { sink, written, release } = slowSink(1 << 20);
+    const out = new WriteCoalescer(
+      () => sink,
+      () => undefined,
+    );
+    const chunk = Buffer.from('BindExecSync');
+    out.write(chunk.subarray(0, 4));
+    out.hold(true);
+    await tick();
+    expect(written).toEqual([]);
+    out.write(chunk.subarray(4, 8));
+    out.hold(false);
+    out.write(chunk.subarray(8));
+    await tick();
+    expect(written.map((b) => b.toString())).toEqual(['BindExecSync']);
+    release();
+  });
+
+  it('writes held bytes at an explicit flush (a closing connection)', () => {
+    const { sink, written, release } = slowSink(1 << 20);
+    const out = new WriteCoalescer(
+      () => sink,
+      () => undefined,
+    );
+    out.hold(true);
+    out.write(Buffer.from('Terminate'));
+    out.flush();
+    expect(written.map((b) => b.toString())).toEqual(['Terminate']);
+    release();
+  });
+
   it('reports backpressure while a drain is due, and the drain does follow', async () => {
     const { sink, release } = slowSink(4);
     let pressured = 0;

@@ -8,6 +8,7 @@ import type { Writable } from 'node:stream';
 export class WriteCoalescer {
   private pending: Buffer[] = [];
   private scheduled = false;
+  private held = false;
 
   constructor(
     private readonly target: () => Writable | undefined,
@@ -25,14 +26,31 @@ export class WriteCoalescer {
     ) {
       this.pending[n - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + buf.length);
     } else this.pending.push(buf);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(this.flush);
-    }
+    this.schedule();
   }
 
-  readonly flush = (): void => {
+  /**
+   * While held, writes wait for the release (or an explicit flush) instead of going out at the end of the tick,
+   * so they can join the writes that follow.
+   */
+  hold(held: boolean): void {
+    this.held = held;
+    if (!held && this.pending.length > 0) this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.held) return;
+    this.scheduled = true;
+    process.nextTick(this.flushScheduled);
+  }
+
+  private readonly flushScheduled = (): void => {
     this.scheduled = false;
+    if (!this.held) this.flush();
+  };
+
+  /** Write what is pending now, held or not. */
+  readonly flush = (): void => {
     const bufs = this.pending;
     if (bufs.length === 0) return;
     this.pending = [];

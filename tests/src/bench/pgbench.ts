@@ -1,17 +1,19 @@
 /**
  * Benchmark, run with `node tests/dist/bench/pgbench.js [seconds] [repetitions]`: pgbench -S (one SELECT per
  * transaction) at 1 and 8 clients, `-M simple` and `-M prepared`, against PostgreSQL directly, pgbouncer (session
- * mode) and agentgate (the whole gateway in this process as `agentgate serve` builds it: two deny rules,
- * failMode closed (the default), recording into a real LMDB store, Prometheus metrics), interleaved in one run so all three see the
+ * mode), a bare Node.js TCP pipe in this process (no parsing, no decision: the Node runtime's own floor for a proxy
+ * hop) and agentgate (the whole gateway in this process as `agentgate serve` builds it: two deny rules,
+ * failMode closed (the default), recording into a real LMDB store, Prometheus metrics), interleaved in one run so all see the
  * same machine load. Per statement it reports the latency added over direct and the proxy's CPU (all threads, from
  * /proc; for agentgate also its main thread), with the load average beside every number.
- * Knobs: BENCH_CLIENTS=1,8  BENCH_MODES=simple,prepared  BENCH_TARGETS=direct,pgbouncer,agentgate (e.g. only
+ * Knobs: BENCH_CLIENTS=1,8  BENCH_MODES=simple,prepared  BENCH_TARGETS=direct,pgbouncer,nodepipe,agentgate (e.g. only
  * agentgate while profiling), BENCH_PROFILE=DIR (a V8 CPU profile of this process, main thread, for each agentgate
  * run only), BENCH_PERF=DIR (`perf record -g` of this process, all threads and the kernel, for each agentgate run; run
  * node with --perf-basic-prof to name JS frames), BENCH_STRACE=1 (system calls per statement, all threads, from
  * `strace -c`; strace slows the run, so its other numbers do not count), BENCH_THREADS=1 (CPU per statement of each thread).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -26,7 +28,7 @@ const repetitions = Number(process.argv[3] ?? 3);
 const list = (name: string, fallback: string): string[] => (process.env[name] ?? fallback).split(',');
 const clientCounts = list('BENCH_CLIENTS', '1,8').map(Number);
 const modes = list('BENCH_MODES', 'simple,prepared');
-const targets = list('BENCH_TARGETS', 'direct,pgbouncer,agentgate');
+const targets = list('BENCH_TARGETS', 'direct,pgbouncer,nodepipe,agentgate');
 
 /** CPU time of a process (all threads) and of its main thread, in µs, from /proc (clock ticks of 10 ms). */
 interface CpuSample {
@@ -206,9 +208,34 @@ const median = (xs: number[]): number => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
+/** The floor for any proxy hop in Node on this machine: a socket pipe in this process that neither parses nor decides. */
+async function startNodePipe(pgPort: number): Promise<{ port: number; stop(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const pipe = net.createServer({ noDelay: true }, (client) => {
+    const upstream = net.connect({ host: '127.0.0.1', port: pgPort, noDelay: true });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => pipe.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (pipe.address() as net.AddressInfo).port,
+    async stop() {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => pipe.close(resolve));
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const server = await startPostgres({ maxConnections: 100 });
   const bouncer = await startPgbouncer(server.port);
+  const nodePipe = await startNodePipe(server.port);
   const gw = await startTestGateway(`
 listeners:
   - name: pg
@@ -231,6 +258,7 @@ rules:
     const endpoints: Record<string, { port: number; user: string; password: string; pid?: number }> = {
       direct: { port: server.port, user: 'app', password: PASSWORD },
       pgbouncer: { port: bouncer.port, user: 'app', password: PASSWORD, pid: bouncer.pid },
+      nodepipe: { port: nodePipe.port, user: 'app', password: PASSWORD, pid: process.pid },
       agentgate: { port: gwPort, user: 'bench', password: token, pid: process.pid },
     };
     // Warm-up: the first connection loads the SQL parser and the JIT compiles the hot path.
@@ -285,7 +313,7 @@ rules:
     }
     console.log(`\nmedians of ${repetitions} interleaved runs of ${seconds} s (pgbench -S):`);
     console.log(
-      'case                 | direct tps / lat | pgbouncer tps / +lat / cpu | agentgate tps / +lat / cpu (main) | ratios: tps vs pgbouncer, +lat, cpu',
+      'case                 | direct tps / lat | pgbouncer tps / +lat / cpu | node pipe tps / +lat / cpu (main) | agentgate tps / +lat / cpu (main) | ratios: tps vs pgbouncer, +lat, cpu',
     );
     for (const [key, rows] of results) {
       const of = (target: string) => rows.filter((r) => r.target === target);
@@ -303,11 +331,13 @@ rules:
         main: m(target, (r) => r.mainUs),
       });
       const b = side('pgbouncer');
+      const p = side('nodepipe');
       const a = side('agentgate');
       const loads = rows.map((r) => r.load).join(' ');
       console.log(
         `${key.padEnd(20)} | ${direct.tps.toFixed(0)} / ${direct.lat.toFixed(3)} ms` +
           ` | ${b.tps.toFixed(0)} / +${b.added.toFixed(3)} ms / ${b.cpu.toFixed(0)} µs` +
+          ` | ${p.tps.toFixed(0)} / +${p.added.toFixed(3)} ms / ${p.cpu.toFixed(0)} µs (${p.main.toFixed(0)})` +
           ` | ${a.tps.toFixed(0)} / +${a.added.toFixed(3)} ms / ${a.cpu.toFixed(0)} µs (${a.main.toFixed(0)})` +
           ` | ${(a.tps / b.tps).toFixed(2)}× ${(a.added / b.added).toFixed(1)}× ${(a.cpu / b.cpu).toFixed(1)}×` +
           `  (load ${loads})`,
@@ -315,6 +345,7 @@ rules:
     }
   } finally {
     await gw.stop();
+    await nodePipe.stop();
     await bouncer.stop();
     await server.stop();
   }

@@ -51,6 +51,7 @@ export class MaskingResultFilter {
   private lastFields: readonly FieldDescription[] | null = null;
   private lastPlan: StatementPlan | undefined;
   private lastRowPlan: RowPlan | undefined;
+  private lastSnapshot: CatalogSnapshot | undefined;
   private readonly remember = (value: string): void => this.scrubber.remember(value);
 
   constructor(
@@ -148,9 +149,16 @@ export class MaskingResultFilter {
     plan: StatementPlan | undefined,
     message: Buffer,
   ): RowPlan {
-    if (fields === this.lastFields && plan === this.lastPlan && this.lastRowPlan && fields !== null)
-      return this.lastRowPlan;
     const snapshot = this.catalog.snapshot;
+    // RowDescriptions are shared while equal (row-descriptions.ts): the catalog in force is part of the key.
+    if (
+      fields === this.lastFields &&
+      plan === this.lastPlan &&
+      snapshot === this.lastSnapshot &&
+      this.lastRowPlan &&
+      fields !== null
+    )
+      return this.lastRowPlan;
     const count = fields?.length ?? message.readInt16BE(5);
     let positional = plan?.positional ?? null;
     if (positional && plan!.width !== count) {
@@ -173,6 +181,7 @@ export class MaskingResultFilter {
     if (fields !== null) {
       this.lastFields = fields;
       this.lastPlan = plan;
+      this.lastSnapshot = snapshot;
       this.lastRowPlan = rowPlan;
     }
     return rowPlan;
