@@ -9,7 +9,8 @@
  * throughput.
  * Knobs: BENCH_PARTS=latency,cpu,exec (which parts run), BENCH_PROFILE=DIR (a V8 CPU profile of the main thread
  * during the first CPU round), BENCH_STRACE=1 (system calls per request of the gateway's threads in the first CPU
- * round, and of socat's process; strace slows that round, so its CPU figure does not count).
+ * round, and of socat's process; strace slows that round, so its CPU figure does not count), BENCH_CPU_ROUNDS=3 and
+ * BENCH_CPU_TARGETS=agentgate,node pipe,socat (how many CPU rounds, of which relays: for A/B runs of two builds).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -332,8 +333,11 @@ rules:
           return children[0] ? Number(children[0]) : undefined;
         },
       });
-    for (let round = 0; round < (parts.has('cpu') ? 3 : 0); round++) {
+    const cpuRounds = parts.has('cpu') ? Number(process.env.BENCH_CPU_ROUNDS ?? 3) : 0;
+    const cpuNames = new Set((process.env.BENCH_CPU_TARGETS ?? 'agentgate,node pipe,socat').split(','));
+    for (let round = 0; round < cpuRounds; round++) {
       for (const { name, target, pid: pidOf } of cpuTargets) {
+        if (!cpuNames.has(name)) continue;
         let pid: number | undefined;
         let before: CpuSample | undefined;
         let used: CpuSample | undefined;
