@@ -32,6 +32,31 @@ export interface AnswerSink {
   /** The session's content detectors, when masking applies to it. */
   readonly detectors: ValueMasker | undefined;
   readonly log: Logger;
+  /** The connection's last recorded body text (a client polling gets the same answer again and again). */
+  readonly lastText?: AnswerTextMemo;
+}
+
+/**
+ * The text of the last recorded body that the detectors left unchanged, and its bytes: the same bytes under the
+ * same detectors give the same text, so they are neither decoded nor scanned again. A body the detectors changed is
+ * not kept (masking it counts the masked values each time).
+ */
+export class AnswerTextMemo {
+  private bytes: Buffer | undefined;
+  private detectors: ValueMasker | undefined;
+  private text = '';
+
+  textOf(body: Buffer, detectors: ValueMasker | undefined): string {
+    if (this.bytes !== undefined && this.detectors === detectors && this.bytes.equals(body)) return this.text;
+    const text = body.toString('utf8');
+    const masked = detectors ? detectors.mask(text) : text;
+    if (masked === text) {
+      this.bytes = Buffer.from(body);
+      this.detectors = detectors;
+      this.text = text;
+    } else this.bytes = undefined;
+    return masked;
+  }
 }
 
 /** Append the request's `result`; a store failure is logged (the gate already refuses commands fail-closed). */
@@ -47,8 +72,11 @@ export function recordAnswer(sink: AnswerSink, decided: DecidedRequest, answer: 
   if (body !== undefined) {
     const capped = body.subarray(0, RECORDED_BODY_CAP);
     if (textual) {
-      const text = capped.toString('utf8');
-      rec.body = sink.detectors ? sink.detectors.mask(text) : text;
+      if (sink.lastText) rec.body = sink.lastText.textOf(capped, sink.detectors);
+      else {
+        const text = capped.toString('utf8');
+        rec.body = sink.detectors ? sink.detectors.mask(text) : text;
+      }
     }
     rec.bodyBytes = bytes ?? body.length;
     if (body.length > RECORDED_BODY_CAP || (bytes ?? 0) > RECORDED_BODY_CAP) rec.truncated = true;

@@ -93,4 +93,36 @@ describe('HttpMessageReader', () => {
       cut.messages.readBody({ kind: 'length', length: 10 }, 100, 'too large', 'agentgate: closed inside'),
     ).rejects.toMatchObject({ code: 'PROTOCOL_VIOLATION', message: 'agentgate: closed inside' });
   });
+
+  it('hands back the parsed head for repeated head bytes, and parses anything else afresh', async () => {
+    const { input, messages } = reader();
+    const first = messages.readHead(parseRequestHead);
+    input.write('GET /containers/json HTTP/1.1\r\nHost: x\r\n\r\n');
+    const a = await first;
+    // The same bytes again, with the next message's start behind them in the same chunk.
+    const second = messages.readHead(parseRequestHead);
+    input.write(
+      'GET /containers/json HTTP/1.1\r\nHost: x\r\n\r\nGET /containers/json HTTP/1.1\r\nHost: y\r\n\r\n',
+    );
+    const b = await second;
+    expect(a.kind === 'head' && b.kind === 'head' && b.head === a.head).toBe(true);
+    const c = await messages.readHead(parseRequestHead);
+    expect(c.kind === 'head' && c.head !== (a.kind === 'head' && a.head)).toBe(true);
+    expect(c.kind === 'head' && c.head.headers).toEqual([['Host', 'y']]);
+    expect(c.kind === 'head' && c.raw.toString('latin1')).toBe(
+      'GET /containers/json HTTP/1.1\r\nHost: y\r\n\r\n',
+    );
+    // A longer head that starts like the last one is parsed, not taken for it.
+    const d = messages.readHead(parseRequestHead);
+    input.write('GET /containers/json HTTP/1.1\r\nHost: y\r\nX-A: 1\r\n\r\n');
+    const dh = await d;
+    expect(dh.kind === 'head' && dh.head.headers).toEqual([
+      ['Host', 'y'],
+      ['X-A', '1'],
+    ]);
+    // A response parser does not take a request head's memo.
+    const e = messages.readHead(parseResponseHead);
+    input.write('GET /containers/json HTTP/1.1\r\nHost: y\r\nX-A: 1\r\n\r\n');
+    await expect(e).rejects.toThrow('malformed status line');
+  });
 });

@@ -32,7 +32,20 @@ export type HeadRead<H> =
 /** One piece of a body: the decoded data in it, and the bytes as they came (framing included). */
 export type BodyPiece = (data: readonly Buffer[], raw: Buffer) => Promise<void> | undefined;
 
+/**
+ * The last head this reader parsed: a keep-alive peer repeats the same head bytes (a client polling, dockerd's
+ * answers within one second of `Date`), and identical bytes parse to the identical head, so they are not parsed
+ * again. One entry per connection, a copy of the bytes (the chunk they came in is not kept alive).
+ */
+interface LastHead {
+  readonly parse: HeadParser<unknown>;
+  readonly bytes: Buffer;
+  readonly head: unknown;
+}
+
 export class HttpMessageReader {
+  private last: LastHead | undefined;
+
   constructor(readonly socket: SocketReader) {}
 
   /** Bytes read but not yet consumed (a pipelined next request, or body bytes that came with the head). */
@@ -56,12 +69,30 @@ export class HttpMessageReader {
       if (buf.length === 0 && headDeadline === undefined && limits.headMs !== undefined)
         headDeadline = Date.now() + limits.headMs;
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const repeated = this.repeatedHead(parse, buf);
+      if (repeated !== undefined) {
+        this.socket.unshift(buf.subarray(repeated.consumed));
+        return { kind: 'head', head: repeated.head, raw: buf.subarray(0, repeated.consumed) };
+      }
       const parsed = parse(buf);
       if (parsed) {
         this.socket.unshift(buf.subarray(parsed.consumed));
+        this.last = { parse, bytes: Buffer.from(buf.subarray(0, parsed.consumed)), head: parsed.head };
         return { kind: 'head', head: parsed.head, raw: buf.subarray(0, parsed.consumed) };
       }
     }
+  }
+
+  /**
+   * The previous head when `buf` starts with exactly its bytes. Those bytes end at their first blank line, so the
+   * head in `buf` ends at the same place and parses the same.
+   */
+  private repeatedHead<H>(parse: HeadParser<H>, buf: Buffer): { head: H; consumed: number } | undefined {
+    const last = this.last;
+    if (last === undefined || last.parse !== parse) return undefined;
+    const n = last.bytes.length;
+    if (buf.length < n || buf.compare(last.bytes, 0, n, 0, n) !== 0) return undefined;
+    return { head: last.head as H, consumed: n };
   }
 
   /**

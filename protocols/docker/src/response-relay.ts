@@ -147,13 +147,13 @@ async function relayMasked(x: ResponseExchange, head: ResponseHead): Promise<voi
 /** Any other answer: passed through as it arrives, framing untouched, the handler chain watching. */
 async function relayStreamed(x: ResponseExchange, head: ResponseHead, raw: Buffer): Promise<void> {
   const { client } = x;
-  // Head and the body bytes already here go out in one segment; a head whose body comes later is sent at once.
-  const corked = x.upstreamMessages.buffered > 0;
+  // Head and the body bytes already here go out in one write; a head whose body comes later is sent at once.
+  let pendingHead: Buffer | undefined = x.upstreamMessages.buffered > 0 ? raw : undefined;
   x.responseStarting();
-  if (corked) client.cork();
-  const headWrite = writeAll(client, raw);
-  if (!corked && headWrite) await headWrite;
-  let uncorkPending = corked;
+  if (pendingHead === undefined) {
+    const headWrite = writeAll(client, raw);
+    if (headWrite) await headWrite;
+  }
   const chain = new HandlerChain(
     bodyHandlers({
       route: x.route,
@@ -171,17 +171,30 @@ async function relayStreamed(x: ResponseExchange, head: ResponseHead, raw: Buffe
       (data, rawPart) => {
         for (const d of data) chain.onData(d);
         if (rawPart.length === 0) return undefined;
-        const written = writeAll(client, rawPart, RELAY_HIGH_WATER);
-        if (uncorkPending) {
-          uncorkPending = false;
-          client.uncork();
-        }
+        const first = pendingHead;
+        if (first === undefined) return writeAll(client, rawPart, RELAY_HIGH_WATER);
+        pendingHead = undefined;
+        if (adjacent(first, rawPart))
+          return writeAll(
+            client,
+            Buffer.from(first.buffer, first.byteOffset, first.length + rawPart.length),
+            RELAY_HIGH_WATER,
+          );
+        client.cork();
+        const written = writeAll(client, [first, rawPart], RELAY_HIGH_WATER);
+        client.uncork();
         return written;
       },
       'agentgate: connection closed inside a message body',
     );
   } finally {
-    if (uncorkPending) client.uncork();
+    // The body failed before any of it came: the head still goes out (the connection closes after it).
+    if (pendingHead) client.write(pendingHead);
   }
   chain.onComplete();
+}
+
+/** Whether `b` follows `a` in the same memory (a head and the body bytes read with it): one view covers both. */
+function adjacent(a: Buffer, b: Buffer): boolean {
+  return a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset;
 }

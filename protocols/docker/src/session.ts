@@ -12,17 +12,18 @@ import {
   causeOf,
   type ClientInfo,
   type ConnectionControl,
+  type DockerCommand,
   type DockerListenerConfig,
   type EngineDeps,
   type GatedSession,
   type Identity,
   type SessionMasker,
 } from '@agentgate/core';
-import type { AnswerSink } from './answer-record.js';
-import { recordAnswer } from './answer-record.js';
+import { type AnswerSink, AnswerTextMemo, recordAnswer } from './answer-record.js';
 import type { UpstreamLookup } from './body-facts.js';
 import { buildDockerCommand } from './docker-command.js';
 import {
+  type BodyFraming,
   type RequestHead,
   headerValue,
   parseRequestHead,
@@ -32,7 +33,7 @@ import {
 import { type HeadLimits, HttpMessageReader } from './http-message-reader.js';
 import { errorStatus, replyError, replyJson, verdictStatus } from './replies.js';
 import { RequestAuthenticator } from './request-auth.js';
-import { canonicalizeTarget, classifyRoute } from './routes.js';
+import { type CanonicalRequest, type Route, canonicalizeTarget, classifyRoute } from './routes.js';
 import type { SessionGroups, SessionLease } from './session-groups.js';
 import { SocketReader, endAndFlush, writeAll } from './socket-reader.js';
 import { UpstreamExchange } from './upstream-exchange.js';
@@ -57,6 +58,23 @@ export interface SessionContext {
   readonly connection?: ConnectionControl;
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/** What serve() works out from a request head alone (factsOf). */
+interface HeadFacts {
+  readonly head: RequestHead;
+  /** `METHOD target`, for the connection's state and logs. */
+  readonly label: string;
+  readonly framing: BodyFraming;
+  readonly req: CanonicalRequest;
+  readonly route: Route | undefined;
+  readonly wantsClose: boolean;
+  /** `GET`/`HEAD /_ping`: relayed without authentication, decision or record. */
+  readonly ping: boolean;
+  /** A form-encoded body, refused (Go's ParseForm would read it ahead of the query). */
+  readonly formBody: boolean;
+}
+
 /** What an authenticated request decides and records with. */
 interface Bound {
   readonly session: GatedSession;
@@ -72,6 +90,9 @@ export class DockerConnection {
   /** The session's masker, the identity and masking generation (MaskingService.generation) it was built for. */
   private masking: { masker: SessionMasker; identity: Identity; generation: number } | undefined;
   private clientClosed = false;
+  private lastFacts: HeadFacts | undefined;
+  private lastCommand: { facts: HeadFacts; command: DockerCommand } | undefined;
+  private readonly lastAnswerText = new AnswerTextMemo();
   /** Aborts when the client goes away: a held decision is withdrawn. */
   private readonly clientGone = new AbortController();
 
@@ -184,28 +205,51 @@ export class DockerConnection {
     }
   }
 
+  /**
+   * What a request head alone says: its framing, canonical target and route. The reader hands back the same head
+   * object for repeated head bytes (a client polling), so those are worked out once for them. Throws for a head
+   * to refuse.
+   */
+  private factsOf(head: RequestHead): HeadFacts {
+    const last = this.lastFacts;
+    if (last?.head === head) return last;
+    const framing = requestFraming(head);
+    const req = canonicalizeTarget(head.method, head.target);
+    const contentType = (headerValue(head.headers, 'content-type') ?? '').split(';')[0] ?? '';
+    const facts: HeadFacts = {
+      head,
+      label: `${head.method} ${head.target}`,
+      framing,
+      req,
+      route: classifyRoute(req),
+      wantsClose: head.version === '1.0' || wantsConnectionClose(head.headers),
+      ping: req.path === '/_ping' && (req.method === 'GET' || req.method === 'HEAD'),
+      formBody:
+        framing.kind !== 'none' && contentType.trim().toLowerCase() === 'application/x-www-form-urlencoded',
+    };
+    this.lastFacts = facts;
+    return facts;
+  }
+
   /** Serve one request; resolves true when the connection may carry another. */
   private async serve(head: RequestHead): Promise<boolean> {
-    const label = `${head.method} ${head.target}`;
     const headRequest = head.method === 'HEAD';
     const refuse = async (status: number, err: unknown): Promise<false> => {
       await replyError(this.client, this.log, status, err, { close: true, headRequest });
       return false;
     };
-    let framing;
-    let req;
+    let facts: HeadFacts;
     try {
-      framing = requestFraming(head);
-      req = canonicalizeTarget(head.method, head.target);
+      facts = this.factsOf(head);
     } catch (err) {
       return refuse(errorStatus(err), err);
     }
-    const wantsClose = head.version === '1.0' || wantsConnectionClose(head.headers);
+    const { label, framing, req, route, wantsClose } = facts;
     this.state = { kind: 'forwarding', request: label };
 
     // `/_ping` is answered straight from dockerd: never authenticated, decided or held (the CLI gives it 2 s).
-    if (req.path === '/_ping' && (req.method === 'GET' || req.method === 'HEAD')) {
-      const source = { kind: 'buffered', body: Buffer.alloc(0) } as const;
+    if (facts.ping) {
+      const source = { kind: 'buffered', body: EMPTY } as const;
       const ok = await this.exchange.forward({ head, req, route: undefined, source });
       return ok && !wantsClose;
     }
@@ -217,9 +261,7 @@ export class DockerConnection {
       return refuse(errorStatus(err), err);
     }
 
-    const route = classifyRoute(req);
-    const contentType = (headerValue(head.headers, 'content-type') ?? '').split(';')[0] ?? '';
-    if (framing.kind !== 'none' && contentType.trim().toLowerCase() === 'application/x-www-form-urlencoded') {
+    if (facts.formBody) {
       // Go's ParseForm would read such a body as form values ahead of the query: refuse rather than guess.
       return refuse(
         400,
@@ -248,13 +290,14 @@ export class DockerConnection {
     }
 
     this.state = { kind: 'deciding', request: label };
-    const { listener, lookup, deps } = this.ctx;
-    const command = await buildDockerCommand({ request: req, route, body, listener, lookup });
+    const { listener, deps } = this.ctx;
+    const command = await this.commandFor(facts, body);
     const verdict = await bound.session.decide(command, this.clientGone.signal);
     const sink: AnswerSink = {
       recorder: bound.session.recorder,
       detectors: bound.masker.active ? bound.masker.detectors : undefined,
       log: this.log,
+      lastText: this.lastAnswerText,
     };
     const decided = { req, commandSeq: verdict.commandSeq, action: command.action };
     if (!verdict.allowed) {
@@ -273,13 +316,28 @@ export class DockerConnection {
       head,
       req,
       route,
-      source: streamBody ? { kind: 'stream', framing } : { kind: 'buffered', body: body ?? Buffer.alloc(0) },
+      source: streamBody ? { kind: 'stream', framing } : { kind: 'buffered', body: body ?? EMPTY },
       decided,
       sink,
       ...(bound.masker.detectors ? { detectors: bound.masker.detectors } : {}),
     });
     deps.metrics.commandCompleted(listener.name, 'docker', Number(process.hrtime.bigint() - started) / 1e9);
     return ok && !wantsClose && !this.clientClosed && !this.ctx.signal.aborted;
+  }
+
+  /**
+   * The command the gate decides on. Without a body it depends on the head alone (nothing is looked up in dockerd),
+   * so a repeated head reuses the command built for it; it is still decided and recorded every time.
+   */
+  private async commandFor(facts: HeadFacts, body: Buffer | undefined): Promise<DockerCommand> {
+    const { listener, lookup } = this.ctx;
+    const { req, route } = facts;
+    if (body !== undefined) return buildDockerCommand({ request: req, route, body, listener, lookup });
+    const last = this.lastCommand;
+    if (last?.facts === facts) return last.command;
+    const command = await buildDockerCommand({ request: req, route, body, listener, lookup });
+    this.lastCommand = { facts, command };
+    return command;
   }
 
   /** Authenticate the request and join the recorded session of its identity (session-groups.ts). */

@@ -39,6 +39,10 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'trailer',
 ]);
 
+function forwardedHeaders(head: RequestHead): Header[] {
+  return head.headers.filter(([n]) => !DROPPED_REQUEST_HEADERS.has(n.toLowerCase()));
+}
+
 export type BodySource =
   | { readonly kind: 'buffered'; readonly body: Buffer }
   | { readonly kind: 'stream'; readonly framing: BodyFraming };
@@ -71,6 +75,8 @@ interface Upstream {
 
 export class UpstreamExchange {
   private upstream: Upstream | undefined;
+  /** The last buffered request's head as sent to dockerd: a repeated head (same object) is not encoded again. */
+  private lastSent: { head: RequestHead; bodyLength: number; bytes: Buffer } | undefined;
 
   constructor(private readonly ctx: ExchangeContext) {}
 
@@ -175,22 +181,16 @@ export class UpstreamExchange {
   }
 
   private async send(up: Upstream, head: RequestHead, source: BodySource): Promise<void> {
-    const headers: Header[] = head.headers.filter(([n]) => !DROPPED_REQUEST_HEADERS.has(n.toLowerCase()));
     if (source.kind === 'buffered') {
-      // Keep `Content-Length: 0` on empty POSTs: dockerd reads a missing length on /start differently.
-      const needsLength =
-        source.body.length > 0 || !['GET', 'HEAD', 'DELETE', 'OPTIONS'].includes(head.method);
-      const h = needsLength ? [...headers, ['Content-Length', String(source.body.length)] as const] : headers;
+      const { body } = source;
       // One write: a second write racing dockerd's close (Connection: close) would fail with EPIPE and lose the
       // answer still unread in the socket.
-      const headBytes = encodeRequestHead(head.method, head.target, h);
-      const written = writeAll(
-        up.socket,
-        source.body.length === 0 ? headBytes : Buffer.concat([headBytes, source.body]),
-      );
+      const headBytes = this.bufferedHead(head, body.length);
+      const written = writeAll(up.socket, body.length === 0 ? headBytes : Buffer.concat([headBytes, body]));
       if (written) await written;
       return;
     }
+    const headers = forwardedHeaders(head);
     const { framing } = source;
     // The client may be waiting for leave to send a large body (RFC 9110 §10.1.1): it has been decided now.
     if (headerValue(head.headers, 'expect')?.toLowerCase() === '100-continue')
@@ -216,5 +216,18 @@ export class UpstreamExchange {
     );
     if (chunked) await writeAll(up.socket, LAST_CHUNK);
     this.ctx.metrics.bytes(this.ctx.listener.name, 'docker', 'client_to_upstream', sent);
+  }
+
+  /** The head sent before a buffered body of `bodyLength` bytes. */
+  private bufferedHead(head: RequestHead, bodyLength: number): Buffer {
+    const last = this.lastSent;
+    if (last?.head === head && last.bodyLength === bodyLength) return last.bytes;
+    const headers = forwardedHeaders(head);
+    // Keep `Content-Length: 0` on empty POSTs: dockerd reads a missing length on /start differently.
+    const needsLength = bodyLength > 0 || !['GET', 'HEAD', 'DELETE', 'OPTIONS'].includes(head.method);
+    const h = needsLength ? [...headers, ['Content-Length', String(bodyLength)] as const] : headers;
+    const bytes = encodeRequestHead(head.method, head.target, h);
+    this.lastSent = { head, bodyLength, bytes };
+    return bytes;
   }
 }
