@@ -2,7 +2,8 @@
  * Benchmark (issue 7 §9): 200 MB upload and download with the OpenSSH client, directly to sshd and through
  * agentgate, in one run. Prints MB/s, the ratios (target ≥ 0.75× direct), the negotiated ciphers, and the gateway's
  * CPU per MB (this process, all threads and the main thread, from /proc) beside the ssh client's, which says more
- * than MB/s when the machine is shared (BENCH_THREADS=1: by thread). A V8 profile: run node with --cpu-prof.
+ * than MB/s when the machine is shared (BENCH_THREADS=1: by thread). BENCH_PROFILE=DIR: a V8 CPU profile of the
+ * first upload and download through agentgate (DIR/ssh-upload.cpuprofile, DIR/ssh-download.cpuprofile).
  *
  *   npx tsc -b tests && node tests/dist/bench/ssh-throughput.js [--mb 200] [--runs 3] [--engine-only]
  */
@@ -14,6 +15,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { startTestGateway } from '../harness/gateway.js';
 import { makeKeyPair, sshClientOptions, startSshd, startStandaloneSshGateway } from '../harness/sshd.js';
+import { startProfile } from './process-cpu.js';
 
 const mbArg = process.argv.indexOf('--mb');
 const MB = mbArg > 0 ? Number(process.argv[mbArg + 1]) : 200;
@@ -176,11 +178,26 @@ rules:
     let gatewayUp: Measured | undefined;
     let directDown: Measured | undefined;
     let gatewayDown: Measured | undefined;
+    /** The gateway's run, profiled the first time with BENCH_PROFILE. */
+    const viaGatewayRun = async (
+      name: string,
+      args: string[],
+      stdinFile: string | undefined,
+      round: number,
+    ) => {
+      const profile = round === 0 ? await startProfile() : undefined;
+      const measured = await timedSsh(args, stdinFile);
+      await profile?.(name);
+      return measured;
+    };
     for (let i = 0; i < RUNS; i++) {
       directUp = best(directUp, await timedSsh([...direct, upload], file));
-      gatewayUp = best(gatewayUp, await timedSsh([...viaGateway, upload], file));
+      gatewayUp = best(gatewayUp, await viaGatewayRun('ssh-upload', [...viaGateway, upload], file, i));
       directDown = best(directDown, await timedSsh([...direct, download], undefined));
-      gatewayDown = best(gatewayDown, await timedSsh([...viaGateway, download], undefined));
+      gatewayDown = best(
+        gatewayDown,
+        await viaGatewayRun('ssh-download', [...viaGateway, download], undefined, i),
+      );
     }
     const results = {
       directUp: directUp!,
