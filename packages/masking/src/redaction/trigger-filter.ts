@@ -8,6 +8,8 @@
 /** Shortest trigger: a block of 2 sampled at every 2nd position covers every occurrence of 3 or more bytes. */
 export const MIN_TRIGGER_LENGTH = 3;
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 const FOLD = new Uint8Array(256);
 for (let c = 0; c < 256; c++) FOLD[c] = c >= 65 && c <= 90 ? c + 32 : c;
 
@@ -21,6 +23,8 @@ export interface TriggerHit {
 export class TriggerFilter {
   /** Per raw 2-byte block (first byte × 256 + second): 1 when some trigger has it (any case) at offset 0 or 1. */
   private readonly blocks = new Uint8Array(65536);
+  /** The same, indexed by the block read as a 16-bit word in this machine's byte order. */
+  private readonly wordBlocks = new Uint8Array(65536);
   /** Per folded block: the (trigger, offset) pairs to confirm, flattened. */
   private readonly candidates = new Map<number, number[]>();
   private readonly literals: readonly Buffer[];
@@ -44,7 +48,10 @@ export class TriggerFilter {
         if (list === undefined) this.candidates.set(folded, (list = []));
         list.push(index, offset);
         for (const first of caseVariants(literal[offset]!))
-          for (const second of caseVariants(literal[offset + 1]!)) this.blocks[(first << 8) | second] = 1;
+          for (const second of caseVariants(literal[offset + 1]!)) {
+            this.blocks[(first << 8) | second] = 1;
+            this.wordBlocks[LITTLE_ENDIAN ? (second << 8) | first : (first << 8) | second] = 1;
+          }
       }
       for (const first of caseVariants(literal[0]!)) this.firstBytes[first] = 1;
       const text = literal.toString('latin1');
@@ -54,25 +61,25 @@ export class TriggerFilter {
 
   /** Every occurrence of a trigger within `bytes[from, to)`, in no particular order (possibly repeated). */
   scan(bytes: Uint8Array, from: number, to: number, hits: TriggerHit[]): void {
-    // A plain Uint8Array view: V8 reads it faster than a Buffer (docs/performance.md, "Redaction of recorded bytes").
-    const u = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
-    const blocks = this.blocks;
-    const last = to - 1;
-    let i = from + 1;
+    // Blocks are read as aligned 16-bit words, one load per probe: the probed positions are those at an even
+    // address, every second one, which covers every trigger of 3 or more bytes just as well.
+    const at = from + ((bytes.byteOffset + from) & 1);
+    const count = (to - at) >> 1;
+    if (count <= 0) return;
+    const words = new Uint16Array(bytes.buffer, bytes.byteOffset + at, count);
+    const blocks = this.wordBlocks;
+    let k = 0;
     // Four probes per turn; almost every turn finds none of them set.
-    for (; i + 6 < last; i += 8) {
+    for (; k + 3 < count; k += 4) {
       if (
-        (blocks[(u[i]! << 8) | u[i + 1]!]! |
-          blocks[(u[i + 2]! << 8) | u[i + 3]!]! |
-          blocks[(u[i + 4]! << 8) | u[i + 5]!]! |
-          blocks[(u[i + 6]! << 8) | u[i + 7]!]!) ===
+        (blocks[words[k]!]! | blocks[words[k + 1]!]! | blocks[words[k + 2]!]! | blocks[words[k + 3]!]!) ===
         0
       )
         continue;
-      for (let k = i; k < i + 8; k += 2)
-        if (blocks[(u[k]! << 8) | u[k + 1]!] !== 0) this.confirm(u, from, to, k, hits);
+      for (let j = k; j < k + 4; j++)
+        if (blocks[words[j]!] !== 0) this.confirm(bytes, from, to, at + 2 * j, hits);
     }
-    for (; i < last; i += 2) if (blocks[(u[i]! << 8) | u[i + 1]!] !== 0) this.confirm(u, from, to, i, hits);
+    for (; k < count; k++) if (blocks[words[k]!] !== 0) this.confirm(bytes, from, to, at + 2 * k, hits);
   }
 
   /** `scan` over a string's UTF-16 code units (a unit above 0xff never begins a trigger). */

@@ -1,0 +1,65 @@
+import { describe, expect, it } from '@jest/globals';
+import { TriggerFilter, type TriggerHit } from './trigger-filter.js';
+
+const TRIGGERS = ['://', 'xox', 'curl', 'passw', 'authorization'];
+
+/** Every (offset, trigger) where a trigger occurs in `bytes[from, to)`, compared case-insensitively. */
+function naive(bytes: Buffer, from: number, to: number): string[] {
+  const found: string[] = [];
+  const text = bytes.toString('latin1', 0, to).toLowerCase();
+  TRIGGERS.forEach((trigger, index) => {
+    for (let at = text.indexOf(trigger, from); at >= 0; at = text.indexOf(trigger, at + 1))
+      found.push(`${at}:${index}`);
+  });
+  return found.sort();
+}
+
+function scanned(filter: TriggerFilter, bytes: Buffer, from: number, to: number): string[] {
+  const hits: TriggerHit[] = [];
+  filter.scan(bytes, from, to, hits);
+  return [...new Set(hits.map((hit) => `${hit.at}:${hit.trigger}`))].sort();
+}
+
+describe('trigger filter over bytes', () => {
+  const filter = new TriggerFilter(TRIGGERS);
+
+  it('finds every trigger at every position, buffer alignment and scan bounds', () => {
+    for (const trigger of ['://', 'XoX', 'Curl', 'PASSW', 'Authorization']) {
+      for (let at = 0; at < 12; at++) {
+        const text = `${'.'.repeat(at)}${trigger}${'.'.repeat(9)}`;
+        // Copied behind 0–3 bytes of padding: the scan reads aligned words of the underlying memory.
+        for (let pad = 0; pad < 4; pad++) {
+          const backing = Buffer.alloc(pad + text.length + 4, 0x2e);
+          backing.write(text, pad, 'latin1');
+          const bytes = backing.subarray(pad, pad + text.length);
+          for (let from = 0; from <= at + 1; from++) {
+            for (const to of [
+              at + trigger.length - 1,
+              at + trigger.length,
+              at + trigger.length + 1,
+              text.length,
+            ]) {
+              expect(scanned(filter, bytes, from, to)).toEqual(naive(bytes, from, to));
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('agrees with a plain search over random bytes with triggers sprinkled in', () => {
+    const bytes = Buffer.alloc(64 * 1024 + 3);
+    let seed = 7;
+    for (let i = 0; i < bytes.length; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      bytes[i] = seed >>> 24;
+    }
+    for (let at = 11; at + 16 < bytes.length; at += 997)
+      bytes.write(TRIGGERS[at % TRIGGERS.length]!, at, 'latin1');
+    for (const offset of [0, 1, 2, 3]) {
+      const view = bytes.subarray(offset);
+      expect(scanned(filter, view, 0, view.length)).toEqual(naive(view, 0, view.length));
+      expect(scanned(filter, view, 5, view.length - 7)).toEqual(naive(view, 5, view.length - 7));
+    }
+  });
+});
