@@ -34,6 +34,8 @@ interface Measured {
   readonly mainMs: number;
   /** CPU of the ssh client (a reaped child), ms. */
   readonly clientMs: number;
+  /** Minor page faults of this process during the run (fresh memory the gateway touched). */
+  readonly faults: number;
   /** This process's CPU by thread name, ms (with BENCH_THREADS=1). */
   readonly threads: string;
   readonly load: string;
@@ -57,7 +59,13 @@ function threadCpu(): Map<string, number> {
 }
 
 /** utime+stime of this process, its main thread, and its reaped children, in ms (clock ticks of 10 ms). */
-function cpuSample(): { all: number; main: number; children: number; threads: Map<string, number> } {
+function cpuSample(): {
+  all: number;
+  main: number;
+  children: number;
+  faults: number;
+  threads: Map<string, number>;
+} {
   const fields = (file: string): string[] => {
     const text = readFileSync(file, 'utf8');
     return text.slice(text.lastIndexOf(')') + 2).split(' ');
@@ -68,6 +76,7 @@ function cpuSample(): { all: number; main: number; children: number; threads: Ma
     all: (Number(self[11]) + Number(self[12])) * 10,
     main: (Number(main[11]) + Number(main[12])) * 10,
     children: (Number(self[13]) + Number(self[14])) * 10,
+    faults: Number(self[7]),
     threads: threadCpu(),
   };
 }
@@ -104,6 +113,7 @@ function timedSsh(args: string[], stdinFile: string | undefined): Promise<Measur
         cpuMs: cpuAfter.all - cpuBefore.all,
         mainMs: cpuAfter.main - cpuBefore.main,
         clientMs: cpuAfter.children - cpuBefore.children,
+        faults: cpuAfter.faults - cpuBefore.faults,
         threads: [...cpuAfter.threads]
           .map(([name, ms]) => [name, ms - (cpuBefore.threads.get(name) ?? 0)] as const)
           .filter(([, ms]) => ms > 0)
@@ -209,7 +219,8 @@ rules:
     const perMb = (ms: number): string => (ms / MB).toFixed(1);
     const line = (name: string, m: Measured): string =>
       `${name.padEnd(22)} ${rate(m).toFixed(1).padStart(8)} MB/s  (${m.seconds.toFixed(2)} s, cipher ${m.cipher}, ` +
-      `load ${m.load}; CPU ms/MB: gateway ${perMb(m.cpuMs)} (main thread ${perMb(m.mainMs)}), ssh client ${perMb(m.clientMs)})` +
+      `load ${m.load}; CPU ms/MB: gateway ${perMb(m.cpuMs)} (main thread ${perMb(m.mainMs)}), ssh client ${perMb(m.clientMs)}; ` +
+      `gateway page faults/MB ${Math.round(m.faults / MB)})` +
       (process.env.BENCH_THREADS ? `\n${''.padEnd(23)}gateway CPU ms by thread: ${m.threads}` : '');
     console.log(
       `ssh throughput, ${MB} MB each way, OpenSSH client, loopback, best of ${RUNS}${ENGINE_ONLY ? ', engine only (in-memory transcript)' : ', full gateway (LMDB transcript)'}`,
