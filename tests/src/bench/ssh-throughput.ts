@@ -41,7 +41,7 @@ interface Measured {
   readonly load: string;
 }
 
-/** CPU ms per thread name (comm) of this process, the main thread as `main`. */
+/** CPU ms per thread name (comm) of this process, the main thread as `main`; and minor page faults (`NAME faults`). */
 function threadCpu(): Map<string, number> {
   const byName = new Map<string, number>();
   for (const tid of readdirSync('/proc/self/task')) {
@@ -51,6 +51,7 @@ function threadCpu(): Map<string, number> {
       const name =
         Number(tid) === process.pid ? 'main' : readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
       byName.set(name, (byName.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
+      byName.set(`${name} faults`, (byName.get(`${name} faults`) ?? 0) + Number(f[7]));
     } catch {
       // the thread ended
     }
@@ -221,7 +222,9 @@ rules:
       `${name.padEnd(22)} ${rate(m).toFixed(1).padStart(8)} MB/s  (${m.seconds.toFixed(2)} s, cipher ${m.cipher}, ` +
       `load ${m.load}; CPU ms/MB: gateway ${perMb(m.cpuMs)} (main thread ${perMb(m.mainMs)}), ssh client ${perMb(m.clientMs)}; ` +
       `gateway page faults/MB ${Math.round(m.faults / MB)})` +
-      (process.env.BENCH_THREADS ? `\n${''.padEnd(23)}gateway CPU ms by thread: ${m.threads}` : '');
+      (process.env.BENCH_THREADS
+        ? `\n${''.padEnd(23)}gateway CPU ms (and page faults) by thread: ${m.threads}`
+        : '');
     console.log(
       `ssh throughput, ${MB} MB each way, OpenSSH client, loopback, best of ${RUNS}${ENGINE_ONLY ? ', engine only (in-memory transcript)' : ', full gateway (LMDB transcript)'}`,
     );
