@@ -89,13 +89,29 @@ export function encodeEventBytes(
     target = chunk;
     start = chunkUsed;
   }
-  const headEnd = start + target.write(head, start);
+  const out = target as Buffer & StringWriters;
+  const headEnd = start + out.utf8Write(head, start, target.length - start);
   target[headEnd] = 0x7d; // `}`: the hashed bytes end where the hash member will start
   const hash = sha256HexOfBytes(target.subarray(start, headEnd + 1));
-  const end = headEnd + target.write(',"hash":"' + hash + '"}', headEnd);
+  hashMemberStart.copy(target, headEnd);
+  out.latin1Write(hash, headEnd + 9, 64);
+  target[headEnd + 73] = 0x22; // `"`
+  target[headEnd + 74] = 0x7d; // `}`
+  const end = headEnd + hashSuffixLength;
   if (target === chunk) chunkUsed = end;
   return { event: eventObject(session, seq, ts, type, prev, hash, fields), bytes: target.subarray(start, end) };
 }
+
+/**
+ * Buffer's own string writers, without Buffer#write's argument parsing (in Node's Buffer since its start; lmdb-js
+ * and ordered-binary call them the same way). Each returns the bytes written.
+ */
+interface StringWriters {
+  utf8Write(text: string, offset: number, length: number): number;
+  latin1Write(text: string, offset: number, length: number): number;
+}
+
+const hashMemberStart = Buffer.from(',"hash":"');
 
 /** Events share chunks of this size; a larger one gets its own buffer. */
 const eventChunkBytes = 64 * 1024;
