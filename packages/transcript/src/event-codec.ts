@@ -99,7 +99,10 @@ export function encodeEventBytes(
   target[headEnd + 74] = 0x7d; // `}`
   const end = headEnd + hashSuffixLength;
   if (target === chunk) chunkUsed = end;
-  return { event: eventObject(session, seq, ts, type, prev, hash, fields), bytes: target.subarray(start, end) };
+  return {
+    event: eventObject(session, seq, ts, type, prev, hash, fields),
+    bytes: target.subarray(start, end),
+  };
 }
 
 /**
@@ -140,7 +143,9 @@ function eventHead(
     // '{}' (or a toJSON that is not an object) adds nothing.
     if (json.length > 2 && json.charCodeAt(0) === 0x7b) members = ',' + json.slice(1, -1) + rawMembers;
   }
-  return '{"session":' + quotedSession + ',"seq":' + seq + ',"ts":' + ts + typeMember(type) + quotedPrev + members;
+  return (
+    '{"session":' + quotedSession + ',"seq":' + seq + ',"ts":' + ts + typeMember(type) + quotedPrev + members
+  );
 }
 
 function eventObject(
