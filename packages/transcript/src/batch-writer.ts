@@ -19,9 +19,9 @@ export const dbIndex: Readonly<Record<DbName, number>> = {
 };
 
 /**
- * A value to store: strings go to the string-encoded dbs, Buffers (io payloads) to the binary `iodata` db, which
- * lmdb-js writes from the Buffer's own memory (write.js records its address; no copy on this thread). The
- * batch arrays keep the Buffers alive until the transaction settles (group-commit.ts).
+ * A value to store: a string, or a Buffer (an event's UTF-8 bytes, event-codec.ts; io payloads in the binary
+ * `iodata` db), which lmdb-js writes from the Buffer's own memory (write.js records its address; no copy on this
+ * thread). The batch arrays keep the Buffers alive until the transaction settles (group-commit.ts).
  */
 export type StoredValue = string | Buffer;
 
@@ -50,8 +50,8 @@ export class BatchWriter {
   commit(batch: WriteBatch): Promise<void> {
     const { dbs, keys, values } = batch;
     // lmdb-js encodes the puts here and applies them on its writer thread, as one transaction (README, batch).
-    // With encoding 'string' there is no encoder: values are stored as their UTF-8 (write.js); with 'binary',
-    // as the Buffer's bytes.
+    // With encoding 'string' there is no encoder: a string is stored as its UTF-8 (write.js), a Buffer as its
+    // bytes, as in the 'binary' db.
     const feed = this.feed;
     const record = feed?.recordFor(batch);
     return this.env

@@ -73,8 +73,8 @@ export function feedRecordText(batch: WriteBatch, ts: number): string | undefine
       continue;
     }
     if (db !== dbIndex.events && db !== dbIndex.checkpoints) continue;
-    // Only stored values name a committed event (a deletion is not one).
-    if (typeof values[i] !== 'string') continue;
+    // Only stored values name a committed event (a deletion is not one); events are stored as bytes.
+    if (values[i] === null) continue;
     const key = keys[i]!;
     const cut = key.length - seqSuffix;
     if (cut <= 0 || key.charCodeAt(cut) !== 0x2f) continue;

@@ -8,6 +8,7 @@ import { canonicalJson } from './canonical-json.js';
 import {
   decodeEvent,
   encodeEvent,
+  encodeEventBytes,
   jsonlLineHashMatches,
   recomputeHash,
   storedHashMatches,
@@ -89,6 +90,30 @@ describe('event encoding', () => {
     expect(JSON.parse(stored)).toMatchObject({ data: 'aGk=', nested: { rows: ['10', 'AP8='] } });
     expect(externalCheck(stored)).toBe(true);
     expect(storedHashMatches(stored, event.hash)).toBe(true);
+  });
+
+  it('the bytes the store writes are the UTF-8 of the stored text, and stay as they were', () => {
+    const prev = 'cd'.repeat(32);
+    const bodies: (Record<string, unknown> | undefined)[] = [
+      { text: 'SELECT "é" \u2028 \ud83d\ude00', rows: 1 },
+      { lone: 'a\ud800b' },
+      { big: 'ü'.repeat(20_000) },
+      { seq: 7, hash: 'x', ok: true },
+      {},
+      undefined,
+    ];
+    const written: { bytes: Buffer; copy: Buffer }[] = [];
+    for (let seq = 0; seq < 3000; seq++) {
+      const body = bodies[seq % bodies.length];
+      const raw = seq % 4 === 0 ? ',"direction":"out","bytes":3' : '';
+      const text = encodeEvent('S1', seq, 5, 'result', prev, body, raw);
+      const { event, bytes } = encodeEventBytes('S1', seq, 5, 'result', prev, body, raw, '"S1"', `"${prev}"`);
+      expect(bytes.equals(Buffer.from(text.stored, 'utf8'))).toBe(true);
+      expect(event).toEqual(text.event);
+      written.push({ bytes, copy: Buffer.from(bytes) });
+    }
+    // Events share chunks; later ones never write over bytes already handed to a transaction.
+    for (const { bytes, copy } of written) expect(bytes.equals(copy)).toBe(true);
   });
 
   it('any changed byte, a wrong suffix or a foreign hash fails the check', () => {

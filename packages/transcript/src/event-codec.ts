@@ -41,22 +41,126 @@ export function encodeEvent(
   quotedSession: string = JSON.stringify(session),
   quotedPrev: string = JSON.stringify(prev),
 ): EncodedEvent {
+  const fields = storedFields(body);
+  const head = eventHead(quotedSession, seq, ts, type, quotedPrev, fields, rawMembers);
+  const hash = sha256Hex(head + '}');
+  const stored = head + ',"hash":"' + hash + '"}';
+  return { event: eventObject(session, seq, ts, type, prev, hash, fields), stored };
+}
+
+/** An event as the write path stores it: its stored value as UTF-8 bytes, encoded once. */
+export interface EncodedEventBytes {
+  readonly event: TranscriptEvent;
+  /** exactly the bytes of encodeEvent's `stored` */
+  readonly bytes: Buffer;
+}
+
+/**
+ * encodeEvent's value as bytes, for the store: the text is UTF-8 encoded once, the hash is taken over those bytes
+ * and LMDB stores them as they are (a string value would be encoded again, once for the hash and once by lmdb-js).
+ * Small events share 64 KiB chunks that are never written again once handed out, so a queued or in-flight
+ * transaction can keep pointing into them.
+ */
+export function encodeEventBytes(
+  session: string,
+  seq: number,
+  ts: number,
+  type: TranscriptEventType,
+  prev: string,
+  body: Record<string, unknown> | undefined,
+  rawMembers: string,
+  quotedSession: string,
+  quotedPrev: string,
+): EncodedEventBytes {
+  const fields = storedFields(body);
+  const head = eventHead(quotedSession, seq, ts, type, quotedPrev, fields, rawMembers);
+  // UTF-8 takes at most 3 bytes per UTF-16 unit; the `}` hashed in place of the suffix fits in the suffix's room.
+  const room = head.length * 3 + hashSuffixLength;
+  let target: Buffer;
+  let start: number;
+  if (room > maxChunkedEvent) {
+    target = Buffer.allocUnsafeSlow(Buffer.byteLength(head) + hashSuffixLength);
+    start = 0;
+  } else {
+    if (chunkUsed + room > chunk.length) {
+      chunk = Buffer.allocUnsafeSlow(eventChunkBytes);
+      chunkUsed = 0;
+    }
+    target = chunk;
+    start = chunkUsed;
+  }
+  const out = target as Buffer & StringWriters;
+  const headEnd = start + out.utf8Write(head, start, target.length - start);
+  target[headEnd] = 0x7d; // `}`: the hashed bytes end where the hash member will start
+  const hash = sha256HexOfBytes(target.subarray(start, headEnd + 1));
+  hashMemberStart.copy(target, headEnd);
+  out.latin1Write(hash, headEnd + 9, 64);
+  target[headEnd + 73] = 0x22; // `"`
+  target[headEnd + 74] = 0x7d; // `}`
+  const end = headEnd + hashSuffixLength;
+  if (target === chunk) chunkUsed = end;
+  return {
+    event: eventObject(session, seq, ts, type, prev, hash, fields),
+    bytes: target.subarray(start, end),
+  };
+}
+
+/**
+ * Buffer's own string writers, without Buffer#write's argument parsing (in Node's Buffer since its start; lmdb-js
+ * and ordered-binary call them the same way). Each returns the bytes written.
+ */
+interface StringWriters {
+  utf8Write(text: string, offset: number, length: number): number;
+  latin1Write(text: string, offset: number, length: number): number;
+}
+
+const hashMemberStart = Buffer.from(',"hash":"');
+
+/** Events share chunks of this size; a larger one gets its own buffer. */
+const eventChunkBytes = 64 * 1024;
+const maxChunkedEvent = 16 * 1024;
+let chunk = Buffer.allocUnsafeSlow(0);
+let chunkUsed = 0;
+
+/** The body without header fields (a body cannot set them); the same object when it names none. */
+function storedFields(body: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  return body !== undefined && hasReservedField(body) ? withoutReservedFields(body) : body;
+}
+
+/** The stored value up to the hash member: header, then the body's members in its own key order, then `rawMembers`. */
+function eventHead(
+  quotedSession: string,
+  seq: number,
+  ts: number,
+  type: string,
+  quotedPrev: string,
+  fields: Record<string, unknown> | undefined,
+  rawMembers: string,
+): string {
   let members = rawMembers;
-  let fields = body;
-  if (body !== undefined) {
-    if (hasReservedField(body)) fields = withoutReservedFields(body);
-    const json = bodyJson(fields!);
+  if (fields !== undefined) {
+    const json = bodyJson(fields);
     // '{}' (or a toJSON that is not an object) adds nothing.
     if (json.length > 2 && json.charCodeAt(0) === 0x7b) members = ',' + json.slice(1, -1) + rawMembers;
   }
-  const head =
-    '{"session":' + quotedSession + ',"seq":' + seq + ',"ts":' + ts + typeMember(type) + quotedPrev + members;
-  const hash = sha256Hex(head + '}');
-  const stored = head + ',"hash":"' + hash + '"}';
+  return (
+    '{"session":' + quotedSession + ',"seq":' + seq + ',"ts":' + ts + typeMember(type) + quotedPrev + members
+  );
+}
+
+function eventObject(
+  session: string,
+  seq: number,
+  ts: number,
+  type: TranscriptEventType,
+  prev: string,
+  hash: string,
+  fields: Record<string, unknown> | undefined,
+): TranscriptEvent {
   // Object.assign, not a spread: much faster in V8 here (docs/performance.md, "Smaller measurements").
   const event: TranscriptEvent = { session, seq, ts, type, prev, hash };
   if (fields !== undefined) Object.assign(event, fields);
-  return { event, stored };
+  return event;
 }
 
 /** Length of the `,"hash":"<64 hex>"}` suffix every stored event ends with. */

@@ -32,7 +32,7 @@ export class ReservedPuts {
     session: LiveSession,
     type: TranscriptEventType,
     keyLength: number,
-    stored: string,
+    stored: string | Buffer,
     ioData: Buffer | undefined,
     records: number,
   ): number {

@@ -23,7 +23,7 @@ import {
 import { dbIndex, type BatchWriter } from './batch-writer.js';
 import { Checkpointer, type CheckpointSink } from './checkpointer.js';
 import { CommitPipeline, type CommitHooks } from './commit-pipeline.js';
-import { encodeEvent, eventKey } from './event-codec.js';
+import { encodeEventBytes, eventKey } from './event-codec.js';
 import { IoSlabPool } from './io-slab-pool.js';
 import {
   StoreSessionRecorder,
@@ -110,7 +110,12 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       recoveryProbeMs: opts.recoveryProbeMs,
       ...(opts.commitWindowMs !== undefined ? { commitWindowMs: opts.commitWindowMs } : {}),
       onSettled: (batch) => {
-        for (const value of batch.values) if (Buffer.isBuffer(value)) this.ioSlabs.release(value);
+        const { dbs, values } = batch;
+        for (let i = 0; i < dbs.length; i++) {
+          // Only io bytes can be slabs (a prune's deletions in iodata are null).
+          const value = values[i];
+          if (dbs[i] === dbIndex.iodata && value) this.ioSlabs.release(value as Buffer);
+        }
       },
       onResumed: (since, reason) => this.resumeSessions(since, reason),
       ...(opts.reserve ? { reserve: opts.reserve } : {}),
@@ -192,7 +197,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     records = 0,
   ): TranscriptEvent {
     if (!session.ended && !this.recording) this.refuseOrDrop(); // throws when failMode is closed
-    const { event, stored } = encodeEvent(
+    const { event, bytes } = encodeEventBytes(
       session.id,
       session.nextSeq,
       Date.now(),
@@ -209,10 +214,10 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       return event;
     }
     const key = eventKey(session.id, session.nextSeq);
-    const charge = this.reserved?.admitEvent(session, type, key.length, stored, ioData, records) ?? 0;
+    const charge = this.reserved?.admitEvent(session, type, key.length, bytes, ioData, records) ?? 0;
     // Same turn, same queue: the blob and its event always share one transaction (group-commit.ts).
     if (ioData !== undefined) this.commits.put(dbIndex.iodata, key, ioData);
-    this.commits.put(dbIndex.events, key, stored, charge);
+    this.commits.put(dbIndex.events, key, bytes, charge);
     session.nextSeq++;
     session.head = event.hash;
     session.quotedHead = '"' + event.hash + '"'; // SHA-256 hex: nothing to escape
