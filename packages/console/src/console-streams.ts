@@ -8,11 +8,11 @@ import type { Logger } from '@agentgate/core';
 import type { ApprovalEntry, ApprovalsFeed } from './approvals-feed.js';
 import type { BrowserSession } from './browser-sessions.js';
 import type { SafeHtml } from './html.js';
-import type { LiveSessions } from './live-sessions.js';
+import type { LiveEvent, LiveSessions } from './live-sessions.js';
 import { liveEventFragment } from './pages/live.js';
 import { followRemoteSession } from './remote-live.js';
 import type { ConsoleSession, SessionRecords } from './session-query.js';
-import { openEventStream } from './sse.js';
+import { openEventStream, type EventStream } from './sse.js';
 
 export interface ConsoleStreamsOptions {
   readonly https: boolean;
@@ -31,6 +31,25 @@ export function createConsoleStreams(options: ConsoleStreamsOptions) {
   const { https, feed, live } = options;
   const streams = new Set<{ close(): void }>();
 
+  /** A stream that ends with the browser session and, when it closes, unsubscribes from what fed it. */
+  function openTracked(
+    req: IncomingMessage,
+    res: ServerResponse,
+    session: BrowserSession,
+    unsubscribe: () => void,
+  ): EventStream {
+    const stream = openEventStream(req, res, {
+      https,
+      alive: () => options.alive(session),
+      onClose: () => {
+        unsubscribe();
+        streams.delete(stream);
+      },
+    });
+    streams.add(stream);
+    return stream;
+  }
+
   function approvalsStream(req: IncomingMessage, res: ServerResponse, session: BrowserSession): void {
     const sendEntry = (entry: ApprovalEntry): void =>
       stream.send('approval', {
@@ -38,46 +57,26 @@ export function createConsoleStreams(options: ConsoleStreamsOptions) {
         state: entry.settlement?.outcome ?? 'pending',
         html: options.card(entry, session).value,
       });
-    const unsubscribe = feed.onChange(sendEntry);
-    const stream = openEventStream(req, res, {
-      https,
-      alive: () => options.alive(session),
-      onClose: () => {
-        unsubscribe();
-        streams.delete(stream);
-      },
-    });
-    streams.add(stream);
+    const stream = openTracked(req, res, session, feed.onChange(sendEntry));
     // Whatever changed between the page and this stream: the page replaces cards by id.
     for (const entry of feed.all()) sendEntry(entry);
   }
 
   function liveStream(req: IncomingMessage, res: ServerResponse, session: BrowserSession, id: string): void {
+    const sendEvent = (event: LiveEvent & { kind: 'event' | 'io' }): void =>
+      stream.send('event', {
+        html: liveEventFragment(event, event.kind === 'io' ? event.text : undefined).value,
+      });
     const unsubscribe = live.subscribe(id, (event) => {
       if (event.kind === 'ended') {
         stream.send('ended', { reason: event.reason });
         stream.close();
         return;
       }
-      stream.send('event', {
-        html: liveEventFragment(event, event.kind === 'io' ? event.text : undefined).value,
-      });
+      sendEvent(event);
     });
-    const stream = openEventStream(req, res, {
-      https,
-      alive: () => options.alive(session),
-      onClose: () => {
-        unsubscribe();
-        streams.delete(stream);
-      },
-    });
-    streams.add(stream);
-    for (const event of live.recent(id)) {
-      if (event.kind === 'ended') continue;
-      stream.send('event', {
-        html: liveEventFragment(event, event.kind === 'io' ? event.text : undefined).value,
-      });
-    }
+    const stream = openTracked(req, res, session, unsubscribe);
+    for (const event of live.recent(id)) if (event.kind !== 'ended') sendEvent(event);
     if (!live.has(id)) {
       stream.send('ended', { reason: 'the session has ended' });
       stream.close();
