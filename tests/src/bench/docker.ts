@@ -13,14 +13,14 @@
  * BENCH_CPU_TARGETS=agentgate,node pipe,socat (how many CPU rounds, of which relays: for A/B runs of two builds).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import net from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { startDockerd } from '../harness/dockerd.js';
 import { startTestGateway } from '../harness/gateway.js';
-import { startProfile, statTicks, tickUs } from './process-cpu.js';
+import { startProfile, statTicks, straceThreads, tickUs } from './process-cpu.js';
 
 const requests = Number(process.argv[2] ?? 2000);
 const megabytes = Number(process.argv[3] ?? 100);
@@ -136,31 +136,6 @@ function cpuOf(pid: number): CpuSample {
     all: statTicks(`/proc/${pid}/stat`) * tickUs,
     main: statTicks(main) * tickUs,
     mainSys: statTicks(main, true) * tickUs,
-  };
-}
-
-/** `strace -c` of some threads; the returned function stops it and reports the counts per request. */
-async function straceThreads(tids: readonly string[]): Promise<(requests: number) => Promise<string>> {
-  const file = join(mkdtempSync(join(tmpdir(), 'agentgate-strace-')), 'counts');
-  const child = spawn('strace', ['-c', ...tids.flatMap((tid) => ['-p', tid]), '-o', file], {
-    stdio: 'ignore',
-  });
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  return async (requests) => {
-    // strace may have gone already (it could not attach): then there is nothing to wait for.
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGINT');
-      await exited;
-    }
-    const counts: string[] = [];
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/.exec(line);
-      if (m && Number(m[1]) / requests >= 0.01)
-        counts.push(`${m[2]} ${(Number(m[1]) / requests).toFixed(2)}`);
-    }
-    rmSync(dirname(file), { recursive: true, force: true });
-    return counts.length > 0 ? counts.join(', ') : 'none counted (strace could not attach?)';
   };
 }
 

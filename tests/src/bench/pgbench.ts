@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startTestGateway } from '../harness/gateway.js';
-import { startProfile, statTicks, tickUs } from './process-cpu.js';
+import { startProfile, statTicks, straceThreads, tickUs } from './process-cpu.js';
 import { freePort, PASSWORD, startPostgres } from '../harness/postgres.js';
 
 const run = promisify(execFile);
@@ -179,27 +179,10 @@ function startPerf(name: string): Promise<void> | undefined {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-/** With BENCH_STRACE=1: count this process's system calls; the returned function stops and reports them. */
+/** With BENCH_STRACE=1: count this process's system calls, all threads; the returned function stops and reports them. */
 async function startStrace(): Promise<((statements: number) => Promise<string>) | undefined> {
   if (!process.env.BENCH_STRACE) return undefined;
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'agentgate-strace-')), 'counts');
-  // Each thread by id, without -f: -f would also follow the pgbench child spawned next.
-  const threads = readdirSync(`/proc/${process.pid}/task`).flatMap((tid) => ['-p', tid]);
-  const child = spawn('strace', ['-c', ...threads, '-o', file], { stdio: 'ignore' });
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  return async (statements) => {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGINT');
-    await exited;
-    const counts: string[] = [];
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/.exec(line);
-      if (m && Number(m[1]) / statements >= 0.01)
-        counts.push(`${m[2]} ${(Number(m[1]) / statements).toFixed(2)}`);
-    }
-    rmSync(path.dirname(file), { recursive: true, force: true });
-    return counts.join(', ');
-  };
+  return straceThreads(readdirSync(`/proc/${process.pid}/task`));
 }
 
 const median = (xs: number[]): number => {

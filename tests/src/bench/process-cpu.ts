@@ -1,6 +1,11 @@
-/** What the benchmarks read about their own process: CPU time from /proc, and a V8 profile on request. */
-import { readFileSync, writeFileSync } from 'node:fs';
+/**
+ * What the benchmarks read about a process: CPU time from /proc, a V8 profile of their own on request, and system
+ * calls counted by `strace -c`.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 /** /proc counts CPU in clock ticks of 10 ms. */
@@ -27,5 +32,35 @@ export async function startProfile(): Promise<((name: string) => Promise<void>) 
     const { profile } = await session.post('Profiler.stop');
     writeFileSync(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
     session.disconnect();
+  };
+}
+
+/**
+ * `strace -c` of the threads `tids` (each by id, without -f, which would also follow children spawned next); the
+ * returned function stops it and reports the calls per operation (those at 0.01 or more), e.g. `write 2.00, read 2.13`.
+ */
+export async function straceThreads(
+  tids: readonly string[],
+): Promise<(operations: number) => Promise<string>> {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'agentgate-strace-')), 'counts');
+  const child = spawn('strace', ['-c', ...tids.flatMap((tid) => ['-p', tid]), '-o', file], {
+    stdio: 'ignore',
+  });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return async (operations) => {
+    // strace may have gone already (it could not attach): then there is nothing to wait for.
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGINT');
+      await exited;
+    }
+    const counts: string[] = [];
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/.exec(line);
+      if (m && Number(m[1]) / operations >= 0.01)
+        counts.push(`${m[2]} ${(Number(m[1]) / operations).toFixed(2)}`);
+    }
+    rmSync(path.dirname(file), { recursive: true, force: true });
+    return counts.length > 0 ? counts.join(', ') : 'none counted (strace could not attach?)';
   };
 }
