@@ -1,11 +1,13 @@
 /**
- * Benchmark (issue 7 §9): 200 MB upload and download with the OpenSSH client, directly to sshd and through
- * agentgate, in one run. Prints MB/s, the ratios (target ≥ 0.75× direct), the negotiated ciphers, and the gateway's
- * CPU per MB (this process, all threads and the main thread, from /proc) beside the ssh client's, which says more
- * than MB/s when the machine is shared (BENCH_THREADS=1: by thread). BENCH_PROFILE=DIR: a V8 CPU profile of the
- * first upload and download through agentgate (DIR/ssh-upload.cpuprofile, DIR/ssh-download.cpuprofile).
+ * Benchmark (issue 7 §9): 200 MB upload and download with the OpenSSH client, directly to sshd, through agentgate
+ * and (with `--targets`) through a bare ssh2 relay, the floor, in one run, interleaved. Prints MB/s, the ratios
+ * (target ≥ 0.75× direct), the negotiated ciphers, and the relay's CPU and minor page faults per MB (this process,
+ * all threads and the main thread, from /proc) beside the ssh client's, which say more than MB/s when the machine
+ * is shared (BENCH_THREADS=1: by thread); every run, then the best rate and the medians. BENCH_PROFILE=DIR: a V8
+ * CPU profile of the first upload and download through each relay (DIR/ssh-upload.cpuprofile, …).
  *
  *   npx tsc -b tests && node tests/dist/bench/ssh-throughput.js [--mb 200] [--runs 3] [--engine-only]
+ *     [--targets direct,ssh2-relay,agentgate]
  */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
@@ -16,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { startTestGateway } from '../harness/gateway.js';
 import { makeKeyPair, sshClientOptions, startSshd, startStandaloneSshGateway } from '../harness/sshd.js';
 import { startProfile } from './process-cpu.js';
+import { startSsh2Relay } from './ssh2-relay.js';
 
 const mbArg = process.argv.indexOf('--mb');
 const MB = mbArg > 0 ? Number(process.argv[mbArg + 1]) : 200;
@@ -23,8 +26,18 @@ const BYTES = MB * 1024 * 1024;
 const runsArg = process.argv.indexOf('--runs');
 /** `--engine-only`: the SSH engine with an in-memory transcript, to separate the store's recording cost. */
 const ENGINE_ONLY = process.argv.includes('--engine-only');
-/** Each measurement is repeated, interleaved, and the best kept: a shared 2-core machine is noisy. */
+/** Each measurement is repeated, interleaved: a shared 2-core machine is noisy. */
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 3;
+type Target = 'direct' | 'ssh2-relay' | 'agentgate';
+const targetsArg = process.argv.indexOf('--targets');
+/**
+ * `--targets direct,ssh2-relay,agentgate`: which paths to measure, in this order each round. `ssh2-relay` is the
+ * floor: a bare ssh2 server + client relay in this process, without recording (ssh2-relay.ts).
+ */
+const TARGETS = (targetsArg > 0 ? process.argv[targetsArg + 1]! : 'direct,agentgate').split(',').map((t) => {
+  if (t !== 'direct' && t !== 'ssh2-relay' && t !== 'agentgate') throw new Error(`unknown target ${t}`);
+  return t as Target;
+});
 
 interface Measured {
   readonly seconds: number;
@@ -135,23 +148,37 @@ function ssh2NativeCrypto(): boolean {
   return crypto.bindingAvailable === true;
 }
 
+/** The middle of a sorted copy (the upper one of two). */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
 async function main(): Promise<void> {
   const sshd = await startSshd();
   const dir = mkdtempSync(join(tmpdir(), 'agentgate-bench-'));
   const agentKey = makeKeyPair(dir, 'agent');
-  let gatewayPort: number;
-  let stopGateway: () => Promise<void>;
-  if (ENGINE_ONLY) {
-    const gw = await startStandaloneSshGateway({
-      sshd,
-      rules: [],
-      identities: { keys: [{ name: 'bench', publicKey: agentKey.publicKey, groups: ['agents'] }] },
-    });
-    gatewayPort = gw.port;
-    stopGateway = () => gw.stop();
-  } else {
-    // The whole gateway: config, policy, and the LMDB transcript store recording every byte (coalesced io events).
-    const gw = await startTestGateway(`
+  const stops: (() => Promise<void>)[] = [];
+  /** ssh arguments (options and destination) of each target. */
+  const targets = new Map<Target, string[]>();
+  for (const target of TARGETS) {
+    if (target === 'direct') {
+      targets.set(target, [...sshClientOptions(sshd.port, sshd.upstreamKeyPath), 'root@127.0.0.1']);
+    } else if (target === 'ssh2-relay') {
+      const relay = await startSsh2Relay(sshd, makeKeyPair(dir, 'relay_host_key').path);
+      stops.push(() => relay.stop());
+      targets.set(target, [...sshClientOptions(relay.port, agentKey.path), 'agent@127.0.0.1']);
+    } else if (ENGINE_ONLY) {
+      const gw = await startStandaloneSshGateway({
+        sshd,
+        rules: [],
+        identities: { keys: [{ name: 'bench', publicKey: agentKey.publicKey, groups: ['agents'] }] },
+      });
+      stops.push(() => gw.stop());
+      targets.set(target, [...sshClientOptions(gw.port, agentKey.path), 'agent@127.0.0.1']);
+    } else {
+      // The whole gateway: config, policy, and the LMDB transcript store recording every byte (coalesced io events).
+      const gw = await startTestGateway(`
 identity:
   sshKeys:
     - { name: bench, publicKey: "${agentKey.publicKey}", groups: [agents] }
@@ -164,10 +191,11 @@ listeners:
 rules:
   - { name: no-rm-rf, protocol: ssh, match: { programs: [rm], pattern: "-[a-zA-Z]*r" }, action: deny }
 `);
-    const address = gw.address('bench-ssh');
-    if (!('port' in address)) throw new Error('expected a TCP listener');
-    gatewayPort = address.port;
-    stopGateway = () => gw.stop();
+      stops.push(() => gw.stop());
+      const address = gw.address('bench-ssh');
+      if (!('port' in address)) throw new Error('expected a TCP listener');
+      targets.set(target, [...sshClientOptions(address.port, agentKey.path), 'agent@127.0.0.1']);
+    }
   }
   const file = join(dir, 'payload.bin');
   const fd = openSync(file, 'w');
@@ -175,81 +203,80 @@ rules:
   for (let i = 0; i < MB; i++) writeSync(fd, block);
   closeSync(fd);
 
-  const direct = [...sshClientOptions(sshd.port, sshd.upstreamKeyPath), 'root@127.0.0.1'];
-  const viaGateway = [...sshClientOptions(gatewayPort, agentKey.path), 'agent@127.0.0.1'];
   const upload = 'cat > /dev/null';
   const download = `head -c ${BYTES} /dev/zero`;
   try {
-    // Warm up both paths (key exchange caches, the shell analyzer, page cache for the payload).
-    await timedSsh([...direct, 'true'], undefined);
-    await timedSsh([...viaGateway, 'true'], undefined);
-    const best = (a: Measured | undefined, b: Measured): Measured =>
-      a === undefined || b.seconds < a.seconds ? b : a;
-    let directUp: Measured | undefined;
-    let gatewayUp: Measured | undefined;
-    let directDown: Measured | undefined;
-    let gatewayDown: Measured | undefined;
-    /** The gateway's run, profiled the first time with BENCH_PROFILE. */
-    const viaGatewayRun = async (
-      name: string,
-      args: string[],
-      stdinFile: string | undefined,
-      round: number,
-    ) => {
-      const profile = round === 0 ? await startProfile() : undefined;
-      const measured = await timedSsh(args, stdinFile);
-      await profile?.(name);
-      return measured;
+    // Warm up every path (key exchange caches, the shell analyzer, page cache for the payload).
+    for (const args of targets.values()) await timedSsh([...args, 'true'], undefined);
+    const runs = new Map<string, Measured[]>();
+    const add = (key: string, m: Measured): void => {
+      const list = runs.get(key) ?? [];
+      list.push(m);
+      runs.set(key, list);
     };
     for (let i = 0; i < RUNS; i++) {
-      directUp = best(directUp, await timedSsh([...direct, upload], file));
-      gatewayUp = best(gatewayUp, await viaGatewayRun('ssh-upload', [...viaGateway, upload], file, i));
-      directDown = best(directDown, await timedSsh([...direct, download], undefined));
-      gatewayDown = best(
-        gatewayDown,
-        await viaGatewayRun('ssh-download', [...viaGateway, download], undefined, i),
-      );
+      for (const [direction, command, stdinFile] of [
+        ['upload', upload, file],
+        ['download', download, undefined],
+      ] as const) {
+        for (const [target, args] of targets) {
+          // The gateway's first run of each direction is profiled with BENCH_PROFILE.
+          const profile = target !== 'direct' && i === 0 ? await startProfile() : undefined;
+          add(`${direction} ${target}`, await timedSsh([...args, command], stdinFile));
+          await profile?.(`ssh-${direction}${target === 'agentgate' ? '' : '-' + target}`);
+        }
+      }
     }
-    const results = {
-      directUp: directUp!,
-      gatewayUp: gatewayUp!,
-      directDown: directDown!,
-      gatewayDown: gatewayDown!,
-    };
     const rate = (m: Measured): number => MB / m.seconds;
     const perMb = (ms: number): string => (ms / MB).toFixed(1);
     const line = (name: string, m: Measured): string =>
-      `${name.padEnd(22)} ${rate(m).toFixed(1).padStart(8)} MB/s  (${m.seconds.toFixed(2)} s, cipher ${m.cipher}, ` +
-      `load ${m.load}; CPU ms/MB: gateway ${perMb(m.cpuMs)} (main thread ${perMb(m.mainMs)}), ssh client ${perMb(m.clientMs)}; ` +
-      `gateway page faults/MB ${Math.round(m.faults / MB)})` +
+      `${name.padEnd(24)} ${rate(m).toFixed(1).padStart(8)} MB/s  (${m.seconds.toFixed(2)} s, cipher ${m.cipher}, ` +
+      `load ${m.load}; CPU ms/MB: relay ${perMb(m.cpuMs)} (main thread ${perMb(m.mainMs)}), ssh client ${perMb(m.clientMs)}; ` +
+      `relay page faults/MB ${Math.round(m.faults / MB)})` +
       (process.env.BENCH_THREADS
-        ? `\n${''.padEnd(23)}gateway CPU ms (and page faults) by thread: ${m.threads}`
+        ? `\n${''.padEnd(25)}relay CPU ms (and page faults) by thread: ${m.threads}`
         : '');
     console.log(
-      `ssh throughput, ${MB} MB each way, OpenSSH client, loopback, best of ${RUNS}${ENGINE_ONLY ? ', engine only (in-memory transcript)' : ', full gateway (LMDB transcript)'}`,
+      `ssh throughput, ${MB} MB each way, OpenSSH client, loopback, ${RUNS} interleaved runs${ENGINE_ONLY ? ', agentgate = engine only (in-memory transcript)' : ', agentgate = full gateway (LMDB transcript)'}`,
     );
     console.log(
-      `gateway crypto: ssh2 native binding ${ssh2NativeCrypto() ? 'loaded' : 'NOT loaded (Node crypto fallback: expect lower figures)'}`,
+      `relay crypto: ssh2 native binding ${ssh2NativeCrypto() ? 'loaded' : 'NOT loaded (Node crypto fallback: expect lower figures)'}`,
     );
-    console.log(line('upload direct', results.directUp));
-    console.log(line('upload via agentgate', results.gatewayUp));
-    console.log(line('download direct', results.directDown));
-    console.log(line('download via agentgate', results.gatewayDown));
-    const upRatio = rate(results.gatewayUp) / rate(results.directUp);
-    const downRatio = rate(results.gatewayDown) / rate(results.directDown);
-    console.log(`ratio upload ${upRatio.toFixed(2)}x, download ${downRatio.toFixed(2)}x (target >= 0.75x)`);
+    for (const [key, list] of runs) list.forEach((m, i) => console.log(line(`${key} #${i + 1}`, m)));
+    const summary: Record<string, unknown> = { mb: MB, runs: RUNS };
     console.log(
-      JSON.stringify({
-        mb: MB,
-        ...Object.fromEntries(
-          Object.entries(results).map(([k, v]) => [k, { mbps: rate(v), cipher: v.cipher }]),
-        ),
-        upRatio,
-        downRatio,
-      }),
+      'best run (MB/s, ratio to direct) and medians over the runs (relay CPU ms/MB, main thread, faults/MB):',
     );
+    for (const direction of ['upload', 'download']) {
+      const direct = runs.get(`${direction} direct`);
+      const directBest = direct === undefined ? undefined : Math.max(...direct.map(rate));
+      for (const target of targets.keys()) {
+        const list = runs.get(`${direction} ${target}`)!;
+        const best = Math.max(...list.map(rate));
+        const ratio = directBest === undefined ? undefined : best / directBest;
+        const cpu = median(list.map((m) => m.cpuMs / MB));
+        const main = median(list.map((m) => m.mainMs / MB));
+        const faults = median(list.map((m) => m.faults / MB));
+        console.log(
+          `  ${direction.padEnd(8)} ${target.padEnd(10)} ${best.toFixed(1).padStart(7)} MB/s` +
+            (ratio === undefined || target === 'direct' ? '' : ` (${ratio.toFixed(2)}x direct)`) +
+            (target === 'direct'
+              ? ''
+              : `; CPU/MB ${cpu.toFixed(1)} (main ${main.toFixed(1)}), faults/MB ${Math.round(faults)}`),
+        );
+        summary[`${direction} ${target}`] = {
+          mbps: best,
+          ratio,
+          cpuPerMb: cpu,
+          mainPerMb: main,
+          faultsPerMb: faults,
+        };
+      }
+    }
+    console.log('target: agentgate >= 0.75x direct both ways');
+    console.log(JSON.stringify(summary));
   } finally {
-    await stopGateway();
+    for (const stop of stops) await stop();
     await sshd.stop();
     rmSync(dir, { recursive: true, force: true });
   }
