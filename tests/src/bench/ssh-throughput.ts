@@ -8,6 +8,8 @@
  *
  *   npx tsc -b tests && node tests/dist/bench/ssh-throughput.js [--mb 200] [--runs 3] [--engine-only]
  *     [--targets direct,ssh2-relay,agentgate]
+ *
+ * BENCH_REDACT=0: the gateway with `redact: false` (no stream redaction of the recorded bytes).
  */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
@@ -190,6 +192,7 @@ listeners:
     upstream: { host: 127.0.0.1, port: ${sshd.port}, user: root, privateKey: ${sshd.upstreamKeyPath}, hostKey: "${sshd.hostKeyLine}" }
 rules:
   - { name: no-rm-rf, protocol: ssh, match: { programs: [rm], pattern: "-[a-zA-Z]*r" }, action: deny }
+${process.env.BENCH_REDACT === '0' ? 'redact: false' : ''}
 `);
       stops.push(() => gw.stop());
       const address = gw.address('bench-ssh');
