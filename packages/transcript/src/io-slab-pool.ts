@@ -1,15 +1,15 @@
 /**
- * Reusable buffers for the bytes of `io` events. A busy relay joins two or more chunks into one value every
- * 64 KiB; a fresh `Buffer.concat` allocation each time drives V8 into frequent major collections at SSH speeds
- * (measurements: docs/performance.md, "Transcript store").
+ * Reusable buffers for the bytes of `io` events. A busy relay fills one value every 64 KiB; a fresh allocation
+ * each time drives V8 into frequent major collections at SSH speeds (measurements: docs/performance.md,
+ * "Transcript store" and "SSH").
  *
- * A slab is in use from `join` until the transaction holding it settles: lmdb-js reads the bytes from the
+ * A slab is in use from `take` until the transaction holding it settles: lmdb-js reads the bytes from the
  * Buffer's own memory on its writer thread, so a slab must never be handed out again before then.
  */
 
 /**
- * A flush at `ioMaxBytes` plus the SSH packet (at most 32 KiB) that crossed it; a larger join (a Docker stream's
- * 64 KiB socket reads) falls back to a plain concat.
+ * A flush at `ioMaxBytes` plus the SSH packet (at most 32 KiB) that crossed it; a larger chunk (a Docker stream's
+ * 64 KiB socket reads after 32 KiB pending) goes to the next event.
  */
 export const slabBytes = 96 * 1024;
 /**
@@ -23,15 +23,11 @@ export class IoSlabPool {
   /** Slabs handed out and not yet released: guards against a double release handing one slab to two events. */
   private readonly inUse = new Set<ArrayBufferLike>();
 
-  /** `first` and `rest` as one Buffer of `bytes` bytes: a slab when they fit in one, else a plain concat. */
-  join(first: Buffer, rest: readonly Buffer[], bytes: number): Buffer {
-    if (bytes > slabBytes) return Buffer.concat([first, ...rest], bytes);
+  /** A slab of `slabBytes` to fill; give it back with `release` (of it or of any view of it). */
+  take(): Buffer {
     const slab = this.free.pop() ?? Buffer.allocUnsafeSlow(slabBytes).buffer;
     this.inUse.add(slab);
-    const out = Buffer.from(slab, 0, bytes);
-    let offset = first.copy(out, 0);
-    for (const chunk of rest) offset += chunk.copy(out, offset);
-    return out;
+    return Buffer.from(slab, 0, slabBytes);
   }
 
   /** The value's transaction settled (or it was never queued): its slab may be reused. Other Buffers are ignored. */
@@ -41,7 +37,7 @@ export class IoSlabPool {
     if (this.free.length < maxFreeSlabs) this.free.push(slab);
   }
 
-  /** Slabs currently held by queued or in-flight transactions (tests). */
+  /** Slabs currently held by pending io, queued or in-flight transactions (tests). */
   get slabsInUse(): number {
     return this.inUse.size;
   }

@@ -12,7 +12,7 @@ import type {
   TranscriptEventType,
 } from '@agentgate/core';
 import { sha256HexOfBytes } from './event-codec.js';
-import type { IoSlabPool } from './io-slab-pool.js';
+import { slabBytes, type IoSlabPool } from './io-slab-pool.js';
 
 /** Flush an io event once this many bytes are pending. */
 export const ioMaxBytes = 64 * 1024;
@@ -38,7 +38,7 @@ export interface RecorderHost {
    * event's key in the same transaction.
    */
   appendIo(session: LiveSession, members: string, data: Buffer): void;
-  /** Where multi-chunk io bytes are joined; `appendIo` and the commit return the slabs. */
+  /** Where io bytes are collected; `appendIo` and the commit return the slabs. */
   readonly ioSlabs: IoSlabPool;
   /** Append `session.end`, write the summary and sign the final checkpoint. */
   endSession(session: LiveSession, body: Record<string, unknown> | undefined): void;
@@ -100,10 +100,12 @@ interface PendingIo {
   readonly direction: IoDirection;
   readonly channel: string | undefined;
   readonly startTs: number;
-  /** the first chunk; most flushes of a busy stream hold few chunks, and a single one needs no concat */
-  first: Buffer;
-  /** chunks after the first, allocated only when a second one comes */
-  rest: Buffer[] | undefined;
+  /**
+   * The bytes so far, copied in as they come into a slab from the pool: the caller's chunk is never held past the
+   * call (it may be a view of a whole socket read, which would then outlive the young generation). A chunk larger
+   * than a slab is held as it is, alone in its event.
+   */
+  readonly data: Buffer;
   /**
    * `[ms since startTs, byte length]` per chunk as JSON text, built as chunks come (no array per chunk): lets
    * asciicast export replay at the recorded pace.
@@ -113,6 +115,12 @@ interface PendingIo {
   /** Redaction entries that fired in these bytes (JSON string members), '' when none. */
   redacted: string;
 }
+
+/**
+ * An event with fewer bytes than this is stored from a copy of its own and its slab goes back to the pool at once:
+ * the commit queue then never holds a whole slab for a keystroke's echo.
+ */
+const smallIoBytes = slabBytes / 4;
 
 const NO_NAMES: readonly string[] = [];
 
@@ -197,29 +205,37 @@ export class StoreSessionRecorder implements SessionRecorder {
     data: Buffer,
     fired: readonly string[],
   ): void {
-    if (data.length === 0) return;
+    const length = data.length;
+    if (length === 0) return;
     const now = Date.now();
     let pending = this.pending;
-    if (pending && (pending.direction !== direction || pending.channel !== channel)) {
+    if (
+      pending &&
+      (pending.direction !== direction ||
+        pending.channel !== channel ||
+        pending.bytes + length > pending.data.length)
+    ) {
       this.flushIo();
       pending = undefined;
     }
     if (!pending) {
+      const large = length > slabBytes;
+      const into = large ? data : this.host.ioSlabs.take();
+      if (!large) data.copy(into, 0);
       pending = {
         direction,
         channel,
         startTs: now,
-        first: data,
-        rest: undefined,
-        timings: '[0,' + data.length + ']',
-        bytes: data.length,
+        data: into,
+        timings: '[0,' + length + ']',
+        bytes: length,
         redacted: '',
       };
       this.pending = pending;
     } else {
-      (pending.rest ??= []).push(data);
-      pending.timings += ',[' + (now - pending.startTs) + ',' + data.length + ']';
-      pending.bytes += data.length;
+      data.copy(pending.data, pending.bytes);
+      pending.timings += ',[' + (now - pending.startTs) + ',' + length + ']';
+      pending.bytes += length;
     }
     for (const name of fired) {
       const member = JSON.stringify(name);
@@ -250,10 +266,11 @@ export class StoreSessionRecorder implements SessionRecorder {
     const pending = this.pending;
     if (!pending) return;
     this.pending = undefined;
-    const data =
-      pending.rest === undefined
-        ? pending.first
-        : this.host.ioSlabs.join(pending.first, pending.rest, pending.bytes);
+    let data = pending.bytes === pending.data.length ? pending.data : pending.data.subarray(0, pending.bytes);
+    if (pending.bytes < smallIoBytes) {
+      data = Buffer.from(data);
+      this.host.ioSlabs.release(pending.data);
+    }
     const members =
       ',"direction":' +
       JSON.stringify(pending.direction) +

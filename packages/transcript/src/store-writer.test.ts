@@ -158,9 +158,9 @@ describe('store writer', () => {
     diskFull = true;
     recorder.append('command', commandBody('x'));
     await writer.flush().catch(() => undefined);
-    // Two chunks are joined in a slab; the refused flush must hand it back.
-    recorder.io('out', Buffer.alloc(1000, 1), '0');
-    recorder.io('out', Buffer.alloc(1000, 2), '0');
+    // Two chunks fill a slab (too many bytes to be copied out of it); the refused flush must hand it back.
+    recorder.io('out', Buffer.alloc(20_000, 1), '0');
+    recorder.io('out', Buffer.alloc(20_000, 2), '0');
     recorder.end(CLIENT_LEFT_END);
     expect(writer.ioSlabs.slabsInUse).toBe(0);
     expect(recorder.recordingLost?.aborted).toBe(true);
