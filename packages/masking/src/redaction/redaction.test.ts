@@ -201,6 +201,19 @@ describe('redaction of streams', () => {
     expect(Buffer.concat(stream.release('end').pieces).toString()).toBe('next');
   });
 
+  it("holds back a copy, not a view of the caller's buffer, which may be reused for the next chunk", () => {
+    const stream = redactor.stream();
+    const reused = Buffer.alloc(64);
+    const recorded: Buffer[] = [];
+    for (const text of ['build ok\n$ mys', 'ql -u root -psec', 'ret shop\n']) {
+      reused.fill(0x2e);
+      reused.write(text);
+      for (const piece of stream.push(reused.subarray(0, text.length)).pieces)
+        recorded.push(Buffer.from(piece));
+    }
+    expect(Buffer.concat(recorded).toString()).toBe('build ok\n$ mysql -u root -p****** shop\n');
+  });
+
   it('passes a chunk without triggers through as the same buffer', () => {
     const chunk = Buffer.from('hello world, nothing here\n');
     const released = redactor.stream().push(chunk);

@@ -95,12 +95,8 @@ export class StreamRedactorImpl implements StreamRedactor {
       cut = holdFrom(compiled, bytes, from, hits, spans);
       if (length - cut > HOLD_LIMIT) cut = this.forcedCut(compiled, bytes, from, spans);
     }
-    if (cut < length) {
-      this.carry =
-        cut >= head.length
-          ? data.subarray(cut - head.length)
-          : Buffer.concat([head.subarray(cut), data], length - cut);
-    }
+    // A copy, never a view of the caller's buffer: that may be a whole socket read, or be reused for the next one.
+    if (cut < length) this.carry = Buffer.from(bytes.subarray(cut));
     return output(bytes, head, data, cut, spans);
   }
 
