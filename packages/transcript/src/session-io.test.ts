@@ -106,7 +106,7 @@ describe('io bytes joined in reused slabs (io-slab-pool.ts)', () => {
     const info = sessionInfo({ protocol: 'ssh' });
     const recorder = store.openSession(info);
     // One buffer reused for every chunk, as a reader with a fixed read buffer does; small and slab-sized events,
-    // and a chunk larger than a slab (recorded alone, as it is).
+    // and a chunk larger than a slab (recorded alone); both buffers are overwritten before the commit reads them.
     const reused = Buffer.alloc(40 * 1024);
     const sent: Buffer[] = [];
     for (const size of [5, 40 * 1024, 40 * 1024, 40 * 1024, 300]) {
@@ -114,16 +114,18 @@ describe('io bytes joined in reused slabs (io-slab-pool.ts)', () => {
       sent.push(Buffer.from(reused.subarray(0, size)));
       recorder.io('out', reused.subarray(0, size), '0');
     }
-    reused.fill(0xee);
     const large = randomBytes(100 * 1024);
     recorder.io('out', large, '0');
+    const largeSent = Buffer.from(large);
+    reused.fill(0xee);
+    large.fill(0xee);
     recorder.end(CLIENT_LEFT_END);
     await store.flush();
 
     const recorded = Buffer.concat(
       ioEvents([...store.events(info.id)]).map((e) => Buffer.from(String(e['data']), 'base64')),
     );
-    expect(recorded.equals(Buffer.concat([...sent, large]))).toBe(true);
+    expect(recorded.equals(Buffer.concat([...sent, largeSent]))).toBe(true);
     expect((await store.verify()).ok).toBe(true);
     await store.close();
   });

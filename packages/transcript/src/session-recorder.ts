@@ -102,8 +102,8 @@ interface PendingIo {
   readonly startTs: number;
   /**
    * The bytes so far, copied in as they come into a slab from the pool: the caller's chunk is never held past the
-   * call (it may be a view of a whole socket read, which would then outlive the young generation). A chunk larger
-   * than a slab is held as it is, alone in its event.
+   * call (it may be a view of a whole socket read, which would then outlive the young generation, or be reused
+   * by the caller before the commit reads it).
    */
   readonly data: Buffer;
   /**
@@ -219,9 +219,9 @@ export class StoreSessionRecorder implements SessionRecorder {
       pending = undefined;
     }
     if (!pending) {
-      const large = length > slabBytes;
-      const into = large ? data : this.host.ioSlabs.take();
-      if (!large) data.copy(into, 0);
+      // A chunk larger than a slab is recorded alone, from a copy of its own.
+      const into = length > slabBytes ? Buffer.allocUnsafeSlow(length) : this.host.ioSlabs.take();
+      data.copy(into, 0);
       pending = {
         direction,
         channel,
