@@ -9,8 +9,10 @@
  * Knobs: BENCH_CLIENTS=1,8  BENCH_MODES=simple,prepared  BENCH_TARGETS=direct,pgbouncer,nodepipe,agentgate (e.g. only
  * agentgate while profiling), BENCH_PROFILE=DIR (a V8 CPU profile of this process, main thread, for each agentgate
  * run only), BENCH_PERF=DIR (`perf record -g` of this process, all threads and the kernel, for each agentgate run; run
- * node with --perf-basic-prof to name JS frames), BENCH_STRACE=1 (system calls per statement, all threads, from
- * `strace -c`; strace slows the run, so its other numbers do not count), BENCH_THREADS=1 (CPU per statement of each thread).
+ * node with --perf-basic-prof to name JS frames), BENCH_STRACE=1 (system calls per statement of agentgate and the Node pipe, all threads, from
+ * `strace -c`; strace slows the run, so its other numbers do not count), BENCH_THREADS=1 (CPU per statement of each thread),
+ * BENCH_WARMUP=SECONDS (agentgate is warmed up with each client count and mode first, this long each; default
+ * min(seconds, 5)).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
@@ -19,7 +21,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startTestGateway } from '../harness/gateway.js';
-import { startProfile, statTicks, straceThreads, tickUs } from './process-cpu.js';
+import { startProfile, statMinorFaults, statTicks, straceThreads, tickUs } from './process-cpu.js';
 import { freePort, PASSWORD, startPostgres } from '../harness/postgres.js';
 
 const run = promisify(execFile);
@@ -29,6 +31,7 @@ const list = (name: string, fallback: string): string[] => (process.env[name] ??
 const clientCounts = list('BENCH_CLIENTS', '1,8').map(Number);
 const modes = list('BENCH_MODES', 'simple,prepared');
 const targets = list('BENCH_TARGETS', 'direct,pgbouncer,nodepipe,agentgate');
+const warmupSeconds = Number(process.env.BENCH_WARMUP ?? Math.min(seconds, 5));
 
 /** CPU time of a process (all threads) and of its main thread, in µs, from /proc (clock ticks of 10 ms). */
 interface CpuSample {
@@ -59,8 +62,11 @@ function threadCpu(pid: number): Map<string, number> {
       const name =
         Number(tid) === pid ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
       byName.set(name, (byName.get(name) ?? 0) + statTicks(`/proc/${pid}/task/${tid}/stat`) * tickUs);
-      if (Number(tid) === pid)
+      if (Number(tid) === pid) {
         byName.set('main-sys', statTicks(`/proc/${pid}/task/${tid}/stat`, true) * tickUs);
+        // Minor page faults are kernel time too (fresh heap pages, Buffers, V8's new space after it shrinks).
+        byName.set('main-faults', statMinorFaults(`/proc/${pid}/task/${tid}/stat`) * tickUs);
+      }
       // Context switches (voluntary: the thread slept and was woken) count wakeups, which load does not inflate.
       const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
       const switches = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -88,7 +94,14 @@ interface Result {
   load: string;
 }
 
-async function pgbench(port: number, user: string, password: string, mode: string, clients: number) {
+async function pgbench(
+  port: number,
+  user: string,
+  password: string,
+  mode: string,
+  clients: number,
+  duration = seconds,
+) {
   const { stdout } = await run(
     'pgbench',
     [
@@ -101,7 +114,7 @@ async function pgbench(port: number, user: string, password: string, mode: strin
       '-j',
       String(Math.min(clients, 2)),
       '-T',
-      String(seconds),
+      String(duration),
     ].concat(['-h', '127.0.0.1', '-p', String(port), '-U', user, 'app']),
     { env: { ...process.env, PGPASSWORD: password, PGSSLMODE: 'disable' }, maxBuffer: 1 << 20 },
   );
@@ -244,8 +257,11 @@ rules:
       nodepipe: { port: nodePipe.port, user: 'app', password: PASSWORD, pid: process.pid },
       agentgate: { port: gwPort, user: 'bench', password: token, pid: process.pid },
     };
-    // Warm-up: the first connection loads the SQL parser and the JIT compiles the hot path.
-    await pgbench(gwPort, 'bench', token, 'simple', 1);
+    // Warm-up of every case measured: the first connection loads the SQL parser, and V8 compiles each mode's and
+    // client count's paths on its helper threads during their first seconds (~250 optimisations in the first 6 s
+    // at 1 client, ~15 in the third), which would otherwise be charged to the first measured run.
+    for (const clients of clientCounts)
+      for (const mode of modes) await pgbench(gwPort, 'bench', token, mode, clients, warmupSeconds);
     const results = new Map<string, Result[]>();
     for (const clients of clientCounts) {
       for (const mode of modes) {
@@ -262,9 +278,10 @@ rules:
             const load = loadAverage();
             const profiler = target === 'agentgate' ? await startProfile() : undefined;
             const perf = target === 'agentgate' ? startPerf(`${clients}c-${mode}-${rep}`) : undefined;
-            const strace = target === 'agentgate' ? await startStrace() : undefined;
+            // The Node pipe runs in this process too (agentgate idle meanwhile): the same count is its floor.
+            const strace = e.pid === process.pid ? await startStrace() : undefined;
             const r = await pgbench(e.port, e.user, e.password, mode, clients);
-            if (strace) console.log(`  agentgate system calls per statement: ${await strace(r.statements)}`);
+            if (strace) console.log(`  ${target} system calls per statement: ${await strace(r.statements)}`);
             await profiler?.(`${clients}c-${mode}-${rep}`);
             await perf;
             const result: Result = { target, ...r, load };
@@ -277,7 +294,7 @@ rules:
             if (process.env.BENCH_THREADS && threadsBefore && e.pid !== undefined) {
               const parts = [...threadCpu(e.pid)].map(([name, us]) => {
                 const perStatement = (us - (threadsBefore.get(name) ?? 0)) / r.statements;
-                return name.endsWith('wakeups')
+                return name.endsWith('wakeups') || name.endsWith('faults')
                   ? `${name} ${(perStatement / tickUs).toFixed(2)}`
                   : `${name} ${perStatement.toFixed(0)}`;
               });

@@ -19,6 +19,12 @@ export function statTicks(file: string, systemOnly = false): number {
   return (systemOnly ? 0 : Number(fields[11])) + Number(fields[12]);
 }
 
+/** A /proc stat file's minor page faults (the 10th field after the command name). */
+export function statMinorFaults(file: string): number {
+  const text = readFileSync(file, 'utf8');
+  return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[7]);
+}
+
 /** With BENCH_PROFILE=DIR: start the V8 profiler; the returned function writes DIR/NAME.cpuprofile. */
 export async function startProfile(): Promise<((name: string) => Promise<void>) | undefined> {
   const dir = process.env.BENCH_PROFILE;
