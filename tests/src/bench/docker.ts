@@ -10,7 +10,8 @@
  * Knobs: BENCH_PARTS=latency,cpu,exec (which parts run), BENCH_PROFILE=DIR (a V8 CPU profile of the main thread
  * during the first CPU round), BENCH_STRACE=1 (system calls per request of the gateway's threads in the first CPU
  * round, and of socat's process; strace slows that round, so its CPU figure does not count), BENCH_CPU_ROUNDS=3 and
- * BENCH_CPU_TARGETS=agentgate,node pipe,socat (how many CPU rounds, of which relays: for A/B runs of two builds).
+ * BENCH_CPU_TARGETS=agentgate,node pipe,socat (how many CPU rounds, of which relays: for A/B runs of two builds;
+ * also `agentgate unix` and the Node floors `node data`, `node onread`, each with ` unix`, see nodeRelay).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -208,6 +209,64 @@ async function startSocatRelay(socket: string): Promise<{ port: number; child: C
   return undefined;
 }
 
+/**
+ * A relay in this process that neither parses nor decides, the runtime's own floor: `pipe` (stream.pipe both ways),
+ * `data` ('data' events written on, paused while the other side is full) or `onread` (the client side as `data`,
+ * dockerd's side read into one reused buffer through `net.Socket`'s `onread`, no Readable machinery: written on at
+ * once, and a fresh buffer taken while a write still holds the last one). Listens on TCP, or on `unixPath`.
+ */
+async function nodeRelay(
+  kind: 'pipe' | 'data' | 'onread',
+  upstreamSocket: string,
+  unixPath?: string,
+): Promise<net.Server> {
+  // allowHalfOpen: `docker exec` without -i half-closes its side and still reads the output.
+  const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (s) => {
+    const onread = (): net.OnReadOpts => {
+      let reused = Buffer.allocUnsafe(64 * 1024);
+      return {
+        buffer: () => (s.writableLength === 0 ? reused : (reused = Buffer.allocUnsafe(64 * 1024))),
+        // false stops reading until 'drain' resumes it
+        callback: (n, buf) => {
+          if (s.write(buf.subarray(0, n))) return true;
+          s.once('drain', () => u.resume());
+          return false;
+        },
+      };
+    };
+    const u = net.connect({
+      path: upstreamSocket,
+      allowHalfOpen: true,
+      ...(kind === 'onread' ? { onread: onread() } : {}),
+    });
+    const forward = (from: net.Socket, to: net.Socket): void => {
+      from.on('data', (c: Buffer) => {
+        if (!to.write(c)) {
+          from.pause();
+          to.once('drain', () => from.resume());
+        }
+      });
+      from.on('end', () => to.end());
+    };
+    if (kind === 'pipe') {
+      s.pipe(u);
+      u.pipe(s);
+    } else {
+      forward(s, u);
+      if (kind === 'data') forward(u, s);
+      else u.on('end', () => s.end());
+    }
+    s.on('error', () => u.destroy());
+    u.on('error', () => s.destroy());
+    s.on('close', () => u.destroy());
+    u.on('close', () => s.destroy());
+  });
+  await new Promise<void>((resolve) =>
+    unixPath ? server.listen(unixPath, resolve) : server.listen(0, '127.0.0.1', resolve),
+  );
+  return server;
+}
+
 async function main(): Promise<void> {
   const dockerd = await startDockerd();
   const gw = await startTestGateway(`
@@ -237,18 +296,25 @@ rules:
     // The same transport as direct (a unix socket, fixed identity): what a local agent's DOCKER_HOST would use.
     const viaGatewayUnix: Target = { socketPath: join(dockerd.dir, 'agentgate.sock') };
     const auth = { authorization: `Bearer ${token}` };
-    // The floor for any proxy hop in Node on this machine: a socket pipe that neither parses nor decides.
-    // allowHalfOpen: `docker exec` without -i half-closes its side and still reads the output.
-    const pipe = net.createServer({ noDelay: true, allowHalfOpen: true }, (s) => {
-      const u = net.connect({ path: dockerd.socket, allowHalfOpen: true });
-      s.pipe(u).on('error', () => s.destroy());
-      u.pipe(s).on('error', () => u.destroy());
-      s.on('error', () => u.destroy());
-      u.on('error', () => s.destroy());
-    });
-    await new Promise<void>((resolve) => pipe.listen(0, '127.0.0.1', resolve));
+    // The floor for any proxy hop in Node on this machine: relays that neither parse nor decide (nodeRelay).
+    const pipe = await nodeRelay('pipe', dockerd.socket);
     const pipePort = (pipe.address() as net.AddressInfo).port;
     const viaPipe: Target = { host: '127.0.0.1', port: pipePort };
+    const floors: { name: string; server: net.Server; target: Target }[] = [];
+    for (const kind of ['data', 'onread'] as const) {
+      const server = await nodeRelay(kind, dockerd.socket);
+      floors.push({
+        name: `node ${kind}`,
+        server,
+        target: { host: '127.0.0.1', port: (server.address() as net.AddressInfo).port },
+      });
+      const unixPath = join(dockerd.dir, `node-${kind}.sock`);
+      floors.push({
+        name: `node ${kind} unix`,
+        server: await nodeRelay(kind, dockerd.socket, unixPath),
+        target: { socketPath: unixPath },
+      });
+    }
     const socat = await startSocatRelay(dockerd.socket);
     const run = await dockerd.docker([
       'run',
@@ -264,23 +330,30 @@ rules:
     if (run.code !== 0) throw new Error(run.stderr);
     const rows: string[] = [];
     for (const path of parts.has('latency') ? ['/containers/json', '/_ping'] : []) {
-      const [d, g, p, u, c] = (await latency(
+      const [d, g, p, u, ...rest] = (await latency(
         [
           { target: direct, headers: {} },
           { target: viaGateway, headers: auth },
           { target: viaPipe, headers: {} },
           { target: viaGatewayUnix, headers: {} },
+          ...floors.map((f) => ({ target: f.target, headers: {} })),
           ...(socat ? [{ target: { host: '127.0.0.1', port: socat.port }, headers: {} }] : []),
         ],
         path,
         requests,
-      )) as [Percentiles, Percentiles, Percentiles, Percentiles, Percentiles | undefined];
+      )) as [Percentiles, Percentiles, Percentiles, Percentiles, ...Percentiles[]];
+      const c = socat ? rest[floors.length] : undefined;
       if (c)
         rows.push(
           `GET ${path.padEnd(16)} reference: socat, a C relay in its own process p50 ${c.p50.toFixed(3)} ms = ${(c.p50 / d.p50).toFixed(2)}x direct`,
         );
       rows.push(
         `GET ${path.padEnd(16)} reference: a bare Node byte pipe (no parsing, no decision) p50 ${p.p50.toFixed(3)} ms = ${(p.p50 / d.p50).toFixed(2)}x direct`,
+      );
+      floors.forEach((f, i) =>
+        rows.push(
+          `GET ${path.padEnd(16)} reference: ${f.name.padEnd(16)} p50 ${rest[i]!.p50.toFixed(3)} ms = ${(rest[i]!.p50 / d.p50).toFixed(2)}x direct`,
+        ),
       );
       rows.push(`GET ${path.padEnd(16)} load average ${loadavg()[0]!.toFixed(1)}`);
       rows.push(
@@ -295,7 +368,9 @@ rules:
     // idle meanwhile) and socat's process serving the connection.
     const cpuTargets: { name: string; target: LatencyTarget; pid: () => number | undefined }[] = [
       { name: 'agentgate', target: { target: viaGateway, headers: auth }, pid: () => process.pid },
+      { name: 'agentgate unix', target: { target: viaGatewayUnix, headers: {} }, pid: () => process.pid },
       { name: 'node pipe', target: { target: viaPipe, headers: {} }, pid: () => process.pid },
+      ...floors.map((f) => ({ name: f.name, target: { target: f.target, headers: {} }, pid: () => process.pid })),
     ];
     if (socat)
       cpuTargets.push({
@@ -324,7 +399,7 @@ rules:
           onWarm: async () => {
             pid = pidOf();
             if (round === 0 && name === 'agentgate') profile = await startProfile();
-            if (round === 0 && pid !== undefined && name !== 'node pipe') strace = await startStrace(pid);
+            if (round === 0 && pid !== undefined) strace = await startStrace(pid);
             before = pid === undefined ? undefined : cpuOf(pid);
             started = performance.now();
           },
@@ -338,14 +413,15 @@ rules:
         if (!before || !used) continue;
         const per = (us: number): string => (us / requests).toFixed(0);
         rows.push(
-          `GET /containers/json ${name.padEnd(9)} CPU per request: main thread ${per(used.main - before.main)} µs (kernel ${per(used.mainSys - before.mainSys)}), all threads ${per(used.all - before.all)} µs (wall ${per(wall * 1000)} µs/request, load ${loadavg()[0]!.toFixed(1)})`,
+          `GET /containers/json ${name.padEnd(16)} CPU per request: main thread ${per(used.main - before.main)} µs (kernel ${per(used.mainSys - before.mainSys)}), all threads ${per(used.all - before.all)} µs (wall ${per(wall * 1000)} µs/request, load ${loadavg()[0]!.toFixed(1)})`,
         );
-        if (calls) rows.push(`GET /containers/json ${name.padEnd(9)} system calls per request: ${calls}`);
+        if (calls) rows.push(`GET /containers/json ${name.padEnd(16)} system calls per request: ${calls}`);
       }
     }
     if (!parts.has('exec')) {
       console.log(rows.join('\n'));
       pipe.close();
+      for (const f of floors) f.server.close();
       socat?.child.kill();
       return;
     }
@@ -383,6 +459,7 @@ rules:
     );
     console.log(rows.join('\n'));
     pipe.close();
+    for (const f of floors) f.server.close();
     socat?.child.kill();
   } finally {
     await gw.stop();
