@@ -15,11 +15,11 @@ export interface HeadLimits {
    * Until when (ms since the epoch) the first byte may take to arrive; after that the wait is over (keep-alive
    * idle timeout). Absent: the head deadline covers the wait.
    */
-  readonly idleUntil?: number;
+  readonly idleUntil?: number | undefined;
   /** How long the head may take, counted from `startedAt` or else from its first byte. Absent: no limit. */
-  readonly headMs?: number;
+  readonly headMs?: number | undefined;
   /** When the head's clock starts (a new connection: its start) instead of at the first byte. */
-  readonly startedAt?: number;
+  readonly startedAt?: number | undefined;
 }
 
 export type HeadRead<H> =

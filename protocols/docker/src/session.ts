@@ -169,11 +169,10 @@ export class DockerConnection {
   private async nextHead(connectedAt: number | undefined): Promise<RequestHead | null> {
     const { headersTimeoutMs, keepAliveTimeoutMs } = this.ctx.listener;
     const limits: HeadLimits = {
-      ...(headersTimeoutMs > 0 ? { headMs: headersTimeoutMs } : {}),
-      ...(connectedAt !== undefined ? { startedAt: connectedAt } : {}),
-      ...(connectedAt === undefined && keepAliveTimeoutMs > 0
-        ? { idleUntil: Date.now() + keepAliveTimeoutMs }
-        : {}),
+      headMs: headersTimeoutMs > 0 ? headersTimeoutMs : undefined,
+      startedAt: connectedAt,
+      idleUntil:
+        connectedAt === undefined && keepAliveTimeoutMs > 0 ? Date.now() + keepAliveTimeoutMs : undefined,
     };
     const fail = { close: true, headRequest: false };
     try {
@@ -250,7 +249,15 @@ export class DockerConnection {
     // `/_ping` is answered straight from dockerd: never authenticated, decided or held (the CLI gives it 2 s).
     if (facts.ping) {
       const source = { kind: 'buffered', body: EMPTY } as const;
-      const ok = await this.exchange.forward({ head, req, route: undefined, source });
+      const ok = await this.exchange.forward({
+        head,
+        req,
+        route: undefined,
+        source,
+        decided: undefined,
+        sink: undefined,
+        detectors: undefined,
+      });
       return ok && !wantsClose;
     }
 
@@ -319,7 +326,7 @@ export class DockerConnection {
       source: streamBody ? { kind: 'stream', framing } : { kind: 'buffered', body: body ?? EMPTY },
       decided,
       sink,
-      ...(bound.masker.detectors ? { detectors: bound.masker.detectors } : {}),
+      detectors: bound.masker.detectors,
     });
     deps.metrics.commandCompleted(listener.name, 'docker', Number(process.hrtime.bigint() - started) / 1e9);
     return ok && !wantsClose && !this.clientClosed && !this.ctx.signal.aborted;

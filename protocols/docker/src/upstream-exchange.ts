@@ -25,7 +25,7 @@ import { HttpMessageReader } from './http-message-reader.js';
 import { errorStatus, replyError } from './replies.js';
 import { relayResponse } from './response-relay.js';
 import type { CanonicalRequest, Route } from './routes.js';
-import { RELAY_HIGH_WATER, SocketReader, writeAll } from './socket-reader.js';
+import { RELAY_HIGH_WATER, SocketReader, copiedReads, writeAll } from './socket-reader.js';
 
 /** Request headers never forwarded to dockerd: our credentials, and framing we re-derive. */
 const DROPPED_REQUEST_HEADERS = new Set([
@@ -52,10 +52,10 @@ export interface ForwardRequest {
   readonly req: CanonicalRequest;
   readonly route: Route | undefined;
   readonly source: BodySource;
-  /** Absent for `/_ping`. */
-  readonly decided?: DecidedRequest;
-  readonly sink?: AnswerSink;
-  readonly detectors?: ValueMasker;
+  /** Undefined for `/_ping`. */
+  readonly decided: DecidedRequest | undefined;
+  readonly sink: AnswerSink | undefined;
+  readonly detectors: ValueMasker | undefined;
 }
 
 export interface ExchangeContext {
@@ -167,7 +167,11 @@ export class UpstreamExchange {
 
   private async connect(): Promise<Upstream> {
     this.upstream?.socket.destroy();
-    const socket = net.connect({ path: this.ctx.listener.upstream.socket, allowHalfOpen: true });
+    const socket: net.Socket = net.connect({
+      path: this.ctx.listener.upstream.socket,
+      allowHalfOpen: true,
+      onread: copiedReads(() => socket),
+    });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', (err) =>

@@ -9,7 +9,8 @@
  * throughput.
  * Knobs: BENCH_PARTS=latency,cpu,exec (which parts run), BENCH_PROFILE=DIR (a V8 CPU profile of the main thread
  * during the first CPU round), BENCH_STRACE=1 (system calls per request of the gateway's threads in the first CPU
- * round, and of socat's process; strace slows that round, so its CPU figure does not count), BENCH_CPU_ROUNDS=3 and
+ * round, and of socat's process; strace slows that round, so its CPU figure does not count), BENCH_PERF=DIR
+ * (`perf record -g` of each relay's main thread in the first CPU round), BENCH_CPU_ROUNDS=3 and
  * BENCH_CPU_TARGETS=agentgate,node pipe,socat (how many CPU rounds, of which relays: for A/B runs of two builds;
  * also `agentgate unix` and the Node floors `node data`, `node onread`, each with ` unix`, see nodeRelay).
  */
@@ -151,6 +152,28 @@ async function startStrace(pid: number): Promise<((requests: number) => Promise<
   const rest = others.length > 0 ? await straceThreads(others) : undefined;
   return async (requests) =>
     `main thread: ${await main(requests)}${rest ? ` | other threads: ${await rest(requests)}` : ''}`;
+}
+
+/**
+ * With BENCH_PERF=DIR: `perf record -g` of `pid`'s main thread (user and kernel, on CPU only, unlike the V8
+ * profile's wall-clock samples; run node with --perf-basic-prof to name JS frames) into DIR/NAME.data; the returned
+ * function stops it.
+ */
+async function startPerf(pid: number, name: string): Promise<(() => Promise<void>) | undefined> {
+  const dir = process.env.BENCH_PERF;
+  if (!dir) return undefined;
+  const child = spawn(
+    'perf',
+    ['record', '-F', '1999', '-g', '-t', String(pid), '-o', join(dir, `${name}.data`)],
+    { stdio: 'ignore' },
+  );
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    await exited;
+  };
 }
 
 async function execStream(
@@ -395,11 +418,14 @@ rules:
         let wall = 0;
         let profile: ((name: string) => Promise<void>) | undefined;
         let strace: ((requests: number) => Promise<string>) | undefined;
+        let perf: (() => Promise<void>) | undefined;
         await latency([target], '/containers/json', requests, {
           onWarm: async () => {
             pid = pidOf();
             if (round === 0 && name === 'agentgate') profile = await startProfile();
             if (round === 0 && pid !== undefined) strace = await startStrace(pid);
+            if (round === 0 && pid !== undefined)
+              perf = await startPerf(pid, `docker-${name.replaceAll(' ', '-')}`);
             before = pid === undefined ? undefined : cpuOf(pid);
             started = performance.now();
           },
@@ -409,6 +435,7 @@ rules:
           },
         });
         await profile?.('docker-containers-json');
+        await perf?.();
         const calls = strace ? await strace(requests) : undefined;
         if (!before || !used) continue;
         const per = (us: number): string => (us / requests).toFixed(0);
