@@ -7,6 +7,8 @@ import { AgentgateError } from '@agentgate/core';
 import { BodyDecoder, type BodyFraming } from './http-codec.js';
 import { SocketReader, TIMED_OUT } from './socket-reader.js';
 
+const EMPTY = Buffer.alloc(0);
+
 /** A head parser of http-codec.ts: the head and the bytes it used, or null while more bytes are needed. */
 export type HeadParser<H> = (buf: Buffer) => { head: H; consumed: number } | null;
 
@@ -54,7 +56,7 @@ export class HttpMessageReader {
   }
 
   async readHead<H>(parse: HeadParser<H>, limits: HeadLimits = {}): Promise<HeadRead<H>> {
-    let buf: Buffer = Buffer.alloc(0);
+    let buf: Buffer = EMPTY;
     let headDeadline =
       limits.headMs !== undefined && limits.startedAt !== undefined
         ? limits.startedAt + limits.headMs
@@ -71,12 +73,12 @@ export class HttpMessageReader {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       const repeated = this.repeatedHead(parse, buf);
       if (repeated !== undefined) {
-        this.socket.unshift(buf.subarray(repeated.consumed));
+        if (repeated.consumed < buf.length) this.socket.unshift(buf.subarray(repeated.consumed));
         return { kind: 'head', head: repeated.head, raw: buf.subarray(0, repeated.consumed) };
       }
       const parsed = parse(buf);
       if (parsed) {
-        this.socket.unshift(buf.subarray(parsed.consumed));
+        if (parsed.consumed < buf.length) this.socket.unshift(buf.subarray(parsed.consumed));
         this.last = { parse, bytes: Buffer.from(buf.subarray(0, parsed.consumed)), head: parsed.head };
         return { kind: 'head', head: parsed.head, raw: buf.subarray(0, parsed.consumed) };
       }
@@ -109,7 +111,7 @@ export class HttpMessageReader {
         throw new AgentgateError('PROTOCOL_VIOLATION', closedInside);
       }
       const step = decoder.push(chunk);
-      this.socket.unshift(chunk.subarray(step.consumed));
+      if (step.consumed < chunk.length) this.socket.unshift(chunk.subarray(step.consumed));
       const pending = onPiece(
         step.data,
         step.consumed === chunk.length ? chunk : chunk.subarray(0, step.consumed),

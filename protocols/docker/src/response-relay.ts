@@ -10,6 +10,7 @@ import { recordAnswer } from './answer-record.js';
 import { maskInspectEnv } from './env-masking.js';
 import { relayHijacked } from './hijacked-stream.js';
 import {
+  type BodyFraming,
   type Header,
   type ResponseHead,
   encodeResponseHead,
@@ -56,6 +57,33 @@ function isStreamContentType(headers: readonly Header[]): boolean {
   );
 }
 
+/** What an answer head implies for relaying it. */
+interface AnswerHeadFacts {
+  readonly framing: BodyFraming;
+  /** The connection to dockerd can carry another request after this answer. */
+  readonly reusable: boolean;
+  readonly streamContentType: boolean;
+}
+
+/**
+ * Worked out once per head object: the reader hands back the same object for repeated head bytes (dockerd answers
+ * a polling client with the same head for a second). An answer to HEAD is framed differently, so not kept.
+ */
+const answerHeadFacts = new WeakMap<ResponseHead, AnswerHeadFacts>();
+
+function factsOf(requestMethod: string, head: ResponseHead): AnswerHeadFacts {
+  const known = requestMethod === 'HEAD' ? undefined : answerHeadFacts.get(head);
+  if (known) return known;
+  const framing = responseFraming(requestMethod, head);
+  const facts: AnswerHeadFacts = {
+    framing,
+    reusable: framing.kind !== 'close' && !wantsConnectionClose(head.headers),
+    streamContentType: isStreamContentType(head.headers),
+  };
+  if (requestMethod !== 'HEAD') answerHeadFacts.set(head, facts);
+  return facts;
+}
+
 async function readResponseHead(messages: HttpMessageReader): Promise<{ head: ResponseHead; raw: Buffer }> {
   const read = await messages.readHead(parseResponseHead);
   if (read.kind !== 'head')
@@ -72,9 +100,9 @@ export async function relayResponse(x: ResponseExchange): Promise<boolean> {
     await writeAll(x.client, raw);
     ({ head, raw } = await readResponseHead(x.upstreamMessages));
   }
+  const facts = factsOf(x.req.method, head);
   const hijack =
-    head.status === 101 ||
-    (x.route?.response === 'hijack' && head.status === 200 && isStreamContentType(head.headers));
+    head.status === 101 || (x.route?.response === 'hijack' && head.status === 200 && facts.streamContentType);
   x.streaming(hijack);
   if (hijack) {
     await x.bodySent;
@@ -98,23 +126,21 @@ export async function relayResponse(x: ResponseExchange): Promise<boolean> {
     }
     return false;
   }
-  const framing = responseFraming(x.req.method, head);
-  const reusable = framing.kind !== 'close' && !wantsConnectionClose(head.headers);
+  const { framing, reusable } = facts;
   const masking =
     (x.route?.response === 'mask-container' || x.route?.response === 'mask-image') &&
     head.status === 200 &&
     framing.kind !== 'none';
   if (masking) {
-    await relayMasked(x, head);
+    await relayMasked(x, head, framing);
     return reusable;
   }
-  await relayStreamed(x, head, raw);
+  await relayStreamed(x, head, framing, raw);
   return reusable && !x.client.destroyed;
 }
 
 /** An inspect answer: read whole, `Env` values masked, sent with its new length. */
-async function relayMasked(x: ResponseExchange, head: ResponseHead): Promise<void> {
-  const framing = responseFraming(x.req.method, head);
+async function relayMasked(x: ResponseExchange, head: ResponseHead, framing: BodyFraming): Promise<void> {
   const body = await x.upstreamMessages.readBody(
     framing,
     MASKED_BODY_CAP,
@@ -145,7 +171,12 @@ async function relayMasked(x: ResponseExchange, head: ResponseHead): Promise<voi
 }
 
 /** Any other answer: passed through as it arrives, framing untouched, the handler chain watching. */
-async function relayStreamed(x: ResponseExchange, head: ResponseHead, raw: Buffer): Promise<void> {
+async function relayStreamed(
+  x: ResponseExchange,
+  head: ResponseHead,
+  framing: BodyFraming,
+  raw: Buffer,
+): Promise<void> {
   const { client } = x;
   // Head and the body bytes already here go out in one write; a head whose body comes later is sent at once.
   let pendingHead: Buffer | undefined = x.upstreamMessages.buffered > 0 ? raw : undefined;
@@ -167,7 +198,7 @@ async function relayStreamed(x: ResponseExchange, head: ResponseHead, raw: Buffe
   );
   try {
     await x.upstreamMessages.pumpBody(
-      responseFraming(x.req.method, head),
+      framing,
       (data, rawPart) => {
         for (const d of data) chain.onData(d);
         if (rawPart.length === 0) return undefined;
