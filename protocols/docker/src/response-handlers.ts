@@ -4,12 +4,7 @@
  * a response gets is decided once, from its route and head (`bodyHandlers`).
  */
 import type { ProtocolMetrics } from '@agentgate/core';
-import {
-  type AnswerSink,
-  type DecidedRequest,
-  RECORDED_BODY_CAP,
-  recordAnswer,
-} from './answer-record.js';
+import { type AnswerSink, type DecidedRequest, RECORDED_BODY_CAP, recordAnswer } from './answer-record.js';
 import { type Header, headerValue } from './http-codec.js';
 import type { Route } from './routes.js';
 import { StreamDemuxer } from './stream-demux.js';

@@ -393,7 +393,11 @@ rules:
       { name: 'agentgate', target: { target: viaGateway, headers: auth }, pid: () => process.pid },
       { name: 'agentgate unix', target: { target: viaGatewayUnix, headers: {} }, pid: () => process.pid },
       { name: 'node pipe', target: { target: viaPipe, headers: {} }, pid: () => process.pid },
-      ...floors.map((f) => ({ name: f.name, target: { target: f.target, headers: {} }, pid: () => process.pid })),
+      ...floors.map((f) => ({
+        name: f.name,
+        target: { target: f.target, headers: {} },
+        pid: () => process.pid,
+      })),
     ];
     if (socat)
       cpuTargets.push({
