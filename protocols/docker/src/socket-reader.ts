@@ -2,7 +2,6 @@
  * Pull-style reading from a stream with backpressure: the stream only flows while someone awaits `read()`, so a
  * request held for a decision or an approval stops the client (TCP flow control) instead of buffering it.
  */
-import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 
 /** What `readBefore` returns when its deadline passed with nothing read. */
@@ -153,26 +152,6 @@ export class SocketReader {
     const pending = this.queue.splice(0);
     return { pending, ended: this.ended };
   }
-}
-
-/** The one buffer every socket opened with `copiedReads` reads into; each read is copied out before the next. */
-const sharedReadBuffer = Buffer.allocUnsafe(64 * 1024);
-
-/**
- * `net.connect` options under which a socket reads into one shared buffer (`onread`) and emits each read as a 'data'
- * event carrying a copy of just the bytes read: no fresh 64 KiB buffer shrunk to size and no Readable queueing per
- * read. Pausing and resuming still stop and restart reading, and 'end', 'close' and 'error' come as before.
- */
-export function copiedReads(socket: () => net.Socket): net.OnReadOpts {
-  return {
-    buffer: sharedReadBuffer,
-    callback: (n, buf) => {
-      const chunk = Buffer.allocUnsafe(n);
-      chunk.set(buf.subarray(0, n));
-      socket().emit('data', chunk);
-      return true;
-    },
-  };
 }
 
 /**

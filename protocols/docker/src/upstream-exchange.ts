@@ -25,7 +25,7 @@ import { HttpMessageReader } from './http-message-reader.js';
 import { errorStatus, replyError } from './replies.js';
 import { relayResponse } from './response-relay.js';
 import type { CanonicalRequest, Route } from './routes.js';
-import { RELAY_HIGH_WATER, SocketReader, copiedReads, writeAll } from './socket-reader.js';
+import { RELAY_HIGH_WATER, SocketReader, writeAll } from './socket-reader.js';
 
 /** Request headers never forwarded to dockerd: our credentials, and framing we re-derive. */
 const DROPPED_REQUEST_HEADERS = new Set([
@@ -167,11 +167,7 @@ export class UpstreamExchange {
 
   private async connect(): Promise<Upstream> {
     this.upstream?.socket.destroy();
-    const socket: net.Socket = net.connect({
-      path: this.ctx.listener.upstream.socket,
-      allowHalfOpen: true,
-      onread: copiedReads(() => socket),
-    });
+    const socket = net.connect({ path: this.ctx.listener.upstream.socket, allowHalfOpen: true });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', (err) =>
