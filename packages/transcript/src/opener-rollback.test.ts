@@ -12,7 +12,13 @@ import { open } from 'lmdb';
 import { parseFeedRecord } from './commit-feed.js';
 import { openStoreForReading } from './read-only-store.js';
 import type { TranscriptStore } from './transcript-store.js';
-import { CLIENT_LEFT_END, commandBody, makeTempStore, sessionInfo, type TempStore } from '../test/test-store.js';
+import {
+  CLIENT_LEFT_END,
+  commandBody,
+  makeTempStore,
+  sessionInfo,
+  type TempStore,
+} from '../test/test-store.js';
 
 let temp: TempStore;
 beforeEach(async () => {
@@ -24,7 +30,8 @@ afterEach(async () => {
 
 /** lmdb-js's native environment: mdb_env_info. */
 function lastTxnId(store: TranscriptStore): number {
-  const native = (store as unknown as { dbs: { env: { env: { info(): { lastTxnId: number } } } } }).dbs.env.env;
+  const native = (store as unknown as { dbs: { env: { env: { info(): { lastTxnId: number } } } } }).dbs.env
+    .env;
   return native.info().lastTxnId;
 }
 
