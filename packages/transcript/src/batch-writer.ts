@@ -83,7 +83,7 @@ export class BatchWriter {
     const after = feed.position;
     const applied = await this.write([batch], record ? [record] : [], after);
     if (!applied) await this.recommit(batch, record);
-    this.keep({ batch, record, after, replayable: !batch.dbs.includes(dbIndex.iodata) });
+    this.keep({ batch, record, after, replayable: !holdsIoBytes(batch) });
     if (record !== undefined) feed.committed(record);
   }
 
@@ -153,4 +153,10 @@ export class BatchWriter {
     this.kept.push(commit);
     if (this.kept.length > keptCommits) this.kept.shift();
   }
+}
+
+/** Whether the batch stores io bytes (deleting them, as a prune does, holds none). */
+function holdsIoBytes({ dbs, values }: WriteBatch): boolean {
+  for (let i = 0; i < dbs.length; i++) if (dbs[i] === dbIndex.iodata && values[i] !== null) return true;
+  return false;
 }
