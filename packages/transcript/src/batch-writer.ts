@@ -35,10 +35,12 @@ export interface WriteBatch {
 }
 
 /**
- * Commits kept after they settle, for re-committing them when LMDB turns out to have lost them (below). A loss
- * reaches back only over the commits made while another process opened the store, a few milliseconds.
+ * Commits kept after they settle, for re-committing them when LMDB turns out to have lost them (below). One such
+ * loss takes at most the latest commit (the writer builds on the meta page of the transaction id it finds, one of
+ * the last two), and the next commit finds it. Only that one is kept: big batches kept alive cost the garbage
+ * collector, and a commit without a feed record (the key history written at start) is not checked anyway.
  */
-const keptCommits = 32;
+const keptCommits = 1;
 
 interface KeptCommit {
   readonly batch: WriteBatch;
