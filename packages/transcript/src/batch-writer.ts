@@ -2,8 +2,8 @@
  * How group-commit batches reach LMDB: one lmdb-js batch transaction per batch, on this thread (a worker-thread
  * writer cost throughput and saved nothing measurable: docs/performance.md, "Transcript store").
  */
-import type { Database, RootDatabase } from 'lmdb';
-import type { FeedWriter } from './commit-feed.js';
+import { IF_EXISTS, type Database, type RootDatabase } from 'lmdb';
+import { feedKey, lastFeedPosition, type FeedWriter, type PendingFeedRecord } from './commit-feed.js';
 
 /** The store's databases, by index in batches. */
 export const dbNames = ['events', 'sessions', 'ends', 'checkpoints', 'meta', 'iodata', 'feed'] as const;
@@ -34,37 +34,131 @@ export interface WriteBatch {
   readonly values: readonly BatchValue[];
 }
 
+/**
+ * Commits kept after they settle, for re-committing them when LMDB turns out to have lost them (below). One such
+ * loss takes at most the latest commit (the writer builds on the meta page of the transaction id it finds, one of
+ * the last two), and the next commit finds it. Only that one is kept: big batches kept alive cost the garbage
+ * collector, and a commit without a feed record (the key history written at start) is not checked anyway.
+ */
+const keptCommits = 1;
+
+interface KeptCommit {
+  readonly batch: WriteBatch;
+  readonly record: PendingFeedRecord | undefined;
+  /** the feed position this commit followed (its own, less one, when it has a record) */
+  readonly after: number;
+  /** its values are still what it wrote: io bytes live in pooled slabs, reused once the commit settles */
+  readonly replayable: boolean;
+}
+
 export class BatchWriter {
+  private readonly kept: KeptCommit[] = [];
+
   constructor(
     private readonly env: RootDatabase<string, string>,
     /** indexed like dbNames */
     private readonly dbs: readonly Database<StoredValue, string>[],
     /** adds each commit's record to the commit feed, in the same transaction (commit-feed.ts) */
     private readonly feed?: FeedWriter,
+    /** told how many commits were written again after LMDB had lost them */
+    private readonly onRecommitted: (commits: number) => void = () => {},
   ) {}
 
   /**
    * Write the batch as one transaction; rejects when it did not commit (then nothing of it is written), with
    * lmdb-js's error as is (its cause follows in `err.commitError`, see the store's onWriteError).
+   *
+   * With a commit feed, each transaction is written only if the snapshot it builds on holds the previous commit's
+   * feed record. lmdb-js's LMDB lacks upstream's fix ITS#9496: a process opening the store (any `agentgate`
+   * reader) stores the transaction id it read into the shared lock region, and when this process committed
+   * meanwhile, its next transaction builds on the snapshot before that commit, which is then lost. The condition
+   * refuses such a transaction; the commits missing from the snapshot are written again with it, or, when they are
+   * no longer held, the commit fails as on a write error (recording stops and resumes with a gap notice).
    */
-  commit(batch: WriteBatch): Promise<void> {
-    const { dbs, keys, values } = batch;
+  async commit(batch: WriteBatch): Promise<void> {
+    const feed = this.feed;
+    if (feed === undefined) {
+      await this.write([batch], [], undefined);
+      return;
+    }
+    const record = feed.recordFor(batch);
+    const after = feed.position;
+    const applied = await this.write([batch], record ? [record] : [], after);
+    if (!applied) await this.recommit(batch, record);
+    this.keep({ batch, record, after, replayable: !holdsIoBytes(batch) });
+    if (record !== undefined) feed.committed(record);
+  }
+
+  /** The write, conditional on feed record `after` (none when 0); resolves false when the condition failed. */
+  private write(
+    batches: readonly WriteBatch[],
+    records: readonly PendingFeedRecord[],
+    after: number | undefined,
+  ): Promise<boolean> {
     // lmdb-js encodes the puts here and applies them on its writer thread, as one transaction (README, batch).
     // With encoding 'string' there is no encoder: a string is stored as its UTF-8 (write.js), a Buffer as its
     // bytes, as in the 'binary' db.
-    const feed = this.feed;
-    const record = feed?.recordFor(batch);
-    return this.env
-      .batch(() => {
+    const puts = (): void => {
+      for (const { dbs, keys, values } of batches) {
         for (let i = 0; i < keys.length; i++) {
           const value = values[i]!;
           if (value === null) void this.dbs[dbs[i]!]!.remove(keys[i]!);
           else void this.dbs[dbs[i]!]!.put(keys[i]!, value);
         }
-        if (record !== undefined) void feed!.db.put(record.key, record.value);
-      })
-      .then(() => {
-        if (record !== undefined) feed!.committed(record);
-      });
+      }
+      for (const record of records) void this.feed!.db.put(record.key, record.value);
+    };
+    const written =
+      after === undefined || after === 0
+        ? this.env.batch(puts)
+        : this.feed!.db.ifVersion(feedKey(after), IF_EXISTS, puts);
+    return written.then((applied) => applied !== false);
   }
+
+  /**
+   * The previous commit is not in the snapshot LMDB builds on: write every commit missing from it again, with this
+   * one, in one transaction. The snapshot read here is the one the next transaction builds on (both start from
+   * the lock region's transaction id).
+   */
+  private async recommit(batch: WriteBatch, record: PendingFeedRecord | undefined): Promise<void> {
+    const feed = this.feed!;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      this.env.resetReadTxn();
+      const surviving = lastFeedPosition(feed.db);
+      const lost = this.kept.filter((kept) =>
+        kept.record !== undefined ? kept.record.position > surviving : kept.after >= surviving,
+      );
+      const firstLost = lost.find((kept) => kept.record !== undefined)?.record?.position ?? feed.position + 1;
+      if (firstLost > surviving + 1 || lost.some((kept) => !kept.replayable)) {
+        const last = feed.position;
+        // What follows continues from what is on disk: the feed from its last record, sessions from their last
+        // committed events (the store resumes them with a gap notice).
+        feed.rewind(surviving);
+        this.kept.length = 0;
+        throw new Error(
+          `commits ${surviving + 1}..${last} were lost by LMDB (a process opened the store while it ` +
+            'committed) and are no longer held to write again',
+        );
+      }
+      const records = lost.flatMap((kept) => (kept.record ? [kept.record] : []));
+      if (record !== undefined) records.push(record);
+      const batches = [...lost.map((kept) => kept.batch), batch];
+      if (await this.write(batches, records, surviving)) {
+        this.onRecommitted(lost.length);
+        return;
+      }
+    }
+    throw new Error('the store keeps building on a snapshot without its last commit');
+  }
+
+  private keep(commit: KeptCommit): void {
+    this.kept.push(commit);
+    if (this.kept.length > keptCommits) this.kept.shift();
+  }
+}
+
+/** Whether the batch stores io bytes (deleting them, as a prune does, holds none). */
+function holdsIoBytes({ dbs, values }: WriteBatch): boolean {
+  for (let i = 0; i < dbs.length; i++) if (dbs[i] === dbIndex.iodata && values[i] !== null) return true;
+  return false;
 }

@@ -158,6 +158,11 @@ export class FeedWriter {
     }
   }
 
+  /** Commits after `position` are not on disk after all (batch-writer.ts): the next record takes `position + 1`. */
+  rewind(position: number): void {
+    this.head = Math.min(this.head, position);
+  }
+
   subscribe(listener: CommitListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
