@@ -47,8 +47,16 @@ interface KeptCommit {
   readonly record: PendingFeedRecord | undefined;
   /** the feed position this commit followed (its own, less one, when it has a record) */
   readonly after: number;
-  /** its values are still what it wrote: io bytes live in pooled slabs, reused once the commit settles */
-  readonly replayable: boolean;
+}
+
+export interface BatchWriterHooks {
+  /** told how many commits were written again after LMDB had lost them */
+  recommitted?(commits: number): void;
+  /**
+   * A committed batch is no longer kept for a re-commit: its io slabs may be reused. Until then they must not be,
+   * so a re-commit writes the bytes the chain hashed.
+   */
+  letGo?(batch: WriteBatch): void;
 }
 
 export class BatchWriter {
@@ -60,9 +68,13 @@ export class BatchWriter {
     private readonly dbs: readonly Database<StoredValue, string>[],
     /** adds each commit's record to the commit feed, in the same transaction (commit-feed.ts) */
     private readonly feed?: FeedWriter,
-    /** told how many commits were written again after LMDB had lost them */
-    private readonly onRecommitted: (commits: number) => void = () => {},
+    private readonly hooks: BatchWriterHooks = {},
   ) {}
+
+  /** Whether a committed batch is kept for a re-commit (then `letGo` tells when it no longer is). */
+  holds(batch: WriteBatch): boolean {
+    return this.kept.some((kept) => kept.batch === batch);
+  }
 
   /**
    * Write the batch as one transaction; rejects when it did not commit (then nothing of it is written), with
@@ -72,8 +84,9 @@ export class BatchWriter {
    * feed record. lmdb-js's LMDB lacks upstream's fix ITS#9496: a process opening the store (any `agentgate`
    * reader) stores the transaction id it read into the shared lock region, and when this process committed
    * meanwhile, its next transaction builds on the snapshot before that commit, which is then lost. The condition
-   * refuses such a transaction; the commits missing from the snapshot are written again with it, or, when they are
-   * no longer held, the commit fails as on a write error (recording stops and resumes with a gap notice).
+   * refuses such a transaction; the commit missing from the snapshot is written again with it, or, when an older one
+   * is missing too (never seen: one loss takes at most the latest commit), the commit fails as on a write error
+   * (recording stops and resumes with a gap notice).
    */
   async commit(batch: WriteBatch): Promise<void> {
     const feed = this.feed;
@@ -85,7 +98,7 @@ export class BatchWriter {
     const after = feed.position;
     const applied = await this.write([batch], record ? [record] : [], after);
     if (!applied) await this.recommit(batch, record);
-    this.keep({ batch, record, after, replayable: !holdsIoBytes(batch) });
+    this.keep({ batch, record, after });
     if (record !== undefined) feed.committed(record);
   }
 
@@ -129,12 +142,12 @@ export class BatchWriter {
         kept.record !== undefined ? kept.record.position > surviving : kept.after >= surviving,
       );
       const firstLost = lost.find((kept) => kept.record !== undefined)?.record?.position ?? feed.position + 1;
-      if (firstLost > surviving + 1 || lost.some((kept) => !kept.replayable)) {
+      if (firstLost > surviving + 1) {
         const last = feed.position;
         // What follows continues from what is on disk: the feed from its last record, sessions from their last
         // committed events (the store resumes them with a gap notice).
         feed.rewind(surviving);
-        this.kept.length = 0;
+        for (const kept of this.kept.splice(0)) this.hooks.letGo?.(kept.batch);
         throw new Error(
           `commits ${surviving + 1}..${last} were lost by LMDB (a process opened the store while it ` +
             'committed) and are no longer held to write again',
@@ -144,7 +157,7 @@ export class BatchWriter {
       if (record !== undefined) records.push(record);
       const batches = [...lost.map((kept) => kept.batch), batch];
       if (await this.write(batches, records, surviving)) {
-        this.onRecommitted(lost.length);
+        this.hooks.recommitted?.(lost.length);
         return;
       }
     }
@@ -153,12 +166,7 @@ export class BatchWriter {
 
   private keep(commit: KeptCommit): void {
     this.kept.push(commit);
-    if (this.kept.length > keptCommits) this.kept.shift();
+    if (this.kept.length > keptCommits) this.hooks.letGo?.(this.kept.shift()!.batch);
   }
 }
 
-/** Whether the batch stores io bytes (deleting them, as a prune does, holds none). */
-function holdsIoBytes({ dbs, values }: WriteBatch): boolean {
-  for (let i = 0; i < dbs.length; i++) if (dbs[i] === dbIndex.iodata && values[i] !== null) return true;
-  return false;
-}

@@ -20,7 +20,7 @@ import {
   type TranscriptEvent,
   type TranscriptEventType,
 } from '@agentgate/core';
-import { dbIndex, type BatchWriter } from './batch-writer.js';
+import { dbIndex, type BatchWriter, type WriteBatch } from './batch-writer.js';
 import { Checkpointer, type CheckpointSink } from './checkpointer.js';
 import { CommitPipeline, type CommitHooks } from './commit-pipeline.js';
 import { encodeEventBytes, eventKey } from './event-codec.js';
@@ -64,8 +64,11 @@ export interface StoreWriterOptions {
   commitWindowMs?: number;
   /** Applied to what sessions record: every event body and every stream byte. None when absent. */
   redactor?: Redactor;
-  /** Commits group-commit batches (a BatchWriter over the store's databases). */
-  committer: Pick<BatchWriter, 'commit'>;
+  /**
+   * Commits group-commit batches (a BatchWriter over the store's databases); a batch it holds for a re-commit
+   * goes to `releaseIo` when it lets it go.
+   */
+  committer: Pick<BatchWriter, 'commit' | 'holds'>;
   /** The session's last committed event: where its chain continues after a failed commit. */
   lastCommittedEvent(sessionId: string): TranscriptEvent | undefined;
   /** failMode closed: commands are admitted only while their commit fits in this reserved space */
@@ -109,13 +112,9 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       failMode: opts.failMode,
       recoveryProbeMs: opts.recoveryProbeMs,
       ...(opts.commitWindowMs !== undefined ? { commitWindowMs: opts.commitWindowMs } : {}),
+      // A batch kept for a re-commit gives its slabs back when the committer lets it go (releaseIo).
       onSettled: (batch) => {
-        const { dbs, values } = batch;
-        for (let i = 0; i < dbs.length; i++) {
-          // Only io bytes can be slabs (a prune's deletions in iodata are null).
-          const value = values[i];
-          if (dbs[i] === dbIndex.iodata && value) this.ioSlabs.release(value as Buffer);
-        }
+        if (!opts.committer.holds(batch)) this.releaseIo(batch);
       },
       onResumed: (since, reason) => this.resumeSessions(since, reason),
       ...(opts.reserve ? { reserve: opts.reserve } : {}),
@@ -123,6 +122,15 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     });
     this.reserved = opts.reserve ? new ReservedPuts(opts.reserve, this.commits) : undefined;
     this.reportedWritable = this.writable;
+  }
+
+  /** The batch's io slabs may be reused: its commit settled and nothing will write it again. */
+  releaseIo({ dbs, values }: WriteBatch): void {
+    for (let i = 0; i < dbs.length; i++) {
+      // Only io bytes can be slabs (a prune's deletions in iodata are null).
+      const value = values[i];
+      if (dbs[i] === dbIndex.iodata && value) this.ioSlabs.release(value as Buffer);
+    }
   }
 
   /** False while new commands and sessions are refused: failed, full, read-only or closed. */

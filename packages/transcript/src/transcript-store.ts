@@ -234,11 +234,13 @@ class LmdbTranscriptStore implements TranscriptStore {
       recoveryProbeMs: opts.recoveryProbeMs ?? 1000,
       commitWindowMs: opts.commitWindowMs ?? defaultCommitWindowMs,
       ...(opts.redactor !== undefined ? { redactor: opts.redactor } : {}),
-      committer: new BatchWriter(dbs.env, dbs.byIndex, feedWriter, (commits) =>
-        this.log.warn('transcript: commits LMDB had lost to a process opening the store were written again', {
-          commits,
-        }),
-      ),
+      committer: new BatchWriter(dbs.env, dbs.byIndex, feedWriter, {
+        recommitted: (commits) =>
+          this.log.warn('transcript: commits LMDB had lost to a process opening the store were written again', {
+            commits,
+          }),
+        letGo: (batch) => this.writer.releaseIo(batch),
+      }),
       lastCommittedEvent: (id) => this.reader.lastEvent(id),
     });
     this.reader = new StoreReader(dbs, opts.signer, (id) => this.writer.liveSession(id));
