@@ -169,4 +169,3 @@ export class BatchWriter {
     if (this.kept.length > keptCommits) this.hooks.letGo?.(this.kept.shift()!.batch);
   }
 }
-

@@ -236,9 +236,12 @@ class LmdbTranscriptStore implements TranscriptStore {
       ...(opts.redactor !== undefined ? { redactor: opts.redactor } : {}),
       committer: new BatchWriter(dbs.env, dbs.byIndex, feedWriter, {
         recommitted: (commits) =>
-          this.log.warn('transcript: commits LMDB had lost to a process opening the store were written again', {
-            commits,
-          }),
+          this.log.warn(
+            'transcript: commits LMDB had lost to a process opening the store were written again',
+            {
+              commits,
+            },
+          ),
         letGo: (batch) => this.writer.releaseIo(batch),
       }),
       lastCommittedEvent: (id) => this.reader.lastEvent(id),
