@@ -34,14 +34,6 @@ export interface WriteBatch {
   readonly values: readonly BatchValue[];
 }
 
-/**
- * Commits kept after they settle, for re-committing them when LMDB turns out to have lost them (below). One such
- * loss takes at most the latest commit (the writer builds on the meta page of the transaction id it finds, one of
- * the last two), and the next commit finds it. Only that one is kept: big batches kept alive cost the garbage
- * collector, and a commit without a feed record (the key history written at start) is not checked anyway.
- */
-const keptCommits = 1;
-
 interface KeptCommit {
   readonly batch: WriteBatch;
   readonly record: PendingFeedRecord | undefined;
@@ -60,7 +52,13 @@ export interface BatchWriterHooks {
 }
 
 export class BatchWriter {
-  private readonly kept: KeptCommit[] = [];
+  /**
+   * The last commit, kept after it settles for writing it again when LMDB turns out to have lost it (commit). One
+   * such loss takes at most the latest commit (the writer builds on the meta page of the transaction id it finds,
+   * one of the last two), and the next commit finds it; a commit without a feed record (the key history written
+   * at start) is not checked.
+   */
+  private last: KeptCommit | undefined;
 
   constructor(
     private readonly env: RootDatabase<string, string>,
@@ -73,7 +71,7 @@ export class BatchWriter {
 
   /** Whether a committed batch is kept for a re-commit (then `letGo` tells when it no longer is). */
   holds(batch: WriteBatch): boolean {
-    return this.kept.some((kept) => kept.batch === batch);
+    return this.last?.batch === batch;
   }
 
   /**
@@ -129,35 +127,37 @@ export class BatchWriter {
   }
 
   /**
-   * The previous commit is not in the snapshot LMDB builds on: write every commit missing from it again, with this
-   * one, in one transaction. The snapshot read here is the one the next transaction builds on (both start from
-   * the lock region's transaction id).
+   * The previous commit is not in the snapshot LMDB builds on: write it again, with this one, in one transaction.
+   * The snapshot read here is the one the next transaction builds on (both start from the lock region's
+   * transaction id).
    */
   private async recommit(batch: WriteBatch, record: PendingFeedRecord | undefined): Promise<void> {
     const feed = this.feed!;
     for (let attempt = 0; attempt < 3; attempt++) {
       this.env.resetReadTxn();
       const surviving = lastFeedPosition(feed.db);
-      const lost = this.kept.filter((kept) =>
-        kept.record !== undefined ? kept.record.position > surviving : kept.after >= surviving,
-      );
-      const firstLost = lost.find((kept) => kept.record !== undefined)?.record?.position ?? feed.position + 1;
+      const last = this.last;
+      const lost =
+        last !== undefined &&
+        (last.record !== undefined ? last.record.position > surviving : last.after >= surviving)
+          ? last
+          : undefined;
+      const firstLost = lost?.record?.position ?? feed.position + 1;
       if (firstLost > surviving + 1) {
-        const last = feed.position;
+        const newest = feed.position;
         // What follows continues from what is on disk: the feed from its last record, sessions from their last
         // committed events (the store resumes them with a gap notice).
         feed.rewind(surviving);
-        for (const kept of this.kept.splice(0)) this.hooks.letGo?.(kept.batch);
+        this.letGoOfLast();
         throw new Error(
-          `commits ${surviving + 1}..${last} were lost by LMDB (a process opened the store while it ` +
+          `commits ${surviving + 1}..${newest} were lost by LMDB (a process opened the store while it ` +
             'committed) and are no longer held to write again',
         );
       }
-      const records = lost.flatMap((kept) => (kept.record ? [kept.record] : []));
-      if (record !== undefined) records.push(record);
-      const batches = [...lost.map((kept) => kept.batch), batch];
+      const records = [lost?.record, record].filter((r): r is PendingFeedRecord => r !== undefined);
+      const batches = lost ? [lost.batch, batch] : [batch];
       if (await this.write(batches, records, surviving)) {
-        this.hooks.recommitted?.(lost.length);
+        if (lost) this.hooks.recommitted?.(1);
         return;
       }
     }
@@ -165,7 +165,12 @@ export class BatchWriter {
   }
 
   private keep(commit: KeptCommit): void {
-    this.kept.push(commit);
-    if (this.kept.length > keptCommits) this.hooks.letGo?.(this.kept.shift()!.batch);
+    this.letGoOfLast();
+    this.last = commit;
+  }
+
+  private letGoOfLast(): void {
+    if (this.last !== undefined) this.hooks.letGo?.(this.last.batch);
+    this.last = undefined;
   }
 }

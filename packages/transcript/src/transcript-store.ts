@@ -92,6 +92,10 @@ export interface TranscriptStore extends TranscriptWriter {
   readonly feed: CommitFeed;
 }
 
+/** Logged when the store wrote commits again that LMDB had lost (batch-writer.ts; docs/cli.md lists it). */
+const recommittedMessage =
+  'transcript: commits LMDB had lost to a process opening the store were written again';
+
 export async function openTranscriptStore(opts: TranscriptStoreOptions): Promise<TranscriptStore> {
   if (opts.readOnly && !existsSync(opts.path)) {
     throw new AgentgateError('NOT_FOUND', `transcript store ${opts.path} does not exist`);
@@ -235,13 +239,7 @@ class LmdbTranscriptStore implements TranscriptStore {
       commitWindowMs: opts.commitWindowMs ?? defaultCommitWindowMs,
       ...(opts.redactor !== undefined ? { redactor: opts.redactor } : {}),
       committer: new BatchWriter(dbs.env, dbs.byIndex, feedWriter, {
-        recommitted: (commits) =>
-          this.log.warn(
-            'transcript: commits LMDB had lost to a process opening the store were written again',
-            {
-              commits,
-            },
-          ),
+        recommitted: (commits) => this.log.warn(recommittedMessage, { commits }),
         letGo: (batch) => this.writer.releaseIo(batch),
       }),
       lastCommittedEvent: (id) => this.reader.lastEvent(id),
