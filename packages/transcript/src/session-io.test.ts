@@ -57,13 +57,55 @@ describe('io coalescing', () => {
     const decoded = io.map((e) => Buffer.from(String(e['data']), 'base64'));
     expect(io[0]).toMatchObject({ direction: 'out', channel: '0', bytes: decoded[0]!.length });
     expect(decoded[0]!.toString()).toBe(Array.from({ length: 100 }, (_, i) => `line ${i}\n`).join(''));
-    expect(io[0]!['chunks']).toHaveLength(100);
+    // One timing entry per millisecond the burst spanned, covering every byte.
+    const timings = io[0]!['chunks'] as [number, number][];
+    expect(timings.reduce((sum, [, n]) => sum + n, 0)).toBe(decoded[0]!.length);
+    for (let i = 1; i < timings.length; i++) expect(timings[i]![0]).toBeGreaterThan(timings[i - 1]![0]);
     expect(io[1]).toMatchObject({ direction: 'in', data: Buffer.from('ls\n').toString('base64') });
     expect(io[2]).toMatchObject({ direction: 'out', data: Buffer.from('late\n').toString('base64') });
     expect(io[3]).toMatchObject({ direction: 'out', channel: '1', bytes: 3 * 30 * 1024 });
     expect(io[3]!['bytes']).toBeGreaterThanOrEqual(ioMaxBytes);
     expect(io[4]).toMatchObject({ bytes: 4 });
     expect(io[5]).toMatchObject({ direction: 'err', data: Buffer.from('bye\n').toString('base64') });
+    expect((await store.verify()).ok).toBe(true);
+    await store.close();
+  });
+});
+
+describe('io timings', () => {
+  it('keeps one timing entry per millisecond, so pieces that came together play as one frame', async () => {
+    const store = await temp.open();
+    const info = sessionInfo({ protocol: 'ssh' });
+    const recorder = store.openSession(info);
+    const realNow = Date.now;
+    let now = realNow();
+    Date.now = () => now;
+    try {
+      // A stream redactor releases a held word and the bytes after it as separate pieces of one arrival.
+      recorder.io('out', Buffer.from('got 12 '), '0');
+      recorder.io('out', Buffer.from('chars'), '0');
+      recorder.io('out', Buffer.from('\r\n'), '0');
+      now += 3;
+      recorder.io('out', Buffer.from('$ '), '0');
+    } finally {
+      Date.now = realNow;
+    }
+    await sleep(40); // the 10 ms timer flushes
+    recorder.end(CLIENT_LEFT_END);
+    await store.flush();
+    const events = [...store.events(info.id)];
+    expect(ioEvents(events).map((e) => e['chunks'])).toEqual([
+      [
+        [0, 14],
+        [3, 2],
+      ],
+    ]);
+    const frames = exportAsciicast(events)
+      .trimEnd()
+      .split('\n')
+      .slice(1)
+      .map((line) => (JSON.parse(line) as [number, string, string])[2]);
+    expect(frames).toEqual(['got 12 chars\r\n', '$ ']);
     expect((await store.verify()).ok).toBe(true);
     await store.close();
   });
@@ -149,6 +191,7 @@ describe('exporters', () => {
     const accented = Buffer.from('hé\r\n');
     // The two bytes of 'é' split across chunks must not be mangled.
     recorder.io('out', accented.subarray(0, 2), '0');
+    await sleep(5); // a later millisecond: its own frame
     recorder.io('out', accented.subarray(2), '0');
     recorder.io('err', Buffer.from('warn\n'), '0');
     recorder.io('out', Buffer.from('other channel'), '1');

@@ -107,10 +107,15 @@ interface PendingIo {
    */
   readonly data: Buffer;
   /**
-   * `[ms since startTs, byte length]` per chunk as JSON text, built as chunks come (no array per chunk): lets
-   * asciicast export replay at the recorded pace.
+   * `[ms since startTs, byte length]` per millisecond that bytes came in, as JSON text without the last entry,
+   * built as chunks come (no array per chunk): lets asciicast export replay at the recorded pace. Chunks of the
+   * same millisecond are one entry, so a stream redactor's held word and the bytes after it do not become two
+   * frames a player cannot tell apart anyway.
    */
   timings: string;
+  /** The last entry, still growing while chunks come in the same millisecond. */
+  lastOffset: number;
+  lastBytes: number;
   bytes: number;
   /** Redaction entries that fired in these bytes (JSON string members), '' when none. */
   redacted: string;
@@ -227,14 +232,23 @@ export class StoreSessionRecorder implements SessionRecorder {
         channel,
         startTs: now,
         data: into,
-        timings: '[0,' + length + ']',
+        timings: '',
+        lastOffset: 0,
+        lastBytes: length,
         bytes: length,
         redacted: '',
       };
       this.pending = pending;
     } else {
       data.copy(pending.data, pending.bytes);
-      pending.timings += ',[' + (now - pending.startTs) + ',' + length + ']';
+      const offset = now - pending.startTs;
+      if (offset === pending.lastOffset) {
+        pending.lastBytes += length;
+      } else {
+        pending.timings += '[' + pending.lastOffset + ',' + pending.lastBytes + '],';
+        pending.lastOffset = offset;
+        pending.lastBytes = length;
+      }
       pending.bytes += length;
     }
     for (const name of fired) {
@@ -281,7 +295,11 @@ export class StoreSessionRecorder implements SessionRecorder {
       pending.startTs +
       ',"chunks":[' +
       pending.timings +
-      '],"dataSha256":"' +
+      '[' +
+      pending.lastOffset +
+      ',' +
+      pending.lastBytes +
+      ']],"dataSha256":"' +
       sha256HexOfBytes(data) +
       '"' +
       (pending.redacted === '' ? '' : ',"redacted":[' + pending.redacted + ']');
