@@ -174,13 +174,22 @@ export interface RunResult {
 export function run(
   program: string,
   args: readonly string[],
-  options: { input?: Buffer | string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    input?: Buffer | string;
+    timeoutMs?: number;
+    env?: NodeJS.ProcessEnv;
+    /** Called with all stdout so far whenever more arrives (to act once the program has got somewhere). */
+    onStdout?: (soFar: string) => void;
+  } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], env: options.env ?? process.env });
     const out: Buffer[] = [];
     let err = '';
-    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stdout.on('data', (d: Buffer) => {
+      out.push(d);
+      options.onStdout?.(Buffer.concat(out).toString());
+    });
     child.stderr.on('data', (d: Buffer) => {
       err += d.toString();
     });
