@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { getEventListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CredentialLease } from './credential-lease.js';
 import { AgentgateError } from './errors.js';
@@ -322,6 +323,45 @@ describe('session lifecycle', () => {
     channel.abort();
     expect(await inChannel).toMatchObject({ message: 'cancelled: client-left' });
     session.end();
+  });
+
+  it('links a connection signal once for its decisions one after another, and still withdraws through it', async () => {
+    const { lifecycles, openOptions } = setup();
+    const session = lifecycles.open(openOptions);
+    const connection = new AbortController();
+    const listeners = (signal: AbortSignal): number => getEventListeners(signal, 'abort').length;
+    for (let i = 0; i < 100; i++)
+      expect(await session.decide(command('ls'), connection.signal)).toMatchObject({ allowed: true });
+    expect(listeners(connection.signal)).toBe(1);
+    // Reused after a withdrawal (a fresh withdraw signal) and after decisions on another signal.
+    const first = session.decide(command('hold one'), connection.signal);
+    await sleep(5);
+    session.withdrawPending({ kind: 'cancelled' });
+    expect(await first).toMatchObject({ message: 'cancelled: cancelled' });
+    const other = new AbortController();
+    expect(await session.decide(command('ls'), other.signal)).toMatchObject({ allowed: true });
+    expect(listeners(connection.signal)).toBe(0);
+    expect(await session.decide(command('ls'), connection.signal)).toMatchObject({ allowed: true });
+    expect(listeners(other.signal)).toBe(0);
+    // Two waiting side by side on one signal, then another signal while they wait: each is withdrawn by its own.
+    const a = session.decide(command('hold a'), connection.signal);
+    const b = session.decide(command('hold b'), connection.signal);
+    const c = session.decide(command('hold c'), other.signal);
+    await sleep(5);
+    connection.abort();
+    expect(await a).toMatchObject({ message: 'cancelled: client-left' });
+    expect(await b).toMatchObject({ message: 'cancelled: client-left' });
+    expect(listeners(other.signal)).toBe(1);
+    other.abort(SHUTDOWN);
+    expect(await c).toMatchObject({ message: 'cancelled: shutdown' });
+    expect(listeners(connection.signal)).toBe(0);
+    expect(listeners(other.signal)).toBe(0);
+    // The link kept for the next decision goes with the session.
+    const last = new AbortController();
+    expect(await session.decide(command('ls'), last.signal)).toMatchObject({ allowed: true });
+    expect(listeners(last.signal)).toBe(1);
+    session.end();
+    expect(listeners(last.signal)).toBe(0);
   });
 
   it('continues as a refreshed credential of the same identity, and refuses another identity', async () => {

@@ -12,7 +12,7 @@ import { recordingRefusal, type Gate, type GateSession, type Verdict } from './g
 import type { Identity } from './identity.js';
 import { newId } from './ids.js';
 import { setMaxListeners } from 'node:events';
-import { linkSignals } from './linked-signal.js';
+import { type LinkedSignal, linkSignals } from './linked-signal.js';
 import type { Logger } from './log.js';
 import type { SessionMetrics } from './metrics.js';
 import type { ClientInfo, SessionInfo } from './session.js';
@@ -149,6 +149,8 @@ class LiveSession implements GatedSession {
   /** Aborted to withdraw the pending decisions; renewed after a withdrawal while the session goes on. */
   #decisions = decisionsController();
   #pendingDecisions = 0;
+  /** The last caller signal's link to the withdraw signal, kept for that caller's next decision (DecisionLink). */
+  #link: DecisionLink | undefined;
   #stopLease: () => void = () => undefined;
   readonly #unwatch: (() => void)[] = [];
   #closed = false;
@@ -186,16 +188,47 @@ class LiveSession implements GatedSession {
 
   async decide(command: Command, signal?: AbortSignal, hooks?: DecisionHooks): Promise<Verdict> {
     const withdraw = this.#decisions.signal;
-    const linked = signal === undefined ? undefined : linkSignals(withdraw, signal);
+    const link = signal === undefined ? undefined : this.#linkFor(withdraw, signal);
     this.#pendingDecisions++;
     try {
-      return await this.#deps.gate.check(this.#gateSession, command, linked?.signal ?? withdraw, hooks);
+      return await this.#deps.gate.check(this.#gateSession, command, link?.linked.signal ?? withdraw, hooks);
     } catch (err) {
       this.log.error('gate check failed', { err });
       return gateFailureVerdict(err);
     } finally {
       this.#pendingDecisions--;
-      linked?.unlink();
+      if (link !== undefined) this.#release(link);
+    }
+  }
+
+  /**
+   * The caller's signal linked to the withdraw signal. A connection decides one command after another with the
+   * same signal, so the link of the last one is reused while both sources are the same and neither aborted;
+   * only one is kept, so nothing grows with the number of decisions.
+   */
+  #linkFor(withdraw: AbortSignal, source: AbortSignal): DecisionLink {
+    const kept = this.#link;
+    if (kept?.source === source && kept.withdraw === withdraw && !kept.linked.signal.aborted) {
+      kept.users++;
+      return kept;
+    }
+    const link: DecisionLink = { source, withdraw, linked: linkSignals(withdraw, source), users: 1 };
+    // Decisions on one signal may wait side by side (approvals), each with its own listener on the link.
+    setMaxListeners(0, link.linked.signal);
+    if (kept === undefined || kept.users === 0) {
+      kept?.linked.unlink();
+      this.#link = this.#ended.signal.aborted ? undefined : link;
+    }
+    return link;
+  }
+
+  #release(link: DecisionLink): void {
+    link.users--;
+    if (link.users > 0) return;
+    if (link !== this.#link) link.linked.unlink();
+    else if (link.linked.signal.aborted) {
+      link.linked.unlink();
+      this.#link = undefined;
     }
   }
 
@@ -264,6 +297,9 @@ class LiveSession implements GatedSession {
     for (const unwatch of this.#unwatch.splice(0)) unwatch();
     this.#decisions.abort(cause);
     this.#ended.abort(cause);
+    const link = this.#link;
+    this.#link = undefined;
+    if (link !== undefined && link.users === 0) link.linked.unlink();
   }
 
   #watchLease(identity: Identity): () => void {
@@ -291,6 +327,14 @@ class LiveSession implements GatedSession {
     signal.addEventListener('abort', onAbort, { once: true });
     this.#unwatch.push(() => signal.removeEventListener('abort', onAbort));
   }
+}
+
+/** A caller's signal linked to the session's withdraw signal, and how many pending decisions use it. */
+interface DecisionLink {
+  readonly source: AbortSignal;
+  readonly withdraw: AbortSignal;
+  readonly linked: LinkedSignal;
+  users: number;
 }
 
 /** The `error` event that names an outside cause when it happens (shutdown and the client's own are not errors). */
