@@ -335,7 +335,7 @@ describe('docker CLI through agentgate', () => {
       '300',
     ]);
     expect(run.code).toBe(0);
-    const shortLived = await gw.token('devin', ['agents'], 4);
+    const shortLived = await gw.token('devin', ['agents'], 8);
     const started = Date.now();
     const r = await cli(['exec', 'expiry', 'sh', '-c', 'echo started; sleep 30; echo finished'], {
       token: shortLived,

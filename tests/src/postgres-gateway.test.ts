@@ -100,7 +100,7 @@ describe('postgres listener in the gateway', () => {
       ...addr,
       user: 'devin',
       database: 'app',
-      password: await gw.token('devin', ['agents'], 2),
+      password: await gw.token('devin', ['agents'], 4),
     });
     const ended = new Promise<Error>((resolve) => client.on('error', resolve));
     await client.connect();
