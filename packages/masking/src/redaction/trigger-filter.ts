@@ -33,6 +33,8 @@ export class TriggerFilter {
   /** Bytes (any case) a trigger begins with. */
   private readonly firstBytes = new Uint8Array(256);
   readonly longest: number;
+  /** Some trigger contains a space (then one can span two words joined by a space). */
+  readonly spaced: boolean;
 
   constructor(readonly triggers: readonly string[]) {
     this.literals = triggers.map((t) => {
@@ -41,6 +43,7 @@ export class TriggerFilter {
       return Buffer.from(t.toLowerCase(), 'latin1');
     });
     this.longest = Math.max(0, ...triggers.map((t) => t.length));
+    this.spaced = triggers.some((t) => t.includes(' '));
     this.literals.forEach((literal, index) => {
       for (let offset = 0; offset < 2; offset++) {
         const folded = (literal[offset]! << 8) | literal[offset + 1]!;
@@ -94,9 +97,23 @@ export class TriggerFilter {
     }
   }
 
-  private confirmText(text: string, i: number, hits: TriggerHit[]): void {
+  /** Whether any trigger occurs in `text`: `scanText` that stops at the first, with nothing allocated. */
+  occursInText(text: string): boolean {
+    const blocks = this.blocks;
+    const last = text.length - 1;
+    for (let i = 1; i < last; i += 2) {
+      const a = text.charCodeAt(i);
+      const b = text.charCodeAt(i + 1);
+      if ((a | b) > 0xff || blocks[(a << 8) | b] === 0) continue;
+      if (this.confirmText(text, i, undefined)) return true;
+    }
+    return false;
+  }
+
+  /** Confirm the candidates at `i`; pushes each into `hits`, or with no `hits` returns true at the first. */
+  private confirmText(text: string, i: number, hits: TriggerHit[] | undefined): boolean {
     const list = this.candidates.get((FOLD[text.charCodeAt(i)]! << 8) | FOLD[text.charCodeAt(i + 1)]!);
-    if (list === undefined) return;
+    if (list === undefined) return false;
     for (let k = 0; k < list.length; k += 2) {
       const trigger = list[k]!;
       const start = i - list[k + 1]!;
@@ -108,8 +125,11 @@ export class TriggerFilter {
         if (c > 0xff || FOLD[c] !== literal[n]) break;
         n++;
       }
-      if (n === literal.length) hits.push({ at: start, trigger });
+      if (n !== literal.length) continue;
+      if (hits === undefined) return true;
+      hits.push({ at: start, trigger });
     }
+    return false;
   }
 
   private confirm(bytes: Uint8Array, from: number, to: number, i: number, hits: TriggerHit[]): void {
