@@ -83,8 +83,6 @@ function mayMatch(compiled: CompiledEntries, text: string): boolean {
   return compiled.untriggered.length > 0 || compiled.filter.occursInText(text);
 }
 
-const hasOwn = Object.prototype.hasOwnProperty;
-
 function walk(compiled: CompiledEntries, value: unknown, fired: string[], depth: number): unknown {
   if (typeof value === 'string') {
     if (!mayMatch(compiled, value)) return value;
@@ -105,9 +103,7 @@ function walk(compiled: CompiledEntries, value: unknown, fired: string[], depth:
   const proto = Object.getPrototypeOf(value) as unknown;
   if (proto !== Object.prototype && proto !== null) return value;
   let copy: Record<string, unknown> | undefined;
-  // for…in rather than Object.keys: no array per object; the prototype is checked above, hasOwn keeps it exact.
-  for (const key in value) {
-    if (!hasOwn.call(value, key)) continue;
+  for (const key of Object.keys(value)) {
     const current = (value as Record<string, unknown>)[key];
     const next = walk(compiled, current, fired, depth + 1);
     if (next !== current) (copy ??= { ...(value as Record<string, unknown>) })[key] = next;

@@ -25,8 +25,8 @@ export class TriggerFilter {
   private readonly blocks = new Uint8Array(65536);
   /** The same, indexed by the block read as a 16-bit word in this machine's byte order. */
   private readonly wordBlocks = new Uint8Array(65536);
-  /** Per folded block: the (trigger, offset) pairs to confirm, flattened. */
-  private readonly candidates = new Map<number, number[]>();
+  /** Per folded block: the (trigger, offset) pairs to confirm, flattened (an array: probes that hit are common in text). */
+  private readonly candidates: (number[] | undefined)[] = new Array<number[] | undefined>(65536).fill(undefined);
   private readonly literals: readonly Buffer[];
   /** Every proper prefix (folded, as latin1 text) of every trigger, for `partialSuffix`. */
   private readonly prefixes = new Set<string>();
@@ -47,8 +47,8 @@ export class TriggerFilter {
     this.literals.forEach((literal, index) => {
       for (let offset = 0; offset < 2; offset++) {
         const folded = (literal[offset]! << 8) | literal[offset + 1]!;
-        let list = this.candidates.get(folded);
-        if (list === undefined) this.candidates.set(folded, (list = []));
+        let list = this.candidates[folded];
+        if (list === undefined) this.candidates[folded] = list = [];
         list.push(index, offset);
         for (const first of caseVariants(literal[offset]!))
           for (const second of caseVariants(literal[offset + 1]!)) {
@@ -112,7 +112,7 @@ export class TriggerFilter {
 
   /** Confirm the candidates at `i`; pushes each into `hits`, or with no `hits` returns true at the first. */
   private confirmText(text: string, i: number, hits: TriggerHit[] | undefined): boolean {
-    const list = this.candidates.get((FOLD[text.charCodeAt(i)]! << 8) | FOLD[text.charCodeAt(i + 1)]!);
+    const list = this.candidates[(FOLD[text.charCodeAt(i)]! << 8) | FOLD[text.charCodeAt(i + 1)]!];
     if (list === undefined) return false;
     for (let k = 0; k < list.length; k += 2) {
       const trigger = list[k]!;
@@ -133,7 +133,7 @@ export class TriggerFilter {
   }
 
   private confirm(bytes: Uint8Array, from: number, to: number, i: number, hits: TriggerHit[]): void {
-    const list = this.candidates.get((FOLD[bytes[i]!]! << 8) | FOLD[bytes[i + 1]!]!);
+    const list = this.candidates[(FOLD[bytes[i]!]! << 8) | FOLD[bytes[i + 1]!]!];
     if (list === undefined) return;
     for (let k = 0; k < list.length; k += 2) {
       const trigger = list[k]!;
