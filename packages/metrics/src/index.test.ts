@@ -104,7 +104,11 @@ describe('hot-path counters', () => {
     }
     const ours = await metrics.registry.metrics();
     const reference = await registry.metrics();
-    for (const name of ['agentgate_commands_total', 'agentgate_bytes_total', 'agentgate_transcript_events_total']) {
+    for (const name of [
+      'agentgate_commands_total',
+      'agentgate_bytes_total',
+      'agentgate_transcript_events_total',
+    ]) {
       expect(lines(ours, name).sort()).toEqual(lines(reference, name).sort());
     }
     expect(lines(ours, 'agentgate_commands_total')).toContain(

@@ -26,7 +26,9 @@ export class TriggerFilter {
   /** The same, indexed by the block read as a 16-bit word in this machine's byte order. */
   private readonly wordBlocks = new Uint8Array(65536);
   /** Per folded block: the (trigger, offset) pairs to confirm, flattened (an array: probes that hit are common in text). */
-  private readonly candidates: (number[] | undefined)[] = new Array<number[] | undefined>(65536).fill(undefined);
+  private readonly candidates: (number[] | undefined)[] = new Array<number[] | undefined>(65536).fill(
+    undefined,
+  );
   private readonly literals: readonly Buffer[];
   /** Every proper prefix (folded, as latin1 text) of every trigger, for `partialSuffix`. */
   private readonly prefixes = new Set<string>();
