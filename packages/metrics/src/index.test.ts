@@ -46,3 +46,83 @@ describe('agentgate_command_duration_seconds', () => {
     expect(durationLines(await metrics.registry.metrics()).filter((l) => !l.startsWith('#'))).toEqual([]);
   });
 });
+
+describe('hot-path counters', () => {
+  const lines = (text: string, name: string): string[] =>
+    text.split('\n').filter((line) => line.startsWith(name + '{') || line.startsWith(name + ' '));
+
+  it('export per label set exactly what prom-client counters given the same increments export', async () => {
+    const metrics = createGatewayMetrics({ collectProcess: false });
+    const registry = new client.Registry();
+    const commands = new client.Counter({
+      name: 'agentgate_commands_total',
+      help: 'h',
+      labelNames: ['listener', 'protocol', 'decision'] as const,
+      registers: [registry],
+    });
+    const bytes = new client.Counter({
+      name: 'agentgate_bytes_total',
+      help: 'h',
+      labelNames: ['listener', 'protocol', 'direction'] as const,
+      registers: [registry],
+    });
+    const events = new client.Counter({
+      name: 'agentgate_transcript_events_total',
+      help: 'h',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    });
+    // Label sets that share values in every position but one, in both orders of first use.
+    const decided: [string, 'postgres' | 'ssh', string][] = [
+      ['pg', 'postgres', 'allow'],
+      ['pg', 'postgres', 'deny'],
+      ['pg', 'postgres', 'allow'],
+      ['shell', 'ssh', 'allow'],
+      ['pg2', 'postgres', 'allow'],
+      ['shell', 'postgres', 'allow'],
+    ];
+    for (const [listener, protocol, decision] of decided) {
+      metrics.gate.command(listener, protocol, decision);
+      commands.inc({ listener, protocol, decision });
+    }
+    const up = 'client_to_upstream' as const;
+    const down = 'upstream_to_client' as const;
+    const moved: [string, 'postgres' | 'ssh', typeof up | typeof down, number][] = [
+      ['pg', 'postgres', up, 62],
+      ['pg', 'postgres', down, 67],
+      ['pg', 'postgres', up, 10],
+      ['shell', 'ssh', down, 5],
+      ['pg', 'postgres', down, 0],
+    ];
+    for (const [listener, protocol, direction, n] of moved) {
+      metrics.protocol.bytes(listener, protocol, direction, n);
+      bytes.inc({ listener, protocol, direction }, n);
+    }
+    for (const type of ['command', 'decision', 'result', 'command', 'io']) {
+      metrics.transcript.event(type);
+      events.inc({ type });
+    }
+    const ours = await metrics.registry.metrics();
+    const reference = await registry.metrics();
+    for (const name of [
+      'agentgate_commands_total',
+      'agentgate_bytes_total',
+      'agentgate_transcript_events_total',
+    ]) {
+      expect(lines(ours, name).sort()).toEqual(lines(reference, name).sort());
+    }
+    expect(lines(ours, 'agentgate_commands_total')).toContain(
+      'agentgate_commands_total{listener="pg",protocol="postgres",decision="allow"} 2',
+    );
+    // Folded sums are not counted twice by a second scrape.
+    metrics.gate.command('pg', 'postgres', 'allow');
+    expect(lines(await metrics.registry.metrics(), 'agentgate_commands_total')).toContain(
+      'agentgate_commands_total{listener="pg",protocol="postgres",decision="allow"} 3',
+    );
+  });
+
+  it('reject a negative count where it happened, as prom-client does', () => {
+    const metrics = createGatewayMetrics({ collectProcess: false });
+    expect(() => metrics.protocol.bytes('pg', 'postgres', 'client_to_upstream', -1)).toThrow();
+  });
+});

@@ -22,30 +22,86 @@ export interface GatewayMetrics {
 }
 
 /**
- * Hot-path counting for a labelled counter: each call adds to a plain number kept per label set (one Map
- * lookup on a joined key), and the sums are folded into prom-client when the metric is collected (every
- * scrape, and `get()`), so what is exported is exact. prom-client's own inc() validates and hashes the labels
- * object on every call, and its `labels()` children do the same, which is too slow for the hot path
- * (docs/performance.md, "Metrics counters on the hot path").
+ * Per label set, one series, found through one Map per label (the label values in their declared order): a lookup
+ * builds no key string and no labels object, and V8 keeps each string's hash in the string itself. The labels
+ * object is made once, with the series.
+ */
+class SeriesTable<L extends string, S> {
+  private readonly root = new Map<string, unknown>();
+  /** every series made, in the order they were first seen */
+  readonly all: S[] = [];
+
+  constructor(
+    private readonly labelNames: readonly L[],
+    private readonly create: (labels: Partial<Record<L, string>>) => S,
+  ) {}
+
+  /** The series of these label values, one per label name (as many as there are names). */
+  get(a: string, b?: string, c?: string): S {
+    const depth = this.labelNames.length;
+    let map = this.root;
+    let last = a;
+    if (depth > 1) {
+      map = child(map, a);
+      last = b!;
+    }
+    if (depth > 2) {
+      map = child(map, b!);
+      last = c!;
+    }
+    let series = map.get(last) as S | undefined;
+    if (series === undefined) {
+      const labels: Partial<Record<L, string>> = {};
+      const values = [a, b, c];
+      this.labelNames.forEach((name, i) => (labels[name] = values[i]));
+      series = this.create(labels);
+      map.set(last, series);
+      this.all.push(series);
+    }
+    return series;
+  }
+
+  clear(): void {
+    this.root.clear();
+    this.all.length = 0;
+  }
+}
+
+function child(map: Map<string, unknown>, key: string): Map<string, unknown> {
+  let next = map.get(key) as Map<string, unknown> | undefined;
+  if (next === undefined) map.set(key, (next = new Map()));
+  return next;
+}
+
+/**
+ * Hot-path counting for a labelled counter: each call adds to a plain number kept per label set, and the sums are
+ * folded into prom-client when the metric is collected (every scrape, and `get()`), so what is exported is exact.
+ * prom-client's own inc() validates and hashes the labels object on every call, and its `labels()` children do the
+ * same, which is too slow for the hot path (docs/performance.md, "Metrics counters on the hot path").
  */
 class PendingCounts<L extends string> {
-  private readonly pending = new Map<string, { labels: Partial<Record<L, string>>; count: number }>();
+  private readonly series: SeriesTable<L, { labels: Partial<Record<L, string>>; count: number }>;
 
-  constructor(private readonly counter: client.Counter<L>) {}
+  constructor(
+    private readonly counter: client.Counter<L>,
+    labelNames: readonly L[],
+  ) {
+    this.series = new SeriesTable(labelNames, (labels) => ({ labels, count: 0 }));
+  }
 
-  add(key: string, labels: () => Partial<Record<L, string>>, n = 1): void {
+  /** Add `n` to the series of these label values (in the counter's label order). */
+  add(n: number, a: string, b?: string, c?: string): void {
+    const entry = this.series.get(a, b, c);
     if (!(n >= 0) || !Number.isFinite(n)) {
-      this.counter.inc(labels(), n); // let prom-client reject it where it happened
+      this.counter.inc(entry.labels, n); // let prom-client reject it where it happened
       return;
     }
-    const entry = this.pending.get(key);
-    if (entry) entry.count += n;
-    else this.pending.set(key, { labels: labels(), count: n });
+    entry.count += n;
   }
 
   /** Move the sums into the prom-client counter (its `collect` hook). */
   fold(): void {
-    for (const entry of this.pending.values()) {
+    for (const entry of this.series.all) {
       if (entry.count === 0) continue;
       this.counter.inc(entry.labels, entry.count);
       entry.count = 0;
@@ -62,24 +118,29 @@ class PendingCounts<L extends string> {
 class LocalHistogram<L extends string> {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
-  private readonly series = new Map<
-    string,
+  private readonly series: SeriesTable<
+    L,
     { labels: Partial<Record<L, string>>; counts: Float64Array; sum: number; count: number }
-  >();
+  >;
 
   constructor(
     readonly name: string,
     readonly help: string,
+    labelNames: readonly L[],
     private readonly upperBounds: readonly number[],
-  ) {}
+  ) {
+    this.series = new SeriesTable(labelNames, (labels) => ({
+      labels,
+      counts: new Float64Array(upperBounds.length),
+      sum: 0,
+      count: 0,
+    }));
+  }
 
-  observe(key: string, labels: () => Partial<Record<L, string>>, value: number): void {
+  /** Observe `value` in the series of these label values (in the histogram's label order). */
+  observe(value: number, a: string, b?: string, c?: string): void {
     if (!Number.isFinite(value)) return;
-    let series = this.series.get(key);
-    if (series === undefined) {
-      series = { labels: labels(), counts: new Float64Array(this.upperBounds.length), sum: 0, count: 0 };
-      this.series.set(key, series);
-    }
+    const series = this.series.get(a, b, c);
     const bounds = this.upperBounds;
     for (let i = 0; i < bounds.length; i++) {
       if (value <= bounds[i]!) {
@@ -101,7 +162,7 @@ class LocalHistogram<L extends string> {
   }> {
     const values: client.MetricValueWithName<string>[] = [];
     const bucket = `${this.name}_bucket`;
-    for (const { labels, counts, sum, count } of this.series.values()) {
+    for (const { labels, counts, sum, count } of this.series.all) {
       let cumulative = 0;
       this.upperBounds.forEach((le, i) => {
         cumulative += counts[i]!;
@@ -150,10 +211,11 @@ export function createGatewayMetrics(options: { collectProcess?: boolean } = {})
     collect: (): void => pendingCommands.fold(),
     ...reg,
   });
-  const pendingCommands: PendingCounts<'listener' | 'protocol' | 'decision'> = new PendingCounts(commands);
-  const commandDuration = new LocalHistogram<'listener' | 'protocol'>(
+  const pendingCommands = new PendingCounts(commands, ['listener', 'protocol', 'decision'] as const);
+  const commandDuration = new LocalHistogram(
     'agentgate_command_duration_seconds',
     'Time from forwarding a command upstream to its complete result.',
+    ['listener', 'protocol'] as const,
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   );
   registry.registerMetric(commandDuration as unknown as client.Metric);
@@ -170,7 +232,7 @@ export function createGatewayMetrics(options: { collectProcess?: boolean } = {})
     collect: (): void => pendingBytes.fold(),
     ...reg,
   });
-  const pendingBytes: PendingCounts<'listener' | 'protocol' | 'direction'> = new PendingCounts(bytes);
+  const pendingBytes = new PendingCounts(bytes, ['listener', 'protocol', 'direction'] as const);
   const masked = new client.Counter({
     name: 'agentgate_masked_values_total',
     help: 'Values masked, by masking rule and detector (or "column").',
@@ -184,7 +246,7 @@ export function createGatewayMetrics(options: { collectProcess?: boolean } = {})
     collect: (): void => pendingEvents.fold(),
     ...reg,
   });
-  const pendingEvents: PendingCounts<'type'> = new PendingCounts(events);
+  const pendingEvents = new PendingCounts(events, ['type'] as const);
   const writeErrors = new client.Counter({
     name: 'agentgate_transcript_write_errors_total',
     help: 'Transcript batch commits that failed.',
@@ -239,29 +301,18 @@ export function createGatewayMetrics(options: { collectProcess?: boolean } = {})
       connectionOpened: (listener, protocol) => connections.inc({ listener, protocol }),
       sessionStarted: (listener, protocol) => sessionsActive.inc({ listener, protocol }),
       sessionEnded: (listener, protocol) => sessionsActive.dec({ listener, protocol }),
-      commandCompleted: (listener, protocol, seconds) =>
-        commandDuration.observe(`${listener}\0${protocol}`, () => ({ listener, protocol }), seconds),
+      commandCompleted: (listener, protocol, seconds) => commandDuration.observe(seconds, listener, protocol),
       upstreamError: (listener, protocol, kind) => upstreamErrors.inc({ listener, protocol, kind }),
-      bytes: (listener, protocol, direction, n) =>
-        pendingBytes.add(
-          `${listener}\0${protocol}\0${direction}`,
-          () => ({ listener, protocol, direction }),
-          n,
-        ),
+      bytes: (listener, protocol, direction, n) => pendingBytes.add(n, listener, protocol, direction),
       maskedValues: (rule, detector, n) => masked.inc({ rule, detector }, n),
       authFailed: (listener: string, protocol: Protocol, reason: AuthFailureReason) =>
         authFailures.inc({ listener, protocol, reason }),
     },
     gate: {
-      command: (listener, protocol, decision) =>
-        pendingCommands.add(`${listener}\0${protocol}\0${decision}`, () => ({
-          listener,
-          protocol,
-          decision,
-        })),
+      command: (listener, protocol, decision) => pendingCommands.add(1, listener, protocol, decision),
     },
     transcript: {
-      event: (type) => pendingEvents.add(type, () => ({ type })),
+      event: (type) => pendingEvents.add(1, type),
       writeError: () => writeErrors.inc(),
       writableChanged: (writable) => storeWritable.set(writable ? 1 : 0),
     },

@@ -78,8 +78,8 @@ export function feedRecordText(batch: WriteBatch, ts: number): string | undefine
     const key = keys[i]!;
     const cut = key.length - seqSuffix;
     if (cut <= 0 || key.charCodeAt(cut) !== 0x2f) continue;
-    const seq = Number(key.slice(cut + 1));
-    if (!Number.isInteger(seq)) continue;
+    const seq = keySeq(key, cut + 1);
+    if (seq < 0) continue;
     if (db === dbIndex.checkpoints) {
       checkpoints += (checkpoints === '' ? '[' : ',[') + JSON.stringify(key.slice(0, cut)) + ',' + seq + ']';
       continue;
@@ -109,6 +109,18 @@ export function feedRecordText(batch: WriteBatch, ts: number): string | undefine
   }
   const removals = removed === '' ? '' : ',"removed":[' + removed + ']';
   return '{"ts":' + ts + ',"events":[' + events + '],"checkpoints":[' + checkpoints + ']' + removals + '}';
+}
+
+/** The decimal digits of `key` from `from` on as a number, -1 when there are none or another character. */
+function keySeq(key: string, from: number): number {
+  if (from >= key.length) return -1;
+  let seq = 0;
+  for (let i = from; i < key.length; i++) {
+    const digit = key.charCodeAt(i) - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    seq = seq * 10 + digit;
+  }
+  return seq;
 }
 
 /** A feed record built for a commit that has not settled yet. */

@@ -148,6 +148,29 @@ describe('redaction of event bodies', () => {
     expect(env).toEqual(['PATH=/bin', `DB_PASSWORD=${REDACTED_TEXT}`, 'LANG=C']);
   });
 
+  it('redacts a secret however deep or wherever in a list it is, and only there', () => {
+    const body = {
+      statements: [{ command: 'SELECT', tables: ['t'], params: ['1', 'PGPASSWORD=pgpw7'] }],
+      detail: { args: ['curl', '-u', 'bob:curlpw8', 'https://x'], note: 'ok' },
+    };
+    const { value, fired } = redactor.body(body);
+    expect(value.statements[0]!.params).toEqual(['1', `PGPASSWORD=${REDACTED_TEXT}`]);
+    expect(value.statements[0]!.tables).toBe(body.statements[0]!.tables);
+    expect(value.detail.args).toEqual(['curl', '-u', `bob:${REDACTED_TEXT}`, 'https://x']);
+    expect(fired).toEqual(['default:credential-assignment', 'default:curl-user']);
+  });
+
+  it('runs entries without triggers over every string of a body, words of a list as one line', () => {
+    const custom = createRedactor({
+      defaults: false,
+      disable: [],
+      entries: [{ name: 'pin', pattern: 'pin (?<secret>[0-9]{4})' }],
+    });
+    const { value, fired } = custom.body({ a: { b: ['x', 'pin 1234'] }, words: ['pin', '4321', 'y'] });
+    expect(value).toEqual({ a: { b: ['x', `pin ${REDACTED_TEXT}`] }, words: ['pin', REDACTED_TEXT, 'y'] });
+    expect(fired).toEqual(['pin']);
+  });
+
   it('returns the same object when nothing fired', () => {
     const body = { text: 'ls -la', argv: ['ls', '-la'], nested: { a: [1, 'x'] } };
     const { value, fired } = redactor.body(body);

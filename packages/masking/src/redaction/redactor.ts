@@ -74,17 +74,25 @@ function redactBody<T>(compiled: CompiledEntries, value: T): Redacted<T> {
 /** Deep enough for any event body; anything deeper is left as it is (bodies are built by the gateway). */
 const MAX_DEPTH = 32;
 
+/**
+ * Whether any entry can match in `text`: one without a trigger, or one whose trigger occurs. Most strings of a body
+ * meet none, and are then passed over with nothing allocated.
+ */
+function mayMatch(compiled: CompiledEntries, text: string): boolean {
+  if (text.length < 3) return false; // as textSpans
+  return compiled.untriggered.length > 0 || compiled.filter.occursInText(text);
+}
+
 function walk(compiled: CompiledEntries, value: unknown, fired: string[], depth: number): unknown {
   if (typeof value === 'string') {
+    if (!mayMatch(compiled, value)) return value;
     const r = redactText(compiled, value);
     addFired(fired, r.fired);
     return r.value;
   }
   if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value;
   if (Array.isArray(value)) {
-    if (value.length > 1 && value.every((v) => typeof v === 'string')) {
-      return redactWords(compiled, value as string[], fired);
-    }
+    if (value.length > 1 && allStrings(value)) return redactWords(compiled, value as string[], fired);
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const next = walk(compiled, value[i], fired, depth + 1);
@@ -103,6 +111,11 @@ function walk(compiled: CompiledEntries, value: unknown, fired: string[], depth:
   return copy ?? value;
 }
 
+function allStrings(values: readonly unknown[]): boolean {
+  for (let i = 0; i < values.length; i++) if (typeof values[i] !== 'string') return false;
+  return true;
+}
+
 /**
  * A list of strings (argv, an Env list) is matched as one line, its items joined by spaces, so `-p` glued to
  * `mysql` two items earlier, or `--password` and its value in the next item, are recognised; each item keeps its
@@ -113,6 +126,7 @@ function redactWords(
   words: readonly string[],
   fired: string[],
 ): readonly string[] {
+  if (!wordsMayMatch(compiled, words)) return words;
   const line = words.join(' ');
   const spans = textSpans(compiled, line);
   if (spans.length === 0) return words;
@@ -135,6 +149,16 @@ function redactWords(
     offset = wordEnd + 1;
   }
   return out;
+}
+
+/**
+ * mayMatch over the words joined by spaces, without joining them: a trigger with no space in it that occurs in the
+ * joined line occurs within one word.
+ */
+function wordsMayMatch(compiled: CompiledEntries, words: readonly string[]): boolean {
+  if (compiled.untriggered.length > 0 || compiled.filter.spaced) return true;
+  for (const word of words) if (word.length >= 3 && compiled.filter.occursInText(word)) return true;
+  return false;
 }
 
 function addFired(into: string[], names: readonly string[]): void {

@@ -63,3 +63,21 @@ describe('trigger filter over bytes', () => {
     }
   });
 });
+
+describe('trigger filter over text', () => {
+  const filter = new TriggerFilter(TRIGGERS);
+
+  it('occursInText says whether scanText finds anything, at every position and in any case', () => {
+    const texts = ['', 'ab', 'cur', 'url', 'xo', 'SELECT abalance FROM pgbench_accounts WHERE aid = 1;'];
+    for (const trigger of ['://', 'XoX', 'Curl', 'PASSW', 'Authorization', 'pass', 'authorizatio'])
+      for (let at = 0; at < 6; at++) texts.push(`${'.'.repeat(at)}${trigger}${'é'.repeat(at % 3)}`);
+    texts.push('ĀcurlĀ', 'c\u0175rl', 'curĺ');
+    for (const text of texts) {
+      const hits: TriggerHit[] = [];
+      filter.scanText(text, hits);
+      const expected = TRIGGERS.some((t) => text.toLowerCase().includes(t));
+      expect([text, hits.length > 0]).toEqual([text, expected]);
+      expect([text, filter.occursInText(text)]).toEqual([text, expected]);
+    }
+  });
+});

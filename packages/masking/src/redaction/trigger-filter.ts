@@ -25,14 +25,18 @@ export class TriggerFilter {
   private readonly blocks = new Uint8Array(65536);
   /** The same, indexed by the block read as a 16-bit word in this machine's byte order. */
   private readonly wordBlocks = new Uint8Array(65536);
-  /** Per folded block: the (trigger, offset) pairs to confirm, flattened. */
-  private readonly candidates = new Map<number, number[]>();
+  /** Per folded block: the (trigger, offset) pairs to confirm, flattened (an array: probes that hit are common in text). */
+  private readonly candidates: (number[] | undefined)[] = new Array<number[] | undefined>(65536).fill(
+    undefined,
+  );
   private readonly literals: readonly Buffer[];
   /** Every proper prefix (folded, as latin1 text) of every trigger, for `partialSuffix`. */
   private readonly prefixes = new Set<string>();
   /** Bytes (any case) a trigger begins with. */
   private readonly firstBytes = new Uint8Array(256);
   readonly longest: number;
+  /** Some trigger contains a space (then one can span two words joined by a space). */
+  readonly spaced: boolean;
 
   constructor(readonly triggers: readonly string[]) {
     this.literals = triggers.map((t) => {
@@ -41,11 +45,12 @@ export class TriggerFilter {
       return Buffer.from(t.toLowerCase(), 'latin1');
     });
     this.longest = Math.max(0, ...triggers.map((t) => t.length));
+    this.spaced = triggers.some((t) => t.includes(' '));
     this.literals.forEach((literal, index) => {
       for (let offset = 0; offset < 2; offset++) {
         const folded = (literal[offset]! << 8) | literal[offset + 1]!;
-        let list = this.candidates.get(folded);
-        if (list === undefined) this.candidates.set(folded, (list = []));
+        let list = this.candidates[folded];
+        if (list === undefined) this.candidates[folded] = list = [];
         list.push(index, offset);
         for (const first of caseVariants(literal[offset]!))
           for (const second of caseVariants(literal[offset + 1]!)) {
@@ -94,9 +99,23 @@ export class TriggerFilter {
     }
   }
 
-  private confirmText(text: string, i: number, hits: TriggerHit[]): void {
-    const list = this.candidates.get((FOLD[text.charCodeAt(i)]! << 8) | FOLD[text.charCodeAt(i + 1)]!);
-    if (list === undefined) return;
+  /** Whether any trigger occurs in `text`: `scanText` that stops at the first, with nothing allocated. */
+  occursInText(text: string): boolean {
+    const blocks = this.blocks;
+    const last = text.length - 1;
+    for (let i = 1; i < last; i += 2) {
+      const a = text.charCodeAt(i);
+      const b = text.charCodeAt(i + 1);
+      if ((a | b) > 0xff || blocks[(a << 8) | b] === 0) continue;
+      if (this.confirmText(text, i, undefined)) return true;
+    }
+    return false;
+  }
+
+  /** Confirm the candidates at `i`; pushes each into `hits`, or with no `hits` returns true at the first. */
+  private confirmText(text: string, i: number, hits: TriggerHit[] | undefined): boolean {
+    const list = this.candidates[(FOLD[text.charCodeAt(i)]! << 8) | FOLD[text.charCodeAt(i + 1)]!];
+    if (list === undefined) return false;
     for (let k = 0; k < list.length; k += 2) {
       const trigger = list[k]!;
       const start = i - list[k + 1]!;
@@ -108,12 +127,15 @@ export class TriggerFilter {
         if (c > 0xff || FOLD[c] !== literal[n]) break;
         n++;
       }
-      if (n === literal.length) hits.push({ at: start, trigger });
+      if (n !== literal.length) continue;
+      if (hits === undefined) return true;
+      hits.push({ at: start, trigger });
     }
+    return false;
   }
 
   private confirm(bytes: Uint8Array, from: number, to: number, i: number, hits: TriggerHit[]): void {
-    const list = this.candidates.get((FOLD[bytes[i]!]! << 8) | FOLD[bytes[i + 1]!]!);
+    const list = this.candidates[(FOLD[bytes[i]!]! << 8) | FOLD[bytes[i + 1]!]!];
     if (list === undefined) return;
     for (let k = 0; k < list.length; k += 2) {
       const trigger = list[k]!;
