@@ -12,11 +12,11 @@
  * node with --perf-basic-prof to name JS frames), BENCH_STRACE=1 (system calls per statement of agentgate and the Node pipe, all threads, from
  * `strace -c`; strace slows the run, so its other numbers do not count), BENCH_THREADS=1 (CPU per statement of each thread),
  * BENCH_WARMUP=SECONDS (agentgate is warmed up with each client count and mode first, this long each; default
- * min(seconds, 5)).
+ * min(seconds, 5)), BENCH_WARMUP_SESSIONS=N (that warm-up as N pgbench runs, each with its own connections; default 3).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -32,6 +32,16 @@ const clientCounts = list('BENCH_CLIENTS', '1,8').map(Number);
 const modes = list('BENCH_MODES', 'simple,prepared');
 const targets = list('BENCH_TARGETS', 'direct,pgbouncer,nodepipe,agentgate');
 const warmupSeconds = Number(process.env.BENCH_WARMUP ?? Math.min(seconds, 5));
+const warmupSessions = Number(process.env.BENCH_WARMUP_SESSIONS ?? 3);
+
+/**
+ * Output straight to the file descriptor: console.log goes through Node's Writable stream code, the code the
+ * relays' sockets write through, and a stdout stream between two runs makes V8 throw away that code's
+ * optimisation for sockets, which the next run would then pay for while it is re-optimised.
+ */
+const say = (line: string): void => {
+  writeSync(1, line + '\n');
+};
 
 /** CPU time of a process (all threads) and of its main thread, in µs, from /proc (clock ticks of 10 ms). */
 interface CpuSample {
@@ -259,9 +269,13 @@ rules:
     };
     // Warm-up of every case measured: the first connection loads the SQL parser, and V8 compiles each mode's and
     // client count's paths on its helper threads during their first seconds (~250 optimisations in the first 6 s
-    // at 1 client, ~15 in the third), which would otherwise be charged to the first measured run.
+    // at 1 client, ~15 in the third), which would otherwise be charged to the first measured run. Over several
+    // connections: the first few sessions' new objects still throw optimised relay code away (a second and third
+    // session deoptimised it, a fourth no longer did), and re-optimising it took 1.5–5 s of a measured run.
     for (const clients of clientCounts)
-      for (const mode of modes) await pgbench(gwPort, 'bench', token, mode, clients, warmupSeconds);
+      for (const mode of modes)
+        for (let s = 0; s < warmupSessions; s++)
+          await pgbench(gwPort, 'bench', token, mode, clients, warmupSeconds);
     const results = new Map<string, Result[]>();
     for (const clients of clientCounts) {
       for (const mode of modes) {
@@ -281,7 +295,7 @@ rules:
             // The Node pipe runs in this process too (agentgate idle meanwhile): the same count is its floor.
             const strace = e.pid === process.pid ? await startStrace() : undefined;
             const r = await pgbench(e.port, e.user, e.password, mode, clients);
-            if (strace) console.log(`  ${target} system calls per statement: ${await strace(r.statements)}`);
+            if (strace) say(`  ${target} system calls per statement: ${await strace(r.statements)}`);
             await profiler?.(`${clients}c-${mode}-${rep}`);
             await perf;
             const result: Result = { target, ...r, load };
@@ -298,9 +312,9 @@ rules:
                   ? `${name} ${(perStatement / tickUs).toFixed(2)}`
                   : `${name} ${perStatement.toFixed(0)}`;
               });
-              console.log(`  ${target} threads, µs/stmt: ${parts.join(', ')}`);
+              say(`  ${target} threads, µs/stmt: ${parts.join(', ')}`);
             }
-            console.log(
+            say(
               `${key.padEnd(20)} ${target.padEnd(10)} ${r.tps.toFixed(0).padStart(7)} tps ${r.latencyMs.toFixed(3)} ms` +
                 (result.cpuUs === undefined
                   ? ''
@@ -311,8 +325,8 @@ rules:
         }
       }
     }
-    console.log(`\nmedians of ${repetitions} interleaved runs of ${seconds} s (pgbench -S):`);
-    console.log(
+    say(`\nmedians of ${repetitions} interleaved runs of ${seconds} s (pgbench -S):`);
+    say(
       'case                 | direct tps / lat | pgbouncer tps / +lat / cpu | node pipe tps / +lat / cpu (main) | agentgate tps / +lat / cpu (main) | ratios: tps vs pgbouncer, +lat, cpu',
     );
     for (const [key, rows] of results) {
@@ -334,7 +348,7 @@ rules:
       const p = side('nodepipe');
       const a = side('agentgate');
       const loads = rows.map((r) => r.load).join(' ');
-      console.log(
+      say(
         `${key.padEnd(20)} | ${direct.tps.toFixed(0)} / ${direct.lat.toFixed(3)} ms` +
           ` | ${b.tps.toFixed(0)} / +${b.added.toFixed(3)} ms / ${b.cpu.toFixed(0)} µs` +
           ` | ${p.tps.toFixed(0)} / +${p.added.toFixed(3)} ms / ${p.cpu.toFixed(0)} µs (${p.main.toFixed(0)})` +
