@@ -48,9 +48,10 @@ import {
   DENIED_PROBE_PARSE,
   DENIED_PROBE_QUERY,
   ResponseGroups,
+  type ResponseSink,
   type ResultOutcome,
 } from './response-groups.js';
-import type { StatementCheckResult } from './result-filter.js';
+import type { ResultFilter, StatementCheckResult } from './result-filter.js';
 import { ResultTracker } from './result-tracker.js';
 import type { SessionMasking } from './session-masking.js';
 import type { Login } from './startup.js';
@@ -69,14 +70,14 @@ export interface RelayContext {
   /** End the connection with a FATAL (`cause` defaults to a failure with this message). */
   fatal(sqlstate: string, message: string, cause?: EndCause): void;
   close(cause: EndCause): void;
-  /** Re-read after every await: the connection may have closed meanwhile. */
-  readonly closed: () => boolean;
+  /** Asked after every await: the connection may have closed meanwhile. */
+  readonly connection: { isClosed(): boolean };
 }
 
 const NO_PLAN: StatementCheckResult = { plan: undefined };
 type Denial = Extract<Verdict, { allowed: false }>;
 
-export class Relay {
+export class Relay implements ResponseSink {
   private readonly groups: ResponseGroups;
   private readonly extended = new ExtendedQueryState();
   private readonly framer = new BackendFramer();
@@ -94,42 +95,54 @@ export class Relay {
       unknownMatchesAll: ctx.shared.listener.dynamicSql === 'match-all',
       detail: { database: ctx.login.database, user: ctx.login.user },
     };
-    const { session, shared, analysis } = ctx;
-    this.groups = new ResponseGroups({
-      get filter() {
-        return ctx.masking.filter;
-      },
-      writeClient: (buf) => ctx.io.writeClient(buf),
-      finished: (tracker, outcome: ResultOutcome) =>
-        this.results.push(tracker.complete(shared.deps.metrics, shared.listener.name, outcome)),
-      copyOut: (data) => {
-        // Recorded in the order received: a finished statement's result before the next one's copy data.
-        this.recordResults();
-        session.recorder.io('out', data, 'copy');
-      },
-      readyForQuery: (status, groupId) => {
-        if (status === TransactionStatus.Idle) {
-          analysis.transactionEnded(groupId);
-          // The transaction ended, and with it every portal bound up to this group (docs "Extended Query").
-          this.extended.transactionEnded(groupId);
-        }
-        if (this.shuttingDown && this.quiet) process.nextTick(() => this.endForShutdown());
-      },
-      parameterChanged: (name, value) => {
-        // A server-side change of how text is split would invalidate the analysis.
-        if (
-          (name === 'client_encoding' && value.toUpperCase() !== 'UTF8') ||
-          (name === 'standard_conforming_strings' && value !== 'on')
-        ) {
-          process.nextTick(() =>
-            ctx.fatal(
-              '0A000',
-              `agentgate: ${name} changed to ${value}; the session cannot be analysed safely`,
-            ),
-          );
-        }
-      },
-    });
+    // The relay is the groups' sink: its methods are shared by every session, so V8's optimised code for the
+    // groups does not depend on one session's closures (a closure per session made it deoptimise on the next).
+    this.groups = new ResponseGroups(this);
+  }
+
+  // ---- the response groups' sink (ResponseSink) ------------------------------------------------------------------
+
+  get filter(): ResultFilter {
+    return this.ctx.masking.filter;
+  }
+
+  writeClient(buf: Buffer): void {
+    this.ctx.io.writeClient(buf);
+  }
+
+  finished(tracker: ResultTracker, outcome: ResultOutcome): void {
+    const { shared } = this.ctx;
+    this.results.push(tracker.complete(shared.deps.metrics, shared.listener.name, outcome));
+  }
+
+  copyOut(data: Buffer): void {
+    // Recorded in the order received: a finished statement's result before the next one's copy data.
+    this.recordResults();
+    this.ctx.session.recorder.io('out', data, 'copy');
+  }
+
+  readyForQuery(status: number, groupId: number): void {
+    if (status === TransactionStatus.Idle) {
+      this.ctx.analysis.transactionEnded(groupId);
+      // The transaction ended, and with it every portal bound up to this group (docs "Extended Query").
+      this.extended.transactionEnded(groupId);
+    }
+    if (this.shuttingDown && this.quiet) process.nextTick(() => this.endForShutdown());
+  }
+
+  parameterChanged(name: string, value: string): void {
+    // A server-side change of how text is split would invalidate the analysis.
+    if (
+      (name === 'client_encoding' && value.toUpperCase() !== 'UTF8') ||
+      (name === 'standard_conforming_strings' && value !== 'on')
+    ) {
+      process.nextTick(() =>
+        this.ctx.fatal(
+          '0A000',
+          `agentgate: ${name} changed to ${value}; the session cannot be analysed safely`,
+        ),
+      );
+    }
   }
 
   /** Tell the client it is in (the upstream's settings, the gateway's cancel key) and start relaying. */
@@ -219,7 +232,7 @@ export class Relay {
     const upstreamIdle = this.groups.idle && !this.extended.unsynced;
     if (this.ctx.masking.changed && upstreamIdle && type !== FrontendMessage.Terminate)
       return this.reloadMasking().then(() => {
-        if (!this.ctx.closed()) return this.forward(type, bytes);
+        if (!this.ctx.connection.isClosed()) return this.forward(type, bytes);
       });
     return this.forward(type, bytes);
   }
@@ -289,7 +302,7 @@ export class Relay {
   private async onQuery(bytes: Buffer): Promise<void> {
     const text = decodeQuery(bytes);
     const { command, secrets } = await analysedCommand(this.commands, [text], {}, this.groups.currentId);
-    if (this.ctx.closed()) return;
+    if (this.ctx.connection.isClosed()) return;
     const verdict = await this.decide(command);
     if (!verdict.allowed) return this.deny(verdict, true);
     const check = await this.checkMasking([text]);
@@ -316,7 +329,7 @@ export class Relay {
       texts.length === 0
         ? unknownPortalCommand(this.commands, portal, detail)
         : await analysedCommand(this.commands, texts, detail, this.groups.currentId);
-    if (this.ctx.closed()) return;
+    if (this.ctx.connection.isClosed()) return;
     const verdict = await this.decide(command);
     if (!verdict.allowed) return this.deny(verdict, false);
     const check = await this.checkMasking(texts);
@@ -361,7 +374,8 @@ export class Relay {
   private readonly decisionHooks: DecisionHooks = {
     onWaiting: (wait: ApprovalWait): void => {
       this.ctx.io.holdUpstream(false);
-      if (!this.ctx.closed()) this.ctx.io.writeClient(encodeNoticeResponse('00000', wait.message));
+      if (!this.ctx.connection.isClosed())
+        this.ctx.io.writeClient(encodeNoticeResponse('00000', wait.message));
     },
   };
 

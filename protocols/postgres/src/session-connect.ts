@@ -22,7 +22,8 @@ export interface ConnectOptions {
   readonly signal: AbortSignal;
   /** Filled in as each step opens something, so closing meanwhile releases it. */
   readonly opened: OpenedResources;
-  readonly closed: () => boolean;
+  /** The connection, asked after every await whether it has closed meanwhile. */
+  readonly connection: { isClosed(): boolean };
   fatal(sqlstate: string, message: string, cause?: EndCause): void;
   close(cause: EndCause): void;
   /** The session's `ended` signal aborted. */
@@ -72,10 +73,10 @@ export async function connectSession(options: ConnectOptions): Promise<Relay | u
     log: session.log,
   });
   opened.analysis = analysis;
-  if (options.closed()) return undefined;
+  if (options.connection.isClosed()) return undefined;
   const upstream = await loginUpstream(options, session);
   if (upstream === undefined) return undefined;
-  if (options.closed()) {
+  if (options.connection.isClosed()) {
     upstream.socket.destroy();
     return undefined;
   }
@@ -89,7 +90,7 @@ export async function connectSession(options: ConnectOptions): Promise<Relay | u
     login,
     fatal: options.fatal,
     close: options.close,
-    closed: options.closed,
+    connection: options.connection,
   });
   io.attachUpstream(upstream.socket, {
     data: (chunk) => {
@@ -108,7 +109,7 @@ export async function connectSession(options: ConnectOptions): Promise<Relay | u
     options.fatal(refusal.sqlstate, refusal.message);
     return undefined;
   }
-  return options.closed() ? undefined : relay;
+  return options.connection.isClosed() ? undefined : relay;
 }
 
 /** The upstream connection, logged in as the listener's upstream user; undefined when the connection was ended. */

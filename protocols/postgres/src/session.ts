@@ -49,6 +49,9 @@ type SessionState =
     }
   | { readonly phase: 'closed' };
 
+/** The one closed state: checked by identity on the hot path, not by reading `phase` off five shapes of state. */
+const CLOSED: SessionState = { phase: 'closed' };
+
 /** What connecting has opened so far; closing releases it. */
 export interface OpenedResources {
   session?: GatedSession;
@@ -60,6 +63,8 @@ const INBOX_HIGH_WATER = 256 * 1024;
 
 export class PgSession {
   private state: SessionState = { phase: 'startup' };
+  /** The relay while the state is `relaying`: the per-message path reads it without looking at the state. */
+  private relay: Relay | undefined;
   private readonly io: ClientRelay;
   private readonly reader: FrontendReader;
   private readonly inbox: FrontendFrame[] = [];
@@ -91,8 +96,8 @@ export class PgSession {
   }
 
   /** Re-read after an await: the connection may have closed meanwhile. */
-  private isClosed(): boolean {
-    return this.state.phase === 'closed';
+  isClosed(): boolean {
+    return this.state === CLOSED;
   }
 
   private get log() {
@@ -110,7 +115,7 @@ export class PgSession {
 
   private readonly onClientData = (chunk: Buffer): void => {
     try {
-      if (this.state.phase === 'closed') return;
+      if (this.state === CLOSED) return;
       this.shared.bytes.clientToUpstream += chunk.length;
       for (const frame of this.reader.push(chunk)) {
         this.inbox.push(frame);
@@ -144,7 +149,7 @@ export class PgSession {
     try {
       for (let frame = this.inbox.shift(); frame !== undefined; frame = this.inbox.shift()) {
         if (frame.kind === 'message') this.inboxBytes -= frame.bytes.length;
-        if (this.state.phase === 'closed') break;
+        if (this.state === CLOSED) break;
         // Only Query / Execute / FunctionCall and startup steps wait on something; the rest stay synchronous.
         const pending = this.handleFrame(frame);
         if (pending) await pending;
@@ -157,10 +162,15 @@ export class PgSession {
       if (this.inboxBytes <= INBOX_HIGH_WATER / 2) this.io.hold('inbox', false);
     }
     // Frames queued while the last step settled must not wait for the client's next chunk.
-    if (this.inbox.length > 0 && this.state.phase !== 'closed') void this.drain();
+    if (this.inbox.length > 0 && this.state !== CLOSED) void this.drain();
   }
 
   private handleFrame(frame: FrontendFrame): Promise<void> | void {
+    const relay = this.relay;
+    if (relay !== undefined) {
+      if (frame.kind !== 'message') throw protocolViolation('unexpected startup packet');
+      return relay.message(frame.type, frame.bytes);
+    }
     const state = this.state;
     switch (state.phase) {
       case 'startup':
@@ -169,9 +179,6 @@ export class PgSession {
         if (frame.kind !== 'message' || frame.type !== FrontendMessage.Password)
           throw protocolViolation('expected a password message');
         return this.handlePassword(decodePassword(frame.bytes), state.params);
-      case 'relaying':
-        if (frame.kind !== 'message') throw protocolViolation('unexpected startup packet');
-        return state.relay.message(frame.type, frame.bytes);
       default:
         throw protocolViolation(`unexpected message during ${state.phase}`);
     }
@@ -232,7 +239,7 @@ export class PgSession {
       client: { ...this.info, tls: this.tls },
       signal: this.signal,
       opened,
-      closed: () => this.isClosed(),
+      connection: this,
       fatal: this.fatal,
       close: (cause) => this.close(cause),
       onSessionEnded: this.onSessionEnded,
@@ -242,6 +249,7 @@ export class PgSession {
     this.signal.removeEventListener('abort', this.onShutdown);
     const gatewayKey = this.shared.cancels.register({ cancel: () => connected.cancel() });
     this.state = { phase: 'relaying', relay: connected, opened, gatewayKey };
+    this.relay = connected;
     connected.start(gatewayKey);
   }
 
@@ -337,7 +345,8 @@ export class PgSession {
   close(cause: EndCause): void {
     const state = this.state;
     if (state.phase === 'closed') return;
-    this.state = { phase: 'closed' };
+    this.state = CLOSED;
+    this.relay = undefined;
     clearTimeout(this.loginTimer);
     this.signal.removeEventListener('abort', this.onShutdown);
     let goodbye: Buffer | undefined = encodeTerminate();
