@@ -78,9 +78,17 @@ export class ClientRelay {
     if (!this.closed) this.clientOut.write(buf);
   }
 
-  /** Send the client's writes of this tick now rather than at the end of the tick. */
-  flushClient(): void {
-    if (!this.closed) this.clientOut.flush();
+  /**
+   * Hold the client's writes while one upstream read is relayed; `releaseClient` then sends them in one write at
+   * once, so relaying a read schedules no end-of-tick flush.
+   */
+  holdClient(): void {
+    this.clientOut.hold(true);
+  }
+
+  releaseClient(): void {
+    if (this.closed) this.clientOut.hold(false);
+    else this.clientOut.releaseNow();
   }
 
   writeUpstream(buf: Buffer): void {

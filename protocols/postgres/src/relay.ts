@@ -176,17 +176,21 @@ export class Relay implements ResponseSink {
   }
 
   /**
-   * Bytes from the upstream: complete messages are relayed, a partial one waits for the rest. The results they
-   * finish are recorded once the client's write is out, so recording them is not part of the client's wait.
+   * Bytes from the upstream: complete messages are relayed, in one client write at the end of the read, and a
+   * partial one waits for the rest. The results they finish are recorded once that write is out, so recording them
+   * is not part of the client's wait.
    */
   upstreamData(chunk: Buffer): number {
     const region = this.framer.push(chunk);
     if (region === null) return 0;
-    this.groups.relay(region);
-    if (this.results.length > 0) {
-      this.ctx.io.flushClient();
-      this.recordResults();
+    const { io } = this.ctx;
+    io.holdClient();
+    try {
+      this.groups.relay(region);
+    } finally {
+      io.releaseClient();
     }
+    this.recordResults();
     return region.length;
   }
 

@@ -52,6 +52,31 @@ describe('WriteCoalescer', () => {
     release();
   });
 
+  it('sends the writes held over one read at releaseNow, leaving nothing for the end of the tick', async () => {
+    const written: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        written.push(chunk.toString());
+        cb();
+      },
+    });
+    const out = new WriteCoalescer(
+      () => sink,
+      () => undefined,
+    );
+    const region = Buffer.from('RowDescDataRowCompleteReady');
+    out.hold(true);
+    out.write(region.subarray(0, 7));
+    out.write(Buffer.from('<injected>'));
+    out.write(region.subarray(7));
+    out.releaseNow();
+    expect(written.join('')).toBe('RowDesc<injected>DataRowCompleteReady');
+    out.write(Buffer.from('later'));
+    expect(written.join('')).toBe('RowDesc<injected>DataRowCompleteReady');
+    await tick();
+    expect(written.join('')).toBe('RowDesc<injected>DataRowCompleteReadylater');
+  });
+
   it('writes held bytes at an explicit flush (a closing connection)', () => {
     const { sink, written, release } = slowSink(1 << 20);
     const out = new WriteCoalescer(

@@ -38,6 +38,12 @@ export class WriteCoalescer {
     if (!held && this.pending.length > 0) this.schedule();
   }
 
+  /** Lift the hold and write what is pending now, without waiting for the end of the tick. */
+  releaseNow(): void {
+    this.held = false;
+    this.flush();
+  }
+
   private schedule(): void {
     if (this.scheduled || this.held) return;
     this.scheduled = true;
