@@ -89,25 +89,23 @@ export class TriggerFilter {
 
   /** `scan` over a string's UTF-16 code units (a unit above 0xff never begins a trigger). */
   scanText(text: string, hits: TriggerHit[]): void {
-    const blocks = this.blocks;
-    const last = text.length - 1;
-    for (let i = 1; i < last; i += 2) {
-      const a = text.charCodeAt(i);
-      const b = text.charCodeAt(i + 1);
-      if ((a | b) > 0xff || blocks[(a << 8) | b] === 0) continue;
-      this.confirmText(text, i, hits);
-    }
+    this.probeText(text, hits);
   }
 
   /** Whether any trigger occurs in `text`: `scanText` that stops at the first, with nothing allocated. */
   occursInText(text: string): boolean {
+    return this.probeText(text, undefined);
+  }
+
+  /** The probes of `scanText`; with no `hits`, true at the first trigger found. */
+  private probeText(text: string, hits: TriggerHit[] | undefined): boolean {
     const blocks = this.blocks;
     const last = text.length - 1;
     for (let i = 1; i < last; i += 2) {
       const a = text.charCodeAt(i);
       const b = text.charCodeAt(i + 1);
       if ((a | b) > 0xff || blocks[(a << 8) | b] === 0) continue;
-      if (this.confirmText(text, i, undefined)) return true;
+      if (this.confirmText(text, i, hits)) return true;
     }
     return false;
   }
