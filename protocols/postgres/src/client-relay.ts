@@ -100,6 +100,12 @@ export class ClientRelay {
     this.upstreamOut.hold(hold);
   }
 
+  /** Lift the upstream hold and send what it held in one write at once, with no end-of-tick flush. */
+  releaseUpstream(): void {
+    if (this.closed) this.upstreamOut.hold(false);
+    else this.upstreamOut.releaseNow();
+  }
+
   /**
    * The one place that pauses and resumes reading the client: it reads again only when no reason to hold it is
    * left (a full inbox behind a pending decision, an upstream that has not drained), whatever order they clear in.

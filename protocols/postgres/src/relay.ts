@@ -252,7 +252,7 @@ export class Relay implements ResponseSink {
     const { io } = this.ctx;
     switch (type) {
       case FrontendMessage.Query:
-        return this.gated(this.onQuery, bytes);
+        return this.onQuery(bytes);
       case FrontendMessage.Parse:
         this.extended.parsed(decodeParse(bytes));
         return io.writeUpstream(bytes);
@@ -260,7 +260,7 @@ export class Relay implements ResponseSink {
         this.extended.bound(decodeBind(bytes), this.groups.currentId);
         return io.writeUpstream(bytes);
       case FrontendMessage.Execute:
-        return this.gated(this.onExecute, bytes);
+        return this.onExecute(bytes);
       case FrontendMessage.Close: {
         const { target, name } = decodeTarget(bytes, 'Close');
         this.extended.closed(target, name);
@@ -278,28 +278,13 @@ export class Relay implements ResponseSink {
         this.ctx.session.recorder.io('in', bytes.subarray(5), 'copy');
         return io.writeUpstream(bytes);
       case FrontendMessage.FunctionCall:
-        return this.gated(this.onFunctionCall, bytes);
+        return this.onFunctionCall(bytes);
       case FrontendMessage.Terminate:
         this.terminated = true;
         io.writeUpstream(bytes);
         return this.ctx.close({ kind: 'client-left', detail: 'the client terminated the session' });
       default:
         throw protocolViolation(`unexpected message type '${String.fromCharCode(type)}'`);
-    }
-  }
-
-  /**
-   * A gated message's step, started (synchronously up to its first wait) with the upstream writes held: what was
-   * forwarded just before it in the same read (a Bind, a Describe) goes upstream in one write with it once it is
-   * decided, rather than alone at the end of the read, waking the server twice per statement. A command held for
-   * approval releases them at once (onWaiting), so a client's earlier Flush is still answered while it waits.
-   */
-  private async gated(step: (bytes: Buffer) => Promise<void>, bytes: Buffer): Promise<void> {
-    this.ctx.io.holdUpstream(true);
-    try {
-      await step.call(this, bytes);
-    } finally {
-      this.ctx.io.holdUpstream(false);
     }
   }
 

@@ -142,10 +142,15 @@ export class PgSession {
     this.close({ kind: 'client-left', detail: 'client socket error' });
   };
 
-  /** Processes queued frames in order; one pending step holds everything behind it. */
+  /**
+   * Processes queued frames in order; one pending step holds everything behind it. What the frames forward goes
+   * upstream in one write once the inbox is empty: a pipeline's Bind, Describe, Execute and Sync together, and the
+   * messages forwarded before a gated one wait for its decision (a command held for approval releases them).
+   */
   private async drain(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
+    this.io.holdUpstream(true);
     try {
       for (let frame = this.inbox.shift(); frame !== undefined; frame = this.inbox.shift()) {
         if (frame.kind === 'message') this.inboxBytes -= frame.bytes.length;
@@ -158,6 +163,7 @@ export class PgSession {
       this.fail(err);
     } finally {
       this.draining = false;
+      this.io.releaseUpstream();
       // Lift the inbox hold on every way out of the loop, errors included.
       if (this.inboxBytes <= INBOX_HIGH_WATER / 2) this.io.hold('inbox', false);
     }
