@@ -15,47 +15,70 @@ export interface CommandContext {
   readonly analysis: SessionAnalysis;
   /** The listener's `dynamicSql: match-all`. */
   readonly unknownMatchesAll: boolean;
-  /** What every command's detail carries (database, user). */
-  readonly detail: Readonly<Record<string, unknown>>;
+  /** What every command's detail carries. */
+  readonly database: string;
+  readonly user: string;
 }
 
-/** The command for `texts` (Bind `params` in `extra`), analysed, with what the record carries of it. */
+/** What an Execute's command detail adds: the portal, the statement it was bound from, its Bind parameters. */
+export interface PortalDetail {
+  readonly portal: string;
+  readonly statementName: string | null;
+  readonly params: readonly unknown[];
+}
+
+const NO_SECRETS: readonly string[] = Object.freeze([]);
+
+/** The command for `texts` (an Execute's portal in `portal`), analysed, with what the record carries of it. */
 export async function analysedCommand(
   ctx: CommandContext,
   texts: readonly string[],
-  extra: Record<string, unknown>,
+  portal: PortalDetail | undefined,
   exchange: number,
 ): Promise<AnalysedCommand> {
-  const params = extra['params'] as readonly unknown[] | undefined;
-  const a = await ctx.analysis.analyze(texts, params, exchange);
-  const detail = { ...ctx.detail, ...extra };
-  const command: PostgresCommand = {
+  const a = await ctx.analysis.analyze(texts, portal?.params, exchange);
+  const command: { -readonly [K in keyof PostgresCommand]: PostgresCommand[K] } = {
     protocol: 'postgres',
-    text: texts.join(';\n'),
+    text: texts.length === 1 ? texts[0]! : texts.join(';\n'),
     statements: a.statements,
     unknownMatchesAll: ctx.unknownMatchesAll,
-    detail: a.recordedParams === undefined ? detail : { ...detail, params: a.recordedParams },
-    ...(a.recordedText === undefined ? {} : { recordedText: a.recordedText }),
-    ...(a.unanalysable === undefined ? {} : { unanalysable: a.unanalysable }),
+    detail: commandDetail(ctx, portal, a.recordedParams),
   };
-  return { command, secrets: a.secrets ?? [] };
+  if (a.recordedText !== undefined) command.recordedText = a.recordedText;
+  if (a.unanalysable !== undefined) command.unanalysable = a.unanalysable;
+  return { command, secrets: a.secrets ?? NO_SECRETS };
+}
+
+/**
+ * The recorded detail, written out field by field in its recorded order: an object spread followed by added
+ * properties costs V8 a new map per call, microseconds on every Execute (docs/performance.md, PostgreSQL).
+ */
+function commandDetail(
+  ctx: CommandContext,
+  portal: PortalDetail | undefined,
+  recordedParams: readonly unknown[] | undefined,
+): Record<string, unknown> {
+  if (portal === undefined) return { database: ctx.database, user: ctx.user };
+  return {
+    database: ctx.database,
+    user: ctx.user,
+    portal: portal.portal,
+    statementName: portal.statementName,
+    params: recordedParams ?? portal.params,
+  };
 }
 
 /** An Execute of a portal the gateway never saw bound: nothing is known of what it runs. */
-export function unknownPortalCommand(
-  ctx: CommandContext,
-  portal: string,
-  extra: Record<string, unknown>,
-): AnalysedCommand {
+export function unknownPortalCommand(ctx: CommandContext, portal: PortalDetail): AnalysedCommand {
   return {
     command: {
       protocol: 'postgres',
-      text: `EXECUTE PORTAL ${portal}`,
+      text: `EXECUTE PORTAL ${portal.portal}`,
       statements: [],
-      unanalysable: `Execute of unknown portal "${portal}"`,
-      detail: { ...ctx.detail, ...extra },
+      unanalysable: `Execute of unknown portal "${portal.portal}"`,
+      detail: commandDetail(ctx, portal, undefined),
     },
-    secrets: [],
+    secrets: NO_SECRETS,
   };
 }
 
@@ -76,7 +99,7 @@ export function fastpathCommand(ctx: CommandContext, oid: string): PostgresComma
     protocol: 'postgres',
     text: statement.text,
     statements: [statement],
-    detail: { ...ctx.detail, functionOid: oid },
+    detail: { database: ctx.database, user: ctx.user, functionOid: oid },
   };
 }
 

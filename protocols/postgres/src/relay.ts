@@ -41,6 +41,7 @@ import {
   unknownPortalCommand,
   type AnalysedCommand,
   type CommandContext,
+  type PortalDetail,
 } from './commands.js';
 import type { EngineShared } from './engine-shared.js';
 import { ExtendedQueryState } from './extended-query.js';
@@ -93,7 +94,8 @@ export class Relay implements ResponseSink {
     this.commands = {
       analysis: ctx.analysis,
       unknownMatchesAll: ctx.shared.listener.dynamicSql === 'match-all',
-      detail: { database: ctx.login.database, user: ctx.login.user },
+      database: ctx.login.database,
+      user: ctx.login.user,
     };
     // The relay is the groups' sink: its methods are shared by every session, so V8's optimised code for the
     // groups does not depend on one session's closures (a closure per session made it deoptimise on the next).
@@ -290,7 +292,12 @@ export class Relay implements ResponseSink {
 
   private async onQuery(bytes: Buffer): Promise<void> {
     const text = decodeQuery(bytes);
-    const { command, secrets } = await analysedCommand(this.commands, [text], {}, this.groups.currentId);
+    const { command, secrets } = await analysedCommand(
+      this.commands,
+      [text],
+      undefined,
+      this.groups.currentId,
+    );
     if (this.ctx.connection.isClosed()) return;
     const verdict = await this.decide(command);
     if (!verdict.allowed) return this.deny(verdict, true);
@@ -308,7 +315,7 @@ export class Relay implements ResponseSink {
   private async onExecute(bytes: Buffer): Promise<void> {
     const { portal } = decodeExecute(bytes);
     const info = this.extended.portal(portal);
-    const detail: Record<string, unknown> = {
+    const detail: PortalDetail = {
       portal,
       statementName: info?.statementName ?? null,
       params: info?.params ?? [],
@@ -316,7 +323,7 @@ export class Relay implements ResponseSink {
     const texts = info?.texts ?? [];
     const { command, secrets }: AnalysedCommand =
       texts.length === 0
-        ? unknownPortalCommand(this.commands, portal, detail)
+        ? unknownPortalCommand(this.commands, detail)
         : await analysedCommand(this.commands, texts, detail, this.groups.currentId);
     if (this.ctx.connection.isClosed()) return;
     const verdict = await this.decide(command);
