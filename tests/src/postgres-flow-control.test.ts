@@ -74,13 +74,13 @@ class RawClient {
   }
 }
 
-async function connect(): Promise<RawClient> {
-  const socket = net.connect({ host: gw.host, port: gw.port });
+async function connect(via: PgGateway = gw): Promise<RawClient> {
+  const socket = net.connect({ host: via.host, port: via.port });
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   const client = new RawClient(socket);
   socket.write(startupMessage({ user: 'devin', database: 'app' }));
   await client.waitFor('R', 1, 5000);
-  socket.write(typed('p', cstring(gw.token('devin', ['agents']))));
+  socket.write(typed('p', cstring(via.token('devin', ['agents']))));
   await client.waitFor('Z', 1, 10_000);
   expect(client.count('E')).toBe(0);
   return client;
@@ -132,5 +132,90 @@ describe('postgres relay flow control', () => {
     await client.waitFor('Z', 7, 5000);
     expect(client.count('E')).toBe(0);
     client.socket.end(typed('X', Buffer.alloc(0)));
+  }, 30_000);
+
+  it('sends what one client read forwards upstream in one write, and answers a Flush without a Sync', async () => {
+    // A real TCP hop between the gateway and PostgreSQL that keeps what the gateway writes, chunk by chunk, per
+    // connection (the session's, and the catalog's lookups).
+    const connections: Buffer[][] = [];
+    const tap = net.createServer({ noDelay: true }, (gatewaySide) => {
+      const chunks: Buffer[] = [];
+      connections.push(chunks);
+      const upstream = net.connect({ host: server.host, port: server.port, noDelay: true });
+      gatewaySide.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        upstream.write(chunk);
+      });
+      upstream.pipe(gatewaySide);
+      gatewaySide.on('error', () => upstream.destroy());
+      upstream.on('error', () => gatewaySide.destroy());
+      gatewaySide.on('close', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => tap.listen(0, '127.0.0.1', resolve));
+    const tapped = await startPgGateway({ host: '127.0.0.1', port: (tap.address() as net.AddressInfo).port });
+    try {
+      const client = await connect(tapped);
+      const parse = typed(
+        'P',
+        Buffer.concat([cstring('s'), cstring('SELECT $1::int AS i'), Buffer.from([0, 0])]),
+      );
+      const bind = (value: string): Buffer =>
+        typed(
+          'B',
+          Buffer.concat([
+            cstring(''),
+            cstring('s'),
+            Buffer.from([0, 0, 0, 1]),
+            Buffer.from([0, 0, 0, value.length]),
+            Buffer.from(value),
+            Buffer.from([0, 0]),
+          ]),
+        );
+      const describePortal = typed('D', Buffer.concat([Buffer.from('P'), cstring('')]));
+      const execute = typed('E', Buffer.concat([cstring(''), Buffer.alloc(4)]));
+      const sync = typed('S', Buffer.alloc(0));
+      // Parse and Describe with a Flush, no Sync: the server answers what was flushed, so the gateway must not
+      // keep these messages back waiting for more.
+      client.socket.write(
+        Buffer.concat([
+          parse,
+          typed('D', Buffer.concat([Buffer.from('S'), cstring('s')])),
+          typed('H', Buffer.alloc(0)),
+        ]),
+      );
+      await client.waitFor('T', 1, 5000);
+      expect(client.count('1')).toBe(1);
+      client.socket.write(sync);
+      await client.waitFor('Z', 2, 5000);
+      // One statement as libpq sends it (Bind, Describe, Execute, Sync in one packet), then three pipelined: each
+      // read's messages reach the server in one write, after their Executes were decided.
+      // The session's connection: the one the Parse went up on.
+      const session = connections.find((chunks) => chunks.some((c) => c.includes(parse)))!;
+      for (const statements of [1, 3]) {
+        const before = session.length;
+        const zBefore = client.count('Z');
+        client.socket.write(
+          Buffer.concat(
+            Array.from({ length: statements }, (_, i) => [
+              bind(String(i + 7)),
+              describePortal,
+              execute,
+              sync,
+            ]).flat(),
+          ),
+        );
+        await client.waitFor('Z', zBefore + statements, 5000);
+        expect(session.length - before).toBe(1);
+        expect(session[before]!.length).toBe(
+          (bind('7').length + describePortal.length + execute.length + sync.length) * statements,
+        );
+      }
+      expect(client.count('E')).toBe(0);
+      expect(tapped.events.filter((e) => e.type === 'command')).toHaveLength(4);
+      client.socket.end(typed('X', Buffer.alloc(0)));
+    } finally {
+      await tapped.stop();
+      await new Promise((resolve) => tap.close(resolve));
+    }
   }, 30_000);
 });
