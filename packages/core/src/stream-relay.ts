@@ -14,6 +14,12 @@ export interface RelayOptions {
    * 64 KiB read when the socket's own mark is 16 KiB.
    */
   readonly highWater?: number;
+  /**
+   * Asked after each chunk is observed: a promise pauses `src` until it settles, whatever `dst` does (the
+   * recorder's stream bytes waiting for their commit, SessionRecorder.ioBackpressure). Called again only once
+   * the previous promise has settled.
+   */
+  readonly hold?: () => Promise<void> | undefined;
 }
 
 export interface Relay {
@@ -32,11 +38,17 @@ export function relayData(
   dst: Writable,
   options: RelayOptions | ((chunk: Buffer) => void) = {},
 ): Relay {
-  const { observe, highWater = 0 } = typeof options === 'function' ? { observe: options } : options;
+  const { observe, highWater = 0, hold } = typeof options === 'function' ? { observe: options } : options;
+  // Two reasons to pause, each resumed by its own event; `src` resumes only when neither holds it.
   let waiting = false;
+  let held = false;
   const onDrain = (): void => {
     waiting = false;
-    src.resume();
+    if (!held) src.resume();
+  };
+  const release = (): void => {
+    held = false;
+    if (!waiting) src.resume();
   };
   const push = (chunk: Buffer): void => {
     if (observe !== undefined) {
@@ -44,6 +56,14 @@ export function relayData(
         observe(chunk);
       } catch {
         // An observer failure must not corrupt the stream; the observers record their own errors.
+      }
+    }
+    if (hold !== undefined && !held) {
+      const until = hold();
+      if (until !== undefined) {
+        held = true;
+        src.pause();
+        until.then(release, release);
       }
     }
     if (!dst.writable) return;

@@ -71,6 +71,13 @@ export interface SessionRecorder {
    * RECORDING_FAILED when they were not. The gate waits for it before letting a command through.
    */
   committed?(): Promise<void> | undefined;
+  /**
+   * undefined while the session's stream bytes waiting for their commit are within the store's bound; otherwise a
+   * promise that resolves once commits have caught up (or the session ended, or its bytes were dropped by a failed
+   * commit; it never rejects). An engine pauses the stream it reads until then, so memory stays bounded when the
+   * disk is slower than the network (docs/transcript.md, "Writing, durability and crashes").
+   */
+  ioBackpressure?(): Promise<void> | undefined;
   /** Flush pending io, append `session.end` and a signed checkpoint. Idempotent. */
   end(body: SessionEndBody): void;
 }

@@ -48,6 +48,8 @@ export interface RecorderHost {
   readonly redactor: Redactor;
   /** See SessionRecorder.committed. */
   committed(session: LiveSession): Promise<void> | undefined;
+  /** See SessionRecorder.ioBackpressure. */
+  ioBackpressure(session: LiveSession): Promise<void> | undefined;
 }
 
 /** Chain state of an open session. */
@@ -158,6 +160,10 @@ export class StoreSessionRecorder implements SessionRecorder {
 
   committed(): Promise<void> | undefined {
     return this.host.committed(this.session);
+  }
+
+  ioBackpressure(): Promise<void> | undefined {
+    return this.host.ioBackpressure(this.session);
   }
 
   io(direction: IoDirection, data: Buffer, channel?: string): void {

@@ -24,6 +24,7 @@ import { dbIndex, type BatchWriter, type WriteBatch } from './batch-writer.js';
 import { Checkpointer, type CheckpointSink } from './checkpointer.js';
 import { CommitPipeline, type CommitHooks } from './commit-pipeline.js';
 import { encodeEventBytes, eventKey } from './event-codec.js';
+import { IoBacklog } from './io-backlog.js';
 import { IoSlabPool } from './io-slab-pool.js';
 import {
   StoreSessionRecorder,
@@ -64,22 +65,23 @@ export interface StoreWriterOptions {
   commitWindowMs?: number;
   /** Applied to what sessions record: every event body and every stream byte. None when absent. */
   redactor?: Redactor;
-  /**
-   * Commits group-commit batches (a BatchWriter over the store's databases); a batch it holds for a re-commit
-   * goes to `releaseIo` when it lets it go.
-   */
-  committer: Pick<BatchWriter, 'commit' | 'holds'>;
+  /** Commits group-commit batches (a BatchWriter over the store's databases). */
+  committer: Pick<BatchWriter, 'commit'>;
   /** The session's last committed event: where its chain continues after a failed commit. */
   lastCommittedEvent(sessionId: string): TranscriptEvent | undefined;
   /** failMode closed: commands are admitted only while their commit fits in this reserved space */
   reserve?: SpaceReserve;
   /** the store's directory (tells a full disk from an I/O error after a failed commit) */
   storeDir?: string;
+  /** where stream bytes waiting for commits are counted and bounded (tests pass small bounds) */
+  ioBacklog?: IoBacklog;
 }
 
 export class StoreWriter implements RecorderHost, CheckpointSink {
   readonly failMode: 'closed' | 'open';
   readonly ioSlabs = new IoSlabPool();
+  /** Stream bytes waiting for their commit (io-backlog.ts). */
+  readonly ioBacklog: IoBacklog;
   readonly redactor: Redactor;
   readonly checkpoints: Checkpointer;
   private readonly live = new Map<string, LiveSession>();
@@ -104,6 +106,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     this.hooks = opts.hooks;
     this.readOnly = opts.readOnly;
     this.reserve = opts.reserve;
+    this.ioBacklog = opts.ioBacklog ?? new IoBacklog();
     this.checkpoints = new Checkpointer(opts.signer, this, opts.log);
     this.commits = new CommitPipeline({
       committer: opts.committer,
@@ -112,10 +115,8 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       failMode: opts.failMode,
       recoveryProbeMs: opts.recoveryProbeMs,
       ...(opts.commitWindowMs !== undefined ? { commitWindowMs: opts.commitWindowMs } : {}),
-      // A batch kept for a re-commit gives its slabs back when the committer lets it go (releaseIo).
-      onSettled: (batch) => {
-        if (!opts.committer.holds(batch)) this.releaseIo(batch);
-      },
+      // The committer keeps a copy of what it may write again, never the batch's own buffers.
+      onSettled: (batch) => this.settled(batch),
       onResumed: (since, reason) => this.resumeSessions(since, reason),
       ...(opts.reserve ? { reserve: opts.reserve } : {}),
       ...(opts.storeDir !== undefined ? { storeDir: opts.storeDir } : {}),
@@ -124,13 +125,22 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     this.reportedWritable = this.writable;
   }
 
-  /** The batch's io slabs may be reused: its commit settled and nothing will write it again. */
-  releaseIo({ dbs, values }: WriteBatch): void {
+  /**
+   * The batch's transaction settled (committed or dropped): its io slabs may be reused, and its io bytes no longer
+   * wait for a commit.
+   */
+  private settled({ dbs, keys, values }: WriteBatch): void {
+    let io = false;
     for (let i = 0; i < dbs.length; i++) {
       // Only io bytes can be slabs (a prune's deletions in iodata are null).
       const value = values[i];
-      if (dbs[i] === dbIndex.iodata && value) this.ioSlabs.release(value as Buffer);
+      if (dbs[i] !== dbIndex.iodata || !value) continue;
+      io = true;
+      this.ioSlabs.release(value as Buffer);
+      // An event key is the session id, '/' and 12 digits of seq (eventKey).
+      this.ioBacklog.settled(keys[i]!.slice(0, -13), value.length);
     }
+    if (io) this.ioBacklog.wake();
   }
 
   /** False while new commands and sessions are refused: failed, full, read-only or closed. */
@@ -242,6 +252,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     } finally {
       // The seq moves only when the event was queued; otherwise nothing holds the bytes and a slab is free again.
       if (session.nextSeq === seq) this.ioSlabs.release(data);
+      else this.ioBacklog.queued(session.id, data.length);
     }
   }
 
@@ -272,7 +283,13 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     } finally {
       session.ended = true;
       this.live.delete(session.id);
+      this.ioBacklog.release(session.id);
     }
+  }
+
+  /** See SessionRecorder.ioBackpressure. */
+  ioBackpressure(session: LiveSession): Promise<void> | undefined {
+    return session.ended ? undefined : this.ioBacklog.wait(session.id);
   }
 
   ioDropped(session: LiveSession, err: unknown): void {
@@ -387,6 +404,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       // closing anyway; health already says why
     }
     this.closed = true;
+    this.ioBacklog.releaseAll();
     await this.reserve?.close();
     const closing = this.dbs.env.close();
     if (!this.commits.failed) return closing;

@@ -34,6 +34,8 @@ export async function relayHijacked(
   const demux = new StreamDemuxer('unknown');
   let bytesIn = 0;
   let bytesOut = 0;
+  // Paused while the session's recorded bytes wait for their commits beyond the store's bound.
+  const hold = (): Promise<void> | undefined => recorder?.ioBackpressure?.();
   await new Promise<void>((resolve) => {
     let settled = false;
     const settle = (): void => {
@@ -47,6 +49,7 @@ export async function relayHijacked(
         bytesIn += chunk.length;
         recorder?.io('in', chunk);
       },
+      hold,
     });
     const toClient = relayData(upstream, client, {
       highWater: RELAY_HIGH_WATER,
@@ -54,6 +57,7 @@ export async function relayHijacked(
         bytesOut += chunk.length;
         if (recorder) demux.push(chunk, (s, data) => recorder.io(s === 'in' ? 'out' : s, data));
       },
+      hold,
     });
     // The client half-closing (docker exec without -i) only ends stdin; output keeps flowing.
     const clientEnded = (): void => {

@@ -367,6 +367,12 @@ export class SessionChannel {
     this.ctx.metrics.bytes(this.ctx.listener.name, 'ssh', 'upstream_to_client', chunk.length);
   }
 
+  /**
+   * While the session's recorded stream bytes wait for their commits beyond the store's bound: the streams that
+   * feed the recorder pause until the commits catch up (ssh2 then stops granting the sender window).
+   */
+  private readonly ioHold = (): Promise<void> | undefined => this.ctx.recorder.ioBackpressure?.();
+
   private relayPlain(
     channel: ServerChannel,
     upstream: ClientChannel,
@@ -374,17 +380,24 @@ export class SessionChannel {
     scpDirection?: 'upload' | 'download',
   ): void {
     // A legacy scp stream is recorded as file transfers (name, size, SHA-256), like sftp, not as raw io.
-    relayData(channel, upstream, (c) => {
-      if (scp === undefined) this.recordIn(c);
-      else this.countBytes('client_to_upstream', c);
-      if (scpDirection === 'upload') scp?.observe(c);
+    const hold = this.ioHold;
+    relayData(channel, upstream, {
+      observe: (c) => {
+        if (scp === undefined) this.recordIn(c);
+        else this.countBytes('client_to_upstream', c);
+        if (scpDirection === 'upload') scp?.observe(c);
+      },
+      hold,
     });
-    relayData(upstream, channel, (c) => {
-      if (scp === undefined) this.recordOut('out', c);
-      else this.countBytes('upstream_to_client', c);
-      if (scpDirection === 'download') scp?.observe(c);
+    relayData(upstream, channel, {
+      observe: (c) => {
+        if (scp === undefined) this.recordOut('out', c);
+        else this.countBytes('upstream_to_client', c);
+        if (scpDirection === 'download') scp?.observe(c);
+      },
+      hold,
     });
-    relayData(upstream.stderr, channel.stderr, (c) => this.recordOut('err', c));
+    relayData(upstream.stderr, channel.stderr, { observe: (c) => this.recordOut('err', c), hold });
     channel.on('end', () => upstream.end());
     channel.resume();
   }
@@ -418,11 +431,26 @@ export class SessionChannel {
         this.decide(shellLineCommand(ctx.listener, line, alternates, { channel: this.id })),
     });
     this.filter = filter;
-    relayData(upstream, channel, (c) => {
-      this.recordOut('out', c);
-      if (!filter.observeOutput(c, () => upstream.resume())) upstream.pause();
+    // Output pauses while the terminal emulator is behind, and while the recorder is (ioHold).
+    let emulatorBehind: Promise<void> | undefined;
+    let emulatorCaughtUp = (): void => {};
+    relayData(upstream, channel, {
+      observe: (c) => {
+        this.recordOut('out', c);
+        if (!filter.observeOutput(c, () => emulatorCaughtUp()))
+          emulatorBehind = new Promise<void>((resolve) => {
+            emulatorCaughtUp = () => {
+              emulatorBehind = undefined;
+              resolve();
+            };
+          });
+      },
+      hold: () => bothSettled(emulatorBehind, this.ioHold()),
     });
-    relayData(upstream.stderr, channel.stderr, (c) => this.recordOut('err', c));
+    relayData(upstream.stderr, channel.stderr, {
+      observe: (c) => this.recordOut('err', c),
+      hold: this.ioHold,
+    });
     // Input is handled in order, and the client's EOF goes upstream only after the input before it: the filter
     // may hold lines until the shell shows its prompt, and a pty channel's EOF must not overtake them.
     let inputHandled = Promise.resolve();
@@ -449,8 +477,11 @@ export class SessionChannel {
   private relayScriptShell(channel: ServerChannel, upstream: ClientChannel): void {
     const ctx = this.ctx;
     let pending = '';
-    relayData(upstream, channel, (c) => this.recordOut('out', c));
-    relayData(upstream.stderr, channel.stderr, (c) => this.recordOut('err', c));
+    relayData(upstream, channel, { observe: (c) => this.recordOut('out', c), hold: this.ioHold });
+    relayData(upstream.stderr, channel.stderr, {
+      observe: (c) => this.recordOut('err', c),
+      hold: this.ioHold,
+    });
     const forwardLines = async (final: boolean): Promise<void> => {
       for (;;) {
         const nl = pending.indexOf('\n');
@@ -478,7 +509,9 @@ export class SessionChannel {
       this.recordIn(chunk);
       pending += decoder.write(chunk);
       channel.pause();
-      void handleLines(false).then(() => channel.resume());
+      void handleLines(false)
+        .then(() => this.ioHold())
+        .then(() => channel.resume());
     });
     channel.on('end', () => {
       pending += decoder.end();
@@ -569,3 +602,10 @@ function upstreamDrained(upstream: ClientChannel): Promise<void> {
 }
 
 export type { SshCommand };
+
+/** Settles once both have (either may be absent); undefined when neither is there. */
+function bothSettled(a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Promise.all([a, b]).then(() => undefined);
+}
