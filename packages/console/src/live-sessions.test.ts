@@ -76,6 +76,17 @@ const info: SessionInfo = {
 };
 
 describe('live sessions', () => {
+  it('passes on what the gate and the relays wait for: committed and ioBackpressure', () => {
+    const writer = memoryWriter();
+    const behind = Promise.resolve();
+    const caughtUp = Promise.resolve();
+    const inner = writer.openSession.bind(writer);
+    writer.openSession = (i) => ({ ...inner(i), committed: () => behind, ioBackpressure: () => caughtUp });
+    const recorder = new LiveSessions().wrap(writer).openSession(info);
+    expect(recorder.committed?.()).toBe(behind);
+    expect(recorder.ioBackpressure?.()).toBe(caughtUp);
+  });
+
   it('lists running sessions, streams their events and redacted output, and forgets them at the end', () => {
     const live = new LiveSessions(redactor);
     const writer = memoryWriter();

@@ -155,6 +155,9 @@ export class LiveSessions {
     const recorder: SessionRecorder = {
       sessionId: inner.sessionId,
       ...(inner.recordingLost === undefined ? {} : { recordingLost: inner.recordingLost }),
+      // What the gate and the relays wait for is the store's, untouched by watching.
+      ...(inner.committed === undefined ? {} : { committed: () => inner.committed!() }),
+      ...(inner.ioBackpressure === undefined ? {} : { ioBackpressure: () => inner.ioBackpressure!() }),
       append(type, body) {
         const event = inner.append(type, body);
         emit({ kind: 'event', event });
