@@ -222,6 +222,8 @@ export class MemoryTranscript implements TranscriptWriter {
   readonly writable = true;
   readonly failMode = 'closed' as const;
   readonly sessions: RecordedSession[] = [];
+  /** What every recorder's ioBackpressure answers (a test holds the relays with it); none when unset. */
+  ioBackpressure: (() => Promise<void> | undefined) | undefined;
 
   openSession(info: SessionInfo, extra?: Record<string, unknown>): SessionRecorder {
     const s: RecordedSession = {
@@ -238,6 +240,7 @@ export class MemoryTranscript implements TranscriptWriter {
         s.events.push({ type, body });
         return { session: info.id, seq: ++seq, ts: Date.now(), type, prev: '', hash: '', ...body };
       },
+      ioBackpressure: () => this.ioBackpressure?.(),
       io(direction, data, channel) {
         // Keep only the first bytes per chunk: throughput runs must not hold hundreds of MB.
         s.io.push({
