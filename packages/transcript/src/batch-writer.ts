@@ -44,13 +44,12 @@ interface KeptCommit {
 export interface BatchWriterHooks {
   /** told how many commits were written again after LMDB had lost them */
   recommitted?(commits: number): void;
+  /**
+   * A committed batch is no longer kept for a re-commit: its io slabs may be reused. Until then they must not be,
+   * so a re-commit writes the bytes the chain hashed.
+   */
+  letGo?(batch: WriteBatch): void;
 }
-
-/**
- * The kept commit's io bytes are copied into one buffer of this size, reused from commit to commit; a commit with
- * more io bytes gets a buffer of its own (the store's backlog bound keeps commits below it, session-recorder.ts).
- */
-const keptIoBytes = 16 * 1024 * 1024;
 
 export class BatchWriter {
   /**
@@ -60,8 +59,6 @@ export class BatchWriter {
    * at start) is not checked.
    */
   private last: KeptCommit | undefined;
-  /** Where the kept commit's io bytes are copied (allocated on first use). */
-  private keptIo: Buffer | undefined;
 
   constructor(
     private readonly env: RootDatabase<string, string>,
@@ -71,6 +68,11 @@ export class BatchWriter {
     private readonly feed?: FeedWriter,
     private readonly hooks: BatchWriterHooks = {},
   ) {}
+
+  /** Whether a committed batch is kept for a re-commit (then `letGo` tells when it no longer is). */
+  holds(batch: WriteBatch): boolean {
+    return this.last?.batch === batch;
+  }
 
   /**
    * Write the batch as one transaction; rejects when it did not commit (then nothing of it is written), with
@@ -146,7 +148,7 @@ export class BatchWriter {
         // What follows continues from what is on disk: the feed from its last record, sessions from their last
         // committed events (the store resumes them with a gap notice).
         feed.rewind(surviving);
-        this.last = undefined;
+        this.letGoOfLast();
         throw new Error(
           `commits ${surviving + 1}..${newest} were lost by LMDB (a process opened the store while it ` +
             'committed) and are no longer held to write again',
@@ -162,38 +164,13 @@ export class BatchWriter {
     throw new Error('the store keeps building on a snapshot without its last commit');
   }
 
-  /**
-   * Keep the commit for a re-commit, its io bytes copied out of the batch: the batch's own buffers (pooled slabs,
-   * io-slab-pool.ts) go back to the pool as soon as its transaction settles, rather than when the next commit has
-   * confirmed this one, and a re-commit still writes the bytes the chain hashed.
-   */
   private keep(commit: KeptCommit): void {
-    this.last = { ...commit, batch: this.withIoCopied(commit.batch) };
+    this.letGoOfLast();
+    this.last = commit;
   }
 
-  private withIoCopied(batch: WriteBatch): WriteBatch {
-    const { dbs, values } = batch;
-    let bytes = 0;
-    for (let i = 0; i < dbs.length; i++) {
-      const value = values[i];
-      if (dbs[i] === dbIndex.iodata && value) bytes += value.length;
-    }
-    if (bytes === 0) return batch;
-    let into = this.keptIo;
-    if (bytes > keptIoBytes) into = Buffer.allocUnsafeSlow(bytes);
-    else if (into === undefined || into.length < bytes)
-      // grown in powers of two up to keptIoBytes, never shrunk: a few allocations in the store's life
-      into = this.keptIo = Buffer.allocUnsafeSlow(Math.min(keptIoBytes, 2 ** Math.ceil(Math.log2(bytes))));
-    const copied = values.slice();
-    let offset = 0;
-    for (let i = 0; i < dbs.length; i++) {
-      const value = values[i];
-      if (dbs[i] !== dbIndex.iodata || !value) continue;
-      // iodata values are always Buffers (the db is binary).
-      const length = (value as Buffer).copy(into, offset);
-      copied[i] = into.subarray(offset, offset + length);
-      offset += length;
-    }
-    return { dbs, keys: batch.keys, values: copied };
+  private letGoOfLast(): void {
+    if (this.last !== undefined) this.hooks.letGo?.(this.last.batch);
+    this.last = undefined;
   }
 }

@@ -54,6 +54,7 @@ beforeEach(async () => {
         await gate.promise;
         return batches.commit(batch);
       },
+      holds: (batch: WriteBatch) => batches.holds(batch),
     },
     lastCommittedEvent: () => undefined,
     ioBacklog: new IoBacklog(sessionBound, storeBound),

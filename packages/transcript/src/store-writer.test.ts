@@ -36,6 +36,7 @@ function makeWriter(overrides: Partial<StoreWriterOptions> = {}): StoreWriter {
     committer: {
       commit: (batch: WriteBatch) =>
         diskFull ? Promise.reject(new Error('Commit failed')) : batches.commit(batch),
+      holds: (batch: WriteBatch) => batches.holds(batch),
     },
     lastCommittedEvent: (id) => {
       const { start, end } = sessionKeyRange(id);

@@ -65,8 +65,11 @@ export interface StoreWriterOptions {
   commitWindowMs?: number;
   /** Applied to what sessions record: every event body and every stream byte. None when absent. */
   redactor?: Redactor;
-  /** Commits group-commit batches (a BatchWriter over the store's databases). */
-  committer: Pick<BatchWriter, 'commit'>;
+  /**
+   * Commits group-commit batches (a BatchWriter over the store's databases); a batch it holds for a re-commit
+   * goes to `releaseIo` when it lets it go.
+   */
+  committer: Pick<BatchWriter, 'commit' | 'holds'>;
   /** The session's last committed event: where its chain continues after a failed commit. */
   lastCommittedEvent(sessionId: string): TranscriptEvent | undefined;
   /** failMode closed: commands are admitted only while their commit fits in this reserved space */
@@ -115,8 +118,8 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       failMode: opts.failMode,
       recoveryProbeMs: opts.recoveryProbeMs,
       ...(opts.commitWindowMs !== undefined ? { commitWindowMs: opts.commitWindowMs } : {}),
-      // The committer keeps a copy of what it may write again, never the batch's own buffers.
-      onSettled: (batch) => this.settled(batch),
+      // A batch kept for a re-commit gives its slabs back when the committer lets it go (releaseIo).
+      onSettled: (batch) => this.settled(batch, opts.committer.holds(batch)),
       onResumed: (since, reason) => this.resumeSessions(since, reason),
       ...(opts.reserve ? { reserve: opts.reserve } : {}),
       ...(opts.storeDir !== undefined ? { storeDir: opts.storeDir } : {}),
@@ -125,22 +128,32 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     this.reportedWritable = this.writable;
   }
 
-  /**
-   * The batch's transaction settled (committed or dropped): its io slabs may be reused, and its io bytes no longer
-   * wait for a commit.
-   */
-  private settled({ dbs, keys, values }: WriteBatch): void {
-    let io = false;
+  /** The batch's io slabs may be reused: its commit settled and nothing will write it again. */
+  releaseIo({ dbs, values }: WriteBatch): void {
     for (let i = 0; i < dbs.length; i++) {
       // Only io bytes can be slabs (a prune's deletions in iodata are null).
       const value = values[i];
+      if (dbs[i] === dbIndex.iodata && value) this.ioSlabs.release(value as Buffer);
+    }
+  }
+
+  /**
+   * The batch's transaction settled (committed or dropped): its io bytes no longer wait for a commit, and its slabs
+   * may be reused unless the committer keeps the batch for a re-commit.
+   */
+  private settled(batch: WriteBatch, kept: boolean): void {
+    const { dbs, keys, values } = batch;
+    let io = false;
+    for (let i = 0; i < dbs.length; i++) {
+      const value = values[i];
       if (dbs[i] !== dbIndex.iodata || !value) continue;
       io = true;
-      this.ioSlabs.release(value as Buffer);
       // An event key is the session id, '/' and 12 digits of seq (eventKey).
       this.ioBacklog.settled(keys[i]!.slice(0, -13), value.length);
     }
-    if (io) this.ioBacklog.wake();
+    if (!io) return;
+    if (!kept) this.releaseIo(batch);
+    this.ioBacklog.wake();
   }
 
   /** False while new commands and sessions are refused: failed, full, read-only or closed. */

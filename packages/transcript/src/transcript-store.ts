@@ -240,6 +240,7 @@ class LmdbTranscriptStore implements TranscriptStore {
       ...(opts.redactor !== undefined ? { redactor: opts.redactor } : {}),
       committer: new BatchWriter(dbs.env, dbs.byIndex, feedWriter, {
         recommitted: (commits) => this.log.warn(recommittedMessage, { commits }),
+        letGo: (batch) => this.writer.releaseIo(batch),
       }),
       lastCommittedEvent: (id) => this.reader.lastEvent(id),
     });
