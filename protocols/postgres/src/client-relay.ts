@@ -1,7 +1,7 @@
 /**
  * The two sockets of a connection and the flow between them: writes of one tick coalesced per side, reading the
  * client paused while decoded input waits behind a decision or the upstream has not drained, reading the upstream
- * paused while the client has not drained, the client socket swapped for TLS after an SSLRequest, and both ended
+ * paused while the client has not drained, reading either paused while its COPY data waits for commits, the client socket swapped for TLS after an SSLRequest, and both ended
  * (then destroyed if they linger) when the connection closes.
  */
 import net from 'node:net';
@@ -23,7 +23,7 @@ export interface UpstreamEvents {
   close(): void;
 }
 
-type HoldReason = 'inbox' | 'upstream';
+type HoldReason = 'inbox' | 'upstream' | 'recording';
 
 /** Sockets left open after they were ended are destroyed this much later. */
 const LINGER_MS = 1000;
@@ -34,7 +34,9 @@ export class ClientRelay {
   private upstreamEvents: UpstreamEvents | undefined;
   /** The upstream's answers flow (the client's drain may resume reading it): from the first ReadyForQuery on. */
   private upstreamLive = false;
-  private readonly held: Record<HoldReason, boolean> = { inbox: false, upstream: false };
+  private readonly held: Record<HoldReason, boolean> = { inbox: false, upstream: false, recording: false };
+  /** Reading the upstream waits for the recorder's commits (holdForRecording). */
+  private upstreamHeldForRecording = false;
   private closed = false;
 
   constructor(
@@ -108,13 +110,38 @@ export class ClientRelay {
 
   /**
    * The one place that pauses and resumes reading the client: it reads again only when no reason to hold it is
-   * left (a full inbox behind a pending decision, an upstream that has not drained), whatever order they clear in.
+   * left (a full inbox behind a pending decision, an upstream that has not drained, COPY data waiting for the
+   * recorder's commits), whatever order they clear in.
    */
   hold(reason: HoldReason, hold: boolean): void {
     if (this.held[reason] === hold) return;
     this.held[reason] = hold;
     if (hold) this.client.pause();
-    else if (!this.held.inbox && !this.held.upstream && !this.closed) this.client.resume();
+    else if (!this.held.inbox && !this.held.upstream && !this.held.recording && !this.closed)
+      this.client.resume();
+  }
+
+  /**
+   * Stop reading `side` until `caughtUp` settles: COPY data from it waits for the recorder's commits beyond the
+   * store's bound (SessionRecorder.ioBackpressure, docs/transcript.md). Reading the upstream also waits for a
+   * client that has not drained, so it resumes only when neither holds it.
+   */
+  holdForRecording(side: 'client' | 'upstream', caughtUp: Promise<void>): void {
+    if (side === 'client') {
+      if (this.held.recording) return;
+      this.hold('recording', true);
+      const release = (): void => this.hold('recording', false);
+      caughtUp.then(release, release);
+      return;
+    }
+    if (this.upstreamHeldForRecording) return;
+    this.upstreamHeldForRecording = true;
+    this.upstream?.pause();
+    const release = (): void => {
+      this.upstreamHeldForRecording = false;
+      if (this.upstreamLive && !this.closed && !this.client.writableNeedDrain) this.upstream?.resume();
+    };
+    caughtUp.then(release, release);
   }
 
   /** Accept an SSLRequest: answer 'S' and go on over TLS on the same socket. */
@@ -181,6 +208,6 @@ export class ClientRelay {
   private readonly onClientError = (err: Error): void => this.events.error(err);
 
   private readonly onClientDrain = (): void => {
-    if (this.upstreamLive && !this.closed) this.upstream?.resume();
+    if (this.upstreamLive && !this.closed && !this.upstreamHeldForRecording) this.upstream?.resume();
   };
 }

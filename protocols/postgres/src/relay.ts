@@ -121,6 +121,7 @@ export class Relay implements ResponseSink {
     // Recorded in the order received: a finished statement's result before the next one's copy data.
     this.recordResults();
     this.ctx.session.recorder.io('out', data, 'copy');
+    this.waitForCommits('upstream');
   }
 
   readyForQuery(status: number, groupId: number): void {
@@ -278,6 +279,7 @@ export class Relay implements ResponseSink {
         return io.writeUpstream(bytes);
       case FrontendMessage.CopyData:
         this.ctx.session.recorder.io('in', bytes.subarray(5), 'copy');
+        this.waitForCommits('client');
         return io.writeUpstream(bytes);
       case FrontendMessage.FunctionCall:
         return this.onFunctionCall(bytes);
@@ -288,6 +290,12 @@ export class Relay implements ResponseSink {
       default:
         throw protocolViolation(`unexpected message type '${String.fromCharCode(type)}'`);
     }
+  }
+
+  /** COPY data read from `side` waits for commits beyond the store's bound: stop reading it until they catch up. */
+  private waitForCommits(side: 'client' | 'upstream'): void {
+    const caughtUp = this.ctx.session.recorder.ioBackpressure?.();
+    if (caughtUp !== undefined) this.ctx.io.holdForRecording(side, caughtUp);
   }
 
   private async onQuery(bytes: Buffer): Promise<void> {

@@ -213,6 +213,8 @@ export interface PgGateway {
   readonly host: string;
   readonly port: number;
   readonly events: RecordedEvent[];
+  /** What the in-memory transcript's recorders answer to ioBackpressure (a test holds COPY with it); none when unset. */
+  readonly recording: { ioBackpressure: (() => Promise<void> | undefined) | undefined };
   /** A token the in-memory identity service accepts for `name` with `groups`. */
   token(name: string, groups?: string[]): string;
   stop(): Promise<void>;
@@ -232,7 +234,7 @@ export interface PgGatewayOptions {
   readonly log?: Logger;
 }
 
-function memoryTranscript(events: RecordedEvent[]): TranscriptWriter {
+function memoryTranscript(events: RecordedEvent[], recording: PgGateway['recording']): TranscriptWriter {
   return {
     writable: true,
     failMode: 'closed',
@@ -261,6 +263,7 @@ function memoryTranscript(events: RecordedEvent[]): TranscriptWriter {
       return {
         sessionId: info.id,
         append: (type, body) => push(type, body),
+        ioBackpressure: () => recording.ioBackpressure?.(),
         io: (direction, data, channel) =>
           void push('io', { direction, data: data.toString('base64'), channel }),
         end: (body) => {
@@ -277,6 +280,7 @@ export async function startPgGateway(
   options: PgGatewayOptions = {},
 ): Promise<PgGateway> {
   const events: RecordedEvent[] = [];
+  const recording: PgGateway['recording'] = { ioBackpressure: undefined };
   const tokens = new Map<string, Identity>();
   const identity: IdentityService = {
     async verifyToken(token) {
@@ -300,7 +304,7 @@ export async function startPgGateway(
     identity,
     sessions: createSessionLifecycles({
       gate,
-      transcript: options.transcript ?? memoryTranscript(events),
+      transcript: options.transcript ?? memoryTranscript(events, recording),
       metrics,
     }),
     masking: noMasking,
@@ -340,6 +344,7 @@ export async function startPgGateway(
     host: '127.0.0.1',
     port,
     events,
+    recording,
     token(name, groups = ['agents']) {
       const token = `tok-${name}-${groups.join('.')}`;
       tokens.set(token, { name, groups, source: 'token' });
