@@ -92,7 +92,8 @@ export function isTextual(headers: readonly Header[]): boolean {
 export interface HandlerContext {
   readonly route: Route | undefined;
   readonly status: number;
-  readonly headers: readonly Header[];
+  /** The body is text (isTextual of the answer's headers). */
+  readonly textual: boolean;
   /** Absent for answers nothing decided (`/_ping`) or when the session records nothing: only counted. */
   readonly decided: DecidedRequest | undefined;
   readonly sink: AnswerSink | undefined;
@@ -107,10 +108,7 @@ export function bodyHandlers(ctx: HandlerContext): BodyHandler[] {
   if (decided === undefined || sink === undefined) return handlers;
   if (ctx.route?.response === 'stream' && !BULK_ACTIONS.has(decided.action))
     handlers.push(new StreamIoRecord(sink, decided, ctx.status));
-  else
-    handlers.push(
-      new CappedBodyRecord(sink, decided, { status: ctx.status, textual: isTextual(ctx.headers) }),
-    );
+  else handlers.push(new CappedBodyRecord(sink, decided, { status: ctx.status, textual: ctx.textual }));
   return handlers;
 }
 

@@ -171,6 +171,30 @@ describe('redaction of event bodies', () => {
     expect(fired).toEqual(['pin']);
   });
 
+  it('redacts long text the same however often it comes, the clean text and the text with a secret alike', () => {
+    // Long strings in which nothing matched are remembered by their content; a secret is found every time.
+    const clean = `[${'{"Id":"abc","Names":["/web"],"State":"running"},'.repeat(20)}{}]`;
+    const secret = clean.replace('"running"', `"PGPASSWORD=hunter2"`);
+    for (let i = 0; i < 3; i++) {
+      expect(redactor.body({ body: clean })).toEqual({ value: { body: clean }, fired: [] });
+      expect(redactor.text(clean)).toEqual({ value: clean, fired: [] });
+      const inBody = redactor.body({ body: secret });
+      expect(JSON.stringify(inBody.value)).not.toContain('hunter2');
+      expect(inBody.fired).toEqual(['default:credential-assignment']);
+      expect(redactor.text(secret).value).not.toContain('hunter2');
+      // The same content built anew (another string object) is judged by its content.
+      const rebuilt = [secret.slice(0, 100), secret.slice(100)].join('');
+      expect(redactor.body([rebuilt]).value).not.toEqual([rebuilt]);
+    }
+    // A text another redactor found clean is still redacted by one with an entry for it (a reload).
+    const pins = createRedactor({
+      defaults: false,
+      disable: [],
+      entries: [{ name: 'state', pattern: '"State":"(?<secret>[a-z]+)"' }],
+    });
+    expect(pins.text(clean).value).not.toContain('running');
+  });
+
   it('returns the same object when nothing fired', () => {
     const body = { text: 'ls -la', argv: ['ls', '-la'], nested: { a: [1, 'x'] } };
     const { value, fired } = redactor.body(body);
