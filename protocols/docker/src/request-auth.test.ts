@@ -89,6 +89,25 @@ describe('RequestAuthenticator', () => {
     expect(d.failures).toEqual([]);
   });
 
+  it('takes the same head again as verified, and verifies a changed header on the same connection', async () => {
+    const d = deps();
+    const auth = new RequestAuthenticator(listener, tcp, d.deps);
+    // A repeated head is the same parsed header list.
+    const repeated = bearer('good');
+    expect(await auth.authenticate(repeated)).toMatchObject({ name: 'devin' });
+    expect(auth.authenticate(repeated)).toMatchObject({ name: 'devin' });
+    await expect(Promise.resolve().then(() => auth.authenticate(bearer('outsider')))).rejects.toMatchObject({
+      message: 'agentgate: eve may not use listener docker',
+    });
+    await expect(Promise.resolve().then(() => auth.authenticate(bearer('forged')))).rejects.toMatchObject({
+      message: 'agentgate: authentication failed: bad signature',
+    });
+    // The connection's verified token is now another one: the first head's token is verified again.
+    expect(await auth.authenticate(repeated)).toMatchObject({ name: 'devin' });
+    expect(d.verified).toEqual(['good', 'outsider', 'forged', 'good']);
+    expect(d.failures).toEqual(['not-allowed', 'bad-token']);
+  });
+
   it.each([
     ['no header', [] as Header[], 'no-credential', 'agentgate: a Bearer token is required'],
     [
