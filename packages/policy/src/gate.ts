@@ -77,20 +77,6 @@ function commandBody(command: Command): CommandEventBody {
   };
 }
 
-/**
- * Bodies of frozen commands, built once: an engine that hands the gate the same command object again (Docker's
- * repeated request heads) freezes it, so its fields cannot have changed; nested values are shared with the command
- * as commandBody shares them anyway. Unfrozen commands get a new body every time.
- */
-const frozenBodies = new WeakMap<Command, CommandEventBody>();
-
-function recordedBody(command: Command): CommandEventBody {
-  if (!Object.isFrozen(command)) return commandBody(command);
-  let body = frozenBodies.get(command);
-  if (body === undefined) frozenBodies.set(command, (body = Object.freeze(commandBody(command))));
-  return body;
-}
-
 /** What approvers are shown of a held command. */
 function shownToApprovers(command: Command, redactor: Redactor | undefined): Command {
   const text = command.recordedText ?? command.text;
@@ -115,7 +101,7 @@ export function createGate(options: GateOptions): Gate {
         policy.decide(command, info.identity, info.listener);
       let commandSeq: number;
       try {
-        commandSeq = recorder.append('command', recordedBody(command)).seq;
+        commandSeq = recorder.append('command', commandBody(command)).seq;
         recorder.append('decision', decisionBody(commandSeq, decision));
       } catch (err) {
         if (!isAgentgateError(err, 'RECORDING_FAILED')) throw err;

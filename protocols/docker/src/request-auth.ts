@@ -21,11 +21,6 @@ export type AuthDeps = Pick<EngineDeps, 'identity' | 'metrics' | 'log'>;
 export class RequestAuthenticator {
   /** The last verified `Authorization` header of this connection, its token and identity. */
   private cached: { header: string; token: string; identity: Identity } | undefined;
-  /**
-   * The header list that last carried the cached header: the message reader hands back the same parsed head for
-   * repeated head bytes, so the same list holds the same single `Authorization` header.
-   */
-  private cachedHeaders: readonly Header[] | undefined;
   /** The identity object last found in `allow` (the allow list is fixed per listener). */
   private allowed: Identity | undefined;
   private socketIdentity: Identity | undefined;
@@ -51,19 +46,11 @@ export class RequestAuthenticator {
       };
       return this.admitted(this.socketIdentity);
     }
-    const cached = this.cached;
-    if (
-      cached &&
-      headers === this.cachedHeaders &&
-      credentialLapse(cached.identity, Date.now()) === undefined
-    )
-      return this.admitted(cached.identity);
     const auth = headerValues(headers, 'authorization');
     const header = auth.length === 1 ? auth[0] : undefined;
-    if (cached && header === cached.header && credentialLapse(cached.identity, Date.now()) === undefined) {
-      this.cachedHeaders = headers;
+    const cached = this.cached;
+    if (cached && header === cached.header && credentialLapse(cached.identity, Date.now()) === undefined)
       return this.admitted(cached.identity);
-    }
     const token = header === undefined ? undefined : /^Bearer +(\S+)$/i.exec(header)?.[1];
     if (header === undefined || token === undefined) {
       const why =
@@ -71,10 +58,7 @@ export class RequestAuthenticator {
       this.refused('no-credential', why === '' ? {} : { detail: why });
       throw new AgentgateError('AUTH_FAILED', 'agentgate: a Bearer token is required');
     }
-    return this.verify(header, token).then((identity) => {
-      this.cachedHeaders = headers;
-      return this.admitted(identity);
-    });
+    return this.verify(header, token).then((identity) => this.admitted(identity));
   }
 
   private async verify(header: string, token: string): Promise<Identity> {

@@ -92,8 +92,7 @@ export function isTextual(headers: readonly Header[]): boolean {
 export interface HandlerContext {
   readonly route: Route | undefined;
   readonly status: number;
-  /** The body is text (isTextual of the answer's headers). */
-  readonly textual: boolean;
+  readonly headers: readonly Header[];
   /** Absent for answers nothing decided (`/_ping`) or when the session records nothing: only counted. */
   readonly decided: DecidedRequest | undefined;
   readonly sink: AnswerSink | undefined;
@@ -108,7 +107,10 @@ export function bodyHandlers(ctx: HandlerContext): BodyHandler[] {
   if (decided === undefined || sink === undefined) return handlers;
   if (ctx.route?.response === 'stream' && !BULK_ACTIONS.has(decided.action))
     handlers.push(new StreamIoRecord(sink, decided, ctx.status));
-  else handlers.push(new CappedBodyRecord(sink, decided, { status: ctx.status, textual: ctx.textual }));
+  else
+    handlers.push(
+      new CappedBodyRecord(sink, decided, { status: ctx.status, textual: isTextual(ctx.headers) }),
+    );
   return handlers;
 }
 

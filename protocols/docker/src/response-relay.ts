@@ -20,7 +20,7 @@ import {
   wantsConnectionClose,
 } from './http-codec.js';
 import type { HttpMessageReader } from './http-message-reader.js';
-import { HandlerChain, bodyHandlers, isTextual } from './response-handlers.js';
+import { HandlerChain, bodyHandlers } from './response-handlers.js';
 import type { CanonicalRequest, Route } from './routes.js';
 import { RELAY_HIGH_WATER, type SocketReader, writeAll } from './socket-reader.js';
 
@@ -63,8 +63,6 @@ interface AnswerHeadFacts {
   /** The connection to dockerd can carry another request after this answer. */
   readonly reusable: boolean;
   readonly streamContentType: boolean;
-  /** The body is text (JSON, plain text): recorded as such, else only counted. */
-  readonly textual: boolean;
 }
 
 /**
@@ -81,7 +79,6 @@ function factsOf(requestMethod: string, head: ResponseHead): AnswerHeadFacts {
     framing,
     reusable: framing.kind !== 'close' && !wantsConnectionClose(head.headers),
     streamContentType: isStreamContentType(head.headers),
-    textual: isTextual(head.headers),
   };
   if (requestMethod !== 'HEAD') answerHeadFacts.set(head, facts);
   return facts;
@@ -138,7 +135,7 @@ export async function relayResponse(x: ResponseExchange): Promise<boolean> {
     await relayMasked(x, head, framing);
     return reusable;
   }
-  await relayStreamed(x, head, facts, raw);
+  await relayStreamed(x, head, framing, raw);
   return reusable && !x.client.destroyed;
 }
 
@@ -177,7 +174,7 @@ async function relayMasked(x: ResponseExchange, head: ResponseHead, framing: Bod
 async function relayStreamed(
   x: ResponseExchange,
   head: ResponseHead,
-  { framing, textual }: AnswerHeadFacts,
+  framing: BodyFraming,
   raw: Buffer,
 ): Promise<void> {
   const { client } = x;
@@ -192,7 +189,7 @@ async function relayStreamed(
     bodyHandlers({
       route: x.route,
       status: head.status,
-      textual,
+      headers: head.headers,
       decided: x.decided,
       sink: x.sink,
       metrics: x.metrics,

@@ -342,8 +342,7 @@ export class DockerConnection {
     if (body !== undefined) return buildDockerCommand({ request: req, route, body, listener, lookup });
     const last = this.lastCommand;
     if (last?.facts === facts) return last.command;
-    // Frozen: the gate builds the recorded body of a frozen command once (its fields cannot change).
-    const command = Object.freeze(await buildDockerCommand({ request: req, route, body, listener, lookup }));
+    const command = await buildDockerCommand({ request: req, route, body, listener, lookup });
     this.lastCommand = { facts, command };
     return command;
   }

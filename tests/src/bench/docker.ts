@@ -12,7 +12,8 @@
  * round, and of socat's process; strace slows that round, so its CPU figure does not count), BENCH_PERF=DIR
  * (`perf record -g` of each relay's main thread in the first CPU round), BENCH_CPU_ROUNDS=3 and
  * BENCH_CPU_TARGETS=agentgate,node pipe,socat (how many CPU rounds, of which relays: for A/B runs of two builds;
- * also `agentgate unix` and the Node floors `node data`, `node onread`, each with ` unix`, see nodeRelay).
+ * also `agentgate unix` and the Node floors `node data`, `node onread`, each with ` unix`, see nodeRelay),
+ * BENCH_CONTAINERS=N (N more containers, created and not started, so `/containers/json` answers with N + 1).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -351,6 +352,11 @@ rules:
       '600',
     ]);
     if (run.code !== 0) throw new Error(run.stderr);
+    // More containers make `GET /containers/json` answer what a busy host would (~650 bytes of JSON each).
+    for (let i = 0; i < Number(process.env.BENCH_CONTAINERS ?? 0); i++) {
+      const created = await dockerd.docker(['create', '--network', 'none', dockerd.image, 'true']);
+      if (created.code !== 0) throw new Error(created.stderr);
+    }
     const rows: string[] = [];
     for (const path of parts.has('latency') ? ['/containers/json', '/_ping'] : []) {
       const [d, g, p, u, ...rest] = (await latency(
