@@ -13,7 +13,7 @@
  * (`perf record -g` of each relay's main thread in the first CPU round), BENCH_CPU_ROUNDS=3 and
  * BENCH_CPU_TARGETS=agentgate,node pipe,socat (how many CPU rounds, of which relays: for A/B runs of two builds;
  * also `agentgate unix` and the Node floors `node data`, `node onread`, each with ` unix`, see nodeRelay),
- * BENCH_CONTAINERS=N (N more containers, created and not started, so `/containers/json` answers with N + 1).
+ * BENCH_CONTAINERS=N (N more running containers, so `/containers/json` answers with N + 1).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -352,10 +352,11 @@ rules:
       '600',
     ]);
     if (run.code !== 0) throw new Error(run.stderr);
-    // More containers make `GET /containers/json` answer what a busy host would (~650 bytes of JSON each).
+    // More running containers make `GET /containers/json` (running ones only) answer what a busy host would
+    // (~650 bytes of JSON each).
     for (let i = 0; i < Number(process.env.BENCH_CONTAINERS ?? 0); i++) {
-      const created = await dockerd.docker(['create', '--network', 'none', dockerd.image, 'true']);
-      if (created.code !== 0) throw new Error(created.stderr);
+      const more = await dockerd.docker(['run', '-d', '--network', 'none', dockerd.image, 'sleep', '600']);
+      if (more.code !== 0) throw new Error(more.stderr);
     }
     const rows: string[] = [];
     for (const path of parts.has('latency') ? ['/containers/json', '/_ping'] : []) {

@@ -172,7 +172,7 @@ describe('redaction of event bodies', () => {
   });
 
   it('redacts long text the same however often it comes, the clean text and the text with a secret alike', () => {
-    // Long strings in which nothing matched are remembered by their content; a secret is found every time.
+    // A polling client's answer is recorded again and again: a secret in it is found every time.
     const clean = `[${'{"Id":"abc","Names":["/web"],"State":"running"},'.repeat(20)}{}]`;
     const secret = clean.replace('"running"', `"PGPASSWORD=hunter2"`);
     for (let i = 0; i < 3; i++) {

@@ -27,11 +27,10 @@ export function createRedactorFromEntries(entries: readonly RedactionEntry[]): R
     };
   }
   const compiled = compileEntries(entries);
-  const clean = new CleanStrings();
   return {
     active: true,
-    text: (value) => (clean.has(value) ? { value, fired: [] } : redactText(compiled, value, clean)),
-    body: (value) => redactBody(compiled, clean, value),
+    text: (value) => redactText(compiled, value),
+    body: (value) => redactBody(compiled, value),
     stream: () => new StreamRedactorImpl(compiled),
   };
 }
@@ -53,41 +52,9 @@ export function textSpans(compiled: CompiledEntries, text: string): SecretSpan[]
 
 type CompiledEntry = CompiledEntries['entries'][number];
 
-/** Strings shorter than this are scanned every time: looking them up would cost about as much. */
-const CLEAN_MIN_LENGTH = 256;
-/** Characters remembered at most; the memo starts over when it would hold more. */
-const CLEAN_MAX_CHARS = 1 << 20;
-
-/**
- * Long strings in which no entry matched, remembered by their content (strings are immutable, so the verdict
- * cannot go stale; a reload compiles a new redactor with a memo of its own): the same text recorded again, such as
- * the answer of a client polling, is not scanned again.
- */
-class CleanStrings {
-  private readonly strings = new Set<string>();
-  private chars = 0;
-
-  has(text: string): boolean {
-    return text.length >= CLEAN_MIN_LENGTH && this.strings.has(text);
-  }
-
-  add(text: string): void {
-    if (text.length < CLEAN_MIN_LENGTH || text.length > CLEAN_MAX_CHARS) return;
-    if (this.chars + text.length > CLEAN_MAX_CHARS) {
-      this.strings.clear();
-      this.chars = 0;
-    }
-    this.strings.add(text);
-    this.chars += text.length;
-  }
-}
-
-function redactText(compiled: CompiledEntries, text: string, clean?: CleanStrings): Redacted<string> {
+function redactText(compiled: CompiledEntries, text: string): Redacted<string> {
   const spans = textSpans(compiled, text);
-  if (spans.length === 0) {
-    clean?.add(text);
-    return { value: text, fired: [] };
-  }
+  if (spans.length === 0) return { value: text, fired: [] };
   const { merged, fired } = mergeSpans(spans);
   let out = '';
   let copied = 0;
@@ -98,9 +65,9 @@ function redactText(compiled: CompiledEntries, text: string, clean?: CleanString
   return { value: out + text.slice(copied), fired };
 }
 
-function redactBody<T>(compiled: CompiledEntries, clean: CleanStrings, value: T): Redacted<T> {
+function redactBody<T>(compiled: CompiledEntries, value: T): Redacted<T> {
   const fired: string[] = [];
-  const out = walk(compiled, clean, value, fired, 0);
+  const out = walk(compiled, value, fired, 0);
   return { value: out as T, fired };
 }
 
@@ -116,20 +83,10 @@ function mayMatch(compiled: CompiledEntries, text: string): boolean {
   return compiled.untriggered.length > 0 || compiled.filter.occursInText(text);
 }
 
-function walk(
-  compiled: CompiledEntries,
-  clean: CleanStrings,
-  value: unknown,
-  fired: string[],
-  depth: number,
-): unknown {
+function walk(compiled: CompiledEntries, value: unknown, fired: string[], depth: number): unknown {
   if (typeof value === 'string') {
-    if (clean.has(value)) return value;
-    if (!mayMatch(compiled, value)) {
-      clean.add(value);
-      return value;
-    }
-    const r = redactText(compiled, value, clean);
+    if (!mayMatch(compiled, value)) return value;
+    const r = redactText(compiled, value);
     addFired(fired, r.fired);
     return r.value;
   }
@@ -138,7 +95,7 @@ function walk(
     if (value.length > 1 && allStrings(value)) return redactWords(compiled, value as string[], fired);
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
-      const next = walk(compiled, clean, value[i], fired, depth + 1);
+      const next = walk(compiled, value[i], fired, depth + 1);
       if (next !== value[i]) (copy ??= value.slice())[i] = next;
     }
     return copy ?? value;
@@ -148,7 +105,7 @@ function walk(
   let copy: Record<string, unknown> | undefined;
   for (const key of Object.keys(value)) {
     const current = (value as Record<string, unknown>)[key];
-    const next = walk(compiled, clean, current, fired, depth + 1);
+    const next = walk(compiled, current, fired, depth + 1);
     if (next !== current) (copy ??= { ...(value as Record<string, unknown>) })[key] = next;
   }
   return copy ?? value;
