@@ -3,6 +3,7 @@ import type { ClientChannel, ExecOptions, ServerChannel, Session, ShellOptions }
 import { clientMessage } from '@agentgate/core';
 import type { ApprovalWait, SshCommand, Verdict } from '@agentgate/core';
 import type { SessionChannelState, SessionRequest, SessionSetup } from './channel-state.js';
+import { bothSettled, upstreamDrained } from './channel-waits.js';
 import {
   channelCommand,
   detectScp,
@@ -587,25 +588,4 @@ export class SessionChannel {
   }
 }
 
-/** Resolves once the upstream channel takes more input (or is gone). */
-function upstreamDrained(upstream: ClientChannel): Promise<void> {
-  if (!upstream.writableNeedDrain || !upstream.writable) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      upstream.off('drain', done);
-      upstream.off('close', done);
-      resolve();
-    };
-    upstream.once('drain', done);
-    upstream.once('close', done);
-  });
-}
-
 export type { SshCommand };
-
-/** Settles once both have (either may be absent); undefined when neither is there. */
-function bothSettled(a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return Promise.all([a, b]).then(() => undefined);
-}
