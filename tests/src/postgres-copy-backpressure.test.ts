@@ -6,7 +6,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   runPsql,
   startPgGateway,
@@ -14,6 +13,7 @@ import {
   type PgGateway,
   type TestPostgres,
 } from './harness/postgres.js';
+import { holdRecording, stalled } from './harness/io-hold.js';
 
 let server: TestPostgres;
 let gw: PgGateway;
@@ -36,26 +36,6 @@ const rows = 100_000;
 /** ~21 MB of COPY text: well past the store's 4 MiB per-session bound. */
 const copyText = Array.from({ length: rows }, (_, n) => `${n}\t${'x'.repeat(200)}\n`).join('');
 const sha256 = (text: string | Buffer): string => createHash('sha256').update(text).digest('hex');
-
-/** Holds every recorder until `letGo`; counts how often the relay asked while held. */
-function holdRecording(): { letGo(): void; asked(): number } {
-  let letGo!: () => void;
-  const held = new Promise<void>((resolve) => (letGo = resolve));
-  let open = false;
-  let asked = 0;
-  gw.recording.ioBackpressure = () => {
-    if (open) return undefined;
-    asked++;
-    return held;
-  };
-  return {
-    letGo: () => {
-      open = true;
-      letGo();
-    },
-    asked: () => asked,
-  };
-}
 
 /** psql as `devin` through the gateway running `command`, stdout collected, stdin from `input`. */
 function startPsql(command: string, input?: string) {
@@ -108,26 +88,10 @@ function recordedCopyBytes(direction: 'in' | 'out'): number {
   return bytes;
 }
 
-/** Waits until `progress()` has not moved for `quietMs` (and has moved at all); returns where it stopped. */
-async function stalled(progress: () => number, quietMs = 600): Promise<number> {
-  const deadline = Date.now() + 20_000;
-  let last = -1;
-  let since = Date.now();
-  while (Date.now() < deadline) {
-    const now = progress();
-    if (now !== last) {
-      last = now;
-      since = Date.now();
-    } else if (now > 0 && Date.now() - since >= quietMs) return now;
-    await sleep(50);
-  }
-  throw new Error(`still moving after 20 s (at ${last} bytes)`);
-}
-
 describe('postgres COPY under the recorder’s backpressure', () => {
   it('stops reading the server during COPY TO STDOUT, then delivers every row in order', async () => {
     const query = `COPY (SELECT n, repeat('x', 200) FROM generate_series(0, ${rows - 1}) n ORDER BY n) TO STDOUT`;
-    const hold = holdRecording();
+    const hold = holdRecording(gw.recording);
     const psql = startPsql(query);
     try {
       const at = await stalled(psql.received);
@@ -145,7 +109,7 @@ describe('postgres COPY under the recorder’s backpressure', () => {
 
   it('stops reading the client during COPY FROM STDIN, then stores every row', async () => {
     const before = recordedCopyBytes('in');
-    const hold = holdRecording();
+    const hold = holdRecording(gw.recording);
     const psql = startPsql('COPY copied FROM STDIN', copyText);
     try {
       const at = await stalled(() => recordedCopyBytes('in') - before);

@@ -9,7 +9,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   makeKeyPair,
   sshClientOptions,
@@ -18,6 +17,7 @@ import {
   type StandaloneSshGateway,
   type TestSshd,
 } from './harness/sshd.js';
+import { holdRecording, stalled } from './harness/io-hold.js';
 
 const MiB = 1024 * 1024;
 const payload = randomBytes(24 * MiB);
@@ -45,26 +45,6 @@ afterAll(async () => {
   if (keys) rmSync(keys, { recursive: true, force: true });
 });
 
-/** Holds every relay until `letGo`; counts how often a relay asked while held. */
-function holdRecording(): { letGo(): void; asked(): number } {
-  let letGo!: () => void;
-  const held = new Promise<void>((resolve) => (letGo = resolve));
-  let open = false;
-  let asked = 0;
-  gw.transcript.ioBackpressure = () => {
-    if (open) return undefined;
-    asked++;
-    return held;
-  };
-  return {
-    letGo: () => {
-      open = true;
-      letGo();
-    },
-    asked: () => asked,
-  };
-}
-
 /** `ssh agent@gateway command`, stdout collected, stdin from `input`. */
 function startSsh(command: string, input?: Buffer) {
   const child = spawn('ssh', [...sshClientOptions(gw.port, agentKey.path), 'agent@127.0.0.1', command], {
@@ -83,27 +63,11 @@ function startSsh(command: string, input?: Buffer) {
   return { received: () => received, stdout: () => Buffer.concat(out), exited, kill: () => child.kill() };
 }
 
-/** Waits until `progress()` has not moved for `quietMs` (and has moved at all); returns where it stopped. */
-async function stalled(progress: () => number, quietMs = 600): Promise<number> {
-  const deadline = Date.now() + 20_000;
-  let last = -1;
-  let since = Date.now();
-  while (Date.now() < deadline) {
-    const now = progress();
-    if (now !== last) {
-      last = now;
-      since = Date.now();
-    } else if (now > 0 && Date.now() - since >= quietMs) return now;
-    await sleep(50);
-  }
-  throw new Error(`still moving after 20 s (at ${last} bytes)`);
-}
-
 describe('ssh relay under the recorder’s backpressure', () => {
   it('holds a download while the recorder is behind, then delivers every byte in order', async () => {
     const file = join(sshd.dir, 'download.bin');
     writeFileSync(file, payload);
-    const hold = holdRecording();
+    const hold = holdRecording(gw.transcript);
     const ssh = startSsh(`cat ${file}`);
     try {
       const at = await stalled(ssh.received);
@@ -122,7 +86,7 @@ describe('ssh relay under the recorder’s backpressure', () => {
   it('holds an upload while the recorder is behind, then writes every byte in order', async () => {
     const file = join(sshd.dir, 'upload.bin');
     writeFileSync(file, '');
-    const hold = holdRecording();
+    const hold = holdRecording(gw.transcript);
     const ssh = startSsh(`cat > ${file}`, payload);
     try {
       const at = await stalled(() => statSync(file).size);
