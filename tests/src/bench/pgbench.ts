@@ -21,7 +21,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startTestGateway } from '../harness/gateway.js';
-import { startProfile, statMinorFaults, statTicks, straceThreads, tickUs } from './process-cpu.js';
+import {
+  processCpu,
+  startProfile,
+  statMinorFaults,
+  statTicks,
+  straceThreads,
+  tickUs,
+} from './process-cpu.js';
 import { freePort, PASSWORD, startPostgres } from '../harness/postgres.js';
 
 const run = promisify(execFile);
@@ -42,27 +49,6 @@ const warmupSessions = Number(process.env.BENCH_WARMUP_SESSIONS ?? 3);
 const say = (line: string): void => {
   writeSync(1, line + '\n');
 };
-
-/** CPU time of a process (all threads) and of its main thread, in µs, from /proc (clock ticks of 10 ms). */
-interface CpuSample {
-  all: number;
-  main: number;
-}
-
-function cpuOf(pid: number): CpuSample {
-  let all = 0;
-  // Summed over /proc/PID/task/*: the same as /proc/PID/stat, but per thread for the breakdown below.
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      all += statTicks(`/proc/${pid}/task/${tid}/stat`);
-    } catch {
-      // thread ended between readdir and read
-    }
-  }
-  // Exited threads' time counts in /proc/PID/stat only.
-  all = Math.max(all, statTicks(`/proc/${pid}/stat`));
-  return { all: all * tickUs, main: statTicks(`/proc/${pid}/task/${pid}/stat`) * tickUs };
-}
 
 /** CPU µs per thread name (comm), for the breakdown printed with BENCH_THREADS=1. */
 function threadCpu(pid: number): Map<string, number> {
@@ -287,7 +273,7 @@ rules:
           const order = targets.map((_, i) => targets[(i + rep) % targets.length]!);
           for (const target of order) {
             const e = endpoints[target]!;
-            const before = e.pid === undefined ? undefined : cpuOf(e.pid);
+            const before = e.pid === undefined ? undefined : processCpu(e.pid);
             const threadsBefore = e.pid === undefined ? undefined : threadCpu(e.pid);
             const load = loadAverage();
             const profiler = target === 'agentgate' ? await startProfile() : undefined;
@@ -300,7 +286,7 @@ rules:
             await perf;
             const result: Result = { target, ...r, load };
             if (before && e.pid !== undefined) {
-              const after = cpuOf(e.pid);
+              const after = processCpu(e.pid);
               result.cpuUs = (after.all - before.all) / r.statements;
               result.mainUs = (after.main - before.main) / r.statements;
             }

@@ -3,7 +3,7 @@
  * calls counted by `strace -c`.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,27 @@ export function statTicks(file: string, systemOnly = false): number {
   const text = readFileSync(file, 'utf8');
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   return (systemOnly ? 0 : Number(fields[11])) + Number(fields[12]);
+}
+
+/** CPU µs of a process so far: all its threads, and its main thread. */
+export interface ProcessCpu {
+  all: number;
+  main: number;
+}
+
+export function processCpu(pid: number): ProcessCpu {
+  let all = 0;
+  // Summed over /proc/PID/task/*: the same as /proc/PID/stat while every thread lives.
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      all += statTicks(`/proc/${pid}/task/${tid}/stat`);
+    } catch {
+      // thread ended between readdir and read
+    }
+  }
+  // Exited threads' time counts in /proc/PID/stat only.
+  all = Math.max(all, statTicks(`/proc/${pid}/stat`));
+  return { all: all * tickUs, main: statTicks(`/proc/${pid}/task/${pid}/stat`) * tickUs };
 }
 
 /** A /proc stat file's minor page faults (the 10th field after the command name). */

@@ -8,14 +8,13 @@
  * Run: node tests/dist/bench/transcript-record.js [statements] [perTurn] [sessions]
  * BENCH_ROOT=DIR loads the packages from another checkout's build (an A/B of two builds in one sitting).
  */
-import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { SessionRecorder } from '@agentgate/core';
-import { statTicks, tickUs } from './process-cpu.js';
+import { processCpu } from './process-cpu.js';
 
 const total = Number(process.argv[2] ?? 60_000);
 const perTurn = Number(process.argv[3] ?? 10);
@@ -37,20 +36,6 @@ async function load(): Promise<Packages> {
     import(from('metrics')),
     import(from('core')),
   ])) as Packages;
-}
-
-/** CPU µs of this process: all threads, and the main thread. */
-function cpu(): { all: number; main: number } {
-  let all = 0;
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      all += statTicks(`/proc/self/task/${tid}/stat`);
-    } catch {
-      // the thread ended
-    }
-  }
-  all = Math.max(all, statTicks('/proc/self/stat'));
-  return { all: all * tickUs, main: statTicks(`/proc/self/task/${process.pid}/stat`) * tickUs };
 }
 
 async function main(): Promise<void> {
@@ -121,10 +106,10 @@ async function main(): Promise<void> {
       await store.flush();
     };
     await run(Math.round(total / 5));
-    const before = cpu();
+    const before = processCpu(process.pid);
     const started = performance.now();
     await run(total);
-    const after = cpu();
+    const after = processCpu(process.pid);
     const wall = performance.now() - started;
     for (const r of recorders) r.end({ cause: 'client-left', reason: 'bench' });
     const report = await store.verify();
