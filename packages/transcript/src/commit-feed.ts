@@ -15,6 +15,7 @@
  */
 import type { Database } from 'lmdb';
 import { dbIndex, type WriteBatch } from './batch-writer.js';
+import { eventKeySeqSuffix } from './event-codec.js';
 import { parseJson } from './stored-records.js';
 
 /** A feed record as stored. */
@@ -50,9 +51,6 @@ export function lastFeedPosition(feed: Database<string, string>): number {
   return 0;
 }
 
-/** Length of an event or checkpoint key's `/<12 digits>` suffix (event-codec.ts, eventKey). */
-const seqSuffix = 13;
-
 /**
  * The ranges a batch commits, as the record's JSON text: events per session in runs of consecutive seqs (a session's
  * events in one batch are consecutive; a run breaks only if they are not), checkpoints one by one, in batch order,
@@ -76,7 +74,7 @@ export function feedRecordText(batch: WriteBatch, ts: number): string | undefine
     // Only stored values name a committed event (a deletion is not one); events are stored as bytes.
     if (values[i] === null) continue;
     const key = keys[i]!;
-    const cut = key.length - seqSuffix;
+    const cut = key.length - eventKeySeqSuffix;
     if (cut <= 0 || key.charCodeAt(cut) !== 0x2f) continue;
     const seq = keySeq(key, cut + 1);
     if (seq < 0) continue;

@@ -314,6 +314,14 @@ export function eventKey(session: string, seq: number): string {
   return session + '/' + String(seq).padStart(12, '0');
 }
 
+/** Length of an event (or checkpoint) key's `/<12 digits>` suffix after the session id. */
+export const eventKeySeqSuffix = 13;
+
+/** The session id of a key eventKey made (no check: for keys the store itself wrote). */
+export function sessionOfEventKey(key: string): string {
+  return key.slice(0, -eventKeySeqSuffix);
+}
+
 export function sessionKeyRange(session: string): { start: string; end: string } {
   // '0' follows '/' in ASCII, so [session + '/', session + '0') covers exactly the keys with that prefix.
   return { start: session + '/', end: session + '0' };

@@ -23,7 +23,7 @@ import {
 import { dbIndex, type BatchWriter, type WriteBatch } from './batch-writer.js';
 import { Checkpointer, type CheckpointSink } from './checkpointer.js';
 import { CommitPipeline, type CommitHooks } from './commit-pipeline.js';
-import { encodeEventBytes, eventKey } from './event-codec.js';
+import { encodeEventBytes, eventKey, sessionOfEventKey } from './event-codec.js';
 import { IoBacklog } from './io-backlog.js';
 import { IoSlabPool } from './io-slab-pool.js';
 import {
@@ -148,8 +148,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
       const value = values[i];
       if (dbs[i] !== dbIndex.iodata || !value) continue;
       io = true;
-      // An event key is the session id, '/' and 12 digits of seq (eventKey).
-      this.ioBacklog.settled(keys[i]!.slice(0, -13), value.length);
+      this.ioBacklog.settled(sessionOfEventKey(keys[i]!), value.length);
     }
     if (!io) return;
     if (!kept) this.releaseIo(batch);
