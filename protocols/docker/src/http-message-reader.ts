@@ -62,19 +62,27 @@ export class HttpMessageReader {
         ? limits.startedAt + limits.headMs
         : undefined;
     for (;;) {
-      const deadline = buf.length === 0 ? (limits.idleUntil ?? headDeadline) : headDeadline;
-      const chunk =
-        this.socket.take() ??
-        (deadline === undefined ? await this.socket.read() : await this.socket.readBefore(deadline));
-      if (chunk === TIMED_OUT) return { kind: 'timeout', partial: buf.length > 0 };
-      if (chunk === null) return { kind: 'end', partial: buf.length > 0 };
+      const chunk = this.socket.take();
+      if (chunk === undefined) {
+        if (this.socket.settled() === null) return { kind: 'end', partial: buf.length > 0 };
+        // Bare waits on the reader (no async read around them): a head costs one resumption of this function.
+        const deadline = buf.length === 0 ? (limits.idleUntil ?? headDeadline) : headDeadline;
+        if (deadline === undefined) await this.socket.arrival();
+        else {
+          const wait = this.socket.arrivalBefore(deadline);
+          if (wait === TIMED_OUT) return { kind: 'timeout', partial: buf.length > 0 };
+          await wait;
+          if (this.socket.lapsed) return { kind: 'timeout', partial: buf.length > 0 };
+        }
+        continue;
+      }
       if (buf.length === 0 && headDeadline === undefined && limits.headMs !== undefined)
         headDeadline = Date.now() + limits.headMs;
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       const repeated = this.repeatedHead(parse, buf);
-      if (repeated !== undefined) {
-        if (repeated.consumed < buf.length) this.socket.unshift(buf.subarray(repeated.consumed));
-        return { kind: 'head', head: repeated.head, raw: buf.subarray(0, repeated.consumed) };
+      if (repeated > 0) {
+        if (repeated < buf.length) this.socket.unshift(buf.subarray(repeated));
+        return { kind: 'head', head: this.last!.head as H, raw: buf.subarray(0, repeated) };
       }
       const parsed = parse(buf);
       if (parsed) {
@@ -86,38 +94,51 @@ export class HttpMessageReader {
   }
 
   /**
-   * The previous head when `buf` starts with exactly its bytes. Those bytes end at their first blank line, so the
-   * head in `buf` ends at the same place and parses the same.
+   * How many bytes of `buf` are the previous head, when it starts with exactly its bytes (else 0). Those bytes end
+   * at their first blank line, so the head in `buf` ends at the same place and parses the same.
    */
-  private repeatedHead<H>(parse: HeadParser<H>, buf: Buffer): { head: H; consumed: number } | undefined {
+  private repeatedHead<H>(parse: HeadParser<H>, buf: Buffer): number {
     const last = this.last;
-    if (last === undefined || last.parse !== parse) return undefined;
+    if (last === undefined || last.parse !== parse) return 0;
     const n = last.bytes.length;
-    if (buf.length < n || buf.compare(last.bytes, 0, n, 0, n) !== 0) return undefined;
-    return { head: last.head as H, consumed: n };
+    if (buf.length < n || buf.compare(last.bytes, 0, n, 0, n) !== 0) return 0;
+    return n;
   }
 
   /**
    * Read one body to its end, handing each piece to `onPiece` (awaited when it returns a promise: backpressure).
    * Bytes past the body stay for the next message. A body that ends early throws `closedInside`, except one framed
-   * by the connection's close, which ends there.
+   * by the connection's close, which ends there. Returns nothing when the whole body was already here and every
+   * piece was taken at once (a small answer read with its head), a promise when it had to wait.
    */
-  async pumpBody(framing: BodyFraming, onPiece: BodyPiece, closedInside: string): Promise<void> {
+  pumpBody(framing: BodyFraming, onPiece: BodyPiece, closedInside: string): Promise<void> | undefined {
     const decoder = new BodyDecoder(framing);
+    while (!decoder.done) {
+      const chunk = this.socket.take();
+      if (chunk === undefined) return this.pumpRest(decoder, onPiece, closedInside);
+      const pending = this.feed(decoder, chunk, onPiece);
+      if (pending) return pending.then(() => this.pumpRest(decoder, onPiece, closedInside));
+    }
+    return undefined;
+  }
+
+  private async pumpRest(decoder: BodyDecoder, onPiece: BodyPiece, closedInside: string): Promise<void> {
     while (!decoder.done) {
       const chunk = this.socket.take() ?? (await this.socket.read());
       if (chunk === null) {
-        if (framing.kind === 'close') return;
+        if (decoder.framing.kind === 'close') return;
         throw new AgentgateError('PROTOCOL_VIOLATION', closedInside);
       }
-      const step = decoder.push(chunk);
-      if (step.consumed < chunk.length) this.socket.unshift(chunk.subarray(step.consumed));
-      const pending = onPiece(
-        step.data,
-        step.consumed === chunk.length ? chunk : chunk.subarray(0, step.consumed),
-      );
+      const pending = this.feed(decoder, chunk, onPiece);
       if (pending) await pending;
     }
+  }
+
+  /** One chunk through the decoder: the body's part to `onPiece`, the rest back to the reader. */
+  private feed(decoder: BodyDecoder, chunk: Buffer, onPiece: BodyPiece): Promise<void> | undefined {
+    const step = decoder.push(chunk);
+    if (step.consumed < chunk.length) this.socket.unshift(chunk.subarray(step.consumed));
+    return onPiece(step.data, step.consumed === chunk.length ? chunk : chunk.subarray(0, step.consumed));
   }
 
   /** A whole body in memory, refused with LIMIT_EXCEEDED `tooLarge` past `limit` bytes (before reading, if it says so). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { noopMetrics, type Logger, type SessionRecorder } from '@agentgate/core';
 import { RECORDED_BODY_CAP, type AnswerSink } from './answer-record.js';
-import { HandlerChain, bodyHandlers } from './response-handlers.js';
+import { HandlerChain, bodyHandlers, isTextual } from './response-handlers.js';
 import { canonicalizeTarget, classifyRoute } from './routes.js';
 
 function sink(): { sink: AnswerSink; events: [string, unknown][]; io: [string, string][] } {
@@ -28,7 +28,7 @@ function chainFor(method: string, target: string, contentType: string, s: Answer
     bodyHandlers({
       route,
       status: 200,
-      headers: [['Content-Type', contentType]],
+      textual: isTextual([['Content-Type', contentType]]),
       decided: { req, commandSeq: 3, action: route?.action ?? 'unknown' },
       sink: s,
       metrics,

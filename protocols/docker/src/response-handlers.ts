@@ -92,7 +92,8 @@ export function isTextual(headers: readonly Header[]): boolean {
 export interface HandlerContext {
   readonly route: Route | undefined;
   readonly status: number;
-  readonly headers: readonly Header[];
+  /** The body is text (isTextual of the answer's headers): recorded as such, else only counted. */
+  readonly textual: boolean;
   /** Absent for answers nothing decided (`/_ping`) or when the session records nothing: only counted. */
   readonly decided: DecidedRequest | undefined;
   readonly sink: AnswerSink | undefined;
@@ -100,18 +101,37 @@ export interface HandlerContext {
   readonly listener: string;
 }
 
+/** Whether a decided answer's body is recorded as io as it goes (a stream route), not capped into its result. */
+function recordsIo(route: Route | undefined, decided: DecidedRequest): boolean {
+  return route?.response === 'stream' && !BULK_ACTIONS.has(decided.action);
+}
+
 /** The handlers a streamed (unmasked) response body passes through. */
 export function bodyHandlers(ctx: HandlerContext): BodyHandler[] {
   const handlers: BodyHandler[] = [new ByteCount(ctx.metrics, ctx.listener)];
   const { decided, sink } = ctx;
   if (decided === undefined || sink === undefined) return handlers;
-  if (ctx.route?.response === 'stream' && !BULK_ACTIONS.has(decided.action))
-    handlers.push(new StreamIoRecord(sink, decided, ctx.status));
-  else
-    handlers.push(
-      new CappedBodyRecord(sink, decided, { status: ctx.status, textual: isTextual(ctx.headers) }),
-    );
+  if (recordsIo(ctx.route, decided)) handlers.push(new StreamIoRecord(sink, decided, ctx.status));
+  else handlers.push(new CappedBodyRecord(sink, decided, { status: ctx.status, textual: ctx.textual }));
   return handlers;
+}
+
+/**
+ * A body that came whole with its head, given to what its handlers would do with it as one piece: a plain answer
+ * is counted and recorded capped without building the chain; a stream route's io record goes through its chain.
+ */
+export function completeWholeBody(ctx: HandlerContext, body: Buffer): void {
+  const { decided, sink } = ctx;
+  if (decided !== undefined && sink !== undefined && recordsIo(ctx.route, decided)) {
+    const chain = new HandlerChain(bodyHandlers(ctx));
+    chain.onData(body);
+    chain.onComplete();
+    return;
+  }
+  ctx.metrics.bytes(ctx.listener, 'docker', 'upstream_to_client', body.length);
+  if (decided === undefined || sink === undefined) return;
+  const capped = body.subarray(0, RECORDED_BODY_CAP);
+  recordAnswer(sink, decided, { status: ctx.status, textual: ctx.textual, body: capped, bytes: body.length });
 }
 
 /** Feed every handler, counting the bytes for their ends. */

@@ -19,8 +19,14 @@ import {
   responseFraming,
   wantsConnectionClose,
 } from './http-codec.js';
-import type { HttpMessageReader } from './http-message-reader.js';
-import { HandlerChain, bodyHandlers } from './response-handlers.js';
+import type { HeadRead, HttpMessageReader } from './http-message-reader.js';
+import {
+  HandlerChain,
+  type HandlerContext,
+  bodyHandlers,
+  completeWholeBody,
+  isTextual,
+} from './response-handlers.js';
 import type { CanonicalRequest, Route } from './routes.js';
 import { RELAY_HIGH_WATER, type SocketReader, writeAll } from './socket-reader.js';
 
@@ -63,6 +69,8 @@ interface AnswerHeadFacts {
   /** The connection to dockerd can carry another request after this answer. */
   readonly reusable: boolean;
   readonly streamContentType: boolean;
+  /** The body is text (JSON, plain text): recorded as such. */
+  readonly textual: boolean;
 }
 
 /**
@@ -79,13 +87,13 @@ function factsOf(requestMethod: string, head: ResponseHead): AnswerHeadFacts {
     framing,
     reusable: framing.kind !== 'close' && !wantsConnectionClose(head.headers),
     streamContentType: isStreamContentType(head.headers),
+    textual: isTextual(head.headers),
   };
   if (requestMethod !== 'HEAD') answerHeadFacts.set(head, facts);
   return facts;
 }
 
-async function readResponseHead(messages: HttpMessageReader): Promise<{ head: ResponseHead; raw: Buffer }> {
-  const read = await messages.readHead(parseResponseHead);
+function answerHead(read: HeadRead<ResponseHead>): { head: ResponseHead; raw: Buffer } {
   if (read.kind !== 'head')
     throw new AgentgateError('UPSTREAM_UNAVAILABLE', 'agentgate: upstream closed before answering');
   return read;
@@ -93,12 +101,12 @@ async function readResponseHead(messages: HttpMessageReader): Promise<{ head: Re
 
 /** Relay the answer; resolves true when both connections can carry another request. */
 export async function relayResponse(x: ResponseExchange): Promise<boolean> {
-  let { head, raw } = await readResponseHead(x.upstreamMessages);
+  let { head, raw } = answerHead(await x.upstreamMessages.readHead(parseResponseHead));
   // Interim 1xx answers other than 101 are passed on; the final answer follows (RFC 9110 §15.2).
   while (head.status >= 100 && head.status < 200 && head.status !== 101) {
     x.responseStarting();
     await writeAll(x.client, raw);
-    ({ head, raw } = await readResponseHead(x.upstreamMessages));
+    ({ head, raw } = answerHead(await x.upstreamMessages.readHead(parseResponseHead)));
   }
   const facts = factsOf(x.req.method, head);
   const hijack =
@@ -135,7 +143,8 @@ export async function relayResponse(x: ResponseExchange): Promise<boolean> {
     await relayMasked(x, head, framing);
     return reusable;
   }
-  await relayStreamed(x, head, framing, raw);
+  const relayed = relayStreamed(x, head, facts, raw);
+  if (relayed) await relayed;
   return reusable && !x.client.destroyed;
 }
 
@@ -170,10 +179,71 @@ async function relayMasked(x: ResponseExchange, head: ResponseHead, framing: Bod
     });
 }
 
-/** Any other answer: passed through as it arrives, framing untouched, the handler chain watching. */
-async function relayStreamed(
+/**
+ * Any other answer: passed through as it arrives, framing untouched, the handler chain watching. Returns nothing
+ * when it is done already (the whole answer came with its head).
+ */
+function relayStreamed(
   x: ResponseExchange,
   head: ResponseHead,
+  facts: AnswerHeadFacts,
+  raw: Buffer,
+): Promise<void> | undefined {
+  const handling: HandlerContext = {
+    route: x.route,
+    status: head.status,
+    textual: facts.textual,
+    decided: x.decided,
+    sink: x.sink,
+    metrics: x.metrics,
+    listener: x.listener,
+  };
+  const { framing } = facts;
+  const body = framing.kind === 'length' ? wholeBody(x.upstreamMessages.socket, framing.length) : undefined;
+  if (body === undefined) return relayPieces(x, handling, framing, raw);
+  // The common small answer: head and body out in one write, then counted and recorded, with no chain or pump.
+  x.responseStarting();
+  const written = writeJoined(x.client, raw, body);
+  if (written === undefined) {
+    completeWholeBody(handling, body);
+    return undefined;
+  }
+  return written.then(() => completeWholeBody(handling, body));
+}
+
+/**
+ * A body of `length` bytes when all of it is in the reader's first queued chunk (taken, what follows it given
+ * back), else undefined and the reader untouched.
+ */
+function wholeBody(reader: SocketReader, length: number): Buffer | undefined {
+  const chunk = reader.take();
+  if (chunk === undefined) return undefined;
+  if (chunk.length < length) {
+    reader.unshift(chunk);
+    return undefined;
+  }
+  if (chunk.length > length) reader.unshift(chunk.subarray(length));
+  return chunk.length === length ? chunk : chunk.subarray(0, length);
+}
+
+/** A head and the first bytes after it to the client in one write. */
+function writeJoined(client: Duplex, first: Buffer, rest: Buffer): Promise<void> | undefined {
+  if (adjacent(first, rest))
+    return writeAll(
+      client,
+      Buffer.from(first.buffer, first.byteOffset, first.length + rest.length),
+      RELAY_HIGH_WATER,
+    );
+  client.cork();
+  const written = writeAll(client, [first, rest], RELAY_HIGH_WATER);
+  client.uncork();
+  return written;
+}
+
+/** An answer whose body comes in pieces (or is framed otherwise): pumped through the handler chain. */
+async function relayPieces(
+  x: ResponseExchange,
+  handling: HandlerContext,
   framing: BodyFraming,
   raw: Buffer,
 ): Promise<void> {
@@ -185,19 +255,9 @@ async function relayStreamed(
     const headWrite = writeAll(client, raw);
     if (headWrite) await headWrite;
   }
-  const chain = new HandlerChain(
-    bodyHandlers({
-      route: x.route,
-      status: head.status,
-      headers: head.headers,
-      decided: x.decided,
-      sink: x.sink,
-      metrics: x.metrics,
-      listener: x.listener,
-    }),
-  );
+  const chain = new HandlerChain(bodyHandlers(handling));
   try {
-    await x.upstreamMessages.pumpBody(
+    const pumped = x.upstreamMessages.pumpBody(
       framing,
       (data, rawPart) => {
         for (const d of data) chain.onData(d);
@@ -205,19 +265,11 @@ async function relayStreamed(
         const first = pendingHead;
         if (first === undefined) return writeAll(client, rawPart, RELAY_HIGH_WATER);
         pendingHead = undefined;
-        if (adjacent(first, rawPart))
-          return writeAll(
-            client,
-            Buffer.from(first.buffer, first.byteOffset, first.length + rawPart.length),
-            RELAY_HIGH_WATER,
-          );
-        client.cork();
-        const written = writeAll(client, [first, rawPart], RELAY_HIGH_WATER);
-        client.uncork();
-        return written;
+        return writeJoined(client, first, rawPart);
       },
       'agentgate: connection closed inside a message body',
     );
+    if (pumped) await pumped;
   } finally {
     // The body failed before any of it came: the head still goes out (the connection closes after it).
     if (pendingHead) client.write(pendingHead);

@@ -263,7 +263,8 @@ export class DockerConnection {
 
     let bound: Bound;
     try {
-      bound = await this.bind(head);
+      const binding = this.bind(head);
+      bound = binding instanceof Promise ? await binding : binding;
     } catch (err) {
       return refuse(errorStatus(err), err);
     }
@@ -298,7 +299,8 @@ export class DockerConnection {
 
     this.state = { kind: 'deciding', request: label };
     const { listener, deps } = this.ctx;
-    const command = await this.commandFor(facts, body);
+    const building = this.commandFor(facts, body);
+    const command = building instanceof Promise ? await building : building;
     const verdict = await bound.session.decide(command, this.clientGone.signal);
     const sink: AnswerSink = {
       recorder: bound.session.recorder,
@@ -336,21 +338,33 @@ export class DockerConnection {
    * The command the gate decides on. Without a body it depends on the head alone (nothing is looked up in dockerd),
    * so a repeated head reuses the command built for it; it is still decided and recorded every time.
    */
-  private async commandFor(facts: HeadFacts, body: Buffer | undefined): Promise<DockerCommand> {
+  private commandFor(facts: HeadFacts, body: Buffer | undefined): DockerCommand | Promise<DockerCommand> {
+    const last = this.lastCommand;
+    if (body === undefined && last?.facts === facts) return last.command;
+    return this.buildCommand(facts, body);
+  }
+
+  private async buildCommand(facts: HeadFacts, body: Buffer | undefined): Promise<DockerCommand> {
     const { listener, lookup } = this.ctx;
     const { req, route } = facts;
     if (body !== undefined) return buildDockerCommand({ request: req, route, body, listener, lookup });
-    const last = this.lastCommand;
-    if (last?.facts === facts) return last.command;
     const command = await buildDockerCommand({ request: req, route, body, listener, lookup });
     this.lastCommand = { facts, command };
     return command;
   }
 
-  /** Authenticate the request and join the recorded session of its identity (session-groups.ts). */
-  private async bind(head: RequestHead): Promise<Bound> {
+  /**
+   * Authenticate the request and join the recorded session of its identity (session-groups.ts); synchronous when
+   * nothing needs verifying (request-auth.ts). Throws (or rejects) as `authenticate` does.
+   */
+  private bind(head: RequestHead): Bound | Promise<Bound> {
     const verified = this.auth.authenticate(head.headers);
-    const identity = verified instanceof Promise ? await verified : verified;
+    return verified instanceof Promise
+      ? verified.then((identity) => this.join(identity))
+      : this.join(verified);
+  }
+
+  private join(identity: Identity): Bound {
     this.ctx.connection?.authenticated();
     let lease = this.lease;
     if (lease) {

@@ -67,6 +67,8 @@ export class SocketReader {
   }
 
   private notify(): void {
+    // A wait ends here, whatever woke it: the timer left running no longer counts for it.
+    this.deadline = Infinity;
     const w = this.wake;
     this.wake = undefined;
     w?.();
@@ -80,17 +82,51 @@ export class SocketReader {
     return this.queue.shift();
   }
 
+  /**
+   * What an empty queue means now: null once the stream has ended, undefined while more may come; throws the
+   * stream's failure. Callers that find nothing to `take` ask this before they wait.
+   */
+  settled(): null | undefined {
+    if (this.failure) throw this.failure;
+    return this.ended ? null : undefined;
+  }
+
+  /**
+   * Settles when there is something to look at (bytes, the end, a failure): one bare promise per wait, so a
+   * caller's loop of `take`, `settled` and `arrival` waits without an async function of this reader around it.
+   */
+  arrival(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wake = resolve;
+      this.stream.resume();
+    });
+  }
+
+  /**
+   * Like `arrival`, but also settles at `deadline` (ms since the epoch, `Date.now()`); TIMED_OUT without waiting
+   * when it has passed. After it settles, `lapsed` says whether the deadline ended the wait.
+   */
+  arrivalBefore(deadline: number): Promise<void> | typeof TIMED_OUT {
+    const now = Date.now();
+    if (deadline <= now) return TIMED_OUT;
+    this.deadline = deadline;
+    this.timedOut = false;
+    this.armTimer(deadline, now);
+    return this.arrival();
+  }
+
+  /** The last `arrivalBefore` ended at its deadline with nothing queued. */
+  get lapsed(): boolean {
+    return this.timedOut && this.queue.length === 0;
+  }
+
   /** The next bytes, or null once the stream has ended. */
   async read(): Promise<Buffer | null> {
     for (;;) {
       const chunk = this.queue.shift();
       if (chunk) return chunk;
-      if (this.failure) throw this.failure;
-      if (this.ended) return null;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        this.stream.resume();
-      });
+      if (this.settled() === null) return null;
+      await this.arrival();
     }
   }
 
@@ -102,22 +138,11 @@ export class SocketReader {
     for (;;) {
       const chunk = this.queue.shift();
       if (chunk) return chunk;
-      if (this.failure) throw this.failure;
-      if (this.ended) return null;
-      const now = Date.now();
-      if (deadline <= now) return TIMED_OUT;
-      this.deadline = deadline;
-      this.timedOut = false;
-      this.armTimer(deadline, now);
-      try {
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          this.stream.resume();
-        });
-      } finally {
-        this.deadline = Infinity;
-      }
-      if (this.timedOut && this.queue.length === 0) return TIMED_OUT;
+      if (this.settled() === null) return null;
+      const wait = this.arrivalBefore(deadline);
+      if (wait === TIMED_OUT) return TIMED_OUT;
+      await wait;
+      if (this.lapsed) return TIMED_OUT;
     }
   }
 

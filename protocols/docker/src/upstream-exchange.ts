@@ -68,6 +68,9 @@ export interface ExchangeContext {
   phase(kind: 'streaming-response' | 'hijacked'): void;
 }
 
+/** `bodySent` of a request that was sent in full at once. */
+const SENT: Promise<unknown> = Promise.resolve(undefined);
+
 interface Upstream {
   readonly socket: net.Socket;
   readonly messages: HttpMessageReader;
@@ -106,10 +109,20 @@ export class UpstreamExchange {
       return source.kind !== 'stream';
     }
     let responseStarted = false;
-    const bodySent = this.send(up, head, source).then(
-      () => undefined,
-      (err: unknown) => err,
-    );
+    // A buffered request usually goes out in one write taken at once: then nothing is left to wait for.
+    let bodySent: Promise<unknown>;
+    try {
+      const sending = this.send(up, head, source);
+      bodySent =
+        sending === undefined
+          ? SENT
+          : sending.then(
+              () => undefined,
+              (err: unknown) => err,
+            );
+    } catch (err) {
+      bodySent = Promise.resolve(err);
+    }
     let reusable: boolean;
     try {
       reusable = await relayResponse({
@@ -149,7 +162,7 @@ export class UpstreamExchange {
       }
       return false;
     }
-    if ((await bodySent) !== undefined) {
+    if (bodySent !== SENT && (await bodySent) !== undefined) {
       up.socket.destroy();
       this.upstream = undefined;
       return false;
@@ -180,18 +193,20 @@ export class UpstreamExchange {
     return up;
   }
 
-  private async send(up: Upstream, head: RequestHead, source: BodySource): Promise<void> {
+  /** Send the request; nothing to wait for when a buffered one went out in one write the socket took. */
+  private send(up: Upstream, head: RequestHead, source: BodySource): Promise<void> | undefined {
     if (source.kind === 'buffered') {
       const { body } = source;
       // One write: a second write racing dockerd's close (Connection: close) would fail with EPIPE and lose the
       // answer still unread in the socket.
       const headBytes = this.bufferedHead(head, body.length);
-      const written = writeAll(up.socket, body.length === 0 ? headBytes : Buffer.concat([headBytes, body]));
-      if (written) await written;
-      return;
+      return writeAll(up.socket, body.length === 0 ? headBytes : Buffer.concat([headBytes, body]));
     }
+    return this.sendStreamed(up, head, source.framing);
+  }
+
+  private async sendStreamed(up: Upstream, head: RequestHead, framing: BodyFraming): Promise<void> {
     const headers = forwardedHeaders(head);
-    const { framing } = source;
     // The client may be waiting for leave to send a large body (RFC 9110 §10.1.1): it has been decided now.
     if (headerValue(head.headers, 'expect')?.toLowerCase() === '100-continue')
       await writeAll(this.ctx.client, Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1'));
