@@ -125,4 +125,29 @@ describe('HttpMessageReader', () => {
     input.write('GET /containers/json HTTP/1.1\r\nHost: y\r\nX-A: 1\r\n\r\n');
     await expect(e).rejects.toThrow('malformed status line');
   });
+
+  it('pumps a body that is already here without waiting, and leaves what follows it', async () => {
+    const { input, messages } = reader();
+    const head = messages.readHead(parseResponseHead);
+    input.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 204 No Content\r\n\r\n');
+    expect((await head).kind).toBe('head');
+    const raw: string[] = [];
+    const pumped = messages.pumpBody(
+      { kind: 'length', length: 5 },
+      (_d, r) => {
+        raw.push(r.toString());
+        return undefined;
+      },
+      'closed inside',
+    );
+    expect(pumped).toBeUndefined();
+    expect(raw).toEqual(['hello']);
+    const next = await messages.readHead(parseResponseHead);
+    expect(next.kind === 'head' && next.head.status).toBe(204);
+    // A body still to come is waited for.
+    const later = messages.pumpBody({ kind: 'length', length: 3 }, () => undefined, 'closed inside');
+    expect(later).toBeInstanceOf(Promise);
+    input.write('abc');
+    await later;
+  });
 });

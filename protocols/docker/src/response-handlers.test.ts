@@ -1,7 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { noopMetrics, type Logger, type SessionRecorder } from '@agentgate/core';
 import { RECORDED_BODY_CAP, type AnswerSink } from './answer-record.js';
-import { HandlerChain, bodyHandlers, isTextual } from './response-handlers.js';
+import {
+  HandlerChain,
+  type HandlerContext,
+  bodyHandlers,
+  completeWholeBody,
+  isTextual,
+} from './response-handlers.js';
 import { canonicalizeTarget, classifyRoute } from './routes.js';
 
 function sink(): { sink: AnswerSink; events: [string, unknown][]; io: [string, string][] } {
@@ -20,21 +26,29 @@ function sink(): { sink: AnswerSink; events: [string, unknown][]; io: [string, s
   return { sink: { recorder, detectors: detectors as AnswerSink['detectors'], log }, events, io };
 }
 
-function chainFor(method: string, target: string, contentType: string, s: AnswerSink, bytes: number[]) {
+function contextFor(
+  method: string,
+  target: string,
+  contentType: string,
+  s: AnswerSink | undefined,
+  bytes: number[],
+): HandlerContext {
   const req = canonicalizeTarget(method, target);
   const route = classifyRoute(req);
   const metrics = { ...noopMetrics, bytes: (_l: string, _p: string, _d: string, n: number) => bytes.push(n) };
-  return new HandlerChain(
-    bodyHandlers({
-      route,
-      status: 200,
-      textual: isTextual([['Content-Type', contentType]]),
-      decided: { req, commandSeq: 3, action: route?.action ?? 'unknown' },
-      sink: s,
-      metrics,
-      listener: 'docker',
-    }),
-  );
+  return {
+    route,
+    status: 200,
+    textual: isTextual([['Content-Type', contentType]]),
+    decided: s ? { req, commandSeq: 3, action: route?.action ?? 'unknown' } : undefined,
+    sink: s,
+    metrics,
+    listener: 'docker',
+  };
+}
+
+function chainFor(method: string, target: string, contentType: string, s: AnswerSink, bytes: number[]) {
+  return new HandlerChain(bodyHandlers(contextFor(method, target, contentType, s, bytes)));
 }
 
 function frame(stream: number, text: string): Buffer {
@@ -105,5 +119,31 @@ describe('response body handlers', () => {
     expect(s.io).toEqual([]);
     expect(s.events[0]![1]).toMatchObject({ action: 'container.export', bodyBytes: 100 });
     expect(s.events[0]![1]).not.toHaveProperty('body');
+  });
+
+  it('do with a body that came whole what the chain does with it as one piece', () => {
+    const cases: [string, string, string, Buffer][] = [
+      ['GET', '/containers/json', 'application/json', Buffer.from('[{"Id":"hunter2"}]')],
+      ['GET', '/containers/json', 'application/json', Buffer.alloc(RECORDED_BODY_CAP + 5, 'y')],
+      ['GET', '/containers/abc/logs?stdout=1', 'application/vnd.docker.multiplexed-stream', frame(1, 'hi\n')],
+      ['GET', '/containers/abc/export', 'application/x-tar', Buffer.alloc(100)],
+    ];
+    for (const [method, target, contentType, body] of cases) {
+      const viaChain = sink();
+      const chainBytes: number[] = [];
+      const chain = chainFor(method, target, contentType, viaChain.sink, chainBytes);
+      chain.onData(body);
+      chain.onComplete();
+      const whole = sink();
+      const wholeBytes: number[] = [];
+      completeWholeBody(contextFor(method, target, contentType, whole.sink, wholeBytes), body);
+      expect(whole.events).toEqual(viaChain.events);
+      expect(whole.io).toEqual(viaChain.io);
+      expect(wholeBytes).toEqual(chainBytes);
+    }
+    // An answer nothing decided (`/_ping`) is only counted.
+    const counted: number[] = [];
+    completeWholeBody(contextFor('GET', '/_ping', 'text/plain', undefined, counted), Buffer.from('OK'));
+    expect(counted).toEqual([2]);
   });
 });
