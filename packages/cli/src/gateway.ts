@@ -24,6 +24,7 @@ import {
   type ProtocolEngine,
   type Termination,
   type Redactor,
+  type StoreConfig,
 } from '@agentgate/core';
 import { startAdminServer, sshKeysHandler, type AdminServer } from '@agentgate/admin';
 import { createApprovalBroker } from '@agentgate/approvals';
@@ -48,6 +49,7 @@ import {
   openTranscriptStore,
   sessionIndexPath,
   type TranscriptStore,
+  type TranscriptStoreOptions,
 } from '@agentgate/transcript';
 import { FleetApprovals } from '@agentgate/fleet';
 import { openFleetConsole } from './fleet-console.js';
@@ -165,6 +167,18 @@ async function loadOrCreateHashKey(path: string): Promise<Buffer> {
   }
 }
 
+/** What the `store` section sets of how the store writes (docs/configuration.md, store). */
+export function storeWriteOptions(
+  store: StoreConfig,
+): Pick<TranscriptStoreOptions, 'path' | 'failMode' | 'checkpointIntervalMs' | 'commitWindowMs'> {
+  return {
+    path: store.path,
+    failMode: store.failMode,
+    checkpointIntervalMs: store.checkpointIntervalMs,
+    ...(store.commitWindowMs !== undefined ? { commitWindowMs: store.commitWindowMs } : {}),
+  };
+}
+
 export async function startGateway(
   config: AgentgateConfig,
   options: GatewayOptions = {},
@@ -184,9 +198,7 @@ export async function startGateway(
   };
   const store = await openTranscriptStore({
     redactor: liveRedactor,
-    path: config.store.path,
-    failMode: config.store.failMode,
-    checkpointIntervalMs: config.store.checkpointIntervalMs,
+    ...storeWriteOptions(config.store),
     signer,
     log: log.child({ component: 'transcript' }),
     hooks: metrics.transcript,

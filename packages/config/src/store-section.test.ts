@@ -92,3 +92,34 @@ rules: [{ name: broken, match: {}, action: nope }]
     );
   });
 });
+
+describe('store.commitWindow', () => {
+  const parse = (store: string) =>
+    parseConfig(`store: ${store}\nsigningKey: ./k.json\n`, join(dir, 'c.yaml'), {}).store;
+  const issues = (store: string): string[] => {
+    try {
+      parse(store);
+    } catch (err) {
+      return (err as ConfigError).issues.map((i) => `${i.path}: ${i.message}`);
+    }
+    return [];
+  };
+
+  it('is absent unless set (the store keeps its default), and read as a duration', () => {
+    expect(parse('{ path: ./t }').commitWindowMs).toBeUndefined();
+    expect(parse('{ path: ./t, commitWindow: 25ms }').commitWindowMs).toBe(25);
+    expect(parse('{ path: ./t, commitWindow: 1s }').commitWindowMs).toBe(1000);
+  });
+
+  it('refuses a window outside 1ms to 1s, or not a duration', () => {
+    expect(issues('{ path: ./t, commitWindow: 0ms }')).toEqual([
+      'store.commitWindow: expected a duration from 1ms to 1s, found "0ms"',
+    ]);
+    expect(issues('{ path: ./t, commitWindow: 2s }')).toEqual([
+      'store.commitWindow: expected a duration from 1ms to 1s, found "2s"',
+    ]);
+    expect(issues('{ path: ./t, commitWindow: soon }')).toEqual([
+      'store.commitWindow: expected a duration such as 500ms, 120s, 5m, 8h or 1h30m, found "soon"',
+    ]);
+  });
+});

@@ -17,6 +17,7 @@ export function readStore(checker: Checker, value: unknown): StoreConfig | undef
     'failMode',
     'checkpointInterval',
     'checkpointIntervalMs',
+    'commitWindow',
     'retention',
   ]);
   if (m === undefined) return undefined;
@@ -33,15 +34,35 @@ export function readStore(checker: Checker, value: unknown): StoreConfig | undef
   } else if (m.checkpointIntervalMs !== undefined) {
     checkpointIntervalMs = checker.integer(m.checkpointIntervalMs, 'store.checkpointIntervalMs', { min: 1 });
   }
+  const commitWindowMs = readCommitWindow(checker, m.commitWindow);
   const retention = m.retention === undefined ? undefined : readRetention(checker, m.retention);
   if (
     path === undefined ||
     failMode === undefined ||
     checkpointIntervalMs === undefined ||
+    (m.commitWindow !== undefined && commitWindowMs === undefined) ||
     (m.retention !== undefined && retention === undefined)
   )
     return undefined;
-  return { path, failMode, checkpointIntervalMs, ...(retention ? { retention } : {}) };
+  return {
+    path,
+    failMode,
+    checkpointIntervalMs,
+    ...(commitWindowMs !== undefined ? { commitWindowMs } : {}),
+    ...(retention ? { retention } : {}),
+  };
+}
+
+/** The crash window is bounded by this, so it stays short; zero would start a transaction per turn. */
+function readCommitWindow(checker: Checker, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = checker.duration(value, 'store.commitWindow');
+  if (ms === undefined) return undefined;
+  if (ms < 1 || ms > 1000) {
+    checker.expected('store.commitWindow', 'a duration from 1ms to 1s', value);
+    return undefined;
+  }
+  return ms;
 }
 
 function readRetention(checker: Checker, value: unknown): RetentionConfig | undefined {

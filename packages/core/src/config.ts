@@ -12,6 +12,11 @@ export interface StoreConfig {
   readonly failMode: FailMode;
   /** A signed checkpoint is written at least this often (ms) for every open session. */
   readonly checkpointIntervalMs: number;
+  /**
+   * Least time between the starts of two commits nothing waits for (ms): what a process crash can lose, traded
+   * against the CPU every commit costs. Absent: the store's default (docs/configuration.md, store).
+   */
+  readonly commitWindowMs?: number;
   /** Prune sessions on a schedule, once a backup or export holds them (docs/configuration.md, store). */
   readonly retention?: RetentionConfig;
 }

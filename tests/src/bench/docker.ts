@@ -22,6 +22,7 @@ import { loadavg } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { startDockerd } from '../harness/dockerd.js';
+import { commitWindowYaml } from './bench-store.js';
 import { startTestGateway } from '../harness/gateway.js';
 import { startProfile, statTicks, straceThreads, tickUs } from './process-cpu.js';
 
@@ -294,6 +295,7 @@ async function nodeRelay(
 async function main(): Promise<void> {
   const dockerd = await startDockerd();
   const gw = await startTestGateway(`
+${commitWindowYaml()}
 listeners:
   - name: docker
     protocol: docker

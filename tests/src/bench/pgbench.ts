@@ -20,6 +20,7 @@ import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { commitWindowYaml } from './bench-store.js';
 import { startTestGateway } from '../harness/gateway.js';
 import {
   processCpu,
@@ -229,6 +230,7 @@ async function main(): Promise<void> {
   const bouncer = await startPgbouncer(server.port);
   const nodePipe = await startNodePipe(server.port);
   const gw = await startTestGateway(`
+${commitWindowYaml()}
 listeners:
   - name: pg
     protocol: postgres

@@ -47,11 +47,12 @@ export async function startTestGateway(yaml = '', options: TestGatewayOptions = 
   const user = (parse(yaml) ?? {}) as Record<string, unknown>;
   const userIdentity = (user['identity'] ?? {}) as Record<string, unknown>;
   const doc: Record<string, unknown> = {
-    store: { path: join(dir, 'transcripts') },
     signingKey: join(dir, 'signing-key.json'),
     admin: { listen: '127.0.0.1:0' },
     listeners: [],
     ...user,
+    // A store section's other keys (failMode, commitWindow, ...) go with the throwaway path unless it names one.
+    store: { path: join(dir, 'transcripts'), ...((user['store'] as Record<string, unknown>) ?? {}) },
     identity: {
       ...userIdentity,
       oidc: [
