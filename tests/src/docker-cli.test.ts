@@ -370,7 +370,7 @@ describe('docker CLI through agentgate', () => {
           Buffer.from(e.data, 'base64').toString().includes('recorded-output')
         )
           sawOutput = true;
-        if (e.type === 'decision' && JSON.stringify(e).includes('no-privileged')) sawDenied = true;
+        if (e.type === 'command' && JSON.stringify(e['decision']).includes('no-privileged')) sawDenied = true;
         if (e.type === 'result' && e.action === 'container.create' && typeof e.status === 'number')
           sawResult = true;
         expect(JSON.stringify(e)).not.toContain('hunter2');

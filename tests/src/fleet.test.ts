@@ -518,7 +518,8 @@ describe('two replicas, one fleet database', () => {
       `SELECT count(*) FILTER (WHERE
                 abs(extract(epoch FROM ts) * 1000 - (regexp_match(stored, '"ts":([0-9.]+)'))[1]::float8) > 0.001
              OR type <> (regexp_match(stored, '"type":"([^"]+)"'))[1]
-             OR denied <> (type = 'decision' AND stored LIKE '%"action":"deny"%'))::int AS n,
+             OR denied <> ((type = 'command' AND stored LIKE '%"decision":{"action":"deny"%')
+                           OR (type = 'decision' AND stored LIKE '%"action":"deny"%')))::int AS n,
               count(*) FILTER (WHERE denied)::int AS denied
          FROM agentgate.events`,
     );

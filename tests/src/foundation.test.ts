@@ -4,6 +4,7 @@
  * and the CLI's read side against the same store.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { recordedDecision } from '@agentgate/core';
 import { startTestGateway, type TestGateway } from './harness/gateway.js';
 import { LineClient } from './harness/line-client.js';
 import { runCli } from './harness/cli.js';
@@ -60,9 +61,13 @@ describe('foundation through the test listener', () => {
       commands: 3,
       denied: 1,
     });
-    const types = [...gw.store.events(sessionId)].map((e) => e.type);
+    const events = [...gw.store.events(sessionId)];
+    const types = events.map((e) => e.type);
     expect(types[0]).toBe('session.start');
-    expect(types).toContain('decision');
+    expect(types).not.toContain('decision'); // the decision is in its command
+    expect(events.filter((e) => e.type === 'command').map((e) => recordedDecision(e)?.action)).toContain(
+      'deny',
+    );
     expect(types).toContain('session.end');
   });
 

@@ -4,7 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import type { ApprovalBroker, ApprovalRequestInput, ApprovalSettlement } from '@agentgate/core';
+import {
+  recordedDecision,
+  type ApprovalBroker,
+  type ApprovalRequestInput,
+  type ApprovalSettlement,
+} from '@agentgate/core';
 import {
   runPsql,
   startPgGateway,
@@ -189,7 +194,7 @@ describe('postgres listener: queries', () => {
         (await c.query("SELECT count(*)::int AS n FROM scratch WHERE v = 'before the denial'")).rows[0].n,
       ).toBe(0);
     });
-    const decisions = gw.events.filter((e) => e.type === 'decision' && e.action === 'deny');
+    const decisions = gw.events.filter((e) => recordedDecision(e)?.action === 'deny');
     expect(decisions.length).toBeGreaterThanOrEqual(5);
   });
 

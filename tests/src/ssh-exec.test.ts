@@ -192,7 +192,9 @@ describe('ssh exec through agentgate', () => {
     for (let i = 0; i < 50 && !session!.ended; i++) await new Promise((r) => setTimeout(r, 20));
     const types = session!.events.map((e) => e.type);
     expect(types[0]).toBe('session.start');
-    expect(types).toContain('decision');
+    expect(session!.events.find((e) => e.type === 'command')?.body['decision']).toMatchObject({
+      action: 'allow',
+    });
     expect(types[types.length - 1]).toBe('session.end');
     expect(session!.info.identity.name).toBe('devin');
     const exit = session!.events.find((e) => e.type === 'result' && e.body['event'] === 'exit');

@@ -110,9 +110,7 @@ describe.each([
     );
     expect(existsSync(dest)).toBe(false);
     expect(
-      gw.transcript
-        .all('decision')
-        .some((d) => d['rule'] === 'no-writes-in-protected' && d['action'] === 'deny'),
+      gw.transcript.decisions().some((d) => d['rule'] === 'no-writes-in-protected' && d['action'] === 'deny'),
     ).toBe(true);
   });
 });

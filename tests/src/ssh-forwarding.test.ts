@@ -98,7 +98,7 @@ describe('port forwarding through agentgate', () => {
     } finally {
       c.end();
     }
-    const d = gw.transcript.all('decision').find((x) => x['rule'] === 'builtin:forwarding-not-allowed');
+    const d = gw.transcript.decisions().find((x) => x['rule'] === 'builtin:forwarding-not-allowed');
     expect(d).toBeDefined();
   });
 
@@ -165,7 +165,7 @@ describe('port forwarding through agentgate', () => {
     const x11 = gw.transcript.all('command').find((x) => x['kind'] === 'channel' && x['channel'] === 'x11');
     expect(x11).toBeDefined();
     expect(
-      gw.transcript.all('decision').filter((d) => d['rule'] === 'builtin:forwarding-not-allowed').length,
+      gw.transcript.decisions().filter((d) => d['rule'] === 'builtin:forwarding-not-allowed').length,
     ).toBeGreaterThanOrEqual(2);
   });
 });

@@ -203,7 +203,7 @@ describe('interactive shell through agentgate', () => {
       expect(refused).toContain('no allow rule matches program rm');
       expect(existsSync(file)).toBe(true);
       expect(await sh.exit()).toBe(0);
-      const decisions = allowListed.transcript.all('decision').map((d) => d['action']);
+      const decisions = allowListed.transcript.decisions().map((d) => d['action']);
       expect(decisions).toEqual(['allow', 'allow', 'allow', 'deny', 'allow']);
     } finally {
       await allowListed.stop();

@@ -14,6 +14,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { recordedDecision } from '@agentgate/core';
 import { loadOrCreateSigningKey, openTranscriptStore } from '@agentgate/transcript';
 import { runCli } from './harness/cli.js';
 import { startDockerd, type TestDockerd } from './harness/dockerd.js';
@@ -328,12 +329,8 @@ async function allowedInserts(storePath: string, keyFile: string, table: string)
       for (const event of store.events(session.id)) {
         if (event.type === 'command' && String(event['text']).startsWith(`INSERT INTO ${table} `))
           inserts.add(event.seq);
-        else if (
-          event.type === 'decision' &&
-          event['action'] === 'allow' &&
-          inserts.has(Number(event['commandSeq']))
-        )
-          allowed++;
+        const decision = recordedDecision(event);
+        if (decision?.action === 'allow' && inserts.has(decision.commandSeq)) allowed++;
       }
     }
     return allowed;

@@ -3,7 +3,7 @@
  * recorded pace, scaled by --speed), an SQL timeline for PostgreSQL, an API timeline for Docker.
  */
 import type { Writable } from 'node:stream';
-import type { TranscriptEvent } from '@agentgate/core';
+import { recordedDecision, type RecordedDecision, type TranscriptEvent } from '@agentgate/core';
 import type { SessionSummary } from '@agentgate/transcript';
 import { formatTable } from './cli-util.js';
 
@@ -35,12 +35,11 @@ export function ioChunks(e: TranscriptEvent): { at: number; data: Buffer }[] {
   return out;
 }
 
-function decisionLine(e: TranscriptEvent): string {
-  const action = String(e['action']);
-  const rule = e['rule'] ? ` by rule ${String(e['rule'])}` : '';
-  if (action === 'allow') return `allowed${rule}`;
-  if (action === 'approve') return `held for approval${rule}`;
-  return `DENIED${rule}${e['reason'] ? ` (${String(e['reason'])})` : ''}`;
+function decisionLine(d: RecordedDecision): string {
+  const rule = d.rule ? ` by rule ${d.rule}` : '';
+  if (d.action === 'allow') return `allowed${rule}`;
+  if (d.action === 'approve') return `held for approval${rule}`;
+  return `DENIED${rule}${d.reason ? ` (${d.reason})` : ''}`;
 }
 
 function renderRows(result: TranscriptEvent): string {
@@ -71,20 +70,24 @@ export async function replaySession(
     `session ${summary.id}  ${summary.protocol} via ${summary.listener}  identity ${summary.identity}  started ${new Date(start).toISOString()}\n\n`,
   );
   let lastTs = start;
+  const writeDecision = (d: RecordedDecision | undefined): void => {
+    if (d === undefined) return;
+    const line = decisionLine(d);
+    if (summary.protocol === 'ssh') out.write(dim(`#   -> ${line}\r\n`));
+    else out.write(`             -> ${line}\n`);
+  };
   for (const e of events) {
     switch (e.type) {
       case 'command': {
         const text = String(e['text'] ?? '');
         if (summary.protocol === 'ssh') out.write(dim(`\r\n# ${rel(e.ts, start)} command: ${text}\r\n`));
         else out.write(`${rel(e.ts, start)}  ${summary.protocol === 'postgres' ? 'SQL' : 'API'}  ${text}\n`);
+        writeDecision(recordedDecision(e));
         break;
       }
-      case 'decision': {
-        const line = decisionLine(e);
-        if (summary.protocol === 'ssh') out.write(dim(`#   -> ${line}\r\n`));
-        else out.write(`             -> ${line}\n`);
+      case 'decision':
+        writeDecision(recordedDecision(e));
         break;
-      }
       case 'approval.requested':
         out.write(`${rel(e.ts, start)}  approval ${String(e['approvalId'])} requested\n`);
         break;

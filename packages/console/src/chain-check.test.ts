@@ -13,7 +13,7 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A real store with one ended session: a command, its decision, a result and terminal bytes. */
+/** A real store with one ended session: a decided command and terminal bytes. */
 async function recordedSession() {
   const dir = mkdtempSync(join(tmpdir(), 'agentgate-chain-'));
   dirs.push(dir);
@@ -33,8 +33,12 @@ async function recordedSession() {
     client: { address: '127.0.0.1', local: true, tls: false },
     startedAt: Date.now(),
   });
-  const command = recorder.append('command', { protocol: 'postgres', text: 'SELECT 1', statements: [] });
-  recorder.append('decision', { commandSeq: command.seq, action: 'allow' });
+  recorder.append('command', {
+    protocol: 'postgres',
+    text: 'SELECT 1',
+    statements: [],
+    decision: { action: 'allow' },
+  });
   recorder.io('out', Buffer.from('one row\r\n'));
   recorder.end({ cause: 'client-left', reason: 'client closed' });
   await store.flush();

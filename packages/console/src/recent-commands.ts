@@ -2,7 +2,7 @@
  * The last commands of a held request's session, shown on its approval card for context: read from the store
  * once the request is on record, then cached (its earlier commands cannot change).
  */
-import type { TranscriptEvent } from '@agentgate/core';
+import { recordedDecision, type TranscriptEvent } from '@agentgate/core';
 import type { ApprovalEntry } from './approvals-feed.js';
 import type { ConsoleStore } from './console-server.js';
 import type { RecentCommand } from './pages/approvals.js';
@@ -24,8 +24,9 @@ export class RecentCommands {
     const actions = new Map<number, string>();
     let cutAt: number | undefined;
     for (const event of this.store.events(entry.session.id)) {
+      const decision = recordedDecision(event);
+      if (decision !== undefined) actions.set(decision.commandSeq, decision.action);
       if (event.type === 'command') commands.push(event);
-      else if (event.type === 'decision') actions.set(Number(event['commandSeq']), String(event['action']));
       else if (event.type === 'approval.requested' && event['approvalId'] === entry.id) {
         cutAt = commands.length - 1; // the held command is the one just before its request
         break;

@@ -107,8 +107,7 @@ describe('the console over the session index', () => {
   it('counts the overview per hour, the last bucket holding now', async () => {
     await setUp();
     const recorder = store.openSession(info('db'));
-    const { seq } = recorder.append('command', commandBody('DROP TABLE t'));
-    recorder.append('decision', { commandSeq: seq, action: 'deny' });
+    recorder.append('command', { ...commandBody('DROP TABLE t'), decision: { action: 'deny' } });
     recorder.end(CLIENT_LEFT_END);
     await store.flush();
     expect(await index.caughtUp()).toBe(true);

@@ -3,12 +3,13 @@
  * results; everything else (notices, errors, file transfers, exits) on its own line. io events are only counted:
  * the terminal player shows them.
  */
-import type { TranscriptEvent } from '@agentgate/core';
+import { recordedDecision, type RecordedDecision, type TranscriptEvent } from '@agentgate/core';
 
 export interface CommandItem {
   readonly kind: 'command';
   readonly command: TranscriptEvent;
-  decision?: TranscriptEvent;
+  /** from the command event, or an older store's `decision` event */
+  decision?: RecordedDecision;
   approvalRequested?: TranscriptEvent;
   approvalDecided?: TranscriptEvent;
   readonly results: TranscriptEvent[];
@@ -49,15 +50,18 @@ export function buildTimeline(events: Iterable<TranscriptEvent>): Timeline {
         continue;
       case 'command': {
         const item: CommandItem = { kind: 'command', command: event, results: [] };
+        const decision = recordedDecision(event);
+        if (decision !== undefined) item.decision = decision;
         bySeq.set(event.seq, item);
         lastCommand = item;
         items.push(item);
         continue;
       }
       case 'decision': {
-        const item = bySeq.get(Number(event['commandSeq']));
-        if (item !== undefined) {
-          item.decision = event;
+        const decision = recordedDecision(event);
+        const item = decision === undefined ? undefined : bySeq.get(decision.commandSeq);
+        if (item !== undefined && decision !== undefined) {
+          item.decision = decision;
           continue;
         }
         break;

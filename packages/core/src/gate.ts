@@ -1,6 +1,6 @@
 /**
  * The gate is the single place that turns a decoded Command into allow / deny / held-for-approval. It records the
- * command and the decision in the session's transcript, counts them, and (for `approve`) waits on the broker.
+ * command with its decision in the session's transcript, counts them, and (for `approve`) waits on the broker.
  */
 import type { DecisionHooks } from './approvals.js';
 import type { Command } from './command.js';

@@ -6,6 +6,7 @@ export * from './config.js';
 export * from './session.js';
 export * from './transcript.js';
 export * from './transcript-events.js';
+export * from './recorded-decision.js';
 export * from './session-end.js';
 export * from './session-lifecycle.js';
 export * from './gate.js';

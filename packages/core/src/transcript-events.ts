@@ -63,10 +63,15 @@ export type Redaction = {
 
 /**
  * A decided command: its facts as the engine decoded them, `text` being the recorded text (credentials removed);
- * `unknownMatchesAll` is listener configuration and `recordedText` is what `text` holds.
+ * `unknownMatchesAll` is listener configuration and `recordedText` is what `text` holds. `decision` is how the gate
+ * decided it, in the same event so a command costs one hashed record, not two.
  */
 export type CommandEventBody = (
-  DistributiveOmit<Command, 'unknownMatchesAll' | 'recordedText'> | AdminCommandBody
+  | (DistributiveOmit<Command, 'unknownMatchesAll' | 'recordedText'> & {
+      /** Absent only in stores written before it was folded in (read with recordedDecision). */
+      readonly decision?: CommandDecision;
+    })
+  | AdminCommandBody
 ) &
   Redaction;
 
@@ -77,15 +82,23 @@ export type AdminCommandBody = {
   readonly detail: Readonly<Record<string, unknown>>;
 };
 
-export type DecisionEventBody = {
-  /** seq of the `command` event decided. */
-  readonly commandSeq: number;
+/** How the gate decided a command (a `command` event's `decision`). */
+export type CommandDecision = {
   readonly action: 'allow' | 'deny' | 'approve';
   /** The deciding rule; built-in ones are `builtin:*`. */
   readonly rule?: string;
   /** Every rule that matched, in configuration order. */
   readonly matched?: readonly string[];
   readonly reason?: string;
+};
+
+/**
+ * A `decision` event, as stores written before the decision was folded into its `command` event hold it (right
+ * after the command). Read, never written: readers get either shape through recordedDecision.
+ */
+export type DecisionEventBody = CommandDecision & {
+  /** seq of the `command` event decided. */
+  readonly commandSeq: number;
 };
 
 export type ApprovalRequestedBody = {
@@ -159,7 +172,6 @@ export type ResultEventBody = SqlResultBody | SqlRefusalBody | HttpResultBody | 
 /** The bodies of the event kinds writers append (`session.start`, `session.end` and `io` have their own calls). */
 export type EventBody = {
   readonly command: CommandEventBody;
-  readonly decision: DecisionEventBody;
   readonly 'approval.requested': ApprovalRequestedBody;
   readonly 'approval.decided': ApprovalDecidedBody;
   readonly result: ResultEventBody;
@@ -177,6 +189,7 @@ export type StoredEventBody = {
 };
 
 type StoredKinds = EventBody & {
+  readonly decision: DecisionEventBody;
   readonly 'session.start': SessionStartBody;
   readonly 'session.end': SessionEndBody;
 };

@@ -30,7 +30,9 @@ export interface ShipRows {
 }
 
 function isDenied(event: FeedEvent): boolean {
-  if (event.type === 'decision') return isDeniedDecision(event.event);
+  // A denial's stored JSON holds "deny": other commands are not parsed for it.
+  if (event.type === 'command' || event.type === 'decision')
+    return event.stored.includes('"deny"') && isDeniedDecision(event.event);
   if (event.type === 'approval.decided') return isDeniedApproval(event.event);
   return false;
 }

@@ -83,8 +83,8 @@ describe('gate', () => {
       'agentgate: denied by rule builtin:token-expired (the token expired at 2026-11-26T12:01:00.000Z; reconnect with a fresh one)',
     );
     expect(rec.events.at(-1)).toMatchObject({
-      type: 'decision',
-      body: { action: 'deny', rule: 'builtin:token-expired' },
+      type: 'command',
+      body: { text: 'hello', decision: { action: 'deny', rule: 'builtin:token-expired' } },
     });
   });
 
@@ -102,7 +102,7 @@ describe('gate', () => {
     });
   });
 
-  it('records the command and the decision before answering', async () => {
+  it('records the command with its decision, one event, before answering', async () => {
     const rec = memoryRecorder();
     const gate = createGate({ policy, approvers: ['group:dba'], log: silentLogger });
     expect(await gate.check(session(rec), cmd('hello'))).toEqual({ allowed: true, commandSeq: 1 });
@@ -112,8 +112,12 @@ describe('gate', () => {
       rule: 'no-secrets',
       message: 'agentgate: denied by rule no-secrets',
     });
-    expect(rec.events.map((e) => e.type)).toEqual(['command', 'decision', 'command', 'decision']);
-    expect(rec.events[3]!.body).toMatchObject({ commandSeq: 3, action: 'deny', rule: 'no-secrets' });
+    expect(rec.events.map((e) => e.type)).toEqual(['command', 'command']);
+    expect(rec.events[0]!.body['decision']).toEqual({ action: 'allow' });
+    expect(rec.events[1]!.body).toMatchObject({
+      text: 'a secret',
+      decision: { action: 'deny', rule: 'no-secrets', matched: ['no-secrets'] },
+    });
   });
 
   it('refuses every command when the store cannot record (fail closed), saying why in its own words', async () => {
@@ -182,14 +186,24 @@ describe('gate', () => {
         return { id: 'A1', outcome, by: 'alice', reason: 'ok' };
       },
     });
+    const rec = memoryRecorder();
     const ok = await createGate({
       policy,
       broker: broker('approved'),
       approvers: ['group:dba'],
       log: silentLogger,
-    }).check(session(memoryRecorder()), cmd('deploy'));
-    expect(ok).toMatchObject({ allowed: true, approvalId: 'A1', rule: 'review' });
+    }).check(session(rec), cmd('deploy'));
+    expect(ok).toMatchObject({ allowed: true, approvalId: 'A1', rule: 'review', commandSeq: 1 });
     expect(seen).toEqual([['group:release']]);
+    // The held command is one event too, its decision `approve` (the broker records the approval's events).
+    expect(rec.events).toEqual([
+      expect.objectContaining({
+        type: 'command',
+        body: expect.objectContaining({
+          decision: { action: 'approve', rule: 'review', matched: ['review'] },
+        }),
+      }),
+    ]);
     const no = await createGate({
       policy,
       broker: broker('expired'),

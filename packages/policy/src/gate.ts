@@ -1,6 +1,6 @@
 /**
  * The gate: the single place that turns a decoded Command into allow / deny / held-for-approval. It records the
- * command and the decision in the session's transcript before anything is forwarded, counts them, and waits on the
+ * command with its decision (one `command` event) in the session's transcript before anything is forwarded, counts them, and waits on the
  * approvals broker for `approve`. Recording failure refuses the command (fail closed) unless the store is `open`.
  */
 import {
@@ -9,8 +9,8 @@ import {
   recordingRefusal,
   type ApprovalBroker,
   type Command,
+  type CommandDecision,
   type CommandEventBody,
-  type DecisionEventBody,
   type DecisionHooks,
   type Gate,
   type GateSession,
@@ -50,10 +50,10 @@ const deniedText = (rule: string): string => `agentgate: denied by rule ${rule}`
 export const CREDENTIAL_LITERAL = 'builtin:credential-literal';
 
 /**
- * The recorded command: `recordedText` (credentials removed by the protocol's analysis) stands in for `text`,
- * for the command and for each statement; the transcript's redactor then applies on top.
+ * The recorded command and how it was decided: `recordedText` (credentials removed by the protocol's analysis)
+ * stands in for `text`, for the command and for each statement; the transcript's redactor then applies on top.
  */
-function commandBody(command: Command): CommandEventBody {
+function commandBody(command: Command, decision: PolicyDecision): CommandEventBody {
   const { text, recordedText, unanalysable, detail, unknownMatchesAll: _u, ...facts } = command;
   // An engine sets recordedText only when it removed a credential, from the text or from what travels with it
   // (a Bind parameter in a password position), so its presence alone says the command was redacted.
@@ -73,6 +73,7 @@ function commandBody(command: Command): CommandEventBody {
     ...facts,
     ...(unanalysable !== undefined ? { unanalysable } : {}),
     ...(detail ? { detail } : {}),
+    decision: decisionMember(decision),
     ...(literal ? { redacted: [CREDENTIAL_LITERAL] } : {}),
   };
 }
@@ -101,8 +102,7 @@ export function createGate(options: GateOptions): Gate {
         policy.decide(command, info.identity, info.listener);
       let commandSeq: number;
       try {
-        commandSeq = recorder.append('command', commandBody(command)).seq;
-        recorder.append('decision', decisionBody(commandSeq, decision));
+        commandSeq = recorder.append('command', commandBody(command, decision)).seq;
       } catch (err) {
         if (!isAgentgateError(err, 'RECORDING_FAILED')) throw err;
         metrics?.command(info.listener, info.protocol, 'refused');
@@ -231,11 +231,8 @@ function lapsedCredentialDecision(identity: Identity, nowMs: number): PolicyDeci
   };
 }
 
-function decisionBody(commandSeq: number, d: PolicyDecision): DecisionEventBody {
-  const body: { -readonly [K in keyof DecisionEventBody]: DecisionEventBody[K] } = {
-    commandSeq,
-    action: d.action,
-  };
+function decisionMember(d: PolicyDecision): CommandDecision {
+  const body: { -readonly [K in keyof CommandDecision]: CommandDecision[K] } = { action: d.action };
   if (d.rule) body.rule = d.rule;
   if (d.matched.length) body.matched = d.matched;
   if (d.reason) body.reason = d.reason;

@@ -59,9 +59,9 @@ describe('commit feed', () => {
     const b = store.openSession(sessionInfo({ protocol: 'ssh', listener: 'shell' }));
     a.append('command', commandBody('SELECT 1'));
     b.append('command', commandBody('ls'));
-    a.append('decision', { commandSeq: 1, action: 'allow' });
+    a.append('command', commandBody('SELECT 2', 'allow'));
     await store.flush();
-    b.append('decision', { commandSeq: 1, action: 'deny' });
+    b.append('command', commandBody('rm -rf /', 'deny'));
     a.end(CLIENT_LEFT_END);
     await store.flush();
     const batch = store.feed.read(0);
@@ -74,13 +74,13 @@ describe('commit feed', () => {
     expect(firstCommit.map((e) => [e.session, e.seq, e.type])).toEqual([
       [a.sessionId, 0, 'session.start'],
       [a.sessionId, 1, 'command'],
-      [a.sessionId, 2, 'decision'],
+      [a.sessionId, 2, 'command'],
       [b.sessionId, 0, 'session.start'],
       [b.sessionId, 1, 'command'],
     ]);
     const later = batch.events.filter((e) => e.position > 1).map((e) => [e.session, e.seq, e.type]);
     expect(later).toEqual([
-      [b.sessionId, 2, 'decision'],
+      [b.sessionId, 2, 'command'],
       [a.sessionId, 3, 'session.end'],
     ]);
     // The stored bytes and the parsed event agree with what the store reads.

@@ -3,6 +3,7 @@ import type { TranscriptEvent } from '@agentgate/core';
 import { open, type Database } from 'lmdb';
 import { eventKey } from './event-codec.js';
 import {
+  appendLegacyDecision,
   approvalRequested,
   CLIENT_LEFT_END,
   commandBody,
@@ -32,8 +33,10 @@ describe('crash recovery', () => {
     let store = await temp.open();
     const info = sessionInfo();
     const recorder = store.openSession(info);
+    // A denial as earlier releases recorded it (its own event), and one as the gate records it now.
     recorder.append('command', commandBody('DELETE FROM users'));
-    recorder.append('decision', { commandSeq: 0, action: 'deny' });
+    appendLegacyDecision(recorder, { commandSeq: 1, action: 'deny' });
+    recorder.append('command', commandBody('DROP TABLE users', 'deny'));
     recorder.append('approval.requested', approvalRequested('ap-1'));
     recorder.append('approval.requested', approvalRequested('ap-2'));
     recorder.append('approval.decided', {
@@ -56,10 +59,10 @@ describe('crash recovery', () => {
       }),
       expect.objectContaining({ type: 'session.end', reason: 'gateway restarted' }),
     ]);
-    // the denied decision, and the approval that expired with the restart
+    // the denied decisions of both shapes, and the approval that expired with the restart
     expect(store.getSession(info.id)).toMatchObject({
-      commands: 1,
-      denied: 2,
+      commands: 2,
+      denied: 3,
       endReason: 'gateway restarted',
     });
     expect(store.getSession(info.id)?.endedAt).toEqual(expect.any(Number));

@@ -49,7 +49,7 @@ function recoverSession(reader: StoreReader, writer: StoreWriter, id: string): v
   for (const event of reader.eventsWithoutIoData(id)) {
     last = event;
     if (event.type === 'command') session.commands++;
-    else if (event.type === 'decision' && isDeniedDecision(event)) session.denied++;
+    if (isDeniedDecision(event)) session.denied++;
     else if (event.type === 'approval.requested') pendingApprovals.add(approvalIdOf(event));
     else if (event.type === 'approval.decided') pendingApprovals.delete(approvalIdOf(event));
   }

@@ -4,6 +4,7 @@ import { eventKey } from './event-codec.js';
 import { openDatabases, type StoreDatabases } from './store-databases.js';
 import { StoreReader, type LiveCounts } from './store-reader.js';
 import {
+  appendLegacyDecision,
   CLIENT_LEFT_END,
   commandBody,
   makeTempStore,
@@ -21,13 +22,13 @@ beforeEach(async () => {
   temp = await makeTempStore();
   const store = await temp.open();
   const a = store.openSession(sessionInfo({ identity: { name: 'devin', groups: [], source: 'token' } }));
-  a.append('command', commandBody('DELETE FROM t'));
-  a.append('decision', { commandSeq: 0, action: 'deny' });
+  a.append('command', commandBody('DELETE FROM t', 'deny'));
   a.end({ cause: 'client-left', reason: 'client closed' });
   const b = store.openSession(sessionInfo({ identity: { name: 'ci', groups: [], source: 'token' } }));
-  b.append('command', commandBody('SELECT 1'));
-  b.append('decision', { commandSeq: 0, action: 'allow' });
+  b.append('command', commandBody('SELECT 1', 'allow'));
   b.append('command', commandBody('SELECT 2'));
+  // An older store's shape: the decision its own event.
+  appendLegacyDecision(b, { commandSeq: 2, action: 'deny' });
   const c = store.openSession(sessionInfo({ protocol: 'ssh' }));
   c.io('out', Buffer.from('hello\n'), '0');
   c.end(CLIENT_LEFT_END);
@@ -64,7 +65,7 @@ describe('store reader', () => {
       expect(reader.getSession(open1)).toMatchObject({
         identity: 'ci',
         commands: 2,
-        denied: 0,
+        denied: 1,
         endedAt: null,
       });
       expect(reader.getSession('nope')).toBeUndefined();
@@ -100,16 +101,16 @@ describe('store reader', () => {
 
   it('finds the last committed event of a session', () =>
     withReader((reader) => {
-      expect(reader.lastEvent(open1)).toMatchObject({ seq: 3, type: 'command', text: 'SELECT 2' });
+      expect(reader.lastEvent(open1)).toMatchObject({ seq: 3, type: 'decision', commandSeq: 2 });
       expect(reader.lastEvent(ended)).toMatchObject({ type: 'session.end' });
       expect(reader.lastEvent('nope')).toBeUndefined();
     }));
 
   it('lists checkpoints, skipping damaged records, and verifies', () =>
     withReader(async (reader, dbs) => {
-      expect([...reader.checkpoints(ended)].map((c) => c.seq)).toEqual([3]);
+      expect([...reader.checkpoints(ended)].map((c) => c.seq)).toEqual([2]);
       dbs.checkpoints.putSync(eventKey(ended, 1), 'not json');
-      expect([...reader.checkpoints(ended)].map((c) => c.seq)).toEqual([3]);
+      expect([...reader.checkpoints(ended)].map((c) => c.seq)).toEqual([2]);
       dbs.checkpoints.removeSync(eventKey(ended, 1));
       expect(await reader.verify()).toMatchObject({ ok: true, sessions: 3, checkpoints: 2 });
     }));

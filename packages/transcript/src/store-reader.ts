@@ -182,8 +182,7 @@ export class StoreReader {
     let denied = 0;
     for (const event of this.eventsWithoutIoData(id)) {
       if (event.type === 'command') commands++;
-      else if (event.type === 'decision' && isDeniedDecision(event)) denied++;
-      else if (isDeniedApproval(event)) denied++;
+      if (isDeniedDecision(event) || isDeniedApproval(event)) denied++;
     }
     return { commands, denied };
   }

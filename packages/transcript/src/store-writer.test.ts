@@ -7,6 +7,7 @@ import { decodeEvent, eventKey, sessionKeyRange } from './event-codec.js';
 import { openDatabases, type StoreDatabases } from './store-databases.js';
 import { StoreWriter, type StoreWriterOptions } from './store-writer.js';
 import {
+  appendLegacyDecision,
   CLIENT_LEFT_END,
   commandBody,
   makeTempStore,
@@ -78,23 +79,29 @@ describe('store writer', () => {
     const info = sessionInfo();
     const recorder = writer.openSession(info, { database: 'app' });
     expect(codeOf(() => writer.openSession(info))).toBe('CONFLICT');
-    const command = recorder.append('command', commandBody('DROP TABLE t'));
-    recorder.append('decision', { commandSeq: command.seq, action: 'deny' });
-    expect(writer.liveSession(info.id)).toMatchObject({ nextSeq: 3, commands: 1, denied: 1 });
+    recorder.append('command', commandBody('DROP TABLE t', 'deny'));
+    expect(writer.liveSession(info.id)).toMatchObject({ nextSeq: 2, commands: 1, denied: 1 });
+    recorder.append('command', commandBody('SELECT 1', 'allow'));
+    expect(writer.liveSession(info.id)).toMatchObject({ nextSeq: 3, commands: 2, denied: 1 });
+    // An older store's shape: a decision of its own counts the same.
+    const legacy = recorder.append('command', commandBody('DROP TABLE u'));
+    appendLegacyDecision(recorder, { commandSeq: legacy.seq, action: 'deny' });
+    expect(writer.liveSession(info.id)).toMatchObject({ nextSeq: 5, commands: 3, denied: 2 });
     recorder.end({ cause: 'client-left', reason: 'client closed' });
     expect(writer.liveSession(info.id)).toBeUndefined();
     await writer.flush();
-    expect(storedTypes(info.id)).toEqual(['session.start', 'command', 'decision', 'session.end']);
+    const types = ['session.start', 'command', 'command', 'command', 'decision', 'session.end'];
+    expect(storedTypes(info.id)).toEqual(types);
     expect(JSON.parse(dbs.sessions.get(info.id)!)).toMatchObject({ id: info.id, identity: 'devin' });
     expect(JSON.parse(dbs.ends.get(info.id)!)).toEqual({
       endedAt: expect.any(Number),
-      commands: 1,
-      denied: 1,
-      lastSeq: 3,
+      commands: 3,
+      denied: 2,
+      lastSeq: 5,
       reason: 'client closed',
     });
-    expect(dbs.checkpoints.get(eventKey(info.id, 3))).toBeDefined();
-    expect(hookCalls).toEqual(['session.start', 'command', 'decision', 'session.end']);
+    expect(dbs.checkpoints.get(eventKey(info.id, 5))).toBeDefined();
+    expect(hookCalls).toEqual(types);
   });
 
   it('failMode closed: after a failed commit, appends and new sessions are refused and end() does not throw', async () => {

@@ -9,6 +9,7 @@
 import {
   AgentgateError,
   noRedaction,
+  recordsDenial,
   type Logger,
   type Redactor,
   type RecordingFailure,
@@ -36,7 +37,7 @@ import {
 import { ReservedPuts, storeFullError } from './reserved-puts.js';
 import type { SpaceReserve } from './space-reserve.js';
 import type { StoreDatabases } from './store-databases.js';
-import { isDeniedDecision, startRecords, type EndRecord } from './stored-records.js';
+import { startRecords, type EndRecord } from './stored-records.js';
 
 export interface TranscriptStoreHooks extends CommitHooks {
   /** Called for every event queued (metrics: agentgate_transcript_events_total). */
@@ -252,7 +253,7 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     session.head = event.hash;
     session.quotedHead = '"' + event.hash + '"'; // SHA-256 hex: nothing to escape
     if (type === 'command') session.commands++;
-    else if (type === 'decision' && body && isDeniedDecision(body)) session.denied++;
+    if (body !== undefined && recordsDenial(type, body)) session.denied++;
     this.hooks.event?.(type);
     return event;
   }

@@ -8,10 +8,15 @@ function event(fields: Record<string, unknown>): TranscriptEvent {
 }
 
 describe('stored records', () => {
-  it('counts a decision as denied by its action', () => {
-    expect(isDeniedDecision({ commandSeq: 1, action: 'deny' })).toBe(true);
-    expect(isDeniedDecision({ commandSeq: 1, action: 'allow' })).toBe(false);
-    expect(isDeniedDecision({ commandSeq: 1, action: 'approve' })).toBe(false);
+  it('counts a decision as denied by its action, in a command event or an older decision event', () => {
+    for (const action of ['deny', 'allow', 'approve']) {
+      const denied = action === 'deny';
+      expect(isDeniedDecision({ type: 'command', text: 'x', decision: { action } })).toBe(denied);
+      expect(isDeniedDecision({ type: 'decision', commandSeq: 1, action })).toBe(denied);
+    }
+    // An administrative command is not decided; other events name no decision even with an `action` field.
+    expect(isDeniedDecision({ type: 'command', text: 'config reload', kind: 'admin' })).toBe(false);
+    expect(isDeniedDecision({ type: 'result', action: 'deny' })).toBe(false);
   });
 
   it('reads the approval id, in the previous release’s spelling too once decoded', () => {

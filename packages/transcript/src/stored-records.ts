@@ -1,5 +1,11 @@
 /** The per-session summary records the store keeps beside the events, and how events are classified. */
-import type { AdminSessionInfo, SessionInfo, SessionStartDetail, TranscriptEvent } from '@agentgate/core';
+import {
+  recordsDenial,
+  type AdminSessionInfo,
+  type SessionInfo,
+  type SessionStartDetail,
+  type TranscriptEvent,
+} from '@agentgate/core';
 
 /** What `sessions` holds per session: the summary fields known at `session.start`. */
 export interface StartRecord {
@@ -51,9 +57,12 @@ export function startRecords(
   return { start, body };
 }
 
-/** A `decision` event counts as denied when the gate refused the command. */
-export function isDeniedDecision(body: Record<string, unknown>): boolean {
-  return body['action'] === 'deny';
+/**
+ * An event counts as denied when it records the gate refusing a command: a `command` whose `decision` denied, or an
+ * older store's `decision` event that did (recordsDenial).
+ */
+export function isDeniedDecision(event: Pick<TranscriptEvent, 'type'> & Record<string, unknown>): boolean {
+  return recordsDenial(event.type, event);
 }
 
 /** The approval an `approval.requested`/`approval.decided` event names (decoded events use today's spelling). */

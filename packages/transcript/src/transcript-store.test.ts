@@ -2,11 +2,12 @@ import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isAgentgateError } from '@agentgate/core';
+import { isAgentgateError, recordedDecision } from '@agentgate/core';
 import { open } from 'lmdb';
 import { encodeEvent, eventKey, recomputeHash } from './event-codec.js';
 import { verifyWithJwks } from './signing-key.js';
 import {
+  appendLegacyDecision,
   CLIENT_LEFT_END,
   commandBody,
   makeTempStore,
@@ -27,14 +28,11 @@ describe('transcript store: chain, summaries, verify', () => {
     const store = await temp.open();
     const info = sessionInfo();
     const recorder = store.openSession(info, { database: 'app' });
-    const command = recorder.append('command', commandBody('DROP TABLE users'));
-    recorder.append('decision', {
-      action: 'deny',
-      rule: 'no-ddl-drops',
-      commandSeq: command.seq,
+    recorder.append('command', {
+      ...commandBody('DROP TABLE users'),
+      decision: { action: 'deny', rule: 'no-ddl-drops' },
     });
-    recorder.append('command', commandBody('SELECT 1'));
-    recorder.append('decision', { commandSeq: command.seq + 2, action: 'allow' });
+    recorder.append('command', commandBody('SELECT 1', 'allow'));
     recorder.append('result', { event: 'sql', tag: 'SELECT 1', rows: 1, buffer: Buffer.from('hi') });
     recorder.end({ cause: 'client-left', reason: 'client closed' });
     recorder.end(CLIENT_LEFT_END); // idempotent
@@ -52,13 +50,11 @@ describe('transcript store: chain, summaries, verify', () => {
     expect(events.map((e) => e.type)).toEqual([
       'session.start',
       'command',
-      'decision',
       'command',
-      'decision',
       'result',
       'session.end',
     ]);
-    expect(events.map((e) => e.seq)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(events.map((e) => e.seq)).toEqual([0, 1, 2, 3, 4]);
     let prev = '';
     for (const event of events) {
       expect(event.prev).toBe(prev);
@@ -73,8 +69,9 @@ describe('transcript store: chain, summaries, verify', () => {
       groups: ['agents'],
       database: 'app',
     });
-    expect(events[5]!['buffer']).toBe(Buffer.from('hi').toString('base64'));
-    expect(events[6]).toMatchObject({ reason: 'client closed' });
+    expect(events[1]!['decision']).toEqual({ action: 'deny', rule: 'no-ddl-drops' });
+    expect(events[3]!['buffer']).toBe(Buffer.from('hi').toString('base64'));
+    expect(events[4]).toMatchObject({ reason: 'client closed' });
 
     const summary = store.getSession(info.id);
     expect(summary).toMatchObject({
@@ -85,30 +82,75 @@ describe('transcript store: chain, summaries, verify', () => {
       commands: 2,
       denied: 1,
     });
-    expect(summary?.endedAt).toBe(events[6]!.ts);
+    expect(summary?.endedAt).toBe(events[4]!.ts);
     expect(store.listSessions().map((s) => s.id)).toEqual([info.id, other.sessionId].sort());
     expect(store.listSessions({ protocol: 'ssh' }).map((s) => s.identity)).toEqual(['ci']);
     expect(store.listSessions({ identity: 'devin' }).map((s) => s.id)).toEqual([info.id]);
 
     const checkpoints = [...store.checkpoints(info.id)];
     expect(checkpoints).toHaveLength(1);
-    expect(checkpoints[0]).toMatchObject({ session: info.id, seq: 6, hash: events[6]!.hash });
+    expect(checkpoints[0]).toMatchObject({ session: info.id, seq: 4, hash: events[4]!.hash });
     const payload = JSON.parse(
       (await verifyWithJwks(checkpoints[0]!.jws, temp.signer.publicJwks())).toString(),
     );
-    expect(payload).toEqual({ hash: events[6]!.hash, seq: 6, session: info.id });
+    expect(payload).toEqual({ hash: events[4]!.hash, seq: 4, session: info.id });
 
     const report = await store.verify();
     expect(report).toEqual({
       ok: true,
       sessions: 2,
-      events: 9,
+      events: 7,
       checkpoints: 2,
       problems: [],
       pruned: { sessions: 0, prunes: [] },
     });
     await store.close();
     expect(store.writable).toBe(false);
+  });
+
+  it('reads, counts and verifies a store holding both shapes of decision', async () => {
+    const store = await temp.open();
+    const info = sessionInfo();
+    const recorder = store.openSession(info);
+    // As earlier releases wrote them: the decision its own event, right after its command.
+    const old = recorder.append('command', commandBody('DROP TABLE a'));
+    appendLegacyDecision(recorder, { commandSeq: old.seq, action: 'deny', rule: 'no-drops' });
+    const oldAllowed = recorder.append('command', commandBody('SELECT 1'));
+    appendLegacyDecision(recorder, { commandSeq: oldAllowed.seq, action: 'allow' });
+    // As the gate writes them now.
+    recorder.append('command', {
+      ...commandBody('DROP TABLE b'),
+      decision: { action: 'deny', rule: 'no-drops' },
+    });
+    recorder.append('command', commandBody('SELECT 2', 'allow'));
+    await store.flush();
+    // While the session is open, a reader in another process counts from the events.
+    const reader = await temp.open({ readOnly: true });
+    expect(reader.getSession(info.id)).toMatchObject({ commands: 4, denied: 2 });
+    await reader.close();
+    recorder.end(CLIENT_LEFT_END);
+    await store.flush();
+
+    const events = [...store.events(info.id)];
+    expect(events.map((e) => e.type)).toEqual([
+      'session.start',
+      'command',
+      'decision',
+      'command',
+      'decision',
+      'command',
+      'command',
+      'session.end',
+    ]);
+    expect(events.map(recordedDecision).filter((d) => d !== undefined)).toEqual([
+      { commandSeq: 1, action: 'deny', rule: 'no-drops' },
+      { commandSeq: 3, action: 'allow' },
+      { action: 'deny', rule: 'no-drops', commandSeq: 5 },
+      { action: 'allow', commandSeq: 6 },
+    ]);
+    expect(store.getSession(info.id)).toMatchObject({ commands: 4, denied: 2 });
+    expect(await store.verify()).toMatchObject({ ok: true, sessions: 1, events: 8, problems: [] });
+    await store.close();
   });
 
   it('opens read-only for the CLI: same summaries, no writing', async () => {
@@ -207,8 +249,7 @@ describe('space reserve (failMode closed)', () => {
     // One burst, no commit in between: the first commands fit in the reserve, the later ones must wait.
     const waits: (Promise<void> | undefined)[] = [];
     for (let i = 0; i < 20; i++) {
-      const command = recorder.append('command', commandBody(text));
-      recorder.append('decision', { commandSeq: command.seq, action: 'allow' });
+      recorder.append('command', commandBody(text, 'allow'));
       waits.push(recorder.committed?.());
     }
     expect(waits[0]).toBeUndefined();

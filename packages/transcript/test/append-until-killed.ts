@@ -28,8 +28,7 @@ async function main(): Promise<void> {
   const recorders = Array.from({ length: 8 }, () => store.openSession(sessionInfo()));
   for (let turn = 0; ; turn++) {
     for (const [i, recorder] of recorders.entries()) {
-      const { seq } = recorder.append('command', commandBody(`SELECT ${turn}`));
-      recorder.append('decision', { commandSeq: seq, action: 'allow' });
+      recorder.append('command', commandBody(`SELECT ${turn}`, 'allow'));
       recorder.io('out', Buffer.from(`row ${turn}\n`));
       if (turn % 50 === i) {
         recorder.end(CLIENT_LEFT_END);

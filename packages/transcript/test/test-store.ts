@@ -2,7 +2,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { newId, type EventBody, type SessionEndBody, type SessionInfo, type Signer } from '@agentgate/core';
+import {
+  newId,
+  type CommandDecision,
+  type DecisionEventBody,
+  type EventBody,
+  type SessionEndBody,
+  type SessionInfo,
+  type SessionRecorder,
+  type Signer,
+  type TranscriptEvent,
+} from '@agentgate/core';
 import { loadOrCreateSigningKey } from '../src/signing-key.js';
 import {
   openTranscriptStore,
@@ -51,9 +61,21 @@ export function sessionInfo(overrides: Partial<SessionInfo> = {}): SessionInfo {
   };
 }
 
-/** A `command` event body: an SSH exec of `text`. */
-export function commandBody(text: string): EventBody['command'] {
-  return { protocol: 'ssh', kind: 'exec', text, simpleCommands: [] };
+/** A `command` event body: an SSH exec of `text`, decided `action` when given (as the gate records it). */
+export function commandBody(text: string, action?: CommandDecision['action']): EventBody['command'] {
+  const body = { protocol: 'ssh', kind: 'exec', text, simpleCommands: [] } as const;
+  return action === undefined ? body : { ...body, decision: { action } };
+}
+
+/**
+ * Appends a decision as an event of its own, as stores written before the decision was folded into its `command`
+ * hold it. The recorder's typed API no longer offers the kind, the store still stores it as given.
+ */
+export function appendLegacyDecision(recorder: SessionRecorder, body: DecisionEventBody): TranscriptEvent {
+  const untyped = recorder as unknown as {
+    append(type: 'decision', body: DecisionEventBody): TranscriptEvent;
+  };
+  return untyped.append('decision', body);
 }
 
 /** How the tests' sessions end. */

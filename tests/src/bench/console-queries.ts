@@ -33,6 +33,7 @@ import {
   createJsonLogger,
   newId,
   silentLogger,
+  type CommandDecision,
   type EventBody,
   type Identity,
   type SessionInfo,
@@ -329,24 +330,15 @@ function writeCommand(recorder: SessionRecorder, protocol: Listener['protocol'])
   commandCount++;
   let appended = 0;
   const c = commandBody(protocol);
-  const body = c.body;
-  const { seq } = recorder.append('command', body);
+  const decision: CommandDecision =
+    c.kind === 'deny'
+      ? { action: 'deny', rule: 'no-destruction', matched: ['no-destruction'] }
+      : c.kind === 'hold'
+        ? { action: 'approve', rule: 'needs-review', matched: ['needs-review'] }
+        : { action: 'allow' };
+  const { seq } = recorder.append('command', { ...c.body, decision } as EventBody['command']);
   appended++;
-  if (c.kind === 'deny') {
-    recorder.append('decision', {
-      commandSeq: seq,
-      action: 'deny',
-      rule: 'no-destruction',
-      matched: ['no-destruction'],
-    });
-    appended++;
-  } else if (c.kind === 'hold') {
-    recorder.append('decision', {
-      commandSeq: seq,
-      action: 'approve',
-      rule: 'needs-review',
-      matched: ['needs-review'],
-    });
+  if (c.kind === 'hold') {
     const approvalId = newId();
     const r = rnd();
     const outcome = r < 0.6 ? 'approved' : r < 0.85 ? 'rejected' : 'expired';
@@ -366,10 +358,7 @@ function writeCommand(recorder: SessionRecorder, protocol: Listener['protocol'])
       reason: outcome === 'rejected' ? 'not during business hours' : null,
       waitedMs: 1000 + int(60_000),
     });
-    appended += 3;
-  } else {
-    recorder.append('decision', { commandSeq: seq, action: 'allow' });
-    appended++;
+    appended += 2;
   }
   if (protocol === 'postgres') {
     recorder.append('result', {
@@ -722,8 +711,12 @@ async function serveConsole(store: TranscriptStore, index: SessionIndex, dir: st
         };
         const recorder = live.wrap(store).openSession(info);
         const text = `DELETE FROM users WHERE id = ${i}`;
-        const { seq } = recorder.append('command', { text, protocol: 'postgres', statements: [] });
-        recorder.append('decision', { commandSeq: seq, action: 'approve', rule: 'needs-review' });
+        recorder.append('command', {
+          text,
+          protocol: 'postgres',
+          statements: [],
+          decision: { action: 'approve', rule: 'needs-review' },
+        });
         const before = new Set(seen.keys());
         const held = performance.now();
         const settled = broker.request({

@@ -1,6 +1,7 @@
 /**
  * Benchmark: the record path of one decided pgbench `-S` statement as the gateway records it, without the relay:
- * its three events (command, decision, result, with the bodies the PostgreSQL engine records) through the redactor
+ * its events (command with its decision, result, with the bodies the PostgreSQL engine records; a separate
+ * decision event too when the loaded build is one whose gate wrote it so) through the redactor
  * with the built-in entries, the store (failMode closed: space reserve and commit feed on) and the Prometheus
  * metrics the gate and the relay update per statement. `perTurn` statements are appended per event-loop turn,
  * round-robin over the sessions; CPU per statement (all threads, main thread) from /proc after a warm-up of a fifth
@@ -15,6 +16,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { SessionRecorder } from '@agentgate/core';
 import { processCpu } from './process-cpu.js';
+
+/** A build before the decision was folded into the command appends it as an event of its own. */
+type LegacyAppend = { append(type: 'decision', body: { commandSeq: number; action: 'allow' }): unknown };
 
 const total = Number(process.argv[2] ?? 60_000);
 const perTurn = Number(process.argv[3] ?? 10);
@@ -64,25 +68,34 @@ async function main(): Promise<void> {
         }),
       );
     }
+    // What the loaded build's gate records: the decision in the command event when that build reads it there,
+    // otherwise a decision event of its own after it.
+    const folded = 'recordedDecision' in core;
+    const legacy = (recorder: SessionRecorder): LegacyAppend => recorder as unknown as LegacyAppend;
     // The bodies as the PostgreSQL engine records them for `pgbench -S -M simple` (a captured transcript).
     const statement = (recorder: SessionRecorder, n: number): void => {
       const text = `SELECT abalance FROM pgbench_accounts WHERE aid = ${1 + ((n * 7919) % 400_000)};`;
-      const command = recorder.append('command', {
-        text,
-        protocol: 'postgres',
-        statements: [
-          {
-            command: 'SELECT',
-            tables: ['pgbench_accounts'],
-            functions: [],
-            unfilteredWrite: false,
-            text: text.slice(0, -1),
-            dynamic: false,
-          },
-        ],
-        detail: { database: 'app', user: 'bench' },
-      });
-      recorder.append('decision', { commandSeq: command.seq, action: 'allow' });
+      const statements = [
+        {
+          command: 'SELECT',
+          tables: ['pgbench_accounts'],
+          functions: [],
+          unfilteredWrite: false,
+          text: text.slice(0, -1),
+          dynamic: false,
+        },
+      ];
+      const detail = { database: 'app', user: 'bench' };
+      const command = folded
+        ? recorder.append('command', {
+            text,
+            protocol: 'postgres',
+            statements,
+            detail,
+            decision: { action: 'allow' },
+          })
+        : recorder.append('command', { text, protocol: 'postgres', statements, detail });
+      if (!folded) legacy(recorder).append('decision', { commandSeq: command.seq, action: 'allow' });
       metrics.gate.command('pg', 'postgres', 'allow');
       metrics.protocol.bytes('pg', 'postgres', 'client_to_upstream', 62);
       recorder.append('result', {
@@ -120,6 +133,7 @@ async function main(): Promise<void> {
         statements: total,
         perTurn,
         sessions: sessionCount,
+        eventsPerStatement: folded ? 2 : 3,
         cpuUsPerStatement: Number(((after.all - before.all) / total).toFixed(2)),
         mainCpuUsPerStatement: Number(((after.main - before.main) / total).toFixed(2)),
         wallUsPerStatement: Number(((wall * 1000) / total).toFixed(2)),

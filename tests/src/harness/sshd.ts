@@ -261,6 +261,13 @@ export class MemoryTranscript implements TranscriptWriter {
   all(type: string): Record<string, unknown>[] {
     return this.sessions.flatMap((s) => s.events.filter((e) => e.type === type).map((e) => e.body));
   }
+
+  /** How each decided command was decided, in order (the gate records it in the `command` event). */
+  decisions(): Record<string, unknown>[] {
+    return this.all('command').flatMap((c) =>
+      c['decision'] === undefined ? [] : [c['decision'] as Record<string, unknown>],
+    );
+  }
 }
 
 export interface GatewayIdentities {

@@ -1,5 +1,10 @@
 /** A running session's events as they happen, and (for admins) the button that ends it. */
-import type { SessionInfo, TranscriptEvent } from '@agentgate/core';
+import {
+  recordedDecision,
+  type RecordedDecision,
+  type SessionInfo,
+  type TranscriptEvent,
+} from '@agentgate/core';
 import { html, type SafeHtml } from '../html.js';
 import type { LiveEvent } from '../live-sessions.js';
 import type { ConsoleSession } from '../session-query.js';
@@ -75,15 +80,19 @@ export function liveEventFragment(event: LiveEvent & { kind: 'event' | 'io' }, i
   if (event.kind === 'io')
     return html`<li class="item io ${event.direction}"><pre class="code">${stripAnsi(ioText ?? '')}</pre></li>`;
   const e: TranscriptEvent = event.event;
+  const decision = recordedDecision(e);
   if (e.type === 'command')
-    return html`<li class="item command" data-seq="${String(e.seq)}"><div class="line">${time(e.ts)} <span class="badge">command</span></div><pre class="code">${String(e['recordedText'] ?? e['text'] ?? '')}</pre></li>`;
-  if (e.type === 'decision') {
-    const action = String(e['action'] ?? '');
-    return html`<li class="item decision" data-seq="${String(e.seq)}"><div class="line">${time(e.ts)} <span class="badge ${action}">${action}</span>${e['rule'] === undefined ? '' : html` <code>${String(e['rule'])}</code>`}</div></li>`;
-  }
+    return html`<li class="item command" data-seq="${String(e.seq)}"><div class="line">${time(e.ts)} <span class="badge">command</span>${decision === undefined ? '' : html` ${decisionBadge(decision)}`}</div><pre class="code">${String(e['recordedText'] ?? e['text'] ?? '')}</pre></li>`;
+  if (decision !== undefined)
+    return html`<li class="item decision" data-seq="${String(e.seq)}"><div class="line">${time(e.ts)} ${decisionBadge(decision)}</div></li>`;
   if (e.type === 'result' && (e['commandTag'] !== undefined || e['method'] !== undefined))
     return html`<li class="item result" data-seq="${String(e.seq)}"><div class="line">${time(e.ts)} <span class="badge">result</span> ${e['commandTag'] === undefined ? `${String(e['method'])} ${String(e['path'])} → ${String(e['status'])}` : `${String(e['commandTag'] ?? '')} ${typeof e['rowCount'] === 'number' ? `(${e['rowCount']} rows)` : ''}`}</div></li>`;
   if (e.type === 'result' || e.type === 'notice' || e.type === 'error' || e.type.startsWith('approval'))
     return html`<li class="item event" data-seq="${String(e.seq)}"><div class="line">${time(e.ts)} <span class="badge">${e.type}</span> ${eventSummary(e)}</div></li>`;
   return eventRow(e);
+}
+
+/** How the gate decided a command: its action and deciding rule. */
+function decisionBadge(d: RecordedDecision): SafeHtml {
+  return html`<span class="badge ${d.action}">${d.action}</span>${d.rule === undefined ? '' : html` <code>${d.rule}</code>`}`;
 }

@@ -107,10 +107,9 @@ function timelineItem(item: TimelineItem): SafeHtml {
 /** A decision as a badge: allow, deny, or the approval's outcome. */
 function verdict(item: CommandItem): SafeHtml {
   const d = item.decision;
-  const action = String(d?.['action'] ?? 'unknown');
-  const rule = d?.['rule'] === undefined ? '' : html` <code>${String(d['rule'])}</code>`;
-  const reason =
-    d?.['reason'] === undefined ? '' : html` <span class="muted">(${String(d['reason'])})</span>`;
+  const action = d?.action ?? 'unknown';
+  const rule = d?.rule === undefined ? '' : html` <code>${d.rule}</code>`;
+  const reason = d?.reason === undefined ? '' : html` <span class="muted">(${d.reason})</span>`;
   if (action !== 'approve') return html`<span class="badge ${action}">${action}</span>${rule}${reason}`;
   const decided = item.approvalDecided;
   if (decided === undefined) return html`<span class="badge approve">held for approval</span>${rule}`;

@@ -61,10 +61,14 @@ export function collectChanges(events: readonly FeedEvent[]): Changes {
         const text = commandText(event.event);
         if (text !== '') changes.lines.push(text);
         count(event.ts, 0);
+        if (isDeniedDecision(event.event)) {
+          changes.denied++;
+          count(event.ts, 1);
+        }
         break;
       }
       case 'decision':
-        // Most decisions allow: only one that can be a denial is parsed.
+        // An older store's decision event. Most allow: only one that can be a denial is parsed.
         if (!mayBeDenial(event.stored) || !isDeniedDecision(event.event)) break;
         of(event).denied++;
         count(event.ts, 1);

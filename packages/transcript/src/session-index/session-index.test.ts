@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { open } from 'lmdb';
 import type { SessionInfo, SessionRecorder } from '@agentgate/core';
 import {
+  appendLegacyDecision,
   approvalRequested,
   CLIENT_LEFT_END,
   commandBody,
@@ -51,21 +52,30 @@ async function indexed(index: SessionIndex): Promise<void> {
 const alice = { name: 'alice', groups: ['dba'], source: 'oidc' as const };
 const bob = { name: 'bob', groups: ['agents'], source: 'oidc' as const };
 
-/** A session with these commands; `decide` per command: allow, deny or hold (approval requested, then decided). */
+type Outcome = 'allow' | 'deny' | 'approved' | 'rejected' | 'expired';
+
+/**
+ * A session with these commands; per command: allow, deny or hold (approval requested, then decided). `old-…`
+ * records the decision as earlier releases did, as an event of its own.
+ */
 function session(
   info: Partial<SessionInfo>,
-  commands: readonly (string | [string, 'allow' | 'deny' | 'approved' | 'rejected' | 'expired'])[],
+  commands: readonly (string | [string, Outcome | 'old-allow' | 'old-deny'])[],
   end = true,
 ): SessionRecorder {
   const recorder = store.openSession(sessionInfo(info));
   for (const command of commands) {
     const [text, outcome] = typeof command === 'string' ? [command, 'allow' as const] : command;
-    const { seq } = recorder.append('command', commandBody(text));
-    if (outcome === 'allow' || outcome === 'deny') {
-      recorder.append('decision', { commandSeq: seq, action: outcome });
+    if (outcome === 'old-allow' || outcome === 'old-deny') {
+      const { seq } = recorder.append('command', commandBody(text));
+      appendLegacyDecision(recorder, { commandSeq: seq, action: outcome === 'old-deny' ? 'deny' : 'allow' });
       continue;
     }
-    recorder.append('decision', { commandSeq: seq, action: 'approve' });
+    if (outcome === 'allow' || outcome === 'deny') {
+      recorder.append('command', commandBody(text, outcome));
+      continue;
+    }
+    const { seq } = recorder.append('command', commandBody(text, 'approve'));
     recorder.append('approval.requested', approvalRequested(`ap-${seq}`));
     recorder.append('approval.decided', {
       approvalId: `ap-${seq}`,
@@ -181,6 +191,24 @@ describe('session index: filters', () => {
     expect(buckets).toHaveLength(24);
     expect(buckets.at(-1)).toMatchObject({ commands: 4, denials: 2, approvals: 2 });
     expect(buckets.slice(0, -1).every((b) => b.commands + b.denials + b.approvals === 0)).toBe(true);
+  });
+
+  it('counts denials recorded in either shape: in the command, or as a decision event of an older store', async () => {
+    const mixed = session({}, [
+      ['DROP TABLE a', 'deny'],
+      ['DROP TABLE b', 'old-deny'],
+      ['SELECT 1', 'old-allow'],
+      'SELECT 2',
+    ]);
+    const allowed = session({}, [['SELECT 3', 'old-allow'], 'SELECT 4']);
+    const index = await openIndex();
+    await indexed(index);
+    expect(index.get(mixed.sessionId)).toMatchObject({ commands: 4, denied: 2 });
+    expect(index.get(allowed.sessionId)).toMatchObject({ commands: 2, denied: 0 });
+    expect(ids(index.list({ hasDenials: true }, { limit: 50 }))).toEqual([mixed.sessionId]);
+    const hour = 3_600_000;
+    const from = Math.floor(Date.now() / hour) * hour - 23 * hour;
+    expect(index.activity(from, hour, 24).at(-1)).toMatchObject({ commands: 6, denials: 2, approvals: 0 });
   });
 });
 
