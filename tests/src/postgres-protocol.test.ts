@@ -111,6 +111,12 @@ describe('postgres listener: queries', () => {
     const all = results.find((e) => e.commandTag === 'SELECT 20')!;
     expect([(all.rows as unknown[]).length, all.rowsOmitted, all.rowCount]).toEqual([5, 15, 20]);
     expect(typeof first.commandSeq).toBe('number');
+    // A statement is two events: its command, carrying the decision, then its result.
+    const session = gw.events.filter((e) => e.session === first.session);
+    const command = session.find((e) => e.seq === first.commandSeq)!;
+    expect(command).toMatchObject({ type: 'command', decision: { action: 'allow' } });
+    expect(session.find((e) => e.seq === command.seq + 1)).toBe(first);
+    expect(session.some((e) => e.type === 'decision')).toBe(false);
   });
 
   it('runs parameterised queries through the extended protocol, binary results intact', async () => {
