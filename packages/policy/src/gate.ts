@@ -1,7 +1,7 @@
 /**
  * The gate: the single place that turns a decoded Command into allow / deny / held-for-approval. It records the
- * command with its decision (one `command` event) in the session's transcript before anything is forwarded, counts them, and waits on the
- * approvals broker for `approve`. Recording failure refuses the command (fail closed) unless the store is `open`.
+ * command with its decision (one `command` event) in the session's transcript before anything is forwarded, counts
+ * them, and waits on the approvals broker for `approve`. Recording failure refuses the command (fail closed) unless the store is `open`.
  */
 import {
   credentialLapse,
