@@ -1,0 +1,197 @@
+/**
+ * An in-process A/B of two agentgate builds' Docker listener: one dockerd, a gateway started from each build's own
+ * test harness in this process, and a client process that sends batches of sequential keep-alive
+ * `GET /containers/json` to one gateway then the other, alternating which goes first every round. Each batch's
+ * main-thread and all-thread CPU come from `/proc/self/task/*` `schedstat` (nanoseconds), so a difference of ~5%
+ * shows where alternated whole-benchmark runs at load cannot resolve 30% (docs/performance.md, A/A check). Run it in
+ * both orders: the second gateway measured ~3% higher against an identical first one.
+ *
+ * Run: node tests/dist/bench/docker-ab.js ROOT_A ROOT_B [rounds=300] [batch=50]
+ * ROOT_A / ROOT_B are checkouts with their own build (`pnpm build`); `AB_TRANSPORT=unix` measures the unix-socket
+ * listeners, `AB_PATH=/_ping` another request, `BENCH_CONTAINERS=N` N more running containers.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { TestDockerd } from '../harness/dockerd.js';
+import type { TestGateway } from '../harness/gateway.js';
+
+type Target = { host: string; port: number } | { socketPath: string };
+interface Arm {
+  readonly root: string;
+  readonly gw: TestGateway;
+  readonly target: Target;
+  readonly headers: Record<string, string>;
+}
+interface Batch {
+  readonly mainUs: number;
+  readonly allUs: number;
+  readonly p50Us: number;
+}
+
+const [rootA, rootB] = process.argv.slice(2, 4).map((root) => resolve(root));
+const rounds = Number(process.argv[4] ?? 300);
+const batch = Number(process.argv[5] ?? 50);
+const transport = process.env['AB_TRANSPORT'] ?? 'tcp';
+
+/** The client, a process of its own: "i k" runs k requests against target i and answers their p50 in µs. */
+const clientSource = `
+const http = require('node:http');
+const targets = JSON.parse(process.argv[1]);
+const agents = targets.map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+const path = process.env.AB_PATH || '/containers/json';
+const once = (i) => new Promise((resolve, reject) => {
+  const req = http.request({ ...targets[i].target, agent: agents[i], path, headers: targets[i].headers }, (res) => {
+    res.resume();
+    res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error('status ' + res.statusCode))));
+  });
+  req.on('error', reject);
+  req.end();
+});
+let buffered = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', async (data) => {
+  buffered += data;
+  const nl = buffered.indexOf('\\n');
+  if (nl < 0) return;
+  const line = buffered.slice(0, nl);
+  buffered = buffered.slice(nl + 1);
+  if (line === 'quit') process.exit(0);
+  const [i, k] = line.split(' ').map(Number);
+  const times = [];
+  for (let j = 0; j < k; j++) {
+    const t0 = process.hrtime.bigint();
+    await once(i);
+    times.push(Number(process.hrtime.bigint() - t0) / 1e3);
+  }
+  times.sort((a, b) => a - b);
+  process.stdout.write(JSON.stringify({ p50: times[Math.floor(k / 2)] }) + '\\n');
+});`;
+
+function threadNs(task: string): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    return 0; // the thread ended between the listing and the read
+  }
+}
+const mainNs = (): number => threadNs(String(process.pid));
+const allNs = (): number => readdirSync('/proc/self/task').reduce((sum, task) => sum + threadNs(task), 0);
+const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const quantile = (xs: readonly number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))]!;
+
+async function startArm(root: string, index: number, dockerd: TestDockerd): Promise<Arm> {
+  const harness = (await import(
+    join(root, 'tests/dist/harness/gateway.js')
+  )) as typeof import('../harness/gateway.js');
+  const unixPath = join(dockerd.dir, `ab${index}.sock`);
+  const gw = await harness.startTestGateway(`
+listeners:
+  - name: docker
+    protocol: docker
+    listen: 127.0.0.1:0
+    allow: [group:agents]
+    upstream: { socket: ${dockerd.socket} }
+  - name: docker-unix
+    protocol: docker
+    listen: unix:${unixPath}
+    identity: bench
+    allow: [identity:bench]
+    upstream: { socket: ${dockerd.socket} }
+rules:
+  - { name: no-privileged, protocol: docker, match: { privileged: true }, action: deny }
+`);
+  if (transport === 'unix') return { root, gw, target: { socketPath: unixPath }, headers: {} };
+  const { port } = gw.address('docker') as { port: number };
+  return {
+    root,
+    gw,
+    target: { host: '127.0.0.1', port },
+    headers: { authorization: `Bearer ${await gw.token('bench', ['agents'])}` },
+  };
+}
+
+async function main(): Promise<void> {
+  if (!rootA || !rootB) throw new Error('usage: docker-ab.js ROOT_A ROOT_B [rounds] [batch]');
+  const { startDockerd } = (await import(
+    join(rootA, 'tests/dist/harness/dockerd.js')
+  )) as typeof import('../harness/dockerd.js');
+  const dockerd = await startDockerd();
+  const arms: Arm[] = [];
+  try {
+    arms.push(await startArm(rootA, 0, dockerd), await startArm(rootB, 1, dockerd));
+    const containers = 1 + Number(process.env['BENCH_CONTAINERS'] ?? 0);
+    for (let i = 0; i < containers; i++) {
+      const run = await dockerd.docker(['run', '-d', '--network', 'none', dockerd.image, 'sleep', '3600']);
+      if (run.code !== 0) throw new Error(run.stderr);
+    }
+    const targets = arms.map(({ target, headers }) => ({ target, headers }));
+    const client = spawn(process.execPath, ['-e', clientSource, JSON.stringify(targets)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    client.stdout.setEncoding('utf8');
+    let answer: ((p50: number) => void) | undefined;
+    let out = '';
+    client.stdout.on('data', (data: string) => {
+      out += data;
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      const line = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      answer?.((JSON.parse(line) as { p50: number }).p50);
+    });
+    const ask = (arm: number, requests: number): Promise<number> =>
+      new Promise((resolve) => {
+        answer = resolve;
+        client.stdin.write(`${arm} ${requests}\n`);
+      });
+
+    const batches: Batch[][] = [[], []];
+    const measure = async (arm: number): Promise<void> => {
+      const main0 = mainNs();
+      const all0 = allNs();
+      const p50Us = await ask(arm, batch);
+      batches[arm]!.push({
+        mainUs: (mainNs() - main0) / batch / 1000,
+        allUs: (allNs() - all0) / batch / 1000,
+        p50Us,
+      });
+    };
+    await ask(0, 1000); // warm-up: V8 settles the relay's code before anything is measured
+    await ask(1, 1000);
+    for (let round = 0; round < rounds; round++) {
+      for (const arm of round % 2 === 0 ? [0, 1] : [1, 0]) await measure(arm);
+    }
+    client.stdin.write('quit\n');
+
+    for (const [arm, name] of ['A', 'B'].entries()) {
+      const measured = batches[arm]!;
+      console.log(
+        `${name} ${arms[arm]!.root}: main thread ${median(measured.map((b) => b.mainUs)).toFixed(1)} µs, ` +
+          `all threads ${median(measured.map((b) => b.allUs)).toFixed(1)} µs, ` +
+          `client p50 ${median(measured.map((b) => b.p50Us)).toFixed(0)} µs per request`,
+      );
+    }
+    const [a, b] = batches as [Batch[], Batch[]];
+    const change = a.map((x, round) => ((b[round]!.mainUs - x.mainUs) / x.mainUs) * 100);
+    const sum = (xs: Batch[]): number => xs.reduce((s, x) => s + x.mainUs, 0);
+    console.log(
+      `B against A, main thread: median of per-round changes ${median(change).toFixed(1)}% ` +
+        `(p25 ${quantile(change, 0.25).toFixed(1)}, p75 ${quantile(change, 0.75).toFixed(1)}), ` +
+        `ratio of sums ${((sum(b) / sum(a) - 1) * 100).toFixed(1)}%, B lower in ` +
+        `${change.filter((c) => c < 0).length} of ${change.length} rounds; load ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(' ')}`,
+    );
+  } finally {
+    for (const arm of arms) await arm.gw.stop();
+    await dockerd.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
