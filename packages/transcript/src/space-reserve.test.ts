@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, open as openFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '@agentgate/core';
@@ -37,6 +37,31 @@ afterEach(async () => {
   await reserve?.close();
   await rm(dir, { recursive: true, force: true });
 });
+
+/** Resolves once `done` says so (polled every few ms); throws after two seconds, so cleanup still runs. */
+async function until(done: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/**
+ * Calls `before` with each write's offset and length before any FileHandle writes (the reserve's zeros go
+ * through FileHandle.write); returns the function that undoes it.
+ */
+async function holdWrites(before: (offset: number, length: number) => Promise<void>): Promise<() => void> {
+  const probe = await openFile(file, 'r');
+  const proto = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> };
+  await probe.close();
+  const write = proto.write;
+  proto.write = async function (this: unknown, ...args: unknown[]) {
+    await before(args[3] as number, args[2] as number);
+    return write.apply(this, args);
+  };
+  return () => void (proto.write = write);
+}
 
 /** Per put, depth 1 (+1 margin): a copy and a split per level, plus a new root = 6 pages. */
 const perPut = 6 * pageSize;
@@ -79,7 +104,7 @@ describe('space reserve', () => {
     expect(reserve!.full).toBe(false);
     expect(reserve!.admit(perPut, false)).toBe('fits'); // events may still use the tail
     charged += perPut;
-    // The commit releases what it carried; zeros are written only between commits, never during one.
+    // The commit releases what it carried; it was not clear of the allocated end, so no zeros were written during it.
     let sizeDuring = -1;
     await reserve!.commit(charged, async () => {
       sizeDuring = (await stat(file)).size;
@@ -87,11 +112,39 @@ describe('space reserve', () => {
     });
     expect(sizeDuring).toBe((await stat(file)).size);
     expect(reserve!.admit(big, true)).toBe('fits');
-    // The next commit first tops the reserve up past the new last page.
-    await reserve!.commit(big, async () => {
-      sizeDuring = (await stat(file)).size;
+    // The next commit tops the reserve up past the new last page (beside it: it is clear of the allocated end).
+    await reserve!.commit(big, async () => undefined);
+    await until(async () => (await stat(file)).size === (lastPage + 1) * pageSize + reserveBytes);
+  });
+
+  it('tops the reserve up beside a commit that is clear of the zeros, starting past twice what it may add', async () => {
+    const reserveBytes = 1 << 20;
+    await open({ reserveBytes });
+    const zeros: { offset: number; length: number }[] = [];
+    let letZerosGo = (): void => {};
+    const held = new Promise<void>((resolve) => (letZerosGo = resolve));
+    const restore = await holdWrites(async (offset, length) => {
+      zeros.push({ offset, length });
+      await held;
     });
-    expect(sizeDuring).toBe((lastPage + 1) * pageSize + reserveBytes);
+    try {
+      // A commit that used 64 pages: the reserve is now more than its slack short, and the next commit tops it up.
+      await reserve!.commit(0, async () => void (lastPage += 64));
+      const usedEnd = (lastPage + 1) * pageSize;
+      const charge = reserve!.cost(40, Buffer.alloc(64 << 10));
+      expect(reserve!.admit(charge, true)).toBe('fits');
+      let ran = false;
+      const committing = reserve!.commit(charge, async () => void (ran = true));
+      // The commit runs while the zeros are still being written, and they start past twice what it may add.
+      await until(async () => ran && zeros.length > 0);
+      expect(zeros[0]!.offset).toBeGreaterThanOrEqual(usedEnd + 2 * charge);
+      letZerosGo();
+      await committing;
+      await until(async () => (await stat(file)).size === usedEnd + reserveBytes);
+    } finally {
+      letZerosGo();
+      restore();
+    }
   });
 
   it('never writes zeros over pages a burst commit wrote past the allocated end', async () => {

@@ -6,8 +6,9 @@
  * queued put is charged a worst-case page count. A put `fits` while everything queued or in flight fits in the
  * allocated space: a command that fits may run at once. Beyond that, while the disk may still have room (a burst),
  * a put is `over`: it is queued apart from guaranteed commands and a command waits for its commit. Once the file
- * cannot be extended, what does not fit is refused (`full`). Zeros are written only between commits, beyond LMDB's
- * last page, so they never touch a page LMDB uses. The bound and what it does not cover: docs/transcript.md.
+ * cannot be extended, what does not fit is refused (`full`). Zeros are written only past the allocated end, and
+ * during a commit only when that lies beyond twice what the commit may add, so they never touch a page LMDB uses.
+ * The bound and what it does not cover: docs/transcript.md.
  */
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import type { Logger } from '@agentgate/core';
@@ -162,14 +163,23 @@ export class SpaceReserve {
   }
 
   /**
-   * Wraps the commit of a batch charged `charge`: tops the reserve up first (no LMDB transaction runs meanwhile),
-   * then measures what the commit used.
+   * Wraps the commit of a batch charged `charge`, then measures what the commit used. The reserve is topped up
+   * beside the commit when the zeros start well past anything the commit may write (twice its worst-case growth),
+   * so a stream's commits do not wait for the zeros; otherwise (a burst, a small reserve) first, with no LMDB
+   * transaction running meanwhile.
    */
   async commit(charge: number, run: () => Promise<void>): Promise<void> {
     this.committing = true;
     try {
-      if (this.extending) await this.extending;
-      if (this.wantsExtension()) await this.extend(maxExtendPerGap);
+      if (!this.clearOfZeros(charge)) {
+        if (this.extending) await this.extending;
+        if (this.wantsExtension()) {
+          if (this.clearOfZeros(charge)) this.extendBeside();
+          else await this.extend(maxExtendPerGap);
+        }
+      } else if (!this.extending && this.wantsExtension()) {
+        this.extendBeside();
+      }
       await run();
       this.measure(false);
     } finally {
@@ -193,14 +203,30 @@ export class SpaceReserve {
     await this.fd.close();
   }
 
+  /**
+   * Whether a commit charged `charge` can run while zeros are written: zeros go only past the allocated end, which
+   * lies beyond twice the most the commit can add to the file (its charge and its batch's own pages).
+   */
+  private clearOfZeros(charge: number): boolean {
+    return this.usedEnd + 2 * (charge + this.batchOverhead(charge)) <= this.allocatedEnd;
+  }
+
+  /** Top the reserve up without waiting for it (a commit that is clear of the zeros runs meanwhile). */
+  private extendBeside(): void {
+    void this.extend(maxExtendPerGap).then(() => this.updateFull());
+  }
+
+  /** Pages a batch charged `charge` writes besides its puts' charges (see room()). */
+  private batchOverhead(charge: number): number {
+    return 3 * this.perPutBytes + this.pageSize + Math.ceil(charge / this.pageSize / 512) * this.pageSize;
+  }
+
   private room(): number {
     // Per batch, LMDB also writes its free-page list and the main tree's path: one more put's worth per batch, and
     // a page per 512 pages freed; the commit feed's record adds a put and a partly filled page; two batches (in
     // flight and queued) may be outstanding.
     const charged = this.charged;
-    const overhead =
-      2 * (3 * this.perPutBytes + this.pageSize + Math.ceil(charged / this.pageSize / 512) * this.pageSize);
-    return this.allocatedEnd - this.usedEnd - charged - overhead;
+    return this.allocatedEnd - this.usedEnd - charged - 2 * this.batchOverhead(charged);
   }
 
   private measure(refreshDepth: boolean): void {
@@ -241,8 +267,8 @@ export class SpaceReserve {
   }
 
   /**
-   * Write zeros from the allocated end toward `usedEnd + reserveBytes`, at most `limit` bytes. Runs only while no
-   * LMDB transaction does (inside commit(), or from the retry timer while nothing commits).
+   * Write zeros from the allocated end toward `usedEnd + reserveBytes`, at most `limit` bytes. Runs while no LMDB
+   * transaction does, or beside one that is clear of the allocated end (commit()).
    */
   private extend(limit: number): Promise<void> {
     const run = async (): Promise<void> => {
