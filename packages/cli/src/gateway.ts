@@ -24,7 +24,6 @@ import {
   type ProtocolEngine,
   type Termination,
   type Redactor,
-  type StoreConfig,
 } from '@agentgate/core';
 import { startAdminServer, sshKeysHandler, type AdminServer } from '@agentgate/admin';
 import { createApprovalBroker } from '@agentgate/approvals';
@@ -49,13 +48,13 @@ import {
   openTranscriptStore,
   sessionIndexPath,
   type TranscriptStore,
-  type TranscriptStoreOptions,
 } from '@agentgate/transcript';
 import { FleetApprovals } from '@agentgate/fleet';
 import { openFleetConsole } from './fleet-console.js';
 import { startShipper } from './fleet-shipping.js';
 import { fleetSshKeys } from './fleet-ssh-keys.js';
 import { startListenerServer, type ListenerAddress, type ListenerServer } from './listener-server.js';
+import { storeWriteOptions } from './store-write-options.js';
 
 /**
  * A listener served by an engine the caller brings (the test harness's line engine), beside the configured ones:
@@ -165,18 +164,6 @@ async function loadOrCreateHashKey(path: string): Promise<Buffer> {
     );
     return Buffer.from((await readFile(path, 'utf8')).trim(), 'hex');
   }
-}
-
-/** What the `store` section sets of how the store writes (docs/configuration.md, store). */
-export function storeWriteOptions(
-  store: StoreConfig,
-): Pick<TranscriptStoreOptions, 'path' | 'failMode' | 'checkpointIntervalMs' | 'commitWindowMs'> {
-  return {
-    path: store.path,
-    failMode: store.failMode,
-    checkpointIntervalMs: store.checkpointIntervalMs,
-    ...(store.commitWindowMs !== undefined ? { commitWindowMs: store.commitWindowMs } : {}),
-  };
 }
 
 export async function startGateway(

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseConfig } from '@agentgate/config';
 import { newId } from '@agentgate/core';
 import { loadOrCreateSigningKey, openTranscriptStore } from '@agentgate/transcript';
-import { storeWriteOptions } from './gateway.js';
+import { storeWriteOptions } from './store-write-options.js';
 
 let dir: string;
 beforeAll(() => {
