@@ -171,14 +171,11 @@ export class SpaceReserve {
   async commit(charge: number, run: () => Promise<void>): Promise<void> {
     this.committing = true;
     try {
-      if (!this.clearOfZeros(charge)) {
-        if (this.extending) await this.extending;
-        if (this.wantsExtension()) {
-          if (this.clearOfZeros(charge)) this.extendBeside();
-          else await this.extend(maxExtendPerGap);
-        }
-      } else if (!this.extending && this.wantsExtension()) {
-        this.extendBeside();
+      // Zeros in flight that may reach what this commit writes finish first.
+      if (this.extending && !this.clearOfZeros(charge)) await this.extending;
+      if (!this.extending && this.wantsExtension()) {
+        if (this.clearOfZeros(charge)) this.extendBeside();
+        else await this.extend(maxExtendPerGap);
       }
       await run();
       this.measure(false);
