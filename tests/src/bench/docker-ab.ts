@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
+import { dockerBenchGatewayYaml } from './bench-store.js';
 import type { TestDockerd } from '../harness/dockerd.js';
 import type { TestGateway } from '../harness/gateway.js';
 
@@ -87,22 +88,8 @@ async function startArm(root: string, index: number, dockerd: TestDockerd): Prom
     join(root, 'tests/dist/harness/gateway.js')
   )) as typeof import('../harness/gateway.js');
   const unixPath = join(dockerd.dir, `ab${index}.sock`);
-  const gw = await harness.startTestGateway(`
-listeners:
-  - name: docker
-    protocol: docker
-    listen: 127.0.0.1:0
-    allow: [group:agents]
-    upstream: { socket: ${dockerd.socket} }
-  - name: docker-unix
-    protocol: docker
-    listen: unix:${unixPath}
-    identity: bench
-    allow: [identity:bench]
-    upstream: { socket: ${dockerd.socket} }
-rules:
-  - { name: no-privileged, protocol: docker, match: { privileged: true }, action: deny }
-`);
+  // Both arms run the gateway as docker.js configures it, whichever build they load.
+  const gw = await harness.startTestGateway(dockerBenchGatewayYaml(dockerd.socket, unixPath));
   if (transport === 'unix') return { root, gw, target: { socketPath: unixPath }, headers: {} };
   const { port } = gw.address('docker') as { port: number };
   return {

@@ -22,7 +22,7 @@ import { loadavg } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { startDockerd } from '../harness/dockerd.js';
-import { commitWindowYaml } from './bench-store.js';
+import { dockerBenchGatewayYaml } from './bench-store.js';
 import { startTestGateway } from '../harness/gateway.js';
 import { startProfile, statTicks, straceThreads, tickUs } from './process-cpu.js';
 
@@ -294,26 +294,9 @@ async function nodeRelay(
 
 async function main(): Promise<void> {
   const dockerd = await startDockerd();
-  const gw = await startTestGateway(`
-${commitWindowYaml()}
-listeners:
-  - name: docker
-    protocol: docker
-    listen: 127.0.0.1:0
-    allow: [group:agents]
-    upstream: { socket: ${dockerd.socket} }
-  - name: docker-unix
-    protocol: docker
-    listen: unix:${join(dockerd.dir, 'agentgate.sock')}
-    identity: bench
-    allow: [identity:bench]
-    upstream: { socket: ${dockerd.socket} }
-rules:
-  - name: no-privileged
-    protocol: docker
-    match: { privileged: true }
-    action: deny
-`);
+  const gw = await startTestGateway(
+    dockerBenchGatewayYaml(dockerd.socket, join(dockerd.dir, 'agentgate.sock')),
+  );
   try {
     const { port } = gw.address('docker') as { port: number };
     const token = await gw.token('bench', ['agents']);
