@@ -301,6 +301,7 @@ export async function startGateway(
       const llog = log.child({ listener: listener.name, protocol: listener.protocol });
       const engine = makeEngine({ ...deps, log: llog });
       started.push(engine);
+      await engine.ready?.();
       listeners.push(
         await startListenerServer(listener, engine, {
           log,

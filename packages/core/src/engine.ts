@@ -42,6 +42,11 @@ export interface ProtocolEngine {
     signal: AbortSignal,
     connection?: ConnectionControl,
   ): Promise<void>;
+  /**
+   * Resolves once the engine can serve (an SSH listener's host key loaded or created); rejects with why it cannot,
+   * and then the listener does not start. Awaited before the listener accepts connections.
+   */
+  ready?(): Promise<void>;
   /** Release engine-wide resources (pools, caches). */
   close?(): Promise<void>;
 }

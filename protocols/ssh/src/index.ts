@@ -72,6 +72,9 @@ export const createSshEngine: EngineFactory<SshListenerConfig> = (listener, deps
   serverReady.catch(() => undefined);
 
   return {
+    async ready(): Promise<void> {
+      await serverReady;
+    },
     async handle(client: Duplex, info: ClientInfo, signal: AbortSignal): Promise<void> {
       let srv: ssh2.Server;
       try {

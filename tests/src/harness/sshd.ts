@@ -356,6 +356,7 @@ export async function startStandaloneSshGateway(options: {
     log: silentLogger,
   };
   const engine = createSshEngine(listener, deps);
+  await engine.ready?.();
   // Each connection gets its own signal, as from the gateway's listener server.
   const sockets = new Map<Socket, AbortController>();
   const server: TcpServer = createServer((socket) => {
