@@ -70,7 +70,7 @@ export function recordAnswer(sink: AnswerSink, decided: DecidedRequest, answer: 
   };
   if (decided.commandSeq !== undefined) rec.commandSeq = decided.commandSeq;
   if (body !== undefined) {
-    const capped = body.subarray(0, RECORDED_BODY_CAP);
+    const capped = body.length > RECORDED_BODY_CAP ? body.subarray(0, RECORDED_BODY_CAP) : body;
     if (textual) {
       if (sink.lastText) rec.body = sink.lastText.textOf(capped, sink.detectors);
       else {

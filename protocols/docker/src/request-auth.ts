@@ -24,6 +24,7 @@ export class RequestAuthenticator {
   /** The identity object last found in `allow` (the allow list is fixed per listener). */
   private allowed: Identity | undefined;
   private socketIdentity: Identity | undefined;
+  private lastAuthorization: { headers: readonly Header[]; values: string[] } | undefined;
 
   constructor(
     private readonly listener: DockerListenerConfig,
@@ -46,7 +47,7 @@ export class RequestAuthenticator {
       };
       return this.admitted(this.socketIdentity);
     }
-    const auth = headerValues(headers, 'authorization');
+    const auth = this.authorization(headers);
     const header = auth.length === 1 ? auth[0] : undefined;
     const cached = this.cached;
     if (cached && header === cached.header && credentialLapse(cached.identity, Date.now()) === undefined)
@@ -59,6 +60,15 @@ export class RequestAuthenticator {
       throw new AgentgateError('AUTH_FAILED', 'agentgate: a Bearer token is required');
     }
     return this.verify(header, token).then((identity) => this.admitted(identity));
+  }
+
+  /** The `Authorization` values of a head: the same headers object (a repeated head) has the same values. */
+  private authorization(headers: readonly Header[]): string[] {
+    const last = this.lastAuthorization;
+    if (last?.headers === headers) return last.values;
+    const values = headerValues(headers, 'authorization');
+    this.lastAuthorization = { headers, values };
+    return values;
   }
 
   private async verify(header: string, token: string): Promise<Identity> {

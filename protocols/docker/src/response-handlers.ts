@@ -130,8 +130,8 @@ export function completeWholeBody(ctx: HandlerContext, body: Buffer): void {
   }
   ctx.metrics.bytes(ctx.listener, 'docker', 'upstream_to_client', body.length);
   if (decided === undefined || sink === undefined) return;
-  const capped = body.subarray(0, RECORDED_BODY_CAP);
-  recordAnswer(sink, decided, { status: ctx.status, textual: ctx.textual, body: capped, bytes: body.length });
+  // recordAnswer caps what it records; the byte count is the whole body's.
+  recordAnswer(sink, decided, { status: ctx.status, textual: ctx.textual, body, bytes: body.length });
 }
 
 /** Feed every handler, counting the bytes for their ends. */

@@ -99,53 +99,63 @@ function answerHead(read: HeadRead<ResponseHead>): { head: ResponseHead; raw: Bu
   return read;
 }
 
-/** Relay the answer; resolves true when both connections can carry another request. */
-export async function relayResponse(x: ResponseExchange): Promise<boolean> {
-  let { head, raw } = answerHead(await x.upstreamMessages.readHead(parseResponseHead));
+/** The head of dockerd's answer, read for `relayResponse`. */
+export function readAnswerHead(x: ResponseExchange): Promise<HeadRead<ResponseHead>> {
+  return x.upstreamMessages.readHead(parseResponseHead);
+}
+
+/**
+ * Relay the answer whose head `read` is; true when both connections can carry another request. Synchronous when
+ * the whole answer went out at once (a small answer that came with its head), a promise when it has to wait.
+ */
+export function relayResponse(x: ResponseExchange, read: HeadRead<ResponseHead>): boolean | Promise<boolean> {
+  const { head, raw } = answerHead(read);
   // Interim 1xx answers other than 101 are passed on; the final answer follows (RFC 9110 §15.2).
-  while (head.status >= 100 && head.status < 200 && head.status !== 101) {
-    x.responseStarting();
-    await writeAll(x.client, raw);
-    ({ head, raw } = answerHead(await x.upstreamMessages.readHead(parseResponseHead)));
-  }
+  if (head.status >= 100 && head.status < 200 && head.status !== 101) return relayInterim(x, raw);
   const facts = factsOf(x.req.method, head);
   const hijack =
     head.status === 101 || (x.route?.response === 'hijack' && head.status === 200 && facts.streamContentType);
   x.streaming(hijack);
-  if (hijack) {
-    await x.bodySent;
-    x.responseStarting();
-    await writeAll(x.client, raw);
-    if (x.decided && x.sink) recordAnswer(x.sink, x.decided, { status: head.status });
-    const { bytesIn, bytesOut } = await relayHijacked(
-      {
-        client: x.client,
-        clientReader: x.clientReader,
-        upstream: x.upstream,
-        upstreamReader: x.upstreamMessages.socket,
-      },
-      { recorder: x.sink?.recorder, metrics: x.metrics, listener: x.listener },
-    );
-    const sink = x.sink;
-    try {
-      sink?.recorder.append('result', { event: 'stream.end', bytesIn, bytesOut });
-    } catch (err) {
-      sink?.log.warn('docker record failed', { err: String(err) });
-    }
-    return false;
-  }
+  if (hijack) return relayHijack(x, head, raw);
   const { framing, reusable } = facts;
   const masking =
     (x.route?.response === 'mask-container' || x.route?.response === 'mask-image') &&
     head.status === 200 &&
     framing.kind !== 'none';
-  if (masking) {
-    await relayMasked(x, head, framing);
-    return reusable;
-  }
+  if (masking) return relayMasked(x, head, framing).then(() => reusable);
   const relayed = relayStreamed(x, head, facts, raw);
-  if (relayed) await relayed;
+  if (relayed) return relayed.then(() => reusable && !x.client.destroyed);
   return reusable && !x.client.destroyed;
+}
+
+async function relayInterim(x: ResponseExchange, raw: Buffer): Promise<boolean> {
+  x.responseStarting();
+  await writeAll(x.client, raw);
+  return relayResponse(x, await readAnswerHead(x));
+}
+
+/** Attach and exec start: the connection is a raw stream both ways from here, never reused. */
+async function relayHijack(x: ResponseExchange, head: ResponseHead, raw: Buffer): Promise<false> {
+  await x.bodySent;
+  x.responseStarting();
+  await writeAll(x.client, raw);
+  if (x.decided && x.sink) recordAnswer(x.sink, x.decided, { status: head.status });
+  const { bytesIn, bytesOut } = await relayHijacked(
+    {
+      client: x.client,
+      clientReader: x.clientReader,
+      upstream: x.upstream,
+      upstreamReader: x.upstreamMessages.socket,
+    },
+    { recorder: x.sink?.recorder, metrics: x.metrics, listener: x.listener },
+  );
+  const sink = x.sink;
+  try {
+    sink?.recorder.append('result', { event: 'stream.end', bytesIn, bytesOut });
+  } catch (err) {
+    sink?.log.warn('docker record failed', { err: String(err) });
+  }
+  return false;
 }
 
 /** An inspect answer: read whole, `Env` values masked, sent with its new length. */

@@ -30,7 +30,7 @@ import {
   requestFraming,
   wantsConnectionClose,
 } from './http-codec.js';
-import { type HeadLimits, HttpMessageReader } from './http-message-reader.js';
+import { type HeadLimits, type HeadRead, HttpMessageReader } from './http-message-reader.js';
 import { errorStatus, replyError, replyJson, verdictStatus } from './replies.js';
 import { RequestAuthenticator } from './request-auth.js';
 import { type CanonicalRequest, type Route, canonicalizeTarget, classifyRoute } from './routes.js';
@@ -59,12 +59,11 @@ export interface SessionContext {
 }
 
 const EMPTY = Buffer.alloc(0);
+const READING_HEAD: ConnectionState = { kind: 'reading-head' };
 
 /** What serve() works out from a request head alone (factsOf). */
 interface HeadFacts {
   readonly head: RequestHead;
-  /** `METHOD target`, for the connection's state and logs. */
-  readonly label: string;
   readonly framing: BodyFraming;
   readonly req: CanonicalRequest;
   readonly route: Route | undefined;
@@ -73,7 +72,11 @@ interface HeadFacts {
   readonly ping: boolean;
   /** A form-encoded body, refused (Go's ParseForm would read it ahead of the query). */
   readonly formBody: boolean;
+  /** The connection's states while serving this head, each naming it as `METHOD target` (one object per head). */
+  readonly states: { readonly [K in ServingKind]: ConnectionState };
 }
+
+type ServingKind = Exclude<ConnectionState['kind'], 'reading-head' | 'closed'>;
 
 /** What an authenticated request decides and records with. */
 interface Bound {
@@ -93,6 +96,9 @@ export class DockerConnection {
   private lastFacts: HeadFacts | undefined;
   private lastCommand: { facts: HeadFacts; command: DockerCommand } | undefined;
   private readonly lastAnswerText = new AnswerTextMemo();
+  /** The last request's session and masker, and where its answer was recorded (reused while they hold). */
+  private bound: Bound | undefined;
+  private sink: AnswerSink | undefined;
   /** Aborts when the client goes away: a held decision is withdrawn. */
   private readonly clientGone = new AbortController();
 
@@ -109,8 +115,8 @@ export class DockerConnection {
       metrics: ctx.deps.metrics,
       log: ctx.deps.log,
       phase: (kind) => {
-        if (this.state.kind !== 'closed' && 'request' in this.state)
-          this.state = { kind, request: this.state.request };
+        const facts = this.lastFacts;
+        if (facts && this.state.kind !== 'closed' && 'request' in this.state) this.state = facts.states[kind];
       },
     });
     client.on('close', () => {
@@ -142,10 +148,23 @@ export class DockerConnection {
     const connectedAt = Date.now();
     try {
       for (let first = true; !this.ctx.signal.aborted; first = false) {
-        this.state = { kind: 'reading-head' };
-        const head = await this.nextHead(first ? connectedAt : undefined);
-        if (!head) break;
-        const keepAlive = await this.serve(head);
+        this.state = READING_HEAD;
+        // The head read is awaited here, with no async layer around it; what is not a head ends the connection.
+        let read: HeadRead<RequestHead>;
+        try {
+          read = await this.messages.readHead(
+            parseRequestHead,
+            this.headLimits(first ? connectedAt : undefined),
+          );
+        } catch (err) {
+          await this.headRefused(err);
+          break;
+        }
+        if (read.kind !== 'head') {
+          await this.noHead(read, first ? connectedAt : undefined);
+          break;
+        }
+        const keepAlive = await this.serve(read.head);
         // A session told to end (its credential lapsed, an administrator) closes between requests; the connection
         // may go on, and its next request authenticates and opens a session of its own.
         if (this.lease?.session.ended.aborted === true) this.leaveSession();
@@ -163,21 +182,29 @@ export class DockerConnection {
   }
 
   /**
-   * The next request head, or null when the connection is over: closed by the client, idle past the keep-alive
-   * timeout, or too slow to send a head (408), or a head refused (400, 431).
+   * The limits on the next head: the keep-alive idle timeout before its first byte (not on a new connection), then
+   * the head timeout, counted from the connection's start for its first request.
    */
-  private async nextHead(connectedAt: number | undefined): Promise<RequestHead | null> {
+  private headLimits(connectedAt: number | undefined): HeadLimits {
     const { headersTimeoutMs, keepAliveTimeoutMs } = this.ctx.listener;
-    const limits: HeadLimits = {
+    return {
       headMs: headersTimeoutMs > 0 ? headersTimeoutMs : undefined,
       startedAt: connectedAt,
       idleUntil:
         connectedAt === undefined && keepAliveTimeoutMs > 0 ? Date.now() + keepAliveTimeoutMs : undefined,
     };
+  }
+
+  /**
+   * The connection ended or timed out instead of sending a head (closed by the client, idle past the keep-alive
+   * timeout, too slow to send a head): a client waiting for an answer gets 400 or 408.
+   */
+  private async noHead(
+    read: Exclude<HeadRead<RequestHead>, { kind: 'head' }>,
+    connectedAt: number | undefined,
+  ): Promise<void> {
     const fail = { close: true, headRequest: false };
     try {
-      const read = await this.messages.readHead(parseRequestHead, limits);
-      if (read.kind === 'head') return read.head;
       if (read.kind === 'end') {
         if (read.partial) {
           const err = new AgentgateError(
@@ -186,7 +213,7 @@ export class DockerConnection {
           );
           await replyError(this.client, this.log, 400, err, fail);
         }
-        return null;
+        return;
       }
       const waited = connectedAt === undefined && !read.partial ? 'keep-alive' : 'request-head';
       this.log.info('docker connection timed out', {
@@ -196,12 +223,15 @@ export class DockerConnection {
       });
       if (read.partial || connectedAt !== undefined)
         await replyJson(this.client, 408, 'agentgate: request head not received in time', fail);
-      return null;
     } catch (err) {
-      const status = err instanceof AgentgateError && err.code === 'LIMIT_EXCEEDED' ? 431 : errorStatus(err);
-      await replyError(this.client, this.log, status, err, fail);
-      return null;
+      this.log.debug('docker reply failed', { err: err instanceof Error ? err.message : String(err) });
     }
+  }
+
+  /** A head refused while reading it (431 too large, 400 malformed). */
+  private async headRefused(err: unknown): Promise<void> {
+    const status = err instanceof AgentgateError && err.code === 'LIMIT_EXCEEDED' ? 431 : errorStatus(err);
+    await replyError(this.client, this.log, status, err, { close: true, headRequest: false });
   }
 
   /**
@@ -215,9 +245,9 @@ export class DockerConnection {
     const framing = requestFraming(head);
     const req = canonicalizeTarget(head.method, head.target);
     const contentType = (headerValue(head.headers, 'content-type') ?? '').split(';')[0] ?? '';
+    const label = `${head.method} ${head.target}`;
     const facts: HeadFacts = {
       head,
-      label: `${head.method} ${head.target}`,
       framing,
       req,
       route: classifyRoute(req),
@@ -225,6 +255,13 @@ export class DockerConnection {
       ping: req.path === '/_ping' && (req.method === 'GET' || req.method === 'HEAD'),
       formBody:
         framing.kind !== 'none' && contentType.trim().toLowerCase() === 'application/x-www-form-urlencoded',
+      states: {
+        'reading-body': { kind: 'reading-body', request: label },
+        deciding: { kind: 'deciding', request: label },
+        forwarding: { kind: 'forwarding', request: label },
+        'streaming-response': { kind: 'streaming-response', request: label },
+        hijacked: { kind: 'hijacked', request: label },
+      },
     };
     this.lastFacts = facts;
     return facts;
@@ -233,18 +270,14 @@ export class DockerConnection {
   /** Serve one request; resolves true when the connection may carry another. */
   private async serve(head: RequestHead): Promise<boolean> {
     const headRequest = head.method === 'HEAD';
-    const refuse = async (status: number, err: unknown): Promise<false> => {
-      await replyError(this.client, this.log, status, err, { close: true, headRequest });
-      return false;
-    };
     let facts: HeadFacts;
     try {
       facts = this.factsOf(head);
     } catch (err) {
-      return refuse(errorStatus(err), err);
+      return this.refuse(errorStatus(err), err, headRequest);
     }
-    const { label, framing, req, route, wantsClose } = facts;
-    this.state = { kind: 'forwarding', request: label };
+    const { framing, req, route, wantsClose, states } = facts;
+    this.state = states.forwarding;
 
     // `/_ping` is answered straight from dockerd: never authenticated, decided or held (the CLI gives it 2 s).
     if (facts.ping) {
@@ -266,14 +299,15 @@ export class DockerConnection {
       const binding = this.bind(head);
       bound = binding instanceof Promise ? await binding : binding;
     } catch (err) {
-      return refuse(errorStatus(err), err);
+      return this.refuse(errorStatus(err), err, headRequest);
     }
 
     if (facts.formBody) {
       // Go's ParseForm would read such a body as form values ahead of the query: refuse rather than guess.
-      return refuse(
+      return this.refuse(
         400,
         new AgentgateError('BAD_REQUEST', 'agentgate: form-encoded request bodies are not accepted'),
+        headRequest,
       );
     }
 
@@ -281,7 +315,7 @@ export class DockerConnection {
     const streamBody = route?.response === 'stream' && framing.kind !== 'none';
     let body: Buffer | undefined;
     if (!streamBody && framing.kind !== 'none') {
-      this.state = { kind: 'reading-body', request: label };
+      this.state = states['reading-body'];
       const limit = this.ctx.listener.maxBodyBytes;
       try {
         if (headerValue(head.headers, 'expect')?.toLowerCase() === '100-continue')
@@ -293,21 +327,16 @@ export class DockerConnection {
           'agentgate: connection closed inside a request body',
         );
       } catch (err) {
-        return refuse(errorStatus(err), err);
+        return this.refuse(errorStatus(err), err, headRequest);
       }
     }
 
-    this.state = { kind: 'deciding', request: label };
+    this.state = states.deciding;
     const { listener, deps } = this.ctx;
     const building = this.commandFor(facts, body);
     const command = building instanceof Promise ? await building : building;
     const verdict = await bound.session.decide(command, this.clientGone.signal);
-    const sink: AnswerSink = {
-      recorder: bound.session.recorder,
-      detectors: bound.masker.active ? bound.masker.detectors : undefined,
-      log: this.log,
-      lastText: this.lastAnswerText,
-    };
+    const sink = this.sinkFor(bound);
     const decided = { req, commandSeq: verdict.commandSeq, action: command.action };
     if (!verdict.allowed) {
       const status = verdictStatus(verdict);
@@ -319,8 +348,8 @@ export class DockerConnection {
       return !close;
     }
 
-    this.state = { kind: 'forwarding', request: label };
-    const started = process.hrtime.bigint();
+    this.state = states.forwarding;
+    const started = performance.now();
     const ok = await this.exchange.forward({
       head,
       req,
@@ -330,8 +359,24 @@ export class DockerConnection {
       sink,
       detectors: bound.masker.detectors,
     });
-    deps.metrics.commandCompleted(listener.name, 'docker', Number(process.hrtime.bigint() - started) / 1e9);
+    deps.metrics.commandCompleted(listener.name, 'docker', (performance.now() - started) / 1e3);
     return ok && !wantsClose && !this.clientClosed && !this.ctx.signal.aborted;
+  }
+
+  private async refuse(status: number, err: unknown, headRequest: boolean): Promise<false> {
+    await replyError(this.client, this.log, status, err, { close: true, headRequest });
+    return false;
+  }
+
+  /** Where the answer is recorded: the same object while the session and its detectors stay the same. */
+  private sinkFor(bound: Bound): AnswerSink {
+    const recorder = bound.session.recorder;
+    const detectors = bound.masker.active ? bound.masker.detectors : undefined;
+    const last = this.sink;
+    if (last?.recorder === recorder && last.detectors === detectors) return last;
+    const sink = { recorder, detectors, log: this.log, lastText: this.lastAnswerText };
+    this.sink = sink;
+    return sink;
   }
 
   /**
@@ -385,7 +430,12 @@ export class DockerConnection {
       lease = this.ctx.groups.acquire(identity, this.ctx.info, this.ctx.signal, this.onSessionEnded);
       this.lease = lease;
     }
-    return { session: lease.session, masker: this.maskerFor(identity) };
+    const masker = this.maskerFor(identity);
+    const last = this.bound;
+    if (last?.session === lease.session && last.masker === masker) return last;
+    const bound = { session: lease.session, masker };
+    this.bound = bound;
+    return bound;
   }
 
   /** Built again when the identity or the masking rules (a reload) changed; each request is masked on its own. */

@@ -3,6 +3,7 @@
  * request held for a decision or an approval stops the client (TCP flow control) instead of buffering it.
  */
 import type { Duplex } from 'node:stream';
+import type { SlabReads } from './slab-reads.js';
 
 /** What `readBefore` returns when its deadline passed with nothing read. */
 export const TIMED_OUT = Symbol('timed out');
@@ -38,6 +39,16 @@ export class SocketReader {
     if (!this.wake) this.stream.pause();
     this.notify();
   };
+  /** A socket read through `onread` (slab-reads.ts): returning false stops its reads until `resume`. */
+  private detached = false;
+  private readonly onRead = (chunk: Buffer): boolean => {
+    // Detached (a hijacked stream): the socket's own Readable takes the bytes, as it would have without onread.
+    if (this.detached) return this.stream.push(chunk);
+    this.queue.push(chunk);
+    const waited = this.wake !== undefined;
+    this.notify();
+    return waited;
+  };
   private readonly onEnd = (): void => {
     this.ended = true;
     this.stopTimer();
@@ -48,9 +59,14 @@ export class SocketReader {
     this.notify();
   };
 
-  constructor(private readonly stream: Duplex) {
+  /** `slab`: the stream is a socket opened with its `onread` options, and reads arrive through it, not 'data'. */
+  constructor(
+    private readonly stream: Duplex,
+    slab?: SlabReads,
+  ) {
     stream.pause();
-    stream.on('data', this.onData);
+    if (slab) this.queue.push(...slab.attach(this.onRead));
+    else stream.on('data', this.onData);
     stream.on('end', this.onEnd);
     stream.on('close', this.onEnd);
     stream.on('error', this.onError);
@@ -170,6 +186,7 @@ export class SocketReader {
   /** Stop reading through this object; returns what was buffered and whether the stream had already ended. */
   detach(): { pending: Buffer[]; ended: boolean } {
     this.stopTimer();
+    this.detached = true;
     this.stream.off('data', this.onData);
     this.stream.off('end', this.onEnd);
     this.stream.off('close', this.onEnd);

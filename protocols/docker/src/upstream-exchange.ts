@@ -23,7 +23,8 @@ import {
 } from './http-codec.js';
 import { HttpMessageReader } from './http-message-reader.js';
 import { errorStatus, replyError } from './replies.js';
-import { relayResponse } from './response-relay.js';
+import { type ResponseExchange, readAnswerHead, relayResponse } from './response-relay.js';
+import { SlabReads } from './slab-reads.js';
 import type { CanonicalRequest, Route } from './routes.js';
 import { RELAY_HIGH_WATER, SocketReader, writeAll } from './socket-reader.js';
 
@@ -80,6 +81,15 @@ export class UpstreamExchange {
   private upstream: Upstream | undefined;
   /** The last buffered request's head as sent to dockerd: a repeated head (same object) is not encoded again. */
   private lastSent: { head: RequestHead; bodyLength: number; bytes: Buffer } | undefined;
+  /** The answer of the request in flight began to reach the client: a failure can only close from then on. */
+  private responseStarted = false;
+  private readonly responseStarting = (): void => {
+    this.responseStarted = true;
+  };
+  private readonly streaming = (hijacked: boolean): void => {
+    if (hijacked) this.upstream = undefined;
+    this.ctx.phase(hijacked ? 'hijacked' : 'streaming-response');
+  };
 
   constructor(private readonly ctx: ExchangeContext) {}
 
@@ -108,7 +118,7 @@ export class UpstreamExchange {
       await replyError(client, this.ctx.log, 502, err, { close: source.kind === 'stream', headRequest });
       return source.kind !== 'stream';
     }
-    let responseStarted = false;
+    this.responseStarted = false;
     // A buffered request usually goes out in one write taken at once: then nothing is left to wait for.
     let bodySent: Promise<unknown>;
     try {
@@ -125,7 +135,7 @@ export class UpstreamExchange {
     }
     let reusable: boolean;
     try {
-      reusable = await relayResponse({
+      const x: ResponseExchange = {
         client,
         clientReader: this.ctx.clientMessages.socket,
         upstream: up.socket,
@@ -138,21 +148,19 @@ export class UpstreamExchange {
         metrics,
         listener: listener.name,
         bodySent,
-        responseStarting: () => {
-          responseStarted = true;
-        },
-        streaming: (hijacked) => {
-          if (hijacked) this.upstream = undefined;
-          this.ctx.phase(hijacked ? 'hijacked' : 'streaming-response');
-        },
-      });
+        responseStarting: this.responseStarting,
+        streaming: this.streaming,
+      };
+      // The answer's head is awaited here; a whole small answer is then relayed without another promise.
+      const relayed = relayResponse(x, await readAnswerHead(x));
+      reusable = typeof relayed === 'boolean' ? relayed : await relayed;
     } catch (err) {
       this.ctx.log.debug('docker relay failed', { err: err instanceof Error ? err.message : String(err) });
       metrics.upstreamError(listener.name, 'docker', 'relay');
       up.socket.destroy();
       this.upstream = undefined;
       // Nothing of the answer reached the client yet: tell it why instead of just closing.
-      if (!responseStarted) {
+      if (!this.responseStarted) {
         const failure =
           err instanceof AgentgateError
             ? err
@@ -180,7 +188,13 @@ export class UpstreamExchange {
 
   private async connect(): Promise<Upstream> {
     this.upstream?.socket.destroy();
-    const socket = net.connect({ path: this.ctx.listener.upstream.socket, allowHalfOpen: true });
+    // dockerd's answers are read into slabs (slab-reads.ts): no Readable push and no fresh buffer per read.
+    const reads = new SlabReads();
+    const socket = net.connect({
+      path: this.ctx.listener.upstream.socket,
+      allowHalfOpen: true,
+      onread: reads.options,
+    });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', (err) =>
@@ -188,7 +202,7 @@ export class UpstreamExchange {
       );
     });
     socket.on('error', (err) => this.ctx.log.debug('docker upstream socket error', { err: err.message }));
-    const up = { socket, messages: new HttpMessageReader(new SocketReader(socket)) };
+    const up = { socket, messages: new HttpMessageReader(new SocketReader(socket, reads)) };
     this.upstream = up;
     return up;
   }
