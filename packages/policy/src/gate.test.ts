@@ -120,6 +120,43 @@ describe('gate', () => {
     });
   });
 
+  it('records the command members in their order: text, the protocol facts, then the gate’s', async () => {
+    const rec = memoryRecorder();
+    const gate = createGate({ policy, approvers: [], log: silentLogger });
+    const statement = {
+      command: 'SELECT',
+      tables: ['t'],
+      functions: [],
+      unfilteredWrite: false,
+      text: 'SELECT 1',
+      dynamic: false,
+    };
+    const command: PostgresCommand = {
+      protocol: 'postgres',
+      text: 'SELECT 1',
+      statements: [statement],
+      unknownMatchesAll: true,
+      detail: { database: 'app', user: 'bench' },
+    };
+    await gate.check(session(rec), command);
+    await gate.check(session(rec), { ...command, unanalysable: 'parse error', recordedText: 'SELECT ?' });
+    expect(JSON.stringify(rec.events[0]!.body)).toBe(
+      '{"text":"SELECT 1","protocol":"postgres","statements":[' +
+        JSON.stringify(statement) +
+        '],"detail":{"database":"app","user":"bench"},"decision":{"action":"allow"}}',
+    );
+    expect(Object.keys(rec.events[1]!.body)).toEqual([
+      'text',
+      'protocol',
+      'statements',
+      'unanalysable',
+      'detail',
+      'decision',
+      'redacted',
+    ]);
+    expect(rec.events[1]!.body['text']).toBe('SELECT ?');
+  });
+
   it('refuses every command when the store cannot record (fail closed), saying why in its own words', async () => {
     const gate = createGate({ policy, approvers: [], log: silentLogger });
     expect(await gate.check(session(memoryRecorder(true)), cmd('hello'))).toEqual({

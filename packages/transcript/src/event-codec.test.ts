@@ -92,6 +92,19 @@ describe('event encoding', () => {
     expect(storedHashMatches(stored, event.hash)).toBe(true);
   });
 
+  it('bodies that only look like a Buffer in part are written as JSON.stringify writes them', () => {
+    const bodies: Record<string, unknown>[] = [
+      { kind: 'Buffer', data: [1, 2] },
+      { t: 'Buffer', data: [3] },
+      { note: 'a "Buffer","data":[ inside a string', list: ['Buffer', 'data'] },
+      { deep: [{ xBuffer: 'yBuffer', data: [] }] },
+    ];
+    for (const body of bodies) {
+      const { stored } = encodeEvent('S1', 1, 5, 'result', '', body);
+      expect(stored).toContain(JSON.stringify(body).slice(1, -1));
+    }
+  });
+
   it('the bytes the store writes are the UTF-8 of the stored text, and stay as they were', () => {
     const prev = 'cd'.repeat(32);
     const bodies: (Record<string, unknown> | undefined)[] = [

@@ -11,10 +11,12 @@
 import { orderedJson } from './canonical-json.js';
 
 /**
- * What JSON.stringify makes of a Buffer. Inside a JSON string literal every `"` is escaped, so this sequence
- * only appears as structure: a Buffer, or a plain object shaped like one (then the fallback renders it the same).
+ * Part of what JSON.stringify makes of a Buffer (`"type":"Buffer","data":[`). Inside a JSON string literal every
+ * `"` is escaped, so this sequence only appears as structure: a Buffer, or a plain string `…Buffer` followed by a
+ * `data` array (then the fallback renders it the same). It starts with a letter rare in JSON text, where `"`
+ * comes every few characters: the search skips ahead instead of trying a match at each quote.
  */
-const bufferShape = '"type":"Buffer","data":[';
+const bufferShape = 'Buffer","data":[';
 
 export function bodyJson(body: Record<string, unknown>): string {
   let text: string | undefined;

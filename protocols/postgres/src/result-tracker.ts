@@ -68,7 +68,8 @@ export class ResultTracker {
     listener: string,
     outcome: { commandTag?: string; suspended?: boolean; error?: { code: string; message: string } },
   ): SqlResultBody {
-    const durationMs = performance.now() - this.started;
+    const now = performance.now();
+    const durationMs = now - this.started;
     metrics.commandCompleted(listener, 'postgres', durationMs / 1000);
     const body: { -readonly [K in keyof SqlResultBody]: SqlResultBody[K] } = {
       commandSeq: this.commandSeq ?? null,
@@ -92,7 +93,7 @@ export class ResultTracker {
     this.description = null;
     this.rows = [];
     this.rowsOmitted = 0;
-    this.started = performance.now();
+    this.started = now;
     return body;
   }
 }

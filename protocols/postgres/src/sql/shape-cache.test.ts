@@ -17,13 +17,9 @@ describe('shared analyses are rebuilt for the current text', () => {
     const first = cached.analyze('SELECT 1; /* c 9 */ DELETE FROM t WHERE id = 7 ;');
     const second = cached.analyze('SELECT 2; /* c 9 */ DELETE FROM t WHERE id = 8 ;');
     expect(second).not.toBe(first);
-    expect(second.topLevel).toEqual([
+    expect(second.statements.map(({ command, text }) => ({ command, text }))).toEqual([
       { command: 'SELECT', text: 'SELECT 2' },
       { command: 'DELETE', text: '/* c 9 */ DELETE FROM t WHERE id = 8' },
-    ]);
-    expect(second.statements.map((s) => s.text)).toEqual([
-      'SELECT 2',
-      '/* c 9 */ DELETE FROM t WHERE id = 8',
     ]);
     expect(first.statements[1]?.text).toBe('/* c 9 */ DELETE FROM t WHERE id = 7');
   });
@@ -31,7 +27,20 @@ describe('shared analyses are rebuilt for the current text', () => {
   it('slices by UTF-8 offsets after non-ASCII text', () => {
     cached.analyze("select 'ünï ✓', 1; delete from t where x = 1");
     const a = cached.analyze("select 'ünï ✓', 2; delete from t where x = 22");
-    expect(a.topLevel.map((t) => t.text)).toEqual(["select 'ünï ✓', 2", 'delete from t where x = 22']);
+    expect(a.statements.map((s) => s.text)).toEqual(["select 'ünï ✓', 2", 'delete from t where x = 22']);
+  });
+
+  it("a text sent again at once is the same analysis, with the session's statements applied each time", () => {
+    const state = new SqlSessionState();
+    cached.analyze('PREPARE p AS DELETE FROM t', state);
+    const first = cached.analyze('EXECUTE p', state);
+    const again = cached.analyze('EXECUTE p', state);
+    expect(again.statements.map((s) => s.command)).toEqual(['EXECUTE', 'DELETE']);
+    expect(observable(again)).toEqual(observable(first));
+    cached.analyze('DEALLOCATE p', state);
+    expect(cached.analyze('EXECUTE p', state).error).toMatch(/not known/);
+    const text = 'SELECT abalance FROM pgbench_accounts WHERE aid = $1';
+    expect(cached.analyze(text)).toBe(cached.analyze(text));
   });
 
   it('returns the cached object for the exact text it was made from', () => {

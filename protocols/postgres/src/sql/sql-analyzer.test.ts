@@ -24,7 +24,7 @@ const find = (sql: string, command: string): SqlStatementFacts => {
 describe('SQL analysis: commands, tables, functions', () => {
   it('splits statements as the server does and slices their text', () => {
     const a = analyzer.analyze('select 1; /* a /* nested */ comment */ DrOp TaBlE users;  ');
-    expect(a.topLevel).toEqual([
+    expect(a.statements.map(({ command, text }) => ({ command, text }))).toEqual([
       { command: 'SELECT', text: 'select 1' },
       { command: 'DROP TABLE', text: '/* a /* nested */ comment */ DrOp TaBlE users' },
     ]);
@@ -33,7 +33,7 @@ describe('SQL analysis: commands, tables, functions', () => {
 
   it('slices statement text by UTF-8 byte offsets', () => {
     const a = analyzer.analyze("select 'ünïcødé ✓'; delete from t where x = 1");
-    expect(a.topLevel.map((t) => t.text)).toEqual(["select 'ünïcødé ✓'", 'delete from t where x = 1']);
+    expect(a.statements.map((s) => s.text)).toEqual(["select 'ünïcødé ✓'", 'delete from t where x = 1']);
   });
 
   it('folds unquoted names, keeps quoted case and decodes U& identifiers', () => {

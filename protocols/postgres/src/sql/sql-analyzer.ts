@@ -12,8 +12,6 @@ import { newContext, type MutableFacts, type SessionOp, type StatementSpan } fro
 export interface SqlAnalysis {
   /** Every statement, top-level and nested, flattened (a rule matches if any of them matches). */
   readonly statements: readonly SqlStatementFacts[];
-  /** The client's statements as the server will split them. */
-  readonly topLevel: readonly { readonly command: string; readonly text: string }[];
   /** Set when the text cannot be analysed (parse error, unknown prepared statement): the gateway denies it. */
   readonly error?: string;
   /** Set when the text does something the gateway refuses outright (see traps.ts): the gateway denies it. */
@@ -59,8 +57,10 @@ interface CachedAnalysis {
   readonly input: string;
   readonly analysis: SqlAnalysis;
   readonly ops: readonly SessionOp[];
-  /** The top-level statements' places in `input`, parallel to analysis.topLevel. */
+  /** The top-level statements' places in `input`, in order. */
   readonly spans: readonly StatementSpan[];
+  /** How many top-level statements the walk found (a span is kept for each one it could place). */
+  readonly topLevelCount: number;
   /** Per analysis.statements entry: the span its text is the slice of, or undefined (text from inside a literal). */
   readonly statementSpans: readonly (number | undefined)[];
 }
@@ -70,8 +70,15 @@ const MAX_CACHED_TEXT = 16 * 1024;
 
 export async function createSqlAnalyzer(opts: SqlAnalyzerOptions = {}): Promise<SqlAnalyzer> {
   await loadPgParser();
-  const byShape = new LruCache<string, CachedAnalysis>(opts.cacheEntries ?? 2000);
-  const byText = new LruCache<string, CachedAnalysis>(opts.cacheEntries ?? 2000);
+  const entries = opts.cacheEntries ?? 2000;
+  const byShape = new LruCache<string, CachedAnalysis>(entries);
+  const byText = new LruCache<string, CachedAnalysis>(entries);
+  /**
+   * The analysis looked up last: a prepared statement's Executes bring the same text each time, and an analysis
+   * depends on its text alone, so it is returned without hashing the text or building its shape key again.
+   */
+  let last: CachedAnalysis | undefined;
+
   return {
     analyze(text: string, state?: SqlSessionState): SqlAnalysis {
       const cached = text.length <= MAX_CACHED_TEXT ? lookup(text) : analyzeUncached(text).cached;
@@ -80,6 +87,13 @@ export async function createSqlAnalyzer(opts: SqlAnalyzerOptions = {}): Promise<
   };
 
   function lookup(text: string): CachedAnalysis {
+    if (last !== undefined && last.input === text) return last;
+    const found = lookupCaches(text);
+    if (entries > 0) last = found;
+    return found;
+  }
+
+  function lookupCaches(text: string): CachedAnalysis {
     const exact = byText.get(text);
     if (exact !== undefined) return exact;
     const key = numericLiteralKey(text);
@@ -93,7 +107,7 @@ export async function createSqlAnalyzer(opts: SqlAnalyzerOptions = {}): Promise<
       !numericValuesMatter &&
       cached.analysis.error === undefined &&
       cached.analysis.refused === undefined &&
-      cached.spans.length === cached.analysis.topLevel.length;
+      cached.spans.length === cached.topLevelCount;
     if (shareable) byShape.set(key, cached);
     else byText.set(text, cached);
     return cached;
@@ -119,9 +133,6 @@ function rebind(cached: CachedAnalysis, text: string): CachedAnalysis {
   });
   const rebound: { -readonly [K in keyof SqlAnalysis]: SqlAnalysis[K] } = {
     statements: Object.freeze(statements),
-    topLevel: Object.freeze(
-      analysis.topLevel.map((t, i) => Object.freeze({ command: t.command, text: slices[i] ?? '' })),
-    ),
     code: analysis.code,
   };
   return { ...cached, input: text, analysis: Object.freeze(rebound) };
@@ -143,7 +154,6 @@ function analyzeUncached(text: string): { cached: CachedAnalysis; numericValuesM
   analyzeText(text, ctx);
   const analysis: { -readonly [K in keyof SqlAnalysis]: SqlAnalysis[K] } = {
     statements: Object.freeze(ctx.facts.map(freeze)),
-    topLevel: Object.freeze(ctx.topLevel.map((t) => Object.freeze(t))),
     code: Object.freeze({
       refs: ctx.code.refs.freeze(),
       definitions: Object.freeze(ctx.code.definitions),
@@ -158,6 +168,7 @@ function analyzeUncached(text: string): { cached: CachedAnalysis; numericValuesM
     analysis: Object.freeze(analysis),
     ops: ctx.errors.length > 0 ? [] : ctx.ops,
     spans: ctx.spans,
+    topLevelCount: ctx.topLevelCount,
     statementSpans: ctx.facts.map((f) => f.span),
   };
   // An analysis with credentials is kept for its exact text: its secrets are values of that text.
@@ -204,7 +215,6 @@ function applySessionOps(cached: CachedAnalysis, state: SqlSessionState | undefi
   if (resolved.length === 0 && error === undefined) return analysis;
   const out: { -readonly [K in keyof SqlAnalysis]: SqlAnalysis[K] } = {
     statements: resolved.length === 0 ? analysis.statements : [...analysis.statements, ...resolved],
-    topLevel: analysis.topLevel,
     code: { refs, definitions: analysis.code.definitions },
   };
   if (analysis.credentials !== undefined) out.credentials = analysis.credentials;

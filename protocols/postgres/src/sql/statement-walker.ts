@@ -95,8 +95,8 @@ export function analyzeText(text: string, ctx: WalkContext, parent?: MutableFact
     const span = topLevel
       ? ctx.spans.push({ location: raw.stmt_location, length: raw.stmt_len }) - 1
       : undefined;
-    const facts = visitStatement(nodeType, stmt[nodeType] as Node, { text: slice, span }, ctx, parent);
-    if (topLevel) ctx.topLevel.push({ command: facts.command, text: slice });
+    visitStatement(nodeType, stmt[nodeType] as Node, { text: slice, span }, ctx, parent);
+    if (topLevel) ctx.topLevelCount++;
   }
 }
 

@@ -43,11 +43,12 @@ export type SessionOp =
 
 export interface WalkContext {
   readonly facts: MutableFacts[];
-  readonly topLevel: { command: string; text: string }[];
+  /** Top-level statements walked to the end (the cache shares an analysis only when each has its span). */
+  topLevelCount: number;
   readonly ops: SessionOp[];
   readonly refusals: string[];
   readonly errors: string[];
-  /** The client's top-level statements, in order (parallel to topLevel). */
+  /** The client's top-level statements' places in the text, in order. */
   readonly spans: StatementSpan[];
   /**
    * Set when the facts depend on the value of a numeric literal (a constant read by traps.ts or as a SQL-running
@@ -71,7 +72,7 @@ export const MAX_DEPTH = 8;
 export function newContext(): WalkContext {
   return {
     facts: [],
-    topLevel: [],
+    topLevelCount: 0,
     ops: [],
     refusals: [],
     errors: [],

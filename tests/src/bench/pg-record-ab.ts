@@ -1,0 +1,233 @@
+/**
+ * An in-process A/B of two agentgate builds' per-statement work for a `pgbench -S` statement, without the sockets:
+ * the session's SQL analysis and the command it builds (protocols/postgres), the gate with pgbench.ts's two deny
+ * rules, the command event through the redactor (built-in entries) into a real store (failMode closed), the
+ * result tracker fed the statement's RowDescription and DataRow, and the result event. Both builds are loaded in
+ * this process, each with its own store; rounds alternate a batch of statements on one build then the other
+ * (which goes first alternates every round), one statement per event-loop turn as a client's round trips make
+ * them, and each batch's main-thread and all-thread CPU come from `/proc/self/task/*` `schedstat` (nanoseconds).
+ * This resolves a fraction of a µs per statement where whole pgbench runs at load cannot resolve 30%
+ * (docs/performance.md, A/A check). Run it in both orders.
+ *
+ * Run: node tests/dist/bench/pg-record-ab.js ROOT_A ROOT_B [rounds=200] [batch=200]
+ * ROOT_A / ROOT_B are checkouts with their own build (`pnpm build`); `AB_MODE=prepared` measures an Execute of a
+ * prepared statement (its Bind parameter) instead of a simple Query.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { GateSession, SessionRecorder } from '@agentgate/core';
+
+const [rootA, rootB] = process.argv.slice(2, 4).map((root) => resolve(root));
+const rounds = Number(process.argv[4] ?? 200);
+const batch = Number(process.argv[5] ?? 200);
+const prepared = process.env['AB_MODE'] === 'prepared';
+
+type Core = typeof import('@agentgate/core');
+type Transcript = typeof import('@agentgate/transcript');
+type Masking = typeof import('@agentgate/masking');
+type Metrics = typeof import('@agentgate/metrics');
+type Policy = typeof import('@agentgate/policy');
+type Analyzer = typeof import('../../../protocols/postgres/src/sql/sql-analyzer.js');
+type Analysis = typeof import('../../../protocols/postgres/src/sql/session-analysis.js');
+type Commands = typeof import('../../../protocols/postgres/src/commands.js');
+type Tracker = typeof import('../../../protocols/postgres/src/result-tracker.js');
+type RowDescriptions = typeof import('../../../protocols/postgres/src/row-descriptions.js');
+
+interface Arm {
+  readonly root: string;
+  readonly dir: string;
+  readonly close: () => Promise<boolean>;
+  readonly statement: (n: number) => Promise<void>;
+  readonly main: number[];
+  readonly all: number[];
+}
+
+function threadNs(task: string): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    return 0; // the thread ended between the listing and the read
+  }
+}
+const mainNs = (): number => threadNs(String(process.pid));
+const allNs = (): number => readdirSync('/proc/self/task').reduce((sum, task) => sum + threadNs(task), 0);
+const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** A RowDescription of one int4 column `abalance`, and a DataRow with `value`, as PostgreSQL sends them. */
+function rowDescription(): Buffer {
+  const name = Buffer.from('abalance\0');
+  const body = Buffer.alloc(2 + name.length + 18);
+  body.writeInt16BE(1, 0);
+  name.copy(body, 2);
+  const at = 2 + name.length;
+  body.writeInt32BE(16_400, at); // table OID
+  body.writeInt16BE(2, at + 4); // column number
+  body.writeInt32BE(23, at + 6); // int4
+  body.writeInt16BE(4, at + 10);
+  body.writeInt32BE(-1, at + 12);
+  body.writeInt16BE(0, at + 16); // text format
+  return message('T', body);
+}
+function dataRow(value: string): Buffer {
+  const bytes = Buffer.from(value);
+  const body = Buffer.alloc(6 + bytes.length);
+  body.writeInt16BE(1, 0);
+  body.writeInt32BE(bytes.length, 2);
+  bytes.copy(body, 6);
+  return message('D', body);
+}
+function message(type: string, body: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.write(type, 0, 'latin1');
+  head.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([head, body]);
+}
+
+async function startArm(root: string): Promise<Arm> {
+  const from = (path: string): Promise<unknown> => import(pathToFileURL(join(root, path)).href);
+  const core = (await from('packages/core/dist/index.js')) as Core;
+  const transcript = (await from('packages/transcript/dist/index.js')) as Transcript;
+  const masking = (await from('packages/masking/dist/index.js')) as Masking;
+  const metricsPackage = (await from('packages/metrics/dist/index.js')) as Metrics;
+  const policy = (await from('packages/policy/dist/index.js')) as Policy;
+  const analyzer = (await from('protocols/postgres/dist/sql/sql-analyzer.js')) as Analyzer;
+  const analysis = (await from('protocols/postgres/dist/sql/session-analysis.js')) as Analysis;
+  const commands = (await from('protocols/postgres/dist/commands.js')) as Commands;
+  const tracker = (await from('protocols/postgres/dist/result-tracker.js')) as Tracker;
+  const descriptions = (await from('protocols/postgres/dist/row-descriptions.js')) as RowDescriptions;
+
+  const dir = await mkdtemp(join(tmpdir(), 'agentgate-pg-ab-'));
+  const metrics = metricsPackage.createGatewayMetrics({ collectProcess: false });
+  const store = await transcript.openTranscriptStore({
+    path: join(dir, 'store'),
+    failMode: 'closed',
+    checkpointIntervalMs: 60_000,
+    signer: await transcript.loadOrCreateSigningKey(join(dir, 'signing-key.json')),
+    redactor: masking.createRedactor({ defaults: true, disable: [], entries: [] }),
+    hooks: metrics.transcript,
+  });
+  const gate = policy.createGate({
+    // pgbench.ts's two deny rules
+    policy: policy.createPolicy([
+      {
+        name: 'no-ddl-drops',
+        protocol: 'postgres',
+        match: { commands: ['DROP', 'TRUNCATE', 'ALTER SYSTEM'] },
+        action: 'deny',
+      },
+      {
+        name: 'no-file-reads',
+        protocol: 'postgres',
+        match: { functions: ['pg_read_file', 'lo_import'] },
+        action: 'deny',
+      },
+    ] as Parameters<Policy['createPolicy']>[0]),
+    approvers: [],
+    metrics: metrics.gate,
+    log: core.silentLogger,
+  });
+  const info = {
+    id: core.newId(),
+    listener: 'pg',
+    protocol: 'postgres' as const,
+    identity: { name: 'bench', groups: ['agents'], source: 'oidc' as const },
+    client: { address: '127.0.0.1', port: 40000, local: true, tls: false },
+    startedAt: Date.now(),
+  };
+  const recorder: SessionRecorder = store.openSession(info);
+  const session = { info, recorder } as GateSession;
+  const ctx = {
+    analysis: new analysis.SqlSessionAnalysis(await analyzer.createSqlAnalyzer(), undefined),
+    unknownMatchesAll: false,
+    database: 'bench',
+    user: 'bench',
+  };
+  const rows = new descriptions.RowDescriptions();
+  const description = rowDescription();
+  let exchange = 0;
+
+  const statement = async (n: number): Promise<void> => {
+    const aid = String(1 + ((n * 7919) % 100_000));
+    const { command, secrets } = prepared
+      ? await commands.analysedCommand(
+          ctx,
+          ['SELECT abalance FROM pgbench_accounts WHERE aid = $1;'],
+          { portal: '', statementName: 'P_1', params: [aid] },
+          exchange++,
+        )
+      : await commands.analysedCommand(
+          ctx,
+          [`SELECT abalance FROM pgbench_accounts WHERE aid = ${aid};`],
+          undefined,
+          exchange++,
+        );
+    const verdict = await gate.check(session, command);
+    if (!verdict.allowed) throw new Error(`denied: ${verdict.message}`);
+    const result = new tracker.ResultTracker(verdict.commandSeq, 100, [], secrets);
+    result.setRowDescription(rows.decode(description, 0, description.length));
+    const row = dataRow(String(n % 5000));
+    result.dataRow(row, 0);
+    recorder.append('result', result.complete(metrics.protocol, 'pg', { commandTag: 'SELECT 1' }));
+  };
+  const close = async (): Promise<boolean> => {
+    recorder.end({ cause: 'client-left', reason: 'bench' });
+    const report = await store.verify();
+    await store.close();
+    if (!report.ok) process.stderr.write(`${root}: ${JSON.stringify(report).slice(0, 600)}\n`);
+    return report.ok;
+  };
+  return { root, dir, close, statement, main: [], all: [] };
+}
+
+async function main(): Promise<void> {
+  if (!rootA || !rootB) throw new Error('usage: pg-record-ab.js ROOT_A ROOT_B [rounds] [batch]');
+  const arms = [await startArm(rootA), await startArm(rootB)];
+  let n = 0;
+  const run = async (arm: Arm, count: number): Promise<void> => {
+    for (let i = 0; i < count; i++) {
+      await arm.statement(n++);
+      await nextTurn();
+    }
+  };
+  try {
+    // Warm both up until V8's feedback settles.
+    for (let i = 0; i < 10; i++) for (const arm of arms) await run(arm, batch);
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? arms : [arms[1]!, arms[0]!];
+      for (const arm of order) {
+        const main0 = mainNs();
+        const all0 = allNs();
+        await run(arm, batch);
+        arm.main.push((mainNs() - main0) / 1000 / batch);
+        arm.all.push((allNs() - all0) / 1000 / batch);
+      }
+    }
+    const verified = [];
+    for (const arm of arms) verified.push(await arm.close());
+    for (const [i, arm] of arms.entries()) {
+      process.stdout.write(
+        `${i === 0 ? 'A' : 'B'} ${arm.root}: main thread ${median(arm.main).toFixed(2)} µs per statement, ` +
+          `all threads ${median(arm.all).toFixed(2)} (medians of ${rounds} batches of ${batch}; ` +
+          `${prepared ? 'prepared' : 'simple'}; verified ${String(verified[i])})\n`,
+      );
+    }
+    const [a, b] = arms as [Arm, Arm];
+    const wins = a.main.filter((x, i) => x < b.main[i]!).length;
+    const diff = (key: 'main' | 'all'): string => median(b[key].map((x, i) => x - a[key][i]!)).toFixed(2);
+    process.stdout.write(
+      `B − A per round (median): main thread ${diff('main')} µs, all threads ${diff('all')} µs; ` +
+        `A lower in ${wins} of ${rounds} rounds; load ${loadavg()[0]!.toFixed(2)}\n`,
+    );
+  } finally {
+    for (const arm of arms) await rm(arm.dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
