@@ -342,6 +342,7 @@ export function redactParams(
   secrets: readonly Secret[],
   all = false,
 ): unknown[] | undefined {
+  if (!all && secrets.length === 0) return undefined; // the common case, without the set below
   const numbers = new Set(secrets.flatMap((s) => (s.kind === 'param' ? [s.number] : [])));
   if (!all && numbers.size === 0) return undefined;
   if (params.length === 0) return undefined;

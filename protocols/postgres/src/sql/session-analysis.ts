@@ -150,8 +150,11 @@ export class SqlSessionAnalysis {
   }
 }
 
+const NO_VALUES: readonly string[] = Object.freeze([]);
+
 /** The strings a result may echo: literal secrets, connection-string passwords, secret parameters' values. */
-function secretValues(secrets: readonly Secret[], params: readonly unknown[] | undefined): string[] {
+function secretValues(secrets: readonly Secret[], params: readonly unknown[] | undefined): readonly string[] {
+  if (secrets.length === 0) return NO_VALUES; // most commands: nothing to collect, nothing to allocate
   const out = new Set<string>();
   for (const s of secrets) {
     if (s.kind === 'literal') out.add(s.value);
