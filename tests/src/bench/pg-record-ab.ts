@@ -198,7 +198,7 @@ async function main(): Promise<void> {
   if (lmdbOf(rootA) !== lmdbOf(rootB))
     throw new Error(
       `the two builds load different copies of lmdb-js (${lmdbOf(rootA)}, ${lmdbOf(rootB)}): ` +
-        'in one process they corrupt each other\'s writes; symlink one node_modules/.pnpm/lmdb@* to the other',
+        "in one process they corrupt each other's writes; symlink one node_modules/.pnpm/lmdb@* to the other",
     );
   const arms = [await startArm(rootA), await startArm(rootB)];
   let n = 0;
