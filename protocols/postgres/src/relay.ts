@@ -309,7 +309,8 @@ export class Relay implements ResponseSink {
     if (this.ctx.connection.isClosed()) return;
     const verdict = await this.decide(command);
     if (!verdict.allowed) return this.deny(verdict, true);
-    const check = await this.checkMasking([text]);
+    const checking = this.checkMasking([text]);
+    const check = checking instanceof Promise ? await checking : checking;
     if ('refusal' in check) return this.deny(maskingRefusal(check.refusal, verdict.commandSeq), true);
     this.groups.expect({
       tracker: new ResultTracker(verdict.commandSeq, this.ctx.shared.listener.recordRows, [], secrets),
@@ -336,7 +337,8 @@ export class Relay implements ResponseSink {
     if (this.ctx.connection.isClosed()) return;
     const verdict = await this.decide(command);
     if (!verdict.allowed) return this.deny(verdict, false);
-    const check = await this.checkMasking(texts);
+    const checking = this.checkMasking(texts);
+    const check = checking instanceof Promise ? await checking : checking;
     if ('refusal' in check) return this.deny(maskingRefusal(check.refusal, verdict.commandSeq), false);
     this.groups.expect({
       tracker: new ResultTracker(
@@ -370,6 +372,7 @@ export class Relay implements ResponseSink {
     this.ctx.io.writeUpstream(bytes);
   }
 
+  /** A plain value when no masking applies: the callers await only a promise (an await is a microtask turn). */
   private checkMasking(texts: readonly string[]): Promise<StatementCheckResult> | StatementCheckResult {
     return this.ctx.masking.filter.active ? this.ctx.masking.check(texts) : NO_PLAN;
   }
