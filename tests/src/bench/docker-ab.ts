@@ -8,13 +8,15 @@
  *
  * Run: node tests/dist/bench/docker-ab.js ROOT_A ROOT_B [rounds=300] [batch=50]
  * ROOT_A / ROOT_B are checkouts with their own build (`pnpm build`); `AB_TRANSPORT=unix` measures the unix-socket
- * listeners, `AB_PATH=/_ping` another request, `BENCH_CONTAINERS=N` N more running containers.
+ * listeners, `AB_PATH=/_ping` another request, `BENCH_CONTAINERS=N` N more running containers. Both builds must
+ * load one lmdb-js (one-lmdb.ts).
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { dockerBenchGatewayYaml } from './bench-store.js';
+import { requireOneLmdb } from './one-lmdb.js';
 import type { TestDockerd } from '../harness/dockerd.js';
 import type { TestGateway } from '../harness/gateway.js';
 
@@ -102,6 +104,7 @@ async function startArm(root: string, index: number, dockerd: TestDockerd): Prom
 
 async function main(): Promise<void> {
   if (!rootA || !rootB) throw new Error('usage: docker-ab.js ROOT_A ROOT_B [rounds] [batch]');
+  requireOneLmdb(rootA, rootB);
   const { startDockerd } = (await import(
     join(rootA, 'tests/dist/harness/dockerd.js')
   )) as typeof import('../harness/dockerd.js');

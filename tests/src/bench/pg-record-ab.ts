@@ -13,16 +13,15 @@
  * ROOT_A / ROOT_B are checkouts with their own build (`pnpm build`); `AB_MODE=prepared` measures an Execute of a
  * prepared statement (its Bind parameter) instead of a simple Query.
  *
- * Both builds must load one lmdb-js: with two copies in one process the first-loaded build's store was written
- * with bytes that are not its events (its verify found every event "not JSON"). Point ROOT_A's
- * node_modules/.pnpm/lmdb@VERSION at ROOT_B's (a symlink) when the two installs hold separate copies.
+ * Both builds must load one lmdb-js (one-lmdb.ts): point ROOT_A's node_modules/.pnpm/lmdb@VERSION at ROOT_B's
+ * (a symlink) when the two installs hold separate copies.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { requireOneLmdb } from './one-lmdb.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { GateSession, SessionRecorder } from '@agentgate/core';
 
@@ -188,18 +187,9 @@ async function startArm(root: string): Promise<Arm> {
   return { root, dir, close, statement, main: [], all: [] };
 }
 
-/** Where a build's transcript package loads lmdb-js from, its real path. */
-function lmdbOf(root: string): string {
-  return realpathSync(createRequire(join(root, 'packages/transcript/package.json')).resolve('lmdb'));
-}
-
 async function main(): Promise<void> {
   if (!rootA || !rootB) throw new Error('usage: pg-record-ab.js ROOT_A ROOT_B [rounds] [batch]');
-  if (lmdbOf(rootA) !== lmdbOf(rootB))
-    throw new Error(
-      `the two builds load different copies of lmdb-js (${lmdbOf(rootA)}, ${lmdbOf(rootB)}): ` +
-        "in one process they corrupt each other's writes; symlink one node_modules/.pnpm/lmdb@* to the other",
-    );
+  requireOneLmdb(rootA, rootB);
   const arms = [await startArm(rootA), await startArm(rootB)];
   let n = 0;
   const run = async (arm: Arm, count: number): Promise<void> => {
