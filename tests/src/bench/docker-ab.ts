@@ -12,11 +12,11 @@
  * load one lmdb-js (one-lmdb.ts).
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { dockerBenchGatewayYaml } from './bench-store.js';
 import { requireOneLmdb } from './one-lmdb.js';
+import { ownAllThreadsNs, ownMainThreadNs } from './process-cpu.js';
 import type { TestDockerd } from '../harness/dockerd.js';
 import type { TestGateway } from '../harness/gateway.js';
 
@@ -72,15 +72,6 @@ process.stdin.on('data', async (data) => {
   process.stdout.write(JSON.stringify({ p50: times[Math.floor(k / 2)] }) + '\\n');
 });`;
 
-function threadNs(task: string): number {
-  try {
-    return Number(readFileSync(`/proc/self/task/${task}/schedstat`, 'utf8').split(' ')[0]);
-  } catch {
-    return 0; // the thread ended between the listing and the read
-  }
-}
-const mainNs = (): number => threadNs(String(process.pid));
-const allNs = (): number => readdirSync('/proc/self/task').reduce((sum, task) => sum + threadNs(task), 0);
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const quantile = (xs: readonly number[], p: number): number =>
   [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))]!;
@@ -140,12 +131,12 @@ async function main(): Promise<void> {
 
     const batches: Batch[][] = [[], []];
     const measure = async (arm: number): Promise<void> => {
-      const main0 = mainNs();
-      const all0 = allNs();
+      const main0 = ownMainThreadNs();
+      const all0 = ownAllThreadsNs();
       const p50Us = await ask(arm, batch);
       batches[arm]!.push({
-        mainUs: (mainNs() - main0) / batch / 1000,
-        allUs: (allNs() - all0) / batch / 1000,
+        mainUs: (ownMainThreadNs() - main0) / batch / 1000,
+        allUs: (ownAllThreadsNs() - all0) / batch / 1000,
         p50Us,
       });
     };

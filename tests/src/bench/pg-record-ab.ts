@@ -17,12 +17,12 @@
  * (a symlink) when the two installs hold separate copies.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { requireOneLmdb } from './one-lmdb.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { requireOneLmdb } from './one-lmdb.js';
+import { ownAllThreadsNs, ownMainThreadNs } from './process-cpu.js';
 import type { GateSession, SessionRecorder } from '@agentgate/core';
 
 const [rootA, rootB] = process.argv.slice(2, 4).map((root) => resolve(root));
@@ -50,15 +50,6 @@ interface Arm {
   readonly all: number[];
 }
 
-function threadNs(task: string): number {
-  try {
-    return Number(readFileSync(`/proc/self/task/${task}/schedstat`, 'utf8').split(' ')[0]);
-  } catch {
-    return 0; // the thread ended between the listing and the read
-  }
-}
-const mainNs = (): number => threadNs(String(process.pid));
-const allNs = (): number => readdirSync('/proc/self/task').reduce((sum, task) => sum + threadNs(task), 0);
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** A RowDescription of one int4 column `abalance`, and a DataRow with `value`, as PostgreSQL sends them. */
@@ -204,11 +195,11 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? arms : [arms[1]!, arms[0]!];
       for (const arm of order) {
-        const main0 = mainNs();
-        const all0 = allNs();
+        const main0 = ownMainThreadNs();
+        const all0 = ownAllThreadsNs();
         await run(arm, batch);
-        arm.main.push((mainNs() - main0) / 1000 / batch);
-        arm.all.push((allNs() - all0) / 1000 / batch);
+        arm.main.push((ownMainThreadNs() - main0) / 1000 / batch);
+        arm.all.push((ownAllThreadsNs() - all0) / 1000 / batch);
       }
     }
     const verified = [];
