@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+
 /** `BENCH_COMMIT_WINDOW=25ms`: the benchmarked gateway's `store.commitWindow` (docs/configuration.md), to measure it. */
 export function commitWindowYaml(): string {
   const window = process.env['BENCH_COMMIT_WINDOW'];
@@ -26,4 +28,29 @@ listeners:
 rules:
   - { name: no-privileged, protocol: docker, match: { privileged: true }, action: deny }
 `;
+}
+
+/** The packages `openBenchStore` opens a store with: a build's own, for the benchmarks that load another build. */
+export interface StorePackages {
+  readonly transcript: typeof import('@agentgate/transcript');
+  readonly masking: typeof import('@agentgate/masking');
+  readonly metrics: typeof import('@agentgate/metrics');
+}
+
+/**
+ * A store in `dir` as the gateway opens one (fail-closed, default redaction, metrics hooks), with the metrics it
+ * reports to; the record-path benchmarks (transcript-record.js, pg-record-ab.js) measure against it.
+ */
+export async function openBenchStore(packages: StorePackages, dir: string) {
+  const { transcript, masking } = packages;
+  const metrics = packages.metrics.createGatewayMetrics({ collectProcess: false });
+  const store = await transcript.openTranscriptStore({
+    path: join(dir, 'store'),
+    failMode: 'closed',
+    checkpointIntervalMs: 60_000,
+    signer: await transcript.loadOrCreateSigningKey(join(dir, 'signing-key.json')),
+    redactor: masking.createRedactor({ defaults: true, disable: [], entries: [] }),
+    hooks: metrics.transcript,
+  });
+  return { store, metrics };
 }

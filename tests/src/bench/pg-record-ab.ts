@@ -21,6 +21,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { openBenchStore } from './bench-store.js';
 import { requireOneLmdb } from './one-lmdb.js';
 import { ownAllThreadsNs, ownMainThreadNs } from './process-cpu.js';
 import type { GateSession, SessionRecorder } from '@agentgate/core';
@@ -96,15 +97,7 @@ async function startArm(root: string): Promise<Arm> {
   const descriptions = (await from('protocols/postgres/dist/row-descriptions.js')) as RowDescriptions;
 
   const dir = await mkdtemp(join(tmpdir(), 'agentgate-pg-ab-'));
-  const metrics = metricsPackage.createGatewayMetrics({ collectProcess: false });
-  const store = await transcript.openTranscriptStore({
-    path: join(dir, 'store'),
-    failMode: 'closed',
-    checkpointIntervalMs: 60_000,
-    signer: await transcript.loadOrCreateSigningKey(join(dir, 'signing-key.json')),
-    redactor: masking.createRedactor({ defaults: true, disable: [], entries: [] }),
-    hooks: metrics.transcript,
-  });
+  const { store, metrics } = await openBenchStore({ transcript, masking, metrics: metricsPackage }, dir);
   const gate = policy.createGate({
     // pgbench.ts's two deny rules
     policy: policy.createPolicy([

@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { SessionRecorder } from '@agentgate/core';
+import { openBenchStore } from './bench-store.js';
 import { processCpu } from './process-cpu.js';
 
 /** A build before the decision was folded into the command appends it as an event of its own. */
@@ -46,15 +47,7 @@ async function main(): Promise<void> {
   const [transcript, masking, metricsPackage, core] = await load();
   const dir = await mkdtemp(join(tmpdir(), 'agentgate-bench-'));
   try {
-    const metrics = metricsPackage.createGatewayMetrics({ collectProcess: false });
-    const store = await transcript.openTranscriptStore({
-      path: join(dir, 'store'),
-      failMode: 'closed',
-      checkpointIntervalMs: 60_000,
-      signer: await transcript.loadOrCreateSigningKey(join(dir, 'signing-key.json')),
-      redactor: masking.createRedactor({ defaults: true, disable: [], entries: [] }),
-      hooks: metrics.transcript,
-    });
+    const { store, metrics } = await openBenchStore({ transcript, masking, metrics: metricsPackage }, dir);
     const recorders: SessionRecorder[] = [];
     for (let i = 0; i < sessionCount; i++) {
       recorders.push(
