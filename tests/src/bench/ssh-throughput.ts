@@ -7,25 +7,36 @@
  * CPU profile of the first upload and download through each relay (DIR/ssh-upload.cpuprofile, …).
  *
  *   npx tsc -b tests && node tests/dist/bench/ssh-throughput.js [--mb 200] [--runs 3] [--engine-only]
- *     [--targets direct,ssh2-relay,agentgate]
+ *     [--targets direct,ssh2-relay,agentgate] [--warmup-mb N]
+ *
+ * `--warmup-mb N`: before the measured runs, N MB each way through every relay, so that V8 has compiled the relay's
+ * and the recorder's hot paths (without it the first runs carry ~1 ms of background compilation per MB).
  *
  * BENCH_REDACT=0: the gateway with `redact: false` (no stream redaction of the recorded bytes).
+ * BENCH_DIRECTIONS=download (or upload): measure one direction only. BENCH_PERF=DIR: `perf record -g` of this
+ * process (all threads and the kernel) during each run through a relay (DIR/ssh-download-agentgate-1.data, …; run
+ * node with --perf-basic-prof to name JS frames). BENCH_STRACE=1: system calls per MB of this process's threads
+ * during each run through a relay (`strace -c`, which slows the relay: counts, not times).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startTestGateway } from '../harness/gateway.js';
 import { makeKeyPair, sshClientOptions, startSshd, startStandaloneSshGateway } from '../harness/sshd.js';
-import { startProfile } from './process-cpu.js';
+import { startProfile, straceThreads } from './process-cpu.js';
 import { startSsh2Relay } from './ssh2-relay.js';
+import type { LaunchRequest, LaunchResult } from './ssh-launcher.js';
 
 const mbArg = process.argv.indexOf('--mb');
 const MB = mbArg > 0 ? Number(process.argv[mbArg + 1]) : 200;
 const BYTES = MB * 1024 * 1024;
 const runsArg = process.argv.indexOf('--runs');
+const warmupArg = process.argv.indexOf('--warmup-mb');
+const WARMUP_MB = warmupArg > 0 ? Number(process.argv[warmupArg + 1]) : 0;
 /** `--engine-only`: the SSH engine with an in-memory transcript, to separate the store's recording cost. */
 const ENGINE_ONLY = process.argv.includes('--engine-only');
 /** Each measurement is repeated, interleaved: a shared 2-core machine is noisy. */
@@ -39,6 +50,12 @@ const targetsArg = process.argv.indexOf('--targets');
 const TARGETS = (targetsArg > 0 ? process.argv[targetsArg + 1]! : 'direct,agentgate').split(',').map((t) => {
   if (t !== 'direct' && t !== 'ssh2-relay' && t !== 'agentgate') throw new Error(`unknown target ${t}`);
   return t as Target;
+});
+
+type Direction = 'upload' | 'download';
+const DIRECTIONS = (process.env.BENCH_DIRECTIONS ?? 'upload,download').split(',').map((d) => {
+  if (d !== 'upload' && d !== 'download') throw new Error(`unknown direction ${d}`);
+  return d as Direction;
 });
 
 interface Measured {
@@ -97,48 +114,114 @@ function cpuSample(): {
   };
 }
 
-/** Run ssh with stdin from a file (upload) or stdout to /dev/null (download); time it and read the cipher from -v. */
-function timedSsh(args: string[], stdinFile: string | undefined): Promise<Measured> {
-  return new Promise((resolve, reject) => {
+/**
+ * The ssh clients start from a launcher process (ssh-launcher.ts) forked once before anything is measured: forking
+ * this process for every run would make every page it keeps fault again after the fork (copy-on-write), which a
+ * gateway never pays. `BENCH_SPAWN=direct`: spawn them from this process, as before the ninth round.
+ */
+const SPAWN_DIRECT = process.env.BENCH_SPAWN === 'direct';
+let launcher: ChildProcess | undefined;
+let launches = 0;
+const launched = new Map<number, (result: LaunchResult) => void>();
+
+function startLauncher(): void {
+  if (SPAWN_DIRECT) return;
+  const path = join(dirname(fileURLToPath(import.meta.url)), 'ssh-launcher.js');
+  launcher = spawn(process.execPath, [path], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  launcher.on('message', (result: LaunchResult) => {
+    launched.get(result.id)?.(result);
+    launched.delete(result.id);
+  });
+}
+
+/** Start `command` through the launcher: its id (to stop it) and its end. */
+function launch(request: Omit<LaunchRequest, 'id'>): { id: number; result: Promise<LaunchResult> } {
+  const id = ++launches;
+  const child = launcher!;
+  const result = new Promise<LaunchResult>((resolve) => {
+    launched.set(id, resolve);
+    child.send({ ...request, id });
+  });
+  return { id, result };
+}
+
+/** Run ssh (`-v`) through the launcher, or from this process with BENCH_SPAWN=direct. */
+function runSsh(args: string[], stdinFile: string | undefined): Promise<Omit<LaunchResult, 'id'>> {
+  if (launcher !== undefined)
+    return launch({ args, ...(stdinFile !== undefined ? { stdinFile } : {}) }).result;
+  return new Promise((resolve) => {
     const stdin = stdinFile === undefined ? 'ignore' : openSync(stdinFile, 'r');
     const devnull = openSync('/dev/null', 'w');
-    const started = process.hrtime.bigint();
-    const cpuBefore = cpuSample();
+    const before = cpuSample().children;
     const child = spawn('ssh', ['-v', ...args], { stdio: [stdin, devnull, 'pipe'] });
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const cpuAfter = cpuSample();
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const done = (code: number | null): void => {
       if (typeof stdin === 'number') closeSync(stdin);
       closeSync(devnull);
-      if (code !== 0)
-        return reject(
-          new Error(
-            `ssh exited ${code}: ${err
-              .split('\n')
-              .filter((l) => !l.startsWith('debug'))
-              .join('\n')}`,
-          ),
-        );
-      const cipher = /kex: server->client cipher: (\S+)/.exec(err)?.[1] ?? 'unknown';
-      resolve({
-        seconds,
-        cipher,
-        cpuMs: cpuAfter.all - cpuBefore.all,
-        mainMs: cpuAfter.main - cpuBefore.main,
-        clientMs: cpuAfter.children - cpuBefore.children,
-        faults: cpuAfter.faults - cpuBefore.faults,
-        threads: [...cpuAfter.threads]
-          .map(([name, ms]) => [name, ms - (cpuBefore.threads.get(name) ?? 0)] as const)
-          .filter(([, ms]) => ms > 0)
-          .map(([name, ms]) => `${name} ${ms}`)
-          .join(', '),
-        load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!,
-      });
+      resolve({ code, stderr, clientMs: cpuSample().children - before });
+    };
+    child.once('error', (err) => {
+      stderr += String(err);
+      done(-1);
     });
+    child.once('close', done);
   });
+}
+
+/** Run ssh with stdin from a file (upload) or stdout to /dev/null (download); time it and read the cipher from -v. */
+async function timedSsh(args: string[], stdinFile: string | undefined): Promise<Measured> {
+  const started = process.hrtime.bigint();
+  const cpuBefore = cpuSample();
+  const { code, stderr: err, clientMs } = await runSsh(args, stdinFile);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpuAfter = cpuSample();
+  if (code !== 0)
+    throw new Error(
+      `ssh exited ${code}: ${err
+        .split('\n')
+        .filter((l) => !l.startsWith('debug'))
+        .join('\n')}`,
+    );
+  const cipher = /kex: server->client cipher: (\S+)/.exec(err)?.[1] ?? 'unknown';
+  return {
+    seconds,
+    cipher,
+    cpuMs: cpuAfter.all - cpuBefore.all,
+    mainMs: cpuAfter.main - cpuBefore.main,
+    clientMs,
+    faults: cpuAfter.faults - cpuBefore.faults,
+    threads: [...cpuAfter.threads]
+      .map(([name, ms]) => [name, ms - (cpuBefore.threads.get(name) ?? 0)] as const)
+      .filter(([, ms]) => ms > 0)
+      .map(([name, ms]) => `${name} ${ms}`)
+      .join(', '),
+    load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!,
+  };
+}
+
+/** With BENCH_PERF=DIR: `perf record` this process from now; the returned function stops it once perf wrote its file. */
+async function startPerf(name: string): Promise<(() => Promise<void>) | undefined> {
+  const dir = process.env.BENCH_PERF;
+  if (!dir) return undefined;
+  const args = ['record', '-F', '1999', '-g', '-p', String(process.pid), '-o', join(dir, `${name}.data`)];
+  let stop: () => void;
+  let exited: Promise<unknown>;
+  if (launcher !== undefined) {
+    const { id, result } = launch({ command: 'perf', args });
+    stop = () => launcher!.send({ stop: id });
+    exited = result;
+  } else {
+    const child = spawn('perf', args, { stdio: 'ignore' });
+    stop = () => child.kill('SIGINT');
+    exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  }
+  // perf attaches to the threads within a few hundred ms; the transfer starts after that.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return async () => {
+    stop();
+    await exited;
+  };
 }
 
 /** Whether ssh2 runs its ciphers through its optional native binding (built at install, see pnpm-workspace.yaml). */
@@ -157,6 +240,7 @@ function median(values: readonly number[]): number {
 }
 
 async function main(): Promise<void> {
+  startLauncher();
   const sshd = await startSshd();
   const dir = mkdtempSync(join(tmpdir(), 'agentgate-bench-'));
   const agentKey = makeKeyPair(dir, 'agent');
@@ -211,6 +295,12 @@ ${process.env.BENCH_REDACT === '0' ? 'redact: false' : ''}
   try {
     // Warm up every path (key exchange caches, the shell analyzer, page cache for the payload).
     for (const args of targets.values()) await timedSsh([...args, 'true'], undefined);
+    if (WARMUP_MB > 0)
+      for (const [target, args] of targets) {
+        if (target === 'direct') continue;
+        await timedSsh([...args, `head -c ${WARMUP_MB * 1024 * 1024} > /dev/null`], file);
+        await timedSsh([...args, `head -c ${WARMUP_MB * 1024 * 1024} /dev/zero`], undefined);
+      }
     const runs = new Map<string, Measured[]>();
     const add = (key: string, m: Measured): void => {
       const list = runs.get(key) ?? [];
@@ -222,10 +312,20 @@ ${process.env.BENCH_REDACT === '0' ? 'redact: false' : ''}
         ['upload', upload, file],
         ['download', download, undefined],
       ] as const) {
+        if (!DIRECTIONS.includes(direction)) continue;
         for (const [target, args] of targets) {
           // The gateway's first run of each direction is profiled with BENCH_PROFILE.
           const profile = target !== 'direct' && i === 0 ? await startProfile() : undefined;
+          const perf =
+            target !== 'direct' ? await startPerf(`ssh-${direction}-${target}-${i + 1}`) : undefined;
+          const strace =
+            target !== 'direct' && process.env.BENCH_STRACE
+              ? await straceThreads(readdirSync('/proc/self/task'))
+              : undefined;
           add(`${direction} ${target}`, await timedSsh([...args, command], stdinFile));
+          await perf?.();
+          if (strace !== undefined)
+            console.log(`${direction} ${target} #${i + 1}: system calls per MB: ${await strace(MB)}`);
           await profile?.(`ssh-${direction}${target === 'agentgate' ? '' : '-' + target}`);
         }
       }
@@ -240,7 +340,8 @@ ${process.env.BENCH_REDACT === '0' ? 'redact: false' : ''}
         ? `\n${''.padEnd(25)}relay CPU ms (and page faults) by thread: ${m.threads}`
         : '');
     console.log(
-      `ssh throughput, ${MB} MB each way, OpenSSH client, loopback, ${RUNS} interleaved runs${ENGINE_ONLY ? ', agentgate = engine only (in-memory transcript)' : ', agentgate = full gateway (LMDB transcript)'}`,
+      `ssh throughput, ${MB} MB each way, OpenSSH client, loopback, ${RUNS} interleaved runs` +
+        `${WARMUP_MB > 0 ? ` after ${WARMUP_MB} MB each way through each relay` : ''}${ENGINE_ONLY ? ', agentgate = engine only (in-memory transcript)' : ', agentgate = full gateway (LMDB transcript)'}`,
     );
     console.log(
       `relay crypto: ssh2 native binding ${ssh2NativeCrypto() ? 'loaded' : 'NOT loaded (Node crypto fallback: expect lower figures)'}`,
@@ -250,7 +351,7 @@ ${process.env.BENCH_REDACT === '0' ? 'redact: false' : ''}
     console.log(
       'best run (MB/s, ratio to direct) and medians over the runs (relay CPU ms/MB, main thread, faults/MB):',
     );
-    for (const direction of ['upload', 'download']) {
+    for (const direction of DIRECTIONS) {
       const direct = runs.get(`${direction} direct`);
       const directBest = direct === undefined ? undefined : Math.max(...direct.map(rate));
       for (const target of targets.keys()) {
@@ -279,6 +380,7 @@ ${process.env.BENCH_REDACT === '0' ? 'redact: false' : ''}
     console.log('target: agentgate >= 0.75x direct both ways');
     console.log(JSON.stringify(summary));
   } finally {
+    launcher?.disconnect();
     for (const stop of stops) await stop();
     await sshd.stop();
     rmSync(dir, { recursive: true, force: true });
