@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { startDockerd } from '../harness/dockerd.js';
 import { dockerBenchGatewayYaml } from './bench-store.js';
 import { startTestGateway } from '../harness/gateway.js';
+import { startLauncher, type Launcher } from './launcher.js';
 import { startProfile, statTicks, straceThreads, tickUs } from './process-cpu.js';
 
 const requests = Number(process.argv[2] ?? 2000);
@@ -88,6 +89,57 @@ interface LatencyTarget {
 }
 
 /**
+ * The benchmark's clients (the load client, docker exec) start from the launcher (launcher.ts), forked once before
+ * the gateway ran: a fork of this process per round would charge the gateway and the Node relays, which run here,
+ * the copy-on-write faults a fork leaves behind. `BENCH_SPAWN=direct` spawns them from this process as before.
+ */
+let launcher: Launcher | undefined;
+
+interface Client {
+  write(text: string): void;
+  readonly exit: Promise<number | null>;
+}
+
+/** A client process with a piped stdin; its stdout goes to `onText`, or is only counted into `bytes`. */
+function startClient(
+  command: string,
+  args: string[],
+  onText?: (text: string) => void,
+  env?: Record<string, string>,
+): Client & { bytes(): number } {
+  if (launcher !== undefined) {
+    let bytes = 0;
+    const launched = launcher.launch(
+      { command, args, stdin: 'pipe', stdout: onText ? 'stream' : 'count', ...(env ? { env } : {}) },
+      onText,
+    );
+    return {
+      write: launched.write,
+      exit: launched.result.then((r) => {
+        bytes = r.bytes;
+        if (r.code !== 0) process.stderr.write(r.stderr);
+        return r.code;
+      }),
+      bytes: () => bytes,
+    };
+  }
+  let bytes = 0;
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'], ...(env ? { env } : {}) });
+  if (onText) {
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', onText);
+  } else child.stdout.on('data', (c: Buffer) => (bytes += c.length));
+  return {
+    write: (text) => void child.stdin.write(text),
+    exit: new Promise((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', resolve);
+    }),
+    bytes: () => bytes,
+  };
+}
+
+/**
  * Sequential keep-alive requests from a client process; `onWarm` runs once every target has had its 100 warm-up
  * requests (the measured part starts then) and `onDone` once the client reported.
  */
@@ -97,27 +149,25 @@ async function latency(
   n: number,
   hooks: { onWarm?: () => void | Promise<void>; onDone?: () => void | Promise<void> } = {},
 ): Promise<Percentiles[]> {
-  const child = spawn(
-    process.execPath,
-    ['-e', latencyClientSource, JSON.stringify({ targets, path, n, batch: 50 })],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
   let out = '';
   let warmed: Promise<void> | undefined;
   let finished: Promise<void> | undefined;
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (text: string) => {
-    out += text;
-    if (!warmed && out.startsWith('warm\n')) {
-      warmed = Promise.resolve(hooks.onWarm?.());
-      out = out.slice(5);
-    }
-    if (warmed && !finished && out.startsWith('done\n')) {
-      out = out.slice(5);
-      finished = warmed.then(() => hooks.onDone?.()).finally(() => child.stdin.write('go\n'));
-    }
-  });
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  const child = startClient(
+    process.execPath,
+    ['-e', latencyClientSource, JSON.stringify({ targets, path, n, batch: 50 })],
+    (text) => {
+      out += text;
+      if (!warmed && out.startsWith('warm\n')) {
+        warmed = Promise.resolve(hooks.onWarm?.());
+        out = out.slice(5);
+      }
+      if (warmed && !finished && out.startsWith('done\n')) {
+        out = out.slice(5);
+        finished = warmed.then(() => hooks.onDone?.()).finally(() => child.write('go\n'));
+      }
+    },
+  );
+  const code = await child.exit;
   await finished;
   if (code !== 0) throw new Error(`load client exited ${code}`);
   const result = JSON.parse(out) as number[][];
@@ -185,20 +235,15 @@ async function execStream(
   bytes: number,
 ): Promise<number> {
   const t0 = process.hrtime.bigint();
-  let received = 0;
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(
-      'docker',
-      ['--config', configDir, 'exec', container, 'head', '-c', String(bytes), '/dev/zero'],
-      {
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: configDir, DOCKER_HOST: host },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    child.stdout.on('data', (c: Buffer) => (received += c.length));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`docker exec exited ${code}`))));
-  });
+  const child = startClient(
+    'docker',
+    ['--config', configDir, 'exec', container, 'head', '-c', String(bytes), '/dev/zero'],
+    undefined,
+    { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: configDir, DOCKER_HOST: host },
+  );
+  const code = await child.exit;
+  if (code !== 0) throw new Error(`docker exec exited ${code}`);
+  const received = child.bytes();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (received !== bytes) throw new Error(`received ${received} of ${bytes} bytes`);
   return bytes / seconds / (1024 * 1024);
@@ -293,6 +338,7 @@ async function nodeRelay(
 }
 
 async function main(): Promise<void> {
+  launcher = startLauncher();
   const dockerd = await startDockerd();
   const gw = await startTestGateway(
     dockerBenchGatewayYaml(dockerd.socket, join(dockerd.dir, 'agentgate.sock')),
@@ -487,6 +533,7 @@ async function main(): Promise<void> {
   } finally {
     await gw.stop();
     await dockerd.stop();
+    launcher?.close();
   }
 }
 

@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { commitWindowYaml } from './bench-store.js';
+import { startLauncher, type Launcher } from './launcher.js';
 import { startTestGateway } from '../harness/gateway.js';
 import {
   processCpu,
@@ -33,6 +34,7 @@ import {
 import { freePort, PASSWORD, startPostgres } from '../harness/postgres.js';
 
 const run = promisify(execFile);
+let launcher: Launcher | undefined;
 const seconds = Number(process.argv[2] ?? 10);
 const repetitions = Number(process.argv[3] ?? 3);
 const list = (name: string, fallback: string): string[] => (process.env[name] ?? fallback).split(',');
@@ -91,6 +93,29 @@ interface Result {
   load: string;
 }
 
+/**
+ * pgbench started from the launcher (launcher.ts), forked once before the gateway ran: a fork of this process per
+ * run would charge the gateway and the Node pipe, which run here, the copy-on-write faults a fork leaves behind.
+ * `BENCH_SPAWN=direct` spawns it from this process, as before the ninth round.
+ */
+async function runPgbench(args: string[], env: Record<string, string>): Promise<string> {
+  if (launcher === undefined) {
+    const { stdout } = await run('pgbench', args, { env: { ...process.env, ...env }, maxBuffer: 1 << 20 });
+    return stdout;
+  }
+  const environment = Object.fromEntries(
+    Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
+  const result = await launcher.launch({
+    command: 'pgbench',
+    args,
+    env: { ...environment, ...env },
+    stdout: 'capture',
+  }).result;
+  if (result.code !== 0) throw new Error(`pgbench exited ${result.code}: ${result.stderr}`);
+  return result.stdout;
+}
+
 async function pgbench(
   port: number,
   user: string,
@@ -99,8 +124,7 @@ async function pgbench(
   clients: number,
   duration = seconds,
 ) {
-  const { stdout } = await run(
-    'pgbench',
+  const stdout = await runPgbench(
     [
       '-n',
       '-S',
@@ -113,7 +137,7 @@ async function pgbench(
       '-T',
       String(duration),
     ].concat(['-h', '127.0.0.1', '-p', String(port), '-U', user, 'app']),
-    { env: { ...process.env, PGPASSWORD: password, PGSSLMODE: 'disable' }, maxBuffer: 1 << 20 },
+    { PGPASSWORD: password, PGSSLMODE: 'disable' },
   );
   const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1]);
   const latencyMs = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1]);
@@ -183,9 +207,9 @@ function startPerf(name: string): Promise<void> | undefined {
     '-o',
     path.join(dir, `${name}.data`),
   ];
-  const child = spawn('perf', [...args, '--', 'sleep', String(Math.max(1, seconds - 2))], {
-    stdio: 'ignore',
-  });
+  const record = [...args, '--', 'sleep', String(Math.max(1, seconds - 2))];
+  if (launcher !== undefined) return launcher.launch({ command: 'perf', args: record }).result.then(() => {});
+  const child = spawn('perf', record, { stdio: 'ignore' });
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
@@ -226,6 +250,7 @@ async function startNodePipe(pgPort: number): Promise<{ port: number; stop(): Pr
 }
 
 async function main(): Promise<void> {
+  launcher = startLauncher();
   const server = await startPostgres({ maxConnections: 100 });
   const bouncer = await startPgbouncer(server.port);
   const nodePipe = await startNodePipe(server.port);
@@ -242,10 +267,9 @@ rules:
   - { name: no-file-reads, protocol: postgres, match: { functions: [pg_read_file, lo_import] }, action: deny }
 `);
   try {
-    await run(
-      'pgbench',
+    await runPgbench(
       ['-i', '-s', '4', '-q', '-h', '127.0.0.1', '-p', String(server.port), '-U', 'app', 'app'],
-      { env: { ...process.env, PGPASSWORD: PASSWORD } },
+      { PGPASSWORD: PASSWORD },
     );
     const gwPort = (gw.address('pg') as { port: number }).port;
     const token = await gw.token('bench', ['agents']);
@@ -350,6 +374,7 @@ rules:
     await nodePipe.stop();
     await bouncer.stop();
     await server.stop();
+    launcher?.close();
   }
 }
 

@@ -18,18 +18,17 @@
  * node with --perf-basic-prof to name JS frames). BENCH_STRACE=1: system calls per MB of this process's threads
  * during each run through a relay (`strace -c`, which slows the relay: counts, not times).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startTestGateway } from '../harness/gateway.js';
 import { makeKeyPair, sshClientOptions, startSshd, startStandaloneSshGateway } from '../harness/sshd.js';
 import { startProfile, straceThreads } from './process-cpu.js';
 import { startSsh2Relay } from './ssh2-relay.js';
-import type { LaunchRequest, LaunchResult } from './ssh-launcher.js';
+import { startLauncher, type Launcher, type LaunchResult } from './launcher.js';
 
 const mbArg = process.argv.indexOf('--mb');
 const MB = mbArg > 0 ? Number(process.argv[mbArg + 1]) : 200;
@@ -115,40 +114,23 @@ function cpuSample(): {
 }
 
 /**
- * The ssh clients start from a launcher process (ssh-launcher.ts) forked once before anything is measured: forking
+ * The ssh clients start from a launcher process (launcher.ts) forked once before anything is measured: forking
  * this process for every run would make every page it keeps fault again after the fork (copy-on-write), which a
  * gateway never pays. `BENCH_SPAWN=direct`: spawn them from this process, as before the ninth round.
  */
-const SPAWN_DIRECT = process.env.BENCH_SPAWN === 'direct';
-let launcher: ChildProcess | undefined;
-let launches = 0;
-const launched = new Map<number, (result: LaunchResult) => void>();
-
-function startLauncher(): void {
-  if (SPAWN_DIRECT) return;
-  const path = join(dirname(fileURLToPath(import.meta.url)), 'ssh-launcher.js');
-  launcher = spawn(process.execPath, [path], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  launcher.on('message', (result: LaunchResult) => {
-    launched.get(result.id)?.(result);
-    launched.delete(result.id);
-  });
-}
-
-/** Start `command` through the launcher: its id (to stop it) and its end. */
-function launch(request: Omit<LaunchRequest, 'id'>): { id: number; result: Promise<LaunchResult> } {
-  const id = ++launches;
-  const child = launcher!;
-  const result = new Promise<LaunchResult>((resolve) => {
-    launched.set(id, resolve);
-    child.send({ ...request, id });
-  });
-  return { id, result };
-}
+let launcher: Launcher | undefined;
 
 /** Run ssh (`-v`) through the launcher, or from this process with BENCH_SPAWN=direct. */
-function runSsh(args: string[], stdinFile: string | undefined): Promise<Omit<LaunchResult, 'id'>> {
+function runSsh(
+  args: string[],
+  stdinFile: string | undefined,
+): Promise<Pick<LaunchResult, 'code' | 'stderr' | 'clientMs'>> {
   if (launcher !== undefined)
-    return launch({ args, ...(stdinFile !== undefined ? { stdinFile } : {}) }).result;
+    return launcher.launch({
+      command: 'ssh',
+      args: ['-v', ...args],
+      ...(stdinFile !== undefined ? { stdin: stdinFile } : {}),
+    }).result;
   return new Promise((resolve) => {
     const stdin = stdinFile === undefined ? 'ignore' : openSync(stdinFile, 'r');
     const devnull = openSync('/dev/null', 'w');
@@ -208,9 +190,9 @@ async function startPerf(name: string): Promise<(() => Promise<void>) | undefine
   let stop: () => void;
   let exited: Promise<unknown>;
   if (launcher !== undefined) {
-    const { id, result } = launch({ command: 'perf', args });
-    stop = () => launcher!.send({ stop: id });
-    exited = result;
+    const perf = launcher.launch({ command: 'perf', args });
+    stop = perf.stop;
+    exited = perf.result;
   } else {
     const child = spawn('perf', args, { stdio: 'ignore' });
     stop = () => child.kill('SIGINT');
@@ -240,7 +222,7 @@ function median(values: readonly number[]): number {
 }
 
 async function main(): Promise<void> {
-  startLauncher();
+  launcher = startLauncher();
   const sshd = await startSshd();
   const dir = mkdtempSync(join(tmpdir(), 'agentgate-bench-'));
   const agentKey = makeKeyPair(dir, 'agent');
@@ -380,7 +362,7 @@ ${process.env.BENCH_REDACT === '0' ? 'redact: false' : ''}
     console.log('target: agentgate >= 0.75x direct both ways');
     console.log(JSON.stringify(summary));
   } finally {
-    launcher?.disconnect();
+    launcher?.close();
     for (const stop of stops) await stop();
     await sshd.stop();
     rmSync(dir, { recursive: true, force: true });
