@@ -22,3 +22,4 @@ export * from './signer.js';
 export * from './stream-relay.js';
 export * from './docker-actions.js';
 export { linkSignals, type LinkedSignal } from './linked-signal.js';
+export * from './slab-reads.js';

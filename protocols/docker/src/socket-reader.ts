@@ -3,7 +3,7 @@
  * request held for a decision or an approval stops the client (TCP flow control) instead of buffering it.
  */
 import type { Duplex } from 'node:stream';
-import type { SlabReads } from './slab-reads.js';
+import type { SlabReads } from '@agentgate/core';
 
 /** What `readBefore` returns when its deadline passed with nothing read. */
 export const TIMED_OUT = Symbol('timed out');
@@ -39,7 +39,7 @@ export class SocketReader {
     if (!this.wake) this.stream.pause();
     this.notify();
   };
-  /** A socket read through `onread` (slab-reads.ts): returning false stops its reads until `resume`. */
+  /** A socket read through `onread` (packages/core slab-reads.ts): returning false stops its reads until `resume`. */
   private detached = false;
   private readonly onRead = (chunk: Buffer): boolean => {
     // Detached (a hijacked stream): the socket's own Readable takes the bytes, as it would have without onread.

@@ -9,6 +9,7 @@ import {
   type DockerListenerConfig,
   type Logger,
   type ProtocolMetrics,
+  SlabReads,
   type ValueMasker,
 } from '@agentgate/core';
 import { type AnswerSink, type DecidedRequest, recordAnswer } from './answer-record.js';
@@ -24,7 +25,6 @@ import {
 import { HttpMessageReader } from './http-message-reader.js';
 import { errorStatus, replyError } from './replies.js';
 import { type ResponseExchange, readAnswerHead, relayResponse } from './response-relay.js';
-import { SlabReads } from './slab-reads.js';
 import type { CanonicalRequest, Route } from './routes.js';
 import { RELAY_HIGH_WATER, SocketReader, writeAll } from './socket-reader.js';
 
@@ -188,7 +188,7 @@ export class UpstreamExchange {
 
   private async connect(): Promise<Upstream> {
     this.upstream?.socket.destroy();
-    // dockerd's answers are read into slabs (slab-reads.ts): no Readable push and no fresh buffer per read.
+    // dockerd's answers are read into slabs (packages/core slab-reads.ts): no Readable push and no fresh buffer per read.
     const reads = new SlabReads();
     const socket = net.connect({
       path: this.ctx.listener.upstream.socket,

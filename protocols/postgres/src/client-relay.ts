@@ -7,6 +7,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
+import type { SlabReads } from '@agentgate/core';
 import { SSL_ACCEPTED } from './codec/message-types.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
@@ -32,6 +33,8 @@ export class ClientRelay {
   private client: Duplex;
   private upstream: net.Socket | tls.TLSSocket | undefined;
   private upstreamEvents: UpstreamEvents | undefined;
+  /** Reads of a slab-read upstream that came before `startUpstream` (none, normally: it is paused until then). */
+  private upstreamEarly: Buffer[] = [];
   /** The upstream's answers flow (the client's drain may resume reading it): from the first ReadyForQuery on. */
   private upstreamLive = false;
   private readonly held: Record<HoldReason, boolean> = { inbox: false, upstream: false, recording: false };
@@ -155,12 +158,26 @@ export class ClientRelay {
     plain.on('error', this.onClientError);
   }
 
-  /** The authenticated upstream connection: its answers flow to `events` once it is resumed. */
-  attachUpstream(socket: net.Socket | tls.TLSSocket, events: UpstreamEvents): void {
+  /**
+   * The authenticated upstream connection: its answers flow to `events` once it is resumed. With `reads` (the
+   * socket reads into slabs) they come from there, not as 'data'; pausing and resuming the socket stop and restart
+   * those reads the same way, so backpressure is unchanged.
+   */
+  attachUpstream(
+    socket: net.Socket | tls.TLSSocket,
+    reads: SlabReads | undefined,
+    events: UpstreamEvents,
+  ): void {
     this.upstream = socket;
     this.upstreamEvents = events;
     socket.setNoDelay(true);
-    socket.on('data', events.data);
+    if (reads) {
+      const data = events.data;
+      this.upstreamEarly = reads.attach((chunk) => {
+        data(chunk);
+        return true;
+      });
+    } else socket.on('data', events.data);
     socket.on('error', events.error);
     socket.on('close', events.close);
   }
@@ -168,7 +185,10 @@ export class ClientRelay {
   /** The session is ready for the upstream's answers: read them from now on. */
   startUpstream(): void {
     this.upstreamLive = true;
-    this.upstream?.resume();
+    const early = this.upstreamEarly;
+    this.upstreamEarly = [];
+    for (const chunk of early) this.upstreamEvents?.data(chunk);
+    if (!this.closed && !this.client.writableNeedDrain) this.upstream?.resume();
   }
 
   /** End both sides after flushing what is queued; `goodbye` is the last message for the upstream (Terminate). */

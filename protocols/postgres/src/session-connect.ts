@@ -92,7 +92,7 @@ export async function connectSession(options: ConnectOptions): Promise<Relay | u
     close: options.close,
     connection: options.connection,
   });
-  io.attachUpstream(upstream.socket, {
+  io.attachUpstream(upstream.socket, upstream.reads, {
     data: (chunk) => {
       try {
         shared.bytes.upstreamToClient += relay.upstreamData(chunk);
@@ -125,7 +125,8 @@ async function loginUpstream(
   const onAbort = (): void => abort.abort();
   options.signal.addEventListener('abort', onAbort, { once: true });
   try {
-    return await openUpstream(listener.upstream, startup, abort.signal);
+    // Every answer of this connection is relayed: read into slabs (plain TCP only, see openUpstream).
+    return await openUpstream(listener.upstream, startup, abort.signal, { slabReads: true });
   } catch (err) {
     if (err instanceof UpstreamRejected && isUpstreamLoginFailure(err)) {
       deps.metrics.upstreamError(listener.name, 'postgres', 'login');

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { AgentgateError, type PostgresListenerConfig } from '@agentgate/core';
+import { AgentgateError, SlabReads, type PostgresListenerConfig } from '@agentgate/core';
 import { BackendFramer, forEachMessage } from './codec/backend-framer.js';
 import { decodeErrorFields, readCString } from './codec/decode.js';
 import {
@@ -26,6 +26,20 @@ export interface UpstreamConnection {
   readonly parameterStatus: Buffer[];
   /** Bytes received after ReadyForQuery (normally none). */
   readonly leftover: Buffer | null;
+  /**
+   * Set when the socket was opened with slab reads (`openUpstream`'s `slabReads`, plain TCP only): its reads arrive
+   * through this object's `attach`, never as 'data' events. The socket is paused; reads stay stopped until resumed.
+   */
+  readonly reads: SlabReads | undefined;
+}
+
+export interface OpenUpstreamOptions {
+  /**
+   * Read the socket into slabs (packages/core slab-reads.ts) rather than through its Readable, for a connection
+   * whose every answer is relayed: no push, 'data' emit and read-more tick, nor a fresh buffer, per read. Only
+   * where the socket stays plain TCP: a TLS socket reads through its own layer.
+   */
+  readonly slabReads?: boolean;
 }
 
 /** The upstream refused the startup (e.g. unknown database): its ErrorResponse is relayed to the client as is. */
@@ -46,9 +60,12 @@ export function connectTcp(
   port: number,
   signal: AbortSignal,
   timeoutMs = 10_000,
+  reads?: SlabReads,
 ): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, noDelay: true });
+    const socket = net.connect(
+      reads ? { host, port, noDelay: true, onread: reads.options } : { host, port, noDelay: true },
+    );
     const fail = (err: Error): void => {
       cleanup();
       socket.destroy();
@@ -101,8 +118,16 @@ export async function openUpstream(
   target: UpstreamTarget,
   startupParams: Record<string, string>,
   signal: AbortSignal,
+  options: OpenUpstreamOptions = {},
 ): Promise<UpstreamConnection> {
-  let socket: net.Socket | tls.TLSSocket = await connectTcp(target.host, target.port, signal);
+  const reads = options.slabReads && !target.tls ? new SlabReads() : undefined;
+  let socket: net.Socket | tls.TLSSocket = await connectTcp(
+    target.host,
+    target.port,
+    signal,
+    undefined,
+    reads,
+  );
   try {
     if (target.tls) {
       socket.write(encodeSslRequest());
@@ -119,7 +144,7 @@ export async function openUpstream(
         secure.once('error', reject);
       });
     }
-    return await authenticate(socket, target, startupParams, signal);
+    return await authenticate(socket, reads, target, startupParams, signal);
   } catch (err) {
     socket.destroy();
     throw err;
@@ -128,6 +153,7 @@ export async function openUpstream(
 
 function authenticate(
   socket: net.Socket | tls.TLSSocket,
+  reads: SlabReads | undefined,
   target: UpstreamTarget,
   startupParams: Record<string, string>,
   signal: AbortSignal,
@@ -140,7 +166,8 @@ function authenticate(
     let scram: ScramClient | undefined;
     const password = target.password ?? '';
     const finish = (err: Error | null, result?: UpstreamConnection): void => {
-      socket.off('data', onData);
+      if (reads) reads.detach();
+      else socket.off('data', onData);
       socket.off('error', onError);
       socket.off('close', onClose);
       signal.removeEventListener('abort', onAbort);
@@ -205,7 +232,14 @@ function authenticate(
           }
         });
         if (done)
-          finish(null, { socket, processId, secretKey, parameterStatus, leftover: framer.takePending() });
+          finish(null, {
+            socket,
+            processId,
+            secretKey,
+            parameterStatus,
+            leftover: framer.takePending(),
+            reads,
+          });
       } catch (err) {
         finish(err as Error);
       }
@@ -255,7 +289,13 @@ function authenticate(
           );
       }
     };
-    socket.on('data', onData);
+    if (reads) {
+      const early = reads.attach((chunk) => {
+        onData(chunk);
+        return true;
+      });
+      for (const chunk of early) onData(chunk);
+    } else socket.on('data', onData);
     socket.on('error', onError);
     socket.on('close', onClose);
     signal.addEventListener('abort', onAbort, { once: true });

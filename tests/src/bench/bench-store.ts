@@ -30,6 +30,25 @@ rules:
 `;
 }
 
+/**
+ * The gateway `pgbench.js` and `pg-ab.js` benchmark: a PostgreSQL listener for the group `agents` in front of the
+ * database `app`, two deny rules, and `BENCH_COMMIT_WINDOW`.
+ */
+export function pgBenchGatewayYaml(upstreamPort: number, password: string): string {
+  return `
+${commitWindowYaml()}
+listeners:
+  - name: pg
+    protocol: postgres
+    listen: "127.0.0.1:0"
+    allow: [group:agents]
+    upstream: { host: 127.0.0.1, port: ${upstreamPort}, user: app, password: "${password}", database: app }
+rules:
+  - { name: no-ddl-drops, protocol: postgres, match: { commands: [DROP, TRUNCATE, ALTER SYSTEM] }, action: deny }
+  - { name: no-file-reads, protocol: postgres, match: { functions: [pg_read_file, lo_import] }, action: deny }
+`;
+}
+
 /** The packages `openBenchStore` opens a store with: a build's own, for the benchmarks that load another build. */
 export interface StorePackages {
   readonly transcript: typeof import('@agentgate/transcript');

@@ -20,7 +20,7 @@ import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { commitWindowYaml } from './bench-store.js';
+import { pgBenchGatewayYaml } from './bench-store.js';
 import { startLauncher, type Launcher } from './launcher.js';
 import { startTestGateway } from '../harness/gateway.js';
 import {
@@ -254,18 +254,7 @@ async function main(): Promise<void> {
   const server = await startPostgres({ maxConnections: 100 });
   const bouncer = await startPgbouncer(server.port);
   const nodePipe = await startNodePipe(server.port);
-  const gw = await startTestGateway(`
-${commitWindowYaml()}
-listeners:
-  - name: pg
-    protocol: postgres
-    listen: "127.0.0.1:0"
-    allow: [group:agents]
-    upstream: { host: 127.0.0.1, port: ${server.port}, user: app, password: "${PASSWORD}", database: app }
-rules:
-  - { name: no-ddl-drops, protocol: postgres, match: { commands: [DROP, TRUNCATE, ALTER SYSTEM] }, action: deny }
-  - { name: no-file-reads, protocol: postgres, match: { functions: [pg_read_file, lo_import] }, action: deny }
-`);
+  const gw = await startTestGateway(pgBenchGatewayYaml(server.port, PASSWORD));
   try {
     await runPgbench(
       ['-i', '-s', '4', '-q', '-h', '127.0.0.1', '-p', String(server.port), '-U', 'app', 'app'],

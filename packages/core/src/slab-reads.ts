@@ -14,12 +14,17 @@ const MIN_TAIL = 16 * 1024;
 /** Where a read goes: true to keep reading, false to stop until the socket is resumed. */
 export type ReadSink = (chunk: Buffer) => boolean;
 
+/**
+ * Shared by the protocols whose upstream socket they open themselves (`onread` is a `net.connect` option: a
+ * listener's accepted sockets cannot have it, and a TLS socket reads through its own layer).
+ */
+
 export class SlabReads {
   private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
   private used = 0;
   /** The tail handed to the socket for its next read (what `callback` is given back). */
   private current: Buffer | undefined;
-  /** Set by the socket's reader once it exists; reads before that are kept for it. */
+  /** Set by the socket's reader once it exists; reads while there is none are kept for the next one. */
   private sink: ReadSink | undefined;
   private early: Buffer[] = [];
 
@@ -35,12 +40,20 @@ export class SlabReads {
     },
   };
 
-  /** Hand every read from now on to `sink`; returns what was read before (in order). */
+  /** Hand every read from now on to `sink`; returns what was read while no sink was attached (in order). */
   attach(sink: ReadSink): Buffer[] {
     this.sink = sink;
     const early = this.early;
     this.early = [];
     return early;
+  }
+
+  /**
+   * Stop handing reads on (one phase of a connection is over, the next has no reader yet): a read that still comes
+   * is kept for the next `attach`, and reading stops until the socket is resumed.
+   */
+  detach(): void {
+    this.sink = undefined;
   }
 
   /** The free part of the slab, or a new slab when too little is left. */

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SLAB_BYTES, SlabReads } from './slab-reads.js';
+import { SLAB_BYTES, SlabReads } from '@agentgate/core';
 import { SocketReader } from './socket-reader.js';
 
 const cleanups: (() => void)[] = [];
