@@ -22,13 +22,14 @@ export interface CommandAnalysis {
 export interface SessionAnalysis {
   /**
    * The facts of one command: a Query's text, or every text an Execute's portal may run, with its Bind parameters.
-   * `exchange` is the response group it belongs to (see transactionEnded).
+   * `exchange` is the response group it belongs to (see transactionEnded). A plain value when nothing had to be
+   * looked up (the catalog), so that the relay awaits only what waits.
    */
   analyze(
     texts: readonly string[],
     params: readonly unknown[] | undefined,
     exchange: number,
-  ): Promise<CommandAnalysis>;
+  ): CommandAnalysis | Promise<CommandAnalysis>;
   /** ReadyForQuery reported no transaction open after response group `exchange`. */
   transactionEnded(exchange: number): void;
   close(): void;

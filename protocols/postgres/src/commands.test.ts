@@ -12,13 +12,16 @@ const SELECT: SqlStatementFacts = {
   dynamic: false,
 };
 
-/** A session analysis that answers every command with `result`, and remembers the parameters it was given. */
-function context(result: CommandAnalysis): { ctx: CommandContext; seen: (readonly unknown[] | undefined)[] } {
+/** A session analysis that answers every command with `result` (as a plain value with `plain`), and remembers the parameters it was given. */
+function context(
+  result: CommandAnalysis,
+  plain = false,
+): { ctx: CommandContext; seen: (readonly unknown[] | undefined)[] } {
   const seen: (readonly unknown[] | undefined)[] = [];
   const analysis: SessionAnalysis = {
     analyze: (_texts, params) => {
       seen.push(params);
-      return Promise.resolve(result);
+      return plain ? result : Promise.resolve(result);
     },
     transactionEnded: () => undefined,
     close: () => undefined,
@@ -41,6 +44,16 @@ describe('commands', () => {
       }),
     );
     expect(secrets).toEqual([]);
+  });
+
+  it('builds the command without a promise when the analysis came without one', async () => {
+    const plain = analysedCommand(context({ statements: [SELECT] }, true).ctx, ['SELECT 1'], undefined, 1);
+    expect(plain).not.toBeInstanceOf(Promise);
+    const waited = analysedCommand(context({ statements: [SELECT] }).ctx, ['SELECT 1'], undefined, 1);
+    expect(waited).toBeInstanceOf(Promise);
+    expect(JSON.stringify((await waited).command)).toBe(
+      JSON.stringify((plain as Awaited<typeof plain>).command),
+    );
   });
 
   it("records an Execute's portal, statement and Bind parameters, in that order, after the database and user", async () => {

@@ -3,7 +3,7 @@
  * SQLSTATE a refusal is rendered with.
  */
 import type { PostgresCommand, SqlStatementFacts, Verdict } from '@agentgate/core';
-import type { SessionAnalysis } from './analysis.js';
+import type { CommandAnalysis, SessionAnalysis } from './analysis.js';
 
 /** A command with the credential values it holds (its recorded results leave them out). */
 export interface AnalysedCommand {
@@ -29,14 +29,28 @@ export interface PortalDetail {
 
 const NO_SECRETS: readonly string[] = Object.freeze([]);
 
-/** The command for `texts` (an Execute's portal in `portal`), analysed, with what the record carries of it. */
-export async function analysedCommand(
+/**
+ * The command for `texts` (an Execute's portal in `portal`), analysed, with what the record carries of it: a plain
+ * value when the analysis was (the usual case), a promise only when it had to look something up.
+ */
+export function analysedCommand(
   ctx: CommandContext,
   texts: readonly string[],
   portal: PortalDetail | undefined,
   exchange: number,
-): Promise<AnalysedCommand> {
-  const a = await ctx.analysis.analyze(texts, portal?.params, exchange);
+): AnalysedCommand | Promise<AnalysedCommand> {
+  const a = ctx.analysis.analyze(texts, portal?.params, exchange);
+  return a instanceof Promise
+    ? a.then((analysis) => commandOf(ctx, texts, portal, analysis))
+    : commandOf(ctx, texts, portal, a);
+}
+
+function commandOf(
+  ctx: CommandContext,
+  texts: readonly string[],
+  portal: PortalDetail | undefined,
+  a: CommandAnalysis,
+): AnalysedCommand {
   const command: { -readonly [K in keyof PostgresCommand]: PostgresCommand[K] } = {
     protocol: 'postgres',
     text: texts.length === 1 ? texts[0]! : texts.join(';\n'),

@@ -38,6 +38,13 @@ function types(region: Buffer | null): string {
 }
 
 describe('BackendFramer', () => {
+  it('hands a chunk of whole messages back as the region itself', () => {
+    const framer = new BackendFramer();
+    expect(framer.push(stream)).toBe(stream);
+    const cut = stream.length - 3;
+    expect(framer.push(stream.subarray(0, cut))?.length).toBeLessThan(cut);
+  });
+
   it('returns complete messages split at every offset, bytes intact', () => {
     for (let cut = 0; cut <= stream.length; cut++) {
       const framer = new BackendFramer();

@@ -49,7 +49,8 @@ export class BackendFramer {
       this.chunks = [rest];
       this.buffered = rest.length;
     }
-    return offset === 0 ? null : buf.subarray(0, offset);
+    // A chunk of whole messages (the usual answer) is the region itself: no view made of it per read.
+    return offset === 0 ? null : offset === buf.length ? buf : buf.subarray(0, offset);
   }
 
   get pendingBytes(): number {

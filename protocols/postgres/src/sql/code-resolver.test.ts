@@ -400,6 +400,22 @@ describe('one session’s analysis', () => {
     expect(plain.statements.some((s) => s.dynamic)).toBe(false);
   });
 
+  it('answers without a promise once nothing needs the catalog, and with one while it must be read', async () => {
+    const { catalog } = setup([fn(20500, 'cleanup', 'DELETE FROM users')]);
+    const session = new SqlSessionAnalysis(analyzer, catalog);
+    // The first statement that reaches code loads the catalog: that one waits.
+    const first = session.analyze(['SELECT * FROM users WHERE id = 1'], undefined, 1);
+    expect(first).toBeInstanceOf(Promise);
+    await first;
+    // The relay awaits only promises: a statement the fresh snapshot says reaches no code costs no await.
+    const plain = session.analyze(['SELECT * FROM users WHERE id = 2'], undefined, 2);
+    expect(plain).not.toBeInstanceOf(Promise);
+    expect((plain as Awaited<typeof plain>).statements.map((s) => s.command)).toEqual(['SELECT']);
+    const reaching = session.analyze(['SELECT cleanup()'], undefined, 3);
+    expect(reaching).toBeInstanceOf(Promise);
+    expect((await reaching).statements.map((s) => s.command)).toEqual(['SELECT', 'DELETE']);
+  });
+
   it('unanalysable commands are not resolved, and their recorded reason holds no secret', async () => {
     const { catalog } = setup([]);
     const session = new SqlSessionAnalysis(analyzer, catalog);

@@ -37,11 +37,11 @@ export class SqlSessionAnalysis {
    * The facts of a command made of `texts` (a Query's text, or every text an Execute's portal may run), sent in
    * response group `exchange`, with its Bind `params`.
    */
-  async analyze(
+  analyze(
     texts: readonly string[],
     params: readonly unknown[] | undefined,
     exchange: number,
-  ): Promise<CommandAnalysis> {
+  ): CommandAnalysis | Promise<CommandAnalysis> {
     const statements: SqlStatementFacts[] = [];
     const definitions: CodeDefinition[] = [];
     const secrets: Secret[] = [];
@@ -93,8 +93,24 @@ export class SqlSessionAnalysis {
     if (this.catalog !== undefined && (!isEmpty(refs) || !this.pending.empty)) {
       const snapshot = this.pending.empty ? this.catalog.freshSnapshot() : undefined;
       if (snapshot === undefined || !reachesNothing(snapshot, refs))
-        out.statements = [...statements, ...(await this.resolve(statements, refs, exchange))];
+        return this.withReachedCode(out, statements, refs, exchange);
     }
+    // Nothing to look up (the usual case): answered without a promise, so the relay awaits nothing for it.
+    return this.afterDynamicSql(out, exchange);
+  }
+
+  /** `out` with the code its statements reach, read through the catalog. */
+  private async withReachedCode(
+    out: { -readonly [K in keyof CommandAnalysis]: CommandAnalysis[K] },
+    statements: readonly SqlStatementFacts[],
+    refs: CodeRefs,
+    exchange: number,
+  ): Promise<CommandAnalysis> {
+    out.statements = [...statements, ...(await this.resolve(statements, refs, exchange))];
+    return this.afterDynamicSql(out, exchange);
+  }
+
+  private afterDynamicSql(out: CommandAnalysis, exchange: number): CommandAnalysis {
     if (out.statements.some((s) => s.dynamic)) {
       // Dynamic SQL may have created or replaced code the gateway did not see.
       this.pending.markOpaque('dynamic SQL ran earlier in this transaction', exchange);
