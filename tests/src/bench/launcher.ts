@@ -29,7 +29,9 @@ export interface Launcher {
 export function startLauncher(): Launcher | undefined {
   if (process.env.BENCH_SPAWN === 'direct') return undefined;
   const path = join(dirname(fileURLToPath(import.meta.url)), 'launcher-process.js');
-  const child: ChildProcess = spawn(process.execPath, [path], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = spawn(process.execPath, [path], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const results = new Map<number, (result: LaunchResult) => void>();
   const streams = new Map<number, (text: string) => void>();
   let launches = 0;
