@@ -18,7 +18,6 @@ export type ReadSink = (chunk: Buffer) => boolean;
  * Shared by the protocols whose upstream socket they open themselves (`onread` is a `net.connect` option: a
  * listener's accepted sockets cannot have it, and a TLS socket reads through its own layer).
  */
-
 export class SlabReads {
   private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
   private used = 0;
