@@ -14,14 +14,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { SessionRecorder } from '@agentgate/core';
+import {
+  alternateRounds,
+  closeVerified,
+  loadRecordPackages,
+  reportRounds,
+  type ArmCpu,
+} from './ab-rounds.js';
 import { openBenchStore } from './bench-store.js';
 import { requireOneLmdb } from './one-lmdb.js';
-import { ownAllThreadsNs, ownMainThreadNs } from './process-cpu.js';
-import type { SessionRecorder } from '@agentgate/core';
 
 const [rootA, rootB] = process.argv.slice(2, 4).map((root) => resolve(root));
 const rounds = Number(process.argv[4] ?? 20);
@@ -33,30 +38,16 @@ const chunks = Array.from({ length: 64 }, () =>
   process.env['AB_BYTES'] === 'random' ? randomBytes(chunkBytes) : Buffer.alloc(chunkBytes),
 );
 
-type Core = typeof import('@agentgate/core');
-type Transcript = typeof import('@agentgate/transcript');
-type Masking = typeof import('@agentgate/masking');
-type Metrics = typeof import('@agentgate/metrics');
-
-interface Arm {
-  readonly root: string;
+interface Arm extends ArmCpu {
   readonly dir: string;
   readonly close: () => Promise<boolean>;
   readonly stream: (bytes: number) => Promise<void>;
-  readonly main: number[];
-  readonly all: number[];
 }
 
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 async function startArm(root: string): Promise<Arm> {
-  const from = (path: string): Promise<unknown> => import(pathToFileURL(join(root, path)).href);
-  const core = (await from('packages/core/dist/index.js')) as Core;
-  const transcript = (await from('packages/transcript/dist/index.js')) as Transcript;
-  const masking = (await from('packages/masking/dist/index.js')) as Masking;
-  const metricsPackage = (await from('packages/metrics/dist/index.js')) as Metrics;
+  const { core, transcript, masking, metrics } = await loadRecordPackages(root);
   const dir = await mkdtemp(join(tmpdir(), 'agentgate-io-ab-'));
-  const { store } = await openBenchStore({ transcript, masking, metrics: metricsPackage }, dir);
+  const { store } = await openBenchStore({ transcript, masking, metrics }, dir);
   const recorder: SessionRecorder & { flushIo?: () => void } = store.openSession({
     id: core.newId(),
     listener: 'ssh',
@@ -77,49 +68,26 @@ async function startArm(root: string): Promise<Arm> {
     recorder.flushIo?.();
     await recorder.committed?.();
   };
-  const close = async (): Promise<boolean> => {
-    recorder.end({ cause: 'client-left', reason: 'bench' });
-    const report = await store.verify();
-    await store.close();
-    if (!report.ok) process.stderr.write(`${root}: ${JSON.stringify(report).slice(0, 600)}\n`);
-    return report.ok;
-  };
+  const close = (): Promise<boolean> => closeVerified(root, store, recorder);
   return { root, dir, close, stream, main: [], all: [] };
 }
 
 async function main(): Promise<void> {
   if (!rootA || !rootB) throw new Error('usage: io-record-ab.js ROOT_A ROOT_B [rounds] [mib]');
   requireOneLmdb(rootA, rootB);
-  const arms = [await startArm(rootA), await startArm(rootB)];
+  const arms: [Arm, Arm] = [await startArm(rootA), await startArm(rootB)];
   const bytes = mib * 1024 * 1024;
   try {
     for (let i = 0; i < 2; i++) for (const arm of arms) await arm.stream(bytes);
-    for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? arms : [arms[1]!, arms[0]!];
-      for (const arm of order) {
-        const main0 = ownMainThreadNs();
-        const all0 = ownAllThreadsNs();
-        await arm.stream(bytes);
-        arm.main.push((ownMainThreadNs() - main0) / 1e6 / mib);
-        arm.all.push((ownAllThreadsNs() - all0) / 1e6 / mib);
-      }
-    }
+    await alternateRounds(arms, rounds, (arm) => arm.stream(bytes), 1e6 * mib);
     const verified = [];
     for (const arm of arms) verified.push(await arm.close());
-    for (const [i, arm] of arms.entries()) {
-      process.stdout.write(
-        `${i === 0 ? 'A' : 'B'} ${arm.root}: main thread ${median(arm.main).toFixed(3)} ms per MiB, ` +
-          `all threads ${median(arm.all).toFixed(3)} (medians of ${rounds} batches of ${mib} MiB of ` +
-          `${process.env['AB_BYTES'] === 'random' ? 'random bytes' : 'zeros'}; verified ${String(verified[i])})\n`,
-      );
-    }
-    const [a, b] = arms as [Arm, Arm];
-    const wins = a.main.filter((x, i) => x < b.main[i]!).length;
-    const diff = (key: 'main' | 'all'): string => median(b[key].map((x, i) => x - a[key][i]!)).toFixed(3);
-    process.stdout.write(
-      `B − A per round (median): main thread ${diff('main')} ms per MiB, all threads ${diff('all')}; ` +
-        `A lower (main thread) in ${wins} of ${rounds} rounds; load ${loadavg()[0]!.toFixed(2)}\n`,
-    );
+    reportRounds(arms, {
+      unit: 'ms per MiB',
+      digits: 3,
+      batches: `batches of ${mib} MiB of ${process.env['AB_BYTES'] === 'random' ? 'random bytes' : 'zeros'}`,
+      verified,
+    });
   } finally {
     for (const arm of arms) await rm(arm.dir, { recursive: true, force: true });
   }

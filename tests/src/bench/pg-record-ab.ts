@@ -17,24 +17,26 @@
  * (a symlink) when the two installs hold separate copies.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { GateSession, SessionRecorder } from '@agentgate/core';
+import {
+  alternateRounds,
+  closeVerified,
+  fromBuild,
+  loadRecordPackages,
+  reportRounds,
+  type ArmCpu,
+} from './ab-rounds.js';
 import { openBenchStore } from './bench-store.js';
 import { requireOneLmdb } from './one-lmdb.js';
-import { ownAllThreadsNs, ownMainThreadNs } from './process-cpu.js';
-import type { GateSession, SessionRecorder } from '@agentgate/core';
 
 const [rootA, rootB] = process.argv.slice(2, 4).map((root) => resolve(root));
 const rounds = Number(process.argv[4] ?? 200);
 const batch = Number(process.argv[5] ?? 200);
 const prepared = process.env['AB_MODE'] === 'prepared';
 
-type Core = typeof import('@agentgate/core');
-type Transcript = typeof import('@agentgate/transcript');
-type Masking = typeof import('@agentgate/masking');
-type Metrics = typeof import('@agentgate/metrics');
 type Policy = typeof import('@agentgate/policy');
 type Analyzer = typeof import('../../../protocols/postgres/src/sql/sql-analyzer.js');
 type Analysis = typeof import('../../../protocols/postgres/src/sql/session-analysis.js');
@@ -42,16 +44,11 @@ type Commands = typeof import('../../../protocols/postgres/src/commands.js');
 type Tracker = typeof import('../../../protocols/postgres/src/result-tracker.js');
 type RowDescriptions = typeof import('../../../protocols/postgres/src/row-descriptions.js');
 
-interface Arm {
-  readonly root: string;
+interface Arm extends ArmCpu {
   readonly dir: string;
   readonly close: () => Promise<boolean>;
   readonly statement: (n: number) => Promise<void>;
-  readonly main: number[];
-  readonly all: number[];
 }
-
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** A RowDescription of one int4 column `abalance`, and a DataRow with `value`, as PostgreSQL sends them. */
 function rowDescription(): Buffer {
@@ -84,11 +81,8 @@ function message(type: string, body: Buffer): Buffer {
 }
 
 async function startArm(root: string): Promise<Arm> {
-  const from = (path: string): Promise<unknown> => import(pathToFileURL(join(root, path)).href);
-  const core = (await from('packages/core/dist/index.js')) as Core;
-  const transcript = (await from('packages/transcript/dist/index.js')) as Transcript;
-  const masking = (await from('packages/masking/dist/index.js')) as Masking;
-  const metricsPackage = (await from('packages/metrics/dist/index.js')) as Metrics;
+  const from = fromBuild(root);
+  const { core, transcript, masking, metrics: metricsPackage } = await loadRecordPackages(root);
   const policy = (await from('packages/policy/dist/index.js')) as Policy;
   const analyzer = (await from('protocols/postgres/dist/sql/sql-analyzer.js')) as Analyzer;
   const analysis = (await from('protocols/postgres/dist/sql/session-analysis.js')) as Analysis;
@@ -161,20 +155,14 @@ async function startArm(root: string): Promise<Arm> {
     result.dataRow(row, 0);
     recorder.append('result', result.complete(metrics.protocol, 'pg', { commandTag: 'SELECT 1' }));
   };
-  const close = async (): Promise<boolean> => {
-    recorder.end({ cause: 'client-left', reason: 'bench' });
-    const report = await store.verify();
-    await store.close();
-    if (!report.ok) process.stderr.write(`${root}: ${JSON.stringify(report).slice(0, 600)}\n`);
-    return report.ok;
-  };
+  const close = (): Promise<boolean> => closeVerified(root, store, recorder);
   return { root, dir, close, statement, main: [], all: [] };
 }
 
 async function main(): Promise<void> {
   if (!rootA || !rootB) throw new Error('usage: pg-record-ab.js ROOT_A ROOT_B [rounds] [batch]');
   requireOneLmdb(rootA, rootB);
-  const arms = [await startArm(rootA), await startArm(rootB)];
+  const arms: [Arm, Arm] = [await startArm(rootA), await startArm(rootB)];
   let n = 0;
   const run = async (arm: Arm, count: number): Promise<void> => {
     for (let i = 0; i < count; i++) {
@@ -185,32 +173,15 @@ async function main(): Promise<void> {
   try {
     // Warm both up until V8's feedback settles.
     for (let i = 0; i < 10; i++) for (const arm of arms) await run(arm, batch);
-    for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? arms : [arms[1]!, arms[0]!];
-      for (const arm of order) {
-        const main0 = ownMainThreadNs();
-        const all0 = ownAllThreadsNs();
-        await run(arm, batch);
-        arm.main.push((ownMainThreadNs() - main0) / 1000 / batch);
-        arm.all.push((ownAllThreadsNs() - all0) / 1000 / batch);
-      }
-    }
+    await alternateRounds(arms, rounds, (arm) => run(arm, batch), 1000 * batch);
     const verified = [];
     for (const arm of arms) verified.push(await arm.close());
-    for (const [i, arm] of arms.entries()) {
-      process.stdout.write(
-        `${i === 0 ? 'A' : 'B'} ${arm.root}: main thread ${median(arm.main).toFixed(2)} µs per statement, ` +
-          `all threads ${median(arm.all).toFixed(2)} (medians of ${rounds} batches of ${batch}; ` +
-          `${prepared ? 'prepared' : 'simple'}; verified ${String(verified[i])})\n`,
-      );
-    }
-    const [a, b] = arms as [Arm, Arm];
-    const wins = a.main.filter((x, i) => x < b.main[i]!).length;
-    const diff = (key: 'main' | 'all'): string => median(b[key].map((x, i) => x - a[key][i]!)).toFixed(2);
-    process.stdout.write(
-      `B − A per round (median): main thread ${diff('main')} µs, all threads ${diff('all')} µs; ` +
-        `A lower in ${wins} of ${rounds} rounds; load ${loadavg()[0]!.toFixed(2)}\n`,
-    );
+    reportRounds(arms, {
+      unit: 'µs per statement',
+      digits: 2,
+      batches: `batches of ${batch}; ${prepared ? 'prepared' : 'simple'}`,
+      verified,
+    });
   } finally {
     for (const arm of arms) await rm(arm.dir, { recursive: true, force: true });
   }
