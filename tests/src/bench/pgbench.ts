@@ -349,12 +349,14 @@ async function main(): Promise<void> {
       const p = side('nodepipe');
       const a = side('agentgate');
       const loads = rows.map((r) => r.load).join(' ');
+      // A target left out of BENCH_TARGETS (or `direct`, which added latency needs) prints as "—", not NaN.
+      const f = (x: number, digits: number): string => (Number.isFinite(x) ? x.toFixed(digits) : '—');
       say(
-        `${key.padEnd(20)} | ${direct.tps.toFixed(0)} / ${direct.lat.toFixed(3)} ms` +
-          ` | ${b.tps.toFixed(0)} / +${b.added.toFixed(3)} ms / ${b.cpu.toFixed(0)} µs` +
-          ` | ${p.tps.toFixed(0)} / +${p.added.toFixed(3)} ms / ${p.cpu.toFixed(0)} µs (${p.main.toFixed(0)})` +
-          ` | ${a.tps.toFixed(0)} / +${a.added.toFixed(3)} ms / ${a.cpu.toFixed(0)} µs (${a.main.toFixed(0)})` +
-          ` | ${(a.tps / b.tps).toFixed(2)}× ${(a.added / b.added).toFixed(1)}× ${(a.cpu / b.cpu).toFixed(1)}×` +
+        `${key.padEnd(20)} | ${f(direct.tps, 0)} / ${f(direct.lat, 3)} ms` +
+          ` | ${f(b.tps, 0)} / +${f(b.added, 3)} ms / ${f(b.cpu, 0)} µs` +
+          ` | ${f(p.tps, 0)} / +${f(p.added, 3)} ms / ${f(p.cpu, 0)} µs (${f(p.main, 0)})` +
+          ` | ${f(a.tps, 0)} / +${f(a.added, 3)} ms / ${f(a.cpu, 0)} µs (${f(a.main, 0)})` +
+          ` | ${f(a.tps / b.tps, 2)}× ${f(a.added / b.added, 1)}× ${f(a.cpu / b.cpu, 1)}×` +
           `  (load ${loads})`,
       );
     }
