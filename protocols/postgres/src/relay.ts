@@ -303,7 +303,6 @@ export class Relay implements ResponseSink {
     const analysed = analysedCommand(this.commands, [text], undefined, this.groups.currentId);
     const { command, secrets } = analysed instanceof Promise ? await analysed : analysed;
     if (this.ctx.connection.isClosed()) return;
-    // Inline rather than through decide(): one async function and one promise turn fewer per statement.
     this.deciding = true;
     let verdict: Verdict;
     try {
@@ -396,7 +395,10 @@ export class Relay implements ResponseSink {
     },
   };
 
-  /** Ask the gate; the client's later messages wait in the inbox meanwhile (a CancelRequest withdraws it). */
+  /**
+   * Ask the gate; the client's later messages wait in the inbox meanwhile (a CancelRequest withdraws it). onQuery and
+   * onExecute, run for every statement, do the same inline: one async function and promise turn fewer each.
+   */
   private async decide(command: AnalysedCommand['command']): Promise<Verdict> {
     this.deciding = true;
     try {
