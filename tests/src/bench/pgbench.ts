@@ -24,8 +24,11 @@ import { pgBenchGatewayYaml } from './bench-store.js';
 import { startLauncher, type Launcher } from './launcher.js';
 import { startTestGateway } from '../harness/gateway.js';
 import {
+  machineCpu,
   processCpu,
+  cpuGroup,
   startProfile,
+  type MachineCpu,
   statMinorFaults,
   statTicks,
   straceThreads,
@@ -91,6 +94,22 @@ interface Result {
   cpuUs?: number;
   mainUs?: number;
   load: string;
+  budget: CpuBudget;
+}
+
+/**
+ * Where the machine's CPU went per statement during one run: on two cores shared by pgbench, PostgreSQL and the
+ * proxy, a run whose machine is never idle is bound by the sum, so a proxy's tps at 8 clients follows from its
+ * own CPU and what the others spend per statement beside it. `rest` is everything else that ran (the launcher,
+ * an idle pgbouncer or gateway, the kernel's threads, any other benchmark on the machine).
+ */
+interface CpuBudget {
+  busy: number;
+  postgres: number;
+  /** undefined when pgbench is spawned from this process (BENCH_SPAWN=direct) */
+  pgbench?: number;
+  idlePercent: number;
+  stealPercent: number;
 }
 
 /**
@@ -98,10 +117,13 @@ interface Result {
  * run would charge the gateway and the Node pipe, which run here, the copy-on-write faults a fork leaves behind.
  * `BENCH_SPAWN=direct` spawns it from this process, as before the ninth round.
  */
-async function runPgbench(args: string[], env: Record<string, string>): Promise<string> {
+async function runPgbench(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ stdout: string; clientUs?: number }> {
   if (launcher === undefined) {
     const { stdout } = await run('pgbench', args, { env: { ...process.env, ...env }, maxBuffer: 1 << 20 });
-    return stdout;
+    return { stdout };
   }
   const environment = Object.fromEntries(
     Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined),
@@ -113,7 +135,7 @@ async function runPgbench(args: string[], env: Record<string, string>): Promise<
     stdout: 'capture',
   }).result;
   if (result.code !== 0) throw new Error(`pgbench exited ${result.code}: ${result.stderr}`);
-  return result.stdout;
+  return { stdout: result.stdout, clientUs: result.clientMs * 1000 };
 }
 
 async function pgbench(
@@ -124,7 +146,7 @@ async function pgbench(
   clients: number,
   duration = seconds,
 ) {
-  const stdout = await runPgbench(
+  const { stdout, clientUs } = await runPgbench(
     [
       '-n',
       '-S',
@@ -144,7 +166,7 @@ async function pgbench(
   const statements = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1]);
   if (!Number.isFinite(tps) || !Number.isFinite(statements))
     throw new Error(`cannot read pgbench output:\n${stdout}`);
-  return { tps, latencyMs, statements };
+  return { tps, latencyMs, statements, clientUs };
 }
 
 async function startPgbouncer(pgPort: number): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
@@ -249,12 +271,46 @@ async function startNodePipe(pgPort: number): Promise<{ port: number; stop(): Pr
   };
 }
 
+function cpuBudget(
+  [machineBefore, machine]: [MachineCpu, MachineCpu],
+  postgresUs: number,
+  clientUs: number | undefined,
+  statements: number,
+): CpuBudget {
+  const total =
+    machine.busy + machine.idle + machine.steal - (machineBefore.busy + machineBefore.idle + machineBefore.steal);
+  return {
+    busy: (machine.busy - machineBefore.busy) / statements,
+    postgres: postgresUs / statements,
+    ...(clientUs !== undefined ? { pgbench: clientUs / statements } : {}),
+    idlePercent: (100 * (machine.idle - machineBefore.idle)) / total,
+    stealPercent: (100 * (machine.steal - machineBefore.steal)) / total,
+  };
+}
+
+/** `busy 270 µs = postgres 120 + pgbench 30 + proxy 108 + rest 12; idle 1%, steal 0%` */
+function describeBudget(budget: CpuBudget, proxyUs: number | undefined): string {
+  const proxy = proxyUs ?? 0;
+  const rest = budget.busy - budget.postgres - (budget.pgbench ?? 0) - proxy;
+  return (
+    `busy ${budget.busy.toFixed(0)} µs = postgres ${budget.postgres.toFixed(0)}` +
+    ` + pgbench ${budget.pgbench === undefined ? '?' : budget.pgbench.toFixed(0)}` +
+    ` + proxy ${proxy.toFixed(0)} + rest ${rest.toFixed(0)}` +
+    `; idle ${budget.idlePercent.toFixed(0)}%, steal ${budget.stealPercent.toFixed(0)}%`
+  );
+}
+
 async function main(): Promise<void> {
   launcher = startLauncher();
   const server = await startPostgres({ maxConnections: 100 });
   const bouncer = await startPgbouncer(server.port);
   const nodePipe = await startNodePipe(server.port);
   const gw = await startTestGateway(pgBenchGatewayYaml(server.port, PASSWORD));
+  const postgresCpu = cpuGroup(
+    'postgres',
+    Number(readFileSync(path.join(server.dir, 'data', 'postmaster.pid'), 'utf8').split('\n', 1)[0]),
+  );
+  say(`PostgreSQL's CPU read from its ${postgresCpu.kind}`);
   try {
     await runPgbench(
       ['-i', '-s', '4', '-q', '-h', '127.0.0.1', '-p', String(server.port), '-U', 'app', 'app'],
@@ -295,11 +351,21 @@ async function main(): Promise<void> {
             const perf = target === 'agentgate' ? startPerf(`${clients}c-${mode}-${rep}`) : undefined;
             // The Node pipe runs in this process too (agentgate idle meanwhile): the same count is its floor.
             const strace = e.pid === process.pid ? await startStrace() : undefined;
-            const r = await pgbench(e.port, e.user, e.password, mode, clients);
+            const machineBefore = machineCpu();
+            const postgresBefore = postgresCpu.usageUs();
+            const { clientUs, ...r } = await pgbench(e.port, e.user, e.password, mode, clients);
+            const machineAfter = machineCpu();
+            const postgresAfter = postgresCpu.usageUs();
+            const budget = cpuBudget(
+              [machineBefore, machineAfter],
+              postgresAfter - postgresBefore,
+              clientUs,
+              r.statements,
+            );
             if (strace) say(`  ${target} system calls per statement: ${await strace(r.statements)}`);
             await profiler?.(`${clients}c-${mode}-${rep}`);
             await perf;
-            const result: Result = { target, ...r, load };
+            const result: Result = { target, ...r, load, budget };
             if (before && e.pid !== undefined) {
               const after = processCpu(e.pid);
               result.cpuUs = (after.all - before.all) / r.statements;
@@ -322,6 +388,7 @@ async function main(): Promise<void> {
                   : `  cpu ${result.cpuUs.toFixed(0)} µs/stmt (main thread ${result.mainUs!.toFixed(0)})`) +
                 `  load ${load}`,
             );
+            say(`  machine per statement: ${describeBudget(budget, result.cpuUs)}`);
           }
         }
       }
@@ -360,11 +427,30 @@ async function main(): Promise<void> {
           `  (load ${loads})`,
       );
     }
+    say('\nCPU per statement on the whole machine (medians; see CpuBudget):');
+    for (const [key, rows] of results)
+      for (const target of targets) {
+        const mine = rows.filter((r) => r.target === target);
+        if (mine.length === 0) continue;
+        const m = (f: (r: Result) => number | undefined): number | undefined => {
+          const xs = mine.map(f).filter((x): x is number => x !== undefined);
+          return xs.length ? median(xs) : undefined;
+        };
+        const budget: CpuBudget = {
+          busy: m((r) => r.budget.busy)!,
+          postgres: m((r) => r.budget.postgres)!,
+          idlePercent: m((r) => r.budget.idlePercent)!,
+          stealPercent: m((r) => r.budget.stealPercent)!,
+          ...(m((r) => r.budget.pgbench) !== undefined ? { pgbench: m((r) => r.budget.pgbench)! } : {}),
+        };
+        say(`${key.padEnd(20)} ${target.padEnd(10)} ${describeBudget(budget, m((r) => r.cpuUs))}`);
+      }
   } finally {
     await gw.stop();
     await nodePipe.stop();
     await bouncer.stop();
     await server.stop();
+    postgresCpu.close();
     launcher?.close();
   }
 }

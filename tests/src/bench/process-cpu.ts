@@ -3,7 +3,7 @@
  * calls counted by `strace -c`.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -106,4 +106,103 @@ export async function straceThreads(
     rmSync(path.dirname(file), { recursive: true, force: true });
     return counts.length > 0 ? counts.join(', ') : 'none counted (strace could not attach?)';
   };
+}
+
+/** The whole machine's CPU µs so far, from /proc/stat: busy (user, nice, system, irq, softirq), idle (and iowait), steal. */
+export interface MachineCpu {
+  busy: number;
+  idle: number;
+  steal: number;
+}
+
+export function machineCpu(): MachineCpu {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = fields as [number, ...number[]];
+  return {
+    busy: (user + nice! + system! + irq! + softirq!) * tickUs,
+    idle: (idle! + iowait!) * tickUs,
+    steal: steal! * tickUs,
+  };
+}
+
+/**
+ * CPU µs used so far by a process and everything it starts (a PostgreSQL postmaster, its backends), exited
+ * processes included: a cgroup v1 `cpuacct` group of its own when the machine lets this process make one, else
+ * the process tree read from /proc, which can miss a backend that exits between two readings (its time is in no
+ * live process's stat file until its parent reaps it).
+ */
+export interface CpuGroup {
+  readonly kind: 'cgroup' | 'process tree';
+  usageUs(): number;
+  close(): void;
+}
+
+const cpuacctRoot = '/sys/fs/cgroup/cpuacct';
+
+export function cpuGroup(name: string, rootPid: number): CpuGroup {
+  const dir = path.join(cpuacctRoot, `agentgate-bench-${name}-${process.pid}`);
+  try {
+    mkdirSync(dir);
+    for (const pid of [rootPid, ...childrenOf(rootPid)]) writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+  } catch {
+    try {
+      rmdirSync(dir); // made, but a process could not be moved into it
+    } catch {
+      // not made: no cgroup v1 cpuacct here, or no permission
+    }
+    return { kind: 'process tree', usageUs: () => processTreeCpu(rootPid), close: () => undefined };
+  }
+  return {
+    kind: 'cgroup',
+    usageUs: () => Number(readFileSync(path.join(dir, 'cpuacct.usage'), 'utf8')) / 1000,
+    close() {
+      // Called once the processes have stopped; a cgroup can be removed only when empty, so anything still
+      // running goes back to the root group (a process that ends meanwhile cannot be moved: ignored).
+      for (const pid of readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
+        try {
+          writeFileSync(path.join(cpuacctRoot, 'cgroup.procs'), pid);
+        } catch {
+          // gone
+        }
+      try {
+        rmdirSync(dir);
+      } catch (err) {
+        process.stderr.write(`could not remove ${dir}: ${String(err)}\n`);
+      }
+    },
+  };
+}
+
+const statFields = (pid: number | string): string[] => {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return text.slice(text.lastIndexOf(')') + 2).split(' ');
+};
+
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The 4th field is the parent's pid (the 2nd after the command name).
+      if (Number(statFields(entry)[1]) === pid) children.push(Number(entry));
+    } catch {
+      // the process ended between the listing and the read
+    }
+  }
+  return children;
+}
+
+/** CPU µs of a process, its reaped children (cutime, cstime) and its live children. */
+function processTreeCpu(pid: number): number {
+  const own = statFields(pid);
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const child of childrenOf(pid)) {
+    try {
+      const fields = statFields(child);
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return ticks * tickUs;
 }
