@@ -5,7 +5,9 @@
  * hop) and agentgate (the whole gateway in this process as `agentgate serve` builds it: two deny rules,
  * failMode closed (the default), recording into a real LMDB store, Prometheus metrics), interleaved in one run so all see the
  * same machine load. Per statement it reports the latency added over direct and the proxy's CPU (all threads, from
- * /proc; for agentgate also its main thread), with the load average beside every number.
+ * /proc; for agentgate also its main thread), with the load average beside every number, and where the whole
+ * machine's CPU went (PostgreSQL, pgbench, the proxy, the rest; idle and steal): with two cores and no idle time,
+ * tps is two cores divided by that sum.
  * Knobs: BENCH_CLIENTS=1,8  BENCH_MODES=simple,prepared  BENCH_TARGETS=direct,pgbouncer,nodepipe,agentgate (e.g. only
  * agentgate while profiling), BENCH_PROFILE=DIR (a V8 CPU profile of this process, main thread, for each agentgate
  * run only), BENCH_PERF=DIR (`perf record -g` of this process, all threads and the kernel, for each agentgate run; run
