@@ -38,6 +38,11 @@ const CR = 0x0d;
 
 export class StreamRedactorImpl implements StreamRedactor {
   private carry: Buffer = EMPTY;
+  /**
+   * The carry is only the stream's unfinished last word (no trigger on its line, no match running into it): the
+   * next bytes can then be scanned on their own unless a trigger, or the line of one, reaches back into it.
+   */
+  private carryIsWord = false;
   /** A secret recorded before its end (the hold limit was reached): its entry, to redact the rest. */
   private continuing: CompiledEntry | undefined;
 
@@ -56,6 +61,10 @@ export class StreamRedactorImpl implements StreamRedactor {
     if (data.length === 0) return NOTHING;
     const carry = this.carry;
     this.carry = EMPTY;
+    if (carry.length > 0 && this.carryIsWord) {
+      const released = this.afterWord(this.compiled, carry, data);
+      if (released !== undefined) return released;
+    }
     return this.process(this.compiled, carry, data, false);
   }
 
@@ -78,7 +87,7 @@ export class StreamRedactorImpl implements StreamRedactor {
     let from = 0;
     if (this.continuing !== undefined) {
       from = this.continueSecret(this.continuing, bytes, spans, end);
-      if (from === length) return output(bytes, head, data, length, spans);
+      if (from === length) return output(head, data, length, spans);
     }
     const hits: TriggerHit[] = [];
     compiled.filter.scan(bytes, from, length, hits);
@@ -90,14 +99,64 @@ export class StreamRedactorImpl implements StreamRedactor {
       const text = bytes.toString('latin1', from, length);
       for (const entry of compiled.untriggered) findSpans(entry, text, from, spans);
     }
-    let cut = length;
-    if (!end) {
-      cut = holdFrom(compiled, bytes, from, hits, spans);
-      if (length - cut > HOLD_LIMIT) cut = this.forcedCut(compiled, bytes, from, spans);
-    }
+    const cut = end ? length : this.cutAt(compiled, bytes, from, hits, spans);
     // A copy, never a view of the caller's buffer: that may be a whole socket read, or be reused for the next one.
     if (cut < length) this.carry = Buffer.from(bytes.subarray(cut));
-    return output(bytes, head, data, cut, spans);
+    return output(head, data, cut, spans);
+  }
+
+  /**
+   * `process(head, data)` without joining them, when `head` is a held last word (carryIsWord) and `data` is long
+   * enough that the cut falls inside it: the result is the same as the joined run's unless a trigger lies in or
+   * across the boundary, or a trigger in `data` has no line break before it (its line, or a pattern's prefix, may
+   * begin in `head`); those go the joined way (undefined).
+   */
+  private afterWord(compiled: CompiledEntries, head: Buffer, data: Buffer): ReleasedBytes | undefined {
+    const filter = compiled.filter;
+    const length = data.length;
+    if (this.continuing !== undefined || compiled.untriggered.length > 0) return undefined;
+    if (length < WORD_LIMIT || length < filter.longest) return undefined;
+    const hits: TriggerHit[] = [];
+    const edge = joined(head, data.subarray(0, Math.max(0, filter.longest - 1)));
+    filter.scan(edge, 0, edge.length, hits);
+    if (hits.length > 0) return undefined;
+    filter.scan(data, 0, length, hits);
+    const spans: SecretSpan[] = [];
+    if (hits.length > 0) {
+      if (hits.length > 1) hits.sort((a, b) => a.at - b.at);
+      if (firstLineBreak(data, hits[0]!.at) < 0) return undefined;
+      scanWindows(compiled, data, 0, hits, spans);
+    }
+    const cut = this.cutAt(compiled, data, 0, hits, spans);
+    if (cut < length) this.carry = Buffer.from(data.subarray(cut));
+    const offset = head.length;
+    if (spans.length === 0) return output(head, data, offset + cut, spans);
+    const shifted = spans.map((span) => ({
+      ...span,
+      start: span.start + offset,
+      end: span.end + offset,
+      matchStart: span.matchStart + offset,
+      matchEnd: span.matchEnd + offset,
+    }));
+    return output(head, data, offset + cut, shifted);
+  }
+
+  /** Where recording stops for now (holdFrom, or a forced cut past the hold limit); notes whether a word is held. */
+  private cutAt(
+    compiled: CompiledEntries,
+    bytes: Buffer,
+    from: number,
+    hits: readonly TriggerHit[],
+    spans: SecretSpan[],
+  ): number {
+    const length = bytes.length;
+    const hold = holdFrom(compiled, bytes, from, hits, spans);
+    if (length - hold.at > HOLD_LIMIT) {
+      this.carryIsWord = false;
+      return this.forcedCut(compiled, bytes, from, spans);
+    }
+    this.carryIsWord = hold.word;
+    return hold.at;
   }
 
   /** Redact the rest of a secret cut at the previous release; returns where it ends. */
@@ -143,27 +202,41 @@ function scanWindows(
   }
 }
 
-/** Where recording must stop for now: see the header. */
+/** Where recording must stop for now (see the header), and whether what is held is only the last word. */
 function holdFrom(
   compiled: CompiledEntries,
   bytes: Buffer,
   from: number,
   hits: readonly TriggerHit[],
   spans: readonly SecretSpan[],
-): number {
+): { at: number; word: boolean } {
   const length = bytes.length;
-  const lastLine = Math.max(from, lineStart(bytes, length - 1));
   let hold: number;
-  if (
-    lastLine < length &&
-    (compiled.untriggered.length > 0 || (hits.length > 0 && hits[hits.length - 1]!.at >= lastLine))
-  ) {
-    hold = lastLine;
+  let word = false;
+  if (compiled.untriggered.length === 0 && hits.length === 0) {
+    // The last line matters only as a bound of the word, and a line break is whitespace that ends the word anyway:
+    // no scan back over a long line (binary data has none).
+    hold = wordStart(bytes, Math.max(from, length - WORD_LIMIT), length);
+    word = true;
   } else {
-    hold = wordStart(bytes, Math.max(lastLine, length - WORD_LIMIT), length);
+    const lastLine = Math.max(from, lineStart(bytes, length - 1));
+    if (
+      lastLine < length &&
+      (compiled.untriggered.length > 0 || (hits.length > 0 && hits[hits.length - 1]!.at >= lastLine))
+    ) {
+      hold = lastLine;
+    } else {
+      hold = wordStart(bytes, Math.max(lastLine, length - WORD_LIMIT), length);
+      word = true;
+    }
   }
-  for (const span of spans) if (span.matchEnd === length) hold = Math.min(hold, span.matchStart);
-  return Math.max(hold, from);
+  for (const span of spans)
+    if (span.matchEnd === length && span.matchStart < hold) {
+      hold = span.matchStart;
+      word = false;
+    }
+  if (hold < from) return { at: from, word: false };
+  return { at: hold, word };
 }
 
 /** Where the last word of `bytes[lower, end)` begins (`end` when it ends with whitespace). */
@@ -178,6 +251,14 @@ for (const c of [0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20]) WHITESPACE[c] = 1;
 
 function lineStart(bytes: Buffer, at: number): number {
   return Math.max(bytes.lastIndexOf(LF, at), bytes.lastIndexOf(CR, at)) + 1;
+}
+
+/** The first line break in `bytes` before `before`, or -1. */
+function firstLineBreak(bytes: Buffer, before: number): number {
+  const lf = bytes.indexOf(LF);
+  const cr = bytes.indexOf(CR);
+  const first = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+  return first < before ? first : -1;
 }
 
 function lineEnd(bytes: Buffer, at: number): number {
@@ -202,7 +283,7 @@ function joined(head: Buffer, data: Buffer): Buffer {
 }
 
 /** The first `cut` bytes of `head` + `data`, with the spans inside them overwritten by `*` (line breaks kept). */
-function output(bytes: Buffer, head: Buffer, data: Buffer, cut: number, spans: SecretSpan[]): ReleasedBytes {
+function output(head: Buffer, data: Buffer, cut: number, spans: SecretSpan[]): ReleasedBytes {
   if (cut === 0) return NOTHING;
   const applied = spans.length === 0 ? spans : spans.filter((span) => span.start < cut);
   if (applied.length === 0) {
@@ -213,7 +294,8 @@ function output(bytes: Buffer, head: Buffer, data: Buffer, cut: number, spans: S
   }
   const { merged, fired } = mergeSpans(applied);
   const out = Buffer.allocUnsafe(cut);
-  bytes.copy(out, 0, 0, cut);
+  head.copy(out, 0, 0, Math.min(cut, head.length));
+  if (cut > head.length) data.copy(out, head.length, 0, cut - head.length);
   for (const [start, end] of merged) {
     const stop = Math.min(end, cut);
     for (let i = start; i < stop; i++) if (out[i] !== LF && out[i] !== CR) out[i] = STAR;
