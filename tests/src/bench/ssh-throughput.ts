@@ -59,12 +59,22 @@ const DIRECTIONS = (process.env.BENCH_DIRECTIONS ?? 'upload,download').split(','
 
 interface Measured {
   readonly seconds: number;
+  /**
+   * From the remote command's start (it prints the time first, `date +%s%N`; one clock, one machine) to the ssh
+   * client's exit: the run without the session's setup (key exchanges, and the login shell's rc files, which sshd
+   * runs for every command as root here and which take most of a 100 MB run's time).
+   */
+  readonly transferSeconds: number | undefined;
   readonly cipher: string;
   /** CPU of this process during the run, ms: all threads and the main thread (the gateway's, when it relays). */
   readonly cpuMs: number;
   readonly mainMs: number;
   /** CPU of the ssh client (a reaped child), ms. */
   readonly clientMs: number;
+  /** CPU of sshd's connection processes and the command they ran (reaped by the listening sshd), ms. */
+  readonly sshdMs: number;
+  /** Share of the machine's cores busy during the run (every process, the other sessions' included). */
+  readonly busy: number;
   /** Minor page faults of this process during the run (fresh memory the gateway touched). */
   readonly faults: number;
   /** This process's CPU by thread name, ms (with BENCH_THREADS=1). */
@@ -113,6 +123,33 @@ function cpuSample(): {
   };
 }
 
+/** utime+stime of the listening sshd and the connection processes it reaped, ms. */
+function sshdCpu(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10;
+}
+
+/** Once sshd has reaped the run's connection processes (their CPU is in its children's then), or after 2 s. */
+async function sshdReaped(pid: number | undefined): Promise<void> {
+  if (pid === undefined) return;
+  const deadline = Date.now() + 2000;
+  while (Date.now() < deadline) {
+    if (readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim() === '') return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** The machine's busy and total clock ticks so far (/proc/stat: all but idle and iowait is busy). */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - f[4]!, total };
+}
+
+let sshdPid: number | undefined;
+
 /**
  * The ssh clients start from a launcher process (launcher.ts) forked once before anything is measured: forking
  * this process for every run would make every page it keeps fault again after the fork (copy-on-write), which a
@@ -153,11 +190,18 @@ function runSsh(
 
 /** Run ssh with stdin from a file (upload) or stdout to /dev/null (download); time it and read the cipher from -v. */
 async function timedSsh(args: string[], stdinFile: string | undefined): Promise<Measured> {
+  await sshdReaped(sshdPid);
+  const sshdBefore = sshdCpu(sshdPid);
+  const machineBefore = machineTicks();
   const started = process.hrtime.bigint();
   const cpuBefore = cpuSample();
   const { code, stderr: err, clientMs } = await runSsh(args, stdinFile);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const exitedAt = performance.timeOrigin + performance.now();
   const cpuAfter = cpuSample();
+  const machineAfter = machineTicks();
+  await sshdReaped(sshdPid);
+  const sshdMs = sshdCpu(sshdPid) - sshdBefore;
   if (code !== 0)
     throw new Error(
       `ssh exited ${code}: ${err
@@ -166,12 +210,19 @@ async function timedSsh(args: string[], stdinFile: string | undefined): Promise<
         .join('\n')}`,
     );
   const cipher = /kex: server->client cipher: (\S+)/.exec(err)?.[1] ?? 'unknown';
+  const commandStart = /^(\d{19})$/m.exec(err)?.[1];
   return {
     seconds,
+    transferSeconds:
+      commandStart === undefined
+        ? undefined
+        : (exitedAt - Number(BigInt(commandStart) / 1000n) / 1000) / 1000,
     cipher,
     cpuMs: cpuAfter.all - cpuBefore.all,
     mainMs: cpuAfter.main - cpuBefore.main,
     clientMs,
+    sshdMs,
+    busy: (machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total),
     faults: cpuAfter.faults - cpuBefore.faults,
     threads: [...cpuAfter.threads]
       .map(([name, ms]) => [name, ms - (cpuBefore.threads.get(name) ?? 0)] as const)
@@ -224,6 +275,7 @@ function median(values: readonly number[]): number {
 async function main(): Promise<void> {
   launcher = startLauncher();
   const sshd = await startSshd();
+  sshdPid = sshd.pid;
   const dir = mkdtempSync(join(tmpdir(), 'agentgate-bench-'));
   const agentKey = makeKeyPair(dir, 'agent');
   const stops: (() => Promise<void>)[] = [];
@@ -272,11 +324,19 @@ ${process.env.BENCH_REDACT === '0' ? 'redact: false' : ''}
   for (let i = 0; i < MB; i++) writeSync(fd, block);
   closeSync(fd);
 
-  const upload = 'cat > /dev/null';
-  const download = `head -c ${BYTES} /dev/zero`;
+  // Each command first prints when it starts (stderr), for the transfer's own time.
+  const upload = 'date +%s%N >&2; cat > /dev/null';
+  const download = `date +%s%N >&2; head -c ${BYTES} /dev/zero`;
   try {
     // Warm up every path (key exchange caches, the shell analyzer, page cache for the payload).
-    for (const args of targets.values()) await timedSsh([...args, 'true'], undefined);
+    // The setup's own cost (key exchanges, the login shell: root's rc files) is in every run's time and sshd CPU.
+    for (const [target, args] of targets) {
+      const setup = await timedSsh([...args, 'true'], undefined);
+      console.log(
+        `setup (ssh … true) ${target}: ${setup.seconds.toFixed(2)} s, sshd ${setup.sshdMs} ms, ` +
+          `ssh client ${setup.clientMs} ms, relay ${setup.cpuMs} ms, load ${setup.load}`,
+      );
+    }
     if (WARMUP_MB > 0)
       for (const [target, args] of targets) {
         if (target === 'direct') continue;
@@ -313,10 +373,14 @@ ${process.env.BENCH_REDACT === '0' ? 'redact: false' : ''}
       }
     }
     const rate = (m: Measured): number => MB / m.seconds;
+    const transferRate = (m: Measured): number =>
+      m.transferSeconds === undefined ? NaN : MB / m.transferSeconds;
     const perMb = (ms: number): string => (ms / MB).toFixed(1);
     const line = (name: string, m: Measured): string =>
-      `${name.padEnd(24)} ${rate(m).toFixed(1).padStart(8)} MB/s  (${m.seconds.toFixed(2)} s, cipher ${m.cipher}, ` +
-      `load ${m.load}; CPU ms/MB: relay ${perMb(m.cpuMs)} (main thread ${perMb(m.mainMs)}), ssh client ${perMb(m.clientMs)}; ` +
+      `${name.padEnd(24)} ${rate(m).toFixed(1).padStart(8)} MB/s  (${m.seconds.toFixed(2)} s; transfer ` +
+      `${transferRate(m).toFixed(1)} MB/s, ${m.transferSeconds?.toFixed(2)} s; cipher ${m.cipher}, ` +
+      `load ${m.load}; CPU ms/MB: relay ${perMb(m.cpuMs)} (main thread ${perMb(m.mainMs)}), ssh client ${perMb(m.clientMs)}, ` +
+      `sshd ${perMb(m.sshdMs)}; machine busy ${(m.busy * 100).toFixed(0)}%; ` +
       `relay page faults/MB ${Math.round(m.faults / MB)})` +
       (process.env.BENCH_THREADS
         ? `\n${''.padEnd(25)}relay CPU ms (and page faults) by thread: ${m.threads}`
@@ -331,21 +395,29 @@ ${process.env.BENCH_REDACT === '0' ? 'redact: false' : ''}
     for (const [key, list] of runs) list.forEach((m, i) => console.log(line(`${key} #${i + 1}`, m)));
     const summary: Record<string, unknown> = { mb: MB, runs: RUNS };
     console.log(
-      'best run (MB/s, ratio to direct) and medians over the runs (relay CPU ms/MB, main thread, faults/MB):',
+      'best run (MB/s, ratio to direct; the same from the remote command start) and medians over the runs ' +
+        '(relay CPU ms/MB, main thread, faults/MB):',
     );
     for (const direction of DIRECTIONS) {
       const direct = runs.get(`${direction} direct`);
       const directBest = direct === undefined ? undefined : Math.max(...direct.map(rate));
+      const directTransfer = direct === undefined ? undefined : Math.max(...direct.map(transferRate));
       for (const target of targets.keys()) {
         const list = runs.get(`${direction} ${target}`)!;
         const best = Math.max(...list.map(rate));
         const ratio = directBest === undefined ? undefined : best / directBest;
+        const transfer = Math.max(...list.map(transferRate));
+        const transferRatio = directTransfer === undefined ? undefined : transfer / directTransfer;
         const cpu = median(list.map((m) => m.cpuMs / MB));
         const main = median(list.map((m) => m.mainMs / MB));
         const faults = median(list.map((m) => m.faults / MB));
         console.log(
           `  ${direction.padEnd(8)} ${target.padEnd(10)} ${best.toFixed(1).padStart(7)} MB/s` +
             (ratio === undefined || target === 'direct' ? '' : ` (${ratio.toFixed(2)}x direct)`) +
+            `; transfer ${transfer.toFixed(1)} MB/s` +
+            (transferRatio === undefined || target === 'direct'
+              ? ''
+              : ` (${transferRatio.toFixed(2)}x direct)`) +
             (target === 'direct'
               ? ''
               : `; CPU/MB ${cpu.toFixed(1)} (main ${main.toFixed(1)}), faults/MB ${Math.round(faults)}`),
@@ -353,6 +425,8 @@ ${process.env.BENCH_REDACT === '0' ? 'redact: false' : ''}
         summary[`${direction} ${target}`] = {
           mbps: best,
           ratio,
+          transferMbps: transfer,
+          transferRatio,
           cpuPerMb: cpu,
           mainPerMb: main,
           faultsPerMb: faults,

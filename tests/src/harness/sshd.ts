@@ -43,6 +43,8 @@ export interface TestSshd {
   readonly upstreamKeyPath: string;
   /** Scratch directory (removed by stop()). */
   readonly dir: string;
+  /** The listening sshd's process id (benchmarks read its reaped children's CPU). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -137,6 +139,7 @@ export async function startSshd(options: { extraConfig?: string } = {}): Promise
     hostKeyLine,
     upstreamKeyPath: upstreamKey.path,
     dir,
+    pid: child.pid,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
