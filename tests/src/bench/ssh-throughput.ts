@@ -136,7 +136,11 @@ async function sshdReaped(pid: number | undefined): Promise<void> {
   if (pid === undefined) return;
   const deadline = Date.now() + 2000;
   while (Date.now() < deadline) {
-    if (readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim() === '') return;
+    try {
+      if (readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim() === '') return;
+    } catch {
+      return; // a kernel without /proc/…/children: sshd's figure may then miss the last connection
+    }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
