@@ -33,6 +33,30 @@ describe('WriteCoalescer', () => {
     release();
   });
 
+  it('keeps runs of different chunks apart and in order, each run one buffer', async () => {
+    const written: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        written.push(chunk);
+        cb();
+      },
+    });
+    const out = new WriteCoalescer(
+      () => sink,
+      () => undefined,
+    );
+    // Not from Buffer's shared pool, where two small buffers may happen to be adjacent.
+    const first = Buffer.alloc(16, 'BindDescExecSync');
+    const other = Buffer.alloc(5, 'Query');
+    for (let at = 0; at < 16; at += 4) out.write(first.subarray(at, at + 4));
+    out.write(other);
+    out.write(first.subarray(4, 8)); // not after the last write: a run of its own
+    out.write(first.subarray(8, 16));
+    await tick();
+    expect(written.map((b) => b.toString())).toEqual(['BindDescExecSync', 'Query', 'DescExecSync']);
+    expect(written[0]!.buffer).toBe(first.buffer);
+  });
+
   it('keeps held writes past the end of the tick and sends them with the later ones at the release', async () => {
     const { sink, written, release } = slowSink(1 << 20);
     const out = new WriteCoalescer(

@@ -6,7 +6,14 @@
 import type { Writable } from 'node:stream';
 
 export class WriteCoalescer {
+  /** Runs closed before the current one, in order (usually none: a tick's writes are mostly one run). */
   private pending: Buffer[] = [];
+  /**
+   * The first view of the latest run of writes, each continuing the last in the same chunk; the run is made one
+   * view only when it is closed, not once per write that extends it.
+   */
+  private run: Buffer | undefined;
+  private runLength = 0;
   private scheduled = false;
   private held = false;
 
@@ -17,16 +24,24 @@ export class WriteCoalescer {
   ) {}
 
   write(buf: Buffer): void {
-    const n = this.pending.length;
-    const last = n > 0 ? this.pending[n - 1]! : undefined;
+    const run = this.run;
     if (
-      last !== undefined &&
-      last.buffer === buf.buffer &&
-      last.byteOffset + last.length === buf.byteOffset
+      run !== undefined &&
+      run.buffer === buf.buffer &&
+      run.byteOffset + this.runLength === buf.byteOffset
     ) {
-      this.pending[n - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + buf.length);
-    } else this.pending.push(buf);
+      this.runLength += buf.length;
+    } else {
+      if (run !== undefined) this.pending.push(this.closeRun(run));
+      this.run = buf;
+      this.runLength = buf.length;
+    }
     this.schedule();
+  }
+
+  /** The current run as one buffer: its first view, or one view over all of it when writes continued it. */
+  private closeRun(run: Buffer): Buffer {
+    return this.runLength === run.length ? run : Buffer.from(run.buffer, run.byteOffset, this.runLength);
   }
 
   /**
@@ -35,7 +50,7 @@ export class WriteCoalescer {
    */
   hold(held: boolean): void {
     this.held = held;
-    if (!held && this.pending.length > 0) this.schedule();
+    if (!held && this.run !== undefined) this.schedule();
   }
 
   /** Lift the hold and write what is pending now, without waiting for the end of the tick. */
@@ -57,16 +72,22 @@ export class WriteCoalescer {
 
   /** Write what is pending now, held or not. */
   readonly flush = (): void => {
-    const bufs = this.pending;
-    if (bufs.length === 0) return;
-    this.pending = [];
+    const run = this.run;
+    if (run === undefined) return;
+    const last = this.closeRun(run);
+    this.run = undefined;
     const target = this.target();
-    if (!target || target.destroyed) return;
-    let ok = true;
-    if (bufs.length === 1) ok = target.write(bufs[0]!);
-    else {
+    let ok: boolean;
+    if (this.pending.length === 0) {
+      if (!target || target.destroyed) return;
+      ok = target.write(last);
+    } else {
+      const bufs = this.pending;
+      this.pending = [];
+      if (!target || target.destroyed) return;
       target.cork();
-      for (const buf of bufs) ok = target.write(buf);
+      for (const buf of bufs) target.write(buf);
+      ok = target.write(last);
       target.uncork();
     }
     if (!ok) this.onBackpressure();
