@@ -24,6 +24,17 @@ describe('shared analyses are rebuilt for the current text', () => {
     expect(first.statements[1]?.text).toBe('/* c 9 */ DELETE FROM t WHERE id = 7');
   });
 
+  it('a rebound analysis is frozen and renders as a fresh one, member order included', () => {
+    cached.analyze('SELECT abalance FROM pgbench_accounts WHERE aid = 1; DELETE FROM t WHERE id = 2');
+    const sql = 'SELECT abalance FROM pgbench_accounts WHERE aid = 31; DELETE FROM t WHERE id = 42';
+    const rebound = cached.analyze(sql);
+    const fresh = uncached.analyze(sql);
+    expect(JSON.stringify(rebound)).toBe(JSON.stringify(fresh));
+    expect(Object.isFrozen(rebound)).toBe(true);
+    expect(Object.isFrozen(rebound.statements)).toBe(true);
+    for (const s of rebound.statements) expect(Object.isFrozen(s)).toBe(true);
+  });
+
   it('slices by UTF-8 offsets after non-ASCII text', () => {
     cached.analyze("select 'ünï ✓', 1; delete from t where x = 1");
     const a = cached.analyze("select 'ünï ✓', 2; delete from t where x = 22");

@@ -125,17 +125,42 @@ export async function createSqlAnalyzer(opts: SqlAnalyzerOptions = {}): Promise<
  * constant's value, errors and refusals are never shared.
  */
 function rebind(cached: CachedAnalysis, text: string): CachedAnalysis {
-  const slices = cached.spans.map((s) => statementSlice(text, s.location, s.length));
-  const { analysis } = cached;
-  const statements = analysis.statements.map((facts, i) => {
-    const span = cached.statementSpans[i];
-    return span === undefined ? facts : Object.freeze({ ...facts, text: slices[span] ?? '' });
-  });
+  // Loops and literals rather than map and spreads: this runs for every simple-protocol statement.
+  const { analysis, spans, statementSpans } = cached;
+  const slices: string[] = new Array<string>(spans.length);
+  for (let s = 0; s < spans.length; s++)
+    slices[s] = statementSlice(text, spans[s]!.location, spans[s]!.length);
+  const source = analysis.statements;
+  const statements: SqlStatementFacts[] = new Array<SqlStatementFacts>(source.length);
+  for (let i = 0; i < source.length; i++) {
+    const facts = source[i]!;
+    const span = statementSpans[i];
+    statements[i] = span === undefined ? facts : withText(facts, slices[span] ?? '');
+  }
   const rebound: { -readonly [K in keyof SqlAnalysis]: SqlAnalysis[K] } = {
     statements: Object.freeze(statements),
     code: analysis.code,
   };
-  return { ...cached, input: text, analysis: Object.freeze(rebound) };
+  return {
+    input: text,
+    analysis: Object.freeze(rebound),
+    ops: cached.ops,
+    spans,
+    topLevelCount: cached.topLevelCount,
+    statementSpans,
+  };
+}
+
+/** `facts` (as `freeze` below made them: these members, in this order) with another text. */
+function withText(facts: SqlStatementFacts, text: string): SqlStatementFacts {
+  return Object.freeze({
+    command: facts.command,
+    tables: facts.tables,
+    functions: facts.functions,
+    unfilteredWrite: facts.unfilteredWrite,
+    text,
+    dynamic: facts.dynamic,
+  });
 }
 
 function freeze(f: MutableFacts): SqlStatementFacts {
