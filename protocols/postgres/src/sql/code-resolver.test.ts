@@ -416,6 +416,20 @@ describe('one session’s analysis', () => {
     expect((await reaching).statements.map((s) => s.command)).toEqual(['SELECT', 'DELETE']);
   });
 
+  it('a statement shape cleared under one snapshot is looked at again under the next', async () => {
+    const { memory, catalog } = setup([], [['r', '30001', 'public', 'users', 'r', null]]);
+    const session = new SqlSessionAnalysis(analyzer, catalog);
+    await session.analyze(['SELECT * FROM users WHERE id = 1'], undefined, 1);
+    expect(session.analyze(['SELECT * FROM users WHERE id = 2'], undefined, 2)).not.toBeInstanceOf(Promise);
+    // users becomes a view: the same shape now reaches its query.
+    memory.snapshotRows = [['r', '30001', 'public', 'users', 'v', ' SELECT 1;']];
+    catalog.markStale();
+    await catalog.snapshot();
+    const again = session.analyze(['SELECT * FROM users WHERE id = 3'], undefined, 3);
+    expect(again).toBeInstanceOf(Promise);
+    expect((await again).statements.map((s) => s.command)).toEqual(['SELECT', 'SELECT']);
+  });
+
   it('unanalysable commands are not resolved, and their recorded reason holds no secret', async () => {
     const { catalog } = setup([]);
     const session = new SqlSessionAnalysis(analyzer, catalog);

@@ -5,7 +5,7 @@
  */
 import type { SqlStatementFacts } from '@agentgate/core';
 import type { CommandAnalysis } from '../analysis.js';
-import type { CodeCatalog } from './code-catalog.js';
+import type { CodeCatalog, CodeSnapshot } from './code-catalog.js';
 import { concatRefs, isEmpty, NO_REFS, shiftRefs, type CodeDefinition, type CodeRefs } from './code-refs.js';
 import { reachesNothing, resolveCode } from './code-resolver.js';
 import { redactParams, type Secret } from './credentials.js';
@@ -26,6 +26,12 @@ export class SqlSessionAnalysis {
   private readonly pending = new PendingCode();
   /** The exchange after which the session's transaction changed code (the catalog is stale once it ends). */
   private changedAt = -1;
+  /**
+   * The refs `reachesNothing` last cleared, and under which snapshot: both are immutable, and a statement shape
+   * sent again brings the same refs object (the cached analysis'), so the answer holds while the snapshot does.
+   */
+  private clearedRefs: CodeRefs | undefined;
+  private clearedUnder: CodeSnapshot | undefined;
 
   constructor(
     private readonly analyzer: SqlAnalyzer,
@@ -92,11 +98,19 @@ export class SqlSessionAnalysis {
       this.changedAt = exchange;
     if (this.catalog !== undefined && (!isEmpty(refs) || !this.pending.empty)) {
       const snapshot = this.pending.empty ? this.catalog.freshSnapshot() : undefined;
-      if (snapshot === undefined || !reachesNothing(snapshot, refs))
+      if (snapshot === undefined || !this.reachesNothing(snapshot, refs))
         return this.withReachedCode(out, statements, refs, exchange);
     }
     // Nothing to look up (the usual case): answered without a promise, so the relay awaits nothing for it.
     return this.afterDynamicSql(out, exchange);
+  }
+
+  private reachesNothing(snapshot: CodeSnapshot, refs: CodeRefs): boolean {
+    if (refs === this.clearedRefs && snapshot === this.clearedUnder) return true;
+    if (!reachesNothing(snapshot, refs)) return false;
+    this.clearedRefs = refs;
+    this.clearedUnder = snapshot;
+    return true;
   }
 
   /** `out` with the code its statements reach, read through the catalog. */
