@@ -23,3 +23,4 @@ export * from './stream-relay.js';
 export * from './docker-actions.js';
 export { linkSignals, type LinkedSignal } from './linked-signal.js';
 export * from './slab-reads.js';
+export * from './accepted-reads.js';

@@ -15,8 +15,8 @@ const MIN_TAIL = 16 * 1024;
 export type ReadSink = (chunk: Buffer) => boolean;
 
 /**
- * Shared by the protocols whose upstream socket they open themselves (`onread` is a `net.connect` option: a
- * listener's accepted sockets cannot have it, and a TLS socket reads through its own layer).
+ * Shared by the protocols whose upstream socket they open themselves, and for accepted sockets moved onto one made
+ * with `onread` (accepted-reads.ts); a TLS socket reads through its own layer.
  */
 export class SlabReads {
   private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);

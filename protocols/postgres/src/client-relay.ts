@@ -2,12 +2,12 @@
  * The two sockets of a connection and the flow between them: writes of one tick coalesced per side, reading the
  * client paused while decoded input waits behind a decision or the upstream has not drained, reading the upstream
  * paused while the client has not drained, reading either paused while its COPY data waits for commits, the client socket swapped for TLS after an SSLRequest, and both ended
- * (then destroyed if they linger) when the connection closes.
+ * (then destroyed if they linger) when the connection closes. Both plain sockets are read into slabs (SlabReads).
  */
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import type { SlabReads } from '@agentgate/core';
+import { adoptWithSlabReads, type SlabReads } from '@agentgate/core';
 import { SSL_ACCEPTED } from './codec/message-types.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
@@ -31,6 +31,8 @@ const LINGER_MS = 1000;
 
 export class ClientRelay {
   private client: Duplex;
+  /** Set while the plain client socket reads into slabs (adoptWithSlabReads); TLS reads through its own layer. */
+  private clientReads: SlabReads | undefined;
   private upstream: net.Socket | tls.TLSSocket | undefined;
   private upstreamEvents: UpstreamEvents | undefined;
   /** Reads of a slab-read upstream that came before `startUpstream` (none, normally: it is paused until then). */
@@ -46,8 +48,10 @@ export class ClientRelay {
     client: Duplex,
     private readonly events: ClientEvents,
   ) {
-    this.client = client;
-    this.attachClient(client);
+    const adopted = client instanceof net.Socket ? adoptWithSlabReads(client) : undefined;
+    this.client = adopted?.socket ?? client;
+    this.clientReads = adopted?.reads;
+    this.attachClient(this.client);
   }
 
   /** Writes of one tick go out together (see WriteCoalescer); backpressure pauses the other side. */
@@ -210,7 +214,14 @@ export class ClientRelay {
   }
 
   private attachClient(socket: Duplex): void {
-    socket.on('data', this.events.data);
+    if (this.clientReads) {
+      const data = this.events.data;
+      // Nothing is read before this: the adopted socket's first read comes in a later turn.
+      this.clientReads.attach((chunk) => {
+        data(chunk);
+        return true;
+      });
+    } else socket.on('data', this.events.data);
     socket.on('end', this.events.end);
     socket.on('error', this.onClientError);
     socket.on('close', this.events.close);
@@ -218,7 +229,11 @@ export class ClientRelay {
   }
 
   private detachClient(socket: Duplex): void {
-    socket.off('data', this.events.data);
+    if (this.clientReads) {
+      // From now on the TLS layer reads the socket (its own reads, not the slabs).
+      this.clientReads.detach();
+      this.clientReads = undefined;
+    } else socket.off('data', this.events.data);
     socket.off('end', this.events.end);
     socket.off('error', this.onClientError);
     socket.off('close', this.events.close);
