@@ -280,7 +280,10 @@ function cpuBudget(
   statements: number,
 ): CpuBudget {
   const total =
-    machine.busy + machine.idle + machine.steal - (machineBefore.busy + machineBefore.idle + machineBefore.steal);
+    machine.busy +
+    machine.idle +
+    machine.steal -
+    (machineBefore.busy + machineBefore.idle + machineBefore.steal);
   return {
     busy: (machine.busy - machineBefore.busy) / statements,
     postgres: postgresUs / statements,
@@ -445,7 +448,12 @@ async function main(): Promise<void> {
           stealPercent: m((r) => r.budget.stealPercent)!,
           ...(m((r) => r.budget.pgbench) !== undefined ? { pgbench: m((r) => r.budget.pgbench)! } : {}),
         };
-        say(`${key.padEnd(20)} ${target.padEnd(10)} ${describeBudget(budget, m((r) => r.cpuUs))}`);
+        say(
+          `${key.padEnd(20)} ${target.padEnd(10)} ${describeBudget(
+            budget,
+            m((r) => r.cpuUs),
+          )}`,
+        );
       }
   } finally {
     await gw.stop();

@@ -116,7 +116,12 @@ export interface MachineCpu {
 }
 
 export function machineCpu(): MachineCpu {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const fields = readFileSync('/proc/stat', 'utf8')
+    .split('\n', 1)[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
   const [user, nice, system, idle, iowait, irq, softirq, steal] = fields as [number, ...number[]];
   return {
     busy: (user + nice! + system! + irq! + softirq!) * tickUs,
@@ -143,7 +148,8 @@ export function cpuGroup(name: string, rootPid: number): CpuGroup {
   const dir = path.join(cpuacctRoot, `agentgate-bench-${name}-${process.pid}`);
   try {
     mkdirSync(dir);
-    for (const pid of [rootPid, ...childrenOf(rootPid)]) writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+    for (const pid of [rootPid, ...childrenOf(rootPid)])
+      writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
   } catch {
     try {
       rmdirSync(dir); // made, but a process could not be moved into it
