@@ -3,7 +3,6 @@
  * socket the composition root accepts, decides every call through the gate and forwards it to the dockerd socket.
  */
 import { readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type {
@@ -14,6 +13,7 @@ import type {
   EngineFactory,
   ProtocolEngine,
 } from '@agentgate/core';
+import { clientSocket } from './client-socket.js';
 import { DockerConnection } from './session.js';
 import { SessionGroups } from './session-groups.js';
 import { endAndFlush } from './socket-reader.js';
@@ -40,26 +40,23 @@ export const createDockerEngine: EngineFactory<DockerListenerConfig> = (
       signal: AbortSignal,
       connection?: ConnectionControl,
     ): Promise<void> {
-      let socket: Duplex = client;
-      let clientInfo = info;
-      if (secureContext && !info.tls && info.address !== 'unix') {
-        const secure = new tls.TLSSocket(client as Socket, { isServer: true, secureContext });
-        socket = secure;
-        clientInfo = { ...info, tls: true };
-        secure.on('error', (err) => log.debug('docker tls error', { err: err.message }));
-      }
+      const { socket, info: clientInfo, secure, reads } = clientSocket(client, info, secureContext, log);
       try {
-        await new DockerConnection(socket, {
-          listener,
-          deps: engineDeps,
-          lookup,
-          info: clientInfo,
-          signal,
-          groups,
-          ...(connection ? { connection } : {}),
-        }).run();
+        await new DockerConnection(
+          socket,
+          {
+            listener,
+            deps: engineDeps,
+            lookup,
+            info: clientInfo,
+            signal,
+            groups,
+            ...(connection ? { connection } : {}),
+          },
+          reads,
+        ).run();
         // The root destroys the raw socket when we return: let the TLS layer's last records reach it first.
-        if (socket !== client) await endAndFlush(client);
+        if (secure) await endAndFlush(client);
       } catch (err) {
         log.warn('docker connection ended with an error', {
           err: err instanceof Error ? err.message : String(err),

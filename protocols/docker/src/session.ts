@@ -18,6 +18,7 @@ import {
   type GatedSession,
   type Identity,
   type SessionMasker,
+  type SlabReads,
 } from '@agentgate/core';
 import { type AnswerSink, AnswerTextMemo, recordAnswer } from './answer-record.js';
 import type { UpstreamLookup } from './body-facts.js';
@@ -102,11 +103,15 @@ export class DockerConnection {
   /** Aborts when the client goes away: a held decision is withdrawn. */
   private readonly clientGone = new AbortController();
 
+  /** `clientReads`: `client` was adopted to read into slabs (index.ts); it keeps reading ahead as a Readable would. */
   constructor(
     private readonly client: Duplex,
     private readonly ctx: SessionContext,
+    clientReads?: SlabReads,
   ) {
-    this.messages = new HttpMessageReader(new SocketReader(client));
+    this.messages = new HttpMessageReader(
+      new SocketReader(client, clientReads, clientReads ? client.readableHighWaterMark : 0),
+    );
     this.auth = new RequestAuthenticator(ctx.listener, ctx.info, ctx.deps);
     this.exchange = new UpstreamExchange({
       client,

@@ -47,7 +47,7 @@ export class SocketReader {
     this.queue.push(chunk);
     const waited = this.wake !== undefined;
     this.notify();
-    return waited;
+    return waited || (this.readAhead > 0 && this.buffered < this.readAhead);
   };
   private readonly onEnd = (): void => {
     this.ended = true;
@@ -59,10 +59,16 @@ export class SocketReader {
     this.notify();
   };
 
-  /** `slab`: the stream is a socket opened with its `onread` options, and reads arrive through it, not 'data'. */
+  /**
+   * `slab`: the stream is a socket read through its `onread` options, and reads arrive through it, not 'data'.
+   * `readAhead`: with `slab`, how many bytes to keep reading while nobody waits. A paused Readable socket goes on
+   * reading up to its high-water mark, so it sees a peer's FIN or reset while a request is decided; a client's
+   * socket keeps that (the connection's 'end' and 'close' withdraw a held request), 0 stops at once.
+   */
   constructor(
     private readonly stream: Duplex,
     slab?: SlabReads,
+    private readonly readAhead = 0,
   ) {
     stream.pause();
     if (slab) this.queue.push(...slab.attach(this.onRead));
