@@ -6,6 +6,7 @@
  * unit test then fails rather than the gateway); the peer sees one connection either way.
  */
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { SlabReads } from './slab-reads.js';
 
@@ -23,10 +24,11 @@ export interface AdoptedSocket {
 
 /**
  * `accepted`'s connection on a new socket that reads into slabs, or undefined (use `accepted`) when it is not a
- * fresh plain TCP socket. `accepted` stays the listener's handle on the connection: destroying either destroys the
+ * fresh plain socket (TCP or unix). `accepted` stays the listener's handle on the connection: destroying either destroys the
  * other, so the listener's bookkeeping and forced close work as before.
  */
-export function adoptWithSlabReads(accepted: net.Socket): AdoptedSocket | undefined {
+export function adoptWithSlabReads(accepted: Duplex): AdoptedSocket | undefined {
+  if (!(accepted instanceof net.Socket)) return undefined;
   const carrier = accepted as unknown as { _handle?: ReadableHandle | null };
   const handle = carrier._handle;
   if (

@@ -3,7 +3,7 @@
  * itself, otherwise the accepted connection moved onto a socket that reads into slabs (packages/core
  * accepted-reads.ts) when that is possible, or the accepted socket as it is.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { adoptWithSlabReads, type ClientInfo, type Logger, type SlabReads } from '@agentgate/core';
@@ -29,7 +29,7 @@ export function clientSocket(
     secure.on('error', (err) => log.debug('docker tls error', { err: err.message }));
     return { socket: secure, info: { ...info, tls: true }, secure, reads: undefined };
   }
-  const adopted = accepted instanceof net.Socket ? adoptWithSlabReads(accepted) : undefined;
+  const adopted = adoptWithSlabReads(accepted);
   return adopted
     ? { socket: adopted.socket, info, secure: undefined, reads: adopted.reads }
     : { socket: accepted, info, secure: undefined, reads: undefined };

@@ -48,7 +48,7 @@ export class ClientRelay {
     client: Duplex,
     private readonly events: ClientEvents,
   ) {
-    const adopted = client instanceof net.Socket ? adoptWithSlabReads(client) : undefined;
+    const adopted = adoptWithSlabReads(client);
     this.client = adopted?.socket ?? client;
     this.clientReads = adopted?.reads;
     this.attachClient(this.client);
