@@ -158,23 +158,18 @@ async function main(): Promise<void> {
     const [a, b] = batches as [Batch[], Batch[]];
     const changes = (of: (x: Batch) => number): number[] =>
       a.map((x, round) => ((of(b[round]!) - of(x)) / of(x)) * 100);
-    const change = changes((x) => x.mainUs);
+    const describe = (change: number[]): string =>
+      `median of per-round changes ${median(change).toFixed(1)}% (p25 ${quantile(change, 0.25).toFixed(1)}, ` +
+      `p75 ${quantile(change, 0.75).toFixed(1)}), B lower in ${change.filter((c) => c < 0).length} of ${change.length} rounds`;
     const sum = (xs: Batch[]): number => xs.reduce((s, x) => s + x.mainUs, 0);
     console.log(
-      `B against A, main thread: median of per-round changes ${median(change).toFixed(1)}% ` +
-        `(p25 ${quantile(change, 0.25).toFixed(1)}, p75 ${quantile(change, 0.75).toFixed(1)}), ` +
-        `ratio of sums ${((sum(b) / sum(a) - 1) * 100).toFixed(1)}%, B lower in ` +
-        `${change.filter((c) => c < 0).length} of ${change.length} rounds; load ${loadavg()
+      `B against A, main thread: ${describe(changes((x) => x.mainUs))}; ` +
+        `ratio of sums ${((sum(b) / sum(a) - 1) * 100).toFixed(1)}%; load ${loadavg()
           .map((l) => l.toFixed(1))
           .join(' ')}`,
     );
     // The batches' p50s paired the same way: latency differences of a few % that the medians above blur.
-    const latency = changes((x) => x.p50Us);
-    console.log(
-      `B against A, client p50: median of per-round changes ${median(latency).toFixed(1)}% ` +
-        `(p25 ${quantile(latency, 0.25).toFixed(1)}, p75 ${quantile(latency, 0.75).toFixed(1)}), B lower in ` +
-        `${latency.filter((c) => c < 0).length} of ${latency.length} rounds`,
-    );
+    console.log(`B against A, client p50: ${describe(changes((x) => x.p50Us))}`);
   } finally {
     for (const arm of arms) await arm.gw.stop();
     await dockerd.stop();
