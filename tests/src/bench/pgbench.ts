@@ -441,12 +441,13 @@ async function main(): Promise<void> {
           const xs = mine.map(f).filter((x): x is number => x !== undefined);
           return xs.length ? median(xs) : undefined;
         };
+        const pgbench = m((r) => r.budget.pgbench);
         const budget: CpuBudget = {
           busy: m((r) => r.budget.busy)!,
           postgres: m((r) => r.budget.postgres)!,
           idlePercent: m((r) => r.budget.idlePercent)!,
           stealPercent: m((r) => r.budget.stealPercent)!,
-          ...(m((r) => r.budget.pgbench) !== undefined ? { pgbench: m((r) => r.budget.pgbench)! } : {}),
+          ...(pgbench !== undefined ? { pgbench } : {}),
         };
         say(
           `${key.padEnd(20)} ${target.padEnd(10)} ${describeBudget(
