@@ -7,7 +7,12 @@
  * CPU profile of the first upload and download through each relay (DIR/ssh-upload.cpuprofile, …).
  *
  *   npx tsc -b tests && node tests/dist/bench/ssh-throughput.js [--mb 200] [--runs 3] [--engine-only]
- *     [--targets direct,ssh2-relay,agentgate] [--warmup-mb N]
+ *     [--targets direct,ssh2-relay,agentgate] [--warmup-mb N] [--tool ssh|scp|scp-legacy]
+ *
+ * `--tool scp` (or `scp-legacy`): each run copies a file with scp instead (OpenSSH's scp speaks SFTP since 9.0,
+ * `scp-legacy` is `scp -O`, the old protocol over an exec channel): the issue's own wording, "200 MB scp both ways".
+ * scp's runs have no remote start time, so their transfer is the run less the target's setup (median of three
+ * `ssh … true`).
  *
  * `--warmup-mb N`: before the measured runs, N MB each way through every relay, so that V8 has compiled the relay's
  * and the recorder's hot paths (without it the first runs carry ~1 ms of background compilation per MB).
@@ -19,7 +24,16 @@
  * during each run through a relay (`strace -c`, which slows the relay: counts, not times).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
@@ -50,6 +64,11 @@ const TARGETS = (targetsArg > 0 ? process.argv[targetsArg + 1]! : 'direct,agentg
   if (t !== 'direct' && t !== 'ssh2-relay' && t !== 'agentgate') throw new Error(`unknown target ${t}`);
   return t as Target;
 });
+
+type Tool = 'ssh' | 'scp' | 'scp-legacy';
+const toolArg = process.argv.indexOf('--tool');
+const TOOL = (toolArg > 0 ? process.argv[toolArg + 1]! : 'ssh') as Tool;
+if (!['ssh', 'scp', 'scp-legacy'].includes(TOOL)) throw new Error(`unknown tool ${TOOL}`);
 
 type Direction = 'upload' | 'download';
 const DIRECTIONS = (process.env.BENCH_DIRECTIONS ?? 'upload,download').split(',').map((d) => {
@@ -161,14 +180,15 @@ let sshdPid: number | undefined;
  */
 let launcher: Launcher | undefined;
 
-/** Run ssh (`-v`) through the launcher, or from this process with BENCH_SPAWN=direct. */
+/** Run ssh or scp (`-v`) through the launcher, or from this process with BENCH_SPAWN=direct. */
 function runSsh(
+  command: 'ssh' | 'scp',
   args: string[],
   stdinFile: string | undefined,
 ): Promise<Pick<LaunchResult, 'code' | 'stderr' | 'clientMs'>> {
   if (launcher !== undefined)
     return launcher.launch({
-      command: 'ssh',
+      command,
       args: ['-v', ...args],
       ...(stdinFile !== undefined ? { stdin: stdinFile } : {}),
     }).result;
@@ -176,7 +196,7 @@ function runSsh(
     const stdin = stdinFile === undefined ? 'ignore' : openSync(stdinFile, 'r');
     const devnull = openSync('/dev/null', 'w');
     const before = cpuSample().children;
-    const child = spawn('ssh', ['-v', ...args], { stdio: [stdin, devnull, 'pipe'] });
+    const child = spawn(command, ['-v', ...args], { stdio: [stdin, devnull, 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const done = (code: number | null): void => {
@@ -192,14 +212,22 @@ function runSsh(
   });
 }
 
-/** Run ssh with stdin from a file (upload) or stdout to /dev/null (download); time it and read the cipher from -v. */
-async function timedSsh(args: string[], stdinFile: string | undefined): Promise<Measured> {
+/**
+ * Run ssh with stdin from a file (upload) or stdout to /dev/null (download), or scp; time it and read the cipher
+ * from -v. `setupSeconds`: for a run without a remote start time, its transfer is the run less this.
+ */
+async function timedSsh(
+  args: string[],
+  stdinFile: string | undefined,
+  command: 'ssh' | 'scp' = 'ssh',
+  setupSeconds?: number,
+): Promise<Measured> {
   await sshdReaped(sshdPid);
   const sshdBefore = sshdCpu(sshdPid);
   const machineBefore = machineTicks();
   const started = process.hrtime.bigint();
   const cpuBefore = cpuSample();
-  const { code, stderr: err, clientMs } = await runSsh(args, stdinFile);
+  const { code, stderr: err, clientMs } = await runSsh(command, args, stdinFile);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const exitedAt = performance.timeOrigin + performance.now();
   const cpuAfter = cpuSample();
@@ -218,9 +246,11 @@ async function timedSsh(args: string[], stdinFile: string | undefined): Promise<
   return {
     seconds,
     transferSeconds:
-      commandStart === undefined
-        ? undefined
-        : (exitedAt - Number(BigInt(commandStart) / 1000n) / 1000) / 1000,
+      commandStart !== undefined
+        ? (exitedAt - Number(BigInt(commandStart) / 1000n) / 1000) / 1000
+        : setupSeconds !== undefined
+          ? seconds - setupSeconds
+          : undefined,
     cipher,
     cpuMs: cpuAfter.all - cpuBefore.all,
     mainMs: cpuAfter.main - cpuBefore.main,
@@ -328,18 +358,39 @@ ${process.env.BENCH_REDACT === '0' ? 'redact: false' : ''}
   for (let i = 0; i < MB; i++) writeSync(fd, block);
   closeSync(fd);
 
+  /** One scp run: the payload up into the bench directory, or down from it; checks the copy's size. */
+  const timedScp = async (direction: Direction, args: string[], setup: number): Promise<Measured> => {
+    // scp takes the port as -P; the destination is the last of a target's ssh arguments.
+    const options = args.slice(0, -1).map((arg) => (arg === '-p' ? '-P' : arg));
+    if (TOOL === 'scp-legacy') options.unshift('-O');
+    const copy = join(dir, `${direction}.bin`);
+    const [from, to] =
+      direction === 'upload' ? [file, `${args.at(-1)}:${copy}`] : [`${args.at(-1)}:${file}`, copy];
+    const measured = await timedSsh([...options, from, to], undefined, 'scp', setup);
+    const size = statSync(copy).size;
+    rmSync(copy);
+    if (size !== BYTES) throw new Error(`scp ${direction} copied ${size} bytes of ${BYTES}`);
+    return measured;
+  };
+
   // Each command first prints when it starts (stderr), for the transfer's own time.
   const upload = 'date +%s%N >&2; cat > /dev/null';
   const download = `date +%s%N >&2; head -c ${BYTES} /dev/zero`;
   try {
     // Warm up every path (key exchange caches, the shell analyzer, page cache for the payload).
     // The setup's own cost (key exchanges, the login shell: root's rc files) is in every run's time and sshd CPU.
+    const setupSeconds = new Map<Target, number>();
     for (const [target, args] of targets) {
-      const setup = await timedSsh([...args, 'true'], undefined);
-      console.log(
-        `setup (ssh … true) ${target}: ${setup.seconds.toFixed(2)} s, sshd ${setup.sshdMs} ms, ` +
-          `ssh client ${setup.clientMs} ms, relay ${setup.cpuMs} ms, load ${setup.load}`,
-      );
+      const setups: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const setup = await timedSsh([...args, 'true'], undefined);
+        setups.push(setup.seconds);
+        console.log(
+          `setup (ssh … true) ${target}: ${setup.seconds.toFixed(2)} s, sshd ${setup.sshdMs} ms, ` +
+            `ssh client ${setup.clientMs} ms, relay ${setup.cpuMs} ms, load ${setup.load}`,
+        );
+      }
+      setupSeconds.set(target, median(setups));
     }
     if (WARMUP_MB > 0)
       for (const [target, args] of targets) {
@@ -368,7 +419,12 @@ ${process.env.BENCH_REDACT === '0' ? 'redact: false' : ''}
             target !== 'direct' && process.env.BENCH_STRACE
               ? await straceThreads(readdirSync('/proc/self/task'))
               : undefined;
-          add(`${direction} ${target}`, await timedSsh([...args, command], stdinFile));
+          add(
+            `${direction} ${target}`,
+            TOOL === 'ssh'
+              ? await timedSsh([...args, command], stdinFile)
+              : await timedScp(direction, args, setupSeconds.get(target)!),
+          );
           await perf?.();
           if (strace !== undefined)
             console.log(`${direction} ${target} #${i + 1}: system calls per MB: ${await strace(MB)}`);
@@ -390,7 +446,7 @@ ${process.env.BENCH_REDACT === '0' ? 'redact: false' : ''}
         ? `\n${''.padEnd(25)}relay CPU ms (and page faults) by thread: ${m.threads}`
         : '');
     console.log(
-      `ssh throughput, ${MB} MB each way, OpenSSH client, loopback, ${RUNS} interleaved runs` +
+      `ssh throughput, ${MB} MB each way, OpenSSH ${TOOL === 'ssh' ? 'client' : TOOL === 'scp' ? 'scp (SFTP)' : 'scp -O'}, loopback, ${RUNS} interleaved runs` +
         `${WARMUP_MB > 0 ? ` after ${WARMUP_MB} MB each way through each relay` : ''}${ENGINE_ONLY ? ', agentgate = engine only (in-memory transcript)' : ', agentgate = full gateway (LMDB transcript)'}`,
     );
     console.log(

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import ssh2 from 'ssh2';
+import type { ClientChannel, ServerChannel } from 'ssh2';
 import type { TestSshd } from '../harness/sshd.js';
 
 const CIPHERS: ssh2.CipherAlgorithm[] = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com'];
@@ -61,11 +62,14 @@ export async function startSsh2Relay(sshd: TestSshd, hostKeyPath: string): Promi
       });
       conn.on('session', (accept) => {
         const session = accept();
-        session.on('exec', (acceptExec, _reject, info) => {
-          const channel = acceptExec();
+        /** Relay one accepted channel to the upstream's channel for the same request (exec, or subsystem for sftp). */
+        const relayChannel = (
+          channel: ServerChannel,
+          open: (callback: (err: Error | undefined, up: ClientChannel) => void) => void,
+        ): void => {
           channel.pause();
           void ready.then(() =>
-            upstream.exec(info.command, (err, up) => {
+            open((err, up) => {
               if (err) {
                 channel.exit(255);
                 channel.end();
@@ -82,7 +86,13 @@ export async function startSsh2Relay(sshd: TestSshd, hostKeyPath: string): Promi
               channel.resume();
             }),
           );
-        });
+        };
+        session.on('exec', (acceptExec, _reject, info) =>
+          relayChannel(acceptExec(), (callback) => upstream.exec(info.command, callback)),
+        );
+        session.on('subsystem', (acceptSubsystem, _reject, info) =>
+          relayChannel(acceptSubsystem(), (callback) => upstream.subsys(info.name, callback)),
+        );
       });
     });
   });
