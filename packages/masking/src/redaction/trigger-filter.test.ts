@@ -80,4 +80,32 @@ describe('trigger filter over text', () => {
       expect([text, filter.occursInText(text)]).toEqual([text, expected]);
     }
   });
+
+  it('agrees with a plain search over long text, which is probed as bytes, at every position and length', () => {
+    // Units above 0xff whose low bytes spell a trigger ("curl", "xox") must not count as one.
+    const disguised = ['\u0163\u0175\u0172\u016c', '\u0178\u016f\u0178', '\u0143url'];
+    for (const trigger of ['://', 'XoX', 'Curl', 'PASSW', 'Authorization', ...disguised]) {
+      for (const length of [47, 48, 49, 64, 65, 300]) {
+        for (let at = 0; at + trigger.length <= length; at += at < 8 || at > length - 12 ? 1 : 7) {
+          for (const filler of ['.', 'é', '\u0100']) {
+            const text = filler.repeat(at) + trigger + filler.repeat(length - at - trigger.length);
+            const expected = TRIGGERS.some((t) => text.toLowerCase().includes(t));
+            const hits: TriggerHit[] = [];
+            filter.scanText(text, hits);
+            expect([text, hits.length > 0, filter.occursInText(text)]).toEqual([text, expected, expected]);
+            expect(
+              hits.every((hit) => text.slice(hit.at).toLowerCase().startsWith(TRIGGERS[hit.trigger]!)),
+            ).toBe(true);
+          }
+        }
+      }
+    }
+  });
+
+  it('finds every trigger in text longer than the scratch buffer, and after a long text was probed', () => {
+    const long = 'x'.repeat(70_000) + 'PassW' + 'y'.repeat(9);
+    expect(filter.occursInText(long)).toBe(true);
+    expect(filter.occursInText('z'.repeat(60_000) + 'curl')).toBe(true);
+    expect(filter.occursInText('z'.repeat(100) + 'cur')).toBe(false);
+  });
 });

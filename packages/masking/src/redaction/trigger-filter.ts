@@ -13,6 +13,16 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const FOLD = new Uint8Array(256);
 for (let c = 0; c < 256; c++) FOLD[c] = c >= 65 && c <= 90 ? c + 32 : c;
 
+/**
+ * Text at least this long is probed as bytes (`probeTextAsBytes`); shorter text is not worth the copy. The scratch
+ * buffer is shared: a probe runs to its end without yielding.
+ */
+const minByteProbedText = 48;
+const textScratch = Buffer.allocUnsafeSlow(64 * 1024) as Buffer & {
+  latin1Write(text: string, offset: number, length: number): number;
+};
+const textScratchWords = new Uint16Array(textScratch.buffer, textScratch.byteOffset, textScratch.length >> 1);
+
 export interface TriggerHit {
   /** Offset of the literal in the scanned bytes. */
   readonly at: number;
@@ -99,6 +109,8 @@ export class TriggerFilter {
 
   /** The probes of `scanText`; with no `hits`, true at the first trigger found. */
   private probeText(text: string, hits: TriggerHit[] | undefined): boolean {
+    if (text.length >= minByteProbedText && text.length <= textScratch.length)
+      return this.probeTextAsBytes(text, hits);
     const blocks = this.blocks;
     const last = text.length - 1;
     for (let i = 1; i < last; i += 2) {
@@ -107,6 +119,30 @@ export class TriggerFilter {
       if ((a | b) > 0xff || blocks[(a << 8) | b] === 0) continue;
       if (this.confirmText(text, i, hits)) return true;
     }
+    return false;
+  }
+
+  /**
+   * `probeText` over the text copied into a scratch buffer, one byte per UTF-16 unit, and read as aligned 16-bit
+   * words like `scan`: one load per probe instead of two `charCodeAt`. A unit above 0xff leaves only its low byte,
+   * which at worst makes a probe hit that `confirmText`, reading the text itself, then rejects; an ASCII unit is
+   * its own byte, so no trigger is missed.
+   */
+  private probeTextAsBytes(text: string, hits: TriggerHit[] | undefined): boolean {
+    const count = textScratch.latin1Write(text, 0, text.length) >> 1;
+    const words = textScratchWords;
+    const blocks = this.wordBlocks;
+    let k = 0;
+    for (; k + 3 < count; k += 4) {
+      if (
+        (blocks[words[k]!]! | blocks[words[k + 1]!]! | blocks[words[k + 2]!]! | blocks[words[k + 3]!]!) ===
+        0
+      )
+        continue;
+      for (let j = k; j < k + 4; j++)
+        if (blocks[words[j]!] !== 0 && this.confirmText(text, 2 * j, hits)) return true;
+    }
+    for (; k < count; k++) if (blocks[words[k]!] !== 0 && this.confirmText(text, 2 * k, hits)) return true;
     return false;
   }
 
