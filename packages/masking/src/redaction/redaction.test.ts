@@ -201,6 +201,25 @@ describe('redaction of event bodies', () => {
     expect(pins.text(clean).value).not.toContain('running');
   });
 
+  it('judges a long text it found clean before by its content and its own entries, never by a verdict of others', () => {
+    const clean = `[${'{"Id":"abc","Names":["/web"],"State":"running"},'.repeat(8)}{}]`;
+    // The same length as the clean text, and alike up to the secret near its end.
+    const secret = clean.slice(0, -30) + 'PGPASSWORD=hunter2' + clean.slice(-12);
+    expect(secret.length).toBe(clean.length);
+    expect(redactor.body({ body: clean }).fired).toEqual([]);
+    expect(JSON.stringify(redactor.body({ body: secret }).value)).not.toContain('hunter2');
+    expect(redactor.body({ body: clean }).fired).toEqual([]);
+    // A redactor without the JWT entry finds this text clean; one with it (a reload) must still redact it.
+    const withJwt = `${clean.slice(0, -2)},{"Label":"${JWT}"}]`;
+    const withoutJwtEntry = createRedactor({ defaults: true, disable: ['jwt'], entries: [] });
+    for (let i = 0; i < 2; i++) {
+      expect(withoutJwtEntry.body({ body: withJwt }).fired).toEqual([]);
+      const redacted = redactor.body({ body: withJwt });
+      expect(redacted.fired).toEqual(['default:jwt']);
+      expect(JSON.stringify(redacted.value)).not.toContain(JWT);
+    }
+  });
+
   it('returns the same object when nothing fired', () => {
     const body = { text: 'ls -la', argv: ['ls', '-la'], nested: { a: [1, 'x'] } };
     const { value, fired } = redactor.body(body);

@@ -80,8 +80,25 @@ const MAX_DEPTH = 32;
  */
 function mayMatch(compiled: CompiledEntries, text: string): boolean {
   if (text.length < 3) return false; // as textSpans
-  return compiled.untriggered.length > 0 || compiled.filter.occursInText(text);
+  if (compiled.untriggered.length > 0) return true;
+  const long = text.length >= minRememberedText;
+  if (long && text === cleanText && compiled === cleanFor) return false;
+  if (compiled.filter.occursInText(text)) return true;
+  if (long) {
+    cleanText = text;
+    cleanFor = compiled;
+  }
+  return false;
 }
+
+/**
+ * The last long string in which no trigger of `cleanFor` occurs. A polling client's answer recurs as the same
+ * string, whose comparison with itself costs nothing; a string cannot change, so the verdict cannot go stale, and
+ * it belongs to one compiled set of entries (a reload compiles another).
+ */
+const minRememberedText = 256;
+let cleanText: string | undefined;
+let cleanFor: CompiledEntries | undefined;
 
 function walk(compiled: CompiledEntries, value: unknown, fired: string[], depth: number): unknown {
   if (typeof value === 'string') {
