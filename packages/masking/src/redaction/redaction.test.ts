@@ -220,6 +220,33 @@ describe('redaction of event bodies', () => {
     }
   });
 
+  it('replaces each redacted member in its own place, and walks only own members', () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto['inherited'] = 'PGPASSWORD=inherited1';
+    try {
+      const body = {
+        a: 'x',
+        b: 'PGPASSWORD=hunter2 psql',
+        c: 7,
+        d: { e: 'API_SECRET=s3 run', f: true },
+        g: 'y',
+      };
+      const { value, fired } = redactor.body(body);
+      expect(Object.keys(value)).toEqual(['a', 'b', 'c', 'd', 'g']);
+      expect(value).toEqual({
+        a: 'x',
+        b: `PGPASSWORD=${REDACTED_TEXT} psql`,
+        c: 7,
+        d: { e: `API_SECRET=${REDACTED_TEXT} run`, f: true },
+        g: 'y',
+      });
+      expect(fired).toEqual(['default:credential-assignment']);
+      expect(Object.hasOwn(value, 'inherited')).toBe(false);
+    } finally {
+      delete proto['inherited'];
+    }
+  });
+
   it('returns the same object when nothing fired', () => {
     const body = { text: 'ls -la', argv: ['ls', '-la'], nested: { a: [1, 'x'] } };
     const { value, fired } = redactor.body(body);
