@@ -21,6 +21,7 @@ import { SftpSession } from './sftp-relay.js';
 import type { FileTransferRecord } from './sftp-inspector.js';
 import { ended, relayData, writesFlushed } from '@agentgate/core';
 import type { UpstreamLease } from './upstream-pool.js';
+import { batchWritesOnResume } from './write-batching.js';
 
 /** A denied exec ends with this status (docs/clients.md, "SSH in detail") (POSIX "command found but not executable"). */
 export const DENIED_EXIT_STATUS = 126;
@@ -285,6 +286,9 @@ export class SessionChannel {
     this.state = { kind: 'relaying', request, upstream, lease };
     const startedAt = process.hrtime.bigint();
     upstream.on('error', (err: Error) => ctx.log.warn('upstream channel error', { err, channel: this.id }));
+    // Paused for the recorder or a full writer, a channel resumes with its buffer flowing outside any socket read.
+    for (const resumed of [channel, upstream, upstream.stderr])
+      batchWritesOnResume(resumed, lease.transports);
     if (this.setup.x11 !== undefined) bridgeX11(this.ctx, lease);
 
     const onTransfer = (r: FileTransferRecord): void =>

@@ -17,6 +17,8 @@ interface UpstreamConnection {
 
 export interface UpstreamLease {
   readonly client: ssh2.Client;
+  /** The agent's and the upstream's transports when both are known (else none): writers to batch (write-batching). */
+  readonly transports: readonly Duplex[];
   /** Call once when the channel opened on this lease closes. */
   release(): void;
 }
@@ -67,6 +69,7 @@ export class UpstreamPool {
     let released = false;
     return {
       client: leased.client,
+      transports: this.transportsOf(leased.client),
       release: () => {
         if (released) return;
         released = true;
@@ -88,10 +91,15 @@ export class UpstreamPool {
     }
   }
 
-  /** After 'ready' ssh2's own socket 'data' listeners are in place on both sockets, so ours run around them. */
-  private batchWrites(client: ssh2.Client): void {
+  private transportsOf(client: ssh2.Client): readonly Duplex[] {
     const upstreamSocket = (client as unknown as { _sock?: Duplex })._sock;
     const clientSocket = this.clientSocket;
+    return upstreamSocket === undefined || clientSocket === undefined ? [] : [clientSocket, upstreamSocket];
+  }
+
+  /** After 'ready' ssh2's own socket 'data' listeners are in place on both sockets, so ours run around them. */
+  private batchWrites(client: ssh2.Client): void {
+    const [clientSocket, upstreamSocket] = this.transportsOf(client);
     if (upstreamSocket === undefined || clientSocket === undefined || this.disposed) return;
     const detach = [
       batchWritesPerRead(clientSocket, [upstreamSocket, clientSocket]),

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { batchWritesPerRead } from './write-batching.js';
+import { PassThrough } from 'node:stream';
+import { batchWritesOnResume, batchWritesPerRead } from './write-batching.js';
 
 /** A connected TCP pair on loopback: [local end, the server's end]. */
 function socketPair(server: Server): Promise<[Socket, Socket]> {
@@ -105,5 +106,71 @@ describe('batchWritesPerRead', () => {
     await new Promise((r) => setImmediate(r));
     expect(alive[0].writableCorked).toBe(0);
     expect(writer.writableCorked).toBe(0);
+  });
+});
+
+describe('batchWritesOnResume', () => {
+  let server: Server;
+  const open: Socket[] = [];
+  beforeAll(async () => {
+    server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(async () => {
+    for (const s of open) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  /** A paused channel with `packets` buffered, relayed chunk by chunk into `writer` once it resumes. */
+  async function relayAfterResume(
+    writer: Socket,
+    writerPeer: Socket,
+    packets: readonly Buffer[],
+    batched: boolean,
+  ): Promise<ReturnType<typeof countTransportWrites>> {
+    const channel = new PassThrough();
+    channel.on('data', (chunk: Buffer) => writer.write(chunk));
+    channel.pause();
+    for (const p of packets) channel.write(p);
+    if (batched) batchWritesOnResume(channel, [writer]);
+    const counts = countTransportWrites(writer);
+    const total = packets.reduce((n, p) => n + p.length, 0);
+    const received = readExactly(writerPeer, total);
+    channel.resume();
+    expect(await received).toEqual(Buffer.concat(packets));
+    expect(writer.writableCorked).toBe(0);
+    return counts;
+  }
+
+  it('hands the packets a resumed channel had buffered to the kernel in one writev, intact and in order', async () => {
+    const [writer, writerPeer] = await socketPair(server);
+    open.push(writer, writerPeer);
+    const packets = Array.from({ length: 8 }, (_, i) => Buffer.alloc(32 * 1024, i + 1));
+    expect(await relayAfterResume(writer, writerPeer, packets, true)).toEqual({
+      write: 0,
+      writev: 1,
+      chunksInWritev: 8,
+    });
+    // Without it the first packet goes straight out on its own.
+    const [plain, plainPeer] = await socketPair(server);
+    open.push(plain, plainPeer);
+    expect((await relayAfterResume(plain, plainPeer, packets, false)).write).toBeGreaterThanOrEqual(1);
+  });
+
+  it('leaves a destroyed writer alone, and stops once detached', async () => {
+    const [writer, writerPeer] = await socketPair(server);
+    open.push(writer, writerPeer);
+    const [gone] = await socketPair(server);
+    gone.destroy();
+    const channel = new PassThrough();
+    channel.on('data', (chunk: Buffer) => writer.write(chunk));
+    channel.pause();
+    const detach = batchWritesOnResume(channel, [gone, writer]);
+    channel.resume();
+    await new Promise((r) => setImmediate(r));
+    expect(writer.writableCorked).toBe(0);
+    expect(gone.writableCorked).toBe(0);
+    detach();
+    expect(channel.listenerCount('resume')).toBe(0);
   });
 });

@@ -1,4 +1,4 @@
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 
 /**
  * One TCP read carries several SSH packets (Node reads up to 64 KiB; OpenSSH and ssh2 send channel data in 32 KiB
@@ -33,4 +33,28 @@ export function batchWritesPerRead(reader: Duplex, writers: readonly Duplex[]): 
     reader.removeListener('data', uncork);
     uncork();
   };
+}
+
+/**
+ * A channel paused for backpressure (the recorder waiting for commits, a full writer) keeps receiving into its
+ * buffer, and when it resumes Node hands all of it out in one synchronous loop on a later tick, outside any socket
+ * read's handler: without this every relayed packet would be a write(2) of its own. Corks the writers from the
+ * reader's 'resume' until the next tick, which runs right after that loop. Returns a function that detaches it.
+ */
+export function batchWritesOnResume(reader: Readable, writers: readonly Duplex[]): () => void {
+  const onResume = (): void => {
+    const corked: Duplex[] = [];
+    for (const w of writers) {
+      if (w.destroyed || w.writableEnded) continue;
+      w.cork();
+      corked.push(w);
+    }
+    if (corked.length > 0) process.nextTick(uncorkAll, corked);
+  };
+  reader.on('resume', onResume);
+  return () => reader.removeListener('resume', onResume);
+}
+
+function uncorkAll(corked: readonly Duplex[]): void {
+  for (const w of corked) w.uncork();
 }
