@@ -1,9 +1,9 @@
-import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
+import { describe, it, expect, beforeEach, afterEach, jest } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { TranscriptEvent } from '@agentgate/core';
 import { exportAsciicast, exportJsonl } from './exporters.js';
-import { ioMaxBytes } from './session-recorder.js';
+import { ioMaxBytes, ioMaxDelayMs } from './session-recorder.js';
 import { CLIENT_LEFT_END, makeTempStore, sessionInfo, type TempStore } from '../test/test-store.js';
 
 let temp: TempStore;
@@ -67,6 +67,40 @@ describe('io coalescing', () => {
     expect(io[3]!['bytes']).toBeGreaterThanOrEqual(ioMaxBytes);
     expect(io[4]).toMatchObject({ bytes: 4 });
     expect(io[5]).toMatchObject({ direction: 'err', data: Buffer.from('bye\n').toString('base64') });
+    expect((await store.verify()).ok).toBe(true);
+    await store.close();
+  });
+});
+
+describe('io flush timer', () => {
+  it('is not set and cleared for every event of a fast stream, and still flushes an event begun after it', async () => {
+    const store = await temp.open();
+    const info = sessionInfo({ protocol: 'ssh' });
+    const recorder = store.openSession(info);
+    const setTimer = jest.spyOn(globalThis, 'setTimeout');
+    const clearTimer = jest.spyOn(globalThis, 'clearTimeout');
+    let ioTimers: number;
+    try {
+      // 1 MiB in 32 KiB chunks: 16 events flushed by size, each followed by a new pending one.
+      const chunk = Buffer.alloc(32 * 1024, 0x61);
+      for (let i = 0; i < 32; i++) recorder.io('out', chunk, '0');
+      ioTimers =
+        setTimer.mock.calls.filter(([, ms]) => ms === ioMaxDelayMs).length + clearTimer.mock.calls.length;
+    } finally {
+      setTimer.mockRestore();
+      clearTimer.mockRestore();
+    }
+    expect(ioTimers).toBeLessThanOrEqual(1);
+    // The timer armed above outlives the flushed events; one begun later is flushed by it in its own time.
+    recorder.append('result', { event: 'mark' });
+    await sleep(ioMaxDelayMs / 2);
+    recorder.io('out', Buffer.from('late\n'), '0');
+    await sleep(4 * ioMaxDelayMs);
+    await store.flush();
+    const last = [...store.events(info.id)].pop()!;
+    expect(last).toMatchObject({ type: 'io', data: Buffer.from('late\n').toString('base64') });
+    recorder.end(CLIENT_LEFT_END);
+    await store.flush();
     expect((await store.verify()).ok).toBe(true);
     await store.close();
   });

@@ -195,6 +195,8 @@ export class StoreSessionRecorder implements SessionRecorder {
     }
     this.streams.clear();
     this.flushIo();
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.host.endSession(this.session, body === undefined ? undefined : this.redactBody(body));
   }
 
@@ -265,10 +267,29 @@ export class StoreSessionRecorder implements SessionRecorder {
     if (pending.bytes >= ioMaxBytes) {
       this.flushIo();
     } else if (!this.timer) {
-      this.timer = setTimeout(() => this.flushIo(), ioMaxDelayMs);
-      this.timer.unref();
+      this.armTimer(ioMaxDelayMs);
     }
   }
+
+  /**
+   * The timer outlives the event it was armed for: a stream flushed by size starts an event every fraction of a
+   * millisecond, and a timer set and cleared for each would cost more than the one wake per `ioMaxDelayMs`.
+   */
+  private armTimer(ms: number): void {
+    this.timer = setTimeout(this.onTimer, ms);
+    this.timer.unref();
+  }
+
+  /** Flush the pending event once its first chunk is `ioMaxDelayMs` old (a younger one waits the rest). */
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    const pending = this.pending;
+    if (pending === undefined) return;
+    // Bounded: a wall clock set back must not hold the event longer.
+    const rest = Math.min(pending.startTs + ioMaxDelayMs - Date.now(), ioMaxDelayMs);
+    if (rest > 0) this.armTimer(rest);
+    else this.flushIo();
+  };
 
   /**
    * Write pending stream bytes as one `io` event. Never throws (it runs from timers and stream handlers).
@@ -279,10 +300,6 @@ export class StoreSessionRecorder implements SessionRecorder {
    * is JSON.stringify'd), in this order: direction, channel?, bytes, startTs, chunks, dataSha256, redacted?.
    */
   flushIo(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
     const pending = this.pending;
     if (!pending) return;
     this.pending = undefined;
