@@ -9,8 +9,35 @@ import type {
 } from 'ssh2';
 import { channelCommand } from './command-facts.js';
 import type { ConnectionContext } from './connection-context.js';
-import { relayData } from '@agentgate/core';
+import { relayData, writesFlushed } from '@agentgate/core';
 import type { UpstreamLease } from './upstream-pool.js';
+
+/**
+ * Pass the other side's EOF on once the bytes relayed before it have gone out. A server-mode ssh2 channel's end()
+ * sends EOF and CLOSE together, and the CLOSE would make the peer drop what it has not yet sent (a forwarded
+ * connection is half-closed: the other direction goes on, RFC 4254 §5.3), so that side gets only the EOF.
+ */
+function halfClose(channel: ServerChannel | ClientChannel): void {
+  if (!channel.server) {
+    channel.end();
+    return;
+  }
+  void writesFlushed(channel).then(() => channel.eof());
+}
+
+/**
+ * Close a forwarded channel once the bytes relayed into it have gone out. The other side's close comes right after
+ * its end, while up to a window of its data may still wait here for this side's peer to grant window (RFC 4254
+ * §5.2): closing at once would drop that tail (ssh2 discards writes on a closed channel).
+ */
+function closeAfterWrites(channel: ServerChannel | ClientChannel): void {
+  if (!channel.writableEnded) channel.end();
+  if (channel.writableFinished || channel.destroyed) {
+    channel.close();
+    return;
+  }
+  channel.once('finish', () => channel.close());
+}
 
 /** Bridge two forwarded channels, counting and recording the bytes each way. */
 function bridgeCounted(
@@ -30,8 +57,8 @@ function bridgeCounted(
     toClient += c.length;
     ctx.metrics.bytes(ctx.listener.name, 'ssh', 'upstream_to_client', c.length);
   });
-  client.on('end', () => upstream.end());
-  upstream.on('end', () => client.end());
+  client.on('end', () => halfClose(upstream));
+  upstream.on('end', () => halfClose(client));
   client.on('error', () => undefined);
   upstream.on('error', () => undefined);
   let closed = false;
@@ -39,8 +66,8 @@ function bridgeCounted(
     if (closed) return;
     closed = true;
     lease?.release();
-    client.close();
-    upstream.close();
+    closeAfterWrites(client);
+    closeAfterWrites(upstream);
     ctx.record('result', {
       event: 'channel.closed',
       channel: id,
