@@ -96,7 +96,7 @@ async function stop(ssh: ChildProcess, target: Server): Promise<void> {
   await new Promise((resolve) => target.close(resolve));
 }
 
-describe('ssh -L forwarded channel tail', () => {
+describe('forwarded channel tail', () => {
   it('delivers all of a download to a client that reads only after the target has closed', async () => {
     const data = randomBytes(8 * 1024 * 1024);
     const target = await listen((s) => s.end(data));
@@ -142,6 +142,55 @@ describe('ssh -L forwarded channel tail', () => {
       expect({ length: got.length, sha: sha256(got) }).toEqual({ length: data.length, sha: sha256(data) });
     } finally {
       socket.destroy();
+      await stop(ssh, target);
+    }
+  }, 30_000);
+
+  it('delivers all of an ssh -R download to an upstream-side reader that half-closed first', async () => {
+    const data = randomBytes(8 * 1024 * 1024);
+    const target = await listen((s) => {
+      s.on('error', () => undefined);
+      s.end(data);
+      s.resume();
+    });
+    const remotePort = await freePort();
+    const ssh = spawn(
+      'ssh',
+      [
+        ...sshClientOptions(gw.port, agentKey.path),
+        '-N',
+        '-o',
+        'ExitOnForwardFailure=yes',
+        '-R',
+        `127.0.0.1:${remotePort}:127.0.0.1:${(target.address() as { port: number }).port}`,
+        'agent@127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
+    try {
+      let socket: Socket | undefined;
+      for (let i = 0; i < 100 && socket === undefined; i++) {
+        await sleep(100);
+        socket = await new Promise<Socket | undefined>((resolve) => {
+          const c = connect({ port: remotePort, host: '127.0.0.1', allowHalfOpen: true });
+          c.once('connect', () => resolve(c));
+          c.once('error', () => resolve(undefined));
+        });
+      }
+      if (socket === undefined) throw new Error('the remote forward did not come up');
+      const s = socket;
+      s.pause();
+      s.end(); // this EOF reaches the client first, while the target's data still flows the other way
+      await sleep(2000);
+      const chunks: Buffer[] = [];
+      s.on('data', (d: Buffer) => chunks.push(d));
+      s.resume();
+      const deadline = setTimeout(() => s.destroy(), 20_000);
+      await new Promise((resolve) => s.once('close', resolve));
+      clearTimeout(deadline);
+      const got = Buffer.concat(chunks);
+      expect({ length: got.length, sha: sha256(got) }).toEqual({ length: data.length, sha: sha256(data) });
+    } finally {
       await stop(ssh, target);
     }
   }, 30_000);
