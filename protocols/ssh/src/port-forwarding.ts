@@ -39,8 +39,8 @@ function closeAfterWrites(channel: ServerChannel | ClientChannel): void {
   channel.once('finish', () => channel.close());
 }
 
-/** Bridge two forwarded channels, counting and recording the bytes each way. */
-function bridgeCounted(
+/** Bridge two forwarded channels (port forwards, X11), counting and recording the bytes each way. */
+export function bridgeCounted(
   ctx: ConnectionContext,
   id: string,
   client: ServerChannel | ClientChannel,

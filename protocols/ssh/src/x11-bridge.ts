@@ -1,9 +1,9 @@
 /**
  * X11 forwarding: the upstream opens x11 channels on its connection, and each is bridged to a new x11 channel to
- * the client, byte counts in the metrics.
+ * the client like a port forward (half-closes kept half, byte counts in the metrics and the channel.closed event).
  */
-import { relayData } from '@agentgate/core';
 import type { ConnectionContext } from './connection-context.js';
+import { bridgeCounted } from './port-forwarding.js';
 import type { UpstreamLease } from './upstream-pool.js';
 
 /** Upstream connections already bridged (a connection's sessions share it). */
@@ -24,14 +24,7 @@ export function bridgeX11(ctx: ConnectionContext, lease: UpstreamLease): void {
         const upCh = accept();
         const cid = ctx.nextChannelId();
         ctx.record('notice', { event: 'channel.open', channel: cid, type: 'x11' });
-        relayData(upCh, clientCh, (c) =>
-          ctx.metrics.bytes(ctx.listener.name, 'ssh', 'upstream_to_client', c.length),
-        );
-        relayData(clientCh, upCh, (c) =>
-          ctx.metrics.bytes(ctx.listener.name, 'ssh', 'client_to_upstream', c.length),
-        );
-        upCh.on('end', () => clientCh.end());
-        clientCh.on('end', () => upCh.end());
+        bridgeCounted(ctx, cid, clientCh, upCh);
       });
     } catch (err) {
       ctx.log.error('x11 bridge failed', { err });

@@ -87,7 +87,8 @@ function waitForBanner(port: number, timeoutMs: number): Promise<void> {
   });
 }
 
-export async function startSshd(options: { extraConfig?: string } = {}): Promise<TestSshd> {
+/** `x11`: sshd forwards X11 (xauth must be installed); else it refuses. */
+export async function startSshd(options: { extraConfig?: string; x11?: boolean } = {}): Promise<TestSshd> {
   const dir = mkdtempSync(join(tmpdir(), 'agentgate-sshd-'));
   const hostKey = makeKeyPair(dir, 'ssh_host_ed25519_key');
   const upstreamKey = makeKeyPair(dir, 'gateway_upstream_key');
@@ -107,7 +108,7 @@ export async function startSshd(options: { extraConfig?: string } = {}): Promise
     'UsePAM no',
     'StrictModes no',
     'AllowTcpForwarding yes',
-    'X11Forwarding no',
+    `X11Forwarding ${options.x11 === true ? 'yes' : 'no'}`,
     'PrintMotd no',
     'PrintLastLog no',
     'AcceptEnv LANG LC_* AGENTGATE_*',
