@@ -90,6 +90,63 @@ describe('commit pipeline', () => {
     commits.stop();
   });
 
+  it('starts the next commit when one settles, before the settle lets anything resume, once the window has passed', async () => {
+    // Commits that settle when told; onSettled notes how many commits had started by then.
+    const started: WriteBatch[] = [];
+    const finish: (() => void)[] = [];
+    const committer = {
+      commit(batch: WriteBatch): Promise<void> {
+        started.push(batch);
+        return new Promise<void>((resolve) => finish.push(resolve));
+      },
+    };
+    const startedAtSettle: number[] = [];
+    const { commits } = pipeline({
+      committer,
+      commitWindowMs: 1,
+      onSettled: () => void startedAtSettle.push(started.length),
+    });
+    commits.put(0, 'S/1', 'a');
+    while (started.length < 1) await nextTurn();
+    commits.put(0, 'S/2', 'b');
+    await sleep(5);
+    finish[0]!();
+    while (startedAtSettle.length < 1) await nextTurn();
+    // A paused stream resumed by the settle would fill the rest of the turn; the second commit is already running.
+    expect(startedAtSettle).toEqual([2]);
+    expect(started.map((b) => b.keys)).toEqual([['S/1'], ['S/2']]);
+    finish[1]!();
+    await commits.drain();
+    expect(startedAtSettle).toEqual([2, 2]);
+    commits.stop();
+  });
+
+  it('leaves the next commit to the window when one settles within it', async () => {
+    const started: WriteBatch[] = [];
+    const finish: (() => void)[] = [];
+    const committer = {
+      commit(batch: WriteBatch): Promise<void> {
+        started.push(batch);
+        return new Promise<void>((resolve) => finish.push(resolve));
+      },
+    };
+    const startedAtSettle: number[] = [];
+    const { commits } = pipeline({
+      committer,
+      commitWindowMs: 2000,
+      onSettled: () => void startedAtSettle.push(started.length),
+    });
+    commits.put(0, 'S/1', 'a');
+    while (started.length < 1) await nextTurn();
+    commits.put(0, 'S/2', 'b');
+    finish[0]!();
+    while (startedAtSettle.length < 1) await nextTurn();
+    await sleep(10);
+    expect(startedAtSettle).toEqual([1]);
+    expect(started).toHaveLength(1);
+    commits.stop();
+  });
+
   it('stops at the first failed commit, drops later puts, and resumes once a probe commits', async () => {
     const { commits, committer, events, resumed } = pipeline();
     committer.failing = true;

@@ -162,6 +162,10 @@ export class GroupCommitQueue {
     this.schedule();
   }
 
+  private windowPassed(): boolean {
+    return performance.now() - this.lastStart >= this.windowMs || this.awaited();
+  }
+
   private awaited(): boolean {
     if (this.draining > 0 || this.open.done) return true;
     for (const batch of this.sealed) if (batch.done) return true;
@@ -206,6 +210,9 @@ export class GroupCommitQueue {
       )
       .finally(() => {
         this.inFlight = undefined;
+        // The next commit starts before onSettled wakes paused streams: a woken relay writes what its source
+        // buffered meanwhile within this turn, and a start left for the next turn would wait behind all of it.
+        if (!this.halted && this.windowPassed()) this.commitQueued();
         this.onSettled(batch);
         if (this.halted) this.commitQueued();
         else if (this.sealed.length > 0 || this.open.keys.length > 0) this.schedule();

@@ -25,6 +25,8 @@ let writer: StoreWriter;
 /** Commits wait here until `letCommitsGo` (or fail, with `failCommits`). */
 let gate: { promise: Promise<void>; open(): void; fail(err: Error): void };
 let commitsStarted: number;
+/** Called as a commit starts, before it waits for the gate. */
+let onCommitStart: (() => void) | undefined;
 
 function newGate(): typeof gate {
   let open!: () => void;
@@ -41,6 +43,7 @@ beforeEach(async () => {
   const batches = new BatchWriter(dbs.env, dbs.byIndex);
   gate = newGate();
   commitsStarted = 0;
+  onCommitStart = undefined;
   writer = new StoreWriter(dbs, {
     failMode: 'closed',
     readOnly: false,
@@ -51,6 +54,7 @@ beforeEach(async () => {
     committer: {
       commit: async (batch: WriteBatch) => {
         commitsStarted++;
+        onCommitStart?.();
         await gate.promise;
         return batches.commit(batch);
       },
@@ -98,6 +102,25 @@ describe('io backlog', () => {
     await held;
     expect(recorder.ioBackpressure?.()).toBeUndefined();
     expect(writer.ioBacklog.bytes).toBe(0);
+  });
+
+  it('resumes a held stream after the next commit has been handed on, not before', async () => {
+    const recorder = writer.openSession(sessionInfo({ protocol: 'ssh' }));
+    record(recorder, 256 * KiB);
+    const held = recorder.ioBackpressure?.();
+    expect(held).toBeInstanceOf(Promise);
+    while (commitsStarted < 1) await sleep(1);
+    // The chunk that crossed the bound waits for the next commit.
+    record(recorder, 64 * KiB, 2);
+    // Like lmdb-js, which hands a batch to its writer thread from a setImmediate queued as the batch is made.
+    const order: string[] = [];
+    onCommitStart = () => void setImmediate(() => order.push('handed to the writer'));
+    void held!.then(() => order.push('resumed'));
+    gate.open();
+    await held;
+    // A resumed relay relays what its source buffered meanwhile within its turn: the commit goes first.
+    expect(order).toEqual(['handed to the writer', 'resumed']);
+    expect(commitsStarted).toBe(2);
   });
 
   it('holds every session while all of them together are beyond the store bound', async () => {

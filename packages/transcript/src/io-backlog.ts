@@ -49,6 +49,11 @@ export class IoBacklog {
     if (backlog.bytes <= 0 && backlog.resume === undefined) this.sessions.delete(session);
   }
 
+  /** Some session waits to be resumed. */
+  get paused(): boolean {
+    return this.waiting > 0;
+  }
+
   /** undefined while the session is within both bounds; else resolves once it is again (or `release`). */
   wait(session: string): Promise<void> | undefined {
     const backlog = this.sessions.get(session);

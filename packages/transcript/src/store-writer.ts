@@ -153,8 +153,13 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     }
     if (!io) return;
     if (!kept) this.releaseIo(batch);
-    this.ioBacklog.wake();
+    // Paused streams resume on the next turn: lmdb-js hands the commit that started as this one settled
+    // (group-commit.ts) to its writer thread from a setImmediate queued before this one, and a woken relay would
+    // relay everything its source buffered meanwhile ahead of it.
+    if (this.ioBacklog.paused) setImmediate(this.wakeBacklog);
   }
+
+  private readonly wakeBacklog = (): void => this.ioBacklog.wake();
 
   /** False while new commands and sessions are refused: failed, full, read-only or closed. */
   get writable(): boolean {
