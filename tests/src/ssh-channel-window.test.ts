@@ -7,39 +7,25 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  makeKeyPair,
   sshClientOptions,
-  startSshd,
-  startStandaloneSshGateway,
+  startAgentSshFixture,
+  type AgentSshFixture,
   type StandaloneSshGateway,
-  type TestSshd,
 } from './harness/sshd.js';
 
-let sshd: TestSshd;
+let fixture: AgentSshFixture;
 let gw: StandaloneSshGateway;
-let keys: string;
 let agentKey: { path: string; publicKey: string };
 
 beforeAll(async () => {
-  sshd = await startSshd();
-  keys = mkdtempSync(join(tmpdir(), 'agentgate-ssh-keys-'));
-  agentKey = makeKeyPair(keys, 'agent');
-  gw = await startStandaloneSshGateway({
-    sshd,
-    rules: [],
-    identities: { keys: [{ name: 'devin', publicKey: agentKey.publicKey, groups: ['agents'] }] },
-  });
+  fixture = await startAgentSshFixture();
+  ({ gw, agentKey } = fixture);
 });
 
 afterAll(async () => {
-  await gw?.stop();
-  await sshd?.stop();
-  if (keys) rmSync(keys, { recursive: true, force: true });
+  await fixture?.stop();
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -6,31 +6,21 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   freePort,
-  makeKeyPair,
   sshClientOptions,
-  startSshd,
-  startStandaloneSshGateway,
+  startAgentSshFixture,
+  type AgentSshFixture,
   type StandaloneSshGateway,
-  type TestSshd,
 } from './harness/sshd.js';
 
-let sshd: TestSshd;
+let fixture: AgentSshFixture;
 let gw: StandaloneSshGateway;
-let keys: string;
 let agentKey: { path: string; publicKey: string };
 
 beforeAll(async () => {
-  sshd = await startSshd();
-  keys = mkdtempSync(join(tmpdir(), 'agentgate-ssh-keys-'));
-  agentKey = makeKeyPair(keys, 'agent');
-  gw = await startStandaloneSshGateway({
-    sshd,
+  fixture = await startAgentSshFixture({
     rules: [
       {
         name: 'may-tunnel',
@@ -40,14 +30,12 @@ beforeAll(async () => {
         action: 'allow',
       },
     ],
-    identities: { keys: [{ name: 'devin', publicKey: agentKey.publicKey, groups: ['agents'] }] },
   });
+  ({ gw, agentKey } = fixture);
 });
 
 afterAll(async () => {
-  await gw?.stop();
-  await sshd?.stop();
-  if (keys) rmSync(keys, { recursive: true, force: true });
+  await fixture?.stop();
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

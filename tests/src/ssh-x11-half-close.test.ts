@@ -5,38 +5,24 @@
  * Real sshd with X11 forwarding (xauth), socat as the X client, ssh2 as the agent with its own "display".
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
-import {
-  makeKeyPair,
-  startSshd,
-  startStandaloneSshGateway,
-  type StandaloneSshGateway,
-  type TestSshd,
-} from './harness/sshd.js';
+import { startAgentSshFixture, type AgentSshFixture, type StandaloneSshGateway } from './harness/sshd.js';
 
-let sshd: TestSshd;
+let fixture: AgentSshFixture;
 let gw: StandaloneSshGateway;
-let keys: string;
 let agentKey: { path: string; publicKey: string };
 
 beforeAll(async () => {
-  sshd = await startSshd({ x11: true });
-  keys = mkdtempSync(join(tmpdir(), 'agentgate-ssh-keys-'));
-  agentKey = makeKeyPair(keys, 'agent');
-  gw = await startStandaloneSshGateway({
-    sshd,
+  fixture = await startAgentSshFixture({
+    x11: true,
     rules: [{ name: 'may-x11', protocol: 'ssh', match: { channels: ['x11'] }, action: 'allow' }],
-    identities: { keys: [{ name: 'devin', publicKey: agentKey.publicKey, groups: ['agents'] }] },
   });
+  ({ gw, agentKey } = fixture);
 });
 
 afterAll(async () => {
-  await gw?.stop();
-  await sshd?.stop();
-  if (keys) rmSync(keys, { recursive: true, force: true });
+  await fixture?.stop();
 });
 
 describe('x11 forwarding through the gateway', () => {

@@ -397,3 +397,42 @@ export async function startStandaloneSshGateway(options: {
     },
   };
 }
+
+/** A real sshd and a standalone gateway in front of it admitting one agent key (identity devin, group agents). */
+export interface AgentSshFixture {
+  readonly sshd: TestSshd;
+  readonly gw: StandaloneSshGateway;
+  readonly agentKey: { path: string; publicKey: string };
+  stop(): Promise<void>;
+}
+
+export async function startAgentSshFixture(
+  options: { rules?: readonly RuleConfig[]; x11?: boolean } = {},
+): Promise<AgentSshFixture> {
+  const sshd = await startSshd({ x11: options.x11 === true });
+  const keys = mkdtempSync(join(tmpdir(), 'agentgate-ssh-keys-'));
+  const cleanUp = async (): Promise<void> => {
+    await sshd.stop();
+    rmSync(keys, { recursive: true, force: true });
+  };
+  try {
+    const agentKey = makeKeyPair(keys, 'agent');
+    const gw = await startStandaloneSshGateway({
+      sshd,
+      rules: options.rules ?? [],
+      identities: { keys: [{ name: 'devin', publicKey: agentKey.publicKey, groups: ['agents'] }] },
+    });
+    return {
+      sshd,
+      gw,
+      agentKey,
+      async stop() {
+        await gw.stop();
+        await cleanUp();
+      },
+    };
+  } catch (err) {
+    await cleanUp();
+    throw err;
+  }
+}
