@@ -12,19 +12,15 @@ import type { Duplex, Readable } from 'node:stream';
  * latency are unchanged. Returns a function that detaches both listeners.
  */
 export function batchWritesPerRead(reader: Duplex, writers: readonly Duplex[]): () => void {
-  let corked: Duplex[] = [];
+  let corked: readonly Duplex[] = [];
   const cork = (): void => {
-    for (const w of writers) {
-      if (w.destroyed || w.writableEnded) continue;
-      w.cork();
-      corked.push(w);
-    }
+    corked = corkLive(writers);
   };
   const uncork = (): void => {
     // Balance exactly the corks above: Writable counts them, and a stuck count would buffer without bound.
     const done = corked;
     corked = [];
-    for (const w of done) w.uncork();
+    uncorkAll(done);
   };
   reader.prependListener('data', cork);
   reader.on('data', uncork);
@@ -43,16 +39,22 @@ export function batchWritesPerRead(reader: Duplex, writers: readonly Duplex[]): 
  */
 export function batchWritesOnResume(reader: Readable, writers: readonly Duplex[]): () => void {
   const onResume = (): void => {
-    const corked: Duplex[] = [];
-    for (const w of writers) {
-      if (w.destroyed || w.writableEnded) continue;
-      w.cork();
-      corked.push(w);
-    }
+    const corked = corkLive(writers);
     if (corked.length > 0) process.nextTick(uncorkAll, corked);
   };
   reader.on('resume', onResume);
   return () => reader.removeListener('resume', onResume);
+}
+
+/** Cork the writers still open; returns those corked, each to be uncorked exactly once. */
+function corkLive(writers: readonly Duplex[]): Duplex[] {
+  const corked: Duplex[] = [];
+  for (const w of writers) {
+    if (w.destroyed || w.writableEnded) continue;
+    w.cork();
+    corked.push(w);
+  }
+  return corked;
 }
 
 function uncorkAll(corked: readonly Duplex[]): void {
