@@ -84,6 +84,18 @@ async function stop(ssh: ChildProcess, target: Server): Promise<void> {
   await new Promise((resolve) => target.close(resolve));
 }
 
+/** Everything a paused socket receives once it is read after `ms`, up to its close (or a 20 s deadline). */
+async function readAllAfter(socket: Socket, ms: number): Promise<Buffer> {
+  await sleep(ms);
+  const chunks: Buffer[] = [];
+  socket.on('data', (d: Buffer) => chunks.push(d));
+  socket.resume();
+  const deadline = setTimeout(() => socket.destroy(), 20_000);
+  await new Promise((resolve) => socket.once('close', resolve));
+  clearTimeout(deadline);
+  return Buffer.concat(chunks);
+}
+
 describe('forwarded channel tail', () => {
   it('delivers all of a download to a client that reads only after the target has closed', async () => {
     const data = randomBytes(8 * 1024 * 1024);
@@ -92,14 +104,8 @@ describe('forwarded channel tail', () => {
     try {
       socket.pause();
       socket.end(); // the client's EOF lets sshd close the channel once the target's data is sent
-      const chunks: Buffer[] = [];
-      await sleep(2000); // the target has sent everything and closed; the gateway holds the tail
-      socket.on('data', (d: Buffer) => chunks.push(d));
-      socket.resume();
-      const deadline = setTimeout(() => socket.destroy(), 20_000);
-      await new Promise((resolve) => socket.once('close', resolve));
-      clearTimeout(deadline);
-      const got = Buffer.concat(chunks);
+      // Read after the target has sent everything and closed: the gateway holds the tail meanwhile.
+      const got = await readAllAfter(socket, 2000);
       expect({ length: got.length, sha: sha256(got) }).toEqual({ length: data.length, sha: sha256(data) });
     } finally {
       await stop(ssh, target);
@@ -166,17 +172,9 @@ describe('forwarded channel tail', () => {
         });
       }
       if (socket === undefined) throw new Error('the remote forward did not come up');
-      const s = socket;
-      s.pause();
-      s.end(); // this EOF reaches the client first, while the target's data still flows the other way
-      await sleep(2000);
-      const chunks: Buffer[] = [];
-      s.on('data', (d: Buffer) => chunks.push(d));
-      s.resume();
-      const deadline = setTimeout(() => s.destroy(), 20_000);
-      await new Promise((resolve) => s.once('close', resolve));
-      clearTimeout(deadline);
-      const got = Buffer.concat(chunks);
+      socket.pause();
+      socket.end(); // this EOF reaches the client first, while the target's data still flows the other way
+      const got = await readAllAfter(socket, 2000);
       expect({ length: got.length, sha: sha256(got) }).toEqual({ length: data.length, sha: sha256(data) });
     } finally {
       await stop(ssh, target);

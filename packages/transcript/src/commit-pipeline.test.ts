@@ -23,6 +23,19 @@ function fakeCommitter() {
   });
 }
 
+/** A committer whose commits settle only when told: `finish[i]()` settles the i-th started one. */
+function committerSettlingWhenTold() {
+  const started: WriteBatch[] = [];
+  const finish: (() => void)[] = [];
+  const committer = {
+    commit(batch: WriteBatch): Promise<void> {
+      started.push(batch);
+      return new Promise<void>((resolve) => finish.push(resolve));
+    },
+  };
+  return { started, finish, committer };
+}
+
 function pipeline(overrides: Partial<CommitPipelineOptions> = {}) {
   const committer = fakeCommitter();
   const events: string[] = [];
@@ -91,15 +104,8 @@ describe('commit pipeline', () => {
   });
 
   it('starts the next commit when one settles, before the settle lets anything resume, once the window has passed', async () => {
-    // Commits that settle when told; onSettled notes how many commits had started by then.
-    const started: WriteBatch[] = [];
-    const finish: (() => void)[] = [];
-    const committer = {
-      commit(batch: WriteBatch): Promise<void> {
-        started.push(batch);
-        return new Promise<void>((resolve) => finish.push(resolve));
-      },
-    };
+    // onSettled notes how many commits had started by then.
+    const { started, finish, committer } = committerSettlingWhenTold();
     const startedAtSettle: number[] = [];
     const { commits } = pipeline({
       committer,
@@ -122,14 +128,7 @@ describe('commit pipeline', () => {
   });
 
   it('leaves the next commit to the window when one settles within it', async () => {
-    const started: WriteBatch[] = [];
-    const finish: (() => void)[] = [];
-    const committer = {
-      commit(batch: WriteBatch): Promise<void> {
-        started.push(batch);
-        return new Promise<void>((resolve) => finish.push(resolve));
-      },
-    };
+    const { started, finish, committer } = committerSettlingWhenTold();
     const startedAtSettle: number[] = [];
     const { commits } = pipeline({
       committer,

@@ -51,18 +51,19 @@ function countTransportWrites(s: Socket): { write: number; writev: number; chunk
   return counts;
 }
 
-describe('batchWritesPerRead', () => {
-  let server: Server;
-  const open: Socket[] = [];
-  beforeAll(async () => {
-    server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  });
-  afterAll(async () => {
-    for (const s of open) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+/** One loopback server for every socket pair; the pairs are destroyed at the end. */
+let server: Server;
+const open: Socket[] = [];
+beforeAll(async () => {
+  server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+});
+afterAll(async () => {
+  for (const s of open) s.destroy();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
 
+describe('batchWritesPerRead', () => {
   it('sends the packets written during one read with one writev, intact and in order', async () => {
     const [readerPeer, reader] = await socketPair(server);
     const [writer, writerPeer] = await socketPair(server);
@@ -110,17 +111,6 @@ describe('batchWritesPerRead', () => {
 });
 
 describe('batchWritesOnResume', () => {
-  let server: Server;
-  const open: Socket[] = [];
-  beforeAll(async () => {
-    server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  });
-  afterAll(async () => {
-    for (const s of open) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-
   /** A paused channel with `packets` buffered, relayed chunk by chunk into `writer` once it resumes. */
   async function relayAfterResume(
     writer: Socket,
