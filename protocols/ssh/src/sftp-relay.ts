@@ -14,6 +14,9 @@ export class SftpSession {
   private readonly inspector: SftpInspector;
   private clientQueue: Buffer[] = [];
   private deciding = false;
+  private awaitingDrain = false;
+  private clientEnded = false;
+  private upstreamEnded = false;
 
   constructor(
     private readonly ctx: ConnectionContext,
@@ -63,14 +66,19 @@ export class SftpSession {
       this.clientQueue.push(...packets);
       this.pump();
     });
-    channel.on('end', () => upstream.end());
+    // The client's EOF comes after the packets it sent, so it is passed on once the queue is out (a write request
+    // waiting for its decision, packets waiting for the upstream to drain): sent at once, it would overtake them.
+    channel.on('end', () => {
+      this.clientEnded = true;
+      this.pump();
+    });
     channel.resume();
   }
 
   /** Forward queued client packets in order; a write request pauses the queue until the gate decides it. */
   private pump(): void {
     const { channel, upstream } = this;
-    if (this.deciding) return;
+    if (this.deciding || this.awaitingDrain) return;
     while (this.clientQueue.length > 0) {
       const packet = this.clientQueue.shift()!;
       let request;
@@ -87,15 +95,21 @@ export class SftpSession {
         return;
       }
       if (!upstream.write(packet)) {
+        this.awaitingDrain = true;
         channel.pause();
         upstream.once('drain', () => {
+          this.awaitingDrain = false;
           channel.resume();
           this.pump();
         });
         return;
       }
     }
-    if (!this.deciding) channel.resume();
+    if (!this.clientEnded) channel.resume();
+    else if (!this.upstreamEnded) {
+      this.upstreamEnded = true;
+      upstream.end();
+    }
   }
 
   private async decide(

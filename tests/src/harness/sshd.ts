@@ -87,8 +87,13 @@ function waitForBanner(port: number, timeoutMs: number): Promise<void> {
   });
 }
 
-/** `x11`: sshd forwards X11 (xauth must be installed); else it refuses. */
-export async function startSshd(options: { extraConfig?: string; x11?: boolean } = {}): Promise<TestSshd> {
+/**
+ * `x11`: sshd forwards X11 (xauth must be installed); else it refuses. `sftpSubsystem`: the command sshd runs for
+ * the sftp subsystem (default its own internal-sftp).
+ */
+export async function startSshd(
+  options: { extraConfig?: string; x11?: boolean; sftpSubsystem?: string } = {},
+): Promise<TestSshd> {
   const dir = mkdtempSync(join(tmpdir(), 'agentgate-sshd-'));
   const hostKey = makeKeyPair(dir, 'ssh_host_ed25519_key');
   const upstreamKey = makeKeyPair(dir, 'gateway_upstream_key');
@@ -112,7 +117,7 @@ export async function startSshd(options: { extraConfig?: string; x11?: boolean }
     'PrintMotd no',
     'PrintLastLog no',
     'AcceptEnv LANG LC_* AGENTGATE_*',
-    'Subsystem sftp internal-sftp',
+    `Subsystem sftp ${options.sftpSubsystem ?? 'internal-sftp'}`,
     'LogLevel ERROR',
     options.extraConfig ?? '',
   ].join('\n');
@@ -407,9 +412,12 @@ export interface AgentSshFixture {
 }
 
 export async function startAgentSshFixture(
-  options: { rules?: readonly RuleConfig[]; x11?: boolean } = {},
+  options: { rules?: readonly RuleConfig[]; x11?: boolean; sftpSubsystem?: string } = {},
 ): Promise<AgentSshFixture> {
-  const sshd = await startSshd({ x11: options.x11 === true });
+  const sshd = await startSshd({
+    x11: options.x11 === true,
+    ...(options.sftpSubsystem !== undefined ? { sftpSubsystem: options.sftpSubsystem } : {}),
+  });
   const keys = mkdtempSync(join(tmpdir(), 'agentgate-ssh-keys-'));
   const cleanUp = async (): Promise<void> => {
     await sshd.stop();
