@@ -1,18 +1,25 @@
 import { join } from 'node:path';
 
-/** `BENCH_COMMIT_WINDOW=25ms`: the benchmarked gateway's `store.commitWindow` (docs/configuration.md), to measure it. */
-export function commitWindowYaml(): string {
-  const window = process.env['BENCH_COMMIT_WINDOW'];
+/**
+ * `BENCH_COMMIT_WINDOW=25ms`: the benchmarked gateway's `store.commitWindow` (docs/configuration.md), to measure it;
+ * `window` instead when given (pg-ab.js sets one per side).
+ */
+export function commitWindowYaml(window = process.env['BENCH_COMMIT_WINDOW']): string {
   return window ? `store: { commitWindow: ${window} }` : '';
 }
 
 /**
  * The gateway `docker.js` and `docker-ab.js` benchmark: a TCP listener for the group `agents`, a unix-socket
- * listener with a fixed identity at `unixPath`, one deny rule, and `BENCH_COMMIT_WINDOW`.
+ * listener with a fixed identity at `unixPath`, one deny rule, and `BENCH_COMMIT_WINDOW` (or `commitWindow`, when
+ * given).
  */
-export function dockerBenchGatewayYaml(dockerdSocket: string, unixPath: string): string {
+export function dockerBenchGatewayYaml(
+  dockerdSocket: string,
+  unixPath: string,
+  commitWindow?: string,
+): string {
   return `
-${commitWindowYaml()}
+${commitWindowYaml(commitWindow)}
 listeners:
   - name: docker
     protocol: docker
@@ -32,11 +39,11 @@ rules:
 
 /**
  * The gateway `pgbench.js` and `pg-ab.js` benchmark: a PostgreSQL listener for the group `agents` in front of the
- * database `app`, two deny rules, and `BENCH_COMMIT_WINDOW`.
+ * database `app`, two deny rules, and `BENCH_COMMIT_WINDOW` (or `commitWindow`, when given).
  */
-export function pgBenchGatewayYaml(upstreamPort: number, password: string): string {
+export function pgBenchGatewayYaml(upstreamPort: number, password: string, commitWindow?: string): string {
   return `
-${commitWindowYaml()}
+${commitWindowYaml(commitWindow)}
 listeners:
   - name: pg
     protocol: postgres

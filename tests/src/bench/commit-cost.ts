@@ -8,14 +8,19 @@
  *   thread-pool thread;
  * - `sync`: one `transactionSync` on the main thread with the feed condition checked inside it, flags as lmdb-js's
  *   own `putSync` uses with overlappingSync (LMDB then flushes inside the commit, on the committing thread);
+ * - `append`: as `batch`, each put with lmdb-js's `append` option (LMDB's `MDB_APPEND`: the key goes after the
+ *   tree's last one without a search, and a full last page is split there rather than in the middle);
+ * - `nooverlap`: as `batch`, lmdb-js opened with `overlappingSync: false` (LMDB flushes before it releases the write
+ *   lock, and lmdb-js sends no "visible" update from the writer thread in between);
  * - `idle`: no commit, only the timer between commits (what the loop's own wakes cost).
  * Per commit: main-thread and all-thread CPU (`/proc/self/task/*` `schedstat`), the synchronous call's wall time,
- * and the latency to the commit's settling (p50, p90). Each run is a process of its own; modes alternate, the order
+ * the latency to the commit's settling (p50, p90), the bytes the process wrote (`/proc/self/io` `wchar`: LMDB's
+ * pages and meta page) and the pages the file grew by. Each run is a process of its own; modes alternate, the order
  * swapped every run. Run: node tests/dist/bench/commit-cost.js [puts=20] [commits=300] [valueBytes=600] [gapMs=5]
  * with `BENCH_MODES=batch,sync,idle` and `BENCH_RUNS=3`. Values over 16 KiB go to a binary db, as io bytes do.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +41,14 @@ interface Run {
   callUs: number;
   p50Us: number;
   p90Us: number;
+  writtenKiB: number;
+  grownPages: number;
   loadAverage: number;
+}
+
+/** Bytes this process has passed to write system calls (`/proc/self/io` `wchar`). */
+function writtenBytes(): number {
+  return Number(/wchar:\s+(\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? 0);
 }
 
 /** lmdb-js's transactionSync flags for a commit whose flush runs after the write lock is released (write.js). */
@@ -50,6 +62,7 @@ async function measure(mode: string): Promise<Run> {
     maxDbs: 8,
     compression: false,
     eventTurnBatching: false,
+    ...(mode === 'nooverlap' ? { overlappingSync: false } : {}),
   });
   try {
     const options = { encoding: 'string' as const, compression: false };
@@ -62,15 +75,18 @@ async function measure(mode: string): Promise<Run> {
     await feed.put(feedKey(position), '{}');
     const value = Buffer.alloc(valueBytes, 0x61);
     const db = valueBytes > 16 << 10 ? io : events;
+    const putOptions = mode === 'append' ? { append: true } : undefined;
     const write = (): void => {
-      for (let i = 0; i < puts; i++) void db.put(`bench-session/${String(++seq).padStart(12, '0')}`, value);
-      void feed.put(feedKey(position + 1), '{"ts":0,"events":[],"checkpoints":[]}');
+      for (let i = 0; i < puts; i++)
+        void db.put(`bench-session/${String(++seq).padStart(12, '0')}`, value, putOptions as never);
+      void feed.put(feedKey(position + 1), '{"ts":0,"events":[],"checkpoints":[]}', putOptions as never);
     };
+    const lastPage = (): number => (env.getStats() as { lastPageNumber: number }).lastPageNumber;
     let callNs = 0;
     const latencies: number[] = [];
     const commit = async (): Promise<void> => {
       const start = performance.now();
-      if (mode === 'batch') {
+      if (mode === 'batch' || mode === 'append' || mode === 'nooverlap') {
         const written = feed.ifVersion(feedKey(position), IF_EXISTS, write);
         callNs += (performance.now() - start) * 1e6;
         if ((await written) === false) throw new Error('the feed condition failed');
@@ -95,6 +111,8 @@ async function measure(mode: string): Promise<Run> {
     latencies.length = 0;
     const main0 = ownMainThreadNs();
     const all0 = ownAllThreadsNs();
+    const written0 = writtenBytes();
+    const pages0 = lastPage();
     for (let i = 0; i < commits; i++) {
       await commit();
       await sleep(gapMs);
@@ -108,6 +126,8 @@ async function measure(mode: string): Promise<Run> {
       callUs: per(callNs),
       p50Us: Math.round(latencies[latencies.length >> 1]!),
       p90Us: Math.round(latencies[Math.floor(latencies.length * 0.9)]!),
+      writtenKiB: Number(((writtenBytes() - written0) / 1024 / commits).toFixed(1)),
+      grownPages: Number(((lastPage() - pages0) / commits).toFixed(2)),
       loadAverage: Number(loadavg()[0]!.toFixed(2)),
     };
   } finally {
@@ -137,7 +157,8 @@ function main(): void {
     process.stdout.write(
       `${mode}: medians per commit, main thread ${median(list.map((r) => r.mainUs))} µs, all threads ` +
         `${median(list.map((r) => r.allUs))} µs, synchronous call ${median(list.map((r) => r.callUs))} µs, ` +
-        `latency p50 ${median(list.map((r) => r.p50Us))} µs\n`,
+        `latency p50 ${median(list.map((r) => r.p50Us))} µs, written ${median(list.map((r) => r.writtenKiB))} KiB, ` +
+        `file grown ${median(list.map((r) => r.grownPages))} pages\n`,
     );
   }
 }

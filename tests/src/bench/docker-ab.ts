@@ -9,7 +9,10 @@
  * Run: node tests/dist/bench/docker-ab.js ROOT_A ROOT_B [rounds=300] [batch=50]
  * ROOT_A / ROOT_B are checkouts with their own build (`pnpm build`); `AB_TRANSPORT=unix` measures the unix-socket
  * listeners, `AB_PATH=/_ping` another request, `BENCH_CONTAINERS=N` N more running containers. Both builds must
- * load one lmdb-js (one-lmdb.ts).
+ * load one lmdb-js (one-lmdb.ts). `AB_COMMIT_WINDOW_A=10ms` and `AB_COMMIT_WINDOW_B=50ms` set each side's
+ * `store.commitWindow` (otherwise `BENCH_COMMIT_WINDOW`, or the default), so one build run as both sides measures the
+ * window itself (use batches that take many windows, e.g. 400 requests: a side's last commit of a batch can fall in
+ * the other side's next batch).
  */
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -72,6 +75,10 @@ process.stdin.on('data', async (data) => {
   process.stdout.write(JSON.stringify({ p50: times[Math.floor(k / 2)] }) + '\\n');
 });`;
 
+const windowNote = (arm: number): string => {
+  const window = process.env[arm === 0 ? 'AB_COMMIT_WINDOW_A' : 'AB_COMMIT_WINDOW_B'];
+  return window ? ` (commitWindow ${window})` : '';
+};
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const quantile = (xs: readonly number[], p: number): number =>
   [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))]!;
@@ -82,7 +89,8 @@ async function startArm(root: string, index: number, dockerd: TestDockerd): Prom
   )) as typeof import('../harness/gateway.js');
   const unixPath = join(dockerd.dir, `ab${index}.sock`);
   // Both arms run the gateway as docker.js configures it, whichever build they load.
-  const gw = await harness.startTestGateway(dockerBenchGatewayYaml(dockerd.socket, unixPath));
+  const window = process.env[index === 0 ? 'AB_COMMIT_WINDOW_A' : 'AB_COMMIT_WINDOW_B'];
+  const gw = await harness.startTestGateway(dockerBenchGatewayYaml(dockerd.socket, unixPath, window));
   if (transport === 'unix') return { root, gw, target: { socketPath: unixPath }, headers: {} };
   const { port } = gw.address('docker') as { port: number };
   return {
@@ -150,7 +158,7 @@ async function main(): Promise<void> {
     for (const [arm, name] of ['A', 'B'].entries()) {
       const measured = batches[arm]!;
       console.log(
-        `${name} ${arms[arm]!.root}: main thread ${median(measured.map((b) => b.mainUs)).toFixed(1)} µs, ` +
+        `${name} ${arms[arm]!.root}${windowNote(arm)}: main thread ${median(measured.map((b) => b.mainUs)).toFixed(1)} µs, ` +
           `all threads ${median(measured.map((b) => b.allUs)).toFixed(1)} µs, ` +
           `client p50 ${median(measured.map((b) => b.p50Us)).toFixed(0)} µs per request`,
       );

@@ -10,7 +10,10 @@
  *
  * Run: node tests/dist/bench/pg-ab.js ROOT_A ROOT_B [rounds=600] [batch=100]
  * ROOT_A / ROOT_B are checkouts with their own build (`pnpm build`); both must load one lmdb-js (one-lmdb.ts).
- * `AB_MODES=simple,prepared` picks the modes.
+ * `AB_MODES=simple,prepared` picks the modes. `AB_COMMIT_WINDOW_A=10ms` and `AB_COMMIT_WINDOW_B=50ms` set each side's
+ * `store.commitWindow` (otherwise `BENCH_COMMIT_WINDOW`, or the default), so one build run as both sides measures
+ * the window itself; with a window longer than a batch takes, a side's last commit of a batch can fall in the other
+ * side's next batch, so use batches of many times the window (e.g. 1000 statements).
  */
 import { execFile, spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -152,14 +155,24 @@ async function handle(line) {
   process.stdout.write(JSON.stringify({ p50: times[Math.floor(times.length / 2)] }) + '\\n');
 }`;
 
+const windowNote = (arm: number): string => {
+  const window = process.env[arm === 0 ? 'AB_COMMIT_WINDOW_A' : 'AB_COMMIT_WINDOW_B'];
+  return window ? ` (commitWindow ${window})` : '';
+};
+
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function startArm(root: string, upstreamPort: number, password: string): Promise<Arm> {
+async function startArm(
+  root: string,
+  upstreamPort: number,
+  password: string,
+  commitWindow: string | undefined,
+): Promise<Arm> {
   const harness = (await import(
     join(root, 'tests/dist/harness/gateway.js')
   )) as typeof import('../harness/gateway.js');
   // Both arms run the gateway as pgbench.js configures it, whichever build they load.
-  const gw = await harness.startTestGateway(pgBenchGatewayYaml(upstreamPort, password));
+  const gw = await harness.startTestGateway(pgBenchGatewayYaml(upstreamPort, password, commitWindow));
   const { port } = gw.address('pg') as { port: number };
   return { root, gw, port, token: await gw.token('bench', ['agents']) };
 }
@@ -179,8 +192,8 @@ async function main(): Promise<void> {
       { env: { ...process.env, PGPASSWORD: pg.PASSWORD } },
     );
     arms.push(
-      await startArm(rootA, server.port, pg.PASSWORD),
-      await startArm(rootB, server.port, pg.PASSWORD),
+      await startArm(rootA, server.port, pg.PASSWORD, process.env['AB_COMMIT_WINDOW_A']),
+      await startArm(rootB, server.port, pg.PASSWORD, process.env['AB_COMMIT_WINDOW_B']),
     );
     const targets = arms.map(({ port, token }) => ({ port, user: 'bench', password: token }));
     const client = spawn(process.execPath, ['-e', clientSource, JSON.stringify(targets)], {
@@ -237,7 +250,7 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(1))
       .join(' ');
     for (const [i, arm] of arms.entries())
-      process.stdout.write(`${i === 0 ? 'A' : 'B'} ${arm.root}: store ${verified[i]}\n`);
+      process.stdout.write(`${i === 0 ? 'A' : 'B'} ${arm.root}${windowNote(i)}: store ${verified[i]}\n`);
     for (const mode of modes) {
       const [a, b] = batches.get(mode)! as [Batch[], Batch[]];
       for (const [name, xs] of [
