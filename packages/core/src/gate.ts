@@ -70,7 +70,8 @@ export type Verdict =
 
 export interface Gate {
   /**
-   * Decide one command. Resolves when decided; for an `approve` rule that is when the approval settles.
+   * Decide one command. The verdict itself when nothing had to be waited for (an allow or deny whose record the
+   * store vouches for), else a promise of it; for an `approve` rule that settles with the approval.
    * Aborting `signal` (client left, cancel) withdraws a pending approval and resolves APPROVAL_CANCELLED.
    * `hooks.onWaiting` hears that the command is held, and the reminders while it waits.
    */
@@ -79,5 +80,5 @@ export interface Gate {
     command: Command,
     signal?: AbortSignal,
     hooks?: DecisionHooks,
-  ): Promise<Verdict>;
+  ): Verdict | Promise<Verdict>;
 }

@@ -307,6 +307,31 @@ describe('session lifecycle', () => {
     session.end();
   });
 
+  it("decideNow answers in the caller's turn when the gate did, and a gate that throws there is refused the same way", async () => {
+    let failure: Error | undefined;
+    const gate: Gate = {
+      check: (_session, cmd) => {
+        if (failure) throw failure;
+        return { allowed: true, commandSeq: cmd.text.length };
+      },
+    };
+    const { lines, lifecycles, openOptions } = setup({ gate });
+    const session = lifecycles.open(openOptions);
+    expect(session.decideNow(command('ls'))).toEqual({ allowed: true, commandSeq: 2 });
+    // decide still promises its verdict, for engines that await it
+    const promised = session.decide(command('pwd'));
+    expect(promised).toBeInstanceOf(Promise);
+    expect(await promised).toEqual({ allowed: true, commandSeq: 3 });
+    failure = new TypeError('a bug');
+    expect(session.decideNow(command('ls'))).toMatchObject({ allowed: false, code: 'INTERNAL' });
+    // nothing is left pending: a withdraw now has nothing to cancel, and the next decision is asked afresh
+    failure = undefined;
+    session.withdrawPending({ kind: 'cancelled' });
+    expect(session.decideNow(command('ls'))).toEqual({ allowed: true, commandSeq: 2 });
+    expect(lines.filter((l) => l.msg === 'gate check failed')).toHaveLength(1);
+    session.end();
+  });
+
   it('withdraws the decisions pending now without ending, and later ones are asked afresh', async () => {
     const { lifecycles, openOptions } = setup();
     const session = lifecycles.open(openOptions);

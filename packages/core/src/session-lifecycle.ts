@@ -75,6 +75,11 @@ export interface GatedSession {
    * approval and at each reminder, so the engine can tell its client natively that it waits.
    */
   decide(command: Command, signal?: AbortSignal, hooks?: DecisionHooks): Promise<Verdict>;
+  /**
+   * `decide`, but the verdict itself when the gate had nothing to wait for (no commit to wait on, no approval):
+   * an engine that decides every statement skips a promise turn per command.
+   */
+  decideNow(command: Command, signal?: AbortSignal, hooks?: DecisionHooks): Verdict | Promise<Verdict>;
   /** Withdraw the decisions pending now, without ending the session (a PostgreSQL CancelRequest). */
   withdrawPending(cause: WithdrawCause): void;
   /** Append an event; a store failure is logged, not thrown (commands fail closed in the gate). */
@@ -186,19 +191,51 @@ class LiveSession implements GatedSession {
     return this.#ended.signal;
   }
 
-  async decide(command: Command, signal?: AbortSignal, hooks?: DecisionHooks): Promise<Verdict> {
+  decide(command: Command, signal?: AbortSignal, hooks?: DecisionHooks): Promise<Verdict> {
+    const verdict = this.decideNow(command, signal, hooks);
+    return verdict instanceof Promise ? verdict : Promise.resolve(verdict);
+  }
+
+  decideNow(command: Command, signal?: AbortSignal, hooks?: DecisionHooks): Verdict | Promise<Verdict> {
     const withdraw = this.#decisions.signal;
     const link = signal === undefined ? undefined : this.#linkFor(withdraw, signal);
     this.#pendingDecisions++;
+    let waiting = false;
     try {
-      return await this.#deps.gate.check(this.#gateSession, command, link?.linked.signal ?? withdraw, hooks);
+      const verdict = this.#deps.gate.check(
+        this.#gateSession,
+        command,
+        link?.linked.signal ?? withdraw,
+        hooks,
+      );
+      if (!(verdict instanceof Promise)) return verdict;
+      waiting = true;
+      return this.#settled(verdict, link);
     } catch (err) {
-      this.log.error('gate check failed', { err });
-      return gateFailureVerdict(err);
+      return this.#gateFailed(err);
     } finally {
-      this.#pendingDecisions--;
-      if (link !== undefined) this.#release(link);
+      if (!waiting) this.#decided(link);
     }
+  }
+
+  async #settled(verdict: Promise<Verdict>, link: DecisionLink | undefined): Promise<Verdict> {
+    try {
+      return await verdict;
+    } catch (err) {
+      return this.#gateFailed(err);
+    } finally {
+      this.#decided(link);
+    }
+  }
+
+  #gateFailed(err: unknown): Verdict {
+    this.log.error('gate check failed', { err });
+    return gateFailureVerdict(err);
+  }
+
+  #decided(link: DecisionLink | undefined): void {
+    this.#pendingDecisions--;
+    if (link !== undefined) this.#release(link);
   }
 
   /**

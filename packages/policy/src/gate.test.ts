@@ -10,6 +10,7 @@ import {
   type Redactor,
   type SessionRecorder,
   type TranscriptEvent,
+  type Verdict,
 } from '@agentgate/core';
 import { createGate } from './gate.js';
 import { createPolicy } from './policy.js';
@@ -174,6 +175,13 @@ describe('gate', () => {
     });
   });
 
+  it("answers in the caller's turn when nothing is waited for: no promise for an allow or a deny the store vouches for", () => {
+    const gate = createGate({ policy, approvers: [], log: silentLogger });
+    const rec = Object.assign(memoryRecorder(), { committed: () => undefined });
+    expect(gate.check(session(rec), cmd('hello'))).toEqual({ allowed: true, commandSeq: 1 });
+    expect(gate.check(session(rec), cmd('a secret'))).toMatchObject({ allowed: false, commandSeq: 2 });
+  });
+
   it('lets a command through only once the store says its record is committed, when it cannot vouch for it', async () => {
     const gate = createGate({ policy, approvers: [], log: silentLogger });
     let commit!: () => void;
@@ -181,7 +189,9 @@ describe('gate', () => {
       committed: () => new Promise<void>((resolve) => (commit = resolve)),
     });
     let settled = false;
-    const verdict = gate.check(session(rec), cmd('hello')).then((v) => ((settled = true), v));
+    const pending = gate.check(session(rec), cmd('hello'));
+    expect(pending).toBeInstanceOf(Promise);
+    const verdict = (pending as Promise<Verdict>).then((v) => ((settled = true), v));
     await new Promise((resolve) => setImmediate(resolve));
     expect(settled).toBe(false); // waiting for the commit
     commit();

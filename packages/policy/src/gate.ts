@@ -108,13 +108,135 @@ export function createGate(options: GateOptions): Gate {
   const { policy, broker, metrics, log } = options;
   const now = options.now ?? Date.now;
 
+  /** Allow or deny as decided; an `approve` rule asks the broker and settles with the approval. */
+  function verdictOf(
+    session: GateSession,
+    command: Command,
+    decision: PolicyDecision,
+    commandSeq: number,
+    signal: AbortSignal | undefined,
+    hooks: DecisionHooks | undefined,
+  ): Verdict | Promise<Verdict> {
+    const { info } = session;
+    if (decision.action === 'allow') {
+      metrics?.command(info.listener, info.protocol, 'allow');
+      return decision.rule
+        ? { allowed: true, rule: decision.rule, commandSeq }
+        : { allowed: true, commandSeq };
+    }
+    if (decision.action === 'deny') {
+      metrics?.command(info.listener, info.protocol, 'deny');
+      const rule = decision.rule ?? 'unknown';
+      const code = rule === 'builtin:unanalysable' ? 'UNANALYSABLE' : 'DENIED';
+      const message = decision.reason ? `${deniedText(rule)} (${decision.reason})` : deniedText(rule);
+      return { allowed: false, code, rule, message, commandSeq };
+    }
+    const rule = decision.rule ?? 'unknown';
+    if (!broker) {
+      metrics?.command(info.listener, info.protocol, 'deny');
+      return {
+        allowed: false,
+        code: 'APPROVAL_REQUIRED',
+        rule,
+        commandSeq,
+        message: `agentgate: denied by rule ${rule} (approval is required but no approvals are configured)`,
+      };
+    }
+    return approval(broker, session, command, decision, rule, commandSeq, signal, hooks);
+  }
+
+  /** The command's record is on disk once `recorded` settles; a failed commit refuses the command. */
+  async function afterRecorded(
+    recorded: Promise<void>,
+    session: GateSession,
+    command: Command,
+    decision: PolicyDecision,
+    commandSeq: number,
+    signal: AbortSignal | undefined,
+    hooks: DecisionHooks | undefined,
+  ): Promise<Verdict> {
+    const { info } = session;
+    try {
+      await recorded;
+    } catch (err) {
+      if (!isAgentgateError(err, 'RECORDING_FAILED')) throw err;
+      metrics?.command(info.listener, info.protocol, 'refused');
+      log.error('command refused: its record did not reach the store', {
+        session: info.id,
+        error: err.message,
+      });
+      return recordingRefusal(err);
+    }
+    return verdictOf(session, command, decision, commandSeq, signal, hooks);
+  }
+
+  async function approval(
+    approvals: ApprovalBroker,
+    session: GateSession,
+    command: Command,
+    decision: PolicyDecision,
+    rule: string,
+    commandSeq: number,
+    signal: AbortSignal | undefined,
+    hooks: DecisionHooks | undefined,
+  ): Promise<Verdict> {
+    const { info, recorder } = session;
+    try {
+      const settled = await approvals.request(
+        {
+          session: info,
+          recorder,
+          command: shownToApprovers(command, options.redactor),
+          rule,
+          approvers: decision.approvers ?? options.approvers,
+          ...(hooks?.onWaiting === undefined ? {} : { onWaiting: hooks.onWaiting }),
+        },
+        signal,
+      );
+      if (settled.outcome === 'approved') {
+        metrics?.command(info.listener, info.protocol, 'approved');
+        return { allowed: true, rule, approvalId: settled.id, commandSeq };
+      }
+      metrics?.command(info.listener, info.protocol, settled.outcome);
+      const code =
+        settled.outcome === 'expired'
+          ? 'APPROVAL_EXPIRED'
+          : settled.outcome === 'cancelled'
+            ? 'APPROVAL_CANCELLED'
+            : 'APPROVAL_REJECTED';
+      const why = settled.reason ? `: ${settled.reason}` : '';
+      return {
+        allowed: false,
+        code,
+        rule,
+        approvalId: settled.id,
+        commandSeq,
+        message: `agentgate: approval ${settled.id} ${settled.outcome}${why} (rule ${rule})`,
+      };
+    } catch (err) {
+      const message = isAgentgateError(err) ? err.message : String(err);
+      log.error('approval request failed', { session: info.id, error: message });
+      metrics?.command(info.listener, info.protocol, 'deny');
+      if (isAgentgateError(err, 'RECORDING_FAILED')) return recordingRefusal(err);
+      // Fail closed: a broker fault must never let a command through.
+      return {
+        allowed: false,
+        code: 'DENIED',
+        rule,
+        commandSeq,
+        message: `agentgate: denied by rule ${rule} (the approval request failed)`,
+      };
+    }
+  }
+
   return {
-    async check(
+    // Not async: a command that waits for nothing is decided in the caller's turn, with no promise in between.
+    check(
       session: GateSession,
       command: Command,
       signal?: AbortSignal,
       hooks?: DecisionHooks,
-    ): Promise<Verdict> {
+    ): Verdict | Promise<Verdict> {
       const { info, recorder } = session;
       const decision =
         lapsedCredentialDecision(info.identity, now()) ??
@@ -134,93 +256,9 @@ export function createGate(options: GateOptions): Gate {
       if (decision.action !== 'deny') {
         // Nothing runs before its record is sure to be on disk: wait when the store cannot vouch for it yet.
         const recorded = recorder.committed?.();
-        if (recorded) {
-          try {
-            await recorded;
-          } catch (err) {
-            if (!isAgentgateError(err, 'RECORDING_FAILED')) throw err;
-            metrics?.command(info.listener, info.protocol, 'refused');
-            log.error('command refused: its record did not reach the store', {
-              session: info.id,
-              error: err.message,
-            });
-            return recordingRefusal(err);
-          }
-        }
+        if (recorded) return afterRecorded(recorded, session, command, decision, commandSeq, signal, hooks);
       }
-
-      if (decision.action === 'allow') {
-        metrics?.command(info.listener, info.protocol, 'allow');
-        return decision.rule
-          ? { allowed: true, rule: decision.rule, commandSeq }
-          : { allowed: true, commandSeq };
-      }
-      if (decision.action === 'deny') {
-        metrics?.command(info.listener, info.protocol, 'deny');
-        const rule = decision.rule ?? 'unknown';
-        const code = rule === 'builtin:unanalysable' ? 'UNANALYSABLE' : 'DENIED';
-        const message = decision.reason ? `${deniedText(rule)} (${decision.reason})` : deniedText(rule);
-        return { allowed: false, code, rule, message, commandSeq };
-      }
-
-      // approve
-      const rule = decision.rule ?? 'unknown';
-      if (!broker) {
-        metrics?.command(info.listener, info.protocol, 'deny');
-        return {
-          allowed: false,
-          code: 'APPROVAL_REQUIRED',
-          rule,
-          commandSeq,
-          message: `agentgate: denied by rule ${rule} (approval is required but no approvals are configured)`,
-        };
-      }
-      try {
-        const settled = await broker.request(
-          {
-            session: info,
-            recorder,
-            command: shownToApprovers(command, options.redactor),
-            rule,
-            approvers: decision.approvers ?? options.approvers,
-            ...(hooks?.onWaiting === undefined ? {} : { onWaiting: hooks.onWaiting }),
-          },
-          signal,
-        );
-        if (settled.outcome === 'approved') {
-          metrics?.command(info.listener, info.protocol, 'approved');
-          return { allowed: true, rule, approvalId: settled.id, commandSeq };
-        }
-        metrics?.command(info.listener, info.protocol, settled.outcome);
-        const code =
-          settled.outcome === 'expired'
-            ? 'APPROVAL_EXPIRED'
-            : settled.outcome === 'cancelled'
-              ? 'APPROVAL_CANCELLED'
-              : 'APPROVAL_REJECTED';
-        const why = settled.reason ? `: ${settled.reason}` : '';
-        return {
-          allowed: false,
-          code,
-          rule,
-          approvalId: settled.id,
-          commandSeq,
-          message: `agentgate: approval ${settled.id} ${settled.outcome}${why} (rule ${rule})`,
-        };
-      } catch (err) {
-        const message = isAgentgateError(err) ? err.message : String(err);
-        log.error('approval request failed', { session: info.id, error: message });
-        metrics?.command(info.listener, info.protocol, 'deny');
-        if (isAgentgateError(err, 'RECORDING_FAILED')) return recordingRefusal(err);
-        // Fail closed: a broker fault must never let a command through.
-        return {
-          allowed: false,
-          code: 'DENIED',
-          rule,
-          commandSeq,
-          message: `agentgate: denied by rule ${rule} (the approval request failed)`,
-        };
-      }
+      return verdictOf(session, command, decision, commandSeq, signal, hooks);
     },
   };
 }

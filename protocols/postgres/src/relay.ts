@@ -76,6 +76,7 @@ export interface RelayContext {
 }
 
 const NO_PLAN: StatementCheckResult = { plan: undefined };
+const NO_FORMATS: readonly number[] = [];
 type Denial = Extract<Verdict, { allowed: false }>;
 
 export class Relay implements ResponseSink {
@@ -298,32 +299,18 @@ export class Relay implements ResponseSink {
     if (caughtUp !== undefined) this.ctx.io.holdForRecording(side, caughtUp);
   }
 
-  private async onQuery(bytes: Buffer): Promise<void> {
+  private onQuery(bytes: Buffer): Promise<void> | void {
     const text = decodeQuery(bytes);
-    const analysed = analysedCommand(this.commands, [text], undefined, this.groups.currentId);
-    const { command, secrets } = analysed instanceof Promise ? await analysed : analysed;
-    if (this.ctx.connection.isClosed()) return;
-    this.deciding = true;
-    let verdict: Verdict;
-    try {
-      verdict = await this.ctx.session.decide(command, undefined, this.decisionHooks);
-    } finally {
-      this.deciding = false;
-    }
-    if (!verdict.allowed) return this.deny(verdict, true);
-    const checking = this.checkMasking([text]);
-    const check = checking instanceof Promise ? await checking : checking;
-    if ('refusal' in check) return this.deny(maskingRefusal(check.refusal, verdict.commandSeq), true);
-    this.groups.expect({
-      tracker: new ResultTracker(verdict.commandSeq, this.ctx.shared.listener.recordRows, [], secrets),
-      multiStatement: true,
-      plan: check.plan,
-    });
-    this.groups.close();
-    this.ctx.io.writeUpstream(bytes);
+    const texts = [text];
+    const analysed = analysedCommand(this.commands, texts, undefined, this.groups.currentId);
+    if (analysed instanceof Promise)
+      return analysed.then((a) => {
+        if (!this.ctx.connection.isClosed()) return this.decideStatement(bytes, texts, a, undefined);
+      });
+    return this.decideStatement(bytes, texts, analysed, undefined);
   }
 
-  private async onExecute(bytes: Buffer): Promise<void> {
+  private onExecute(bytes: Buffer): Promise<void> | void {
     const { portal } = decodeExecute(bytes);
     const info = this.extended.portal(portal);
     const detail: PortalDetail = {
@@ -336,29 +323,79 @@ export class Relay implements ResponseSink {
       texts.length === 0
         ? unknownPortalCommand(this.commands, detail)
         : analysedCommand(this.commands, texts, detail, this.groups.currentId);
-    const { command, secrets }: AnalysedCommand = analysed instanceof Promise ? await analysed : analysed;
-    if (this.ctx.connection.isClosed()) return;
+    const resultFormats = info?.resultFormats ?? NO_FORMATS;
+    if (analysed instanceof Promise)
+      return analysed.then((a) => {
+        if (!this.ctx.connection.isClosed()) return this.decideStatement(bytes, texts, a, resultFormats);
+      });
+    return this.decideStatement(bytes, texts, analysed, resultFormats);
+  }
+
+  /**
+   * Ask the gate about a Query (`resultFormats` undefined) or an Execute (its portal's result formats), then check masking and forward it.
+   * Each step returns a promise only when it must wait (the catalog, a commit, an approval, masking's catalog
+   * check), so a statement that waits for nothing is decided and forwarded in the turn its bytes came in.
+   */
+  private decideStatement(
+    bytes: Buffer,
+    texts: readonly string[],
+    analysed: AnalysedCommand,
+    resultFormats: readonly number[] | undefined,
+  ): Promise<void> | void {
     this.deciding = true;
-    let verdict: Verdict;
+    let verdict: Verdict | Promise<Verdict>;
     try {
-      verdict = await this.ctx.session.decide(command, undefined, this.decisionHooks);
-    } finally {
+      verdict = this.ctx.session.decideNow(analysed.command, undefined, this.decisionHooks);
+    } catch (err) {
       this.deciding = false;
+      throw err;
     }
-    if (!verdict.allowed) return this.deny(verdict, false);
+    if (verdict instanceof Promise)
+      return verdict.then(
+        (v) => {
+          this.deciding = false;
+          return this.allowStatement(bytes, texts, analysed.secrets, resultFormats, v);
+        },
+        (err: unknown) => {
+          this.deciding = false;
+          throw err;
+        },
+      );
+    this.deciding = false;
+    return this.allowStatement(bytes, texts, analysed.secrets, resultFormats, verdict);
+  }
+
+  private allowStatement(
+    bytes: Buffer,
+    texts: readonly string[],
+    secrets: readonly string[],
+    resultFormats: readonly number[] | undefined,
+    verdict: Verdict,
+  ): Promise<void> | void {
+    const query = resultFormats === undefined;
+    if (!verdict.allowed) return this.deny(verdict, query);
     const checking = this.checkMasking(texts);
-    const check = checking instanceof Promise ? await checking : checking;
-    if ('refusal' in check) return this.deny(maskingRefusal(check.refusal, verdict.commandSeq), false);
+    if (checking instanceof Promise)
+      return checking.then((check) => this.forwardStatement(bytes, secrets, resultFormats, verdict, check));
+    return this.forwardStatement(bytes, secrets, resultFormats, verdict, checking);
+  }
+
+  private forwardStatement(
+    bytes: Buffer,
+    secrets: readonly string[],
+    resultFormats: readonly number[] | undefined,
+    verdict: Extract<Verdict, { allowed: true }>,
+    check: StatementCheckResult,
+  ): void {
+    const query = resultFormats === undefined;
+    if ('refusal' in check) return this.deny(maskingRefusal(check.refusal, verdict.commandSeq), query);
+    const { recordRows } = this.ctx.shared.listener;
     this.groups.expect({
-      tracker: new ResultTracker(
-        verdict.commandSeq,
-        this.ctx.shared.listener.recordRows,
-        info?.resultFormats ?? [],
-        secrets,
-      ),
-      multiStatement: false,
+      tracker: new ResultTracker(verdict.commandSeq, recordRows, resultFormats, secrets),
+      multiStatement: query,
       plan: check.plan,
     });
+    if (query) this.groups.close();
     this.ctx.io.writeUpstream(bytes);
   }
 
