@@ -26,7 +26,7 @@ import {
   type Termination,
   type WithdrawCause,
 } from './session-end.js';
-import type { SessionRecorder, TranscriptWriter } from './transcript.js';
+import { appendedSeq, type SessionRecorder, type TranscriptWriter } from './transcript.js';
 import type {
   AppendableEventType,
   EventBody,
@@ -278,7 +278,7 @@ class LiveSession implements GatedSession {
 
   record<K extends AppendableEventType>(kind: K, body: EventBody[K]): void {
     try {
-      this.recorder.append(kind, body);
+      appendedSeq(this.recorder, kind, body);
     } catch (err) {
       this.log.error('transcript append failed', { err, type: kind });
     }

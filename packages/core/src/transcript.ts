@@ -57,6 +57,11 @@ export interface SessionRecorder {
    * commit. Throws AgentgateError RECORDING_FAILED when the store cannot write and failMode is closed.
    */
   append<K extends AppendableEventType>(type: K, body: EventBody[K]): TranscriptEvent;
+  /**
+   * `append` for a caller that needs only the event's seq: the store builds no event object for it. Absent on a
+   * recorder that hands each appended event on (the console's live view); appendedSeq() picks whichever applies.
+   */
+  appendSeq?<K extends AppendableEventType>(type: K, body: EventBody[K]): number;
   /** Stream bytes (terminal, attach, copy data); coalesced by size and time into `io` events. */
   io(direction: IoDirection, data: Buffer, channel?: string): void;
   /**
@@ -80,6 +85,15 @@ export interface SessionRecorder {
   ioBackpressure?(): Promise<void> | undefined;
   /** Flush pending io, append `session.end` and a signed checkpoint. Idempotent. */
   end(body: SessionEndBody): void;
+}
+
+/** Append an event and answer its seq, through `appendSeq` when the recorder has it. */
+export function appendedSeq<K extends AppendableEventType>(
+  recorder: SessionRecorder,
+  type: K,
+  body: EventBody[K],
+): number {
+  return recorder.appendSeq !== undefined ? recorder.appendSeq(type, body) : recorder.append(type, body).seq;
 }
 
 export interface TranscriptWriter {

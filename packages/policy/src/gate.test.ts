@@ -182,6 +182,16 @@ describe('gate', () => {
     expect(gate.check(session(rec), cmd('a secret'))).toMatchObject({ allowed: false, commandSeq: 2 });
   });
 
+  it('takes only the seq from a recorder that can answer with it alone (no event object built)', async () => {
+    const rec = memoryRecorder();
+    const appendSeq: SessionRecorder['appendSeq'] = (type, body) => rec.append(type, body).seq + 100;
+    const gate = createGate({ policy, approvers: [], log: silentLogger });
+    expect(await gate.check(session({ ...rec, appendSeq }), cmd('hello'))).toEqual({
+      allowed: true,
+      commandSeq: 101,
+    });
+  });
+
   it('lets a command through only once the store says its record is committed, when it cannot vouch for it', async () => {
     const gate = createGate({ policy, approvers: [], log: silentLogger });
     let commit!: () => void;

@@ -4,6 +4,7 @@
  * them, and waits on the approvals broker for `approve`. Recording failure refuses the command (fail closed) unless the store is `open`.
  */
 import {
+  appendedSeq,
   credentialLapse,
   isAgentgateError,
   recordingRefusal,
@@ -243,7 +244,7 @@ export function createGate(options: GateOptions): Gate {
         policy.decide(command, info.identity, info.listener);
       let commandSeq: number;
       try {
-        commandSeq = recorder.append('command', commandBody(command, decision)).seq;
+        commandSeq = appendedSeq(recorder, 'command', commandBody(command, decision));
       } catch (err) {
         if (!isAgentgateError(err, 'RECORDING_FAILED')) throw err;
         metrics?.command(info.listener, info.protocol, 'refused');

@@ -72,6 +72,37 @@ export function encodeEventBytes(
   quotedSession: string,
   quotedPrev: string,
 ): EncodedEventBytes {
+  const { fields, hash, bytes } = encodeStoredEvent(
+    quotedSession,
+    seq,
+    ts,
+    type,
+    quotedPrev,
+    body,
+    rawMembers,
+  );
+  return { event: eventObject(session, seq, ts, type, prev, hash, fields), bytes };
+}
+
+/** What the store keeps of an event it encoded: its bytes and hash, and the body members they hold. */
+export interface StoredEventParts {
+  /** the body without reserved header fields (the body itself when it names none) */
+  readonly fields: Record<string, unknown> | undefined;
+  readonly hash: string;
+  /** exactly the bytes of encodeEvent's `stored` */
+  readonly bytes: Buffer;
+}
+
+/** encodeEventBytes without the event object, for appends whose caller does not take the event. */
+export function encodeStoredEvent(
+  quotedSession: string,
+  seq: number,
+  ts: number,
+  type: TranscriptEventType,
+  quotedPrev: string,
+  body: Record<string, unknown> | undefined,
+  rawMembers: string,
+): StoredEventParts {
   const fields = storedFields(body);
   const head = eventHead(quotedSession, seq, ts, type, quotedPrev, fields, rawMembers);
   // UTF-8 takes at most 3 bytes per UTF-16 unit; the `}` hashed in place of the suffix fits in the suffix's room.
@@ -99,10 +130,7 @@ export function encodeEventBytes(
   target[headEnd + 74] = 0x7d; // `}`
   const end = headEnd + hashSuffixLength;
   if (target === chunk) chunkUsed = end;
-  return {
-    event: eventObject(session, seq, ts, type, prev, hash, fields),
-    bytes: target.subarray(start, end),
-  };
+  return { fields, hash, bytes: target.subarray(start, end) };
 }
 
 /**
@@ -148,7 +176,8 @@ function eventHead(
   );
 }
 
-function eventObject(
+/** The event as callers see it: the header, then the stored body members. */
+export function eventObject(
   session: string,
   seq: number,
   ts: number,

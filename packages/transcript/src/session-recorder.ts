@@ -33,6 +33,12 @@ export interface RecorderHost {
     /** JSON members written after the body as they are (see encodeEvent) */
     rawMembers?: string,
   ): TranscriptEvent;
+  /** appendToSession answering only the event's seq (no event object). */
+  appendSeq(
+    session: LiveSession,
+    type: TranscriptEventType,
+    body: Record<string, unknown> | undefined,
+  ): number;
   /**
    * Append an `io` event whose JSON members (after the header) are `members`, and store `data` raw under the
    * event's key in the same transaction.
@@ -156,6 +162,11 @@ export class StoreSessionRecorder implements SessionRecorder {
     // part of a secret, which the stream's redactor holds until it is decided).
     this.flushIo();
     return this.host.appendToSession(this.session, type, this.redactBody(body));
+  }
+
+  appendSeq(type: AppendableType, body: Record<string, unknown>): number {
+    this.flushIo();
+    return this.host.appendSeq(this.session, type, this.redactBody(body));
   }
 
   committed(): Promise<void> | undefined {

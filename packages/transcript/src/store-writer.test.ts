@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isAgentgateError, silentLogger, type TranscriptEventType } from '@agentgate/core';
 import { open } from 'lmdb';
 import { BatchWriter, type WriteBatch } from './batch-writer.js';
-import { decodeEvent, eventKey, sessionKeyRange } from './event-codec.js';
+import { decodeEvent, encodeEvent, eventKey, sessionKeyRange } from './event-codec.js';
 import { openDatabases, type StoreDatabases } from './store-databases.js';
 import { StoreWriter, type StoreWriterOptions } from './store-writer.js';
 import {
@@ -102,6 +102,21 @@ describe('store writer', () => {
     });
     expect(dbs.checkpoints.get(eventKey(info.id, 5))).toBeDefined();
     expect(hookCalls).toEqual(types);
+  });
+
+  it('appendSeq stores and chains the event append would, answering its seq without building the event', async () => {
+    const info = sessionInfo();
+    const recorder = writer.openSession(info);
+    const body = commandBody('SELECT 1', 'allow');
+    expect(recorder.appendSeq!('command', body)).toBe(1);
+    const next = recorder.append('notice', { event: 'test', text: 'after it' });
+    expect(writer.liveSession(info.id)).toMatchObject({ nextSeq: 3, commands: 1 });
+    await writer.flush();
+    const stored = dbs.events.get(eventKey(info.id, 1))!;
+    const event = decodeEvent(stored);
+    expect(encodeEvent(info.id, 1, event.ts, 'command', event.prev, body).stored).toBe(stored);
+    expect(next.prev).toBe(event.hash);
+    expect(hookCalls).toEqual(['session.start', 'command', 'notice']);
   });
 
   it('failMode closed: after a failed commit, appends and new sessions are refused and end() does not throw', async () => {

@@ -24,7 +24,13 @@ import {
 import { dbIndex, type BatchWriter, type WriteBatch } from './batch-writer.js';
 import { Checkpointer, type CheckpointSink } from './checkpointer.js';
 import { CommitPipeline, type CommitHooks } from './commit-pipeline.js';
-import { encodeEventBytes, eventKey, sessionOfEventKey } from './event-codec.js';
+import {
+  encodeStoredEvent,
+  eventKey,
+  eventObject,
+  sessionOfEventKey,
+  type StoredEventParts,
+} from './event-codec.js';
 import { IoBacklog } from './io-backlog.js';
 import { IoSlabPool } from './io-slab-pool.js';
 import {
@@ -232,41 +238,67 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     /** small records (summaries, checkpoints) admitted with the event, then queued with queue() */
     records = 0,
   ): TranscriptEvent {
+    const seq = session.nextSeq;
+    const prev = session.head;
+    const ts = Date.now();
+    const { fields, hash } = this.queueEvent(session, ts, type, body, rawMembers, ioData, records);
+    return eventObject(session.id, seq, ts, type, prev, hash, fields);
+  }
+
+  /** appendToSession for a caller that takes only the seq: no event object is built. */
+  appendSeq(
+    session: LiveSession,
+    type: TranscriptEventType,
+    body: Record<string, unknown> | undefined,
+  ): number {
+    const seq = session.nextSeq;
+    this.queueEvent(session, Date.now(), type, body, '', undefined, 0);
+    return seq;
+  }
+
+  /** Encode the session's next event, chain it and queue it (or, when nothing is recorded, only encode it). */
+  private queueEvent(
+    session: LiveSession,
+    ts: number,
+    type: TranscriptEventType,
+    body: Record<string, unknown> | undefined,
+    rawMembers: string,
+    ioData: Buffer | undefined,
+    records: number,
+  ): StoredEventParts {
     if (!session.ended && !this.recording) this.refuseOrDrop(); // throws when failMode is closed
-    const { event, bytes } = encodeEventBytes(
-      session.id,
+    const parts = encodeStoredEvent(
+      session.quotedId,
       session.nextSeq,
-      Date.now(),
+      ts,
       type,
-      session.head,
+      session.quotedHead,
       body,
       rawMembers,
-      session.quotedId,
-      session.quotedHead,
     );
     if (session.ended || !this.recording) {
       if (session.ended) this.dropped++;
       // Not stored and not chained: the caller gets the event it would have been.
-      return event;
+      return parts;
     }
     const key = eventKey(session.id, session.nextSeq);
-    const charge = this.reserved?.admitEvent(session, type, key.length, bytes, ioData, records) ?? 0;
+    const charge = this.reserved?.admitEvent(session, type, key.length, parts.bytes, ioData, records) ?? 0;
     // Same turn, same queue: the blob and its event always share one transaction (group-commit.ts).
     if (ioData !== undefined) this.commits.put(dbIndex.iodata, key, ioData);
-    this.commits.put(dbIndex.events, key, bytes, charge);
+    this.commits.put(dbIndex.events, key, parts.bytes, charge);
     session.nextSeq++;
-    session.head = event.hash;
-    session.quotedHead = '"' + event.hash + '"'; // SHA-256 hex: nothing to escape
+    session.head = parts.hash;
+    session.quotedHead = '"' + parts.hash + '"'; // SHA-256 hex: nothing to escape
     if (type === 'command') session.commands++;
     if (body !== undefined && recordsDenial(type, body)) session.denied++;
     this.hooks.event?.(type);
-    return event;
+    return parts;
   }
 
   appendIo(session: LiveSession, members: string, data: Buffer): void {
     const seq = session.nextSeq;
     try {
-      this.appendToSession(session, 'io', undefined, members, data);
+      this.queueEvent(session, Date.now(), 'io', undefined, members, data, 0);
     } finally {
       // The seq moves only when the event was queued; otherwise nothing holds the bytes and a slab is free again.
       if (session.nextSeq === seq) this.ioSlabs.release(data);

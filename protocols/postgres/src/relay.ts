@@ -6,6 +6,7 @@
  */
 import {
   SHUTDOWN,
+  appendedSeq,
   type ApprovalWait,
   type DecisionHooks,
   type EndCause,
@@ -206,7 +207,7 @@ export class Relay implements ResponseSink {
     this.results = [];
     for (const body of results) {
       try {
-        session.recorder.append('result', body);
+        appendedSeq(session.recorder, 'result', body);
       } catch (err) {
         session.log.warn('recording a result failed', { err });
       }
