@@ -18,6 +18,24 @@ function query(text: string): Buffer {
   return msg;
 }
 
+/** A frontend message: its type, length and `body`. */
+function message(type: number, body: Buffer): Buffer {
+  const msg = Buffer.alloc(5 + body.length);
+  msg[0] = type;
+  msg.writeInt32BE(4 + body.length, 1);
+  body.copy(msg, 5);
+  return msg;
+}
+
+/** Parse of `text` as the unnamed statement, Bind of it to the unnamed portal, Execute of that portal. */
+function extended(text: string): { parse: Buffer; bind: Buffer; execute: Buffer } {
+  return {
+    parse: message(FrontendMessage.Parse, Buffer.concat([Buffer.from('\0' + text + '\0'), Buffer.alloc(2)])),
+    bind: message(FrontendMessage.Bind, Buffer.concat([Buffer.from('\0\0'), Buffer.alloc(6)])),
+    execute: message(FrontendMessage.Execute, Buffer.concat([Buffer.from('\0'), Buffer.alloc(4)])),
+  };
+}
+
 /** A relay whose gate answers with `verdict` (a plain value, or a promise of it) and whose upstream writes are kept. */
 function relayWith(verdict: () => Verdict | Promise<Verdict>): { relay: Relay; upstream: Buffer[] } {
   const upstream: Buffer[] = [];
@@ -55,6 +73,15 @@ describe('the relay deciding a statement', () => {
     const msg = query('SELECT 1');
     expect(relay.message(FrontendMessage.Query, msg)).toBeUndefined();
     expect(upstream).toEqual([msg]);
+  });
+
+  it('forwards an Execute in the turn it came in when nothing is waited for', () => {
+    const { relay, upstream } = relayWith(() => ({ allowed: true, commandSeq: 1 }));
+    const { parse, bind, execute } = extended('SELECT $1');
+    relay.message(FrontendMessage.Parse, parse);
+    relay.message(FrontendMessage.Bind, bind);
+    expect(relay.message(FrontendMessage.Execute, execute)).toBeUndefined();
+    expect(upstream).toEqual([parse, bind, execute]);
   });
 
   it('forwards it once the verdict settles when the gate has to wait (a commit, an approval)', async () => {

@@ -153,7 +153,10 @@ async function startArm(root: string): Promise<Arm> {
     result.setRowDescription(rows.decode(description, 0, description.length));
     const row = dataRow(String(n % 5000));
     result.dataRow(row, 0);
-    recorder.append('result', result.complete(metrics.protocol, 'pg', { commandTag: 'SELECT 1' }));
+    const body = result.complete(metrics.protocol, 'pg', { commandTag: 'SELECT 1' });
+    // As each build's relay records it: without the event object where the recorder can (appendSeq).
+    if (recorder.appendSeq !== undefined) recorder.appendSeq('result', body);
+    else recorder.append('result', body);
   };
   const close = (): Promise<boolean> => closeVerified(root, store, recorder);
   return { root, dir, close, statement, main: [], all: [] };
