@@ -220,6 +220,24 @@ describe('redaction of event bodies', () => {
     }
   });
 
+  it('takes the start of a text it found clean as clean, and still redacts a text that goes on past it', () => {
+    // A statement's text is its command's cut short (no `;`): the command's probe covers it.
+    const command = "SELECT abalance FROM pgbench_accounts WHERE note = 'x' AND aid = 42;";
+    const statement = command.slice(0, -1);
+    expect(redactor.body({ text: command, statements: [{ text: statement }] })).toEqual({
+      value: { text: command, statements: [{ text: statement }] },
+      fired: [],
+    });
+    // Longer than the clean text, alike up to its end: the secret after it is found.
+    const longer = command.slice(0, -1) + " AND PGPASSWORD='hunter2'";
+    expect(redactor.body({ text: command, statements: [{ text: longer }] }).fired).toEqual([
+      'default:credential-assignment',
+    ]);
+    expect(redactor.text(command + ' PGPASSWORD=hunter2').value).not.toContain('hunter2');
+    // Shorter but not its start: judged by its own content.
+    expect(redactor.text(command.slice(1, -1) + 'PGPASSWORD=hunter2').value).not.toContain('hunter2');
+  });
+
   it('replaces each redacted member in its own place, and walks only own members', () => {
     const proto = Object.prototype as Record<string, unknown>;
     proto['inherited'] = 'PGPASSWORD=inherited1';
