@@ -60,6 +60,8 @@ export interface SessionContext {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** How long an idle connection closed at shutdown waits for its FIN to flush. */
+const IDLE_CLOSE_MS = 10_000;
 const READING_HEAD: ConnectionState = { kind: 'reading-head' };
 
 /** What serve() works out from a request head alone (factsOf). */
@@ -127,11 +129,16 @@ export class DockerConnection {
     client.on('close', () => {
       this.clientClosed = true;
       this.clientGone.abort(CLIENT_LEFT);
+      // Nothing can reach the client any more: dockerd sees it gone, as it would a direct client's close.
+      if (this.state.kind === 'forwarding' || this.state.kind === 'streaming-response') this.exchange.close();
     });
     // A client that goes away while its request is held for approval withdraws it. With allowHalfOpen a FIN only
     // shows as 'end', so while deciding that counts too (docker clients never half-close before the answer).
+    // A request already with dockerd is not cut: the FIN goes on to dockerd behind it (UpstreamExchange).
     client.on('end', () => {
       if (this.state.kind === 'deciding') this.clientGone.abort(CLIENT_LEFT);
+      else if (this.state.kind === 'forwarding' || this.state.kind === 'streaming-response')
+        this.exchange.clientEnded();
     });
     client.on('error', () => {});
   }
@@ -145,7 +152,7 @@ export class DockerConnection {
       // Idle connections close at once; a request in flight finishes first (checked after each response).
       if (this.state.kind === 'reading-head' && this.messages.buffered === 0) {
         // With allowHalfOpen our FIN alone would not end the wait for the next request: close once flushed.
-        void endAndFlush(this.client).then(() => this.client.destroy());
+        void endAndFlush(this.client, IDLE_CLOSE_MS).then(() => this.client.destroy());
       }
       if (this.state.kind === 'hijacked') this.client.destroy();
     };

@@ -239,13 +239,18 @@ export function writeAll(
   });
 }
 
-/** End our side and wait until the bytes are flushed: the root destroys the socket once `handle` resolves. */
-export function endAndFlush(stream: Duplex, timeoutMs = 10_000): Promise<void> {
+/**
+ * End our side and wait until the bytes are flushed: the root destroys the socket once `handle` resolves.
+ * `timeoutMs` bounds the wait where nothing of value is queued (an idle connection closed at shutdown). Without it
+ * the wait lasts as long as the client holds its connection open: a slow or paused reader still gets the tail of an
+ * answer, as it would from dockerd, and shutdown's grace ends the wait by destroying the socket.
+ */
+export function endAndFlush(stream: Duplex, timeoutMs?: number): Promise<void> {
   if (stream.destroyed || stream.writableFinished) return Promise.resolve();
   return new Promise<void>((resolve) => {
-    const timer = setTimeout(done, timeoutMs);
+    const timer = timeoutMs === undefined ? undefined : setTimeout(done, timeoutMs);
     function done(): void {
-      clearTimeout(timer);
+      if (timer !== undefined) clearTimeout(timer);
       stream.off('finish', done);
       stream.off('close', done);
       stream.off('error', done);

@@ -93,10 +93,30 @@ export class UpstreamExchange {
 
   constructor(private readonly ctx: ExchangeContext) {}
 
+  /** The request in flight once its body has gone to dockerd whole (a client FIN after it is passed on). */
+  private sentWhole: Upstream | undefined;
+
   /** Drop the dockerd connection (the client's connection ends, or a stream is cut). */
   close(): void {
     this.upstream?.socket.destroy();
     this.upstream = undefined;
+  }
+
+  /**
+   * The client half-closed while its request is forwarded or answered. dockerd (Go's server) reads a FIN that
+   * follows a request as the client going away and cancels the request (`wait`, `logs -f` end): it gets the FIN
+   * too, after all the request's bytes, and its answer is still relayed. A FIN behind pipelined requests is not
+   * theirs to pass yet: it goes with the last of them.
+   */
+  clientEnded(): void {
+    const up = this.sentWhole;
+    if (up !== undefined && this.ctx.clientMessages.socket.atEnd) up.socket.end();
+  }
+
+  /** The request's body is all with dockerd: pass the client's FIN on now if it came already. */
+  private bodyDone(up: Upstream): void {
+    this.sentWhole = up;
+    this.clientEnded();
   }
 
   /** Send the request to dockerd and relay its answer; resolves true when both connections can carry another. */
@@ -119,10 +139,12 @@ export class UpstreamExchange {
       return source.kind !== 'stream';
     }
     this.responseStarted = false;
+    this.sentWhole = undefined;
     // A buffered request usually goes out in one write taken at once: then nothing is left to wait for.
     let bodySent: Promise<unknown>;
     try {
       const sending = this.send(up, head, source);
+      if (source.kind === 'buffered') this.bodyDone(up);
       bodySent =
         sending === undefined
           ? SENT
@@ -230,21 +252,30 @@ export class UpstreamExchange {
       : [...headers, ['Content-Length', String(framing.kind === 'length' ? framing.length : 0)] as const];
     await writeAll(up.socket, encodeRequestHead(head.method, head.target, h));
     let sent = 0;
-    await this.ctx.clientMessages.pumpBody(
-      framing,
-      (data) => {
-        const writes: Promise<void>[] = [];
-        for (const d of data) {
-          sent += d.length;
-          const written = writeAll(up.socket, chunked ? encodeChunk(d) : d, RELAY_HIGH_WATER);
-          if (written) writes.push(written);
-        }
-        return writes.length === 0 ? undefined : Promise.all(writes).then(() => undefined);
-      },
-      'agentgate: connection closed inside a request body',
-    );
+    try {
+      await this.ctx.clientMessages.pumpBody(
+        framing,
+        (data) => {
+          const writes: Promise<void>[] = [];
+          for (const d of data) {
+            sent += d.length;
+            const written = writeAll(up.socket, chunked ? encodeChunk(d) : d, RELAY_HIGH_WATER);
+            if (written) writes.push(written);
+          }
+          return writes.length === 0 ? undefined : Promise.all(writes).then(() => undefined);
+        },
+        'agentgate: connection closed inside a request body',
+      );
+    } catch (err) {
+      // The client's body ended early (or broke its framing): dockerd gets what came and then the end, as from a
+      // direct client, and answers it (an upload's `unexpected EOF`) instead of waiting for bytes that never come.
+      if (!up.socket.destroyed) up.socket.end();
+      throw err;
+    } finally {
+      this.ctx.metrics.bytes(this.ctx.listener.name, 'docker', 'client_to_upstream', sent);
+    }
     if (chunked) await writeAll(up.socket, LAST_CHUNK);
-    this.ctx.metrics.bytes(this.ctx.listener.name, 'docker', 'client_to_upstream', sent);
+    this.bodyDone(up);
   }
 
   /** The head sent before a buffered body of `bodyLength` bytes. */
