@@ -227,3 +227,22 @@ describe('a large answer to a client that reads only after it ended', () => {
     expect(through.equals(direct)).toBe(true);
   }, 40_000);
 });
+
+describe('what already held: the ends of a hijacked stream', () => {
+  beforeAll(() => container('stdin', 'sleep', '300'));
+
+  it('exec -i: all of a large stdin reaches the process before its end, and all its output comes back', async () => {
+    const token = await gw.token('stdin-writer', ['agents']);
+    const input = Buffer.alloc(8_000_000, 'x');
+    const r = await dockerd.docker(
+      ['exec', '-i', 'stdin', 'sh', '-c', 'wc -c; head -c 3000000 /dev/zero | wc -c'],
+      {
+        host: `unix://${gatewaySocket}`,
+        token,
+        input,
+      },
+    );
+    expect(r.stdout.split(/\s+/).filter(Boolean)).toEqual(['8000000', '3000000']);
+    expect(r.code).toBe(0);
+  }, 60_000);
+});
