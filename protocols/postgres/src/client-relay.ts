@@ -56,7 +56,8 @@ export class ClientRelay {
 
   /** Writes of one tick go out together (see WriteCoalescer); backpressure pauses the other side. */
   private readonly clientOut = new WriteCoalescer(
-    () => (this.client.destroyed ? undefined : this.client),
+    // A client that has ended (a FIN, after Terminate) takes no more writes: what it would get is dropped.
+    () => (this.client.writable ? this.client : undefined),
     () => {
       // The client cannot keep up: stop reading the upstream until the client drains (onClientDrain). Only
       // while a 'drain' is still due: a buffer already emptied again would never emit one.

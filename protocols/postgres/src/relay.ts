@@ -89,7 +89,10 @@ export class Relay implements ResponseSink {
   private shuttingDown = false;
   /** Result bodies of statements finished in the region being relayed, appended after the client's write. */
   private results: SqlResultBody[] = [];
-  /** The client sent Terminate: the upstream connection ends with it, which is no loss. */
+  /**
+   * The client sent Terminate. The server answers everything read before it and then closes: the session ends at
+   * that close (PgSession.onUpstreamClose), so those answers still reach the client and the record.
+   */
   terminated = false;
 
   constructor(private readonly ctx: RelayContext) {
@@ -163,6 +166,11 @@ export class Relay implements ResponseSink {
     io.writeClient(encodeReadyForQuery(TransactionStatus.Idle));
     if (upstream.leftover) this.ctx.shared.bytes.upstreamToClient += this.upstreamData(upstream.leftover);
     io.startUpstream();
+  }
+
+  /** Terminated and waiting for the server's close; a shutdown does not wait for it. */
+  get awaitingUpstreamEnd(): boolean {
+    return this.terminated && !this.shuttingDown;
   }
 
   /** No answer is due and no decision pending: a shutdown can end the connection now. */
@@ -253,7 +261,8 @@ export class Relay implements ResponseSink {
   }
 
   private forward(type: number, bytes: Buffer): Promise<void> | void {
-    if (!this.extended.admit(type)) return;
+    // The server reads nothing after Terminate.
+    if (this.terminated || !this.extended.admit(type)) return;
     const { io } = this.ctx;
     switch (type) {
       case FrontendMessage.Query:
@@ -288,7 +297,7 @@ export class Relay implements ResponseSink {
       case FrontendMessage.Terminate:
         this.terminated = true;
         io.writeUpstream(bytes);
-        return this.ctx.close({ kind: 'client-left', detail: 'the client terminated the session' });
+        return;
       default:
         throw protocolViolation(`unexpected message type '${String.fromCharCode(type)}'`);
     }

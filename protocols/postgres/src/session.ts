@@ -90,7 +90,9 @@ export class PgSession {
       data: this.onClientData,
       end: this.onClientEnd,
       error: this.onClientError,
-      close: () => this.close(CLIENT_LEFT),
+      close: () => {
+        if (!this.relay?.awaitingUpstreamEnd) this.close(CLIENT_LEFT);
+      },
     });
     this.finished = new Promise((resolve) => (this.done = resolve));
   }
@@ -134,11 +136,14 @@ export class PgSession {
     } catch (err) {
       this.log.debug('client ended mid-message', { err });
     }
-    this.close(CLIENT_LEFT);
+    // After Terminate the answers still due are recorded even when the client no longer reads them.
+    if (!this.relay?.awaitingUpstreamEnd) this.close(CLIENT_LEFT);
   };
 
   private readonly onClientError = (err: Error): void => {
     this.log.debug('client socket error', { err: err.message });
+    // After Terminate a client that went away (a reset) only stops getting the answers; they are still recorded.
+    if (this.relay?.awaitingUpstreamEnd) return;
     this.close({ kind: 'client-left', detail: 'client socket error' });
   };
 
@@ -319,7 +324,10 @@ export class PgSession {
 
   private readonly onUpstreamClose = (): void => {
     const state = this.state;
-    if (state.phase === 'closed' || (state.phase === 'relaying' && state.relay.terminated)) return;
+    if (state.phase === 'closed') return;
+    // The server closes after Terminate once it has sent every answer it owed: the session ends here.
+    if (state.phase === 'relaying' && state.relay.terminated)
+      return this.close({ kind: 'client-left', detail: 'the client terminated the session' });
     this.shared.deps.metrics.upstreamError(this.shared.listener.name, 'postgres', 'lost');
     this.fatal('08006', 'agentgate: the upstream database connection was lost');
   };
