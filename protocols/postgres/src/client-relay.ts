@@ -227,6 +227,8 @@ export class ClientRelay {
     socket.on('error', this.onClientError);
     socket.on('close', this.events.close);
     socket.on('drain', this.onClientDrain);
+    // A client gone while answers are still relayed (after Terminate) will never drain: stop waiting for it.
+    socket.on('close', this.onClientDrain);
   }
 
   private detachClient(socket: Duplex): void {
@@ -239,6 +241,7 @@ export class ClientRelay {
     socket.off('error', this.onClientError);
     socket.off('close', this.events.close);
     socket.off('drain', this.onClientDrain);
+    socket.off('close', this.onClientDrain);
   }
 
   private readonly onClientError = (err: Error): void => this.events.error(err);
