@@ -7,12 +7,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { runCli } from './harness/cli.js';
 import { startDockerd, type TestDockerd } from './harness/dockerd.js';
 import { startTestGateway, type TestGateway } from './harness/gateway.js';
 
 let dockerd: TestDockerd;
 let gw: TestGateway;
 let gatewaySocket: string;
+let stopped = false;
 
 beforeAll(async () => {
   dockerd = await startDockerd();
@@ -35,8 +38,9 @@ listeners:
 }, 60_000);
 
 afterAll(async () => {
-  await gw?.stop();
+  if (!stopped) await gw?.stop();
   await dockerd?.stop();
+  if (gw) await rm(gw.dir, { recursive: true, force: true });
 });
 
 interface Conn {
@@ -244,5 +248,15 @@ describe('what already held: the ends of a hijacked stream', () => {
     );
     expect(r.stdout.split(/\s+/).filter(Boolean)).toEqual(['8000000', '3000000']);
     expect(r.code).toBe(0);
+  }, 60_000);
+});
+
+describe('the record of all of the above', () => {
+  it('verifies after the gateway stopped', async () => {
+    stopped = true;
+    await gw.stop({ keepFiles: true });
+    const verified = await runCli(['verify', '--config', gw.configFile, '--json']);
+    expect(verified.code).toBe(0);
+    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, problems: [] });
   }, 60_000);
 });

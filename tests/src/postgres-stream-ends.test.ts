@@ -7,11 +7,14 @@
  * a server error there would.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { RawClient, typed } from './harness/pg-raw-client.js';
+import type { ApprovalBroker, ApprovalRequestInput, ApprovalSettlement } from '@agentgate/core';
+import net from 'node:net';
+import { RawClient, errorFields, typed } from './harness/pg-raw-client.js';
 import { startPgGateway, startPostgres, type PgGateway, type TestPostgres } from './harness/postgres.js';
 
 let server: TestPostgres;
 let gw: PgGateway;
+let held: PgGateway | undefined;
 
 beforeAll(async () => {
   server = await startPostgres();
@@ -22,6 +25,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  await held?.stop();
   await gw?.stop();
   await server?.stop();
 });
@@ -202,5 +206,75 @@ describe('what already held at the ends of COPY and pipelines', () => {
       'n >= 600000 AND n < 600002',
     );
     expect(through).toEqual(direct);
+  }, 30_000);
+});
+
+/** Holds every approval until it is withdrawn, telling the engine it waits (as the real broker does). */
+class NeverApproves implements ApprovalBroker {
+  requested = 0;
+  request(input: ApprovalRequestInput, signal?: AbortSignal): Promise<ApprovalSettlement> {
+    this.requested++;
+    const id = `held-${this.requested}`;
+    const message = `agentgate: waiting for approval ${id}`;
+    input.onWaiting?.({
+      approvalId: id,
+      rule: 'deletes-need-review',
+      expiresAt: Date.now() + 60_000,
+      notice: 1,
+      message,
+    });
+    return new Promise((resolve) =>
+      signal?.addEventListener('abort', () => resolve({ id, outcome: 'cancelled' }), {
+        once: true,
+      }),
+    );
+  }
+}
+
+describe('a CancelRequest for a statement held for approval', () => {
+  it('withdraws it alone: what came before and after it in the pipeline runs and is answered in order', async () => {
+    const broker = new NeverApproves();
+    held = await startPgGateway(server, {
+      broker,
+      rules: [
+        {
+          name: 'deletes-need-review',
+          protocol: 'postgres',
+          match: { commands: ['DELETE'] },
+          action: 'approve',
+        },
+      ],
+    });
+    const c = await RawClient.open(held);
+    const key = (await c.login(held.token('devin'))).find(([t]) => t === 'K')![1];
+    c.socket.write(
+      Buffer.concat([
+        query('INSERT INTO ends VALUES (700000)'),
+        query('DELETE FROM ends WHERE n = 700000'),
+        query('INSERT INTO ends VALUES (700001)'),
+      ]),
+    );
+    // Notices (N: the held statement's waiting message) may come at any point; the answers are what count.
+    const answered = (messages: [string, Buffer][]): string =>
+      messages
+        .map(([t]) => t)
+        .filter((t) => t !== 'N')
+        .join('');
+    expect(answered(await c.until('Z'))).toBe('CZ');
+    while (broker.requested === 0) await sleep(20);
+    const cancel = Buffer.alloc(16);
+    cancel.writeInt32BE(16, 0);
+    cancel.writeInt32BE(80877102, 4);
+    key.copy(cancel, 8, 0, 8);
+    const side = net.connect(held.port, held.host);
+    side.on('error', () => undefined);
+    side.end(cancel);
+    const rest = [...(await c.until('Z')), ...(await c.until('Z'))];
+    // The held statement's error, then the next statement's answer.
+    expect(answered(rest)).toBe('EZCZ');
+    const error = errorFields(rest.find(([t]) => t === 'E')![1]);
+    expect(error['M']).toMatch(/^agentgate: approval held-1 cancelled/);
+    expect(await count('n >= 700000 AND n < 700002')).toBe(2);
+    c.socket.end(TERMINATE);
   }, 30_000);
 });
