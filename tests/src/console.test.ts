@@ -553,6 +553,96 @@ describe('web console', () => {
         return response.status;
       }, new URL(link).searchParams.get('token')!);
       expect(replay).toBe(401);
+      // Nor is the used link a bearer token elsewhere: not on the admin API, not as an agent's password.
+      const token = new URL(link).searchParams.get('token')!;
+      for (const path of ['/api/approvals', '/api/ssh-keys']) {
+        const response = await fetch(`${consoleUrl}${path}`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        expect({ path, status: response.status }).toEqual({ path, status: 401 });
+      }
+      const asPassword = await run(
+        'psql',
+        [
+          '-X',
+          '-h',
+          '127.0.0.1',
+          '-p',
+          String(gateway.port('db')),
+          '-U',
+          'bob',
+          '-d',
+          'app',
+          '-c',
+          'SELECT 1',
+        ],
+        { env: { ...process.env, PGPASSWORD: token, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' } },
+      );
+      expect(asPassword.code).not.toBe(0);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'after sign-in goes only to a page of this console, however the returnTo is spelled',
+    async () => {
+      const page = await newPage();
+      await page.page.goto(`${consoleUrl}/login`);
+      // What makes these dangerous: a browser drops the tab and reads the rest as another origin.
+      expect(await page.page.evaluate(() => new URL('/\t/evil.example/', location.href).host)).toBe(
+        'evil.example',
+      );
+      for (const returnTo of [
+        '/\t/evil.example/',
+        '/\n/evil.example/',
+        '/a/../..//evil.example/',
+        '/\\evil.example/',
+      ]) {
+        const response = await fetch(`${consoleUrl}/login?returnTo=${encodeURIComponent(returnTo)}`);
+        const body = await response.text();
+        expect({ returnTo, evil: body.includes('evil.example') }).toEqual({ returnTo, evil: false });
+        expect(body).toContain('href="/auth/oidc?returnTo=%2F"');
+      }
+      const kept = await fetch(`${consoleUrl}/login?returnTo=${encodeURIComponent('/sessions?q=x')}`);
+      expect(await kept.text()).toContain(`returnTo=${encodeURIComponent('/sessions?q=x')}`);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "ends a browser session's event streams when it signs out, not at the next heartbeat",
+    async () => {
+      const carol = await signIn('carol', '/approvals', true);
+      const outcome = await carol.page.evaluate(async () => {
+        const stream = await fetch('/approvals/events');
+        const reader = stream.body!.getReader();
+        await reader.read(); // the stream is open
+        const csrf = document.querySelector<HTMLInputElement>(
+          'form[action="/logout"] input[name=csrf]',
+        )!.value;
+        const signOut = await fetch('/logout', {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ csrf }).toString(),
+          redirect: 'manual',
+        });
+        const started = Date.now();
+        const ended = (async () => {
+          for (;;) if ((await reader.read()).done) return 'ended';
+        })();
+        const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('still open'), 5000));
+        return {
+          signOut: signOut.type,
+          stream: await Promise.race([ended, timeout]),
+          ms: Date.now() - started,
+        };
+      });
+      expect(outcome.signOut).toBe('opaqueredirect');
+      expect(outcome.stream).toBe('ended');
+      const after = await fetch(`${consoleUrl}/approvals/events`, {
+        headers: { cookie: (await carol.context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ') },
+      });
+      expect(after.status).toBe(401);
     },
     TEST_TIMEOUT_MS,
   );

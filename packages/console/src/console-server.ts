@@ -43,6 +43,7 @@ import { FleetUnavailable } from './fleet-session-query.js';
 import { remoteLivePage } from './pages/live.js';
 import { createOverviewData, type ConsoleFleet } from './overview-data.js';
 import { RecentCommands } from './recent-commands.js';
+import { safeReturnTo as returnToPath } from './return-to.js';
 import { createSignInRoutes } from './sign-in-routes.js';
 import { buildTimeline } from './timeline.js';
 import { createConsoleActions } from './console-actions.js';
@@ -150,11 +151,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
       maxAge: Math.max(1, (session.expiresAt - now()) / 1000),
     });
 
-  function safeReturnTo(value: string | null | undefined): string {
-    // Only paths of this console: never another origin (`//evil`, `/\evil`) after sign-in.
-    if (value === null || value === undefined || !value.startsWith('/') || /^\/[/\\]/.test(value)) return '/';
-    return value;
-  }
+  const safeReturnTo = (value: string | null | undefined): string => returnToPath(value, publicOrigin);
 
   function record(action: string, actor: Identity, detail: Record<string, unknown>): void {
     try {
@@ -352,10 +349,16 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     approvalsStream,
     liveStream,
     remoteLiveStream,
+    closeSession: closeStreamsOf,
     closeAll: closeStreams,
   } = createConsoleStreams({
     https,
-    alive: (session) => sessions.get(session.id) !== undefined,
+    alive: (session, reads) => {
+      // Roles are asked again: a reload that takes one away ends the streams it opened.
+      if (sessions.get(session.id) === undefined) return false;
+      const roles = rolesOf(session.identity, roleSources);
+      return reads === 'sessions' ? roles.auditor : hasAnyRole(roles);
+    },
     feed,
     card: (entry, session) => card(entry, contextOf(session)),
     live: options.live,
@@ -404,6 +407,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
       if (problem !== undefined) return (refuse(res, context, `POST ${pathname}`, problem, pathname), true);
       if (pathname === '/logout') {
         sessions.delete(session.id);
+        closeStreamsOf(session.id);
         record('console sign-out', session.identity, {});
         redirect(res, '/login', {
           https,

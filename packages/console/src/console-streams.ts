@@ -1,7 +1,8 @@
 /**
  * The console's server-sent event streams: the approvals page's cards, a session's live events on this replica,
  * and another replica's open session followed through the fleet database. Each stream ends when its browser
- * session does; `closeAll` ends them all (the console closing).
+ * session does (sign-out ends it at once) or loses the role the stream needs; `closeAll` ends them all (the console
+ * closing).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@agentgate/core';
@@ -16,8 +17,11 @@ import { openEventStream, type EventStream } from './sse.js';
 
 export interface ConsoleStreamsOptions {
   readonly https: boolean;
-  /** the browser session is still signed in */
-  readonly alive: (session: BrowserSession) => boolean;
+  /**
+   * The browser session is still signed in and its roles still let it read this stream (`sessions`: a session's
+   * live events, for auditors; `approvals`: the approvals feed, for anyone with a role).
+   */
+  readonly alive: (session: BrowserSession, reads: 'sessions' | 'approvals') => boolean;
   readonly feed: ApprovalsFeed;
   /** an approval's card as this browser session sees it */
   readonly card: (entry: ApprovalEntry, session: BrowserSession) => SafeHtml;
@@ -29,24 +33,26 @@ export interface ConsoleStreamsOptions {
 
 export function createConsoleStreams(options: ConsoleStreamsOptions) {
   const { https, feed, live } = options;
-  const streams = new Set<{ close(): void }>();
+  /** Open streams with the browser session each serves, so signing out ends that session's streams at once. */
+  const streams = new Map<{ close(): void }, string>();
 
   /** A stream that ends with the browser session and, when it closes, unsubscribes from what fed it. */
   function openTracked(
     req: IncomingMessage,
     res: ServerResponse,
     session: BrowserSession,
+    reads: 'sessions' | 'approvals',
     unsubscribe: () => void,
   ): EventStream {
     const stream = openEventStream(req, res, {
       https,
-      alive: () => options.alive(session),
+      alive: () => options.alive(session, reads),
       onClose: () => {
         unsubscribe();
         streams.delete(stream);
       },
     });
-    streams.add(stream);
+    streams.set(stream, session.id);
     return stream;
   }
 
@@ -57,7 +63,7 @@ export function createConsoleStreams(options: ConsoleStreamsOptions) {
         state: entry.settlement?.outcome ?? 'pending',
         html: options.card(entry, session).value,
       });
-    const stream = openTracked(req, res, session, feed.onChange(sendEntry));
+    const stream = openTracked(req, res, session, 'approvals', feed.onChange(sendEntry));
     // Whatever changed between the page and this stream: the page replaces cards by id.
     for (const entry of feed.all()) sendEntry(entry);
   }
@@ -75,7 +81,7 @@ export function createConsoleStreams(options: ConsoleStreamsOptions) {
       }
       sendEvent(event);
     });
-    const stream = openTracked(req, res, session, unsubscribe);
+    const stream = openTracked(req, res, session, 'sessions', unsubscribe);
     for (const event of live.recent(id)) if (event.kind !== 'ended') sendEvent(event);
     if (!live.has(id)) {
       stream.send('ended', { reason: 'the session has ended' });
@@ -91,18 +97,23 @@ export function createConsoleStreams(options: ConsoleStreamsOptions) {
   ): void {
     const stream = followRemoteSession(req, res, {
       https,
-      alive: () => options.alive(session),
+      alive: () => options.alive(session, 'sessions'),
       onClose: () => streams.delete(stream),
       read: (afterSeq) => options.records.events(summary, afterSeq),
       pollMs: options.remotePollMs,
       log: options.log,
     });
-    streams.add(stream);
+    streams.set(stream, session.id);
   }
 
-  const closeAll = (): void => {
-    for (const stream of [...streams]) stream.close();
+  /** End the streams of a browser session that signed out. */
+  const closeSession = (sessionId: string): void => {
+    for (const [stream, id] of [...streams]) if (id === sessionId) stream.close();
   };
 
-  return { approvalsStream, liveStream, remoteLiveStream, closeAll };
+  const closeAll = (): void => {
+    for (const stream of [...streams.keys()]) stream.close();
+  };
+
+  return { approvalsStream, liveStream, remoteLiveStream, closeSession, closeAll };
 }

@@ -67,7 +67,7 @@ export class OneTimeLinks {
     const claims = payloadOf(token);
     if (claims['purpose'] !== LINK_PURPOSE)
       throw new AgentgateError('AUTH_FAILED', 'this token is not a console sign-in link');
-    const identity = await this.identity.verifyToken(token);
+    const identity = await this.identity.verifyToken(token, { purpose: LINK_PURPOSE });
     const jti = claims['jti'];
     const exp = claims['exp'];
     const iat = claims['iat'];

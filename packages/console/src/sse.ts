@@ -1,6 +1,7 @@
 /**
  * Server-Sent Events: one long response per open page, an event per change, a comment every 15 s so proxies keep
- * it open and a signed-out or expired browser session is noticed (`alive` is asked each time).
+ * it open and a signed-out or expired browser session, or one that lost its role, is noticed (`alive` is asked each
+ * time, and before each event).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { securityHeaders } from './http.js';
@@ -47,6 +48,8 @@ export function openEventStream(
   return {
     send(event, data) {
       if (closed) return;
+      // Asked per event too: a page must not go on receiving what its person may no longer read.
+      if (!options.alive()) return close();
       res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     },
     close,

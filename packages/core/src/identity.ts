@@ -30,8 +30,11 @@ export function credentialLapse(identity: Identity, nowMs: number) {
 export type PrincipalRef = string;
 
 export interface IdentityService {
-  /** Verify an OIDC JWT or a static service token. Throws AgentgateError AUTH_FAILED. */
-  verifyToken(token: string): Promise<Identity>;
+  /**
+   * Verify an OIDC JWT or a static service token. Throws AgentgateError AUTH_FAILED. A JWT with a `purpose` claim
+   * (a console sign-in link) is good only where that purpose is asked for, and never as an agent's or API token.
+   */
+  verifyToken(token: string, options?: { readonly purpose?: string }): Promise<Identity>;
   /**
    * The identity an SSH public key acts as: a configured `identity.sshKeys` entry or a key registered through
    * `POST /api/ssh-keys` that has not expired. `keyData` is the SSH wire-format public key blob.

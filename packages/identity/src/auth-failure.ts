@@ -13,7 +13,9 @@ export type AuthFailureReason =
   | 'missing-exp'
   | 'bad-claims'
   | 'jwks-unavailable'
-  | 'unknown-token';
+  | 'unknown-token'
+  /** a JWT whose `purpose` claim is not the one this place accepts (a console link used as a bearer token) */
+  | 'wrong-purpose';
 
 export function authFailed(
   reason: AuthFailureReason,

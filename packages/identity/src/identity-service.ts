@@ -258,12 +258,21 @@ export async function createIdentityService(
       return new Map(state.issuers.map((i) => [i.config.issuer, i.verifier.keys]));
     },
 
-    async verifyToken(token: string): Promise<Identity> {
+    async verifyToken(token: string, options: { readonly purpose?: string } = {}): Promise<Identity> {
       // Static tokens first: only a configured token's hash can match, and a service token may happen to contain dots.
-      const staticIdentity = state.staticTokens.find(token);
+      const staticIdentity = options.purpose === undefined ? state.staticTokens.find(token) : undefined;
       if (staticIdentity !== undefined) return staticIdentity;
       if (!looksLikeJwt(token))
         throw authFailed('unknown-token', 'token is neither a JWT nor a configured service token');
+      // A one-time console link must not also be a bearer token for a day: it signs in once, and nothing else.
+      const purpose = decodeJwt(token).claims['purpose'];
+      if (purpose !== options.purpose)
+        throw authFailed(
+          'wrong-purpose',
+          purpose === undefined
+            ? `this token has no purpose ${JSON.stringify(options.purpose)}`
+            : `a token for ${JSON.stringify(purpose)} is not accepted here`,
+        );
       const cacheKey = createHash('sha256').update(token).digest('base64');
       const cached = verified.get(cacheKey);
       if (cached !== undefined) {

@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createIdentityService } from './identity-service.js';
+import { generateSigningKeyPair, mintToken } from './local-idp.js';
+
+// A console sign-in link is a JWT of a configured issuer with `purpose: console-link`. It signs in once; if the
+// listeners and the admin API took it as a bearer token it would stay good for up to a day after that.
+let dir: string;
+let privateJwk: object;
+let service: Awaited<ReturnType<typeof createIdentityService>>;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'agentgate-purpose-'));
+  const keys = await generateSigningKeyPair('ES256');
+  privateJwk = keys.privateJwk;
+  writeFileSync(join(dir, 'jwks.json'), JSON.stringify(keys.jwks));
+  service = await createIdentityService({
+    oidc: [
+      {
+        issuer: 'local',
+        audience: 'agentgate',
+        jwks: join(dir, 'jwks.json'),
+        groupsClaim: 'groups',
+        clockSkewSeconds: 30,
+      },
+    ],
+    tokens: [],
+    sshKeys: [],
+  });
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const mint = (extraClaims: object = {}): Promise<string> =>
+  mintToken({
+    privateJwk,
+    sub: 'bob',
+    groups: ['dba'],
+    ttlSeconds: 600,
+    issuer: 'local',
+    audience: 'agentgate',
+    extraClaims,
+  });
+
+describe('a JWT with a purpose', () => {
+  it('is refused where no purpose is asked for (listeners, the admin API)', async () => {
+    const link = await mint({ purpose: 'console-link', jti: 'j1' });
+    await expect(service.verifyToken(link)).rejects.toMatchObject({
+      code: 'AUTH_FAILED',
+      detail: { reason: 'wrong-purpose' },
+    });
+  });
+
+  it('is accepted where its purpose is asked for, and only that purpose', async () => {
+    const link = await mint({ purpose: 'console-link', jti: 'j2' });
+    await expect(service.verifyToken(link, { purpose: 'console-link' })).resolves.toMatchObject({
+      name: 'bob',
+    });
+    // Verified once and cached: the cache must not let it through where no purpose is asked for.
+    await expect(service.verifyToken(link)).rejects.toMatchObject({ detail: { reason: 'wrong-purpose' } });
+    await expect(service.verifyToken(link, { purpose: 'other' })).rejects.toMatchObject({
+      detail: { reason: 'wrong-purpose' },
+    });
+  });
+
+  it('an agent token without a purpose is good as before, and not as a link', async () => {
+    const agent = await mint();
+    await expect(service.verifyToken(agent)).resolves.toMatchObject({ name: 'bob', groups: ['dba'] });
+    await expect(service.verifyToken(agent, { purpose: 'console-link' })).rejects.toMatchObject({
+      detail: { reason: 'wrong-purpose' },
+    });
+  });
+});
