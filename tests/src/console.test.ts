@@ -365,6 +365,31 @@ describe('web console', () => {
       await alice.shot('04-csrf-refused-still-pending');
       await decide(alice.page, id, 'deny', 'done testing');
       expect((await statement).code).not.toBe(0);
+      // With the token: deciding it again says it was decided; an id nobody holds says there is no such request.
+      const again = await alice.page.evaluate(
+        async (ids) => {
+          const csrf = document.querySelector<HTMLInputElement>('input[name=csrf]')!.value;
+          const answers: { status: number; title: string | undefined }[] = [];
+          for (const approval of ids) {
+            const response = await fetch(`/approvals/${approval}/decide`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/x-www-form-urlencoded' },
+              body: new URLSearchParams({ decision: 'approve', csrf }).toString(),
+            });
+            const page = new DOMParser().parseFromString(await response.text(), 'text/html');
+            answers.push({
+              status: response.status,
+              title: page.querySelector('h1')?.textContent ?? undefined,
+            });
+          }
+          return answers;
+        },
+        [id, '01M93WMXHYW6C5KTJ8M29Z48D7'],
+      );
+      expect(again).toEqual([
+        { status: 409, title: 'Already decided' },
+        { status: 404, title: 'No such request' },
+      ]);
     },
     TEST_TIMEOUT_MS,
   );

@@ -69,7 +69,10 @@ export function createConsoleActions(deps: ConsoleActionDeps): ConsoleActions {
           return send(res, 503, messagePage('Not decided', err.message, context));
         if (isAgentgateError(err, 'FORBIDDEN'))
           return refuse(res, context, `${decision} ${id}`, err.message, path);
-        if (isAgentgateError(err, 'CONFLICT') || isAgentgateError(err, 'NOT_FOUND'))
+        // An id nobody holds is not "already decided": saying so would tell the approver something untrue.
+        if (isAgentgateError(err, 'NOT_FOUND'))
+          return send(res, 404, messagePage('No such request', err.message, context));
+        if (isAgentgateError(err, 'CONFLICT'))
           return send(res, 409, messagePage('Already decided', err.message, context));
         throw err;
       }
