@@ -1,6 +1,7 @@
 /**
  * Browser sessions, kept on the server: the cookie holds only a random id (256 bits). Each session carries the
- * signed-in identity, its CSRF token and its end, which is never later than the IdP token it came from.
+ * signed-in identity, its CSRF token and its end, which is never later than the IdP token it came from, and it ends
+ * early when that identity's credential is revoked.
  * Sign-out deletes it here, so a copied cookie is worthless afterwards. Sessions do not survive a restart.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
@@ -48,7 +49,9 @@ export class BrowserSessions {
     if (id === undefined || !/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
     const session = this.sessions.get(id);
     if (session === undefined) return undefined;
-    if (session.expiresAt <= this.now()) {
+    // A revoked credential (its issuer or token removed by a reload) signs its browser sessions out too, as it
+    // ends the agent sessions it opened.
+    if (session.expiresAt <= this.now() || session.identity.lease?.revoked === true) {
       this.sessions.delete(id);
       return undefined;
     }
