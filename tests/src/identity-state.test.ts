@@ -123,6 +123,18 @@ describe('state that lasts', () => {
     expect(listed).toEqual([expect.objectContaining(registered)]);
   }, 120_000);
 
+  it('a fingerprint that is not valid percent-encoding is a bad request (400), not an internal error', async () => {
+    const response = await fetch(`${gateway!.admin}/api/ssh-keys/%E0%A4%A`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({
+      message: 'the fingerprint in the path is not valid percent-encoding',
+    });
+    expect(gateway!.logs).not.toContainEqual(expect.objectContaining({ msg: 'admin request failed' }));
+  });
+
   it('ssh-login says why a TTL over the maximum is refused', async () => {
     const key = makeKeyPair(dir, 'long-key');
     const login = await runCli([

@@ -109,7 +109,7 @@ export function sshKeysHandler(opts: SshKeysApiOptions) {
     }
     const m = /^\/api\/ssh-keys\/(.+)$/.exec(pathname);
     if (m && req.method === 'DELETE') {
-      const fingerprint = decodeURIComponent(m[1]!);
+      const fingerprint = decodeFingerprint(m[1]!);
       const reg = opts.registry.list().find((r) => r.fingerprint === fingerprint);
       if (!reg || !visible(reg)) throw new AgentgateError('NOT_FOUND', `no registered key ${fingerprint}`);
       await opts.registry.revoke(fingerprint, caller.name);
@@ -122,6 +122,15 @@ export function sshKeysHandler(opts: SshKeysApiOptions) {
 }
 
 const DEFAULT_TTL_MS = 8 * 3_600_000;
+
+/** A path segment that is not valid percent-encoding is the caller's mistake (400), not the gateway's (500). */
+function decodeFingerprint(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new AgentgateError('BAD_REQUEST', 'the fingerprint in the path is not valid percent-encoding');
+  }
+}
 
 /** A TTL as a person reads it: `8h`, `1h30m`, `45m`, `90s`. */
 function formatHours(ms: number): string {
