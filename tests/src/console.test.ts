@@ -744,6 +744,65 @@ describe('web console', () => {
   );
 
   it(
+    'asks who is asking on every route, however the path or method is spelled',
+    async () => {
+      const cookieOf = async (name: string): Promise<string> =>
+        (await (await signIn(name, '/approvals')).context.cookies(consoleUrl))
+          .map((c) => `${c.name}=${c.value}`)
+          .join('; ');
+      const who: Record<string, string> = {
+        nobody: '',
+        forged: `agentgate_console=${'A'.repeat(43)}`,
+        mallory: await cookieOf('mallory'),
+        alice: await cookieOf('alice'),
+      };
+      const status = async (as: string, method: string, path: string): Promise<number> => {
+        const response = await fetch(`${consoleUrl}${path}`, {
+          method,
+          redirect: 'manual',
+          headers: { cookie: who[as]! },
+          signal: AbortSignal.timeout(5000),
+        });
+        await response.body?.cancel();
+        return response.status;
+      };
+      const auditorsOnly = [
+        '/sessions',
+        '/sessions/abc',
+        '/sessions/abc/live',
+        '/sessions/abc/live/events',
+        '/sessions/abc/export.jsonl',
+        '/sessions/abc/export.cast',
+        '/x/%2e%2e/sessions',
+        '/api/../sessions/abc/export.jsonl',
+      ];
+      const anyRole = ['/approvals', '/approvals/events', '/approvals/01M93WMXHYW6C5KTJ8M29Z48D7'];
+      const seen: Record<string, number> = {};
+      for (const path of [...auditorsOnly, ...anyRole]) {
+        for (const as of ['nobody', 'forged']) seen[`${as} GET ${path}`] = await status(as, 'GET', path);
+        seen[`mallory GET ${path}`] = await status('mallory', 'GET', path);
+        if (auditorsOnly.includes(path)) seen[`alice GET ${path}`] = await status('alice', 'GET', path);
+      }
+      for (const method of ['OPTIONS', 'PUT', 'DELETE', 'PATCH'])
+        seen[`alice ${method} /approvals`] = await status('alice', method, '/approvals');
+      const expected: Record<string, number> = {};
+      for (const path of [...auditorsOnly, ...anyRole]) {
+        const events = path.endsWith('/events');
+        for (const as of ['nobody', 'forged']) expected[`${as} GET ${path}`] = events ? 401 : 303;
+        expected[`mallory GET ${path}`] = 403;
+        if (auditorsOnly.includes(path)) expected[`alice GET ${path}`] = 403;
+      }
+      for (const method of ['OPTIONS', 'PUT', 'DELETE', 'PATCH'])
+        expected[`alice ${method} /approvals`] = 405;
+      expect(seen).toEqual(expected);
+      // The overview sends an approver to the approvals page, and someone without a role nowhere.
+      expect(await status('alice', 'GET', '/overview')).toBe(303);
+      expect(await status('mallory', 'GET', '/overview')).toBe(403);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'shows the overview to auditors, and nothing but its own message to someone without a role',
     async () => {
       const carol = await signIn('carol', '/');
