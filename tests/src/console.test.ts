@@ -744,6 +744,37 @@ describe('web console', () => {
   );
 
   it(
+    'refuses an OpenID callback replayed, in the same browser or in another carrying its state cookie',
+    async () => {
+      const p = await newPage();
+      const callbacks: string[] = [];
+      p.context.on('request', (request) => {
+        if (request.url().startsWith(`${consoleUrl}/auth/callback`)) callbacks.push(request.url());
+      });
+      await signInThroughProvider(browser, idp, consoleUrl, 'carol', '/sessions', p);
+      expect(callbacks).toHaveLength(1);
+      const callback = new URL(callbacks[0]!);
+      // The same browser again: the state was spent with the first answer.
+      const again = await p.page.goto(callback.href);
+      expect(again?.status()).toBe(401);
+      await expect(p.page.locator('.error').textContent()).resolves.toContain('not started in this browser');
+      // Another browser that also stole the state cookie: the state is spent on the server, not only in the cookie.
+      const thief = await newPage();
+      await thief.context.addCookies([
+        {
+          name: 'agentgate_console_login',
+          value: callback.searchParams.get('state')!,
+          url: `${consoleUrl}/auth`,
+        },
+      ]);
+      const stolen = await thief.page.goto(callback.href);
+      expect(stolen?.status()).toBe(401);
+      expect(await thief.page.locator('#signed-in-identity').count()).toBe(0);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'asks who is asking on every route, however the path or method is spelled',
     async () => {
       const cookieOf = async (name: string): Promise<string> =>

@@ -13,8 +13,10 @@ export async function signInThroughProvider(
   consoleUrl: string,
   name: string,
   returnTo = '/',
+  /** A page to sign in with (one whose requests a test watches); default a new one. */
+  page?: ConsolePage,
 ): Promise<ConsolePage> {
-  const p = await openPage(browser);
+  const p = page ?? (await openPage(browser));
   await p.page.goto(`${consoleUrl}${returnTo}`);
   await p.page.click('#sign-in');
   await p.page.waitForURL((url) => url.origin === idp.issuer);
