@@ -22,6 +22,7 @@ import { requireOneLmdb } from './one-lmdb.js';
 import { ownAllThreadsNs, ownMainThreadNs } from './process-cpu.js';
 import type { TestDockerd } from '../harness/dockerd.js';
 import type { TestGateway } from '../harness/gateway.js';
+import { batchClientSource } from './batch-client.js';
 
 type Target = { host: string; port: number } | { socketPath: string };
 interface Arm {
@@ -40,40 +41,6 @@ const [rootA, rootB] = process.argv.slice(2, 4).map((root) => resolve(root));
 const rounds = Number(process.argv[4] ?? 300);
 const batch = Number(process.argv[5] ?? 50);
 const transport = process.env['AB_TRANSPORT'] ?? 'tcp';
-
-/** The client, a process of its own: "i k" runs k requests against target i and answers their p50 in µs. */
-const clientSource = `
-const http = require('node:http');
-const targets = JSON.parse(process.argv[1]);
-const agents = targets.map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
-const path = process.env.AB_PATH || '/containers/json';
-const once = (i) => new Promise((resolve, reject) => {
-  const req = http.request({ ...targets[i].target, agent: agents[i], path, headers: targets[i].headers }, (res) => {
-    res.resume();
-    res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error('status ' + res.statusCode))));
-  });
-  req.on('error', reject);
-  req.end();
-});
-let buffered = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', async (data) => {
-  buffered += data;
-  const nl = buffered.indexOf('\\n');
-  if (nl < 0) return;
-  const line = buffered.slice(0, nl);
-  buffered = buffered.slice(nl + 1);
-  if (line === 'quit') process.exit(0);
-  const [i, k] = line.split(' ').map(Number);
-  const times = [];
-  for (let j = 0; j < k; j++) {
-    const t0 = process.hrtime.bigint();
-    await once(i);
-    times.push(Number(process.hrtime.bigint() - t0) / 1e3);
-  }
-  times.sort((a, b) => a - b);
-  process.stdout.write(JSON.stringify({ p50: times[Math.floor(k / 2)] }) + '\\n');
-});`;
 
 const windowNote = (arm: number): string => {
   const window = process.env[arm === 0 ? 'AB_COMMIT_WINDOW_A' : 'AB_COMMIT_WINDOW_B'];
@@ -117,7 +84,7 @@ async function main(): Promise<void> {
       if (run.code !== 0) throw new Error(run.stderr);
     }
     const targets = arms.map(({ target, headers }) => ({ target, headers }));
-    const client = spawn(process.execPath, ['-e', clientSource, JSON.stringify(targets)], {
+    const client = spawn(process.execPath, ['-e', batchClientSource, JSON.stringify(targets)], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     client.stdout.setEncoding('utf8');

@@ -25,6 +25,7 @@ import { startDockerd } from '../harness/dockerd.js';
 import { startTestGateway, type TestGateway } from '../harness/gateway.js';
 import { dockerBenchGatewayYaml } from './bench-store.js';
 import { nodeRelay } from './node-relays.js';
+import { batchClientSource } from './batch-client.js';
 
 type Target = { host: string; port: number } | { socketPath: string };
 interface Named {
@@ -110,39 +111,6 @@ function sample(): { main: Thread; allNs: number; allSwitches: number; gcMs: num
   return { main: thread(String(process.pid)), allNs, allSwitches, gcMs };
 }
 
-/** The client: "i k" runs k sequential keep-alive requests against target i and answers their p50 in µs. */
-const clientSource = `
-const http = require('node:http');
-const targets = JSON.parse(process.argv[1]);
-const agents = targets.map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
-const once = (i) => new Promise((resolve, reject) => {
-  const req = http.request({ ...targets[i].target, agent: agents[i], path: '/containers/json', headers: targets[i].headers }, (res) => {
-    res.resume();
-    res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error('status ' + res.statusCode))));
-  });
-  req.on('error', reject);
-  req.end();
-});
-let buffered = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', async (data) => {
-  buffered += data;
-  const nl = buffered.indexOf('\\n');
-  if (nl < 0) return;
-  const line = buffered.slice(0, nl);
-  buffered = buffered.slice(nl + 1);
-  if (line === 'quit') process.exit(0);
-  const [i, k] = line.split(' ').map(Number);
-  const times = [];
-  for (let j = 0; j < k; j++) {
-    const t0 = process.hrtime.bigint();
-    await once(i);
-    times.push(Number(process.hrtime.bigint() - t0) / 1e3);
-  }
-  times.sort((a, b) => a - b);
-  process.stdout.write(JSON.stringify({ p50: times[Math.floor(k / 2)] }) + '\\n');
-});`;
-
 async function gatewayTargets(
   start: typeof startTestGateway,
   dockerdSocket: string,
@@ -220,7 +188,7 @@ async function main(): Promise<void> {
     const run = await dockerd.docker(['run', '-d', '--network', 'none', dockerd.image, 'sleep', '3600']);
     if (run.code !== 0) throw new Error(run.stderr);
 
-    const client = spawn(process.execPath, ['-e', clientSource, JSON.stringify(used)], {
+    const client = spawn(process.execPath, ['-e', batchClientSource, JSON.stringify(used)], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     client.stdout.setEncoding('utf8');
