@@ -14,7 +14,6 @@
  * window itself (use batches that take many windows, e.g. 400 requests: a side's last commit of a batch can fall in
  * the other side's next batch).
  */
-import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { dockerBenchGatewayYaml } from './bench-store.js';
@@ -22,7 +21,7 @@ import { requireOneLmdb } from './one-lmdb.js';
 import { ownAllThreadsNs, ownMainThreadNs } from './process-cpu.js';
 import type { TestDockerd } from '../harness/dockerd.js';
 import type { TestGateway } from '../harness/gateway.js';
-import { batchClientSource } from './batch-client.js';
+import { startBatchClient } from './batch-client.js';
 
 type Target = { host: string; port: number } | { socketPath: string };
 interface Arm {
@@ -84,25 +83,8 @@ async function main(): Promise<void> {
       if (run.code !== 0) throw new Error(run.stderr);
     }
     const targets = arms.map(({ target, headers }) => ({ target, headers }));
-    const client = spawn(process.execPath, ['-e', batchClientSource, JSON.stringify(targets)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    client.stdout.setEncoding('utf8');
-    let answer: ((p50: number) => void) | undefined;
-    let out = '';
-    client.stdout.on('data', (data: string) => {
-      out += data;
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      const line = out.slice(0, nl);
-      out = out.slice(nl + 1);
-      answer?.((JSON.parse(line) as { p50: number }).p50);
-    });
-    const ask = (arm: number, requests: number): Promise<number> =>
-      new Promise((resolve) => {
-        answer = resolve;
-        client.stdin.write(`${arm} ${requests}\n`);
-      });
+    const client = startBatchClient(targets);
+    const ask = client.ask;
 
     const batches: Batch[][] = [[], []];
     const measure = async (arm: number): Promise<void> => {
@@ -120,7 +102,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       for (const arm of round % 2 === 0 ? [0, 1] : [1, 0]) await measure(arm);
     }
-    client.stdin.write('quit\n');
+    client.quit();
 
     for (const [arm, name] of ['A', 'B'].entries()) {
       const measured = batches[arm]!;

@@ -25,7 +25,7 @@ import { startDockerd } from '../harness/dockerd.js';
 import { startTestGateway, type TestGateway } from '../harness/gateway.js';
 import { dockerBenchGatewayYaml } from './bench-store.js';
 import { nodeRelay } from './node-relays.js';
-import { batchClientSource } from './batch-client.js';
+import { startBatchClient } from './batch-client.js';
 
 type Target = { host: string; port: number } | { socketPath: string };
 interface Named {
@@ -188,25 +188,8 @@ async function main(): Promise<void> {
     const run = await dockerd.docker(['run', '-d', '--network', 'none', dockerd.image, 'sleep', '3600']);
     if (run.code !== 0) throw new Error(run.stderr);
 
-    const client = spawn(process.execPath, ['-e', batchClientSource, JSON.stringify(used)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    client.stdout.setEncoding('utf8');
-    let answer: ((p50: number) => void) | undefined;
-    let out = '';
-    client.stdout.on('data', (data: string) => {
-      out += data;
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      const line = out.slice(0, nl);
-      out = out.slice(nl + 1);
-      answer?.((JSON.parse(line) as { p50: number }).p50);
-    });
-    const ask = (i: number, k: number): Promise<number> =>
-      new Promise((done) => {
-        answer = done;
-        client.stdin.write(`${i} ${k}\n`);
-      });
+    const client = startBatchClient(used);
+    const ask = client.ask;
     for (let i = 0; i < used.length; i++) await ask(i, 1000); // warm-up: V8 settles each relay's code first
 
     const batches: Batch[][] = used.map(() => []);
@@ -271,7 +254,7 @@ async function main(): Promise<void> {
         .join(', ');
       console.log(`system calls of the main thread per request, ${straced}: ${calls}`);
     }
-    client.stdin.write('quit\n');
+    client.quit();
 
     const directP50 = median(
       batches[used.findIndex((t) => t.name === 'direct')]?.map((b) => b.p50Us) ?? [NaN],
