@@ -109,6 +109,14 @@ export function createGate(options: GateOptions): Gate {
   const { policy, broker, metrics, log } = options;
   const now = options.now ?? Date.now;
 
+  /** A command whose record the store refused is refused itself (fail closed); any other error is a bug. */
+  function refusedUnrecorded(info: GateSession['info'], err: unknown, why: string): Verdict {
+    if (!isAgentgateError(err, 'RECORDING_FAILED')) throw err;
+    metrics?.command(info.listener, info.protocol, 'refused');
+    log.error(`command refused: ${why}`, { session: info.id, error: err.message });
+    return recordingRefusal(err);
+  }
+
   /** Allow or deny as decided; an `approve` rule asks the broker and settles with the approval. */
   function verdictOf(
     session: GateSession,
@@ -160,13 +168,7 @@ export function createGate(options: GateOptions): Gate {
     try {
       await recorded;
     } catch (err) {
-      if (!isAgentgateError(err, 'RECORDING_FAILED')) throw err;
-      metrics?.command(info.listener, info.protocol, 'refused');
-      log.error('command refused: its record did not reach the store', {
-        session: info.id,
-        error: err.message,
-      });
-      return recordingRefusal(err);
+      return refusedUnrecorded(info, err, 'its record did not reach the store');
     }
     return verdictOf(session, command, decision, commandSeq, signal, hooks);
   }
@@ -246,13 +248,7 @@ export function createGate(options: GateOptions): Gate {
       try {
         commandSeq = appendedSeq(recorder, 'command', commandBody(command, decision));
       } catch (err) {
-        if (!isAgentgateError(err, 'RECORDING_FAILED')) throw err;
-        metrics?.command(info.listener, info.protocol, 'refused');
-        log.error('command refused: transcript store cannot record', {
-          session: info.id,
-          error: err.message,
-        });
-        return recordingRefusal(err);
+        return refusedUnrecorded(info, err, 'transcript store cannot record');
       }
       if (decision.action !== 'deny') {
         // Nothing runs before its record is sure to be on disk: wait when the store cannot vouch for it yet.
