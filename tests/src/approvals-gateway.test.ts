@@ -39,8 +39,9 @@ async function login(sub: string, groups: string[]): Promise<{ client: LineClien
   return { client, sessionId: greeting.split(' ')[2]! };
 }
 
-async function pending(count: number): Promise<Pending[]> {
-  const token = await gw.token('alice', ['dba']);
+/** The pending requests `viewer` sees once there are `count`: those it may decide, and its own. */
+async function pending(count: number, viewer: [string, string[]] = ['alice', ['dba']]): Promise<Pending[]> {
+  const token = await gw.token(...viewer);
   for (let i = 0; i < 200; i++) {
     const res = await fetch(`${gw.adminUrl}/api/approvals`, {
       headers: { authorization: `Bearer ${token}` },
@@ -112,7 +113,10 @@ describe('approvals through the gateway', () => {
     expect(await reply).toBe('ECHO delete from orders');
 
     const grant = client.send('grant all to devin');
-    const [heldGrant] = await pending(1);
+    const [heldGrant] = await pending(1, ['sam', ['security']]);
+    // alice may not decide it, so she is not shown it; devin is shown his own wait.
+    await pending(0);
+    expect((await pending(1, ['devin', ['agents', 'dba']]))[0]!.id).toBe(heldGrant!.id);
     expect(await decide(heldGrant!.id, 'approve', 'alice', ['dba'])).toBe(403);
     expect(await decide(heldGrant!.id, 'approve', 'sam', ['security'])).toBe(200);
     expect(await grant).toBe('ECHO grant all to devin');

@@ -205,6 +205,33 @@ afterAll(async () => {
 });
 
 describe('approval broker', () => {
+  it('shows a request only to its approvers and its requester, pending or settled', async () => {
+    const h = await harness();
+    const settled = h.broker.request(requestInput('carol'));
+    const [pending] = await pendingFor(h);
+    const one = `/api/approvals/${pending!.id}`;
+    // carol's own wait, and alice may decide it (group:dba); bob is neither, so nothing of it reaches him.
+    expect(await api(h, 'GET', '/api/approvals', 'tok-carol')).toEqual({ status: 200, json: [pending] });
+    expect(await api(h, 'GET', '/api/approvals', 'tok-alice')).toEqual({ status: 200, json: [pending] });
+    expect(await api(h, 'GET', '/api/approvals', 'tok-bob')).toEqual({ status: 200, json: [] });
+    expect((await api(h, 'GET', one, 'tok-carol')).json).toMatchObject({
+      id: pending!.id,
+      status: 'pending',
+    });
+    expect(await api(h, 'GET', one, 'tok-bob')).toMatchObject({ status: 404, json: { code: 'NOT_FOUND' } });
+
+    await api(h, 'POST', `${one}/deny`, 'tok-alice', { reason: 'not on prod' });
+    await expect(settled).resolves.toMatchObject({ outcome: 'rejected' });
+    expect((await api(h, 'GET', one, 'tok-carol')).json).toMatchObject({
+      status: 'rejected',
+      by: 'alice',
+      reason: 'not on prod',
+      identity: 'carol',
+      approvers: ['group:dba'],
+    });
+    expect(await api(h, 'GET', one, 'tok-bob')).toMatchObject({ status: 404, json: { code: 'NOT_FOUND' } });
+  });
+
   it('approves through the API, records both events and counts metrics', async () => {
     const h = await harness();
     const input = requestInput('devin');
@@ -220,7 +247,7 @@ describe('approval broker', () => {
     });
     expect(Date.parse(pending!.expiresAt) - Date.parse(pending!.requestedAt)).toBe(60_000);
 
-    const list = await api(h, 'GET', '/api/approvals', 'tok-carol');
+    const list = await api(h, 'GET', '/api/approvals', 'tok-alice');
     expect(list).toEqual({ status: 200, json: [pending] });
     const answer = await api(h, 'POST', `/api/approvals/${pending!.id}/approve`, 'tok-alice', {
       reason: 'looks fine',

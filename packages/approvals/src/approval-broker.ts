@@ -32,7 +32,7 @@ import type {
   SharedApproval,
 } from './types.js';
 import { ApprovalWebhooks } from './approval-webhooks.js';
-import { formatSeconds, requestView, SettledMemory, waitNotice } from './approval-views.js';
+import { formatSeconds, requestView, SettledMemory, settledView, waitNotice } from './approval-views.js';
 import {
   checkMayDecide,
   fleetCall,
@@ -93,6 +93,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     const expiresAtMs = requestedAtMs + timeoutMs;
     // The rule's approvers, else the section's default.
     const approvers = input.approvers.length > 0 ? input.approvers : this.config.approvers;
+    const view = requestView(id, input, approvers, requestedAtMs, expiresAtMs);
     try {
       input.recorder.append('approval.requested', {
         approvalId: id,
@@ -102,12 +103,11 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
         requestedAt: requestedAtMs,
         expiresAt: expiresAtMs,
       });
-      if (this.closed) return Promise.resolve(this.refuseAtOnce(id, input, SHUTTING_DOWN));
+      if (this.closed) return Promise.resolve(this.refuseAtOnce(view, input, SHUTTING_DOWN));
     } catch (err) {
       // RECORDING_FAILED: nothing is held, and the gate refuses the command (fail closed).
       return Promise.reject(err);
     }
-    const view = requestView(id, input, approvers, requestedAtMs, expiresAtMs);
     const sharing = this.sharing;
     if (sharing === undefined)
       return this.hold(view, input, requestedAtMs, expiresAtMs, timeoutMs, false, signal);
@@ -130,7 +130,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     const { whenSharingDown, log } = this.options;
     switch (await shareHold(sharing, view, requestedAtMs, expiresAtMs, whenSharingDown, log)) {
       case 'refused':
-        return this.refuseAtOnce(view.id, input, { kind: 'failed', message: UNREACHABLE_REFUSAL });
+        return this.refuseAtOnce(view, input, { kind: 'failed', message: UNREACHABLE_REFUSAL });
       case 'local':
         return this.hold(view, input, requestedAtMs, expiresAtMs, timeoutMs, false, signal);
       case 'shared':
@@ -341,7 +341,12 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
    * refused at once, and recorded like any other settlement (no approver is asked), so the record says why the
    * command did not run.
    */
-  private refuseAtOnce(id: string, input: ApprovalRequestInput, cause: WithdrawCause): ApprovalSettlement {
+  private refuseAtOnce(
+    view: PendingApproval,
+    input: ApprovalRequestInput,
+    cause: WithdrawCause,
+  ): ApprovalSettlement {
+    const id = view.id;
     const reason = describeCause(cause);
     try {
       input.recorder.append('approval.decided', {
@@ -359,13 +364,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
         error: (err as Error).message,
       });
     }
-    this.settled.remember({
-      id,
-      status: 'cancelled',
-      by: null,
-      reason,
-      settledAt: new Date(this.now()).toISOString(),
-    });
+    this.settled.remember(settledView(view, 'cancelled', undefined, reason, this.now()));
     this.options.metrics?.settled('cancelled', 0);
     this.options.log.info(`approval refused: ${reason}`, {
       approval: id,
@@ -498,13 +497,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     if (request === undefined) return undefined;
     this.pending.delete(id);
     const settledAtMs = this.now();
-    this.settled.remember({
-      id,
-      status: outcome,
-      by: by ?? null,
-      reason: reason ?? null,
-      settledAt: new Date(settledAtMs).toISOString(),
-    });
+    this.settled.remember(settledView(request.view, outcome, by, reason, settledAtMs));
     clearTimeout(request.timer);
     clearInterval(request.reminder);
     request.detach();

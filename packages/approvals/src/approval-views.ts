@@ -1,5 +1,6 @@
 /** How a request reads outside the broker: the waiting client's notice, and another replica's row as a pending view. */
 import type { ApprovalRequestInput, ApprovalWait } from '@agentgate/core';
+import type { ApprovalOutcome } from '@agentgate/core';
 import type { PendingApproval, SettledApproval, SharedApproval } from './types.js';
 import type { ApprovalLinks } from './webhook-payload.js';
 
@@ -74,6 +75,25 @@ export function requestView(
     approvers,
     requestedAt: new Date(requestedAtMs).toISOString(),
     expiresAt: new Date(expiresAtMs).toISOString(),
+  };
+}
+
+/** A settled request as `GET /api/approvals/{id}` shows it, keeping who may read it. */
+export function settledView(
+  request: { readonly id: string; readonly identity: string; readonly approvers: readonly string[] },
+  outcome: ApprovalOutcome,
+  by: string | undefined,
+  reason: string | undefined,
+  settledAtMs: number,
+): SettledApproval {
+  return {
+    id: request.id,
+    status: outcome,
+    by: by ?? null,
+    reason: reason ?? null,
+    settledAt: new Date(settledAtMs).toISOString(),
+    identity: request.identity,
+    approvers: request.approvers,
   };
 }
 

@@ -10,7 +10,7 @@ import {
   type IdentityService,
   type Logger,
 } from '@agentgate/core';
-import { pendingView } from './approval-views.js';
+import { pendingView, settledView } from './approval-views.js';
 import type {
   ApprovalSharing,
   PendingApproval,
@@ -118,13 +118,13 @@ export async function readFromFleet(
   }
   if (row === undefined) return undefined;
   if (row.state === 'pending') return { ...pendingView(row), status: 'pending', ...links };
-  return {
-    id,
-    status: row.state,
-    by: row.decidedBy,
-    reason: row.reason,
-    settledAt: new Date(row.decidedAt ?? nowMs).toISOString(),
-  };
+  return settledView(
+    row,
+    row.state,
+    row.decidedBy ?? undefined,
+    row.reason ?? undefined,
+    row.decidedAt ?? nowMs,
+  );
 }
 
 /** Approver groups, and no approving one's own request: checked by the deciding replica, from the request. */

@@ -4,6 +4,8 @@
  * and `/deny` (body `{"reason": "…"}`) decide one. Every call needs `Authorization: Bearer TOKEN`.
  * Status codes: 401 bad token, 403 not an approver or own request, 404 unknown id, 409 already settled, 503 the
  * fleet database (which holds every replica's requests) cannot be reached.
+ * A caller reads only the requests it may decide and its own: an agent's token learns of its own waits, never of
+ * other sessions' held commands.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -76,6 +78,15 @@ async function readReason(req: IncomingMessage): Promise<string | undefined> {
   return reason.slice(0, MAX_REASON_CHARS);
 }
 
+/** May `who` read this request? Its approvers may, and the identity whose command it holds. */
+function mayRead(
+  identity: IdentityService,
+  who: Identity,
+  request: { readonly identity: string; readonly approvers: readonly string[] },
+): boolean {
+  return who.name === request.identity || identity.isAllowed(who, request.approvers);
+}
+
 function decodeId(segment: string): string {
   try {
     return decodeURIComponent(segment);
@@ -100,8 +111,12 @@ export async function handleApprovalsHttp(
         sendJson(res, 405, { message: 'expected GET' }, { allow: 'GET' });
         return true;
       }
-      await authenticate(identity, req);
-      sendJson(res, 200, await broker.listAnywhere());
+      const who = await authenticate(identity, req);
+      sendJson(
+        res,
+        200,
+        (await broker.listAnywhere()).filter((request) => mayRead(identity, who, request)),
+      );
       return true;
     }
     if (/^[^/]+$/.test(rest)) {
@@ -109,10 +124,12 @@ export async function handleApprovalsHttp(
         sendJson(res, 405, { message: 'expected GET' }, { allow: 'GET' });
         return true;
       }
-      await authenticate(identity, req);
+      const who = await authenticate(identity, req);
       const id = decodeId(rest);
       const approval = await broker.getAnywhere(id);
-      if (approval === undefined) throw new AgentgateError('NOT_FOUND', `no approval request ${id}`);
+      // Someone else's request answers as an unknown one does: its existence is not theirs to learn either.
+      if (approval === undefined || !mayRead(identity, who, approval))
+        throw new AgentgateError('NOT_FOUND', `no approval request ${id}`);
       sendJson(res, 200, approval);
       return true;
     }

@@ -68,6 +68,9 @@ export interface SettledApproval {
   readonly reason: string | null;
   /** ISO 8601. */
   readonly settledAt: string;
+  /** The identity whose command was held, and who could decide it: who may read this outcome. */
+  readonly identity: string;
+  readonly approvers: readonly string[];
 }
 
 /** What `subscribe` reports: a request was held, or it settled (once, whichever way). */

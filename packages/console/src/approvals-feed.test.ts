@@ -119,6 +119,8 @@ describe('approvals feed', () => {
       by: 'alice',
       reason: 'ok',
       settledAt: new Date(3000).toISOString(),
+      identity: remote.identity,
+      approvers: remote.approvers,
     };
     const src = {
       ...source(),
