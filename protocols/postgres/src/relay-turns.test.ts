@@ -37,8 +37,12 @@ function extended(text: string): { parse: Buffer; bind: Buffer; execute: Buffer 
 }
 
 /** A relay whose gate answers with `verdict` (a plain value, or a promise of it) and whose upstream writes are kept. */
-function relayWith(verdict: () => Verdict | Promise<Verdict>): { relay: Relay; upstream: Buffer[] } {
+function relayWith(
+  verdict: () => Verdict | Promise<Verdict>,
+  client = { closed: false },
+): { relay: Relay; upstream: Buffer[]; recorded: [string, unknown][] } {
   const upstream: Buffer[] = [];
+  const recorded: [string, unknown][] = [];
   const analysis: SessionAnalysis = {
     analyze: () => ({ statements: [] }),
     transactionEnded: () => undefined,
@@ -48,6 +52,7 @@ function relayWith(verdict: () => Verdict | Promise<Verdict>): { relay: Relay; u
     decideNow: verdict,
     decide: async () => verdict(),
     recorder: { append: () => undefined },
+    record: (type: string, body: unknown) => recorded.push([type, body]),
   } as unknown as GatedSession;
   const ctx = {
     shared: {
@@ -62,9 +67,9 @@ function relayWith(verdict: () => Verdict | Promise<Verdict>): { relay: Relay; u
     login: { database: 'app', user: 'agent' } as RelayContext['login'],
     fatal: () => undefined,
     close: () => undefined,
-    connection: { isClosed: () => false },
+    connection: { isClosed: () => client.closed },
   } satisfies RelayContext;
-  return { relay: new Relay(ctx), upstream };
+  return { relay: new Relay(ctx), upstream, recorded };
 }
 
 describe('the relay deciding a statement', () => {
@@ -95,5 +100,25 @@ describe('the relay deciding a statement', () => {
     settle({ allowed: true, commandSeq: 1 });
     await pending;
     expect(upstream).toEqual([msg]);
+  });
+
+  it('does not forward a statement allowed after its client left, and records that it did not run', async () => {
+    let settle!: (v: Verdict) => void;
+    const client = { closed: false };
+    const { relay, upstream, recorded } = relayWith(
+      () => new Promise<Verdict>((resolve) => (settle = resolve)),
+      client,
+    );
+    const pending = relay.message(FrontendMessage.Query, query('DELETE FROM t'));
+    client.closed = true;
+    settle({ allowed: true, commandSeq: 7 });
+    await pending;
+    expect(upstream).toEqual([]);
+    expect(recorded).toEqual([
+      [
+        'result',
+        { commandSeq: 7, error: { code: '08006', message: expect.stringContaining('did not run') } },
+      ],
+    ]);
   });
 });

@@ -399,6 +399,7 @@ export class Relay implements ResponseSink {
   ): void {
     const query = resultFormats === undefined;
     if ('refusal' in check) return this.deny(maskingRefusal(check.refusal, verdict.commandSeq), query);
+    if (this.ctx.connection.isClosed()) return this.recordNotForwarded(verdict.commandSeq);
     const { recordRows } = this.ctx.shared.listener;
     this.groups.expect({
       tracker: new ResultTracker(verdict.commandSeq, recordRows, resultFormats, secrets),
@@ -420,6 +421,7 @@ export class Relay implements ResponseSink {
     if (verdict.allowed && verdict.rule === undefined && verdict.approvalId === undefined)
       verdict = await this.decide({ ...command, unanalysable: FASTPATH_UNANALYSABLE });
     if (!verdict.allowed) return this.deny(verdict, true);
+    if (this.ctx.connection.isClosed()) return this.recordNotForwarded(verdict.commandSeq);
     this.groups.expect({
       tracker: new ResultTracker(verdict.commandSeq, this.ctx.shared.listener.recordRows),
       multiStatement: false,
@@ -456,6 +458,18 @@ export class Relay implements ResponseSink {
   }
 
   /**
+   * The decision waited (an approval, a catalog lookup) and the client left meanwhile: the statement is not
+   * forwarded, and its result says so, so the record does not show an allowed command that seemingly ran.
+   */
+  private recordNotForwarded(commandSeq: number | undefined): void {
+    if (commandSeq === undefined) return;
+    this.ctx.session.record('result', {
+      commandSeq,
+      error: { code: CLIENT_GONE_SQLSTATE, message: CLIENT_GONE_MESSAGE },
+    });
+  }
+
+  /**
    * Replace the denied message with the failing stand-in, whose error the gateway's replaces (response-groups.ts).
    * In the extended protocol the client's messages up to its own Sync are discarded, as the server does after an
    * error.
@@ -477,6 +491,10 @@ export class Relay implements ResponseSink {
     }
   }
 }
+
+/** connection_failure: nobody received it; the record's reader sees why the allowed statement has no answer. */
+const CLIENT_GONE_SQLSTATE = '08006';
+const CLIENT_GONE_MESSAGE = 'agentgate: the client left before the statement was forwarded; it did not run';
 
 function maskingRefusal(message: string, commandSeq: number | undefined): Denial {
   return { allowed: false, code: 'DENIED', message, ...(commandSeq === undefined ? {} : { commandSeq }) };
