@@ -366,7 +366,8 @@ export class CodeCatalog {
     const age = this.now() - snap.loadedAt;
     if (age > RELOAD_AFTER_MS) return undefined;
     const refreshAfter = Math.max(REFRESH_AFTER_MS, this.lastLoadMs * REFRESH_LOAD_FACTOR);
-    if (age > refreshAfter) this.reload().catch(() => undefined);
+    // One background refresh at a time: statements decided meanwhile do not each chain a handler onto it.
+    if (age > refreshAfter && this.loading === undefined) this.reload().catch(() => undefined);
     return snap;
   }
 
