@@ -60,9 +60,8 @@ const gateways = new Set<ServedGateway>();
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
-function replicaConfig(node: Node, fleetExtra = ''): string {
-  const home = join(bed.dir, node);
-  const fleet = bed.fleetYaml(node, fleetExtra);
+function replicaConfig(node: Node, fleetExtra = '', home = join(bed.dir, node)): string {
+  const fleet = fleetDb.configYaml(node, home) + fleetExtra;
   const file = join(home, 'agentgate.yaml');
   writeFileSync(
     file,
@@ -345,6 +344,40 @@ describe('approvals across replicas', () => {
     expect((await api(b, `/${pending.id}/approve`, 'alice')).status).toBe(409);
   }, 120_000);
 
+  it("a second process started under A's node name leaves the commands A holds to A", async () => {
+    const client = await agent(a);
+    try {
+      const held = client.query('DELETE FROM jobs WHERE id = 12');
+      const pending = await pendingOn(b, 'id = 12');
+      // A misconfigured twin: its own store, the same fleet.node. It must not take A's rows for an earlier run's.
+      const twin = await serveProcess(replicaConfig('A', '', join(bed.dir, 'A-twin')));
+      gateways.add(twin);
+      try {
+        // Its first approvals poll has run once it says either what it did or why it did not.
+        const deadline = Date.now() + 10_000;
+        while (
+          !twin.logged('holds fleet node A') &&
+          !twin.logged('an earlier run of this replica left pending')
+        ) {
+          if (Date.now() > deadline) throw new Error(`the twin did not say: ${JSON.stringify(twin.logs)}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        const row = await bed.asOwner('SELECT state FROM agentgate.approvals WHERE approval_id = $1', [
+          pending.id,
+        ]);
+        expect(row.rows).toEqual([{ state: 'pending' }]);
+        expect((await api(b, `/${pending.id}/approve`, 'alice')).status).toBe(200);
+        expect((await held).rowCount).toBe(1);
+        expect(twin.logged('holds fleet node A')).toBe(true);
+      } finally {
+        await twin.stop();
+        gateways.delete(twin);
+      }
+    } finally {
+      await client.end();
+    }
+  }, 120_000);
+
   it('the gateway role may settle approval rows, but not rewrite them or alter shipped events', async () => {
     const gw = bed.fleetUrl(GATEWAY_ROLE, GATEWAY_ROLE_PASSWORD);
     await fleetQuery(
@@ -379,7 +412,7 @@ describe('approvals across replicas', () => {
 describe('the fleet approvals store as the gateway role', () => {
   const dbs: FleetDatabase[] = [];
   /** A LISTEN connection that delivers nothing: only the poll can tell the holder. */
-  const deaf = { subscribe: () => () => undefined };
+  const deaf = { subscribe: () => () => undefined, claimNode: () => Promise.resolve(true) };
 
   async function replica(node: string, pollMs = 200): Promise<FleetApprovals> {
     const db = await FleetDatabase.open({ url: bed.fleetUrl(GATEWAY_ROLE, GATEWAY_ROLE_PASSWORD) });

@@ -69,7 +69,7 @@ export async function startShipper(
   });
   await shipper.start();
   registerFleetMetrics(metrics, () => shipper.status());
-  const notifications = db.notifications(flog);
+  const notifications = db.notifications(flog, { claimNode: fleet.node });
   notifications.start();
   return {
     db,

@@ -40,7 +40,7 @@ interface ApprovalRow {
 
 export interface FleetApprovalsOptions {
   readonly db: Pick<FleetDatabase, 'query'>;
-  readonly notifications: Pick<FleetNotifications, 'subscribe'>;
+  readonly notifications: Pick<FleetNotifications, 'subscribe' | 'claimNode'>;
   /** this replica (`fleet.node`) */
   readonly node: string;
   readonly log: Logger;
@@ -56,6 +56,8 @@ export class FleetApprovals implements ApprovalSharing {
   private readonly writeBacks = new Map<string, { outcome: 'expired' | 'cancelled'; reason: string }>();
   /** Requests an earlier run of this replica held (it crashed or was killed) wait on nobody: cancelled once. */
   private orphansCancelled = false;
+  /** The node's claim was found held by another connection (logged once). */
+  private claimRefused = false;
   private readonly startedAt = new Date();
 
   constructor(private readonly options: FleetApprovalsOptions) {
@@ -231,6 +233,20 @@ export class FleetApprovals implements ApprovalSharing {
   }
 
   private async cancelOrphans(): Promise<void> {
+    // Only the one process holding the node's claim may take the node's pending rows for an earlier run's: a second
+    // process started under the same name would otherwise cancel the commands the running one holds.
+    const claimed = await this.options.notifications.claimNode();
+    if (claimed !== true) {
+      if (claimed === false && !this.claimRefused)
+        this.options.log.error(
+          `fleet: another connection to the fleet database holds fleet node ${this.node}: another process runs ` +
+            'under the same fleet.node (each replica needs a name of its own), or an earlier run of this replica ' +
+            'is not disconnected yet; the approvals an earlier run left pending are cancelled once it is free',
+          { node: this.node },
+        );
+      this.claimRefused ||= claimed === false;
+      return;
+    }
     const result = await this.options.db.query<{ approval_id: string }>(
       `UPDATE agentgate.approvals
           SET state = 'cancelled', decided_by = NULL, decided_on = $1, reason = $3, decided_at = now()

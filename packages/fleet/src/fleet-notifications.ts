@@ -20,7 +20,15 @@ export interface FleetNotificationsOptions {
   readonly retryMaxMs?: number;
   /** how often the idle connection is checked with a round trip, ms (default 10000) */
   readonly heartbeatMs?: number;
+  /**
+   * This replica's `fleet.node`: claimed on this connection with a session advisory lock, so that a second process
+   * running under the same name can tell that the name is in use (the lock ends with the connection or process).
+   */
+  readonly claimNode?: string;
 }
+
+/** The advisory-lock class of node claims (the key within it is the node name's hashtext). */
+const nodeClaimClass = 0x61676e64; // "agnd"
 
 export class FleetNotifications {
   private client: pg.Client | undefined;
@@ -32,11 +40,13 @@ export class FleetNotifications {
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
   private readonly heartbeatMs: number;
+  /** the connection on which this process holds its node's claim, while it does */
+  private claimedOn: pg.Client | undefined;
 
   constructor(
     private readonly clientConfig: pg.ClientConfig,
     private readonly log: Logger,
-    options: FleetNotificationsOptions = {},
+    private readonly options: FleetNotificationsOptions = {},
   ) {
     this.retryMinMs = options.retryMinMs ?? 250;
     this.retryMaxMs = options.retryMaxMs ?? 10_000;
@@ -47,6 +57,16 @@ export class FleetNotifications {
   /** The LISTEN connection is up: notifications arrive as they are sent. */
   get connected(): boolean {
     return this.client !== undefined;
+  }
+
+  /**
+   * Whether this process holds its node's claim (taken at every connect, tried again here while another connection
+   * holds it). False when the claim is held elsewhere: another process runs under this `fleet.node`, or an earlier
+   * run's connection is not closed yet; undefined while this connection is down (nothing can be told then).
+   */
+  async claimNode(): Promise<boolean | undefined> {
+    const client = this.client;
+    return client === undefined ? undefined : this.claimOn(client);
   }
 
   /** Connect in the background (and keep reconnecting until close). */
@@ -114,6 +134,8 @@ export class FleetNotifications {
       await client.connect();
       for (const channel of this.channels.keys())
         await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+      // Held from the first moment, so a process started later under the same name finds it taken.
+      await this.claimOn(client);
     } catch (err) {
       client.removeAllListeners('end');
       client.end().catch(() => undefined);
@@ -133,6 +155,18 @@ export class FleetNotifications {
     this.log.debug('fleet: listening for notifications', { channels: [...this.channels.keys()] });
     for (const subscribers of this.channels.values())
       for (const subscriber of subscribers) subscriber.onResync();
+  }
+
+  private async claimOn(client: pg.Client): Promise<boolean> {
+    const node = this.options.claimNode;
+    if (node === undefined) return false;
+    if (this.claimedOn === client) return true;
+    const result = await client.query<{ held: boolean }>(
+      'SELECT pg_try_advisory_lock($1, hashtext($2)) AS held',
+      [nodeClaimClass, node],
+    );
+    if (result.rows[0]?.held === true) this.claimedOn = client;
+    return this.claimedOn === client;
   }
 
   /** The LISTEN connection failed: drop it and reconnect after a growing wait. */
