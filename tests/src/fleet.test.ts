@@ -418,6 +418,37 @@ describe('two replicas, one fleet database', () => {
     expect((await runCli(['verify', '--fleet', '--config', config.B])).code).toBe(0);
   }, 60_000);
 
+  it('names the session whose rows say another identity or hide a denial, though its chain is intact', async () => {
+    // The chain covers only `stored`; lists, filters and counts read the columns the shipper read off the events.
+    const victim = (
+      await asOwner<{ session_id: string }>(
+        "SELECT session_id FROM agentgate.events WHERE node = 'A' AND denied LIMIT 1",
+      )
+    ).rows[0]!.session_id;
+    await asOwner("UPDATE agentgate.sessions SET identity = 'someone-else' WHERE session_id = $1", [victim]);
+    const hidden = await asOwner<{ seq: number }>(
+      'UPDATE agentgate.events SET denied = false WHERE session_id = $1 AND denied RETURNING seq',
+      [victim],
+    );
+    try {
+      const verify = await runCli(['verify', '--fleet', '--config', config.B]);
+      expect(verify.code).toBe(1);
+      expect(verify.stdout).toMatch(
+        new RegExp(`${victim}#0\\b.*column-mismatch.*sessions row \\(identity\\)`),
+      );
+      expect(verify.stdout).toMatch(
+        new RegExp(`${victim}#\\d+\\b.*column-mismatch.*events row \\(denied\\)`),
+      );
+    } finally {
+      await asOwner("UPDATE agentgate.sessions SET identity = 'devin' WHERE session_id = $1", [victim]);
+      await asOwner(
+        'UPDATE agentgate.events SET denied = true WHERE session_id = $1 AND seq = ANY($2::int[])',
+        [victim, hidden.rows.map((r) => r.seq)],
+      );
+    }
+    expect((await runCli(['verify', '--fleet', '--config', config.B])).code).toBe(0);
+  }, 60_000);
+
   it('reads a session and verifies the fleet in pages, across page boundaries', async () => {
     const db = await FleetDatabase.open({ url: fleetUrl('postgres') });
     try {

@@ -12,6 +12,7 @@ import {
   type VerifyReport,
 } from '@agentgate/transcript';
 import type { FleetDatabase } from './fleet-database.js';
+import { columnProblems, type EndColumns, type EventColumns, type SessionColumns } from './fleet-columns.js';
 
 export interface FleetVerifyLimits {
   /** events held in memory by one round, unless one session alone has more (default 100,000) */
@@ -100,7 +101,7 @@ async function* rounds(
   if (round.length > 0) yield round;
 }
 
-type EventRow = { session_id: string; seq: number; stored: string; io_data: Buffer | null };
+type EventRow = EventColumns & { io_data: Buffer | null };
 
 /**
  * The round's events grouped by session, each session's in seq order, a page at a time: keyset paging on the
@@ -111,7 +112,8 @@ async function roundEvents(db: FleetDatabase, ids: readonly string[], pageSize: 
   let after: EventRow | undefined;
   for (;;) {
     const page = await db.query<EventRow>(
-      `SELECT session_id, seq, stored, io_data FROM agentgate.events
+      `SELECT session_id, seq, stored, io_data, type, denied, (extract(epoch FROM ts) * 1000)::float8 AS ts_ms
+         FROM agentgate.events
         WHERE session_id = ANY($1::text[]) AND (session_id, seq) > ($2::text, $3::int)
         ORDER BY session_id, seq LIMIT $4`,
       [ids, after?.session_id ?? '', after?.seq ?? -1, pageSize],
@@ -129,12 +131,15 @@ async function verifyRound(
   verifySignature: (jws: string) => Promise<Buffer>,
 ): Promise<VerifyReport> {
   const [sessions, ends, events, checkpoints] = await Promise.all([
-    db.query<{ session_id: string }>(
-      'SELECT session_id FROM agentgate.sessions WHERE session_id = ANY($1::text[])',
+    db.query<SessionColumns>(
+      `SELECT session_id, listener, protocol, identity, groups, client,
+              (extract(epoch FROM started_at) * 1000)::float8 AS started_ms
+         FROM agentgate.sessions WHERE session_id = ANY($1::text[])`,
       [ids],
     ),
-    db.query<{ session_id: string; last_seq: number }>(
-      'SELECT session_id, last_seq FROM agentgate.session_ends WHERE session_id = ANY($1::text[])',
+    db.query<EndColumns>(
+      `SELECT session_id, last_seq, reason, (extract(epoch FROM ended_at) * 1000)::float8 AS ended_ms
+         FROM agentgate.session_ends WHERE session_id = ANY($1::text[])`,
       [ids],
     ),
     roundEvents(db, ids, pageSize),
@@ -160,6 +165,6 @@ async function verifyRound(
     ioDataKeys: ioData.keys(),
     verifySignature,
   });
-  problems.push(...report.problems);
-  return { ...report, problems };
+  problems.push(...report.problems, ...columnProblems(events, sessions.rows, ends.rows));
+  return { ...report, ok: problems.length === 0, problems };
 }

@@ -37,7 +37,7 @@ function isDenied(event: FeedEvent): boolean {
   return false;
 }
 
-export function shipRows(batch: FeedBatch): ShipRows {
+export function shipRows(batch: Pick<FeedBatch, 'events' | 'checkpoints'>): ShipRows {
   const rows: ShipRows = {
     events: { session: [], seq: [], ts: [], type: [], denied: [], stored: [], ioData: [] },
     checkpoints: { session: [], seq: [], record: [] },

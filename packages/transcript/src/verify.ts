@@ -32,7 +32,9 @@ export type ProblemKind =
   /** an ended session whose last event no valid checkpoint covers */
   | 'unsigned'
   /** a signature by a key that is not among the keys verify was given (the detail names the kid) */
-  | 'unknown-key';
+  | 'unknown-key'
+  /** `verify --fleet`: a column the fleet database reads off an event for queries differs from the event */
+  | 'column-mismatch';
 
 export interface VerifyProblem {
   session: string;
