@@ -42,14 +42,11 @@ export function columnProblems(
   ends: readonly EndColumns[],
 ): VerifyProblem[] {
   const problems: VerifyProblem[] = [];
-  const differ = (session: string, seq: number | undefined, what: string): void => {
-    problems.push({
-      session,
-      ...(seq === undefined ? {} : { seq }),
-      kind: 'column-mismatch',
-      detail: `the fleet database's ${what} differs from the shipped event it was read off`,
-    });
+  const report = (session: string, seq: number, detail: string): void => {
+    problems.push({ session, seq, kind: 'column-mismatch', detail });
   };
+  const differ = (session: string, seq: number, what: string): void =>
+    report(session, seq, `the fleet database's ${what} differs from the shipped event it was read off`);
   const feed: FeedEvent[] = [];
   for (const row of events) {
     let event: TranscriptEvent;
@@ -110,8 +107,17 @@ export function columnProblems(
     endEvents.set(x.session[i]!, { endedAt: x.endedAt[i]!, lastSeq: x.lastSeq[i]!, reason: x.reason[i]! });
   for (const row of ends) {
     const end = endEvents.get(row.session_id);
-    // Without its session.end event the events stop before the recorded end: verifyStore reports the truncation.
-    if (end === undefined) continue;
+    if (end === undefined) {
+      // An end row over an event that is not the session's end (an open session made to look ended); with no
+      // event there, the events stop before the recorded end and verifyStore reports the truncation.
+      if (byKey.has(`${row.session_id}#${row.last_seq}`))
+        report(
+          row.session_id,
+          row.last_seq,
+          "the fleet database's session_ends row ends the session at an event that is not its session.end",
+        );
+      continue;
+    }
     const wrong = [
       ...(sameMs(row.ended_ms, end.endedAt) ? [] : ['ended_at']),
       ...(row.last_seq === end.lastSeq ? [] : ['last_seq']),
@@ -121,7 +127,12 @@ export function columnProblems(
   }
   const ended = new Set(ends.map((row) => row.session_id));
   for (const [session, end] of endEvents)
-    if (!ended.has(session)) differ(session, end.lastSeq, 'session_ends (no row for the session.end event)');
+    if (!ended.has(session))
+      report(
+        session,
+        end.lastSeq,
+        "the fleet database's session_ends has no row for the shipped session.end event",
+      );
   return problems;
 }
 
