@@ -152,6 +152,7 @@ export class Shipper {
           this.schemaChecked = true;
         }
         if (!this.keysRecorded) await this.recordKeys();
+        if (!this.copying) await this.checkAcknowledged();
         let readPosition = this.position;
         // Whether the last batch read was full: a backlog is shipping, so batches follow each other at once.
         let backlog = true;
@@ -201,6 +202,42 @@ export class Shipper {
    */
   private async linger(signal: AbortSignal): Promise<void> {
     if (this.lingerMs > 0) await sleep(this.lingerMs, undefined, { signal }).catch(() => undefined);
+  }
+
+  /**
+   * Before shipping on after a start or a failure: the fleet database must still hold the last event the position
+   * says it acknowledged. It does not when it was restored from a backup older than that, and the commits since
+   * would never be shipped again: then the whole store is shipped again (merged, so rows already there stay).
+   */
+  private async checkAcknowledged(): Promise<void> {
+    const last = this.lastAcknowledgedEvent();
+    if (last === undefined) return;
+    const held = await this.options.db.query(
+      'SELECT 1 FROM agentgate.events WHERE session_id = $1 AND seq = $2',
+      [last.session, last.seq],
+    );
+    if ((held.rowCount ?? 0) > 0) return;
+    this.options.log.warn(
+      'fleet: the fleet database lacks an event it acknowledged (restored from an older backup?); shipping the store again from its first commit',
+      {
+        database: this.options.db.description,
+        session: last.session,
+        seq: last.seq,
+        position: this.position,
+      },
+    );
+    this.position = 0;
+    this.counted = { upTo: 0, events: 0 };
+  }
+
+  /** The newest event of the last few acknowledged commits (commits of checkpoints alone hold none). */
+  private lastAcknowledgedEvent(): { session: string; seq: number } | undefined {
+    for (let at = this.position; at > Math.max(0, this.position - 16); at--) {
+      const events = this.options.source.read(at - 1, { limit: 1 }).events.filter((e) => e.position === at);
+      const last = events.at(-1);
+      if (last !== undefined) return { session: last.session, seq: last.seq };
+    }
+    return undefined;
   }
 
   /** Insert a batch's rows (nothing for rows already there). */
