@@ -1,8 +1,9 @@
 /**
  * A fleet database restored from a backup older than what a replica's shipper acknowledged: real PostgreSQL for the
  * fleet and the guarded database, a real `agentgate serve` replica and node-postgres agents. The replica's position
- * says those commits are shipped, so without a check they would never be shipped again; the shipper finds the last
- * event it acknowledged missing and ships its store again, and `verify --fleet` sees every session.
+ * says those commits are shipped, so without a check they would never be shipped again; `verify --fleet` with the
+ * replica's store names the sessions the fleet lost, the shipper finds the last event it acknowledged missing and
+ * ships its store again, and `verify --fleet` then sees every session.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -78,6 +79,14 @@ describe('a fleet database restored from an older backup', () => {
     for (const table of ['events', 'checkpoints', 'session_ends', 'sessions'])
       await asOwner(`DELETE FROM agentgate.${table} WHERE session_id = ANY($1::text[])`, [later]);
     expect(await fleetEvents()).toBeLessThan(before);
+    // Only the replica's store can tell: the chains left in the fleet are whole.
+    const noticed = await runCli(['verify', '--fleet', '--config', configFile, '--json']);
+    expect(noticed.code).toBe(1);
+    const problems = (JSON.parse(noticed.stdout) as { problems: { session: string; kind: string }[] })
+      .problems;
+    expect(problems.map((p) => [p.session, p.kind]).sort()).toEqual(
+      later.map((id) => [id, 'missing']).sort(),
+    );
 
     gateway = await serveProcess(configFile);
     await shipped(gateway);

@@ -19,6 +19,7 @@ import {
   openStoreForReading,
   VerificationKeys,
   type KeyInfo,
+  type VerifyProblem,
   type VerifyReport,
 } from '@agentgate/transcript';
 import { CliError } from './cli-util.js';
@@ -67,10 +68,15 @@ export async function verifyFleetCommand(opts: {
       addFleetKeys(keys, recorded);
     }
     const report = await verifyFleet(db, (jws) => keys.verifyCompact(jws));
-    const onlyLocal =
+    const local =
       location.store !== undefined && existsSync(location.store.path)
-        ? await unshippedSessions(location.store.path, new FleetReader(db))
+        ? await compareWithLocal(location.store.path, new FleetReader(db))
         : undefined;
+    const onlyLocal = local?.onlyLocal;
+    if (local !== undefined && local.lost.length > 0) {
+      report.problems.push(...local.lost);
+      report.ok = false;
+    }
     return {
       ...report,
       database: db.description,
@@ -83,31 +89,51 @@ export async function verifyFleetCommand(opts: {
   }
 }
 
-/** Sessions with events committed after the shipper's acknowledged position that the fleet does not hold. */
-async function unshippedSessions(storePath: string, reader: FleetReader): Promise<OnlyLocal[]> {
+/**
+ * This replica's store against the fleet: sessions with events committed after the shipper's acknowledged position
+ * that the fleet does not hold yet (a backlog), and sessions whose acknowledged events the fleet no longer holds
+ * (`missing`: rows deleted, or the database restored from an older backup) — visible only from a replica's store.
+ */
+async function compareWithLocal(
+  storePath: string,
+  reader: FleetReader,
+): Promise<{ onlyLocal: OnlyLocal[]; lost: VerifyProblem[] }> {
   const store = await openStoreForReading(storePath);
   try {
     const saved = await readShipPosition(positionFileFor(storePath));
-    let position = saved !== undefined && saved.storeId === store.feed.storeId ? saved.position : 0;
+    const acknowledgedUpTo = saved !== undefined && saved.storeId === store.feed.storeId ? saved.position : 0;
     const localLast = new Map<string, number>();
+    const acknowledgedLast = new Map<string, number>();
+    let position = 0;
     for (;;) {
       const batch = store.feed.read(position, { limit: 10_000 });
       if (batch.position === position) break;
-      for (const event of batch.events)
-        localLast.set(event.session, Math.max(event.seq, localLast.get(event.session) ?? -1));
+      for (const event of batch.events) {
+        const last = event.position <= acknowledgedUpTo ? acknowledgedLast : localLast;
+        last.set(event.session, Math.max(event.seq, last.get(event.session) ?? -1));
+      }
       position = batch.position;
     }
-    const ids = [...localLast.keys()];
-    const out: OnlyLocal[] = [];
+    const ids = [...new Set([...localLast.keys(), ...acknowledgedLast.keys()])];
+    const onlyLocal: OnlyLocal[] = [];
+    const lost: VerifyProblem[] = [];
     for (let i = 0; i < ids.length; i += 1000) {
       const shipped = await reader.lastSeqs(ids.slice(i, i + 1000));
       for (const id of ids.slice(i, i + 1000)) {
-        const local = localLast.get(id)!;
         const fleet = shipped.get(id) ?? -1;
-        if (fleet < local) out.push({ session: id, localLastSeq: local, fleetLastSeq: fleet });
+        const acknowledged = acknowledgedLast.get(id) ?? -1;
+        const local = Math.max(acknowledged, localLast.get(id) ?? -1);
+        if (fleet < acknowledged)
+          lost.push({
+            session: id,
+            seq: acknowledged,
+            kind: 'missing',
+            detail: `the fleet database acknowledged this session up to seq ${acknowledged} from this replica but holds it up to ${fleet}`,
+          });
+        else if (fleet < local) onlyLocal.push({ session: id, localLastSeq: local, fleetLastSeq: fleet });
       }
     }
-    return out;
+    return { onlyLocal, lost };
   } finally {
     await store.close();
   }
