@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import type { SharedApproval, SharedDecision } from '@agentgate/approvals';
 import { newId, silentLogger } from '@agentgate/core';
-import { FleetApprovals, FleetDatabase } from '@agentgate/fleet';
+import { FleetApprovals, FleetDatabase, nodeClaimClass } from '@agentgate/fleet';
 import { runCli } from './harness/cli.js';
 import {
   fleetQuery,
@@ -134,6 +134,21 @@ async function pendingOn(gateway: ServedGateway, text: string): Promise<Pending>
     if (found !== undefined) return found;
     if (Date.now() > deadline) throw new Error(`no pending approval for ${text}: ${JSON.stringify(body)}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Wait until no connection holds replica `node`'s claim (its killed process's connection is closed). */
+async function untilUnclaimed(node: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const held = await bed.asOwner(
+      `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND classid = $1
+          AND objid = (hashtext($2)::bigint & 4294967295)::oid`,
+      [nodeClaimClass, node],
+    );
+    if (held.rowCount === 0) return;
+    if (Date.now() > deadline) throw new Error(`replica ${node}'s claim is still held`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
@@ -328,8 +343,16 @@ describe('approvals across replicas', () => {
     a.process.kill('SIGKILL');
     gateways.delete(a);
     await client.end().catch(() => undefined);
-    // Still listed (nothing else knows A is gone) until A is back.
+    // Still listed until A is back, but not decided: nothing would run the command, so an approval would be false.
     expect((await api(b, `/${pending.id}`)).body).toMatchObject({ status: 'pending', node: 'A' });
+    await untilUnclaimed('A');
+    expect(await api(b, `/${pending.id}/approve`, 'alice')).toMatchObject({
+      status: 503,
+      body: {
+        message: expect.stringContaining('held by replica A, which is not connected to the fleet database'),
+      },
+    });
+    expect((await api(b, `/${pending.id}`)).body).toMatchObject({ status: 'pending' });
     a = await serve('A');
     const deadline = Date.now() + 20_000;
     for (;;) {
@@ -414,9 +437,22 @@ describe('the fleet approvals store as the gateway role', () => {
   /** A LISTEN connection that delivers nothing: only the poll can tell the holder. */
   const deaf = { subscribe: () => () => undefined, claimNode: () => Promise.resolve(true) };
 
-  async function replica(node: string, pollMs = 200): Promise<FleetApprovals> {
+  const closers: (() => Promise<void>)[] = [];
+
+  /** A replica's approvals store; with `claim`, a connection holding its node's claim as a running replica's does. */
+  async function replica(node: string, pollMs = 200, claim = true): Promise<FleetApprovals> {
     const db = await FleetDatabase.open({ url: bed.fleetUrl(GATEWAY_ROLE, GATEWAY_ROLE_PASSWORD) });
     dbs.push(db);
+    if (claim) {
+      const notifications = db.notifications(silentLogger, { claimNode: node });
+      notifications.start();
+      const deadline = Date.now() + 10_000;
+      while ((await notifications.claimNode()) !== true) {
+        if (Date.now() > deadline) throw new Error(`no claim on ${node}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      closers.push(() => notifications.close());
+    }
     return new FleetApprovals({ db, notifications: deaf, node, log: silentLogger, pollMs });
   }
 
@@ -438,6 +474,7 @@ describe('the fleet approvals store as the gateway role', () => {
   }
 
   afterAll(async () => {
+    await Promise.all(closers.map((close) => close()));
     await Promise.all(dbs.map((db) => db.close()));
   });
 
@@ -499,8 +536,8 @@ describe('the fleet approvals store as the gateway role', () => {
   }, 60_000);
 
   it('a request past its expiry cannot be decided and is no longer listed', async () => {
-    const holder = await replica('H');
-    const request = held('H', -1000);
+    const holder = await replica('H2');
+    const request = held('H2', -1000);
     await holder.hold(request);
     expect(await holder.decide(request.id, 'approved', 'alice', undefined)).toMatchObject({
       kind: 'settled',
@@ -514,6 +551,19 @@ describe('the fleet approvals store as the gateway role', () => {
     expect(await holder.decide('no-such-approval', 'approved', 'alice', undefined)).toEqual({
       kind: 'not-found',
     });
+  }, 60_000);
+
+  it('a request whose holder holds no node claim (it was killed) is not decided, and stays pending', async () => {
+    const gone = await replica('G', 200, false);
+    const decider = await replica('D2');
+    const request = held('G');
+    await gone.hold(request);
+    expect(await decider.decide(request.id, 'approved', 'alice', undefined)).toMatchObject({
+      kind: 'holder-gone',
+      approval: { state: 'pending', node: 'G' },
+    });
+    // The holder itself may settle its own (its own replica is running when it does).
+    expect(await gone.decide(request.id, 'rejected', 'alice', undefined)).toMatchObject({ kind: 'decided' });
   }, 60_000);
 });
 
@@ -575,7 +625,13 @@ describe('the fleet database down when a command must be held', () => {
         held = client.query('DELETE FROM jobs WHERE id = 10');
         pending = await pendingOn(c, 'id = 10');
       }
-      expect(await api(a, `/${pending.id}/approve`, 'bob')).toMatchObject({ status: 200 });
+      // C's LISTEN connection, which holds its claim, reconnects on its own backoff: until then A answers 503.
+      let decided = await api(a, `/${pending.id}/approve`, 'bob');
+      while (decided.status === 503 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        decided = await api(a, `/${pending.id}/approve`, 'bob');
+      }
+      expect(decided).toMatchObject({ status: 200 });
       expect((await held!).rowCount).toBe(1);
     } finally {
       await client.end();

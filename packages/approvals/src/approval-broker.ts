@@ -35,6 +35,7 @@ import { ApprovalWebhooks } from './approval-webhooks.js';
 import { formatSeconds, requestView, SettledMemory, settledView, waitNotice } from './approval-views.js';
 import {
   checkMayDecide,
+  notDecided,
   fleetCall,
   listAcrossFleet,
   readFromFleet,
@@ -445,11 +446,9 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
       throw new AgentgateError('CONFLICT', `approval ${id} is already settled (${row.state})`);
     checkMayDecide(this.options.identity, id, approver, outcome, row.approvers, row.identity);
     const result = await fleetCall(() => sharing.decide(id, outcome, approver.name, reason));
-    if (result.kind === 'not-found') throw new AgentgateError('NOT_FOUND', `no approval request ${id}`);
-    if (result.kind === 'settled') {
-      this.learned(result.approval);
-      const why = result.approval.state === 'pending' ? 'expired' : result.approval.state;
-      throw new AgentgateError('CONFLICT', `approval ${id} is already settled (${why})`);
+    if (result.kind !== 'decided') {
+      if (result.kind === 'settled') this.learned(result.approval);
+      throw notDecided(id, result);
     }
     // The holder is told by the fleet database; when it is this replica, the command goes on at once.
     this.learned(result.approval);

@@ -16,6 +16,7 @@ import type {
   PendingApproval,
   SettledApproval,
   SharedApproval,
+  SharedDecision,
   WhenSharingDown,
 } from './types.js';
 import type { ApprovalLinks } from './webhook-payload.js';
@@ -145,4 +146,17 @@ export function checkMayDecide(
   if (outcome === 'approved' && approver.name === requester) {
     throw new AgentgateError('FORBIDDEN', `${approver.name} may not approve their own request ${id}`);
   }
+}
+
+/** Why a decision through the fleet database did not take: the error the API and the console answer with. */
+export function notDecided(id: string, result: Exclude<SharedDecision, { kind: 'decided' }>): AgentgateError {
+  if (result.kind === 'not-found') return new AgentgateError('NOT_FOUND', `no approval request ${id}`);
+  if (result.kind === 'holder-gone')
+    return new AgentgateError(
+      'UPSTREAM_UNAVAILABLE',
+      `approval ${id} is held by replica ${result.approval.node}, which is not connected to the fleet database, ` +
+        'so nothing would run the command: not decided (the replica cancels it when it starts again)',
+    );
+  const why = result.approval.state === 'pending' ? 'expired' : result.approval.state;
+  return new AgentgateError('CONFLICT', `approval ${id} is already settled (${why})`);
 }

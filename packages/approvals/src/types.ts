@@ -118,6 +118,8 @@ export type SharedDecision =
   | { readonly kind: 'decided'; readonly approval: SharedApproval }
   /** someone else decided first, or the holder expired or withdrew it: the row as it stands */
   | { readonly kind: 'settled'; readonly approval: SharedApproval }
+  /** still pending, but the replica holding it is not connected to the fleet database: nothing would run it */
+  | { readonly kind: 'holder-gone'; readonly approval: SharedApproval }
   | { readonly kind: 'not-found' };
 
 /**

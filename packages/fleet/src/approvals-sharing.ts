@@ -8,7 +8,7 @@
 import type { Logger } from '@agentgate/core';
 import type { ApprovalSharing, HeldApproval, SharedApproval, SharedDecision } from '@agentgate/approvals';
 import type { FleetDatabase } from './fleet-database.js';
-import type { FleetNotifications } from './fleet-notifications.js';
+import { nodeClaimClass, type FleetNotifications } from './fleet-notifications.js';
 
 /** The channel the table's trigger notifies when a row is settled. */
 export const approvalsChannel = 'agentgate_approvals';
@@ -16,6 +16,15 @@ export const approvalsChannel = 'agentgate_approvals';
 const DEFAULT_POLL_MS = 1500;
 /** A client waits on the hold: past this the command is refused rather than kept waiting on a silent database. */
 const DEFAULT_HOLD_TIMEOUT_MS = 5000;
+
+/**
+ * Whether a connection holds the claim of the row's replica (fleet-notifications.ts): pg_locks shows a two-key
+ * advisory lock as classid, objid (the key's bits as an oid) and objsubid 2, for every database of the cluster.
+ */
+const holderConnected = `EXISTS (SELECT 1 FROM pg_locks l
+  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.classid = ${nodeClaimClass}
+    AND l.objid = (hashtext(node)::bigint & 4294967295)::oid
+    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))`;
 
 const COLUMNS = `approval_id, node, session_id, listener, protocol, identity, command, rule, approvers,
   requested_at, expires_at, state, decided_by, reason, decided_at`;
@@ -112,18 +121,27 @@ export class FleetApprovals implements ApprovalSharing {
     by: string,
     reason: string | undefined,
   ): Promise<SharedDecision> {
-    // The database's clock decides whether it expired, the same for every replica.
+    // The database's clock decides whether it expired, the same for every replica. Another replica's request is
+    // decided only while some connection holds that replica's node claim: one killed mid-wait holds none, and an
+    // approval there would be recorded as given for a command that never runs.
     const result = await this.options.db.query<ApprovalRow>(
       `UPDATE agentgate.approvals
           SET state = $2, decided_by = $3, decided_on = $4, reason = $5, decided_at = now()
         WHERE approval_id = $1 AND state = 'pending' AND expires_at > now()
+          AND (node = $4 OR ${holderConnected})
         RETURNING ${COLUMNS}`,
       [id, outcome, by, this.node, reason ?? null],
     );
     const decided = result.rows[0];
     if (decided !== undefined) return { kind: 'decided', approval: fromRow(decided) };
-    const current = await this.get(id);
-    return current === undefined ? { kind: 'not-found' } : { kind: 'settled', approval: current };
+    const current = await this.options.db.query<ApprovalRow & { open: boolean }>(
+      `SELECT ${COLUMNS}, state = 'pending' AND expires_at > now() AS open FROM agentgate.approvals
+        WHERE approval_id = $1`,
+      [id],
+    );
+    const row = current.rows[0];
+    if (row === undefined) return { kind: 'not-found' };
+    return { kind: row.open ? 'holder-gone' : 'settled', approval: fromRow(row) };
   }
 
   async withdraw(

@@ -28,7 +28,7 @@ export interface FleetNotificationsOptions {
 }
 
 /** The advisory-lock class of node claims (the key within it is the node name's hashtext). */
-const nodeClaimClass = 0x61676e64; // "agnd"
+export const nodeClaimClass = 0x61676e64; // "agnd"
 
 export class FleetNotifications {
   private client: pg.Client | undefined;

@@ -1,6 +1,7 @@
 export { FleetDatabase, type FleetDatabaseOptions } from './fleet-database.js';
 export {
   FleetNotifications,
+  nodeClaimClass,
   type FleetNotificationsOptions,
   type NotificationSubscriber,
 } from './fleet-notifications.js';
