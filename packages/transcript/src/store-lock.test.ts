@@ -1,8 +1,10 @@
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { storeLockHolder } from './store-lock.js';
 import { makeTempStore, type TempStore } from '../test/test-store.js';
 
@@ -45,4 +47,48 @@ describe('store lock', () => {
     const reopened = await temp.open();
     await reopened.close();
   });
+
+  it('two processes taking over the same stale lock at the same moment: exactly one holds the store', async () => {
+    // Each child waits for the same instant, tries to lock, reports whether it got the store, and lives on long
+    // enough that its lock is not stale when the other tries.
+    const lockModule = fileURLToPath(new URL('./store-lock.js', import.meta.url));
+    const child = `
+      const { acquireStoreLock } = await import(${JSON.stringify(lockModule)});
+      const [dir, at] = process.argv.slice(1);
+      // A child that started too late under load says so: its race did not happen.
+      if (Date.now() > Number(at) + 400) { process.stdout.write('late'); process.exit(0); }
+      while (Date.now() < Number(at)) {}
+      try { await acquireStoreLock(dir); process.stdout.write('held'); } catch { process.stdout.write('refused'); }
+      await new Promise((resolve) => setTimeout(resolve, Number(at) + 1000 - Date.now()));`;
+    const lockAt = (dir: string, at: number): Promise<string> =>
+      new Promise((resolve, reject) =>
+        execFile(process.execPath, ['--input-type=module', '-e', child, dir, String(at)], (err, stdout) =>
+          err ? reject(err) : resolve(stdout),
+        ),
+      );
+    const deadPid = Number(
+      spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString(),
+    );
+    const root = await mkdtemp(join(tmpdir(), 'agentgate-lock-race-'));
+    try {
+      // Before the fix, both processes held the store in about one race of six.
+      let raced = 0;
+      for (let race = 0; race < 15; race++) {
+        const dir = join(root, `store${race}`);
+        const stale = JSON.stringify({ pid: deadPid, host: hostname(), since: 'before the crash' });
+        await mkdir(dir);
+        await writeFile(join(dir, 'agentgate.lock'), stale);
+        const at = Date.now() + 400;
+        const outcomes = (await Promise.all([lockAt(dir, at), lockAt(dir, at)])).sort();
+        if (outcomes.includes('late')) continue;
+        raced++;
+        expect(outcomes).toEqual(['held', 'refused']);
+        // No private lock files are left beside the lock.
+        expect(await readdir(dir)).toEqual(['agentgate.lock']);
+      }
+      expect(raced).toBeGreaterThanOrEqual(8);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

@@ -6,7 +6,8 @@
  */
 import { hostname } from 'node:os';
 import { dirname, extname, join } from 'node:path';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { AgentgateError } from '@agentgate/core';
 
 interface LockContent {
@@ -39,21 +40,9 @@ export async function acquireStoreLock(storePath: string): Promise<StoreLock> {
   await mkdir(extname(storePath) ? dirname(storePath) : storePath, { recursive: true });
   const mine: LockContent = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
   for (let attempt = 0; ; attempt++) {
-    try {
-      await writeFile(file, JSON.stringify(mine) + '\n', { flag: 'wx', mode: 0o644 });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) {
-        throw new AgentgateError(
-          'CONFLICT',
-          `cannot lock transcript store ${storePath}: ${(err as Error).message}`,
-          {
-            cause: err,
-          },
-        );
-      }
-    }
-    const holder = await readLock(storePath);
+    if (await createLock(file, JSON.stringify(mine) + '\n', storePath)) break;
+    const text = await readLockText(file);
+    const holder = text === undefined ? undefined : parseLock(text);
     if (holder !== undefined && alive(holder, file)) {
       throw new AgentgateError(
         'CONFLICT',
@@ -61,7 +50,9 @@ export async function acquireStoreLock(storePath: string): Promise<StoreLock> {
           `if that process is gone, remove ${file}`,
       );
     }
-    await rm(file, { force: true });
+    if (attempt > 1)
+      throw new AgentgateError('CONFLICT', `cannot lock transcript store ${storePath}: contended`);
+    if (text !== undefined) await removeStaleLock(file, text);
   }
   heldHere.add(file);
   return {
@@ -74,18 +65,70 @@ export async function acquireStoreLock(storePath: string): Promise<StoreLock> {
   };
 }
 
-async function readLock(storePath: string): Promise<LockContent | undefined> {
-  let text: string;
+/**
+ * Creates the lock file with `content`, or returns false when it exists. The content is written under a private
+ * name and linked into place, so the lock file never exists half-written: a process starting at the same moment
+ * must not read an empty lock as one a crash left behind and take it over.
+ */
+async function createLock(file: string, content: string, storePath: string): Promise<boolean> {
+  const temporary = `${file}.${process.pid}.${randomUUID()}`;
   try {
-    text = await readFile(storeLockFile(storePath), 'utf8');
+    await writeFile(temporary, content, { flag: 'wx', mode: 0o644 });
+    await link(temporary, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw new AgentgateError(
+      'CONFLICT',
+      `cannot lock transcript store ${storePath}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  } finally {
+    await rm(temporary, { force: true });
+  }
+}
+
+/**
+ * Removes the lock a gone process left, whose text was `stale`. It is moved aside rather than deleted, because two
+ * processes may take over the same stale lock at once: the one that finds it moved a fresh lock (the other's) puts
+ * it back, so exactly one of them holds the store.
+ */
+async function removeStaleLock(file: string, stale: string): Promise<void> {
+  const aside = `${file}.stale.${process.pid}.${randomUUID()}`;
+  try {
+    await rename(file, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  try {
+    if ((await readLockText(aside)) !== stale) await link(aside, file).catch(() => undefined);
+  } finally {
+    await rm(aside, { force: true });
+  }
+}
+
+async function readLockText(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
   } catch {
     return undefined;
   }
+}
+
+async function readLock(storePath: string): Promise<LockContent | undefined> {
+  const text = await readLockText(storeLockFile(storePath));
+  return text === undefined ? undefined : parseLock(text);
+}
+
+function parseLock(text: string): LockContent {
   try {
     const parsed = JSON.parse(text) as LockContent;
     return typeof parsed.pid === 'number' ? parsed : { pid: 0, host: '', since: '' };
   } catch {
-    // half-written by a process that died while locking: nobody holds it
+    // half-written by an earlier release that died while locking: nobody holds it
     return { pid: 0, host: '', since: '' };
   }
 }
