@@ -22,7 +22,16 @@ const AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 const BEARER = 'pgbearer-s3cr3t-token-42';
 const DB_PASSWORD = 'dockpw-s3cr3t-77';
 const HELD_TOKEN = 'apitok-s3cr3t-9';
-const SECRETS = [MYSQL_PASSWORD, DENIED_PASSWORD, AWS_SECRET, BEARER, DB_PASSWORD, HELD_TOKEN];
+const APP_NAME_TOKEN = 'appname-s3cr3t-5';
+const SECRETS = [
+  MYSQL_PASSWORD,
+  DENIED_PASSWORD,
+  AWS_SECRET,
+  BEARER,
+  DB_PASSWORD,
+  HELD_TOKEN,
+  APP_NAME_TOKEN,
+];
 
 let sshd: TestSshd;
 let postgres: TestPostgres;
@@ -208,6 +217,27 @@ describe('redaction before recording', () => {
     const command = events.find((e) => e.type === 'command' && String(e['text']).includes('Authorization'));
     expect(command?.['text']).toBe("SELECT 'Authorization: Bearer [REDACTED]' AS header");
     expect(command?.['redacted']).toEqual(expect.arrayContaining(['default:authorization-header']));
+  }, 30_000);
+
+  it('postgres: a credential in the client-chosen application_name is redacted in session.start', async () => {
+    const addr = gw.address('db') as { host: string; port: number };
+    const client = new pg.Client({
+      ...addr,
+      user: 'devin',
+      database: 'app',
+      application_name: `deploy api_token=${APP_NAME_TOKEN}`,
+      password: await gw.token('devin', ['agents']),
+    });
+    await client.connect();
+    await client.end();
+    const { events } = await recorded();
+    const start = events.find(
+      (e) => e.type === 'session.start' && String(e['application_name']).startsWith('deploy'),
+    );
+    expect(start).toMatchObject({
+      application_name: 'deploy api_token=[REDACTED]',
+      redacted: ['default:credential-assignment'],
+    });
   }, 30_000);
 
   it('docker: a container run with -e DB_PASSWORD=… that prints its environment is recorded without it', async () => {

@@ -211,16 +211,8 @@ export class StoreSessionRecorder implements SessionRecorder {
     this.host.endSession(this.session, body === undefined ? undefined : this.redactBody(body));
   }
 
-  /** The body with its secrets replaced and `redacted` naming the entries that fired (merged with any given). */
   private redactBody(body: Record<string, unknown>): Record<string, unknown> {
-    const redactor = this.host.redactor;
-    if (!redactor.active) return body;
-    const { value, fired } = redactor.body(body);
-    if (fired.length === 0) return body;
-    const given = Array.isArray(body['redacted']) ? (body['redacted'] as unknown[]) : [];
-    const names = [...given.filter((n): n is string => typeof n === 'string')];
-    for (const name of fired) if (!names.includes(name)) names.push(name);
-    return { ...value, redacted: names };
+    return redactBody(this.host.redactor, body);
   }
 
   private enqueue(
@@ -345,4 +337,15 @@ export class StoreSessionRecorder implements SessionRecorder {
       if (!this.lost.signal.aborted) this.lost.abort(err);
     }
   }
+}
+
+/** The body with its secrets replaced and `redacted` naming the entries that fired (merged with any given). */
+export function redactBody(redactor: Redactor, body: Record<string, unknown>): Record<string, unknown> {
+  if (!redactor.active) return body;
+  const { value, fired } = redactor.body(body);
+  if (fired.length === 0) return body;
+  const given = Array.isArray(body['redacted']) ? (body['redacted'] as unknown[]) : [];
+  const names = [...given.filter((n): n is string => typeof n === 'string')];
+  for (const name of fired) if (!names.includes(name)) names.push(name);
+  return { ...value, redacted: names };
 }

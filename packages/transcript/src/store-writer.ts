@@ -36,6 +36,7 @@ import { IoSlabPool } from './io-slab-pool.js';
 import {
   StoreSessionRecorder,
   newLiveSession,
+  redactBody,
   setHead,
   type LiveSession,
   type RecorderHost,
@@ -220,7 +221,12 @@ export class StoreWriter implements RecorderHost, CheckpointSink {
     if (this.live.has(info.id) || this.dbs.sessions.get(info.id) !== undefined) {
       throw new AgentgateError('CONFLICT', `transcript session ${info.id} already exists`);
     }
-    const { start, body } = startRecords(info, detail);
+    // The protocol's start facts are client-chosen text (a PostgreSQL application_name, an SSH username): redacted
+    // like every other recorded string.
+    const { start, body } = startRecords(
+      info,
+      detail === undefined ? undefined : (redactBody(this.redactor, { ...detail }) as SessionStartDetail),
+    );
     // session.start is admitted like a command, with room for the index; both share one transaction.
     this.appendToSession(session, 'session.start', body, '', undefined, 1);
     this.queue(dbIndex.sessions, info.id, JSON.stringify(start));
