@@ -23,6 +23,7 @@ const BEARER = 'pgbearer-s3cr3t-token-42';
 const DB_PASSWORD = 'dockpw-s3cr3t-77';
 const HELD_TOKEN = 'apitok-s3cr3t-9';
 const APP_NAME_TOKEN = 'appname-s3cr3t-5';
+const KEY_BASE = 'keybase-s3cr3t-3';
 const SECRETS = [
   MYSQL_PASSWORD,
   DENIED_PASSWORD,
@@ -31,6 +32,7 @@ const SECRETS = [
   DB_PASSWORD,
   HELD_TOKEN,
   APP_NAME_TOKEN,
+  KEY_BASE,
 ];
 
 let sshd: TestSshd;
@@ -243,13 +245,26 @@ describe('redaction before recording', () => {
   it('docker: a container run with -e DB_PASSWORD=… that prints its environment is recorded without it', async () => {
     const addr = gw.address('docker') as { port: number };
     const r = await dockerd.docker(
-      ['run', '--rm', '--network', 'none', '-e', `DB_PASSWORD=${DB_PASSWORD}`, dockerd.image, 'env'],
+      [
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '-e',
+        `DB_PASSWORD=${DB_PASSWORD}`,
+        '-e',
+        `SECRET_KEY_BASE=${KEY_BASE}`,
+        dockerd.image,
+        'env',
+      ],
       { host: `tcp://127.0.0.1:${addr.port}`, token: await gw.token('devin', ['agents']) },
     );
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`DB_PASSWORD=${DB_PASSWORD}`);
     const { io } = await recorded();
     expect(io.toString()).toContain(`DB_PASSWORD=${'*'.repeat(DB_PASSWORD.length)}`);
+    // A secret word inside the name, as docker inspect's Env masking reads it.
+    expect(io.toString()).toContain(`SECRET_KEY_BASE=${'*'.repeat(KEY_BASE.length)}`);
   }, 60_000);
 
   it('the store, searched byte for byte, holds none of the secrets, and verifies', async () => {

@@ -112,16 +112,21 @@ export const DEFAULT_REDACTIONS: Readonly<Record<string, Omit<RedactionEntry, 'n
     triggers: ['curl'],
   },
   // PGPASSWORD=X, export API_TOKEN=X, -e DB_PASSWORD=X, MYSQL_PWD=X, AWS_SECRET_ACCESS_KEY = X, "client_secret": "X",
-  // X-Api-Key: X (shell, env files, JSON, YAML, headers).
+  // X-Api-Key: X (shell, env files, JSON, YAML, headers). A password, secret or credentials word names a secret
+  // wherever it stands in the name (SECRET_KEY_BASE, DB_PASSWORD_PRIMARY), as in Docker's inspect Env masking; token
+  // and key only at its end (TOKEN_TTL, KEY_ID are not secrets). That alternative checks the word by lookahead and
+  // then takes the whole name at once (a lookahead and its backreference), so a long name costs one pass.
   'credential-assignment': {
     pattern:
-      String.raw`(?<![A-Za-z0-9_.-])(?:[A-Za-z0-9_.-]*(?:password|passwd|token|secret|apikey|api_key|api-key)|(?:[A-Za-z0-9]+[_.-])+(?:pwd|key))` +
+      String.raw`(?<![A-Za-z0-9_.-])(?:(?=[A-Za-z0-9_.-]*?(?:password|passwd|secret|credentials?)(?![A-Za-z0-9]))(?=([A-Za-z0-9_.-]+))\1|` +
+      String.raw`[A-Za-z0-9_.-]*(?:token|apikey|api_key|api-key)|(?:[A-Za-z0-9]+[_.-])+(?:pwd|key))` +
       String.raw`\\?["']?[ \t]*[:=][ \t]*(?![=\s])${VALUE}`,
     ignoreCase: true,
     triggers: [
       'passw',
       'token',
       'secret',
+      'credential',
       'apikey',
       'api_key',
       'api-key',
