@@ -75,7 +75,13 @@ async function collect(path: string, live: string, backups: Backup[], exports: E
     return 1;
   }
   if (await isBackup(path, live)) {
-    backups.push(Backup.open(path));
+    const backup = await Backup.open(path);
+    if (backup === undefined)
+      throw new AgentgateError(
+        'BAD_REQUEST',
+        `backup ${path} is incomplete (its data.mdb is shorter than its pages): still being written?`,
+      );
+    backups.push(backup);
     return 1;
   }
   let found = 0;
@@ -84,7 +90,10 @@ async function collect(path: string, live: string, backups: Backup[], exports: E
   )) {
     const child = join(path, entry.name);
     if (entry.isDirectory() && (await isBackup(child, live))) {
-      backups.push(Backup.open(child));
+      // A backup still being written (a cron job's, beside the finished ones) is no evidence yet: passed over.
+      const backup = await Backup.open(child);
+      if (backup === undefined) continue;
+      backups.push(backup);
       found++;
     } else if (entry.isFile() && entry.name.endsWith('.jsonl')) {
       await exports.add(child);
@@ -112,12 +121,22 @@ class Backup {
     private readonly dbs: StoreDatabases,
   ) {}
 
-  static open(path: string): Backup {
+  /**
+   * Undefined for a backup whose file ends before its last page: one still being written (LMDB's compacting copy
+   * writes the meta page first), or cut short. Reading it would fault on the missing pages (SIGBUS), and this runs
+   * inside `serve` for `store.retention`; the meta page alone is read to tell.
+   */
+  static async open(path: string): Promise<Backup | undefined> {
     let env: RootDatabase<string, string>;
     try {
       env = open<string, string>({ path, encoding: 'string', readOnly: true, maxDbs: 8, compression: false });
     } catch (err) {
       throw new AgentgateError('BAD_REQUEST', `cannot open backup ${path}: ${(err as Error).message}`);
+    }
+    const { lastPageNumber, pageSize } = env.getStats() as { lastPageNumber: number; pageSize: number };
+    if ((lastPageNumber + 1) * pageSize > (await stat(join(path, 'data.mdb'))).size) {
+      await env.close();
+      return undefined;
     }
     return new Backup(path, env, openDatabases(env));
   }
