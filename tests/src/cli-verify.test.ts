@@ -2,7 +2,7 @@
  * `agentgate verify` as an auditor runs it: against the store a stopped gateway left, exit 0 when intact, exit 1
  * and a named problem after the LMDB environment is edited behind the gateway's back.
  */
-import { rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { open } from 'lmdb';
@@ -57,5 +57,21 @@ describe('agentgate verify', () => {
     const text = await runCli(['verify', '--config', gw.configFile]);
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/^BROKEN/);
+  });
+
+  it('says a copy cut short is incomplete (exit 1) instead of dying on its missing pages', async () => {
+    const backup = join(gw.dir, 'backup');
+    // exit 1: the store is the one the test above altered; the copy stays all the same
+    expect((await runCli(['backup', '--store', join(gw.dir, 'transcripts'), '--to', backup])).code).toBe(1);
+    // A copy cut off halfway (a transfer interrupted, a backup still being written): before, SIGBUS (exit 135).
+    const copied = await readFile(join(backup, 'data.mdb'));
+    const cut = join(gw.dir, 'cut');
+    await mkdir(cut);
+    await writeFile(join(cut, 'data.mdb'), copied.subarray(0, copied.length >> 1));
+    const verify = await runCli(['verify', '--store', cut]);
+    expect(verify).toMatchObject({ code: 1, stdout: '' });
+    expect(verify.stderr).toMatch(
+      /^agentgate: transcript store \S+ is incomplete: its data file lacks \d+ bytes/,
+    );
   });
 });

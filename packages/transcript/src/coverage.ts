@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { open, type RootDatabase } from 'lmdb';
 import { AgentgateError } from '@agentgate/core';
 import { decodeEvent, eventKey, jsonlLineHashMatches, sessionKeyRange } from './event-codec.js';
+import { missingPagesBytes } from './data-file-length.js';
 import { openDatabases, type StoreDatabases } from './store-databases.js';
 import { parseJson, type EndRecord } from './stored-records.js';
 import { verifyStore } from './verify.js';
@@ -121,11 +122,7 @@ class Backup {
     private readonly dbs: StoreDatabases,
   ) {}
 
-  /**
-   * Undefined for a backup whose file ends before its last page: one still being written (LMDB's compacting copy
-   * writes the meta page first), or cut short. Reading it would fault on the missing pages (SIGBUS), and this runs
-   * inside `serve` for `store.retention`; the meta page alone is read to tell.
-   */
+  /** Undefined for a backup still being written or cut short: this runs inside `serve` for `store.retention`. */
   static async open(path: string): Promise<Backup | undefined> {
     let env: RootDatabase<string, string>;
     try {
@@ -133,8 +130,7 @@ class Backup {
     } catch (err) {
       throw new AgentgateError('BAD_REQUEST', `cannot open backup ${path}: ${(err as Error).message}`);
     }
-    const { lastPageNumber, pageSize } = env.getStats() as { lastPageNumber: number; pageSize: number };
-    if ((lastPageNumber + 1) * pageSize > (await stat(join(path, 'data.mdb'))).size) {
+    if ((await missingPagesBytes(env, join(path, 'data.mdb'))) > 0) {
       await env.close();
       return undefined;
     }

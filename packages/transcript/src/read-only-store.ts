@@ -3,8 +3,10 @@
  * open it: no signing key, no lock, no write. It can be opened while a gateway writes the store.
  */
 import { existsSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { AgentgateError, type TranscriptEvent } from '@agentgate/core';
+import { missingPagesBytes } from './data-file-length.js';
 import type { CheckpointRecord } from './event-codec.js';
 import { StoreFeed, type CommitFeed } from './feed-reader.js';
 import { readKeyHistory, type RecordedKey } from './key-history.js';
@@ -43,6 +45,14 @@ export async function openStoreForReading(path: string): Promise<StoreForReading
     throw new AgentgateError('NOT_FOUND', `cannot open transcript store ${path}: ${(err as Error).message}`, {
       cause: err,
     });
+  }
+  const missing = await missingPagesBytes(env, extname(path) ? path : join(path, 'data.mdb'));
+  if (missing > 0) {
+    await env.close();
+    throw new AgentgateError(
+      'BAD_REQUEST',
+      `transcript store ${path} is incomplete: its data file lacks ${missing} bytes of its pages (a copy still being written, or cut short)`,
+    );
   }
   return new ReadOnlyStore(path, openDatabases(env));
 }
