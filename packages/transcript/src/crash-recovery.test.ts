@@ -1,5 +1,7 @@
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
 import type { TranscriptEvent } from '@agentgate/core';
+import { truncate } from 'node:fs/promises';
+import { join } from 'node:path';
 import { open, type Database } from 'lmdb';
 import { eventKey } from './event-codec.js';
 import {
@@ -131,5 +133,22 @@ describe('crash recovery', () => {
     store = await temp.open({ readOnly: true });
     await expect(store.recoverInterrupted()).rejects.toMatchObject({ code: 'RECORDING_FAILED' });
     await store.close();
+  });
+
+  it('refuses a store restored from a copy cut short, with a message instead of dying on its missing pages', async () => {
+    const store = await temp.open();
+    const recorder = store.openSession(sessionInfo());
+    for (let i = 0; i < 8; i++) recorder.io('out', Buffer.alloc(64 << 10, 0x41 + i));
+    recorder.end(CLIENT_LEFT_END);
+    await store.close();
+    const env = open<string, string>({ path: temp.storePath, encoding: 'string', readOnly: true });
+    const { lastPageNumber, pageSize } = env.getStats() as { lastPageNumber: number; pageSize: number };
+    await env.close();
+    // Half the pages the meta page names: before, opening it died by SIGBUS (the whole test process).
+    await truncate(join(temp.storePath, 'data.mdb'), ((lastPageNumber + 1) * pageSize) >> 1);
+    await expect(temp.open()).rejects.toThrow(/is incomplete: its data file lacks \d+ bytes of its pages/);
+    await expect(temp.open({ readOnly: true })).rejects.toThrow(/is incomplete/);
+    // The refused writer released its lock: a second try says the same, not "in use by another process".
+    await expect(temp.open()).rejects.toThrow(/is incomplete/);
   });
 });

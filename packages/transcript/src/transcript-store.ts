@@ -21,6 +21,7 @@ import {
 import { BatchWriter, dbIndex } from './batch-writer.js';
 import { FeedWriter, lastFeedPosition } from './commit-feed.js';
 import { recoverInterruptedSessions } from './crash-recovery.js';
+import { missingPagesBytes } from './data-file-length.js';
 import type { CheckpointRecord } from './event-codec.js';
 import { prepareFeed } from './feed-backfill.js';
 import { StoreFeed, type CommitFeed } from './feed-reader.js';
@@ -121,6 +122,16 @@ export async function openTranscriptStore(opts: TranscriptStoreOptions): Promise
       'RECORDING_FAILED',
       `cannot open transcript store ${opts.path}: ${(err as Error).message}`,
       { cause: err },
+    );
+  }
+  // A store restored from a copy cut short would fault on its missing pages (SIGBUS) at the first read.
+  const missing = await missingPagesBytes(env, extname(opts.path) ? opts.path : join(opts.path, 'data.mdb'));
+  if (missing > 0) {
+    await env.close();
+    await lock?.release();
+    throw new AgentgateError(
+      'RECORDING_FAILED',
+      `transcript store ${opts.path} is incomplete: its data file lacks ${missing} bytes of its pages (restored from a copy cut short?)`,
     );
   }
   const dbs = openDatabases(env);
