@@ -280,7 +280,14 @@ export async function createIdentityService(
         verified.delete(cacheKey);
       }
       try {
-        const identity = await verifyJwt(token);
+        let identity: Identity;
+        let verifiedUnder: IdentityState;
+        // A reload during the JWKS fetch may have removed or changed the issuer (and already revoked its leases and
+        // emptied the cache): the section in force when verification ends decides, so verify again under it.
+        do {
+          verifiedUnder = state;
+          identity = await verifyJwt(token);
+        } while (state !== verifiedUnder);
         if (cacheMs > 0) {
           if (verified.size >= maxCachedTokens) {
             const oldest = verified.keys().next();
