@@ -116,6 +116,9 @@ async function signatureValid(token: string, jwt: DecodedJwt, key: VerificationK
     );
   }
   if (key.joseKey === undefined) return false;
+  // RFC 7518 §3.4: an ES256 signature is exactly R || S, 64 octets; node-jose reads the first 64 and ignores the
+  // rest, so one token could be re-encoded into many that all verify.
+  if (key.alg === 'ES256' && jwt.signature.length !== 64) return false;
   try {
     await jose.JWS.createVerify(key.joseKey, { algorithms: [key.alg] }).verify(token);
     return true;
