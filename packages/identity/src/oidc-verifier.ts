@@ -64,6 +64,9 @@ export class OidcIssuerVerifier {
       throw authFailed('wrong-audience', `JWT audience does not include ${audience}`, { aud });
     const sub = claims['sub'];
     if (typeof sub !== 'string' || sub === '') throw authFailed('bad-claims', 'JWT has no sub claim');
+    // The name is written to logs, the record and the CLI's tables as is: a line break or terminal escape in it
+    // would forge lines there.
+    if (controlCharacter.test(sub)) throw authFailed('bad-claims', 'JWT sub contains control characters');
     // The token's `exp` is the session's lease: connections made with it end then (a token cannot be revoked).
     return {
       name: sub,
@@ -88,11 +91,15 @@ export class OidcIssuerVerifier {
         );
     }
     if (value === undefined || value === null) return [];
-    if (typeof value === 'string') return [value];
-    if (Array.isArray(value) && value.every((g) => typeof g === 'string')) return [...value];
-    throw authFailed('bad-claims', `JWT claim ${name} is not an array of strings`);
+    if (typeof value === 'string' && !controlCharacter.test(value)) return [value];
+    if (Array.isArray(value) && value.every((g) => typeof g === 'string' && !controlCharacter.test(g)))
+      return [...value];
+    throw authFailed('bad-claims', `JWT claim ${name} is not an array of strings without control characters`);
   }
 }
+
+/** C0 controls, DEL and C1 controls (line breaks, ESC and the 8-bit CSI among them). */
+const controlCharacter = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** Only RS256, ES256 and EdDSA; `none` and HMAC are refused before any key is touched (RFC 8725 §3.1, §3.2). */
 function checkAlgorithm(header: Record<string, unknown>): AcceptedAlgorithm {
