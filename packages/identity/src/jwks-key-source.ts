@@ -163,8 +163,25 @@ export class JwksKeySource {
     if (!res.ok) throw new Error(`HTTP ${res.status} from ${this.location}`);
     if (Number(res.headers.get('content-length') ?? 0) > maxJwksBytes)
       throw new Error('JWKS larger than 1 MiB');
-    return await res.text();
+    return await readCapped(res);
   }
+}
+
+/**
+ * The body as text, given up past 1 MiB: a chunked answer has no length to check first, and one that goes on would
+ * otherwise be held in memory whole until the fetch timeout.
+ */
+async function readCapped(res: Response): Promise<string> {
+  if (res.body === null) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += chunk.byteLength;
+    // Leaving the loop by the throw cancels the stream, which closes the connection.
+    if (size > maxJwksBytes) throw new Error('JWKS larger than 1 MiB');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
