@@ -1,6 +1,7 @@
 import {
   AgentgateError,
   CredentialLease,
+  credentialLapse,
   isAgentgateError,
   silentLogger,
   type Identity,
@@ -237,6 +238,9 @@ export class SshKeyRegistryImpl implements SshKeyRegistry {
     if (!Number.isFinite(ttlMs) || ttlMs <= 0)
       throw new AgentgateError('BAD_REQUEST', 'ssh key ttl must be a positive duration');
     const key = parseSshPublicKey(publicKeyLine);
+    // The caller's token was verified before its request body was read: a reload may have removed it since, and a
+    // registration made now would name no configured credential and outlive it.
+    this.refuseLapsed(identity);
     if (this.options.isConfiguredKey(key.blob)) {
       throw new AgentgateError(
         'CONFLICT',
@@ -278,6 +282,9 @@ export class SshKeyRegistryImpl implements SshKeyRegistry {
         if (this.inFlight.get(key.fingerprint) === registration) this.inFlight.delete(key.fingerprint);
       }
     }
+    // Removed while the write ran: the reload's revocation did not see this registration, so it is not made here
+    // (the stored one names the credential, which is no longer configured, and is dropped when read again).
+    this.refuseLapsed(identity);
     // A renewal extends (or shortens) the connections already made with the key, and revoking the key ends them:
     // they share the registration's lease rather than keeping the one they were opened with. The entry present now
     // may have changed while the write ran (a read of the shared store).
@@ -305,6 +312,15 @@ export class SshKeyRegistryImpl implements SshKeyRegistry {
     this.entries.set(key.fingerprint, entry);
     lease.renew(expiresAt);
     return publicView(entry);
+  }
+
+  private refuseLapsed(identity: Identity): void {
+    const lapse = credentialLapse(identity, this.options.now());
+    if (lapse !== undefined)
+      throw new AgentgateError(
+        'AUTH_FAILED',
+        `the token that asked to register the key is no longer valid (${lapse.kind})`,
+      );
   }
 
   list(): SshKeyRegistration[] {

@@ -122,7 +122,8 @@ describe('IdentityService ssh keys', () => {
       groups: ['dba'],
       source: 'oidc' as const,
       issuer: 'https://idp',
-      lease: new CredentialLease(5000),
+      // Good past every registration below (a lapsed token registers nothing); the registrations have leases of their own.
+      lease: new CredentialLease(10_000_000),
     };
 
     const reg = await svc.sshKeys.register(ecdsa256, alice, 60_000);
