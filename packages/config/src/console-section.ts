@@ -6,7 +6,7 @@ const DEFAULT_SESSION_TTL_MS = 8 * 3_600_000;
 const DEFAULT_SCOPES = ['openid', 'profile', 'email'];
 
 /** Plain http is accepted only where nothing can listen in: the loopback interface. */
-function isLoopbackHost(hostname: string): boolean {
+export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '');
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

@@ -1,5 +1,6 @@
 import type { IdentityConfig, OidcIssuerConfig, SshKeyConfig, StaticTokenConfig } from '@agentgate/core';
 import { child, type Checker } from './checker.js';
+import { isLoopbackHost } from './console-section.js';
 
 const SSH_KEY_TYPES = [
   'ssh-ed25519',
@@ -59,6 +60,15 @@ function readOidc(checker: Checker, value: unknown, path: string): OidcIssuerCon
   if (jwksText !== undefined) {
     // An http(s) URL is fetched (and cached) by the identity service; anything else is a local JWKS file.
     jwks = /^https?:\/\//i.test(jwksText) ? jwksText : checker.filePath(jwksText, child(path, 'jwks'), true);
+    // Whoever can change a JWKS on its way can sign any token: plain http only where nothing can listen in.
+    if (jwks !== undefined && /^http:\/\//i.test(jwks) && !isLoopbackHost(urlHost(jwks))) {
+      checker.expected(
+        child(path, 'jwks'),
+        'an https:// URL (plain http only on a loopback address)',
+        jwksText,
+      );
+      jwks = undefined;
+    }
   }
   const groupsClaim =
     m.groupsClaim === undefined ? 'groups' : checker.string(m.groupsClaim, child(path, 'groupsClaim'));
@@ -127,4 +137,13 @@ export function readIdentity(checker: Checker, value: unknown, path: string): Id
     tokens: checker.list(m.tokens, child(path, 'tokens'), (v, p) => readToken(checker, v, p), []) ?? [],
     sshKeys: checker.list(m.sshKeys, child(path, 'sshKeys'), (v, p) => readSshKey(checker, v, p), []) ?? [],
   };
+}
+
+/** The host of a URL, or '' when it does not parse (then it is no loopback address). */
+function urlHost(text: string): string {
+  try {
+    return new URL(text).hostname;
+  } catch {
+    return '';
+  }
 }

@@ -406,6 +406,27 @@ console:
     });
   });
 
+  it('takes a JWKS over plain http only from a loopback address', () => {
+    const jwks = (url: string): string =>
+      minimal(
+        `identity:\n  oidc: [{ issuer: "https://idp.example.com", audience: agentgate, jwks: "${url}" }]\n`,
+      );
+    expect(issuesOf(jwks('http://idp.example.com/.well-known/jwks.json'))).toEqual([
+      {
+        path: 'identity.oidc[0].jwks',
+        message:
+          'expected an https:// URL (plain http only on a loopback address), found "http://idp.example.com/.well-known/jwks.json"',
+      },
+    ]);
+    for (const url of [
+      'https://idp.example.com/jwks',
+      'http://127.0.0.1:8080/jwks',
+      'http://[::1]/jwks',
+      'HTTP://localhost/jwks',
+    ])
+      expect(parseConfig(jwks(url), file, {}).identity.oidc[0]?.jwks).toBe(url);
+  });
+
   it('checks the console section: an https origin off loopback, a configured issuer, openid in the scopes', () => {
     const issues = issuesOf(
       minimal(`identity:
