@@ -20,7 +20,12 @@ import { LiveLeases } from './live-leases.js';
 import { OidcIssuerVerifier } from './oidc-verifier.js';
 import { RegistrationFile, type RegisteredWith } from './registration-file.js';
 import type { SshKeyRegistrationStore } from './registration-store.js';
-import { SshKeyRegistryImpl, type SshKeyRegistration, type SshKeyRegistry } from './ssh-key-registry.js';
+import {
+  SshKeyRegistryImpl,
+  type RegisteredAs,
+  type SshKeyRegistration,
+  type SshKeyRegistry,
+} from './ssh-key-registry.js';
 import { algorithmFitsKeyType, parseSshPublicKey, sshFingerprint } from './ssh-public-key.js';
 import { StaticTokenTable } from './static-tokens.js';
 
@@ -191,10 +196,14 @@ export async function createIdentityService(
     const sha256 = identity.source === 'token' ? state.staticTokens.hashOf(identity) : undefined;
     return sha256 === undefined ? undefined : { kind: 'token', sha256 };
   };
-  /** A registration stays while the credential that registered it is configured. */
-  const credentialStillConfigured = (registeredWith: RegisteredWith | undefined): boolean => {
+  /** A registration stays while the credential that registered it is configured (a token: unchanged). */
+  const credentialStillConfigured = (
+    registeredWith: RegisteredWith | undefined,
+    registered: RegisteredAs,
+  ): boolean => {
     if (registeredWith === undefined) return true;
-    if (registeredWith.kind === 'token') return state.staticTokens.hasHash(registeredWith.sha256);
+    if (registeredWith.kind === 'token')
+      return state.staticTokens.holds(registeredWith.sha256, registered.name, registered.groups);
     return state.issuers.some((i) => i.config.issuer === registeredWith.issuer);
   };
   const store =
@@ -358,7 +367,7 @@ export async function createIdentityService(
           try {
             revoked = await registry.revokeWhere(
               (entry) =>
-                !credentialStillConfigured(entry.registeredWith) ||
+                !credentialStillConfigured(entry.registeredWith, entry.identity) ||
                 prepared.configuredKeys.get(entry.fingerprint)?.blob.equals(entry.blob) === true,
               'the credential that registered the key was removed, or the key configured, by a reload',
             );

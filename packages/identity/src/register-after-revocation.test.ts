@@ -37,3 +37,32 @@ describe('registering a key with a credential a reload has just removed', () => 
     expect(svc.sshKeys.list()).toEqual([]);
   });
 });
+
+// A token entry whose groups or name a reload changed is another credential (its sessions end): a key it registered
+// before must not keep acting with what the entry no longer grants.
+describe('a reload that changes the token entry a key was registered with', () => {
+  it.each([
+    ['its groups', { name: 'ci-bot', groups: ['agents'] }],
+    ['its name', { name: 'deployer', groups: ['deploy'] }],
+  ])('changing %s revokes the registration, in memory and at the next start', async (_what, changed) => {
+    const registrationsFile = join(dir, `changed-${changed.name}.json`);
+    const svc = await createIdentityService(config(true), { registrationsFile });
+    await svc.sshKeys.register(key, await svc.verifyToken('leaked-token'), 3_600_000);
+    const next: IdentityConfig = {
+      ...config(true),
+      tokens: [{ ...changed, sha256: hashStaticToken('leaked-token') }],
+    };
+    const changes = await svc.prepare(next).apply();
+    expect(changes.registrationsRevoked).toHaveLength(1);
+    expect(svc.findSshKey('ssh-ed25519', blob)).toBeUndefined();
+    const restarted = await createIdentityService(next, { registrationsFile });
+    expect(restarted.findSshKey('ssh-ed25519', blob)).toBeUndefined();
+  });
+
+  it('leaves it alone when the entry is unchanged', async () => {
+    const svc = await createIdentityService(config(true));
+    await svc.sshKeys.register(key, await svc.verifyToken('leaked-token'), 3_600_000);
+    await svc.prepare({ ...config(true), sshKeys: [] }).apply();
+    expect(svc.findSshKey('ssh-ed25519', blob)).toMatchObject({ name: 'ci-bot', groups: ['deploy'] });
+  });
+});

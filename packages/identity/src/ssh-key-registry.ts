@@ -45,6 +45,12 @@ export interface SshKeyRegistry {
   revoke(fingerprint: string, by?: string): Promise<boolean>;
 }
 
+/** Who a registration acts as: the name and groups its credential had when it registered the key. */
+export interface RegisteredAs {
+  readonly name: string;
+  readonly groups: readonly string[];
+}
+
 interface RegistryEntry extends SshKeyRegistration {
   readonly blob: Buffer;
   /**
@@ -63,8 +69,14 @@ export interface SshKeyRegistryOptions {
   readonly isConfiguredKey: (blob: Buffer) => boolean;
   /** How a registering identity's credential is named (a static token's hash, an OIDC issuer). */
   readonly credentialOf: (identity: Identity) => RegisteredWith | undefined;
-  /** Whether a registration made with this credential may be used here (the credential is configured). */
-  readonly credentialConfigured: (registeredWith: RegisteredWith | undefined) => boolean;
+  /**
+   * Whether a registration made with this credential, as this identity, may be used here (the credential is
+   * configured, and a static token still with that name and those groups).
+   */
+  readonly credentialConfigured: (
+    registeredWith: RegisteredWith | undefined,
+    registered: RegisteredAs,
+  ) => boolean;
   /** Where registrations are kept across restarts (and shared by a fleet); without it they live in memory only. */
   readonly store?: SshKeyRegistrationStore;
   readonly maxEntries?: number;
@@ -187,7 +199,7 @@ export class SshKeyRegistryImpl implements SshKeyRegistry {
       if (
         s.expiresAt <= now ||
         this.options.isConfiguredKey(key.blob) ||
-        !this.options.credentialConfigured(s.registeredWith)
+        !this.options.credentialConfigured(s.registeredWith, { name: s.identity, groups: s.groups })
       ) {
         if (entry !== undefined) this.remove(entry, 'the key is no longer registered');
         dropped++;

@@ -51,9 +51,17 @@ export class StaticTokenTable {
     return this.entries.find((e) => e.identity === identity)?.config.sha256;
   }
 
-  /** Whether a token with this hash is configured. */
-  hasHash(sha256: string): boolean {
-    return this.entries.some((e) => e.config.sha256 === sha256.toLowerCase());
+  /**
+   * Whether the token with this hash is configured with this name and groups. A changed entry is another
+   * credential (docs/configuration.md, Reloading): what it registered does not carry over to it.
+   */
+  holds(sha256: string, name: string, groups: readonly string[]): boolean {
+    return this.entries.some(
+      (e) =>
+        e.config.sha256 === sha256.toLowerCase() &&
+        e.config.name === name &&
+        isDeepStrictEqual(e.config.groups, [...groups]),
+    );
   }
 
   /** The entries of this table that `next` no longer has (removed or changed). */
