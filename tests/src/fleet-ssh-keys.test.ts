@@ -298,8 +298,20 @@ describe('SSH key registrations across a fleet', () => {
     } finally {
       await db.close();
     }
-    // The renewal reached both replicas: the key still works, as devin.
-    expect((await sshExec('A', key.path, 'echo renewed')).stdout.toString()).toBe('renewed\n');
+    // The renewal reaches both replicas (through the fleet's notifications, so not at once under load): the key
+    // still works, as devin.
+    await within(
+      async () => (await listedOn('A')).includes(fingerprint),
+      15_000,
+      'the registration reaching A',
+    );
+    const renewed = await sshExec('A', key.path, 'echo renewed');
+    // A failure shows the client's own words: "Permission denied" is not the same bug as a timeout.
+    const stderr = renewed.code === 0 ? {} : { stderr: renewed.stderr.toString() };
+    expect({ code: renewed.code, stdout: renewed.stdout.toString(), ...stderr }).toEqual({
+      code: 0,
+      stdout: 'renewed\n',
+    });
   }, 60_000);
 
   it("the gateways' role cannot delete registrations, change them, or undo a revocation", async () => {
