@@ -113,6 +113,38 @@ describe('config reload (SIGHUP)', () => {
     expect(admin.filter((s) => s.identity === 'operator (SIGHUP)')).toHaveLength(2);
   }, 60_000);
 
+  it('holds a listener switched to default: deny from the reload on, so rules written for it never run alone', async () => {
+    const client = await connect();
+    try {
+      // Allow-list rules need no deny rules: a file that switches to `default: deny` permits what may run and
+      // drops the rest. Those rules under the old `default: allow` would let everything run.
+      writeFileSync(
+        configFile,
+        configYaml(
+          '  - { name: inserts, protocol: postgres, match: { commands: [INSERT] }, action: allow }\n',
+        )
+          .replace('allow: [group:agents]', 'allow: [group:agents]\n    default: deny')
+          .replace(/ {2}- \{ name: no-drops.*\n/, ''),
+      );
+      const partial = gateway.nextLog(
+        (l) => l['msg'] === 'configuration changes that take effect only after a restart',
+      );
+      gateway.process.kill('SIGHUP');
+      expect((await partial)['sections']).toEqual(['listeners']);
+      await expect(client.query("SELECT 'allow-list' AS v")).rejects.toMatchObject({
+        code: '42501',
+        message: expect.stringContaining('builtin:default-deny') as unknown,
+      });
+      await client.query("INSERT INTO reload_items VALUES ('allow-list')");
+
+      // Back to `default: allow`: that loosening waits for the restart, and the reloaded deny rule applies.
+      await reloadWith('');
+      expect((await client.query('SELECT 1 AS one')).rows[0].one).toBe(1);
+    } finally {
+      await client.end();
+    }
+  }, 60_000);
+
   it('applies changed masking rules to an open session at its next statement, simple and extended', async () => {
     const client = await connect();
     const simple = async (): Promise<string> =>

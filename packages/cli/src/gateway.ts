@@ -53,6 +53,7 @@ import { FleetApprovals } from '@agentgate/fleet';
 import { openFleetConsole } from './fleet-console.js';
 import { startShipper } from './fleet-shipping.js';
 import { fleetSshKeys } from './fleet-ssh-keys.js';
+import { stricterListenerDefaults } from './listener-defaults.js';
 import { startListenerServer, type ListenerAddress, type ListenerServer } from './listener-server.js';
 import { storeWriteOptions } from './store-write-options.js';
 
@@ -475,8 +476,11 @@ export async function startGateway(
         const needsRestart = RESTART_SECTIONS.filter((k) => !isDeepStrictEqual(next[k], running[k]));
         // Compile everything before swapping anything, so a reload applies whole or not at all.
         const nextIdentity = identity.prepare(next.identity);
-        // Listener changes (a listener's `default` included) apply at the next restart, like the rest of them.
-        const nextPolicy = createPolicy(next.rules, running.listeners);
+        // Listener changes apply at the next restart, except a switch to `default: deny` (listener-defaults.ts).
+        const nextPolicy = createPolicy(
+          next.rules,
+          stricterListenerDefaults(running.listeners, next.listeners),
+        );
         const nextMasking = createMaskingService(next.masking, maskingOptions);
         const nextRedactor = createRedactor(next.redact);
         policy = nextPolicy;
