@@ -4,6 +4,7 @@
  * the next held statement, a broken file changes nothing, and the reload is recorded.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,8 @@ import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { baseConfigYaml, listenerYaml, serveProcess, type ServedGateway } from './harness/serve.js';
 
 const TOKEN = 'reload-test-token-3f9c2a';
+/** An approver's token: alice may decide devin's held statements. */
+const ALICE_TOKEN = 'reload-test-alice-token-7e01';
 let server: TestPostgres;
 let dir: string;
 let configFile: string;
@@ -20,11 +23,16 @@ let gateway: ServedGateway;
 
 function configYaml(extraRules: string): string {
   return (
-    baseConfigYaml(dir, { token: TOKEN }) +
+    baseConfigYaml(dir, { token: TOKEN }).replace(
+      / {2}tokens: \[(.*)\]\n/,
+      (_all, devin: string) =>
+        `  tokens:\n  - ${devin}\n  - { name: alice, sha256: "${createHash('sha256').update(ALICE_TOKEN).digest('hex')}" }\n`,
+    ) +
     'listeners:\n' +
     listenerYaml.postgres('db', server) +
     'rules:\n  - { name: no-drops, protocol: postgres, match: { commands: [DROP] }, action: deny }\n' +
-    extraRules
+    extraRules +
+    (extraRules.includes('approvals:') ? '' : 'approvals: { approvers: [identity:alice] }\n')
   );
 }
 
@@ -193,6 +201,47 @@ describe('config reload (SIGHUP)', () => {
         ) as unknown,
       });
       expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await client.end();
+    }
+  }, 60_000);
+
+  it('refuses a held statement approved after a reload made a rule deny it', async () => {
+    await reloadWith(
+      '  - { name: hold, protocol: postgres, match: { pattern: "stop-me" }, action: approve }\n',
+    );
+    const client = await connect();
+    try {
+      const held = client.query("SELECT 'stop-me' AS v");
+      held.catch(() => undefined);
+      let pending: { id: string }[] = [];
+      for (let i = 0; i < 50 && pending.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const listed = await fetch(`${gateway.admin}/api/approvals`, {
+          headers: { authorization: `Bearer ${ALICE_TOKEN}` },
+        });
+        pending = (await listed.json()) as { id: string }[];
+      }
+      expect(pending).toHaveLength(1);
+      // The operator stops the statement for everyone; an approver who decides afterwards must not run it.
+      await reloadWith(
+        '  - { name: hold, protocol: postgres, match: { pattern: "stop-me" }, action: deny }\n',
+      );
+      const approved = await runCli([
+        'approvals',
+        'approve',
+        pending[0]!.id,
+        '--admin',
+        gateway.admin,
+        '--token',
+        ALICE_TOKEN,
+      ]);
+      expect(approved.code).toBe(0);
+      await expect(held).rejects.toMatchObject({
+        code: '42501',
+        message: `agentgate: denied by rule hold (the rules were reloaded while approval ${pending[0]!.id} was pending)`,
+      });
+      expect((await client.query('SELECT 1 AS one')).rows[0].one).toBe(1);
     } finally {
       await client.end();
     }

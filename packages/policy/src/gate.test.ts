@@ -271,6 +271,33 @@ describe('gate', () => {
     expect(no.allowed === false && no.message).toContain('A1');
   });
 
+  it('refuses an approved command that the rules reloaded while it was held deny', async () => {
+    let current = policy;
+    const livePolicy = { decide: (...args: Parameters<typeof policy.decide>) => current.decide(...args) };
+    const broker: ApprovalBroker = {
+      async request() {
+        // The operator reloads a deny rule for the command while its request is pending; then it is approved.
+        current = createPolicy([{ name: 'stop-deploys', match: { pattern: '^deploy' }, action: 'deny' }]);
+        return { id: 'A3', outcome: 'approved', by: 'alice' };
+      },
+    };
+    const gate = createGate({ policy: livePolicy, broker, approvers: [], log: silentLogger });
+    const v = await gate.check(session(memoryRecorder()), cmd('deploy prod'));
+    expect(v).toMatchObject({ allowed: false, code: 'DENIED', rule: 'stop-deploys', approvalId: 'A3' });
+    expect(v.allowed === false && v.message).toBe(
+      'agentgate: denied by rule stop-deploys (the rules were reloaded while approval A3 was pending)',
+    );
+    // Rules reloaded without a deny for it leave the approval standing.
+    current = policy;
+    const ok = await createGate({
+      policy,
+      broker: { request: async () => ({ id: 'A4', outcome: 'approved', by: 'alice' }) },
+      approvers: [],
+      log: silentLogger,
+    }).check(session(memoryRecorder()), cmd('deploy prod'));
+    expect(ok).toMatchObject({ allowed: true, approvalId: 'A4', rule: 'review' });
+  });
+
   it('records recordedText in place of the text, per statement too, and says so', async () => {
     const rec = memoryRecorder();
     const statement = {

@@ -197,6 +197,26 @@ export function createGate(options: GateOptions): Gate {
         signal,
       );
       if (settled.outcome === 'approved') {
+        // A reload while the command was held may have made a rule deny it: an approval given for the old rules
+        // does not override the rules in force when the command would run (a reload is how an operator stops it).
+        const now = policy.decide(command, info.identity, info.listener);
+        if (now.action === 'deny') {
+          metrics?.command(info.listener, info.protocol, 'deny');
+          const denying = now.rule ?? 'unknown';
+          const why = `the rules were reloaded while approval ${settled.id} was pending`;
+          log.warn('approved command refused: the reloaded rules deny it', {
+            session: info.id,
+            rule: denying,
+          });
+          return {
+            allowed: false,
+            code: 'DENIED',
+            rule: denying,
+            approvalId: settled.id,
+            commandSeq,
+            message: `${deniedText(denying)} (${why})`,
+          };
+        }
         metrics?.command(info.listener, info.protocol, 'approved');
         return { allowed: true, rule, approvalId: settled.id, commandSeq };
       }
