@@ -3,6 +3,7 @@ import { loadConfig } from '@agentgate/config';
 import { createJsonLogger } from '@agentgate/core';
 import type { RunningGateway } from '../gateway.js';
 import { CliError } from '../cli-util.js';
+import { oneAtATime } from '../one-at-a-time.js';
 import { startRetention } from '../retention.js';
 
 export function registerServeCommands(program: Command): void {
@@ -20,13 +21,9 @@ export function registerServeCommands(program: Command): void {
       // Taken from the first moment: SIGHUP's default would end the process while it is still starting.
       let gateway: RunningGateway | undefined = undefined;
       let reloadWhenStarted = false;
-      const onReload = (): void => {
-        if (gateway === undefined) {
-          reloadWhenStarted = true;
-          return;
-        }
-        const running = gateway;
-        loadConfig(opts.config)
+      const reload = oneAtATime(() => {
+        const running = gateway!;
+        return loadConfig(opts.config)
           .then((next) => running.reload(next))
           .then(
             (outcome) => {
@@ -47,6 +44,10 @@ export function registerServeCommands(program: Command): void {
                 error: err instanceof Error ? err.message : String(err),
               }),
           );
+      });
+      const onReload = (): void => {
+        if (gateway === undefined) reloadWhenStarted = true;
+        else reload();
       };
       process.on('SIGHUP', onReload);
       // A file-size limit (systemd LimitFSIZE=, ulimit -f) reached by the store would raise SIGXFSZ, whose default
