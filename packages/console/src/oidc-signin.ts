@@ -8,6 +8,7 @@ import * as oidc from 'openid-client';
 import {
   AgentgateError,
   CredentialLease,
+  hasControlCharacters,
   type ConsoleOidcConfig,
   type Identity,
   type Logger,
@@ -92,6 +93,9 @@ export class OidcSignIn {
     });
     const claims = tokens.claims();
     if (claims === undefined) throw new AgentgateError('AUTH_FAILED', 'the IdP returned no ID token');
+    // As for tokens on the listeners: the name reaches logs, the record (decided_by) and the CLI's tables as is.
+    if (hasControlCharacters(claims.sub))
+      throw new AgentgateError('AUTH_FAILED', "the IdP's sub claim contains control characters");
     let groups = readGroups(claims as Record<string, unknown>, this.config.groupsClaim);
     if (groups === undefined && configuration.serverMetadata().userinfo_endpoint !== undefined) {
       const userinfo = await oidc.fetchUserInfo(configuration, tokens.access_token, claims.sub);
@@ -162,7 +166,11 @@ export function readGroups(claims: Record<string, unknown>, name: string): strin
       );
   }
   if (value === undefined || value === null) return undefined;
-  if (typeof value === 'string') return [value];
-  if (Array.isArray(value) && value.every((g) => typeof g === 'string')) return [...value];
-  throw new AgentgateError('AUTH_FAILED', `the IdP's ${name} claim is not a list of strings`);
+  if (typeof value === 'string' && !hasControlCharacters(value)) return [value];
+  if (Array.isArray(value) && value.every((g) => typeof g === 'string' && !hasControlCharacters(g)))
+    return [...value];
+  throw new AgentgateError(
+    'AUTH_FAILED',
+    `the IdP's ${name} claim is not a list of strings without control characters`,
+  );
 }

@@ -29,6 +29,14 @@ export function credentialLapse(identity: Identity, nowMs: number) {
 /** A principal reference as written in config: `group:NAME` or `identity:NAME`. */
 export type PrincipalRef = string;
 
+/**
+ * Whether a name or group from an IdP holds C0 controls, DEL or C1 controls (line breaks, ESC, the 8-bit CSI): names
+ * are written as they are to logs, the record and the CLI's tables, where such a character would forge lines.
+ */
+export function hasControlCharacters(text: string): boolean {
+  return /[\u0000-\u001f\u007f-\u009f]/.test(text);
+}
+
 export interface IdentityService {
   /**
    * Verify an OIDC JWT or a static service token. Throws AgentgateError AUTH_FAILED. A JWT with a `purpose` claim

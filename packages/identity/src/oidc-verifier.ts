@@ -1,6 +1,6 @@
 import { verify as cryptoVerify } from 'node:crypto';
 import jose from 'node-jose';
-import { CredentialLease, type Identity, type OidcIssuerConfig } from '@agentgate/core';
+import { CredentialLease, hasControlCharacters, type Identity, type OidcIssuerConfig } from '@agentgate/core';
 import { authFailed } from './auth-failure.js';
 import {
   acceptedAlgorithms,
@@ -66,7 +66,7 @@ export class OidcIssuerVerifier {
     if (typeof sub !== 'string' || sub === '') throw authFailed('bad-claims', 'JWT has no sub claim');
     // The name is written to logs, the record and the CLI's tables as is: a line break or terminal escape in it
     // would forge lines there.
-    if (controlCharacter.test(sub)) throw authFailed('bad-claims', 'JWT sub contains control characters');
+    if (hasControlCharacters(sub)) throw authFailed('bad-claims', 'JWT sub contains control characters');
     // The token's `exp` is the session's lease: connections made with it end then (a token cannot be revoked).
     return {
       name: sub,
@@ -91,15 +91,12 @@ export class OidcIssuerVerifier {
         );
     }
     if (value === undefined || value === null) return [];
-    if (typeof value === 'string' && !controlCharacter.test(value)) return [value];
-    if (Array.isArray(value) && value.every((g) => typeof g === 'string' && !controlCharacter.test(g)))
+    if (typeof value === 'string' && !hasControlCharacters(value)) return [value];
+    if (Array.isArray(value) && value.every((g) => typeof g === 'string' && !hasControlCharacters(g)))
       return [...value];
     throw authFailed('bad-claims', `JWT claim ${name} is not an array of strings without control characters`);
   }
 }
-
-/** C0 controls, DEL and C1 controls (line breaks, ESC and the 8-bit CSI among them). */
-const controlCharacter = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** Only RS256, ES256 and EdDSA; `none` and HMAC are refused before any key is touched (RFC 8725 §3.1, §3.2). */
 function checkAlgorithm(header: Record<string, unknown>): AcceptedAlgorithm {
