@@ -16,6 +16,9 @@ import { baseConfigYaml, listenerYaml, serveProcess, type ServedGateway } from '
 const TOKEN = 'reload-test-token-3f9c2a';
 /** An approver's token: alice may decide devin's held statements. */
 const ALICE_TOKEN = 'reload-test-alice-token-7e01';
+/** Another token, an approver only where a rule names him. */
+const BOB_TOKEN = 'reload-test-bob-token-52c8';
+const sha256 = (token: string): string => createHash('sha256').update(token).digest('hex');
 let server: TestPostgres;
 let dir: string;
 let configFile: string;
@@ -26,7 +29,8 @@ function configYaml(extraRules: string): string {
     baseConfigYaml(dir, { token: TOKEN }).replace(
       / {2}tokens: \[(.*)\]\n/,
       (_all, devin: string) =>
-        `  tokens:\n  - ${devin}\n  - { name: alice, sha256: "${createHash('sha256').update(ALICE_TOKEN).digest('hex')}" }\n`,
+        `  tokens:\n  - ${devin}\n  - { name: alice, sha256: "${sha256(ALICE_TOKEN)}" }\n` +
+        `  - { name: bob, sha256: "${sha256(BOB_TOKEN)}" }\n`,
     ) +
     'listeners:\n' +
     listenerYaml.postgres('db', server) +
@@ -242,6 +246,52 @@ describe('config reload (SIGHUP)', () => {
         message: `agentgate: denied by rule hold (the rules were reloaded while approval ${pending[0]!.id} was pending)`,
       });
       expect((await client.query('SELECT 1 AS one')).rows[0].one).toBe(1);
+    } finally {
+      await client.end();
+    }
+  }, 60_000);
+
+  it('lets no approver a reload removed decide a statement held before it', async () => {
+    const rule = (approvers: string): string =>
+      `  - { name: hold, protocol: postgres, match: { pattern: "two-approvers" }, action: approve, approvers: [${approvers}] }\n`;
+    await reloadWith(rule('identity:alice, identity:bob'));
+    const client = await connect();
+    try {
+      const held = client.query("SELECT 'two-approvers' AS v");
+      held.catch(() => undefined);
+      let pending: { id: string; approvers: string[] }[] = [];
+      for (let i = 0; i < 50 && pending.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const listed = await fetch(`${gateway.admin}/api/approvals`, {
+          headers: { authorization: `Bearer ${BOB_TOKEN}` },
+        });
+        pending = (await listed.json()) as { id: string; approvers: string[] }[];
+      }
+      expect(pending).toHaveLength(1);
+      expect(pending[0]!.approvers).toEqual(['identity:alice', 'identity:bob']);
+      // The operator takes bob off the rule: he no longer decides what waits, though it was held naming him.
+      await reloadWith(rule('identity:alice'));
+      const byBob = await fetch(`${gateway.admin}/api/approvals/${pending[0]!.id}/approve`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${BOB_TOKEN}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(byBob.status).toBe(403);
+      expect(await byBob.json()).toMatchObject({
+        code: 'FORBIDDEN',
+        message: expect.stringContaining('a reload changed the approvers of rule hold') as unknown,
+      });
+      const approved = await runCli([
+        'approvals',
+        'approve',
+        pending[0]!.id,
+        '--admin',
+        gateway.admin,
+        '--token',
+        ALICE_TOKEN,
+      ]);
+      expect(approved.code).toBe(0);
+      expect((await held).rows[0].v).toBe('two-approvers');
     } finally {
       await client.end();
     }

@@ -144,7 +144,7 @@ async function listen(
 async function harness(
   config: Partial<ApprovalsConfig> = {},
   consoleUrl?: (id: string) => string,
-  fleet: Pick<ApprovalBrokerOptions, 'sharing' | 'whenSharingDown'> = {},
+  fleet: Pick<ApprovalBrokerOptions, 'sharing' | 'whenSharingDown' | 'liveApprovers'> = {},
 ): Promise<Harness> {
   const metrics: Harness['metrics'] = { pending: [], settled: [] };
   const signer = es256Signer();
@@ -382,6 +382,58 @@ describe('approval broker', () => {
     expect((await api(h, 'POST', `/api/approvals/${first!.id}/approve`, 'tok-alice')).status).toBe(200);
     await expect(byRule).resolves.toMatchObject({ outcome: 'approved', by: 'bob' });
     await expect(byConfig).resolves.toMatchObject({ outcome: 'approved', by: 'alice' });
+  });
+
+  it('lets only approvers both as held and as in force now decide a request held before a reload', async () => {
+    // What the gateway's configuration says now: the rule's approvers after a reload, or no such rule.
+    let inForce: Record<string, string[]> = { 'deletes-need-review': ['group:dba', 'group:security'] };
+    const h = await harness({}, undefined, { liveApprovers: (rule) => inForce[rule] });
+    const held = h.broker.request(requestInput('carol', ['group:dba', 'group:security']));
+    const [pending] = await pendingFor(h);
+    inForce = { 'deletes-need-review': ['group:dba'] };
+    const bob = await api(h, 'POST', `/api/approvals/${pending!.id}/approve`, 'tok-bob');
+    expect(bob).toMatchObject({
+      status: 403,
+      json: {
+        code: 'FORBIDDEN',
+        message: expect.stringContaining(
+          'a reload changed the approvers of rule deletes-need-review',
+        ) as unknown,
+      },
+    });
+    // Added by the reload but not among the approvers it was held with: not an approver of this request either.
+    inForce = { 'deletes-need-review': ['group:dev'] };
+    expect(() => h.broker.approve(pending!.id, people['tok-alice']!)).toThrow(
+      'a reload changed the approvers',
+    );
+    inForce = { 'deletes-need-review': ['group:dba'] };
+    expect((await api(h, 'POST', `/api/approvals/${pending!.id}/approve`, 'tok-alice')).status).toBe(200);
+    await expect(held).resolves.toMatchObject({ outcome: 'approved', by: 'alice' });
+
+    // The rule is gone from the configuration in force: the approvers it was held with decide.
+    inForce = {};
+    const orphan = h.broker.request(requestInput('carol', ['group:security']));
+    const [second] = await pendingFor(h);
+    expect((await api(h, 'POST', `/api/approvals/${second!.id}/deny`, 'tok-bob')).status).toBe(200);
+    await expect(orphan).resolves.toMatchObject({ outcome: 'rejected', by: 'bob' });
+  });
+
+  it("in a fleet, the deciding replica's configuration in force applies", async () => {
+    const store = new MemorySharing();
+    const holder = await harness({}, undefined, { sharing: store.forNode('A') });
+    const other = await harness({}, undefined, {
+      sharing: store.forNode('B'),
+      liveApprovers: () => ['group:dba'],
+    });
+    const settled = holder.broker.request(requestInput('carol', ['group:dba', 'group:security']));
+    const [pending] = await pendingFor(holder);
+    await expect(other.broker.decideAnywhere(pending!.id, people['tok-bob']!, 'approved')).rejects.toThrow(
+      'a reload changed the approvers',
+    );
+    await expect(
+      holder.broker.decideAnywhere(pending!.id, people['tok-bob']!, 'approved'),
+    ).resolves.toMatchObject({ outcome: 'approved', by: 'bob' });
+    await expect(settled).resolves.toMatchObject({ outcome: 'approved', by: 'bob' });
   });
 
   it('answers 401 for a bad or missing token, 404 for an unknown id, 400 for a bad body, 409 twice', async () => {

@@ -79,7 +79,8 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
 
   /**
    * A reloaded `approvals` section (timeout, default approvers, webhook) applies to requests held from now on;
-   * pending ones keep the expiry and approvers they were held with (that is what approvers were shown).
+   * pending ones keep their expiry, and are decided by who is an approver both as held and as now in force
+   * (`liveApprovers`).
    */
   reconfigure(config: ApprovalsConfig): void {
     this.config = config;
@@ -414,14 +415,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
         'INTERNAL',
         `approval ${id} is shared with the fleet: it is decided with decideAnywhere`,
       );
-    checkMayDecide(
-      this.options.identity,
-      id,
-      approver,
-      outcome,
-      request.view.approvers,
-      request.view.identity,
-    );
+    checkMayDecide(this.options, approver, outcome, request.view);
     return this.settle(id, outcome, approver.name, reason)!;
   }
 
@@ -444,7 +438,7 @@ export class ApprovalBrokerImpl implements ApprovalBroker {
     if (row === undefined) throw new AgentgateError('NOT_FOUND', `no approval request ${id}`);
     if (row.state !== 'pending')
       throw new AgentgateError('CONFLICT', `approval ${id} is already settled (${row.state})`);
-    checkMayDecide(this.options.identity, id, approver, outcome, row.approvers, row.identity);
+    checkMayDecide(this.options, approver, outcome, row);
     const result = await fleetCall(() => sharing.decide(id, outcome, approver.name, reason));
     if (result.kind !== 'decided') {
       if (result.kind === 'settled') this.learned(result.approval);

@@ -3,15 +3,10 @@
  * as a row, reading every replica's requests, and who may decide one. The broker keeps the waiting commands; these
  * only say what the database answered and what the broker should do with it.
  */
-import {
-  AgentgateError,
-  isAgentgateError,
-  type Identity,
-  type IdentityService,
-  type Logger,
-} from '@agentgate/core';
+import { AgentgateError, isAgentgateError, type Identity, type Logger } from '@agentgate/core';
 import { pendingView, settledView } from './approval-views.js';
 import type {
+  ApprovalBrokerOptions,
   ApprovalSharing,
   PendingApproval,
   SettledApproval,
@@ -128,22 +123,36 @@ export async function readFromFleet(
   );
 }
 
-/** Approver groups, and no approving one's own request: checked by the deciding replica, from the request. */
+/** Who decides: the broker's identity service and, when the gateway provides it, the approvers in force now. */
+export type DecidersInForce = Pick<ApprovalBrokerOptions, 'identity' | 'liveApprovers'>;
+
+/**
+ * Approver groups, and no approving one's own request: checked by the deciding replica, from the request and from
+ * the deciding replica's configuration. An approver a reload removed from the request's rule (or from
+ * `approvals.approvers`) no longer decides requests held before it; a rule no longer in force leaves the recorded ones.
+ */
 export function checkMayDecide(
-  identity: Pick<IdentityService, 'isAllowed'>,
-  id: string,
+  deciders: DecidersInForce,
   approver: Identity,
   outcome: 'approved' | 'rejected',
-  approvers: readonly string[],
-  requester: string,
+  request: Pick<PendingApproval, 'id' | 'identity' | 'rule' | 'approvers'>,
 ): void {
-  if (!identity.isAllowed(approver, approvers)) {
+  const { id, approvers } = request;
+  if (!deciders.identity.isAllowed(approver, approvers)) {
     throw new AgentgateError(
       'FORBIDDEN',
       `${approver.name} is not an approver for approval ${id} (approvers: ${approvers.join(', ') || 'none configured'})`,
     );
   }
-  if (outcome === 'approved' && approver.name === requester) {
+  const inForce = deciders.liveApprovers?.(request.rule);
+  if (inForce !== undefined && !deciders.identity.isAllowed(approver, inForce)) {
+    throw new AgentgateError(
+      'FORBIDDEN',
+      `${approver.name} is no longer an approver for approval ${id}: a reload changed the approvers of rule ` +
+        `${request.rule} (approvers now: ${inForce.join(', ') || 'none configured'})`,
+    );
+  }
+  if (outcome === 'approved' && approver.name === request.identity) {
     throw new AgentgateError('FORBIDDEN', `${approver.name} may not approve their own request ${id}`);
   }
 }

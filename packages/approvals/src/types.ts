@@ -35,6 +35,12 @@ export interface ApprovalBrokerOptions {
   readonly now?: () => number;
   /** In a fleet: where held requests are shared so any replica can decide them. */
   readonly sharing?: ApprovalSharing;
+  /**
+   * The approvers the configuration in force names for a rule (its `approvers`, else `approvals.approvers`), or
+   * undefined when no rule of that name is in force: a pending request is decided only by who is an approver both
+   * as recorded with it and as returned here, so an approver a reload removed cannot decide it.
+   */
+  readonly liveApprovers?: (rule: string) => readonly string[] | undefined;
   /** In a fleet: a command to hold while `sharing` is unreachable is refused (`closed`, default) or held here. */
   readonly whenSharingDown?: WhenSharingDown;
 }

@@ -54,6 +54,7 @@ import { openFleetConsole } from './fleet-console.js';
 import { startShipper } from './fleet-shipping.js';
 import { fleetSshKeys } from './fleet-ssh-keys.js';
 import { stricterListenerDefaults } from './listener-defaults.js';
+import { approversInForce, everyApprover } from './rule-approvers.js';
 import { startListenerServer, type ListenerAddress, type ListenerServer } from './listener-server.js';
 import { storeWriteOptions } from './store-write-options.js';
 
@@ -232,9 +233,11 @@ export async function startGateway(
             }),
             whenSharingDown: config.fleet.approvalsWhenDown,
           };
+    let running = config;
     const broker = createApprovalBroker({
       ...sharing,
       config: config.approvals,
+      liveApprovers: (rule) => approversInForce(running, rule),
       signer,
       identity,
       log: log.child({ component: 'approvals' }),
@@ -248,7 +251,6 @@ export async function startGateway(
     const closeBroker = (): Promise<void> => broker.close();
     cleanup.unshift(closeBroker);
     // Rules and masking are held behind stable objects so a reload can swap them under running engines.
-    let running = config;
     let policy = createPolicy(config.rules, config.listeners);
     const livePolicy: Policy = { decide: (command, who, listener) => policy.decide(command, who, listener) };
     const gate = createGate({
@@ -344,9 +346,8 @@ export async function startGateway(
       const handler = createConsole({
         config: consoleConfig,
         identity,
-        approvers: () => [
-          ...new Set([...running.approvals.approvers, ...running.rules.flatMap((r) => r.approvers ?? [])]),
-        ],
+        approvers: () => everyApprover(running),
+        ruleApprovers: (rule) => approversInForce(running, rule),
         approvals: broker,
         decide: (command, who, listener) => policy.decide(command, who, listener),
         store,

@@ -51,7 +51,7 @@ export function createConsoleActions(deps: ConsoleActionDeps): ConsoleActions {
       if (!context.roles.approver)
         return refuse(res, context, `${decision} ${id}`, 'You are not an approver.', path);
       if (pending !== undefined) {
-        const may = mayDecide(who, pending, options.identity);
+        const may = mayDecide(who, pending, options.identity, options.ruleApprovers?.(pending.rule));
         if (!may.allowed)
           return refuse(res, context, `${decision} ${id}`, `You cannot decide ${may.why}.`, path);
       }

@@ -68,6 +68,8 @@ export interface ConsoleOptions {
   readonly identity: IdentityService;
   /** `approvals.approvers` and every rule's `approvers`, as in force now. */
   readonly approvers: () => readonly PrincipalRef[];
+  /** The approvers a rule has as in force now (its own, else `approvals.approvers`); undefined once it is gone. */
+  readonly ruleApprovers?: (rule: string) => readonly PrincipalRef[] | undefined;
   readonly approvals: ApprovalsSource;
   /** The live policy, to mark the held statements of a batch. */
   readonly decide?: DecideFn;
@@ -185,6 +187,7 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
     approvalCard(entry, {
       context,
       identity: options.identity,
+      inForce: options.ruleApprovers?.(entry.rule),
       recent: recentCommands.of(entry),
       now: now(),
       linkSession: context.roles.auditor,

@@ -35,14 +35,20 @@ export function hasAnyRole(roles: Roles): boolean {
   return roles.auditor || roles.admin || roles.approver;
 }
 
-/** May `who` decide a request held for `requester` with these approvers? Mirrors the broker's own check. */
+/**
+ * May `who` decide a request held for `requester` with these approvers? Mirrors the broker's own check: `inForce`,
+ * the approvers its rule has in the configuration in force (undefined when the rule is gone), must name `who` too.
+ */
 export function mayDecide(
   who: Identity,
   request: { readonly identity: string; readonly approvers: readonly PrincipalRef[] },
   identity: IdentityService,
+  inForce?: readonly PrincipalRef[],
 ): { allowed: boolean; why?: string } {
   if (who.name === request.identity) return { allowed: false, why: 'your own request' };
   if (!identity.isAllowed(who, request.approvers))
     return { allowed: false, why: 'you are not an approver of this request' };
+  if (inForce !== undefined && !identity.isAllowed(who, inForce))
+    return { allowed: false, why: 'a reload changed the approvers of its rule, and you are not one of them' };
   return { allowed: true };
 }

@@ -4,7 +4,7 @@
  * renderer serves the page and the live stream, per viewer: approvers get Approve / Deny, the requester sees
  * them disabled, everyone else sees none.
  */
-import type { IdentityService } from '@agentgate/core';
+import type { IdentityService, PrincipalRef } from '@agentgate/core';
 import type { ApprovalEntry } from '../approvals-feed.js';
 import { html, type SafeHtml } from '../html.js';
 import { mayDecide } from '../roles.js';
@@ -20,6 +20,8 @@ export interface RecentCommand {
 export interface CardOptions {
   readonly context: PageContext;
   readonly identity: IdentityService;
+  /** The approvers the request's rule has in the configuration in force (undefined once the rule is gone). */
+  readonly inForce: readonly PrincipalRef[] | undefined;
   readonly recent: readonly RecentCommand[];
   readonly now: number;
   /** Auditors may follow the link to the session. */
@@ -84,6 +86,7 @@ function decisionForm(entry: ApprovalEntry, options: CardOptions): SafeHtml | st
     context.session.identity,
     { identity: entry.session.identity.name, approvers: entry.approvers },
     options.identity,
+    options.inForce,
   );
   const disabled = may.allowed ? '' : html` disabled`;
   return html`<form class="decide" method="post" action="/approvals/${entry.id}/decide">
