@@ -296,4 +296,38 @@ describe('config reload (SIGHUP)', () => {
       await client.end();
     }
   }, 60_000);
+
+  it('warns when reloaded rules name a listener that is not running (a renamed one), and applies the rest', async () => {
+    // The file renames db to prod-db: listeners change only at a restart, so the running db is not prod-db.
+    writeFileSync(
+      configFile,
+      configYaml(
+        '  - { name: renamed, protocol: postgres, listeners: [prod-db], match: { pattern: "renamed-canary" }, action: deny }\n',
+      ).replace('  - name: db\n', '  - name: prod-db\n'),
+    );
+    const warned = gateway.nextLog(
+      (l) =>
+        l['msg'] ===
+        'reloaded rules name listeners that are not running (listeners change only at a restart)',
+    );
+    const reloaded = gateway.nextLog((l) => l['msg'] === 'configuration reloaded');
+    gateway.process.kill('SIGHUP');
+    expect(await warned).toMatchObject({
+      rules: [{ rule: 'renamed', listeners: ['prod-db'] }],
+      running: ['db'],
+    });
+    expect(await reloaded).toMatchObject({
+      rules: 2,
+      rulesForListenersNotRunning: [{ rule: 'renamed', listeners: ['prod-db'] }],
+    });
+    const client = await connect();
+    try {
+      // Applied as before: the other rules are in force, and the running db is not prod-db.
+      await expect(client.query('DROP TABLE reload_items')).rejects.toMatchObject({ code: '42501' });
+      expect((await client.query("SELECT 'renamed-canary' AS v")).rows[0].v).toBe('renamed-canary');
+    } finally {
+      await client.end();
+    }
+    expect(await reloadWith('')).not.toHaveProperty('rulesForListenersNotRunning');
+  }, 60_000);
 });

@@ -35,9 +35,9 @@ import {
   type ConsoleHandler,
 } from '@agentgate/console';
 import { createDockerEngine } from '@agentgate/docker';
-import { createIdentityService, type IdentityChanges } from '@agentgate/identity';
+import { createIdentityService } from '@agentgate/identity';
 import { UpstreamHealth } from './upstream-health.js';
-import { createMaskingService, createRedactor, redactionEntries } from '@agentgate/masking';
+import { createMaskingService, createRedactor } from '@agentgate/masking';
 import { createGatewayMetrics, type GatewayMetrics } from '@agentgate/metrics';
 import { createGate, createPolicy, type Policy } from '@agentgate/policy';
 import { createPostgresEngine } from '@agentgate/postgres';
@@ -54,6 +54,7 @@ import { openFleetConsole } from './fleet-console.js';
 import { startShipper } from './fleet-shipping.js';
 import { fleetSshKeys } from './fleet-ssh-keys.js';
 import { stricterListenerDefaults } from './listener-defaults.js';
+import { reloadOutcome, sectionsNeedingRestart, type ReloadOutcome } from './reload-outcome.js';
 import { approversInForce, everyApprover } from './rule-approvers.js';
 import { startListenerServer, type ListenerAddress, type ListenerServer } from './listener-server.js';
 import { storeWriteOptions } from './store-write-options.js';
@@ -77,21 +78,6 @@ export interface GatewayOptions {
   /** Build the console's session index again from the transcript (`serve --reindex`). */
   readonly reindex?: boolean;
 }
-
-/** What a reload applied, and what it could not apply without a restart. */
-export interface ReloadOutcome {
-  readonly rules: number;
-  readonly masking: number;
-  /** Redaction entries in force. */
-  readonly redact: number;
-  /** Top-level sections that differ from the running configuration; they take effect at the next restart. */
-  readonly needsRestart: readonly string[];
-  /** What the reloaded `identity` section removed and added; removed credentials' sessions were ended. */
-  readonly identity: IdentityChanges;
-}
-
-/** Sections a running gateway cannot swap: they own sockets, keys, the store or the identity caches. */
-const RESTART_SECTIONS = ['store', 'signingKey', 'admin', 'listeners', 'console', 'fleet'] as const;
 
 /** SSH key registrations (`agentgate ssh-login`) are kept in the store's directory, so they survive a restart. */
 export const SSH_KEY_REGISTRATIONS_FILE = 'ssh-key-registrations.json';
@@ -474,7 +460,7 @@ export async function startGateway(
         return l.address;
       },
       async reload(next) {
-        const needsRestart = RESTART_SECTIONS.filter((k) => !isDeepStrictEqual(next[k], running[k]));
+        const needsRestart = sectionsNeedingRestart(running, next);
         // Compile everything before swapping anything, so a reload applies whole or not at all.
         const nextIdentity = identity.prepare(next.identity);
         // Listener changes apply at the next restart, except a switch to `default: deny` (listener-defaults.ts).
@@ -499,14 +485,7 @@ export async function startGateway(
           shutdown: next.shutdown,
           identity: next.identity,
         };
-        const identityChanges = await nextIdentity.apply();
-        const outcome: ReloadOutcome = {
-          rules: next.rules.length,
-          masking: next.masking.length,
-          redact: redactionEntries(next.redact).length,
-          needsRestart,
-          identity: identityChanges,
-        };
+        const outcome = reloadOutcome(running, next, needsRestart, await nextIdentity.apply());
         try {
           recordAdminAction(store, 'config reload', OPERATOR, { file: next.file, ...outcome });
         } catch (err) {

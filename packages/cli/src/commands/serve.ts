@@ -27,12 +27,23 @@ export function registerServeCommands(program: Command): void {
           .then((next) => running.reload(next))
           .then(
             (outcome) => {
+              const absent = outcome.absentListeners;
               log.info('configuration reloaded', {
                 file: opts.config,
                 rules: outcome.rules,
                 masking: outcome.masking,
                 identity: outcome.identity,
+                ...(absent === undefined ? {} : { rulesForListenersNotRunning: absent }),
               });
+              if (absent !== undefined) {
+                log.warn(
+                  'reloaded rules name listeners that are not running (listeners change only at a restart)',
+                  {
+                    rules: absent,
+                    running: running.config.listeners.map((l) => l.name),
+                  },
+                );
+              }
               if (outcome.needsRestart.length > 0) {
                 log.warn('configuration changes that take effect only after a restart', {
                   sections: outcome.needsRestart,
