@@ -1,37 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createIdentityService } from './identity-service.js';
+import { localIssuer, type LocalIssuer } from './local-issuer-fixture.js';
 import { generateSigningKeyPair, mintToken } from './local-idp.js';
 
 // `sub` becomes the identity's name and the groups claim its groups; both are written as they are to logs, the
 // record and `agentgate sessions list`. A line break or escape in them would let a token forge lines there.
-let dir: string;
 let privateJwk: object;
-let service: Awaited<ReturnType<typeof createIdentityService>>;
+let issuer: LocalIssuer;
+let service: LocalIssuer['service'];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'agentgate-claim-text-'));
   const keys = await generateSigningKeyPair('ES256');
   privateJwk = keys.privateJwk;
-  writeFileSync(join(dir, 'jwks.json'), JSON.stringify(keys.jwks));
-  service = await createIdentityService({
-    oidc: [
-      {
-        issuer: 'local',
-        audience: 'agentgate',
-        jwks: join(dir, 'jwks.json'),
-        groupsClaim: 'groups',
-        clockSkewSeconds: 30,
-      },
-    ],
-    tokens: [],
-    sshKeys: [],
-  });
+  issuer = await localIssuer(keys.jwks);
+  service = issuer.service;
 });
 
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => issuer.remove());
 
 const mint = (sub: string, groups: unknown): Promise<string> =>
   mintToken({

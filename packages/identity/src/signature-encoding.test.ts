@@ -1,40 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createIdentityService } from './identity-service.js';
+import { localIssuer, type LocalIssuer } from './local-issuer-fixture.js';
 import { generateSigningKeyPair, mintToken, type SigningKeyPair } from './local-idp.js';
 
 // One signed token must have one encoding: a signature with extra octets is not the signature the key made
 // (RFC 7518 §3.3, §3.4), even where a library would read only the octets it expects.
-let dir: string;
-let service: Awaited<ReturnType<typeof createIdentityService>>;
+let issuer: LocalIssuer;
+let service: LocalIssuer['service'];
 const keys: Partial<Record<'ES256' | 'RS256' | 'EdDSA', SigningKeyPair>> = {};
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'agentgate-sigenc-'));
   for (const alg of ['ES256', 'RS256', 'EdDSA'] as const) keys[alg] = await generateSigningKeyPair(alg);
-  const all = Object.values(keys).flatMap((k) => k.jwks.keys);
-  writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: all }));
-  service = await createIdentityService(
-    {
-      oidc: [
-        {
-          issuer: 'local',
-          audience: 'agentgate',
-          jwks: join(dir, 'jwks.json'),
-          groupsClaim: 'groups',
-          clockSkewSeconds: 30,
-        },
-      ],
-      tokens: [],
-      sshKeys: [],
-    },
+  issuer = await localIssuer(
+    { keys: Object.values(keys).flatMap((k) => k.jwks.keys) },
     { verifiedTokenCacheMs: 0 },
   );
+  service = issuer.service;
 });
 
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => issuer.remove());
 
 describe('signature encoding', () => {
   it.each(['ES256', 'RS256', 'EdDSA'] as const)(

@@ -1,37 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createIdentityService } from './identity-service.js';
+import { localIssuer, type LocalIssuer } from './local-issuer-fixture.js';
 import { generateSigningKeyPair, mintToken } from './local-idp.js';
 
 // A console sign-in link is a JWT of a configured issuer with `purpose: console-link`. It signs in once; if the
 // listeners and the admin API took it as a bearer token it would stay good for up to a day after that.
-let dir: string;
 let privateJwk: object;
-let service: Awaited<ReturnType<typeof createIdentityService>>;
+let issuer: LocalIssuer;
+let service: LocalIssuer['service'];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'agentgate-purpose-'));
   const keys = await generateSigningKeyPair('ES256');
   privateJwk = keys.privateJwk;
-  writeFileSync(join(dir, 'jwks.json'), JSON.stringify(keys.jwks));
-  service = await createIdentityService({
-    oidc: [
-      {
-        issuer: 'local',
-        audience: 'agentgate',
-        jwks: join(dir, 'jwks.json'),
-        groupsClaim: 'groups',
-        clockSkewSeconds: 30,
-      },
-    ],
-    tokens: [],
-    sshKeys: [],
-  });
+  issuer = await localIssuer(keys.jwks);
+  service = issuer.service;
 });
 
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => issuer.remove());
 
 const mint = (extraClaims: object = {}): Promise<string> =>
   mintToken({
