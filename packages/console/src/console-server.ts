@@ -20,7 +20,7 @@ import { loadAssets, serveAsset } from './assets.js';
 import { BrowserSessions, csrfTokenMatches, type BrowserSession } from './browser-sessions.js';
 import { checkSessionChain } from './chain-check.js';
 import { html, type SafeHtml } from './html.js';
-import { cookie, parseCookies, readForm, redirect, sendHtml, sendText } from './http.js';
+import { cookie, headerValue, parseCookies, readForm, redirect, sendHtml, sendText } from './http.js';
 import type { LiveSessions } from './live-sessions.js';
 import { OidcSignIn } from './oidc-signin.js';
 import { OneTimeLinks } from './one-time-links.js';
@@ -586,11 +586,6 @@ export function createConsole(options: ConsoleOptions): ConsoleHandler {
       closeStreams();
     },
   };
-}
-
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
 }
 
 /** `YYYY-MM-DDTHH:MM` from a datetime-local field, read as UTC; '' → undefined; bad → null. */

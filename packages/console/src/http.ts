@@ -87,6 +87,12 @@ export function redirect(
   res.end();
 }
 
+/** A request header's value; the first when it was sent more than once. */
+export function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
 export function parseCookies(header: string | undefined): Map<string, string> {
   const cookies = new Map<string, string>();
   if (!header) return cookies;
