@@ -51,6 +51,39 @@ async function reloadWith(
   return logged;
 }
 
+interface Pending {
+  readonly id: string;
+  readonly approvers: string[];
+}
+
+/** The one held request `token`'s holder may see, once the gateway lists it. */
+async function theHeldRequest(token: string): Promise<Pending> {
+  let pending: Pending[] = [];
+  for (let i = 0; i < 50 && pending.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const listed = await fetch(`${gateway.admin}/api/approvals`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    pending = (await listed.json()) as Pending[];
+  }
+  expect(pending).toHaveLength(1);
+  return pending[0]!;
+}
+
+/** `agentgate approvals approve ID` as alice: its exit code. */
+async function approveAsAlice(id: string): Promise<number> {
+  const approved = await runCli([
+    'approvals',
+    'approve',
+    id,
+    '--admin',
+    gateway.admin,
+    '--token',
+    ALICE_TOKEN,
+  ]);
+  return approved.code;
+}
+
 async function connect(): Promise<pg.Client> {
   const client = new pg.Client({
     host: '127.0.0.1',
@@ -218,32 +251,15 @@ describe('config reload (SIGHUP)', () => {
     try {
       const held = client.query("SELECT 'stop-me' AS v");
       held.catch(() => undefined);
-      let pending: { id: string }[] = [];
-      for (let i = 0; i < 50 && pending.length === 0; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        const listed = await fetch(`${gateway.admin}/api/approvals`, {
-          headers: { authorization: `Bearer ${ALICE_TOKEN}` },
-        });
-        pending = (await listed.json()) as { id: string }[];
-      }
-      expect(pending).toHaveLength(1);
+      const pending = await theHeldRequest(ALICE_TOKEN);
       // The operator stops the statement for everyone; an approver who decides afterwards must not run it.
       await reloadWith(
         '  - { name: hold, protocol: postgres, match: { pattern: "stop-me" }, action: deny }\n',
       );
-      const approved = await runCli([
-        'approvals',
-        'approve',
-        pending[0]!.id,
-        '--admin',
-        gateway.admin,
-        '--token',
-        ALICE_TOKEN,
-      ]);
-      expect(approved.code).toBe(0);
+      expect(await approveAsAlice(pending.id)).toBe(0);
       await expect(held).rejects.toMatchObject({
         code: '42501',
-        message: `agentgate: denied by rule hold (the rules were reloaded while approval ${pending[0]!.id} was pending)`,
+        message: `agentgate: denied by rule hold (the rules were reloaded while approval ${pending.id} was pending)`,
       });
       expect((await client.query('SELECT 1 AS one')).rows[0].one).toBe(1);
     } finally {
@@ -259,19 +275,11 @@ describe('config reload (SIGHUP)', () => {
     try {
       const held = client.query("SELECT 'two-approvers' AS v");
       held.catch(() => undefined);
-      let pending: { id: string; approvers: string[] }[] = [];
-      for (let i = 0; i < 50 && pending.length === 0; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        const listed = await fetch(`${gateway.admin}/api/approvals`, {
-          headers: { authorization: `Bearer ${BOB_TOKEN}` },
-        });
-        pending = (await listed.json()) as { id: string; approvers: string[] }[];
-      }
-      expect(pending).toHaveLength(1);
-      expect(pending[0]!.approvers).toEqual(['identity:alice', 'identity:bob']);
+      const pending = await theHeldRequest(BOB_TOKEN);
+      expect(pending.approvers).toEqual(['identity:alice', 'identity:bob']);
       // The operator takes bob off the rule: he no longer decides what waits, though it was held naming him.
       await reloadWith(rule('identity:alice'));
-      const byBob = await fetch(`${gateway.admin}/api/approvals/${pending[0]!.id}/approve`, {
+      const byBob = await fetch(`${gateway.admin}/api/approvals/${pending.id}/approve`, {
         method: 'POST',
         headers: { authorization: `Bearer ${BOB_TOKEN}`, 'content-type': 'application/json' },
         body: '{}',
@@ -281,16 +289,7 @@ describe('config reload (SIGHUP)', () => {
         code: 'FORBIDDEN',
         message: expect.stringContaining('a reload changed the approvers of rule hold') as unknown,
       });
-      const approved = await runCli([
-        'approvals',
-        'approve',
-        pending[0]!.id,
-        '--admin',
-        gateway.admin,
-        '--token',
-        ALICE_TOKEN,
-      ]);
-      expect(approved.code).toBe(0);
+      expect(await approveAsAlice(pending.id)).toBe(0);
       expect((await held).rows[0].v).toBe('two-approvers');
     } finally {
       await client.end();
