@@ -7,7 +7,7 @@
  * when the request settles), so a dead webhook never holds anything up.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger, Signer, WebhookConfig } from '@agentgate/core';
+import { responseTextUpTo, type Logger, type Signer, type WebhookConfig } from '@agentgate/core';
 
 export interface WebhookDecision {
   readonly decision: 'approve' | 'deny';
@@ -55,7 +55,7 @@ export async function sendApprovalWebhook(delivery: WebhookDelivery): Promise<We
         redirect: 'error',
         signal: AbortSignal.any([stop, AbortSignal.timeout(config.timeoutMs)]),
       });
-      const text = await readLimited(response);
+      const text = (await responseTextUpTo(response, MAX_REPLY_BYTES)).text;
       if (response.ok && !delivery.wantsDecision) return undefined;
       if (response.status === 200) return parseDecision(text, log, approvalId);
       retry = retriable(response.status);
@@ -85,18 +85,6 @@ export async function sendApprovalWebhook(delivery: WebhookDelivery): Promise<We
     }
   }
   return undefined;
-}
-
-async function readLimited(response: Response): Promise<string> {
-  if (response.body === null) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of response.body) {
-    size += chunk.length;
-    if (size > MAX_REPLY_BYTES) break;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseDecision(text: string, log: Logger, approvalId: string): WebhookDecision | undefined {

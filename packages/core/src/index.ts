@@ -24,3 +24,4 @@ export * from './docker-actions.js';
 export { linkSignals, type LinkedSignal } from './linked-signal.js';
 export * from './slab-reads.js';
 export * from './accepted-reads.js';
+export { responseTextUpTo } from './response-text.js';

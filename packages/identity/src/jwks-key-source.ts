@@ -2,7 +2,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import jose from 'node-jose';
-import type { Logger } from '@agentgate/core';
+import { responseTextUpTo, type Logger } from '@agentgate/core';
 import { authFailed } from './auth-failure.js';
 
 /** The JWS algorithms agentgate accepts (RFC 7518 §3.3, §3.4; RFC 8037 §3.1). Everything else is refused. */
@@ -163,25 +163,10 @@ export class JwksKeySource {
     if (!res.ok) throw new Error(`HTTP ${res.status} from ${this.location}`);
     if (Number(res.headers.get('content-length') ?? 0) > maxJwksBytes)
       throw new Error('JWKS larger than 1 MiB');
-    return await readCapped(res);
+    const { text, whole } = await responseTextUpTo(res, maxJwksBytes);
+    if (!whole) throw new Error('JWKS larger than 1 MiB');
+    return text;
   }
-}
-
-/**
- * The body as text, given up past 1 MiB: a chunked answer has no length to check first, and one that goes on would
- * otherwise be held in memory whole until the fetch timeout.
- */
-async function readCapped(res: Response): Promise<string> {
-  if (res.body === null) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += chunk.byteLength;
-    // Leaving the loop by the throw cancels the stream, which closes the connection.
-    if (size > maxJwksBytes) throw new Error('JWKS larger than 1 MiB');
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
