@@ -24,7 +24,8 @@ let dir: string;
 let configFile: string;
 let gateway: ServedGateway;
 
-function configYaml(extraRules: string): string {
+/** The file with `extraRules` appended to its rules and the db listener's `allow` as given. */
+function configYaml(extraRules: string, allow = 'group:agents'): string {
   return (
     baseConfigYaml(dir, { token: TOKEN }).replace(
       / {2}tokens: \[(.*)\]\n/,
@@ -33,7 +34,7 @@ function configYaml(extraRules: string): string {
         `  - { name: bob, sha256: "${sha256(BOB_TOKEN)}" }\n`,
     ) +
     'listeners:\n' +
-    listenerYaml.postgres('db', server) +
+    listenerYaml.postgres('db', server).replace('allow: [group:agents]', `allow: [${allow}]`) +
     'rules:\n  - { name: no-drops, protocol: postgres, match: { commands: [DROP] }, action: deny }\n' +
     extraRules +
     (extraRules.includes('approvals:') ? '' : 'approvals: { approvers: [identity:alice] }\n')
@@ -44,8 +45,9 @@ function configYaml(extraRules: string): string {
 async function reloadWith(
   extraRules: string,
   outcome = 'configuration reloaded',
+  allow?: string,
 ): Promise<Record<string, unknown>> {
-  writeFileSync(configFile, configYaml(extraRules));
+  writeFileSync(configFile, configYaml(extraRules, allow));
   const logged = gateway.nextLog((l) => l['msg'] === outcome, 15_000);
   gateway.process.kill('SIGHUP');
   return logged;
@@ -84,13 +86,13 @@ async function approveAsAlice(id: string): Promise<number> {
   return approved.code;
 }
 
-async function connect(): Promise<pg.Client> {
+async function connect(token = TOKEN, user = 'devin'): Promise<pg.Client> {
   const client = new pg.Client({
     host: '127.0.0.1',
     port: gateway.port('db'),
-    user: 'devin',
+    user,
     database: 'app',
-    password: TOKEN,
+    password: token,
   });
   await client.connect();
   return client;
@@ -139,8 +141,11 @@ describe('config reload (SIGHUP)', () => {
       await expect(client.query("SELECT 'reload-canary' AS v")).rejects.toMatchObject({ code: '42501' });
       expect((await client.query('SELECT 1 AS one')).rows[0].one).toBe(1);
 
-      // A change that needs a restart is named, not applied.
-      writeFileSync(configFile, configYaml('').replace('allow: [group:agents]', 'allow: [group:admins]'));
+      // A change that needs a restart is named, not applied (`allow` is the one listener setting a reload applies).
+      writeFileSync(
+        configFile,
+        configYaml('').replace('allow: [group:agents]', 'allow: [group:agents]\n    recordRows: 3'),
+      );
       const partial = gateway.nextLog(
         (l) => l['msg'] === 'configuration changes that take effect only after a restart',
       );
@@ -328,5 +333,44 @@ describe('config reload (SIGHUP)', () => {
       await client.end();
     }
     expect(await reloadWith('')).not.toHaveProperty('rulesForListenersNotRunning');
+  }, 60_000);
+
+  it("applies a listener's reloaded allow: new connections at once, and open sessions it no longer admits end", async () => {
+    // bob is in no group: only an `allow` naming him lets him use db, and this reload does, without a restart.
+    const logsBefore = gateway.logs.length;
+    expect(await reloadWith('', 'configuration reloaded', 'group:agents, identity:bob')).toMatchObject({
+      allow: { listeners: ['db'], sessionsEnded: 0 },
+    });
+    const bob = await connect(BOB_TOKEN, 'bob');
+    const devin = await connect();
+    // `allow` alone needs no restart (the warning would have followed the reload's line, before these connected).
+    expect(gateway.logs.slice(logsBefore).map((l) => l['msg'])).not.toContain(
+      'configuration changes that take effect only after a restart',
+    );
+    // node-postgres reports the FATAL, then the closed connection: the first is the gateway's word.
+    const bobEnded = new Promise<Error>((resolve) => bob.on('error', resolve));
+    try {
+      expect((await bob.query("SELECT 'bob-in' AS v")).rows[0].v).toBe('bob-in');
+      // The operator takes bob off db again: his open session ends now, devin's goes on.
+      expect(await reloadWith('', 'configuration reloaded', 'group:agents')).toMatchObject({
+        allow: { listeners: ['db'], sessionsEnded: 1 },
+      });
+      expect((await bobEnded).message).toContain('bob is no longer allowed on listener db');
+      expect((await devin.query("SELECT 'devin-still-in' AS v")).rows[0].v).toBe('devin-still-in');
+      await expect(connect(BOB_TOKEN, 'bob')).rejects.toMatchObject({ code: '28000' });
+    } finally {
+      await devin.end();
+      await bob.end().catch(() => undefined);
+    }
+    const list = await runCli(['sessions', 'list', '--config', configFile, '--json']);
+    expect(list.code).toBe(0);
+    const ended = (
+      JSON.parse(list.stdout) as { identity: string; listener: string; endReason?: string }[]
+    ).filter((s) => s.identity === 'bob' && s.listener === 'db');
+    expect(ended).toEqual([
+      expect.objectContaining({
+        endReason: 'ended by admin operator (SIGHUP): bob is no longer allowed on listener db',
+      }),
+    ]);
   }, 60_000);
 });

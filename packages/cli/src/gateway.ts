@@ -53,6 +53,7 @@ import { FleetApprovals } from '@agentgate/fleet';
 import { openFleetConsole } from './fleet-console.js';
 import { startShipper } from './fleet-shipping.js';
 import { fleetSshKeys } from './fleet-ssh-keys.js';
+import { ListenerAccessTable, withReloadedAllow } from './listener-access.js';
 import { stricterListenerDefaults } from './listener-defaults.js';
 import { reloadOutcome, sectionsNeedingRestart, type ReloadOutcome } from './reload-outcome.js';
 import { approversInForce, everyApprover } from './rule-approvers.js';
@@ -270,7 +271,7 @@ export async function startGateway(
       transcript: live === undefined ? store : live.wrap(store),
       metrics: metrics.protocol,
     });
-    const deps: Omit<EngineDeps, 'log'> = {
+    const deps: Omit<EngineDeps, 'log' | 'access'> = {
       identity,
       sessions,
       masking: liveMasking,
@@ -279,6 +280,7 @@ export async function startGateway(
 
     const listeners: ListenerServer[] = [];
     const started: ProtocolEngine[] = [];
+    const access = new ListenerAccessTable();
     cleanup.unshift(async () => {
       await Promise.allSettled(listeners.map((l) => l.close(options.shutdownGraceMs ?? 10_000)));
       await Promise.allSettled(started.map((e) => e.close?.()));
@@ -288,7 +290,7 @@ export async function startGateway(
       makeEngine: (deps: EngineDeps) => ProtocolEngine,
     ): Promise<void> => {
       const llog = log.child({ listener: listener.name, protocol: listener.protocol });
-      const engine = makeEngine({ ...deps, log: llog });
+      const engine = makeEngine({ ...deps, log: llog, access: access.add(listener) });
       started.push(engine);
       await engine.ready?.();
       listeners.push(
@@ -460,7 +462,9 @@ export async function startGateway(
         return l.address;
       },
       async reload(next) {
-        const needsRestart = sectionsNeedingRestart(running, next);
+        // `allow` is the one part of a running listener a reload replaces (listener-access.ts).
+        const listenersNow = withReloadedAllow(running.listeners, next.listeners);
+        const needsRestart = sectionsNeedingRestart({ ...running, listeners: listenersNow }, next);
         // Compile everything before swapping anything, so a reload applies whole or not at all.
         const nextIdentity = identity.prepare(next.identity);
         // Listener changes apply at the next restart, except a switch to `default: deny` (listener-defaults.ts).
@@ -484,8 +488,11 @@ export async function startGateway(
           approvals: next.approvals,
           shutdown: next.shutdown,
           identity: next.identity,
+          listeners: listenersNow,
         };
-        const outcome = reloadOutcome(running, next, needsRestart, await nextIdentity.apply());
+        const identityChanges = await nextIdentity.apply();
+        const allowChanges = access.apply(listenersNow, sessions, OPERATOR.name);
+        const outcome = reloadOutcome(running, next, needsRestart, identityChanges, allowChanges);
         try {
           recordAdminAction(store, 'config reload', OPERATOR, { file: next.file, ...outcome });
         } catch (err) {

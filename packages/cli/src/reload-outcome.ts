@@ -20,6 +20,13 @@ export interface ReloadOutcome {
   readonly absentListeners?: readonly ScopedToAbsentListeners[];
   /** What the reloaded `identity` section removed and added; removed credentials' sessions were ended. */
   readonly identity: IdentityChanges;
+  /** Listeners whose `allow` the reload replaced, and how many open sessions it no longer admitted (ended). */
+  readonly allow?: AllowChanges;
+}
+
+export interface AllowChanges {
+  readonly listeners: readonly string[];
+  readonly sessionsEnded: number;
 }
 
 /** Sections a running gateway cannot swap: they own sockets, keys, the store or the identity caches. */
@@ -53,6 +60,7 @@ export function reloadOutcome(
   next: AgentgateConfig,
   needsRestart: readonly string[],
   identity: IdentityChanges,
+  allow: AllowChanges = { listeners: [], sessionsEnded: 0 },
 ): ReloadOutcome {
   const absentListeners = scopedToAbsentListeners(running.listeners, next);
   return {
@@ -62,5 +70,6 @@ export function reloadOutcome(
     needsRestart,
     identity,
     ...(absentListeners.length === 0 ? {} : { absentListeners }),
+    ...(allow.listeners.length === 0 ? {} : { allow }),
   };
 }

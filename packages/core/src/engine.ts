@@ -5,6 +5,7 @@
 import type { Duplex } from 'node:stream';
 import type { ListenerConfig } from './config.js';
 import type { IdentityService } from './identity.js';
+import type { ListenerAccess } from './listener-access.js';
 import type { Logger } from './log.js';
 import type { MaskingService } from './masking.js';
 import type { ProtocolMetrics } from './metrics.js';
@@ -18,6 +19,8 @@ export interface EngineDeps {
   readonly masking: MaskingService;
   readonly metrics: ProtocolMetrics;
   readonly log: Logger;
+  /** Who may use this listener: its `allow`, as the last reload left it (listener-access.ts). */
+  readonly access: ListenerAccess;
 }
 
 /** What the listener offers an engine about one accepted connection. */

@@ -12,6 +12,7 @@ export * from './session-lifecycle.js';
 export * from './gate.js';
 export * from './approvals.js';
 export * from './engine.js';
+export * from './listener-access.js';
 export * from './log.js';
 export * from './metrics.js';
 export * from './masking.js';

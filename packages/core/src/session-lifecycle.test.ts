@@ -285,6 +285,21 @@ describe('session lifecycle', () => {
     expect(counts).toEqual({ connections: 0, started: 1, ended: 1 });
   });
 
+  it('ends each open session a pick names, with its own termination, and counts them', () => {
+    const { lifecycles, openOptions, identity } = setup();
+    const kept = lifecycles.open(openOptions);
+    const other = { ...identity, name: 'mallory' };
+    const endedOne = lifecycles.open({ ...openOptions, identity: other });
+    const pick = (info: { identity: Identity }) =>
+      info.identity.name === 'mallory' ? { by: 'operator', reason: 'mallory is out' } : undefined;
+    expect(lifecycles.terminateEach(pick)).toBe(1);
+    expect(endedOne.ended.reason).toEqual({ kind: 'terminated', by: 'operator', reason: 'mallory is out' });
+    expect(kept.ended.aborted).toBe(false);
+    endedOne.end();
+    kept.end();
+    expect(lifecycles.terminateEach(pick)).toBe(0);
+  });
+
   it('turns a gate that throws into the one refusal: RECORDING_FAILED for the store, INTERNAL otherwise', async () => {
     let failure: Error = new AgentgateError('RECORDING_FAILED', 'map full');
     const gate: Gate = { check: () => Promise.reject(failure) };

@@ -106,6 +106,11 @@ export interface SessionLifecycles {
   open(options: OpenSessionOptions): GatedSession;
   /** End a live session as an administrator; false when no session with that id is open. */
   terminate(sessionId: string, termination: Termination): boolean;
+  /**
+   * End, as an administrator, each open session `pick` gives a termination for (e.g. the sessions a reloaded
+   * `allow` no longer admits); returns how many it ended.
+   */
+  terminateEach(pick: (info: SessionInfo) => Termination | undefined): number;
   /** How many sessions are open now (a draining gateway logs it). */
   readonly openCount: number;
 }
@@ -136,6 +141,17 @@ export function createSessionLifecycles(deps: SessionLifecycleDeps): SessionLife
       if (session === undefined) return false;
       session.terminate(termination);
       return true;
+    },
+    terminateEach(pick) {
+      let ended = 0;
+      // A copy: an engine may end a session (and take it out of `live`) while it is told to.
+      for (const session of [...live.values()]) {
+        const termination = pick(session.info);
+        if (termination === undefined) continue;
+        session.terminate(termination);
+        ended++;
+      }
+      return ended;
     },
     get openCount() {
       return live.size;

@@ -8,6 +8,7 @@ import {
   type DockerListenerConfig,
   type Identity,
   type Logger,
+  ReplaceableListenerAccess,
 } from '@agentgate/core';
 import type { Header } from './http-codec.js';
 import { replyJson } from './replies.js';
@@ -70,6 +71,7 @@ function deps(): {
         findSshKey: () => undefined,
         isAllowed: matchesPrincipal,
       },
+      access: new ReplaceableListenerAccess(listener.allow),
     },
   };
 }
@@ -106,6 +108,19 @@ describe('RequestAuthenticator', () => {
     expect(await auth.authenticate(repeated)).toMatchObject({ name: 'devin' });
     expect(d.verified).toEqual(['good', 'outsider', 'forged', 'good']);
     expect(d.failures).toEqual(['not-allowed', 'bad-token']);
+  });
+
+  it('admits a kept-alive connection again only under the allow list in force (a reload replaced it)', async () => {
+    const d = deps();
+    const auth = new RequestAuthenticator(listener, tcp, d.deps);
+    const head = bearer('good');
+    expect(await auth.authenticate(head)).toMatchObject({ name: 'devin' });
+    (d.deps.access as ReplaceableListenerAccess).replace(['group:others']);
+    expect(() => auth.authenticate(head)).toThrow('agentgate: devin may not use listener docker');
+    (d.deps.access as ReplaceableListenerAccess).replace(['group:agents']);
+    expect(auth.authenticate(head)).toMatchObject({ name: 'devin' });
+    expect(d.verified).toEqual(['good']);
+    expect(d.failures).toEqual(['not-allowed']);
   });
 
   it.each([

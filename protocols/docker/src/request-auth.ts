@@ -16,13 +16,14 @@ import {
 } from '@agentgate/core';
 import { type Header, headerValues } from './http-codec.js';
 
-export type AuthDeps = Pick<EngineDeps, 'identity' | 'metrics' | 'log'>;
+export type AuthDeps = Pick<EngineDeps, 'identity' | 'metrics' | 'log' | 'access'>;
 
 export class RequestAuthenticator {
   /** The last verified `Authorization` header of this connection, its token and identity. */
   private cached: { header: string; token: string; identity: Identity } | undefined;
-  /** The identity object last found in `allow` (the allow list is fixed per listener). */
+  /** The identity object last found in `allow`, and the allow list's generation it was found in (a reload). */
   private allowed: Identity | undefined;
+  private allowedGeneration = -1;
   private socketIdentity: Identity | undefined;
   private lastAuthorization: { headers: readonly Header[]; values: string[] } | undefined;
 
@@ -93,8 +94,9 @@ export class RequestAuthenticator {
   }
 
   private admitted(identity: Identity): Identity {
-    if (this.allowed === identity) return identity;
-    if (!this.deps.identity.isAllowed(identity, this.listener.allow)) {
+    const { access } = this.deps;
+    if (this.allowed === identity && this.allowedGeneration === access.generation) return identity;
+    if (!access.allows(identity)) {
       this.refused('not-allowed', { identity: identity.name });
       throw new AgentgateError(
         'NOT_ALLOWED',
@@ -102,6 +104,7 @@ export class RequestAuthenticator {
       );
     }
     this.allowed = identity;
+    this.allowedGeneration = access.generation;
     return identity;
   }
 

@@ -7,6 +7,7 @@ import {
   type AuthFailureReason,
   type Identity,
   type PostgresListenerConfig,
+  ReplaceableListenerAccess,
 } from '@agentgate/core';
 import { authenticate, startupRefusal } from './startup.js';
 
@@ -61,6 +62,7 @@ describe('client authentication', () => {
         authFailed: (_l: string, _p: string, reason: AuthFailureReason) => void failures.push(reason),
       },
       log: silentLogger,
+      access: new ReplaceableListenerAccess(listener.allow),
     };
   }
   const ctx = { listener, client: local, tls: false };

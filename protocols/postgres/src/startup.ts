@@ -83,7 +83,7 @@ export async function authenticate(
   token: string,
   params: ReadonlyMap<string, string>,
   ctx: StartupContext,
-  deps: Pick<EngineDeps, 'identity' | 'metrics' | 'log'>,
+  deps: Pick<EngineDeps, 'identity' | 'metrics' | 'log' | 'access'>,
 ): Promise<{ login: Login } | { refusal: Refusal }> {
   const { listener } = ctx;
   const failed = (reason: AuthFailureReason, fields: Record<string, unknown>): void => {
@@ -111,7 +111,7 @@ export async function authenticate(
       },
     };
   }
-  if (!deps.identity.isAllowed(identity, listener.allow)) {
+  if (!deps.access.allows(identity)) {
     failed('not-allowed', { identity: identity.name });
     return {
       refusal: {

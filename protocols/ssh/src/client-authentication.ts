@@ -6,6 +6,7 @@ import type {
   ClientInfo,
   Identity,
   IdentityService,
+  ListenerAccess,
   Logger,
   ProtocolMetrics,
   SshListenerConfig,
@@ -28,6 +29,8 @@ const PENALISED: ReadonlySet<AuthFailureReason> = new Set([
 export interface ClientAuthenticationOptions {
   readonly listener: SshListenerConfig;
   readonly identity: IdentityService;
+  /** Who may use the listener now (its `allow`, as the last reload left it). */
+  readonly access: ListenerAccess;
   readonly metrics: ProtocolMetrics;
   readonly client: ClientInfo;
   /** The listener's log (it carries `listener` and `protocol`). */
@@ -79,7 +82,7 @@ export class ClientAuthentication {
     if (this.closed) return undefined;
     const identity = await this.verify(ctx);
     if (identity === undefined || query) return undefined;
-    if (!this.options.identity.isAllowed(identity, this.options.listener.allow)) {
+    if (!this.options.access.allows(identity)) {
       this.refuse(ctx, 'not-allowed', { identity: identity.name });
       return undefined;
     }

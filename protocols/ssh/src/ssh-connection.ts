@@ -63,6 +63,7 @@ export class SshConnection {
     this.authentication = new ClientAuthentication(conn, {
       listener: options.listener,
       identity: options.deps.identity,
+      access: options.deps.access,
       metrics: options.deps.metrics,
       client: options.client,
       log: options.log,

@@ -203,6 +203,7 @@ import {
   type Logger,
   type ProtocolMetrics,
   type SessionMetrics,
+  ReplaceableListenerAccess,
 } from '@agentgate/core';
 import { createGate, createPolicy } from '@agentgate/policy';
 import { createPostgresEngine } from '@agentgate/postgres';
@@ -300,17 +301,6 @@ export async function startPgGateway(
     log,
     ...(options.broker ? { broker: options.broker } : {}),
   });
-  const deps: EngineDeps = {
-    identity,
-    sessions: createSessionLifecycles({
-      gate,
-      transcript: options.transcript ?? memoryTranscript(events, recording),
-      metrics,
-    }),
-    masking: noMasking,
-    metrics,
-    log,
-  };
   const listener: PostgresListenerConfig = {
     name: 'pg',
     protocol: 'postgres',
@@ -323,6 +313,18 @@ export async function startPgGateway(
     dynamicSql: 'match-all',
     loginTimeoutMs: 60_000,
     ...options.listener,
+  };
+  const deps: EngineDeps = {
+    identity,
+    sessions: createSessionLifecycles({
+      gate,
+      transcript: options.transcript ?? memoryTranscript(events, recording),
+      metrics,
+    }),
+    masking: noMasking,
+    metrics,
+    log,
+    access: new ReplaceableListenerAccess(listener.allow),
   };
   const engine = createPostgresEngine(listener, deps);
   // Each connection gets its own signal, as from the gateway's listener server.

@@ -28,6 +28,7 @@ import {
   type SshListenerConfig,
   type TranscriptEvent,
   type TranscriptWriter,
+  ReplaceableListenerAccess,
 } from '@agentgate/core';
 import { createGate, createPolicy } from '@agentgate/policy';
 import { createSshEngine } from '@agentgate/ssh';
@@ -363,6 +364,7 @@ export async function startStandaloneSshGateway(options: {
     masking: noMasking,
     metrics: noopMetrics,
     log: silentLogger,
+    access: new ReplaceableListenerAccess(listener.allow),
   };
   const engine = createSshEngine(listener, deps);
   await engine.ready?.();

@@ -33,6 +33,7 @@ export function registerServeCommands(program: Command): void {
                 rules: outcome.rules,
                 masking: outcome.masking,
                 identity: outcome.identity,
+                ...(outcome.allow === undefined ? {} : { allow: outcome.allow }),
                 ...(absent === undefined ? {} : { rulesForListenersNotRunning: absent }),
               });
               if (absent !== undefined) {
