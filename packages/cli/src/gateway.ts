@@ -290,7 +290,12 @@ export async function startGateway(
       makeEngine: (deps: EngineDeps) => ProtocolEngine,
     ): Promise<void> => {
       const llog = log.child({ listener: listener.name, protocol: listener.protocol });
-      const engine = makeEngine({ ...deps, log: llog, access: access.add(listener) });
+      const engine = makeEngine({
+        ...deps,
+        log: llog,
+        access: access.add(listener),
+        sessions: access.sessionsFor(sessions, OPERATOR.name),
+      });
       started.push(engine);
       await engine.ready?.();
       listeners.push(

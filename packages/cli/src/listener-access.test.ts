@@ -1,5 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
-import type { Identity, ListenerConfig, SessionInfo, Termination } from '@agentgate/core';
+import type {
+  Identity,
+  ListenerConfig,
+  OpenSessionOptions,
+  SessionInfo,
+  SessionLifecycles,
+  Termination,
+} from '@agentgate/core';
 import { ListenerAccessTable, withReloadedAllow } from './listener-access.js';
 
 const devin: Identity = { name: 'devin', groups: ['agents'], source: 'token' };
@@ -83,5 +90,28 @@ describe('ListenerAccessTable', () => {
       listeners: [],
       sessionsEnded: 0,
     });
+  });
+
+  it('ends a session opened for an identity the list dropped after it authenticated, once the engine listens', async () => {
+    const table = new ListenerAccessTable();
+    table.add(listener('db', 'postgres', ['group:agents']));
+    const terminated: Termination[] = [];
+    const base = {
+      open: (options: { identity: Identity }) => ({
+        info: sessionOn('db', options.identity),
+        terminate: (t: Termination) => terminated.push(t),
+      }),
+      terminate: () => false,
+      terminateEach: () => 0,
+      openCount: 0,
+    } as unknown as SessionLifecycles;
+    const sessions = table.sessionsFor(base, 'operator (SIGHUP)');
+    sessions.open({ identity: devin } as OpenSessionOptions);
+    sessions.open({ identity: bob } as OpenSessionOptions);
+    expect(terminated).toEqual([]); // not before the engine has attached to the session's end
+    await Promise.resolve();
+    expect(terminated).toEqual([
+      { by: 'operator (SIGHUP)', via: 'reload', reason: 'bob is no longer allowed on listener db' },
+    ]);
   });
 });

@@ -67,6 +67,27 @@ export class ListenerAccessTable {
     return { listeners: changed, sessionsEnded };
   }
 
+  /**
+   * `sessions` as the engines of one listener open them: a session whose identity a reload took off the list after
+   * it authenticated (while its upstream connected) ends as the sessions open at the reload did. Deferred a
+   * microtask: the engine listens for the session's end only once `open` has returned.
+   */
+  sessionsFor(sessions: SessionLifecycles, by: string): SessionLifecycles {
+    return {
+      open: (options) => {
+        const session = sessions.open(options);
+        const ending = this.endingFor(session.info, by);
+        if (ending !== undefined) queueMicrotask(() => session.terminate(ending));
+        return session;
+      },
+      terminate: (sessionId, termination) => sessions.terminate(sessionId, termination),
+      terminateEach: (pick) => sessions.terminateEach(pick),
+      get openCount() {
+        return sessions.openCount;
+      },
+    };
+  }
+
   /** How a reload by `by` ends an open session its listener no longer admits; undefined while it is admitted. */
   endingFor(info: SessionInfo, by: string): Termination | undefined {
     const access = this.#byName.get(info.listener);
