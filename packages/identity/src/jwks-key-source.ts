@@ -159,7 +159,16 @@ export class JwksKeySource {
     const res = await fetch(this.location, {
       signal: AbortSignal.timeout(this.opts.fetchTimeoutMs),
       headers: { accept: 'application/json, application/jwk-set+json' },
+      // A redirect could lead to plain http or to another host than the one configured (and checked) for the keys.
+      redirect: 'manual',
     });
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel();
+      throw new Error(
+        `HTTP ${res.status} from ${this.location} redirects to ${res.headers.get('location') ?? '(no Location)'}: ` +
+          'keys are fetched only from the configured URL; configure the one it redirects to',
+      );
+    }
     if (!res.ok) throw new Error(`HTTP ${res.status} from ${this.location}`);
     if (Number(res.headers.get('content-length') ?? 0) > maxJwksBytes)
       throw new Error('JWKS larger than 1 MiB');
