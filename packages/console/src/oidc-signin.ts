@@ -13,14 +13,7 @@ import {
   type Identity,
   type Logger,
 } from '@agentgate/core';
-
-/** What is kept between the redirect to the IdP and its answer, per browser (bound by a cookie). */
-interface PendingLogin {
-  readonly codeVerifier: string;
-  readonly nonce: string;
-  readonly returnTo: string;
-  readonly expiresAt: number;
-}
+import { LoginSealer } from './sealed-login.js';
 
 export interface SignedIn {
   readonly identity: Identity;
@@ -29,7 +22,8 @@ export interface SignedIn {
 }
 
 const LOGIN_TTL_MS = 10 * 60_000;
-const MAX_PENDING = 10_000;
+/** Spent states remembered until they expire; past this many the oldest go (the IdP's codes are single-use too). */
+const MAX_SPENT = 10_000;
 
 function isLoopbackUrl(url: URL): boolean {
   const host = url.hostname.replace(/^\[|\]$/g, '');
@@ -38,7 +32,9 @@ function isLoopbackUrl(url: URL): boolean {
 
 export class OidcSignIn {
   private configuration: Promise<oidc.Configuration> | undefined;
-  private readonly pending = new Map<string, PendingLogin>();
+  private readonly sealer = new LoginSealer();
+  /** States already answered, with when they expire: a callback is taken once, whoever replays it with the cookie. */
+  private readonly spent = new Map<string, number>();
 
   constructor(
     private readonly config: ConsoleOidcConfig,
@@ -47,18 +43,19 @@ export class OidcSignIn {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Start a login: the IdP URL to redirect to and the state the browser must bring back (its cookie). */
-  async begin(returnTo: string): Promise<{ url: string; state: string }> {
+  /** Start a login: the IdP URL to redirect to and the browser's login cookie, which carries the login sealed. */
+  async begin(returnTo: string): Promise<{ url: string; cookie: string }> {
     const configuration = await this.discover();
-    this.sweep();
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const state = randomBytes(32).toString('base64url');
     const nonce = oidc.randomNonce();
-    if (this.pending.size >= MAX_PENDING) {
-      const oldest = this.pending.keys().next();
-      if (oldest.done !== true) this.pending.delete(oldest.value);
-    }
-    this.pending.set(state, { codeVerifier, nonce, returnTo, expiresAt: this.now() + LOGIN_TTL_MS });
+    const cookie = this.sealer.seal({
+      state,
+      codeVerifier,
+      nonce,
+      returnTo,
+      expiresAt: this.now() + LOGIN_TTL_MS,
+    });
     const url = oidc.buildAuthorizationUrl(configuration, {
       redirect_uri: this.redirectUri,
       scope: this.config.scopes.join(' '),
@@ -67,23 +64,31 @@ export class OidcSignIn {
       state,
       nonce,
     });
-    return { url: url.href, state };
+    return { url: url.href, cookie };
   }
 
   /**
    * Finish a login from the IdP's redirect. `callbackUrl` is the URL the IdP redirected to (under publicUrl);
-   * `browserState` is the state cookie of this browser, which must equal the `state` the IdP echoes.
+   * `loginCookie` is this browser's login cookie, whose sealed state must equal the `state` the IdP echoes.
    */
-  async finish(callbackUrl: URL, browserState: string | undefined): Promise<SignedIn & { returnTo: string }> {
+  async finish(callbackUrl: URL, loginCookie: string | undefined): Promise<SignedIn & { returnTo: string }> {
     const state = callbackUrl.searchParams.get('state') ?? '';
-    const pending = this.pending.get(state);
-    if (pending === undefined || browserState !== state || pending.expiresAt <= this.now()) {
+    const pending = this.sealer.open(loginCookie);
+    const now = this.now();
+    this.forgetExpired(now);
+    if (
+      pending === undefined ||
+      pending.state !== state ||
+      pending.expiresAt <= now ||
+      this.spent.has(state)
+    ) {
       throw new AgentgateError(
         'AUTH_FAILED',
         'this sign-in was not started in this browser or took too long; sign in again',
       );
     }
-    this.pending.delete(state);
+    if (this.spent.size >= MAX_SPENT) this.spent.delete(this.spent.keys().next().value!);
+    this.spent.set(state, pending.expiresAt);
     const configuration = await this.discover();
     const tokens = await oidc.authorizationCodeGrant(configuration, callbackUrl, {
       pkceCodeVerifier: pending.codeVerifier,
@@ -147,9 +152,12 @@ export class OidcSignIn {
     return this.configuration;
   }
 
-  private sweep(): void {
-    const now = this.now();
-    for (const [state, login] of this.pending) if (login.expiresAt <= now) this.pending.delete(state);
+  /** Spent states in the order they were spent, which is about the order they expire in. */
+  private forgetExpired(now: number): void {
+    for (const [state, expiresAt] of this.spent) {
+      if (expiresAt > now) break;
+      this.spent.delete(state);
+    }
   }
 }
 

@@ -46,11 +46,11 @@ export function createSignInRoutes(deps: SignInDeps): SignInRoutes {
       if (oidc === undefined)
         return send(res, 404, messagePage('Not found', 'No identity provider is configured.'));
       try {
-        const { url: target, state } = await oidc.begin(safeReturnTo(url.searchParams.get('returnTo')));
-        redirect(res, target, {
+        const begun = await oidc.begin(safeReturnTo(url.searchParams.get('returnTo')));
+        redirect(res, begun.url, {
           https,
           headers: {
-            'set-cookie': cookie(LOGIN_COOKIE, state, { secure: https, maxAge: 600, path: '/auth' }),
+            'set-cookie': cookie(LOGIN_COOKIE, begun.cookie, { secure: https, maxAge: 600, path: '/auth' }),
           },
         });
       } catch (err) {
