@@ -37,3 +37,17 @@ describe('text of the sub and groups claims', () => {
       });
   });
 });
+
+describe('times in exp and nbf', () => {
+  it.each([
+    ['exp', { exp: 1e13 }],
+    ['nbf', { nbf: -1e13 }],
+  ])('refuses %s past what a date can name, as a bad claim', async (_what, claims) => {
+    await expect(local.service.verifyToken(await local.mint('devin', ['dba'], claims))).rejects.toMatchObject(
+      {
+        code: 'AUTH_FAILED',
+        detail: { reason: 'bad-claims' },
+      },
+    );
+  });
+});

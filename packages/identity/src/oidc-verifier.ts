@@ -46,13 +46,15 @@ export class OidcIssuerVerifier {
       throw authFailed('missing-exp', 'JWT has no exp claim; tokens without expiry are refused');
     if (typeof exp !== 'number' || !Number.isFinite(exp))
       throw authFailed('bad-claims', 'JWT exp is not a number');
+    // The lease, logs and the record carry it as a date: a time no date can name is no expiry.
+    if (!isDateSeconds(exp)) throw authFailed('bad-claims', 'JWT exp is not a time a date can name');
     // RFC 7519 §4.1.4: the token must not be accepted on or after exp (plus a small allowance for clock skew).
     if (nowSeconds >= exp + skew)
       throw authFailed('expired', `JWT expired at ${new Date(exp * 1000).toISOString()}`, { exp });
     const nbf = claims['nbf'];
     if (nbf !== undefined) {
-      if (typeof nbf !== 'number' || !Number.isFinite(nbf))
-        throw authFailed('bad-claims', 'JWT nbf is not a number');
+      if (typeof nbf !== 'number' || !isDateSeconds(nbf))
+        throw authFailed('bad-claims', 'JWT nbf is not a time a date can name');
       if (nowSeconds + skew < nbf)
         throw authFailed('not-yet-valid', `JWT not valid before ${new Date(nbf * 1000).toISOString()}`, {
           nbf,
@@ -129,4 +131,11 @@ async function signatureValid(token: string, jwt: DecodedJwt, key: VerificationK
   } catch {
     return false;
   }
+}
+
+/** JavaScript dates reach ±8.64e15 ms (±100,000,000 days from 1970). */
+const MAX_DATE_SECONDS = 8.64e12;
+
+function isDateSeconds(seconds: number): boolean {
+  return Number.isFinite(seconds) && Math.abs(seconds) <= MAX_DATE_SECONDS;
 }
