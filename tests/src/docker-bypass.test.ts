@@ -73,6 +73,14 @@ listeners:
     allow: [group:agents]
     upstream: { socket: ${dockerd.socket} }
 rules:
+  - name: no-srv
+    protocol: docker
+    match: { hostMounts: [/srv] }
+    action: deny
+  - name: no-rm
+    protocol: docker
+    match: { programs: [rm] }
+    action: deny
   - name: no-privileged
     protocol: docker
     match: { privileged: true }
@@ -150,6 +158,63 @@ describe('bypass forms are decided as dockerd reads them', () => {
     const res = await create('/v1.41/containers/create', body());
     expect(res.status).toBe(403);
     expect(JSON.parse(res.body)).toEqual({ message: `agentgate: denied by rule ${rule}` });
+  });
+
+  it.each([
+    ['Binds', (src: string) => `{"Image":"${image()}","HostConfig":{"Binds":["${src}:/x"]}}`],
+    [
+      'Mounts',
+      (src: string) =>
+        `{"Image":"${image()}","HostConfig":{"Mounts":[{"Type":"bind","Source":"${src}","Target":"/x"}]}}`,
+    ],
+  ])('judges %s host paths as dockerd cleans them before mounting', async (_name, body) => {
+    for (const src of ['//srv', '/./srv', '/tmp/../srv', '/srv/./']) {
+      const res = await create('/v1.41/containers/create', body(src));
+      expect([src, res.status, res.body.trim()]).toEqual([
+        src,
+        403,
+        '{"message":"agentgate: denied by rule no-srv"}',
+      ]);
+    }
+  });
+
+  it('judges the commands a container runs as dockerd completes them from its image', async () => {
+    // An image whose ENTRYPOINT is a shell and whose health check removes files, made directly on dockerd.
+    const base = await dockerd.docker(['create', '--network', 'none', image(), 'true']);
+    const made = await dockerd.docker([
+      'commit',
+      '--change',
+      'ENTRYPOINT ["/bin/sh", "-c"]',
+      '--change',
+      'HEALTHCHECK CMD rm -rf /tmp/x',
+      base.stdout.trim(),
+      'agentgate-test/shell-entry:1',
+    ]);
+    expect(made.code).toBe(0);
+    const denied = (body: object) => create('/v1.41/containers/create', JSON.stringify(body));
+    for (const body of [
+      // The image's ENTRYPOINT makes this Cmd a shell script.
+      { Image: 'agentgate-test/shell-entry:1', Cmd: ['rm -rf /tmp'], Healthcheck: { Test: ['NONE'] } },
+      // The image's health check runs rm in the container.
+      { Image: 'agentgate-test/shell-entry:1', Cmd: ['true'] },
+      // A health check of the body's own.
+      { Image: image(), Cmd: ['true'], Healthcheck: { Test: ['CMD', 'rm', '-rf', '/tmp'] } },
+      { Image: image(), Cmd: ['true'], Healthcheck: { Test: ['CMD-SHELL', 'rm -rf /tmp'] } },
+    ]) {
+      const res = await denied(body);
+      expect([body, res.status, res.body.trim()]).toEqual([
+        body,
+        403,
+        '{"message":"agentgate: denied by rule no-rm"}',
+      ]);
+    }
+    const ok = await denied({
+      Image: 'agentgate-test/shell-entry:1',
+      Cmd: ['ls /'],
+      Healthcheck: { Test: ['NONE'] },
+    });
+    expect(ok.status).toBe(201);
+    await dockerd.docker(['rm', '-f', base.stdout.trim(), (JSON.parse(ok.body) as { Id: string }).Id]);
   });
 
   it('decodes the path once and ignores any version prefix', async () => {

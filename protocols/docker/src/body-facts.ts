@@ -15,14 +15,15 @@
  * - Host namespaces are reported one by one (`PidMode: host` → `pid`, ... `CgroupnsMode: host` → `cgroup`), so a
  *   rule can tell `--network host` from the host cgroup namespace dockerd reports for every container on cgroup v1.
  */
+import { posix } from 'node:path';
 import type { HostNamespace, ShellSimpleCommand } from '@agentgate/core';
+import { type ImageDefaults, containerArgv, healthcheckArgvs } from './container-commands.js';
 import { analyzeExecArgv } from './exec-analysis.js';
 import {
   GoJsonObject,
   type GoJsonValue,
   asBool,
   asObjects,
-  asStrSlice,
   asString,
   asStrings,
   field,
@@ -44,11 +45,13 @@ export interface UpstreamLookup {
   container(nameOrId: string): Promise<ContainerFacts | undefined>;
   /** Host paths a named local volume binds (`o=bind device=/path`), [] for ordinary volumes. */
   volumeHostPaths(name: string): Promise<readonly string[]>;
+  /** The image's command defaults; undefined when dockerd has no such image (its create will answer 404). */
+  imageDefaults(ref: string): Promise<ImageDefaults | undefined>;
 }
 
 export class FactsBuilder {
   privileged = false;
-  readonly hostMounts = new Set<string>();
+  private readonly mounts = new Set<string>();
   private readonly namespaces = new Set<HostNamespace>();
   readonly capabilities = new Set<string>();
   readonly images = new Set<string>();
@@ -62,9 +65,21 @@ export class FactsBuilder {
     this.privilegedBecause.push(why);
   }
 
+  /**
+   * dockerd cleans a host path lexically (Go's filepath.Clean) before mounting it, so `//etc`, `/./etc` and
+   * `/tmp/../etc` mount `/etc`: the fact is the cleaned path, or rules comparing prefixes would miss it.
+   */
+  addHostMount(path: string): void {
+    this.mounts.add(path.startsWith('/') ? posix.normalize(path) : path);
+  }
+
+  get hostMounts(): ReadonlySet<string> {
+    return this.mounts;
+  }
+
   inherit(target: ContainerFacts, why: string): void {
     if (target.privileged) this.markPrivileged(why);
-    for (const m of target.hostMounts) this.hostMounts.add(m);
+    for (const m of target.hostMounts) this.addHostMount(m);
     for (const n of target.hostNamespaces) this.namespaces.add(n);
     for (const c of target.capabilities) this.capabilities.add(c);
   }
@@ -114,8 +129,8 @@ const NAMESPACE_FIELDS: readonly (readonly [string, HostNamespace])[] = [
 async function addBind(f: FactsBuilder, spec: string, lookup: UpstreamLookup): Promise<void> {
   // Binds entries are `src:dst[:opts]`; a src that is not an absolute path names a volume.
   const src = spec.split(':')[0] ?? '';
-  if (src.startsWith('/')) f.hostMounts.add(src);
-  else if (src !== '') for (const p of await lookup.volumeHostPaths(src)) f.hostMounts.add(p);
+  if (src.startsWith('/')) f.addHostMount(src);
+  else if (src !== '') for (const p of await lookup.volumeHostPaths(src)) f.addHostMount(p);
 }
 
 /** Facts of one HostConfig object (inner `HostConfig` or the legacy top-level fields). */
@@ -130,21 +145,21 @@ export async function hostConfigFacts(
   for (const m of asObjects(field(hc, 'Mounts'))) {
     const type = (asString(field(m, 'Type')) ?? '').toLowerCase();
     const source = asString(field(m, 'Source')) ?? '';
-    if (type === 'bind' && source !== '') f.hostMounts.add(source);
+    if (type === 'bind' && source !== '') f.addHostMount(source);
     if (type === 'volume') {
       const driverConfig = field(field(m, 'VolumeOptions'), 'DriverConfig');
       const device = bindDeviceOf(
         asString(field(driverConfig, 'Name')),
         mapEntries(field(driverConfig, 'Options')),
       );
-      if (device !== undefined) f.hostMounts.add(device);
-      if (source !== '') for (const p of await lookup.volumeHostPaths(source)) f.hostMounts.add(p);
+      if (device !== undefined) f.addHostMount(device);
+      if (source !== '') for (const p of await lookup.volumeHostPaths(source)) f.addHostMount(p);
     }
   }
   for (const spec of asStrings(field(hc, 'VolumesFrom'))) {
     const name = spec.split(':')[0] ?? '';
     const target = name === '' ? undefined : await lookup.container(name);
-    if (target) for (const m of target.hostMounts) f.hostMounts.add(m);
+    if (target) for (const m of target.hostMounts) f.addHostMount(m);
   }
   for (const [key] of NAMESPACE_FIELDS) {
     const mode = asString(field(hc, key));
@@ -170,7 +185,7 @@ function hostConfigRisks(f: FactsBuilder, hc: GoJsonValue | undefined): void {
   }
   for (const d of asObjects(field(hc, 'Devices'))) {
     const p = asString(field(d, 'PathOnHost'));
-    if (p) f.hostMounts.add(p);
+    if (p) f.addHostMount(p);
   }
   if (asStrings(field(hc, 'DeviceCgroupRules')).length > 0) f.markPrivileged('DeviceCgroupRules');
   for (const [key, namespace] of NAMESPACE_FIELDS) {
@@ -196,14 +211,16 @@ function hostConfigRisks(f: FactsBuilder, hc: GoJsonValue | undefined): void {
   if (runtime) f.detail.runtime = runtime;
 }
 
-function setExec(f: FactsBuilder, argv: readonly string[], strict: boolean): void {
+/** Adds the simple commands of one argv to the call's facts (a create may run several: its command and health check). */
+function addExec(f: FactsBuilder, argv: readonly string[], strict: boolean): void {
   const analysis = analyzeExecArgv(argv);
+  f.exec ??= [];
   if (analysis.error !== undefined) {
     if (strict) f.unanalysable = `exec command cannot be parsed: ${analysis.error}`;
-    f.exec = [{ program: null, argv, text: argv.join(' ') }];
+    f.exec.push({ program: null, argv, text: argv.join(' ') });
     return;
   }
-  f.exec = analysis.commands;
+  f.exec.push(...analysis.commands);
 }
 
 /** `POST /containers/create` (body: Config + HostConfig + NetworkingConfig, legacy HostConfig fields on top). */
@@ -216,8 +233,11 @@ export async function containerCreateFacts(
   if (image) f.images.add(normalizeImageRef(image));
   await hostConfigFacts(f, body, lookup);
   await hostConfigFacts(f, field(body, 'HostConfig'), lookup);
-  const argv = [...(asStrSlice(field(body, 'Entrypoint')) ?? []), ...(asStrSlice(field(body, 'Cmd')) ?? [])];
-  if (argv.length > 0) setExec(f, argv, false);
+  // The image fills in what the body leaves out, so what runs is read from both (see container-commands.ts).
+  const defaults = image ? await lookup.imageDefaults(image) : undefined;
+  const argv = containerArgv(body, defaults);
+  if (argv.length > 0) addExec(f, argv, false);
+  for (const check of healthcheckArgvs(body, defaults)) addExec(f, check, false);
   const user = asString(field(body, 'User'));
   if (user) f.detail.user = user;
   const env = asStrings(field(body, 'Env'));
@@ -235,7 +255,7 @@ export async function execCreateFacts(
   const cmd = field(body, 'Cmd');
   if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((x) => typeof x !== 'string')) {
     f.unanalysable = 'exec Cmd must be a non-empty array of strings';
-  } else setExec(f, cmd as string[], true);
+  } else addExec(f, cmd as string[], true);
   const user = asString(field(body, 'User'));
   if (user) f.detail.user = user;
   const target = await lookup.container(containerName);
@@ -248,7 +268,7 @@ export async function execCreateFacts(
 /** `POST /volumes/create` with the local driver's bind options mounts a host path. */
 export function volumeCreateFacts(f: FactsBuilder, body: GoJsonValue): void {
   const device = bindDeviceOf(asString(field(body, 'Driver')), mapEntries(field(body, 'DriverOpts')));
-  if (device !== undefined) f.hostMounts.add(device);
+  if (device !== undefined) f.addHostMount(device);
 }
 
 /** Facts of an inspected container (`GET /containers/{id}/json`), for exec and namespace joins. */
@@ -259,7 +279,7 @@ export function factsOfInspectedContainer(inspect: GoJsonValue): ContainerFacts 
   for (const m of asObjects(field(inspect, 'Mounts'))) {
     const type = asString(field(m, 'Type'));
     const source = asString(field(m, 'Source'));
-    if (type === 'bind' && source) f.hostMounts.add(source);
+    if (type === 'bind' && source) f.addHostMount(source);
   }
   const image = asString(field(field(inspect, 'Config'), 'Image'));
   return {

@@ -35,6 +35,12 @@ const lookup: UpstreamLookup = {
           ? { privileged: false, hostMounts: [], hostNamespaces: ['cgroup'], capabilities: [] }
           : undefined,
   volumeHostPaths: async (name) => (name === 'bindvol' ? ['/etc'] : []),
+  imageDefaults: async (ref) =>
+    ref === 'shell-entry'
+      ? { entrypoint: ['/bin/sh', '-c'], healthcheck: ['CMD-SHELL', 'rm -rf /tmp/x'] }
+      : ref === 'with-cmd'
+        ? { cmd: ['rm', '-rf', '/data'] }
+        : undefined,
 };
 
 async function cmd(method: string, target: string, body?: unknown) {
@@ -96,6 +102,51 @@ describe('container create facts', () => {
       },
     });
     expect(c.hostMounts).toEqual(expect.arrayContaining(['/root', '/home', '/']));
+  });
+  it('reads host paths as dockerd mounts them, cleaned (//etc, /./etc and /tmp/../etc are /etc)', async () => {
+    const c = await cmd('POST', '/containers/create', {
+      HostConfig: {
+        Binds: ['//etc:/a', '/tmp/../root:/b'],
+        Mounts: [{ Type: 'bind', Source: '/./home', Target: '/c' }],
+        Devices: [{ PathOnHost: '/dev/./mem' }],
+      },
+    });
+    expect([...c.hostMounts].sort()).toEqual(['/dev/mem', '/etc', '/home', '/root']);
+    const v = await cmd('POST', '/volumes/create', {
+      Driver: 'local',
+      DriverOpts: { type: 'none', o: 'bind', device: '/var/../etc' },
+    });
+    expect(v.hostMounts).toEqual(['/etc']);
+  });
+  it.each([
+    ['the image ENTRYPOINT runs Cmd as a script', { Image: 'shell-entry', Cmd: ['rm -rf /data'] }, 'rm'],
+    ['a create without Cmd runs the image CMD', { Image: 'with-cmd' }, 'rm'],
+    ['a null Entrypoint is the image one', { Image: 'shell-entry', Entrypoint: null, Cmd: ['rm x'] }, 'rm'],
+    ['the image health check', { Image: 'shell-entry', Entrypoint: [], Cmd: ['true'] }, 'rm'],
+    [
+      'a CMD health check',
+      { Image: 'busybox', Cmd: ['true'], Healthcheck: { Test: ['CMD', 'rm', '/x'] } },
+      'rm',
+    ],
+    [
+      'a CMD-SHELL health check run by the container Shell',
+      { Image: 'busybox', Cmd: ['true'], Shell: ['rm', '-rf'], Healthcheck: { Test: ['CMD-SHELL', '/x'] } },
+      'rm',
+    ],
+  ])('sees the programs a container runs: %s', async (_n, body, program) => {
+    const c = await cmd('POST', '/containers/create', body);
+    expect(c.exec?.map((e) => e.program)).toContain(program);
+  });
+  it('an emptied Entrypoint ("", [] or [""]) leaves the image ENTRYPOINT out; NONE runs no health check', async () => {
+    for (const Entrypoint of ['', [], ['']]) {
+      const c = await cmd('POST', '/containers/create', {
+        Image: 'shell-entry',
+        Entrypoint,
+        Cmd: ['ls', '/'],
+        Healthcheck: { Test: ['NONE'] },
+      });
+      expect(c.exec?.map((e) => e.program)).toEqual(['ls']);
+    }
   });
   it('reads an inspected container (exec into it) as it reads a create body', () => {
     const hostConfig = {

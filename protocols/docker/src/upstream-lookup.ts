@@ -1,6 +1,6 @@
 /**
- * Side requests to dockerd that a decision needs: the container an exec enters or a namespace mode joins, and the
- * options of a named volume. Failures are thrown so the caller denies (fail closed) rather than guess.
+ * Side requests to dockerd that a decision needs: the container an exec enters or a namespace mode joins, the
+ * options of a named volume, and the command defaults of the image a container is created from. Failures are thrown so the caller denies (fail closed) rather than guess.
  */
 import http from 'node:http';
 import { AgentgateError } from '@agentgate/core';
@@ -10,6 +10,7 @@ import {
   bindDeviceOf,
   factsOfInspectedContainer,
 } from './body-facts.js';
+import { type ImageDefaults, imageDefaultsOf } from './container-commands.js';
 import { parseGoJson, field, asString, mapEntries } from './go-json.js';
 
 const LOOKUP_TIMEOUT_MS = 10_000;
@@ -63,6 +64,24 @@ export function createUpstreamLookup(socketPath: string): UpstreamLookup & { clo
       const vol = parseGoJson(res.body);
       const device = bindDeviceOf(asString(field(vol, 'Driver')), mapEntries(field(vol, 'Options')));
       return device === undefined ? [] : [device];
+    },
+    async imageDefaults(ref: string): Promise<ImageDefaults | undefined> {
+      // The reference as the body names it, so dockerd resolves it as it will for the create. Slashes stay (image
+      // names have them); dot segments would make the path name another route, and are no valid reference anyway.
+      const segments = ref.split('/');
+      if (segments.some((s) => s === '' || s === '.' || s === '..')) return undefined;
+      const res = await getJson(
+        agent,
+        socketPath,
+        `/images/${segments.map(encodeURIComponent).join('/')}/json`,
+      );
+      if (res.status === 404) return undefined;
+      if (res.status !== 200)
+        throw new AgentgateError(
+          'UPSTREAM_UNAVAILABLE',
+          `agentgate: inspecting image failed (${res.status})`,
+        );
+      return imageDefaultsOf(field(parseGoJson(res.body), 'Config'));
     },
     close(): void {
       agent.destroy();
