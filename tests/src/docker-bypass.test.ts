@@ -263,6 +263,15 @@ describe('bypass forms are decided as dockerd reads them', () => {
       '{"Name":"sneaky","Driver":"local","DriverOpts":{"type":"none","o":"bind","device":"/etc"}}',
     );
     expect(vol.status).toBe(403);
+    // The local driver hands its options to mount(2): an overlay of host directories mounts them as surely.
+    const overlay = await create(
+      '/volumes/create',
+      '{"Name":"sneaky2","Driver":"local","DriverOpts":{"type":"overlay","device":"overlay","o":"lowerdir=/srv,upperdir=/tmp/u,workdir=/tmp/w"}}',
+    );
+    expect([overlay.status, overlay.body.trim()]).toEqual([
+      403,
+      '{"message":"agentgate: denied by rule no-srv"}',
+    ]);
     const unknown = await gatewayRequest(port, 'GET', '/v1.41/nonexistent/route', { token });
     expect(unknown.status).toBe(403);
     expect(JSON.parse(unknown.body).message).toMatch(/^agentgate: /);

@@ -43,7 +43,7 @@ export interface ContainerFacts {
 export interface UpstreamLookup {
   /** Undefined when the container does not exist (dockerd will answer 404 itself). */
   container(nameOrId: string): Promise<ContainerFacts | undefined>;
-  /** Host paths a named local volume binds (`o=bind device=/path`), [] for ordinary volumes. */
+  /** Host paths a named local volume mounts (`o=bind device=/path`, a device, overlay dirs), [] for ordinary volumes. */
   volumeHostPaths(name: string): Promise<readonly string[]>;
   /** The image's command defaults; undefined when dockerd has no such image (its create will answer 404). */
   imageDefaults(ref: string): Promise<ImageDefaults | undefined>;
@@ -101,18 +101,30 @@ function normalizeCapability(cap: string): string {
   return up.startsWith('CAP_') ? up.slice(4) : up;
 }
 
-/** The host path a local-driver volume's options bind, if any (`type=none,o=bind,device=/x`). */
-export function bindDeviceOf(
+/** Filesystem types whose `device` names a remote share (`:/export`, `//server/share`), not a host path. */
+const NETWORK_FILESYSTEMS = new Set(['nfs', 'nfs4', 'cifs', 'smb3']);
+
+/**
+ * The host paths a local-driver volume mounts. The local driver passes its options to mount(2) as they are, so a
+ * host path can come in three ways: a bind (`type=none,o=bind,device=/x`), a block device or directory as
+ * `device` with any other local type (`type=ext4,device=/dev/sda1`), and paths inside the mount options
+ * (`type=overlay,o=lowerdir=/etc,…`). Every absolute path in `device` or in an option value counts, the lists of
+ * overlay's `lowerdir` one by one: a type the gateway does not know must not hide a host directory.
+ */
+export function localVolumeHostPaths(
   driver: string | undefined,
   options: Map<string, GoJsonValue>,
-): string | undefined {
-  if (driver !== undefined && driver !== '' && driver !== 'local') return undefined;
-  const o = asString(options.get('o')) ?? '';
+): string[] {
+  if (driver !== undefined && driver !== '' && driver !== 'local') return [];
+  const type = (asString(options.get('type')) ?? '').trim().toLowerCase();
+  const paths: string[] = [];
   const device = asString(options.get('device'));
-  if (device === undefined) return undefined;
-  const opts = o.split(',').map((s) => s.trim().toLowerCase());
-  if (opts.includes('bind') || opts.includes('rbind')) return device;
-  return undefined;
+  if (device !== undefined && device.startsWith('/') && !NETWORK_FILESYSTEMS.has(type)) paths.push(device);
+  for (const opt of (asString(options.get('o')) ?? '').split(',')) {
+    const value = opt.slice(opt.indexOf('=') + 1).trim();
+    for (const part of value.split(':')) if (part.startsWith('/')) paths.push(part);
+  }
+  return paths;
 }
 
 /** HostConfig fields that name a namespace mode, and the namespace `host` shares (moby api/types/container). */
@@ -148,11 +160,11 @@ export async function hostConfigFacts(
     if (type === 'bind' && source !== '') f.addHostMount(source);
     if (type === 'volume') {
       const driverConfig = field(field(m, 'VolumeOptions'), 'DriverConfig');
-      const device = bindDeviceOf(
+      for (const p of localVolumeHostPaths(
         asString(field(driverConfig, 'Name')),
         mapEntries(field(driverConfig, 'Options')),
-      );
-      if (device !== undefined) f.addHostMount(device);
+      ))
+        f.addHostMount(p);
       if (source !== '') for (const p of await lookup.volumeHostPaths(source)) f.addHostMount(p);
     }
   }
@@ -267,8 +279,11 @@ export async function execCreateFacts(
 
 /** `POST /volumes/create` with the local driver's bind options mounts a host path. */
 export function volumeCreateFacts(f: FactsBuilder, body: GoJsonValue): void {
-  const device = bindDeviceOf(asString(field(body, 'Driver')), mapEntries(field(body, 'DriverOpts')));
-  if (device !== undefined) f.addHostMount(device);
+  for (const p of localVolumeHostPaths(
+    asString(field(body, 'Driver')),
+    mapEntries(field(body, 'DriverOpts')),
+  ))
+    f.addHostMount(p);
 }
 
 /** Facts of an inspected container (`GET /containers/{id}/json`), for exec and namespace joins. */

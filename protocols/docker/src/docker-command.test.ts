@@ -119,6 +119,20 @@ describe('container create facts', () => {
     expect(v.hostMounts).toEqual(['/etc']);
   });
   it.each([
+    ['a bind', { type: 'none', o: 'bind', device: '/etc' }, ['/etc']],
+    ['a host block device', { type: 'ext4', device: '/dev/vda', o: 'ro' }, ['/dev/vda']],
+    [
+      'overlay directories',
+      { type: 'overlay', device: 'overlay', o: 'lowerdir=/etc:/root,upperdir=/tmp/u,workdir=/tmp/w' },
+      ['/etc', '/root', '/tmp/u', '/tmp/w'],
+    ],
+    ['tmpfs', { type: 'tmpfs', device: 'tmpfs', o: 'size=100m' }, []],
+    ['an NFS share', { type: 'nfs', device: ':/export', o: 'addr=10.0.0.1' }, []],
+  ])('sees the host paths a local volume mounts: %s', async (_n, DriverOpts, paths) => {
+    const v = await cmd('POST', '/volumes/create', { Driver: 'local', DriverOpts });
+    expect([...v.hostMounts].sort()).toEqual(paths);
+  });
+  it.each([
     ['the image ENTRYPOINT runs Cmd as a script', { Image: 'shell-entry', Cmd: ['rm -rf /data'] }, 'rm'],
     ['a create without Cmd runs the image CMD', { Image: 'with-cmd' }, 'rm'],
     ['a null Entrypoint is the image one', { Image: 'shell-entry', Entrypoint: null, Cmd: ['rm x'] }, 'rm'],

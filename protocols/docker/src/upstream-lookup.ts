@@ -7,7 +7,7 @@ import { AgentgateError } from '@agentgate/core';
 import {
   type ContainerFacts,
   type UpstreamLookup,
-  bindDeviceOf,
+  localVolumeHostPaths,
   factsOfInspectedContainer,
 } from './body-facts.js';
 import { type ImageDefaults, imageDefaultsOf } from './container-commands.js';
@@ -62,8 +62,7 @@ export function createUpstreamLookup(socketPath: string): UpstreamLookup & { clo
           `agentgate: inspecting volume failed (${res.status})`,
         );
       const vol = parseGoJson(res.body);
-      const device = bindDeviceOf(asString(field(vol, 'Driver')), mapEntries(field(vol, 'Options')));
-      return device === undefined ? [] : [device];
+      return localVolumeHostPaths(asString(field(vol, 'Driver')), mapEntries(field(vol, 'Options')));
     },
     async imageDefaults(ref: string): Promise<ImageDefaults | undefined> {
       // The reference as the body names it, so dockerd resolves it as it will for the create. Slashes stay (image
