@@ -101,6 +101,22 @@ const forms: [string, string, string | null][] = [
   ['env -S', `env -S 'rm VICTIM'`, null],
   ['busybox rm', `busybox rm VICTIM`, null],
   ['flock -c', `flock WORK/lock -c 'rm VICTIM'`, null],
+  // bash evaluates an array subscript in arithmetic, command substitutions included, wherever the text ends up
+  ['printf -v subscript', `printf -v 'a[$(rm VICTIM)]' x`, null],
+  ['test -v subscript', `test -v 'a[$(rm VICTIM)]'`, null],
+  ['let subscript', `let 'a[$(rm VICTIM)]=1'`, null],
+  ['a value used in arithmetic', `x='a[$(rm VICTIM)]'; echo $((x))`, null],
+  ['a value compared with -eq', `x='a[$(rm VICTIM)]'; [[ $x -eq 1 ]]`, null],
+  ['mapfile -C callback', `mapfile -C 'rm VICTIM #' -c 1 a <<< x`, null],
+  ['compgen -C', `compgen -C 'rm VICTIM #' x`, null],
+  ['compgen -W', `compgen -W '$(rm VICTIM)' x`, null],
+  // `history -s` replaces the line it is on, hence twice
+  [
+    'fc -s re-running the history',
+    `set -o history; history -s 'rm VICTIM'; history -s 'rm VICTIM'; fc -s`,
+    null,
+  ],
+  ['a function imported from the environment', `env 'BASH_FUNC_ls%%=() { rm VICTIM; }' bash -c ls`, null],
 ];
 
 describe('programs that run rm for you are refused when rm is denied', () => {
@@ -118,6 +134,25 @@ describe('programs that run rm for you are refused when rm is denied', () => {
     const r = await viaGateway(fill(victim), input?.replaceAll('VICTIM', victim) ?? undefined);
     expect(r.stderr).toContain('agentgate: denied by rule no-rm');
     expect(r.code).toBe(126);
+    expect(readFileSync(victim, 'utf8')).toBe('keep me');
+  });
+});
+
+describe('history expansion in a shell reading a script', () => {
+  it('refuses a line bash would rewrite from its history (^ls^rm)', async () => {
+    const script = (victim: string) => `set -o history -H\nls ${victim}\n^ls^rm\n`;
+    const control = join(work, 'control-history');
+    writeFileSync(control, 'x');
+    await run('ssh', [...sshClientOptions(sshd.port, sshd.upstreamKeyPath), '-T', `${sshd.user}@127.0.0.1`], {
+      input: script(control),
+    });
+    expect(existsSync(control)).toBe(false);
+    const victim = join(work, 'victim-history');
+    writeFileSync(victim, 'keep me');
+    const r = await run('ssh', [...sshClientOptions(gw.port, agentKey.path), '-T', 'agent@127.0.0.1'], {
+      input: script(victim),
+    });
+    expect(r.stderr).toContain('agentgate: denied by rule no-rm');
     expect(readFileSync(victim, 'utf8')).toBe('keep me');
   });
 });

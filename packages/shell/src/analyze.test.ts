@@ -173,6 +173,35 @@ describe('analyzeShellCommand: code that runs code', () => {
     expect(programs('hash -r')).toEqual(['hash']);
   });
 
+  it.each([
+    `printf -v 'a[$(rm x)]' y`,
+    `test -v 'a[$(rm x)]'`,
+    `[[ -v 'a[$(rm x)]' ]]`,
+    `let 'a[$(rm x)]=1'`,
+    "x='a[`rm x`]'; echo $((x))",
+    `declare -i n='a[$(rm x)]'`,
+  ])('counts text bash may evaluate as an array subscript with a command in it as unknown: %s', (text) => {
+    expect(programs(text)).toContain(null);
+  });
+  it('keeps ordinary brackets and real substitutions as they are', () => {
+    expect(programs(`echo "a[$(date)]" '[x]' 'a[1]'`)).toEqual(['echo', 'date']);
+    expect(programs(`grep '[$(]' f`)).toEqual(['grep']);
+  });
+  it('analyses mapfile callbacks, compgen/complete -C commands and -W words; fc re-runs history', () => {
+    expect(programs(`mapfile -t -C 'rm x' -c 1 a`)).toEqual(['mapfile', 'rm']);
+    expect(programs(`readarray -C'rm x' a`)).toEqual(['readarray', 'rm']);
+    expect(programs(`mapfile -t a`)).toEqual(['mapfile']);
+    expect(programs(`compgen -C 'rm x' w`)).toEqual(['compgen', 'rm']);
+    expect(programs(`complete -o default -C 'rm x' ls`)).toEqual(['complete', 'rm']);
+    expect(programs(`compgen -W '$(rm x) b' w`)).toEqual(['compgen', 'rm']);
+    expect(programs(`compgen -W 'a b' w`)).toEqual(['compgen']);
+    expect(programs(`fc -s ls=rm`)).toEqual(['fc', null]);
+    expect(programs(`fc -l`)).toEqual(['fc']);
+  });
+  it('analyses a function bash imports from the environment (BASH_FUNC_name%%)', () => {
+    expect(programs(`env 'BASH_FUNC_ls%%=() { rm x; }' bash -c ls`)).toEqual(['env', 'rm', 'bash', 'ls']);
+    expect(programs(`env 'BASH_FUNC_ls()=() { rm x; }' bash`)).toContain('rm');
+  });
   it('refuses absurd nesting', () => {
     let text = 'rm x';
     for (let i = 0; i < 12; i++) text = `sh -c ${JSON.stringify(text).replace(/\$/g, '\\$')}`;

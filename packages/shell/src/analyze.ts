@@ -24,9 +24,18 @@ import {
   type ShCallExpr,
   type ShDeclClause,
   type ShStmt,
+  type ShWord,
 } from './mvdan-sh.js';
 import { programReader } from './readers.js';
-import { expandAlias, expandShell, expandSuLike, expandTrap } from './shell-code-arguments.js';
+import { checkEvaluatedSubscript } from './evaluated-subscripts.js';
+import {
+  expandAlias,
+  expandCompletionCode,
+  expandMapfileCallback,
+  expandShell,
+  expandSuLike,
+  expandTrap,
+} from './shell-code-arguments.js';
 import { EVALUATORS, SHELLS, SOURCERS } from './shells.js';
 import { basename, quoteForShell, resolveWord, sliceNode, SourceText, type ResolvedWord } from './words.js';
 import { expandSubcommandWrapper, expandWrapper } from './wrapper-unwrapping.js';
@@ -148,6 +157,9 @@ class SimpleCommandCollector implements CommandCollector {
         case 'ParamExp':
           checkAssigningExpansion(this, node as ShParamExp, source, depth);
           break;
+        case 'Word':
+          checkEvaluatedSubscript(this, node as ShWord, source);
+          break;
       }
       // the walk goes on into $( ), <( ), heredoc bodies, function bodies and loops: they hold more commands
     });
@@ -186,6 +198,13 @@ class SimpleCommandCollector implements CommandCollector {
     if (EVALUATORS.has(program)) return runShellWords(this, words.slice(1), words, source, depth);
     if (SOURCERS.has(program)) return this.pushUnknown(words, 0, source);
     if (program === 'trap') return expandTrap(this, words, source, depth);
+    if (program === 'mapfile' || program === 'readarray') expandMapfileCallback(this, words, source, depth);
+    if (program === 'compgen' || program === 'complete')
+      return expandCompletionCode(this, words, source, depth);
+    // `fc` runs commands again from the history, edited on the way (`fc -s ls=rm`); only listing (-l) is known.
+    if (program === 'fc' && !words.some((w) => /^-[a-zA-Z]*l/.test(w.value))) {
+      return this.pushUnknown(words, 0, source);
+    }
     if (program === 'alias') return expandAlias(this, words, source, depth);
     if (program === 'find') return expandFind(this, words, source, depth);
     // `hash -p /bin/rm ls` makes `ls` run rm; `enable -f lib.so name` loads a builtin: later names mean anything.

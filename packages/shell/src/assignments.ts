@@ -91,14 +91,26 @@ export function checkHookAssignment(
     return;
   }
   if (name === 'PROMPT_COMMAND') return collector.analyzeSource(value.value, depth + 1);
-  // A prompt string is expanded like a double-quoted word, as is an unquoted heredoc body (bash §3.6.6): parse
-  // it as one to find its $( ) and backticks without reading the prompt text itself as a command.
+  analyzeExpandedText(collector, value.value, text, depth);
+}
+
+/**
+ * Text bash expands like a double-quoted word (a prompt string, `compgen -W` words), as it expands an unquoted
+ * heredoc body (bash §3.6.6): parse it as one to find its $( ) and backticks without reading the text itself as
+ * a command. `text` is what an unknown command records when the text cannot be put in a heredoc.
+ */
+export function analyzeExpandedText(
+  collector: CommandCollector,
+  value: string,
+  text: string,
+  depth: number,
+): void {
   const delimiter = 'AGENTGATE_PROMPT_END';
-  if (value.value.split('\n').includes(delimiter)) {
+  if (value.split('\n').includes(delimiter)) {
     collector.commands.push({ program: null, argv: [text], text });
     return;
   }
-  const nested = collector.analyzeApart(`: <<${delimiter}\n${value.value}\n${delimiter}\n`, depth + 1);
+  const nested = collector.analyzeApart(`: <<${delimiter}\n${value}\n${delimiter}\n`, depth + 1);
   collector.commands.push(...nested.slice(1));
 }
 

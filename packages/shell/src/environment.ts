@@ -8,7 +8,7 @@
 import type { CommandSink } from './execution.js';
 import type { ResolvedWord } from './words.js';
 
-type Judgement = 'shell' | 'program' | 'lessopen' | 'unknown' | 'git-config-key' | RegExp;
+type Judgement = 'shell' | 'program' | 'lessopen' | 'unknown' | 'git-config-key' | 'function' | RegExp;
 
 const SHELL_VARIABLES = [
   'PAGER',
@@ -91,6 +91,9 @@ function judgementOf(name: string): Judgement | undefined {
   const direct = VARIABLES.get(name);
   if (direct !== undefined) return direct;
   if (/^GIT_CONFIG_KEY_\d+$/.test(name)) return 'git-config-key';
+  // bash imports `BASH_FUNC_name%%=() { body; }` from its environment as a function named `name` (older
+  // shellshock-patched builds: `BASH_FUNC_name()`), which then runs in place of the program of that name.
+  if (/^BASH_FUNC_.+(%%|\(\))$/.test(name)) return 'function';
   return undefined;
 }
 
@@ -124,6 +127,7 @@ export function judgeAssignment(
     return;
   }
   if (judgement === 'program') return sink.program(value);
+  if (judgement === 'function') return sink.shell({ ...value, value: `agentgate_imported_function ${text}` });
   if (judgement === 'lessopen') {
     // `|cmd %s` and `||cmd %s` pipe through cmd; a leading `-` also passes stdin; else cmd names a file.
     return sink.shell({ ...value, value: text.replace(/^\|?\|?-?/, '') });

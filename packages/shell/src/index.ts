@@ -3,6 +3,7 @@
  * GopherJS) loads on import (~110 ms once); `initShellAnalyzer()` exists only to move that cost to start-up.
  */
 export { analyzeShellCommand, analyzeArgv, MAX_COMMAND_BYTES, type ShellAnalysis } from './analyze.js';
+export { mayExpandHistory } from './history-expansion.js';
 export { WRAPPERS } from './wrappers.js';
 export { SHELLS } from './shells.js';
 export { CATALOGUE, programExecution, type ExecutionClass, type ProgramExecution } from './catalogue.js';

@@ -1,8 +1,9 @@
 /**
  * Commands whose arguments are shell code: `sh -c STRING`, `su -c STRING`, `trap 'handler' SIGNAL`,
- * `alias name='value'`. The code is analysed as if written in place; code that cannot be read counts as unknown.
+ * `alias name='value'`, `mapfile -C callback`, `compgen`/`complete -C command`. The code is analysed as if written in place; code that cannot be read counts as unknown.
  */
-import { runShellString, splitLong, type CommandCollector } from './command-collector.js';
+import { analyzeExpandedText } from './assignments.js';
+import { runShellString, spanText, splitLong, type CommandCollector } from './command-collector.js';
 import { SHELL_SPEC } from './shells.js';
 import type { ResolvedWord, SourceText } from './words.js';
 
@@ -93,6 +94,31 @@ export function expandTrap(
   runShellString(collector, handler, words, source, depth);
 }
 
+/** `mapfile -C 'cmd' -c N`: bash evaluates the callback as code every N lines read (and at the end). */
+export function expandMapfileCallback(
+  collector: CommandCollector,
+  words: readonly ResolvedWord[],
+  source: SourceText,
+  depth: number,
+): void {
+  for (let index = 1; index < words.length; index++) {
+    const word = words[index]!;
+    if (word.dynamic) return collector.pushUnknown(words, 0, source); // it may be a -C option
+    const value = word.value;
+    if (value === '--' || !value.startsWith('-')) return;
+    const at = value.indexOf('C');
+    if (at < 0) {
+      // options with a value (-d -n -O -s -u -c) take the next word when it is not attached
+      if (/[dnOsuc]$/.test(value)) index++;
+      continue;
+    }
+    const attached = value.slice(at + 1);
+    if (attached !== '') collector.analyzeSource(attached, depth + 1);
+    else runShellString(collector, words[index + 1], words, source, depth);
+    return;
+  }
+}
+
 /** `alias ls='rm -rf'`: an interactive shell runs the value in place of the name on later lines. */
 export function expandAlias(
   collector: CommandCollector,
@@ -104,5 +130,38 @@ export function expandAlias(
     if (word.dynamic) return collector.pushUnknown(words, 0, source);
     const equals = word.value.indexOf('=');
     if (equals > 0) collector.analyzeSource(word.value.slice(equals + 1), depth + 1);
+  }
+}
+
+/** Options of `complete`/`compgen` that take a value (bash builtins/complete.def). */
+const COMPLETION_VALUE_LETTERS = 'oAGWFCXPS';
+
+/**
+ * `compgen -C cmd`, `complete -C cmd`: cmd is shell code bash runs to list completions (at once for compgen, at
+ * the next Tab for complete); `-W words` are expanded, command substitutions included.
+ */
+export function expandCompletionCode(
+  collector: CommandCollector,
+  words: readonly ResolvedWord[],
+  source: SourceText,
+  depth: number,
+): void {
+  for (let index = 1; index < words.length; index++) {
+    const word = words[index]!;
+    if (word.dynamic) return collector.pushUnknown(words, 0, source); // it may be a -C option
+    const value = word.value;
+    if (value === '--' || !value.startsWith('-')) return;
+    for (let at = 1; at < value.length; at++) {
+      const letter = value[at]!;
+      if (!COMPLETION_VALUE_LETTERS.includes(letter)) continue;
+      const attached = value.slice(at + 1);
+      const operand = attached !== '' ? { ...word, value: attached } : words[++index];
+      if (letter === 'C') runShellString(collector, operand, words, source, depth);
+      else if (letter === 'W' && operand !== undefined) {
+        if (operand.dynamic) collector.pushUnknown(words, 0, source);
+        else analyzeExpandedText(collector, operand.value, spanText(words, source), depth);
+      }
+      break;
+    }
   }
 }

@@ -74,6 +74,25 @@ export function resolveWord(word: ShWord, source: SourceText): ResolvedWord {
   return { value, dynamic, splits, ...(fieldSplits ? { fieldSplits } : {}), start: word.pos, end: word.end };
 }
 
+/**
+ * The text a word contributes as written, its expansions left out (each replaced by a NUL, so literal text on
+ * either side of one does not join up): what bash would find in it if it read the text again.
+ */
+export function literalText(word: ShWord): string {
+  let out = '';
+  for (const part of word.Parts) {
+    if (part.type === 'Lit') out += unescapeUnquoted((part as ShLit).Value);
+    else if (part.type === 'SglQuoted') {
+      const quoted = part as ShSglQuoted;
+      out += quoted.Dollar ? decodeAnsiC(quoted.Value) : quoted.Value;
+    } else if (part.type === 'DblQuoted') {
+      for (const inner of (part as ShDblQuoted).Parts)
+        out += inner.type === 'Lit' ? unescapeDoubleQuoted((inner as ShLit).Value) : '\0';
+    } else out += '\0';
+  }
+  return out;
+}
+
 export function sliceNode(node: ShNode, source: SourceText): string {
   return source.slice(node.pos, node.end);
 }

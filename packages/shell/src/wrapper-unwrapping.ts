@@ -10,7 +10,9 @@ import { SUBCOMMAND_WRAPPERS } from './subcommand-wrappers.js';
 import type { WrapperSpec } from './wrapper-spec.js';
 import { quoteForShell, type ResolvedWord, type SourceText } from './words.js';
 
-const ASSIGNMENT_WORD = /^[A-Za-z_][A-Za-z0-9_]*=/;
+// env and sudo take any word with `=` after a non-empty name as a variable, names a shell could not assign
+// included: `env 'BASH_FUNC_ls%%=() { …; }' bash` defines a function for the bash it starts.
+const ASSIGNMENT_WORD = /^[^=]+=/;
 
 /** Unwrap `words` (the wrapper's own name first) and report the command it runs to `collector`. */
 export function expandWrapper(

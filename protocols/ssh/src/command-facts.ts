@@ -1,4 +1,4 @@
-import { analyzeShellCommand, type ShellAnalysis } from '@agentgate/shell';
+import { analyzeShellCommand, mayExpandHistory, type ShellAnalysis } from '@agentgate/shell';
 import type { ShellSimpleCommand, SshChannelKind, SshCommand, SshListenerConfig } from '@agentgate/core';
 
 export function analyzeShell(text: string): ShellAnalysis {
@@ -19,7 +19,12 @@ export function shellCommand(
   text: string,
   detail: Record<string, unknown>,
 ): SshCommand {
-  const analysis = analyzeShell(text);
+  const parsed = analyzeShell(text);
+  // A shell line may be rewritten from the history before bash parses it: what runs then cannot be known.
+  const analysis: ShellAnalysis =
+    kind === 'shell-line' && parsed.error === undefined && mayExpandHistory(text)
+      ? { commands: [...parsed.commands, { program: null, argv: [text], text }] }
+      : parsed;
   const hasUnknown = analysis.commands.some((c) => c.program === null);
   let unanalysable: string | undefined =
     analysis.error === undefined ? undefined : `cannot parse shell command: ${analysis.error}`;
