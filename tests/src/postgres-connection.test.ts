@@ -82,6 +82,32 @@ describe('postgres listener: client authentication', () => {
     }
   });
 
+  it('reads startup setting names as the server does, case-insensitively, and refuses a role set at startup', async () => {
+    await server.psql(['-d', 'app'], {
+      input:
+        'CREATE ROLE boss NOLOGIN; GRANT boss TO app; CREATE TABLE boss_only (x int); ' +
+        'ALTER TABLE boss_only OWNER TO boss; REVOKE ALL ON boss_only FROM PUBLIC; CREATE TABLE keep_me (x int);',
+    });
+    // As SET ROLE, which rules decide, a startup `role` is a role switch; the server would take ROLE as role.
+    for (const params of [{ role: 'boss' }, { ROLE: 'boss' }, { Session_Authorization: 'boss' }]) {
+      const raw = await RawClient.open(gw);
+      const [first] = await raw.login(gw.token('devin'), params);
+      expect([params, first?.[0], first && errorFields(first[1]).C]).toEqual([params, 'E', '0A000']);
+      raw.socket.destroy();
+    }
+    // With standard_conforming_strings off the server reads `'a\' ; SELECT '` as one string, so the DROP that the
+    // gateway (strings as with it on) saw inside a string literal would run.
+    const raw = await RawClient.open(gw);
+    const [first] = await raw.login(gw.token('devin'), { STANDARD_CONFORMING_STRINGS: 'off' });
+    if (first?.[0] !== 'E') {
+      raw.socket.write(typed('Q', Buffer.from("SELECT 'a\\' ; SELECT ' ; DROP TABLE keep_me; -- '\0")));
+      await raw.until('Z');
+    }
+    raw.socket.destroy();
+    expect(first?.[0]).toBe('E');
+    expect(await server.psql(['-d', 'app', '-tAc', "SELECT to_regclass('keep_me') IS NOT NULL"])).toBe('t\n');
+  });
+
   it('refuses cleartext passwords over non-loopback connections without TLS unless allowCleartext', async () => {
     const remote = await startPgGateway(server, { remote: true });
     gateways.push(remote);

@@ -36,6 +36,13 @@ describe('startup', () => {
     expect(startupRefusal(params({ client_encoding: 'LATIN1' }), ctx)?.message).toMatch(/LATIN1/);
     expect(startupRefusal(params({ client_encoding: "'utf-8'" }), ctx)).toBeUndefined();
     expect(startupRefusal(params({ standard_conforming_strings: 'off' }), ctx)?.sqlstate).toBe('0A000');
+    // The server reads setting names case-insensitively, and a role set at startup is a role switch.
+    expect(startupRefusal(params({ STANDARD_CONFORMING_STRINGS: 'off' }), ctx)?.sqlstate).toBe('0A000');
+    expect(startupRefusal(params({ Client_Encoding: 'SJIS' }), ctx)?.message).toMatch(/SJIS/);
+    expect(startupRefusal(params({ client_encoding: 'UTF8', CLIENT_ENCODING: 'SJIS' }), ctx)).toBeDefined();
+    for (const name of ['role', 'ROLE', 'session_authorization', 'Session_Authorization'])
+      expect(startupRefusal(params({ [name]: 'boss' }), ctx)?.message).toMatch(/not allowed/);
+    expect(startupRefusal(params({ application_name: 'psql', DateStyle: 'ISO' }), ctx)).toBeUndefined();
     expect(startupRefusal(params({}), { listener, client: remote, tls: false })?.sqlstate).toBe('28000');
     expect(startupRefusal(params({}), { listener, client: remote, tls: true })).toBeUndefined();
   });

@@ -38,32 +38,41 @@ export interface StartupContext {
   readonly tls: boolean;
 }
 
+/**
+ * Startup parameters other than `user` and `database` are settings the server applies before the first command,
+ * with no statement the rules could see: it reads their names as setting names, case-insensitively (`ROLE=boss`
+ * is `SET ROLE boss`). So every name is compared in lower case, and settings that switch the role or change how
+ * the server splits SQL text are refused here, as the SQL analysis refuses or decides them in a statement.
+ */
+const IDENTITY_SETTINGS = new Set(['role', 'session_authorization']);
+
 /** Startup parameters the gateway cannot honour, and a cleartext password it must not ask for. */
 export function startupRefusal(
   params: ReadonlyMap<string, string>,
   ctx: StartupContext,
 ): Refusal | undefined {
-  for (const name of ['options', 'replication']) {
-    if (params.has(name))
+  for (const [rawName, value] of params) {
+    const name = rawName.toLowerCase();
+    if (name === 'options' || name === 'replication' || IDENTITY_SETTINGS.has(name))
       return {
         sqlstate: '0A000',
-        message: `agentgate: startup parameter "${name}" is not allowed through the gateway`,
+        message: `agentgate: startup parameter "${rawName}" is not allowed through the gateway${
+          IDENTITY_SETTINGS.has(name) ? ' (switch roles with a statement, which the rules decide)' : ''
+        }`,
       };
-  }
-  const encoding = params.get('client_encoding');
-  if (encoding !== undefined && !/^(utf-?8|unicode)$/i.test(encoding.replace(/['"]/g, ''))) {
-    return {
-      sqlstate: '0A000',
-      message: `agentgate: client_encoding "${encoding}" is not supported (the gateway analyses SQL as UTF8)`,
-    };
-  }
-  const scs = params.get('standard_conforming_strings');
-  if (scs !== undefined && !/^(on|true|yes|1)$/i.test(scs)) {
-    return {
-      sqlstate: '0A000',
-      message:
-        'agentgate: standard_conforming_strings must stay on (the gateway analyses SQL as the server splits it)',
-    };
+    if (name === 'client_encoding' && !/^(utf-?8|unicode)$/i.test(value.replace(/['"]/g, ''))) {
+      return {
+        sqlstate: '0A000',
+        message: `agentgate: client_encoding "${value}" is not supported (the gateway analyses SQL as UTF8)`,
+      };
+    }
+    if (name === 'standard_conforming_strings' && !/^(on|true|yes|1)$/i.test(value)) {
+      return {
+        sqlstate: '0A000',
+        message:
+          'agentgate: standard_conforming_strings must stay on (the gateway analyses SQL as the server splits it)',
+      };
+    }
   }
   if (!ctx.tls && !ctx.client.local && !ctx.listener.allowCleartext) {
     return {
