@@ -5,7 +5,15 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RuleConfig } from '@agentgate/core';
@@ -112,6 +120,15 @@ describe.each([
     expect(
       gw.transcript.decisions().some((d) => d['rule'] === 'no-writes-in-protected' && d['action'] === 'deny'),
     ).toBe(true);
+    // The same place spelled through `..`, `.` or `//`: the sshd writes it all the same.
+    for (const spelled of [
+      `${remote}/../protected/blocked-dots-${extra.length}.txt`,
+      `/${protectedDir}/./blocked-slashes-${extra.length}.txt`,
+    ]) {
+      const again = await run('scp', [...clientOpts(), ...extra, src, `agent@127.0.0.1:${spelled}`]);
+      expect([spelled, again.code]).not.toEqual([spelled, 0]);
+    }
+    expect(readdirSync(protectedDir).filter((f) => f.startsWith('blocked-'))).toEqual([]);
   });
 });
 

@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { analyzeShellCommand, mayExpandHistory, type ShellAnalysis } from '@agentgate/shell';
 import type { ShellSimpleCommand, SshChannelKind, SshCommand, SshListenerConfig } from '@agentgate/core';
 
@@ -133,5 +134,8 @@ export function detectScp(command: string): { direction: 'upload' | 'download'; 
     }
     path = arg;
   }
-  return direction === undefined || path === undefined ? undefined : { direction, path };
+  if (direction === undefined || path === undefined) return undefined;
+  // The sink opens the target through the kernel, which reads `//etc`, `/./etc` and `/tmp/../etc` as `/etc`:
+  // compare what it writes, as sftp paths are (sftp-inspector.ts).
+  return { direction, path: path.startsWith('/') ? posix.normalize(path) : path };
 }
