@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
@@ -215,6 +216,34 @@ describe('bypass forms are decided as dockerd reads them', () => {
     });
     expect(ok.status).toBe(201);
     await dockerd.docker(['rm', '-f', base.stdout.trim(), (JSON.parse(ok.body) as { Id: string }).Id]);
+  });
+
+  it('judges the network mode a classic build runs its RUN steps in', async () => {
+    const context = join(dockerd.dir, 'build-context');
+    mkdirSync(context, { recursive: true });
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${image()}\nRUN true\n`);
+    const tar = execFileSync('tar', ['-C', context, '-cf', '-', 'Dockerfile']);
+    const headers = { 'content-type': 'application/x-tar' };
+    const host = await gatewayRequest(
+      port,
+      'POST',
+      '/v1.41/build?networkmode=host&t=agentgate-test/hostnet',
+      {
+        token,
+        body: tar,
+        headers,
+      },
+    );
+    expect([host.status, host.body.trim()]).toEqual([
+      403,
+      '{"message":"agentgate: denied by rule no-host-ns"}',
+    ]);
+    const none = await gatewayRequest(port, 'POST', '/v1.41/build?networkmode=none&t=agentgate-test/nonet', {
+      token,
+      body: tar,
+      headers,
+    });
+    expect(none.status).toBe(200);
   });
 
   it('decodes the path once and ignores any version prefix', async () => {

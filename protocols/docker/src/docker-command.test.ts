@@ -162,6 +162,11 @@ describe('container create facts', () => {
       expect(c.exec?.map((e) => e.program)).toEqual(['ls']);
     }
   });
+  it('judges the network mode of a classic build (its RUN steps run in it)', async () => {
+    expect((await cmd('POST', '/v1.41/build?networkmode=host&t=x')).hostNamespaces).toEqual(['network']);
+    expect((await cmd('POST', '/v1.41/build?networkmode=container:priv')).privileged).toBe(true);
+    expect((await cmd('POST', '/v1.41/build?networkmode=none')).hostNamespaces).toEqual([]);
+  });
   it('reads an inspected container (exec into it) as it reads a create body', () => {
     const hostConfig = {
       CapAdd: ['sys_admin'],

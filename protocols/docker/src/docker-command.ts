@@ -10,7 +10,7 @@ import {
   hostConfigFacts,
   volumeCreateFacts,
 } from './body-facts.js';
-import { GoJsonSyntaxError, type GoJsonValue, parseGoJson } from './go-json.js';
+import { GoJsonObject, GoJsonSyntaxError, type GoJsonValue, parseGoJson } from './go-json.js';
 import { imageWithTag, normalizeImageRef } from './image-ref.js';
 import type { CanonicalRequest, Route } from './routes.js';
 
@@ -97,6 +97,12 @@ export async function buildDockerCommand(input: CommandInput): Promise<DockerCom
           break;
         case undefined:
           break;
+      }
+      const buildNetwork = route.action === 'image.build' ? req.query.get('networkmode') : null;
+      if (buildNetwork) {
+        // The classic builder runs each RUN step in a container with this network mode (`--network host`):
+        // judged as a created container's NetworkMode is.
+        await hostConfigFacts(f, new GoJsonObject([['NetworkMode', buildNetwork]]), input.lookup);
       }
       if (route.action === 'image.build' && req.query.get('version') === '2') {
         f.unanalysable =
