@@ -107,6 +107,7 @@ const forms: [string, string, string | null][] = [
   ['let subscript', `let 'a[$(rm VICTIM)]=1'`, null],
   ['a value used in arithmetic', `x='a[$(rm VICTIM)]'; echo $((x))`, null],
   ['a value compared with -eq', `x='a[$(rm VICTIM)]'; [[ $x -eq 1 ]]`, null],
+  ['a value expanded as a prompt', `x='$(rm VICTIM)'; echo \${x@P}`, null],
   ['mapfile -C callback', `mapfile -C 'rm VICTIM #' -c 1 a <<< x`, null],
   ['compgen -C', `compgen -C 'rm VICTIM #' x`, null],
   ['compgen -W', `compgen -W '$(rm VICTIM)' x`, null],

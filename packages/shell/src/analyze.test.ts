@@ -183,6 +183,10 @@ describe('analyzeShellCommand: code that runs code', () => {
   ])('counts text bash may evaluate as an array subscript with a command in it as unknown: %s', (text) => {
     expect(programs(text)).toContain(null);
   });
+  it('counts a value expanded as a prompt (${x@P}) as unknown, other transformations not', () => {
+    expect(programs("x='$(rm y)'; echo ${x@P}")).toEqual(['echo', null]);
+    expect(programs('echo ${x@Q}')).toEqual(['echo']);
+  });
   it('keeps ordinary brackets and real substitutions as they are', () => {
     expect(programs(`echo "a[$(date)]" '[x]' 'a[1]'`)).toEqual(['echo', 'date']);
     expect(programs(`grep '[$(]' f`)).toEqual(['grep']);

@@ -27,7 +27,7 @@ import {
   type ShWord,
 } from './mvdan-sh.js';
 import { programReader } from './readers.js';
-import { checkEvaluatedSubscript } from './evaluated-subscripts.js';
+import { checkEvaluatedSubscript, checkPromptTransformation } from './evaluated-text.js';
 import {
   expandAlias,
   expandCompletionCode,
@@ -156,6 +156,7 @@ class SimpleCommandCollector implements CommandCollector {
           break;
         case 'ParamExp':
           checkAssigningExpansion(this, node as ShParamExp, source, depth);
+          checkPromptTransformation(this, node as ShParamExp, source);
           break;
         case 'Word':
           checkEvaluatedSubscript(this, node as ShWord, source);
