@@ -205,6 +205,9 @@ describe('analyzeShellCommand: code that runs code', () => {
   it('analyses a function bash imports from the environment (BASH_FUNC_name%%)', () => {
     expect(programs(`env 'BASH_FUNC_ls%%=() { rm x; }' bash -c ls`)).toEqual(['env', 'rm', 'bash', 'ls']);
     expect(programs(`env 'BASH_FUNC_ls()=() { rm x; }' bash`)).toContain('rm');
+    // env takes any NAME=VALUE as an assignment, after `--` too; before it a `-` word is an option.
+    expect(programs(`env -- -x=1 rm y`)).toContain('rm');
+    expect(programs(`env "--split-string=$x"`)).toContain(null);
   });
   it('refuses absurd nesting', () => {
     let text = 'rm x';

@@ -33,7 +33,13 @@ export function expandWrapper(
     const value = word.value;
     if (word.dynamic) {
       // `env A="$x" cmd`: a quoted expansion in an assignment's value cannot become another word.
-      if (spec.assignments && !word.splits && ASSIGNMENT_WORD.test(value)) {
+      // (Before `--`, a word starting with `-` is an option, `"--split-string=$x"` included.)
+      if (
+        spec.assignments &&
+        !word.splits &&
+        ASSIGNMENT_WORD.test(value) &&
+        (optionsDone || value[0] !== '-')
+      ) {
         judgeWrapperAssignment(collector, word, source, depth);
         continue;
       }
