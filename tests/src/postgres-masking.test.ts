@@ -315,6 +315,74 @@ describe('every other channel', () => {
   });
 });
 
+describe('what reaches values past the result columns', () => {
+  it('ts_stat and ts_rewrite run their SQL text through the same analysis', async () => {
+    const c = await connect();
+    expect(
+      await rowsOf(c, "SELECT ts_stat('SELECT to_tsvector(''simple'', api_key) FROM users') ORDER BY 1"),
+    ).toEqual([['****'], ['****']]);
+    await expect(
+      c.query("SELECT * FROM ts_stat('SELECT to_tsvector(''simple'', api_key) FROM users')"),
+    ).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('users.api_key') });
+    expect(
+      await rowsOf(
+        c,
+        "SELECT ts_rewrite('a'::tsquery, 'SELECT to_tsquery(''simple'', api_key), ''a''::tsquery FROM users')",
+      ),
+    ).toEqual([['****']]);
+  });
+
+  it('refuses ALTER TABLE that would show masked values under other names: generated columns, INHERIT, ATTACH PARTITION', async () => {
+    const c = await connect();
+    await c.query('CREATE TABLE heir (id int, email text, name text, ssn text, api_key text, pin int)');
+    await c.query(
+      'CREATE TABLE parted (id int, email text, name text NOT NULL, ssn text, api_key text, pin int) PARTITION BY LIST (id)',
+    );
+    for (const [sql, message] of [
+      ["ALTER TABLE users ADD COLUMN k2 text GENERATED ALWAYS AS (api_key || '') STORED", 'users.api_key'],
+      ['ALTER TABLE users INHERIT heir', 'inherit'],
+      ['ALTER TABLE parted ATTACH PARTITION users DEFAULT', 'attaching users'],
+    ] as const) {
+      await expect(c.query(sql)).rejects.toMatchObject({
+        code: '42501',
+        message: expect.stringContaining(message),
+      });
+    }
+    expect(await rowsOf(c, 'SELECT pin FROM heir UNION ALL SELECT pin FROM parted')).toEqual([]);
+    await c.query('DROP TABLE heir, parted');
+  });
+
+  it('scrubs the errors of constraints and indexes validated against masked rows, refuses their casts', async () => {
+    const c = await connect();
+    await c.query('CREATE TABLE known_keys (k text PRIMARY KEY)');
+    const fk = await c
+      .query('ALTER TABLE users ADD CONSTRAINT fk FOREIGN KEY (api_key) REFERENCES known_keys (k)')
+      .catch((e: Error & { code?: string; detail?: string }) => e);
+    expect(fk).toMatchObject({ code: '23503', detail: expect.stringContaining('Key (api_key)=(****)') });
+    expectClean([(fk as Error).message, (fk as { detail?: string }).detail]);
+    for (const sql of [
+      'ALTER TABLE users ADD CONSTRAINT ck CHECK (api_key::int > 0)',
+      'CREATE INDEX ON users ((api_key::int))',
+    ])
+      await expect(c.query(sql)).rejects.toMatchObject({
+        code: '42501',
+        message: expect.stringContaining('casting masked column users.api_key'),
+      });
+    await c.query('DROP TABLE known_keys');
+  });
+
+  it('masks a column added by another client before the gateway has reloaded its catalog', async () => {
+    const c = await connect();
+    await c.query('CREATE TABLE ledger (id int)');
+    await c.query('INSERT INTO ledger VALUES (1)'); // the catalog, reloaded after the DDL, knows ledger(id)
+    await server.psql(['-d', 'app'], {
+      input: `ALTER TABLE ledger ADD COLUMN api_key text; UPDATE ledger SET api_key = '${API_KEY_2}';`,
+    });
+    expect(await rowsOf(c, 'SELECT lower(api_key), l.id FROM ledger l')).toEqual([['****', 1]]);
+    expect(await rowsOf(c, 'SELECT api_key, id FROM ledger')).toEqual([['****', 1]]);
+  });
+});
+
 describe('metrics', () => {
   it('count masked values per rule and detector', async () => {
     const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();

@@ -17,12 +17,24 @@ export const SIDE_CHANNEL_FUNCTIONS = new Set([
   'pg_logical_emit_message',
 ]);
 
-/** Functions that run SQL given as text (xml.c query_to_xml family): their string arguments are analysed as SQL. */
-export const SQL_RUNNING_FUNCTIONS = new Set([
-  'query_to_xml',
-  'query_to_xmlschema',
-  'query_to_xml_and_xmlschema',
-]);
+/**
+ * Functions that run SQL given as text: query_to_xml family (xml.c), ts_stat (its query's tsvectors come back as
+ * words) and two-argument ts_rewrite (its query's rows rewrite the tsquery returned). The SQL argument is analysed.
+ */
+export function sqlArgumentIndex(fn: string, argCount: number): number | undefined {
+  switch (fn) {
+    case 'query_to_xml':
+    case 'query_to_xmlschema':
+    case 'query_to_xml_and_xmlschema':
+    case 'ts_stat':
+      return 0;
+    case 'ts_rewrite':
+      // ts_rewrite(query, target, substitute) takes no SQL; ts_rewrite(query, 'SELECT target, substitute …') does.
+      return argCount === 2 ? 1 : undefined;
+    default:
+      return undefined;
+  }
+}
 
 /** Functions that read whole relations named by an argument (xml.c): a literal table name is charged, else refused. */
 export const TABLE_READING_FUNCTIONS = new Set([

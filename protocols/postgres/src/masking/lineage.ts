@@ -12,7 +12,7 @@ import type { ColumnSource } from '@agentgate/core';
 import type { CatalogRelation, CatalogSnapshot } from './column-catalog.js';
 import {
   SIDE_CHANNEL_FUNCTIONS,
-  SQL_RUNNING_FUNCTIONS,
+  sqlArgumentIndex,
   TABLE_READING_FUNCTIONS,
   DATA_DUMPING_FUNCTIONS,
   DATA_HOLDING_VIEWS,
@@ -41,6 +41,8 @@ interface RangeEntry {
   /** null: columns unknown (a function in FROM without a column list). */
   readonly columns: OutputColumn[] | null;
   readonly all: Deps;
+  /** The tables a plain relation reference may be (several when its name is in several schemas). */
+  readonly tables?: readonly { schema: string; table: string }[];
 }
 
 interface Scope {
@@ -259,7 +261,10 @@ export class LineageAnalyzer {
         // Same name in several schemas (search_path decides): each output carries all same-named columns' deps.
         columns = columns.map((c) => ({ name: c.name, deps: depsOfNamed(c.name, candidates, this) }));
       }
-      scope.entries.push({ alias, columns: renameColumns(columns, aliasColumns), all });
+      const tables = candidates
+        .filter((rel) => rel.viewDefinition === undefined)
+        .map((rel) => ({ schema: rel.schema.toLowerCase(), table: rel.name.toLowerCase() }));
+      scope.entries.push({ alias, columns: renameColumns(columns, aliasColumns), all, tables });
       return;
     }
     const sub = item['RangeSubselect'] as Node | undefined;
@@ -374,7 +379,8 @@ export class LineageAnalyzer {
       const inner: Deps = new Map();
       for (const key of ['args', 'agg_order', 'agg_filter', 'over']) this.collect(call[key], scope, inner);
       const args = (call['args'] as Node[] | undefined) ?? [];
-      if (SQL_RUNNING_FUNCTIONS.has(name)) this.sqlArguments(name, args, inner);
+      const sqlArgument = sqlArgumentIndex(name, args.length);
+      if (sqlArgument !== undefined) this.sqlArgument(name, args[sqlArgument], inner);
       else if (TABLE_READING_FUNCTIONS.has(name)) this.tableArgument(name, args, inner);
       else if (DATA_DUMPING_FUNCTIONS.has(name))
         this.findings.calls.push({ fn: name, deps: new Map(), kind: 'reads-data' });
@@ -406,8 +412,8 @@ export class LineageAnalyzer {
   }
 
   /** query_to_xml('SELECT …'): the SQL text is analysed; a computed text cannot be. */
-  private sqlArguments(fn: string, args: readonly Node[], deps: Deps): void {
-    const text = constString(args[0]);
+  private sqlArgument(fn: string, arg: Node | undefined, deps: Deps): void {
+    const text = constString(arg);
     if (text === undefined) {
       this.findings.calls.push({ fn, deps: new Map(), kind: 'dynamic-sql' });
       return;
@@ -427,9 +433,15 @@ export class LineageAnalyzer {
       if (found) return found;
     }
     // Unresolved (a column of an unknown relation, a name this analysis does not model): charge every entry in
-    // scope, so a value we cannot place is treated as derived from anything it could have read.
+    // scope, so a value we cannot place is treated as derived from anything it could have read, and the column of
+    // that name in each table in scope (one added since the catalog was loaded is masked by its name).
     const deps: Deps = new Map();
-    for (let s: Scope | undefined = scope; s; s = s.parent) for (const e of s.entries) merge(deps, e.all);
+    const last = names[names.length - 1]!;
+    for (let s: Scope | undefined = scope; s; s = s.parent)
+      for (const e of s.entries) {
+        merge(deps, e.all);
+        merge(deps, namedColumn(e, last));
+      }
     return deps;
   }
 }
@@ -450,8 +462,17 @@ function lookup(names: readonly string[], scope: Scope): Deps | undefined {
   if (last === '*') return entry.all;
   if (entry.columns === null) return entry.all;
   const hit = entry.columns.find((c) => c.name.toLowerCase() === last);
-  // `u.email_typo` errors upstream; `(u).field` composite access charges the whole row.
-  return hit ? hit.deps : entry.all;
+  // `u.email_typo` errors upstream, or names a column added since the catalog was loaded: the whole row and the
+  // column of that name are charged.
+  return hit ? hit.deps : unionDeps([entry.all, namedColumn(entry, last)]);
+}
+
+/** The column `name` of the tables an entry may be, whether or not the catalog knows it. */
+function namedColumn(entry: RangeEntry, name: string): Deps {
+  const deps: Deps = new Map();
+  if (name === '*') return deps;
+  for (const t of entry.tables ?? []) merge(deps, single({ ...t, column: name }));
+  return deps;
 }
 
 function depsOfNamed(name: string, rels: readonly CatalogRelation[], analyzer: LineageAnalyzer): Deps {

@@ -200,7 +200,14 @@ export class MaskingResultFilter {
       return unresolvedMasker;
     }
     const column = rel.columns.get(field.columnAttnum);
-    if (column === undefined) return undefined;
+    if (column === undefined) {
+      // System columns (ctid, xmin: attnum < 0) are never masked. A user column the snapshot does not know was
+      // added since it was loaded, by DDL that did not pass this session (a migration, another client): its name
+      // is unknown, so it is masked until the next statement reloads the catalog.
+      if (field.columnAttnum <= 0) return undefined;
+      this.catalog.markStale();
+      return unresolvedMasker;
+    }
     if (rel.viewDefinition === undefined) {
       return this.masker.forColumn({
         schema: rel.schema.toLowerCase(),

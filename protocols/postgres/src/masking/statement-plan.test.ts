@@ -132,6 +132,59 @@ describe('lineage plans', () => {
     ).toMatch(/copying masked column users\.ssn/);
   });
 
+  it('runs the SQL that ts_stat and ts_rewrite take as text through the same analysis', () => {
+    expect(positions("SELECT ts_stat('SELECT to_tsvector(email) FROM users')")).toEqual([0]);
+    expect(plan("SELECT * FROM ts_stat('SELECT to_tsvector(email) FROM users')").refusal).toMatch(
+      /cannot tell which result column carries masked column users\.email/,
+    );
+    expect(
+      positions("SELECT ts_rewrite('a'::tsquery, 'SELECT email::tsquery, ''b''::tsquery FROM users')"),
+    ).toEqual([0]);
+    expect(plan('SELECT ts_stat(name) FROM users').refusal).toMatch(/computed query/);
+    // The three-argument form takes no SQL.
+    expect(plan("SELECT ts_rewrite('a'::tsquery, 'a'::tsquery, 'b'::tsquery)").refusal).toBeUndefined();
+  });
+
+  it('refuses ALTER TABLE that moves masked values out of sight; charges DDL that validates rows as reads', () => {
+    expect(
+      plan("ALTER TABLE users ADD COLUMN e2 text GENERATED ALWAYS AS (email || '') STORED").refusal,
+    ).toMatch(/generated column computed from masked column users\.email/);
+    expect(plan('ALTER TABLE users ALTER COLUMN name SET EXPRESSION AS (lower(ssn))').refusal).toMatch(
+      /generated column computed from masked column users\.ssn/,
+    );
+    expect(plan('ALTER TABLE users INHERIT parent').refusal).toMatch(
+      /making users, which has masked columns, inherit/,
+    );
+    expect(plan('ALTER TABLE parent ATTACH PARTITION users DEFAULT').refusal).toMatch(/attaching users/);
+    expect(plan('ALTER TABLE users ALTER COLUMN email TYPE varchar(3)').refusal).toMatch(/users/);
+    expect(plan('ALTER TABLE users ADD CONSTRAINT c CHECK (email::int > 0)').refusal).toMatch(
+      /casting masked column users\.email to int4/,
+    );
+    expect(plan('CREATE INDEX ON users ((ssn::int))').refusal).toMatch(/casting masked column users\.ssn/);
+    // Allowed, but a failure quotes a row of users (Key (email)=(…)): its errors are scrubbed as for a read.
+    const fk = plan('ALTER TABLE users ADD FOREIGN KEY (email) REFERENCES orders (id)');
+    expect(fk.refusal).toBeUndefined();
+    expect(fk.plan.touchesMasked).toBe(true);
+    expect(plan('CREATE UNIQUE INDEX ON users (email)').plan.touchesMasked).toBe(true);
+    expect(plan('ALTER TABLE orders INHERIT parent').refusal).toBeUndefined();
+    expect(
+      plan('ALTER TABLE orders ADD COLUMN t text GENERATED ALWAYS AS (id::text) STORED').refusal,
+    ).toBeUndefined();
+  });
+
+  it('masks a column the catalog does not know yet by its name (added by DDL that did not pass the gateway)', () => {
+    const stale = buildSnapshot([
+      ['r', '16400', 'public', 'users', 'r', '1', 'id', null],
+      ['r', '16400', 'public', 'users', 'r', '3', 'name', null],
+    ]);
+    const stalePositions = (text: string) => [
+      ...(planStatements(text, masker, stale, parseSql as never).plan.positional?.keys() ?? []),
+    ];
+    expect(stalePositions('SELECT name, lower(ssn) FROM users')).toEqual([1]);
+    expect(stalePositions('SELECT u.name, upper(u.email) FROM users u')).toEqual([1]);
+    expect(stalePositions('SELECT lower(name) FROM users')).toEqual([]);
+  });
+
   it('merges the plans of ambiguous statement texts conservatively', () => {
     const a = plan('SELECT lower(email), id FROM users').plan;
     const b = plan('SELECT id, lower(ssn) FROM users').plan;

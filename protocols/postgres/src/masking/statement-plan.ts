@@ -17,6 +17,7 @@ import {
   type OutputColumn,
   type Outputs,
 } from './lineage.js';
+import { checkAlterTable, checkCreateIndex, type AlterationChecks } from './table-alterations.js';
 
 export interface StatementPlan {
   /** Output position → masker, for results whose values are derived from masked columns. */
@@ -78,6 +79,15 @@ export function planStatements(
   let width = 0;
   const refuse = (message: string): void => {
     refusal ??= `agentgate: ${message}`;
+  };
+  const alterationChecks: AlterationChecks = {
+    maskedSource: (node, relation) => {
+      // Scoping the relation also charges it as read, so errors quoting its rows are scrubbed.
+      const hit = masked(analyzer.expr(node, analyzer.scopeFor(relation, [])));
+      return hit && describe(hit[0]);
+    },
+    hasMasked: (relation) => relationHasMasked(catalog.byName.get(relationKey(relation)), masker, analyzer),
+    refuse,
   };
 
   for (const raw of stmts) {
@@ -210,16 +220,18 @@ export function planStatements(
       case 'CopyStmt':
         return copyOutputs(stmt);
       case 'RenameStmt':
-      case 'AlterObjectSchemaStmt':
-      case 'AlterTableStmt': {
+      case 'AlterObjectSchemaStmt': {
         const rel = stmt['relation'] as Node | undefined;
-        if (!rel) return undefined;
-        const rels = catalog.byName.get(relationKey(rel));
-        if (kind === 'AlterTableStmt' && !alterChangesColumnType(stmt)) return undefined;
-        if (relationHasMasked(rels, masker, analyzer))
+        if (rel && relationHasMasked(catalog.byName.get(relationKey(rel)), masker, analyzer))
           refuse(`renaming or moving ${relationKey(rel)}, which has masked columns, is refused`);
         return undefined;
       }
+      case 'AlterTableStmt':
+        checkAlterTable(stmt, alterationChecks);
+        return undefined;
+      case 'IndexStmt':
+        checkCreateIndex(stmt, alterationChecks);
+        return undefined;
       default:
         if (BODY_STATEMENTS.has(kind) && columnRules) {
           // PL/pgSQL and SQL bodies can build SQL at run time (EXECUTE 'SELECT api_' || 'key …') and RAISE what
@@ -342,10 +354,6 @@ function isPlainSelect(query: Node): boolean {
     return join !== undefined && plainFrom(join['larg'] as Node) && plainFrom(join['rarg'] as Node);
   };
   return ((select['fromClause'] as Node[] | undefined) ?? []).every(plainFrom);
-}
-
-function alterChangesColumnType(stmt: Node): boolean {
-  return JSON.stringify(stmt['cmds'] ?? []).includes('AT_AlterColumnType');
 }
 
 function relationKey(rangeVar: Node): string {
