@@ -371,6 +371,35 @@ describe('what reaches values past the result columns', () => {
     await c.query('DROP TABLE known_keys');
   });
 
+  it('refuses writing masked values where another query reads them back: ON CONFLICT DO UPDATE, sequences, advisory locks, large objects', async () => {
+    const c = await connect();
+    await c.query('CREATE SEQUENCE pins');
+    for (const [sql, message] of [
+      [
+        "INSERT INTO users (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = users.api_key",
+        'copying masked column users.api_key',
+      ],
+      ["SELECT setval('pins', pin) FROM users WHERE id = 1", 'setval()'],
+      ['SELECT pg_advisory_lock(pin) FROM users WHERE id = 1', 'pg_advisory_lock()'],
+      ['SELECT lo_create(pin) FROM users WHERE id = 1', 'lo_create()'],
+    ] as const) {
+      await expect(c.query(sql)).rejects.toMatchObject({
+        code: '42501',
+        message: expect.stringContaining(message),
+      });
+    }
+    const currval = await c
+      .query({ text: "SELECT currval('pins')", rowMode: 'array' })
+      .catch((e: Error) => e);
+    expectClean(currval instanceof Error ? currval.message : currval.rows);
+    await rowsOf(c, "SELECT objid FROM pg_locks WHERE locktype = 'advisory'");
+    await rowsOf(c, 'SELECT oid FROM pg_largeobject_metadata');
+    expect(await rowsOf(c, 'SELECT name FROM users ORDER BY id')).toEqual([['Ada'], ['Bob']]);
+    // An upsert of the client's own values still works.
+    await c.query("INSERT INTO notes VALUES (1, 'x') ON CONFLICT DO NOTHING");
+    await c.query('DROP SEQUENCE pins');
+  });
+
   it('masks a column added by another client before the gateway has reloaded its catalog', async () => {
     const c = await connect();
     await c.query('CREATE TABLE ledger (id int)');

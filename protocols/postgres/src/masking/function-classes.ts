@@ -2,9 +2,24 @@
  * Functions, views and types the lineage analysis treats specially, by what they do with the values they are given
  * or hold (PostgreSQL's xml.c, dblink, large objects, statistics views).
  */
-/** Functions whose arguments leave through another channel (ParameterStatus, NOTIFY, files, other servers). */
+/**
+ * Functions whose arguments leave through another channel (ParameterStatus, NOTIFY, files, other servers) or become
+ * state another query reads back unmasked: a sequence's value (currval, last_value), an advisory lock's key and a
+ * large object's OID (pg_locks, pg_largeobject_metadata).
+ */
 export const SIDE_CHANNEL_FUNCTIONS = new Set([
   'set_config',
+  'setval',
+  'pg_advisory_lock',
+  'pg_advisory_lock_shared',
+  'pg_advisory_xact_lock',
+  'pg_advisory_xact_lock_shared',
+  'pg_try_advisory_lock',
+  'pg_try_advisory_lock_shared',
+  'pg_try_advisory_xact_lock',
+  'pg_try_advisory_xact_lock_shared',
+  'lo_create',
+  'lo_import',
   'pg_notify',
   'dblink',
   'dblink_exec',

@@ -157,6 +157,17 @@ export class LineageAnalyzer {
     return scope;
   }
 
+  /**
+   * The scope of `INSERT … ON CONFLICT DO UPDATE SET …`: the target row, and `excluded`, the row proposed for
+   * insertion, charged to nothing (its values are the INSERT's own, whose copies are checked as such).
+   */
+  onConflictScope(relation: Node, withClause?: Node): Scope {
+    const scope = this.scopeFor(relation, [], withClause);
+    const columns = scope.entries[0]?.columns?.map((c) => ({ name: c.name, deps: new Map() })) ?? null;
+    scope.entries.push({ alias: 'excluded', columns, all: new Map() });
+    return scope;
+  }
+
   /** Columns of a catalog relation (a view's through its definition). */
   relationColumns(rel: CatalogRelation): OutputColumn[] | null {
     if (rel.viewDefinition === undefined) {

@@ -172,6 +172,26 @@ describe('lineage plans', () => {
     ).toBeUndefined();
   });
 
+  it('refuses writes of masked values by ON CONFLICT DO UPDATE and state-keeping functions', () => {
+    expect(
+      plan("INSERT INTO users (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = users.email")
+        .refusal,
+    ).toMatch(/copying masked column users\.email/);
+    expect(
+      plan(
+        "INSERT INTO users AS u (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = lower(u.ssn) || excluded.name",
+      ).refusal,
+    ).toMatch(/copying masked column users\.ssn/);
+    expect(
+      plan(
+        "INSERT INTO users (id, email) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = users.name",
+      ).refusal,
+    ).toBeUndefined();
+    for (const fn of ['setval', 'pg_advisory_lock', 'pg_try_advisory_xact_lock', 'lo_create'])
+      expect(plan(`SELECT ${fn}(length(email)) FROM users`).refusal).toMatch(new RegExp(`to ${fn}\\(\\)`));
+    expect(plan('SELECT pg_advisory_lock(id) FROM users').refusal).toBeUndefined();
+  });
+
   it('masks a column the catalog does not know yet by its name (added by DDL that did not pass the gateway)', () => {
     const stale = buildSnapshot([
       ['r', '16400', 'public', 'users', 'r', '1', 'id', null],

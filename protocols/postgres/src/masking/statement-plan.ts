@@ -171,6 +171,15 @@ export function planStatements(
               analyzer.scopeFor(undefined, [], stmt['withClause'] as Node | undefined),
             ).all,
           );
+        // ON CONFLICT DO UPDATE SET name = users.api_key writes the conflicting row's values, like an UPDATE.
+        const onConflict = stmt['onConflictClause'] as Node | undefined;
+        if (onConflict)
+          refuseCopy(
+            analyzer.expr(
+              onConflict['targetList'],
+              analyzer.onConflictScope(stmt['relation'] as Node, stmt['withClause'] as Node | undefined),
+            ),
+          );
         return analyzer.statementOutputs(node);
       }
       case 'UpdateStmt': {
