@@ -24,6 +24,7 @@ const DB_PASSWORD = 'dockpw-s3cr3t-77';
 const HELD_TOKEN = 'apitok-s3cr3t-9';
 const APP_NAME_TOKEN = 'appname-s3cr3t-5';
 const KEY_BASE = 'keybase-s3cr3t-3';
+const PASS_PHRASE = 'open phrase-s3cr3t-8';
 const SECRETS = [
   MYSQL_PASSWORD,
   DENIED_PASSWORD,
@@ -33,6 +34,7 @@ const SECRETS = [
   HELD_TOKEN,
   APP_NAME_TOKEN,
   KEY_BASE,
+  'phrase-s3cr3t-8',
 ];
 
 let sshd: TestSshd;
@@ -154,6 +156,19 @@ describe('redaction before recording', () => {
     expect(
       notices.some((e) => e['text'] === "mysql -p[REDACTED] -e 'select 1'" && Array.isArray(e['redacted'])),
     ).toBe(true);
+  });
+
+  it('ssh exec: a quoted password with a space in it is replaced whole in the argv as in the text', async () => {
+    const token = await gw.token('devin', ['agents']);
+    await exec(`mysql --password '${PASS_PHRASE}' -e 'select 1'`, token);
+    const { events } = await recorded();
+    const command = events.find(
+      (e) => e.type === 'command' && String(e['text']).startsWith('mysql --password'),
+    );
+    expect(command).toMatchObject({
+      text: "mysql --password '[REDACTED]' -e 'select 1'",
+      simpleCommands: [{ argv: ['mysql', '--password', '[REDACTED]', '-e', 'select 1'] }],
+    });
   });
 
   it('ssh exec: a secret printed in two parts, a moment apart, is redacted in the recorded output', async () => {

@@ -159,6 +159,20 @@ describe('redaction of event bodies', () => {
     expect(env).toEqual(['PATH=/bin', `DB_PASSWORD=${REDACTED_TEXT}`, 'LANG=C']);
   });
 
+  it('replaces a value with spaces in it to the end of its item, and only a value', () => {
+    const { value } = redactor.body({
+      argv: ['mysql', '--password', 'pass phrase9', '-e', 'select 1'],
+      Env: ['DB_PASSWORD=two words', 'LANG=C'],
+      more: ['x', '--password=a b c', 'y'],
+      script: ['sh', '-c', 'mysql --password pw3 db; ls -la'],
+    });
+    expect(value.argv).toEqual(['mysql', '--password', REDACTED_TEXT, '-e', 'select 1']);
+    expect(value.Env).toEqual([`DB_PASSWORD=${REDACTED_TEXT}`, 'LANG=C']);
+    expect(value.more).toEqual(['x', `--password=${REDACTED_TEXT}`, 'y']);
+    // Inside a script the value ends where the pattern ends: the rest is other words.
+    expect(value.script).toEqual(['sh', '-c', `mysql --password ${REDACTED_TEXT} db; ls -la`]);
+  });
+
   it('redacts a secret however deep or wherever in a list it is, and only there', () => {
     const body = {
       statements: [{ command: 'SELECT', tables: ['t'], params: ['1', 'PGPASSWORD=pgpw7'] }],

@@ -153,7 +153,8 @@ function allStrings(values: readonly unknown[]): boolean {
 /**
  * A list of strings (argv, an Env list) is matched as one line, its items joined by spaces, so `-p` glued to
  * `mysql` two items earlier, or `--password` and its value in the next item, are recognised; each item keeps its
- * own text with its secret parts replaced.
+ * own text with its secret parts replaced. A value that is a whole item, or follows `NAME=` / `--opt=` in one, ends
+ * with its item: the joined line shows a space inside it (`--password 'two words'`) where a pattern stops.
  */
 function redactWords(
   compiled: CompiledEntries,
@@ -178,11 +179,23 @@ function redactWords(
       const from = Math.max(start, offset) - offset;
       text += word.slice(copied, from) + REDACTED_TEXT;
       copied = Math.min(end, wordEnd) - offset;
+      if (copied < word.length && isSpace(word, copied) && !hasSpace(word, from)) copied = word.length;
     }
     if (copied > 0 || text !== '') out[i] = text + word.slice(copied);
     offset = wordEnd + 1;
   }
   return out;
+}
+
+function isSpace(word: string, at: number): boolean {
+  const c = word.charCodeAt(at);
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+}
+
+/** The first `end` characters of `word` hold whitespace (the item is a script or phrase, not one value). */
+function hasSpace(word: string, end: number): boolean {
+  for (let i = 0; i < end; i++) if (isSpace(word, i)) return true;
+  return false;
 }
 
 /**
