@@ -395,6 +395,8 @@ describe('what reaches values past the result columns', () => {
     await rowsOf(c, "SELECT objid FROM pg_locks WHERE locktype = 'advisory'");
     await rowsOf(c, 'SELECT oid FROM pg_largeobject_metadata');
     expect(await rowsOf(c, 'SELECT name FROM users ORDER BY id')).toEqual([['Ada'], ['Bob']]);
+    // A sequence is a relation like any other: its columns are masked only when a rule names them.
+    expect(await rowsOf(c, 'SELECT last_value, is_called FROM pins')).toEqual([['1', false]]);
     // An upsert of the client's own values still works.
     await c.query("INSERT INTO notes VALUES (1, 'x') ON CONFLICT DO NOTHING");
     await c.query('DROP SEQUENCE pins');

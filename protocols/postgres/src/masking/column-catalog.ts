@@ -47,7 +47,7 @@ SELECT 'r', c.oid::text, n.nspname, c.relname, c.relkind::text, a.attnum::text, 
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
- WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
+ WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f', 'S')
    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
 UNION ALL
 SELECT 'f', NULL, n.nspname, p.proname, NULL, NULL, NULL, NULL
