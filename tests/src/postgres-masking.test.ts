@@ -371,6 +371,24 @@ describe('what reaches values past the result columns', () => {
     await c.query('DROP TABLE known_keys');
   });
 
+  it('scrubs masked numbers that errors and notices print unquoted', async () => {
+    const c = await connect();
+    const notices: string[] = [];
+    c.on('notice', (n) => notices.push(n.message ?? ''));
+    for (const sql of [
+      'SELECT make_date(pin, 1, 1) FROM users WHERE id = 1',
+      'SELECT 1 FROM users WHERE id = 1 AND chr(pin) IS NULL',
+      'SELECT lo_get(pin) FROM users WHERE id = 1',
+    ]) {
+      const err = await c.query(sql).catch((e: Error & { detail?: string }) => e);
+      expect(err).toBeInstanceOf(Error);
+      expectClean([(err as Error).message, (err as { detail?: string }).detail]);
+    }
+    await rowsOf(c, 'SELECT pg_cancel_backend(pin) FROM users WHERE id = 1');
+    expect(notices.join()).toContain('PID **** is not a PostgreSQL backend process');
+    expectClean(notices);
+  });
+
   it('refuses writing masked values where another query reads them back: ON CONFLICT DO UPDATE, sequences, advisory locks, large objects', async () => {
     const c = await connect();
     await c.query('CREATE SEQUENCE pins');

@@ -301,5 +301,15 @@ describe('row and text masking', () => {
     expect(s.scrubHard('Failing row contains (1, secret, null).')).toBe('Failing row contains (****).');
     expect(s.scrubHard('Key (name)=(secret) already exists.')).toBe('Key (name)=(****) already exists.');
     expect(s.scrubDetail('line 1: Start tag expected\nsecret\n^')).toMatch(/withheld/);
+    expect(s.scrubHard('date out of range: 8675309-01-01')).toBe('date out of range: ****-****-****');
+    expect(s.scrubHard('PID 8675309 is not a PostgreSQL backend process')).toBe(
+      'PID **** is not a PostgreSQL backend process',
+    );
+    expect(s.scrubHard('setseed parameter 8.67531e+06 is out of allowed range')).toBe(
+      'setseed parameter **** is out of allowed range',
+    );
+    expect(s.scrubHard('could not determine data type of parameter $1 for int4')).toBe(
+      'could not determine data type of parameter $1 for int4',
+    );
   });
 });

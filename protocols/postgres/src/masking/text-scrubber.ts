@@ -3,7 +3,8 @@
  * ParameterStatus values and COPY rows. Three layers: content detectors; values this session already masked in
  * rows (an error can quote a value the client was shown masked); and, for statements that read masked relations,
  * the value-quoting shapes of PostgreSQL's own messages (quoted literals that are not known identifiers,
- * `Failing row contains (…)`, `Key (…)=(…)`).
+ * `Failing row contains (…)`, `Key (…)=(…)`) and numbers, which messages print unquoted (`date out of range:
+ * 8675309-01-01`, `large object 8675309 does not exist`, `PID 8675309 is not a PostgreSQL backend process`).
  */
 import type { ValueMasker } from '@agentgate/core';
 
@@ -11,6 +12,8 @@ import type { ValueMasker } from '@agentgate/core';
 const MAX_KNOWN_VALUES = 2000;
 const MIN_KNOWN_VALUE_LENGTH = 4;
 const REDACTED = '****';
+/** A number standing alone (not part of a name like `int4` or a parameter like `$1`). */
+const UNQUOTED_NUMBER = /(?<![\w$.])\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])/gi;
 const WITHHELD = '(detail withheld by agentgate: the statement reads masked columns)';
 
 export class TextScrubber {
@@ -52,7 +55,8 @@ export class TextScrubber {
       .replace(/(Key \([^)]*\)=)\(.*?\)( already exists| is not present| conflicts)/gs, `$1(${REDACTED})$2`)
       .replace(/"((?:[^"]|"")*)"/g, (whole, inner: string) =>
         ids.has(inner.toLowerCase()) || inner === REDACTED ? whole : `"${REDACTED}"`,
-      );
+      )
+      .replace(UNQUOTED_NUMBER, REDACTED);
     return out;
   }
 }
