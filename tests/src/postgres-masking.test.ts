@@ -218,6 +218,21 @@ describe('column masking by source', () => {
     ]);
   });
 
+  it('runs detectors over binary values of every type that can hold text (jsonb, arrays, records)', async () => {
+    const binary = await connect({ binary: true } as Partial<pg.ClientConfig>);
+    const result = await binary.query({
+      text: 'SELECT body::varchar, to_jsonb(body), ARRAY[body], ROW(body), id FROM notes WHERE id = $1',
+      values: [1],
+      rowMode: 'array',
+    } as pg.QueryArrayConfig);
+    const seen = (result.rows[0] as unknown[]).map((v) =>
+      Buffer.isBuffer(v) ? v.toString('latin1') : JSON.stringify(v),
+    );
+    expectClean(seen.join('|'));
+    expect(seen[0]).toBe('"write to **** about the key"');
+    expect(seen.slice(1, 4)).toEqual(['null', 'null', 'null']); // cannot be re-encoded: sent as NULL
+  });
+
   it('follows DDL: a table created through the gateway is masked once filled', async () => {
     const c = await connect();
     await c.query('CREATE TABLE vault (id int, api_key text)');

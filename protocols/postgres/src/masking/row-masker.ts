@@ -23,10 +23,15 @@ export const enum ColumnMode {
   Text = 0,
   /** Binary value whose bytes are UTF-8 text: as Text. */
   BinaryText = 1,
-  /** Binary value of another type: cannot be re-encoded with a replacement, so a masked one is sent as NULL. */
+  /** Binary value of a type without free text (NO_FREE_TEXT): a masked one is sent as NULL. */
   BinaryOpaque = 2,
   /** Text-format value of a type without free text (NO_FREE_TEXT): column masker only. */
   NoFreeText = 3,
+  /**
+   * Binary value of another type that can hold text (jsonb, arrays, records, bytea): it cannot be re-encoded with a
+   * replacement, so a masked one, or one in which a detector finds something, is sent as NULL.
+   */
+  BinaryScanned = 4,
 }
 
 export interface RowPlan {
@@ -57,12 +62,15 @@ export function compileRowPlan(
       formatOf(i) === 1
         ? BINARY_IS_TEXT.has(type)
           ? ColumnMode.BinaryText
-          : ColumnMode.BinaryOpaque
+          : NO_FREE_TEXT.has(type)
+            ? ColumnMode.BinaryOpaque
+            : ColumnMode.BinaryScanned
         : NO_FREE_TEXT.has(type)
           ? ColumnMode.NoFreeText
           : ColumnMode.Text;
     modes.push(mode);
-    if (mode === ColumnMode.Text || mode === ColumnMode.BinaryText) anyText = true;
+    if (mode === ColumnMode.Text || mode === ColumnMode.BinaryText || mode === ColumnMode.BinaryScanned)
+      anyText = true;
   }
   return { maskers, modes, detectors, inert: !anyMask && !(anyText && detectors) };
 }
@@ -109,7 +117,7 @@ export function maskDataRow(message: Buffer, plan: RowPlan, remember: (value: st
     const masker = maskers[i];
     const mode = modes[i] ?? ColumnMode.Text;
     if (masker) {
-      if (mode === ColumnMode.BinaryOpaque) {
+      if (mode === ColumnMode.BinaryOpaque || mode === ColumnMode.BinaryScanned) {
         (replaced ??= new Array(count))[i] = null;
         continue;
       }
@@ -123,12 +131,17 @@ export function maskDataRow(message: Buffer, plan: RowPlan, remember: (value: st
     }
     if (!detectors || mode === ColumnMode.BinaryOpaque || mode === ColumnMode.NoFreeText || len === 0)
       continue;
+    if (mode === ColumnMode.BinaryScanned) {
+      const value = message.toString('utf8', starts[i]!, offset);
+      if (detectors.mask(value) !== value) (replaced ??= new Array(count))[i] = null;
+      continue;
+    }
     if (probeLength + len + 1 > probe.length) probe = grow(probe, probeLength + len + 1);
     if (probed > 0) probe[probeLength++] = SEPARATOR;
     probeLength = copyBytes(message, starts[i]!, offset, probe, probeLength);
     probed++;
   }
-  if (probed > 0) replaced = detectInRow(message, count, plan, probeLength, replaced);
+  if (probed > 0) replaced = detectInRow(message, count, plan, probeLength, probed, replaced);
   if (!replaced) return message;
   return rebuild(message, count, replaced);
 }
@@ -138,6 +151,7 @@ function detectInRow(
   count: number,
   plan: RowPlan,
   probeLength: number,
+  probed: number,
   replaced: (Buffer | null | undefined)[] | undefined,
 ): (Buffer | null | undefined)[] | undefined {
   const detectors = plan.detectors!;
@@ -147,8 +161,9 @@ function detectInRow(
     const out = detectors.mask(joined);
     if (out === joined) return replaced;
     const parts = out.split('\u0000');
-    if (parts.length === joined.split('\u0000').length) {
-      const originals = joined.split('\u0000');
+    const originals = joined.split('\u0000');
+    // A value holding NUL (binary bytes read as text when the result's formats are unknown) shifts the parts.
+    if (parts.length === probed && originals.length === probed) {
       let p = 0;
       for (let i = 0; i < count; i++) {
         if (!isProbed(plan, i)) continue;
@@ -171,7 +186,11 @@ function detectInRow(
   function isProbed(p: RowPlan, i: number): boolean {
     const mode = p.modes[i];
     return (
-      !p.maskers[i] && mode !== ColumnMode.BinaryOpaque && mode !== ColumnMode.NoFreeText && lengths[i]! > 0
+      !p.maskers[i] &&
+      mode !== ColumnMode.BinaryOpaque &&
+      mode !== ColumnMode.BinaryScanned &&
+      mode !== ColumnMode.NoFreeText &&
+      lengths[i]! > 0
     );
   }
 }

@@ -273,6 +273,39 @@ describe('row and text masking', () => {
     );
   });
 
+  it('runs detectors over binary values that can hold text: jsonb, arrays; a hit is sent as NULL', () => {
+    // text (binary = the text), jsonb (version byte + text), text[] (array header + elements), int4.
+    const binaryPlan = compileRowPlan(
+      4,
+      () => 1,
+      (i) => [25, 3802, 1009, 23][i]!,
+      () => undefined,
+      masker.detectors,
+    );
+    const jsonb = '\u0001"to ada@x.io"';
+    const array = '\u0000\u0000\u0000\u0001\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0019to ada@x.io';
+    const out = maskDataRow(
+      dataRow(['to ada@x.io', jsonb, array, '\u0000\u0000\u0000\u0007']),
+      binaryPlan,
+      () => undefined,
+    );
+    expect(out.equals(dataRow(['to ****', null, null, '\u0000\u0000\u0000\u0007']))).toBe(true);
+    const cleanRow = dataRow(['hi', '\u0001"hi"', '\u0000\u0000\u0000\u0001hi', '\u0000\u0000\u0000\u0007']);
+    expect(maskDataRow(cleanRow, binaryPlan, () => undefined)).toBe(cleanRow);
+    // Formats unknown (no RowDescription): binary values read as text hold NUL, and each value is scanned alone.
+    const unknown = compileRowPlan(
+      3,
+      () => 0,
+      () => 0,
+      () => undefined,
+      masker.detectors,
+    );
+    const mixed = maskDataRow(dataRow(['a@b.io', array, 'c@d.io x']), unknown, () => undefined);
+    expect(mixed.includes('ada@x.io')).toBe(false);
+    expect(mixed.includes('a@b.io')).toBe(false);
+    expect(mixed.includes('c@d.io')).toBe(false);
+  });
+
   it('masks COPY text rows by position and detectors', () => {
     const msg = (s: string) => Buffer.concat([Buffer.from([0x64, 0, 0, 0, 0]), Buffer.from(s)]);
     const out = maskCopyRow(
