@@ -73,6 +73,10 @@ INSERT INTO users VALUES (1, '${EMAIL}', 'Ada', '${SSN}', '${API_KEY}', ${PIN}),
 INSERT INTO orders VALUES (10, 1, 99);
 INSERT INTO notes VALUES (1, 'write to ${EMAIL} about the key');
 CREATE VIEW user_keys AS SELECT id, upper(api_key) AS k, name FROM users;
+CREATE EXTENSION postgres_fdw;
+CREATE SERVER loopback FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', dbname 'app');
+GRANT USAGE ON FOREIGN SERVER loopback TO app;
+CREATE USER MAPPING FOR app SERVER loopback OPTIONS (user 'app', password '${PASSWORD}');
 ALTER TABLE users OWNER TO app; ALTER TABLE orders OWNER TO app; ALTER TABLE notes OWNER TO app; ALTER VIEW user_keys OWNER TO app;
 `,
   });
@@ -161,6 +165,8 @@ describe('column masking by source', () => {
       ['UPDATE notes SET body = (SELECT api_key FROM users WHERE id = 1)', 'users.api_key'],
       ["SELECT most_common_vals::text FROM pg_stats WHERE tablename = 'users'", 'pg_stats'],
       ["SELECT schema_to_xml('public', true, false, '')", 'schema_to_xml'],
+      ["CREATE FOREIGN TABLE ft (pin int) SERVER loopback OPTIONS (table_name 'users')", 'foreign tables'],
+      ['IMPORT FOREIGN SCHEMA public FROM SERVER loopback INTO public', 'foreign tables'],
     ] as const) {
       await expect(c.query(sql)).rejects.toMatchObject({
         code: '42501',

@@ -127,6 +127,10 @@ describe('lineage plans', () => {
       /Function cannot be checked/,
     );
     expect(plan('CALL p()').refusal).toMatch(/CALL cannot be checked/);
+    expect(plan("CREATE FOREIGN TABLE ft (pin int) SERVER lb OPTIONS (table_name 'users')").refusal).toMatch(
+      /foreign tables cannot be checked/,
+    );
+    expect(plan('IMPORT FOREIGN SCHEMA public FROM SERVER lb INTO imp').refusal).toMatch(/foreign tables/);
     expect(
       plan('WITH x AS (SELECT ssn FROM users) INSERT INTO orders (id) SELECT length(ssn) FROM x').refusal,
     ).toMatch(/copying masked column users\.ssn/);

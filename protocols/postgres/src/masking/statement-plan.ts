@@ -95,7 +95,7 @@ export function planStatements(
     const kind = Object.keys(node)[0] ?? '';
     const stmt = (node[kind] ?? {}) as Node;
     if (
-      /^(Create|Alter|Drop|Rename|View|Comment|Grant|Truncate)/.test(kind) ||
+      /^(Create|Alter|Drop|Rename|View|Comment|Grant|Truncate|ImportForeignSchema)/.test(kind) ||
       (kind === 'SelectStmt' && stmt['intoClause'])
     )
       ddl = true;
@@ -240,6 +240,15 @@ export function planStatements(
         return undefined;
       case 'IndexStmt':
         checkCreateIndex(stmt, alterationChecks);
+        return undefined;
+      case 'CreateForeignTableStmt':
+      case 'ImportForeignSchemaStmt':
+        // A foreign table's rows come through a connection the gateway does not see, possibly from this very
+        // database's masked tables under a name no rule names (postgres_fdw OPTIONS (table_name 'users')).
+        if (columnRules)
+          refuse(
+            'foreign tables cannot be checked for masked columns and are refused while column masking applies',
+          );
         return undefined;
       default:
         if (BODY_STATEMENTS.has(kind) && columnRules) {
