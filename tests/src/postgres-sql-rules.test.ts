@@ -95,6 +95,8 @@ describe('postgres rules over analysed SQL', () => {
     ['DO with a literal EXECUTE', "DO $$ BEGIN EXECUTE 'DROP TABLE orders'; END $$"],
     ['ALTER SYSTEM', "ALTER SYSTEM SET shared_preload_libraries = 'x'"],
     ['query_to_xml', "SELECT query_to_xml('TRUNCATE orders', true, true, '')"],
+    ['ts_stat', "SELECT * FROM ts_stat('TRUNCATE orders')"],
+    ['ts_rewrite', "SELECT ts_rewrite('a'::tsquery, 'TRUNCATE orders')"],
   ])('denies a DROP/TRUNCATE hidden by %s', (_label, sql) => {
     expect(decide(sql)).toEqual({ action: 'deny', rule: 'no-ddl-drops' });
   });

@@ -185,6 +185,15 @@ describe('SQL analysis: nested statements', () => {
       'DROP TABLE',
     );
     expect(facts("SELECT dblink_exec('dbname=app', $1)").some((s) => s.dynamic)).toBe(true);
+    expect(find("SELECT * FROM ts_stat('SELECT to_tsvector(x) FROM secret')", 'SELECT').tables).toContain(
+      'secret',
+    );
+    expect(
+      facts("SELECT ts_rewrite('a'::tsquery, 'SELECT t, s FROM aliases')").flatMap((s) => s.tables),
+    ).toContain('aliases');
+    expect(facts("SELECT ts_rewrite('a'::tsquery, 'a'::tsquery, 'b'::tsquery)").some((s) => s.dynamic)).toBe(
+      false,
+    );
   });
 });
 

@@ -54,8 +54,8 @@ const DROPPED_RELATION_KINDS = new Set([
 ]);
 
 /**
- * Functions that run SQL given as text (xml.c query_to_xml family, contrib/dblink). String literals among their
- * arguments that parse as SQL are analysed as nested statements; a computed argument makes the call dynamic.
+ * Functions that run SQL given as text (xml.c query_to_xml family, contrib/dblink, ts_stat). String literals among
+ * their arguments that parse as SQL are analysed as nested statements; a computed argument makes the call dynamic.
  */
 const SQL_RUNNING_FUNCTIONS = new Set([
   'query_to_xml',
@@ -65,7 +65,17 @@ const SQL_RUNNING_FUNCTIONS = new Set([
   'dblink_exec',
   'dblink_open',
   'dblink_send_query',
+  'ts_stat',
 ]);
+
+/**
+ * The arguments of a call that may hold SQL it runs. ts_rewrite(query, 'SELECT target, substitute …') runs its second
+ * argument only (the first is a tsquery); the three-argument form runs none.
+ */
+function sqlArguments(base: string, args: readonly unknown[]): readonly unknown[] {
+  if (SQL_RUNNING_FUNCTIONS.has(base)) return args;
+  return base === 'ts_rewrite' && args.length === 2 ? args.slice(1) : [];
+}
 
 const COLUMN_REFERENCES = new Set(['ColumnRef', 'CurrentOfExpr']);
 
@@ -255,8 +265,8 @@ function visitFuncCall(call: Node, f: MutableFacts, ctx: WalkContext): void {
       setting.functions.add(name);
       pushFacts(ctx, setting);
     }
-  } else if (SQL_RUNNING_FUNCTIONS.has(base)) {
-    for (const arg of args) {
+  } else {
+    for (const arg of sqlArguments(base, args)) {
       const literal = readConstant(arg, ctx);
       if (literal === undefined) {
         const dyn = newFacts('EXECUTE', f);
