@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { startTestGateway, type TestGateway } from './harness/gateway.js';
+import { RawClient, typed } from './harness/pg-raw-client.js';
 import { PASSWORD, runPsql, startPostgres, type TestPostgres } from './harness/postgres.js';
 
 /** Values that must never leave: api_key and pin match no detector, so only column masking can stop them. */
@@ -222,6 +223,31 @@ describe('column masking by source', () => {
     expect(await rowsOf(binary, 'SELECT api_key, pin, name FROM users WHERE id = $1', [1])).toEqual([
       ['****', null, 'Ada'],
     ]);
+  });
+
+  it('sends a masked binary value as NULL when the client asked for binary results without a Describe', async () => {
+    const raw = await RawClient.open(addr);
+    try {
+      expect((await raw.login(await gw.token('devin', ['agents']))).at(-1)?.[0]).toBe('Z');
+      const query = Buffer.from('\0SELECT pin, name FROM users WHERE id = 1\0');
+      raw.socket.write(
+        Buffer.concat([
+          typed('P', Buffer.concat([query, Buffer.from([0, 0])])),
+          // Bind: unnamed portal and statement, no parameters, one result format code (binary) for every column
+          typed('B', Buffer.from([0, 0, 0, 0, 0, 0, 0, 1, 0, 1])),
+          typed('E', Buffer.from([0, 0, 0, 0, 0])),
+          typed('S', Buffer.alloc(0)),
+        ]),
+      );
+      const row = (await raw.until('Z')).find(([type]) => type === 'D')![1];
+      expect(row.readInt16BE(0)).toBe(2);
+      // pin (int4, masked): its type unknown to the gateway, so NULL, not four bytes a client decodes as a number
+      expect(row.readInt32BE(2)).toBe(-1);
+      expect(row.readInt32BE(6)).toBe(3);
+      expect(row.subarray(10, 13).toString()).toBe('Ada');
+    } finally {
+      raw.socket.destroy();
+    }
   });
 
   it('runs detectors over binary values of every type that can hold text (jsonb, arrays, records)', async () => {

@@ -160,6 +160,7 @@ export class ResponseGroups {
         const original = region.subarray(offset, end);
         const out = filter.filter(type, original, {
           fields: entry?.tracker.currentFields ?? group.described?.fields ?? null,
+          ...(entry === undefined ? {} : { bindFormats: entry.tracker.bindFormats }),
           plan: entry?.plan,
         });
         if (out !== original) {

@@ -3,7 +3,7 @@
  * builds a `result` body per finished statement: what the client received, rows capped at `recordRows`.
  */
 import type { ProtocolMetrics, SqlResultBody } from '@agentgate/core';
-import { decodeDataRow, rowCountOfTag, type FieldDescription } from './codec/decode.js';
+import { bindFormatOf, decodeDataRow, rowCountOfTag, type FieldDescription } from './codec/decode.js';
 import type { RowDescription } from './row-descriptions.js';
 
 export class ResultTracker {
@@ -36,6 +36,11 @@ export class ResultTracker {
     return this.description?.fields ?? null;
   }
 
+  /** Bind's result format codes, which say which columns are binary when no RowDescription was seen. */
+  get bindFormats(): readonly number[] {
+    return this.resultFormats;
+  }
+
   dataRow(buf: Buffer, start: number): void {
     if (this.rows.length >= this.recordRows) {
       this.rowsOmitted++;
@@ -47,8 +52,7 @@ export class ResultTracker {
   private readonly isBinary = (column: number): boolean => {
     const field = this.description?.fields[column];
     if (field) return field.format === 1;
-    const f = this.resultFormats;
-    return f.length === 0 ? false : f.length === 1 ? f[0] === 1 : f[column] === 1;
+    return bindFormatOf(this.resultFormats, column) === 1;
   };
 
   private scrub(value: unknown): unknown {

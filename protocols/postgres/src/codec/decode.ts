@@ -102,3 +102,8 @@ export function decodeTextRow(buf: Buffer, start: number): (string | null)[] {
   }
   return values;
 }
+
+/** A column's format under Bind's result format codes: none means text, one applies to every column. */
+export function bindFormatOf(formats: readonly number[], column: number): number {
+  return formats.length === 0 ? 0 : formats.length === 1 ? formats[0]! : (formats[column] ?? 0);
+}

@@ -9,7 +9,7 @@
  */
 import type { SessionMasker, ValueMasker } from '@agentgate/core';
 import type { FieldDescription } from '../codec/decode.js';
-import { decodeRowDescription, readCString } from '../codec/decode.js';
+import { bindFormatOf, decodeRowDescription, readCString } from '../codec/decode.js';
 import { parseSql } from '../sql/pg-parser.js';
 import {
   FIRST_NORMAL_OID,
@@ -28,11 +28,14 @@ export type StatementCheck = { readonly refusal: string } | { readonly plan: Sta
 
 export interface MaskingFilterContext {
   readonly fields: readonly FieldDescription[] | null;
+  /** Bind's result format codes: which values are binary when `fields` is unknown (the client sent no Describe). */
+  readonly bindFormats?: readonly number[];
   /** What `checkStatement` returned for the command these messages answer. */
   readonly plan?: unknown;
 }
 
 const MAX_CACHED_PLANS = 500;
+const NO_FORMATS: readonly number[] = [];
 const UNRESOLVED_REPLACEMENT = '****';
 
 /** Masks every value of a column whose source relation the catalog does not know yet (fail closed). */
@@ -120,9 +123,13 @@ export class MaskingResultFilter {
       : (ctx.plan as StatementPlan | undefined);
     switch (type) {
       case BackendMessage.DataRow:
-        return maskDataRow(message, this.rowPlanFor(ctx.fields, plan, message), this.remember);
+        return maskDataRow(
+          message,
+          this.rowPlanFor(ctx.fields, plan, message, ctx.bindFormats ?? NO_FORMATS),
+          this.remember,
+        );
       case BackendMessage.RowDescription: // no values; compile the plan for the rows that follow
-        this.rowPlanFor(decodeRowDescription(message, 0, message.length), plan, message);
+        this.rowPlanFor(decodeRowDescription(message, 0, message.length), plan, message, NO_FORMATS);
         return message;
       case BackendMessage.CopyData: // COPY TO STDOUT
         return maskCopyRow(
@@ -148,6 +155,7 @@ export class MaskingResultFilter {
     fields: readonly FieldDescription[] | null,
     plan: StatementPlan | undefined,
     message: Buffer,
+    bindFormats: readonly number[],
   ): RowPlan {
     const snapshot = this.catalog.snapshot;
     // RowDescriptions are shared while equal (row-descriptions.ts): the catalog in force is part of the key.
@@ -168,7 +176,8 @@ export class MaskingResultFilter {
     }
     const rowPlan = compileRowPlan(
       count,
-      (i) => fields?.[i]?.format ?? 0,
+      // Without a RowDescription a binary value's type is unknown, so a masked one goes out as NULL.
+      (i) => fields?.[i]?.format ?? bindFormatOf(bindFormats, i),
       (i) => fields?.[i]?.typeOid ?? 0,
       (i) => {
         const field = fields?.[i];
