@@ -157,6 +157,19 @@ export const DEFAULT_REDACTIONS: Readonly<Record<string, Omit<RedactionEntry, 'n
     ignoreCase: false,
     triggers: ['://'],
   },
+  // ~/.netrc (curl, git, ftp) written one machine per line: `machine HOST [login U] [account A] [port P] password X`.
+  // Keyed on `machine`: a bare `password X` is everyday prose ("FATAL: password authentication failed").
+  'netrc-password': {
+    pattern: String.raw`\bmachine[ \t]+\S+(?:[ \t]+(?:login|account|port)[ \t]+\S+)*[ \t]+password[ \t]+${VALUE}`,
+    ignoreCase: false,
+    triggers: ['machine'],
+  },
+  // <password>X</password>, <secret>, <passwd> (Maven settings.xml, NuGet, SOAP), with attributes or a namespace.
+  'xml-password': {
+    pattern: String.raw`(?:password|passwd|secret)(?:\s[^<>\n]*)?>(?<secret>[^<\n]+)</`,
+    ignoreCase: true,
+    triggers: ['passw', 'secret'],
+  },
   'private-key': fromDetector('private_key'),
   jwt: fromDetector('jwt'),
   'bearer-token': fromDetector('bearer_token'),

@@ -62,6 +62,10 @@ const SHAPES: [string, string, string, string][] = [
   ['url-credentials', 'DATABASE_URL=postgres://app:s3cr3t@db:5432/app', 's3cr3t', 'db:5432/app'],
   ['url-credentials', 'git clone https://bob:p@ss@github.com/x', 'p@ss', 'github.com/x'],
   ['aws-access-key', 'key id AKIAIOSFODNN7EXAMPLE here', 'AKIAIOSFODNN7EXAMPLE', 'here'],
+  ['netrc-password', 'machine api.example.com login bob password nrc-pw1', 'nrc-pw1', 'login bob'],
+  ['netrc-password', "machine git.example.com password 'nrc two' login alice", 'nrc two', 'login alice'],
+  ['xml-password', '<server><id>r</id><password>mvn-pw1</password></server>', 'mvn-pw1', '</server>'],
+  ['xml-password', '<add key="ClearTextPassword" value="x"/><ns:secret a="1">xs-2</ns:secret>', 'xs-2', 'ns:'],
   ['private-key', `before\n${PEM}\nafter`, KEY_BODY, 'after'],
   ['jwt', `token ${JWT} end`, JWT, 'end'],
   ['bearer-token', 'got Bearer abcdefghijklmnop1234 back', 'abcdefghijklmnop1234', 'back'],
@@ -120,6 +124,10 @@ describe('redaction of text: the default shapes', () => {
     'export PWD=/home/x OLDPWD=/tmp',
     'https://example.com/a@b and http://host:8080/path',
     'SELECT * FROM users WHERE id = 4',
+    'FATAL: password authentication failed for user "app"',
+    'this machine has no password set',
+    'the password is wrong',
+    '<passwordPolicy/> <secretary>bob</secretary>',
     '',
   ])('leaves %j alone', (input) => {
     expect(redactor.text(input)).toEqual({ value: input, fired: [] });
