@@ -65,7 +65,12 @@ const SHAPES: [string, string, string, string][] = [
   ['netrc-password', 'machine api.example.com login bob password nrc-pw1', 'nrc-pw1', 'login bob'],
   ['netrc-password', "machine git.example.com password 'nrc two' login alice", 'nrc two', 'login alice'],
   ['xml-password', '<server><id>r</id><password>mvn-pw1</password></server>', 'mvn-pw1', '</server>'],
-  ['xml-password', '<add key="ClearTextPassword" value="x"/><ns:secret a="1">xs-2</ns:secret>', 'xs-2', 'ns:'],
+  [
+    'xml-password',
+    '<add key="ClearTextPassword" value="x"/><ns:secret a="1">xs-2</ns:secret>',
+    'xs-2',
+    'ns:',
+  ],
   ['private-key', `before\n${PEM}\nafter`, KEY_BODY, 'after'],
   ['jwt', `token ${JWT} end`, JWT, 'end'],
   ['bearer-token', 'got Bearer abcdefghijklmnop1234 back', 'abcdefghijklmnop1234', 'back'],
