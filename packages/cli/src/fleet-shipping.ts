@@ -66,6 +66,7 @@ export async function startShipper(
       return [...byKid.values()];
     },
     log: flog,
+    retryMaxMs: fleet.shipRetryMaxMs,
   });
   await shipper.start();
   registerFleetMetrics(metrics, () => shipper.status());

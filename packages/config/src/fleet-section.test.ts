@@ -27,7 +27,7 @@ describe('fleet', () => {
     expect(parseConfig(base, join(dir, 'a.yaml'), {}).fleet).toBeUndefined();
   });
 
-  it('reads a URL, or the fields with a password file resolved against the config file; approvalsWhenDown defaults to closed', () => {
+  it('reads a URL, or the fields with a password file resolved against the config file; approvalsWhenDown defaults to closed, shipRetryMax to 15s', () => {
     const url = parseConfig(
       `${base}fleet: { node: gw-1, postgres: "postgres://gw:\${env:FLEET_PW}@db:5432/fleet" }\n`,
       join(dir, 'a.yaml'),
@@ -37,15 +37,17 @@ describe('fleet', () => {
       node: 'gw-1',
       postgres: { url: 'postgres://gw:s3cret@db:5432/fleet' },
       approvalsWhenDown: 'closed',
+      shipRetryMaxMs: 15_000,
     });
     const fields = parseConfig(
-      `${base}fleet: { node: gw.2, approvalsWhenDown: local, postgres: { host: db, user: gw, passwordFile: ./pw, database: fleet, tls: { ca: ./ca.pem } } }\n`,
+      `${base}fleet: { node: gw.2, approvalsWhenDown: local, shipRetryMax: 2s, postgres: { host: db, user: gw, passwordFile: ./pw, database: fleet, tls: { ca: ./ca.pem } } }\n`,
       join(dir, 'a.yaml'),
       {},
     );
     expect(fields.fleet).toEqual({
       node: 'gw.2',
       approvalsWhenDown: 'local',
+      shipRetryMaxMs: 2000,
       postgres: {
         host: 'db',
         port: 5432,
@@ -62,10 +64,16 @@ describe('fleet', () => {
       'fleet.postgres: expected the fleet database: a postgres:// URL or {host, port, user, password|passwordFile, database, tls}, found nothing',
       "fleet.node: expected this replica's name in the fleet (e.g. gw-1), found nothing",
     ]);
-    expect(issues('{ node: "gw 1", postgres: "mysql://x", approvalsWhenDown: open }')).toEqual([
+    expect(
+      issues('{ node: "gw 1", postgres: "mysql://x", approvalsWhenDown: open, shipRetryMax: 500ms }'),
+    ).toEqual([
       'fleet.postgres: expected a postgres:// or postgresql:// URL, found a string of another form',
       'fleet.node: expected a name of letters, digits, ".", "_" and "-" (at most 63, starting with a letter or digit), found "gw 1"',
       'fleet.approvalsWhenDown: expected one of closed, local, found "open"',
+      'fleet.shipRetryMax: expected a duration from 1s to 10m, found "500ms"',
+    ]);
+    expect(issues('{ node: a, postgres: "postgres://db/f", shipRetryMax: 11m }')).toEqual([
+      'fleet.shipRetryMax: expected a duration from 1s to 10m, found "11m"',
     ]);
     const found = issues(
       '{ node: a, postgres: { host: db, user: gw, password: hunter2, passwordFile: ./pw, port: 0 } }',

@@ -7,9 +7,10 @@ import { Checker, child } from './checker.js';
 
 /** A node name: printable, short, and safe in logs, metrics and file names. */
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const DEFAULT_SHIP_RETRY_MAX_MS = 15_000;
 
 export function readFleet(checker: Checker, value: unknown): FleetConfig | undefined {
-  const m = checker.mapping(value, 'fleet', ['postgres', 'node', 'approvalsWhenDown']);
+  const m = checker.mapping(value, 'fleet', ['postgres', 'node', 'approvalsWhenDown', 'shipRetryMax']);
   if (m === undefined) return undefined;
   if (m.postgres === undefined)
     checker.report(
@@ -34,8 +35,19 @@ export function readFleet(checker: Checker, value: unknown): FleetConfig | undef
     ['closed', 'local'] as const,
     'closed',
   );
-  if (postgres === undefined || node === undefined || approvalsWhenDown === undefined) return undefined;
-  return { postgres, node, approvalsWhenDown };
+  let shipRetryMaxMs = checker.duration(m.shipRetryMax, 'fleet.shipRetryMax', DEFAULT_SHIP_RETRY_MAX_MS);
+  if (shipRetryMaxMs !== undefined && (shipRetryMaxMs < 1000 || shipRetryMaxMs > 600_000)) {
+    checker.expected('fleet.shipRetryMax', 'a duration from 1s to 10m', m.shipRetryMax);
+    shipRetryMaxMs = undefined;
+  }
+  if (
+    postgres === undefined ||
+    node === undefined ||
+    approvalsWhenDown === undefined ||
+    shipRetryMaxMs === undefined
+  )
+    return undefined;
+  return { postgres, node, approvalsWhenDown, shipRetryMaxMs };
 }
 
 function readFleetPostgres(checker: Checker, value: unknown): FleetPostgresConfig | undefined {

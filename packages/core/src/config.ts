@@ -336,4 +336,6 @@ export interface FleetConfig {
   readonly node: string;
   /** A command to hold while the fleet database is unreachable: refused (`closed`) or held on this replica. */
   readonly approvalsWhenDown: 'closed' | 'local';
+  /** The longest wait between two shipping attempts while the fleet database is unreachable. */
+  readonly shipRetryMaxMs: number;
 }
