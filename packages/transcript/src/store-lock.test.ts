@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
-import { execFile, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
@@ -49,8 +49,8 @@ describe('store lock', () => {
   });
 
   it('two processes taking over the same stale lock at the same moment: exactly one holds the store', async () => {
-    // Each child waits for the same instant, tries to lock, reports whether it got the store, and lives on long
-    // enough that its lock is not stale when the other tries.
+    // Each child waits for the same instant, tries to lock, reports whether it got the store, and lives on until
+    // both have reported (its stdin closes then), so the holder's lock is not stale while the other tries.
     const lockModule = fileURLToPath(new URL('./store-lock.js', import.meta.url));
     const child = `
       const { acquireStoreLock } = await import(${JSON.stringify(lockModule)});
@@ -59,13 +59,37 @@ describe('store lock', () => {
       if (Date.now() > Number(at) + 400) { process.stdout.write('late'); process.exit(0); }
       while (Date.now() < Number(at)) {}
       try { await acquireStoreLock(dir); process.stdout.write('held'); } catch { process.stdout.write('refused'); }
-      await new Promise((resolve) => setTimeout(resolve, Number(at) + 1000 - Date.now()));`;
-    const lockAt = (dir: string, at: number): Promise<string> =>
-      new Promise((resolve, reject) =>
-        execFile(process.execPath, ['--input-type=module', '-e', child, dir, String(at)], (err, stdout) =>
-          err ? reject(err) : resolve(stdout),
-        ),
+      process.stdin.resume();
+      process.stdin.on('end', () => process.exit(0));`;
+    /** Both children's reports; their stdin is closed only once both reported, and then they exit. */
+    const lockRace = async (dir: string, at: number): Promise<string[]> => {
+      const children = [0, 1].map(() =>
+        spawn(process.execPath, ['--input-type=module', '-e', child, dir, String(at)], {
+          stdio: ['pipe', 'pipe', 'inherit'],
+        }),
       );
+      const exits = children.map((c) => new Promise((resolve) => c.once('close', resolve)));
+      try {
+        return await Promise.all(
+          children.map(
+            (c) =>
+              new Promise<string>((resolve, reject) => {
+                let out = '';
+                c.stdout.on('data', (d: Buffer) => {
+                  out += d.toString();
+                  if (/late|held|refused/.test(out)) resolve(out);
+                });
+                c.once('close', (code) =>
+                  reject(new Error(`a child exited (${code}) before it reported: ${out}`)),
+                );
+              }),
+          ),
+        );
+      } finally {
+        for (const c of children) c.stdin.end();
+        await Promise.all(exits);
+      }
+    };
     const deadPid = Number(
       spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString(),
     );
@@ -79,7 +103,7 @@ describe('store lock', () => {
         await mkdir(dir);
         await writeFile(join(dir, 'agentgate.lock'), stale);
         const at = Date.now() + 400;
-        const outcomes = (await Promise.all([lockAt(dir, at), lockAt(dir, at)])).sort();
+        const outcomes = (await lockRace(dir, at)).sort();
         if (outcomes.includes('late')) continue;
         raced++;
         expect(outcomes).toEqual(['held', 'refused']);
