@@ -1,6 +1,6 @@
 /**
- * A throwaway PostgreSQL cluster for tests: initdb into a temp dir as the `postgres` user (the server refuses to
- * run as root), listening on 127.0.0.1 and a free port, fsync off. Roles for every upstream auth method:
+ * A throwaway PostgreSQL cluster for tests: a copy of an initdb'd template (harness/pg-template.ts) in a temp dir,
+ * run as the `postgres` user (the server refuses to run as root), listening on 127.0.0.1 and a free port, fsync off. Roles for every upstream auth method:
  *   app (password `app-secret`, scram-sha-256), app_md5 (md5), app_clear (password = cleartext), app_trust (trust).
  * Database `app`, owned by `app`.
  */
@@ -10,6 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { copyTemplate } from './pg-template.js';
 
 const run = promisify(execFile);
 
@@ -43,6 +44,28 @@ export async function freePort(): Promise<number> {
 function pgBin(name: string): string {
   return `/usr/lib/postgresql/15/bin/${name}`;
 }
+
+/** What every cluster is a copy of (harness/pg-template.ts): initdb, the roles and database `app`. */
+const templateSetup = {
+  initdb: pgBin('initdb'),
+  pgCtl: pgBin('pg_ctl'),
+  initdbArgs: ['-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C'],
+  sql: [
+    `
+SET password_encryption = 'scram-sha-256';
+CREATE ROLE app LOGIN PASSWORD '${PASSWORD}';
+CREATE ROLE app_clear LOGIN PASSWORD '${PASSWORD}';
+CREATE ROLE app_trust LOGIN;
+SET password_encryption = 'md5';
+CREATE ROLE app_md5 LOGIN PASSWORD '${PASSWORD}';
+CREATE DATABASE app OWNER app;
+GRANT ALL ON DATABASE app TO app_md5, app_clear, app_trust;
+`,
+    'GRANT ALL ON SCHEMA public TO PUBLIC;',
+  ],
+  psql: (socketDir: string, database: string, input: string) =>
+    runPsql(socketDir, 5432, ['-U', 'postgres', '-d', database], { input }),
+} as const;
 
 async function postgresUid(): Promise<{ uid: number; gid: number }> {
   const { stdout } = await run('id', ['-u', 'postgres']);
@@ -83,18 +106,7 @@ export async function startPostgres(
   const port = await freePort();
   const asPostgres = (cmd: string, args: string[]) =>
     run('runuser', ['-u', 'postgres', '--', cmd, ...args], { cwd: dir });
-  await asPostgres(pgBin('initdb'), [
-    '-D',
-    data,
-    '-U',
-    'postgres',
-    '-A',
-    'trust',
-    '--no-sync',
-    '-E',
-    'UTF8',
-    '--locale=C',
-  ]);
+  await copyTemplate({ ...templateSetup, uid, gid }, data);
   appendFileSync(
     path.join(data, 'postgresql.conf'),
     [
@@ -141,19 +153,6 @@ export async function startPostgres(
     o: { input?: string; env?: Record<string, string> } = {},
   ): Promise<string> =>
     runPsql('127.0.0.1', port, args.includes('-U') ? args : ['-U', 'postgres', ...args], o);
-  await psql(['-d', 'postgres'], {
-    input: `
-SET password_encryption = 'scram-sha-256';
-CREATE ROLE app LOGIN PASSWORD '${PASSWORD}';
-CREATE ROLE app_clear LOGIN PASSWORD '${PASSWORD}';
-CREATE ROLE app_trust LOGIN;
-SET password_encryption = 'md5';
-CREATE ROLE app_md5 LOGIN PASSWORD '${PASSWORD}';
-CREATE DATABASE app OWNER app;
-GRANT ALL ON DATABASE app TO app_md5, app_clear, app_trust;
-`,
-  });
-  await psql(['-d', 'app'], { input: 'GRANT ALL ON SCHEMA public TO PUBLIC;' });
   let running = true;
   return {
     host: '127.0.0.1',
