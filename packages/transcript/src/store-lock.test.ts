@@ -49,42 +49,56 @@ describe('store lock', () => {
   });
 
   it('two processes taking over the same stale lock at the same moment: exactly one holds the store', async () => {
-    // Each child waits for the same instant, tries to lock, reports whether it got the store, and lives on until
-    // both have reported (its stdin closes then), so the holder's lock is not stale while the other tries.
+    // Each child loads the lock module and says it is ready; once both are, the test sends them the same instant,
+    // a moment ahead. Each waits for it, tries to lock, reports whether it got the store, and lives on until both
+    // have reported (its stdin closes then), so the holder's lock is not stale while the other tries.
     const lockModule = fileURLToPath(new URL('./store-lock.js', import.meta.url));
     const child = `
       const { acquireStoreLock } = await import(${JSON.stringify(lockModule)});
-      const [dir, at] = process.argv.slice(1);
-      // A child that started too late under load says so: its race did not happen.
-      if (Date.now() > Number(at) + 400) { process.stdout.write('late'); process.exit(0); }
-      while (Date.now() < Number(at)) {}
-      try { await acquireStoreLock(dir); process.stdout.write('held'); } catch { process.stdout.write('refused'); }
-      process.stdin.resume();
-      process.stdin.on('end', () => process.exit(0));`;
+      const dir = process.argv[1];
+      let input = '';
+      process.stdin.setEncoding('utf8');
+      process.stdin.on('end', () => process.exit(0));
+      process.stdin.on('data', async (chunk) => {
+        if (input.includes('\\n')) return;
+        input += chunk;
+        if (!input.includes('\\n')) return;
+        const at = Number(input.split('\\n')[0]);
+        // A child that got the instant too late under load says so: its race did not happen.
+        if (Date.now() > at + 400) { process.stdout.write('late'); return; }
+        while (Date.now() < at) {}
+        try { await acquireStoreLock(dir); process.stdout.write('held'); } catch { process.stdout.write('refused'); }
+      });
+      process.stdout.write('ready ');`;
     /** Both children's reports; their stdin is closed only once both reported, and then they exit. */
-    const lockRace = async (dir: string, at: number): Promise<string[]> => {
+    const lockRace = async (dir: string): Promise<string[]> => {
       const children = [0, 1].map(() =>
-        spawn(process.execPath, ['--input-type=module', '-e', child, dir, String(at)], {
+        spawn(process.execPath, ['--input-type=module', '-e', child, dir], {
           stdio: ['pipe', 'pipe', 'inherit'],
         }),
       );
       const exits = children.map((c) => new Promise((resolve) => c.once('close', resolve)));
+      /** Resolves with a child's output once it matches `pattern`; rejects if the child ends before. */
+      const outputs = children.map(() => ({ text: '' }));
+      const until = (i: number, pattern: RegExp): Promise<string> =>
+        new Promise((resolve, reject) => {
+          const c = children[i]!;
+          const check = () => {
+            const m = pattern.exec(outputs[i]!.text);
+            if (m !== null) resolve(m[0]);
+          };
+          c.stdout.on('data', check);
+          c.once('close', (code) =>
+            reject(new Error(`a child exited (${code}) before it said ${pattern}: ${outputs[i]!.text}`)),
+          );
+          check();
+        });
+      children.forEach((c, i) => c.stdout.on('data', (d: Buffer) => (outputs[i]!.text += d.toString())));
       try {
-        return await Promise.all(
-          children.map(
-            (c) =>
-              new Promise<string>((resolve, reject) => {
-                let out = '';
-                c.stdout.on('data', (d: Buffer) => {
-                  out += d.toString();
-                  if (/late|held|refused/.test(out)) resolve(out);
-                });
-                c.once('close', (code) =>
-                  reject(new Error(`a child exited (${code}) before it reported: ${out}`)),
-                );
-              }),
-          ),
-        );
+        await Promise.all([until(0, /ready/), until(1, /ready/)]);
+        const at = `${Date.now() + 100}\n`;
+        for (const c of children) c.stdin.write(at);
+        return await Promise.all([until(0, /late|held|refused/), until(1, /late|held|refused/)]);
       } finally {
         for (const c of children) c.stdin.end();
         await Promise.all(exits);
@@ -102,8 +116,7 @@ describe('store lock', () => {
         const stale = JSON.stringify({ pid: deadPid, host: hostname(), since: 'before the crash' });
         await mkdir(dir);
         await writeFile(join(dir, 'agentgate.lock'), stale);
-        const at = Date.now() + 400;
-        const outcomes = (await lockRace(dir, at)).sort();
+        const outcomes = (await lockRace(dir)).sort();
         if (outcomes.includes('late')) continue;
         raced++;
         expect(outcomes).toEqual(['held', 'refused']);
