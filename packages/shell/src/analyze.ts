@@ -9,6 +9,7 @@ import {
   checkAssigningExpansion,
   checkHookAssignment,
   emitDeclaration,
+  isHookVariable,
   type ShParamExp,
 } from './assignments.js';
 import { programExecution } from './catalogue.js';
@@ -38,7 +39,7 @@ import {
 } from './shell-code-arguments.js';
 import { EVALUATORS, SHELLS, SOURCERS } from './shells.js';
 import { basename, quoteForShell, resolveWord, sliceNode, SourceText, type ResolvedWord } from './words.js';
-import { expandSubcommandWrapper, expandWrapper } from './wrapper-unwrapping.js';
+import { expandSubcommandWrapper, expandWrapper, judgeWrapperAssignment } from './wrapper-unwrapping.js';
 import { wrapperSpec } from './wrappers.js';
 
 export interface ShellAnalysis {
@@ -106,6 +107,29 @@ export function analyzeArgv(argv: readonly string[]): ShellAnalysis {
       offset += length + 1;
     });
     collector.emitCommand(words, source.text, source, 0);
+    return { commands: collector.commands };
+  } catch (err) {
+    return { commands: [], error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/**
+ * The environment a program starts with (a container's `Env`: `NAME=value` each), judged as `env NAME=value …`
+ * judges its words: what bash or another program runs from a value (`BASH_FUNC_ls%%`, `PAGER`, `PROMPT_COMMAND`,
+ * a prompt's `$(…)`) is analysed, code loaded from a file or library the analysis cannot read (`BASH_ENV`,
+ * `LD_PRELOAD`) is an unknown program. An entry without a name is no variable to any program: skipped.
+ */
+export function analyzeEnvironment(entries: readonly string[]): ShellAnalysis {
+  const collector = new SimpleCommandCollector();
+  try {
+    for (const entry of entries) {
+      const name = entry.slice(0, Math.max(entry.indexOf('='), 0));
+      if (name === '' || !(isCommandVariable(name) || isHookVariable(name))) continue;
+      const quoted = quoteForShell(entry);
+      const end = Buffer.byteLength(quoted, 'utf8');
+      const word: ResolvedWord = { value: entry, dynamic: false, splits: false, start: 0, end };
+      judgeWrapperAssignment(collector, word, new SourceText(quoted), 0);
+    }
     return { commands: collector.commands };
   } catch (err) {
     return { commands: [], error: err instanceof Error ? err.message : String(err) };

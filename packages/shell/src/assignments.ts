@@ -7,7 +7,7 @@ import { isCommandVariable, judgeAssignment } from './environment.js';
 import { gitConfigKind } from './git.js';
 import type { ShAssign, ShDeclClause, ShNode, ShWord } from './mvdan-sh.js';
 import type { CommandCollector } from './command-collector.js';
-import { resolveWord, sliceNode, type SourceText } from './words.js';
+import { resolveWord, sliceNode, type ResolvedWord, type SourceText } from './words.js';
 
 const HOOK_VARIABLES = new Set(['PROMPT_COMMAND', 'PS0', 'PS1', 'PS2', 'PS3', 'PS4', 'BASH_ENV', 'ENV']);
 /** `${VAR=value}` and `${VAR:=value}` assign (mvdan/sh syntax.ParExpOperator AssignUnset, AssignUnsetOrNull). */
@@ -85,7 +85,25 @@ export function checkHookAssignment(
     if (assign.Array) collector.commands.push({ program: null, argv: [text], text });
     return;
   }
-  const value = resolveWord(assign.Value, source);
+  runHookValue(collector, name, resolveWord(assign.Value, source), text, depth);
+}
+
+export function isHookVariable(name: string): boolean {
+  return HOOK_VARIABLES.has(name);
+}
+
+/**
+ * What bash makes of a hook variable's value: `BASH_ENV`/`ENV` name a file the analysis cannot read (unknown),
+ * `PROMPT_COMMAND` is code, a prompt is expanded text. Shared by parsed assignments and the `NAME=value` words of
+ * `env` and a container's environment, so all three are judged alike.
+ */
+export function runHookValue(
+  collector: CommandCollector,
+  name: string,
+  value: ResolvedWord,
+  text: string,
+  depth: number,
+): void {
   if (value.dynamic || name === 'BASH_ENV' || name === 'ENV') {
     collector.commands.push({ program: null, argv: [text], text });
     return;

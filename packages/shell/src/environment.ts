@@ -3,7 +3,7 @@
  * crash entries), `LESSOPEN` (less), ssh commands for git and rsync, password and proxy commands, and variables
  * that load libraries or code into any program (`LD_PRELOAD`, `PERL5DB`, `GCONV_PATH`). Set in front of a
  * command, with `export`/`declare`, or through `env NAME=value`: a command line is analysed, a library or code
- * counts as unknown. (`PROMPT_COMMAND`, the prompts and `BASH_ENV`/`ENV` are bash's own: analyze.ts.)
+ * counts as unknown. (`PROMPT_COMMAND`, the prompts and `BASH_ENV`/`ENV` are bash's own: assignments.ts.)
  */
 import type { CommandSink } from './execution.js';
 import type { ResolvedWord } from './words.js';
@@ -85,6 +85,8 @@ const VARIABLES: ReadonlyMap<string, Judgement> = new Map<string, Judgement>([
   ['FZF_DEFAULT_OPTS', /--(bind|preview|listen|with-shell)/],
   ['MANOPT', /-[A-Za-z]*[PH]|--(pager|html)/],
   ['LESS', /(^|\s)\+|!/],
+  // `extdebug` at bash's start-up makes it source the debugger's start file (`bash --debugger`) first.
+  ['BASHOPTS', /(^|:)extdebug(:|$)/],
 ]);
 
 function judgementOf(name: string): Judgement | undefined {

@@ -4,8 +4,14 @@
  * every later operand a possible start of the command.
  */
 import { judgeAssignment, isCommandVariable } from './environment.js';
-import { isGitExecKey } from './assignments.js';
-import { runShellString, runShellWords, splitLong, type CommandCollector } from './command-collector.js';
+import { isGitExecKey, isHookVariable, runHookValue } from './assignments.js';
+import {
+  runShellString,
+  runShellWords,
+  spanText,
+  splitLong,
+  type CommandCollector,
+} from './command-collector.js';
 import { SUBCOMMAND_WRAPPERS } from './subcommand-wrappers.js';
 import type { WrapperSpec } from './wrapper-spec.js';
 import { quoteForShell, type ResolvedWord, type SourceText } from './words.js';
@@ -182,8 +188,11 @@ function guessWrappedCommand(
   }
 }
 
-/** `env PAGER=cmd git log`, `sudo LD_PRELOAD=x.so prog`. */
-function judgeWrapperAssignment(
+/**
+ * `env PAGER=cmd git log`, `sudo LD_PRELOAD=x.so prog`, `env BASH_ENV=f bash -c ls`: a `NAME=value` word put in
+ * the environment of the program run next (also each entry of a container's environment, analyze.ts).
+ */
+export function judgeWrapperAssignment(
   collector: CommandCollector,
   word: ResolvedWord,
   source: SourceText,
@@ -191,9 +200,13 @@ function judgeWrapperAssignment(
 ): void {
   const equals = word.value.indexOf('=');
   const name = word.value.slice(0, equals);
-  if (!isCommandVariable(name)) return;
   const value: ResolvedWord = { ...word, value: word.value.slice(equals + 1) };
-  judgeAssignment(name, value, collector.sink([word], word.value, source, depth), isGitExecKey);
+  if (isCommandVariable(name)) {
+    judgeAssignment(name, value, collector.sink([word], word.value, source, depth), isGitExecKey);
+  } else if (isHookVariable(name) && (value.dynamic || value.value !== '')) {
+    // An empty BASH_ENV or prompt runs nothing; bash reads these from its environment as from an assignment.
+    runHookValue(collector, name, value, spanText([word], source), depth);
+  }
 }
 
 /** `env -S 'prog args' more`: the string split like a shell would, followed by the remaining words. */

@@ -17,8 +17,8 @@
  */
 import { posix } from 'node:path';
 import type { HostNamespace, ShellSimpleCommand } from '@agentgate/core';
-import { type ImageDefaults, containerArgv, healthcheckArgvs } from './container-commands.js';
-import { analyzeExecArgv } from './exec-analysis.js';
+import { type ImageDefaults, containerArgv, healthcheckArgvs, mergedEnv } from './container-commands.js';
+import { analyzeExecArgv, analyzeExecEnv } from './exec-analysis.js';
 import {
   GoJsonObject,
   type GoJsonValue,
@@ -38,6 +38,8 @@ export interface ContainerFacts {
   readonly hostNamespaces: readonly HostNamespace[];
   readonly capabilities: readonly string[];
   readonly image?: string;
+  /** `Config.Env`: what an exec into it starts with under the exec's own `Env`. */
+  readonly env?: readonly string[];
 }
 
 export interface UpstreamLookup {
@@ -235,6 +237,21 @@ function addExec(f: FactsBuilder, argv: readonly string[], strict: boolean): voi
   f.exec.push(...analysis.commands);
 }
 
+/**
+ * What the process's environment makes bash or the loader run (exec-analysis.ts). Only variables that run something
+ * leave commands, so ordinary values (and secrets) stay out of the facts; an unparsable value is unknown code.
+ */
+function addEnv(f: FactsBuilder, env: readonly string[], strict: boolean): void {
+  if (env.length === 0) return;
+  const analysis = analyzeExecEnv(env);
+  if (analysis.error !== undefined) {
+    if (strict) f.unanalysable = `exec Env cannot be parsed: ${analysis.error}`;
+    (f.exec ??= []).push({ program: null, argv: ['Env'], text: `Env: ${analysis.error}` });
+    return;
+  }
+  if (analysis.commands.length > 0) (f.exec ??= []).push(...analysis.commands);
+}
+
 /** `POST /containers/create` (body: Config + HostConfig + NetworkingConfig, legacy HostConfig fields on top). */
 export async function containerCreateFacts(
   f: FactsBuilder,
@@ -254,6 +271,8 @@ export async function containerCreateFacts(
   if (user) f.detail.user = user;
   const env = asStrings(field(body, 'Env'));
   if (env.length > 0) f.detail.envNames = env.map((e) => e.split('=')[0]);
+  // dockerd starts the process with the image's Env under the body's: both can hold code (BASH_FUNC_ls%%=…).
+  addEnv(f, mergedEnv(env, defaults?.env ?? []), false);
 }
 
 /** `POST /containers/{id}/exec`: the exec's own Privileged flag, its Cmd, and the container it runs in. */
@@ -275,6 +294,8 @@ export async function execCreateFacts(
     f.inherit(target, 'exec into a privileged container');
     if (target.image) f.images.add(target.image);
   }
+  // The exec starts with the container's Env under its own; the container's may not have passed through us.
+  addEnv(f, mergedEnv(asStrings(field(body, 'Env')), target?.env ?? []), true);
 }
 
 /** `POST /volumes/create` with the local driver's bind options mounts a host path. */
@@ -297,11 +318,13 @@ export function factsOfInspectedContainer(inspect: GoJsonValue): ContainerFacts 
     if (type === 'bind' && source) f.addHostMount(source);
   }
   const image = asString(field(field(inspect, 'Config'), 'Image'));
+  const env = asStrings(field(field(inspect, 'Config'), 'Env'));
   return {
     privileged: f.privileged,
     hostMounts: [...f.hostMounts],
     hostNamespaces: f.hostNamespaces,
     capabilities: [...f.capabilities],
     ...(image ? { image: normalizeImageRef(image) } : {}),
+    ...(env.length > 0 ? { env } : {}),
   };
 }

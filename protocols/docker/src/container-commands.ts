@@ -13,6 +13,8 @@ export interface ImageDefaults {
   /** `Healthcheck.Test`, e.g. `["CMD-SHELL", "curl -f localhost"]`. */
   readonly healthcheck?: readonly string[] | undefined;
   readonly shell?: readonly string[] | undefined;
+  /** `Env`: dockerd starts the container with it under the body's own (see `mergedEnv`). */
+  readonly env?: readonly string[] | undefined;
 }
 
 export function imageDefaultsOf(config: GoJsonValue | undefined): ImageDefaults {
@@ -22,6 +24,7 @@ export function imageDefaultsOf(config: GoJsonValue | undefined): ImageDefaults 
     cmd: asStrSlice(field(config, 'Cmd')),
     healthcheck: test === undefined || test === null ? undefined : asStrings(test),
     shell: asStrSlice(field(config, 'Shell')),
+    env: asStrings(field(config, 'Env')),
   };
 }
 
@@ -68,4 +71,19 @@ export function healthcheckArgvs(body: GoJsonValue, image: ImageDefaults | undef
     if (image?.shell !== undefined && image.shell.length > 0) shells.push([...image.shell]);
   }
   return shells.map((shell) => [...shell, ...rest]);
+}
+
+/**
+ * The environment a process starts with: `own` entries, then those of `base` whose name `own` does not set, as
+ * moby merges a create's `Env` over the image's (daemon `merge`) and an exec's over the container's
+ * (`ReplaceOrAppendEnvValues`, where a bare `NAME` unsets). Either way no overridden `base` value reaches the process.
+ */
+export function mergedEnv(own: readonly string[], base: readonly string[]): string[] {
+  if (base.length === 0) return [...own];
+  const nameOf = (entry: string): string => {
+    const equals = entry.indexOf('=');
+    return equals === -1 ? entry : entry.slice(0, equals);
+  };
+  const named = new Set(own.map(nameOf));
+  return [...own, ...base.filter((entry) => !named.has(nameOf(entry)))];
 }
