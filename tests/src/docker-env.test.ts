@@ -109,19 +109,22 @@ describe('a container’s environment makes its shell run code', () => {
       expect([env, res.status, res.body.trim()]).toEqual([env, 403, denial]);
     }
     const base = await dockerd.docker(['create', '--network', 'none', SHELLS_IMAGE, 'true']);
-    const committed = await dockerd.docker([
-      'commit',
-      '--change',
-      `ENV ENV=${SOURCED}`,
-      base.stdout.trim(),
-      'agentgate-test/env-image:1',
-    ]);
-    expect(committed.code).toBe(0);
-    const fromImage = await create({
-      Image: 'agentgate-test/env-image:1',
-      Entrypoint: ['sh', '-i', '-c', 'ls'],
+    // An image's own functions are judged (they change what the named command runs); its loader and startup
+    // variables are the image's, as its files are.
+    const commit = (change: string, tag: string) =>
+      dockerd.docker(['commit', '--change', change, base.stdout.trim(), tag]);
+    expect(
+      (await commit('ENV BASH_FUNC_ls%%="() { rm -rf /tmp; }"', 'agentgate-test/env-image:1')).code,
+    ).toBe(0);
+    expect((await commit('ENV LD_LIBRARY_PATH=/usr/local/lib', 'agentgate-test/env-image:2')).code).toBe(0);
+    const fromImage = await create({ Image: 'agentgate-test/env-image:1', Entrypoint: ['bash', '-c', 'ls'] });
+    expect([fromImage.status, fromImage.body.trim()]).toEqual([403, NO_RM]);
+    const libraries = await create({
+      Image: 'agentgate-test/env-image:2',
+      Entrypoint: ['ls'],
+      HostConfig: { NetworkMode: 'none' },
     });
-    expect([fromImage.status, fromImage.body.trim()]).toEqual([403, NO_RM_UNKNOWN]);
+    expect(libraries.status).toBe(201);
     const ok = await create({
       Image: SHELLS_IMAGE,
       Entrypoint: ['bash', '-c', 'ls'],
@@ -129,7 +132,13 @@ describe('a container’s environment makes its shell run code', () => {
       HostConfig: { NetworkMode: 'none' },
     });
     expect(ok.status).toBe(201);
-    await dockerd.docker(['rm', '-f', base.stdout.trim(), (JSON.parse(ok.body) as { Id: string }).Id]);
+    await dockerd.docker([
+      'rm',
+      '-f',
+      base.stdout.trim(),
+      (JSON.parse(ok.body) as { Id: string }).Id,
+      (JSON.parse(libraries.body) as { Id: string }).Id,
+    ]);
   }, 60_000);
 
   it('is judged at exec: the exec’s Env and the container’s', async () => {

@@ -252,6 +252,15 @@ function addEnv(f: FactsBuilder, env: readonly string[], strict: boolean): void 
   if (analysis.commands.length > 0) (f.exec ??= []).push(...analysis.commands);
 }
 
+/**
+ * Of the Env a process inherits (the image's at create, the container's at exec), the bash functions: they change
+ * what a command the request names runs. The rest is part of the image, whose files are not judged either; judging
+ * its loader variables would make every create from an image that sets LD_LIBRARY_PATH (CUDA's) an unknown program.
+ */
+function inheritedFunctions(env: readonly string[] | undefined): string[] {
+  return (env ?? []).filter((entry) => entry.startsWith('BASH_FUNC_'));
+}
+
 /** `POST /containers/create` (body: Config + HostConfig + NetworkingConfig, legacy HostConfig fields on top). */
 export async function containerCreateFacts(
   f: FactsBuilder,
@@ -272,7 +281,7 @@ export async function containerCreateFacts(
   const env = asStrings(field(body, 'Env'));
   if (env.length > 0) f.detail.envNames = env.map((e) => e.split('=')[0]);
   // dockerd starts the process with the image's Env under the body's: both can hold code (BASH_FUNC_ls%%=…).
-  addEnv(f, mergedEnv(env, defaults?.env ?? []), false);
+  addEnv(f, mergedEnv(env, inheritedFunctions(defaults?.env)), false);
 }
 
 /** `POST /containers/{id}/exec`: the exec's own Privileged flag, its Cmd, and the container it runs in. */
@@ -295,7 +304,7 @@ export async function execCreateFacts(
     if (target.image) f.images.add(target.image);
   }
   // The exec starts with the container's Env under its own; the container's may not have passed through us.
-  addEnv(f, mergedEnv(asStrings(field(body, 'Env')), target?.env ?? []), true);
+  addEnv(f, mergedEnv(asStrings(field(body, 'Env')), inheritedFunctions(target?.env)), true);
 }
 
 /** `POST /volumes/create` with the local driver's bind options mounts a host path. */

@@ -39,7 +39,9 @@ const lookup: UpstreamLookup = {
       ? { entrypoint: ['bash', '-c'], cmd: ['ls'], env: ['PATH=/bin', FUNCTION] }
       : ref === 'bash'
         ? { cmd: ['bash'], env: ['PATH=/usr/bin:/bin'] }
-        : undefined,
+        : ref === 'cuda'
+          ? { cmd: ['bash'], env: ['LD_LIBRARY_PATH=/usr/local/cuda/lib64', 'BASH_ENV=/etc/profile'] }
+          : undefined,
 };
 
 async function cmd(target: string, body: unknown, unknownPrograms: 'match-all' | 'deny' = 'match-all') {
@@ -83,6 +85,15 @@ describe('a created container’s Env', () => {
       Env: ['PS4=$(rm -rf /x)', 'SHELLOPTS=xtrace'],
     });
     expect(programsOf(prompt)).toEqual(['bash', 'ls', 'rm']);
+  });
+
+  it("leaves the image's own loader and startup variables to the image, as its files are", async () => {
+    const c = await cmd('/containers/create', { Image: 'cuda', Cmd: ['ls'] });
+    expect(programsOf(c)).toEqual(['ls']);
+    expect(c.unknownMatchesAll).toBeUndefined();
+    // The request's own are judged whatever the image sets.
+    const own = await cmd('/containers/create', { Image: 'cuda', Cmd: ['ls'], Env: ['LD_PRELOAD=/x.so'] });
+    expect(programsOf(own)).toEqual(['ls', null]);
   });
 
   it('leaves ordinary variables out of the facts, values and secrets alike', async () => {
