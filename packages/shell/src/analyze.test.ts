@@ -195,6 +195,8 @@ describe('analyzeShellCommand: code that runs code', () => {
     expect(programs(`mapfile -t -C 'rm x' -c 1 a`)).toEqual(['mapfile', 'rm']);
     expect(programs(`readarray -C'rm x' a`)).toEqual(['readarray', 'rm']);
     expect(programs(`mapfile -t a`)).toEqual(['mapfile']);
+    // -d takes the C as its delimiter: no callback, and the next word is not code.
+    expect(programs(`mapfile -dC -c 'rm x' a`)).toEqual(['mapfile']);
     expect(programs(`compgen -C 'rm x' w`)).toEqual(['compgen', 'rm']);
     expect(programs(`complete -o default -C 'rm x' ls`)).toEqual(['complete', 'rm']);
     expect(programs(`compgen -W '$(rm x) b' w`)).toEqual(['compgen', 'rm']);

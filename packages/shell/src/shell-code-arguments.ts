@@ -94,6 +94,9 @@ export function expandTrap(
   runShellString(collector, handler, words, source, depth);
 }
 
+/** Options of `mapfile` that take a value (bash builtins/mapfile.def). */
+const MAPFILE_VALUE_LETTERS = 'dnOsucC';
+
 /** `mapfile -C 'cmd' -c N`: bash evaluates the callback as code every N lines read (and at the end). */
 export function expandMapfileCallback(
   collector: CommandCollector,
@@ -101,22 +104,10 @@ export function expandMapfileCallback(
   source: SourceText,
   depth: number,
 ): void {
-  for (let index = 1; index < words.length; index++) {
-    const word = words[index]!;
-    if (word.dynamic) return collector.pushUnknown(words, 0, source); // it may be a -C option
-    const value = word.value;
-    if (value === '--' || !value.startsWith('-')) return;
-    const at = value.indexOf('C');
-    if (at < 0) {
-      // options with a value (-d -n -O -s -u -c) take the next word when it is not attached
-      if (/[dnOsuc]$/.test(value)) index++;
-      continue;
-    }
-    const attached = value.slice(at + 1);
-    if (attached !== '') collector.analyzeSource(attached, depth + 1);
-    else runShellString(collector, words[index + 1], words, source, depth);
-    return;
-  }
+  const read = forEachValuedOption(words, MAPFILE_VALUE_LETTERS, (letter, operand) => {
+    if (letter === 'C') runShellString(collector, operand, words, source, depth);
+  });
+  if (!read) collector.pushUnknown(words, 0, source); // a word we cannot read may be a -C option
 }
 
 /** `alias ls='rm -rf'`: an interactive shell runs the value in place of the name on later lines. */
@@ -146,22 +137,38 @@ export function expandCompletionCode(
   source: SourceText,
   depth: number,
 ): void {
+  const read = forEachValuedOption(words, COMPLETION_VALUE_LETTERS, (letter, operand) => {
+    if (letter === 'C') runShellString(collector, operand, words, source, depth);
+    else if (letter === 'W' && operand !== undefined) {
+      if (operand.dynamic) collector.pushUnknown(words, 0, source);
+      else analyzeExpandedText(collector, operand.value, spanText(words, source), depth);
+    }
+  });
+  if (!read) collector.pushUnknown(words, 0, source); // a word we cannot read may be a -C option
+}
+
+/**
+ * A builtin's valued options as bash's getopt reads them: letters cluster (`-ac`), and the first letter in
+ * `valueLetters` takes the rest of its word, else the next word; `--` or the first operand ends them. False when a
+ * word could not be read (an expansion), which could be any option.
+ */
+function forEachValuedOption(
+  words: readonly ResolvedWord[],
+  valueLetters: string,
+  visit: (letter: string, operand: ResolvedWord | undefined) => void,
+): boolean {
   for (let index = 1; index < words.length; index++) {
     const word = words[index]!;
-    if (word.dynamic) return collector.pushUnknown(words, 0, source); // it may be a -C option
+    if (word.dynamic) return false;
     const value = word.value;
-    if (value === '--' || !value.startsWith('-')) return;
+    if (value === '--' || !value.startsWith('-')) return true;
     for (let at = 1; at < value.length; at++) {
       const letter = value[at]!;
-      if (!COMPLETION_VALUE_LETTERS.includes(letter)) continue;
+      if (!valueLetters.includes(letter)) continue;
       const attached = value.slice(at + 1);
-      const operand = attached !== '' ? { ...word, value: attached } : words[++index];
-      if (letter === 'C') runShellString(collector, operand, words, source, depth);
-      else if (letter === 'W' && operand !== undefined) {
-        if (operand.dynamic) collector.pushUnknown(words, 0, source);
-        else analyzeExpandedText(collector, operand.value, spanText(words, source), depth);
-      }
+      visit(letter, attached !== '' ? { ...word, value: attached } : words[++index]);
       break;
     }
   }
+  return true;
 }
